@@ -1,0 +1,2 @@
+#![no_std]
+//! Placeholder: filled by the guest-abi work.

@@ -1,0 +1,1 @@
+//! Harness for driving QEMU over the serial console.
