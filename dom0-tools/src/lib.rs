@@ -1,1 +1,11 @@
+//! The dom0 toolstack: the ELF loader and PV domain builder shared with the hypervisor, the
+//! `xl` commands, xl.cfg parsing, dom0's initrd and shell.
+//!
+//! `no_std` + `alloc` without the default `std` feature (the hypervisor and pv-guest build it
+//! that way for `x86_64-unknown-none`); `std` only serves host tests.
 #![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod initrd;

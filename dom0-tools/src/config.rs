@@ -1,0 +1,612 @@
+//! xl.cfg domain configuration files (the subset a PV guest of ours needs).
+//!
+//! Syntax, as xl's: `key = value` settings, one per line or separated by `;` (a trailing `;`
+//! is fine); values are "double-quoted" or 'single-quoted' strings (escapes `\\ \" \' \n \t`
+//! in double quotes), integers (decimal or `0x` hex) or `[lists, of, values]` that may span
+//! lines; `#` starts a comment; blank lines are ignored. As in xl, a quoted number is accepted
+//! where a number is expected (`memory = "16"`).
+//!
+//! Settings: `name` (mandatory), `type` (only `"pv"`), `kernel` (mandatory: a path in dom0's
+//! initrd), `ramdisk`, `cmdline`, or `root` + `extra` (the command line is `root=<root>
+//! <extra>`), `memory` (MiB, default [`DEFAULT_MEMORY_MIB`] = 16: our guests are tiny, where
+//! xl's default is 128), `maxmem` (MiB, default = memory), `vcpus` (default 1), `maxvcpus`
+//! (default = vcpus), `on_poweroff`/`on_reboot`/`on_crash`/`on_watchdog`. Anything else, a
+//! setting given twice, or a value of the wrong type or out of range is a [`ConfigError`].
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// `memory` when the file does not say.
+pub const DEFAULT_MEMORY_MIB: u64 = 16;
+/// The largest `memory`/`maxmem` accepted.
+pub const MAX_MEMORY_MIB: u64 = 4096;
+/// The most vCPUs a domain may have (Xen's XEN_LEGACY_MAX_VCPUS).
+pub const MAX_VCPUS: u32 = 32;
+/// Longest domain name.
+pub const MAX_NAME_LEN: usize = 63;
+/// Longest kernel command line (start_info.cmd_line is 1024 bytes with the NUL).
+pub const MAX_CMDLINE_LEN: usize = 1023;
+
+/// A rejected configuration: `file:line: reason` (`file: reason` when no line applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the error is about the file as a whole (e.g. a missing setting).
+    pub line: u32,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+        }
+    }
+}
+
+/// What to do when a domain shuts down for some reason (recorded; xl semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownAction {
+    Destroy,
+    Restart,
+    Preserve,
+    RenameRestart,
+    CoredumpDestroy,
+    CoredumpRestart,
+    SoftReset,
+}
+
+impl ShutdownAction {
+    fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "destroy" => Self::Destroy,
+            "restart" => Self::Restart,
+            "preserve" => Self::Preserve,
+            "rename-restart" => Self::RenameRestart,
+            "coredump-destroy" => Self::CoredumpDestroy,
+            "coredump-restart" => Self::CoredumpRestart,
+            "soft-reset" => Self::SoftReset,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated domain configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub name: String,
+    /// Path of the kernel in dom0's initrd.
+    pub kernel: String,
+    pub ramdisk: Option<String>,
+    pub cmdline: Option<String>,
+    pub root: Option<String>,
+    pub extra: Option<String>,
+    /// MiB.
+    pub memory: u64,
+    /// MiB, >= memory.
+    pub maxmem: u64,
+    pub vcpus: u32,
+    /// >= vcpus.
+    pub maxvcpus: u32,
+    pub on_poweroff: ShutdownAction,
+    pub on_reboot: ShutdownAction,
+    pub on_crash: ShutdownAction,
+    pub on_watchdog: ShutdownAction,
+}
+
+impl DomainConfig {
+    /// Parses and validates `text`, read from `file` (used in error messages only).
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let settings = parse_settings(file, text)?;
+        build(file, &settings)
+    }
+
+    /// As [`parse`](Self::parse), for raw file contents.
+    pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<Self, ConfigError> {
+        let text = core::str::from_utf8(bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            err(file, line as u32, "not valid UTF-8 text".to_string())
+        })?;
+        Self::parse(file, text)
+    }
+
+    /// The kernel command line: `cmdline`, else `root=<root> <extra>` (either part optional).
+    pub fn kernel_cmdline(&self) -> String {
+        if let Some(c) = &self.cmdline {
+            return c.clone();
+        }
+        let mut s = String::new();
+        if let Some(r) = &self.root {
+            s.push_str("root=");
+            s.push_str(r);
+        }
+        if let Some(e) = &self.extra {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(e);
+        }
+        s
+    }
+
+    /// Memory in 4 KiB pages.
+    pub fn memory_pages(&self) -> u64 {
+        self.memory * 256
+    }
+}
+
+/// Checks a domain name: 1–63 characters from `A-Za-z0-9_.-`, not starting with `-` and not
+/// all digits (xl takes an all-digit argument as a domain id).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "too long ({} characters, at most {MAX_NAME_LEN})",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "{name:?} contains {c:?} (allowed: letters, digits, '_', '.', '-')"
+        ));
+    }
+    if name.starts_with('-') {
+        return Err(format!("{name:?} must not start with '-'"));
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{name:?} is all digits (it would read as a domain id)"
+        ));
+    }
+    Ok(())
+}
+
+fn err(file: &str, line: u32, reason: String) -> ConfigError {
+    ConfigError {
+        file: file.to_string(),
+        line,
+        reason,
+    }
+}
+
+/// A parsed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Str(String),
+    /// A number as written (converted by the setting that wants it).
+    Num(String),
+    List(Vec<Value>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Num(n) => f.write_str(n),
+            Value::List(_) => f.write_str("a list"),
+        }
+    }
+}
+
+struct Setting {
+    key: String,
+    value: Value,
+    line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Eq,
+    LBrack,
+    RBrack,
+    Comma,
+    Semi,
+    Newline,
+}
+
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Ident(s) | Tok::Num(s) => write!(f, "\"{s}\""),
+            Tok::Str(s) => write!(f, "the string {s:?}"),
+            Tok::Eq => f.write_str("\"=\""),
+            Tok::LBrack => f.write_str("\"[\""),
+            Tok::RBrack => f.write_str("\"]\""),
+            Tok::Comma => f.write_str("\",\""),
+            Tok::Semi => f.write_str("\";\""),
+            Tok::Newline => f.write_str("end of line"),
+        }
+    }
+}
+
+fn tokenize(file: &str, text: &str) -> Result<Vec<(Tok, u32)>, ConfigError> {
+    let mut toks = Vec::new();
+    let mut line = 1u32;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                toks.push((Tok::Newline, line));
+                line += 1;
+            }
+            c if c.is_whitespace() => {}
+            '#' => {
+                while chars.peek().is_some_and(|&c| c != '\n') {
+                    chars.next();
+                }
+            }
+            '=' => toks.push((Tok::Eq, line)),
+            '[' => toks.push((Tok::LBrack, line)),
+            ']' => toks.push((Tok::RBrack, line)),
+            ',' => toks.push((Tok::Comma, line)),
+            ';' => toks.push((Tok::Semi, line)),
+            '"' | '\'' => {
+                let quote = c;
+                let start = line;
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        None | Some('\n') => {
+                            return Err(err(file, start, "unterminated string".to_string()))
+                        }
+                        Some(c) if c == quote => break,
+                        Some('\\') if quote == '"' => match chars.next() {
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some(c @ ('\\' | '"' | '\'')) => s.push(c),
+                            Some(c) => {
+                                return Err(err(file, line, format!("unknown escape \"\\{c}\"")))
+                            }
+                            None => {
+                                return Err(err(file, start, "unterminated string".to_string()))
+                            }
+                        },
+                        Some(c) => s.push(c),
+                    }
+                }
+                toks.push((Tok::Str(s), line));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+' => {
+                let mut s = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || matches!(n, '_' | '.' | '-' | '+') {
+                        s.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let numeric = c.is_ascii_digit() || c == '-' || c == '+';
+                toks.push((if numeric { Tok::Num(s) } else { Tok::Ident(s) }, line));
+            }
+            c => return Err(err(file, line, format!("unexpected character {c:?}"))),
+        }
+    }
+    toks.push((Tok::Newline, line));
+    Ok(toks)
+}
+
+fn parse_settings(file: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
+    let toks = tokenize(file, text)?;
+    let mut settings: Vec<Setting> = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let (tok, line) = &toks[i];
+        let line = *line;
+        let key = match tok {
+            Tok::Newline | Tok::Semi => {
+                i += 1;
+                continue;
+            }
+            Tok::Ident(k) => k.clone(),
+            other => {
+                return Err(err(
+                    file,
+                    line,
+                    format!("expected a setting name, got {other}"),
+                ))
+            }
+        };
+        if toks.get(i + 1).map(|t| &t.0) != Some(&Tok::Eq) {
+            return Err(err(file, line, format!("expected \"=\" after \"{key}\"")));
+        }
+        i += 2;
+        let value = parse_value(file, &key, &toks, &mut i, line, false)?;
+        match toks.get(i) {
+            Some((Tok::Newline | Tok::Semi, _)) => {}
+            Some((t, l)) => {
+                return Err(err(
+                    file,
+                    *l,
+                    format!("{key}: expected end of line after the value, got {t}"),
+                ))
+            }
+            None => {}
+        }
+        if let Some(prev) = settings.iter().find(|s| s.key == key) {
+            return Err(err(
+                file,
+                line,
+                format!("{key}: set twice (first on line {})", prev.line),
+            ));
+        }
+        settings.push(Setting { key, value, line });
+    }
+    Ok(settings)
+}
+
+/// Parses one value at `toks[*i]`; inside a list, newlines are skipped.
+fn parse_value(
+    file: &str,
+    key: &str,
+    toks: &[(Tok, u32)],
+    i: &mut usize,
+    line: u32,
+    in_list: bool,
+) -> Result<Value, ConfigError> {
+    let missing = || err(file, line, format!("{key}: missing value"));
+    let (tok, tline) = toks.get(*i).ok_or_else(missing)?;
+    *i += 1;
+    match tok {
+        Tok::Str(s) => Ok(Value::Str(s.clone())),
+        Tok::Num(n) => Ok(Value::Num(n.clone())),
+        Tok::LBrack if !in_list => {
+            let mut items = Vec::new();
+            loop {
+                while toks.get(*i).is_some_and(|t| t.0 == Tok::Newline) {
+                    *i += 1;
+                }
+                match toks.get(*i) {
+                    None => return Err(err(file, line, format!("{key}: unterminated list"))),
+                    Some((Tok::RBrack, _)) => {
+                        *i += 1;
+                        return Ok(Value::List(items));
+                    }
+                    Some(_) => {}
+                }
+                items.push(parse_value(file, key, toks, i, line, true)?);
+                while toks.get(*i).is_some_and(|t| t.0 == Tok::Newline) {
+                    *i += 1;
+                }
+                match toks.get(*i) {
+                    Some((Tok::Comma, _)) => *i += 1,
+                    Some((Tok::RBrack, _)) => {}
+                    Some((t, l)) => {
+                        return Err(err(
+                            file,
+                            *l,
+                            format!("{key}: expected \",\" or \"]\" in list, got {t}"),
+                        ))
+                    }
+                    None => return Err(err(file, line, format!("{key}: unterminated list"))),
+                }
+            }
+        }
+        Tok::Newline | Tok::Semi => Err(missing()),
+        Tok::Ident(w) => Err(err(
+            file,
+            *tline,
+            format!("{key}: expected a value, got the bare word \"{w}\" (quote strings)"),
+        )),
+        other => Err(err(
+            file,
+            *tline,
+            format!("{key}: expected a value, got {other}"),
+        )),
+    }
+}
+
+fn get_string(file: &str, s: &Setting) -> Result<String, ConfigError> {
+    match &s.value {
+        Value::Str(v) => Ok(v.clone()),
+        v => Err(err(
+            file,
+            s.line,
+            format!("{}: expected a string, got {v}", s.key),
+        )),
+    }
+}
+
+/// A number (decimal or 0x hex), quoted or not, as xl accepts.
+fn get_number(file: &str, s: &Setting, what: &str) -> Result<u64, ConfigError> {
+    let text = match &s.value {
+        Value::Str(v) | Value::Num(v) => v.trim(),
+        Value::List(_) => "",
+    };
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
+        None => None,
+    };
+    parsed.ok_or_else(|| {
+        err(
+            file,
+            s.line,
+            format!("{}: expected {what}, got {}", s.key, s.value),
+        )
+    })
+}
+
+fn get_range(
+    file: &str,
+    s: &Setting,
+    what: &str,
+    unit: &str,
+    lo: u64,
+    hi: u64,
+) -> Result<u64, ConfigError> {
+    let v = get_number(file, s, what)?;
+    if v < lo || v > hi {
+        return Err(err(
+            file,
+            s.line,
+            format!("{}: must be between {lo} and {hi}{unit}, got {v}", s.key),
+        ));
+    }
+    Ok(v)
+}
+
+fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> {
+    let mut name = None;
+    let mut kernel = None;
+    let mut cfg = DomainConfig {
+        name: String::new(),
+        kernel: String::new(),
+        ramdisk: None,
+        cmdline: None,
+        root: None,
+        extra: None,
+        memory: DEFAULT_MEMORY_MIB,
+        maxmem: 0,
+        vcpus: 1,
+        maxvcpus: 0,
+        on_poweroff: ShutdownAction::Destroy,
+        on_reboot: ShutdownAction::Restart,
+        on_crash: ShutdownAction::Destroy,
+        on_watchdog: ShutdownAction::Destroy,
+    };
+    let mut maxmem = None;
+    let mut maxvcpus = None;
+    let mib = "a number of MiB";
+    for s in settings {
+        let at = |reason: String| err(file, s.line, format!("{}: {reason}", s.key));
+        match s.key.as_str() {
+            "name" => {
+                let n = get_string(file, s)?;
+                check_name(&n).map_err(at)?;
+                name = Some(n);
+            }
+            "type" => {
+                let t = get_string(file, s)?;
+                if t != "pv" {
+                    return Err(at(format!("only \"pv\" guests are supported, got {t:?}")));
+                }
+            }
+            "kernel" => {
+                let k = get_string(file, s)?;
+                if k.is_empty() {
+                    return Err(at("must not be empty".to_string()));
+                }
+                kernel = Some(k);
+            }
+            "ramdisk" => cfg.ramdisk = Some(get_string(file, s)?),
+            "cmdline" => cfg.cmdline = Some(get_string(file, s)?),
+            "root" => cfg.root = Some(get_string(file, s)?),
+            "extra" => cfg.extra = Some(get_string(file, s)?),
+            "memory" => cfg.memory = get_range(file, s, mib, " MiB", 1, MAX_MEMORY_MIB)?,
+            "maxmem" => {
+                maxmem = Some((get_range(file, s, mib, " MiB", 1, MAX_MEMORY_MIB)?, s.line))
+            }
+            "vcpus" => {
+                cfg.vcpus = get_range(file, s, "a number of vCPUs", "", 1, MAX_VCPUS.into())? as u32
+            }
+            "maxvcpus" => {
+                maxvcpus = Some((
+                    get_range(file, s, "a number of vCPUs", "", 1, MAX_VCPUS.into())? as u32,
+                    s.line,
+                ))
+            }
+            "on_poweroff" | "on_reboot" | "on_crash" | "on_watchdog" => {
+                let v = get_string(file, s)?;
+                let a = ShutdownAction::from_name(&v).ok_or_else(|| {
+                    at(format!(
+                        "unknown action {v:?} (destroy, restart, preserve, rename-restart, \
+                         coredump-destroy, coredump-restart, soft-reset)"
+                    ))
+                })?;
+                match s.key.as_str() {
+                    "on_poweroff" => cfg.on_poweroff = a,
+                    "on_reboot" => cfg.on_reboot = a,
+                    "on_crash" => cfg.on_crash = a,
+                    _ => cfg.on_watchdog = a,
+                }
+            }
+            _ => return Err(at("unknown setting".to_string())),
+        }
+    }
+    cfg.name = name.ok_or_else(|| {
+        err(
+            file,
+            0,
+            "name: missing (every domain needs a name)".to_string(),
+        )
+    })?;
+    cfg.kernel = kernel.ok_or_else(|| {
+        err(
+            file,
+            0,
+            "kernel: missing (a PV guest needs kernel = \"/boot/...\")".to_string(),
+        )
+    })?;
+    cfg.maxmem = match maxmem {
+        Some((m, line)) if m < cfg.memory => {
+            return Err(err(
+                file,
+                line,
+                format!(
+                    "maxmem: must be at least memory ({} MiB), got {m}",
+                    cfg.memory
+                ),
+            ))
+        }
+        Some((m, _)) => m,
+        None => cfg.memory,
+    };
+    cfg.maxvcpus = match maxvcpus {
+        Some((m, line)) if m < cfg.vcpus => {
+            return Err(err(
+                file,
+                line,
+                format!("maxvcpus: must be at least vcpus ({}), got {m}", cfg.vcpus),
+            ))
+        }
+        Some((m, _)) => m,
+        None => cfg.vcpus,
+    };
+    if cfg.cmdline.is_some() && (cfg.root.is_some() || cfg.extra.is_some()) {
+        let line = settings
+            .iter()
+            .find(|s| s.key == "cmdline")
+            .map_or(0, |s| s.line);
+        return Err(err(
+            file,
+            line,
+            "cmdline: cannot be combined with root or extra".to_string(),
+        ));
+    }
+    let cmdline = cfg.kernel_cmdline();
+    if cmdline.len() > MAX_CMDLINE_LEN || cmdline.contains('\0') {
+        let line = settings
+            .iter()
+            .find(|s| matches!(s.key.as_str(), "cmdline" | "extra" | "root"))
+            .map_or(0, |s| s.line);
+        return Err(err(
+            file,
+            line,
+            format!(
+                "kernel command line too long or has a NUL ({} bytes, at most {MAX_CMDLINE_LEN})",
+                cmdline.len()
+            ),
+        ));
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests;
