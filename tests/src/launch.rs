@@ -1,0 +1,326 @@
+//! Where the images are and how QEMU is started (docs/design.md, "Images and boot").
+
+use std::path::{Path, PathBuf};
+
+/// The message every e2e test fails with when the images are not built.
+pub const NOT_BUILT: &str = "run `cargo xtask build` first (or use `cargo xtask test`)";
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `target/` of the workspace (`CARGO_TARGET_DIR` if set).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_root().join(d)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// The images directory: `$E2E_IMAGES`, else `target/images`.
+pub fn images_dir() -> PathBuf {
+    match std::env::var_os("E2E_IMAGES") {
+        Some(d) => PathBuf::from(d),
+        None => target_dir().join("images"),
+    }
+}
+
+/// Where transcripts go: `target/e2e-logs/`.
+pub fn logs_dir() -> PathBuf {
+    target_dir().join("e2e-logs")
+}
+
+/// An example config from `dom0-tools/examples/` (the one packed into dom0's /etc/xen/).
+pub fn example_config(name: &str) -> Option<String> {
+    std::fs::read_to_string(workspace_root().join("dom0-tools/examples").join(name)).ok()
+}
+
+/// Split a line into words like a shell would for the simple cases: whitespace separates,
+/// single and double quotes group, backslash escapes the next character (outside single quotes).
+pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated ' in {line:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => cur.push(c),
+                            None => return Err(format!("trailing \\ in {line:?}")),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated \" in {line:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => return Err(format!("trailing \\ in {line:?}")),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Parse `qemu-args.txt`: one argument per line or shell-quoted words on one or more lines
+/// (both work); `#` comment lines and a leading `qemu-system-*` program name are dropped.
+/// Returns `(program if given, args)`.
+pub fn parse_args_file(text: &str) -> Result<(Option<String>, Vec<String>), String> {
+    let mut words = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        words.extend(shell_words(line)?);
+    }
+    let prog = match words.first() {
+        Some(w)
+            if Path::new(w)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("qemu-system")) =>
+        {
+            Some(words.remove(0))
+        }
+        _ => None,
+    };
+    Ok((prog, words))
+}
+
+/// The QEMU arguments of docs/design.md, for images in `dir`.
+pub fn default_args(dir: &Path) -> Vec<String> {
+    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    [
+        "-M",
+        "microvm",
+        "-m",
+        "512M",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "-kernel".to_string(),
+        p("hypervisor.elf"),
+        "-initrd".to_string(),
+        format!("{},{}", p("pv-guest.elf"), p("dom0-initrd.cpio")),
+    ])
+    .collect()
+}
+
+/// Add words to the hypervisor command line: extend an existing `-append`, else add one.
+pub fn append_cmdline(args: &mut Vec<String>, extra: &str) {
+    let extra = extra.trim();
+    if extra.is_empty() {
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "-append") {
+        if let Some(v) = args.get_mut(i + 1) {
+            if v.trim().is_empty() {
+                *v = extra.to_string();
+            } else {
+                v.push(' ');
+                v.push_str(extra);
+            }
+            return;
+        }
+    }
+    args.push("-append".into());
+    args.push(extra.into());
+}
+
+/// Make the file names after `-kernel` and `-initrd` (comma-separated modules, each possibly
+/// followed by its own command line) absolute: relative ones are looked up from the workspace
+/// root, then from the images directory.
+pub fn resolve_paths(args: &mut [String], root: &Path, images: &Path) {
+    let resolve = |f: &str| -> String {
+        let p = Path::new(f);
+        if p.is_absolute() || f.is_empty() {
+            return f.to_string();
+        }
+        if root.join(p).exists() || !images.join(p).exists() {
+            root.join(p).to_string_lossy().into_owned()
+        } else {
+            images.join(p).to_string_lossy().into_owned()
+        }
+    };
+    let mut i = 0;
+    while i + 1 < args.len() {
+        match args[i].as_str() {
+            "-kernel" => args[i + 1] = resolve(&args[i + 1]),
+            "-initrd" => {
+                let mods: Vec<String> = args[i + 1]
+                    .split(',')
+                    .map(|m| match m.split_once(' ') {
+                        Some((f, rest)) => format!("{} {rest}", resolve(f)),
+                        None => resolve(m),
+                    })
+                    .collect();
+                args[i + 1] = mods.join(",");
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+/// The full QEMU command for a boot: `(program, args)`.
+pub fn qemu_command(hv_cmdline: Option<&str>) -> Result<(String, Vec<String>), String> {
+    let dir = images_dir();
+    for f in ["hypervisor.elf", "pv-guest.elf", "dom0-initrd.cpio"] {
+        if !dir.join(f).exists() {
+            return Err(format!("{NOT_BUILT}: {} is missing", dir.join(f).display()));
+        }
+    }
+    let file = dir.join("qemu-args.txt");
+    let (prog, mut args) = match std::fs::read_to_string(&file) {
+        Ok(text) => parse_args_file(&text).map_err(|e| format!("{}: {e}", file.display()))?,
+        Err(_) => (None, default_args(&dir)),
+    };
+    resolve_paths(&mut args, &workspace_root(), &dir);
+    if let Some(extra) = hv_cmdline {
+        append_cmdline(&mut args, extra);
+    }
+    let prog = std::env::var("E2E_QEMU")
+        .ok()
+        .or(prog)
+        .unwrap_or_else(|| "qemu-system-x86_64".into());
+    Ok((prog, args))
+}
+
+/// Multiply a timeout by `$E2E_TIMEOUT_SCALE` (for slow machines).
+pub fn scaled(d: std::time::Duration) -> std::time::Duration {
+    let k: f64 = std::env::var("E2E_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|k: &f64| *k > 0.0)
+        .unwrap_or(1.0);
+    d.mul_f64(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words() {
+        assert_eq!(
+            shell_words(r#"-M microvm  -initrd "a b,c" 'x y' z\ w"#).unwrap(),
+            ["-M", "microvm", "-initrd", "a b,c", "x y", "z w"]
+        );
+        assert_eq!(shell_words("''").unwrap(), [""]);
+        assert!(shell_words("\"abc").is_err());
+    }
+
+    #[test]
+    fn args_file_forms() {
+        let one_line = "qemu-system-x86_64 -M microvm -kernel target/images/hypervisor.elf\n";
+        let (prog, args) = parse_args_file(one_line).unwrap();
+        assert_eq!(prog.as_deref(), Some("qemu-system-x86_64"));
+        assert_eq!(
+            args,
+            ["-M", "microvm", "-kernel", "target/images/hypervisor.elf"]
+        );
+        let per_line = "# generated\n-M\nmicrovm\n-append\n\"dom0_mem=64M loglvl=all\"\n";
+        let (prog, args) = parse_args_file(per_line).unwrap();
+        assert_eq!(prog, None);
+        assert_eq!(
+            args,
+            ["-M", "microvm", "-append", "dom0_mem=64M loglvl=all"]
+        );
+    }
+
+    #[test]
+    fn cmdline_append() {
+        let mut a: Vec<String> = vec!["-append".into(), "dom0_mem=64M".into()];
+        append_cmdline(&mut a, "selftest=ring3");
+        assert_eq!(a, ["-append", "dom0_mem=64M selftest=ring3"]);
+        let mut a: Vec<String> = vec!["-M".into(), "microvm".into()];
+        append_cmdline(&mut a, "selftest=ring3");
+        assert_eq!(a, ["-M", "microvm", "-append", "selftest=ring3"]);
+        append_cmdline(&mut a, " ");
+        assert_eq!(a.len(), 4);
+    }
+
+    #[test]
+    fn defaults_follow_design() {
+        let a = default_args(Path::new("/img"));
+        let s = a.join(" ");
+        assert!(s.contains("-M microvm -m 512M -display none -serial stdio -no-reboot"));
+        assert!(s.contains("-device isa-debug-exit,iobase=0xf4,iosize=4"));
+        assert!(s.ends_with(
+            "-kernel /img/hypervisor.elf -initrd /img/pv-guest.elf,/img/dom0-initrd.cpio"
+        ));
+    }
+
+    #[test]
+    fn paths_resolved() {
+        let root = workspace_root();
+        let mut a: Vec<String> = vec![
+            "-kernel".into(),
+            "tests/Cargo.toml".into(),
+            "-initrd".into(),
+            "/abs/a.elf arg=1,tests/src/lib.rs".into(),
+        ];
+        resolve_paths(&mut a, &root, Path::new("/nonexistent"));
+        assert_eq!(a[1], root.join("tests/Cargo.toml").to_string_lossy());
+        assert_eq!(
+            a[3],
+            format!(
+                "/abs/a.elf arg=1,{}",
+                root.join("tests/src/lib.rs").display()
+            )
+        );
+        // Found only relative to the images dir.
+        let mut a: Vec<String> = vec!["-kernel".into(), "lib.rs".into()];
+        resolve_paths(&mut a, &root, &root.join("tests/src"));
+        assert_eq!(a[1], root.join("tests/src/lib.rs").to_string_lossy());
+    }
+}
