@@ -18,6 +18,7 @@
 //! binary), `E2E_TIMEOUT_SCALE` (multiply every timeout), `E2E_ECHO` (copy the console to
 //! stderr).
 pub mod launch;
+pub mod steps;
 pub mod system;
 pub mod transcript;
 pub mod xl;
