@@ -1,10 +1,16 @@
 //! `cargo xtask build|run|test|bench`.
 mod bench;
+mod build;
+#[allow(dead_code)]
+mod qemu;
+mod run;
 mod test;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("build") => build::run(&args[1..]),
+        Some("run") => run::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => Err("usage: cargo xtask build|run|test|bench".to_string()),

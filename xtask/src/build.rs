@@ -1,0 +1,148 @@
+//! `cargo xtask build`: the hypervisor and pv-guest for `x86_64-unknown-none` (release), copied
+//! to `target/images/`, plus dom0's initrd (`dom0-initrd.cpio`, cpio newc) holding
+//! `boot/pv-guest` and every `dom0-tools/examples/*.cfg` under `etc/xen/`.
+
+use crate::qemu::{self, Images};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The bare-metal target.
+const TARGET: &str = "x86_64-unknown-none";
+
+/// One bare-metal crate: its package, its RUSTFLAGS and its target dir under `target/`.
+struct Crate {
+    package: &'static str,
+    rustflags: &'static str,
+    target_dir: &'static str,
+}
+
+const HYPERVISOR: Crate = Crate {
+    package: "hypervisor",
+    rustflags: "-C relocation-model=static -C code-model=large",
+    target_dir: "hypervisor",
+};
+
+const PV_GUEST: Crate = Crate {
+    package: "pv-guest",
+    rustflags: "-C relocation-model=static",
+    target_dir: "pv-guest",
+};
+
+/// `cargo xtask build`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("build: unknown argument {a:?}"));
+    }
+    build_all()
+}
+
+/// Builds everything, writing what it can even when pv-guest fails.
+pub fn build_all() -> Result<(), String> {
+    let root = qemu::workspace_root();
+    let images = Images::in_dir(&qemu::images_dir());
+    std::fs::create_dir_all(qemu::images_dir()).map_err(|e| format!("target/images: {e}"))?;
+
+    let hv = cargo_build(&root, &HYPERVISOR)?;
+    check_multiboot(&hv)?;
+    copy(&hv, &images.hypervisor)?;
+
+    let guest = cargo_build(&root, &PV_GUEST);
+    let guest_elf = match &guest {
+        Ok(path) => {
+            copy(path, &images.pv_guest)?;
+            Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        Err(_) => None,
+    };
+    let cpio = initrd(&root, guest_elf.as_deref())?;
+    std::fs::write(&images.initrd, cpio).map_err(|e| format!("writing initrd: {e}"))?;
+    let args = qemu::write_args_file(&images, "")?;
+    eprintln!(
+        "xtask: images in {}, QEMU args in {}",
+        qemu::images_dir().display(),
+        args.display()
+    );
+    guest
+        .map(|_| ())
+        .map_err(|e| format!("pv-guest did not build ({e}); the hypervisor did"))
+}
+
+fn cargo_build(root: &Path, c: &Crate) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = root.join("target").join(c.target_dir);
+    eprintln!(
+        "xtask: building {} ({TARGET}, RUSTFLAGS={:?})",
+        c.package, c.rustflags
+    );
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("RUSTFLAGS", c.rustflags)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            c.package,
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .status()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build -p {} failed", c.package));
+    }
+    Ok(target_dir.join(TARGET).join("release").join(c.package))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
+}
+
+/// dom0's initrd: `boot/pv-guest` (if built) and `etc/xen/*.cfg` from dom0-tools/examples.
+fn initrd(root: &Path, guest: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let examples = root.join("dom0-tools").join("examples");
+    let mut cfgs: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(&examples) {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "cfg") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                cfgs.push((format!("etc/xen/{name}"), data));
+            }
+        }
+    }
+    cfgs.sort();
+    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    if let Some(g) = guest {
+        files.push(("boot/pv-guest", g));
+    }
+    files.extend(cfgs.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+    Ok(dom0_tools::initrd::write_newc(&files))
+}
+
+/// Checks the Multiboot1 header: within the first 8 KiB, 4-aligned, checksum, a.out kludge,
+/// and that the file mirrors memory from the header to load_end (QEMU copies it verbatim).
+fn check_multiboot(elf: &Path) -> Result<(), String> {
+    let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let word = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes"));
+    let limit = data.len().min(8192).saturating_sub(32);
+    let off = (0..limit)
+        .step_by(4)
+        .find(|&o| word(o) == 0x1BAD_B002)
+        .ok_or("hypervisor.elf: no Multiboot header in the first 8 KiB")?;
+    let (flags, sum) = (word(off + 4), word(off + 8));
+    if 0x1BAD_B002u32.wrapping_add(flags).wrapping_add(sum) != 0 || flags & (1 << 16) == 0 {
+        return Err("hypervisor.elf: bad Multiboot checksum or no a.out kludge".into());
+    }
+    let (header, load, load_end) = (word(off + 12), word(off + 16), word(off + 20));
+    let start = off as u64 - u64::from(header - load);
+    if start + u64::from(load_end - load) > data.len() as u64 {
+        return Err("hypervisor.elf: Multiboot load range runs past the file".into());
+    }
+    Ok(())
+}

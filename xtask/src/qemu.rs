@@ -1,0 +1,187 @@
+//! The QEMU command line of docs/design.md, shared by `run` and the tests, the exit-status
+//! table, and the "QEMU missing" handling.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// The boot images `cargo xtask build` produces (in `target/images/`).
+#[derive(Clone, Debug)]
+pub struct Images {
+    /// The Multiboot hypervisor ELF.
+    pub hypervisor: PathBuf,
+    /// Module 1: the dom0 kernel.
+    pub pv_guest: PathBuf,
+    /// Module 2: dom0's initrd (cpio newc).
+    pub initrd: PathBuf,
+}
+
+impl Images {
+    /// The images in `dir`.
+    pub fn in_dir(dir: &Path) -> Images {
+        Images {
+            hypervisor: dir.join("hypervisor.elf"),
+            pv_guest: dir.join("pv-guest.elf"),
+            initrd: dir.join("dom0-initrd.cpio"),
+        }
+    }
+}
+
+/// The workspace root (the parent of xtask's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// `target/images/` of the workspace.
+pub fn images_dir() -> PathBuf {
+    workspace_root().join("target").join("images")
+}
+
+/// QEMU's arguments (without the program name), exactly as docs/design.md gives them.
+pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
+    let s = |p: &Path| p.display().to_string();
+    [
+        "-M",
+        "microvm",
+        "-m",
+        "512M",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-kernel",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([
+        s(&images.hypervisor),
+        "-append".into(),
+        hv_cmdline.into(),
+        "-initrd".into(),
+        format!("{},{}", s(&images.pv_guest), s(&images.initrd)),
+    ])
+    .collect()
+}
+
+/// The QEMU command booting `images` with `hv_cmdline` (stdio left to the caller).
+pub fn qemu_command(images: &Images, hv_cmdline: &str) -> Command {
+    let mut cmd = Command::new(QEMU);
+    cmd.args(qemu_args(images, hv_cmdline));
+    cmd
+}
+
+/// Writes `qemu_args` one per line into `target/images/qemu-args.txt` for the tests crate.
+pub fn write_args_file(images: &Images, hv_cmdline: &str) -> Result<PathBuf, String> {
+    let path = images_dir().join("qemu-args.txt");
+    let mut text = qemu_args(images, hv_cmdline).join("\n");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+fn qemu_present() -> bool {
+    Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn has_apt() -> bool {
+    Command::new("apt-get").arg("--version").output().is_ok()
+}
+
+/// Makes sure QEMU is installed: as root with apt-get, installs `qemu-system-x86`;
+/// otherwise says exactly what to run.
+pub fn ensure_qemu() -> Result<(), String> {
+    if qemu_present() {
+        return Ok(());
+    }
+    let install = "apt-get update && apt-get install -y qemu-system-x86";
+    if !(is_root() && has_apt()) {
+        return Err(format!(
+            "{QEMU} not found: install it with `sudo sh -c '{install}'`"
+        ));
+    }
+    eprintln!("xtask: {QEMU} not found; running `{install}`");
+    let ok = Command::new("sh")
+        .args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {install}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok && qemu_present() {
+        Ok(())
+    } else {
+        Err(format!("installing QEMU failed: run `{install}` by hand"))
+    }
+}
+
+/// What a QEMU exit status means (docs/design.md's exit-code table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// dom0 shut down with reason poweroff (0x10 → 33).
+    Poweroff,
+    /// dom0 crashed (0x11 → 35).
+    Dom0Crashed,
+    /// The hypervisor panicked (0x12 → 37).
+    HypervisorPanic,
+    /// dom0 shut down with reason reboot (0x13 → 39).
+    Reboot,
+    /// QEMU exited 0: a triple fault under -no-reboot, or QEMU quit otherwise. Never success.
+    TripleFaultOrQuit,
+    /// Any other exit status (QEMU error, unknown debug-exit value).
+    Other(i32),
+    /// Killed by a signal (or by a timeout).
+    Killed,
+}
+
+impl Outcome {
+    /// Classifies an exit status.
+    pub fn from_status(status: ExitStatus) -> Outcome {
+        match status.code() {
+            Some(33) => Outcome::Poweroff,
+            Some(35) => Outcome::Dom0Crashed,
+            Some(37) => Outcome::HypervisorPanic,
+            Some(39) => Outcome::Reboot,
+            Some(0) => Outcome::TripleFaultOrQuit,
+            Some(c) => Outcome::Other(c),
+            None => Outcome::Killed,
+        }
+    }
+
+    /// A one-line explanation.
+    pub fn message(self) -> String {
+        match self {
+            Outcome::Poweroff => "dom0 shut down (poweroff): exit 33".into(),
+            Outcome::Dom0Crashed => "dom0 crashed: exit 35".into(),
+            Outcome::HypervisorPanic => "hypervisor panic: exit 37".into(),
+            Outcome::Reboot => "dom0 shut down (reboot): exit 39".into(),
+            Outcome::TripleFaultOrQuit => {
+                "QEMU exited 0: a triple fault (or QEMU was quit), not a clean shutdown".into()
+            }
+            Outcome::Other(c) if c & 1 == 1 && c > 1 => {
+                format!("unknown debug-exit value {:#x}: exit {c}", c >> 1)
+            }
+            Outcome::Other(c) => format!("QEMU failed: exit {c}"),
+            Outcome::Killed => "QEMU was killed by a signal".into(),
+        }
+    }
+
+    /// Whether this is a clean poweroff.
+    pub fn is_success(self) -> bool {
+        self == Outcome::Poweroff
+    }
+}
