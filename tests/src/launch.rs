@@ -104,17 +104,20 @@ pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Parse `qemu-args.txt`: one argument per line or shell-quoted words on one or more lines
-/// (both work); `#` comment lines and a leading `qemu-system-*` program name are dropped.
-/// Returns `(program if given, args)`.
+/// Parse `qemu-args.txt`: one argument per line, verbatim (an empty line is an empty argument,
+/// as after an empty `-append`), as `cargo xtask build` writes it; a file of a single line is
+/// split into shell words instead. `#` comment lines and a leading `qemu-system-*` program name
+/// are dropped. Returns `(program if given, args)`.
 pub fn parse_args_file(text: &str) -> Result<(Option<String>, Vec<String>), String> {
-    let mut words = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with('#') {
-            continue;
-        }
-        words.extend(shell_words(line)?);
-    }
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let mut words = match lines.as_slice() {
+        [] => Vec::new(),
+        [one] => shell_words(one)?,
+        many => many.iter().map(|l| l.to_string()).collect(),
+    };
     let prog = match words.first() {
         Some(w)
             if Path::new(w)
@@ -268,13 +271,29 @@ mod tests {
             args,
             ["-M", "microvm", "-kernel", "target/images/hypervisor.elf"]
         );
-        let per_line = "# generated\n-M\nmicrovm\n-append\n\"dom0_mem=64M loglvl=all\"\n";
+        let per_line = "# generated\n-M\nmicrovm\n-append\ndom0_mem=64M loglvl=all\n";
         let (prog, args) = parse_args_file(per_line).unwrap();
         assert_eq!(prog, None);
         assert_eq!(
             args,
             ["-M", "microvm", "-append", "dom0_mem=64M loglvl=all"]
         );
+        // What `cargo xtask build` writes: an empty -append value on its own line.
+        let xtask = "-M\nmicrovm\n-kernel\n/i/hv.elf\n-append\n\n-initrd\n/i/a,/i/b\n";
+        let (_, mut args) = parse_args_file(xtask).unwrap();
+        let want = [
+            "-M",
+            "microvm",
+            "-kernel",
+            "/i/hv.elf",
+            "-append",
+            "",
+            "-initrd",
+            "/i/a,/i/b",
+        ];
+        assert_eq!(args, want);
+        append_cmdline(&mut args, "selftest=ring3");
+        assert_eq!(args[5], "selftest=ring3");
     }
 
     #[test]
