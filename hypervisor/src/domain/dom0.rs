@@ -1,0 +1,103 @@
+//! Building dom0 at boot with the shared PV domain builder (dom0-tools), writing through the
+//! direct map.
+
+use super::state::State;
+use super::{lifecycle, memory};
+use crate::mm::machine::Machine;
+use alloc::vec::Vec;
+use dom0_tools::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
+use dom0_tools::elf::ElfImage;
+use guest_abi::arch::VcpuGuestContext;
+use zerocopy::FromZeros;
+
+/// dom0's memory during the build: its frames, written through the direct map.
+struct Dom0Memory<'a> {
+    mfns: &'a [u64],
+    mem: &'a Machine,
+}
+
+impl Dom0Memory<'_> {
+    fn each_chunk(&self, gpaddr: u64, len: u64, mut f: impl FnMut(u64, usize, usize)) -> Result<(), BuildError> {
+        let end = gpaddr.checked_add(len).ok_or(BuildError::OutOfRange { gpaddr, len })?;
+        if end > self.mfns.len() as u64 * 4096 {
+            return Err(BuildError::OutOfRange { gpaddr, len });
+        }
+        let mut cur = gpaddr;
+        let mut done = 0usize;
+        while cur < end {
+            let n = ((cur | 0xFFF) + 1).min(end) - cur;
+            let ma = (self.mfns[(cur >> 12) as usize] << 12) | (cur & 0xFFF);
+            f(ma, done, n as usize);
+            cur += n;
+            done += n as usize;
+        }
+        Ok(())
+    }
+}
+
+impl GuestMemory for Dom0Memory<'_> {
+    fn nr_pages(&self) -> u64 {
+        self.mfns.len() as u64
+    }
+
+    fn pfn_to_mfn(&self, pfn: u64) -> u64 {
+        self.mfns[pfn as usize]
+    }
+
+    fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
+        self.each_chunk(gpaddr, data.len() as u64, |ma, off, n| self.mem.write_bytes(ma, &data[off..off + n]))
+    }
+
+    fn zero(&mut self, gpaddr: u64, len: u64) -> Result<(), BuildError> {
+        let zeros = [0u8; 4096];
+        self.each_chunk(gpaddr, len, |ma, _, n| self.mem.write_bytes(ma, &zeros[..n]))
+    }
+}
+
+/// Build dom0 from its kernel ELF, optional initrd and command line, with `pages` of memory,
+/// and leave it runnable.
+pub fn build(st: &mut State, kernel: &[u8], initrd: Option<&[u8]>, cmdline: &str, pages: u64) -> Result<(), &'static str> {
+    let img = ElfImage::parse(kernel).map_err(|_| "dom0 kernel is not a usable PV ELF image")?;
+    let id = lifecycle::create(st, Some(0), true).map_err(|_| "cannot create domain 0")?;
+    st.dom(id).ok_or("domain 0 vanished")?.max_pages = pages;
+    let mut mfns = Vec::with_capacity(pages as usize);
+    for pfn in 0..pages {
+        mfns.push(memory::alloc_page(st, id, pfn).map_err(|_| "not enough memory for dom0")?);
+    }
+    let shared = st.dom(id).ok_or("domain 0 vanished")?.shared_info_mfn;
+    let params = BuildParams {
+        kernel: &img,
+        initrd,
+        cmdline,
+        privileged: true,
+        shared_info_maddr: shared << 12,
+        store_evtchn: None,
+        console_evtchn: None,
+        dom0_console: None,
+    };
+    let mut gm = Dom0Memory { mfns: &mfns, mem: &st.mem };
+    let r = build_pv(&mut gm, &params).map_err(|e| {
+        log::error!("dom0 build failed: {e}");
+        "dom0 build failed"
+    })?;
+    {
+        let (mut ft, mem) = st.frame_table();
+        ft.pin(mem, r.l4_mfn, 4, id).map_err(|e| {
+            log::error!("dom0's initial page tables do not validate: {e}");
+            "dom0 page tables invalid"
+        })?;
+    }
+    let mut ctx = VcpuGuestContext::new_zeroed();
+    fill_vcpu_context(&r, &mut ctx);
+    crate::hypercall::set_vcpu_context(st, id, &ctx).map_err(|_| "cannot set dom0's vCPU context")?;
+    st.dom(id).ok_or("domain 0 vanished")?.pause_count = 0;
+    log::info!(
+        "dom0: {} MiB, kernel at {:#x}, entry {:#x}, start_info {:#x}, {} page-table frames",
+        pages / 256,
+        r.virt_base,
+        r.entry,
+        r.start_info_va,
+        r.nr_pt_frames
+    );
+    Ok(())
+}

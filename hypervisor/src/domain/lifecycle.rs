@@ -1,0 +1,97 @@
+//! Creating, shutting down, crashing and destroying domains.
+
+use super::state::State;
+use super::{Domain, MAX_DOMID};
+use alloc::boxed::Box;
+use guest_abi::errno::Errno;
+use guest_abi::sched::ShutdownReason;
+
+/// isa-debug-exit values when dom0 stops (see docs/design.md).
+const EXIT_POWEROFF: u32 = 0x10;
+const EXIT_DOM0_CRASH: u32 = 0x11;
+const EXIT_REBOOT: u32 = 0x13;
+
+/// Create a paused domain with id `want` (`None` = the lowest free id ≥ 1).
+pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16, Errno> {
+    let id = match want {
+        Some(id) if id <= MAX_DOMID => {
+            if st.domains.contains_key(&id) {
+                return Err(Errno::EEXIST);
+            }
+            id
+        }
+        Some(_) => return Err(Errno::EINVAL),
+        None => (1..=MAX_DOMID).find(|i| !st.domains.contains_key(i)).ok_or(Errno::ENOSPC)?,
+    };
+    let shared = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
+    let (mut ft, _) = st.frame_table();
+    if ft.assign(shared, id).is_err() {
+        return Err(Errno::ENOMEM);
+    }
+    st.mem.zero_frame(shared);
+    let mut d = Box::new(Domain::new(id, privileged));
+    d.shared_info_mfn = shared;
+    // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
+    st.mem.write_bytes((shared << 12) + 1, &[1]);
+    st.domains.insert(id, d);
+    Ok(id)
+}
+
+/// Record that `id` shut down for `reason`. dom0 shutting down stops the machine.
+pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
+    if id == 0 {
+        let code = match reason {
+            ShutdownReason::Poweroff => EXIT_POWEROFF,
+            ShutdownReason::Reboot => EXIT_REBOOT,
+            _ => EXIT_DOM0_CRASH,
+        };
+        log::info!("Domain 0 shut down ({}): stopping the machine", reason.name());
+        crate::arch::x86_64::exit::qemu_exit(code);
+    }
+    if let Some(d) = st.dom(id) {
+        if d.shutdown.is_none() {
+            d.shutdown = Some(reason);
+            log::info!("domain {id} shut down ({})", reason.name());
+        }
+    }
+}
+
+/// Crash domain `id`, reporting why. A crash of dom0 stops the machine.
+pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
+    log::error!("domain {id} crashed: {why}");
+    if id == 0 {
+        crate::arch::x86_64::exit::qemu_exit(EXIT_DOM0_CRASH);
+    }
+    if let Some(d) = st.dom(id) {
+        d.shutdown = Some(ShutdownReason::Crash);
+    }
+}
+
+/// Destroy domain `id`: free every frame nobody else maps; the domain disappears once its
+/// last frame is gone.
+pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
+    if id == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let d = st.dom(id).ok_or(Errno::ESRCH)?;
+    d.dying = true;
+    reap(st, id);
+    Ok(())
+}
+
+/// Free what a dying domain can give back; drop the domain when nothing is left.
+pub fn reap(st: &mut State, id: u16) {
+    let left = super::memory::relinquish_all(st, id);
+    if left == 0 {
+        st.domains.remove(&id);
+        log::info!("domain {id} destroyed");
+    }
+}
+
+/// Reap every dying domain (after an unmapping may have dropped the last reference).
+pub fn reap_dying(st: &mut State) {
+    let dying: alloc::vec::Vec<u16> = st.domains.values().filter(|d| d.dying).map(|d| d.id).collect();
+    for id in dying {
+        reap(st, id);
+    }
+}

@@ -1,0 +1,69 @@
+//! Giving frames to domains and taking them back.
+
+use super::state::State;
+use guest_abi::errno::Errno;
+
+/// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
+/// counted against its `max_pages`.
+pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
+    let d = st.dom(dom).ok_or(Errno::ESRCH)?;
+    if d.tot_pages >= d.max_pages {
+        return Err(Errno::ENOMEM);
+    }
+    let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
+    let (mut ft, _) = st.frame_table();
+    if ft.assign(mfn, dom).is_err() {
+        // The allocator handed out a frame we think is owned: never use it.
+        log::error!("frame {mfn:#x} from the allocator is already owned");
+        return Err(Errno::ENOMEM);
+    }
+    crate::arch::x86_64::paging::m2p_set(mfn, pfn);
+    if let Some(d) = st.dom(dom) {
+        d.tot_pages += 1;
+    }
+    Ok(mfn)
+}
+
+/// Return a frame of `dom` to the allocator (it must hold no references).
+pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
+    let (mut ft, _) = st.frame_table();
+    if ft.owner(mfn) != dom {
+        return Err(Errno::EPERM);
+    }
+    ft.release(mfn)?;
+    crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
+    crate::mm::frames::free(mfn);
+    if let Some(d) = st.dom(dom) {
+        d.tot_pages = d.tot_pages.saturating_sub(1);
+    }
+    Ok(())
+}
+
+/// Release every frame of a dying domain that nobody else references. Returns how many
+/// frames are still referenced from other domains (the domain lingers until they go).
+pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
+    {
+        let (mut ft, mem) = st.frame_table();
+        ft.relinquish(mem, dom);
+    }
+    let mut left = 0;
+    let mfns: alloc::vec::Vec<u64> =
+        (0..st.frames.len() as u64).filter(|&m| st.frames[m as usize].owner == dom).collect();
+    for mfn in mfns {
+        if st.frames[mfn as usize].foreign_refs != 0 {
+            left += 1;
+            continue;
+        }
+        let shared = st.dom(dom).map(|d| d.shared_info_mfn) == Some(mfn);
+        if shared {
+            let (mut ft, _) = st.frame_table();
+            let _ = ft.release(mfn);
+            crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
+            crate::mm::frames::free(mfn);
+        } else {
+            let _ = free_page(st, dom, mfn);
+        }
+    }
+    left
+}
+

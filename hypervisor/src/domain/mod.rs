@@ -1,0 +1,147 @@
+//! Domains and their virtual CPUs.
+
+pub mod dom0;
+pub mod memory;
+pub mod lifecycle;
+pub mod state;
+
+use alloc::boxed::Box;
+use guest_abi::arch::CpuUserRegs;
+use guest_abi::sched::ShutdownReason;
+use zerocopy::FromZeros;
+
+/// The most vCPUs a domain may have (one until SMP guests are supported).
+pub const MAX_VCPUS: u32 = 1;
+/// The highest domain id handed out.
+pub const MAX_DOMID: u16 = 0x7FEF;
+
+/// One virtual CPU of a PV domain.
+pub struct Vcpu {
+    /// Saved guest registers while not running.
+    pub regs: CpuUserRegs,
+    /// Whether the guest is in its kernel (vs. user) mode.
+    pub in_kernel: bool,
+    /// The kernel page table (L4 MFN), 0 until the context is set.
+    pub kernel_l4: u64,
+    /// The user page table (L4 MFN), 0 if none.
+    pub user_l4: u64,
+    /// Guest kernel stack for bounces from user mode.
+    pub kernel_sp: u64,
+    /// Guest kernel stack segment.
+    pub kernel_ss: u64,
+    /// Whether `setvcpucontext` brought it online.
+    pub online: bool,
+    /// Blocked in SCHEDOP_block.
+    pub blocked: bool,
+    /// FS base and the two GS bases, switched with the vCPU.
+    pub fs_base: u64,
+    /// Kernel GS base.
+    pub gs_base_kernel: u64,
+    /// User GS base.
+    pub gs_base_user: u64,
+    /// Registered exception handlers (address 0 = none), by vector.
+    pub trap_table: Box<[guest_abi::arch::TrapInfo; 256]>,
+    /// Event-upcall, failsafe and syscall callbacks.
+    pub callbacks: Callbacks,
+}
+
+/// The guest's registered entry points.
+#[derive(Default, Clone, Copy)]
+pub struct Callbacks {
+    /// Event upcall.
+    pub event: u64,
+    /// Failsafe (bad segment on return).
+    pub failsafe: u64,
+    /// `syscall` from guest user mode.
+    pub syscall: u64,
+}
+
+impl Vcpu {
+    fn new() -> Self {
+        Vcpu {
+            regs: CpuUserRegs::new_zeroed(),
+            in_kernel: true,
+            kernel_l4: 0,
+            user_l4: 0,
+            kernel_sp: 0,
+            kernel_ss: 0,
+            online: false,
+            blocked: false,
+            fs_base: 0,
+            gs_base_kernel: 0,
+            gs_base_user: 0,
+            trap_table: Box::new([guest_abi::arch::TrapInfo::new_zeroed(); 256]),
+            callbacks: Callbacks::default(),
+        }
+    }
+
+    /// The page table that is live for the vCPU's current mode.
+    pub fn active_l4(&self) -> u64 {
+        if self.in_kernel || self.user_l4 == 0 {
+            self.kernel_l4
+        } else {
+            self.user_l4
+        }
+    }
+}
+
+/// A domain.
+pub struct Domain {
+    /// Its id.
+    pub id: u16,
+    /// May use the control interfaces (dom0).
+    pub privileged: bool,
+    /// The toolstack's 16-byte handle (UUID).
+    pub handle: [u8; 16],
+    /// The most pages it may own.
+    pub max_pages: u64,
+    /// Pages it owns now (not counting its shared_info page).
+    pub tot_pages: u64,
+    /// Its shared_info frame.
+    pub shared_info_mfn: u64,
+    /// Nesting count of `pausedomain` (created domains start paused once).
+    pub pause_count: u32,
+    /// Why it shut down, if it did.
+    pub shutdown: Option<ShutdownReason>,
+    /// Being destroyed: waiting for foreign references to its frames to go.
+    pub dying: bool,
+    /// Nanoseconds of CPU it has used.
+    pub cpu_time_ns: u64,
+    /// `max_vcpus` as set by the toolstack.
+    pub max_vcpus: u32,
+    /// Its (single, for now) vCPU.
+    pub vcpu: Vcpu,
+    /// Console output starts a new line (for the `(dN) ` prefix).
+    pub console_at_line_start: bool,
+}
+
+impl Domain {
+    /// A new, paused domain with no memory.
+    pub fn new(id: u16, privileged: bool) -> Self {
+        Domain {
+            id,
+            privileged,
+            handle: [0; 16],
+            max_pages: 0,
+            tot_pages: 0,
+            shared_info_mfn: 0,
+            pause_count: 1,
+            shutdown: None,
+            dying: false,
+            cpu_time_ns: 0,
+            max_vcpus: 0,
+            vcpu: Vcpu::new(),
+            console_at_line_start: true,
+        }
+    }
+
+    /// Whether the scheduler may run it.
+    pub fn runnable(&self) -> bool {
+        self.pause_count == 0
+            && self.shutdown.is_none()
+            && !self.dying
+            && self.vcpu.online
+            && !self.vcpu.blocked
+            && self.vcpu.kernel_l4 != 0
+    }
+}

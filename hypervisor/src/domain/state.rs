@@ -1,0 +1,51 @@
+//! The hypervisor's global state, behind one lock.
+//!
+//! The hypervisor runs on one CPU with interrupts off, so a single lock taken for the length
+//! of a hypercall or trap is enough; it is never held across a switch into a guest.
+
+use super::Domain;
+use crate::mm::machine::Machine;
+use crate::mm::page_types::{FrameTable, PageInfo};
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+/// Everything the hypercalls and the scheduler share.
+pub struct State {
+    /// Live domains by id.
+    pub domains: BTreeMap<u16, Box<Domain>>,
+    /// Per-frame bookkeeping, indexed by MFN.
+    pub frames: Vec<PageInfo>,
+    /// Machine memory access.
+    pub mem: Machine,
+    /// The domain whose vCPU is on the CPU (or whose frame is loaded).
+    pub current: u16,
+}
+
+impl State {
+    /// The frame table over `frames`.
+    pub fn frame_table(&mut self) -> (FrameTable<'_>, &mut Machine) {
+        (FrameTable::new(&mut self.frames), &mut self.mem)
+    }
+
+    /// The current domain.
+    pub fn cur(&mut self) -> &mut Domain {
+        let id = self.current;
+        self.domains.get_mut(&id).expect("the current domain exists")
+    }
+
+    /// A domain by id.
+    pub fn dom(&mut self, id: u16) -> Option<&mut Domain> {
+        self.domains.get_mut(&id).map(|b| &mut **b)
+    }
+}
+
+/// The global state; `None` until boot built it.
+pub static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// Run `f` with the global state.
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut g = STATE.lock();
+    f(g.as_mut().expect("hypervisor state initialised"))
+}

@@ -1,0 +1,78 @@
+//! `console_io`: the hypervisor console, for dom0's shell and early guest output.
+
+use super::{HcResult, Outcome};
+use crate::domain::state::State;
+use crate::mm::guest_copy;
+use guest_abi::arch::CpuUserRegs;
+use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
+use guest_abi::errno::Errno;
+
+/// Most bytes one call moves (longer writes are truncated; the return value says how much).
+const MAX_IO: usize = 4096;
+
+/// console_io(cmd, count, buffer).
+pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (cmd, count, buf) = (a[0] as u32, a[1] as usize, a[2]);
+    match cmd {
+        CONSOLEIO_WRITE => {
+            let count = count.min(MAX_IO);
+            let mut chunk = [0u8; 256];
+            let mut done = 0;
+            while done < count {
+                let n = (count - done).min(chunk.len());
+                guest_copy::copy_from_guest(&st.mem, buf + done as u64, &mut chunk[..n])?;
+                emit(st, &chunk[..n]);
+                done += n;
+            }
+            Ok(Outcome::Done(done as u64))
+        }
+        CONSOLEIO_READ => {
+            if !st.cur().privileged {
+                return Err(Errno::EPERM);
+            }
+            let mut chunk = [0u8; 256];
+            let want = count.min(chunk.len());
+            let mut n = 0;
+            while n < want {
+                match crate::console::read_byte() {
+                    Some(b) => {
+                        chunk[n] = b;
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            guest_copy::copy_to_guest(&st.mem, buf, &chunk[..n])?;
+            Ok(Outcome::Done(n as u64))
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Print guest output: dom0's as is, a domU's with a `(dN) ` prefix on each line.
+fn emit(st: &mut State, bytes: &[u8]) {
+    let d = st.cur();
+    if d.id == 0 {
+        crate::console::write_bytes(bytes);
+        return;
+    }
+    let mut prefix = [0u8; 12];
+    let plen = {
+        let mut w = crate::util::ByteWriter::new(&mut prefix);
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!("(d{}) ", d.id));
+        w.len()
+    };
+    for &b in bytes {
+        if b == b'\r' {
+            continue;
+        }
+        if d.console_at_line_start {
+            crate::console::write_bytes(&prefix[..plen]);
+            d.console_at_line_start = false;
+        }
+        crate::console::write_bytes(&[b]);
+        if b == b'\n' {
+            d.console_at_line_start = true;
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `domctl`: domain control, for the privileged toolstack only.
+
+use super::{HcResult, Outcome};
+use crate::domain::{lifecycle, state::State, MAX_VCPUS};
+use crate::mm::guest_copy;
+use guest_abi::arch::{CpuUserRegs, VcpuGuestContext, VgcfFlags};
+use guest_abi::domctl::*;
+use guest_abi::errno::Errno;
+use guest_abi::types::DomId;
+
+/// domctl(u_domctl).
+pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    super::require_privileged(st)?;
+    let ptr = a[0];
+    let mut op: XenDomctl = guest_copy::read(&st.mem, ptr)?;
+    if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
+        return Err(Errno::EACCES);
+    }
+    let dom = op.domain.0;
+    let copy_back = match op.cmd {
+        XEN_DOMCTL_CREATEDOMAIN => {
+            let c: DomctlCreateDomain = op.payload();
+            if c.max_vcpus > MAX_VCPUS {
+                return Err(Errno::EINVAL);
+            }
+            let want = (dom != 0 && dom < DomId::FIRST_RESERVED.0).then_some(dom);
+            let id = lifecycle::create(st, want, false)?;
+            let d = st.dom(id).ok_or(Errno::ESRCH)?;
+            d.handle = c.handle;
+            d.max_vcpus = c.max_vcpus.max(1);
+            op.domain = DomId(id);
+            true
+        }
+        XEN_DOMCTL_DESTROYDOMAIN => {
+            lifecycle::destroy(st, dom)?;
+            false
+        }
+        XEN_DOMCTL_PAUSEDOMAIN => {
+            let d = target(st, dom)?;
+            d.pause_count = d.pause_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            false
+        }
+        XEN_DOMCTL_UNPAUSEDOMAIN => {
+            let d = target(st, dom)?;
+            if d.pause_count == 0 {
+                return Err(Errno::EINVAL);
+            }
+            d.pause_count -= 1;
+            false
+        }
+        XEN_DOMCTL_GETDOMAININFO => {
+            // As Xen: the first domain whose id is at least the one asked for.
+            let d = st.domains.range(dom..).next().map(|(_, d)| &**d).ok_or(Errno::ESRCH)?;
+            op.domain = DomId(d.id);
+            op.set_payload(&domain_info(d, st.current));
+            true
+        }
+        XEN_DOMCTL_MAX_MEM => {
+            let m: DomctlMaxMem = op.payload();
+            let d = target(st, dom)?;
+            d.max_pages = m.max_memkb / 4;
+            false
+        }
+        XEN_DOMCTL_MAX_VCPUS => {
+            let m: DomctlMaxVcpus = op.payload();
+            if m.max == 0 || m.max > MAX_VCPUS {
+                return Err(Errno::EINVAL);
+            }
+            target(st, dom)?.max_vcpus = m.max;
+            false
+        }
+        XEN_DOMCTL_SETVCPUCONTEXT => {
+            let c: DomctlVcpuContext = op.payload();
+            if c.vcpu != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let ctxt: VcpuGuestContext = guest_copy::read(&st.mem, c.ctxt)?;
+            set_vcpu_context(st, dom, &ctxt)?;
+            false
+        }
+        _ => return Err(Errno::ENOSYS),
+    };
+    if copy_back {
+        guest_copy::write(&st.mem, ptr, &op)?;
+    }
+    Ok(Outcome::Done(0))
+}
+
+fn target(st: &mut State, dom: u16) -> Result<&mut crate::domain::Domain, Errno> {
+    match st.dom(dom) {
+        Some(d) if !d.dying => Ok(d),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// The `getdomaininfo` view of a domain.
+pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainInfo {
+    let mut flags = DominfFlags::empty();
+    if d.dying {
+        flags |= DominfFlags::DYING;
+    }
+    if let Some(r) = d.shutdown {
+        flags |= DominfFlags::SHUTDOWN;
+        flags = DominfFlags::from_bits_retain(flags.bits() | (r.as_u32() << 16));
+    }
+    if d.pause_count > 0 {
+        flags |= DominfFlags::PAUSED;
+    }
+    if d.vcpu.blocked {
+        flags |= DominfFlags::BLOCKED;
+    }
+    if d.id == current {
+        flags |= DominfFlags::RUNNING;
+    }
+    let mut info = DomctlGetDomainInfo::default();
+    info.domain = DomId(d.id);
+    info.flags = flags.bits();
+    info.tot_pages = d.tot_pages;
+    info.max_pages = d.max_pages;
+    info.shared_info_frame = d.shared_info_mfn;
+    info.cpu_time = d.cpu_time_ns;
+    info.nr_online_vcpus = u32::from(d.vcpu.online);
+    info.max_vcpu_id = d.max_vcpus.saturating_sub(1);
+    info.handle = d.handle;
+    info
+}
+
+/// Load a vCPU's initial state (as the domain builder sets it), taking a type reference on
+/// its page table, which must validate as an L4 of the domain.
+pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Result<(), Errno> {
+    target(st, dom)?;
+    let l4 = c.ctrlreg[3] >> 12;
+    let user_l4 = c.ctrlreg[1] >> 12;
+    {
+        let (mut ft, mem) = st.frame_table();
+        ft.get_type(mem, l4, crate::mm::page_types::PageType::L4, dom)?;
+        if user_l4 != 0 {
+            if let Err(e) = ft.get_type(mem, user_l4, crate::mm::page_types::PageType::L4, dom) {
+                ft.put_type(mem, l4);
+                return Err(e);
+            }
+        }
+    }
+    let d = target(st, dom)?;
+    let old = (d.vcpu.kernel_l4, d.vcpu.user_l4);
+    let v = &mut d.vcpu;
+    let u = &c.user_regs;
+    let mut regs = *u;
+    regs.cs |= 3;
+    regs.ss |= 3;
+    regs.rflags = (regs.rflags & 0xCD5) | 0x202;
+    regs.entry_vector = 0;
+    v.regs = regs;
+    v.in_kernel = VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_KERNEL);
+    v.kernel_l4 = l4;
+    v.user_l4 = user_l4;
+    v.kernel_ss = c.kernel_ss | 3;
+    v.kernel_sp = c.kernel_sp;
+    v.fs_base = c.fs_base;
+    v.gs_base_kernel = c.gs_base_kernel;
+    v.gs_base_user = c.gs_base_user;
+    v.callbacks.event = c.event_callback_eip;
+    v.callbacks.failsafe = c.failsafe_callback_eip;
+    v.callbacks.syscall = c.syscall_callback_eip;
+    for (slot, t) in v.trap_table.iter_mut().zip(c.trap_ctxt.iter()) {
+        *slot = *t;
+    }
+    v.online = true;
+    let (mut ft, mem) = st.frame_table();
+    for m in [old.0, old.1] {
+        if m != 0 {
+            ft.put_type(mem, m);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! `memory_op`: populating and shrinking a domain's memory, and memory queries.
+
+use super::{HcResult, Outcome};
+use crate::domain::{memory, state::State};
+use crate::mm::guest_copy;
+use guest_abi::arch::{CpuUserRegs, MACH2PHYS_VIRT_START};
+use guest_abi::errno::Errno;
+use guest_abi::memory::*;
+use guest_abi::types::DomId;
+
+/// Extents handled before the call is continued (lets other domains run).
+const BATCH: u64 = 2048;
+/// Where the restart point is kept in the command word, as in Xen.
+const EXTENT_SHIFT: u32 = 6;
+
+/// Resolve a `domid` argument: DOMID_SELF, the caller, or (privileged callers) another domain.
+pub fn resolve(st: &mut State, dom: DomId) -> Result<u16, Errno> {
+    let cur = st.current;
+    if dom == DomId::SELF || dom.0 == cur {
+        return Ok(cur);
+    }
+    super::require_privileged(st)?;
+    match st.dom(dom.0) {
+        Some(d) if !d.dying => Ok(dom.0),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// memory_op(cmd, arg).
+pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let op = (a[0] & ((1 << EXTENT_SHIFT) - 1)) as u32;
+    let start = a[0] >> EXTENT_SHIFT;
+    let arg = a[1];
+    match op {
+        XENMEM_POPULATE_PHYSMAP | XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION => {
+            let r: XenMemoryReservation = guest_copy::read(&st.mem, arg)?;
+            if r.extent_order != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let dom = resolve(st, r.domid)?;
+            let end = r.nr_extents.min(start.saturating_add(BATCH));
+            let mut i = start;
+            while i < end {
+                let slot = r.extent_start.wrapping_add(i * 8);
+                let ok = match op {
+                    XENMEM_DECREASE_RESERVATION => {
+                        let mfn: u64 = guest_copy::read(&st.mem, slot)?;
+                        memory::free_page(st, dom, mfn).is_ok()
+                    }
+                    _ => {
+                        let pfn = if op == XENMEM_POPULATE_PHYSMAP {
+                            guest_copy::read::<u64>(&st.mem, slot)?
+                        } else {
+                            u64::MAX
+                        };
+                        match memory::alloc_page(st, dom, pfn) {
+                            Ok(mfn) => {
+                                if r.extent_start != 0 {
+                                    if let Err(e) = guest_copy::write(&st.mem, slot, &mfn) {
+                                        let _ = memory::free_page(st, dom, mfn);
+                                        return Err(e);
+                                    }
+                                }
+                                true
+                            }
+                            Err(_) => false,
+                        }
+                    }
+                };
+                if !ok {
+                    return Ok(Outcome::Done(i));
+                }
+                i += 1;
+            }
+            if i < r.nr_extents {
+                regs.rdi = u64::from(op) | (i << EXTENT_SHIFT);
+                return Ok(Outcome::Continue);
+            }
+            Ok(Outcome::Done(i))
+        }
+        XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION => {
+            let dom: DomId = guest_copy::read(&st.mem, arg)?;
+            let id = resolve(st, dom)?;
+            let d = st.dom(id).ok_or(Errno::ESRCH)?;
+            Ok(Outcome::Done(if op == XENMEM_CURRENT_RESERVATION { d.tot_pages } else { d.max_pages }))
+        }
+        XENMEM_MAXIMUM_RAM_PAGE => Ok(Outcome::Done(st.mem.max_mfn.saturating_sub(1))),
+        XENMEM_MACHPHYS_MAPPING => {
+            let m = XenMachphysMapping {
+                v_start: MACH2PHYS_VIRT_START,
+                v_end: MACH2PHYS_VIRT_START + st.mem.max_mfn * 8,
+                max_mfn: st.mem.max_mfn.saturating_sub(1),
+            };
+            guest_copy::write(&st.mem, arg, &m)?;
+            Ok(Outcome::Done(0))
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}

@@ -1,0 +1,225 @@
+//! The PV MMU hypercalls: `mmu_update`, `mmuext_op`, `update_va_mapping`.
+//!
+//! Every change to a page table goes through the frame table's validation; the TLB is
+//! flushed after each batch that changed entries, so no stale translation outlives a type
+//! change.
+
+use super::memory_op::resolve;
+use super::{HcResult, Outcome};
+use crate::domain::{lifecycle, state::State};
+use crate::mm::guest_copy;
+use crate::mm::guest_walk::guest_va_ok;
+use crate::mm::page_types::{PageType, TableMem};
+use crate::mm::pte;
+use guest_abi::arch::CpuUserRegs;
+use guest_abi::errno::Errno;
+use guest_abi::mmu::*;
+use guest_abi::types::DomId;
+
+/// Requests handled before the call is continued.
+const BATCH: u32 = 512;
+/// Set in the count of a continued call; the done count so far is then read from `pdone`.
+const PREEMPTED: u32 = 1 << 31;
+
+fn flush_tlb() {
+    let cr3 = crate::arch::x86_64::cpu::read_cr3();
+    crate::arch::x86_64::cpu::write_cr3(cr3);
+}
+
+/// Shared driver of the two batched calls: runs `one` on each request, continuing long batches.
+fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>(
+    st: &mut State,
+    regs: &mut CpuUserRegs,
+    a: [u64; 5],
+    mut one: impl FnMut(&mut State, u16, &T) -> Result<(), Errno>,
+) -> HcResult {
+    let (list, raw_count, pdone) = (a[0], a[1] as u32, a[2]);
+    let pg_owner = resolve(st, DomId(a[3] as u16))?;
+    let mut done: u32 = 0;
+    if raw_count & PREEMPTED != 0 && pdone != 0 {
+        done = guest_copy::read(&st.mem, pdone)?;
+    }
+    let count = raw_count & !PREEMPTED;
+    let size = core::mem::size_of::<T>() as u64;
+    let mut result = Ok(());
+    let mut i = 0;
+    while i < count.min(BATCH) {
+        let req: T = match guest_copy::read(&st.mem, list + u64::from(i) * size) {
+            Ok(r) => r,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        if let Err(e) = one(st, pg_owner, &req) {
+            result = Err(e);
+            break;
+        }
+        i += 1;
+    }
+    flush_tlb();
+    lifecycle::reap_dying(st);
+    done += i;
+    if pdone != 0 {
+        guest_copy::write(&st.mem, pdone, &done)?;
+    }
+    result?;
+    if i < count {
+        regs.rdi = list + u64::from(i) * size;
+        regs.rsi = u64::from((count - i) | PREEMPTED);
+        return Ok(Outcome::Continue);
+    }
+    Ok(Outcome::Done(0))
+}
+
+/// mmu_update(reqs, count, pdone, foreigndom).
+pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    batched(st, regs, a, |st, pg_owner, r: &MmuUpdate| {
+        let cur = st.current;
+        let addr = r.ptr & !MMU_UPDATE_CMD_MASK;
+        match r.ptr & MMU_UPDATE_CMD_MASK {
+            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
+                if addr & 7 != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let (table, idx) = (addr >> 12, ((addr & 0xFFF) >> 3) as usize);
+                let (mut ft, mem) = st.frame_table();
+                let mut val = r.val;
+                if r.ptr & MMU_UPDATE_CMD_MASK == MMU_PT_UPDATE_PRESERVE_AD {
+                    let old = mem.read(table, idx);
+                    val = (val & !(pte::A | pte::D)) | (old & (pte::A | pte::D));
+                }
+                ft.mod_entry(mem, table, idx, val, cur, pg_owner)
+            }
+            MMU_MACHPHYS_UPDATE => {
+                let mfn = r.ptr >> 12;
+                if st.frame_table().0.owner(mfn) != pg_owner {
+                    return Err(Errno::EPERM);
+                }
+                crate::arch::x86_64::paging::m2p_set(mfn, r.val);
+                Ok(())
+            }
+            _ => Err(Errno::ENOSYS),
+        }
+    })
+}
+
+/// mmuext_op(ops, count, pdone, foreigndom).
+pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    batched(st, regs, a, |st, pg_owner, op: &MmuextOp| {
+        let cur = st.current;
+        match op.cmd {
+            MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
+                let level = (op.cmd - MMUEXT_PIN_L1_TABLE + 1) as u8;
+                let (mut ft, mem) = st.frame_table();
+                ft.pin(mem, op.arg1, level, pg_owner)
+            }
+            MMUEXT_UNPIN_TABLE => {
+                let (mut ft, mem) = st.frame_table();
+                ft.unpin(mem, op.arg1, pg_owner)
+            }
+            MMUEXT_NEW_BASEPTR | MMUEXT_NEW_USER_BASEPTR => {
+                if pg_owner != cur {
+                    return Err(Errno::EINVAL);
+                }
+                let user = op.cmd == MMUEXT_NEW_USER_BASEPTR;
+                let new = op.arg1;
+                {
+                    let (mut ft, mem) = st.frame_table();
+                    if !(user && new == 0) {
+                        ft.get_type(mem, new, PageType::L4, cur)?;
+                    }
+                }
+                let v = &mut st.cur().vcpu;
+                let old = if user {
+                    core::mem::replace(&mut v.user_l4, new)
+                } else {
+                    core::mem::replace(&mut v.kernel_l4, new)
+                };
+                let active = v.active_l4();
+                let (mut ft, mem) = st.frame_table();
+                if old != 0 {
+                    ft.put_type(mem, old);
+                }
+                crate::arch::x86_64::cpu::write_cr3(active << 12);
+                Ok(())
+            }
+            MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => Ok(()),
+            MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => Ok(()),
+            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
+                super::require_privileged(st)
+            }
+            MMUEXT_SET_LDT => {
+                if op.arg2 == 0 {
+                    Ok(())
+                } else {
+                    Err(Errno::ENOSYS)
+                }
+            }
+            MMUEXT_CLEAR_PAGE | MMUEXT_COPY_PAGE => {
+                let dst = op.arg1;
+                let (ft, _) = st.frame_table();
+                let ok = |m: u64| {
+                    ft.get(m).is_some_and(|p| p.owner == cur && p.ptype.level().is_none() && p.ptype != PageType::SegDesc)
+                };
+                if !ok(dst) {
+                    return Err(Errno::EINVAL);
+                }
+                if op.cmd == MMUEXT_COPY_PAGE {
+                    let src = op.arg2;
+                    if ft.get(src).map(|p| p.owner) != Some(cur) {
+                        return Err(Errno::EINVAL);
+                    }
+                    let mut page = [0u8; 4096];
+                    st.mem.read_bytes(src << 12, &mut page);
+                    st.mem.write_bytes(dst << 12, &page);
+                } else {
+                    st.mem.zero_frame(dst);
+                }
+                Ok(())
+            }
+            _ => Err(Errno::ENOSYS),
+        }
+    })
+}
+
+/// Find the L1 table and index that map `va` in the L4 `l4`.
+fn l1_slot(st: &mut State, l4: u64, va: u64) -> Result<(u64, usize), Errno> {
+    if !guest_va_ok(va) {
+        return Err(Errno::EINVAL);
+    }
+    let mut table = l4;
+    for level in (2..=4u32).rev() {
+        let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
+        let e = st.mem.read(table, idx);
+        if !pte::present(e) {
+            return Err(Errno::EINVAL);
+        }
+        table = pte::mfn(e);
+    }
+    Ok((table, ((va >> 12) & 0x1FF) as usize))
+}
+
+fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> HcResult {
+    let cur = st.current;
+    let l4 = st.cur().vcpu.active_l4();
+    let (l1, idx) = l1_slot(st, l4, va)?;
+    let (mut ft, mem) = st.frame_table();
+    ft.mod_entry(mem, l1, idx, val, cur, pg_owner)?;
+    let _ = flags;
+    flush_tlb();
+    lifecycle::reap_dying(st);
+    Ok(Outcome::Done(0))
+}
+
+/// update_va_mapping(va, val, flags).
+pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let cur = st.current;
+    update_va(st, a[0], a[1], a[2], cur)
+}
+
+/// update_va_mapping_otherdomain(va, val, flags, domid).
+pub fn update_va_mapping_otherdomain(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let pg_owner = resolve(st, DomId(a[3] as u16))?;
+    update_va(st, a[0], a[1], a[2], pg_owner)
+}

@@ -1,0 +1,90 @@
+//! Hypercall entry: a table indexed by Xen's hypercall numbers, one module per family.
+
+mod console;
+mod domctl;
+pub use domctl::set_vcpu_context;
+mod memory_op;
+mod mmu;
+mod sched_op;
+mod sysctl;
+mod version;
+
+use crate::domain::state::{self, State};
+use guest_abi::arch::CpuUserRegs;
+use guest_abi::errno::Errno;
+use guest_abi::hypercall::nr;
+
+/// What a handler asks the entry path to do after it ran.
+pub enum Outcome {
+    /// Return this value in rax.
+    Done(u64),
+    /// Return the value and let another vCPU run first.
+    Reschedule(u64),
+    /// The calling vCPU cannot continue (blocked, shut down, crashed): switch away.
+    Deschedule,
+    /// Re-execute the hypercall later with the argument registers the handler updated.
+    Continue,
+}
+
+/// The result type of a hypercall handler.
+pub type HcResult = Result<Outcome, Errno>;
+
+/// A handler: the global state, the caller's registers, and the five arguments.
+pub type Handler = fn(&mut State, &mut CpuUserRegs, [u64; 5]) -> HcResult;
+
+const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
+    let mut t: [Option<Handler>; nr::NR_HYPERCALLS] = [None; nr::NR_HYPERCALLS];
+    t[nr::CONSOLE_IO] = Some(console::console_io);
+    t[nr::XEN_VERSION] = Some(version::xen_version);
+    t[nr::SCHED_OP] = Some(sched_op::sched_op);
+    t[nr::DOMCTL] = Some(domctl::domctl);
+    t[nr::SYSCTL] = Some(sysctl::sysctl);
+    t[nr::MEMORY_OP] = Some(memory_op::memory_op);
+    t[nr::MMU_UPDATE] = Some(mmu::mmu_update);
+    t[nr::MMUEXT_OP] = Some(mmu::mmuext_op);
+    t[nr::UPDATE_VA_MAPPING] = Some(mmu::update_va_mapping);
+    t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN] = Some(mmu::update_va_mapping_otherdomain);
+    t
+}
+
+static TABLE: [Option<Handler>; nr::NR_HYPERCALLS] = table();
+
+/// A `syscall` from the guest: a hypercall from guest kernel mode.
+pub fn syscall_entry(regs: &mut CpuUserRegs) {
+    let in_kernel = state::with(|st| st.cur().vcpu.in_kernel);
+    if !in_kernel {
+        crate::traps::crash_current(regs, "syscall from guest user mode with no syscall callback");
+        return;
+    }
+    let num = regs.rax;
+    let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
+    let handler = usize::try_from(num).ok().and_then(|n| TABLE.get(n).copied().flatten());
+    let outcome = match handler {
+        Some(h) => state::with(|st| h(st, regs, args)),
+        None => Err(Errno::ENOSYS),
+    };
+    match outcome {
+        Ok(Outcome::Done(v)) => regs.rax = v,
+        Ok(Outcome::Reschedule(v)) => {
+            regs.rax = v;
+            crate::sched::schedule(regs);
+        }
+        Ok(Outcome::Deschedule) => crate::sched::schedule(regs),
+        Ok(Outcome::Continue) => {
+            // Run the `syscall` again: rax keeps the hypercall number.
+            regs.rax = num;
+            regs.rip = regs.rip.wrapping_sub(2);
+            crate::sched::schedule(regs);
+        }
+        Err(e) => regs.rax = e.to_ret() as u64,
+    }
+}
+
+/// Fail with EPERM unless the current domain is privileged.
+pub fn require_privileged(st: &mut State) -> Result<(), Errno> {
+    if st.cur().privileged {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}

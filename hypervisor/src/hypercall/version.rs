@@ -1,0 +1,53 @@
+//! `xen_version`: which interface this hypervisor speaks.
+
+use super::{HcResult, Outcome};
+use crate::domain::state::State;
+use crate::mm::guest_copy;
+use guest_abi::arch::{CpuUserRegs, HYPERVISOR_VIRT_START};
+use guest_abi::errno::Errno;
+use guest_abi::version::*;
+
+/// The Xen interface version we implement (4.17), as major<<16 | minor.
+pub const VERSION: u64 = (4 << 16) | 17;
+
+fn padded<const N: usize>(s: &str) -> [u8; N] {
+    let mut b = [0u8; N];
+    let n = s.len().min(N - 1);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    b
+}
+
+/// xen_version(cmd, arg).
+pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (cmd, arg) = (a[0] as u32, a[1]);
+    let mem = &st.mem;
+    match cmd {
+        XENVER_VERSION => return Ok(Outcome::Done(VERSION)),
+        XENVER_PAGESIZE => return Ok(Outcome::Done(4096)),
+        XENVER_EXTRAVERSION => guest_copy::write(mem, arg, &padded::<16>("-pvh"))?,
+        XENVER_CAPABILITIES => guest_copy::write(mem, arg, &padded::<1024>("xen-3.0-x86_64"))?,
+        XENVER_CHANGESET => guest_copy::write(mem, arg, &padded::<64>(env!("CARGO_PKG_VERSION")))?,
+        XENVER_COMPILE_INFO => {
+            let info = XenCompileInfo {
+                compiler: padded("rustc"),
+                compile_by: padded("pvh"),
+                compile_domain: padded("local"),
+                compile_date: padded("unknown"),
+            };
+            guest_copy::write(mem, arg, &info)?
+        }
+        XENVER_PLATFORM_PARAMETERS => {
+            guest_copy::write(mem, arg, &XenPlatformParameters { virt_start: HYPERVISOR_VIRT_START })?
+        }
+        XENVER_GET_FEATURES => {
+            let mut fi: XenFeatureInfo = guest_copy::read(mem, arg)?;
+            fi.submap = 0;
+            if fi.submap_idx == 0 && st.cur().privileged {
+                fi.submap |= 1 << XENFEAT_DOM0;
+            }
+            guest_copy::write(&st.mem, arg, &fi)?
+        }
+        _ => return Err(Errno::ENOSYS),
+    }
+    Ok(Outcome::Done(0))
+}

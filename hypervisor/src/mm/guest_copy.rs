@@ -1,0 +1,54 @@
+//! The one checked layer through which the hypervisor reads and writes guest memory.
+//!
+//! Guest pointers are translated by a software walk of the caller's live page tables
+//! ([`super::guest_walk`]), so a bad pointer is `-EFAULT`, never a hypervisor fault, and the
+//! hole and supervisor-only mappings are out of reach.
+
+use super::guest_walk::{chunks, translate};
+use super::machine::Machine;
+use guest_abi::errno::Errno;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+fn l4() -> u64 {
+    crate::arch::x86_64::cpu::read_cr3() >> 12
+}
+
+/// Copy `out.len()` bytes from guest virtual address `va`.
+pub fn copy_from_guest(mem: &Machine, va: u64, out: &mut [u8]) -> Result<(), Errno> {
+    let root = l4();
+    let mut done = 0;
+    for (cva, len) in chunks(va, out.len()).ok_or(Errno::EFAULT)? {
+        let ma = translate(mem, root, cva, false)?;
+        mem.read_bytes(ma, &mut out[done..done + len]);
+        done += len;
+    }
+    Ok(())
+}
+
+/// Copy `data` to guest virtual address `va` (which must be mapped writable).
+pub fn copy_to_guest(mem: &Machine, va: u64, data: &[u8]) -> Result<(), Errno> {
+    let root = l4();
+    // Check the whole range first so a fault never leaves a partial write.
+    for (cva, _) in chunks(va, data.len()).ok_or(Errno::EFAULT)? {
+        translate(mem, root, cva, true)?;
+    }
+    let mut done = 0;
+    for (cva, len) in chunks(va, data.len()).ok_or(Errno::EFAULT)? {
+        let ma = translate(mem, root, cva, true)?;
+        mem.write_bytes(ma, &data[done..done + len]);
+        done += len;
+    }
+    Ok(())
+}
+
+/// Read a `T` from the guest.
+pub fn read<T: FromBytes + IntoBytes + KnownLayout>(mem: &Machine, va: u64) -> Result<T, Errno> {
+    let mut v = T::new_zeroed();
+    copy_from_guest(mem, va, v.as_mut_bytes())?;
+    Ok(v)
+}
+
+/// Write a `T` to the guest.
+pub fn write<T: IntoBytes + Immutable>(mem: &Machine, va: u64, v: &T) -> Result<(), Errno> {
+    copy_to_guest(mem, va, v.as_bytes())
+}

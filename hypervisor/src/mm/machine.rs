@@ -1,0 +1,84 @@
+//! Machine memory through the direct map: the one place the PV MMU and the guest-copy
+//! layer read and write frames.
+
+use super::guest_walk::PhysRead;
+use super::page_types::TableMem;
+
+/// Direct-map access to machine memory, bounded by the number of RAM frames.
+pub struct Machine {
+    /// One past the highest machine frame the hypervisor manages.
+    pub max_mfn: u64,
+}
+
+impl Machine {
+    fn entry_ptr(&self, mfn: u64, idx: usize) -> Option<*mut u64> {
+        if mfn >= self.max_mfn || idx >= 512 {
+            return None;
+        }
+        Some(crate::mm::directmap::mfn_to_virt(mfn).cast::<u64>().wrapping_add(idx))
+    }
+
+    /// Copy `data` into machine memory at `maddr` (must stay within one frame).
+    pub fn write_bytes(&self, maddr: u64, data: &[u8]) {
+        let off = (maddr & 0xFFF) as usize;
+        if maddr >> 12 >= self.max_mfn || off + data.len() > 4096 {
+            return;
+        }
+        let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
+        // SAFETY: the range lies inside one RAM frame (checked above), which the direct map
+        // maps writable; callers only name frames whose owner they checked.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+    }
+
+    /// Copy machine memory at `maddr` (within one frame) into `out`.
+    pub fn read_bytes(&self, maddr: u64, out: &mut [u8]) {
+        let off = (maddr & 0xFFF) as usize;
+        if maddr >> 12 >= self.max_mfn || off + out.len() > 4096 {
+            out.fill(0);
+            return;
+        }
+        let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
+        // SAFETY: the range lies inside one RAM frame (checked above), mapped by the direct map.
+        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+    }
+
+    /// Zero a whole frame.
+    pub fn zero_frame(&self, mfn: u64) {
+        if mfn >= self.max_mfn {
+            return;
+        }
+        // SAFETY: `mfn` is a RAM frame (checked above) mapped writable by the direct map.
+        unsafe { core::ptr::write_bytes(crate::mm::directmap::mfn_to_virt(mfn), 0, 4096) };
+    }
+}
+
+impl TableMem for Machine {
+    fn read(&self, mfn: u64, idx: usize) -> u64 {
+        match self.entry_ptr(mfn, idx) {
+            // SAFETY: an in-range, 8-aligned entry of a RAM frame mapped by the direct map.
+            Some(p) => unsafe { p.read_volatile() },
+            None => 0,
+        }
+    }
+
+    fn write(&mut self, mfn: u64, idx: usize, val: u64) {
+        if let Some(p) = self.entry_ptr(mfn, idx) {
+            // SAFETY: as in `read`; the PV MMU only writes entries of validated tables.
+            unsafe { p.write_volatile(val) }
+        }
+    }
+
+    fn hypervisor_slots(&self) -> [u64; 16] {
+        crate::arch::x86_64::paging::hypervisor_l4_slots()
+    }
+}
+
+impl PhysRead for Machine {
+    fn read_u64(&self, maddr: u64) -> u64 {
+        TableMem::read(self, maddr >> 12, ((maddr & 0xFFF) >> 3) as usize)
+    }
+
+    fn is_ram(&self, mfn: u64) -> bool {
+        mfn < self.max_mfn
+    }
+}

@@ -1,0 +1,430 @@
+//! Frame ownership, page typing and reference counts: the PV MMU's state machine.
+//!
+//! Every machine frame has an owner, a type and a type count. A frame gains a page-table
+//! type only through validation of every entry it holds (recursively for lower levels), and a
+//! frame is never a page table and writably mapped at once: a writable mapping takes the
+//! `Writable` type, which cannot coexist with a table type. References from *other* domains
+//! (foreign mappings by a privileged builder, later grant mappings) are counted separately so
+//! that a dying domain's frame is only freed when nobody maps it any more.
+//!
+//! The logic is pure: it reaches table contents through [`TableMem`], so it is unit-tested on
+//! the host.
+
+use super::pte;
+use guest_abi::errno::Errno;
+
+/// The owner value of a frame that belongs to no domain.
+pub const NO_OWNER: u16 = 0x7FF4;
+/// The owner value of a frame the hypervisor keeps for itself.
+pub const XEN_OWNER: u16 = 0x7FF2;
+
+/// First and one-past-last L4 slot of the hypervisor hole.
+pub const HOLE_SLOTS: core::ops::Range<usize> = 256..272;
+
+/// What a frame is currently used as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum PageType {
+    /// Ordinary memory with no writable mapping.
+    #[default]
+    None,
+    /// A validated page table of level 1 to 4.
+    L1,
+    /// Level-2 page table.
+    L2,
+    /// Level-3 page table.
+    L3,
+    /// Level-4 page table.
+    L4,
+    /// Descriptor-table page (GDT/LDT frames).
+    SegDesc,
+    /// Memory mapped writable somewhere.
+    Writable,
+}
+
+impl PageType {
+    /// The page-table level, if this is a table type.
+    pub const fn level(self) -> Option<u8> {
+        match self {
+            PageType::L1 => Some(1),
+            PageType::L2 => Some(2),
+            PageType::L3 => Some(3),
+            PageType::L4 => Some(4),
+            _ => None,
+        }
+    }
+
+    /// The table type of a level.
+    pub const fn table(level: u8) -> PageType {
+        match level {
+            1 => PageType::L1,
+            2 => PageType::L2,
+            3 => PageType::L3,
+            _ => PageType::L4,
+        }
+    }
+}
+
+/// Bookkeeping for one machine frame.
+#[derive(Clone, Copy, Debug)]
+pub struct PageInfo {
+    /// Owning domain, [`NO_OWNER`] when free.
+    pub owner: u16,
+    /// Current type.
+    pub ptype: PageType,
+    /// Whether the guest pinned it as a table (holds one type reference).
+    pub pinned: bool,
+    /// How many references hold the current type.
+    pub type_count: u32,
+    /// References from domains other than the owner.
+    pub foreign_refs: u32,
+}
+
+impl Default for PageInfo {
+    fn default() -> Self {
+        PageInfo { owner: NO_OWNER, ptype: PageType::None, pinned: false, type_count: 0, foreign_refs: 0 }
+    }
+}
+
+/// Access to page-table contents by machine frame.
+pub trait TableMem {
+    /// Read entry `idx` (0..512) of the table in frame `mfn`.
+    fn read(&self, mfn: u64, idx: usize) -> u64;
+    /// Write entry `idx` of the table in frame `mfn`.
+    fn write(&mut self, mfn: u64, idx: usize, val: u64);
+    /// The hypervisor's own L4 entries for the hole, installed into every guest L4.
+    fn hypervisor_slots(&self) -> [u64; 16];
+}
+
+/// The frame table: one [`PageInfo`] per machine frame.
+pub struct FrameTable<'a> {
+    info: &'a mut [PageInfo],
+}
+
+/// The result type of the state machine.
+pub type MmResult = Result<(), Errno>;
+
+impl<'a> FrameTable<'a> {
+    /// Wrap the per-frame array (index = MFN).
+    pub fn new(info: &'a mut [PageInfo]) -> Self {
+        FrameTable { info }
+    }
+
+    /// Number of frames described.
+    pub fn len(&self) -> u64 {
+        self.info.len() as u64
+    }
+
+    /// Whether no frame is described.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+
+    /// The bookkeeping of a frame, if it exists.
+    pub fn get(&self, mfn: u64) -> Option<&PageInfo> {
+        self.info.get(usize::try_from(mfn).ok()?)
+    }
+
+    fn slot(&mut self, mfn: u64) -> Result<&mut PageInfo, Errno> {
+        usize::try_from(mfn).ok().and_then(|i| self.info.get_mut(i)).ok_or(Errno::EINVAL)
+    }
+
+    /// Give a free frame to `dom`.
+    pub fn assign(&mut self, mfn: u64, dom: u16) -> MmResult {
+        let p = self.slot(mfn)?;
+        if p.owner != NO_OWNER {
+            return Err(Errno::EBUSY);
+        }
+        *p = PageInfo { owner: dom, ..PageInfo::default() };
+        Ok(())
+    }
+
+    /// Take a frame back from its owner. Refused while any type or foreign reference is held.
+    pub fn release(&mut self, mfn: u64) -> MmResult {
+        let p = self.slot(mfn)?;
+        if p.type_count != 0 || p.foreign_refs != 0 || p.pinned {
+            return Err(Errno::EBUSY);
+        }
+        *p = PageInfo::default();
+        Ok(())
+    }
+
+    /// Owner of a frame ([`NO_OWNER`] if out of range).
+    pub fn owner(&self, mfn: u64) -> u16 {
+        self.get(mfn).map_or(NO_OWNER, |p| p.owner)
+    }
+
+    /// Take a reference of type `want` on `mfn`, which must belong to `dom`, validating it
+    /// (and the tables below it) if it becomes a page table.
+    pub fn get_type(&mut self, mem: &mut impl TableMem, mfn: u64, want: PageType, dom: u16) -> MmResult {
+        let p = self.slot(mfn)?;
+        if p.owner != dom {
+            return Err(Errno::EPERM);
+        }
+        if p.type_count > 0 {
+            if p.ptype != want {
+                return Err(Errno::EBUSY);
+            }
+            p.type_count = p.type_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            return Ok(());
+        }
+        p.ptype = want;
+        p.type_count = 1;
+        if let Some(level) = want.level() {
+            if let Err(e) = self.validate(mem, mfn, level, dom) {
+                let p = self.slot(mfn)?;
+                p.ptype = PageType::None;
+                p.type_count = 0;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop a type reference; a table whose count reaches zero releases what it references.
+    pub fn put_type(&mut self, mem: &mut impl TableMem, mfn: u64) {
+        let Ok(p) = self.slot(mfn) else { return };
+        if p.type_count == 0 {
+            return;
+        }
+        p.type_count -= 1;
+        if p.type_count > 0 {
+            return;
+        }
+        let ptype = p.ptype;
+        p.ptype = PageType::None;
+        if let Some(level) = ptype.level() {
+            for idx in 0..512 {
+                if level == 4 && HOLE_SLOTS.contains(&idx) {
+                    continue;
+                }
+                let e = mem.read(mfn, idx);
+                self.put_entry(mem, e, level, self.owner(mfn), mfn);
+            }
+        }
+    }
+
+    fn validate(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
+        for idx in 0..512 {
+            if level == 4 && HOLE_SLOTS.contains(&idx) {
+                continue;
+            }
+            let e = mem.read(mfn, idx);
+            if let Err(err) = self.get_entry(mem, e, level, dom, dom, mfn) {
+                for undo in (0..idx).rev() {
+                    if level == 4 && HOLE_SLOTS.contains(&undo) {
+                        continue;
+                    }
+                    let e = mem.read(mfn, undo);
+                    self.put_entry(mem, e, level, dom, mfn);
+                }
+                return Err(err);
+            }
+        }
+        if level == 4 {
+            let slots = mem.hypervisor_slots();
+            for (i, s) in HOLE_SLOTS.zip(slots) {
+                mem.write(mfn, i, s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Check a new entry for a table of `level` owned by `table_owner` and take the references
+    /// it needs. `pg_owner` is whose frames it may map (the foreign domain of an
+    /// `mmu_update` by a privileged domain, else the table's owner).
+    pub fn get_entry(
+        &mut self,
+        mem: &mut impl TableMem,
+        e: u64,
+        level: u8,
+        table_owner: u16,
+        pg_owner: u16,
+        table_mfn: u64,
+    ) -> MmResult {
+        if !pte::present(e) {
+            return Ok(());
+        }
+        if e & pte::RESERVED != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let target = pte::mfn(e);
+        if target >= self.len() {
+            // Not RAM: MMIO needs an I/O-memory permission no domain has yet.
+            return Err(Errno::EPERM);
+        }
+        if level == 1 {
+            if e & !pte::L1_ALLOWED & !pte::ADDR_MASK != 0 {
+                return Err(if e & pte::L1_CACHE_CTL != 0 { Errno::EPERM } else { Errno::EINVAL });
+            }
+            let owner = self.owner(target);
+            if owner != pg_owner {
+                return Err(Errno::EPERM);
+            }
+            if e & pte::RW != 0 {
+                self.get_type(mem, target, PageType::Writable, owner)?;
+            }
+            if owner != table_owner {
+                let p = self.slot(target)?;
+                p.foreign_refs = p.foreign_refs.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            }
+            return Ok(());
+        }
+        if e & !pte::UPPER_ALLOWED & !pte::ADDR_MASK != 0 {
+            // PSE (superpages) and cache-control bits are refused above L1.
+            return Err(Errno::EINVAL);
+        }
+        if self.owner(target) != table_owner {
+            return Err(Errno::EPERM);
+        }
+        let want = PageType::table(level - 1);
+        // A read-only entry pointing at a table of the same level is a linear
+        // (recursive) mapping: allowed read-only, as a plain reference.
+        let tinfo = *self.get(target).ok_or(Errno::EINVAL)?;
+        if target == table_mfn {
+            // A table mapping itself holds no reference on itself.
+            return if e & pte::RW != 0 { Err(Errno::EINVAL) } else { Ok(()) };
+        }
+        if tinfo.ptype == PageType::table(level) && tinfo.type_count > 0 {
+            if e & pte::RW != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let p = self.slot(target)?;
+            p.type_count = p.type_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            return Ok(());
+        }
+        self.get_type(mem, target, want, table_owner)
+    }
+
+    /// Release the references an entry of a table at `level` owned by `table_owner` holds.
+    pub fn put_entry(&mut self, mem: &mut impl TableMem, e: u64, level: u8, table_owner: u16, table_mfn: u64) {
+        if !pte::present(e) {
+            return;
+        }
+        let target = pte::mfn(e);
+        if target >= self.len() || (level > 1 && target == table_mfn) {
+            return;
+        }
+        if level == 1 {
+            if e & pte::RW != 0 {
+                self.put_type(mem, target);
+            }
+            if self.owner(target) != table_owner {
+                self.put_foreign(target);
+            }
+            return;
+        }
+        self.put_type(mem, target);
+    }
+
+    /// Drop a foreign reference.
+    pub fn put_foreign(&mut self, mfn: u64) {
+        if let Ok(p) = self.slot(mfn) {
+            p.foreign_refs = p.foreign_refs.saturating_sub(1);
+        }
+    }
+
+    /// Replace entry `idx` of table `table_mfn` (owned by `dom`) with `new`, mapping frames of
+    /// `pg_owner`. The new entry's references are taken before the old one's are dropped.
+    pub fn mod_entry(
+        &mut self,
+        mem: &mut impl TableMem,
+        table_mfn: u64,
+        idx: usize,
+        new: u64,
+        dom: u16,
+        pg_owner: u16,
+    ) -> MmResult {
+        let t = *self.get(table_mfn).ok_or(Errno::EINVAL)?;
+        if t.owner != dom {
+            return Err(Errno::EPERM);
+        }
+        let level = t.ptype.level().ok_or(Errno::EINVAL)?;
+        if t.type_count == 0 || idx >= 512 {
+            return Err(Errno::EINVAL);
+        }
+        if level == 4 && HOLE_SLOTS.contains(&idx) {
+            return Err(Errno::EPERM);
+        }
+        if level > 1 && pg_owner != dom {
+            // Only leaf entries may map another domain's frames.
+            return Err(Errno::EPERM);
+        }
+        let old = mem.read(table_mfn, idx);
+        self.get_entry(mem, new, level, dom, pg_owner, table_mfn)?;
+        mem.write(table_mfn, idx, new);
+        self.put_entry(mem, old, level, dom, table_mfn);
+        Ok(())
+    }
+
+    /// Pin `mfn` as a table of `level` for `dom`.
+    pub fn pin(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
+        let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
+        if p.owner != dom {
+            return Err(Errno::EPERM);
+        }
+        if p.pinned {
+            return Err(Errno::EINVAL);
+        }
+        self.get_type(mem, mfn, PageType::table(level), dom)?;
+        self.slot(mfn)?.pinned = true;
+        Ok(())
+    }
+
+    /// Unpin a table pinned by `dom`.
+    pub fn unpin(&mut self, mem: &mut impl TableMem, mfn: u64, dom: u16) -> MmResult {
+        let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
+        if p.owner != dom {
+            return Err(Errno::EPERM);
+        }
+        if !p.pinned {
+            return Err(Errno::EINVAL);
+        }
+        self.slot(mfn)?.pinned = false;
+        self.put_type(mem, mfn);
+        Ok(())
+    }
+
+    /// Tear down every table of a dying domain: release what its tables hold on other
+    /// domains' frames and reset its own frames' types. Afterwards each of its frames without
+    /// foreign references can be released.
+    pub fn relinquish(&mut self, mem: &mut impl TableMem, dom: u16) {
+        for mfn in 0..self.len() {
+            let p = self.info[mfn as usize];
+            if p.owner != dom {
+                continue;
+            }
+            if let Some(level) = p.ptype.level() {
+                if p.type_count > 0 {
+                    for idx in 0..512 {
+                        if level == 4 && HOLE_SLOTS.contains(&idx) {
+                            continue;
+                        }
+                        let e = mem.read(mfn, idx);
+                        if !pte::present(e) {
+                            continue;
+                        }
+                        let target = pte::mfn(e);
+                        if self.owner(target) == dom {
+                            continue;
+                        }
+                        // Foreign frames referenced by this domain's tables.
+                        if level == 1 {
+                            if e & pte::RW != 0 {
+                                self.put_type(mem, target);
+                            }
+                            self.put_foreign(target);
+                        }
+                    }
+                }
+            }
+        }
+        for p in self.info.iter_mut().filter(|p| p.owner == dom) {
+            p.ptype = PageType::None;
+            p.type_count = 0;
+            p.pinned = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+use super::*;
+use std::collections::HashMap;
+
+const D0: u16 = 0;
+const D1: u16 = 1;
+const HV_SLOT: u64 = 0xdead_0000 | pte::P;
+
+#[derive(Default)]
+struct Mem(HashMap<(u64, usize), u64>);
+
+impl TableMem for Mem {
+    fn read(&self, mfn: u64, idx: usize) -> u64 {
+        *self.0.get(&(mfn, idx)).unwrap_or(&0)
+    }
+    fn write(&mut self, mfn: u64, idx: usize, val: u64) {
+        self.0.insert((mfn, idx), val);
+    }
+    fn hypervisor_slots(&self) -> [u64; 16] {
+        [HV_SLOT; 16]
+    }
+}
+
+fn e(mfn: u64, flags: u64) -> u64 {
+    (mfn << 12) | flags
+}
+
+const RW: u64 = pte::P | pte::RW | pte::US;
+const RO: u64 = pte::P | pte::US;
+
+fn setup(n: usize, owner: u16) -> Vec<PageInfo> {
+    let mut v = vec![PageInfo::default(); n];
+    for p in v.iter_mut() {
+        p.owner = owner;
+    }
+    v
+}
+
+/// A four-level chain 10 (L4) → 11 (L3) → 12 (L2) → 13 (L1) → 20 (data, RW).
+fn chain(mem: &mut Mem) {
+    mem.write(10, 0, e(11, RW));
+    mem.write(11, 0, e(12, RW));
+    mem.write(12, 0, e(13, RW));
+    mem.write(13, 0, e(20, RW));
+    mem.write(13, 1, e(13, RO)); // the L1 maps itself read-only
+}
+
+#[test]
+fn pinning_validates_recursively_and_installs_hypervisor_slots() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    chain(&mut mem);
+    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    assert_eq!(ft.get(10).unwrap().ptype, PageType::L4);
+    assert_eq!(ft.get(11).unwrap().ptype, PageType::L3);
+    assert_eq!(ft.get(12).unwrap().ptype, PageType::L2);
+    assert_eq!(ft.get(13).unwrap().ptype, PageType::L1);
+    assert_eq!(ft.get(20).unwrap().ptype, PageType::Writable);
+    assert_eq!(mem.read(10, 256), HV_SLOT);
+    assert_eq!(mem.read(10, 271), HV_SLOT);
+    assert!(ft.get(10).unwrap().pinned);
+}
+
+#[test]
+fn unpin_releases_every_type_reference() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    chain(&mut mem);
+    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    ft.unpin(&mut mem, 10, D1).unwrap();
+    for mfn in [10, 11, 12, 13, 20] {
+        let p = ft.get(mfn).unwrap();
+        assert_eq!((p.ptype, p.type_count), (PageType::None, 0), "mfn {mfn}");
+    }
+    assert_eq!(ft.unpin(&mut mem, 10, D1), Err(Errno::EINVAL));
+}
+
+#[test]
+fn a_table_cannot_be_mapped_writable() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    chain(&mut mem);
+    mem.write(13, 2, e(12, RW)); // writable mapping of the L2
+    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EBUSY));
+    // The failed validation left nothing behind.
+    for mfn in [10, 11, 12, 13, 20] {
+        assert_eq!(ft.get(mfn).unwrap().type_count, 0, "mfn {mfn}");
+    }
+}
+
+#[test]
+fn a_writable_page_cannot_become_a_table() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(30, RW));
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    assert_eq!(ft.pin(&mut mem, 30, 1, D1), Err(Errno::EBUSY));
+    // Remove the writable mapping: now it can.
+    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    ft.pin(&mut mem, 30, 1, D1).unwrap();
+}
+
+#[test]
+fn another_domains_frame_cannot_be_mapped() {
+    let mut info = setup(64, D1);
+    info[40].owner = D0;
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(40, RO));
+    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+}
+
+#[test]
+fn privileged_foreign_mapping_counts_a_foreign_reference() {
+    let mut info = setup(64, D0);
+    info[40].owner = D1;
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D0).unwrap();
+    ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D1).unwrap();
+    assert_eq!(ft.get(40).unwrap().foreign_refs, 1);
+    assert_eq!(ft.get(40).unwrap().ptype, PageType::Writable);
+    assert_eq!(ft.release(40), Err(Errno::EBUSY));
+    ft.mod_entry(&mut mem, 13, 5, 0, D0, D0).unwrap();
+    assert_eq!(ft.get(40).unwrap().foreign_refs, 0);
+    ft.release(40).unwrap();
+}
+
+#[test]
+fn foreign_domain_frames_need_the_foreign_owner_named() {
+    let mut info = setup(64, D0);
+    info[40].owner = D1;
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D0).unwrap();
+    assert_eq!(ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D0), Err(Errno::EPERM));
+}
+
+#[test]
+fn superpages_and_reserved_bits_are_refused() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(12, 0, e(13, RW | pte::PSE));
+    assert_eq!(ft.pin(&mut mem, 12, 2, D1), Err(Errno::EINVAL));
+    let mut mem = Mem::default();
+    mem.write(11, 0, e(12, RW | pte::PSE));
+    assert_eq!(ft.pin(&mut mem, 11, 3, D1), Err(Errno::EINVAL));
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(20, RW) | (1 << 55));
+    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EINVAL));
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(20, RW | pte::PCD));
+    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+}
+
+#[test]
+fn mmio_needs_permission() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(0xFEE00, RW));
+    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+}
+
+#[test]
+fn hypervisor_slots_cannot_be_written() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    assert_eq!(ft.mod_entry(&mut mem, 10, 256, e(11, RW), D1, D1), Err(Errno::EPERM));
+    assert_eq!(ft.mod_entry(&mut mem, 10, 271, 0, D1, D1), Err(Errno::EPERM));
+    assert_eq!(mem.read(10, 256), HV_SLOT);
+    ft.mod_entry(&mut mem, 10, 255, e(11, RW), D1, D1).unwrap();
+    assert_eq!(ft.get(11).unwrap().ptype, PageType::L3);
+}
+
+#[test]
+fn linear_mappings_only_read_only() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(10, 1, e(10, RW));
+    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EINVAL));
+    let mut mem = Mem::default();
+    mem.write(10, 1, e(10, RO));
+    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    ft.unpin(&mut mem, 10, D1).unwrap();
+    assert_eq!(ft.get(10).unwrap().type_count, 0);
+}
+
+#[test]
+fn modifying_a_non_table_is_refused() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    assert_eq!(ft.mod_entry(&mut mem, 20, 0, e(21, RW), D1, D1), Err(Errno::EINVAL));
+}
+
+#[test]
+fn relinquish_drops_foreign_references_and_resets_types() {
+    let mut info = setup(64, D0);
+    for p in info[32..].iter_mut() {
+        p.owner = D1;
+    }
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    // dom0 maps a domU frame; domU has its own pinned chain.
+    ft.pin(&mut mem, 3, 1, D0).unwrap();
+    ft.mod_entry(&mut mem, 3, 0, e(40, RW), D0, D1).unwrap();
+    mem.write(42, 0, e(43, RW));
+    mem.write(43, 0, e(44, RW));
+    mem.write(44, 0, e(45, RW));
+    mem.write(45, 0, e(46, RW));
+    ft.pin(&mut mem, 42, 4, D1).unwrap();
+    ft.relinquish(&mut mem, D1);
+    for mfn in 32..64 {
+        let p = ft.get(mfn).unwrap();
+        assert_eq!((p.ptype, p.type_count, p.pinned), (PageType::None, 0, false));
+    }
+    // Frame 40 is still mapped by dom0: it cannot be released until dom0 unmaps it.
+    assert_eq!(ft.release(40), Err(Errno::EBUSY));
+    ft.release(41).unwrap();
+    ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
+    ft.release(40).unwrap();
+}
+
+#[test]
+fn a_failed_update_keeps_the_old_entry() {
+    let mut info = setup(64, D1);
+    info[50].owner = D0;
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(13, 0, e(20, RW));
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    assert_eq!(ft.mod_entry(&mut mem, 13, 0, e(50, RW), D1, D1), Err(Errno::EPERM));
+    assert_eq!(mem.read(13, 0), e(20, RW));
+    assert_eq!(ft.get(20).unwrap().type_count, 1);
+}
