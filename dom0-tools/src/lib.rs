@@ -7,5 +7,7 @@
 
 extern crate alloc;
 
+pub mod build;
 pub mod config;
+pub mod elf;
 pub mod initrd;
