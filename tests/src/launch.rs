@@ -13,19 +13,10 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/` of the workspace (`CARGO_TARGET_DIR` if set).
+/// `target/` of the workspace (where `cargo xtask build` puts `images/`, whatever
+/// `CARGO_TARGET_DIR` says).
 pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() {
-                d
-            } else {
-                workspace_root().join(d)
-            }
-        }
-        None => workspace_root().join("target"),
-    }
+    workspace_root().join("target")
 }
 
 /// The images directory: `$E2E_IMAGES`, else `target/images`.

@@ -3,7 +3,7 @@
 //! `xl list` follows Xen's layout:
 //!
 //! ```text
-//! Name                                        ID   Mem VCPUs	State	Time(s)
+//! Name                                        ID   Mem VCPUs State Time(s)
 //! Domain-0                                     0    64     1     r-----       1.2
 //! domu                                         1    16     1     -b----       0.1
 //! ```

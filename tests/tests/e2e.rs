@@ -1,0 +1,13 @@
+//! The end-to-end tests: each boots the real images in QEMU (`cargo xtask build` first) and
+//! drives the dom0 shell over the serial console. One module per area.
+//!
+//! Run: `cargo xtask test --e2e-only [FILTER]`, or `cargo test -p tests --test e2e`.
+//! Transcripts: `target/e2e-logs/<test>.log`.
+
+mod bad_config;
+mod boot;
+mod crash;
+mod domu;
+mod guest_errors;
+mod poweroff;
+mod selftest;
