@@ -18,9 +18,11 @@ pub mod domctl;
 pub mod elfnote;
 pub mod errno;
 pub mod event_channel;
+pub mod grant_table;
 #[cfg(feature = "guest")]
 pub mod guest;
 pub mod hypercall;
+pub mod io;
 pub mod memory;
 pub mod mmu;
 pub mod multicall;
