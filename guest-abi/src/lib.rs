@@ -27,6 +27,7 @@ pub mod memory;
 pub mod mmu;
 pub mod multicall;
 pub mod payload;
+pub mod ring;
 pub mod sched;
 pub mod shared_info;
 pub mod start_info;
