@@ -10,4 +10,8 @@ extern crate alloc;
 pub mod build;
 pub mod config;
 pub mod elf;
+pub mod hv;
 pub mod initrd;
+#[cfg(any(test, feature = "std"))]
+pub mod sim;
+pub mod xl;

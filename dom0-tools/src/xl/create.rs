@@ -1,0 +1,201 @@
+//! `xl create`: config → checks → createdomain → memory → build → pin → vCPU → unpause.
+//!
+//! Everything that can be checked before the domain exists is (config, name, kernel, ramdisk,
+//! layout, free memory); after `createdomain`, any failure destroys the domain again.
+
+use super::{Toolstack, XlResult, DOM0_NAME};
+use crate::build::{build_pv, fill_vcpu_context, BuildParams, Layout};
+use crate::config::DomainConfig;
+use crate::elf::ElfImage;
+use crate::hv::{ForeignMemory, Hypervisor};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use guest_abi::arch::VcpuGuestContext;
+use guest_abi::domctl::*;
+use guest_abi::errno::Errno;
+use guest_abi::mmu::{MmuextOp, MMUEXT_PIN_L4_TABLE};
+use guest_abi::types::DomId;
+
+/// Where `xl create <name>` also looks for configs.
+pub const CONFIG_DIR: &str = "/etc/xen/";
+/// Extents per populate_physmap call.
+const POPULATE_BATCH: usize = 512;
+
+impl<H: Hypervisor> Toolstack<'_, H> {
+    pub(super) fn create(&mut self, path: &str, out: &mut dyn Write) -> XlResult {
+        let _ = writeln!(out, "Parsing config from {path}");
+        let initrd = self.initrd;
+        let text = initrd
+            .get(path)
+            .or_else(|| initrd.get(&format!("{CONFIG_DIR}{path}")))
+            .ok_or_else(|| {
+                format!(
+                    "config file \"{path}\" not found in dom0's initrd (nor under {CONFIG_DIR})"
+                )
+            })?;
+        let cfg = DomainConfig::parse_bytes(path, text).map_err(|e| format!("{e}"))?;
+        self.refresh();
+        if cfg.name == DOM0_NAME {
+            return Err(format!(
+                "domain \"{DOM0_NAME}\" already exists (domain 0); names must be unique"
+            ));
+        }
+        if let Some((_, id)) = self.domains.iter().find(|(n, _)| *n == cfg.name) {
+            return Err(format!(
+                "domain \"{}\" already exists (domain {}); names must be unique",
+                cfg.name, id.0
+            ));
+        }
+        let kernel = initrd
+            .get(&cfg.kernel)
+            .ok_or_else(|| format!("kernel \"{}\" not found in dom0's initrd", cfg.kernel))?;
+        let img = ElfImage::parse(kernel).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
+        let ramdisk = match &cfg.ramdisk {
+            Some(r) => Some(
+                initrd
+                    .get(r)
+                    .ok_or_else(|| format!("ramdisk \"{r}\" not found in dom0's initrd"))?,
+            ),
+            None => None,
+        };
+        let nr_pages = cfg.memory_pages();
+        let ramdisk_len = ramdisk.map_or(0, |r| r.len() as u64);
+        Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
+            format!(
+                "domain \"{}\" does not fit in memory = {} MiB: {e}",
+                cfg.name, cfg.memory
+            )
+        })?;
+        let phys = self
+            .hv
+            .physinfo()
+            .map_err(|e| format!("cannot get the free memory (sysctl physinfo): {e}"))?;
+        // The domain's pages plus its shared_info frame.
+        if phys.free_pages < nr_pages + 1 {
+            return Err(format!(
+                "not enough memory: domain needs {} MiB, {} MiB free",
+                cfg.memory,
+                phys.free_pages / 256
+            ));
+        }
+
+        let mut create = DomctlCreateDomain {
+            max_vcpus: cfg.maxvcpus,
+            max_evtchn_port: 1023,
+            max_grant_frames: 32,
+            max_maptrack_frames: 1024,
+            ..Default::default()
+        };
+        create.grant_opts = 1; // grant table v1
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(0), &create);
+        self.hv
+            .domctl(&mut op)
+            .map_err(|e| format!("cannot create domain \"{}\" (createdomain): {e}", cfg.name))?;
+        let domid = op.domain;
+        match self.setup(domid, &cfg, &img, ramdisk) {
+            Ok(()) => {
+                self.domains.push((cfg.name.clone(), domid));
+                let _ = writeln!(out, "Started domain {} (id={})", cfg.name, domid.0);
+                Ok(())
+            }
+            Err(why) => {
+                let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, domid);
+                let cleanup = match self.hv.domctl(&mut op) {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(" (and destroying the half-built domain failed: {e})"),
+                };
+                Err(format!(
+                    "cannot start domain \"{}\" (domain {}): {why}{cleanup}",
+                    cfg.name, domid.0
+                ))
+            }
+        }
+    }
+
+    /// Everything after createdomain; the caller destroys the domain on error.
+    fn setup(
+        &mut self,
+        domid: DomId,
+        cfg: &DomainConfig,
+        img: &ElfImage<'_>,
+        ramdisk: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let hv = &mut self.hv;
+        // createdomain already set max_vcpus; Xen 4.17 has no separate max_vcpus domctl.
+        let mut op = XenDomctl::with_payload(
+            XEN_DOMCTL_MAX_VCPUS,
+            domid,
+            &DomctlMaxVcpus { max: cfg.maxvcpus },
+        );
+        match hv.domctl(&mut op) {
+            Ok(()) | Err(Errno::ENOSYS) => {}
+            Err(e) => return Err(format!("max_vcpus {}: {e}", cfg.maxvcpus)),
+        }
+        let mut op = XenDomctl::with_payload(
+            XEN_DOMCTL_MAX_MEM,
+            domid,
+            &DomctlMaxMem {
+                max_memkb: cfg.maxmem * 1024,
+            },
+        );
+        hv.domctl(&mut op)
+            .map_err(|e| format!("max_mem {} MiB: {e}", cfg.maxmem))?;
+
+        let nr_pages = cfg.memory_pages();
+        let mut mfns: Vec<u64> = (0..nr_pages).collect();
+        let mut populated = 0u64;
+        for chunk in mfns.chunks_mut(POPULATE_BATCH) {
+            let want = chunk.len();
+            let done = hv
+                .populate_physmap(domid, chunk)
+                .map_err(|e| format!("populate_physmap: {e}"))?;
+            populated += done as u64;
+            if done != want {
+                return Err(format!(
+                    "not enough memory: the hypervisor gave {populated} of {nr_pages} pages"
+                ));
+            }
+        }
+        let info = hv
+            .domain_info(domid)
+            .map_err(|e| format!("getdomaininfo: {e}"))?;
+        let store = evtchn(hv, domid)?;
+        let console = evtchn(hv, domid)?;
+
+        let params = BuildParams {
+            kernel: img,
+            initrd: ramdisk,
+            cmdline: &cfg.kernel_cmdline(),
+            privileged: false,
+            shared_info_maddr: info.shared_info_frame << 12,
+            store_evtchn: Some(store),
+            console_evtchn: Some(console),
+            dom0_console: None,
+        };
+        let result = {
+            let mut mem = ForeignMemory::new(&mut *hv, domid, &mfns);
+            build_pv(&mut mem, &params).map_err(|e| format!("building the domain: {e}"))?
+        };
+        hv.mmuext_foreign(domid, &MmuextOp::new(MMUEXT_PIN_L4_TABLE, result.l4_mfn, 0))
+            .map_err(|e| format!("pinning the L4 (mfn {:#x}): {e}", result.l4_mfn))?;
+        let mut ctx = VcpuGuestContext::default();
+        fill_vcpu_context(&result, &mut ctx);
+        hv.set_vcpu_context(domid, 0, &ctx)
+            .map_err(|e| format!("setvcpucontext: {e}"))?;
+        let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
+        hv.domctl(&mut op)
+            .map_err(|e| format!("unpausedomain: {e}"))?;
+        Ok(())
+    }
+}
+
+/// An unbound event channel of `domid` for dom0, or port 0 when the hypervisor has none.
+fn evtchn<H: Hypervisor>(hv: &mut H, domid: DomId) -> Result<u32, String> {
+    match hv.evtchn_alloc_unbound(domid, DomId(0)) {
+        Ok(p) => Ok(p),
+        Err(Errno::ENOSYS) => Ok(0),
+        Err(e) => Err(format!("evtchn alloc_unbound: {e}")),
+    }
+}

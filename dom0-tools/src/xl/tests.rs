@@ -1,0 +1,330 @@
+use super::*;
+use crate::elf::testimg::TestElf;
+use crate::initrd::write_newc;
+use crate::sim::{FailPoint, SimHypervisor};
+use guest_abi::domctl::*;
+
+const DOMU: &[u8] =
+    b"name = \"domu\"\nkernel = \"/boot/pv-guest\"\nmemory = 16\nextra = \"greet\"\n";
+
+fn initrd_bytes() -> Vec<u8> {
+    let kernel = TestElf::pv().bytes();
+    let big = b"name = \"big\"\nkernel = \"/boot/pv-guest\"\nmemory = 200\n";
+    let tiny = b"name = \"tiny\"\nkernel = \"/boot/pv-guest\"\nmemory = 1\n";
+    let notelf = b"name = \"notelf\"\nkernel = \"/etc/xen/domu.cfg\"\n";
+    let other = b"name = \"other\"\nkernel = \"/boot/pv-guest\"\nmemory = 16\n";
+    let rd = b"name = \"rd\"\nkernel = \"/boot/pv-guest\"\nramdisk = \"/boot/nope\"\n";
+    write_newc(&[
+        ("/etc/xen/domu.cfg", DOMU),
+        ("/etc/xen/big.cfg", big),
+        ("/etc/xen/tiny.cfg", tiny),
+        ("/etc/xen/notelf.cfg", notelf),
+        ("/etc/xen/other.cfg", other),
+        ("/etc/xen/rd.cfg", rd),
+        (
+            "/etc/xen/bad-kernel.cfg",
+            include_bytes!("../../examples/bad-kernel.cfg"),
+        ),
+        (
+            "/etc/xen/bad-memory.cfg",
+            include_bytes!("../../examples/bad-memory.cfg"),
+        ),
+        ("/boot/pv-guest", &kernel),
+    ])
+}
+
+/// A 96 MiB host with a 32 MiB dom0.
+fn toolstack(rd: &[u8]) -> Toolstack<'_, SimHypervisor> {
+    Toolstack::new(SimHypervisor::new(96, 32), Initrd::parse(rd).unwrap())
+}
+
+fn xl(ts: &mut Toolstack<'_, SimHypervisor>, cmd: &str) -> (i32, String) {
+    let argv: Vec<&str> = cmd.split_whitespace().collect();
+    let mut out = String::new();
+    let rc = ts.run(&argv, &mut out);
+    (rc, out)
+}
+
+/// What an error must leave unchanged.
+fn state(ts: &mut Toolstack<'_, SimHypervisor>) -> (u64, Vec<u16>, String) {
+    let hv = ts.hypervisor();
+    let free = hv.free_pages();
+    let ids = hv.domains.keys().copied().collect();
+    (free, ids, xl(ts, "xl list").1)
+}
+
+#[test]
+fn list_shows_domain0_like_xen() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    let (rc, out) = xl(&mut ts, "xl list");
+    assert_eq!(rc, 0);
+    assert_eq!(
+        out,
+        "Name                                        ID   Mem VCPUs\tState\tTime(s)\n\
+         Domain-0                                     0    32     1     r-----       0.3\n"
+    );
+}
+
+#[test]
+fn create_list_destroy() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    let free0 = ts.hypervisor().free_pages();
+    let (rc, out) = xl(&mut ts, "xl create /etc/xen/domu.cfg");
+    assert_eq!(
+        (rc, out.as_str()),
+        (
+            0,
+            "Parsing config from /etc/xen/domu.cfg\nStarted domain domu (id=1)\n"
+        )
+    );
+    let hv = ts.hypervisor();
+    assert_eq!(hv.free_pages(), free0 - 4096 - 1);
+    let d = &hv.domains[&1];
+    assert!(!d.paused);
+    assert_eq!(d.p2m.len(), 4096);
+    assert_eq!(d.max_pages, 4096);
+    let l4 = d.pinned_l4.unwrap();
+    let ctx = d.vcpu0.as_ref().unwrap();
+    assert_eq!(ctx.ctrlreg[3], l4 << 12);
+    assert_eq!(ctx.user_regs.rip, 0xFFFF_FFFF_8000_0020);
+    assert_eq!(ctx.user_regs.cs, 0xe033);
+    // start_info (pfn 16: kernel 6 pages, p2m 8 pages... read it through the p2m).
+    let si_pfn = (ctx.user_regs.rsi - 0xFFFF_FFFF_8000_0000) / 4096;
+    let si = hv.frame(d.p2m[&si_pfn]);
+    assert_eq!(&si[..14], b"xen-3.0-x86_64");
+    assert_eq!(&si[128..134], b"greet\0");
+    assert_eq!(
+        u64::from_le_bytes(si[40..48].try_into().unwrap()),
+        d.shared_info_mfn << 12
+    );
+
+    let (rc, out) = xl(&mut ts, "xl list");
+    assert_eq!(rc, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[2],
+        "domu                                         1    16     1     -b----       0.0"
+    );
+    // By name and by id.
+    assert_eq!(xl(&mut ts, "xl list domu").1.lines().count(), 2);
+    assert_eq!(xl(&mut ts, "xl list 1").1.lines().nth(1).unwrap(), lines[2]);
+
+    // A second domain gets the next id.
+    let (rc, out) = xl(&mut ts, "xl create other.cfg");
+    assert_eq!(
+        (rc, out.lines().nth(1)),
+        (0, Some("Started domain other (id=2)"))
+    );
+
+    let (rc, out) = xl(&mut ts, "xl destroy domu");
+    assert_eq!((rc, out.as_str()), (0, ""));
+    let (rc, _) = xl(&mut ts, "xl destroy 2");
+    assert_eq!(rc, 0);
+    assert_eq!(ts.hypervisor().free_pages(), free0);
+    assert_eq!(xl(&mut ts, "xl list").1.lines().count(), 2);
+    assert!(ts.domains().is_empty());
+}
+
+fn refused(ts: &mut Toolstack<'_, SimHypervisor>, cmd: &str, want: &str) {
+    let before = state(ts);
+    let (rc, out) = xl(ts, cmd);
+    assert_eq!(rc, 1, "{cmd}: {out}");
+    let err = out
+        .lines()
+        .find(|l| l.starts_with("xl: "))
+        .unwrap_or_else(|| panic!("{cmd}: no error in {out:?}"));
+    assert_eq!(err, want, "{cmd}");
+    assert_eq!(state(ts), before, "{cmd} changed something");
+}
+
+#[test]
+fn errors_change_nothing() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    refused(
+        &mut ts,
+        "xl create /etc/xen/bad-kernel.cfg",
+        "xl: kernel \"/boot/nope\" not found in dom0's initrd",
+    );
+    refused(
+        &mut ts,
+        "xl create bad-memory.cfg",
+        "xl: bad-memory.cfg:4: memory: expected a number of MiB, got \"lots\"",
+    );
+    refused(
+        &mut ts,
+        "xl create nope.cfg",
+        "xl: config file \"nope.cfg\" not found in dom0's initrd (nor under /etc/xen/)",
+    );
+    refused(
+        &mut ts,
+        "xl create big.cfg",
+        "xl: not enough memory: domain needs 200 MiB, 63 MiB free",
+    );
+    refused(
+        &mut ts,
+        "xl create tiny.cfg",
+        "xl: domain \"tiny\" does not fit in memory = 1 MiB: guest needs 1024 pages (4096 KiB) but has 256 (1024 KiB)",
+    );
+    refused(
+        &mut ts,
+        "xl create notelf.cfg",
+        "xl: kernel \"/etc/xen/domu.cfg\": not an ELF file",
+    );
+    refused(
+        &mut ts,
+        "xl create rd.cfg",
+        "xl: ramdisk \"/boot/nope\" not found in dom0's initrd",
+    );
+    refused(&mut ts, "xl destroy foo", "xl: no such domain: \"foo\"");
+    refused(&mut ts, "xl destroy 7", "xl: no such domain: \"7\"");
+    refused(
+        &mut ts,
+        "xl destroy Domain-0",
+        "xl: destroy: Domain-0 (domain 0) cannot be destroyed",
+    );
+    refused(&mut ts, "xl list bar", "xl: no such domain: \"bar\"");
+    refused(
+        &mut ts,
+        "xl frob",
+        "xl: unknown command \"frob\" (see `xl help`)",
+    );
+    refused(&mut ts, "xl create", "xl: create: wrong arguments");
+
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    refused(
+        &mut ts,
+        "xl create domu.cfg",
+        "xl: domain \"domu\" already exists (domain 1); names must be unique",
+    );
+}
+
+#[test]
+fn failures_after_createdomain_destroy_the_domain() {
+    let rd = initrd_bytes();
+    let points = [
+        (
+            FailPoint::Domctl(XEN_DOMCTL_MAX_MEM),
+            "max_mem 16 MiB: ENOMEM",
+        ),
+        (FailPoint::PopulatePhysmap, "populate_physmap: ENOMEM"),
+        (
+            FailPoint::Domctl(XEN_DOMCTL_GETDOMAININFO),
+            "getdomaininfo: ENOMEM",
+        ),
+        (
+            FailPoint::ForeignMap,
+            "building the domain: cannot map guest frame",
+        ),
+        (FailPoint::Mmuext, "pinning the L4"),
+        (FailPoint::SetVcpuContext, "setvcpucontext: ENOMEM"),
+        (
+            FailPoint::Domctl(XEN_DOMCTL_UNPAUSEDOMAIN),
+            "unpausedomain: ENOMEM",
+        ),
+    ];
+    for (point, why) in points {
+        let mut ts = toolstack(&rd);
+        let before = state(&mut ts);
+        ts.hypervisor().fail = Some((point, Errno::ENOMEM));
+        let (rc, out) = xl(&mut ts, "xl create domu.cfg");
+        ts.hypervisor().fail = None;
+        assert_eq!(rc, 1, "{point:?}");
+        let prefix = "xl: cannot start domain \"domu\" (domain 1): ";
+        let err = out.lines().nth(1).unwrap();
+        assert!(
+            err.starts_with(prefix) && err[prefix.len()..].starts_with(why),
+            "{point:?}: {err}"
+        );
+        assert_eq!(state(&mut ts), before, "{point:?}");
+        // And the next attempt works.
+        assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    }
+    // Failing before the domain exists.
+    let mut ts = toolstack(&rd);
+    ts.hypervisor().fail = Some((FailPoint::Domctl(XEN_DOMCTL_CREATEDOMAIN), Errno::EPERM));
+    refused(
+        &mut ts,
+        "xl create domu.cfg",
+        "xl: cannot create domain \"domu\" (createdomain): EPERM",
+    );
+    ts.hypervisor().fail = Some((
+        FailPoint::Sysctl(guest_abi::sysctl::XEN_SYSCTL_PHYSINFO),
+        Errno::EACCES,
+    ));
+    refused(
+        &mut ts,
+        "xl create domu.cfg",
+        "xl: cannot get the free memory (sysctl physinfo): EACCES",
+    );
+    // A destroy the hypervisor refuses.
+    ts.hypervisor().fail = None;
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    ts.hypervisor().fail = Some((FailPoint::Domctl(XEN_DOMCTL_DESTROYDOMAIN), Errno::EBUSY));
+    let (rc, out) = xl(&mut ts, "xl destroy domu");
+    assert_eq!(
+        (rc, out.as_str()),
+        (
+            1,
+            "xl: destroy: cannot destroy domain 1 (\"domu\"): EBUSY\n"
+        )
+    );
+    assert_eq!(ts.domains().len(), 1);
+}
+
+#[test]
+fn crashed_and_vanished_domains() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    ts.hypervisor().crash(1);
+    let out = xl(&mut ts, "xl list").1;
+    assert!(out.lines().nth(2).unwrap().contains("---sc-"), "{out}");
+    // Removed behind the toolstack's back: forgotten, and the name is free again.
+    ts.hypervisor().domains.remove(&1);
+    assert_eq!(xl(&mut ts, "xl list").1.lines().count(), 2);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+}
+
+#[test]
+fn info_and_help() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    let (rc, out) = xl(&mut ts, "xl info");
+    assert_eq!(rc, 0);
+    assert!(out.contains("total_memory           : 96\n"), "{out}");
+    assert!(out.contains("free_memory            : 63\n"), "{out}");
+    assert!(out.contains("xen_version            : 4.17\n"));
+    assert!(out.contains("nr_cpus                : 1\n"));
+    let (rc, help) = xl(&mut ts, "xl help");
+    assert_eq!(rc, 0);
+    for c in ["create", "destroy", "list", "info"] {
+        assert!(help.contains(c));
+    }
+    assert_eq!(xl(&mut ts, "xl --help").1, help);
+    assert_eq!(xl(&mut ts, "xl").0, 1);
+    for c in ["create", "destroy", "list", "info", "help"] {
+        let (rc, out) = xl(&mut ts, &format!("xl {c} --help"));
+        assert_eq!(rc, 0);
+        assert!(out.starts_with(&format!("Usage: xl {c}")), "{out}");
+    }
+}
+
+#[test]
+fn list_row_format() {
+    let info = DomctlGetDomainInfo {
+        domain: DomId(12),
+        flags: (DominfFlags::PAUSED | DominfFlags::DYING).bits(),
+        tot_pages: 1024 * 256,
+        cpu_time: 123_456_000_000,
+        nr_online_vcpus: 4,
+        ..Default::default()
+    };
+    assert_eq!(
+        report::list_row("a-very-long-name", &info),
+        "a-very-long-name                            12  1024     4     --p--d     123.5"
+    );
+}
