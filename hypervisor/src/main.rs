@@ -2,10 +2,29 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
+extern crate alloc;
+
+pub mod boot_info;
 pub mod console;
+pub mod mm;
 
 #[cfg(target_os = "none")]
 pub mod arch;
+#[cfg(target_os = "none")]
+pub mod dispatch;
+#[cfg(target_os = "none")]
+pub mod domain;
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(target_os = "none")]
+pub mod hypercall;
+#[cfg(target_os = "none")]
+pub mod sched;
+#[cfg(target_os = "none")]
+pub mod start;
+#[cfg(target_os = "none")]
+pub mod traps;
+pub mod util;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
@@ -13,18 +32,108 @@ fn main() {
     std::process::exit(1);
 }
 
-/// The Rust entry point, called by the boot code on the hypervisor stack.
 #[cfg(target_os = "none")]
-#[no_mangle]
-pub extern "C" fn kmain(mbi_phys: u32) -> ! {
-    console::init();
-    xen_println!("hello, mbi at {:#x}", mbi_phys);
-    arch::x86_64::exit::qemu_exit(0x10)
-}
+mod boot {
+    use crate::arch::x86_64 as arch;
+    use crate::boot_info::{self, BootInfo, PhysMem, StrArena};
+    use crate::{console, mm, xen_println};
 
-#[cfg(target_os = "none")]
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    console::emergency_write(format_args!("\n(XEN) PANIC: {info}\n"));
-    arch::x86_64::exit::qemu_exit(0x12)
+    /// Reads loader memory through the boot direct map (the first 4 GiB).
+    struct BootPhys;
+    impl PhysMem for BootPhys {
+        fn read(&self, pa: u64, buf: &mut [u8]) -> bool {
+            let Some(end) = pa.checked_add(buf.len() as u64) else {
+                return false;
+            };
+            if end > 1 << 32 {
+                return false;
+            }
+            // SAFETY: [pa, end) lies below 4 GiB, which the boot tables direct-map; the
+            // loader's memory is not concurrently written.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    mm::directmap::phys_to_virt(pa),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                )
+            };
+            true
+        }
+    }
+
+    static INFO: spin::Once<BootInfo> = spin::Once::new();
+    static mut STRINGS: [u8; 8192] = [0; 8192];
+
+    extern "C" {
+        static __image_start: u8;
+        static __image_end: u8;
+    }
+
+    /// The Rust entry point, called by the boot code on the hypervisor stack.
+    #[no_mangle]
+    pub extern "C" fn kmain(mbi_phys: u32) -> ! {
+        console::init();
+        let strings = &raw mut STRINGS;
+        // SAFETY: the string arena is handed out once, here, before anything else runs.
+        let mut arena = StrArena::new(unsafe { &mut *strings });
+        let info = match boot_info::parse(&BootPhys, mbi_phys.into(), &mut arena) {
+            Ok(i) => INFO.call_once(|| i),
+            Err(e) => panic!("bad Multiboot info at {mbi_phys:#x}: {e:?}"),
+        };
+        console::init_logger(info.cmdline);
+        xen_println!(
+            "Xen-style PV hypervisor (Rust), command line: \"{}\"",
+            info.cmdline
+        );
+        arch::init_cpu();
+        let image = (
+            mm::image_virt_to_phys(&raw const __image_start as u64),
+            mm::image_virt_to_phys(&raw const __image_end as u64),
+        );
+        for r in &info.memory {
+            xen_println!(" {:016x} - {:016x} ({})", r.start, r.end, kind_name(r.kind));
+        }
+        mm::frames::init(info, image);
+        arch::paging::init(info).expect("building the idle page tables");
+        crate::heap::init();
+        xen_println!(
+            "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
+            mm::frames::total_count() >> 8,
+            mm::frames::free_count() >> 8,
+            image.0,
+            image.1,
+            arch::paging::max_mfn()
+        );
+        for (i, m) in info.modules.iter().enumerate() {
+            xen_println!(
+                "module {}: {:#x}-{:#x} \"{}\"",
+                i + 1,
+                m.start,
+                m.end,
+                m.cmdline
+            );
+        }
+        arch::init_traps();
+        arch::init_time();
+        if info.option("selftest") == Some("ring3") {
+            arch::selftest::ring3();
+        }
+        crate::start::start(info)
+    }
+
+    fn kind_name(kind: u32) -> &'static str {
+        match kind {
+            1 => "usable",
+            3 => "ACPI data",
+            4 => "ACPI NVS",
+            5 => "unusable",
+            _ => "reserved",
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        console::emergency_write(format_args!("\n(XEN) PANIC: {info}\n(XEN) PANIC\n"));
+        arch::exit::qemu_exit(0x12)
+    }
 }

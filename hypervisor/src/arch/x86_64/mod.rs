@@ -1,3 +1,62 @@
 //! x86_64: boot, descriptor tables, entry/exit paths, paging, LAPIC and time.
 pub mod boot;
+pub mod cpu;
+pub mod entry;
 pub mod exit;
+pub mod gdt;
+pub mod idt;
+pub mod lapic;
+pub mod paging;
+pub mod pit;
+pub mod selftest;
+pub mod syscall;
+pub mod trap;
+pub mod tsc;
+
+pub use entry::{enter_guest, guest_regs};
+pub use guest_abi::arch::CpuUserRegs;
+pub use tsc::{now_ns, tsc_khz};
+
+/// CPU features (SMEP, SSE, WP); before paging.
+pub fn init_cpu() {
+    cpu::init();
+}
+
+/// GDT, TSS, IDT and the syscall MSRs.
+pub fn init_traps() {
+    gdt::init(entry::rsp0());
+    idt::init();
+    syscall::init();
+}
+
+/// TSC calibration and the LAPIC (timer calibrated, stopped), then a 1 ms one-shot to prove
+/// the timer reaches the idle path.
+pub fn init_time() {
+    tsc::init();
+    lapic::init();
+    let before = lapic::timer_irqs();
+    lapic::timer_oneshot_ns(1_000_000);
+    let deadline = now_ns() + 100_000_000;
+    while lapic::timer_irqs() == before && now_ns() < deadline {
+        idle_halt();
+    }
+    log::info!(
+        "TSC {} kHz, LAPIC timer {} ticks/ms, timer interrupt {}, SMEP {}, NX {}",
+        tsc_khz(),
+        lapic::timer_ticks_per_ms(),
+        if lapic::timer_irqs() > before {
+            "ok"
+        } else {
+            "MISSING"
+        },
+        if cpu::smep_enabled() { "on" } else { "off" },
+        if boot::nx_supported() { "on" } else { "off" },
+    );
+}
+
+/// Waits for an interrupt with interrupts enabled only while halted (`sti; hlt; cli`).
+pub fn idle_halt() {
+    // SAFETY: `sti` takes effect after `hlt` starts (interrupt shadow), so no wake-up is lost;
+    // interrupts taken here go to the ring-0 path and return.
+    unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) }
+}

@@ -1,0 +1,141 @@
+//! CPU registers, MSRs, CPUID and feature set-up (SMEP on if present, SMAP off, SSE usable).
+
+use core::arch::asm;
+
+/// IA32_EFER.
+pub const MSR_EFER: u32 = 0xC000_0080;
+/// STAR (syscall selectors).
+pub const MSR_STAR: u32 = 0xC000_0081;
+/// LSTAR (64-bit syscall entry).
+pub const MSR_LSTAR: u32 = 0xC000_0082;
+/// CSTAR (compat-mode syscall entry).
+pub const MSR_CSTAR: u32 = 0xC000_0083;
+/// SFMASK (RFLAGS bits cleared on syscall).
+pub const MSR_FMASK: u32 = 0xC000_0084;
+/// FS base.
+pub const MSR_FS_BASE: u32 = 0xC000_0100;
+/// GS base (active).
+pub const MSR_GS_BASE: u32 = 0xC000_0101;
+/// GS base swapped in by `swapgs`.
+pub const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
+/// IA32_APIC_BASE.
+pub const MSR_APIC_BASE: u32 = 0x1B;
+
+/// Reads an MSR.
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: only called with MSRs this CPU implements (architectural ones above).
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Writes an MSR.
+pub fn wrmsr(msr: u32, v: u64) {
+    // SAFETY: callers write architectural MSRs with values valid for them.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32, options(nostack))
+    }
+}
+
+/// CPUID leaf/subleaf: (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
+    let r = core::arch::x86_64::__cpuid_count(leaf, sub);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
+/// CR2 (the last page-fault address).
+pub fn read_cr2() -> u64 {
+    let v;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// CR3 (physical address of the current L4, plus flag bits).
+pub fn read_cr3() -> u64 {
+    let v;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Loads CR3 with `pa` (an L4's physical address) and flushes non-global TLB entries.
+pub fn write_cr3(pa: u64) {
+    // SAFETY: callers pass a valid L4 that maps the hypervisor hole like the idle L4.
+    unsafe { asm!("mov cr3, {}", in(reg) pa, options(nostack)) }
+}
+
+fn read_cr0() -> u64 {
+    let v;
+    // SAFETY: reading CR0 has no side effects.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn read_cr4() -> u64 {
+    let v;
+    // SAFETY: reading CR4 has no side effects.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// FS base.
+pub fn fs_base() -> u64 {
+    rdmsr(MSR_FS_BASE)
+}
+/// Sets the FS base.
+pub fn set_fs_base(v: u64) {
+    wrmsr(MSR_FS_BASE, v)
+}
+/// GS base (the active one).
+pub fn gs_base() -> u64 {
+    rdmsr(MSR_GS_BASE)
+}
+/// Sets the active GS base.
+pub fn set_gs_base(v: u64) {
+    wrmsr(MSR_GS_BASE, v)
+}
+/// The inactive GS base (swapped in by `swapgs`).
+pub fn kernel_gs_base() -> u64 {
+    rdmsr(MSR_KERNEL_GS_BASE)
+}
+/// Sets the inactive GS base.
+pub fn set_kernel_gs_base(v: u64) {
+    wrmsr(MSR_KERNEL_GS_BASE, v)
+}
+
+/// Reads the TSC.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects (CR4.TSD is clear).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Whether SMEP got enabled.
+pub fn smep_enabled() -> bool {
+    read_cr4() & CR4_SMEP != 0
+}
+
+const CR4_OSFXSR: u64 = 1 << 9;
+const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const CR4_SMEP: u64 = 1 << 20;
+const CR4_SMAP: u64 = 1 << 21;
+const CR0_MP: u64 = 1 << 1;
+const CR0_EM: u64 = 1 << 2;
+const CR0_WP: u64 = 1 << 16;
+
+/// Enables SMEP when CPUID has it, keeps SMAP off (QEMU TCG quirk), lets SSE run (guests may
+/// use it; the hypervisor itself is soft-float), write-protects ring 0.
+pub fn init() {
+    let smep = cpuid(0, 0).0 >= 7 && cpuid(7, 0).1 & (1 << 7) != 0;
+    let mut cr4 = (read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT) & !CR4_SMAP;
+    if smep {
+        cr4 |= CR4_SMEP;
+    }
+    let cr0 = (read_cr0() | CR0_MP | CR0_WP) & !CR0_EM;
+    // SAFETY: the bits set are supported (SMEP checked; FXSR/SSE are baseline in long mode),
+    // and no user pages are executed by the hypervisor.
+    unsafe {
+        asm!("mov cr4, {}", in(reg) cr4, options(nostack));
+        asm!("mov cr0, {}", in(reg) cr0, options(nostack));
+    }
+}

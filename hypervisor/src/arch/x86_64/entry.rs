@@ -1,0 +1,171 @@
+//! Entry and exit paths. Every entry from ring 3 saves the guest's registers as a
+//! `CpuUserRegs` in the fixed frame at the top of the hypervisor stack (TSS.RSP0 = its `es`
+//! field, so the CPU pushes rip..ss in place and the stub the error code and the GPRs below);
+//! `syscall` builds the same frame by hand with `entry_vector = 0x100`. `enter_guest`
+//! restores from that frame by `sysretq` or `iretq`.
+
+use super::gdt::{FLAT_RING3_CS64, FLAT_RING3_DS};
+use super::CpuUserRegs;
+use core::arch::global_asm;
+
+/// `entry_vector` of a `syscall` entry (Xen's TRAP_syscall).
+pub const TRAP_SYSCALL: u32 = 0x100;
+
+/// Offset of `es` in `CpuUserRegs` (TSS.RSP0 points there).
+const ES_OFFSET: usize = 168;
+/// The frame's size.
+const FRAME_SIZE: usize = 200;
+
+const _: () = assert!(core::mem::size_of::<CpuUserRegs>() == FRAME_SIZE);
+const _: () = assert!(core::mem::offset_of!(CpuUserRegs, es) == ES_OFFSET);
+const _: () = assert!(core::mem::offset_of!(CpuUserRegs, rip) == 128);
+const _: () = assert!(core::mem::offset_of!(CpuUserRegs, cs) == 136);
+const _: () = assert!(core::mem::offset_of!(CpuUserRegs, error_code) == 120);
+
+macro_rules! save_gprs {
+    () => {
+        "push rdi; push rsi; push rdx; push rcx; push rax; push r8; push r9; push r10; push r11; \
+         push rbx; push rbp; push r12; push r13; push r14; push r15"
+    };
+}
+macro_rules! restore_gprs {
+    () => {
+        "pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx; pop r11; pop r10; pop r9; pop r8; \
+         pop rax; pop rcx; pop rdx; pop rsi; pop rdi"
+    };
+}
+
+global_asm!(
+    ".section .text.entry, \"ax\"",
+    // Interrupt/exception stubs land here with the error-code slot on top of the stack.
+    ".global hv_entry_common",
+    "hv_entry_common:",
+    save_gprs!(),
+    "cld",
+    "mov rdi, rsp",
+    "test byte ptr [rsp + 136], 3",
+    "jz 1f",
+    // From ring 3: rsp is the fixed frame.
+    "and rsp, -16",
+    "call {from_guest}",
+    "ud2",
+    "1:",
+    "mov rbx, rsp",
+    "and rsp, -16",
+    "call {from_hv}",
+    "mov rsp, rbx",
+    restore_gprs!(),
+    "add rsp, 8",
+    "iretq",
+    // NMI, #DF, #MC: on their IST stacks, never the fixed frame.
+    ".global hv_entry_kernel",
+    "hv_entry_kernel:",
+    save_gprs!(),
+    "cld",
+    "mov rdi, rsp",
+    "jmp 1b",
+    // syscall from ring 3: rcx = rip, r11 = rflags, rsp = guest's; IF is off (FMASK).
+    ".global hv_syscall_entry",
+    "hv_syscall_entry:",
+    "mov [rip + {scratch}], rsp",
+    "lea rsp, [rip + hv_stack_top - {top_to_es}]",
+    "push {ss}",
+    "push qword ptr [rip + {scratch}]",
+    "push r11",
+    "push {cs}",
+    "push rcx",
+    "push 0",
+    "mov dword ptr [rsp + 4], {trap_syscall}",
+    save_gprs!(),
+    "cld",
+    "mov rdi, rsp",
+    "and rsp, -16",
+    "call {from_syscall}",
+    "ud2",
+    // rdi = the fixed frame.
+    ".global hv_restore_iret",
+    "hv_restore_iret:",
+    "mov rsp, rdi",
+    restore_gprs!(),
+    "add rsp, 8",
+    "iretq",
+    ".global hv_restore_sysret",
+    "hv_restore_sysret:",
+    "mov rsp, rdi",
+    restore_gprs!(),
+    "mov rcx, [rsp + 8]",
+    "mov r11, [rsp + 24]",
+    "mov rsp, [rsp + 32]",
+    "sysretq",
+    from_guest = sym super::trap::hv_trap_from_guest,
+    from_hv = sym super::trap::hv_trap_from_hypervisor,
+    from_syscall = sym super::trap::hv_syscall_from_guest,
+    scratch = sym SYSCALL_SCRATCH,
+    top_to_es = const FRAME_SIZE - ES_OFFSET,
+    ss = const FLAT_RING3_DS as u32,
+    cs = const FLAT_RING3_CS64 as u32,
+    trap_syscall = const TRAP_SYSCALL,
+);
+
+#[no_mangle]
+static mut SYSCALL_SCRATCH: u64 = 0;
+
+extern "C" {
+    static hv_stack_top: u8;
+    fn hv_syscall_entry();
+    fn hv_restore_iret(frame: *mut CpuUserRegs) -> !;
+    fn hv_restore_sysret(frame: *mut CpuUserRegs) -> !;
+}
+
+/// The fixed guest frame at the top of the hypervisor stack.
+pub fn guest_regs() -> *mut CpuUserRegs {
+    ((&raw const hv_stack_top) as u64 - FRAME_SIZE as u64) as *mut CpuUserRegs
+}
+
+/// TSS.RSP0: the address of the fixed frame's `es` field.
+pub fn rsp0() -> u64 {
+    guest_regs() as u64 + ES_OFFSET as u64
+}
+
+/// The `syscall` entry point for LSTAR.
+pub fn syscall_entry_addr() -> u64 {
+    hv_syscall_entry as *const () as u64
+}
+
+const RFLAGS_IF: u64 = 1 << 9;
+/// Flags a guest never gets: TF stays theirs; IOPL, NT, RF, VM, VIF, VIP are cleared.
+const RFLAGS_FORBIDDEN: u64 = (3 << 12) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 20);
+
+fn canonical(va: u64) -> bool {
+    ((va as i64) << 16 >> 16) as u64 == va
+}
+
+/// Enters (or returns to) the guest from the fixed frame: `sysretq` when the frame came from
+/// `syscall` (entry_vector bit 8) with a canonical rip and the flat 64-bit ring-3 CS/SS (rcx and
+/// r11 become rip and rflags), else `iretq`. Forces IF on and IOPL 0; refuses a frame that
+/// would not return to ring 3.
+pub fn enter_guest() -> ! {
+    let f = guest_regs();
+    // SAFETY: the fixed frame is only accessed by the single CPU with interrupts off.
+    let r = unsafe { &mut *f };
+    r.rflags = (r.rflags | RFLAGS_IF | 2) & !RFLAGS_FORBIDDEN;
+    if r.cs & 3 != 3 || r.ss & 3 != 3 {
+        panic!(
+            "enter_guest: frame cs {:#x} ss {:#x} is not ring 3",
+            r.cs, r.ss
+        );
+    }
+    let sysret = r.entry_vector & TRAP_SYSCALL != 0
+        && canonical(r.rip)
+        && r.cs == FLAT_RING3_CS64
+        && r.ss == FLAT_RING3_DS;
+    // SAFETY: the frame holds a ring-3 context (checked above); the restore paths switch to
+    // it and never return. sysretq only with a canonical rip (no ring-0 #GP).
+    unsafe {
+        if sysret {
+            hv_restore_sysret(f)
+        } else {
+            hv_restore_iret(f)
+        }
+    }
+}

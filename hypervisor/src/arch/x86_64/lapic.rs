@@ -1,0 +1,122 @@
+//! The local APIC (xAPIC, MMIO through the uncached window): enabled with spurious vector
+//! 0xFF, and its timer (vector [`TIMER_VECTOR`], one-shot or periodic) calibrated against the
+//! TSC. Interrupts are acknowledged (EOI) by the entry path before dispatch.
+
+use super::{cpu, paging, tsc};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// The LAPIC timer's vector.
+pub const TIMER_VECTOR: u8 = 0xF0;
+/// The spurious-interrupt vector (never acknowledged).
+pub const SPURIOUS_VECTOR: u8 = 0xFF;
+
+const REG_ID: usize = 0x20;
+const REG_TPR: usize = 0x80;
+const REG_EOI: usize = 0xB0;
+const REG_SVR: usize = 0xF0;
+const REG_LVT_TIMER: usize = 0x320;
+const REG_LVT_LINT0: usize = 0x350;
+const REG_LVT_LINT1: usize = 0x360;
+const REG_LVT_ERROR: usize = 0x370;
+const REG_TIMER_INIT: usize = 0x380;
+const REG_TIMER_CUR: usize = 0x390;
+const REG_TIMER_DIV: usize = 0x3E0;
+const LVT_MASKED: u32 = 1 << 16;
+const LVT_PERIODIC: u32 = 1 << 17;
+
+static BASE: AtomicU64 = AtomicU64::new(0);
+/// LAPIC timer ticks (at divide-by-16) per millisecond.
+static TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
+/// Timer interrupts seen.
+static TIMER_IRQS: AtomicU64 = AtomicU64::new(0);
+
+fn reg(off: usize) -> *mut u32 {
+    (BASE.load(Ordering::Relaxed) as *mut u8).wrapping_add(off) as *mut u32
+}
+fn read(off: usize) -> u32 {
+    // SAFETY: an xAPIC register inside the uncached page mapped by `init`.
+    unsafe { reg(off).read_volatile() }
+}
+fn write(off: usize, v: u32) {
+    // SAFETY: as `read`.
+    unsafe { reg(off).write_volatile(v) }
+}
+
+/// Enables the LAPIC and calibrates its timer (needs the TSC calibrated).
+pub fn init() {
+    let msr = cpu::rdmsr(cpu::MSR_APIC_BASE);
+    cpu::wrmsr(cpu::MSR_APIC_BASE, msr | (1 << 11));
+    let pa = msr & 0x000F_FFFF_FFFF_F000;
+    let va = paging::map_mmio(pa, 4096).expect("mapping the LAPIC");
+    BASE.store(va as u64, Ordering::Relaxed);
+    write(REG_TPR, 0);
+    write(REG_LVT_LINT0, LVT_MASKED);
+    write(REG_LVT_LINT1, LVT_MASKED);
+    write(REG_LVT_ERROR, LVT_MASKED | 0xFE);
+    write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
+    write(REG_TIMER_DIV, 0x3); // divide by 16
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INIT, u32::MAX);
+    let t0 = tsc::now_ns();
+    tsc::delay_ns(10_000_000);
+    let elapsed = u32::MAX - read(REG_TIMER_CUR);
+    let ns = tsc::now_ns() - t0;
+    write(REG_TIMER_INIT, 0);
+    TICKS_PER_MS.store(
+        (u64::from(elapsed) * 1_000_000 / ns.max(1)).max(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// This CPU's APIC ID.
+pub fn id() -> u32 {
+    read(REG_ID) >> 24
+}
+
+/// LAPIC timer ticks per millisecond (divide-by-16).
+pub fn timer_ticks_per_ms() -> u64 {
+    TICKS_PER_MS.load(Ordering::Relaxed)
+}
+
+fn ticks_for(ns: u64) -> u32 {
+    (u128::from(ns) * u128::from(timer_ticks_per_ms()) / 1_000_000).clamp(1, u128::from(u32::MAX))
+        as u32
+}
+
+/// Fires [`TIMER_VECTOR`] once, `ns` from now.
+pub fn timer_oneshot_ns(ns: u64) {
+    write(REG_LVT_TIMER, u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INIT, ticks_for(ns));
+}
+
+/// Fires [`TIMER_VECTOR`] once at absolute `now_ns()` time `deadline` (at once if past).
+pub fn timer_deadline_ns(deadline: u64) {
+    timer_oneshot_ns(deadline.saturating_sub(tsc::now_ns()))
+}
+
+/// Fires [`TIMER_VECTOR`] every `ns`.
+pub fn timer_periodic_ns(ns: u64) {
+    write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INIT, ticks_for(ns));
+}
+
+/// Stops the timer.
+pub fn timer_stop() {
+    write(REG_TIMER_INIT, 0);
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+}
+
+/// Timer interrupts taken so far.
+pub fn timer_irqs() -> u64 {
+    TIMER_IRQS.load(Ordering::Relaxed)
+}
+
+/// Called by the entry path for every vector >= 32: counts timer ticks, EOIs all but spurious.
+pub fn acknowledge(vector: u8) {
+    if vector == TIMER_VECTOR {
+        TIMER_IRQS.fetch_add(1, Ordering::Relaxed);
+    }
+    if vector != SPURIOUS_VECTOR && BASE.load(Ordering::Relaxed) != 0 {
+        write(REG_EOI, 0);
+    }
+}

@@ -1,0 +1,247 @@
+//! The hypervisor's own (idle) page tables, built at boot from allocated frames:
+//! - the image at `0xFFFF820000000000 + phys` (slot 260): text RX, rodata R+NX, data RW+NX,
+//!   with an unmapped guard page at the bottom of the hypervisor stack;
+//! - the direct map of all RAM at `0xFFFF830000000000 + phys` (slot 262): 2 MiB, RW, NX;
+//! - the M2P at `0xFFFF800000000000` (slot 256): u64 per MFN, user-readable, read-only
+//!   (the hypervisor writes it through the direct map);
+//! - an uncached MMIO window at `0xFFFF828000000000` (slot 261) for the LAPIC and the like.
+
+use crate::boot_info::BootInfo;
+use crate::mm::{directmap, frames, image_virt_to_phys};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Present.
+pub const P: u64 = 1;
+/// Writable.
+pub const RW: u64 = 1 << 1;
+/// User.
+pub const US: u64 = 1 << 2;
+/// Write-through.
+pub const PWT: u64 = 1 << 3;
+/// Cache disable.
+pub const PCD: u64 = 1 << 4;
+/// Large page (L2/L3).
+pub const PS: u64 = 1 << 7;
+/// No-execute.
+pub const NX: u64 = 1 << 63;
+/// The address field of an entry.
+pub const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+
+/// Base of the read-only M2P table.
+pub const M2P_BASE: u64 = 0xFFFF_8000_0000_0000;
+/// Base of the MMIO window.
+pub const MMIO_BASE: u64 = 0xFFFF_8280_0000_0000;
+/// The hole's L4 slots.
+pub const HOLE_SLOTS: core::ops::Range<usize> = 256..272;
+
+static IDLE_L4: AtomicU64 = AtomicU64::new(0);
+static M2P_MFN: AtomicU64 = AtomicU64::new(0);
+static MAX_MFN: AtomicU64 = AtomicU64::new(0);
+static MMIO_NEXT: AtomicU64 = AtomicU64::new(MMIO_BASE);
+
+extern "C" {
+    static __image_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __image_end: u8;
+    static hv_stack_bottom: u8;
+}
+
+/// Why a mapping failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// No frame for a page table.
+    NoMemory,
+    /// A large page is in the way.
+    LargePage,
+}
+
+/// NX if the CPU supports it, else 0.
+pub fn nx() -> u64 {
+    if super::boot::nx_supported() {
+        NX
+    } else {
+        0
+    }
+}
+
+/// The table in frame `mfn`, through the direct map.
+///
+/// # Safety
+/// `mfn` must be a page-table frame the caller may access exclusively for the borrow.
+unsafe fn table<'a>(mfn: u64) -> &'a mut [u64; 512] {
+    // SAFETY: per the function contract; the direct map covers all RAM, 4 KiB-aligned.
+    unsafe { &mut *(directmap::mfn_to_virt(mfn) as *mut [u64; 512]) }
+}
+
+/// The next-level table under `entry`, allocated (zeroed) if absent.
+fn next(entry: &mut u64, user: bool) -> Result<u64, MapError> {
+    if *entry & P == 0 {
+        let mfn = frames::alloc().ok_or(MapError::NoMemory)?;
+        *entry = (mfn << 12) | P | RW;
+    } else if *entry & PS != 0 {
+        return Err(MapError::LargePage);
+    }
+    if user {
+        *entry |= US;
+    }
+    Ok((*entry & ADDR) >> 12)
+}
+
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * (level - 1))) & 511) as usize
+}
+
+/// Maps the 4 KiB page at `va` to `pa` with leaf `flags` in the tables rooted at `l4_mfn`,
+/// allocating intermediate tables (P|RW, plus US if `flags` has US).
+pub fn map_4k(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
+    let user = flags & US != 0;
+    let mut mfn = l4_mfn;
+    for level in [4, 3, 2] {
+        // SAFETY: boot-time or caller-owned tables, reached only here while being built.
+        let t = unsafe { table(mfn) };
+        mfn = next(&mut t[index(va, level)], user)?;
+    }
+    // SAFETY: as above.
+    let t = unsafe { table(mfn) };
+    t[index(va, 1)] = (pa & ADDR) | flags | P;
+    Ok(())
+}
+
+/// Maps the 2 MiB page at `va` to `pa`.
+fn map_2m(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
+    let mut mfn = l4_mfn;
+    for level in [4, 3] {
+        // SAFETY: the idle tables, being built.
+        let t = unsafe { table(mfn) };
+        mfn = next(&mut t[index(va, level)], false)?;
+    }
+    // SAFETY: as above.
+    let t = unsafe { table(mfn) };
+    t[index(va, 2)] = (pa & ADDR) | flags | P | PS;
+    Ok(())
+}
+
+fn sym(s: *const u8) -> u64 {
+    s as u64
+}
+
+/// Builds the idle page tables and switches to them.
+pub fn init(info: &BootInfo) -> Result<(), MapError> {
+    let l4 = frames::alloc().ok_or(MapError::NoMemory)?;
+    let (start, text_end, ro_end, end, guard) = (
+        sym(&raw const __image_start),
+        sym(&raw const __text_end),
+        sym(&raw const __rodata_end),
+        sym(&raw const __image_end),
+        sym(&raw const hv_stack_bottom),
+    );
+    let mut va = start;
+    while va < end {
+        let flags = if va < text_end {
+            0
+        } else if va < ro_end {
+            nx()
+        } else {
+            RW | nx()
+        };
+        if va != guard {
+            map_4k(l4, va, image_virt_to_phys(va), flags)?;
+        }
+        va += 4096;
+    }
+    let ram_end = info
+        .memory
+        .iter()
+        .filter(|r| r.is_available())
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0);
+    let mut pa = 0;
+    while pa < ram_end {
+        map_2m(l4, directmap::DIRECTMAP_BASE + pa, pa, RW | nx())?;
+        pa += 2 << 20;
+    }
+    let max_mfn = ram_end / 4096;
+    let m2p_frames = (max_mfn * 8).div_ceil(4096);
+    let m2p = frames::alloc_contiguous(m2p_frames, 1).ok_or(MapError::NoMemory)?;
+    for i in 0..m2p_frames {
+        map_4k(l4, M2P_BASE + i * 4096, (m2p + i) << 12, US | nx())?;
+    }
+    M2P_MFN.store(m2p, Ordering::Relaxed);
+    MAX_MFN.store(max_mfn, Ordering::Relaxed);
+    IDLE_L4.store(l4, Ordering::Relaxed);
+    super::cpu::write_cr3(l4 << 12);
+    Ok(())
+}
+
+/// The MFN of the idle L4.
+pub fn idle_l4_mfn() -> u64 {
+    IDLE_L4.load(Ordering::Relaxed)
+}
+
+/// The idle L4's entries for slots 256..272, to copy into every guest L4.
+pub fn hypervisor_l4_slots() -> [u64; 16] {
+    // SAFETY: the idle L4's hole slots are only written during `init`.
+    let t = unsafe { table(idle_l4_mfn()) };
+    let mut out = [0; 16];
+    out.copy_from_slice(&t[HOLE_SLOTS]);
+    out
+}
+
+/// Copies the hole slots of the idle L4 into the L4 in frame `l4_mfn`.
+pub fn copy_hypervisor_slots(l4_mfn: u64) {
+    let slots = hypervisor_l4_slots();
+    // SAFETY: the caller owns the L4 frame being set up.
+    let t = unsafe { table(l4_mfn) };
+    t[HOLE_SLOTS].copy_from_slice(&slots);
+}
+
+/// One past the highest MFN of RAM (the M2P's length in entries).
+pub fn max_mfn() -> u64 {
+    MAX_MFN.load(Ordering::Relaxed)
+}
+
+fn m2p_entry(mfn: u64) -> Option<*mut u64> {
+    (mfn < max_mfn()).then(|| {
+        (directmap::mfn_to_virt(M2P_MFN.load(Ordering::Relaxed)) as *mut u64)
+            .wrapping_add(mfn as usize)
+    })
+}
+
+/// Sets M2P[mfn] = pfn (ignored for MFNs beyond RAM).
+pub fn m2p_set(mfn: u64, pfn: u64) {
+    if let Some(p) = m2p_entry(mfn) {
+        // SAFETY: inside the M2P frames allocated by `init`, written only via the direct map.
+        unsafe { p.write_volatile(pfn) }
+    }
+}
+
+/// Reads M2P[mfn] (`u64::MAX` for MFNs beyond RAM).
+pub fn m2p_get(mfn: u64) -> u64 {
+    // SAFETY: as `m2p_set`.
+    m2p_entry(mfn).map_or(u64::MAX, |p| unsafe { p.read_volatile() })
+}
+
+/// Maps `size` bytes of MMIO at `pa` uncached into the MMIO window (idle tables, so visible
+/// in every address space) and returns the address of `pa`.
+pub fn map_mmio(pa: u64, size: u64) -> Result<*mut u8, MapError> {
+    let first = pa & !0xFFF;
+    let pages = (pa + size - first).div_ceil(4096);
+    let va = MMIO_NEXT.fetch_add(pages * 4096, Ordering::Relaxed);
+    for i in 0..pages {
+        map_4k(
+            idle_l4_mfn(),
+            va + i * 4096,
+            first + i * 4096,
+            RW | PCD | PWT | nx(),
+        )?;
+    }
+    Ok((va + (pa - first)) as *mut u8)
+}
+
+/// Invalidates the TLB entry of `va`.
+pub fn invlpg(va: u64) {
+    // SAFETY: invlpg only drops a TLB entry.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) }
+}

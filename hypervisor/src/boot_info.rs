@@ -1,0 +1,324 @@
+//! The Multiboot1 information structure, parsed without trusting the loader: every read is
+//! bounds-checked through [`PhysMem`], counts and lengths are capped, strings are copied
+//! (NUL-terminated within a limit, UTF-8 checked) into a static arena.
+
+use heapless::Vec;
+
+/// A Multiboot module (physical addresses, `end` exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// The module's command line (QEMU: the file name and what follows it).
+    pub cmdline: &'static str,
+}
+
+/// A memory-map region (physical, `end` exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemRegion {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Multiboot type: 1 available RAM, 3 ACPI, 4 NVS, 5 bad, others reserved.
+    pub kind: u32,
+}
+
+impl MemRegion {
+    /// Whether this is usable RAM.
+    pub fn is_available(&self) -> bool {
+        self.kind == 1
+    }
+}
+
+/// What the boot loader told us.
+#[derive(Debug)]
+pub struct BootInfo {
+    /// The hypervisor command line.
+    pub cmdline: &'static str,
+    /// The modules: 1 = dom0 kernel, 2 = dom0 initrd.
+    pub modules: Vec<Module, 16>,
+    /// The memory map.
+    pub memory: Vec<MemRegion, 64>,
+    /// Physical ranges of the loader's own structures (info, map, module list).
+    pub loader_ranges: Vec<(u64, u64), 4>,
+}
+
+impl BootInfo {
+    /// The value of `key=` on the command line, if present.
+    pub fn option(&self, key: &str) -> Option<&'static str> {
+        self.cmdline
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// Reads physical memory; `false` if the range is not readable.
+pub trait PhysMem {
+    /// Fills `buf` from physical address `pa`.
+    fn read(&self, pa: u64, buf: &mut [u8]) -> bool;
+}
+
+/// Why the info could not be parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BootInfoError {
+    /// The info structure itself is unreadable.
+    BadInfo,
+}
+
+const MAX_STR: usize = 1024;
+const MAX_MMAP_BYTES: u32 = 64 * 1024;
+
+/// A bump arena for copied strings.
+pub struct StrArena {
+    buf: &'static mut [u8],
+    used: usize,
+}
+
+impl StrArena {
+    /// An arena over `buf`.
+    pub fn new(buf: &'static mut [u8]) -> Self {
+        StrArena { buf, used: 0 }
+    }
+
+    /// Copies the NUL-terminated string at `pa` (empty if unreadable, unterminated or not UTF-8).
+    fn copy_cstr(&mut self, mem: &impl PhysMem, pa: u64) -> &'static str {
+        if pa == 0 {
+            return "";
+        }
+        let mut len = 0;
+        let mut byte = [0u8];
+        while len < MAX_STR && len < self.buf.len() - self.used {
+            if !mem.read(pa + len as u64, &mut byte) {
+                return "";
+            }
+            if byte[0] == 0 {
+                break;
+            }
+            self.buf[self.used + len] = byte[0];
+            len += 1;
+        }
+        if byte[0] != 0 {
+            return "";
+        }
+        // Split off the used part so the returned &'static str never aliases later writes.
+        let buf = core::mem::take(&mut self.buf);
+        let (head, rest) = buf.split_at_mut(self.used + len);
+        self.buf = rest;
+        self.used = 0;
+        core::str::from_utf8(&head[head.len() - len..]).unwrap_or("")
+    }
+}
+
+fn u32_at(mem: &impl PhysMem, pa: u64) -> Option<u32> {
+    let mut b = [0u8; 4];
+    mem.read(pa, &mut b).then(|| u32::from_le_bytes(b))
+}
+
+fn u64_at(mem: &impl PhysMem, pa: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    mem.read(pa, &mut b).then(|| u64::from_le_bytes(b))
+}
+
+/// Loaders (QEMU, GRUB) put the image's file name first: drop a first word without `=`.
+fn strip_image_name(cmdline: &'static str) -> &'static str {
+    let t = cmdline.trim_start();
+    match t.split_once(' ') {
+        Some((first, rest)) if !first.contains('=') => rest.trim_start(),
+        None if !t.contains('=') => "",
+        _ => t,
+    }
+}
+
+/// Parses the Multiboot1 info at `mbi`.
+pub fn parse(
+    mem: &impl PhysMem,
+    mbi: u64,
+    arena: &mut StrArena,
+) -> Result<BootInfo, BootInfoError> {
+    let mut info = [0u8; 52];
+    if !mem.read(mbi, &mut info) {
+        return Err(BootInfoError::BadInfo);
+    }
+    let field = |o: usize| u32::from_le_bytes(info[o..o + 4].try_into().unwrap_or([0; 4]));
+    let flags = field(0);
+    let mut out = BootInfo {
+        cmdline: "",
+        modules: Vec::new(),
+        memory: Vec::new(),
+        loader_ranges: Vec::new(),
+    };
+    let _ = out.loader_ranges.push((mbi, mbi + 52));
+    if flags & (1 << 2) != 0 {
+        out.cmdline = strip_image_name(arena.copy_cstr(mem, field(16).into()));
+    }
+    if flags & (1 << 3) != 0 {
+        let (count, addr) = (field(20), u64::from(field(24)));
+        let _ = out
+            .loader_ranges
+            .push((addr, addr + 16 * u64::from(count.min(16))));
+        for i in 0..u64::from(count.min(16)) {
+            let e = addr + 16 * i;
+            let (Some(start), Some(end), Some(s)) =
+                (u32_at(mem, e), u32_at(mem, e + 4), u32_at(mem, e + 8))
+            else {
+                break;
+            };
+            if end < start {
+                continue;
+            }
+            let cmdline = arena.copy_cstr(mem, s.into());
+            let _ = out.modules.push(Module {
+                start: start.into(),
+                end: end.into(),
+                cmdline,
+            });
+        }
+    }
+    if flags & (1 << 6) != 0 {
+        let (len, addr) = (field(44).min(MAX_MMAP_BYTES), u64::from(field(48)));
+        let _ = out.loader_ranges.push((addr, addr + u64::from(len)));
+        let mut off = 0u64;
+        while off + 24 <= u64::from(len) {
+            let e = addr + off;
+            let (Some(size), Some(base), Some(length), Some(kind)) = (
+                u32_at(mem, e),
+                u64_at(mem, e + 4),
+                u64_at(mem, e + 12),
+                u32_at(mem, e + 20),
+            ) else {
+                break;
+            };
+            if size < 20 {
+                break;
+            }
+            if length != 0 && base.checked_add(length).is_some() {
+                let _ = out.memory.push(MemRegion {
+                    start: base,
+                    end: base + length,
+                    kind,
+                });
+            }
+            off += u64::from(size) + 4;
+        }
+    }
+    if out.memory.is_empty() && flags & 1 != 0 {
+        let (lower, upper) = (u64::from(field(4)), u64::from(field(8)));
+        let _ = out.memory.push(MemRegion {
+            start: 0,
+            end: lower * 1024,
+            kind: 1,
+        });
+        let _ = out.memory.push(MemRegion {
+            start: 1 << 20,
+            end: (1 << 20) + upper * 1024,
+            kind: 1,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(std::vec::Vec<u8>);
+    impl PhysMem for Fake {
+        fn read(&self, pa: u64, buf: &mut [u8]) -> bool {
+            let Some(end) = (pa as usize).checked_add(buf.len()) else {
+                return false;
+            };
+            if end > self.0.len() {
+                return false;
+            }
+            buf.copy_from_slice(&self.0[pa as usize..end]);
+            true
+        }
+    }
+
+    fn put32(m: &mut [u8], at: usize, v: u32) {
+        m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn put64(m: &mut [u8], at: usize, v: u64) {
+        m[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    fn arena() -> StrArena {
+        StrArena::new(std::vec![0u8; 4096].leak())
+    }
+
+    #[test]
+    fn parses_cmdline_modules_and_map() {
+        let mut m = std::vec![0u8; 0x2000];
+        put32(&mut m, 0, (1 << 2) | (1 << 3) | (1 << 6));
+        put32(&mut m, 16, 0x100);
+        m[0x100..0x114].copy_from_slice(b"/boot/hv loglvl=all\0");
+        put32(&mut m, 20, 2);
+        put32(&mut m, 24, 0x200);
+        for (i, (s, e, c)) in [(0x1000u32, 0x1800u32, 0x300u32), (0x1800, 0x1900, 0x310)]
+            .iter()
+            .enumerate()
+        {
+            put32(&mut m, 0x200 + 16 * i, *s);
+            put32(&mut m, 0x204 + 16 * i, *e);
+            put32(&mut m, 0x208 + 16 * i, *c);
+        }
+        m[0x300..0x305].copy_from_slice(b"dom0\0");
+        m[0x310..0x313].copy_from_slice(b"rd\0");
+        put32(&mut m, 44, 48);
+        put32(&mut m, 48, 0x400);
+        for (i, (b, l, k)) in [(0u64, 0x9fc00u64, 1u32), (0x100000, 0x1000000, 1)]
+            .iter()
+            .enumerate()
+        {
+            let e = 0x400 + 24 * i;
+            put32(&mut m, e, 20);
+            put64(&mut m, e + 4, *b);
+            put64(&mut m, e + 12, *l);
+            put32(&mut m, e + 20, *k);
+        }
+        let info = parse(&Fake(m), 0, &mut arena()).unwrap();
+        assert_eq!(info.cmdline, "loglvl=all");
+        assert_eq!(info.option("loglvl"), Some("all"));
+        assert_eq!(info.modules.len(), 2);
+        assert_eq!(
+            info.modules[0],
+            Module {
+                start: 0x1000,
+                end: 0x1800,
+                cmdline: "dom0"
+            }
+        );
+        assert_eq!(info.modules[1].cmdline, "rd");
+        assert_eq!(
+            info.memory[1],
+            MemRegion {
+                start: 0x100000,
+                end: 0x1100000,
+                kind: 1
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_pointers_are_contained() {
+        let mut m = std::vec![0u8; 0x100];
+        put32(&mut m, 0, (1 << 2) | (1 << 3) | (1 << 6) | 1);
+        put32(&mut m, 4, 639);
+        put32(&mut m, 8, 1024);
+        put32(&mut m, 16, 0xdead_0000); // cmdline out of range
+        put32(&mut m, 20, 1000); // many modules, list out of range
+        put32(&mut m, 24, 0xffff_fff0);
+        put32(&mut m, 44, 0xffff_ffff); // huge map, out of range
+        put32(&mut m, 48, 0x80);
+        m[0x60..0x64].copy_from_slice(b"abcd"); // unterminated at the end of memory
+        let info = parse(&Fake(m), 0, &mut arena()).unwrap();
+        assert_eq!(info.cmdline, "");
+        assert!(info.modules.is_empty());
+        assert_eq!(info.memory.len(), 2, "falls back to mem_lower/mem_upper");
+        assert!(parse(&Fake(std::vec![0; 8]), 0, &mut arena()).is_err());
+        assert_eq!(strip_image_name("hv.elf"), "");
+        assert_eq!(strip_image_name("a=b c"), "a=b c");
+    }
+}

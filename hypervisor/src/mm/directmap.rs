@@ -1,0 +1,21 @@
+//! The direct map: all RAM at `0xFFFF830000000000 + phys` (L4 slot 262), supervisor-only, NX.
+//! During boot the first 4 GiB are mapped there by the boot page tables; `paging::init`
+//! replaces that with a map of all RAM.
+
+/// Base of the direct map.
+pub const DIRECTMAP_BASE: u64 = 0xFFFF_8300_0000_0000;
+
+/// The direct-map address of physical address `pa`.
+pub fn phys_to_virt(pa: u64) -> *mut u8 {
+    (DIRECTMAP_BASE + pa) as *mut u8
+}
+
+/// The direct-map address of machine frame `mfn`.
+pub fn mfn_to_virt(mfn: u64) -> *mut u8 {
+    phys_to_virt(mfn << 12)
+}
+
+/// The physical address of a direct-map address, if it is one.
+pub fn virt_to_phys(va: u64) -> Option<u64> {
+    va.checked_sub(DIRECTMAP_BASE).filter(|&pa| pa < 1 << 43)
+}
