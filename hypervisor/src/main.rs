@@ -115,8 +115,10 @@ mod boot {
         }
         arch::init_traps();
         arch::init_time();
-        if info.option("selftest") == Some("ring3") {
-            arch::selftest::ring3();
+        match info.option("selftest") {
+            Some("ring3") => arch::selftest::ring3(),
+            Some("fault") => arch::selftest::ring0_fault(),
+            _ => {}
         }
         crate::start::start(info)
     }

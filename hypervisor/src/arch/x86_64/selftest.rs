@@ -2,7 +2,7 @@
 //! user code and stack page), where the code makes 5 `syscall`s (each returning by `sysretq`
 //! with rax incremented by the handler), waits for a LAPIC timer interrupt taken in ring 3,
 //! then executes `hlt`, which must arrive as #GP. Prints the verdict and exits QEMU
-//! (0x10 on success, 0x11 on failure).
+//! (0x10 on success, 0x11 on failure). `selftest=fault` checks the fatal ring-0 fault path.
 
 use super::{entry, exit::qemu_exit, lapic, paging, CpuUserRegs};
 use crate::mm::{directmap, frames};
@@ -57,6 +57,16 @@ pub fn ring3() -> ! {
     ACTIVE.store(true, Ordering::Relaxed);
     super::cpu::write_cr3(l4 << 12);
     entry::enter_guest()
+}
+
+/// `selftest=fault`: a ring-0 page fault (reading unmapped VA 0x1000), which must end in a
+/// register dump, `(XEN) PANIC` and exit 0x12.
+pub fn ring0_fault() -> ! {
+    xen_println!("selftest fault: reading unmapped address 0x1000 in ring 0");
+    // SAFETY: deliberately faults; the fault handler never returns here.
+    let v = unsafe { core::ptr::read_volatile(0x1000 as *const u64) };
+    xen_println!("selftest fault: FAILED, read {v:#x}");
+    qemu_exit(0x11)
 }
 
 /// A `syscall` from the test code.
