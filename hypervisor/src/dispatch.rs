@@ -1,26 +1,16 @@
-//! Entries from guests (minimal placeholder; the lead's): arch calls these with the fixed
-//! guest frame and returns to the guest with `enter_guest` when they return.
+//! Entries from guests, as arch calls them with the fixed guest frame (`enter_guest` follows
+//! when they return). Exceptions and syscalls forward to the lead's `traps` and `hypercall`.
 
-use crate::arch::x86_64::{exit::qemu_exit, CpuUserRegs};
+use crate::arch::x86_64::CpuUserRegs;
 
 /// An exception (vector 0–31) from ring 3.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
-    log::error!(
-        "guest exception {} error {:#x} at {:#x}",
-        regs.entry_vector,
-        regs.error_code,
-        regs.rip
-    );
-    qemu_exit(0x11)
+    crate::traps::guest_exception(regs)
 }
 
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
-    log::debug!(
-        "interrupt {} in guest at {:#x}",
-        regs.entry_vector,
-        regs.rip
-    );
+    log::debug!("interrupt {} in guest at {:#x}", regs.entry_vector, regs.rip);
 }
 
 /// An interrupt that arrived in the hypervisor's idle loop. Already acknowledged (EOI).
@@ -30,6 +20,5 @@ pub fn idle_interrupt(vector: u8) {
 
 /// A `syscall` from ring 3 (a hypercall or a guest-user system call).
 pub fn syscall(regs: &mut CpuUserRegs) {
-    log::error!("guest syscall {} at {:#x}", regs.rax, regs.rip);
-    qemu_exit(0x11)
+    crate::hypercall::syscall_entry(regs)
 }
