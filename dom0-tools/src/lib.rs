@@ -12,6 +12,7 @@ pub mod config;
 pub mod elf;
 pub mod hv;
 pub mod initrd;
+pub mod shell;
 #[cfg(any(test, feature = "std"))]
 pub mod sim;
 pub mod xl;

@@ -1,0 +1,225 @@
+//! dom0's shell on the console: line editing (echo, backspace/DEL, Ctrl-U, Ctrl-C; CR, LF or
+//! CRLF end a line) and the commands `xl ...`, `help`, `ls`, `cat`, `echo`, `poweroff`,
+//! `reboot`.
+
+use crate::hv::Hypervisor;
+use crate::xl::Toolstack;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+/// The prompt (no newline after it).
+pub const PROMPT: &str = "dom0# ";
+/// Longest command line; further characters are dropped.
+pub const MAX_LINE: usize = 1024;
+
+const HELP: &str = "Commands:
+  xl <subcommand> [args]   the Xen toolstack (`xl help` for its subcommands)
+  ls [dir]                 list the files of dom0's initrd
+  cat <file>...            print files of dom0's initrd
+  echo [words]             print the words
+  help                     this text
+  poweroff                 shut the machine down
+  reboot                   restart the machine
+";
+
+/// What the caller should do after a byte or a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellAction {
+    Continue,
+    PowerOff,
+    Reboot,
+}
+
+/// The shell: a toolstack and the line being typed.
+pub struct Shell<'a, H: Hypervisor> {
+    ts: Toolstack<'a, H>,
+    line: String,
+    after_cr: bool,
+}
+
+impl<'a, H: Hypervisor> Shell<'a, H> {
+    pub fn new(toolstack: Toolstack<'a, H>) -> Self {
+        Self {
+            ts: toolstack,
+            line: String::new(),
+            after_cr: false,
+        }
+    }
+
+    pub fn toolstack(&mut self) -> &mut Toolstack<'a, H> {
+        &mut self.ts
+    }
+
+    /// Prints the prompt.
+    pub fn prompt(&self, out: &mut dyn Write) {
+        let _ = out.write_str(PROMPT);
+    }
+
+    /// Handles one input byte: echo and editing; at the end of a line, runs it and prints the
+    /// next prompt (unless the machine is to power off or reboot).
+    pub fn feed(&mut self, byte: u8, out: &mut dyn Write) -> ShellAction {
+        let after_cr = core::mem::replace(&mut self.after_cr, false);
+        match byte {
+            b'\n' if after_cr => ShellAction::Continue,
+            b'\r' | b'\n' => {
+                self.after_cr = byte == b'\r';
+                let _ = out.write_char('\n');
+                let line = core::mem::take(&mut self.line);
+                let action = self.run_line(&line, out);
+                if action == ShellAction::Continue {
+                    self.prompt(out);
+                }
+                action
+            }
+            0x08 | 0x7f => {
+                if self.line.pop().is_some() {
+                    let _ = out.write_str("\x08 \x08");
+                }
+                ShellAction::Continue
+            }
+            0x15 => {
+                for _ in 0..self.line.len() {
+                    let _ = out.write_str("\x08 \x08");
+                }
+                self.line.clear();
+                ShellAction::Continue
+            }
+            0x03 => {
+                self.line.clear();
+                let _ = out.write_str("^C\n");
+                self.prompt(out);
+                ShellAction::Continue
+            }
+            b'\t' | 0x20..=0x7e => {
+                if self.line.len() < MAX_LINE {
+                    let c = if byte == b'\t' { ' ' } else { byte as char };
+                    self.line.push(c);
+                    let _ = out.write_char(c);
+                }
+                ShellAction::Continue
+            }
+            _ => ShellAction::Continue,
+        }
+    }
+
+    /// Runs one command line.
+    pub fn run_line(&mut self, line: &str, out: &mut dyn Write) -> ShellAction {
+        let words = match split_words(line) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = writeln!(out, "sh: {e}");
+                return ShellAction::Continue;
+            }
+        };
+        let argv: Vec<&str> = words.iter().map(String::as_str).collect();
+        let Some(&cmd) = argv.first() else {
+            return ShellAction::Continue;
+        };
+        match cmd {
+            "xl" => {
+                self.ts.run(&argv, out);
+            }
+            "help" => {
+                let _ = out.write_str(HELP);
+            }
+            "ls" => self.ls(&argv[1..], out),
+            "cat" => self.cat(&argv[1..], out),
+            "echo" => {
+                let _ = writeln!(out, "{}", argv[1..].join(" "));
+            }
+            "poweroff" => return ShellAction::PowerOff,
+            "reboot" => return ShellAction::Reboot,
+            _ => {
+                let _ = writeln!(out, "sh: {cmd}: command not found");
+            }
+        }
+        ShellAction::Continue
+    }
+
+    fn ls(&self, args: &[&str], out: &mut dyn Write) {
+        let initrd = self.ts.initrd();
+        let dirs: &[&str] = if args.is_empty() { &["/"] } else { args };
+        for dir in dirs {
+            let d = dir.trim_start_matches('/').trim_end_matches('/');
+            if let Some(e) = initrd.get_entry(d).filter(|e| e.is_file()) {
+                let _ = writeln!(out, "/{}", e.name);
+                continue;
+            }
+            let mut any = false;
+            for e in initrd.files().filter(|e| e.is_file()) {
+                let name = e.name.trim_start_matches("./");
+                let inside = d.is_empty()
+                    || name
+                        .strip_prefix(d)
+                        .is_some_and(|rest| rest.starts_with('/'));
+                if inside {
+                    any = true;
+                    let _ = writeln!(out, "/{name}");
+                }
+            }
+            if !any && !d.is_empty() && initrd.get_entry(d).is_none() {
+                let _ = writeln!(out, "ls: {dir}: No such file or directory");
+            }
+        }
+    }
+
+    fn cat(&self, args: &[&str], out: &mut dyn Write) {
+        if args.is_empty() {
+            let _ = writeln!(out, "cat: missing file operand");
+        }
+        for f in args {
+            let Some(data) = self.ts.initrd().get(f) else {
+                let _ = writeln!(out, "cat: {f}: No such file or directory");
+                continue;
+            };
+            for chunk in data.utf8_chunks() {
+                let _ = out.write_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    let _ = out.write_char(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            if !data.is_empty() && !data.ends_with(b"\n") {
+                let _ = out.write_char('\n');
+            }
+        }
+    }
+}
+
+/// Splits a command line into words; "double" or 'single' quotes group words.
+fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(core::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("unterminated quote");
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests;
