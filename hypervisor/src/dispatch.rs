@@ -10,7 +10,11 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
 
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
-    log::debug!("interrupt {} in guest at {:#x}", regs.entry_vector, regs.rip);
+    log::debug!(
+        "interrupt {} in guest at {:#x}",
+        regs.entry_vector,
+        regs.rip
+    );
 }
 
 /// An interrupt that arrived in the hypervisor's idle loop. Already acknowledged (EOI).
@@ -21,4 +25,10 @@ pub fn idle_interrupt(vector: u8) {
 /// A `syscall` from ring 3 (a hypercall or a guest-user system call).
 pub fn syscall(regs: &mut CpuUserRegs) {
     crate::hypercall::syscall_entry(regs)
+}
+
+/// `enter_guest` found a frame it cannot return to (non-canonical rip, bad selectors): the
+/// running domain is crashed and another one scheduled into `regs`.
+pub fn guest_bad_frame(regs: &mut CpuUserRegs) {
+    crate::traps::crash_current(regs, "bad return frame (rip or selectors)")
 }

@@ -4,7 +4,7 @@
 //! `syscall` builds the same frame by hand with `entry_vector = 0x100`. `enter_guest`
 //! restores from that frame by `sysretq` or `iretq`.
 
-use super::gdt::{FLAT_RING3_CS64, FLAT_RING3_DS};
+use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
 use super::CpuUserRegs;
 use core::arch::global_asm;
 
@@ -140,27 +140,39 @@ fn canonical(va: u64) -> bool {
     ((va as i64) << 16 >> 16) as u64 == va
 }
 
+/// Whether `iretq` can return to this frame without faulting in ring 0: a canonical rip (below
+/// 4 GiB for 32-bit code) and the flat ring-3 selectors.
+fn frame_ok(r: &CpuUserRegs) -> bool {
+    let cs_ok = match r.cs {
+        FLAT_RING3_CS64 => canonical(r.rip),
+        FLAT_RING3_CS32 => r.rip <= u64::from(u32::MAX),
+        _ => false,
+    };
+    cs_ok && r.ss == FLAT_RING3_DS
+}
+
 /// Enters (or returns to) the guest from the fixed frame: `sysretq` when the frame came from
 /// `syscall` (entry_vector bit 8) with a canonical rip and the flat 64-bit ring-3 CS/SS (rcx and
-/// r11 become rip and rflags), else `iretq`. Forces IF on and IOPL 0; refuses a frame that
-/// would not return to ring 3.
+/// r11 become rip and rflags), else `iretq`. Forces IF on and IOPL 0. A frame that cannot be
+/// returned to (bad rip or selectors) goes to `dispatch::guest_bad_frame` once, which must
+/// replace it (e.g. crash the domain and schedule another); a second bad frame is a panic.
 pub fn enter_guest() -> ! {
     let f = guest_regs();
     // SAFETY: the fixed frame is only accessed by the single CPU with interrupts off.
     let r = unsafe { &mut *f };
-    r.rflags = (r.rflags | RFLAGS_IF | 2) & !RFLAGS_FORBIDDEN;
-    if r.cs & 3 != 3 || r.ss & 3 != 3 {
-        panic!(
-            "enter_guest: frame cs {:#x} ss {:#x} is not ring 3",
-            r.cs, r.ss
-        );
+    if !frame_ok(r) {
+        crate::dispatch::guest_bad_frame(r);
+        if !frame_ok(r) {
+            panic!(
+                "enter_guest: bad frame rip {:#x} cs {:#x} ss {:#x}",
+                r.rip, r.cs, r.ss
+            );
+        }
     }
-    let sysret = r.entry_vector & TRAP_SYSCALL != 0
-        && canonical(r.rip)
-        && r.cs == FLAT_RING3_CS64
-        && r.ss == FLAT_RING3_DS;
-    // SAFETY: the frame holds a ring-3 context (checked above); the restore paths switch to
-    // it and never return. sysretq only with a canonical rip (no ring-0 #GP).
+    r.rflags = (r.rflags | RFLAGS_IF | 2) & !RFLAGS_FORBIDDEN;
+    let sysret = r.entry_vector & TRAP_SYSCALL != 0 && r.cs == FLAT_RING3_CS64;
+    // SAFETY: the frame holds a ring-3 context with a canonical rip and flat ring-3 selectors
+    // (checked above), so neither sysretq nor iretq can fault in ring 0; they never return.
     unsafe {
         if sysret {
             hv_restore_sysret(f)
