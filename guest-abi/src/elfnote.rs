@@ -43,9 +43,9 @@ pub const XEN_ELFNOTE_MOD_START_PFN: u32 = 16;
 pub const XEN_ELFNOTE_SUPPORTED_FEATURES: u32 = 17;
 /// 32-bit physical entry point (PVH only).
 pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-/// Physical relocation constraints (PVH only).
+/// Physical relocation constraints (PVH only; newer than Xen 4.17's headers).
 pub const XEN_ELFNOTE_PHYS32_RELOC: u32 = 19;
-/// Highest note number defined.
+/// Highest note number this crate knows (Xen 4.17's headers stop at 18).
 pub const XEN_ELFNOTE_MAX: u32 = XEN_ELFNOTE_PHYS32_RELOC;
 
 /// The note owner name (without its NUL terminator).

@@ -27,10 +27,13 @@ macro_rules! errnos {
                 }
             }
 
-            /// Looks an errno up by its symbolic name (`"EINVAL"`).
+            /// Looks an errno up by its symbolic name (`"EINVAL"`), aliases
+            /// included.
             pub fn from_name(name: &str) -> Option<Errno> {
                 match name {
                     $(stringify!($name) => Some(Errno::$name),)*
+                    "EWOULDBLOCK" => Some(Errno::EWOULDBLOCK),
+                    "EDEADLOCK" => Some(Errno::EDEADLOCK),
                     _ => None,
                 }
             }
@@ -109,6 +112,11 @@ errnos! {
 }
 
 impl Errno {
+    /// Alias of [`Errno::EAGAIN`].
+    pub const EWOULDBLOCK: Errno = Errno::EAGAIN;
+    /// Alias of [`Errno::EDEADLK`].
+    pub const EDEADLOCK: Errno = Errno::EDEADLK;
+
     /// The hypercall return value for this error: the negated errno.
     pub const fn to_ret(self) -> i64 {
         -(self.0 as i64)

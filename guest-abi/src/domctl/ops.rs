@@ -233,8 +233,6 @@ pub const XEN_DOMCTL_SHADOW_OP_ENABLE: u32 = 32;
 pub const XEN_DOMCTL_SHADOW_OP_ENABLE_TEST: u32 = 1;
 /// Shadow op: enable log-dirty.
 pub const XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY: u32 = 2;
-/// Shadow op: enable translate.
-pub const XEN_DOMCTL_SHADOW_OP_ENABLE_TRANSLATE: u32 = 3;
 /// Shadow op: read and clear the dirty bitmap.
 pub const XEN_DOMCTL_SHADOW_OP_CLEAN: u32 = 11;
 /// Shadow op: read the dirty bitmap.
