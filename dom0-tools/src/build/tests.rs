@@ -299,3 +299,26 @@ fn pte_flags() {
     assert_eq!(PTE_DATA, 0x67);
     assert_eq!(PTE_PT, 0x65);
 }
+
+/// The real guest kernel, when a build gives its path in `PV_GUEST_ELF`.
+#[test]
+fn real_pv_guest_if_available() {
+    let Ok(path) = std::env::var("PV_GUEST_ELF") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let img = ElfImage::parse(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut mem = VecMemory::new(4096);
+    let r = build_pv(&mut mem, &domu_params(&img, None, "greet")).unwrap();
+    check_mapping(&mem, &r);
+    for seg in img.segments() {
+        let at = seg.load_va - r.virt_base;
+        let hp = r.hypercall_page_va.map(|v| v - r.virt_base);
+        for (i, &b) in seg.data.iter().enumerate() {
+            let a = at + i as u64;
+            if hp.is_none_or(|h| a < h || a >= h + PAGE_SIZE) {
+                assert_eq!(mem.read(a, 1)[0], b);
+            }
+        }
+    }
+}

@@ -328,3 +328,38 @@ fn list_row_format() {
         "a-very-long-name                            12  1024     4     --p--d     123.5"
     );
 }
+
+/// Every example config, packed as xtask packs them (under /etc/xen/, the kernel as
+/// /boot/pv-guest): the good ones start, the bad ones are refused with the right error.
+#[test]
+fn example_configs_through_xl_create() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            (format!("/etc/xen/{name}"), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.push(("/boot/pv-guest".to_string(), TestElf::pv().bytes()));
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let rd = write_newc(&refs);
+    let mut ts = Toolstack::new(SimHypervisor::new(512, 64), Initrd::parse(&rd).unwrap());
+    for (path, _) in files.iter().filter(|(n, _)| n.ends_with(".cfg")) {
+        let name = path.rsplit('/').next().unwrap();
+        let (rc, out) = xl(&mut ts, &format!("xl create {path}"));
+        match name {
+            "bad-kernel.cfg" => {
+                assert!(out.contains("xl: kernel \"/boot/nope\" not found"), "{out}")
+            }
+            "bad-memory.cfg" => assert!(out.contains(": memory: "), "{out}"),
+            _ => assert_eq!(rc, 0, "{name}: {out}"),
+        }
+    }
+    assert_eq!(ts.domains().len(), files.len() - 3);
+}
