@@ -1,7 +1,7 @@
 //! Entries from guests, as arch calls them with the fixed guest frame (`enter_guest` follows
-//! when they return). Exceptions and syscalls forward to the lead's `traps` and `hypercall`.
+//! when they return).
 
-use crate::arch::x86_64::CpuUserRegs;
+use crate::arch::x86_64::{lapic, CpuUserRegs};
 
 /// An exception (vector 0–31) from ring 3.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
@@ -10,17 +10,14 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
 
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
-    log::debug!(
-        "interrupt {} in guest at {:#x}",
-        regs.entry_vector,
-        regs.rip
-    );
+    if regs.entry_vector & 0xFF == u32::from(lapic::TIMER_VECTOR) {
+        // The time slice ended: let the next runnable domain have the CPU.
+        crate::sched::schedule(regs);
+    }
 }
 
 /// An interrupt that arrived in the hypervisor's idle loop. Already acknowledged (EOI).
-pub fn idle_interrupt(vector: u8) {
-    log::debug!("interrupt {vector} while idle");
-}
+pub fn idle_interrupt(_vector: u8) {}
 
 /// A `syscall` from ring 3 (a hypercall or a guest-user system call).
 pub fn syscall(regs: &mut CpuUserRegs) {

@@ -7,7 +7,10 @@ use guest_abi::arch::CpuUserRegs;
 
 /// Pick the next runnable domain after `after` in id order (wrapping), if any.
 pub fn pick_next(st: &State, after: u16) -> Option<u16> {
-    let later = st.domains.range(after.saturating_add(1)..).find(|(_, d)| d.runnable());
+    let later = st
+        .domains
+        .range(after.saturating_add(1)..)
+        .find(|(_, d)| d.runnable());
     let wrap = || st.domains.range(..=after).find(|(_, d)| d.runnable());
     later.or_else(wrap).map(|(&id, _)| id)
 }
@@ -34,7 +37,8 @@ fn switch(st: &mut State, regs: &mut CpuUserRegs) -> bool {
         None => return false,
     };
     if let Some(d) = st.dom(cur) {
-        d.cpu_time_ns += now.saturating_sub(LAST_SWITCH.swap(now, core::sync::atomic::Ordering::Relaxed));
+        d.cpu_time_ns +=
+            now.saturating_sub(LAST_SWITCH.swap(now, core::sync::atomic::Ordering::Relaxed));
         if next == cur && d.runnable() {
             return true;
         }

@@ -1,15 +1,70 @@
-//! After arch and memory set-up: build and run dom0 (minimal placeholder; the lead's).
+//! After arch and memory set-up: build dom0 from the first Multiboot module and run it.
 
-use crate::boot_info::BootInfo;
+use crate::arch::x86_64 as arch;
+use crate::boot_info::{BootInfo, Module};
+use crate::domain::state::{State, STATE};
+use crate::mm::machine::Machine;
+use crate::mm::page_types::PageInfo;
+use alloc::collections::BTreeMap;
+use alloc::vec;
 
-/// Starts the system. For now: reports the modules and powers off.
+/// dom0's memory unless `dom0_mem=` says otherwise.
+const DEFAULT_DOM0_MIB: u64 = 64;
+/// The scheduler's time slice.
+pub const TIMESLICE_NS: u64 = 10_000_000;
+
+fn module_bytes(m: &Module) -> &'static [u8] {
+    let len = (m.end - m.start) as usize;
+    // SAFETY: the frame allocator reserved every module's frames at boot, so nothing else
+    // writes them, and the direct map covers all RAM.
+    unsafe { core::slice::from_raw_parts(crate::mm::directmap::phys_to_virt(m.start), len) }
+}
+
+/// Parse `dom0_mem=` ("64M", "1G", or a number of MiB).
+pub fn parse_mib(v: &str) -> Option<u64> {
+    let (num, mul) = match v.as_bytes().last()? {
+        b'M' | b'm' => (&v[..v.len() - 1], 1),
+        b'G' | b'g' => (&v[..v.len() - 1], 1024),
+        _ => (v, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mul).filter(|&m| m > 0)
+}
+
+/// Starts the system: dom0 is built and entered; this never returns.
 pub fn start(info: &'static BootInfo) -> ! {
-    match info.modules.first() {
-        Some(m) => log::info!(
-            "dom0 kernel: {} bytes (not started: no domain builder yet)",
-            m.end - m.start
-        ),
-        None => log::warn!("no dom0 kernel module"),
-    }
-    crate::arch::x86_64::exit::qemu_exit(0x10)
+    let max_mfn = arch::paging::max_mfn();
+    *STATE.lock() = Some(State {
+        domains: BTreeMap::new(),
+        frames: vec![PageInfo::default(); max_mfn as usize],
+        mem: Machine { max_mfn },
+        current: 0,
+    });
+    let Some(kmod) = info.modules.first() else {
+        panic!("no dom0 kernel: pass it as the first Multiboot module");
+    };
+    let kernel = module_bytes(kmod);
+    let initrd = info.modules.get(1).map(module_bytes);
+    // A module's command line starts with its file name; dom0's arguments follow it.
+    let cmdline = kmod
+        .cmdline
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest.trim());
+    let mib = match info.option("dom0_mem") {
+        Some(v) => parse_mib(v).unwrap_or_else(|| panic!("dom0_mem={v}: expected a size like 64M")),
+        None => DEFAULT_DOM0_MIB,
+    };
+    crate::domain::state::with(|st| {
+        crate::domain::dom0::build(st, kernel, initrd, cmdline, mib * 256)
+    })
+    .unwrap_or_else(|e| panic!("cannot start dom0: {e}"));
+    // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
+    let regs = unsafe { &mut *arch::guest_regs() };
+    crate::domain::state::with(|st| {
+        st.current = 0;
+        let d = st.cur();
+        *regs = d.vcpu.regs;
+        arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
+    });
+    arch::lapic::timer_periodic_ns(TIMESLICE_NS);
+    arch::enter_guest()
 }

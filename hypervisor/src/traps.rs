@@ -51,7 +51,10 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             ),
         );
         if vector == 14 {
-            let _ = core::fmt::write(&mut w, format_args!(", cr2 {:#x}", crate::arch::x86_64::cpu::read_cr2()));
+            let _ = core::fmt::write(
+                &mut w,
+                format_args!(", cr2 {:#x}", crate::arch::x86_64::cpu::read_cr2()),
+            );
         }
         w.len()
     };

@@ -17,8 +17,15 @@ struct Dom0Memory<'a> {
 }
 
 impl Dom0Memory<'_> {
-    fn each_chunk(&self, gpaddr: u64, len: u64, mut f: impl FnMut(u64, usize, usize)) -> Result<(), BuildError> {
-        let end = gpaddr.checked_add(len).ok_or(BuildError::OutOfRange { gpaddr, len })?;
+    fn each_chunk(
+        &self,
+        gpaddr: u64,
+        len: u64,
+        mut f: impl FnMut(u64, usize, usize),
+    ) -> Result<(), BuildError> {
+        let end = gpaddr
+            .checked_add(len)
+            .ok_or(BuildError::OutOfRange { gpaddr, len })?;
         if end > self.mfns.len() as u64 * 4096 {
             return Err(BuildError::OutOfRange { gpaddr, len });
         }
@@ -45,18 +52,28 @@ impl GuestMemory for Dom0Memory<'_> {
     }
 
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
-        self.each_chunk(gpaddr, data.len() as u64, |ma, off, n| self.mem.write_bytes(ma, &data[off..off + n]))
+        self.each_chunk(gpaddr, data.len() as u64, |ma, off, n| {
+            self.mem.write_bytes(ma, &data[off..off + n])
+        })
     }
 
     fn zero(&mut self, gpaddr: u64, len: u64) -> Result<(), BuildError> {
         let zeros = [0u8; 4096];
-        self.each_chunk(gpaddr, len, |ma, _, n| self.mem.write_bytes(ma, &zeros[..n]))
+        self.each_chunk(gpaddr, len, |ma, _, n| {
+            self.mem.write_bytes(ma, &zeros[..n])
+        })
     }
 }
 
 /// Build dom0 from its kernel ELF, optional initrd and command line, with `pages` of memory,
 /// and leave it runnable.
-pub fn build(st: &mut State, kernel: &[u8], initrd: Option<&[u8]>, cmdline: &str, pages: u64) -> Result<(), &'static str> {
+pub fn build(
+    st: &mut State,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &str,
+    pages: u64,
+) -> Result<(), &'static str> {
     let img = ElfImage::parse(kernel).map_err(|_| "dom0 kernel is not a usable PV ELF image")?;
     let id = lifecycle::create(st, Some(0), true).map_err(|_| "cannot create domain 0")?;
     st.dom(id).ok_or("domain 0 vanished")?.max_pages = pages;
@@ -75,7 +92,10 @@ pub fn build(st: &mut State, kernel: &[u8], initrd: Option<&[u8]>, cmdline: &str
         console_evtchn: None,
         dom0_console: None,
     };
-    let mut gm = Dom0Memory { mfns: &mfns, mem: &st.mem };
+    let mut gm = Dom0Memory {
+        mfns: &mfns,
+        mem: &st.mem,
+    };
     let r = build_pv(&mut gm, &params).map_err(|e| {
         log::error!("dom0 build failed: {e}");
         "dom0 build failed"
@@ -89,7 +109,8 @@ pub fn build(st: &mut State, kernel: &[u8], initrd: Option<&[u8]>, cmdline: &str
     }
     let mut ctx = VcpuGuestContext::new_zeroed();
     fill_vcpu_context(&r, &mut ctx);
-    crate::hypercall::set_vcpu_context(st, id, &ctx).map_err(|_| "cannot set dom0's vCPU context")?;
+    crate::hypercall::set_vcpu_context(st, id, &ctx)
+        .map_err(|_| "cannot set dom0's vCPU context")?;
     st.dom(id).ok_or("domain 0 vanished")?.pause_count = 0;
     log::info!(
         "dom0: {} MiB, kernel at {:#x}, entry {:#x}, start_info {:#x}, {} page-table frames",

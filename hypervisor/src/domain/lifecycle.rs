@@ -21,7 +21,9 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
             id
         }
         Some(_) => return Err(Errno::EINVAL),
-        None => (1..=MAX_DOMID).find(|i| !st.domains.contains_key(i)).ok_or(Errno::ENOSPC)?,
+        None => (1..=MAX_DOMID)
+            .find(|i| !st.domains.contains_key(i))
+            .ok_or(Errno::ENOSPC)?,
     };
     let shared = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
     let (mut ft, _) = st.frame_table();
@@ -45,7 +47,10 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
             ShutdownReason::Reboot => EXIT_REBOOT,
             _ => EXIT_DOM0_CRASH,
         };
-        log::info!("Domain 0 shut down ({}): stopping the machine", reason.name());
+        log::info!(
+            "Domain 0 shut down ({}): stopping the machine",
+            reason.name()
+        );
         crate::arch::x86_64::exit::qemu_exit(code);
     }
     if let Some(d) = st.dom(id) {
@@ -90,7 +95,12 @@ pub fn reap(st: &mut State, id: u16) {
 
 /// Reap every dying domain (after an unmapping may have dropped the last reference).
 pub fn reap_dying(st: &mut State) {
-    let dying: alloc::vec::Vec<u16> = st.domains.values().filter(|d| d.dying).map(|d| d.id).collect();
+    let dying: alloc::vec::Vec<u16> = st
+        .domains
+        .values()
+        .filter(|d| d.dying)
+        .map(|d| d.id)
+        .collect();
     for id in dying {
         reap(st, id);
     }

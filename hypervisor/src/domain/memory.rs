@@ -47,8 +47,9 @@ pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
         ft.relinquish(mem, dom);
     }
     let mut left = 0;
-    let mfns: alloc::vec::Vec<u64> =
-        (0..st.frames.len() as u64).filter(|&m| st.frames[m as usize].owner == dom).collect();
+    let mfns: alloc::vec::Vec<u64> = (0..st.frames.len() as u64)
+        .filter(|&m| st.frames[m as usize].owner == dom)
+        .collect();
     for mfn in mfns {
         if st.frames[mfn as usize].foreign_refs != 0 {
             left += 1;
@@ -66,4 +67,3 @@ pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
     }
     left
 }
-

@@ -1,8 +1,8 @@
 //! Domains and their virtual CPUs.
 
 pub mod dom0;
-pub mod memory;
 pub mod lifecycle;
+pub mod memory;
 pub mod state;
 
 use alloc::boxed::Box;

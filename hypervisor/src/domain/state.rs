@@ -32,7 +32,9 @@ impl State {
     /// The current domain.
     pub fn cur(&mut self) -> &mut Domain {
         let id = self.current;
-        self.domains.get_mut(&id).expect("the current domain exists")
+        self.domains
+            .get_mut(&id)
+            .expect("the current domain exists")
     }
 
     /// A domain by id.

@@ -50,7 +50,12 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
         }
         XEN_DOMCTL_GETDOMAININFO => {
             // As Xen: the first domain whose id is at least the one asked for.
-            let d = st.domains.range(dom..).next().map(|(_, d)| &**d).ok_or(Errno::ESRCH)?;
+            let d = st
+                .domains
+                .range(dom..)
+                .next()
+                .map(|(_, d)| &**d)
+                .ok_or(Errno::ESRCH)?;
             op.domain = DomId(d.id);
             op.set_payload(&domain_info(d, st.current));
             true
@@ -112,17 +117,18 @@ pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainIn
     if d.id == current {
         flags |= DominfFlags::RUNNING;
     }
-    let mut info = DomctlGetDomainInfo::default();
-    info.domain = DomId(d.id);
-    info.flags = flags.bits();
-    info.tot_pages = d.tot_pages;
-    info.max_pages = d.max_pages;
-    info.shared_info_frame = d.shared_info_mfn;
-    info.cpu_time = d.cpu_time_ns;
-    info.nr_online_vcpus = u32::from(d.vcpu.online);
-    info.max_vcpu_id = d.max_vcpus.saturating_sub(1);
-    info.handle = d.handle;
-    info
+    DomctlGetDomainInfo {
+        domain: DomId(d.id),
+        flags: flags.bits(),
+        tot_pages: d.tot_pages,
+        max_pages: d.max_pages,
+        shared_info_frame: d.shared_info_mfn,
+        cpu_time: d.cpu_time_ns,
+        nr_online_vcpus: u32::from(d.vcpu.online),
+        max_vcpu_id: d.max_vcpus.saturating_sub(1),
+        handle: d.handle,
+        ..DomctlGetDomainInfo::default()
+    }
 }
 
 /// Load a vCPU's initial state (as the domain builder sets it), taking a type reference on

@@ -82,7 +82,11 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             let dom: DomId = guest_copy::read(&st.mem, arg)?;
             let id = resolve(st, dom)?;
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
-            Ok(Outcome::Done(if op == XENMEM_CURRENT_RESERVATION { d.tot_pages } else { d.max_pages }))
+            Ok(Outcome::Done(if op == XENMEM_CURRENT_RESERVATION {
+                d.tot_pages
+            } else {
+                d.max_pages
+            }))
         }
         XENMEM_MAXIMUM_RAM_PAGE => Ok(Outcome::Done(st.mem.max_mfn.saturating_sub(1))),
         XENMEM_MACHPHYS_MAPPING => {

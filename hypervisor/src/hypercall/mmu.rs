@@ -146,9 +146,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => Ok(()),
             MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => Ok(()),
-            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
-                super::require_privileged(st)
-            }
+            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => super::require_privileged(st),
             MMUEXT_SET_LDT => {
                 if op.arg2 == 0 {
                     Ok(())
@@ -160,7 +158,9 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                 let dst = op.arg1;
                 let (ft, _) = st.frame_table();
                 let ok = |m: u64| {
-                    ft.get(m).is_some_and(|p| p.owner == cur && p.ptype.level().is_none() && p.ptype != PageType::SegDesc)
+                    ft.get(m).is_some_and(|p| {
+                        p.owner == cur && p.ptype.level().is_none() && p.ptype != PageType::SegDesc
+                    })
                 };
                 if !ok(dst) {
                     return Err(Errno::EINVAL);
@@ -219,7 +219,11 @@ pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -
 }
 
 /// update_va_mapping_otherdomain(va, val, flags, domid).
-pub fn update_va_mapping_otherdomain(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn update_va_mapping_otherdomain(
+    st: &mut State,
+    _regs: &mut CpuUserRegs,
+    a: [u64; 5],
+) -> HcResult {
     let pg_owner = resolve(st, DomId(a[3] as u16))?;
     update_va(st, a[0], a[1], a[2], pg_owner)
 }

@@ -53,12 +53,17 @@ static TABLE: [Option<Handler>; nr::NR_HYPERCALLS] = table();
 pub fn syscall_entry(regs: &mut CpuUserRegs) {
     let in_kernel = state::with(|st| st.cur().vcpu.in_kernel);
     if !in_kernel {
-        crate::traps::crash_current(regs, "syscall from guest user mode with no syscall callback");
+        crate::traps::crash_current(
+            regs,
+            "syscall from guest user mode with no syscall callback",
+        );
         return;
     }
     let num = regs.rax;
     let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
-    let handler = usize::try_from(num).ok().and_then(|n| TABLE.get(n).copied().flatten());
+    let handler = usize::try_from(num)
+        .ok()
+        .and_then(|n| TABLE.get(n).copied().flatten());
     let outcome = match handler {
         Some(h) => state::with(|st| h(st, regs, args)),
         None => Err(Errno::ENOSYS),

@@ -17,15 +17,17 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
     }
     match op.cmd {
         XEN_SYSCTL_PHYSINFO => {
-            let mut p = SysctlPhysinfo::default();
-            p.threads_per_core = 1;
-            p.cores_per_socket = 1;
-            p.nr_cpus = 1;
-            p.nr_nodes = 1;
-            p.cpu_khz = crate::arch::x86_64::tsc_khz() as u32;
-            p.total_pages = crate::mm::frames::total_count();
-            p.free_pages = crate::mm::frames::free_count();
-            p.max_mfn = st.mem.max_mfn.saturating_sub(1);
+            let p = SysctlPhysinfo {
+                threads_per_core: 1,
+                cores_per_socket: 1,
+                nr_cpus: 1,
+                nr_nodes: 1,
+                cpu_khz: crate::arch::x86_64::tsc_khz() as u32,
+                total_pages: crate::mm::frames::total_count(),
+                free_pages: crate::mm::frames::free_count(),
+                max_mfn: st.mem.max_mfn.saturating_sub(1),
+                ..SysctlPhysinfo::default()
+            };
             op.set_payload(&p);
         }
         _ => return Err(Errno::ENOSYS),

@@ -36,9 +36,13 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRe
             };
             guest_copy::write(mem, arg, &info)?
         }
-        XENVER_PLATFORM_PARAMETERS => {
-            guest_copy::write(mem, arg, &XenPlatformParameters { virt_start: HYPERVISOR_VIRT_START })?
-        }
+        XENVER_PLATFORM_PARAMETERS => guest_copy::write(
+            mem,
+            arg,
+            &XenPlatformParameters {
+                virt_start: HYPERVISOR_VIRT_START,
+            },
+        )?,
         XENVER_GET_FEATURES => {
             let mut fi: XenFeatureInfo = guest_copy::read(mem, arg)?;
             fi.submap = 0;

@@ -24,7 +24,7 @@ pub const HOLE_END: u64 = 0xFFFF_8800_0000_0000;
 
 /// Whether a guest pointer is canonical and outside the hypervisor hole.
 pub fn guest_va_ok(va: u64) -> bool {
-    let canonical = va < 0x0000_8000_0000_0000 || va >= 0xFFFF_8000_0000_0000;
+    let canonical = !(0x0000_8000_0000_0000..0xFFFF_8000_0000_0000).contains(&va);
     canonical && !(HOLE_START..HOLE_END).contains(&va)
 }
 
@@ -118,13 +118,24 @@ mod tests {
     #[test]
     fn supervisor_only_and_absent_mappings_fault() {
         let va = 0x40_1000;
-        assert_eq!(translate(&map(va, pte::P, UW), 1, va, false), Err(Errno::EFAULT));
-        assert_eq!(translate(&map(va, UW, UW), 1, va + 0x20_0000, false), Err(Errno::EFAULT));
+        assert_eq!(
+            translate(&map(va, pte::P, UW), 1, va, false),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            translate(&map(va, UW, UW), 1, va + 0x20_0000, false),
+            Err(Errno::EFAULT)
+        );
     }
 
     #[test]
     fn the_hole_and_noncanonical_addresses_are_refused() {
-        for va in [0xFFFF_8000_0000_0000, 0xFFFF_8300_0000_1000, 0xFFFF_87FF_FFFF_FFFF, 0x0000_8000_0000_0000] {
+        for va in [
+            0xFFFF_8000_0000_0000,
+            0xFFFF_8300_0000_1000,
+            0xFFFF_87FF_FFFF_FFFF,
+            0x0000_8000_0000_0000,
+        ] {
             let m = map(va, UW, UW);
             assert_eq!(translate(&m, 1, va, false), Err(Errno::EFAULT), "{va:#x}");
         }

@@ -15,7 +15,11 @@ impl Machine {
         if mfn >= self.max_mfn || idx >= 512 {
             return None;
         }
-        Some(crate::mm::directmap::mfn_to_virt(mfn).cast::<u64>().wrapping_add(idx))
+        Some(
+            crate::mm::directmap::mfn_to_virt(mfn)
+                .cast::<u64>()
+                .wrapping_add(idx),
+        )
     }
 
     /// Copy `data` into machine memory at `maddr` (must stay within one frame).

@@ -81,7 +81,13 @@ pub struct PageInfo {
 
 impl Default for PageInfo {
     fn default() -> Self {
-        PageInfo { owner: NO_OWNER, ptype: PageType::None, pinned: false, type_count: 0, foreign_refs: 0 }
+        PageInfo {
+            owner: NO_OWNER,
+            ptype: PageType::None,
+            pinned: false,
+            type_count: 0,
+            foreign_refs: 0,
+        }
     }
 }
 
@@ -125,7 +131,10 @@ impl<'a> FrameTable<'a> {
     }
 
     fn slot(&mut self, mfn: u64) -> Result<&mut PageInfo, Errno> {
-        usize::try_from(mfn).ok().and_then(|i| self.info.get_mut(i)).ok_or(Errno::EINVAL)
+        usize::try_from(mfn)
+            .ok()
+            .and_then(|i| self.info.get_mut(i))
+            .ok_or(Errno::EINVAL)
     }
 
     /// Give a free frame to `dom`.
@@ -134,7 +143,10 @@ impl<'a> FrameTable<'a> {
         if p.owner != NO_OWNER {
             return Err(Errno::EBUSY);
         }
-        *p = PageInfo { owner: dom, ..PageInfo::default() };
+        *p = PageInfo {
+            owner: dom,
+            ..PageInfo::default()
+        };
         Ok(())
     }
 
@@ -155,7 +167,13 @@ impl<'a> FrameTable<'a> {
 
     /// Take a reference of type `want` on `mfn`, which must belong to `dom`, validating it
     /// (and the tables below it) if it becomes a page table.
-    pub fn get_type(&mut self, mem: &mut impl TableMem, mfn: u64, want: PageType, dom: u16) -> MmResult {
+    pub fn get_type(
+        &mut self,
+        mem: &mut impl TableMem,
+        mfn: u64,
+        want: PageType,
+        dom: u16,
+    ) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner != dom {
             return Err(Errno::EPERM);
@@ -254,7 +272,11 @@ impl<'a> FrameTable<'a> {
         }
         if level == 1 {
             if e & !pte::L1_ALLOWED & !pte::ADDR_MASK != 0 {
-                return Err(if e & pte::L1_CACHE_CTL != 0 { Errno::EPERM } else { Errno::EINVAL });
+                return Err(if e & pte::L1_CACHE_CTL != 0 {
+                    Errno::EPERM
+                } else {
+                    Errno::EINVAL
+                });
             }
             let owner = self.owner(target);
             if owner != pg_owner {
@@ -282,7 +304,11 @@ impl<'a> FrameTable<'a> {
         let tinfo = *self.get(target).ok_or(Errno::EINVAL)?;
         if target == table_mfn {
             // A table mapping itself holds no reference on itself.
-            return if e & pte::RW != 0 { Err(Errno::EINVAL) } else { Ok(()) };
+            return if e & pte::RW != 0 {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(())
+            };
         }
         if tinfo.ptype == PageType::table(level) && tinfo.type_count > 0 {
             if e & pte::RW != 0 {
@@ -296,7 +322,14 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Release the references an entry of a table at `level` owned by `table_owner` holds.
-    pub fn put_entry(&mut self, mem: &mut impl TableMem, e: u64, level: u8, table_owner: u16, table_mfn: u64) {
+    pub fn put_entry(
+        &mut self,
+        mem: &mut impl TableMem,
+        e: u64,
+        level: u8,
+        table_owner: u16,
+        table_mfn: u64,
+    ) {
         if !pte::present(e) {
             return;
         }

@@ -136,7 +136,10 @@ fn foreign_domain_frames_need_the_foreign_owner_named() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     ft.pin(&mut mem, 13, 1, D0).unwrap();
-    assert_eq!(ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D0), Err(Errno::EPERM));
+    assert_eq!(
+        ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D0),
+        Err(Errno::EPERM)
+    );
 }
 
 #[test]
@@ -172,8 +175,14 @@ fn hypervisor_slots_cannot_be_written() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     ft.pin(&mut mem, 10, 4, D1).unwrap();
-    assert_eq!(ft.mod_entry(&mut mem, 10, 256, e(11, RW), D1, D1), Err(Errno::EPERM));
-    assert_eq!(ft.mod_entry(&mut mem, 10, 271, 0, D1, D1), Err(Errno::EPERM));
+    assert_eq!(
+        ft.mod_entry(&mut mem, 10, 256, e(11, RW), D1, D1),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ft.mod_entry(&mut mem, 10, 271, 0, D1, D1),
+        Err(Errno::EPERM)
+    );
     assert_eq!(mem.read(10, 256), HV_SLOT);
     ft.mod_entry(&mut mem, 10, 255, e(11, RW), D1, D1).unwrap();
     assert_eq!(ft.get(11).unwrap().ptype, PageType::L3);
@@ -198,7 +207,10 @@ fn modifying_a_non_table_is_refused() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    assert_eq!(ft.mod_entry(&mut mem, 20, 0, e(21, RW), D1, D1), Err(Errno::EINVAL));
+    assert_eq!(
+        ft.mod_entry(&mut mem, 20, 0, e(21, RW), D1, D1),
+        Err(Errno::EINVAL)
+    );
 }
 
 #[test]
@@ -220,7 +232,10 @@ fn relinquish_drops_foreign_references_and_resets_types() {
     ft.relinquish(&mut mem, D1);
     for mfn in 32..64 {
         let p = ft.get(mfn).unwrap();
-        assert_eq!((p.ptype, p.type_count, p.pinned), (PageType::None, 0, false));
+        assert_eq!(
+            (p.ptype, p.type_count, p.pinned),
+            (PageType::None, 0, false)
+        );
     }
     // Frame 40 is still mapped by dom0: it cannot be released until dom0 unmaps it.
     assert_eq!(ft.release(40), Err(Errno::EBUSY));
@@ -237,7 +252,10 @@ fn a_failed_update_keeps_the_old_entry() {
     let mut mem = Mem::default();
     mem.write(13, 0, e(20, RW));
     ft.pin(&mut mem, 13, 1, D1).unwrap();
-    assert_eq!(ft.mod_entry(&mut mem, 13, 0, e(50, RW), D1, D1), Err(Errno::EPERM));
+    assert_eq!(
+        ft.mod_entry(&mut mem, 13, 0, e(50, RW), D1, D1),
+        Err(Errno::EPERM)
+    );
     assert_eq!(mem.read(13, 0), e(20, RW));
     assert_eq!(ft.get(20).unwrap().type_count, 1);
 }
