@@ -1,0 +1,63 @@
+//! The domU role: greet, run the self-test the command line asks for, then idle.
+
+use crate::cmdline::{self, HcallResult, SelfTest};
+use crate::println;
+use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_GETDOMAININFO};
+use guest_abi::guest;
+use guest_abi::start_info::StartInfo;
+use guest_abi::types::DomId;
+
+/// An unused hypercall number (Xen defines nothing between 43 and 47 or 56..63).
+const UNUSED_HYPERCALL: usize = 60;
+
+/// Runs the domU.
+pub fn run(si: &'static StartInfo) -> ! {
+    let cmd = cmdline::from_raw(&si.cmd_line);
+    println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    if let Some(test) = SelfTest::from_cmdline(cmd) {
+        self_test(test);
+    }
+    crate::idle()
+}
+
+fn self_test(test: SelfTest) {
+    match test {
+        SelfTest::Domctl => {
+            // Unprivileged: the hypervisor must refuse before looking at the domain.
+            let mut op = XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, DomId(0));
+            // SAFETY: getdomaininfo's payload holds no guest pointers; `op` is ours.
+            let r = unsafe { guest::domctl(&mut op) };
+            println!("test=domctl: domctl returned {}", HcallResult(r));
+        }
+        SelfTest::BadHcall => {
+            // SAFETY: an unused hypercall number has no effect beyond its return value.
+            let r = unsafe { guest::hypercall0(UNUSED_HYPERCALL) };
+            let r = guest_abi::errno::Errno::from_ret(r);
+            println!(
+                "test=badhcall: hypercall {UNUSED_HYPERCALL} returned {}",
+                HcallResult(r)
+            );
+        }
+        SelfTest::Hlt => {
+            println!("test=hlt: executing hlt");
+            // SAFETY: deliberately privileged: from ring 3 it faults (#GP) into the hypervisor,
+            // which must crash this domain (no trap table). It touches no memory.
+            unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
+            println!("test=hlt: still running after hlt");
+        }
+        SelfTest::Cli => {
+            println!("test=cli: executing cli");
+            // SAFETY: as for hlt: must fault from ring 3 (IOPL 0); touches no memory.
+            unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+            println!("test=cli: still running after cli");
+        }
+        SelfTest::MovCr3 => {
+            println!("test=movcr3: executing mov %rax, %cr3");
+            // SAFETY: as for hlt: must fault from ring 3; were it to execute, CR3 = 0 would
+            // kill us, which is the point of the test.
+            unsafe { core::arch::asm!("mov cr3, rax", in("rax") 0u64, options(nostack)) };
+            println!("test=movcr3: still running after mov to cr3");
+        }
+        SelfTest::Unknown(name) => println!("test={name}: unknown test"),
+    }
+}
