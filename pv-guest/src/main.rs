@@ -13,6 +13,7 @@
 extern crate alloc;
 
 mod cmdline;
+mod pagetable;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
@@ -22,6 +23,8 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod console;
+#[cfg(target_os = "none")]
+mod dom0;
 #[cfg(target_os = "none")]
 mod domu;
 #[cfg(target_os = "none")]
@@ -48,8 +51,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
         shutdown(ShutdownReason::Crash);
     }
     if SifFlags::from_bits_truncate(si.flags).contains(SifFlags::INITDOMAIN) {
-        println!("pv-guest: dom0 role not built yet");
-        shutdown(ShutdownReason::Crash)
+        dom0::run(si)
     } else {
         domu::run(si)
     }
@@ -71,3 +73,4 @@ fn idle() -> ! {
         let _ = guest::sched_yield();
     }
 }
+

@@ -1,0 +1,253 @@
+//! The dom0 role: the toolstack shell on the hypervisor console, with [`Hypervisor`]
+//! implemented by real hypercalls.
+
+use crate::console::Console;
+use crate::entry::VIRT_BASE;
+use crate::pagetable::{self, Memory, Walker, PAGE_SIZE, PTE_KERNEL_RW};
+use crate::println;
+use core::fmt::Write;
+use dom0_tools::hv::Hypervisor;
+use dom0_tools::initrd::Initrd;
+use dom0_tools::shell::{Shell, ShellAction};
+use dom0_tools::xl::Toolstack;
+use guest_abi::domctl::XenDomctl;
+use guest_abi::errno::Errno;
+use guest_abi::guest;
+use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
+use guest_abi::mmu::{MmuUpdate, MmuextOp, MMUEXT_INVLPG_LOCAL};
+use guest_abi::sched::ShutdownReason;
+use guest_abi::start_info::{SifFlags, StartInfo};
+use guest_abi::sysctl::XenSysctl;
+use guest_abi::types::DomId;
+
+/// Reads our own memory directly (the walker only reads page tables and the M2P, both
+/// mapped read-only for us).
+struct Direct;
+
+impl Memory for Direct {
+    fn read_u64(&self, va: u64) -> u64 {
+        // SAFETY: the walker only reads entries of tables inside the initial mapping (checked
+        // against its bounds) and M2P entries of frames that our own PTEs reference, which the
+        // hypervisor maps read-only for every guest. Volatile: the hypervisor changes them.
+        unsafe { core::ptr::read_volatile(va as *const u64) }
+    }
+}
+
+/// dom0's hypervisor interface for the toolstack.
+pub struct Dom0Hypervisor {
+    /// The page of our address space where foreign frames are mapped, one at a time.
+    window_va: u64,
+    /// Machine address of the L1 entry mapping `window_va`.
+    window_pte: u64,
+}
+
+impl Dom0Hypervisor {
+    /// Sets up the foreign-mapping window in the padding at the end of the initial region
+    /// (whose L1 table the builder created) and unmaps whatever the builder put there.
+    pub fn new(si: &StartInfo) -> Result<Dom0Hypervisor, pagetable::WalkError> {
+        let region_end = pagetable::initial_region_end(si.pt_base, si.nr_pt_frames);
+        let window_va = region_end - PAGE_SIZE;
+        let walker = Walker::new(&Direct, si.pt_base, VIRT_BASE, region_end);
+        let window_pte = walker.l1e_maddr(window_va)?;
+        log::debug!(
+            "foreign window at {window_va:#x}: L1e at maddr {window_pte:#x}, was {:#x}",
+            walker.l1e(window_va)?
+        );
+        let hv = Dom0Hypervisor {
+            window_va,
+            window_pte,
+        };
+        if let Err(e) = hv.unmap_window() {
+            println!(
+                "dom0: cannot clear the foreign-mapping window: {}",
+                e.name()
+            );
+        }
+        Ok(hv)
+    }
+
+    fn set_window(&self, val: u64, foreigndom: DomId) -> Result<(), Errno> {
+        let req = MmuUpdate::normal(self.window_pte, val);
+        // SAFETY: the window page lies in the padding of the initial region, which nothing in
+        // this kernel uses; only `with_foreign_page` accesses it, between map and unmap.
+        unsafe { guest::mmu_update(core::slice::from_ref(&req), foreigndom) }
+            .map(|_| ())
+            .map_err(|(_, e)| e)
+    }
+
+    fn unmap_window(&self) -> Result<(), Errno> {
+        self.set_window(0, DomId::SELF)?;
+        let op = MmuextOp::new(MMUEXT_INVLPG_LOCAL, self.window_va, 0);
+        // SAFETY: flushing the TLB entry of our own window page changes no mapping.
+        unsafe { guest::mmuext_op(core::slice::from_ref(&op), DomId::SELF) }
+            .map(|_| ())
+            .map_err(|(_, e)| e)
+    }
+}
+
+impl Hypervisor for Dom0Hypervisor {
+    fn domctl(&mut self, op: &mut XenDomctl) -> Result<(), Errno> {
+        // SAFETY: the toolstack builds domctls whose embedded guest pointers (e.g. the vCPU
+        // context of setvcpucontext) reference buffers alive for the duration of the call.
+        unsafe { guest::domctl(op) }.map(|_| ())
+    }
+
+    fn sysctl(&mut self, op: &mut XenSysctl) -> Result<(), Errno> {
+        // SAFETY: as for domctl: embedded pointers reference live toolstack buffers.
+        unsafe { guest::sysctl(op) }.map(|_| ())
+    }
+
+    fn populate_physmap(&mut self, domid: DomId, extents: &mut [u64]) -> Result<usize, Errno> {
+        let mut res = XenMemoryReservation {
+            extent_start: extents.as_mut_ptr() as u64,
+            nr_extents: extents.len() as u64,
+            extent_order: 0,
+            mem_flags: 0,
+            domid,
+            _pad: [0; 3],
+        };
+        // SAFETY: `extents` is a live, writable array of `nr_extents` u64s; populating another
+        // domain's physmap does not touch our own memory.
+        let done = unsafe { guest::memory_op(XENMEM_POPULATE_PHYSMAP, &mut res) }?;
+        Ok(done as usize)
+    }
+
+    fn with_foreign_page(
+        &mut self,
+        domid: DomId,
+        mfn: u64,
+        f: &mut dyn FnMut(&mut [u8; 4096]),
+    ) -> Result<(), Errno> {
+        self.set_window((mfn << 12) | PTE_KERNEL_RW, domid)?;
+        // SAFETY: the window VA now maps the foreign frame read-write (the hypervisor accepted
+        // the PTE); nothing else aliases the window, and the reference does not outlive `f`.
+        let page = unsafe { &mut *(self.window_va as *mut [u8; 4096]) };
+        f(page);
+        self.unmap_window()
+    }
+
+    fn mmuext_foreign(&mut self, domid: DomId, op: &MmuextOp) -> Result<(), Errno> {
+        // SAFETY: operations on another domain's tables (pin/unpin) do not change our mappings.
+        unsafe { guest::mmuext_op(core::slice::from_ref(op), domid) }
+            .map(|_| ())
+            .map_err(|(_, e)| e)
+    }
+
+    fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
+        guest::xen_version_number()
+    }
+}
+
+/// A hypervisor that refuses everything: used if the foreign-mapping window cannot be set
+/// up, so that the shell still runs (and `xl create` fails with a clear error).
+struct Broken;
+
+impl Hypervisor for Broken {
+    fn domctl(&mut self, op: &mut XenDomctl) -> Result<(), Errno> {
+        // SAFETY: as in Dom0Hypervisor::domctl.
+        unsafe { guest::domctl(op) }.map(|_| ())
+    }
+    fn sysctl(&mut self, op: &mut XenSysctl) -> Result<(), Errno> {
+        // SAFETY: as in Dom0Hypervisor::sysctl.
+        unsafe { guest::sysctl(op) }.map(|_| ())
+    }
+    fn populate_physmap(&mut self, _: DomId, _: &mut [u64]) -> Result<usize, Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn with_foreign_page(
+        &mut self,
+        _: DomId,
+        _: u64,
+        _: &mut dyn FnMut(&mut [u8; 4096]),
+    ) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn mmuext_foreign(&mut self, _: DomId, _: &MmuextOp) -> Result<(), Errno> {
+        Err(Errno::ENOSYS)
+    }
+    fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
+        guest::xen_version_number()
+    }
+}
+
+/// dom0's initrd, or an empty archive if there is none (or it is not a cpio archive).
+fn initrd(si: &'static StartInfo) -> Initrd<'static> {
+    let flags = SifFlags::from_bits_truncate(si.flags);
+    if si.mod_start != 0 && si.mod_len != 0 {
+        let va = if flags.contains(SifFlags::MOD_START_PFN) {
+            VIRT_BASE + si.mod_start * PAGE_SIZE
+        } else {
+            si.mod_start
+        };
+        // SAFETY: the builder maps the initrd read-write at [mod_start, mod_start + mod_len)
+        // in the initial region for the life of the domain; nothing writes to it.
+        let data = unsafe { core::slice::from_raw_parts(va as *const u8, si.mod_len as usize) };
+        match Initrd::parse(data) {
+            Ok(i) => return i,
+            Err(e) => println!("dom0: initrd ignored: {e}"),
+        }
+    } else {
+        println!("dom0: no initrd");
+    }
+    let empty: &'static [u8] = dom0_tools::initrd::write_newc(&[]).leak();
+    Initrd::parse(empty).expect("an empty cpio archive parses")
+}
+
+/// Runs dom0: banner, then the shell until poweroff or reboot.
+pub fn run(si: &'static StartInfo) -> ! {
+    let (maj, min) = guest::xen_version_number().unwrap_or((0, 0));
+    println!(
+        "pv-guest dom0: Xen {maj}.{min}, {} MiB, initrd {} bytes, heap {} KiB, cmdline \"{}\"",
+        (si.nr_pages * PAGE_SIZE) >> 20,
+        si.mod_len,
+        crate::heap::free() >> 10,
+        crate::cmdline::from_raw(&si.cmd_line)
+    );
+    let initrd = initrd(si);
+    match Dom0Hypervisor::new(si) {
+        Ok(hv) => shell(Shell::new(Toolstack::new(hv, initrd))),
+        Err(e) => {
+            println!("dom0: no foreign-mapping window ({e}); domain building disabled");
+            shell(Shell::new(Toolstack::new(Broken, initrd)))
+        }
+    }
+}
+
+fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
+    let mut out = Console::new();
+    shell.prompt(&mut out);
+    out.flush();
+    let mut buf = [0u8; 64];
+    let mut read_failed = false;
+    loop {
+        let n = match guest::console_read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                if !read_failed {
+                    read_failed = true;
+                    let _ = writeln!(out, "\ndom0: console read failed: {}", e.name());
+                }
+                0
+            }
+        };
+        if n == 0 {
+            out.flush();
+            let _ = guest::sched_yield();
+            continue;
+        }
+        for &b in &buf[..n] {
+            match shell.feed(b, &mut out) {
+                ShellAction::Continue => {}
+                ShellAction::PowerOff => {
+                    out.flush();
+                    crate::shutdown(ShutdownReason::Poweroff)
+                }
+                ShellAction::Reboot => {
+                    out.flush();
+                    crate::shutdown(ShutdownReason::Reboot)
+                }
+            }
+        }
+        out.flush();
+    }
+}
