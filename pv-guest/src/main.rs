@@ -74,3 +74,5 @@ fn idle() -> ! {
     }
 }
 
+#[cfg(test)]
+mod image_tests;
