@@ -44,6 +44,12 @@ fn switch(st: &mut State, regs: &mut CpuUserRegs) -> bool {
         }
         d.vcpu.regs = *regs;
         d.vcpu.fs_base = crate::arch::x86_64::cpu::fs_base();
+        let gs = crate::arch::x86_64::cpu::gs_base();
+        if d.vcpu.in_kernel {
+            d.vcpu.gs_base_kernel = gs;
+        } else {
+            d.vcpu.gs_base_user = gs;
+        }
     } else {
         LAST_SWITCH.store(now, core::sync::atomic::Ordering::Relaxed);
     }
@@ -51,6 +57,11 @@ fn switch(st: &mut State, regs: &mut CpuUserRegs) -> bool {
     let d = st.cur();
     *regs = d.vcpu.regs;
     crate::arch::x86_64::cpu::set_fs_base(d.vcpu.fs_base);
+    crate::arch::x86_64::cpu::set_gs_base(if d.vcpu.in_kernel {
+        d.vcpu.gs_base_kernel
+    } else {
+        d.vcpu.gs_base_user
+    });
     crate::arch::x86_64::cpu::write_cr3(d.vcpu.active_l4() << 12);
     true
 }

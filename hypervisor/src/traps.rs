@@ -1,11 +1,21 @@
-//! Exceptions raised by guests.
+//! Exceptions raised by guests, and the bounce frames that deliver them.
 //!
-//! A guest's exception goes back to the guest's own handler when it registered one (the
-//! bounce-frame path lands with the trap-table work); otherwise the domain is crashed and
-//! reported while every other domain runs on.
+//! A guest's exception goes to the handler it registered with `set_trap_table`, through a
+//! bounce frame on its kernel stack laid out as Xen's (RCX, R11, [error code], RIP, CS with
+//! the saved upcall mask in bits 32–39, RFLAGS, RSP, SS). Without a handler, or when the
+//! frame cannot be written, the domain is crashed and reported while the others run on.
 
-use crate::domain::{lifecycle, state};
-use guest_abi::arch::CpuUserRegs;
+use crate::arch::x86_64 as arch;
+use crate::domain::{lifecycle, state, state::State, vcpu_info};
+use crate::mm::guest_copy;
+use guest_abi::arch::{CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
+
+const RFLAGS_IF: u64 = 1 << 9;
+/// Flags cleared when entering a guest handler: TF, NT, RF, AC.
+const RFLAGS_HANDLER_CLEAR: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 18);
+/// Vectors whose exceptions push an error code.
+const ERROR_CODE_VECTORS: u32 =
+    (1 << 8) | (0x1F << 10) | (1 << 17) | (1 << 21) | (1 << 29) | (1 << 30);
 
 /// Mnemonic of an exception vector.
 pub fn vector_name(v: u32) -> &'static str {
@@ -35,31 +45,151 @@ pub fn vector_name(v: u32) -> &'static str {
     NAMES.get(v as usize).copied().unwrap_or("exception")
 }
 
+/// Switch the current vCPU between guest kernel and user mode: page tables and GS base.
+pub fn toggle_guest_mode(st: &mut State) {
+    let v = &mut st.cur().vcpu;
+    if v.in_kernel {
+        v.gs_base_kernel = arch::cpu::gs_base();
+        arch::cpu::set_gs_base(v.gs_base_user);
+    } else {
+        v.gs_base_user = arch::cpu::gs_base();
+        arch::cpu::set_gs_base(v.gs_base_kernel);
+    }
+    v.in_kernel = !v.in_kernel;
+    arch::cpu::write_cr3(v.active_l4() << 12);
+}
+
+/// Deliver to guest handler `handler`: write the bounce frame on the guest kernel stack
+/// (entering kernel mode first if the guest was in user mode) and point `regs` at it.
+pub fn bounce(
+    st: &mut State,
+    regs: &mut CpuUserRegs,
+    handler: u64,
+    error: Option<u64>,
+    mask_events: bool,
+) -> Result<(), &'static str> {
+    let si = st.cur().shared_info_mfn;
+    let saved_mask = vcpu_info::upcall_masked(&st.mem, si);
+    let was_kernel = st.cur().vcpu.in_kernel;
+    if !was_kernel {
+        toggle_guest_mode(st);
+    }
+    let sp = if was_kernel {
+        regs.rsp
+    } else {
+        st.cur().vcpu.kernel_sp
+    } & !0xF;
+    // The guest kernel sees RPL 0 for frames from its own mode, 3 from user mode.
+    let cs = (if was_kernel {
+        u64::from(regs.cs) & !3
+    } else {
+        u64::from(regs.cs)
+    }) | (u64::from(saved_mask) << 32);
+    let rflags = (regs.rflags & !RFLAGS_IF) | if saved_mask { 0 } else { RFLAGS_IF };
+    let mut frame = [0u64; 8];
+    let mut n = 0;
+    let mut push = |v: u64| {
+        frame[n] = v;
+        n += 1;
+    };
+    push(regs.rcx);
+    push(regs.r11);
+    if let Some(e) = error {
+        push(e);
+    }
+    push(regs.rip);
+    push(cs);
+    push(rflags);
+    push(regs.rsp);
+    push(u64::from(regs.ss));
+    let new_sp = sp.wrapping_sub(8 * n as u64);
+    let mut bytes = [0u8; 64];
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(&frame[..n]) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    guest_copy::copy_to_guest(&st.mem, new_sp, &bytes[..8 * n])
+        .map_err(|_| "cannot write the bounce frame to the guest kernel stack")?;
+    regs.rip = handler;
+    regs.rsp = new_sp;
+    regs.cs = FLAT_KERNEL_CS64;
+    regs.ss = FLAT_KERNEL_SS64;
+    regs.rflags &= !RFLAGS_HANDLER_CLEAR;
+    if mask_events {
+        vcpu_info::set_upcall_mask(&st.mem, si, true);
+    }
+    Ok(())
+}
+
+/// `int $n` from the guest whose trap-table entry allows it (DPL 3) is delivered to that
+/// handler; the CPU reports it as #GP because every IDT gate but int3/into is DPL 0.
+fn software_interrupt(st: &mut State, regs: &CpuUserRegs) -> Option<u8> {
+    let mut insn = [0u8; 2];
+    guest_copy::copy_from_guest(&st.mem, regs.rip, &mut insn).ok()?;
+    if insn[0] != 0xCD {
+        return None;
+    }
+    let t = st.cur().vcpu.trap_table[insn[1] as usize];
+    (t.address != 0 && t.flags & 3 == 3).then_some(insn[1])
+}
+
 /// An exception (vector 0–31) from a guest.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
     let vector = regs.entry_vector & 0xFF;
-    let mut detail = [0u8; 160];
-    let n = {
+    let outcome = state::with(|st| {
+        let (vector, error, rip_advance) = match (vector, software_interrupt(st, regs)) {
+            (13, Some(n)) => (u32::from(n), None, 2),
+            _ => (
+                vector,
+                (ERROR_CODE_VECTORS >> vector & 1 != 0).then_some(u64::from(regs.error_code)),
+                0,
+            ),
+        };
+        let t = st.cur().vcpu.trap_table[vector as usize];
+        if t.address == 0 {
+            return Err("no handler registered");
+        }
+        if vector == 14 {
+            let si = st.cur().shared_info_mfn;
+            vcpu_info::set_cr2(&st.mem, si, arch::cpu::read_cr2());
+        }
+        regs.rip += rip_advance;
+        bounce(st, regs, t.address, error, t.flags & 4 != 0)
+    });
+    if let Err(why) = outcome {
+        let mut detail = [0u8; 200];
         let mut w = crate::util::ByteWriter::new(&mut detail);
         let _ = core::fmt::write(
             &mut w,
             format_args!(
-                "{} at rip {:#x}, error code {:#x}, no handler registered",
+                "{} at rip {:#x}, error code {:#x}, {why}",
                 vector_name(vector),
                 regs.rip,
                 regs.error_code
             ),
         );
         if vector == 14 {
-            let _ = core::fmt::write(
-                &mut w,
-                format_args!(", cr2 {:#x}", crate::arch::x86_64::cpu::read_cr2()),
-            );
+            let _ = core::fmt::write(&mut w, format_args!(", cr2 {:#x}", arch::cpu::read_cr2()));
         }
-        w.len()
-    };
-    let why = core::str::from_utf8(&detail[..n]).unwrap_or("exception");
-    crash_current(regs, why);
+        let n = w.len();
+        crash_current(
+            regs,
+            core::str::from_utf8(&detail[..n]).unwrap_or("exception"),
+        );
+    }
+}
+
+/// A `syscall` from guest user mode: bounce to the guest kernel's syscall callback.
+pub fn user_syscall(regs: &mut CpuUserRegs) {
+    let r = state::with(|st| {
+        let cb = st.cur().vcpu.callbacks;
+        if cb.syscall == 0 {
+            return Err("syscall from guest user mode with no syscall callback");
+        }
+        bounce(st, regs, cb.syscall, None, cb.syscall_masks_events)
+    });
+    if let Err(why) = r {
+        crash_current(regs, why);
+    }
 }
 
 /// Crash the running domain with a reason and switch to another.

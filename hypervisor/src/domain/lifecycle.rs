@@ -63,7 +63,7 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
 
 /// Crash domain `id`, reporting why. A crash of dom0 stops the machine.
 pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
-    log::error!("domain {id} crashed: {why}");
+    crate::xen_println!("domain {id} crashed: {why}");
     if id == 0 {
         crate::arch::x86_64::exit::qemu_exit(EXIT_DOM0_CRASH);
     }

@@ -4,6 +4,7 @@ pub mod dom0;
 pub mod lifecycle;
 pub mod memory;
 pub mod state;
+pub mod vcpu_info;
 
 use alloc::boxed::Box;
 use guest_abi::arch::CpuUserRegs;
@@ -54,6 +55,8 @@ pub struct Callbacks {
     pub failsafe: u64,
     /// `syscall` from guest user mode.
     pub syscall: u64,
+    /// The syscall callback runs with events masked.
+    pub syscall_masks_events: bool,
 }
 
 impl Vcpu {

@@ -1,7 +1,9 @@
 //! Hypercall entry: a table indexed by Xen's hypercall numbers, one module per family.
 
+mod callbacks;
 mod console;
 mod domctl;
+mod iret;
 pub use domctl::set_vcpu_context;
 mod memory_op;
 mod mmu;
@@ -22,6 +24,8 @@ pub enum Outcome {
     Reschedule(u64),
     /// The calling vCPU cannot continue (blocked, shut down, crashed): switch away.
     Deschedule,
+    /// The handler rewrote the guest's registers (rax included): return to them.
+    Regs,
     /// Re-execute the hypercall later with the argument registers the handler updated.
     Continue,
 }
@@ -39,6 +43,12 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::SCHED_OP] = Some(sched_op::sched_op);
     t[nr::DOMCTL] = Some(domctl::domctl);
     t[nr::SYSCTL] = Some(sysctl::sysctl);
+    t[nr::SET_TRAP_TABLE] = Some(callbacks::set_trap_table);
+    t[nr::SET_CALLBACKS] = Some(callbacks::set_callbacks);
+    t[nr::CALLBACK_OP] = Some(callbacks::callback_op);
+    t[nr::STACK_SWITCH] = Some(callbacks::stack_switch);
+    t[nr::SET_SEGMENT_BASE] = Some(callbacks::set_segment_base);
+    t[nr::IRET] = Some(iret::iret);
     t[nr::MEMORY_OP] = Some(memory_op::memory_op);
     t[nr::MMU_UPDATE] = Some(mmu::mmu_update);
     t[nr::MMUEXT_OP] = Some(mmu::mmuext_op);
@@ -75,13 +85,20 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
             crate::sched::schedule(regs);
         }
         Ok(Outcome::Deschedule) => crate::sched::schedule(regs),
+        Ok(Outcome::Regs) => {}
         Ok(Outcome::Continue) => {
             // Run the `syscall` again: rax keeps the hypercall number.
             regs.rax = num;
             regs.rip = regs.rip.wrapping_sub(2);
             crate::sched::schedule(regs);
         }
-        Err(e) => regs.rax = e.to_ret() as u64,
+        Err(e) => {
+            regs.rax = e.to_ret() as u64;
+            // A handler may have crashed the caller (e.g. an unreadable iret frame).
+            if !state::with(|st| st.cur().runnable()) {
+                crate::sched::schedule(regs);
+            }
+        }
     }
 }
 

@@ -22,10 +22,14 @@ pub const HOLE_START: u64 = 0xFFFF_8000_0000_0000;
 /// End of the hypervisor hole.
 pub const HOLE_END: u64 = 0xFFFF_8800_0000_0000;
 
+/// Whether an address is canonical (bits 63–47 all equal).
+pub fn canonical(va: u64) -> bool {
+    !(0x0000_8000_0000_0000..0xFFFF_8000_0000_0000).contains(&va)
+}
+
 /// Whether a guest pointer is canonical and outside the hypervisor hole.
 pub fn guest_va_ok(va: u64) -> bool {
-    let canonical = !(0x0000_8000_0000_0000..0xFFFF_8000_0000_0000).contains(&va);
-    canonical && !(HOLE_START..HOLE_END).contains(&va)
+    canonical(va) && !(HOLE_START..HOLE_END).contains(&va)
 }
 
 /// Translate guest virtual address `va` under the L4 table in frame `l4_mfn` to a machine

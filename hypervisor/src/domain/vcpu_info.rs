@@ -1,0 +1,36 @@
+//! A domain's vcpu_info[0] in its shared_info page: the event-delivery mask and pending
+//! flag the hypervisor reads and writes on the guest's behalf.
+
+use crate::mm::machine::Machine;
+
+const UPCALL_PENDING: u64 = 0;
+const UPCALL_MASK: u64 = 1;
+const CR2: u64 = 16;
+
+fn base(shared_info_mfn: u64) -> u64 {
+    shared_info_mfn << 12
+}
+
+/// Whether event upcalls are masked.
+pub fn upcall_masked(mem: &Machine, si: u64) -> bool {
+    let mut b = [0u8];
+    mem.read_bytes(base(si) + UPCALL_MASK, &mut b);
+    b[0] != 0
+}
+
+/// Mask or unmask event upcalls.
+pub fn set_upcall_mask(mem: &Machine, si: u64, masked: bool) {
+    mem.write_bytes(base(si) + UPCALL_MASK, &[u8::from(masked)]);
+}
+
+/// Whether an upcall is pending.
+pub fn upcall_pending(mem: &Machine, si: u64) -> bool {
+    let mut b = [0u8];
+    mem.read_bytes(base(si) + UPCALL_PENDING, &mut b);
+    b[0] != 0
+}
+
+/// Record the faulting address of a page fault (vcpu_info.arch.cr2).
+pub fn set_cr2(mem: &Machine, si: u64, cr2: u64) {
+    mem.write_bytes(base(si) + CR2, &cr2.to_le_bytes());
+}

@@ -1,0 +1,118 @@
+//! Registering the guest's entry points: trap table, callbacks, kernel stack, segment bases.
+
+use super::{HcResult, Outcome};
+use crate::arch::x86_64 as arch;
+use crate::domain::state::State;
+use crate::mm::guest_copy;
+use crate::mm::guest_walk::{canonical, guest_va_ok};
+use guest_abi::arch::{CpuUserRegs, TrapInfo, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
+use guest_abi::callback::*;
+use guest_abi::errno::Errno;
+
+/// set_trap_table(traps): entries until one with address 0; a null pointer clears the table.
+pub fn set_trap_table(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let ptr = a[0];
+    if ptr == 0 {
+        st.cur()
+            .vcpu
+            .trap_table
+            .iter_mut()
+            .for_each(|t| t.address = 0);
+        return Ok(Outcome::Done(0));
+    }
+    for i in 0..256u64 {
+        let t: TrapInfo = guest_copy::read(&st.mem, ptr + i * 16)?;
+        if t.address == 0 {
+            break;
+        }
+        if !guest_va_ok(t.address) {
+            return Err(Errno::EINVAL);
+        }
+        st.cur().vcpu.trap_table[t.vector as usize] = t;
+    }
+    Ok(Outcome::Done(0))
+}
+
+fn check(addr: u64) -> Result<u64, Errno> {
+    if addr == 0 || guest_va_ok(addr) {
+        Ok(addr)
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// set_callbacks(event, failsafe, syscall).
+pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (e, f, s) = (check(a[0])?, check(a[1])?, check(a[2])?);
+    let cb = &mut st.cur().vcpu.callbacks;
+    cb.event = e;
+    cb.failsafe = f;
+    cb.syscall = s;
+    Ok(Outcome::Done(0))
+}
+
+/// callback_op(cmd, arg).
+pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (cmd, arg) = (a[0] as u32, a[1]);
+    let (ty, addr, flags) = match cmd {
+        CALLBACKOP_REGISTER => {
+            let r: CallbackRegister = guest_copy::read(&st.mem, arg)?;
+            (r.type_, check(r.address)?, r.flags)
+        }
+        CALLBACKOP_UNREGISTER => {
+            let ty: u16 = guest_copy::read(&st.mem, arg)?;
+            (ty, 0, 0)
+        }
+        _ => return Err(Errno::ENOSYS),
+    };
+    let cb = &mut st.cur().vcpu.callbacks;
+    match ty {
+        CALLBACKTYPE_EVENT => cb.event = addr,
+        CALLBACKTYPE_FAILSAFE => cb.failsafe = addr,
+        CALLBACKTYPE_SYSCALL => {
+            cb.syscall = addr;
+            cb.syscall_masks_events = flags & CALLBACKF_MASK_EVENTS != 0;
+        }
+        // NMIs are never forwarded to guests yet; accept (un)registration of the handler.
+        CALLBACKTYPE_NMI => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(Outcome::Done(0))
+}
+
+/// stack_switch(ss, sp): the kernel stack used when a trap arrives in guest user mode.
+pub fn stack_switch(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let v = &mut st.cur().vcpu;
+    v.kernel_ss = a[0] | 3;
+    v.kernel_sp = a[1];
+    Ok(Outcome::Done(0))
+}
+
+/// set_segment_base(which, base).
+pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (which, base) = (a[0] as u32, a[1]);
+    if !canonical(base) {
+        return Err(Errno::EINVAL);
+    }
+    let v = &mut st.cur().vcpu;
+    match which {
+        SEGBASE_FS => {
+            v.fs_base = base;
+            arch::cpu::set_fs_base(base);
+        }
+        SEGBASE_GS_USER => {
+            v.gs_base_user = base;
+            if !v.in_kernel {
+                arch::cpu::set_gs_base(base);
+            }
+        }
+        SEGBASE_GS_KERNEL => {
+            v.gs_base_kernel = base;
+            if v.in_kernel {
+                arch::cpu::set_gs_base(base);
+            }
+        }
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(Outcome::Done(0))
+}
