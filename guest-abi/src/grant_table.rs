@@ -2,7 +2,7 @@
 //!
 //! The granting domain fills a [`GrantEntryV1`] in its grant table (write
 //! `domid` and `frame`, then a write barrier, then `flags`); the grantee
-//! names the entry by [`GrantRef`](crate::types::GrantRef) in a
+//! names the entry by [`GrantRef`] in a
 //! `grant_table_op`. Each operation structure implements [`GnttabOp`].
 
 use crate::types::{DomId, GrantRef};

@@ -30,6 +30,7 @@ pub mod payload;
 pub mod ring;
 pub mod sched;
 pub mod shared_info;
+pub mod split_driver;
 pub mod start_info;
 pub mod sysctl;
 pub mod types;
@@ -38,6 +39,3 @@ pub mod version;
 
 pub use errno::Errno;
 pub use types::{DomId, EvtchnPort, GrantRef, Mfn, Pfn};
-
-/// How to write a split driver (documentation only).
-pub mod split_driver {}

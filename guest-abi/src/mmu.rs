@@ -35,7 +35,7 @@ impl MmuUpdate {
             val,
         }
     }
-    /// A `MMU_MACHPHYS_UPDATE` setting M2P[`mfn`] = `pfn`.
+    /// A `MMU_MACHPHYS_UPDATE` setting the M2P entry of `mfn` to `pfn`.
     pub const fn machphys(mfn: u64, pfn: u64) -> Self {
         MmuUpdate {
             ptr: (mfn << 12) | MMU_MACHPHYS_UPDATE,
