@@ -224,7 +224,7 @@ impl System {
                 }
             });
         }
-        System {
+        let sys = System {
             name: name.to_string(),
             command,
             out,
@@ -236,7 +236,9 @@ impl System {
             stop_watchdog,
             status: None,
             reported: std::cell::Cell::new(false),
-        }
+        };
+        let _ = std::fs::remove_file(sys.log_path());
+        sys
     }
 
     pub fn name(&self) -> &str {
@@ -616,7 +618,10 @@ done
             .or_fail();
         assert_eq!(l, "(d1) Hello from pv-guest domU, cmdline \"greet\"");
         assert_eq!(s.poweroff(), 33);
-        assert!(s.log_path().exists());
+        let log = s.log_path();
+        drop(s);
+        let saved = std::fs::read_to_string(&log).unwrap();
+        assert!(saved.contains("cmdline \"greet\"\npoweroff\n"), "{saved}");
     }
 
     #[test]
