@@ -34,7 +34,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     let mut d = Box::new(Domain::new(id, privileged));
     d.shared_info_mfn = shared;
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
-    st.mem.write_bytes((shared << 12) + 1, &[1]);
+    super::vcpu_info::set_upcall_mask(&st.mem, shared, true);
     st.domains.insert(id, d);
     Ok(id)
 }

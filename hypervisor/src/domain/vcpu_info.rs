@@ -3,9 +3,13 @@
 
 use crate::mm::machine::Machine;
 
-const UPCALL_PENDING: u64 = 0;
-const UPCALL_MASK: u64 = 1;
-const CR2: u64 = 16;
+use core::mem::offset_of;
+use guest_abi::shared_info::{ArchVcpuInfo, VcpuInfo};
+
+// vcpu_info[0] sits at offset 0 of shared_info.
+const UPCALL_PENDING: u64 = offset_of!(VcpuInfo, evtchn_upcall_pending) as u64;
+const UPCALL_MASK: u64 = offset_of!(VcpuInfo, evtchn_upcall_mask) as u64;
+const CR2: u64 = (offset_of!(VcpuInfo, arch) + offset_of!(ArchVcpuInfo, cr2)) as u64;
 
 fn base(shared_info_mfn: u64) -> u64 {
     shared_info_mfn << 12

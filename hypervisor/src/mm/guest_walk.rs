@@ -17,10 +17,8 @@ pub trait PhysRead {
     fn is_ram(&self, mfn: u64) -> bool;
 }
 
-/// Start of the hypervisor hole, which guest pointers may never name.
-pub const HOLE_START: u64 = 0xFFFF_8000_0000_0000;
-/// End of the hypervisor hole.
-pub const HOLE_END: u64 = 0xFFFF_8800_0000_0000;
+/// The hypervisor hole, which guest pointers may never name.
+pub use guest_abi::arch::{HYPERVISOR_VIRT_END as HOLE_END, HYPERVISOR_VIRT_START as HOLE_START};
 
 /// Whether an address is canonical (bits 63–47 all equal).
 pub fn canonical(va: u64) -> bool {

@@ -11,15 +11,16 @@
 //! the host.
 
 use super::pte;
+use guest_abi::arch::{HYPERVISOR_L4_FIRST_SLOT, HYPERVISOR_L4_LAST_SLOT};
 use guest_abi::errno::Errno;
+use guest_abi::types::DomId;
 
 /// The owner value of a frame that belongs to no domain.
-pub const NO_OWNER: u16 = 0x7FF4;
-/// The owner value of a frame the hypervisor keeps for itself.
-pub const XEN_OWNER: u16 = 0x7FF2;
+pub const NO_OWNER: u16 = DomId::INVALID.0;
 
 /// First and one-past-last L4 slot of the hypervisor hole.
-pub const HOLE_SLOTS: core::ops::Range<usize> = 256..272;
+pub const HOLE_SLOTS: core::ops::Range<usize> =
+    HYPERVISOR_L4_FIRST_SLOT..HYPERVISOR_L4_LAST_SLOT + 1;
 
 /// What a frame is currently used as.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -9,7 +9,7 @@ use super::CpuUserRegs;
 use core::arch::global_asm;
 
 /// `entry_vector` of a `syscall` entry (Xen's TRAP_syscall).
-pub const TRAP_SYSCALL: u32 = 0x100;
+pub use guest_abi::arch::TRAP_SYSCALL;
 
 /// Offset of `es` in `CpuUserRegs` (TSS.RSP0 points there).
 const ES_OFFSET: usize = 168;
