@@ -49,6 +49,19 @@ pub enum BuildError {
     OutOfRange { gpaddr: u64, len: u64 },
     /// Mapping one of the domain's frames failed.
     Map { mfn: u64, errno: Errno },
+    /// The kernel requires features (XENFEAT bits) the hypervisor does not offer.
+    Unsupported { missing: u32 },
+}
+
+/// Checks that the hypervisor offers every feature the kernel marks required (`!name` in
+/// its FEATURES note); `hv_features` is the hypervisor's XENFEAT submap 0.
+pub fn check_features(img: &ElfImage<'_>, hv_features: u32) -> Result<(), BuildError> {
+    let missing = img.notes.required_features & !hv_features;
+    if missing == 0 {
+        Ok(())
+    } else {
+        Err(BuildError::Unsupported { missing })
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -66,6 +79,16 @@ impl fmt::Display for BuildError {
                 "write of {len} bytes at guest address {gpaddr:#x} is outside the guest's memory"
             ),
             Self::Map { mfn, errno } => write!(f, "cannot map guest frame {mfn:#x}: {errno}"),
+            Self::Unsupported { missing } => {
+                write!(f, "the kernel requires features this hypervisor lacks:")?;
+                for bit in (0..32).filter(|b| missing & (1 << b) != 0) {
+                    match crate::elf::FEATURE_NAMES.get(bit) {
+                        Some(name) => write!(f, " {name}")?,
+                        None => write!(f, " feature#{bit}")?,
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -87,6 +110,8 @@ pub struct BuildParams<'a> {
     pub console_evtchn: Option<u32>,
     /// dom0: console info (offset, size) within start_info, if any.
     pub dom0_console: Option<(u32, u32)>,
+    /// The hypervisor's XENFEAT submap 0; the kernel's required features must be in it.
+    pub hv_features: u32,
 }
 
 /// Where things ended up; everything the caller needs to start the vCPU.
@@ -120,6 +145,7 @@ pub fn build_pv<M: GuestMemory + ?Sized>(
     p: &BuildParams<'_>,
 ) -> Result<BuildResult, BuildError> {
     let img = p.kernel;
+    check_features(img, p.hv_features)?;
     let initrd_len = p.initrd.map_or(0, |d| d.len() as u64);
     let l = Layout::compute(
         img,

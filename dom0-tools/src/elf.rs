@@ -21,7 +21,7 @@ pub mod notes;
 mod raw;
 
 use core::fmt;
-pub use notes::XenNotes;
+pub use notes::{XenNotes, FEATURE_NAMES};
 use raw::{Ehdr, Phdr, Shdr};
 
 const PT_LOAD: u32 = 1;

@@ -35,6 +35,9 @@ pub trait Hypervisor {
     /// `XENVER_version`: (major, minor).
     fn xen_version(&mut self) -> Result<(u16, u16), Errno>;
 
+    /// The hypervisor's XENFEAT submap 0 (`XENVER_get_features`).
+    fn features(&mut self) -> Result<u32, Errno>;
+
     /// `EVTCHNOP_alloc_unbound`: a port of `domid` that `remote` may bind. The default says
     /// the hypervisor has no event channels yet (`ENOSYS`); `xl create` then passes port 0.
     fn evtchn_alloc_unbound(&mut self, domid: DomId, remote: DomId) -> Result<u32, Errno> {

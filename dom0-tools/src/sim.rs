@@ -4,6 +4,9 @@
 //! Fresh frames are filled with 0xA5 so a builder that forgets to zero something is caught.
 //! Faults can be injected with [`SimHypervisor::fail`] to test the toolstack's error paths.
 
+/// The XENFEAT bits the simulated hypervisor offers (as the real one: PRESERVE_AD only).
+pub const SIM_FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+
 use crate::hv::Hypervisor;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -357,6 +360,10 @@ impl Hypervisor for SimHypervisor {
 
     fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
         Ok(self.version)
+    }
+
+    fn features(&mut self) -> Result<u32, Errno> {
+        Ok(SIM_FEATURES)
     }
 
     fn set_vcpu_context(

@@ -72,7 +72,7 @@ pub const LOADER_GENERIC: &str = "generic";
 ///     paddr_offset: 0xFFFF_FFFF_8000_0000u64,
 ///     entry: "_start",
 ///     hypercall_page: "hypercall_page",
-///     features: "!writable_page_tables",
+///     features: "mmu_pt_update_preserve_ad",
 /// }
 /// ```
 #[macro_export]

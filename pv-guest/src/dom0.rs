@@ -136,6 +136,10 @@ impl Hypervisor for Dom0Hypervisor {
     fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
         guest::xen_version_number()
     }
+
+    fn features(&mut self) -> Result<u32, Errno> {
+        guest::xen_features(0)
+    }
 }
 
 /// A hypervisor that refuses everything: used if the foreign-mapping window cannot be set
@@ -167,6 +171,10 @@ impl Hypervisor for Broken {
     }
     fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
         guest::xen_version_number()
+    }
+
+    fn features(&mut self) -> Result<u32, Errno> {
+        guest::xen_features(0)
     }
 }
 

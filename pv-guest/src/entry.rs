@@ -20,7 +20,7 @@ guest_abi::xen_elfnotes! {
     paddr_offset: 0u64,
     entry: "_start",
     hypercall_page: "hypercall_page",
-    features: "!writable_page_tables",
+    features: "mmu_pt_update_preserve_ad",
 }
 
 core::arch::global_asm!(

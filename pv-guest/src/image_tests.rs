@@ -28,7 +28,11 @@ fn built_image_parses_with_the_shared_loader() {
     assert_eq!(n.guest_os, Some("pv-guest"));
     assert_eq!(n.xen_version, Some("xen-3.0"));
     assert_eq!(n.loader, Some("generic"));
-    assert_eq!(n.features, Some("!writable_page_tables"));
+    assert_eq!(n.features, Some("mmu_pt_update_preserve_ad"));
+    assert_eq!(
+        n.required_features, 0,
+        "pv-guest must not require a feature we lack"
+    );
     assert_eq!(n.virt_base, VIRT_BASE);
     assert_eq!(n.paddr_offset, 0);
     assert_eq!(img.virt_offset(), VIRT_BASE);

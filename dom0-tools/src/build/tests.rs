@@ -22,6 +22,7 @@ fn domu_params<'a>(
         store_evtchn: Some(1),
         console_evtchn: Some(2),
         dom0_console: None,
+        hv_features: crate::sim::SIM_FEATURES,
     }
 }
 
@@ -146,6 +147,7 @@ fn dom0_flags_no_store_console_and_long_cmdline() {
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: Some((0x800, 0x40)),
+        hv_features: crate::sim::SIM_FEATURES,
     };
     let mut mem = VecMemory::new(2048);
     let r = build_pv(&mut mem, &p).unwrap();
@@ -321,4 +323,27 @@ fn real_pv_guest_if_available() {
             }
         }
     }
+}
+
+#[test]
+fn required_features_the_hypervisor_lacks_are_refused() {
+    let bytes = TestElf::pv()
+        .with_note(
+            XEN_ELFNOTE_FEATURES,
+            b"!writable_page_tables|!dom0\0".to_vec(),
+        )
+        .bytes();
+    let img = ElfImage::parse(&bytes).unwrap();
+    let err = check_features(&img, crate::sim::SIM_FEATURES).unwrap_err();
+    assert_eq!(
+        err,
+        BuildError::Unsupported {
+            missing: 1 | 1 << 11
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "the kernel requires features this hypervisor lacks: writable_page_tables dom0"
+    );
+    assert!(check_features(&img, 1 | 1 << 11).is_ok());
 }

@@ -5,7 +5,7 @@ use super::ElfError;
 use guest_abi::elfnote::*;
 
 /// Feature names of the `FEATURES` note, by XENFEAT bit number (Xen's `features.h`).
-const FEATURE_NAMES: &[&str] = &[
+pub const FEATURE_NAMES: &[&str] = &[
     "writable_page_tables",
     "writable_descriptor_tables",
     "auto_translated_physmap",

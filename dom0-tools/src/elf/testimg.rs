@@ -65,7 +65,10 @@ impl TestElf {
                     XEN_ELFNOTE_HYPERCALL_PAGE,
                     (BASE + 0x1000).to_le_bytes().to_vec(),
                 ),
-                (XEN_ELFNOTE_FEATURES, str_note("!writable_page_tables|foo")),
+                (
+                    XEN_ELFNOTE_FEATURES,
+                    str_note("!mmu_pt_update_preserve_ad|foo"),
+                ),
             ],
             notes_in_section: false,
         }

@@ -15,9 +15,9 @@ fn parses_a_pv_kernel() {
     assert_eq!(img.notes.paddr_offset, BASE);
     assert_eq!(img.entry(), BASE + 0x20, "the ENTRY note beats e_entry");
     assert_eq!(img.notes.hypercall_page, Some(BASE + 0x1000));
-    assert_eq!(img.notes.required_features, 1);
-    assert_eq!(img.notes.supported_features, 1);
-    assert_eq!(img.notes.features, Some("!writable_page_tables|foo"));
+    assert_eq!(img.notes.required_features, 1 << 5);
+    assert_eq!(img.notes.supported_features, 1 << 5);
+    assert_eq!(img.notes.features, Some("!mmu_pt_update_preserve_ad|foo"));
     assert_eq!((img.virt_kstart, img.virt_kend), (BASE, BASE + 0x6000));
     let segs: Vec<_> = img.segments().collect();
     assert_eq!(segs.len(), 2);

@@ -4,7 +4,7 @@
 //! layout, free memory); after `createdomain`, any failure destroys the domain again.
 
 use super::{Toolstack, XlResult, DOM0_NAME};
-use crate::build::{build_pv, fill_vcpu_context, BuildParams, Layout};
+use crate::build::{build_pv, check_features, fill_vcpu_context, BuildParams, Layout};
 use crate::config::DomainConfig;
 use crate::elf::ElfImage;
 use crate::hv::{ForeignMemory, Hypervisor};
@@ -60,6 +60,11 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             ),
             None => None,
         };
+        let features = self
+            .hv
+            .features()
+            .map_err(|e| format!("cannot get the hypervisor's features (xen_version): {e}"))?;
+        check_features(&img, features).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
         let nr_pages = cfg.memory_pages();
         let ramdisk_len = ramdisk.map_or(0, |r| r.len() as u64);
         Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
@@ -94,7 +99,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .domctl(&mut op)
             .map_err(|e| format!("cannot create domain \"{}\" (createdomain): {e}", cfg.name))?;
         let domid = op.domain;
-        match self.setup(domid, &cfg, &img, ramdisk) {
+        match self.setup(domid, &cfg, &img, ramdisk, features) {
             Ok(()) => {
                 self.domains.push((cfg.name.clone(), domid));
                 let _ = writeln!(out, "Started domain {} (id={})", cfg.name, domid.0);
@@ -121,6 +126,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         cfg: &DomainConfig,
         img: &ElfImage<'_>,
         ramdisk: Option<&[u8]>,
+        features: u32,
     ) -> Result<(), String> {
         let hv = &mut self.hv;
         // createdomain already set max_vcpus; Xen 4.17 has no separate max_vcpus domctl.
@@ -173,6 +179,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             store_evtchn: Some(store),
             console_evtchn: Some(console),
             dom0_console: None,
+            hv_features: features,
         };
         let result = {
             let mut mem = ForeignMemory::new(&mut *hv, domid, &mfns);

@@ -14,6 +14,13 @@ fn initrd_bytes() -> Vec<u8> {
     let notelf = b"name = \"notelf\"\nkernel = \"/etc/xen/domu.cfg\"\n";
     let other = b"name = \"other\"\nkernel = \"/boot/pv-guest\"\nmemory = 16\n";
     let rd = b"name = \"rd\"\nkernel = \"/boot/pv-guest\"\nramdisk = \"/boot/nope\"\n";
+    let wpt_kernel = TestElf::pv()
+        .with_note(
+            guest_abi::elfnote::XEN_ELFNOTE_FEATURES,
+            b"!writable_page_tables\0".to_vec(),
+        )
+        .bytes();
+    let wpt = b"name = \"wpt\"\nkernel = \"/boot/wpt\"\n";
     write_newc(&[
         ("/etc/xen/domu.cfg", DOMU),
         ("/etc/xen/big.cfg", big),
@@ -30,6 +37,8 @@ fn initrd_bytes() -> Vec<u8> {
             include_bytes!("../../examples/bad-memory.cfg"),
         ),
         ("/boot/pv-guest", &kernel),
+        ("/etc/xen/wpt.cfg", wpt),
+        ("/boot/wpt", &wpt_kernel),
     ])
 }
 
@@ -173,6 +182,11 @@ fn errors_change_nothing() {
         &mut ts,
         "xl create notelf.cfg",
         "xl: kernel \"/etc/xen/domu.cfg\": not an ELF file",
+    );
+    refused(
+        &mut ts,
+        "xl create wpt.cfg",
+        "xl: kernel \"/boot/wpt\": the kernel requires features this hypervisor lacks: writable_page_tables",
     );
     refused(
         &mut ts,

@@ -91,6 +91,7 @@ pub fn build(
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: None,
+        hv_features: crate::hypercall::FEATURES,
     };
     let mut gm = Dom0Memory {
         mfns: &mfns,

@@ -5,6 +5,7 @@ mod console;
 mod domctl;
 mod iret;
 pub use domctl::set_vcpu_context;
+pub use version::FEATURES;
 mod memory_op;
 mod mmu;
 mod sched_op;

@@ -10,6 +10,10 @@ use guest_abi::version::*;
 /// The Xen interface version we implement (4.17), as major<<16 | minor.
 pub const VERSION: u64 = (4 << 16) | 17;
 
+/// The XENFEAT bits (submap 0) every PV guest gets. Writable page tables (trapping and
+/// emulating direct PTE writes) are not offered: guests use `mmu_update`.
+pub const FEATURES: u32 = 1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+
 fn padded<const N: usize>(s: &str) -> [u8; N] {
     let mut b = [0u8; N];
     let n = s.len().min(N - 1);
@@ -46,8 +50,11 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRe
         XENVER_GET_FEATURES => {
             let mut fi: XenFeatureInfo = guest_copy::read(mem, arg)?;
             fi.submap = 0;
-            if fi.submap_idx == 0 && st.cur().privileged {
-                fi.submap |= 1 << XENFEAT_DOM0;
+            if fi.submap_idx == 0 {
+                fi.submap = FEATURES;
+                if st.cur().privileged {
+                    fi.submap |= 1 << XENFEAT_DOM0;
+                }
             }
             guest_copy::write(&st.mem, arg, &fi)?
         }
