@@ -184,6 +184,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let root = qemu::workspace_root();
     let mut t = Tally::default();
 
+    // The images first: the host tests of pv-guest check the built kernel image too.
+    eprintln!("\nxtask test: cargo xtask build");
+    let built = match build::build_all() {
+        Ok(()) => {
+            // Tell the image checks in the host tests that the images must exist.
+            std::env::set_var("PVH_IMAGES_BUILT", "1");
+            true
+        }
+        Err(e) => {
+            t.step_failed("cargo xtask build", &e);
+            false
+        }
+    };
+
     if opts.host {
         if let Err(e) = ensure_xen_headers() {
             t.step_failed("prerequisite libxen-dev", &e);
@@ -223,16 +237,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 t.step_failed("prerequisite QEMU", &e);
                 false
             }
-            Ok(()) => {
-                eprintln!("\nxtask test: cargo xtask build");
-                match build::build_all() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        t.step_failed("cargo xtask build", &e);
-                        false
-                    }
-                }
-            }
+            Ok(()) => built,
         };
         if ready {
             let mut a = vec![
