@@ -26,6 +26,8 @@ pub mod start;
 pub mod traps;
 pub mod util;
 
+pub mod grant;
+
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!("the hypervisor runs on bare metal: build it with `cargo xtask build`");

@@ -33,6 +33,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     st.mem.zero_frame(shared);
     let mut d = Box::new(Domain::new(id, privileged));
     d.shared_info_mfn = shared;
+    d.xen_frames.push(shared);
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
     super::vcpu_info::set_upcall_mask(&st.mem, shared, true);
     st.domains.insert(id, d);
@@ -80,6 +81,7 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     }
     let d = st.dom(id).ok_or(Errno::ESRCH)?;
     d.dying = true;
+    crate::grant::ops::release_all(st, id);
     reap(st, id);
     Ok(())
 }

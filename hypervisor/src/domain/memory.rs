@@ -55,8 +55,8 @@ pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
             left += 1;
             continue;
         }
-        let shared = st.dom(dom).map(|d| d.shared_info_mfn) == Some(mfn);
-        if shared {
+        let xen_frame = st.dom(dom).is_some_and(|d| d.xen_frames.contains(&mfn));
+        if xen_frame {
             let (mut ft, _) = st.frame_table();
             let _ = ft.release(mfn);
             crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);

@@ -102,6 +102,11 @@ pub struct Domain {
     pub tot_pages: u64,
     /// Its shared_info frame.
     pub shared_info_mfn: u64,
+    /// Frames the hypervisor gave it beyond its memory (shared_info, grant-table frames):
+    /// owned by it, not counted in `tot_pages`.
+    pub xen_frames: alloc::vec::Vec<u64>,
+    /// Its grant table and its mappings of other domains' grants.
+    pub grant: crate::grant::GrantState,
     /// Nesting count of `pausedomain` (created domains start paused once).
     pub pause_count: u32,
     /// Why it shut down, if it did.
@@ -128,6 +133,8 @@ impl Domain {
             max_pages: 0,
             tot_pages: 0,
             shared_info_mfn: 0,
+            xen_frames: alloc::vec::Vec::new(),
+            grant: crate::grant::GrantState::new(0, 0),
             pause_count: 1,
             shutdown: None,
             dying: false,

@@ -27,6 +27,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             let id = lifecycle::create(st, want, false)?;
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
             d.handle = c.handle;
+            d.grant = crate::grant::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
             d.max_vcpus = c.max_vcpus.max(1);
             op.domain = DomId(id);
             true

@@ -3,6 +3,7 @@
 mod callbacks;
 mod console;
 mod domctl;
+mod grant_table;
 mod iret;
 pub use domctl::set_vcpu_context;
 pub use version::FEATURES;
@@ -50,6 +51,7 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::STACK_SWITCH] = Some(callbacks::stack_switch);
     t[nr::SET_SEGMENT_BASE] = Some(callbacks::set_segment_base);
     t[nr::IRET] = Some(iret::iret);
+    t[nr::GRANT_TABLE_OP] = Some(grant_table::grant_table_op);
     t[nr::MEMORY_OP] = Some(memory_op::memory_op);
     t[nr::MMU_UPDATE] = Some(mmu::mmu_update);
     t[nr::MMUEXT_OP] = Some(mmu::mmuext_op);

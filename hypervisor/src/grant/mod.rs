@@ -1,0 +1,114 @@
+//! Grant tables (version 1): a domain grants another access to one of its frames by writing
+//! an entry in its grant table; the grantee maps or copies it through the hypervisor, which
+//! checks the entry, keeps the frame alive while it is used, and marks the entry busy.
+
+pub mod active;
+#[cfg(target_os = "none")]
+pub mod ops;
+
+#[cfg(target_os = "none")]
+use crate::mm::machine::Machine;
+use active::Active;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use guest_abi::grant_table::{GntmapFlags, GrantEntryV1, GRANT_ENTRIES_PER_FRAME_V1};
+#[cfg(target_os = "none")]
+use zerocopy::{FromZeros, IntoBytes};
+
+/// Grant-table frames a domain gets unless its creator asks for fewer.
+pub const DEFAULT_MAX_FRAMES: u32 = 32;
+/// The most grant-table frames any domain may have.
+pub const HARD_MAX_FRAMES: u32 = 64;
+/// Mappings of other domains' grants a domain may hold unless its creator asks otherwise.
+pub const DEFAULT_MAX_MAPTRACK: u32 = 1024;
+/// Maptrack entries per maptrack frame (for `max_maptrack_frames`).
+pub const MAPTRACK_PER_FRAME: u32 = 256;
+/// The most mappings any domain may hold.
+pub const HARD_MAX_MAPTRACK: u32 = 16 * 1024;
+
+/// One mapping a domain made of another domain's grant (its handle is the index).
+#[derive(Clone, Copy, Debug)]
+pub struct MapTrack {
+    /// The granting domain.
+    pub granter: u16,
+    /// The grant reference.
+    pub gref: u32,
+    /// The machine frame mapped.
+    pub frame: u64,
+    /// The L1 table and slot holding the mapping (0, 0 for a device-only mapping).
+    pub l1: (u64, usize),
+    /// How it was mapped.
+    pub flags: GntmapFlags,
+}
+
+/// A domain's grant state: its own table (as granter) and its mappings (as grantee).
+#[derive(Default)]
+pub struct GrantState {
+    /// The shared grant-table frames, owned by the domain, not counted in its memory.
+    pub frames: Vec<u64>,
+    /// Limit on `frames`.
+    pub max_frames: u32,
+    /// This domain's grants in use, by reference.
+    pub active: BTreeMap<u32, Active>,
+    /// This domain's mappings of others' grants; a handle indexes it.
+    pub maptrack: Vec<Option<MapTrack>>,
+    /// Limit on live mappings.
+    pub max_maptrack: u32,
+}
+
+impl GrantState {
+    /// A grant state with the given limits (≤ 0 = defaults, clamped to the hard caps).
+    pub fn new(max_frames: i32, max_maptrack_frames: i32) -> Self {
+        let frames = if max_frames > 0 {
+            (max_frames as u32).min(HARD_MAX_FRAMES)
+        } else {
+            DEFAULT_MAX_FRAMES
+        };
+        let maptrack = if max_maptrack_frames > 0 {
+            (max_maptrack_frames as u32)
+                .saturating_mul(MAPTRACK_PER_FRAME)
+                .min(HARD_MAX_MAPTRACK)
+        } else {
+            DEFAULT_MAX_MAPTRACK
+        };
+        GrantState {
+            max_frames: frames,
+            max_maptrack: maptrack,
+            ..Default::default()
+        }
+    }
+
+    /// Number of grant entries the table holds now.
+    pub fn nr_entries(&self) -> u32 {
+        (self.frames.len() * GRANT_ENTRIES_PER_FRAME_V1) as u32
+    }
+
+    /// Machine address of entry `gref`, if it exists.
+    fn entry_maddr(&self, gref: u32) -> Option<u64> {
+        let per = GRANT_ENTRIES_PER_FRAME_V1 as u32;
+        let frame = *self.frames.get((gref / per) as usize)?;
+        Some((frame << 12) + u64::from(gref % per) * core::mem::size_of::<GrantEntryV1>() as u64)
+    }
+
+    /// Read entry `gref` from the shared table.
+    #[cfg(target_os = "none")]
+    pub fn read_entry(&self, mem: &Machine, gref: u32) -> Option<GrantEntryV1> {
+        let ma = self.entry_maddr(gref)?;
+        let mut e = GrantEntryV1::new_zeroed();
+        mem.read_bytes(ma, e.as_mut_bytes());
+        Some(e)
+    }
+
+    /// Store the flags of entry `gref`.
+    #[cfg(target_os = "none")]
+    pub fn write_flags(&self, mem: &Machine, gref: u32, flags: u16) {
+        if let Some(ma) = self.entry_maddr(gref) {
+            mem.write_bytes(ma, &flags.to_le_bytes());
+        }
+    }
+
+    /// Number of live mappings.
+    pub fn live_maps(&self) -> usize {
+        self.maptrack.iter().filter(|m| m.is_some()).count()
+    }
+}

@@ -1,0 +1,375 @@
+//! The grant operations: set up and query a table, map and unmap a grant into the caller's
+//! page tables, copy through grants.
+
+use super::active;
+use super::MapTrack;
+use crate::domain::state::State;
+use crate::mm::guest_copy;
+use crate::mm::page_types::PageType;
+use crate::mm::page_types::TableMem;
+use crate::mm::pte;
+use guest_abi::errno::Errno;
+use guest_abi::grant_table::*;
+use guest_abi::types::DomId;
+
+type GResult<T> = Result<T, GntStatus>;
+
+/// The domain a grant operation names: DOMID_SELF is the caller.
+fn resolve(st: &State, dom: DomId) -> u16 {
+    if dom == DomId::SELF {
+        st.current
+    } else {
+        dom.0
+    }
+}
+
+type Domains = alloc::collections::BTreeMap<u16, alloc::boxed::Box<crate::domain::Domain>>;
+
+/// A live (not dying) domain, or BAD_DOMAIN.
+fn live(domains: &mut Domains, id: u16) -> GResult<&mut crate::domain::Domain> {
+    match domains.get_mut(&id) {
+        Some(d) if !d.dying => Ok(d),
+        _ => Err(GntStatus::BAD_DOMAIN),
+    }
+}
+
+/// `GNTTABOP_setup_table`: grow the table to `nr_frames` and report its frames.
+pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errno> {
+    let me = st.current;
+    let dom = resolve(st, op.dom);
+    if dom != me && !st.cur().privileged {
+        op.status = GntStatus::PERMISSION_DENIED.0;
+        return Ok(());
+    }
+    let Ok(d) = live(&mut st.domains, dom) else {
+        op.status = GntStatus::BAD_DOMAIN.0;
+        return Ok(());
+    };
+    if op.nr_frames > d.grant.max_frames {
+        log::warn!(
+            "domain {dom}: grant table of {} frames refused: limit max_grant_frames = {}",
+            op.nr_frames,
+            d.grant.max_frames
+        );
+        op.status = GntStatus::GENERAL_ERROR.0;
+        return Ok(());
+    }
+    while (st.dom(dom).map_or(0, |d| d.grant.frames.len()) as u32) < op.nr_frames {
+        let Some(mfn) = crate::mm::frames::alloc() else {
+            op.status = GntStatus::NO_SPACE.0;
+            return Ok(());
+        };
+        if st.frame_table().0.assign(mfn, dom).is_err() {
+            op.status = GntStatus::GENERAL_ERROR.0;
+            return Ok(());
+        }
+        st.mem.zero_frame(mfn);
+        let d = st.dom(dom).ok_or(Errno::ESRCH)?;
+        d.grant.frames.push(mfn);
+        d.xen_frames.push(mfn);
+    }
+    let frames = st.dom(dom).ok_or(Errno::ESRCH)?.grant.frames.clone();
+    for (i, f) in frames.iter().take(op.nr_frames as usize).enumerate() {
+        if guest_copy::write(&st.mem, op.frame_list + 8 * i as u64, f).is_err() {
+            op.status = GntStatus::BAD_VIRT_ADDR.0;
+            return Ok(());
+        }
+    }
+    op.status = GntStatus::OKAY.0;
+    Ok(())
+}
+
+/// `GNTTABOP_query_size`.
+pub fn query_size(st: &mut State, op: &mut GnttabQuerySize) {
+    let me = st.current;
+    let dom = resolve(st, op.dom);
+    if dom != me && !st.cur().privileged {
+        op.status = GntStatus::PERMISSION_DENIED.0;
+        return;
+    }
+    match live(&mut st.domains, dom) {
+        Ok(d) => {
+            op.nr_frames = d.grant.frames.len() as u32;
+            op.max_nr_frames = d.grant.max_frames;
+            op.status = GntStatus::OKAY.0;
+        }
+        Err(s) => op.status = s.0,
+    }
+}
+
+/// The L1 table and slot that map `va` in the caller's live page tables.
+fn l1_slot_of_va(st: &mut State, va: u64) -> GResult<(u64, usize)> {
+    if !crate::mm::guest_walk::guest_va_ok(va) || va & 0xFFF != 0 {
+        return Err(GntStatus::BAD_VIRT_ADDR);
+    }
+    let mut table = st.cur().vcpu.active_l4();
+    for level in (2..=4u32).rev() {
+        let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
+        let e = st.mem.read(table, idx);
+        if !pte::present(e) {
+            return Err(GntStatus::BAD_VIRT_ADDR);
+        }
+        table = pte::mfn(e);
+    }
+    Ok((table, ((va >> 12) & 0x1FF) as usize))
+}
+
+/// Where a map or unmap request puts the PTE.
+fn slot_for(st: &mut State, host_addr: u64, flags: GntmapFlags) -> GResult<(u64, usize)> {
+    if flags.contains(GntmapFlags::CONTAINS_PTE) {
+        if host_addr & 7 != 0 {
+            return Err(GntStatus::BAD_VIRT_ADDR);
+        }
+        Ok((host_addr >> 12, ((host_addr & 0xFFF) >> 3) as usize))
+    } else {
+        l1_slot_of_va(st, host_addr)
+    }
+}
+
+/// `GNTTABOP_map_grant_ref`.
+pub fn map(st: &mut State, op: &mut GnttabMapGrantRef) {
+    match map_inner(st, op) {
+        Ok(handle) => {
+            op.handle = handle;
+            op.status = GntStatus::OKAY.0;
+        }
+        Err(s) => op.status = s.0,
+    }
+}
+
+fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
+    let me = st.current;
+    let flags = GntmapFlags::from_bits(op.flags).ok_or(GntStatus::GENERAL_ERROR)?;
+    if !flags.intersects(GntmapFlags::HOST_MAP | GntmapFlags::DEVICE_MAP) {
+        return Err(GntStatus::GENERAL_ERROR);
+    }
+    let write = !flags.contains(GntmapFlags::READONLY);
+    let granter = resolve(st, op.dom);
+    let gref = op.ref_.0;
+    let (entry, act) = {
+        let g = live(&mut st.domains, granter)?;
+        if gref >= g.grant.nr_entries() {
+            return Err(GntStatus::BAD_GNTREF);
+        }
+        let act = g.grant.active.get(&gref).copied();
+        let e = g
+            .grant
+            .read_entry(&st.mem, gref)
+            .ok_or(GntStatus::BAD_GNTREF)?;
+        (e, act)
+    };
+    let (frame, new_flags) = active::acquire(&entry, act.as_ref(), me, write)?;
+    if st.frame_table().0.owner(frame) != granter {
+        return Err(GntStatus::BAD_PAGE);
+    }
+    {
+        let m = st.cur();
+        if m.grant.live_maps() as u32 >= m.grant.max_maptrack {
+            log::warn!(
+                "domain {me}: grant map refused: limit of {} mappings reached",
+                m.grant.max_maptrack
+            );
+            return Err(GntStatus::NO_SPACE);
+        }
+    }
+    let l1 = if flags.contains(GntmapFlags::HOST_MAP) {
+        let (l1, idx) = slot_for(st, op.host_addr, flags)?;
+        let (mut ft, mem) = st.frame_table();
+        if pte::present(mem.read(l1, idx)) {
+            return Err(GntStatus::BAD_VIRT_ADDR);
+        }
+        let mut e = (frame << 12) | pte::P | pte::US | pte::A;
+        if write {
+            e |= pte::RW | pte::D;
+        }
+        ft.mod_entry(mem, l1, idx, e, me, granter)
+            .map_err(|err| match err {
+                Errno::EBUSY => GntStatus::BAD_PAGE,
+                _ => GntStatus::GENERAL_ERROR,
+            })?;
+        (l1, idx)
+    } else {
+        (0, 0)
+    };
+    if flags.contains(GntmapFlags::DEVICE_MAP) {
+        // No IOMMU: the bus address is the machine address.
+        op.dev_bus_addr = frame << 12;
+    }
+    let g = live(&mut st.domains, granter)?;
+    let a = active::pin(act, frame, me, write);
+    g.grant.active.insert(gref, a);
+    g.grant.write_flags(&st.mem, gref, new_flags);
+    let track = MapTrack {
+        granter,
+        gref,
+        frame,
+        l1,
+        flags,
+    };
+    let m = st.cur();
+    let handle = match m.grant.maptrack.iter().position(Option::is_none) {
+        Some(h) => {
+            m.grant.maptrack[h] = Some(track);
+            h
+        }
+        None => {
+            m.grant.maptrack.push(Some(track));
+            m.grant.maptrack.len() - 1
+        }
+    };
+    flush_tlb();
+    Ok(handle as u32)
+}
+
+/// `GNTTABOP_unmap_grant_ref`.
+pub fn unmap(st: &mut State, op: &mut GnttabUnmapGrantRef) {
+    op.status = match unmap_inner(st, op) {
+        Ok(()) => GntStatus::OKAY.0,
+        Err(s) => s.0,
+    };
+}
+
+fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
+    let me = st.current;
+    let track = st
+        .cur()
+        .grant
+        .maptrack
+        .get(op.handle as usize)
+        .copied()
+        .flatten()
+        .ok_or(GntStatus::BAD_HANDLE)?;
+    if track.flags.contains(GntmapFlags::HOST_MAP) {
+        if slot_for(st, op.host_addr, track.flags)? != track.l1 {
+            return Err(GntStatus::BAD_VIRT_ADDR);
+        }
+        let (l1, idx) = track.l1;
+        let (mut ft, mem) = st.frame_table();
+        let cur = mem.read(l1, idx);
+        // The guest may have replaced the entry itself; then its references are gone already.
+        if pte::present(cur) && pte::mfn(cur) == track.frame {
+            ft.mod_entry(mem, l1, idx, 0, me, me)
+                .map_err(|_| GntStatus::GENERAL_ERROR)?;
+        }
+    }
+    st.cur().grant.maptrack[op.handle as usize] = None;
+    release_pin(st, &track);
+    flush_tlb();
+    crate::domain::lifecycle::reap_dying(st);
+    Ok(())
+}
+
+/// Drop the granter-side pin of a mapping and clear the entry's busy bits when unused.
+fn release_pin(st: &mut State, t: &MapTrack) {
+    let write = !t.flags.contains(GntmapFlags::READONLY);
+    let Some(g) = st.domains.get_mut(&t.granter) else {
+        return;
+    };
+    let Some(a) = g.grant.active.get(&t.gref).copied() else {
+        return;
+    };
+    let (a, clear) = active::unpin(a, write);
+    match a {
+        Some(a) => {
+            g.grant.active.insert(t.gref, a);
+        }
+        None => {
+            g.grant.active.remove(&t.gref);
+        }
+    }
+    // A dying granter's table frames may already be back in the allocator.
+    if !g.dying {
+        if let Some(e) = g.grant.read_entry(&st.mem, t.gref) {
+            g.grant.write_flags(&st.mem, t.gref, e.flags & !clear);
+        }
+    }
+}
+
+/// A domain going away: release every grant it still has mapped (its page tables' references
+/// are dropped by the frame table's relinquish).
+pub fn release_all(st: &mut State, dom: u16) {
+    let maps: alloc::vec::Vec<MapTrack> = match st.dom(dom) {
+        Some(d) => d.grant.maptrack.drain(..).flatten().collect(),
+        None => return,
+    };
+    for t in &maps {
+        release_pin(st, t);
+    }
+}
+
+/// One side of a copy: the frame and whether it is usable.
+fn copy_side(
+    st: &mut State,
+    p: &GnttabCopyPtr,
+    is_gref: bool,
+    write: bool,
+    len: usize,
+) -> GResult<u64> {
+    if usize::from(p.offset) + len > 4096 {
+        return Err(GntStatus::BAD_COPY_ARG);
+    }
+    let me = st.current;
+    let dom = resolve(st, p.domid);
+    let frame = if is_gref {
+        let gref = u32::try_from(p.u).map_err(|_| GntStatus::BAD_GNTREF)?;
+        let g = live(&mut st.domains, dom)?;
+        if gref >= g.grant.nr_entries() {
+            return Err(GntStatus::BAD_GNTREF);
+        }
+        let act = g.grant.active.get(&gref).copied();
+        let e = g
+            .grant
+            .read_entry(&st.mem, gref)
+            .ok_or(GntStatus::BAD_GNTREF)?;
+        active::acquire(&e, act.as_ref(), me, write)?.0
+    } else {
+        if dom != me && !st.cur().privileged {
+            return Err(GntStatus::PERMISSION_DENIED);
+        }
+        live(&mut st.domains, dom)?;
+        p.u
+    };
+    let info = st
+        .frame_table()
+        .0
+        .get(frame)
+        .copied()
+        .ok_or(GntStatus::BAD_PAGE)?;
+    if info.owner != dom {
+        return Err(GntStatus::BAD_PAGE);
+    }
+    if write && (info.ptype.level().is_some() || info.ptype == PageType::SegDesc) {
+        // Writing into a page table or descriptor page would bypass validation.
+        return Err(GntStatus::BAD_PAGE);
+    }
+    Ok(frame)
+}
+
+/// `GNTTABOP_copy`.
+pub fn copy(st: &mut State, op: &mut GnttabCopy) {
+    let len = usize::from(op.len);
+    let src = copy_side(
+        st,
+        &op.source,
+        op.flags & GNTCOPY_SOURCE_GREF != 0,
+        false,
+        len,
+    );
+    let dst = copy_side(st, &op.dest, op.flags & GNTCOPY_DEST_GREF != 0, true, len);
+    op.status = match (src, dst) {
+        (Ok(s), Ok(d)) => {
+            let mut buf = [0u8; 4096];
+            st.mem
+                .read_bytes((s << 12) + u64::from(op.source.offset), &mut buf[..len]);
+            st.mem
+                .write_bytes((d << 12) + u64::from(op.dest.offset), &buf[..len]);
+            GntStatus::OKAY.0
+        }
+        (Err(e), _) | (_, Err(e)) => e.0,
+    };
+}
+
+fn flush_tlb() {
+    let cr3 = crate::arch::x86_64::cpu::read_cr3();
+    crate::arch::x86_64::cpu::write_cr3(cr3);
+}
