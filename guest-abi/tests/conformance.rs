@@ -570,6 +570,22 @@ fn layouts(k: &mut Checks) {
         [time_offset_seconds]
     );
     layout!(k, "xen_domctl_address_size", DomctlAddressSize, [size]);
+    layout!(
+        k,
+        "xen_domctl_sched_credit",
+        DomctlSchedCredit,
+        [weight, cap]
+    );
+    layout!(
+        k,
+        "xen_domctl_scheduler_op",
+        DomctlSchedulerOp,
+        [sched_id, cmd]
+    );
+    k.add(
+        "offsetof(struct xen_domctl_scheduler_op, u.credit)",
+        offset_of!(DomctlSchedulerOp, credit),
+    );
     layout!(k, "xen_domctl_set_target", DomctlSetTarget, [target]);
     // sysctl.h
     layout!(k, "xen_sysctl", XenSysctl, [cmd, interface_version, u]);
@@ -951,6 +967,13 @@ fn constants(k: &mut Checks) {
         XEN_DOMCTL_getvcpuinfo => XEN_DOMCTL_GETVCPUINFO,
         XEN_DOMCTL_max_vcpus => XEN_DOMCTL_MAX_VCPUS,
         XEN_DOMCTL_scheduler_op => XEN_DOMCTL_SCHEDULER_OP,
+        XEN_SCHEDULER_CREDIT => XEN_SCHEDULER_CREDIT, XEN_SCHEDULER_CREDIT2 => XEN_SCHEDULER_CREDIT2,
+        XEN_SCHEDULER_ARINC653 => XEN_SCHEDULER_ARINC653, XEN_SCHEDULER_RTDS => XEN_SCHEDULER_RTDS,
+        XEN_SCHEDULER_NULL => XEN_SCHEDULER_NULL,
+        XEN_DOMCTL_SCHEDOP_putinfo => XEN_DOMCTL_SCHEDOP_PUTINFO,
+        XEN_DOMCTL_SCHEDOP_getinfo => XEN_DOMCTL_SCHEDOP_GETINFO,
+        XEN_DOMCTL_SCHEDOP_putvcpuinfo => XEN_DOMCTL_SCHEDOP_PUTVCPUINFO,
+        XEN_DOMCTL_SCHEDOP_getvcpuinfo => XEN_DOMCTL_SCHEDOP_GETVCPUINFO,
         XEN_DOMCTL_setdomainhandle => XEN_DOMCTL_SETDOMAINHANDLE,
         XEN_DOMCTL_setdebugging => XEN_DOMCTL_SETDEBUGGING,
         XEN_DOMCTL_irq_permission => XEN_DOMCTL_IRQ_PERMISSION,

@@ -430,3 +430,55 @@ assert_eq_size!(XenctlBitmap, [u8; 16]);
 assert_eq_size!(DomctlVcpuAffinity, [u8; 40]);
 assert_eq_size!(DomctlIomemPermission, [u8; 24]);
 assert_eq_size!(DomctlIoportPermission, [u8; 12]);
+
+/// `XEN_DOMCTL_SCHEDULER_OP` scheduler id: credit (credit1).
+pub const XEN_SCHEDULER_CREDIT: u32 = 5;
+/// `XEN_DOMCTL_SCHEDULER_OP` scheduler id: credit2.
+pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
+/// `XEN_DOMCTL_SCHEDULER_OP` scheduler id: ARINC 653.
+pub const XEN_SCHEDULER_ARINC653: u32 = 7;
+/// `XEN_DOMCTL_SCHEDULER_OP` scheduler id: RTDS.
+pub const XEN_SCHEDULER_RTDS: u32 = 8;
+/// `XEN_DOMCTL_SCHEDULER_OP` scheduler id: null.
+pub const XEN_SCHEDULER_NULL: u32 = 9;
+/// Scheduler op: set the domain's parameters.
+pub const XEN_DOMCTL_SCHEDOP_PUTINFO: u32 = 0;
+/// Scheduler op: get the domain's parameters.
+pub const XEN_DOMCTL_SCHEDOP_GETINFO: u32 = 1;
+/// Scheduler op: set per-vCPU parameters.
+pub const XEN_DOMCTL_SCHEDOP_PUTVCPUINFO: u32 = 2;
+/// Scheduler op: get per-vCPU parameters.
+pub const XEN_DOMCTL_SCHEDOP_GETVCPUINFO: u32 = 3;
+
+/// Credit-scheduler parameters (`xen_domctl_sched_credit`, 4 B).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct DomctlSchedCredit {
+    /// Relative weight (1–65535; 0 in a putinfo = unchanged).
+    pub weight: u16,
+    /// Cap in percent of one CPU (0 = none; 0xFFFF in a putinfo = unchanged).
+    pub cap: u16,
+}
+
+/// Payload of `XEN_DOMCTL_SCHEDULER_OP` (`xen_domctl_scheduler_op`, 24 B). The 16-byte
+/// union holds [`DomctlSchedCredit`] at offset 8 for the credit scheduler.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct DomctlSchedulerOp {
+    /// `XEN_SCHEDULER_*`.
+    pub sched_id: u32,
+    /// `XEN_DOMCTL_SCHEDOP_*`.
+    pub cmd: u32,
+    /// The credit parameters (first member of the union).
+    pub credit: DomctlSchedCredit,
+    /// The rest of the union.
+    pub _union_rest: [u32; 3],
+}
+
+assert_eq_size!(DomctlSchedCredit, [u8; 4]);
+assert_eq_size!(DomctlSchedulerOp, [u8; 24]);
+const_assert_eq!(core::mem::offset_of!(DomctlSchedulerOp, credit), 8);
