@@ -10,8 +10,14 @@
 //! initrd), `ramdisk`, `cmdline`, or `root` + `extra` (the command line is `root=<root>
 //! <extra>`), `memory` (MiB, default [`DEFAULT_MEMORY_MIB`] = 16: our guests are tiny, where
 //! xl's default is 128), `maxmem` (MiB, default = memory), `vcpus` (default 1), `maxvcpus`
-//! (default = vcpus), `on_poweroff`/`on_reboot`/`on_crash`/`on_watchdog`. Anything else, a
-//! setting given twice, or a value of the wrong type or out of range is a [`ConfigError`].
+//! (default = vcpus), `cpu_weight` (1–65535, default 256), `cap` (percent of one CPU, 0 = no
+//! cap), `on_poweroff`/`on_reboot`/`on_crash`/`on_watchdog` (`destroy`, `restart`,
+//! `preserve`; Xen's `rename-restart`, `coredump-*` and `soft-reset` are recognised and refused
+//! as unsupported), and `disk`/`vif` (lists of strings, stored for the split drivers).
+//! Anything else, a setting given twice, or a value of the wrong type or out of range is a
+//! [`ConfigError`].
+//!
+//! `xl create <cfg> KEY=VALUE...` overrides: see [`DomainConfig::parse_with_overrides`].
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -28,6 +34,12 @@ pub const MAX_VCPUS: u32 = 32;
 pub const MAX_NAME_LEN: usize = 63;
 /// Longest kernel command line (start_info.cmd_line is 1024 bytes with the NUL).
 pub const MAX_CMDLINE_LEN: usize = 1023;
+/// `cpu_weight` when the file does not say (Xen's credit scheduler default).
+pub const DEFAULT_WEIGHT: u32 = 256;
+/// The largest `cpu_weight` (Xen's credit scheduler accepts 1..=65535).
+pub const MAX_WEIGHT: u32 = 65535;
+/// What errors in `KEY=VALUE` overrides name as their file.
+pub const OVERRIDES_FILE: &str = "<command line>";
 
 /// A rejected configuration: `file:line: reason` (`file: reason` when no line applies).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +73,24 @@ pub enum ShutdownAction {
 }
 
 impl ShutdownAction {
+    /// The action's name in xl.cfg.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Destroy => "destroy",
+            Self::Restart => "restart",
+            Self::Preserve => "preserve",
+            Self::RenameRestart => "rename-restart",
+            Self::CoredumpDestroy => "coredump-destroy",
+            Self::CoredumpRestart => "coredump-restart",
+            Self::SoftReset => "soft-reset",
+        }
+    }
+
+    /// Whether this toolstack can carry the action out.
+    pub fn supported(self) -> bool {
+        matches!(self, Self::Destroy | Self::Restart | Self::Preserve)
+    }
+
     fn from_name(s: &str) -> Option<Self> {
         Some(match s {
             "destroy" => Self::Destroy,
@@ -96,6 +126,14 @@ pub struct DomainConfig {
     pub on_reboot: ShutdownAction,
     pub on_crash: ShutdownAction,
     pub on_watchdog: ShutdownAction,
+    /// Credit scheduler weight.
+    pub cpu_weight: u32,
+    /// Credit scheduler cap in percent of one CPU (0 = none).
+    pub cap: u32,
+    /// `disk = [...]` specs, stored for the block split driver.
+    pub disks: Vec<String>,
+    /// `vif = [...]` specs, stored for the network split driver.
+    pub vifs: Vec<String>,
 }
 
 impl DomainConfig {
@@ -105,17 +143,41 @@ impl DomainConfig {
         build(file, &settings)
     }
 
+    /// Parses `text` as [`parse`](Self::parse), then applies `KEY=VALUE` overrides as xl
+    /// does for the words after the config file: each replaces the file's setting of that key
+    /// (or adds one). VALUE is in config syntax (`memory=32`, `extra="a b"`, `disk=['x']`);
+    /// for convenience at a shell whose quotes were already removed, a VALUE that is not a
+    /// valid config value is taken as a plain string (`extra=test=pong peer=1`). Errors in an
+    /// override name [`OVERRIDES_FILE`] and the override's position (1-based) as the line.
+    pub fn parse_with_overrides(
+        file: &str,
+        text: &str,
+        overrides: &[&str],
+    ) -> Result<Self, ConfigError> {
+        let mut settings = parse_settings(file, text)?;
+        for (i, ov) in overrides.iter().enumerate() {
+            let line = i as u32 + 1;
+            let mut s = parse_override(ov, line)?;
+            s.file = Some(OVERRIDES_FILE.to_string());
+            settings.retain(|old| old.key != s.key);
+            settings.push(s);
+        }
+        build(file, &settings)
+    }
+
+    /// As [`parse_with_overrides`](Self::parse_with_overrides), for raw file contents.
+    pub fn parse_bytes_with_overrides(
+        file: &str,
+        bytes: &[u8],
+        overrides: &[&str],
+    ) -> Result<Self, ConfigError> {
+        let text = utf8(file, bytes)?;
+        Self::parse_with_overrides(file, text, overrides)
+    }
+
     /// As [`parse`](Self::parse), for raw file contents.
     pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<Self, ConfigError> {
-        let text = core::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            err(file, line as u32, "not valid UTF-8 text".to_string())
-        })?;
-        Self::parse(file, text)
+        Self::parse(file, utf8(file, bytes)?)
     }
 
     /// The kernel command line: `cmdline`, else `root=<root> <extra>` (either part optional).
@@ -174,6 +236,54 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn utf8<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, ConfigError> {
+    core::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        err(file, line as u32, "not valid UTF-8 text".to_string())
+    })
+}
+
+/// One `KEY=VALUE` override (see [`DomainConfig::parse_with_overrides`]).
+fn parse_override(ov: &str, line: u32) -> Result<Setting, ConfigError> {
+    let f = OVERRIDES_FILE;
+    let Some((key, value)) = ov.split_once('=') else {
+        return Err(err(
+            f,
+            line,
+            format!("{ov:?}: expected KEY=VALUE (e.g. memory=32 or extra=\"...\")"),
+        ));
+    };
+    let key = key.trim();
+    let key_ok = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(err(
+            f,
+            line,
+            format!("{ov:?}: {key:?} is not a setting name"),
+        ));
+    }
+    // As config text first; else the raw value is a string.
+    let as_config = format!("{key} = {value}");
+    let value = match parse_settings(f, &as_config) {
+        Ok(mut v) if v.len() == 1 => v.remove(0).value,
+        _ => Value::Str(value.to_string()),
+    };
+    Ok(Setting {
+        key: key.to_string(),
+        value,
+        line,
+        file: None,
+    })
+}
+
 fn err(file: &str, line: u32, reason: String) -> ConfigError {
     ConfigError {
         file: file.to_string(),
@@ -205,6 +315,13 @@ struct Setting {
     key: String,
     value: Value,
     line: u32,
+    /// Where it came from when not the config file itself (an override).
+    file: Option<String>,
+}
+
+/// The file a setting came from: its own (an override) or the config file.
+fn src<'a>(file: &'a str, s: &'a Setting) -> &'a str {
+    s.file.as_deref().unwrap_or(file)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,7 +463,12 @@ fn parse_settings(file: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
                 format!("{key}: set twice (first on line {})", prev.line),
             ));
         }
-        settings.push(Setting { key, value, line });
+        settings.push(Setting {
+            key,
+            value,
+            line,
+            file: None,
+        });
     }
     Ok(settings)
 }
@@ -416,10 +538,31 @@ fn get_string(file: &str, s: &Setting) -> Result<String, ConfigError> {
     match &s.value {
         Value::Str(v) => Ok(v.clone()),
         v => Err(err(
-            file,
+            src(file, s),
             s.line,
             format!("{}: expected a string, got {v}", s.key),
         )),
+    }
+}
+
+/// A list of strings (`disk = [ 'a', 'b' ]`).
+fn get_string_list(file: &str, s: &Setting) -> Result<Vec<String>, ConfigError> {
+    let bad = |what: &dyn fmt::Display| {
+        err(
+            src(file, s),
+            s.line,
+            format!("{}: expected a list of strings, got {what}", s.key),
+        )
+    };
+    match &s.value {
+        Value::List(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::Str(x) => Ok(x.clone()),
+                other => Err(bad(&format_args!("{other} in the list"))),
+            })
+            .collect(),
+        other => Err(bad(other)),
     }
 }
 
@@ -436,7 +579,7 @@ fn get_number(file: &str, s: &Setting, what: &str) -> Result<u64, ConfigError> {
     };
     parsed.ok_or_else(|| {
         err(
-            file,
+            src(file, s),
             s.line,
             format!("{}: expected {what}, got {}", s.key, s.value),
         )
@@ -454,7 +597,7 @@ fn get_range(
     let v = get_number(file, s, what)?;
     if v < lo || v > hi {
         return Err(err(
-            file,
+            src(file, s),
             s.line,
             format!("{}: must be between {lo} and {hi}{unit}, got {v}", s.key),
         ));
@@ -480,12 +623,16 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
         on_reboot: ShutdownAction::Restart,
         on_crash: ShutdownAction::Destroy,
         on_watchdog: ShutdownAction::Destroy,
+        cpu_weight: DEFAULT_WEIGHT,
+        cap: 0,
+        disks: Vec::new(),
+        vifs: Vec::new(),
     };
     let mut maxmem = None;
     let mut maxvcpus = None;
     let mib = "a number of MiB";
     for s in settings {
-        let at = |reason: String| err(file, s.line, format!("{}: {reason}", s.key));
+        let at = |reason: String| err(src(file, s), s.line, format!("{}: {reason}", s.key));
         match s.key.as_str() {
             "name" => {
                 let n = get_string(file, s)?;
@@ -510,16 +657,14 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
             "root" => cfg.root = Some(get_string(file, s)?),
             "extra" => cfg.extra = Some(get_string(file, s)?),
             "memory" => cfg.memory = get_range(file, s, mib, " MiB", 1, MAX_MEMORY_MIB)?,
-            "maxmem" => {
-                maxmem = Some((get_range(file, s, mib, " MiB", 1, MAX_MEMORY_MIB)?, s.line))
-            }
+            "maxmem" => maxmem = Some((get_range(file, s, mib, " MiB", 1, MAX_MEMORY_MIB)?, s)),
             "vcpus" => {
                 cfg.vcpus = get_range(file, s, "a number of vCPUs", "", 1, MAX_VCPUS.into())? as u32
             }
             "maxvcpus" => {
                 maxvcpus = Some((
                     get_range(file, s, "a number of vCPUs", "", 1, MAX_VCPUS.into())? as u32,
-                    s.line,
+                    s,
                 ))
             }
             "on_poweroff" | "on_reboot" | "on_crash" | "on_watchdog" => {
@@ -530,6 +675,12 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
                          coredump-destroy, coredump-restart, soft-reset)"
                     ))
                 })?;
+                if !a.supported() {
+                    return Err(at(format!(
+                        "action {v:?} is not supported by this toolstack \
+                         (supported: destroy, restart, preserve)"
+                    )));
+                }
                 match s.key.as_str() {
                     "on_poweroff" => cfg.on_poweroff = a,
                     "on_reboot" => cfg.on_reboot = a,
@@ -537,6 +688,12 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
                     _ => cfg.on_watchdog = a,
                 }
             }
+            "cpu_weight" => {
+                cfg.cpu_weight = get_range(file, s, "a weight", "", 1, MAX_WEIGHT.into())? as u32
+            }
+            "cap" => cfg.cap = get_range(file, s, "a percentage", "%", 0, 100 * 64)? as u32,
+            "disk" => cfg.disks = get_string_list(file, s)?,
+            "vif" => cfg.vifs = get_string_list(file, s)?,
             _ => return Err(at("unknown setting".to_string())),
         }
     }
@@ -555,10 +712,10 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
         )
     })?;
     cfg.maxmem = match maxmem {
-        Some((m, line)) if m < cfg.memory => {
+        Some((m, s)) if m < cfg.memory => {
             return Err(err(
-                file,
-                line,
+                src(file, s),
+                s.line,
                 format!(
                     "maxmem: must be at least memory ({} MiB), got {m}",
                     cfg.memory
@@ -569,10 +726,10 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
         None => cfg.memory,
     };
     cfg.maxvcpus = match maxvcpus {
-        Some((m, line)) if m < cfg.vcpus => {
+        Some((m, s)) if m < cfg.vcpus => {
             return Err(err(
-                file,
-                line,
+                src(file, s),
+                s.line,
                 format!("maxvcpus: must be at least vcpus ({}), got {m}", cfg.vcpus),
             ))
         }
@@ -580,25 +737,21 @@ fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> 
         None => cfg.vcpus,
     };
     if cfg.cmdline.is_some() && (cfg.root.is_some() || cfg.extra.is_some()) {
-        let line = settings
-            .iter()
-            .find(|s| s.key == "cmdline")
-            .map_or(0, |s| s.line);
+        let at = settings.iter().find(|s| s.key == "cmdline");
         return Err(err(
-            file,
-            line,
+            at.map_or(file, |s| src(file, s)),
+            at.map_or(0, |s| s.line),
             "cmdline: cannot be combined with root or extra".to_string(),
         ));
     }
     let cmdline = cfg.kernel_cmdline();
     if cmdline.len() > MAX_CMDLINE_LEN || cmdline.contains('\0') {
-        let line = settings
+        let at = settings
             .iter()
-            .find(|s| matches!(s.key.as_str(), "cmdline" | "extra" | "root"))
-            .map_or(0, |s| s.line);
+            .find(|s| matches!(s.key.as_str(), "cmdline" | "extra" | "root"));
         return Err(err(
-            file,
-            line,
+            at.map_or(file, |s| src(file, s)),
+            at.map_or(0, |s| s.line),
             format!(
                 "kernel command line too long or has a NUL ({} bytes, at most {MAX_CMDLINE_LEN})",
                 cmdline.len()

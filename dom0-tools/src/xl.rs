@@ -2,10 +2,17 @@
 //!
 //! Every command either succeeds or prints one `xl: <what>: <why>` line and changes nothing
 //! (a domain half-built by a failed `xl create` is destroyed again). Exit status 0 or 1.
+//! Domains are named by name or id everywhere. One file per group of commands; the command
+//! table is [`COMMANDS`] (usage text) and [`Toolstack::dispatch`] (handlers).
 
+mod args;
+mod control;
 mod create;
 mod report;
 
+pub use args::{is_key_value, parse_mem_kib};
+
+use crate::config::DomainConfig;
 use crate::hv::Hypervisor;
 use crate::initrd::Initrd;
 use alloc::format;
@@ -22,51 +29,73 @@ pub const DOM0_NAME: &str = "Domain-0";
 /// A failed command: the text after `xl: `.
 type XlResult = Result<(), String>;
 
-const USAGE: &str = "Usage: xl <subcommand> [args]
-
- create      Create a domain from a config file (in dom0's initrd, or under /etc/xen/)
- destroy     Terminate a domain immediately
- list        List information about all or some domains
- info        Get information about the host
- help        Show this help
-
-Run `xl <subcommand> --help` for a subcommand's usage.
-";
-
-struct Command {
-    name: &'static str,
-    usage: &'static str,
+/// One xl subcommand: its name, one-line summary and full usage (printed by `--help`).
+pub struct Command {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub usage: &'static str,
 }
 
-const COMMANDS: &[Command] = &[
+/// Every subcommand, in `xl help` order.
+pub const COMMANDS: &[Command] = &[
     Command {
         name: "create",
-        usage: "Usage: xl create <ConfigFile>\n\nCreate a domain from <ConfigFile>: a path in dom0's initrd, or a name under /etc/xen/.\n",
+        summary: "Create a domain from a config file",
+        usage: "Usage: xl create <ConfigFile> [options] [KEY=VALUE ...]\n\n\
+Create a domain from <ConfigFile>: a path in dom0's initrd, or a name under /etc/xen/.\n\
+KEY=VALUE settings after the file override the file's (as if appended to it), e.g.\n\
+  xl create domu.cfg memory=32 extra=\"test=pong peer=1\"\n\n\
+Options:\n\
+-p                 Leave the domain paused after it is created.\n\
+-f <ConfigFile>    Use the given configuration file.\n",
     },
     Command {
         name: "destroy",
+        summary: "Terminate a domain immediately",
         usage: "Usage: xl destroy <Domain>\n\nTerminate a domain immediately. <Domain> is a name or a domain id.\n",
     },
     Command {
         name: "list",
+        summary: "List information about all/some domains",
         usage: "Usage: xl list [Domain...]\n\nList information about all or some domains.\n",
     },
     Command {
         name: "info",
+        summary: "Get information about Xen host",
         usage: "Usage: xl info\n\nGet information about the host: versions, CPUs, memory (MiB).\n",
     },
     Command {
+        name: "pause",
+        summary: "Pause execution of a domain",
+        usage: "Usage: xl pause <Domain>\n\nPause execution of a domain: it keeps its memory but gets no CPU time.\n",
+    },
+    Command {
+        name: "unpause",
+        summary: "Unpause a paused domain",
+        usage: "Usage: xl unpause <Domain>\n\nUnpause a paused domain (also one created with `xl create -p`).\n",
+    },
+    Command {
         name: "help",
+        summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
     },
 ];
 
+/// A domain this toolstack created: its name, id and the config it was built from (kept for
+/// `on_reboot = "restart"` and friends).
+#[derive(Debug, Clone)]
+pub struct DomainRecord {
+    pub name: String,
+    pub id: DomId,
+    pub config: DomainConfig,
+}
+
 /// dom0's toolstack: the hypervisor handle, the initrd (configs and guest kernels) and the
-/// names of the domains it created (name → id; Domain-0 is id 0).
+/// domains it created (Domain-0, id 0, is not among them).
 pub struct Toolstack<'a, H: Hypervisor> {
     hv: H,
     initrd: Initrd<'a>,
-    domains: Vec<(String, DomId)>,
+    records: Vec<DomainRecord>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -74,7 +103,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
         Self {
             hv,
             initrd,
-            domains: Vec::new(),
+            records: Vec::new(),
         }
     }
 
@@ -87,19 +116,19 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
     }
 
     /// The domains created by this toolstack (Domain-0 not included), in creation order.
-    pub fn domains(&self) -> &[(String, DomId)] {
-        &self.domains
+    pub fn domains(&self) -> &[DomainRecord] {
+        &self.records
     }
 
     /// Runs `argv` (`argv[0]` is `xl`), writing everything to `out`; returns the exit status.
     pub fn run(&mut self, argv: &[&str], out: &mut dyn Write) -> i32 {
         let args = argv.get(1..).unwrap_or(&[]);
         let Some(&cmd) = args.first() else {
-            let _ = out.write_str(USAGE);
+            let _ = out.write_str(&usage());
             return 1;
         };
         if matches!(cmd, "--help" | "-h") {
-            let _ = out.write_str(USAGE);
+            let _ = out.write_str(&usage());
             return 0;
         }
         let Some(c) = COMMANDS.iter().find(|c| c.name == cmd) else {
@@ -107,39 +136,55 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             return 1;
         };
         let rest = &args[1..];
-        if rest.iter().any(|a| matches!(*a, "--help" | "-h")) {
+        if rest
+            .iter()
+            .take_while(|a| **a != "--")
+            .any(|a| matches!(*a, "--help" | "-h"))
+        {
             let _ = out.write_str(c.usage);
             return 0;
         }
-        let usage_err = || format!("{cmd}: wrong arguments\n{}", c.usage);
-        let result = match (cmd, rest) {
-            ("create", [cfg]) => self.create(cfg, out),
-            ("destroy", [dom]) => self.destroy(dom, out),
-            ("list", doms) => self.list(doms, out),
-            ("info", []) => self.info(out),
-            ("help", []) => {
-                let _ = out.write_str(USAGE);
-                Ok(())
-            }
-            _ => Err(usage_err()),
-        };
-        match result {
+        match self.dispatch(cmd, rest, out) {
             Ok(()) => 0,
             Err(e) => {
                 let _ = writeln!(out, "xl: {e}");
+                if e.contains("wrong arguments") || e.contains("option") {
+                    let _ = out.write_str(c.usage);
+                }
                 1
             }
+        }
+    }
+
+    fn dispatch(&mut self, cmd: &str, rest: &[&str], out: &mut dyn Write) -> XlResult {
+        match (cmd, rest) {
+            ("create", _) => self.create_cmd(rest, out),
+            ("destroy", [dom]) => self.destroy(dom, out),
+            ("list", doms) => self.list(doms, out),
+            ("info", []) => self.info(out),
+            ("pause", [dom]) => self.pause(dom, true, out),
+            ("unpause", [dom]) => self.pause(dom, false, out),
+            ("help", []) => {
+                let _ = out.write_str(&usage());
+                Ok(())
+            }
+            _ => Err(format!("{cmd}: wrong arguments")),
         }
     }
 
     /// Forgets domains that no longer exist.
     fn refresh(&mut self) {
         let hv = &mut self.hv;
-        self.domains
-            .retain(|(_, id)| hv.domain_info(*id) != Err(Errno::ESRCH));
+        self.records
+            .retain(|r| hv.domain_info(r.id) != Err(Errno::ESRCH));
     }
 
-    /// The id of a domain given by name or id.
+    /// The record of domain `id`, if this toolstack created it.
+    fn record(&self, id: DomId) -> Option<&DomainRecord> {
+        self.records.iter().find(|r| r.id == id)
+    }
+
+    /// The name and id of a domain given by name or id.
     fn resolve(&mut self, dom: &str) -> Result<(String, DomId), String> {
         self.refresh();
         let no_such = || format!("no such domain: \"{dom}\"");
@@ -149,8 +194,8 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             if id.0 == 0 {
                 return Ok((String::from(DOM0_NAME), id));
             }
-            if let Some((n, _)) = self.domains.iter().find(|(_, d)| *d == id) {
-                return Ok((n.clone(), id));
+            if let Some(r) = self.record(id) {
+                return Ok((r.name.clone(), id));
             }
             // A domain this toolstack did not create.
             return match self.hv.domain_info(id) {
@@ -161,10 +206,10 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
         if dom == DOM0_NAME {
             return Ok((String::from(DOM0_NAME), DomId(0)));
         }
-        self.domains
+        self.records
             .iter()
-            .find(|(n, _)| n == dom)
-            .map(|(n, id)| (n.clone(), *id))
+            .find(|r| r.name == dom)
+            .map(|r| (r.name.clone(), r.id))
             .ok_or_else(no_such)
     }
 
@@ -175,18 +220,31 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
                 "destroy: Domain-0 (domain 0) cannot be destroyed",
             ));
         }
+        self.destroy_id(id)
+            .map_err(|e| format!("destroy: cannot destroy domain {} (\"{name}\"): {e}", id.0))
+    }
+
+    /// Destroys domain `id` and forgets it (a domain already gone is not an error).
+    fn destroy_id(&mut self, id: DomId) -> Result<(), Errno> {
         let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, id);
         match self.hv.domctl(&mut op) {
             Ok(()) | Err(Errno::ESRCH) => {
-                self.domains.retain(|(_, d)| *d != id);
+                self.records.retain(|r| r.id != id);
                 Ok(())
             }
-            Err(e) => Err(format!(
-                "destroy: cannot destroy domain {} (\"{name}\"): {e}",
-                id.0
-            )),
+            Err(e) => Err(e),
         }
     }
+}
+
+/// `xl help`: every subcommand with its summary.
+fn usage() -> String {
+    let mut s = String::from("Usage: xl <subcommand> [args]\n\n");
+    for c in COMMANDS {
+        let _ = writeln!(s, " {:<12}{}", c.name, c.summary);
+    }
+    s.push_str("\nRun `xl <subcommand> --help` for a subcommand's usage.\n");
+    s
 }
 
 #[cfg(test)]

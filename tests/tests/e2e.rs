@@ -11,3 +11,4 @@ mod domu;
 mod guest_errors;
 mod poweroff;
 mod selftest;
+mod xl_create;

@@ -50,9 +50,20 @@ fn full_syntax() {
 
 #[test]
 fn lists_parse_but_unknown_keys_are_rejected() {
+    let c = parse("name = \"a\"\nkernel=\"k\"\ndisk = [ 'a',\n 'b', ]\nvif=[]\n").unwrap();
+    assert_eq!(c.disks, ["a", "b"]);
+    assert!(c.vifs.is_empty());
     assert_eq!(
-        error("name = \"a\"\nkernel=\"k\"\ndisk = [ 'a',\n 'b', ]\n"),
-        "example.cfg:3: disk: unknown setting"
+        error("name = \"a\"\nkernel=\"k\"\ndisks = [ 'a' ]\n"),
+        "example.cfg:3: disks: unknown setting"
+    );
+    assert_eq!(
+        error("name = \"a\"\nkernel=\"k\"\nvif = 'a'\n"),
+        "example.cfg:3: vif: expected a list of strings, got \"a\""
+    );
+    assert_eq!(
+        error("name = \"a\"\nkernel=\"k\"\nvif = [1]\n"),
+        "example.cfg:3: vif: expected a list of strings, got 1 in the list"
     );
     assert_eq!(
         error("name = \"a\"\nmemory = [1, 2]\n"),
@@ -223,4 +234,53 @@ fn example_configs_parse() {
         }
     }
     assert!(seen >= 8);
+}
+
+#[test]
+fn scheduler_settings_and_actions() {
+    let base = "name = \"a\"\nkernel = \"k\"\n";
+    let c = parse(&format!(
+        "{base}cpu_weight = 512\ncap = 50\non_reboot = 'preserve'\n"
+    ))
+    .unwrap();
+    assert_eq!((c.cpu_weight, c.cap), (512, 50));
+    assert_eq!(c.on_reboot, ShutdownAction::Preserve);
+    assert_eq!(parse(base).unwrap().cpu_weight, DEFAULT_WEIGHT);
+    assert_eq!(
+        error(&format!("{base}cpu_weight = 0\n")),
+        "example.cfg:3: cpu_weight: must be between 1 and 65535, got 0"
+    );
+    assert_eq!(
+        error(&format!("{base}on_crash = \"coredump-destroy\"\n")),
+        "example.cfg:3: on_crash: action \"coredump-destroy\" is not supported by this \
+         toolstack (supported: destroy, restart, preserve)"
+    );
+}
+
+#[test]
+fn overrides_replace_file_settings() {
+    let text = "name = \"a\"\nkernel = \"k\"\nmemory = 16\nextra = \"greet\"\n";
+    let ov = |o: &[&str]| DomainConfig::parse_with_overrides("f.cfg", text, o);
+    let c = ov(&["memory=32", "extra=test=pong peer=1", "name='b'"]).unwrap();
+    assert_eq!((c.name.as_str(), c.memory), ("b", 32));
+    assert_eq!(c.kernel_cmdline(), "test=pong peer=1");
+    let c = ov(&["extra=\"x y\"", "disk=['d1','d2']", "on_crash=preserve"]).unwrap();
+    assert_eq!(c.kernel_cmdline(), "x y");
+    assert_eq!(c.disks, ["d1", "d2"]);
+    assert_eq!(c.on_crash, ShutdownAction::Preserve);
+    assert_eq!(
+        ov(&["memory=1", "maxmem=0"]).unwrap_err().to_string(),
+        "<command line>:2: maxmem: must be between 1 and 4096 MiB, got 0"
+    );
+    assert_eq!(
+        ov(&["bogus=1"]).unwrap_err().to_string(),
+        "<command line>:1: bogus: unknown setting"
+    );
+    assert_eq!(
+        ov(&["memory"]).unwrap_err().to_string(),
+        "<command line>:1: \"memory\": expected KEY=VALUE (e.g. memory=32 or extra=\"...\")"
+    );
+    // The file's own errors still name the file.
+    let e = DomainConfig::parse_with_overrides("f.cfg", "name = 1\n", &["memory=2"]).unwrap_err();
+    assert_eq!(e.to_string(), "f.cfg:1: name: expected a string, got 1");
 }

@@ -1,9 +1,11 @@
-//! `xl create`: config → checks → createdomain → memory → build → pin → vCPU → unpause.
+//! `xl create`: config (+ overrides) → checks → createdomain → memory → build → pin → vCPU
+//! → unpause (unless `-p`).
 //!
 //! Everything that can be checked before the domain exists is (config, name, kernel, ramdisk,
 //! layout, free memory); after `createdomain`, any failure destroys the domain again.
 
-use super::{Toolstack, XlResult, DOM0_NAME};
+use super::args::{self, Opt};
+use super::{DomainRecord, Toolstack, XlResult, DOM0_NAME};
 use crate::build::{build_pv, check_features, fill_vcpu_context, BuildParams, Layout};
 use crate::config::DomainConfig;
 use crate::elf::ElfImage;
@@ -23,8 +25,50 @@ pub const CONFIG_DIR: &str = "/etc/xen/";
 /// Extents per populate_physmap call.
 const POPULATE_BATCH: usize = 512;
 
+/// `xl create`'s options.
+const OPTS: &[Opt] = &[
+    Opt::flag('p', ""),
+    Opt::with_value('f', ""),
+    Opt::flag('c', ""),
+    Opt::flag('q', ""),
+];
+
 impl<H: Hypervisor> Toolstack<'_, H> {
-    pub(super) fn create(&mut self, path: &str, out: &mut dyn Write) -> XlResult {
+    /// `xl create [-f] <cfg> [-p] [KEY=VALUE...]`.
+    pub(super) fn create_cmd(&mut self, argv: &[&str], out: &mut dyn Write) -> XlResult {
+        let p = args::parse(argv, OPTS).map_err(|e| format!("create: {e}"))?;
+        if p.has(OPTS, "c") {
+            return Err(String::from(
+                "create: -c (attach to the console) needs the PV console driver, which this \
+                 system does not have yet",
+            ));
+        }
+        let mut pos = p.positional.iter().copied();
+        let path = match p.value_of(OPTS, "f") {
+            Some(f) => f,
+            None => pos
+                .next()
+                .filter(|a| !args::is_key_value(a))
+                .ok_or_else(|| String::from("create: wrong arguments: no config file given"))?,
+        };
+        let overrides: Vec<&str> = pos.collect();
+        if let Some(bad) = overrides.iter().find(|a| !args::is_key_value(a)) {
+            return Err(format!(
+                "create: wrong arguments: \"{bad}\" after the config file is not KEY=VALUE"
+            ));
+        }
+        self.create(path, &overrides, p.has(OPTS, "p"), out)
+            .map(|_| ())
+    }
+
+    /// Creates a domain from config file `path` with `overrides`; returns its id.
+    pub(super) fn create(
+        &mut self,
+        path: &str,
+        overrides: &[&str],
+        paused: bool,
+        out: &mut dyn Write,
+    ) -> Result<DomId, String> {
         let _ = writeln!(out, "Parsing config from {path}");
         let initrd = self.initrd;
         let text = initrd
@@ -35,17 +79,29 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                     "config file \"{path}\" not found in dom0's initrd (nor under {CONFIG_DIR})"
                 )
             })?;
-        let cfg = DomainConfig::parse_bytes(path, text).map_err(|e| format!("{e}"))?;
+        let cfg = DomainConfig::parse_bytes_with_overrides(path, text, overrides)
+            .map_err(|e| format!("{e}"))?;
+        self.create_from_config(cfg, paused, out)
+    }
+
+    /// Builds and starts (unless `paused`) a domain from a parsed config; returns its id.
+    pub(super) fn create_from_config(
+        &mut self,
+        cfg: DomainConfig,
+        paused: bool,
+        out: &mut dyn Write,
+    ) -> Result<DomId, String> {
+        let initrd = self.initrd;
         self.refresh();
         if cfg.name == DOM0_NAME {
             return Err(format!(
                 "domain \"{DOM0_NAME}\" already exists (domain 0); names must be unique"
             ));
         }
-        if let Some((_, id)) = self.domains.iter().find(|(n, _)| *n == cfg.name) {
+        if let Some(r) = self.records.iter().find(|r| r.name == cfg.name) {
             return Err(format!(
                 "domain \"{}\" already exists (domain {}); names must be unique",
-                cfg.name, id.0
+                cfg.name, r.id.0
             ));
         }
         let kernel = initrd
@@ -99,11 +155,16 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .domctl(&mut op)
             .map_err(|e| format!("cannot create domain \"{}\" (createdomain): {e}", cfg.name))?;
         let domid = op.domain;
-        match self.setup(domid, &cfg, &img, ramdisk, features) {
+        match self.setup(domid, &cfg, &img, ramdisk, features, paused) {
             Ok(()) => {
-                self.domains.push((cfg.name.clone(), domid));
-                let _ = writeln!(out, "Started domain {} (id={})", cfg.name, domid.0);
-                Ok(())
+                let what = if paused { "Created paused" } else { "Started" };
+                let _ = writeln!(out, "{what} domain {} (id={})", cfg.name, domid.0);
+                self.records.push(DomainRecord {
+                    name: cfg.name.clone(),
+                    id: domid,
+                    config: cfg,
+                });
+                Ok(domid)
             }
             Err(why) => {
                 let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, domid);
@@ -127,6 +188,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         img: &ElfImage<'_>,
         ramdisk: Option<&[u8]>,
         features: u32,
+        paused: bool,
     ) -> Result<(), String> {
         let hv = &mut self.hv;
         // createdomain already set max_vcpus; Xen 4.17 has no separate max_vcpus domctl.
@@ -191,9 +253,11 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         fill_vcpu_context(&result, &mut ctx);
         hv.set_vcpu_context(domid, 0, &ctx)
             .map_err(|e| format!("setvcpucontext: {e}"))?;
-        let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
-        hv.domctl(&mut op)
-            .map_err(|e| format!("unpausedomain: {e}"))?;
+        if !paused {
+            let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
+            hv.domctl(&mut op)
+                .map_err(|e| format!("unpausedomain: {e}"))?;
+        }
         Ok(())
     }
 }

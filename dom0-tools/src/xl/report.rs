@@ -48,7 +48,11 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let mut wanted: Vec<(String, DomId)> = Vec::new();
         if doms.is_empty() {
             wanted.push((String::from(DOM0_NAME), DomId(0)));
-            let mut mine = self.domains.clone();
+            let mut mine: Vec<(String, DomId)> = self
+                .records
+                .iter()
+                .map(|r| (r.name.clone(), r.id))
+                .collect();
             mine.sort_by_key(|(_, id)| id.0);
             wanted.extend(mine);
         } else {

@@ -206,7 +206,26 @@ fn errors_change_nothing() {
         "xl frob",
         "xl: unknown command \"frob\" (see `xl help`)",
     );
-    refused(&mut ts, "xl create", "xl: create: wrong arguments");
+    refused(
+        &mut ts,
+        "xl create",
+        "xl: create: wrong arguments: no config file given",
+    );
+    refused(
+        &mut ts,
+        "xl create domu.cfg junk",
+        "xl: create: wrong arguments: \"junk\" after the config file is not KEY=VALUE",
+    );
+    refused(
+        &mut ts,
+        "xl create domu.cfg memory=lots",
+        "xl: <command line>:1: memory: expected a number of MiB, got \"lots\"",
+    );
+    refused(
+        &mut ts,
+        "xl create domu.cfg -z",
+        "xl: create: unknown option \"-z\"",
+    );
 
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
     refused(
@@ -376,4 +395,46 @@ fn example_configs_through_xl_create() {
         }
     }
     assert_eq!(ts.domains().len(), files.len() - 3);
+}
+
+#[test]
+fn create_paused_with_overrides() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    let argv = [
+        "xl",
+        "create",
+        "domu.cfg",
+        "-p",
+        "name=pong",
+        "memory=8",
+        "extra=test=pong peer=1",
+    ];
+    let mut out = String::new();
+    assert_eq!(ts.run(&argv, &mut out), 0, "{out}");
+    assert!(
+        out.ends_with("Created paused domain pong (id=1)\n"),
+        "{out}"
+    );
+    let rec = &ts.domains()[0];
+    assert_eq!(rec.name, "pong");
+    assert_eq!(rec.config.memory, 8);
+    assert_eq!(rec.config.kernel_cmdline(), "test=pong peer=1");
+    let d = &ts.hypervisor().domains[&1];
+    assert!(d.paused, "-p leaves the domain paused");
+    let list = xl(&mut ts, "xl list pong").1;
+    assert!(list.lines().nth(1).unwrap().contains("--p---"), "{list}");
+    // Quoted config syntax works too, and a later override wins.
+    let argv = [
+        "xl",
+        "create",
+        "-f",
+        "domu.cfg",
+        "extra=\"a b\"",
+        "extra=\"c\"",
+    ];
+    let mut out = String::new();
+    assert_eq!(ts.run(&argv, &mut out), 0, "{out}");
+    assert_eq!(ts.domains()[1].config.kernel_cmdline(), "c");
+    assert!(!ts.hypervisor().domains[&2].paused);
 }
