@@ -117,6 +117,9 @@ mod boot {
         }
         arch::init_traps();
         arch::init_time();
+        if let Some(mode) = info.option("bench") {
+            arch::bench_floor::report(mode);
+        }
         match info.option("selftest") {
             Some("ring3") => arch::selftest::ring3(),
             Some("fault") => arch::selftest::ring0_fault(),

@@ -1,8 +1,10 @@
 //! x86_64: boot, descriptor tables, entry/exit paths, paging, LAPIC and time.
+pub mod bench_floor;
 pub mod boot;
 pub mod cpu;
 pub mod entry;
 pub mod exit;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod lapic;
