@@ -63,6 +63,7 @@ fn switch(st: &mut State, regs: &mut CpuUserRegs) -> bool {
         d.vcpu.gs_base_user
     });
     crate::arch::x86_64::cpu::write_cr3(d.vcpu.active_l4() << 12);
+    crate::traps::vcpu_switched(st, cur);
     true
 }
 

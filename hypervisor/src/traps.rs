@@ -8,7 +8,10 @@
 use crate::arch::x86_64 as arch;
 use crate::domain::{lifecycle, state, state::State, vcpu_info};
 use crate::mm::guest_copy;
-use guest_abi::arch::{CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
+use guest_abi::arch::{
+    CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, FLAT_RING3_CS32, FLAT_RING3_CS64,
+    FLAT_RING3_SS64,
+};
 
 const RFLAGS_IF: u64 = 1 << 9;
 /// Flags cleared when entering a guest handler: TF, NT, RF, AC.
@@ -68,6 +71,44 @@ pub fn bounce(
     error: Option<u64>,
     mask_events: bool,
 ) -> Result<(), &'static str> {
+    match error {
+        Some(e) => bounce_with(st, regs, handler, &[e], mask_events),
+        None => bounce_with(st, regs, handler, &[], mask_events),
+    }
+}
+
+/// Whether `iretq` can return to this context: the flat ring-3 selectors and a canonical
+/// rip (below 4 GiB for 32-bit code).
+pub fn return_frame_ok(cs: u16, ss: u16, rip: u64) -> bool {
+    let cs_ok = match cs {
+        FLAT_RING3_CS64 => crate::mm::guest_walk::canonical(rip),
+        FLAT_RING3_CS32 => rip <= u64::from(u32::MAX),
+        _ => false,
+    };
+    cs_ok && ss == FLAT_RING3_SS64
+}
+
+/// The guest asked to return to a context the CPU cannot enter (bad selectors or rip):
+/// deliver its failsafe callback, with the frame `rcx, r11, ds, es, fs, gs, rip, cs, rflags,
+/// rsp, ss` describing that context, or crash it if it registered none.
+pub fn failsafe(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
+    let cb = st.cur().vcpu.callbacks.failsafe;
+    if cb == 0 {
+        return Err("bad iret context (selectors or rip) and no failsafe callback");
+    }
+    let segs = [regs.ds, regs.es, regs.fs, regs.gs].map(u64::from);
+    bounce_with(st, regs, cb, &segs, false)
+}
+
+/// Write a bounce frame with `middle` (error code, or failsafe segment selectors) between
+/// R11 and RIP.
+fn bounce_with(
+    st: &mut State,
+    regs: &mut CpuUserRegs,
+    handler: u64,
+    middle: &[u64],
+    mask_events: bool,
+) -> Result<(), &'static str> {
     let si = st.cur().shared_info_mfn;
     let saved_mask = vcpu_info::upcall_masked(&st.mem, si);
     let was_kernel = st.cur().vcpu.in_kernel;
@@ -86,7 +127,7 @@ pub fn bounce(
         u64::from(regs.cs)
     }) | (u64::from(saved_mask) << 32);
     let rflags = (regs.rflags & !RFLAGS_IF) | if saved_mask { 0 } else { RFLAGS_IF };
-    let mut frame = [0u64; 8];
+    let mut frame = [0u64; 11];
     let mut n = 0;
     let mut push = |v: u64| {
         frame[n] = v;
@@ -94,8 +135,8 @@ pub fn bounce(
     };
     push(regs.rcx);
     push(regs.r11);
-    if let Some(e) = error {
-        push(e);
+    for &m in middle {
+        push(m);
     }
     push(regs.rip);
     push(cs);
@@ -103,7 +144,7 @@ pub fn bounce(
     push(regs.rsp);
     push(u64::from(regs.ss));
     let new_sp = sp.wrapping_sub(8 * n as u64);
-    let mut bytes = [0u8; 64];
+    let mut bytes = [0u8; 88];
     for (chunk, w) in bytes.chunks_exact_mut(8).zip(&frame[..n]) {
         chunk.copy_from_slice(&w.to_le_bytes());
     }
@@ -144,6 +185,10 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
                 0,
             ),
         };
+        if vector == 7 && !crate::hypercall::fpu::device_not_available(st) {
+            // Lazy FPU switch only: retry the instruction with the vCPU's state loaded.
+            return Ok(());
+        }
         let t = st.cur().vcpu.trap_table[vector as usize];
         if t.address == 0 {
             return Err("no handler registered");
@@ -190,6 +235,14 @@ pub fn user_syscall(regs: &mut CpuUserRegs) {
     if let Err(why) = r {
         crash_current(regs, why);
     }
+}
+
+/// The CPU now runs the current domain's vCPU instead of domain `prev`'s: switch the lazily
+/// kept FPU state and the descriptor tables.
+pub fn vcpu_switched(st: &mut State, prev: u16) {
+    crate::hypercall::fpu::switched(st, prev);
+    let desc = st.cur().vcpu.desc;
+    arch::gdt::load_guest_tables(&desc);
 }
 
 /// Crash the running domain with a reason and switch to another.

@@ -44,6 +44,10 @@ pub struct Vcpu {
     pub trap_table: Box<[guest_abi::arch::TrapInfo; 256]>,
     /// Event-upcall, failsafe and syscall callbacks.
     pub callbacks: Callbacks,
+    /// FPU/SSE context, switched lazily (`hypercall::fpu`).
+    pub fpu: crate::arch::x86_64::fpu::FpuState,
+    /// GDT and LDT frames (`hypercall::descriptors`).
+    pub desc: crate::arch::x86_64::gdt::GuestDescTables,
 }
 
 /// The guest's registered entry points.
@@ -75,6 +79,8 @@ impl Vcpu {
             gs_base_user: 0,
             trap_table: Box::new([guest_abi::arch::TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
+            fpu: crate::arch::x86_64::fpu::FpuState::new(),
+            desc: crate::arch::x86_64::gdt::GuestDescTables::default(),
         }
     }
 

@@ -36,6 +36,15 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
     regs.ss = (c.ss as u16) | 3;
     let si = st.cur().shared_info_mfn;
     vcpu_info::set_upcall_mask(&st.mem, si, c.rflags & RFLAGS_IF == 0);
+    if !crate::traps::return_frame_ok(regs.cs, regs.ss, regs.rip) {
+        // A ring-0 or otherwise unusable selector, or a bad rip: the guest's failsafe
+        // callback gets it (as when Xen's own iretq faults), else the domain is crashed.
+        regs.entry_vector = 0;
+        return match crate::traps::failsafe(st, regs) {
+            Ok(()) => Ok(Outcome::Regs),
+            Err(why) => Err(crash(st, why)),
+        };
+    }
     // Only a return the guest marked as from `syscall` may clobber rcx/r11 through sysret.
     if VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_SYSCALL) {
         regs.rcx = c.rip;

@@ -148,11 +148,10 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => Ok(()),
             MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => super::require_privileged(st),
             MMUEXT_SET_LDT => {
-                if op.arg2 == 0 {
-                    Ok(())
-                } else {
-                    Err(Errno::ENOSYS)
+                if pg_owner != cur {
+                    return Err(Errno::EINVAL);
                 }
+                super::descriptors::set_ldt(st, op.arg1, op.arg2)
             }
             MMUEXT_CLEAR_PAGE | MMUEXT_COPY_PAGE => {
                 let dst = op.arg1;

@@ -2,13 +2,16 @@
 
 mod callbacks;
 mod console;
+pub mod descriptors;
 mod domctl;
+pub mod fpu;
 mod grant_table;
 mod iret;
 pub use domctl::set_vcpu_context;
 pub use version::FEATURES;
 mod memory_op;
 mod mmu;
+mod multicall;
 mod sched_op;
 mod sysctl;
 mod version;
@@ -57,19 +60,26 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::MMUEXT_OP] = Some(mmu::mmuext_op);
     t[nr::UPDATE_VA_MAPPING] = Some(mmu::update_va_mapping);
     t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN] = Some(mmu::update_va_mapping_otherdomain);
+    t[nr::MULTICALL] = Some(multicall::multicall);
+    t[nr::SET_GDT] = Some(descriptors::set_gdt);
+    t[nr::UPDATE_DESCRIPTOR] = Some(descriptors::update_descriptor);
+    t[nr::FPU_TASKSWITCH] = Some(fpu::fpu_taskswitch);
     t
 }
 
 static TABLE: [Option<Handler>; nr::NR_HYPERCALLS] = table();
 
+/// The handler of hypercall `num`, if there is one (for `multicall`).
+fn lookup(num: usize) -> Option<Handler> {
+    TABLE.get(num).copied().flatten()
+}
+
 /// A `syscall` from the guest: a hypercall from guest kernel mode.
 pub fn syscall_entry(regs: &mut CpuUserRegs) {
     let in_kernel = state::with(|st| st.cur().vcpu.in_kernel);
     if !in_kernel {
-        crate::traps::crash_current(
-            regs,
-            "syscall from guest user mode with no syscall callback",
-        );
+        // A system call of the guest's user task: the guest kernel's syscall callback.
+        crate::traps::user_syscall(regs);
         return;
     }
     let num = regs.rax;

@@ -10,6 +10,7 @@
 //! The logic is pure: it reaches table contents through [`TableMem`], so it is unit-tested on
 //! the host.
 
+use super::descriptor::guest_descriptor_ok;
 use super::pte;
 use guest_abi::arch::{HYPERVISOR_L4_FIRST_SLOT, HYPERVISOR_L4_LAST_SLOT};
 use guest_abi::errno::Errno;
@@ -78,6 +79,8 @@ pub struct PageInfo {
     pub type_count: u32,
     /// References from domains other than the owner.
     pub foreign_refs: u32,
+    /// Leaf (L1) mappings of the frame, by anyone: while any exists the frame is not freed.
+    pub refs: u32,
 }
 
 impl Default for PageInfo {
@@ -88,6 +91,7 @@ impl Default for PageInfo {
             pinned: false,
             type_count: 0,
             foreign_refs: 0,
+            refs: 0,
         }
     }
 }
@@ -154,7 +158,7 @@ impl<'a> FrameTable<'a> {
     /// Take a frame back from its owner. Refused while any type or foreign reference is held.
     pub fn release(&mut self, mfn: u64) -> MmResult {
         let p = self.slot(mfn)?;
-        if p.type_count != 0 || p.foreign_refs != 0 || p.pinned {
+        if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
             return Err(Errno::EBUSY);
         }
         *p = PageInfo::default();
@@ -188,6 +192,12 @@ impl<'a> FrameTable<'a> {
         }
         p.ptype = want;
         p.type_count = 1;
+        if want == PageType::SegDesc && !(0..512).all(|i| guest_descriptor_ok(mem.read(mfn, i))) {
+            let p = self.slot(mfn)?;
+            p.ptype = PageType::None;
+            p.type_count = 0;
+            return Err(Errno::EINVAL);
+        }
         if let Some(level) = want.level() {
             if let Err(e) = self.validate(mem, mfn, level, dom) {
                 let p = self.slot(mfn)?;
@@ -283,12 +293,17 @@ impl<'a> FrameTable<'a> {
             if owner != pg_owner {
                 return Err(Errno::EPERM);
             }
+            let p = *self.get(target).ok_or(Errno::EINVAL)?;
+            if p.refs == u32::MAX || p.foreign_refs == u32::MAX {
+                return Err(Errno::EOVERFLOW);
+            }
             if e & pte::RW != 0 {
                 self.get_type(mem, target, PageType::Writable, owner)?;
             }
+            let p = self.slot(target)?;
+            p.refs += 1;
             if owner != table_owner {
-                let p = self.slot(target)?;
-                p.foreign_refs = p.foreign_refs.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+                p.foreign_refs += 1;
             }
             return Ok(());
         }
@@ -339,15 +354,24 @@ impl<'a> FrameTable<'a> {
             return;
         }
         if level == 1 {
-            if e & pte::RW != 0 {
-                self.put_type(mem, target);
-            }
-            if self.owner(target) != table_owner {
-                self.put_foreign(target);
-            }
+            self.put_leaf(mem, e, table_owner);
             return;
         }
         self.put_type(mem, target);
+    }
+
+    /// Release what a present leaf entry of a table owned by `table_owner` holds.
+    fn put_leaf(&mut self, mem: &mut impl TableMem, e: u64, table_owner: u16) {
+        let target = pte::mfn(e);
+        if e & pte::RW != 0 {
+            self.put_type(mem, target);
+        }
+        if self.owner(target) != table_owner {
+            self.put_foreign(target);
+        }
+        if let Ok(p) = self.slot(target) {
+            p.refs = p.refs.saturating_sub(1);
+        }
     }
 
     /// Drop a foreign reference.
@@ -442,11 +466,8 @@ impl<'a> FrameTable<'a> {
                             continue;
                         }
                         // Foreign frames referenced by this domain's tables.
-                        if level == 1 {
-                            if e & pte::RW != 0 {
-                                self.put_type(mem, target);
-                            }
-                            self.put_foreign(target);
+                        if level == 1 && target < self.len() {
+                            self.put_leaf(mem, e, dom);
                         }
                     }
                 }
@@ -456,6 +477,8 @@ impl<'a> FrameTable<'a> {
             p.ptype = PageType::None;
             p.type_count = 0;
             p.pinned = false;
+            // What remains are other domains' mappings of its frames.
+            p.refs = p.foreign_refs;
         }
     }
 }

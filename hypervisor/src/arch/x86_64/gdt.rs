@@ -119,3 +119,99 @@ pub fn init(rsp0: u64) {
         );
     }
 }
+
+/// Guest GDT pages: the first 14 pages (entries below 0xe000), as in Xen.
+pub const GUEST_GDT_PAGES: usize = 14;
+/// Guest GDT entries at most (`FIRST_RESERVED_GDT_ENTRY`).
+pub const GUEST_GDT_ENTRIES: u64 = (GUEST_GDT_PAGES * 512) as u64;
+/// LDT entries at most.
+pub const LDT_ENTRIES: u64 = 8192;
+/// LDT pages at most.
+pub const LDT_PAGES: usize = 16;
+/// The LDT descriptor (16 bytes, after the TSS's 16) in the reserved area.
+pub const LDT_SEL: u16 = 0xe050;
+
+/// A vCPU's descriptor tables: the machine frames of its GDT (typed seg_desc) and LDT.
+#[derive(Clone, Copy, Default)]
+pub struct GuestDescTables {
+    /// GDT frames, `gdt_nr` of them used.
+    pub gdt: [u64; GUEST_GDT_PAGES],
+    /// Used GDT frames.
+    pub gdt_nr: usize,
+    /// GDT entries the guest declared.
+    pub gdt_ents: u64,
+    /// LDT frames, `ldt_nr` of them used.
+    pub ldt: [u64; LDT_PAGES],
+    /// Used LDT frames.
+    pub ldt_nr: usize,
+    /// LDT entries (0 = no LDT).
+    pub ldt_ents: u64,
+    /// The LDT's guest virtual address.
+    pub ldt_base: u64,
+}
+
+/// The linear area the live LDT frames are mapped into (never accessed as data).
+#[repr(C, align(4096))]
+struct LdtArea([u64; LDT_ENTRIES as usize]);
+static mut LDT_AREA: LdtArea = LdtArea([0; LDT_ENTRIES as usize]);
+
+/// What each remappable page currently maps (0 = its own backing page).
+static mut LOADED: [u64; GUEST_GDT_PAGES + LDT_PAGES] = [0; GUEST_GDT_PAGES + LDT_PAGES];
+
+/// Map machine frame `mfn` (0 = the page's own zeroed backing) at page `va`, supervisor RW.
+/// The CPU writes descriptors' accessed bits, so the mapping is writable; the guest cannot
+/// reach it (supervisor-only, in the hole) and cannot write the frames itself (typed seg_desc).
+fn remap(slot: usize, va: u64, mfn: u64) {
+    // Single CPU, interrupts off: LOADED is only touched here.
+    let loaded_ptr = &raw mut LOADED;
+    // SAFETY: as above.
+    let loaded = unsafe { &mut *loaded_ptr };
+    if loaded[slot] == mfn {
+        return;
+    }
+    let pa = if mfn == 0 {
+        crate::mm::image_virt_to_phys(va)
+    } else {
+        mfn << 12
+    };
+    let flags = super::paging::RW | super::paging::nx();
+    if super::paging::map_4k(super::paging::idle_l4_mfn(), va, pa, flags).is_err() {
+        panic!("remapping descriptor-table page {va:#x} failed");
+    }
+    super::paging::invlpg(va);
+    loaded[slot] = mfn;
+}
+
+/// Make `t` the live descriptor tables: its GDT frames below 0xe000 and its LDT.
+pub fn load_guest_tables(t: &GuestDescTables) {
+    for i in 0..GUEST_GDT_PAGES {
+        let mfn = if i < t.gdt_nr { t.gdt[i] } else { 0 };
+        remap(i, gdt_base() + (i as u64) * 4096, mfn);
+    }
+    if t.ldt_ents == 0 {
+        // SAFETY: a null LDT selector just disables the LDT.
+        unsafe { asm!("lldt {0:x}", in(reg) 0u16, options(nostack)) };
+        return;
+    }
+    let ldt = (&raw const LDT_AREA) as u64;
+    for i in 0..LDT_PAGES {
+        let mfn = if i < t.ldt_nr { t.ldt[i] } else { 0 };
+        remap(GUEST_GDT_PAGES + i, ldt + (i as u64) * 4096, mfn);
+    }
+    let limit = t.ldt_ents * 8 - 1;
+    let lo = (limit & 0xFFFF)
+        | ((ldt & 0xFF_FFFF) << 16)
+        | (0x82 << 40)
+        | (((limit >> 16) & 0xF) << 48)
+        | (((ldt >> 24) & 0xFF) << 56);
+    let idx = (LDT_SEL >> 3) as usize;
+    // SAFETY: the reserved area (page 14) is the GDT's own backing page, never remapped;
+    // the LDT descriptor slots belong to this function alone.
+    unsafe {
+        let gdt_ptr = &raw mut GDT;
+        let gdt = &mut (*gdt_ptr).0;
+        gdt[idx] = lo;
+        gdt[idx + 1] = ldt >> 32;
+        asm!("lldt {0:x}", in(reg) LDT_SEL, options(nostack));
+    }
+}

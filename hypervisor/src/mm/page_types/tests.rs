@@ -259,3 +259,104 @@ fn a_failed_update_keeps_the_old_entry() {
     assert_eq!(mem.read(13, 0), e(20, RW));
     assert_eq!(ft.get(20).unwrap().type_count, 1);
 }
+
+#[test]
+fn a_read_only_mapping_keeps_its_frame_from_being_freed() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 7, e(25, RO), D1, D1).unwrap();
+    assert_eq!(ft.get(25).unwrap().refs, 1);
+    // decrease_reservation of a still-mapped frame must not hand it to someone else.
+    assert_eq!(ft.release(25), Err(Errno::EBUSY));
+    ft.mod_entry(&mut mem, 13, 7, 0, D1, D1).unwrap();
+    assert_eq!(ft.get(25).unwrap().refs, 0);
+    ft.release(25).unwrap();
+}
+
+#[test]
+fn pinned_tables_cannot_be_released() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    assert_eq!(ft.release(13), Err(Errno::EBUSY));
+}
+
+/// Flat ring-3 data and 64-bit code descriptors.
+const USER_DATA: u64 = 0x00CF_F200_0000_FFFF;
+const USER_CODE: u64 = 0x00AF_FA00_0000_FFFF;
+const RING0_CODE: u64 = 0x00AF_9A00_0000_FFFF;
+
+#[test]
+fn descriptor_pages_are_validated_when_typed() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(30, 1, USER_DATA);
+    mem.write(30, 2, USER_CODE);
+    ft.get_type(&mut mem, 30, PageType::SegDesc, D1).unwrap();
+    assert_eq!(ft.get(30).unwrap().ptype, PageType::SegDesc);
+    // A ring-0 code segment anywhere in the page refuses the whole page.
+    mem.write(31, 300, RING0_CODE);
+    assert_eq!(
+        ft.get_type(&mut mem, 31, PageType::SegDesc, D1),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(ft.get(31).unwrap().type_count, 0);
+    // Another domain cannot make our frame its descriptor page.
+    assert_eq!(
+        ft.get_type(&mut mem, 63, PageType::SegDesc, D0),
+        Err(Errno::EPERM)
+    );
+}
+
+#[test]
+fn descriptor_pages_and_writable_mappings_exclude_each_other() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.get_type(&mut mem, 30, PageType::SegDesc, D1).unwrap();
+    // A descriptor page cannot be mapped writable, only read-only.
+    assert_eq!(
+        ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1),
+        Err(Errno::EBUSY)
+    );
+    ft.mod_entry(&mut mem, 13, 0, e(30, RO), D1, D1).unwrap();
+    // A writably mapped page cannot become a descriptor page.
+    ft.mod_entry(&mut mem, 13, 1, e(31, RW), D1, D1).unwrap();
+    assert_eq!(
+        ft.get_type(&mut mem, 31, PageType::SegDesc, D1),
+        Err(Errno::EBUSY)
+    );
+    // Dropping the last descriptor reference frees the type.
+    ft.put_type(&mut mem, 30);
+    assert_eq!(ft.get(30).unwrap().ptype, PageType::None);
+    ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1).unwrap();
+}
+
+#[test]
+fn relinquish_resets_descriptor_pages_and_counts_only_foreign_mappings() {
+    let mut info = setup(64, D0);
+    for p in info[32..].iter_mut() {
+        p.owner = D1;
+    }
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    // domU: a pinned L1 mapping its own frame 50 read-only, and a descriptor page 51.
+    ft.pin(&mut mem, 45, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, 45, 0, e(50, RO), D1, D1).unwrap();
+    ft.get_type(&mut mem, 51, PageType::SegDesc, D1).unwrap();
+    // dom0 maps domU frame 52 read-only.
+    ft.pin(&mut mem, 3, 1, D0).unwrap();
+    ft.mod_entry(&mut mem, 3, 0, e(52, RO), D0, D1).unwrap();
+    ft.relinquish(&mut mem, D1);
+    ft.release(45).unwrap();
+    ft.release(50).unwrap();
+    ft.release(51).unwrap();
+    assert_eq!(ft.release(52), Err(Errno::EBUSY));
+    ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
+    ft.release(52).unwrap();
+}
