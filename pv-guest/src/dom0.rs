@@ -179,7 +179,7 @@ impl Hypervisor for Broken {
 }
 
 /// dom0's initrd, or an empty archive if there is none (or it is not a cpio archive).
-fn initrd(si: &'static StartInfo) -> Initrd<'static> {
+pub(crate) fn initrd(si: &'static StartInfo) -> Initrd<'static> {
     let flags = SifFlags::from_bits_truncate(si.flags);
     if si.mod_start != 0 && si.mod_len != 0 {
         let va = if flags.contains(SifFlags::MOD_START_PFN) {
@@ -211,6 +211,9 @@ pub fn run(si: &'static StartInfo) -> ! {
         crate::heap::free() >> 10,
         crate::cmdline::from_raw(&si.cmd_line)
     );
+    if let Some(mode) = crate::cmdline::param(crate::cmdline::from_raw(&si.cmd_line), "bench") {
+        crate::bench::run_dom0(si, mode);
+    }
     let initrd = initrd(si);
     match Dom0Hypervisor::new(si) {
         Ok(hv) => shell(Shell::new(Toolstack::new(hv, initrd))),

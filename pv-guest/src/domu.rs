@@ -14,6 +14,10 @@ const UNUSED_HYPERCALL: usize = 60;
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    if let Some(what) = cmdline::param(cmd, "bench") {
+        crate::bench::run_domu(si, what);
+        crate::idle()
+    }
     if let Some(test) = SelfTest::from_cmdline(cmd) {
         self_test(test);
     }

@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+mod bench;
 mod cmdline;
 mod pagetable;
 

@@ -1,4 +1,155 @@
-//! `cargo xtask bench`.
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("bench: not built yet".into())
+//! `cargo xtask bench [--smoke]`: boots the system in QEMU with `bench=<mode>` on the
+//! hypervisor's and dom0's command lines, reads the BENCH lines the hypervisor and the guests
+//! print (docs/performance.md), and prints one table plus `target/bench/results.json`.
+//! `--smoke` uses tiny iteration counts and checks that every row is produced and sane
+//! (no timing is asserted); `cargo xtask test` runs it.
+
+mod parse;
+mod report;
+
+use crate::qemu::{self, Images, Outcome};
+use parse::Row;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The native image (`pv-guest --features native`), when built.
+const NATIVE_IMAGE: &str = "pv-guest-native.elf";
+
+/// `cargo xtask bench`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let smoke = match args {
+        [] => false,
+        [a] if a == "--smoke" => true,
+        _ => return Err("usage: cargo xtask bench [--smoke]".into()),
+    };
+    crate::build::build_all()?;
+    qemu::ensure_qemu()?;
+    bench(smoke)
+}
+
+/// Runs the benchmark on already built images.
+pub fn bench(smoke: bool) -> Result<(), String> {
+    let mode = if smoke { "smoke" } else { "full" };
+    let out_dir = qemu::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let images = Images::in_dir(&qemu::images_dir());
+    let limit = Duration::from_secs(if smoke { 180 } else { 540 });
+
+    let mut args = qemu::qemu_args(&images, &format!("bench={mode}"));
+    if let Some(last) = args.last_mut() {
+        *last = format!(
+            "{} bench={mode},{}",
+            images.pv_guest.display(),
+            images.initrd.display()
+        );
+    }
+    eprintln!("xtask bench: booting the PV system (mode {mode})");
+    let (pv_text, outcome) = boot(&args, limit, &out_dir.join("pv.log"))?;
+    if !outcome.is_success() || !pv_text.contains("BENCH-DONE") {
+        return Err(format!(
+            "bench: the PV run did not finish ({}); transcript in {}",
+            outcome.message(),
+            out_dir.join("pv.log").display()
+        ));
+    }
+    let (mut rows, khz) = parse::parse(&pv_text);
+
+    let native = qemu::images_dir().join(NATIVE_IMAGE);
+    if native.exists() {
+        let args = native_args(&native, mode);
+        eprintln!("xtask bench: booting the native image");
+        let (text, outcome) = boot(&args, limit, &out_dir.join("native.log"))?;
+        if !outcome.is_success() {
+            return Err(format!(
+                "bench: the native run failed ({})",
+                outcome.message()
+            ));
+        }
+        let (native_rows, _) = parse::parse(&text);
+        rows.extend(
+            native_rows
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("native_")),
+        );
+    }
+    for (w, _) in report::WORKLOADS {
+        rows.entry(format!("native_{w}"))
+            .or_insert_with(|| Row::Unavailable("native image not built".into()));
+    }
+
+    let lines = report::lines(&rows);
+    print!("{}", report::table(&lines, khz));
+    let json_path = out_dir.join("results.json");
+    std::fs::write(&json_path, report::json(&lines, khz, mode))
+        .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    eprintln!("xtask bench: wrote {}", json_path.display());
+    if smoke {
+        let problems = report::smoke_problems(&rows, &lines);
+        if !problems.is_empty() {
+            return Err(format!("bench --smoke: {}", problems.join("; ")));
+        }
+        eprintln!("xtask bench: smoke OK ({} rows)", lines.len());
+    }
+    Ok(())
+}
+
+fn native_args(image: &Path, mode: &str) -> Vec<String> {
+    [
+        "-M",
+        "microvm",
+        "-m",
+        "512M",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-kernel",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        image.display().to_string(),
+        "-append".into(),
+        format!("bench={mode}"),
+    ])
+    .collect()
+}
+
+/// Boots QEMU with `args` until it exits (or `limit` passes), saving the console to `log`.
+fn boot(args: &[String], limit: Duration, log: &PathBuf) -> Result<(String, Outcome), String> {
+    let mut child = Command::new(qemu::QEMU)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", qemu::QEMU))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    let _ = std::fs::write(log, &text);
+    let outcome = status.map_or(Outcome::Killed, Outcome::from_status);
+    Ok((text, outcome))
 }

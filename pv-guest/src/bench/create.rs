@@ -1,0 +1,181 @@
+//! Domain creation rows, run by dom0 through its own toolstack (`xl create domu.cfg` with
+//! overrides): create-to-first-instruction for 16, 32 and 64 MiB guests, for a 16 MiB guest
+//! with 0..K idle domains already running, and the hypervisor's frames per domain.
+//!
+//! dom0 reads the TSC (t0) right before `xl create` and passes it on the guest's command line;
+//! the guest's `_start` reads the TSC as its first instruction and prints the difference.
+
+use super::{rdtsc, Sink};
+use crate::dom0::Dom0Hypervisor;
+use crate::println;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use dom0_tools::hv::Hypervisor;
+use dom0_tools::xl::Toolstack;
+use guest_abi::domctl::DominfFlags;
+use guest_abi::guest;
+use guest_abi::start_info::StartInfo;
+use guest_abi::types::DomId;
+
+/// The config every bench domain starts from (in dom0's initrd).
+const CONFIG: &str = "domu.cfg";
+/// Yields to wait for a bench guest to finish before giving up on it.
+const WAIT_YIELDS: u32 = 2_000_000;
+
+struct Creator {
+    ts: Toolstack<'static, Dom0Hypervisor>,
+    seq: u32,
+}
+
+impl Creator {
+    /// `xl create` a domain; returns its name and id.
+    fn create(&mut self, mib: u64, extra: &str) -> Result<(String, DomId), String> {
+        self.seq += 1;
+        let name = format!("bench{}", self.seq);
+        let mut out = String::new();
+        let argv = [
+            "xl",
+            "create",
+            CONFIG,
+            &format!("name={name}"),
+            &format!("memory={mib}"),
+            &format!("extra=\"{extra}\""),
+        ];
+        if self.ts.run(&argv, &mut out) != 0 {
+            return Err(out);
+        }
+        let id = self
+            .ts
+            .domains()
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.id)
+            .ok_or_else(|| format!("{name} missing after xl create"))?;
+        Ok((name, id))
+    }
+
+    /// One create-to-first-instruction sample (the guest prints it), then destroy.
+    fn sample(&mut self, row: &str, mib: u64) -> Result<(), String> {
+        // The guest's command line carries t0; formatting it is part of the measured path.
+        let t0 = rdtsc();
+        self.run_to_end(mib, &format!("bench=first row={row} t0={t0:x}"))
+    }
+
+    /// Creates a domain, waits until it shuts itself down, destroys it.
+    fn run_to_end(&mut self, mib: u64, extra: &str) -> Result<(), String> {
+        let (name, id) = self.create(mib, extra)?;
+        let mut done = false;
+        for _ in 0..WAIT_YIELDS {
+            let _ = guest::sched_yield();
+            match self.ts.hypervisor().domain_info(id) {
+                Ok(i)
+                    if DominfFlags::from_bits_truncate(i.flags).contains(DominfFlags::SHUTDOWN) =>
+                {
+                    done = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("getdomaininfo {}: {e}", id.0)),
+            }
+        }
+        let mut out = String::new();
+        self.ts.run(&["xl", "destroy", &name], &mut out);
+        if done {
+            Ok(())
+        } else {
+            Err(format!("{name} did not finish"))
+        }
+    }
+
+    fn free_pages(&mut self) -> u64 {
+        self.ts.hypervisor().physinfo().map_or(0, |p| p.free_pages)
+    }
+}
+
+/// Runs the PV workloads in a 32 MiB domU (`bench=workloads`) and waits for it to finish.
+pub fn workloads(si: &'static StartInfo, smoke: bool) {
+    let Ok(hv) = Dom0Hypervisor::new(si) else {
+        return;
+    };
+    let mut c = Creator {
+        ts: Toolstack::new(hv, crate::dom0::initrd(si)),
+        seq: 100,
+    };
+    let mode = if smoke { "smoke" } else { "full" };
+    if let Err(e) = c.run_to_end(32, &format!("bench=workloads mode={mode}")) {
+        println!("bench: workloads domain: {e}");
+    }
+}
+
+/// Runs the creation rows.
+pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
+    let hv = match Dom0Hypervisor::new(si) {
+        Ok(hv) => hv,
+        Err(e) => {
+            out.unavailable("create_16m", "no-foreign-window");
+            println!("bench: {e}");
+            return;
+        }
+    };
+    let mut c = Creator {
+        ts: Toolstack::new(hv, crate::dom0::initrd(si)),
+        seq: 0,
+    };
+    let (reps, max_existing) = if smoke { (1, 2) } else { (5, 6) };
+    for mib in [16u64, 32, 64] {
+        let row = format!("create_{mib}m");
+        for _ in 0..reps {
+            if let Err(e) = c.sample(&row, mib) {
+                out.unavailable(&row, e.replace(['\n', ' '], "_"));
+                break;
+            }
+        }
+    }
+    // With 0..=max_existing idle 16 MiB domains up.
+    let free_before = c.free_pages();
+    let mut idle: Vec<(String, DomId)> = Vec::new();
+    for k in 0..=max_existing {
+        let row = format!("create_16m_k{k}");
+        for _ in 0..reps {
+            if let Err(e) = c.sample(&row, 16) {
+                out.unavailable(&row, e.replace(['\n', ' '], "_"));
+                break;
+            }
+        }
+        if k < max_existing {
+            match c.create(16, "bench=idle") {
+                Ok(d) => idle.push(d),
+                Err(e) => {
+                    println!("bench: idle domain: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    // Frames the hypervisor took per domain beyond the domains' own pages.
+    let free_after = c.free_pages();
+    let guest_pages: u64 = idle
+        .iter()
+        .map(|(_, id)| {
+            c.ts.hypervisor()
+                .domain_info(*id)
+                .map_or(0, |i| i.tot_pages)
+        })
+        .sum();
+    if idle.is_empty() {
+        out.unavailable("hv_frames_per_domain", "no-idle-domains");
+    } else {
+        let hv_pages = free_before
+            .saturating_sub(free_after)
+            .saturating_sub(guest_pages);
+        println!(
+            "BENCH hv_frames_per_domain bytes {}",
+            hv_pages * 4096 / idle.len() as u64
+        );
+    }
+    for (name, _) in idle {
+        let mut o = String::new();
+        c.ts.run(&["xl", "destroy", &name], &mut o);
+    }
+}

@@ -1,0 +1,411 @@
+//! The report: each row a figure and its ratio against a floor or baseline from the same boot,
+//! printed as one table and written as JSON.
+
+use super::parse::{slope, stats, Row, Stats};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One line of the report.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Short id (JSON key).
+    pub id: String,
+    /// What it measures.
+    pub what: String,
+    /// The figure, if measured.
+    pub value: Option<Stats>,
+    /// Unit of the figure.
+    pub unit: String,
+    /// The baseline row and its median (times its multiplier).
+    pub baseline: Option<(String, f64)>,
+    /// value.median / baseline.
+    pub ratio: Option<f64>,
+    /// Real Xen's figure / the project's target (performance-anchors.md).
+    pub anchor: &'static str,
+    /// Why there is no figure.
+    pub missing: Option<String>,
+}
+
+/// A ratio row: `row` against `mult` × `base`.
+struct RatioDef<'a> {
+    id: &'static str,
+    what: &'static str,
+    row: &'a str,
+    base: &'a str,
+    mult: f64,
+    anchor: &'static str,
+}
+
+const RATIOS: &[RatioDef<'static>] = &[
+    RatioDef {
+        id: "null_hypercall",
+        what: "null hypercall (xen_version) vs syscall+sysret floor",
+        row: "hypercall_null",
+        base: "floor_syscall_sysret",
+        mult: 1.0,
+        anchor: "Xen 744 cyc, floor 111; target <=1.3x floor",
+    },
+    RatioDef {
+        id: "evtchn_roundtrip",
+        what: "event-channel round trip between two domains vs 2 null hypercalls",
+        row: "evtchn_roundtrip",
+        base: "hypercall_null",
+        mult: 2.0,
+        anchor: "Xen send 1250 cyc; target <=417",
+    },
+    RatioDef {
+        id: "mmu_update_entry",
+        what: "mmu_update, per PTE in a batch of 32, vs null hypercall",
+        row: "mmu_update_entry",
+        base: "hypercall_null",
+        mult: 1.0,
+        anchor: "Xen 3410 cyc/PTE; target <=1137",
+    },
+    RatioDef {
+        id: "mmu_update_single",
+        what: "mmu_update of one PTE vs null hypercall",
+        row: "mmu_update_single",
+        base: "hypercall_null",
+        mult: 1.0,
+        anchor: "Xen 3410 cyc; target <=1137",
+    },
+    RatioDef {
+        id: "multicall_entry",
+        what: "multicall, per entry in a batch of 32, vs null hypercall",
+        row: "multicall_entry",
+        base: "hypercall_null",
+        mult: 1.0,
+        anchor: "-",
+    },
+    RatioDef {
+        id: "grant_copy_4k",
+        what: "grant copy of 4 KiB vs local 4 KiB copy",
+        row: "grant_copy_4k",
+        base: "local_copy_4k",
+        mult: 1.0,
+        anchor: "-",
+    },
+    RatioDef {
+        id: "grant_map_unmap",
+        what: "grant map+unmap vs local 4 KiB copy",
+        row: "grant_map_unmap",
+        base: "local_copy_4k",
+        mult: 1.0,
+        anchor: "-",
+    },
+];
+
+/// The PV-versus-native workloads.
+pub const WORKLOADS: &[(&str, &str)] = &[
+    ("compute", "CPU-bound compute (xorshift)"),
+    ("memory", "memory touching (2 MiB, every line)"),
+    ("ptchurn", "page-table churn (map/touch/unmap 512 pages)"),
+];
+
+fn median(rows: &BTreeMap<String, Row>, name: &str) -> Result<Stats, String> {
+    match rows.get(name) {
+        Some(Row::Samples { values, .. }) => {
+            stats(values).ok_or_else(|| format!("{name}: no samples"))
+        }
+        Some(Row::Unavailable(why)) => Err(format!("{name}: {why}")),
+        None => Err(format!("{name}: not reported")),
+    }
+}
+
+fn ratio_line(rows: &BTreeMap<String, Row>, d: &RatioDef<'_>) -> Line {
+    let v = median(rows, d.row);
+    let b = median(rows, d.base);
+    let baseline = b
+        .as_ref()
+        .ok()
+        .map(|s| (d.base.to_string(), s.median * d.mult));
+    let ratio = match (&v, &baseline) {
+        (Ok(v), Some((_, b))) if *b > 0.0 => Some(v.median / b),
+        _ => None,
+    };
+    let missing = match (&v, &b) {
+        (Err(e), _) | (Ok(_), Err(e)) => Some(e.clone()),
+        _ => None,
+    };
+    Line {
+        id: d.id.into(),
+        what: d.what.into(),
+        value: v.ok(),
+        unit: "cycles".into(),
+        baseline,
+        ratio,
+        anchor: d.anchor,
+        missing,
+    }
+}
+
+fn plain(id: &str, what: &str, v: Result<Stats, String>, unit: &str, anchor: &'static str) -> Line {
+    Line {
+        id: id.into(),
+        what: what.into(),
+        missing: v.as_ref().err().cloned(),
+        value: v.ok(),
+        unit: unit.into(),
+        baseline: None,
+        ratio: None,
+        anchor,
+    }
+}
+
+fn one(x: f64) -> Stats {
+    Stats {
+        median: x,
+        min: x,
+        max: x,
+        n: 1,
+    }
+}
+
+/// Every line of the report.
+pub fn lines(rows: &BTreeMap<String, Row>) -> Vec<Line> {
+    let mut out: Vec<Line> = RATIOS.iter().map(|d| ratio_line(rows, d)).collect();
+    out.push(plain(
+        "create_16m",
+        "domain create -> first instruction, 16 MiB",
+        median(rows, "create_16m"),
+        "cycles",
+        "Xen ~720 ms (4 MiB); target <7 ms",
+    ));
+    let sizes: Vec<(f64, f64)> = [16.0, 32.0, 64.0]
+        .iter()
+        .filter_map(|&m| {
+            median(rows, &format!("create_{m}m"))
+                .ok()
+                .map(|s| (m, s.median))
+        })
+        .collect();
+    let per_mib = slope(&sizes)
+        .map(one)
+        .ok_or_else(|| "create_16m/32m/64m: not all reported".to_string());
+    out.push(plain(
+        "create_per_mib",
+        "domain create growth per MiB of guest memory",
+        per_mib,
+        "cycles/MiB",
+        "-",
+    ));
+    let ks: Vec<(f64, f64)> = (0..32)
+        .filter_map(|k| {
+            median(rows, &format!("create_16m_k{k}"))
+                .ok()
+                .map(|s| (k as f64, s.median))
+        })
+        .collect();
+    let per_dom = slope(&ks)
+        .map(one)
+        .ok_or_else(|| "create_16m_k<N>: fewer than two reported".to_string());
+    out.push(plain(
+        "create_per_domain",
+        "domain create growth per existing domain",
+        per_dom,
+        "cycles/domain",
+        "-",
+    ));
+    out.push(plain(
+        "hv_mem_per_domain",
+        "hypervisor frames per domain (heap not counted yet)",
+        median(rows, "hv_frames_per_domain"),
+        "bytes",
+        "Xen 92-164 KiB; target <=16 KiB",
+    ));
+    for (w, what) in WORKLOADS {
+        let d = RatioDef {
+            id: "",
+            what: "",
+            row: "",
+            base: "",
+            mult: 1.0,
+            anchor: "SOSP'03: ~1.00",
+        };
+        let pv = format!("pv_{w}");
+        let native = format!("native_{w}");
+        let mut l = ratio_line(
+            rows,
+            &RatioDef {
+                row: &pv,
+                base: &native,
+                ..d
+            },
+        );
+        l.id = format!("pv_vs_native_{w}");
+        l.what = format!("PV/native: {what}, cycles per iteration");
+        out.push(l);
+    }
+    out
+}
+
+/// The table.
+pub fn table(lines: &[Line], khz: Option<u64>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<20} {:>14} {:>12} {:>12} {:>8}  {:<62} anchor",
+        "row", "median", "min", "max", "ratio", "what"
+    );
+    for l in lines {
+        let (med, min, max) = match l.value {
+            Some(v) => (
+                format!("{:.1}", v.median),
+                format!("{:.1}", v.min),
+                format!("{:.1}", v.max),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let ratio = l.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
+        let _ = writeln!(
+            s,
+            "{:<20} {:>14} {:>12} {:>12} {:>8}  {:<62} {}",
+            l.id, med, min, max, ratio, l.what, l.anchor
+        );
+        if let Some(m) = &l.missing {
+            let _ = writeln!(s, "{:<20}   (not measured: {m})", "");
+        }
+        if l.id == "create_16m" {
+            if let (Some(v), Some(k)) = (l.value, khz) {
+                let _ = writeln!(
+                    s,
+                    "{:<20}   = {:.3} ms at {} kHz",
+                    "",
+                    v.median / k as f64,
+                    k
+                );
+            }
+        }
+    }
+    s
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".into()
+    }
+}
+
+/// The JSON document.
+pub fn json(lines: &[Line], khz: Option<u64>, mode: &str) -> String {
+    let mut s = String::from("{\n");
+    let _ = writeln!(s, "  \"mode\": {},", json_str(mode));
+    let _ = writeln!(
+        s,
+        "  \"tsc_khz\": {},",
+        khz.map_or("null".into(), |k| k.to_string())
+    );
+    s.push_str("  \"rows\": [\n");
+    for (i, l) in lines.iter().enumerate() {
+        let value = l.value.map_or("null".into(), |v| {
+            format!(
+                "{{\"median\": {}, \"min\": {}, \"max\": {}, \"n\": {}}}",
+                json_num(v.median),
+                json_num(v.min),
+                json_num(v.max),
+                v.n
+            )
+        });
+        let baseline = l.baseline.as_ref().map_or("null".into(), |(n, m)| {
+            format!("{{\"row\": {}, \"median\": {}}}", json_str(n), json_num(*m))
+        });
+        let _ = write!(
+            s,
+            "    {{\"id\": {}, \"what\": {}, \"unit\": {}, \"value\": {value}, \"baseline\": {baseline}, \"ratio\": {}, \"anchor\": {}, \"missing\": {}}}",
+            json_str(&l.id),
+            json_str(&l.what),
+            json_str(&l.unit),
+            l.ratio.map_or("null".into(), json_num),
+            json_str(l.anchor),
+            l.missing.as_deref().map_or("null".into(), json_str),
+        );
+        s.push_str(if i + 1 < lines.len() { ",\n" } else { "\n" });
+    }
+    s.push_str("  ]\n}\n");
+    s
+}
+
+/// Smoke checks: every row was reported by the guests (a figure, or `unavailable` with a
+/// reason), and every figure and ratio is positive and finite.
+pub fn smoke_problems(rows: &BTreeMap<String, Row>, lines: &[Line]) -> Vec<String> {
+    let mut p = Vec::new();
+    for l in lines {
+        if let Some(v) = l.value {
+            let sane = v.median.is_finite() && v.min > 0.0 && v.max >= v.min;
+            if !sane && !l.id.starts_with("create_per") {
+                p.push(format!("{}: implausible figure {v:?}", l.id));
+            }
+        }
+        if let Some(r) = l.ratio {
+            if !(r.is_finite() && r > 0.0) {
+                p.push(format!("{}: implausible ratio {r}", l.id));
+            }
+        }
+        if let Some(m) = &l.missing {
+            if m.ends_with("not reported") {
+                p.push(format!("{}: {m}", l.id));
+            }
+        }
+    }
+    for must in [
+        "floor_syscall_sysret",
+        "hypercall_null",
+        "local_copy_4k",
+        "create_16m",
+    ] {
+        if !matches!(rows.get(must), Some(Row::Samples { values, .. }) if !values.is_empty()) {
+            p.push(format!("{must}: no samples"));
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::parse::parse;
+
+    #[test]
+    fn ratios_and_missing_rows() {
+        let (rows, _) = parse(
+            "BENCH floor_syscall_sysret cycles 100,110,120\n\
+             BENCH hypercall_null cycles 200,220,240\n\
+             BENCH evtchn_roundtrip unavailable ENOSYS\n\
+             BENCH create_16m cycles 1000\nBENCH create_32m cycles 1160\nBENCH create_64m cycles 1480\n",
+        );
+        let l = lines(&rows);
+        let null = l.iter().find(|l| l.id == "null_hypercall").unwrap();
+        assert_eq!(null.ratio, Some(2.0));
+        let ev = l.iter().find(|l| l.id == "evtchn_roundtrip").unwrap();
+        assert_eq!(ev.missing.as_deref(), Some("evtchn_roundtrip: ENOSYS"));
+        let mib = l.iter().find(|l| l.id == "create_per_mib").unwrap();
+        assert!((mib.value.unwrap().median - 10.0).abs() < 1e-9);
+        let p = smoke_problems(&rows, &l);
+        assert!(p.iter().any(|s| s.starts_with("local_copy_4k")));
+        assert!(p
+            .iter()
+            .any(|s| s.contains("mmu_update_entry: not reported")));
+        assert!(!p.iter().any(|s| s.starts_with("evtchn")));
+        let j = json(&l, Some(1000), "smoke");
+        assert!(j.contains("\"id\": \"null_hypercall\""));
+        assert!(j.contains("\"ratio\": 2"));
+    }
+}
