@@ -34,6 +34,12 @@ mod entry;
 mod heap;
 #[cfg(target_os = "none")]
 mod logger;
+#[cfg(target_os = "none")]
+mod mm;
+#[cfg(target_os = "none")]
+mod traps;
+#[cfg(target_os = "none")]
+mod user;
 
 #[cfg(target_os = "none")]
 use guest_abi::{

@@ -10,5 +10,7 @@ mod crash;
 mod domu;
 mod guest_errors;
 mod poweroff;
+mod pvmmu;
 mod selftest;
+mod usermode;
 mod xl_create;

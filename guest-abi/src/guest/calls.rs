@@ -306,6 +306,26 @@ pub unsafe fn set_segment_base(which: u32, base: u64) -> Result<(), Errno> {
     ret(unsafe { hypercall2(nr::SET_SEGMENT_BASE, which as u64, base) }).map(|_| ())
 }
 
+/// Installs the GDT: `frames` (at most 14, read-only everywhere, descriptors valid for
+/// ring 3) holding `entries` descriptors.
+///
+/// # Safety
+/// Segment selectors in use must stay valid in the new table.
+pub unsafe fn set_gdt(frames: &[u64], entries: u64) -> Result<(), Errno> {
+    // SAFETY: the hypervisor reads the frame list; the caller vouches for the selectors.
+    ret(unsafe { hypercall2(nr::SET_GDT, frames.as_ptr() as u64, entries) }).map(|_| ())
+}
+
+/// Writes descriptor `desc` at machine address `maddr` (in a descriptor page or a page that
+/// is no page table).
+///
+/// # Safety
+/// As [`set_gdt`] for selectors referring to the changed descriptor.
+pub unsafe fn update_descriptor(maddr: u64, desc: u64) -> Result<(), Errno> {
+    // SAFETY: the caller vouches for the selectors; the hypervisor checks the rest.
+    ret(unsafe { hypercall2(nr::UPDATE_DESCRIPTOR, maddr, desc) }).map(|_| ())
+}
+
 /// Sets (`true`) or clears CR0.TS.
 pub fn fpu_taskswitch(set: bool) -> Result<(), Errno> {
     // SAFETY: no memory is passed; TS only makes the next FPU use trap.

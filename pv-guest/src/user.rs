@@ -1,0 +1,183 @@
+//! `test=user`: the guest kernel builds a user address space (its own L4 installed with
+//! `MMUEXT_NEW_USER_BASEPTR`), enters a user task with the `iret` hypercall, serves the
+//! task's `syscall`s in its syscall callback (ring compression, the Xen way: both run in
+//! ring 3, the hypervisor switches page tables) and gets the task's page fault on a kernel
+//! address delivered to its #PF handler.
+
+use crate::mm::{demo, Space};
+use crate::pagetable::{table_index, PTE_PRESENT, PTE_RW, PTE_USER};
+use crate::println;
+use crate::traps::{self, catch};
+use core::sync::atomic::{AtomicU64, Ordering};
+use guest_abi::arch::{IretContext, FLAT_USER_CS64, FLAT_USER_SS64};
+use guest_abi::guest;
+use guest_abi::mmu::*;
+use guest_abi::start_info::StartInfo;
+
+/// Where the user task's code lives; its stack page follows.
+const UVA: u64 = 0x40_0000;
+/// The kernel address the task touches (our own image).
+const KERNEL_VA: u64 = 0xFFFF_FFFF_8000_0000;
+
+#[repr(C, align(16))]
+struct Stack([u8; 16384]);
+/// The kernel stack for entries from user mode (`stack_switch`).
+static mut KSTACK: Stack = Stack([0; 16384]);
+
+static SYSCALLS: AtomicU64 = AtomicU64::new(0);
+static FIRST_ARG: AtomicU64 = AtomicU64::new(0);
+static REPORTED: AtomicU64 = AtomicU64::new(0);
+
+// The task: syscall 1 (41) → rax; syscall 2 (rax); then read a kernel address.
+core::arch::global_asm!(
+    ".pushsection .rodata.usertask, \"a\"",
+    ".global pv_user_code",
+    "pv_user_code:",
+    "mov edi, 41",
+    "mov eax, 1",
+    "syscall",
+    "mov rdi, rax",
+    "mov eax, 2",
+    "syscall",
+    "movabs rax, {kva}",
+    "mov rax, [rax]",
+    "ud2",
+    ".global pv_user_code_end",
+    "pv_user_code_end:",
+    ".popsection",
+    kva = const KERNEL_VA,
+);
+
+extern "C" {
+    static pv_user_code: u8;
+    static pv_user_code_end: u8;
+}
+
+/// The kernel's system calls: 1 = "add one", 2 = "report a value".
+fn syscall(nr: u64, arg: u64) -> u64 {
+    SYSCALLS.fetch_add(1, Ordering::SeqCst);
+    match nr {
+        1 => {
+            FIRST_ARG.store(arg, Ordering::SeqCst);
+            arg + 1
+        }
+        2 => {
+            REPORTED.store(arg, Ordering::SeqCst);
+            0
+        }
+        _ => u64::MAX,
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "FAILED"
+    }
+}
+
+/// Runs `test=user`; false if the command line asks for something else.
+pub fn run(cmd: &str, si: &StartInfo) -> bool {
+    if !cmd.split_ascii_whitespace().any(|w| w == "test=user") {
+        return false;
+    }
+    let sp = Space::new(si);
+    demo::install_traps(&sp);
+    let frames: [Option<u64>; 6] = core::array::from_fn(|_| sp.alloc_frame());
+    let [Some(l4), Some(l3), Some(l2), Some(l1), Some(code), Some(stack)] = frames else {
+        println!("test=user: no free frames");
+        return true;
+    };
+    let table = PTE_PRESENT | PTE_RW | PTE_USER;
+    // SAFETY: the linker places both symbols around the task's code in .rodata.
+    let bytes = unsafe {
+        let start = &raw const pv_user_code;
+        let len = (&raw const pv_user_code_end as usize) - (start as usize);
+        core::slice::from_raw_parts(start, len)
+    };
+    let built = sp
+        .fill(code, 8, |p| {
+            // SAFETY: a 4 KiB page viewed as bytes; the task is a few dozen bytes.
+            let b = unsafe { &mut *(p as *mut [u64; 512] as *mut [u8; 4096]) };
+            b[..bytes.len()].copy_from_slice(bytes);
+        })
+        .and_then(|()| sp.fill(stack, 8, |p| p.fill(0)))
+        .and_then(|()| {
+            sp.fill(l1, 8, |p| {
+                p.fill(0);
+                p[table_index(UVA, 1) as usize] = (code << 12) | PTE_PRESENT | PTE_USER;
+                p[table_index(UVA + 4096, 1) as usize] = (stack << 12) | table;
+            })
+        })
+        .and_then(|()| {
+            sp.fill(l2, 8, |p| {
+                p.fill(0);
+                p[table_index(UVA, 2) as usize] = (l1 << 12) | table;
+            })
+        })
+        .and_then(|()| {
+            sp.fill(l3, 8, |p| {
+                p.fill(0);
+                p[table_index(UVA, 3) as usize] = (l2 << 12) | table;
+            })
+        })
+        .and_then(|()| {
+            sp.fill(l4, 8, |p| {
+                p.fill(0);
+                p[table_index(UVA, 4) as usize] = (l3 << 12) | table;
+            })
+        });
+    // Pinning the L4 validates the whole tree; then it becomes the user page table.
+    let ok = built.is_ok()
+        && sp.ext(MMUEXT_PIN_L4_TABLE, l4, 0).is_ok()
+        && sp.ext(MMUEXT_NEW_USER_BASEPTR, l4, 0).is_ok();
+    println!(
+        "test=user: user page tables built, pinned and installed (NEW_USER_BASEPTR): {}",
+        verdict(ok)
+    );
+    if !ok {
+        return true;
+    }
+    let top = (&raw const KSTACK) as u64 + 16384;
+    traps::set_syscall_handler(syscall, top);
+    let ctx = IretContext {
+        rip: UVA,
+        cs: u64::from(FLAT_USER_CS64),
+        rflags: 0x200,
+        rsp: UVA + 2 * 4096,
+        ss: u64::from(FLAT_USER_SS64),
+        ..Default::default()
+    };
+    // SAFETY: returns to the user task in its own address space; we come back through the
+    // fault it ends with (caught), never by returning.
+    let fault = catch(|| unsafe { guest::iret(&ctx) });
+    let ok = SYSCALLS.load(Ordering::SeqCst) == 2
+        && FIRST_ARG.load(Ordering::SeqCst) == 41
+        && REPORTED.load(Ordering::SeqCst) == 42;
+    println!(
+        "test=user: the user task made {} syscalls to the kernel's callback (41 in, {} back): {}",
+        SYSCALLS.load(Ordering::SeqCst),
+        REPORTED.load(Ordering::SeqCst),
+        verdict(ok)
+    );
+    let ok = matches!(fault, Some(f) if f.vector == 14 && f.from_user && f.cr2 == KERNEL_VA);
+    match fault {
+        Some(f) => println!(
+            "test=user: the user task's {} at cr2 {:#x} reached the kernel's handler (from {} mode): {}",
+            traps::name(f.vector),
+            f.cr2,
+            if f.from_user { "user" } else { "kernel" },
+            verdict(ok)
+        ),
+        None => println!("test=user: the user task returned without faulting: FAILED"),
+    }
+    let ok = sp.ext(MMUEXT_NEW_USER_BASEPTR, 0, 0).is_ok()
+        && sp.ext(MMUEXT_UNPIN_TABLE, l4, 0).is_ok()
+        && sp.fill(l1, 9, |_| {}).is_ok();
+    println!(
+        "test=user: user page tables released, their frames writable again: {}",
+        verdict(ok)
+    );
+    true
+}
