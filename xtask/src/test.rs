@@ -253,6 +253,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 a.push(f);
             }
             cargo_test(&mut t, "end-to-end tests", &root, &a);
+            // The benchmark's smoke mode: every row produced and sane, no timing asserted.
+            if opts.filter.is_none() {
+                eprintln!("\nxtask test: cargo xtask bench --smoke");
+                match crate::bench::bench(true) {
+                    Ok(()) => t.passed += 1,
+                    Err(e) => t.step_failed("cargo xtask bench --smoke", &e),
+                }
+            }
             eprintln!(
                 "xtask test: console transcripts in {}",
                 root.join("target/e2e-logs").display()
