@@ -22,7 +22,7 @@ use guest_abi::types::DomId;
 
 /// Reads our own memory directly (the walker only reads page tables and the M2P, both
 /// mapped read-only for us).
-struct Direct;
+pub(crate) struct Direct;
 
 impl Memory for Direct {
     fn read_u64(&self, va: u64) -> u64 {

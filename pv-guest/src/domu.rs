@@ -14,6 +14,9 @@ const UNUSED_HYPERCALL: usize = 60;
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    if crate::grant_tests::run(cmd, si) {
+        crate::idle()
+    }
     if let Some(what) = cmdline::param(cmd, "bench") {
         crate::bench::run_domu(si, what);
         crate::idle()

@@ -31,6 +31,10 @@ mod domu;
 #[cfg(target_os = "none")]
 mod entry;
 #[cfg(target_os = "none")]
+mod grant;
+#[cfg(target_os = "none")]
+mod grant_tests;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 mod logger;

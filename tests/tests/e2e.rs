@@ -8,6 +8,7 @@ mod bad_config;
 mod boot;
 mod crash;
 mod domu;
+mod grants;
 mod guest_errors;
 mod poweroff;
 mod pvmmu;
