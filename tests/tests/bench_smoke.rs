@@ -25,7 +25,8 @@ fn bench_floor_and_guest_modes_report_samples() {
     let f = samples(&floor, "floor_syscall_sysret");
     sys.check(
         floor.starts_with("(XEN) ")
-            && f.as_ref().is_some_and(|v| v.len() == 3 && v.iter().all(|&c| c > 0.0)),
+            && f.as_ref()
+                .is_some_and(|v| v.len() == 3 && v.iter().all(|&c| c > 0.0)),
         format!("want `(XEN) BENCH floor_syscall_sysret cycles a,b,c` (3 positive), got {floor:?}"),
     );
     sys.expect_prompt().or_fail();
@@ -33,7 +34,10 @@ fn bench_floor_and_guest_modes_report_samples() {
     // The PV workloads in a domU: three rows of three positive samples, then it powers off.
     let mark = sys.mark();
     let out = sys.run("xl create /etc/xen/domu.cfg name=bw \"extra=bench=workloads mode=smoke\"");
-    sys.check(xl_errors(&out).is_empty(), format!("xl create failed: {out}"));
+    sys.check(
+        xl_errors(&out).is_empty(),
+        format!("xl create failed: {out}"),
+    );
     for w in ["compute", "memory", "ptchurn"] {
         let row = format!("pv_{w}");
         let line = sys
@@ -41,13 +45,20 @@ fn bench_floor_and_guest_modes_report_samples() {
             .or_fail();
         let ok = line.starts_with("(d")
             && samples(&line, &row).is_some_and(|v| v.len() == 3 && v.iter().all(|&c| c > 0.0));
-        sys.check(ok, format!("want `(dN) BENCH {row} cycles a,b,c`, got {line:?}"));
+        sys.check(
+            ok,
+            format!("want `(dN) BENCH {row} cycles a,b,c`, got {line:?}"),
+        );
     }
 
     // bench=first with t0=0: the guest reports its first instruction's TSC (a count since reset).
     let mark = sys.mark();
-    let out = sys.run("xl create /etc/xen/domu.cfg name=bf \"extra=bench=first row=first_probe t0=0\"");
-    sys.check(xl_errors(&out).is_empty(), format!("xl create failed: {out}"));
+    let out =
+        sys.run("xl create /etc/xen/domu.cfg name=bf \"extra=bench=first row=first_probe t0=0\"");
+    sys.check(
+        xl_errors(&out).is_empty(),
+        format!("xl create failed: {out}"),
+    );
     let line = sys
         .wait_line(mark, "BENCH first_probe ", Duration::from_secs(60))
         .or_fail();
