@@ -15,4 +15,5 @@ pub mod initrd;
 pub mod shell;
 #[cfg(any(test, feature = "std"))]
 pub mod sim;
+pub mod xenstore;
 pub mod xl;
