@@ -21,7 +21,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         crate::bench::run_domu(si, what);
         crate::idle()
     }
-    if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) {
+    if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) || crate::hostile::run(cmd, si) {
         crate::idle()
     }
     if let Some(test) = SelfTest::from_cmdline(cmd) {

@@ -37,6 +37,8 @@ mod grant_tests;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
+mod hostile;
+#[cfg(target_os = "none")]
 mod logger;
 #[cfg(target_os = "none")]
 mod mm;

@@ -10,6 +10,7 @@ mod crash;
 mod domu;
 mod grants;
 mod guest_errors;
+mod hostile;
 mod poweroff;
 mod pvmmu;
 mod selftest;

@@ -1,0 +1,473 @@
+//! The attacks, in the order they are printed.
+
+use super::Tally;
+use crate::mm::demo::{set_gdt, upd_desc, RING0_CODE};
+use crate::mm::{peek, Space, PTE_KERNEL_RO};
+use crate::pagetable::{PTE_KERNEL_RW, PTE_PSE};
+use crate::traps::{self, catch, FAILSAFE};
+use guest_abi::arch::{IretContext, FLAT_KERNEL_SS64, MACH2PHYS_VIRT_START};
+use guest_abi::errno::Errno;
+use guest_abi::guest::{self, hypercall2, hypercall3, hypercall4};
+use guest_abi::hypercall::nr;
+use guest_abi::memory::{XenMemoryReservation, XENMEM_DECREASE_RESERVATION};
+use guest_abi::mmu::*;
+use guest_abi::types::DomId;
+
+/// Inside the hypervisor hole (the M2P: readable by guests, but never a hypercall pointer).
+const HOLE: u64 = MACH2PHYS_VIRT_START + 0x1000;
+/// Not mapped in our address space.
+const UNMAPPED: u64 = 0x1000;
+/// Not canonical.
+const NONCANON: u64 = 0x0000_8000_0000_0000;
+/// The hypervisor's image (linked at 0xFFFF820000200000, physical 2 MiB).
+const HV_IMAGE_VA: u64 = 0xFFFF_8200_0020_0000;
+const HV_IMAGE_MFN: u64 = 0x200;
+
+fn r(v: i64) -> Result<u64, Errno> {
+    Errno::from_ret(v)
+}
+
+/// A frame the M2P says belongs to someone else (not in our p2m): dom0's, most likely.
+fn foreign_frame(sp: &Space) -> Option<u64> {
+    (0x100..0x20000u64).find(|&m| {
+        let pfn = peek(MACH2PHYS_VIRT_START + m * 8);
+        pfn != 0 && pfn < 0x10_0000 && (pfn >= 4096 || sp.pfn_to_mfn(pfn) != m)
+    })
+}
+
+pub fn all(sp: &Space, t: &Tally) {
+    memory(sp, t);
+    pointers(t);
+    counts(sp, t);
+    descriptors(sp, t);
+    cpu(t);
+}
+
+fn ok_or(r: Result<(), Errno>) -> Result<u64, Errno> {
+    r.map(|()| 0)
+}
+
+fn memory(sp: &Space, t: &Tally) {
+    let va = sp.spare(10);
+    let l4 = sp.l4_mfn();
+    let l1 = sp.entry_maddr(va, 1).map(|m| m >> 12).unwrap_or(0);
+    let l2 = sp.entry_maddr(va, 2).map(|m| m >> 12).unwrap_or(0);
+    let foreign = foreign_frame(sp).unwrap_or(0);
+    t.refused(
+        "map a dom0 frame",
+        ok_or(sp.map(va, foreign, PTE_KERNEL_RO)),
+    );
+    t.refused(
+        "map a hypervisor frame",
+        ok_or(sp.map(va, HV_IMAGE_MFN, PTE_KERNEL_RO)),
+    );
+    t.refused("map own L1 writable", ok_or(sp.map(va, l1, PTE_KERNEL_RW)));
+    t.refused("map own L2 writable", ok_or(sp.map(va, l2, PTE_KERNEL_RW)));
+    t.refused("map own L4 writable", ok_or(sp.map(va, l4, PTE_KERNEL_RW)));
+    t.refused(
+        "write a hypervisor L4 slot",
+        ok_or(sp.update((l4 << 12) + 256 * 8, 0)),
+    );
+    t.refused(
+        "point a hypervisor L4 slot at own L3",
+        ok_or(sp.update((l4 << 12) + 262 * 8, (l2 << 12) | PTE_KERNEL_RO)),
+    );
+    t.refused(
+        "mmu_update on a dom0 frame",
+        ok_or(sp.update(foreign << 12, 0)),
+    );
+    t.refused(
+        "machphys_update of a dom0 frame",
+        ok_or(sp.update((foreign << 12) | MMU_MACHPHYS_UPDATE, 0)),
+    );
+    // SAFETY: refused: only privileged domains may name another domain's frames.
+    let fd = unsafe { guest::mmu_update(&[MmuUpdate::normal(l1 << 12, 0)], DomId(0)) };
+    t.refused(
+        "mmu_update with foreigndom dom0",
+        fd.map(|n| n as u64).map_err(|(_, e)| e),
+    );
+    t.refused(
+        "pin a dom0 frame",
+        ok_or(sp.ext(MMUEXT_PIN_L1_TABLE, foreign, 0)),
+    );
+    t.refused(
+        "new baseptr to a dom0 frame",
+        ok_or(sp.ext(MMUEXT_NEW_BASEPTR, foreign, 0)),
+    );
+    t.refused(
+        "clear a dom0 frame",
+        ok_or(sp.ext(MMUEXT_CLEAR_PAGE, foreign, 0)),
+    );
+    let own = sp.alloc_frame().unwrap_or(0);
+    t.refused(
+        "copy a dom0 frame",
+        ok_or(sp.ext(MMUEXT_COPY_PAGE, own, foreign)),
+    );
+    t.refused(
+        "map the local APIC (MMIO)",
+        ok_or(sp.map(va, 0xFEE00, PTE_KERNEL_RW)),
+    );
+    t.refused(
+        "map own page uncached (PCD)",
+        ok_or(sp.map(va, own, PTE_KERNEL_RW | (1 << 4))),
+    );
+    let x2 = sp.region_end.next_multiple_of(2 << 20) + (4 << 20);
+    t.refused(
+        "superpage (PSE) at L2",
+        ok_or(
+            sp.entry_maddr(x2, 2)
+                .and_then(|m| sp.update(m, (own << 12) | PTE_KERNEL_RW | PTE_PSE)),
+        ),
+    );
+    let x3 = 0xFFFF_FFFF_4000_0000;
+    t.refused(
+        "superpage (PSE) at L3",
+        ok_or(
+            sp.entry_maddr(x3, 3)
+                .and_then(|m| sp.update(m, (own << 12) | PTE_KERNEL_RW | PTE_PSE)),
+        ),
+    );
+    t.refused(
+        "update_va_mapping in the hypervisor hole",
+        ok_or(sp.map(HOLE, own, PTE_KERNEL_RO)),
+    );
+    // A table that maps itself writable cannot be pinned.
+    let selfmap = sp.alloc_frame().unwrap_or(0);
+    let _ = sp.fill(selfmap, 11, |p| {
+        p.fill(0);
+        p[0] = (selfmap << 12) | PTE_KERNEL_RW;
+    });
+    t.refused(
+        "pin an L1 that maps itself writable",
+        ok_or(sp.ext(MMUEXT_PIN_L1_TABLE, selfmap, 0)),
+    );
+    // Unpinning the L4 we run on is allowed, but it stays a page table while in use.
+    let unpinned = sp.ext(MMUEXT_UNPIN_TABLE, l4, 0).is_ok();
+    let still = sp.map(va, l4, PTE_KERNEL_RW);
+    t.contained(
+        "unpin the L4 in use, then map it writable",
+        match (unpinned, still) {
+            (_, Err(Errno::EBUSY)) => Ok("still in use as a page table: EBUSY"),
+            (_, r) => Err(if r.is_ok() {
+                "mapped writable"
+            } else {
+                "unexpected error"
+            }),
+        },
+    );
+    if unpinned {
+        let _ = sp.ext(MMUEXT_PIN_L4_TABLE, l4, 0);
+    }
+    t.refused(
+        "unpin a table never pinned",
+        ok_or(sp.ext(MMUEXT_UNPIN_TABLE, selfmap, 0)),
+    );
+    // Giving back a frame still in use must not free it.
+    let pinned = sp.alloc_frame().unwrap_or(0);
+    let _ = sp.ext(MMUEXT_CLEAR_PAGE, pinned, 0);
+    let _ = sp.ext(MMUEXT_PIN_L1_TABLE, pinned, 0);
+    t.contained("decrease_reservation of a pinned table", give_back(pinned));
+    let _ = sp.map(va, own, PTE_KERNEL_RO);
+    t.contained("decrease_reservation of a mapped frame", give_back(own));
+    let _ = sp.map(va, 0, 0);
+    t.contained(
+        "write the M2P",
+        match catch(|| crate::mm::poke(MACH2PHYS_VIRT_START, 0)) {
+            // Error code: present page, write access.
+            Some(f) if f.vector == 14 && f.error & 3 == 3 => Ok("#PF on a read-only page"),
+            _ => Err("no fault"),
+        },
+    );
+    t.contained(
+        "read the hypervisor image",
+        match catch(|| {
+            peek(HV_IMAGE_VA);
+        }) {
+            Some(f) if f.vector == 14 => Ok("#PF"),
+            _ => Err("no fault"),
+        },
+    );
+}
+
+fn give_back(mfn: u64) -> Result<&'static str, &'static str> {
+    let mut list = [mfn];
+    let mut res = XenMemoryReservation {
+        extent_start: list.as_mut_ptr() as u64,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DomId::SELF,
+        ..Default::default()
+    };
+    // SAFETY: the frame is in use, so the hypervisor must refuse to take it.
+    match unsafe { guest::memory_op(XENMEM_DECREASE_RESERVATION, &mut res) } {
+        Ok(0) => Ok("0 of 1 released"),
+        _ => Err("released"),
+    }
+}
+
+/// Every pointer-taking hypercall, with a pointer into the hole, to nowhere, non-canonical.
+fn pointers(t: &Tally) {
+    for (kind, p) in [
+        ("hole", HOLE),
+        ("unmapped", UNMAPPED),
+        ("non-canonical", NONCANON),
+    ] {
+        let name = |hc: &str| alloc::format!("{hc} with a {kind} pointer");
+        // SAFETY: the hypervisor must refuse each pointer before using it.
+        unsafe {
+            t.refused(
+                &name("set_trap_table"),
+                r(hypercall2(nr::SET_TRAP_TABLE, p, 0)),
+            );
+            t.refused(
+                &name("mmu_update"),
+                r(hypercall4(nr::MMU_UPDATE, p, 1, 0, 0x7FF0)),
+            );
+            t.refused(
+                &name("mmuext_op"),
+                r(hypercall4(nr::MMUEXT_OP, p, 1, 0, 0x7FF0)),
+            );
+            t.refused(&name("multicall"), r(hypercall2(nr::MULTICALL, p, 1)));
+            t.refused(&name("set_gdt"), r(hypercall2(nr::SET_GDT, p, 512)));
+            t.refused(
+                &name("memory_op"),
+                r(hypercall2(
+                    nr::MEMORY_OP,
+                    u64::from(XENMEM_DECREASE_RESERVATION),
+                    p,
+                )),
+            );
+            t.refused(&name("console_io"), r(hypercall3(nr::CONSOLE_IO, 0, 16, p)));
+            t.refused(&name("callback_op"), r(hypercall2(nr::CALLBACK_OP, 0, p)));
+            t.refused(&name("xen_version"), r(hypercall2(nr::XEN_VERSION, 1, p)));
+            t.refused(&name("sched_op"), r(hypercall2(nr::SCHED_OP, 2, p)));
+        }
+    }
+}
+
+/// Huge counts: the hypervisor works through them in bounded batches and stops at the
+/// first unreadable entry.
+fn counts(sp: &Space, t: &Tally) {
+    let (buf, after) = (sp.spare(21), sp.spare(20));
+    let Some(f) = sp.alloc_frame() else { return };
+    let _ = sp.map(after, 0, 0);
+    let scratch_pte = sp.entry_maddr(sp.spare(12), 1).unwrap_or(0);
+    let _ = sp.fill(f, 11, |p| {
+        for pair in p.chunks_exact_mut(2) {
+            // Rewrite a non-present entry with 0: harmless, valid.
+            pair[0] = scratch_pte;
+            pair[1] = 0;
+        }
+    });
+    let _ = sp.map(buf, f, PTE_KERNEL_RW);
+    let mut done: u32 = 0;
+    // SAFETY: harmless requests, then the unmapped page.
+    let rr = r(unsafe {
+        hypercall4(
+            nr::MMU_UPDATE,
+            buf,
+            0x7FFF_FFFF,
+            &mut done as *mut u32 as u64,
+            0x7FF0,
+        )
+    });
+    t.refused(&alloc::format!("mmu_update count 2^31-1 ({done} done)"), rr);
+    let _ = sp.fill(f, 11, |p| {
+        for op in p.chunks_exact_mut(3) {
+            op[0] = u64::from(MMUEXT_TLB_FLUSH_LOCAL);
+            op[1] = 0;
+            op[2] = 0;
+        }
+    });
+    done = 0;
+    // SAFETY: TLB flushes, then the unmapped page.
+    let rr = r(unsafe {
+        hypercall4(
+            nr::MMUEXT_OP,
+            buf,
+            0x7FFF_FFFF,
+            &mut done as *mut u32 as u64,
+            0x7FF0,
+        )
+    });
+    t.refused(&alloc::format!("mmuext_op count 2^31-1 ({done} done)"), rr);
+    let _ = sp.fill(f, 11, |p| {
+        for e in p.chunks_exact_mut(8) {
+            e.fill(0);
+            e[0] = nr::XEN_VERSION as u64;
+        }
+    });
+    // SAFETY: version queries, then the unmapped page.
+    let rr = r(unsafe { hypercall2(nr::MULTICALL, buf, 0xFFFF_FFFF) });
+    let ran = (0..64).filter(|i| peek(buf + i * 64 + 8) != 0).count();
+    t.refused(&alloc::format!("multicall count 2^32-1 ({ran} ran)"), rr);
+    let _ = sp.map(buf, 0, 0);
+}
+
+fn descriptors(sp: &Space, t: &Tally) {
+    let (Some(g), Some(l1)) = (sp.alloc_frame(), sp.entry_maddr(sp.spare(10), 1).ok()) else {
+        return;
+    };
+    let _ = sp.fill(g, 11, |p| {
+        p.fill(0);
+        p[1] = RING0_CODE;
+    });
+    t.refused(
+        "set_gdt with a ring-0 code segment",
+        ok_or(set_gdt(&[g], 512)),
+    );
+    t.refused("set_gdt with 15 frames", ok_or(set_gdt(&[g; 15], 15 * 512)));
+    t.refused(
+        "update_descriptor with a call gate",
+        ok_or(upd_desc(
+            (g << 12) + 16,
+            (0xC << 40) | (3 << 45) | (1 << 47),
+        )),
+    );
+    t.refused(
+        "update_descriptor with ring-0 code",
+        ok_or(upd_desc((g << 12) + 16, RING0_CODE)),
+    );
+    t.refused(
+        "update_descriptor into a page table",
+        ok_or(upd_desc(l1 & !0xFFF, 0x00CF_F200_0000_FFFF)),
+    );
+    t.refused(
+        "set_ldt on a misaligned address",
+        ok_or(sp.ext(MMUEXT_SET_LDT, sp.spare(13) + 8, 1)),
+    );
+    t.refused(
+        "set_ldt in the hypervisor hole",
+        ok_or(sp.ext(MMUEXT_SET_LDT, HOLE & !0xFFF, 1)),
+    );
+    let bad = [
+        guest_abi::arch::TrapInfo::new(13, 0, false, 0xe033, HOLE),
+        guest_abi::arch::TrapInfo::default(),
+    ];
+    // SAFETY: refused (the handler is in the hole); our table stays as it was.
+    t.refused(
+        "set_trap_table with a hole handler",
+        unsafe { guest::set_trap_table(&bad) }.map(|()| 0),
+    );
+    let cb = guest_abi::callback::CallbackRegister {
+        type_: guest_abi::callback::CALLBACKTYPE_SYSCALL,
+        address: HOLE,
+        ..Default::default()
+    };
+    // SAFETY: refused (the entry is in the hole).
+    t.refused(
+        "register a callback in the hole",
+        unsafe { guest::callback_register(&cb) }.map(|()| 0),
+    );
+}
+
+static mut PROBE_STACK: [u64; 512] = [0; 512];
+#[no_mangle]
+static mut PV_PROBE_CS: u64 = 0;
+
+core::arch::global_asm!(
+    ".pushsection .text.pvprobe, \"ax\"",
+    ".global pv_ring_probe",
+    "pv_ring_probe:",
+    "mov word ptr [rip + PV_PROBE_CS], cs",
+    "ud2",
+    ".popsection",
+);
+
+extern "C" {
+    fn pv_ring_probe();
+}
+
+/// `iret` to `cs:rip` with stack segment `ss`; what became of it.
+fn iret_to(cs: u64, ss: u64, rip: u64) -> Option<traps::Fault> {
+    let top = (&raw const PROBE_STACK) as u64 + 4096;
+    let ctx = IretContext {
+        rip,
+        cs,
+        rflags: 0x200,
+        rsp: top,
+        ss,
+        ..Default::default()
+    };
+    // SAFETY: returns to the probe (which ends in ud2) or is refused (failsafe); either way
+    // the fault is caught and we resume here.
+    catch(|| unsafe { guest::iret(&ctx) })
+}
+
+fn cpu(t: &Tally) {
+    let probe = pv_ring_probe as *const () as u64;
+    let f = iret_to(0xe030, u64::from(FLAT_KERNEL_SS64), probe);
+    // SAFETY: written by the probe, read after it faulted.
+    let cs = unsafe { PV_PROBE_CS };
+    t.contained(
+        "iret to ring 0 (cs 0xe030)",
+        match f {
+            Some(f) if f.vector == 6 && f.rip > probe && cs & 3 == 3 => Ok("ran with RPL 3"),
+            _ => Err("ran in ring 0?"),
+        },
+    );
+    for (name, cs, ss, rip) in [
+        (
+            "iret with the hypervisor's code selector",
+            0xe008,
+            0xe02b,
+            probe,
+        ),
+        (
+            "iret with the hypervisor's stack selector",
+            0xe030,
+            0xe010,
+            probe,
+        ),
+        ("iret to a non-canonical rip", 0xe030, 0xe02b, NONCANON),
+    ] {
+        t.contained(
+            name,
+            match iret_to(cs, ss, rip) {
+                Some(f) if f.vector == FAILSAFE => Ok("failsafe callback"),
+                _ => Err("returned"),
+            },
+        );
+    }
+    let privileged: [(&str, fn()); 7] = [
+        ("cli", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("cli") }
+        }),
+        ("hlt", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("hlt") }
+        }),
+        ("mov to cr3", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("mov cr3, {}", in(reg) 0u64) }
+        }),
+        ("wrmsr", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("wrmsr", in("ecx") 0xC000_0080u32, in("eax") 0, in("edx") 0) }
+        }),
+        ("in from port 0x64", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("in al, 0x64", out("al") _) }
+        }),
+        ("lgdt", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("lgdt [{}]", in(reg) 0u64) }
+        }),
+        ("int 0x80 (no gate)", || {
+            // SAFETY: privileged in ring 3: #GP (caught), touches nothing.
+            unsafe { core::arch::asm!("int 0x80") }
+        }),
+    ];
+    for (name, f) in privileged {
+        let r = catch(f);
+        t.contained(
+            &alloc::format!("{name} in the guest kernel"),
+            match r {
+                Some(f) if f.vector == 13 => Ok("#GP to our handler"),
+                _ => Err("executed"),
+            },
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! A hostile guest: pv-guest's `test=hostile` tries every escape we could think of, one by
+//! one. Each attack's exact verdict is asserted (so removing the hypervisor check behind any
+//! of them fails this test), then dom0 must still answer and a new domU must still start.
+
+use std::time::Duration;
+use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0};
+use tests::test_name;
+use tests::xl::domu_line;
+
+/// Every attack and the verdict the hypervisor must force, in the order they run.
+fn expected() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "map a dom0 frame: refused (EPERM)",
+        "map a hypervisor frame: refused (EPERM)",
+        "map own L1 writable: refused (EBUSY)",
+        "map own L2 writable: refused (EBUSY)",
+        "map own L4 writable: refused (EBUSY)",
+        "write a hypervisor L4 slot: refused (EPERM)",
+        "point a hypervisor L4 slot at own L3: refused (EPERM)",
+        "mmu_update on a dom0 frame: refused (EPERM)",
+        "machphys_update of a dom0 frame: refused (EPERM)",
+        "mmu_update with foreigndom dom0: refused (EPERM)",
+        "pin a dom0 frame: refused (EPERM)",
+        "new baseptr to a dom0 frame: refused (EPERM)",
+        "clear a dom0 frame: refused (EINVAL)",
+        "copy a dom0 frame: refused (EINVAL)",
+        "map the local APIC (MMIO): refused (EPERM)",
+        "map own page uncached (PCD): refused (EPERM)",
+        "superpage (PSE) at L2: refused (EINVAL)",
+        "superpage (PSE) at L3: refused (EINVAL)",
+        "update_va_mapping in the hypervisor hole: refused (EINVAL)",
+        "pin an L1 that maps itself writable: refused (EBUSY)",
+        "unpin the L4 in use, then map it writable: contained (still in use as a page table: EBUSY)",
+        "unpin a table never pinned: refused (EINVAL)",
+        "decrease_reservation of a pinned table: contained (0 of 1 released)",
+        "decrease_reservation of a mapped frame: contained (0 of 1 released)",
+        "write the M2P: contained (#PF on a read-only page)",
+        "read the hypervisor image: contained (#PF)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for kind in ["hole", "unmapped", "non-canonical"] {
+        for hc in [
+            "set_trap_table",
+            "mmu_update",
+            "mmuext_op",
+            "multicall",
+            "set_gdt",
+            "memory_op",
+            "console_io",
+            "callback_op",
+            "xen_version",
+            "sched_op",
+        ] {
+            v.push(format!("{hc} with a {kind} pointer: refused (EFAULT)"));
+        }
+    }
+    v.extend(
+        [
+            "mmu_update count 2^31-1 (256 done): refused (EFAULT)",
+            "mmuext_op count 2^31-1 (170 done): refused (EFAULT)",
+            "multicall count 2^32-1 (64 ran): refused (EFAULT)",
+            "set_gdt with a ring-0 code segment: refused (EINVAL)",
+            "set_gdt with 15 frames: refused (EINVAL)",
+            "update_descriptor with a call gate: refused (EINVAL)",
+            "update_descriptor with ring-0 code: refused (EINVAL)",
+            "update_descriptor into a page table: refused (EINVAL)",
+            "set_ldt on a misaligned address: refused (EINVAL)",
+            "set_ldt in the hypervisor hole: refused (EINVAL)",
+            "set_trap_table with a hole handler: refused (EINVAL)",
+            "register a callback in the hole: refused (EINVAL)",
+            "iret to ring 0 (cs 0xe030): contained (ran with RPL 3)",
+            "iret with the hypervisor's code selector: contained (failsafe callback)",
+            "iret with the hypervisor's stack selector: contained (failsafe callback)",
+            "iret to a non-canonical rip: contained (failsafe callback)",
+            "cli in the guest kernel: contained (#GP to our handler)",
+            "hlt in the guest kernel: contained (#GP to our handler)",
+            "mov to cr3 in the guest kernel: contained (#GP to our handler)",
+            "wrmsr in the guest kernel: contained (#GP to our handler)",
+            "in from port 0x64 in the guest kernel: contained (#GP to our handler)",
+            "lgdt in the guest kernel: contained (#GP to our handler)",
+            "int 0x80 (no gate) in the guest kernel: contained (#GP to our handler)",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    v
+}
+
+#[test]
+fn hostile_guest_is_refused_or_contained_and_the_system_stays_healthy() {
+    let mut sys = boot(&test_name!());
+    let mark = sys.mark();
+    let out = sys.run("xl create /etc/xen/domu.cfg name=hostile extra=\"test=hostile\"");
+    sys.check(!out.contains("xl: "), format!("`xl create` failed: {out}"));
+    let want = expected();
+    let summary = format!(
+        "hostile: {n} attacks tried, {n} refused or contained",
+        n = want.len()
+    );
+    sys.wait_line_where(
+        mark,
+        "hostile: N attacks tried",
+        Duration::from_secs(60),
+        |l| {
+            domu_line(l)
+                .is_some_and(|(_, t)| t.starts_with("hostile: ") && t.contains(" attacks tried"))
+        },
+    )
+    .unwrap_or_else(|f| sys.fail(f.msg));
+    let got: Vec<String> = sys
+        .since(mark)
+        .lines()
+        .filter_map(domu_line)
+        .filter_map(|(_, t)| t.strip_prefix("hostile: ").map(str::to_string))
+        .collect();
+    // One assertion per attack: its own verdict line, in order.
+    for (i, w) in want.iter().enumerate() {
+        let g = got.get(i).map(String::as_str).unwrap_or("<missing>");
+        sys.check(
+            g == w,
+            format!("attack {i}: want `hostile: {w}`, got `hostile: {g}`"),
+        );
+    }
+    let last = got
+        .last()
+        .map(|s| format!("hostile: {s}"))
+        .unwrap_or_default();
+    sys.check(last == summary, format!("want `{summary}`, got `{last}`"));
+    let crashes = sys.lines_since(mark, " crashed:");
+    sys.check(crashes.is_empty(), format!("a domain crashed: {crashes:?}"));
+    // dom0 answers, and the hypervisor can still build and run a new guest.
+    list_with_healthy_dom0(&mut sys);
+    let (_, greet) = create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
+    sys.check(
+        greet == "Hello from pv-guest domU, cmdline \"greet\"",
+        format!("a new domU after the attacks said `{greet}`"),
+    );
+    list_with_healthy_dom0(&mut sys);
+}
