@@ -159,18 +159,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             Ok(()) => {
                 let what = if paused { "Created paused" } else { "Started" };
                 let _ = writeln!(out, "{what} domain {} (id={})", cfg.name, domid.0);
-                let started_ns = self.hv.now_ns();
                 self.records.push(DomainRecord {
                     name: cfg.name.clone(),
                     id: domid,
                     config: cfg,
-                    started_ns,
-                    handled: false,
                 });
                 Ok(domid)
             }
             Err(why) => {
-                self.xs_domain_gone(domid);
                 let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, domid);
                 let cleanup = match self.hv.domctl(&mut op) {
                     Ok(()) => String::new(),
@@ -257,20 +253,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         fill_vcpu_context(&result, &mut ctx);
         hv.set_vcpu_context(domid, 0, &ctx)
             .map_err(|e| format!("setvcpucontext: {e}"))?;
-        let store = result.store_mfn.zip((store != 0).then_some(store));
-        let console = result.console_mfn.zip((console != 0).then_some(console));
-        self.xs_domain_up(&super::xenstore_cmds::NewDomain {
-            domid,
-            name: &cfg.name,
-            memory_kib: cfg.memory * 1024,
-            maxmem_kib: cfg.maxmem * 1024,
-            store,
-            console,
-        })?;
         if !paused {
             let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
-            self.hv
-                .domctl(&mut op)
+            hv.domctl(&mut op)
                 .map_err(|e| format!("unpausedomain: {e}"))?;
         }
         Ok(())
