@@ -3,14 +3,19 @@
 //! builder's view of another domain's memory through foreign mappings.
 
 use crate::build::{BuildError, GuestMemory, PAGE_SIZE};
+use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
 use guest_abi::domctl::{
-    DomctlGetDomainInfo, DomctlVcpuContext, XenDomctl, XEN_DOMCTL_GETDOMAININFO,
-    XEN_DOMCTL_SETVCPUCONTEXT,
+    DomctlGetDomainInfo, DomctlGetVcpuInfo, DomctlVcpuContext, XenDomctl, XEN_DOMCTL_GETDOMAININFO,
+    XEN_DOMCTL_GETVCPUINFO, XEN_DOMCTL_SETVCPUCONTEXT,
 };
 use guest_abi::errno::Errno;
 use guest_abi::mmu::MmuextOp;
-use guest_abi::sysctl::{SysctlPhysinfo, XenSysctl, XEN_SYSCTL_PHYSINFO};
+use guest_abi::sched::ShutdownReason;
+use guest_abi::sysctl::{
+    SysctlGetdomaininfolist, SysctlPhysinfo, SysctlReadconsole, XenSysctl,
+    XEN_SYSCTL_GETDOMAININFOLIST, XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_READCONSOLE,
+};
 use guest_abi::types::DomId;
 
 /// The hypervisor as seen from dom0's toolstack.
@@ -80,6 +85,78 @@ pub trait Hypervisor {
         self.sysctl(&mut op)?;
         Ok(op.payload())
     }
+
+    /// `XEN_SYSCTL_getdomaininfolist`: every domain, in id order.
+    fn domain_info_list(&mut self) -> Result<Vec<DomctlGetDomainInfo>, Errno> {
+        const BATCH: usize = 64;
+        let mut all = Vec::new();
+        let mut first = 0u16;
+        loop {
+            let mut buf = [DomctlGetDomainInfo::default(); BATCH];
+            let l = SysctlGetdomaininfolist {
+                first_domain: DomId(first),
+                max_domains: BATCH as u32,
+                buffer: buf.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            let mut op = XenSysctl::with_payload(XEN_SYSCTL_GETDOMAININFOLIST, &l);
+            self.sysctl(&mut op)?;
+            let n = (op.payload::<SysctlGetdomaininfolist>().num_domains as usize).min(BATCH);
+            all.extend_from_slice(&buf[..n]);
+            match buf[..n].last() {
+                Some(last) if n == BATCH && last.domain.0 < u16::MAX => first = last.domain.0 + 1,
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// `XEN_DOMCTL_getvcpuinfo` for vCPU `vcpu` of `domid`.
+    fn vcpu_info(&mut self, domid: DomId, vcpu: u32) -> Result<DomctlGetVcpuInfo, Errno> {
+        let payload = DomctlGetVcpuInfo {
+            vcpu,
+            ..Default::default()
+        };
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_GETVCPUINFO, domid, &payload);
+        self.domctl(&mut op)?;
+        Ok(op.payload())
+    }
+
+    /// `XEN_SYSCTL_readconsole` into `buf`: from the oldest kept byte, or from `index` if
+    /// `incremental`; `clear` empties the ring. Returns (bytes read, index after them).
+    fn read_console(
+        &mut self,
+        buf: &mut [u8],
+        incremental: bool,
+        index: u32,
+        clear: bool,
+    ) -> Result<(usize, u32), Errno> {
+        let r = SysctlReadconsole {
+            clear: u8::from(clear),
+            incremental: u8::from(incremental),
+            index,
+            buffer: buf.as_mut_ptr() as u64,
+            count: buf.len() as u32,
+            ..Default::default()
+        };
+        let mut op = XenSysctl::with_payload(XEN_SYSCTL_READCONSOLE, &r);
+        self.sysctl(&mut op)?;
+        let r: SysctlReadconsole = op.payload();
+        Ok(((r.count as usize).min(buf.len()), r.index))
+    }
+
+    /// `SCHEDOP_remote_shutdown`: asks the hypervisor to shut `domid` down for `reason`.
+    fn remote_shutdown(&mut self, domid: DomId, reason: ShutdownReason) -> Result<(), Errno> {
+        let _ = (domid, reason);
+        Err(Errno::ENOSYS)
+    }
+
+    /// The hypervisor's system time in nanoseconds (monotonic from boot), if known.
+    fn now_ns(&mut self) -> Option<u64> {
+        None
+    }
+
+    /// Gives the CPU away briefly while a command waits (e.g. `xl shutdown -w`).
+    fn relax(&mut self) {}
 }
 
 /// A domain's memory (its PFN→MFN list) reached through [`Hypervisor::with_foreign_page`].

@@ -1,9 +1,14 @@
 //! dom0's shell on the console: line editing (echo, backspace/DEL, Ctrl-U, Ctrl-C; CR, LF or
 //! CRLF end a line) and the commands `xl ...`, `help`, `ls`, `cat`, `echo`, `poweroff`,
 //! `reboot`.
+//!
+//! A command may keep the terminal after it returns (`xl top`): the shell then feeds it the
+//! input and refreshes it from [`Shell::poll`] until it quits (`q` or Ctrl-C), and only then
+//! prints the next prompt. [`Shell::poll`], called by dom0 while no input arrives, also runs
+//! the toolstack's life-cycle checks and shows their notices when nobody is typing.
 
 use crate::hv::Hypervisor;
-use crate::xl::Toolstack;
+use crate::xl::{Toolstack, TopView};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -36,7 +41,18 @@ pub struct Shell<'a, H: Hypervisor> {
     ts: Toolstack<'a, H>,
     line: String,
     after_cr: bool,
+    /// A running `xl top`, which has the terminal.
+    top: Option<TopView>,
+    /// Polls since the last life-cycle check (when the hypervisor does not tell the time).
+    polls: u32,
+    /// System time of the last life-cycle check.
+    last_check_ns: u64,
 }
+
+/// Life-cycle checks happen this often (system time, when known)...
+pub const LIFECYCLE_PERIOD_NS: u64 = 100_000_000;
+/// ...else every this many [`Shell::poll`] calls.
+pub const LIFECYCLE_EVERY: u32 = 1024;
 
 impl<'a, H: Hypervisor> Shell<'a, H> {
     pub fn new(toolstack: Toolstack<'a, H>) -> Self {
@@ -44,6 +60,42 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             ts: toolstack,
             line: String::new(),
             after_cr: false,
+            top: None,
+            polls: 0,
+            last_check_ns: 0,
+        }
+    }
+
+    /// Whether a command holds the terminal (`xl top`).
+    pub fn in_foreground(&self) -> bool {
+        self.top.is_some()
+    }
+
+    /// Work to do while no input arrives: life-cycle checks (their notices are printed only
+    /// when the line is empty and no command holds the terminal) and refreshing `xl top`.
+    pub fn poll(&mut self, out: &mut dyn Write) {
+        self.polls += 1;
+        let due = match self.ts.hypervisor().now_ns() {
+            Some(now) if now.saturating_sub(self.last_check_ns) >= LIFECYCLE_PERIOD_NS => {
+                self.last_check_ns = now;
+                true
+            }
+            Some(_) => false,
+            None => self.polls >= LIFECYCLE_EVERY,
+        };
+        if due {
+            self.polls = 0;
+            self.ts.poll_lifecycle();
+        }
+        if let Some(mut view) = self.top.take() {
+            self.ts.top_refresh(&mut view, false, out);
+            self.top = Some(view);
+        } else if self.line.is_empty() {
+            let notices = self.ts.take_notices();
+            if !notices.is_empty() {
+                let _ = out.write_char('\n');
+                let _ = out.write_str(&notices);
+            }
         }
     }
 
@@ -59,6 +111,15 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
     /// Handles one input byte: echo and editing; at the end of a line, runs it and prints the
     /// next prompt (unless the machine is to power off or reboot).
     pub fn feed(&mut self, byte: u8, out: &mut dyn Write) -> ShellAction {
+        if self.top.is_some() {
+            // `xl top` has the terminal: q or Ctrl-C quits, anything else is ignored.
+            if matches!(byte, b'q' | b'Q' | 0x03) {
+                self.top = None;
+                let _ = out.write_char('\n');
+                self.prompt(out);
+            }
+            return ShellAction::Continue;
+        }
         let after_cr = core::mem::replace(&mut self.after_cr, false);
         match byte {
             b'\n' if after_cr => ShellAction::Continue,
@@ -67,7 +128,8 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
                 let _ = out.write_char('\n');
                 let line = core::mem::take(&mut self.line);
                 let action = self.run_line(&line, out);
-                if action == ShellAction::Continue {
+                self.top = self.ts.take_top_view();
+                if action == ShellAction::Continue && self.top.is_none() {
                     self.prompt(out);
                 }
                 action

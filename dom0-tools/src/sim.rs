@@ -59,6 +59,10 @@ pub struct SimHypervisor {
     /// Fail this operation with this errno (until cleared).
     pub fail: Option<(FailPoint, Errno)>,
     pub version: (u16, u16),
+    /// The hypervisor log ring (`readconsole`), bytes as written.
+    pub log: Vec<u8>,
+    /// System time in ns (tests advance it).
+    pub now: u64,
 }
 
 const FIRST_MFN: u64 = 0x100;
@@ -85,6 +89,8 @@ impl SimHypervisor {
             domains: BTreeMap::new(),
             fail: None,
             version: (4, 17),
+            log: Vec::new(),
+            now: 1_000_000_000,
         };
         let si = sim.alloc(0).unwrap_or(0);
         let mut dom0 = SimDomain {
@@ -117,10 +123,38 @@ impl SimHypervisor {
         self.frames.get(&mfn).map_or([0xA5; 4096], |f| **f)
     }
 
-    /// Marks `domid` as crashed (shut down with code 3), as the hypervisor would.
+    /// Marks `domid` as crashed (shut down with code 3) and logs it, as the hypervisor would.
     pub fn crash(&mut self, domid: u16) {
         if let Some(d) = self.domains.get_mut(&domid) {
             d.shutdown = Some(3);
+            let line = alloc::format!("(XEN) domain {domid} crashed: simulated\n");
+            self.log.extend_from_slice(line.as_bytes());
+        }
+    }
+
+    /// The domain's info as getdomaininfo reports it.
+    fn info_of(&self, id: u16, d: &SimDomain) -> DomctlGetDomainInfo {
+        let mut flags = if d.paused {
+            DominfFlags::PAUSED
+        } else if id == 0 {
+            DominfFlags::RUNNING
+        } else {
+            DominfFlags::BLOCKED
+        }
+        .bits();
+        if let Some(code) = d.shutdown {
+            flags = DominfFlags::SHUTDOWN.bits() | (code << XEN_DOMINF_SHUTDOWNSHIFT);
+        }
+        DomctlGetDomainInfo {
+            domain: DomId(id),
+            flags,
+            tot_pages: d.p2m.len() as u64,
+            max_pages: d.max_pages,
+            shared_info_frame: d.shared_info_mfn,
+            cpu_time: d.cpu_time_ns,
+            nr_online_vcpus: u32::from(d.vcpu0.is_some() || id == 0),
+            max_vcpu_id: d.max_vcpus.saturating_sub(1),
+            ..Default::default()
         }
     }
 
@@ -193,29 +227,8 @@ impl SimHypervisor {
 
     fn info(&mut self, op: &mut XenDomctl) -> Result<(), Errno> {
         let id = op.domain;
-        let d = self.dom(id)?;
-        let mut flags = if d.paused {
-            DominfFlags::PAUSED
-        } else if id.0 == 0 {
-            DominfFlags::RUNNING
-        } else {
-            DominfFlags::BLOCKED
-        }
-        .bits();
-        if let Some(code) = d.shutdown {
-            flags = DominfFlags::SHUTDOWN.bits() | (code << XEN_DOMINF_SHUTDOWNSHIFT);
-        }
-        let info = DomctlGetDomainInfo {
-            domain: id,
-            flags,
-            tot_pages: d.p2m.len() as u64,
-            max_pages: d.max_pages,
-            shared_info_frame: d.shared_info_mfn,
-            cpu_time: d.cpu_time_ns,
-            nr_online_vcpus: u32::from(d.vcpu0.is_some() || id.0 == 0),
-            max_vcpu_id: d.max_vcpus.saturating_sub(1),
-            ..Default::default()
-        };
+        let d = self.domains.get(&id.0).ok_or(Errno::ESRCH)?;
+        let info = self.info_of(id.0, d);
         op.set_payload(&info);
         Ok(())
     }
@@ -364,6 +377,66 @@ impl Hypervisor for SimHypervisor {
 
     fn features(&mut self) -> Result<u32, Errno> {
         Ok(SIM_FEATURES)
+    }
+
+    fn domain_info_list(&mut self) -> Result<Vec<DomctlGetDomainInfo>, Errno> {
+        self.check_fail(FailPoint::Sysctl(
+            guest_abi::sysctl::XEN_SYSCTL_GETDOMAININFOLIST,
+        ))?;
+        Ok(self
+            .domains
+            .iter()
+            .map(|(id, d)| self.info_of(*id, d))
+            .collect())
+    }
+
+    fn vcpu_info(&mut self, domid: DomId, vcpu: u32) -> Result<DomctlGetVcpuInfo, Errno> {
+        let d = self.dom(domid)?;
+        if vcpu >= d.max_vcpus.max(1) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(DomctlGetVcpuInfo {
+            vcpu,
+            online: u8::from(d.vcpu0.is_some() || domid.0 == 0),
+            blocked: u8::from(domid.0 != 0 && !d.paused),
+            running: u8::from(domid.0 == 0),
+            cpu_time: d.cpu_time_ns,
+            ..Default::default()
+        })
+    }
+
+    fn read_console(
+        &mut self,
+        buf: &mut [u8],
+        incremental: bool,
+        index: u32,
+        clear: bool,
+    ) -> Result<(usize, u32), Errno> {
+        let start = if incremental {
+            (index as usize).min(self.log.len())
+        } else {
+            0
+        };
+        let n = (self.log.len() - start).min(buf.len());
+        buf[..n].copy_from_slice(&self.log[start..start + n]);
+        if clear {
+            self.log.clear();
+        }
+        Ok((n, (start + n) as u32))
+    }
+
+    fn remote_shutdown(
+        &mut self,
+        domid: DomId,
+        reason: guest_abi::sched::ShutdownReason,
+    ) -> Result<(), Errno> {
+        let d = self.dom(domid)?;
+        d.shutdown.get_or_insert(reason.as_u32());
+        Ok(())
+    }
+
+    fn now_ns(&mut self) -> Option<u64> {
+        Some(self.now)
     }
 
     fn set_vcpu_context(

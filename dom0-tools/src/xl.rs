@@ -8,9 +8,15 @@
 mod args;
 mod control;
 mod create;
+mod dmesg;
+mod json;
+mod lifecycle;
 mod report;
+mod top;
+mod vcpu;
 
 pub use args::{is_key_value, parse_mem_kib};
+pub use top::{fmt_uptime, TopView};
 
 use crate::config::DomainConfig;
 use crate::hv::Hypervisor;
@@ -57,12 +63,18 @@ Options:\n\
     Command {
         name: "list",
         summary: "List information about all/some domains",
-        usage: "Usage: xl list [Domain...]\n\nList information about all or some domains.\n",
+        usage: "Usage: xl list [options] [Domain...]\n\nList information about all or some domains.\n\n\
+Options:\n\
+-l, --long         Output all domain details (configuration) in JSON.\n\
+--json             Output the listing as JSON, for scripts.\n",
     },
     Command {
         name: "info",
         summary: "Get information about Xen host",
-        usage: "Usage: xl info\n\nGet information about the host: versions, CPUs, memory (MiB).\n",
+        usage: "Usage: xl info [--json]\n\nGet information about the host: versions, CPUs, memory (MiB):\n\
+total, free, the hypervisor's own, and each domain's.\n\n\
+Options:\n\
+--json             Output as JSON, for scripts.\n",
     },
     Command {
         name: "pause",
@@ -73,6 +85,71 @@ Options:\n\
         name: "unpause",
         summary: "Unpause a paused domain",
         usage: "Usage: xl unpause <Domain>\n\nUnpause a paused domain (also one created with `xl create -p`).\n",
+    },
+    Command {
+        name: "shutdown",
+        summary: "Issue a clean shutdown to a domain",
+        usage: "Usage: xl shutdown [-w] <Domain>\n\n\
+Ask a domain to shut down (reason poweroff); its on_poweroff action then applies.\n\
+Without XenStore's control/shutdown node (not available yet) this uses\n\
+SCHEDOP_remote_shutdown: the hypervisor shuts the domain down at once, without the\n\
+guest's cooperation.\n\n\
+Options:\n\
+-w, --wait         Wait for the domain to shut down (and its action to be applied).\n",
+    },
+    Command {
+        name: "reboot",
+        summary: "Issue a reboot signal to a domain",
+        usage: "Usage: xl reboot [-w] <Domain>\n\n\
+Ask a domain to reboot (reason reboot); its on_reboot action (default restart:\n\
+rebuild it from its config, as a new domain with the same name) then applies.\n\
+Uses SCHEDOP_remote_shutdown until XenStore's control/shutdown node exists.\n\n\
+Options:\n\
+-w, --wait         Wait for the domain to shut down (and its action to be applied).\n",
+    },
+    Command {
+        name: "rename",
+        summary: "Rename a domain",
+        usage: "Usage: xl rename <Domain> <NewDomainName>\n\nRename a domain (letters, digits, '_', '.', '-'; unique).\n",
+    },
+    Command {
+        name: "mem-max",
+        summary: "Set the maximum amount reservation for a domain",
+        usage: "Usage: xl mem-max <Domain> <MemKB[bBkKmMgGtT]>\n\n\
+Set the most memory the domain may have (default unit MiB; suffixes b, k, m, g, t).\n\
+The hypervisor refuses the domain pages beyond it. It cannot be set below the\n\
+domain's current memory.\n",
+    },
+    Command {
+        name: "dmesg",
+        summary: "Read and/or clear dmesg buffer",
+        usage: "Usage: xl dmesg [-c]\n\nPrint the hypervisor's log ring (every `(XEN)` line).\n\n\
+Options:\n\
+-c, --clear        Clear the ring after printing it.\n",
+    },
+    Command {
+        name: "vcpu-list",
+        summary: "List the VCPUs for all/some domains",
+        usage: "Usage: xl vcpu-list [--json] [Domain...]\n\nList the virtual CPUs of all or some domains.\n\n\
+Options:\n\
+--json             Output as JSON, for scripts.\n",
+    },
+    Command {
+        name: "uptime",
+        summary: "Print uptime for all/some domains",
+        usage: "Usage: xl uptime [-s] [Domain...]\n\n\
+Print how long domains have been up (Domain-0: since the hypervisor booted).\n\n\
+Options:\n\
+-s, --short        No header.\n",
+    },
+    Command {
+        name: "top",
+        summary: "Monitor a host and the domains in real time",
+        usage: "Usage: xl top [-b]\n\n\
+A live view of the domains (state, CPU seconds, CPU %, memory), refreshed in place\n\
+every second. Press q to quit.\n\n\
+Options:\n\
+-b, --batch        Print one frame without terminal control codes and return.\n",
     },
     Command {
         name: "help",
@@ -88,6 +165,10 @@ pub struct DomainRecord {
     pub name: String,
     pub id: DomId,
     pub config: DomainConfig,
+    /// System time when it was started, if the hypervisor tells the time.
+    pub started_ns: Option<u64>,
+    /// Its shutdown was acted on (`preserve`d domains stay, and are not acted on again).
+    pub handled: bool,
 }
 
 /// dom0's toolstack: the hypervisor handle, the initrd (configs and guest kernels) and the
@@ -96,6 +177,10 @@ pub struct Toolstack<'a, H: Hypervisor> {
     hv: H,
     initrd: Initrd<'a>,
     records: Vec<DomainRecord>,
+    /// Life-cycle notices not yet shown.
+    notices: String,
+    /// An `xl top` that wants the terminal (taken by the shell).
+    top_view: Option<TopView>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -104,6 +189,8 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             hv,
             initrd,
             records: Vec::new(),
+            notices: String::new(),
+            top_view: None,
         }
     }
 
@@ -160,10 +247,18 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
         match (cmd, rest) {
             ("create", _) => self.create_cmd(rest, out),
             ("destroy", [dom]) => self.destroy(dom, out),
-            ("list", doms) => self.list(doms, out),
-            ("info", []) => self.info(out),
+            ("list", _) => self.list(rest, out),
+            ("info", _) => self.info(rest, out),
             ("pause", [dom]) => self.pause(dom, true, out),
             ("unpause", [dom]) => self.pause(dom, false, out),
+            ("shutdown", _) => self.shutdown(rest, false, out),
+            ("reboot", _) => self.shutdown(rest, true, out),
+            ("rename", [dom, new]) => self.rename(dom, new, out),
+            ("mem-max", [dom, mem]) => self.mem_max(dom, mem, out),
+            ("dmesg", _) => self.dmesg(rest, out),
+            ("vcpu-list", _) => self.vcpu_list(rest, out),
+            ("uptime", _) => self.uptime(rest, out),
+            ("top", _) => self.top(rest, out),
             ("help", []) => {
                 let _ = out.write_str(&usage());
                 Ok(())
@@ -214,7 +309,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
     }
 
     fn destroy(&mut self, dom: &str, _out: &mut dyn Write) -> XlResult {
-        let (name, id) = self.resolve(dom)?;
+        let (name, id) = self.resolve(dom).map_err(|e| format!("destroy: {e}"))?;
         if id.0 == 0 {
             return Err(String::from(
                 "destroy: Domain-0 (domain 0) cannot be destroyed",
@@ -240,8 +335,9 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
 /// `xl help`: every subcommand with its summary.
 fn usage() -> String {
     let mut s = String::from("Usage: xl <subcommand> [args]\n\n");
+    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 2;
     for c in COMMANDS {
-        let _ = writeln!(s, " {:<12}{}", c.name, c.summary);
+        let _ = writeln!(s, " {:<width$}{}", c.name, c.summary);
     }
     s.push_str("\nRun `xl <subcommand> --help` for a subcommand's usage.\n");
     s

@@ -2,6 +2,9 @@
 //!
 //! `loglvl=` on the hypervisor command line sets the level: `none`, `error`, `warning`,
 //! `info` (default), `debug` or `all`.
+//!
+//! Every `(XEN) ` line is also kept in a log ring ([`LogRing`], the last [`RING_SIZE`] bytes)
+//! that dom0 reads with `sysctl readconsole` (`xl dmesg`).
 
 use core::fmt::{self, Write};
 use spin::Mutex;
@@ -96,34 +99,112 @@ pub fn emergency_write(args: fmt::Arguments) {
     let _ = Uart { base: COM1 }.write_fmt(args);
 }
 
-/// Writes `(XEN) ` + the formatted text, prefixing every line.
+/// Writes `(XEN) ` + the formatted text, prefixing every line; keeps it in the log ring.
 pub fn xen_print(args: fmt::Arguments) {
     let mut uart = UART.lock();
+    let mut ring = LOG_RING.lock();
     let mut w = LinePrefixer {
         uart: &mut uart,
+        ring: &mut ring,
         at_line_start: true,
     };
     let _ = w.write_fmt(args);
     if !w.at_line_start {
-        w.uart.write(b"\n");
+        w.put(b"\n");
     }
 }
 
 struct LinePrefixer<'a> {
     uart: &'a mut Uart,
+    ring: &'a mut LogRing,
     at_line_start: bool,
+}
+
+impl LinePrefixer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.uart.write(bytes);
+        self.ring.push(bytes);
+    }
 }
 
 impl Write for LinePrefixer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for line in s.split_inclusive('\n') {
             if self.at_line_start {
-                self.uart.write(b"(XEN) ");
+                self.put(b"(XEN) ");
             }
-            self.uart.write(line.as_bytes());
+            self.put(line.as_bytes());
             self.at_line_start = line.ends_with('\n');
         }
         Ok(())
+    }
+}
+
+/// Bytes of hypervisor log kept for `xl dmesg`.
+pub const RING_SIZE: usize = 16 * 1024;
+
+/// The hypervisor's log ring.
+pub static LOG_RING: Mutex<LogRing> = Mutex::new(LogRing::new());
+
+/// The last [`RING_SIZE`] bytes of hypervisor log, indexed as Xen's console ring: `prod`
+/// counts every byte ever written (wrapping at 2^32, as the readconsole index does), `cons`
+/// is where a reader starts after a clear.
+pub struct LogRing {
+    buf: [u8; RING_SIZE],
+    prod: u32,
+    cons: u32,
+}
+
+impl LogRing {
+    pub const fn new() -> Self {
+        LogRing {
+            buf: [0; RING_SIZE],
+            prod: 0,
+            cons: 0,
+        }
+    }
+
+    /// Appends bytes, dropping the oldest when full.
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.buf[self.prod as usize % RING_SIZE] = b;
+            self.prod = self.prod.wrapping_add(1);
+        }
+        if self.prod.wrapping_sub(self.cons) as usize > RING_SIZE {
+            self.cons = self.prod.wrapping_sub(RING_SIZE as u32);
+        }
+    }
+
+    /// `XEN_SYSCTL_readconsole`: copies up to `out.len()` bytes starting at the oldest kept
+    /// byte, or at `index` if `incremental` (clamped to what is still kept), into `out`.
+    /// Returns `(bytes copied, index after the last one)`; `clear` then empties the ring.
+    pub fn read(
+        &mut self,
+        out: &mut [u8],
+        incremental: bool,
+        index: u32,
+        clear: bool,
+    ) -> (usize, u32) {
+        let avail = self.prod.wrapping_sub(self.cons);
+        let start = if incremental && index.wrapping_sub(self.cons) <= avail {
+            index
+        } else {
+            self.cons
+        };
+        let n = (self.prod.wrapping_sub(start) as usize).min(out.len());
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            *o = self.buf[start.wrapping_add(i as u32) as usize % RING_SIZE];
+        }
+        if clear {
+            self.cons = self.prod;
+        }
+        (n, start.wrapping_add(n as u32))
+    }
+}
+
+impl Default for LogRing {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -179,7 +260,37 @@ macro_rules! xen_println {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_level;
+    use super::{parse_level, LogRing, RING_SIZE};
+    use alloc::boxed::Box;
+
+    #[test]
+    fn ring_keeps_the_last_bytes_and_reads_incrementally() {
+        let mut r = Box::new(LogRing::new());
+        r.push(b"(XEN) one\n(XEN) two\n");
+        let mut out = [0u8; 64];
+        let (n, idx) = r.read(&mut out, false, 0, false);
+        assert_eq!(&out[..n], b"(XEN) one\n(XEN) two\n");
+        assert_eq!(idx, 20);
+        r.push(b"(XEN) three\n");
+        let (n, idx) = r.read(&mut out, true, idx, false);
+        assert_eq!((&out[..n], idx), (&b"(XEN) three\n"[..], 32));
+        // A small buffer gets the oldest part; continue from the returned index.
+        let mut small = [0u8; 4];
+        let (n, idx) = r.read(&mut small, false, 0, false);
+        assert_eq!((&small[..n], idx), (&b"(XEN"[..], 4));
+        // Overflow: only the last RING_SIZE bytes stay; a stale index starts at the oldest.
+        let big = alloc::vec![b'x'; RING_SIZE + 100];
+        r.push(&big);
+        let mut all = alloc::vec![0u8; RING_SIZE * 2];
+        let (n, _) = r.read(&mut all, true, 3, false);
+        assert_eq!(n, RING_SIZE);
+        assert!(all[..n].iter().all(|&b| b == b'x'));
+        // Clear: nothing left until more is written.
+        r.read(&mut all, false, 0, true);
+        assert_eq!(r.read(&mut all, false, 0, false).0, 0);
+        r.push(b"z");
+        assert_eq!(r.read(&mut all, false, 0, false).0, 1);
+    }
 
     #[test]
     fn levels() {

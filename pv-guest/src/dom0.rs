@@ -39,6 +39,8 @@ pub struct Dom0Hypervisor {
     window_va: u64,
     /// Machine address of the L1 entry mapping `window_va`.
     window_pte: u64,
+    /// TSC frequency (kHz, from sysctl physinfo) for [`Hypervisor::now_ns`]; 0 if unknown.
+    tsc_khz: u64,
 }
 
 impl Dom0Hypervisor {
@@ -53,10 +55,12 @@ impl Dom0Hypervisor {
             "foreign window at {window_va:#x}: L1e at maddr {window_pte:#x}, was {:#x}",
             walker.l1e(window_va)?
         );
-        let hv = Dom0Hypervisor {
+        let mut hv = Dom0Hypervisor {
             window_va,
             window_pte,
+            tsc_khz: 0,
         };
+        hv.tsc_khz = hv.physinfo().map_or(0, |p| u64::from(p.cpu_khz));
         if let Err(e) = hv.unmap_window() {
             println!(
                 "dom0: cannot clear the foreign-mapping window: {}",
@@ -139,6 +143,26 @@ impl Hypervisor for Dom0Hypervisor {
 
     fn features(&mut self) -> Result<u32, Errno> {
         guest::xen_features(0)
+    }
+
+    fn remote_shutdown(&mut self, domid: DomId, reason: ShutdownReason) -> Result<(), Errno> {
+        guest::sched_remote_shutdown(domid, reason)
+    }
+
+    /// The TSC (the hypervisor's time base; CR4.TSD is clear) scaled by the frequency the
+    /// hypervisor calibrated: nanoseconds since the machine started. To be replaced by the
+    /// vcpu_time_info system time once the hypervisor publishes it.
+    fn now_ns(&mut self) -> Option<u64> {
+        if self.tsc_khz == 0 {
+            return None;
+        }
+        // SAFETY: rdtsc reads a counter; it has no memory effects.
+        let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+        Some((u128::from(tsc) * 1_000_000 / u128::from(self.tsc_khz)) as u64)
+    }
+
+    fn relax(&mut self) {
+        let _ = guest::sched_yield();
     }
 }
 
@@ -242,6 +266,7 @@ fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
             }
         };
         if n == 0 {
+            shell.poll(&mut out);
             out.flush();
             let _ = guest::sched_yield();
             continue;

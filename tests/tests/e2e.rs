@@ -16,3 +16,8 @@ mod pvmmu;
 mod selftest;
 mod usermode;
 mod xl_create;
+mod xl_lifecycle;
+mod xl_manage;
+mod xl_many;
+mod xl_report;
+mod xl_top;

@@ -1,12 +1,19 @@
-//! Commands that change a running domain: `pause`, `unpause`.
+//! Commands that change a running domain: `pause`, `unpause`, `shutdown`, `reboot`,
+//! `rename`, `mem-max`.
 
-use super::{Toolstack, XlResult};
+use super::args::{self, Opt};
+use super::{Toolstack, XlResult, DOM0_NAME};
+use crate::config::check_name;
 use crate::hv::Hypervisor;
 use alloc::format;
 use alloc::string::String;
 use core::fmt::Write;
-use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_PAUSEDOMAIN, XEN_DOMCTL_UNPAUSEDOMAIN};
+use guest_abi::domctl::{
+    DomctlMaxMem, DominfFlags, XenDomctl, XEN_DOMCTL_MAX_MEM, XEN_DOMCTL_PAUSEDOMAIN,
+    XEN_DOMCTL_UNPAUSEDOMAIN,
+};
 use guest_abi::errno::Errno;
+use guest_abi::sched::ShutdownReason;
 use guest_abi::types::DomId;
 
 impl<H: Hypervisor> Toolstack<'_, H> {
@@ -35,5 +42,132 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             }
             e => format!("{cmd}: domain {} (\"{name}\"): {e}", id.0),
         })
+    }
+}
+
+/// Options of `xl shutdown` / `xl reboot`.
+const SHUTDOWN_OPTS: &[Opt] = &[Opt::flag('w', "wait")];
+
+/// How long `-w` waits for a domain to shut down, when the hypervisor tells the time.
+const WAIT_NS: u64 = 30_000_000_000;
+/// How many checks `-w` makes when it cannot tell the time.
+const WAIT_POLLS: u32 = 200_000;
+
+impl<H: Hypervisor> Toolstack<'_, H> {
+    /// `xl shutdown [-w] <Domain>` (`reboot` = true: `xl reboot [-w] <Domain>`).
+    pub(super) fn shutdown(
+        &mut self,
+        argv: &[&str],
+        reboot: bool,
+        out: &mut dyn Write,
+    ) -> XlResult {
+        let cmd = if reboot { "reboot" } else { "shutdown" };
+        let p = args::parse(argv, SHUTDOWN_OPTS).map_err(|e| format!("{cmd}: {e}"))?;
+        let [dom] = p.positional[..] else {
+            return Err(format!("{cmd}: wrong arguments"));
+        };
+        let (name, id) = self.resolve_domu(cmd, dom)?;
+        let reason = if reboot {
+            ShutdownReason::Reboot
+        } else {
+            ShutdownReason::Poweroff
+        };
+        self.hv
+            .remote_shutdown(id, reason)
+            .map_err(|e| format!("{cmd}: cannot shut down domain {} (\"{name}\"): {e}", id.0))?;
+        if !p.has(SHUTDOWN_OPTS, "wait") {
+            return Ok(());
+        }
+        let _ = writeln!(out, "Waiting for 1 domains");
+        let t0 = self.hv.now_ns();
+        let mut polls = 0u32;
+        loop {
+            match self.hv.domain_info(id) {
+                Err(Errno::ESRCH) => break,
+                Err(e) => return Err(format!("{cmd}: domain {}: getdomaininfo: {e}", id.0)),
+                Ok(i) if i.dominf_flags().contains(DominfFlags::SHUTDOWN) => {
+                    let _ = writeln!(
+                        out,
+                        "Domain {} has been shut down, reason code {}",
+                        id.0,
+                        i.shutdown_code()
+                    );
+                    // Apply the config's action now, so it is done when the command returns.
+                    self.poll_lifecycle();
+                    let _ = out.write_str(&self.take_notices());
+                    break;
+                }
+                Ok(_) => {}
+            }
+            polls += 1;
+            let late = match (t0, self.hv.now_ns()) {
+                (Some(a), Some(b)) => b.saturating_sub(a) > WAIT_NS,
+                _ => polls > WAIT_POLLS,
+            };
+            if late {
+                return Err(format!(
+                    "{cmd}: domain {} (\"{name}\") did not shut down within {} s",
+                    id.0,
+                    WAIT_NS / 1_000_000_000
+                ));
+            }
+            self.hv.relax();
+        }
+        Ok(())
+    }
+
+    /// `xl rename <Domain> <NewName>`.
+    pub(super) fn rename(&mut self, dom: &str, new: &str, _out: &mut dyn Write) -> XlResult {
+        let (name, id) = self.resolve_domu("rename", dom)?;
+        check_name(new).map_err(|e| format!("rename: invalid name: {e}"))?;
+        if new == DOM0_NAME {
+            return Err(format!("rename: name \"{new}\" is in use by domain 0"));
+        }
+        if let Some(r) = self.records.iter().find(|r| r.name == new && r.id != id) {
+            return Err(format!(
+                "rename: name \"{new}\" is in use by domain {}",
+                r.id.0
+            ));
+        }
+        let Some(r) = self.records.iter_mut().find(|r| r.id == id) else {
+            return Err(format!(
+                "rename: domain {} was not created by this toolstack (it has no name to change)",
+                id.0
+            ));
+        };
+        let _ = name;
+        r.name = String::from(new);
+        r.config.name = String::from(new);
+        Ok(())
+    }
+
+    /// `xl mem-max <Domain> <Mem>`: the most memory the domain may have (enforced by the
+    /// hypervisor when it allocates pages to the domain).
+    pub(super) fn mem_max(&mut self, dom: &str, mem: &str, _out: &mut dyn Write) -> XlResult {
+        let (name, id) = self.resolve_domu("mem-max", dom)?;
+        let kib = args::parse_mem_kib(mem).map_err(|e| format!("mem-max: {e}"))?;
+        let info = self
+            .hv
+            .domain_info(id)
+            .map_err(|e| format!("mem-max: domain {}: getdomaininfo: {e}", id.0))?;
+        let cur_kib = info.tot_pages * 4;
+        if kib < cur_kib {
+            return Err(format!(
+                "mem-max: {} KiB is below domain {} (\"{name}\")'s current memory of {cur_kib} \
+                 KiB ({} MiB); it cannot shrink without a balloon driver",
+                kib,
+                id.0,
+                cur_kib / 1024
+            ));
+        }
+        let mut op =
+            XenDomctl::with_payload(XEN_DOMCTL_MAX_MEM, id, &DomctlMaxMem { max_memkb: kib });
+        self.hv
+            .domctl(&mut op)
+            .map_err(|e| format!("mem-max: domain {} (\"{name}\"): {e}", id.0))?;
+        if let Some(r) = self.records.iter_mut().find(|r| r.id == id) {
+            r.config.maxmem = kib.div_ceil(1024);
+        }
+        Ok(())
     }
 }

@@ -159,10 +159,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             Ok(()) => {
                 let what = if paused { "Created paused" } else { "Started" };
                 let _ = writeln!(out, "{what} domain {} (id={})", cfg.name, domid.0);
+                let started_ns = self.hv.now_ns();
                 self.records.push(DomainRecord {
                     name: cfg.name.clone(),
                     id: domid,
                     config: cfg,
+                    started_ns,
+                    handled: false,
                 });
                 Ok(domid)
             }

@@ -193,14 +193,22 @@ fn errors_change_nothing() {
         "xl create rd.cfg",
         "xl: ramdisk \"/boot/nope\" not found in dom0's initrd",
     );
-    refused(&mut ts, "xl destroy foo", "xl: no such domain: \"foo\"");
-    refused(&mut ts, "xl destroy 7", "xl: no such domain: \"7\"");
+    refused(
+        &mut ts,
+        "xl destroy foo",
+        "xl: destroy: no such domain: \"foo\"",
+    );
+    refused(
+        &mut ts,
+        "xl destroy 7",
+        "xl: destroy: no such domain: \"7\"",
+    );
     refused(
         &mut ts,
         "xl destroy Domain-0",
         "xl: destroy: Domain-0 (domain 0) cannot be destroyed",
     );
-    refused(&mut ts, "xl list bar", "xl: no such domain: \"bar\"");
+    refused(&mut ts, "xl list bar", "xl: list: no such domain: \"bar\"");
     refused(
         &mut ts,
         "xl frob",

@@ -67,6 +67,25 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             d.max_pages = m.max_memkb / 4;
             false
         }
+        XEN_DOMCTL_GETVCPUINFO => {
+            let mut v: DomctlGetVcpuInfo = op.payload();
+            let current = st.current;
+            let d = st.dom(dom).ok_or(Errno::ESRCH)?;
+            // One vCPU per domain for now: vCPU 0.
+            if v.vcpu >= d.max_vcpus.max(1) {
+                return Err(Errno::EINVAL);
+            }
+            if v.vcpu != 0 {
+                return Err(Errno::ESRCH);
+            }
+            v.online = u8::from(d.vcpu.online);
+            v.blocked = u8::from(d.vcpu.blocked);
+            v.running = u8::from(d.id == current);
+            v.cpu_time = d.cpu_time_ns;
+            v.cpu = 0;
+            op.set_payload(&v);
+            true
+        }
         XEN_DOMCTL_MAX_VCPUS => {
             let m: DomctlMaxVcpus = op.payload();
             if m.max == 0 || m.max > MAX_VCPUS {

@@ -1,9 +1,12 @@
-//! `sysctl`: system-wide information for the privileged toolstack.
+//! `sysctl`: system-wide information for the privileged toolstack: physinfo, readconsole
+//! (the hypervisor log ring), getdomaininfolist.
 
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
 use crate::mm::guest_copy;
+use alloc::vec;
 use guest_abi::arch::CpuUserRegs;
+use guest_abi::domctl::DomctlGetDomainInfo;
 use guest_abi::errno::Errno;
 use guest_abi::sysctl::*;
 
@@ -29,6 +32,41 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
                 ..SysctlPhysinfo::default()
             };
             op.set_payload(&p);
+        }
+        XEN_SYSCTL_READCONSOLE => {
+            let mut r: SysctlReadconsole = op.payload();
+            let want = (r.count as usize).min(crate::console::RING_SIZE);
+            let mut buf = vec![0u8; want];
+            // Read without clearing first: a bad buffer must not lose the log.
+            let (n, index) =
+                crate::console::LOG_RING
+                    .lock()
+                    .read(&mut buf, r.incremental != 0, r.index, false);
+            guest_copy::copy_to_guest(&st.mem, r.buffer, &buf[..n])?;
+            if r.clear != 0 {
+                crate::console::LOG_RING
+                    .lock()
+                    .read(&mut [], false, 0, true);
+            }
+            r.count = n as u32;
+            r.index = index;
+            op.set_payload(&r);
+        }
+        XEN_SYSCTL_GETDOMAININFOLIST => {
+            let mut l: SysctlGetdomaininfolist = op.payload();
+            let size = core::mem::size_of::<DomctlGetDomainInfo>() as u64;
+            let current = st.current;
+            let infos: alloc::vec::Vec<DomctlGetDomainInfo> = st
+                .domains
+                .range(l.first_domain.0..)
+                .take(l.max_domains as usize)
+                .map(|(_, d)| super::domctl::domain_info(d, current))
+                .collect();
+            for (i, info) in infos.iter().enumerate() {
+                guest_copy::write(&st.mem, l.buffer.wrapping_add(i as u64 * size), info)?;
+            }
+            l.num_domains = infos.len() as u32;
+            op.set_payload(&l);
         }
         _ => return Err(Errno::ENOSYS),
     }
