@@ -21,8 +21,12 @@ use guest_abi::types::{DomId, GrantRef};
 
 /// The grant reference the tests use (the first one not reserved).
 const GREF: GrantRef = GrantRef(8);
-/// Yields a mapper holds its mapping before unmapping, so the granter sees it in use.
-const HOLD_YIELDS: u32 = 200;
+/// Where in the granted page the granter acknowledges that it saw the grant in use.
+const ACK_AT: usize = 1024;
+/// The acknowledgement text.
+const ACK: &str = "busy-seen";
+/// How long (yields) a mapper waits for the acknowledgement before unmapping anyway.
+const ACK_WAIT_YIELDS: u32 = 1_000_000;
 
 fn arg(cmd: &str, key: &str) -> Option<u16> {
     cmd.split_ascii_whitespace()
@@ -116,6 +120,8 @@ fn offer(spare: &Spare, peer: DomId, ro: bool) {
                 "reading"
             };
             println!("grant-offer: in use ({how})");
+            // Tell the mapper, through the shared page itself, that we saw it in use.
+            put(data_va, ACK_AT, ACK);
             match table.end_access(GREF) {
                 Err(e) => println!("grant-offer: revoke while in use refused ({})", e.name()),
                 Ok(()) => println!("grant-offer: revoke while in use SUCCEEDED"),
@@ -206,8 +212,15 @@ fn mapper(spare: &Spare, peer: DomId, hold: bool) {
         Ok(()) => println!("grant-copy: crossing a page: ALLOWED"),
         Err(s) => println!("grant-copy: crossing a page: {}", s.name()),
     }
-    for _ in 0..HOLD_YIELDS {
+    // Keep the mapping until the granter has seen it in use (it writes an acknowledgement
+    // into the shared page), so the test does not depend on scheduling order.
+    let mut waited = 0;
+    while get(map_va, ACK_AT).as_str() != ACK && waited < ACK_WAIT_YIELDS {
         let _ = guest::sched_yield();
+        waited += 1;
+    }
+    if waited == ACK_WAIT_YIELDS {
+        println!("grant-map: the granter never acknowledged the mapping");
     }
     if hold {
         return println!("grant-map: holding the mapping");
