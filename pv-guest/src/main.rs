@@ -89,3 +89,8 @@ fn idle() -> ! {
 
 #[cfg(test)]
 mod image_tests;
+// The native image's layout arithmetic (its own binary needs `--features native`), tested here
+// so that the workspace's host tests cover it.
+#[cfg(test)]
+#[path = "native/layout.rs"]
+mod native_layout;

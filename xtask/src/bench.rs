@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The native image (`pv-guest --features native`), when built.
-const NATIVE_IMAGE: &str = "pv-guest-native.elf";
+use crate::build::NATIVE_IMAGE;
 
 /// `cargo xtask bench`.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -61,10 +60,11 @@ pub fn bench(smoke: bool) -> Result<(), String> {
         let args = native_args(&native, mode);
         eprintln!("xtask bench: booting the native image");
         let (text, outcome) = boot(&args, limit, &out_dir.join("native.log"))?;
-        if !outcome.is_success() {
+        if !outcome.is_success() || !text.contains("BENCH-DONE") {
             return Err(format!(
-                "bench: the native run failed ({})",
-                outcome.message()
+                "bench: the native run did not finish ({}); transcript in {}",
+                outcome.message(),
+                out_dir.join("native.log").display()
             ));
         }
         let (native_rows, _) = parse::parse(&text);

@@ -1,6 +1,8 @@
 //! `cargo xtask build`: the hypervisor and pv-guest for `x86_64-unknown-none` (release), copied
 //! to `target/images/`, plus dom0's initrd (`dom0-initrd.cpio`, cpio newc) holding
-//! `boot/pv-guest` and every `dom0-tools/examples/*.cfg` under `etc/xen/`.
+//! `boot/pv-guest` and every `dom0-tools/examples/*.cfg` under `etc/xen/`, and the native
+//! build of pv-guest's benchmark workloads (`--features native`, `pv-guest-native.elf`,
+//! booted on its own by `cargo xtask bench`).
 
 use crate::qemu::{self, Images};
 use std::path::{Path, PathBuf};
@@ -14,19 +16,39 @@ struct Crate {
     package: &'static str,
     rustflags: &'static str,
     target_dir: &'static str,
+    /// The binary built (`--bin`) and the features it needs (empty: the package's default).
+    bin: &'static str,
+    features: &'static str,
 }
 
 const HYPERVISOR: Crate = Crate {
     package: "hypervisor",
     rustflags: "-C relocation-model=static -C code-model=large",
     target_dir: "hypervisor",
+    bin: "hypervisor",
+    features: "",
 };
 
 const PV_GUEST: Crate = Crate {
     package: "pv-guest",
     rustflags: "-C relocation-model=static",
     target_dir: "pv-guest",
+    bin: "pv-guest",
+    features: "",
 };
+
+/// pv-guest's workloads on the bare machine: linked identity-mapped at 2 MiB
+/// (pv-guest/link-native.ld), so the small code model fits.
+const PV_GUEST_NATIVE: Crate = Crate {
+    package: "pv-guest",
+    rustflags: "-C relocation-model=static -C code-model=small",
+    target_dir: "pv-guest-native",
+    bin: "pv-guest-native",
+    features: "native",
+};
+
+/// The native image's file name in `target/images/`.
+pub const NATIVE_IMAGE: &str = "pv-guest-native.elf";
 
 /// `cargo xtask build`.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -56,6 +78,10 @@ pub fn build_all() -> Result<(), String> {
     };
     let cpio = initrd(&root, guest_elf.as_deref())?;
     std::fs::write(&images.initrd, cpio).map_err(|e| format!("writing initrd: {e}"))?;
+    let native = cargo_build(&root, &PV_GUEST_NATIVE).and_then(|path| {
+        check_multiboot(&path)?;
+        copy(&path, &qemu::images_dir().join(NATIVE_IMAGE))
+    });
     let args = qemu::write_args_file(&images, "")?;
     eprintln!(
         "xtask: images in {}, QEMU args in {}",
@@ -64,7 +90,8 @@ pub fn build_all() -> Result<(), String> {
     );
     guest
         .map(|_| ())
-        .map_err(|e| format!("pv-guest did not build ({e}); the hypervisor did"))
+        .map_err(|e| format!("pv-guest did not build ({e}); the hypervisor did"))?;
+    native.map_err(|e| format!("the native pv-guest image did not build: {e}"))
 }
 
 fn cargo_build(root: &Path, c: &Crate) -> Result<PathBuf, String> {
@@ -85,15 +112,22 @@ fn cargo_build(root: &Path, c: &Crate) -> Result<PathBuf, String> {
             c.package,
             "--target",
             TARGET,
+            "--bin",
+            c.bin,
             "--target-dir",
         ])
         .arg(&target_dir)
+        .args(if c.features.is_empty() {
+            vec![]
+        } else {
+            vec!["--features", c.features]
+        })
         .status()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build -p {} failed", c.package));
     }
-    Ok(target_dir.join(TARGET).join("release").join(c.package))
+    Ok(target_dir.join(TARGET).join("release").join(c.bin))
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
@@ -129,20 +163,23 @@ fn initrd(root: &Path, guest: Option<&[u8]>) -> Result<Vec<u8>, String> {
 /// and that the file mirrors memory from the header to load_end (QEMU copies it verbatim).
 fn check_multiboot(elf: &Path) -> Result<(), String> {
     let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let name = elf
+        .file_name()
+        .map_or("image".into(), |n| n.to_string_lossy());
     let word = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes"));
     let limit = data.len().min(8192).saturating_sub(32);
     let off = (0..limit)
         .step_by(4)
         .find(|&o| word(o) == 0x1BAD_B002)
-        .ok_or("hypervisor.elf: no Multiboot header in the first 8 KiB")?;
+        .ok_or(format!("{name}: no Multiboot header in the first 8 KiB"))?;
     let (flags, sum) = (word(off + 4), word(off + 8));
     if 0x1BAD_B002u32.wrapping_add(flags).wrapping_add(sum) != 0 || flags & (1 << 16) == 0 {
-        return Err("hypervisor.elf: bad Multiboot checksum or no a.out kludge".into());
+        return Err(format!("{name}: bad Multiboot checksum or no a.out kludge"));
     }
     let (header, load, load_end) = (word(off + 12), word(off + 16), word(off + 20));
     let start = off as u64 - u64::from(header - load);
     if start + u64::from(load_end - load) > data.len() as u64 {
-        return Err("hypervisor.elf: Multiboot load range runs past the file".into());
+        return Err(format!("{name}: Multiboot load range runs past the file"));
     }
     Ok(())
 }

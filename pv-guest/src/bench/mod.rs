@@ -18,6 +18,8 @@ mod create;
 mod hcalls;
 #[cfg(target_os = "none")]
 pub mod pv;
+#[cfg(target_os = "none")]
+mod tasks;
 
 #[cfg(target_os = "none")]
 pub use run::*;
@@ -41,6 +43,8 @@ mod run {
         Errno(Errno),
         /// A grant operation's status (GNTST_*).
         Gnt(i16),
+        /// Anything else, in one word.
+        Text(&'static str),
     }
 
     impl From<Errno> for Why {
@@ -54,6 +58,7 @@ mod run {
             match self {
                 Why::Errno(e) => write!(f, "{}", e.name()),
                 Why::Gnt(s) => write!(f, "GNTST{s}"),
+                Why::Text(s) => f.write_str(s),
             }
         }
     }
@@ -160,6 +165,7 @@ mod run {
         let frames: alloc::vec::Vec<u64> = (0..workloads::SCRATCH_PAGES)
             .map(|i| workloads::Platform::mfn_of(&p, buf.as_ptr() as u64 + i as u64 * 4096))
             .collect();
+        workloads::warm_up(&mut p, buf);
         for w in Workload::ALL {
             let iters = w.iters(smoke);
             Sink.row(&alloc::format!("pv_{}", w.name()), runs, || {
@@ -167,6 +173,9 @@ mod run {
                     Workload::Compute => workloads::compute(&mut p, iters),
                     Workload::Memory => workloads::memory(&mut p, buf, iters),
                     Workload::PtChurn => workloads::ptchurn(&mut p, &frames, iters),
+                    Workload::CtxSwitch => {
+                        return workloads::ctxswitch(&mut p, iters).map_err(Why::Text)
+                    }
                 })
             });
         }

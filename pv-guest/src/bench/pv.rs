@@ -1,6 +1,7 @@
 //! [`Platform`] for the PV kernel: page-table writes by `mmu_update`, TLB flushes by
 //! `mmuext_op`, machine frames from the p2m list the builder gave us.
 
+use super::tasks::Tasks;
 use super::workloads::Platform;
 use crate::entry::VIRT_BASE;
 use crate::pagetable::{
@@ -42,6 +43,9 @@ pub fn pages(len: usize) -> &'static mut [u8] {
 
 /// The PV platform: a scratch L1 table linked into our kernel's L2.
 pub struct Pv {
+    si: &'static StartInfo,
+    /// The context-switch workload's user tasks, built on first use.
+    tasks: Option<Tasks>,
     p2m: &'static [u64],
     table_va: u64,
     table_mfn: u64,
@@ -66,6 +70,8 @@ impl Pv {
         let table = pages(PAGE_SIZE as usize);
         let table_va = table.as_ptr() as u64;
         let mut pv = Pv {
+            si,
+            tasks: None,
             p2m,
             table_va,
             table_mfn: 0,
@@ -100,7 +106,10 @@ impl Pv {
     }
 
     /// Unlinks the scratch table and gives its page back read-write.
-    pub fn teardown(self) -> Result<(), Errno> {
+    pub fn teardown(mut self) -> Result<(), Errno> {
+        if let Some(t) = self.tasks.take() {
+            t.release();
+        }
         self.mmu(&[(self.l2e, 0)])?;
         flush();
         let rw = (self.table_mfn << 12) | PTE_KERNEL_RW;
@@ -139,5 +148,13 @@ impl Platform for Pv {
     }
     fn flush_tlb(&mut self) {
         flush();
+    }
+    fn user_switches(&mut self, switches: u64) -> Result<(), &'static str> {
+        if self.tasks.is_none() {
+            self.tasks = Some(Tasks::new(self.si)?);
+        }
+        self.tasks
+            .as_mut()
+            .map_or(Err("no-tasks"), |t| t.run(switches))
     }
 }

@@ -100,6 +100,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("compute", "CPU-bound compute (xorshift)"),
     ("memory", "memory touching (2 MiB, every line)"),
     ("ptchurn", "page-table churn (map/touch/unmap 512 pages)"),
+    ("ctxswitch", "context switch between two user tasks"),
 ];
 
 fn median(rows: &BTreeMap<String, Row>, name: &str) -> Result<Stats, String> {
@@ -365,13 +366,20 @@ pub fn smoke_problems(rows: &BTreeMap<String, Row>, lines: &[Line]) -> Vec<Strin
             }
         }
     }
+    let workloads = WORKLOADS
+        .iter()
+        .flat_map(|(w, _)| [format!("pv_{w}"), format!("native_{w}")]);
     for must in [
         "floor_syscall_sysret",
         "hypercall_null",
         "local_copy_4k",
         "create_16m",
-    ] {
-        if !matches!(rows.get(must), Some(Row::Samples { values, .. }) if !values.is_empty()) {
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(workloads)
+    {
+        if !matches!(rows.get(&must), Some(Row::Samples { values, .. }) if !values.is_empty()) {
             p.push(format!("{must}: no samples"));
         }
     }
@@ -382,6 +390,24 @@ pub fn smoke_problems(rows: &BTreeMap<String, Row>, lines: &[Line]) -> Vec<Strin
 mod tests {
     use super::*;
     use crate::bench::parse::parse;
+
+    #[test]
+    fn pv_over_native_per_workload() {
+        let (rows, _) = parse(
+            "(d5) BENCH pv_compute cycles 300,310,320\n\
+             BENCH native_compute cycles 290,300,310\n\
+             BENCH native_memory cycles 10\n",
+        );
+        let l = lines(&rows);
+        let c = l.iter().find(|l| l.id == "pv_vs_native_compute").unwrap();
+        assert!((c.ratio.unwrap() - 310.0 / 300.0).abs() < 1e-9);
+        let m = l.iter().find(|l| l.id == "pv_vs_native_memory").unwrap();
+        assert_eq!(m.ratio, None);
+        assert_eq!(m.missing.as_deref(), Some("pv_memory: not reported"));
+        let p = smoke_problems(&rows, &l);
+        assert!(!p.iter().any(|s| s.starts_with("native_compute")));
+        assert!(p.iter().any(|s| s == "native_ptchurn: no samples"));
+    }
 
     #[test]
     fn ratios_and_missing_rows() {
@@ -404,6 +430,8 @@ mod tests {
             .iter()
             .any(|s| s.contains("mmu_update_entry: not reported")));
         assert!(!p.iter().any(|s| s.starts_with("evtchn")));
+        assert!(p.iter().any(|s| s == "native_ptchurn: no samples"));
+        assert!(p.iter().any(|s| s == "pv_compute: no samples"));
         let j = json(&l, Some(1000), "smoke");
         assert!(j.contains("\"id\": \"null_hypercall\""));
         assert!(j.contains("\"ratio\": 2"));
