@@ -26,11 +26,11 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
 
 /// Return a frame of `dom` to the allocator (it must hold no references).
 pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
-    let (mut ft, _) = st.frame_table();
+    let (mut ft, mem) = st.frame_table();
     if ft.owner(mfn) != dom {
         return Err(Errno::EPERM);
     }
-    ft.release(mfn)?;
+    ft.release(mem, mfn)?;
     crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
     crate::mm::frames::free(mfn);
     if let Some(d) = st.dom(dom) {
@@ -57,12 +57,16 @@ pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
         }
         let xen_frame = st.dom(dom).is_some_and(|d| d.xen_frames.contains(&mfn));
         if xen_frame {
-            let (mut ft, _) = st.frame_table();
-            let _ = ft.release(mfn);
+            let (mut ft, mem) = st.frame_table();
+            if ft.release(mem, mfn).is_err() {
+                // Still referenced (mapped): it goes when the last reference does.
+                left += 1;
+                continue;
+            }
             crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
             crate::mm::frames::free(mfn);
-        } else {
-            let _ = free_page(st, dom, mfn);
+        } else if free_page(st, dom, mfn).is_err() {
+            left += 1;
         }
     }
     left

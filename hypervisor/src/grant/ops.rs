@@ -217,7 +217,6 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             m.grant.maptrack.len() - 1
         }
     };
-    flush_tlb();
     Ok(handle as u32)
 }
 
@@ -254,7 +253,12 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
     }
     st.cur().grant.maptrack[op.handle as usize] = None;
     release_pin(st, &track);
-    flush_tlb();
+    // The granter may reuse the page once its busy bits clear: no translation may survive.
+    if track.flags.contains(GntmapFlags::CONTAINS_PTE) {
+        crate::mm::machine::flush_tlb_local();
+    } else if track.flags.contains(GntmapFlags::HOST_MAP) {
+        crate::arch::x86_64::paging::invlpg(op.host_addr);
+    }
     crate::domain::lifecycle::reap_dying(st);
     Ok(())
 }
@@ -367,9 +371,4 @@ pub fn copy(st: &mut State, op: &mut GnttabCopy) {
         }
         (Err(e), _) | (_, Err(e)) => e.0,
     };
-}
-
-fn flush_tlb() {
-    let cr3 = crate::arch::x86_64::cpu::read_cr3();
-    crate::arch::x86_64::cpu::write_cr3(cr3);
 }

@@ -21,9 +21,13 @@ const BATCH: u32 = 512;
 /// Set in the count of a continued call; the done count so far is then read from `pdone`.
 const PREEMPTED: u32 = 1 << 31;
 
-fn flush_tlb() {
-    let cr3 = crate::arch::x86_64::cpu::read_cr3();
-    crate::arch::x86_64::cpu::write_cr3(cr3);
+use crate::mm::machine::flush_tlb_local;
+
+/// Flush one guest address from the TLB (ignored for addresses a guest cannot name).
+fn invlpg(va: u64) {
+    if guest_va_ok(va) {
+        crate::arch::x86_64::paging::invlpg(va);
+    }
 }
 
 /// Shared driver of the two batched calls: runs `one` on each request, continuing long batches.
@@ -57,7 +61,8 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
         }
         i += 1;
     }
-    flush_tlb();
+    // No flush here: as in Xen the guest flushes what it needs, and the frame table flushes
+    // before any frame that may still be cached changes type or is freed.
     lifecycle::reap_dying(st);
     done += i;
     if pdone != 0 {
@@ -144,8 +149,14 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                 crate::arch::x86_64::cpu::write_cr3(active << 12);
                 Ok(())
             }
-            MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => Ok(()),
-            MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => Ok(()),
+            MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
+                flush_tlb_local();
+                Ok(())
+            }
+            MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
+                invlpg(op.arg1);
+                Ok(())
+            }
             MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => super::require_privileged(st),
             MMUEXT_SET_LDT => {
                 if pg_owner != cur {
@@ -205,8 +216,11 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> Hc
     let (l1, idx) = l1_slot(st, l4, va)?;
     let (mut ft, mem) = st.frame_table();
     ft.mod_entry(mem, l1, idx, val, cur, pg_owner)?;
-    let _ = flags;
-    flush_tlb();
+    match UvmfFlags::from_bits_truncate(flags & UvmfFlags::FLUSHTYPE_MASK) {
+        f if f.contains(UvmfFlags::TLB_FLUSH) => flush_tlb_local(),
+        f if f.contains(UvmfFlags::INVLPG) => invlpg(va),
+        _ => {}
+    }
     lifecycle::reap_dying(st);
     Ok(Outcome::Done(0))
 }

@@ -3,6 +3,17 @@
 
 use super::guest_walk::PhysRead;
 use super::page_types::TableMem;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Advances with every full TLB flush; starts at 1 so that 0 can mean "no flush pending".
+static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
+
+/// Flush this CPU's TLB (all non-global entries) and advance the TLB epoch.
+pub fn flush_tlb_local() {
+    let cr3 = crate::arch::x86_64::cpu::read_cr3();
+    crate::arch::x86_64::cpu::write_cr3(cr3);
+    TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Direct-map access to machine memory, bounded by the number of RAM frames.
 pub struct Machine {
@@ -74,6 +85,14 @@ impl TableMem for Machine {
 
     fn hypervisor_slots(&self) -> [u64; 16] {
         crate::arch::x86_64::paging::hypervisor_l4_slots()
+    }
+
+    fn tlb_epoch(&self) -> u32 {
+        TLB_EPOCH.load(Ordering::Relaxed)
+    }
+
+    fn flush_tlb(&mut self) {
+        flush_tlb_local();
     }
 }
 

@@ -81,6 +81,10 @@ pub struct PageInfo {
     pub foreign_refs: u32,
     /// Leaf (L1) mappings of the frame, by anyone: while any exists the frame is not freed.
     pub refs: u32,
+    /// The TLB epoch in which an entry referencing the frame was last removed (0: none since
+    /// the last flush). A TLB may still hold that translation until the epoch moves on, so
+    /// the frame changes type or is freed only after a flush.
+    pub stale: u32,
 }
 
 impl Default for PageInfo {
@@ -91,6 +95,7 @@ impl Default for PageInfo {
             pinned: false,
             type_count: 0,
             foreign_refs: 0,
+            stale: 0,
             refs: 0,
         }
     }
@@ -104,6 +109,10 @@ pub trait TableMem {
     fn write(&mut self, mfn: u64, idx: usize, val: u64);
     /// The hypervisor's own L4 entries for the hole, installed into every guest L4.
     fn hypervisor_slots(&self) -> [u64; 16];
+    /// The current TLB epoch (≥ 1): it advances with every full TLB flush.
+    fn tlb_epoch(&self) -> u32;
+    /// Flush the TLB (advancing the epoch).
+    fn flush_tlb(&mut self);
 }
 
 /// The frame table: one [`PageInfo`] per machine frame.
@@ -156,11 +165,13 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Take a frame back from its owner. Refused while any type or foreign reference is held.
-    pub fn release(&mut self, mfn: u64) -> MmResult {
+    pub fn release(&mut self, mem: &mut impl TableMem, mfn: u64) -> MmResult {
         let p = self.slot(mfn)?;
         if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
             return Err(Errno::EBUSY);
         }
+        self.flush_if_stale(mem, mfn);
+        let p = self.slot(mfn)?;
         *p = PageInfo::default();
         Ok(())
     }
@@ -190,6 +201,9 @@ impl<'a> FrameTable<'a> {
             p.type_count = p.type_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
             return Ok(());
         }
+        // A type change: no stale translation of the frame may survive it.
+        self.flush_if_stale(mem, mfn);
+        let p = self.slot(mfn)?;
         p.ptype = want;
         p.type_count = 1;
         if want == PageType::SegDesc && !(0..512).all(|i| guest_descriptor_ok(mem.read(mfn, i))) {
@@ -353,6 +367,11 @@ impl<'a> FrameTable<'a> {
         if target >= self.len() || (level > 1 && target == table_mfn) {
             return;
         }
+        // The TLB (or paging-structure caches) may still hold what this entry mapped.
+        let epoch = mem.tlb_epoch();
+        if let Ok(p) = self.slot(target) {
+            p.stale = epoch;
+        }
         if level == 1 {
             self.put_leaf(mem, e, table_owner);
             return;
@@ -371,6 +390,17 @@ impl<'a> FrameTable<'a> {
         }
         if let Ok(p) = self.slot(target) {
             p.refs = p.refs.saturating_sub(1);
+        }
+    }
+
+    /// Flush the TLB if an entry referencing `mfn` was removed since the last flush.
+    pub fn flush_if_stale(&mut self, mem: &mut impl TableMem, mfn: u64) {
+        let epoch = mem.tlb_epoch();
+        if let Ok(p) = self.slot(mfn) {
+            if p.stale != 0 && p.stale == epoch {
+                mem.flush_tlb();
+            }
+            p.stale = 0;
         }
     }
 

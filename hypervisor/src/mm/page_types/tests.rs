@@ -6,7 +6,7 @@ const D1: u16 = 1;
 const HV_SLOT: u64 = 0xdead_0000 | pte::P;
 
 #[derive(Default)]
-struct Mem(HashMap<(u64, usize), u64>);
+struct Mem(HashMap<(u64, usize), u64>, u32);
 
 impl TableMem for Mem {
     fn read(&self, mfn: u64, idx: usize) -> u64 {
@@ -18,6 +18,61 @@ impl TableMem for Mem {
     fn hypervisor_slots(&self) -> [u64; 16] {
         [HV_SLOT; 16]
     }
+    fn tlb_epoch(&self) -> u32 {
+        self.1 + 1
+    }
+    fn flush_tlb(&mut self) {
+        self.1 += 1;
+    }
+}
+
+#[test]
+fn adding_mappings_never_flushes() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    for i in 0..8 {
+        ft.mod_entry(&mut mem, 13, i, e(20 + i as u64, RW), D1, D1)
+            .unwrap();
+    }
+    assert_eq!(mem.1, 0, "no flush for new mappings");
+}
+
+#[test]
+fn a_frame_unmapped_since_the_last_flush_is_flushed_before_it_changes_type() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    assert_eq!(mem.1, 0, "unmapping alone does not flush");
+    // Frame 30 may still be writable through a stale TLB entry: typing it as a table
+    // must flush first.
+    ft.pin(&mut mem, 30, 1, D1).unwrap();
+    assert_eq!(mem.1, 1);
+    // Once flushed, other frames unmapped before that flush need no further flush.
+    ft.mod_entry(&mut mem, 13, 1, e(31, RW), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 1, 0, D1, D1).unwrap();
+    mem.flush_tlb();
+    ft.pin(&mut mem, 31, 1, D1).unwrap();
+    assert_eq!(mem.1, 2, "only the explicit flush");
+}
+
+#[test]
+fn a_frame_unmapped_since_the_last_flush_is_flushed_before_it_is_freed() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 0, e(30, pte::P | pte::US), D1, D1)
+        .unwrap();
+    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    ft.release(&mut mem, 30).unwrap();
+    assert_eq!(mem.1, 1);
+    ft.release(&mut mem, 31).unwrap();
+    assert_eq!(mem.1, 1, "a frame never mapped needs no flush");
 }
 
 fn e(mfn: u64, flags: u64) -> u64 {
@@ -123,10 +178,10 @@ fn privileged_foreign_mapping_counts_a_foreign_reference() {
     ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D1).unwrap();
     assert_eq!(ft.get(40).unwrap().foreign_refs, 1);
     assert_eq!(ft.get(40).unwrap().ptype, PageType::Writable);
-    assert_eq!(ft.release(40), Err(Errno::EBUSY));
+    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EBUSY));
     ft.mod_entry(&mut mem, 13, 5, 0, D0, D0).unwrap();
     assert_eq!(ft.get(40).unwrap().foreign_refs, 0);
-    ft.release(40).unwrap();
+    ft.release(&mut mem, 40).unwrap();
 }
 
 #[test]
@@ -238,10 +293,10 @@ fn relinquish_drops_foreign_references_and_resets_types() {
         );
     }
     // Frame 40 is still mapped by dom0: it cannot be released until dom0 unmaps it.
-    assert_eq!(ft.release(40), Err(Errno::EBUSY));
-    ft.release(41).unwrap();
+    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EBUSY));
+    ft.release(&mut mem, 41).unwrap();
     ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
-    ft.release(40).unwrap();
+    ft.release(&mut mem, 40).unwrap();
 }
 
 #[test]
@@ -269,10 +324,10 @@ fn a_read_only_mapping_keeps_its_frame_from_being_freed() {
     ft.mod_entry(&mut mem, 13, 7, e(25, RO), D1, D1).unwrap();
     assert_eq!(ft.get(25).unwrap().refs, 1);
     // decrease_reservation of a still-mapped frame must not hand it to someone else.
-    assert_eq!(ft.release(25), Err(Errno::EBUSY));
+    assert_eq!(ft.release(&mut mem, 25), Err(Errno::EBUSY));
     ft.mod_entry(&mut mem, 13, 7, 0, D1, D1).unwrap();
     assert_eq!(ft.get(25).unwrap().refs, 0);
-    ft.release(25).unwrap();
+    ft.release(&mut mem, 25).unwrap();
 }
 
 #[test]
@@ -281,7 +336,7 @@ fn pinned_tables_cannot_be_released() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     ft.pin(&mut mem, 13, 1, D1).unwrap();
-    assert_eq!(ft.release(13), Err(Errno::EBUSY));
+    assert_eq!(ft.release(&mut mem, 13), Err(Errno::EBUSY));
 }
 
 /// Flat ring-3 data and 64-bit code descriptors.
@@ -353,10 +408,10 @@ fn relinquish_resets_descriptor_pages_and_counts_only_foreign_mappings() {
     ft.pin(&mut mem, 3, 1, D0).unwrap();
     ft.mod_entry(&mut mem, 3, 0, e(52, RO), D0, D1).unwrap();
     ft.relinquish(&mut mem, D1);
-    ft.release(45).unwrap();
-    ft.release(50).unwrap();
-    ft.release(51).unwrap();
-    assert_eq!(ft.release(52), Err(Errno::EBUSY));
+    ft.release(&mut mem, 45).unwrap();
+    ft.release(&mut mem, 50).unwrap();
+    ft.release(&mut mem, 51).unwrap();
+    assert_eq!(ft.release(&mut mem, 52), Err(Errno::EBUSY));
     ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
-    ft.release(52).unwrap();
+    ft.release(&mut mem, 52).unwrap();
 }
