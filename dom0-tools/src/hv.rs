@@ -26,6 +26,8 @@ pub trait Hypervisor {
     fn sysctl(&mut self, op: &mut XenSysctl) -> Result<(), Errno>;
     /// `XENMEM_populate_physmap` (order 0) for `domid`: PFNs in, MFNs written back; returns
     /// how many extents were done (fewer than asked when memory or the domain's limit ran out).
+    /// The frames come zeroed (the hypervisor scrubs every frame it hands out), which
+    /// [`ForeignMemory`] relies on to skip zeroing pages it never wrote.
     fn populate_physmap(&mut self, domid: DomId, extents: &mut [u64]) -> Result<usize, Errno>;
     /// Maps machine frame `mfn` of `domid` into the toolstack, runs `f` on it, unmaps it.
     fn with_foreign_page(
@@ -164,20 +166,33 @@ pub struct ForeignMemory<'h, H: Hypervisor + ?Sized> {
     hv: &'h mut H,
     domid: DomId,
     mfns: &'h [u64],
+    /// Pages written so far (one bit per PFN); the others are still as populate_physmap left
+    /// them: zero.
+    written: Vec<u64>,
+    /// Foreign mappings made (for the builder's cost accounting and tests).
+    pub maps: u64,
 }
 
 impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
-    /// `mfns[pfn]` backs `pfn` of `domid`.
+    /// `mfns[pfn]` backs `pfn` of `domid`; the frames must be fresh from populate_physmap
+    /// (zeroed).
     pub fn new(hv: &'h mut H, domid: DomId, mfns: &'h [u64]) -> Self {
-        Self { hv, domid, mfns }
+        let written = alloc::vec![0; mfns.len().div_ceil(64)];
+        Self { hv, domid, mfns, written, maps: 0 }
+    }
+
+    fn is_written(&self, pfn: u64) -> bool {
+        self.written.get((pfn / 64) as usize).is_some_and(|w| w & (1 << (pfn % 64)) != 0)
     }
 
     /// Runs `f(page, offset_in_page, index_into_the_range)` on each page piece of
     /// `[gpaddr, gpaddr + len)`.
+    /// With `zeroing`, pages never written are skipped: they are zero already.
     fn for_each_piece(
         &mut self,
         gpaddr: u64,
         len: u64,
+        zeroing: bool,
         f: &mut dyn FnMut(&mut [u8], usize),
     ) -> Result<(), BuildError> {
         let out = BuildError::OutOfRange { gpaddr, len };
@@ -192,11 +207,17 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
             let n = ((PAGE_SIZE - off as u64).min(end - at)) as usize;
             let done = (at - gpaddr) as usize;
             let mfn = self.mfns[pfn as usize];
-            self.hv
-                .with_foreign_page(self.domid, mfn, &mut |page| {
-                    f(&mut page[off..off + n], done)
-                })
-                .map_err(|errno| BuildError::Map { mfn, errno })?;
+            if !(zeroing && !self.is_written(pfn)) {
+                self.maps += 1;
+                self.hv
+                    .with_foreign_page(self.domid, mfn, &mut |page| {
+                        f(&mut page[off..off + n], done)
+                    })
+                    .map_err(|errno| BuildError::Map { mfn, errno })?;
+                if let Some(w) = self.written.get_mut((pfn / 64) as usize) {
+                    *w |= 1 << (pfn % 64);
+                }
+            }
             at += n as u64;
         }
         Ok(())
@@ -214,12 +235,53 @@ impl<H: Hypervisor + ?Sized> GuestMemory for ForeignMemory<'_, H> {
     }
 
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
-        self.for_each_piece(gpaddr, data.len() as u64, &mut |piece, done| {
+        self.for_each_piece(gpaddr, data.len() as u64, false, &mut |piece, done| {
             piece.copy_from_slice(&data[done..done + piece.len()]);
         })
     }
 
     fn zero(&mut self, gpaddr: u64, len: u64) -> Result<(), BuildError> {
-        self.for_each_piece(gpaddr, len, &mut |piece, _| piece.fill(0))
+        self.for_each_piece(gpaddr, len, true, &mut |piece, _| piece.fill(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimHypervisor;
+    use guest_abi::domctl::{DomctlMaxMem, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
+
+    fn fresh_domain(sim: &mut SimHypervisor, pages: u64) -> (DomId, Vec<u64>) {
+        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        sim.domctl(&mut op).unwrap();
+        let dom = op.domain;
+        let mut op = XenDomctl::with_payload(
+            XEN_DOMCTL_MAX_MEM,
+            dom,
+            &DomctlMaxMem { max_memkb: pages * 4 },
+        );
+        sim.domctl(&mut op).unwrap();
+        let mut mfns: Vec<u64> = (0..pages).collect();
+        assert_eq!(sim.populate_physmap(dom, &mut mfns).unwrap(), pages as usize);
+        (dom, mfns)
+    }
+
+    #[test]
+    fn zeroing_pages_never_written_maps_nothing() {
+        let mut sim = SimHypervisor::new(64, 16);
+        let (dom, mfns) = fresh_domain(&mut sim, 64);
+        let mut mem = ForeignMemory::new(&mut sim, dom, &mfns);
+        mem.write(5 * PAGE_SIZE + 10, b"data").unwrap();
+        assert_eq!(mem.maps, 1);
+        // Zeroing the whole domain maps only the one page that was written.
+        mem.zero(0, 64 * PAGE_SIZE).unwrap();
+        assert_eq!(mem.maps, 2);
+        let mut seen = [0xFFu8; 4];
+        sim.with_foreign_page(dom, mfns[5], &mut |p| seen.copy_from_slice(&p[10..14]))
+            .unwrap();
+        assert_eq!(seen, [0; 4], "the written page was zeroed");
+        let mut untouched = 0xFFu8;
+        sim.with_foreign_page(dom, mfns[40], &mut |p| untouched = p[123]).unwrap();
+        assert_eq!(untouched, 0, "populate_physmap hands out zeroed frames");
     }
 }

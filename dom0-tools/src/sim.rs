@@ -327,6 +327,8 @@ impl Hypervisor for SimHypervisor {
                 return Ok(done);
             };
             self.dom(domid)?.p2m.insert(*pfn, mfn);
+            // As the real hypervisor, hand out scrubbed (zeroed) frames.
+            self.frames.insert(mfn, Box::new([0; 4096]));
             *pfn = mfn;
         }
         Ok(extents.len())
