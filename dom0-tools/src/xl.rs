@@ -11,7 +11,9 @@ mod create;
 mod dmesg;
 mod json;
 mod lifecycle;
+mod peer;
 mod report;
+mod sched_credit;
 mod top;
 mod vcpu;
 
@@ -152,6 +154,16 @@ Options:\n\
 -b, --batch        Print one frame without terminal control codes and return.\n",
     },
     Command {
+        name: "sched-credit",
+        summary: "Get/set credit scheduler parameters",
+        usage: "Usage: xl sched-credit [-d <Domain> [-w <Weight>] [-c <Cap>]]\n\n\
+Without options, list every domain's weight and cap; with -d, that domain's.\n\n\
+Options:\n\
+-d, --domain=DOMAIN     Domain to show or modify.\n\
+-w, --weight=WEIGHT     Relative weight, 1 to 65535 (default 256).\n\
+-c, --cap=CAP           Cap in percent of one CPU, 0 (none) to 100.\n",
+    },
+    Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
@@ -259,6 +271,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             ("vcpu-list", _) => self.vcpu_list(rest, out),
             ("uptime", _) => self.uptime(rest, out),
             ("top", _) => self.top(rest, out),
+            ("sched-credit", _) => self.sched_credit(rest, out),
             ("help", []) => {
                 let _ = out.write_str(&usage());
                 Ok(())

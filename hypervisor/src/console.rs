@@ -88,6 +88,11 @@ pub fn write_bytes(bytes: &[u8]) {
     UART.lock().write(bytes);
 }
 
+/// Whether the UART holds a received byte (line-status data ready), without reading it.
+pub fn input_ready() -> bool {
+    inb(COM1 + 5) & 1 != 0
+}
+
 /// Reads one received byte, if any (non-blocking).
 pub fn read_byte() -> Option<u8> {
     UART.lock().read_byte()

@@ -11,13 +11,20 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
     if regs.entry_vector & 0xFF == u32::from(lapic::TIMER_VECTOR) {
-        // The time slice ended: let the next runnable domain have the CPU.
+        // A deadline passed (slice end, a vCPU timer, accounting): let the scheduler
+        // charge, fire timers and pick the next vCPU.
         crate::sched::schedule(regs);
     }
 }
 
 /// An interrupt that arrived in the hypervisor's idle loop. Already acknowledged (EOI).
+/// The idle loop re-runs the scheduler after every wake-up (timers, console input).
 pub fn idle_interrupt(_vector: u8) {}
+
+/// Just before every return to a guest: deliver a pending, unmasked event upcall.
+pub fn before_guest_entry(regs: &mut CpuUserRegs) {
+    crate::evtchn::upcall::deliver(regs)
+}
 
 /// A `syscall` from ring 3 (a hypercall or a guest-user system call).
 pub fn syscall(regs: &mut CpuUserRegs) {

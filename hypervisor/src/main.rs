@@ -14,14 +14,15 @@ pub mod arch;
 pub mod dispatch;
 #[cfg(target_os = "none")]
 pub mod domain;
+pub mod evtchn;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod hypercall;
-#[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod start;
+pub mod time;
 #[cfg(target_os = "none")]
 pub mod traps;
 pub mod util;

@@ -1,70 +1,261 @@
-//! Scheduling: which domain's vCPU runs next, and switching to it.
-//!
-//! Round-robin over runnable domains for now; the credit scheduler replaces the policy.
+//! Scheduling: the credit scheduler's mechanism on our one CPU — charging CPU time, firing
+//! vCPU timers, picking the next vCPU by the credit policy ([`credit`]), switching to it,
+//! keeping runstates, and programming the LAPIC one-shot for the earliest deadline (end of
+//! the slice, the next guest timer, the next accounting period). With nothing runnable the
+//! CPU halts until the next interrupt.
 
-use crate::domain::state::{self, State};
-use guest_abi::arch::CpuUserRegs;
+pub mod credit;
 
-/// Pick the next runnable domain after `after` in id order (wrapping), if any.
-pub fn pick_next(st: &State, after: u16) -> Option<u16> {
-    let later = st
-        .domains
-        .range(after.saturating_add(1)..)
-        .find(|(_, d)| d.runnable());
-    let wrap = || st.domains.range(..=after).find(|(_, d)| d.runnable());
-    later.or_else(wrap).map(|(&id, _)| id)
-}
+#[cfg(target_os = "none")]
+mod op;
 
-/// Save the live frame into the current vCPU, choose the next one, load its frame and
-/// address space. Idles (halting) while nothing is runnable.
-pub fn schedule(regs: &mut CpuUserRegs) {
-    loop {
-        let switched = state::with(|st| switch(st, regs));
-        if switched {
+#[cfg(target_os = "none")]
+pub use imp::*;
+#[cfg(target_os = "none")]
+pub use op::scheduler_op;
+
+#[cfg(target_os = "none")]
+mod imp {
+    use super::credit::{self, ACCT_NS, TSLICE_NS};
+    use crate::arch::x86_64 as arch;
+    use crate::domain::state::{self, State};
+    use alloc::vec::Vec;
+    use guest_abi::arch::CpuUserRegs;
+    use guest_abi::event_channel::{VIRQ_CONSOLE, VIRQ_TIMER};
+    use guest_abi::vcpu::{
+        RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING,
+    };
+    use spin::Mutex;
+
+    /// How often the idle CPU wakes to look at the UART (there is no IOAPIC driver yet).
+    const IDLE_TICK_NS: u64 = TSLICE_NS;
+
+    struct Globals {
+        /// The domain on the CPU (None: idle).
+        running: Option<u16>,
+        /// Since when it runs (or the CPU idles).
+        since: u64,
+        /// When the next accounting period starts.
+        next_acct: u64,
+        /// When the running vCPU's slice ends (or the idle CPU next looks around).
+        slice_end: u64,
+    }
+
+    static G: Mutex<Globals> = Mutex::new(Globals {
+        running: None,
+        since: 0,
+        next_acct: ACCT_NS,
+        slice_end: TSLICE_NS,
+    });
+
+    /// Boot: domain `id`'s frame is loaded and about to run; start the clock.
+    pub fn start_running(id: u16) {
+        let now = crate::time::now();
+        {
+            let mut g = G.lock();
+            g.running = Some(id);
+            g.since = now;
+            g.next_acct = now + ACCT_NS;
+            g.slice_end = now + TSLICE_NS;
+        }
+        arch::lapic::timer_deadline_ns(now + TSLICE_NS);
+    }
+
+    /// Charge the running vCPU, fire timers, pick the next vCPU and load its frame into
+    /// `regs`. Halts while nothing is runnable. Returns with a runnable vCPU loaded.
+    pub fn schedule(regs: &mut CpuUserRegs) {
+        loop {
+            if state::with(|st| pass(st, regs)) {
+                return;
+            }
+            arch::idle_halt();
+        }
+    }
+
+    fn pass(st: &mut State, regs: &mut CpuUserRegs) -> bool {
+        let now = crate::time::now();
+        let (ran, acct_due) = {
+            let mut g = G.lock();
+            let ran = g.running.take().map(|id| (id, now.saturating_sub(g.since)));
+            g.since = now;
+            let due = (now >= g.next_acct).then(|| now - (g.next_acct - ACCT_NS));
+            if due.is_some() {
+                g.next_acct = now + ACCT_NS;
+            }
+            (ran, due)
+        };
+        if let Some((id, ns)) = ran {
+            if let Some(d) = st.dom(id) {
+                d.cpu_time_ns += ns;
+                d.credit.burn(ns);
+                d.credit.boost = false;
+            }
+        }
+        run_timers(st, now);
+        if crate::console::input_ready() {
+            crate::evtchn::send_virq(st, 0, VIRQ_CONSOLE);
+        }
+        if let Some(period) = acct_due {
+            credit::account(
+                period,
+                st.domains.values_mut().map(|d| {
+                    let r = d.runnable();
+                    (&mut d.credit, r)
+                }),
+            );
+        }
+        let mut cands: Vec<(u16, u8, i64)> = st
+            .domains
+            .values()
+            .filter(|d| d.runnable() && !d.credit.parked)
+            .map(|d| (d.id, d.credit.prio(), d.credit.credit))
+            .collect();
+        // A vCPU that yielded runs only if nobody else can.
+        let yielded: Vec<u16> = st
+            .domains
+            .values_mut()
+            .filter_map(|d| core::mem::take(&mut d.credit.yielded).then_some(d.id))
+            .collect();
+        if cands.iter().any(|c| !yielded.contains(&c.0)) {
+            cands.retain(|c| !yielded.contains(&c.0));
+        }
+        let next = credit::pick(&cands, st.current);
+        if let Some(n) = next {
+            switch(st, regs, n);
+            let si = st.cur().shared_info_mfn;
+            crate::time::update_vcpu_time(&st.mem, si);
+        }
+        update_runstates(st, now, next);
+        let slice_end = match next {
+            Some(_) => now + st.cur().credit.slice(cands.len() > 1),
+            None => now + IDLE_TICK_NS,
+        };
+        {
+            let mut g = G.lock();
+            g.running = next;
+            g.slice_end = slice_end;
+        }
+        rearm(st);
+        next.is_some()
+    }
+
+    /// Program the LAPIC one-shot for the earliest of: the end of the slice, any vCPU timer,
+    /// the next accounting period (after a hypercall changed a timer, or after a pass).
+    pub fn rearm(st: &State) {
+        let (slice_end, next_acct) = {
+            let g = G.lock();
+            (g.slice_end, g.next_acct)
+        };
+        let deadline = st
+            .domains
+            .values()
+            .filter(|d| !d.dying && d.shutdown.is_none())
+            .filter_map(|d| d.timers.next_deadline())
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(next_acct)
+            .min(slice_end);
+        arch::lapic::timer_deadline_ns(deadline);
+    }
+
+    /// Load domain `next`'s frame (saving the current one's) unless it is already loaded.
+    /// The frame at the top of the stack always belongs to `st.current`.
+    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: u16) {
+        let cur = st.current;
+        if next == cur {
             return;
         }
-        crate::arch::x86_64::idle_halt();
-    }
-}
-
-/// Keep running the current domain if it may, else switch. Returns whether a runnable
-/// domain's frame is loaded.
-fn switch(st: &mut State, regs: &mut CpuUserRegs) -> bool {
-    let cur = st.current;
-    let now = crate::arch::x86_64::now_ns();
-    let next = match pick_next(st, cur) {
-        Some(n) => n,
-        None => return false,
-    };
-    if let Some(d) = st.dom(cur) {
-        d.cpu_time_ns +=
-            now.saturating_sub(LAST_SWITCH.swap(now, core::sync::atomic::Ordering::Relaxed));
-        if next == cur && d.runnable() {
-            return true;
+        if let Some(d) = st.dom(cur) {
+            d.vcpu.regs = *regs;
+            d.vcpu.fs_base = arch::cpu::fs_base();
+            let gs = arch::cpu::gs_base();
+            if d.vcpu.in_kernel {
+                d.vcpu.gs_base_kernel = gs;
+            } else {
+                d.vcpu.gs_base_user = gs;
+            }
         }
-        d.vcpu.regs = *regs;
-        d.vcpu.fs_base = crate::arch::x86_64::cpu::fs_base();
-        let gs = crate::arch::x86_64::cpu::gs_base();
-        if d.vcpu.in_kernel {
-            d.vcpu.gs_base_kernel = gs;
+        st.current = next;
+        let d = st.cur();
+        *regs = d.vcpu.regs;
+        arch::cpu::set_fs_base(d.vcpu.fs_base);
+        arch::cpu::set_gs_base(if d.vcpu.in_kernel {
+            d.vcpu.gs_base_kernel
         } else {
-            d.vcpu.gs_base_user = gs;
-        }
-    } else {
-        LAST_SWITCH.store(now, core::sync::atomic::Ordering::Relaxed);
+            d.vcpu.gs_base_user
+        });
+        arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
+        // FPU (lazy) and descriptor tables follow the vCPU.
+        crate::traps::vcpu_switched(st, cur);
     }
-    st.current = next;
-    let d = st.cur();
-    *regs = d.vcpu.regs;
-    crate::arch::x86_64::cpu::set_fs_base(d.vcpu.fs_base);
-    crate::arch::x86_64::cpu::set_gs_base(if d.vcpu.in_kernel {
-        d.vcpu.gs_base_kernel
-    } else {
-        d.vcpu.gs_base_user
-    });
-    crate::arch::x86_64::cpu::write_cr3(d.vcpu.active_l4() << 12);
-    crate::traps::vcpu_switched(st, cur);
-    true
-}
 
-static LAST_SWITCH: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    /// Every domain's runstate as of `now`, `running` being on the CPU.
+    fn update_runstates(st: &mut State, now: u64, running: Option<u16>) {
+        for d in st.domains.values_mut() {
+            let s = if Some(d.id) == running {
+                RUNSTATE_RUNNING
+            } else if d.runnable() {
+                RUNSTATE_RUNNABLE
+            } else if d.vcpu.blocked && d.vcpu.online && d.shutdown.is_none() && !d.dying {
+                RUNSTATE_BLOCKED
+            } else {
+                RUNSTATE_OFFLINE
+            };
+            d.vcpu.runstate.change(s, now);
+        }
+    }
+
+    /// Fire every vCPU timer due at `now`: VIRQ_TIMER, poll timeouts, watchdogs.
+    fn run_timers(st: &mut State, now: u64) {
+        let ids: Vec<u16> = st
+            .domains
+            .values()
+            .filter(|d| !d.dying && d.shutdown.is_none())
+            .filter(|d| d.timers.next_deadline().is_some_and(|t| t <= now))
+            .map(|d| d.id)
+            .collect();
+        for id in ids {
+            let Some(d) = st.dom(id) else { continue };
+            let e = d.timers.expire(now);
+            if e.timer_virq {
+                crate::evtchn::send_virq(st, id, VIRQ_TIMER);
+            }
+            if e.poll_timeout {
+                wake(st, id);
+            }
+            if e.watchdog {
+                crate::xen_println!("Watchdog timer fired for domain {id}");
+                crate::domain::lifecycle::shutdown(
+                    st,
+                    id,
+                    guest_abi::sched::ShutdownReason::Watchdog,
+                );
+            }
+        }
+    }
+
+    /// Wake domain `id`'s vCPU if it is blocked (or polling): it becomes runnable, boosted if
+    /// it has credit left.
+    pub fn wake(st: &mut State, id: u16) {
+        let now = crate::time::now();
+        if let Some(d) = st.dom(id) {
+            if d.vcpu.blocked {
+                d.vcpu.blocked = false;
+                d.vcpu.poll = None;
+                d.timers.poll_deadline = None;
+                d.credit.wake();
+                d.vcpu.runstate.change(RUNSTATE_RUNNABLE, now);
+            }
+        }
+    }
+
+    /// CPU time of domain `id` including the slice it is running now.
+    pub fn cpu_time(st: &State, id: u16) -> u64 {
+        let base = st.domains.get(&id).map_or(0, |d| d.cpu_time_ns);
+        let g = G.lock();
+        match g.running {
+            Some(r) if r == id => base + crate::time::now().saturating_sub(g.since),
+            _ => base,
+        }
+    }
+}

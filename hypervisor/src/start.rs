@@ -10,8 +10,6 @@ use alloc::vec;
 
 /// dom0's memory unless `dom0_mem=` says otherwise.
 const DEFAULT_DOM0_MIB: u64 = 64;
-/// The scheduler's time slice.
-pub const TIMESLICE_NS: u64 = 10_000_000;
 
 fn module_bytes(m: &Module) -> &'static [u8] {
     let len = (m.end - m.start) as usize;
@@ -32,6 +30,7 @@ pub fn parse_mib(v: &str) -> Option<u64> {
 
 /// Starts the system: dom0 is built and entered; this never returns.
 pub fn start(info: &'static BootInfo) -> ! {
+    crate::time::init_wallclock();
     let max_mfn = arch::paging::max_mfn();
     *STATE.lock() = Some(State {
         domains: BTreeMap::new(),
@@ -65,6 +64,6 @@ pub fn start(info: &'static BootInfo) -> ! {
         *regs = d.vcpu.regs;
         arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
     });
-    arch::lapic::timer_periodic_ns(TIMESLICE_NS);
+    crate::sched::start_running(0);
     arch::enter_guest()
 }

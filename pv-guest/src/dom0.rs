@@ -149,6 +149,16 @@ impl Hypervisor for Dom0Hypervisor {
         guest::sched_remote_shutdown(domid, reason)
     }
 
+    fn evtchn_alloc_unbound(&mut self, domid: DomId, remote: DomId) -> Result<u32, Errno> {
+        let mut op = guest_abi::event_channel::EvtchnAllocUnbound {
+            dom: domid,
+            remote_dom: remote,
+            port: guest_abi::types::EvtchnPort(0),
+        };
+        guest::event_channel_op(&mut op)?;
+        Ok(op.port.0)
+    }
+
     /// The TSC (the hypervisor's time base; CR4.TSD is clear) scaled by the frequency the
     /// hypervisor calibrated: nanoseconds since the machine started. To be replaced by the
     /// vcpu_time_info system time once the hypervisor publishes it.
@@ -238,6 +248,15 @@ pub fn run(si: &'static StartInfo) -> ! {
     if let Some(mode) = crate::cmdline::param(crate::cmdline::from_raw(&si.cmd_line), "bench") {
         crate::bench::run_dom0(si, mode);
     }
+    // Events: the shell blocks between inputs and wakes on VIRQ_CONSOLE (input waiting),
+    // VIRQ_DOM_EXC (a domain shut down or crashed) or its timer.
+    let ev = crate::events::init(si)
+        .and_then(|()| crate::time::init())
+        .and_then(|()| crate::events::bind_virq(guest_abi::event_channel::VIRQ_CONSOLE, |_| {}))
+        .and_then(|_| crate::events::bind_virq(guest_abi::event_channel::VIRQ_DOM_EXC, |_| {}));
+    if let Err(e) = ev {
+        println!("dom0: no event channels ({}): the shell polls", e.name());
+    }
     let initrd = initrd(si);
     match Dom0Hypervisor::new(si) {
         Ok(hv) => shell(Shell::new(Toolstack::new(hv, initrd))),
@@ -247,6 +266,9 @@ pub fn run(si: &'static StartInfo) -> ! {
         }
     }
 }
+
+/// The longest the idle shell sleeps before polling its domains again.
+const SHELL_POLL_NS: u64 = 100_000_000;
 
 fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
     let mut out = Console::new();
@@ -268,7 +290,11 @@ fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
         if n == 0 {
             shell.poll(&mut out);
             out.flush();
-            let _ = guest::sched_yield();
+            if crate::events::shared_info().is_some() {
+                crate::time::wait_any(SHELL_POLL_NS);
+            } else {
+                let _ = guest::sched_yield();
+            }
             continue;
         }
         for &b in &buf[..n] {

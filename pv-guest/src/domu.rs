@@ -14,6 +14,12 @@ const UNUSED_HYPERCALL: usize = 60;
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    if let Err(e) = crate::events::init(si).and_then(|()| crate::time::init()) {
+        println!("pv-guest: no event channels: {}", e.name());
+    }
+    if crate::event_tests::run(cmd) {
+        crate::idle()
+    }
     if crate::grant_tests::run(cmd, si) {
         crate::idle()
     }

@@ -31,6 +31,10 @@ mod domu;
 #[cfg(target_os = "none")]
 mod entry;
 #[cfg(target_os = "none")]
+mod event_tests;
+#[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 mod grant;
 #[cfg(target_os = "none")]
 mod grant_tests;
@@ -42,6 +46,8 @@ mod hostile;
 mod logger;
 #[cfg(target_os = "none")]
 mod mm;
+#[cfg(target_os = "none")]
+mod time;
 #[cfg(target_os = "none")]
 mod traps;
 #[cfg(target_os = "none")]
@@ -82,8 +88,12 @@ fn shutdown(reason: ShutdownReason) -> ! {
 #[cfg(target_os = "none")]
 fn idle() -> ! {
     loop {
-        // Until event channels exist there is nothing to block on: just yield.
-        let _ = guest::sched_yield();
+        if events::shared_info().is_some() {
+            // Wakes for any event (handled by the upcall), then blocks again.
+            let _ = guest::sched_block();
+        } else {
+            let _ = guest::sched_yield();
+        }
     }
 }
 

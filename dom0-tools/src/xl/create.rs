@@ -234,11 +234,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .map_err(|e| format!("getdomaininfo: {e}"))?;
         let store = evtchn(hv, domid)?;
         let console = evtchn(hv, domid)?;
+        let cmdline = super::peer::connect(hv, domid, &cfg.kernel_cmdline())?;
 
         let params = BuildParams {
             kernel: img,
             initrd: ramdisk,
-            cmdline: &cfg.kernel_cmdline(),
+            cmdline: &cmdline,
             privileged: false,
             shared_info_maddr: info.shared_info_frame << 12,
             store_evtchn: Some(store),

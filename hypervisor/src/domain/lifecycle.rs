@@ -36,12 +36,15 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     d.xen_frames.push(shared);
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
     super::vcpu_info::set_upcall_mask(&st.mem, shared, true);
+    crate::time::init_shared_info(&st.mem, shared);
     st.domains.insert(id, d);
     Ok(id)
 }
 
 /// Record that `id` shut down for `reason`. dom0 shutting down stops the machine.
 pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
+    // As Xen: a code set earlier with SCHEDOP_shutdown_code is the one reported.
+    let reason = st.dom(id).and_then(|d| d.shutdown_code).unwrap_or(reason);
     if id == 0 {
         let code = match reason {
             ShutdownReason::Poweroff => EXIT_POWEROFF,
@@ -58,6 +61,7 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
         if d.shutdown.is_none() {
             d.shutdown = Some(reason);
             log::info!("domain {id} shut down ({})", reason.name());
+            crate::evtchn::send_virq(st, 0, guest_abi::event_channel::VIRQ_DOM_EXC);
         }
     }
 }
@@ -70,6 +74,7 @@ pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
     }
     if let Some(d) = st.dom(id) {
         d.shutdown = Some(ShutdownReason::Crash);
+        crate::evtchn::send_virq(st, 0, guest_abi::event_channel::VIRQ_DOM_EXC);
     }
 }
 
@@ -81,6 +86,8 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     }
     let d = st.dom(id).ok_or(Errno::ESRCH)?;
     d.dying = true;
+    // Its ports close now; peers see their side of a channel go unbound.
+    crate::evtchn::close_all(st, id);
     crate::grant::ops::release_all(st, id);
     reap(st, id);
     Ok(())

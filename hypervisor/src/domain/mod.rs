@@ -48,6 +48,10 @@ pub struct Vcpu {
     pub fpu: crate::arch::x86_64::fpu::FpuState,
     /// GDT and LDT frames (`hypercall::descriptors`).
     pub desc: crate::arch::x86_64::gdt::GuestDescTables,
+    /// Runstate accounting (`VCPUOP_get_runstate_info`).
+    pub runstate: crate::time::Runstate,
+    /// Ports of a `SCHEDOP_poll` in progress.
+    pub poll: Option<alloc::vec::Vec<u32>>,
 }
 
 /// The guest's registered entry points.
@@ -81,6 +85,8 @@ impl Vcpu {
             callbacks: Callbacks::default(),
             fpu: crate::arch::x86_64::fpu::FpuState::new(),
             desc: crate::arch::x86_64::gdt::GuestDescTables::default(),
+            runstate: crate::time::Runstate::default(),
+            poll: None,
         }
     }
 
@@ -127,6 +133,14 @@ pub struct Domain {
     pub vcpu: Vcpu,
     /// Console output starts a new line (for the `(dN) ` prefix).
     pub console_at_line_start: bool,
+    /// Event-channel ports.
+    pub evtchn: crate::evtchn::ports::PortTable,
+    /// Credit-scheduler parameters and state.
+    pub credit: crate::sched::credit::Credit,
+    /// vCPU timers and watchdogs.
+    pub timers: crate::time::Timers,
+    /// `SCHEDOP_shutdown_code`: the reason a later shutdown reports.
+    pub shutdown_code: Option<ShutdownReason>,
 }
 
 impl Domain {
@@ -148,6 +162,14 @@ impl Domain {
             max_vcpus: 0,
             vcpu: Vcpu::new(),
             console_at_line_start: true,
+            evtchn: crate::evtchn::ports::PortTable::new(if privileged {
+                crate::evtchn::ports::HARD_MAX_PORT
+            } else {
+                crate::evtchn::ports::DEFAULT_MAX_PORT
+            }),
+            credit: crate::sched::credit::Credit::default(),
+            timers: crate::time::Timers::default(),
+            shutdown_code: None,
         }
     }
 

@@ -29,6 +29,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             d.handle = c.handle;
             d.grant = crate::grant::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
             d.max_vcpus = c.max_vcpus.max(1);
+            d.evtchn = crate::evtchn::ports::PortTable::new(c.max_evtchn_port);
             op.domain = DomId(id);
             true
         }
@@ -58,7 +59,9 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
                 .map(|(_, d)| &**d)
                 .ok_or(Errno::ESRCH)?;
             op.domain = DomId(d.id);
-            op.set_payload(&domain_info(d, st.current));
+            let mut info = domain_info(d, st.current);
+            info.cpu_time = crate::sched::cpu_time(st, d.id);
+            op.set_payload(&info);
             true
         }
         XEN_DOMCTL_MAX_MEM => {
@@ -84,6 +87,12 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             v.cpu_time = d.cpu_time_ns;
             v.cpu = 0;
             op.set_payload(&v);
+            true
+        }
+        XEN_DOMCTL_SCHEDULER_OP => {
+            let mut s: DomctlSchedulerOp = op.payload();
+            crate::sched::scheduler_op(st, dom, &mut s)?;
+            op.set_payload(&s);
             true
         }
         XEN_DOMCTL_MAX_VCPUS => {

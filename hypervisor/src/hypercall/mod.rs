@@ -4,6 +4,7 @@ mod callbacks;
 mod console;
 pub mod descriptors;
 mod domctl;
+mod event_channel;
 pub mod fpu;
 mod grant_table;
 mod iret;
@@ -14,6 +15,8 @@ mod mmu;
 mod multicall;
 mod sched_op;
 mod sysctl;
+mod timer;
+mod vcpu_op;
 mod version;
 
 use crate::domain::state::{self, State};
@@ -46,6 +49,9 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::CONSOLE_IO] = Some(console::console_io);
     t[nr::XEN_VERSION] = Some(version::xen_version);
     t[nr::SCHED_OP] = Some(sched_op::sched_op);
+    t[nr::EVENT_CHANNEL_OP] = Some(event_channel::event_channel_op);
+    t[nr::SET_TIMER_OP] = Some(timer::set_timer_op);
+    t[nr::VCPU_OP] = Some(vcpu_op::vcpu_op);
     t[nr::DOMCTL] = Some(domctl::domctl);
     t[nr::SYSCTL] = Some(sysctl::sysctl);
     t[nr::SET_TRAP_TABLE] = Some(callbacks::set_trap_table);

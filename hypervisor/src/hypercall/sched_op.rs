@@ -1,29 +1,40 @@
-//! `sched_op`: yield, block, shutdown.
+//! `sched_op`: yield, block, poll, shutdown, shutdown_code, remote_shutdown, watchdog.
 
 use super::{HcResult, Outcome};
-use crate::domain::state::State;
+use crate::domain::{state::State, vcpu_info};
+use crate::evtchn::{two_level, SharedWords};
 use crate::mm::guest_copy;
+use crate::time::NS_PER_SEC;
+use alloc::vec::Vec;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::sched::*;
+
+/// The most ports one SCHEDOP_poll may wait on (as Xen).
+const MAX_POLL_PORTS: u32 = 128;
 
 /// sched_op(cmd, arg).
 pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
     let (cmd, arg) = (a[0] as u32, a[1]);
     match cmd {
-        SCHEDOP_YIELD => Ok(Outcome::Reschedule(0)),
-        SCHEDOP_BLOCK => {
-            // Blocking re-enables event delivery; with no event sources bound yet a blocked
-            // vCPU sleeps until the domain is destroyed.
-            st.cur().vcpu.blocked = true;
-            Ok(Outcome::Deschedule)
+        SCHEDOP_YIELD => {
+            st.cur().credit.yielded = true;
+            Ok(Outcome::Reschedule(0))
         }
+        SCHEDOP_BLOCK => block(st),
+        SCHEDOP_POLL => poll(st, arg),
         SCHEDOP_SHUTDOWN => {
             let s: SchedShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
             let id = st.current;
             crate::domain::lifecycle::shutdown(st, id, reason);
             Ok(Outcome::Deschedule)
+        }
+        SCHEDOP_SHUTDOWN_CODE => {
+            let s: SchedShutdown = guest_copy::read(&st.mem, arg)?;
+            let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
+            st.cur().shutdown_code = Some(reason);
+            Ok(Outcome::Done(0))
         }
         SCHEDOP_REMOTE_SHUTDOWN => {
             super::require_privileged(st)?;
@@ -35,6 +46,84 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             crate::domain::lifecycle::shutdown(st, s.domain_id.0, reason);
             Ok(Outcome::Reschedule(0))
         }
+        SCHEDOP_WATCHDOG => {
+            let w: SchedWatchdog = guest_copy::read(&st.mem, arg)?;
+            watchdog(st, w).map(Outcome::Done)
+        }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// Block until an event: events are unmasked first; with an upcall already pending the
+/// call returns at once (the upcall is delivered on the way out).
+fn block(st: &mut State) -> HcResult {
+    let si = st.cur().shared_info_mfn;
+    vcpu_info::set_upcall_mask(&st.mem, si, false);
+    if vcpu_info::upcall_pending(&st.mem, si) {
+        return Ok(Outcome::Done(0));
+    }
+    st.cur().vcpu.blocked = true;
+    Ok(Outcome::Reschedule(0))
+}
+
+/// Wait until one of the ports is pending, an unmasked event needs delivery, or the
+/// absolute timeout passes; returns 0 in every case (as Xen). The upcall mask is untouched.
+fn poll(st: &mut State, arg: u64) -> HcResult {
+    let p: SchedPoll = guest_copy::read(&st.mem, arg)?;
+    if p.nr_ports > MAX_POLL_PORTS {
+        return Err(Errno::EINVAL);
+    }
+    let mut ports = Vec::with_capacity(p.nr_ports as usize);
+    for i in 0..u64::from(p.nr_ports) {
+        let port: u32 = guest_copy::read(&st.mem, p.ports.wrapping_add(4 * i))?;
+        if !st.cur().evtchn.valid(port) {
+            return Err(Errno::EINVAL);
+        }
+        ports.push(port);
+    }
+    let si = st.cur().shared_info_mfn;
+    if vcpu_info::upcall_pending(&st.mem, si) && !vcpu_info::upcall_masked(&st.mem, si) {
+        return Ok(Outcome::Done(0));
+    }
+    let w = SharedWords::new(&st.mem, si);
+    if ports.iter().any(|&port| two_level::is_pending(&w, port)) {
+        return Ok(Outcome::Done(0));
+    }
+    if p.timeout != 0 && p.timeout <= crate::time::now() {
+        return Ok(Outcome::Done(0));
+    }
+    let d = st.cur();
+    d.vcpu.poll = Some(ports);
+    d.timers.poll_deadline = (p.timeout != 0).then_some(p.timeout);
+    d.vcpu.blocked = true;
+    Ok(Outcome::Reschedule(0))
+}
+
+/// SCHEDOP_watchdog: id 0 allocates a slot (returns its id, 1-based), a known id with a
+/// timeout re-arms it, with timeout 0 frees it. Expiry shuts the domain down (watchdog).
+fn watchdog(st: &mut State, w: SchedWatchdog) -> Result<u64, Errno> {
+    let now = crate::time::now();
+    let dl = now.saturating_add(u64::from(w.timeout) * NS_PER_SEC);
+    let slots = &mut st.cur().timers.watchdogs;
+    let r = if w.id == 0 {
+        if w.timeout == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (i, slot) = slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.is_none())
+            .ok_or(Errno::ENOSPC)?;
+        *slot = Some((dl, w.timeout));
+        i as u64 + 1
+    } else {
+        let slot = slots
+            .get_mut(w.id as usize - 1)
+            .filter(|s| s.is_some())
+            .ok_or(Errno::EINVAL)?;
+        *slot = (w.timeout != 0).then_some((dl, w.timeout));
+        0
+    };
+    crate::sched::rearm(st);
+    Ok(r)
 }

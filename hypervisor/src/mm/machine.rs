@@ -57,6 +57,31 @@ impl Machine {
         unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
     }
 
+    /// The aligned u64 at machine address `maddr` as an atomic, for words a guest updates
+    /// concurrently (event-channel bitmaps in shared_info). `None` if out of RAM or unaligned.
+    pub fn atomic_u64(&self, maddr: u64) -> Option<&core::sync::atomic::AtomicU64> {
+        if maddr >> 12 >= self.max_mfn || maddr & 7 != 0 {
+            return None;
+        }
+        let p =
+            crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add((maddr & 0xFFF) as usize);
+        // SAFETY: an 8-aligned word of a RAM frame, mapped writable by the direct map for the
+        // hypervisor's lifetime; all accesses to it through this reference are atomic.
+        Some(unsafe { &*p.cast::<core::sync::atomic::AtomicU64>() })
+    }
+
+    /// The byte at machine address `maddr` as an atomic (vcpu_info's upcall flags).
+    pub fn atomic_u8(&self, maddr: u64) -> Option<&core::sync::atomic::AtomicU8> {
+        if maddr >> 12 >= self.max_mfn {
+            return None;
+        }
+        let p =
+            crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add((maddr & 0xFFF) as usize);
+        // SAFETY: a byte of a RAM frame, mapped writable by the direct map for the
+        // hypervisor's lifetime; all accesses to it through this reference are atomic.
+        Some(unsafe { &*p.cast::<core::sync::atomic::AtomicU8>() })
+    }
+
     /// Zero a whole frame.
     pub fn zero_frame(&self, mfn: u64) {
         if mfn >= self.max_mfn {

@@ -160,6 +160,9 @@ pub fn enter_guest() -> ! {
     let f = guest_regs();
     // SAFETY: the fixed frame is only accessed by the single CPU with interrupts off.
     let r = unsafe { &mut *f };
+    if !super::selftest::active() {
+        crate::dispatch::before_guest_entry(r);
+    }
     if !frame_ok(r) {
         crate::dispatch::guest_bad_frame(r);
         if !frame_ok(r) {

@@ -10,6 +10,7 @@ pub mod idt;
 pub mod lapic;
 pub mod paging;
 pub mod pit;
+pub mod rtc;
 pub mod selftest;
 pub mod syscall;
 pub mod trap;

@@ -1,10 +1,16 @@
-//! Time: the TSC calibrated against the PIT; `now_ns` is monotonic from boot.
+//! Time: the TSC calibrated against the PIT; `now_ns` is monotonic from boot and computed
+//! with the same (mul, shift) scale the guests get in vcpu_time_info, so the hypervisor's
+//! and the guests' system time agree to the nanosecond.
 
-use super::{cpu::rdtsc, pit};
-use core::sync::atomic::{AtomicU64, Ordering};
+use super::pit;
+use core::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, Ordering};
+
+pub use super::cpu::rdtsc;
 
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static TSC_BOOT: AtomicU64 = AtomicU64::new(0);
+static MUL: AtomicU32 = AtomicU32::new(1 << 31);
+static SHIFT: AtomicI8 = AtomicI8::new(1);
 
 /// Calibrates over 20 ms of PIT time (falls back to 1 GHz if the PIT does not count).
 pub fn init() {
@@ -16,7 +22,11 @@ pub fn init() {
             1_000_000
         }
     };
-    TSC_KHZ.store(khz.max(1), Ordering::Relaxed);
+    let khz = khz.max(1);
+    TSC_KHZ.store(khz, Ordering::Relaxed);
+    let (mul, shift) = crate::time::scale_for_khz(khz);
+    MUL.store(mul, Ordering::Relaxed);
+    SHIFT.store(shift, Ordering::Relaxed);
     TSC_BOOT.store(rdtsc(), Ordering::Relaxed);
 }
 
@@ -25,10 +35,24 @@ pub fn tsc_khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)
 }
 
+/// The TSC → ns scale: (tsc_to_system_mul, tsc_shift).
+pub fn scale() -> (u32, i8) {
+    (MUL.load(Ordering::Relaxed), SHIFT.load(Ordering::Relaxed))
+}
+
+/// System time (ns since calibration) at TSC value `tsc`.
+pub fn ns_at(tsc: u64) -> u64 {
+    let (mul, shift) = scale();
+    crate::time::scale_delta(
+        tsc.saturating_sub(TSC_BOOT.load(Ordering::Relaxed)),
+        mul,
+        shift,
+    )
+}
+
 /// Nanoseconds since calibration (monotonic).
 pub fn now_ns() -> u64 {
-    let delta = rdtsc().saturating_sub(TSC_BOOT.load(Ordering::Relaxed));
-    (u128::from(delta) * 1_000_000 / u128::from(tsc_khz().max(1))) as u64
+    ns_at(rdtsc())
 }
 
 /// The TSC value at `now_ns() == 0`.

@@ -1,0 +1,120 @@
+//! `xl sched-credit`: show and set the credit scheduler's weight and cap per domain
+//! (`XEN_DOMCTL_scheduler_op` getinfo / putinfo), in Xen's output format.
+
+use super::{Toolstack, XlResult};
+use crate::hv::Hypervisor;
+use alloc::format;
+use alloc::string::String;
+use core::fmt::Write;
+use guest_abi::domctl::*;
+use guest_abi::types::DomId;
+
+/// Weight bounds (as Xen's credit scheduler).
+const MIN_WEIGHT: u32 = 1;
+const MAX_WEIGHT: u32 = 65535;
+/// The cap bound: percent of our one physical CPU.
+const MAX_CAP: u32 = 100;
+
+fn number(what: &str, v: &str) -> Result<u32, String> {
+    v.parse()
+        .map_err(|_| format!("sched-credit: {what} \"{v}\" is not a number"))
+}
+
+impl<H: Hypervisor> Toolstack<'_, H> {
+    fn sched_credit_op(
+        &mut self,
+        id: DomId,
+        cmd: u32,
+        credit: DomctlSchedCredit,
+    ) -> Result<DomctlSchedCredit, String> {
+        let payload = DomctlSchedulerOp {
+            sched_id: XEN_SCHEDULER_CREDIT,
+            cmd,
+            credit,
+            ..Default::default()
+        };
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_SCHEDULER_OP, id, &payload);
+        self.hv
+            .domctl(&mut op)
+            .map_err(|e| format!("sched-credit: domain {}: scheduler_op: {e}", id.0))?;
+        Ok(op.payload::<DomctlSchedulerOp>().credit)
+    }
+
+    /// `xl sched-credit [-d <Domain>] [-w <Weight>] [-c <Cap>]`.
+    pub(super) fn sched_credit(&mut self, args: &[&str], out: &mut dyn Write) -> XlResult {
+        let (mut dom, mut weight, mut cap) = (None, None, None);
+        let mut it = args.iter();
+        while let Some(&a) = it.next() {
+            let (key, inline) = match a.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (a, None),
+            };
+            let mut value = || {
+                inline
+                    .or_else(|| it.next().copied())
+                    .ok_or_else(|| format!("sched-credit: {key} needs a value"))
+            };
+            match key {
+                "-d" | "--domain" => dom = Some(value()?),
+                "-w" | "--weight" => weight = Some(number("weight", value()?)?),
+                "-c" | "--cap" => cap = Some(number("cap", value()?)?),
+                _ => return Err(format!("sched-credit: unknown option \"{a}\"")),
+            }
+        }
+        if let Some(w) = weight {
+            if !(MIN_WEIGHT..=MAX_WEIGHT).contains(&w) {
+                return Err(format!(
+                    "sched-credit: weight {w} out of range: valid weights are {MIN_WEIGHT} to {MAX_WEIGHT}"
+                ));
+            }
+        }
+        if let Some(c) = cap {
+            if c > MAX_CAP {
+                return Err(format!(
+                    "sched-credit: cap {c} out of range: valid caps are 0 (none) to {MAX_CAP} (percent of our 1 CPU)"
+                ));
+            }
+        }
+        if weight.is_some() || cap.is_some() {
+            let Some(d) = dom else {
+                return Err(String::from(
+                    "sched-credit: -w and -c need the domain to set (-d <Domain>)",
+                ));
+            };
+            let (_, id) = self.resolve(d)?;
+            let set = DomctlSchedCredit {
+                weight: weight.unwrap_or(0) as u16,
+                cap: cap.map_or(u16::MAX, |c| c as u16),
+            };
+            self.sched_credit_op(id, XEN_DOMCTL_SCHEDOP_PUTINFO, set)?;
+            return Ok(());
+        }
+        let doms = match dom {
+            Some(d) => {
+                let (name, id) = self.resolve(d)?;
+                alloc::vec![(name, id)]
+            }
+            None => self
+                .all_domains()
+                .map_err(|e| format!("sched-credit: cannot list the domains: {e}"))?
+                .into_iter()
+                .map(|(name, info)| (name, info.domain))
+                .collect(),
+        };
+        let _ = writeln!(
+            out,
+            "Cpupool Pool-0: tslice=10ms ratelimit=0us migration-delay=0us"
+        );
+        let _ = writeln!(
+            out,
+            "{:<33} {:>4} {:>6} {:>4}",
+            "Name", "ID", "Weight", "Cap"
+        );
+        for (name, id) in doms {
+            let c =
+                self.sched_credit_op(id, XEN_DOMCTL_SCHEDOP_GETINFO, DomctlSchedCredit::default())?;
+            let _ = writeln!(out, "{:<33} {:>4} {:>6} {:>4}", name, id.0, c.weight, c.cap);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! Event upcalls: on every return to a guest, a pending, unmasked upcall is delivered by
+//! bouncing to the guest's registered event callback with events masked (Xen's
+//! `evtchn_upcall_pending && !evtchn_upcall_mask`).
+
+use crate::domain::{state, vcpu_info};
+use guest_abi::arch::CpuUserRegs;
+
+/// Deliver a due upcall to the vCPU whose frame is `regs`. A guest whose callback frame
+/// cannot be written is crashed and another vCPU is scheduled (which is checked in turn).
+pub fn deliver(regs: &mut CpuUserRegs) {
+    for _ in 0..64 {
+        if state::STATE.lock().is_none() {
+            return;
+        }
+        let r = state::with(|st| {
+            let d = st.cur();
+            let (cb, si) = (d.vcpu.callbacks.event, d.shared_info_mfn);
+            if cb == 0
+                || !d.runnable()
+                || !vcpu_info::upcall_pending(&st.mem, si)
+                || vcpu_info::upcall_masked(&st.mem, si)
+            {
+                return Ok(());
+            }
+            crate::traps::bounce(st, regs, cb, None, true)
+        });
+        match r {
+            Ok(()) => return,
+            Err(why) => crate::traps::crash_current(regs, why),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `event_channel_op`: the 2-level event-channel operations (logic in `crate::evtchn`).
+
+use super::{HcResult, Outcome};
+use crate::domain::state::State;
+use crate::evtchn;
+use crate::mm::guest_copy;
+use guest_abi::arch::CpuUserRegs;
+use guest_abi::errno::Errno;
+use guest_abi::event_channel::*;
+use guest_abi::types::EvtchnPort;
+
+/// event_channel_op(cmd, arg).
+pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+    let (cmd, arg) = (a[0] as u32, a[1]);
+    match cmd {
+        EVTCHNOP_ALLOC_UNBOUND => {
+            let mut op: EvtchnAllocUnbound = guest_copy::read(&st.mem, arg)?;
+            op.port = EvtchnPort(evtchn::alloc_unbound(st, op.dom, op.remote_dom)?);
+            guest_copy::write(&st.mem, arg, &op)?;
+        }
+        EVTCHNOP_BIND_INTERDOMAIN => {
+            let mut op: EvtchnBindInterdomain = guest_copy::read(&st.mem, arg)?;
+            let port = evtchn::bind_interdomain(st, op.remote_dom, op.remote_port.0)?;
+            op.local_port = EvtchnPort(port);
+            write_or_close(st, arg, &op, port)?;
+        }
+        EVTCHNOP_BIND_VIRQ => {
+            let mut op: EvtchnBindVirq = guest_copy::read(&st.mem, arg)?;
+            let port = evtchn::bind_virq(st, op.virq, op.vcpu)?;
+            op.port = EvtchnPort(port);
+            write_or_close(st, arg, &op, port)?;
+        }
+        EVTCHNOP_BIND_IPI => {
+            let mut op: EvtchnBindIpi = guest_copy::read(&st.mem, arg)?;
+            let port = evtchn::bind_ipi(st, op.vcpu)?;
+            op.port = EvtchnPort(port);
+            write_or_close(st, arg, &op, port)?;
+        }
+        EVTCHNOP_BIND_PIRQ => return Err(Errno::EPERM),
+        EVTCHNOP_CLOSE => {
+            let op: EvtchnClose = guest_copy::read(&st.mem, arg)?;
+            evtchn::close_own(st, op.port.0)?;
+        }
+        EVTCHNOP_SEND => {
+            let op: EvtchnSend = guest_copy::read(&st.mem, arg)?;
+            evtchn::send(st, op.port.0)?;
+        }
+        EVTCHNOP_STATUS => {
+            let mut op: EvtchnStatus = guest_copy::read(&st.mem, arg)?;
+            evtchn::status(st, &mut op)?;
+            guest_copy::write(&st.mem, arg, &op)?;
+        }
+        EVTCHNOP_UNMASK => {
+            let op: EvtchnUnmask = guest_copy::read(&st.mem, arg)?;
+            evtchn::unmask(st, op.port.0)?;
+        }
+        EVTCHNOP_RESET => {
+            let op: EvtchnReset = guest_copy::read(&st.mem, arg)?;
+            evtchn::reset(st, op.dom)?;
+        }
+        EVTCHNOP_BIND_VCPU => {
+            let op: EvtchnBindVcpu = guest_copy::read(&st.mem, arg)?;
+            evtchn::bind_vcpu(st, op.port.0, op.vcpu)?;
+        }
+        _ => return Err(Errno::ENOSYS),
+    }
+    Ok(Outcome::Done(0))
+}
+
+/// Write the result back; if the guest's buffer is gone, undo the bind (no leaked port).
+fn write_or_close<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    st: &mut State,
+    arg: u64,
+    op: &T,
+    port: u32,
+) -> Result<(), Errno> {
+    guest_copy::write(&st.mem, arg, op).inspect_err(|_| {
+        let _ = evtchn::close_own(st, port);
+    })
+}

@@ -1,0 +1,87 @@
+//! Publishing time to guests: vcpu_info[0].time and the wall clock in shared_info, each
+//! written under its version seqlock (odd while being updated).
+
+use crate::arch::x86_64::tsc;
+use crate::mm::machine::Machine;
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU64, Ordering};
+use guest_abi::shared_info::{SharedInfo, VcpuInfo, VcpuTimeInfo, XEN_PVCLOCK_TSC_STABLE_BIT};
+
+/// Wall-clock time (ns since the epoch) at system time 0; 0 without an RTC.
+static BOOT_WALL_NS: AtomicU64 = AtomicU64::new(0);
+
+/// System time: ns since boot.
+pub fn now() -> u64 {
+    tsc::now_ns()
+}
+
+/// Record the wall clock read at boot (`unix_secs` at system time `at_ns`).
+pub fn set_boot_wallclock(unix_secs: u64, at_ns: u64) {
+    let wall = unix_secs
+        .saturating_mul(super::NS_PER_SEC)
+        .saturating_sub(at_ns);
+    BOOT_WALL_NS.store(wall, Ordering::Relaxed);
+}
+
+fn version_bump(mem: &Machine, maddr: u64) -> u32 {
+    let mut b = [0u8; 4];
+    mem.read_bytes(maddr, &mut b);
+    let v = u32::from_le_bytes(b).wrapping_add(1);
+    mem.write_bytes(maddr, &v.to_le_bytes());
+    core::sync::atomic::fence(Ordering::SeqCst);
+    v
+}
+
+/// Refresh vcpu_info[0].time of the shared_info frame `si` to the current TSC.
+pub fn update_vcpu_time(mem: &Machine, si: u64) {
+    let base = (si << 12) + offset_of!(VcpuInfo, time) as u64;
+    let ver = base + offset_of!(VcpuTimeInfo, version) as u64;
+    let (mul, shift) = tsc::scale();
+    let ts = tsc::rdtsc();
+    let t = VcpuTimeInfo {
+        version: 0,
+        pad0: 0,
+        tsc_timestamp: ts,
+        system_time: tsc::ns_at(ts),
+        tsc_to_system_mul: mul,
+        tsc_shift: shift,
+        flags: XEN_PVCLOCK_TSC_STABLE_BIT,
+        pad1: [0; 2],
+    };
+    version_bump(mem, ver); // odd: being updated
+    let bytes = zerocopy::IntoBytes::as_bytes(&t);
+    let from = offset_of!(VcpuTimeInfo, tsc_timestamp);
+    mem.write_bytes(base + from as u64, &bytes[from..]);
+    core::sync::atomic::fence(Ordering::SeqCst);
+    version_bump(mem, ver); // even: consistent
+}
+
+/// Fill a new domain's shared_info with the time: vcpu_info[0].time and the wall clock.
+pub fn init_shared_info(mem: &Machine, si: u64) {
+    update_vcpu_time(mem, si);
+    let wall = BOOT_WALL_NS.load(Ordering::Relaxed);
+    let base = si << 12;
+    let ver = base + offset_of!(SharedInfo, wc_version) as u64;
+    version_bump(mem, ver);
+    let secs = wall / super::NS_PER_SEC;
+    let put = |off: usize, v: u32| mem.write_bytes(base + off as u64, &v.to_le_bytes());
+    put(offset_of!(SharedInfo, wc_sec), secs as u32);
+    put(
+        offset_of!(SharedInfo, wc_nsec),
+        (wall % super::NS_PER_SEC) as u32,
+    );
+    put(offset_of!(SharedInfo, wc_sec_hi), (secs >> 32) as u32);
+    core::sync::atomic::fence(Ordering::SeqCst);
+    version_bump(mem, ver);
+}
+
+/// Read the CMOS RTC (if any) for the guests' wall clock.
+pub fn init_wallclock() {
+    match crate::arch::x86_64::rtc::read_unix_time() {
+        Some(secs) => {
+            set_boot_wallclock(secs, now());
+            log::info!("wall clock from the RTC: {secs} s since the epoch");
+        }
+        None => log::info!("no RTC: guests' wall clock starts at 0"),
+    }
+}
