@@ -23,6 +23,7 @@ const HELP: &str = "Commands:
   ls [dir]                 list the files of dom0's initrd
   cat <file>...            print files of dom0's initrd
   echo [words]             print the words
+  xenstore-ls [path]       XenStore: also xenstore-read, -write, -rm, -chmod, -list
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -87,6 +88,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             self.polls = 0;
             self.ts.poll_lifecycle();
         }
+        self.ts.service_backends(out, due);
         if let Some(mut view) = self.top.take() {
             self.ts.top_refresh(&mut view, false, out);
             self.top = Some(view);
@@ -111,6 +113,13 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
     /// Handles one input byte: echo and editing; at the end of a line, runs it and prints the
     /// next prompt (unless the machine is to power off or reboot).
     pub fn feed(&mut self, byte: u8, out: &mut dyn Write) -> ShellAction {
+        if self.ts.console_attached().is_some() {
+            // `xl console` has the terminal until Ctrl-].
+            if !self.ts.console_input(byte, out) {
+                self.prompt(out);
+            }
+            return ShellAction::Continue;
+        }
         if self.top.is_some() {
             // `xl top` has the terminal: q or Ctrl-C quits, anything else is ignored.
             if matches!(byte, b'q' | b'Q' | 0x03) {
@@ -128,8 +137,14 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
                 let _ = out.write_char('\n');
                 let line = core::mem::take(&mut self.line);
                 let action = self.run_line(&line, out);
+                // Domains waiting on xenstore or their console get served between commands
+                // too, not only while the shell is idle.
+                self.ts.service_backends(out, false);
                 self.top = self.ts.take_top_view();
-                if action == ShellAction::Continue && self.top.is_none() {
+                if action == ShellAction::Continue
+                    && self.top.is_none()
+                    && self.ts.console_attached().is_none()
+                {
                     self.prompt(out);
                 }
                 action
@@ -189,6 +204,9 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             "cat" => self.cat(&argv[1..], out),
             "echo" => {
                 let _ = writeln!(out, "{}", argv[1..].join(" "));
+            }
+            c if c.starts_with("xenstore-") => {
+                self.ts.xenstore_cmd(&argv, out);
             }
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,

@@ -6,6 +6,7 @@
 //! table is [`COMMANDS`] (usage text) and [`Toolstack::dispatch`] (handlers).
 
 mod args;
+mod console;
 mod control;
 mod create;
 mod dmesg;
@@ -16,6 +17,7 @@ mod report;
 mod sched_credit;
 mod top;
 mod vcpu;
+mod xenstore_cmds;
 
 pub use args::{is_key_value, parse_mem_kib};
 pub use top::{fmt_uptime, TopView};
@@ -164,6 +166,13 @@ Options:\n\
 -c, --cap=CAP           Cap in percent of one CPU, 0 (none) to 100.\n",
     },
     Command {
+        name: "console",
+        summary: "Attach to domain's console",
+        usage: "Usage: xl console <Domain>\n\n\
+Attach to a domain's PV console: its output is shown as is and what you type goes to\n\
+the domain. Ctrl-] detaches and returns to the dom0 shell.\n",
+    },
+    Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
@@ -193,6 +202,14 @@ pub struct Toolstack<'a, H: Hypervisor> {
     notices: String,
     /// An `xl top` that wants the terminal (taken by the shell).
     top_view: Option<TopView>,
+    /// xenstored, served in-process.
+    xs: crate::xenstore::Xenstored,
+    /// Our end of each domain's xenstore event channel.
+    store_ports: alloc::collections::BTreeMap<u16, Option<u32>>,
+    /// Console back ends by domain.
+    consoles: alloc::collections::BTreeMap<u16, console::ConsoleBack>,
+    /// The domain `xl console` is attached to.
+    console_attached: Option<u16>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -203,6 +220,10 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             records: Vec::new(),
             notices: String::new(),
             top_view: None,
+            xs: xenstore_cmds::new_store(),
+            store_ports: alloc::collections::BTreeMap::new(),
+            consoles: alloc::collections::BTreeMap::new(),
+            console_attached: None,
         }
     }
 
@@ -272,6 +293,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             ("uptime", _) => self.uptime(rest, out),
             ("top", _) => self.top(rest, out),
             ("sched-credit", _) => self.sched_credit(rest, out),
+            ("console", [dom]) => self.console_cmd(dom, out),
             ("help", []) => {
                 let _ = out.write_str(&usage());
                 Ok(())
@@ -338,6 +360,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
         match self.hv.domctl(&mut op) {
             Ok(()) | Err(Errno::ESRCH) => {
                 self.records.retain(|r| r.id != id);
+                self.xs_domain_gone(id);
                 Ok(())
             }
             Err(e) => Err(e),

@@ -33,6 +33,10 @@ impl Memory for Direct {
     }
 }
 
+/// Ports of back-end rings (xenstore, console) signalled since the toolstack last looked.
+static BACKEND_PENDING: [core::sync::atomic::AtomicBool; crate::events::MAX_PORTS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; crate::events::MAX_PORTS];
+
 /// dom0's hypervisor interface for the toolstack.
 pub struct Dom0Hypervisor {
     /// The page of our address space where foreign frames are mapped, one at a time.
@@ -147,6 +151,29 @@ impl Hypervisor for Dom0Hypervisor {
 
     fn remote_shutdown(&mut self, domid: DomId, reason: ShutdownReason) -> Result<(), Errno> {
         guest::sched_remote_shutdown(domid, reason)
+    }
+
+    fn evtchn_bind_interdomain(&mut self, remote: DomId, remote_port: u32) -> Result<u32, Errno> {
+        // The event wakes the shell loop, which then serves the rings whose port is marked.
+        crate::events::bind_interdomain(remote, remote_port, |p| {
+            if let Some(f) = BACKEND_PENDING.get(p as usize) {
+                f.store(true, core::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    }
+
+    fn evtchn_take_pending(&mut self, port: u32) -> bool {
+        BACKEND_PENDING
+            .get(port as usize)
+            .is_none_or(|f| f.swap(false, core::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn evtchn_send(&mut self, port: u32) -> Result<(), Errno> {
+        crate::events::send(port)
+    }
+
+    fn evtchn_close(&mut self, port: u32) -> Result<(), Errno> {
+        crate::events::close(port)
     }
 
     fn evtchn_alloc_unbound(&mut self, domid: DomId, remote: DomId) -> Result<u32, Errno> {

@@ -17,14 +17,27 @@ pub fn run(si: &'static StartInfo) -> ! {
     if let Err(e) = crate::events::init(si).and_then(|()| crate::time::init()) {
         println!("pv-guest: no event channels: {}", e.name());
     }
-    if crate::event_tests::run(cmd) {
+    // XenStore, and the console moves to its ring once the xenbus handshake is done.
+    let mut xs = crate::xenbus::XsClient::new(si);
+    if let Some(xs) = xs.as_mut() {
+        if let Err(e) = crate::xenbus::front::connect_console(xs, si) {
+            println!("console: staying on console_io: {}", e.name());
+        }
+    }
+    if crate::xenbus::selftest::run(cmd, xs.as_mut()) {
         crate::idle()
     }
-    if crate::grant_tests::run(cmd, si) {
+    if cmdline::param(cmd, "test") == Some("echo") && crate::console_ring::enabled() {
+        crate::console_ring::echo_loop()
+    }
+    if crate::event_tests::run(cmd) {
         crate::idle()
     }
     if let Some(what) = cmdline::param(cmd, "bench") {
         crate::bench::run_domu(si, what);
+        crate::idle()
+    }
+    if crate::grant_tests::run(cmd, si) {
         crate::idle()
     }
     if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) || crate::hostile::run(cmd, si) {
@@ -56,6 +69,7 @@ fn self_test(test: SelfTest) {
         }
         SelfTest::Hlt => {
             println!("test=hlt: executing hlt");
+            crate::console_ring::drain();
             // SAFETY: deliberately privileged: from ring 3 it faults (#GP) into the hypervisor,
             // which must crash this domain (no trap table). It touches no memory.
             unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
@@ -63,12 +77,14 @@ fn self_test(test: SelfTest) {
         }
         SelfTest::Cli => {
             println!("test=cli: executing cli");
+            crate::console_ring::drain();
             // SAFETY: as for hlt: must fault from ring 3 (IOPL 0); touches no memory.
             unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
             println!("test=cli: still running after cli");
         }
         SelfTest::MovCr3 => {
             println!("test=movcr3: executing mov %rax, %cr3");
+            crate::console_ring::drain();
             // SAFETY: as for hlt: must fault from ring 3; were it to execute, CR3 = 0 would
             // kill us, which is the point of the test.
             unsafe { core::arch::asm!("mov cr3, rax", in("rax") 0u64, options(nostack)) };

@@ -25,6 +25,8 @@ fn main() {
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod console_ring;
+#[cfg(target_os = "none")]
 mod dom0;
 #[cfg(target_os = "none")]
 mod domu;
@@ -52,6 +54,8 @@ mod time;
 mod traps;
 #[cfg(target_os = "none")]
 mod user;
+#[cfg(target_os = "none")]
+mod xenbus;
 
 #[cfg(target_os = "none")]
 use guest_abi::{

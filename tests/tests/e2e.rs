@@ -6,6 +6,7 @@
 
 mod bad_config;
 mod boot;
+mod console;
 mod crash;
 mod domu;
 mod events;
@@ -18,6 +19,7 @@ mod sched;
 mod selftest;
 mod time;
 mod usermode;
+mod xenstore;
 mod xl_create;
 mod xl_lifecycle;
 mod xl_manage;

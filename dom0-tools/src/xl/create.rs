@@ -170,6 +170,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 Ok(domid)
             }
             Err(why) => {
+                self.xs_domain_gone(domid);
                 let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, domid);
                 let cleanup = match self.hv.domctl(&mut op) {
                     Ok(()) => String::new(),
@@ -257,9 +258,20 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         fill_vcpu_context(&result, &mut ctx);
         hv.set_vcpu_context(domid, 0, &ctx)
             .map_err(|e| format!("setvcpucontext: {e}"))?;
+        let store = result.store_mfn.zip((store != 0).then_some(store));
+        let console = result.console_mfn.zip((console != 0).then_some(console));
+        self.xs_domain_up(&super::xenstore_cmds::NewDomain {
+            domid,
+            name: &cfg.name,
+            memory_kib: cfg.memory * 1024,
+            maxmem_kib: cfg.maxmem * 1024,
+            store,
+            console,
+        })?;
         if !paused {
             let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
-            hv.domctl(&mut op)
+            self.hv
+                .domctl(&mut op)
                 .map_err(|e| format!("unpausedomain: {e}"))?;
         }
         Ok(())
