@@ -204,11 +204,19 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
     /// (zeroed).
     pub fn new(hv: &'h mut H, domid: DomId, mfns: &'h [u64]) -> Self {
         let written = alloc::vec![0; mfns.len().div_ceil(64)];
-        Self { hv, domid, mfns, written, maps: 0 }
+        Self {
+            hv,
+            domid,
+            mfns,
+            written,
+            maps: 0,
+        }
     }
 
     fn is_written(&self, pfn: u64) -> bool {
-        self.written.get((pfn / 64) as usize).is_some_and(|w| w & (1 << (pfn % 64)) != 0)
+        self.written
+            .get((pfn / 64) as usize)
+            .is_some_and(|w| w & (1 << (pfn % 64)) != 0)
     }
 
     /// Runs `f(page, offset_in_page, index_into_the_range)` on each page piece of
@@ -233,7 +241,7 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
             let n = ((PAGE_SIZE - off as u64).min(end - at)) as usize;
             let done = (at - gpaddr) as usize;
             let mfn = self.mfns[pfn as usize];
-            if !(zeroing && !self.is_written(pfn)) {
+            if !zeroing || self.is_written(pfn) {
                 self.maps += 1;
                 self.hv
                     .with_foreign_page(self.domid, mfn, &mut |page| {
@@ -284,11 +292,16 @@ mod tests {
         let mut op = XenDomctl::with_payload(
             XEN_DOMCTL_MAX_MEM,
             dom,
-            &DomctlMaxMem { max_memkb: pages * 4 },
+            &DomctlMaxMem {
+                max_memkb: pages * 4,
+            },
         );
         sim.domctl(&mut op).unwrap();
         let mut mfns: Vec<u64> = (0..pages).collect();
-        assert_eq!(sim.populate_physmap(dom, &mut mfns).unwrap(), pages as usize);
+        assert_eq!(
+            sim.populate_physmap(dom, &mut mfns).unwrap(),
+            pages as usize
+        );
         (dom, mfns)
     }
 
@@ -307,7 +320,8 @@ mod tests {
             .unwrap();
         assert_eq!(seen, [0; 4], "the written page was zeroed");
         let mut untouched = 0xFFu8;
-        sim.with_foreign_page(dom, mfns[40], &mut |p| untouched = p[123]).unwrap();
+        sim.with_foreign_page(dom, mfns[40], &mut |p| untouched = p[123])
+            .unwrap();
         assert_eq!(untouched, 0, "populate_physmap hands out zeroed frames");
     }
 }

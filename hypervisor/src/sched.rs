@@ -175,7 +175,7 @@ mod imp {
                 d.vcpu.gs_base_user = gs;
             }
         }
-        st.current = next;
+        st.set_current(next);
         let d = st.cur();
         *regs = d.vcpu.regs;
         arch::cpu::set_fs_base(d.vcpu.fs_base);

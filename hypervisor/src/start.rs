@@ -59,7 +59,7 @@ pub fn start(info: &'static BootInfo) -> ! {
     // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {
-        st.current = 0;
+        st.set_current(0);
         let d = st.cur();
         *regs = d.vcpu.regs;
         arch::cpu::write_cr3(d.vcpu.active_l4() << 12);

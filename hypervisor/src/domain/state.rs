@@ -43,6 +43,24 @@ impl State {
     }
 }
 
+/// The shared_info frame of the current domain (0 before the first domain runs), readable
+/// without the lock: the exit path peeks at its upcall flag on every return to a guest.
+static CURRENT_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The current domain's shared_info frame (0 if none yet).
+pub fn current_shared_info() -> u64 {
+    CURRENT_SHARED_INFO.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+impl State {
+    /// Make `id` the current domain.
+    pub fn set_current(&mut self, id: u16) {
+        self.current = id;
+        let si = self.domains.get(&id).map_or(0, |d| d.shared_info_mfn);
+        CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The global state; `None` until boot built it.
 pub static STATE: Mutex<Option<State>> = Mutex::new(None);
 

@@ -9,7 +9,15 @@ use guest_abi::arch::CpuUserRegs;
 /// cannot be written is crashed and another vCPU is scheduled (which is checked in turn).
 pub fn deliver(regs: &mut CpuUserRegs) {
     for _ in 0..64 {
-        if state::STATE.lock().is_none() {
+        let si = state::current_shared_info();
+        if si == 0 {
+            return;
+        }
+        // The common case, without the lock: nothing pending in the current vCPU's vcpu_info.
+        let mem = crate::mm::machine::Machine {
+            max_mfn: crate::arch::x86_64::paging::max_mfn(),
+        };
+        if !vcpu_info::upcall_pending(&mem, si) {
             return;
         }
         let r = state::with(|st| {

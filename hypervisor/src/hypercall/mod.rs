@@ -82,20 +82,25 @@ fn lookup(num: usize) -> Option<Handler> {
 
 /// A `syscall` from the guest: a hypercall from guest kernel mode.
 pub fn syscall_entry(regs: &mut CpuUserRegs) {
-    let in_kernel = state::with(|st| st.cur().vcpu.in_kernel);
-    if !in_kernel {
-        // A system call of the guest's user task: the guest kernel's syscall callback.
-        crate::traps::user_syscall(regs);
-        return;
-    }
     let num = regs.rax;
     let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
     let handler = usize::try_from(num)
         .ok()
         .and_then(|n| TABLE.get(n).copied().flatten());
-    let outcome = match handler {
-        Some(h) => state::with(|st| h(st, regs, args)),
-        None => Err(Errno::ENOSYS),
+    // One critical section: the mode check and the handler.
+    let outcome = state::with(|st| {
+        if !st.cur().vcpu.in_kernel {
+            return None;
+        }
+        Some(match handler {
+            Some(h) => h(st, regs, args),
+            None => Err(Errno::ENOSYS),
+        })
+    });
+    let Some(outcome) = outcome else {
+        // A system call of the guest's user task: the guest kernel's syscall callback.
+        crate::traps::user_syscall(regs);
+        return;
     };
     match outcome {
         Ok(Outcome::Done(v)) => regs.rax = v,
