@@ -5,6 +5,7 @@
 //! Transcripts: `target/e2e-logs/<test>.log`.
 
 mod bad_config;
+mod bench_smoke;
 mod boot;
 mod console;
 mod crash;
