@@ -56,3 +56,39 @@ impl Payload {
         self.0.as_mut_bytes()[..src.len()].copy_from_slice(src);
     }
 }
+
+/// The payload accessors of a control operation whose union field is `u: [u64; 16]`
+/// (`XenDomctl`, `XenSysctl`), written once for both.
+macro_rules! payload_accessors {
+    () => {
+        fn union(&self) -> &crate::payload::Payload {
+            zerocopy::transmute_ref!(&self.u)
+        }
+
+        fn union_mut(&mut self) -> &mut crate::payload::Payload {
+            zerocopy::transmute_mut!(&mut self.u)
+        }
+
+        /// Reads the payload as `T` (a copy; `size_of::<T>() <= 128`, checked at compile
+        /// time).
+        pub fn payload<T: FromBytes + KnownLayout + Immutable>(&self) -> T {
+            self.union().get()
+        }
+
+        /// Borrows the payload as `T`.
+        pub fn payload_ref<T: FromBytes + KnownLayout + Immutable>(&self) -> &T {
+            self.union().get_ref()
+        }
+
+        /// Borrows the payload mutably as `T`.
+        pub fn payload_mut<T: FromBytes + IntoBytes + KnownLayout>(&mut self) -> &mut T {
+            self.union_mut().get_mut()
+        }
+
+        /// Writes `v` into the payload, zeroing the rest.
+        pub fn set_payload<T: IntoBytes + Immutable>(&mut self, v: &T) {
+            self.union_mut().set(v)
+        }
+    };
+}
+pub(crate) use payload_accessors;

@@ -122,33 +122,6 @@ pub fn parse_args_file(text: &str) -> Result<(Option<String>, Vec<String>), Stri
     Ok((prog, words))
 }
 
-/// The QEMU arguments of docs/design.md, for images in `dir`.
-pub fn default_args(dir: &Path) -> Vec<String> {
-    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    [
-        "-M",
-        "microvm",
-        "-m",
-        "512M",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        "-kernel".to_string(),
-        p("hypervisor.elf"),
-        "-initrd".to_string(),
-        format!("{},{}", p("pv-guest.elf"), p("dom0-initrd.cpio")),
-    ])
-    .collect()
-}
-
 /// Add words to the hypervisor command line: extend an existing `-append`, else add one.
 pub fn append_cmdline(args: &mut Vec<String>, extra: &str) {
     let extra = extra.trim();
@@ -216,7 +189,8 @@ pub fn qemu_command(hv_cmdline: Option<&str>) -> Result<(String, Vec<String>), S
     let file = dir.join("qemu-args.txt");
     let (prog, mut args) = match std::fs::read_to_string(&file) {
         Ok(text) => parse_args_file(&text).map_err(|e| format!("{}: {e}", file.display()))?,
-        Err(_) => (None, default_args(&dir)),
+        // `cargo xtask build` writes the QEMU arguments next to the images.
+        Err(_) => return Err(format!("{NOT_BUILT}: {} is missing", file.display())),
     };
     resolve_paths(&mut args, &workspace_root(), &dir);
     if let Some(extra) = hv_cmdline {
@@ -297,17 +271,6 @@ mod tests {
         assert_eq!(a, ["-M", "microvm", "-append", "selftest=ring3"]);
         append_cmdline(&mut a, " ");
         assert_eq!(a.len(), 4);
-    }
-
-    #[test]
-    fn defaults_follow_design() {
-        let a = default_args(Path::new("/img"));
-        let s = a.join(" ");
-        assert!(s.contains("-M microvm -m 512M -display none -serial stdio -no-reboot"));
-        assert!(s.contains("-device isa-debug-exit,iobase=0xf4,iosize=4"));
-        assert!(s.ends_with(
-            "-kernel /img/hypervisor.elf -initrd /img/pv-guest.elf,/img/dom0-initrd.cpio"
-        ));
     }
 
     #[test]

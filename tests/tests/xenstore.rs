@@ -91,7 +91,10 @@ fn shell_commands_and_domain_paths() {
     );
     sys.run("xenstore-chmod /tool/test/n n0 r1");
     let out = sys.run("xenstore-ls /local/domain");
-    sys.check(out.contains("1 = \"\""), format!("{out}"));
+    sys.check(
+        out.contains("1 = \"\""),
+        format!("`xenstore-ls` should list the empty node 1 = \"\": {out}"),
+    );
     // Destroy releases the domain: its home is gone.
     sys.run("xl destroy xsa");
     let out = sys.run("xenstore-ls /local/domain");

@@ -96,28 +96,16 @@ pub fn bench(smoke: bool) -> Result<(), String> {
 }
 
 fn native_args(image: &Path, mode: &str) -> Vec<String> {
-    [
-        "-M",
-        "microvm",
-        "-m",
-        "512M",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-        "-kernel",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        image.display().to_string(),
-        "-append".into(),
-        format!("bench={mode}"),
-    ])
-    .collect()
+    crate::qemu::MACHINE_ARGS
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            "-kernel".into(),
+            image.display().to_string(),
+            "-append".into(),
+            format!("bench={mode}"),
+        ])
+        .collect()
 }
 
 /// Boots QEMU with `args` until it exits (or `limit` passes), saving the console to `log`.

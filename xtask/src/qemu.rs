@@ -42,33 +42,37 @@ pub fn images_dir() -> PathBuf {
     workspace_root().join("target").join("images")
 }
 
+/// The virtual machine of docs/design.md: microvm, 512 MiB, serial on stdio, no reboot,
+/// the isa-debug-exit device.
+pub const MACHINE_ARGS: [&str; 11] = [
+    "-M",
+    "microvm",
+    "-m",
+    "512M",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "isa-debug-exit,iobase=0xf4,iosize=4",
+];
+
 /// QEMU's arguments (without the program name), exactly as docs/design.md gives them.
 pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
     let s = |p: &Path| p.display().to_string();
-    [
-        "-M",
-        "microvm",
-        "-m",
-        "512M",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-        "-kernel",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .chain([
-        s(&images.hypervisor),
-        "-append".into(),
-        hv_cmdline.into(),
-        "-initrd".into(),
-        format!("{},{}", s(&images.pv_guest), s(&images.initrd)),
-    ])
-    .collect()
+    MACHINE_ARGS
+        .iter()
+        .map(|a| a.to_string())
+        .chain([
+            "-kernel".into(),
+            s(&images.hypervisor),
+            "-append".into(),
+            hv_cmdline.into(),
+            "-initrd".into(),
+            format!("{},{}", s(&images.pv_guest), s(&images.initrd)),
+        ])
+        .collect()
 }
 
 /// The QEMU command booting `images` with `hv_cmdline` (stdio left to the caller).

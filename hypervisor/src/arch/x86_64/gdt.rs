@@ -8,12 +8,8 @@ use core::mem::size_of;
 pub const HV_CS: u16 = 0xe008;
 /// Hypervisor data/stack.
 pub const HV_DS: u16 = 0xe010;
-/// Flat ring-3 32-bit code.
-pub const FLAT_RING3_CS32: u16 = 0xe023;
-/// Flat ring-3 data/stack.
-pub const FLAT_RING3_DS: u16 = 0xe02b;
-/// Flat ring-3 64-bit code.
-pub const FLAT_RING3_CS64: u16 = 0xe033;
+/// The flat ring-3 selectors guests use, as Xen's public ABI fixes them (guest-abi).
+pub use guest_abi::arch::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS32 as FLAT_RING3_DS};
 /// The TSS.
 pub const TSS_SEL: u16 = 0xe040;
 
