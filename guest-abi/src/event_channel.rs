@@ -87,21 +87,8 @@ pub trait EvtchnOp: FromBytes + IntoBytes + KnownLayout + Immutable {
     const CMD: u32;
 }
 
-macro_rules! evtchn_op {
-    ($(#[$m:meta])* $name:ident = $cmd:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
-        #[repr(C)]
-        pub struct $name {
-            $($(#[$fm])* pub $f: $t,)*
-        }
-        impl EvtchnOp for $name {
-            const CMD: u32 = $cmd;
-        }
-    };
-}
-
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_BIND_INTERDOMAIN` (12 B).
     EvtchnBindInterdomain = EVTCHNOP_BIND_INTERDOMAIN {
         /// IN: the remote domain.
@@ -114,7 +101,8 @@ evtchn_op!(
         local_port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_BIND_VIRQ` (12 B).
     EvtchnBindVirq = EVTCHNOP_BIND_VIRQ {
         /// IN: `VIRQ_*`.
@@ -125,7 +113,8 @@ evtchn_op!(
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_BIND_PIRQ` (12 B).
     EvtchnBindPirq = EVTCHNOP_BIND_PIRQ {
         /// IN: physical IRQ.
@@ -136,21 +125,24 @@ evtchn_op!(
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_CLOSE` (4 B).
     EvtchnClose = EVTCHNOP_CLOSE {
         /// The port.
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_SEND` (4 B).
     EvtchnSend = EVTCHNOP_SEND {
         /// The port.
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_STATUS` (24 B). The 8-byte `u` union depends on `status`:
     /// see [`EvtchnStatus::remote`] and [`EvtchnStatus::virq_or_pirq`].
     EvtchnStatus = EVTCHNOP_STATUS {
@@ -169,7 +161,8 @@ evtchn_op!(
         u: [u32; 2],
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_ALLOC_UNBOUND` (8 B).
     EvtchnAllocUnbound = EVTCHNOP_ALLOC_UNBOUND {
         /// IN: the allocating domain (`DomId::SELF`).
@@ -180,7 +173,8 @@ evtchn_op!(
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_BIND_IPI` (8 B).
     EvtchnBindIpi = EVTCHNOP_BIND_IPI {
         /// IN: vCPU.
@@ -189,7 +183,8 @@ evtchn_op!(
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_BIND_VCPU` (8 B).
     EvtchnBindVcpu = EVTCHNOP_BIND_VCPU {
         /// The port.
@@ -198,21 +193,24 @@ evtchn_op!(
         vcpu: u32,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_UNMASK` (4 B).
     EvtchnUnmask = EVTCHNOP_UNMASK {
         /// The port.
         port: EvtchnPort,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_RESET` (2 B).
     EvtchnReset = EVTCHNOP_RESET {
         /// The domain.
         dom: DomId,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_INIT_CONTROL` (24 B).
     EvtchnInitControl = EVTCHNOP_INIT_CONTROL {
         /// Frame of the control block.
@@ -227,14 +225,16 @@ evtchn_op!(
         _pad: [u8; 7],
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_EXPAND_ARRAY` (8 B).
     EvtchnExpandArray = EVTCHNOP_EXPAND_ARRAY {
         /// Frame of the new array page.
         array_gfn: u64,
     }
 );
-evtchn_op!(
+crate::op::abi_op!(
+    EvtchnOp,
     /// `EVTCHNOP_SET_PRIORITY` (8 B).
     EvtchnSetPriority = EVTCHNOP_SET_PRIORITY {
         /// The port.

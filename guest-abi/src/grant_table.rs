@@ -173,21 +173,8 @@ pub trait GnttabOp: FromBytes + IntoBytes + KnownLayout + Immutable {
     const CMD: u32;
 }
 
-macro_rules! gnttab_op {
-    ($(#[$m:meta])* $name:ident = $cmd:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
-        #[repr(C)]
-        pub struct $name {
-            $($(#[$fm])* pub $f: $t,)*
-        }
-        impl GnttabOp for $name {
-            const CMD: u32 = $cmd;
-        }
-    };
-}
-
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_MAP_GRANT_REF` (32 B).
     GnttabMapGrantRef = GNTTABOP_MAP_GRANT_REF {
         /// IN: where to map (virtual address, or PTE address with CONTAINS_PTE).
@@ -206,7 +193,8 @@ gnttab_op!(
         dev_bus_addr: u64,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_UNMAP_GRANT_REF` (24 B).
     GnttabUnmapGrantRef = GNTTABOP_UNMAP_GRANT_REF {
         /// IN: the mapped address (0 to skip the host mapping).
@@ -221,7 +209,8 @@ gnttab_op!(
         _pad: u16,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_SETUP_TABLE` (24 B).
     GnttabSetupTable = GNTTABOP_SETUP_TABLE {
         /// IN: the domain.
@@ -238,7 +227,8 @@ gnttab_op!(
         frame_list: u64,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_DUMP_TABLE` (4 B).
     GnttabDumpTable = GNTTABOP_DUMP_TABLE {
         /// IN: the domain.
@@ -247,7 +237,8 @@ gnttab_op!(
         status: i16,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_TRANSFER` (24 B).
     GnttabTransfer = GNTTABOP_TRANSFER {
         /// IN: the frame to give away.
@@ -286,7 +277,8 @@ pub const GNTCOPY_SOURCE_GREF: u16 = 1 << 0;
 /// `GnttabCopy::flags`: `dest.u` is a grant reference.
 pub const GNTCOPY_DEST_GREF: u16 = 1 << 1;
 
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_COPY` (40 B).
     GnttabCopy = GNTTABOP_COPY {
         /// Source.
@@ -303,7 +295,8 @@ gnttab_op!(
         _pad: u16,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_QUERY_SIZE` (16 B).
     GnttabQuerySize = GNTTABOP_QUERY_SIZE {
         /// IN: the domain.
@@ -320,7 +313,8 @@ gnttab_op!(
         _pad1: u16,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_UNMAP_AND_REPLACE` (24 B).
     GnttabUnmapAndReplace = GNTTABOP_UNMAP_AND_REPLACE {
         /// IN: the mapped address.
@@ -335,14 +329,16 @@ gnttab_op!(
         _pad: u16,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_SET_VERSION` (4 B).
     GnttabSetVersion = GNTTABOP_SET_VERSION {
         /// IN/OUT: the version.
         version: u32,
     }
 );
-gnttab_op!(
+crate::op::abi_op!(
+    GnttabOp,
     /// `GNTTABOP_GET_VERSION` (8 B).
     GnttabGetVersion = GNTTABOP_GET_VERSION {
         /// IN: the domain.

@@ -26,6 +26,7 @@ pub mod io;
 pub mod memory;
 pub mod mmu;
 pub mod multicall;
+mod op;
 pub mod payload;
 pub mod ring;
 pub mod sched;
