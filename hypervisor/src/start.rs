@@ -13,9 +13,7 @@ const DEFAULT_DOM0_MIB: u64 = 64;
 
 fn module_bytes(m: &Module) -> &'static [u8] {
     let len = (m.end - m.start) as usize;
-    // SAFETY: the frame allocator reserved every module's frames at boot, so nothing else
-    // writes them, and the direct map covers all RAM.
-    unsafe { core::slice::from_raw_parts(crate::mm::directmap::phys_to_virt(m.start), len) }
+    crate::mm::directmap::reserved_bytes(m.start, len)
 }
 
 /// Parse `dom0_mem=` ("64M", "1G", or a number of MiB).
