@@ -198,6 +198,62 @@ pub struct SysctlSchedId {
     pub sched_id: u32,
 }
 
+/// `SysctlPerfcOp::cmd`: reset every counter to zero.
+pub const XEN_SYSCTL_PERFCOP_RESET: u32 = 1;
+/// `SysctlPerfcOp::cmd`: describe the counters and read their values.
+pub const XEN_SYSCTL_PERFCOP_QUERY: u32 = 2;
+
+/// Payload of `XEN_SYSCTL_PERFC_OP` (32 B): the hypervisor's performance counters.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SysctlPerfcOp {
+    /// `XEN_SYSCTL_PERFCOP_*`.
+    pub cmd: u32,
+    /// OUT: number of counters (entries of `desc`).
+    pub nr_counters: u32,
+    /// OUT: number of values (entries of `val`, the sum of the counters' `nr_vals`).
+    pub nr_vals: u32,
+    /// Padding.
+    pub _pad: u32,
+    /// Caller pointer to `nr_counters` [`SysctlPerfcDesc`] to fill, or 0.
+    pub desc: u64,
+    /// Caller pointer to `nr_vals` `u32` values to fill, or 0.
+    pub val: u64,
+}
+
+/// One performance counter's description (`xen_sysctl_perfc_desc`, 84 B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct SysctlPerfcDesc {
+    /// NUL-terminated name.
+    pub name: [u8; 80],
+    /// Values of this counter (consecutive in the value array).
+    pub nr_vals: u32,
+}
+
+impl Default for SysctlPerfcDesc {
+    fn default() -> Self {
+        SysctlPerfcDesc {
+            name: [0; 80],
+            nr_vals: 0,
+        }
+    }
+}
+
+impl SysctlPerfcDesc {
+    /// The name up to its NUL.
+    pub fn name(&self) -> &[u8] {
+        let n = self.name.iter().position(|&b| b == 0).unwrap_or(80);
+        &self.name[..n]
+    }
+}
+
+assert_eq_size!(SysctlPerfcOp, [u8; 32]);
+const_assert_eq!(core::mem::offset_of!(SysctlPerfcOp, desc), 16);
+assert_eq_size!(SysctlPerfcDesc, [u8; 84]);
+
 assert_eq_size!(XenSysctl, [u8; 136]);
 const_assert_eq!(core::mem::offset_of!(XenSysctl, u), 8);
 assert_eq_size!(SysctlReadconsole, [u8; 24]);

@@ -595,6 +595,13 @@ fn layouts(k: &mut Checks) {
     );
     layout!(
         k,
+        "xen_sysctl_perfc_op",
+        SysctlPerfcOp,
+        [cmd, nr_counters, nr_vals, desc, val]
+    );
+    layout!(k, "xen_sysctl_perfc_desc", SysctlPerfcDesc, [name, nr_vals]);
+    layout!(
+        k,
         "xen_sysctl_readconsole",
         SysctlReadconsole,
         [clear, incremental, pad0, pad1, index, buffer, count]
@@ -1030,6 +1037,8 @@ fn constants(k: &mut Checks) {
         XEN_SYSCTL_readconsole => XEN_SYSCTL_READCONSOLE, XEN_SYSCTL_tbuf_op => XEN_SYSCTL_TBUF_OP,
         XEN_SYSCTL_physinfo => XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_sched_id => XEN_SYSCTL_SCHED_ID,
         XEN_SYSCTL_perfc_op => XEN_SYSCTL_PERFC_OP,
+        XEN_SYSCTL_PERFCOP_reset => XEN_SYSCTL_PERFCOP_RESET,
+        XEN_SYSCTL_PERFCOP_query => XEN_SYSCTL_PERFCOP_QUERY,
         XEN_SYSCTL_getdomaininfolist => XEN_SYSCTL_GETDOMAININFOLIST,
         XEN_SYSCTL_debug_keys => XEN_SYSCTL_DEBUG_KEYS,
         XEN_SYSCTL_getcpuinfo => XEN_SYSCTL_GETCPUINFO,

@@ -76,6 +76,35 @@ fn bench_floor_and_guest_modes_report_samples() {
     sys.check(code == 33, format!("QEMU exited with {code}, want 33"));
 }
 
+/// The event-channel round-trip row from the dom0 shell: a `bench=evtchn-pong` domU, then a
+/// `bench=evtchn-ping` domU bound to it through `evtchn_peer=` reports three positive samples.
+#[test]
+fn bench_evtchn_roundtrip_reports_samples() {
+    let mut sys = tests::steps::boot(&test_name!());
+    let (pong, _) = tests::steps::create_and_wait_guest_line(
+        &mut sys,
+        "domu.cfg name=pong \"extra=bench=evtchn-pong\"",
+        "bench: evtchn-pong ready",
+    );
+    let mark = sys.mark();
+    tests::steps::create_ok(
+        &mut sys,
+        &format!("domu.cfg name=ping \"extra=bench=evtchn-ping evtchn_peer={pong} mode=smoke\""),
+    );
+    let line = sys
+        .wait_line(mark, "BENCH evtchn_roundtrip ", Duration::from_secs(60))
+        .or_fail();
+    let v = samples(&line, "evtchn_roundtrip");
+    sys.check(
+        line.starts_with("(d")
+            && v.as_ref()
+                .is_some_and(|v| v.len() == 3 && v.iter().all(|&c| c > 0.0)),
+        format!("want `(dN) BENCH evtchn_roundtrip cycles a,b,c` (3 positive), got {line:?}"),
+    );
+    let code = sys.poweroff();
+    sys.check(code == 33, format!("QEMU exited with {code}, want 33"));
+}
+
 /// The QEMU command of a normal boot with the hypervisor swapped for the native image, no
 /// modules, and `cmdline` as its Multiboot command line.
 fn native_command(cmdline: &str) -> (String, Vec<String>) {

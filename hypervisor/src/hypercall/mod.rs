@@ -13,6 +13,7 @@ pub use version::FEATURES;
 mod memory_op;
 mod mmu;
 mod multicall;
+mod perfc;
 mod sched_op;
 mod sysctl;
 mod timer;

@@ -1,5 +1,5 @@
 //! `sysctl`: system-wide information for the privileged toolstack: physinfo, readconsole
-//! (the hypervisor log ring), getdomaininfolist.
+//! (the hypervisor log ring), getdomaininfolist, perfc_op (`perfc.rs`).
 
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
@@ -67,6 +67,11 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             }
             l.num_domains = infos.len() as u32;
             op.set_payload(&l);
+        }
+        XEN_SYSCTL_PERFC_OP => {
+            let mut p: SysctlPerfcOp = op.payload();
+            super::perfc::perfc_op(&st.mem, &mut p)?;
+            op.set_payload(&p);
         }
         _ => return Err(Errno::ENOSYS),
     }

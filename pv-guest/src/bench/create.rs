@@ -1,6 +1,8 @@
 //! Domain creation rows, run by dom0 through its own toolstack (`xl create domu.cfg` with
 //! overrides): create-to-first-instruction for 16, 32 and 64 MiB guests, for a 16 MiB guest
-//! with 0..K idle domains already running, and the hypervisor's frames per domain.
+//! with 0..K idle domains already running, and the hypervisor's frames and heap bytes per
+//! domain (free frames from sysctl physinfo, heap in use from sysctl perfc_op, before and
+//! after creating the idle domains).
 //!
 //! dom0 reads the TSC (t0) right before `xl create` and passes it on the guest's command line;
 //! the guest's `_start` reads the TSC as its first instruction and prints the difference.
@@ -14,14 +16,31 @@ use alloc::vec::Vec;
 use dom0_tools::hv::Hypervisor;
 use dom0_tools::xl::Toolstack;
 use guest_abi::domctl::DominfFlags;
+use guest_abi::errno::Errno;
 use guest_abi::guest;
 use guest_abi::start_info::StartInfo;
+use guest_abi::sysctl::{
+    SysctlPerfcDesc, SysctlPerfcOp, XenSysctl, XEN_SYSCTL_PERFCOP_QUERY, XEN_SYSCTL_PERFC_OP,
+};
 use guest_abi::types::DomId;
 
 /// The config every bench domain starts from (in dom0's initrd).
 const CONFIG: &str = "domu.cfg";
-/// Yields to wait for a bench guest to finish before giving up on it.
+/// Waits (yields, or blocks of at most [`WAIT_NS`]) for a bench guest to finish before
+/// giving up on it.
 const WAIT_YIELDS: u32 = 2_000_000;
+/// The longest dom0 blocks before looking at a bench guest again.
+const WAIT_NS: u64 = 10_000_000;
+
+/// Lets the bench guests run: blocks until an event (VIRQ_DOM_EXC when one shuts down) or
+/// [`WAIT_NS`], so dom0 stays off the CPU while they measure; yields if dom0 has no events.
+fn wait() {
+    if crate::events::shared_info().is_some() {
+        crate::time::wait_any(WAIT_NS);
+    } else {
+        let _ = guest::sched_yield();
+    }
+}
 
 struct Creator {
     ts: Toolstack<'static, Dom0Hypervisor>,
@@ -67,7 +86,7 @@ impl Creator {
         let (name, id) = self.create(mib, extra)?;
         let mut done = false;
         for _ in 0..WAIT_YIELDS {
-            let _ = guest::sched_yield();
+            wait();
             match self.ts.hypervisor().domain_info(id) {
                 Ok(i)
                     if DominfFlags::from_bits_truncate(i.flags).contains(DominfFlags::SHUTDOWN) =>
@@ -93,6 +112,38 @@ impl Creator {
     }
 }
 
+/// The hypervisor heap's bytes in use (its `heap_used_bytes` counter, sysctl perfc_op).
+fn heap_used() -> Result<u64, Errno> {
+    const MAX: usize = 16;
+    let mut descs = [SysctlPerfcDesc::default(); MAX];
+    let mut vals = [0u32; MAX];
+    let query = |desc: u64, val: u64| -> Result<SysctlPerfcOp, Errno> {
+        let p = SysctlPerfcOp {
+            cmd: XEN_SYSCTL_PERFCOP_QUERY,
+            desc,
+            val,
+            ..Default::default()
+        };
+        let mut op = XenSysctl::with_payload(XEN_SYSCTL_PERFC_OP, &p);
+        // SAFETY: the pointers are null or our arrays, sized by the first query below.
+        unsafe { guest::sysctl(&mut op) }?;
+        Ok(op.payload())
+    };
+    let n = query(0, 0)?;
+    if n.nr_counters as usize > MAX || n.nr_vals as usize > MAX {
+        return Err(Errno::E2BIG);
+    }
+    query(descs.as_mut_ptr() as u64, vals.as_mut_ptr() as u64)?;
+    let mut at = 0usize;
+    for d in &descs[..n.nr_counters as usize] {
+        if d.name() == b"heap_used_bytes" {
+            return vals.get(at).map(|&v| u64::from(v)).ok_or(Errno::EINVAL);
+        }
+        at += d.nr_vals as usize;
+    }
+    Err(Errno::ENOENT)
+}
+
 /// Runs the PV workloads in a 32 MiB domU (`bench=workloads`) and waits for it to finish.
 pub fn workloads(si: &'static StartInfo, smoke: bool) {
     let Ok(hv) = Dom0Hypervisor::new(si) else {
@@ -106,6 +157,29 @@ pub fn workloads(si: &'static StartInfo, smoke: bool) {
     if let Err(e) = c.run_to_end(32, &format!("bench=workloads mode={mode}")) {
         println!("bench: workloads domain: {e}");
     }
+}
+
+/// The event-channel round trip: a pong domU, then a ping domU bound to it (through
+/// `evtchn_peer=`, as `xl create` sets up) that measures and prints the row.
+pub fn evtchn(si: &'static StartInfo, smoke: bool) {
+    let Ok(hv) = Dom0Hypervisor::new(si) else {
+        return Sink.unavailable("evtchn_roundtrip", "no-foreign-window");
+    };
+    let mut c = Creator {
+        ts: Toolstack::new(hv, crate::dom0::initrd(si)),
+        seq: 200,
+    };
+    let (pong, id) = match c.create(16, "bench=evtchn-pong") {
+        Ok(d) => d,
+        Err(e) => return Sink.unavailable("evtchn_roundtrip", e.replace(['\n', ' '], "_")),
+    };
+    let mode = if smoke { "smoke" } else { "full" };
+    let extra = format!("bench=evtchn-ping evtchn_peer={} mode={mode}", id.0);
+    if let Err(e) = c.run_to_end(16, &extra) {
+        println!("bench: evtchn-ping domain: {e}");
+    }
+    let mut out = String::new();
+    c.ts.run(&["xl", "destroy", &pong], &mut out);
 }
 
 /// Runs the creation rows.
@@ -134,6 +208,7 @@ pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
     }
     // With 0..=max_existing idle 16 MiB domains up.
     let free_before = c.free_pages();
+    let heap_before = heap_used();
     let mut idle: Vec<(String, DomId)> = Vec::new();
     for k in 0..=max_existing {
         let row = format!("create_16m_k{k}");
@@ -153,8 +228,9 @@ pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
             }
         }
     }
-    // Frames the hypervisor took per domain beyond the domains' own pages.
+    // Frames the hypervisor took per domain beyond the domains' own pages, and its heap.
     let free_after = c.free_pages();
+    let heap_after = heap_used();
     let guest_pages: u64 = idle
         .iter()
         .map(|(_, id)| {
@@ -173,6 +249,14 @@ pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
             "BENCH hv_frames_per_domain bytes {}",
             hv_pages * 4096 / idle.len() as u64
         );
+    }
+    match (heap_before, heap_after) {
+        _ if idle.is_empty() => out.unavailable("hv_heap_per_domain", "no-idle-domains"),
+        (Ok(b), Ok(a)) => println!(
+            "BENCH hv_heap_per_domain bytes {}",
+            a.saturating_sub(b) / idle.len() as u64
+        ),
+        (Err(e), _) | (_, Err(e)) => out.unavailable("hv_heap_per_domain", e.name()),
     }
     for (name, _) in idle {
         let mut o = String::new();

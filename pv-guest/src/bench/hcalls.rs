@@ -1,5 +1,5 @@
-//! dom0's hypercall rows: null hypercall, `mmu_update` per entry (batched and single),
-//! multicall per entry, local 4 KiB copy, grant copy and grant map+unmap (dom0 granting a page
+//! dom0's hypercall rows: null hypercall, `sched_op` yield, `mmu_update` per entry (batched
+//! and single), `update_va_mapping` with INVLPG, multicall per entry, local 4 KiB copy, grant copy and grant map+unmap (dom0 granting a page
 //! to itself). A row whose hypercall the hypervisor lacks prints `unavailable` with the reason,
 //! so it appears by itself once the mechanism lands.
 
@@ -10,6 +10,7 @@ use guest_abi::errno::Errno;
 use guest_abi::grant_table::*;
 use guest_abi::guest;
 use guest_abi::hypercall::nr;
+use guest_abi::mmu::UvmfFlags;
 use guest_abi::multicall::MulticallEntry;
 use guest_abi::types::{DomId, GrantRef};
 
@@ -20,6 +21,8 @@ const GREF: u32 = GNTTAB_NR_RESERVED_ENTRIES;
 /// Scratch slots used for the grant table frame and the grant mapping.
 const GT_SLOT: usize = 510;
 const MAP_SLOT: usize = 511;
+/// Scratch slot of the `update_va_mapping` row.
+const UVM_SLOT: usize = 509;
 
 /// Runs every row `runs` times with `iters` operations per run.
 pub fn run(pv: &mut Pv, out: &mut Sink, runs: usize, iters: u64) {
@@ -30,16 +33,14 @@ pub fn run(pv: &mut Pv, out: &mut Sink, runs: usize, iters: u64) {
         }
         Ok(per_iter(rdtsc() - t0, iters))
     });
-    // Needs two domains exchanging events (issue 5): reported once event channels exist.
-    let mut probe = guest_abi::event_channel::EvtchnAllocUnbound {
-        dom: DomId::SELF,
-        remote_dom: DomId::SELF,
-        ..Default::default()
-    };
-    match guest::event_channel_op(&mut probe) {
-        Err(e) => out.unavailable("evtchn_roundtrip", e.name()),
-        Ok(_) => out.unavailable("evtchn_roundtrip", "bench-not-wired-yet"),
-    }
+    // With nothing else runnable the scheduler runs a full pass and picks dom0 again.
+    out.row("sched_yield", runs, || {
+        let t0 = rdtsc();
+        for _ in 0..iters {
+            guest::sched_yield()?;
+        }
+        Ok(per_iter(rdtsc() - t0, iters))
+    });
     let data = pages(BATCH * 4096);
     let frames: [u64; BATCH] =
         core::array::from_fn(|i| pv.mfn_of(data.as_ptr() as u64 + i as u64 * 4096));
@@ -54,6 +55,20 @@ pub fn run(pv: &mut Pv, out: &mut Sink, runs: usize, iters: u64) {
             pv.mmu_batch(&unmap)?;
         }
         Ok(per_iter(rdtsc() - t0, rounds * 2 * BATCH as u64))
+    });
+    let uvm_va = pv.scratch_va() + UVM_SLOT as u64 * 4096;
+    let uvm_pte = pv.pte_rw(frames[2]);
+    out.row("update_va_mapping_invlpg", runs, || {
+        let t0 = rdtsc();
+        for i in 0..iters {
+            let pte = if i & 1 == 0 { uvm_pte } else { 0 };
+            // SAFETY: maps one of our own data frames at (or unmaps) a scratch address
+            // nothing else uses.
+            unsafe { guest::update_va_mapping(uvm_va, pte, UvmfFlags::INVLPG) }?;
+        }
+        // SAFETY: as above: the scratch slot ends unmapped.
+        unsafe { guest::update_va_mapping(uvm_va, 0, UvmfFlags::INVLPG) }?;
+        Ok(per_iter(rdtsc() - t0, iters))
     });
     out.row("mmu_update_single", runs, || {
         let t0 = rdtsc();

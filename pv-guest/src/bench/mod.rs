@@ -9,11 +9,15 @@
 //! - domU `bench=first row=<row> t0=<tsc>`: reports `<first instruction TSC> - t0`, powers off.
 //! - domU `bench=workloads mode=<full|smoke>`: the PV half of PV versus native, powers off.
 //! - domU `bench=idle`: stays up doing nothing (an "existing domain").
+//! - domU `bench=evtchn-pong` / `bench=evtchn-ping ...`: the event-channel round trip
+//!   ([`evtchn`]); the pong stays up, the ping powers off.
 
 pub mod workloads;
 
 #[cfg(target_os = "none")]
 mod create;
+#[cfg(target_os = "none")]
+mod evtchn;
 #[cfg(target_os = "none")]
 mod hcalls;
 #[cfg(target_os = "none")]
@@ -27,7 +31,7 @@ pub use run::*;
 #[cfg(target_os = "none")]
 mod run {
     use super::workloads::{self, Workload};
-    use super::{create, hcalls, pv};
+    use super::{create, evtchn, hcalls, pv};
     use crate::cmdline;
     use crate::println;
     use alloc::string::String;
@@ -121,13 +125,27 @@ mod run {
             }
             Err(e) => println!("bench: no scratch page table: {}", e.name()),
         }
+        // From here dom0 blocks while its bench domains run (woken by VIRQ_DOM_EXC or its
+        // timer) instead of yielding in a loop next to them.
+        let ev = crate::events::init(si)
+            .and_then(|()| crate::time::init())
+            .and_then(|()| {
+                crate::events::bind_virq(guest_abi::event_channel::VIRQ_DOM_EXC, |_| {})
+            });
+        if let Err(e) = ev {
+            println!(
+                "bench: no event channels ({}): dom0 yields instead",
+                e.name()
+            );
+        }
+        create::evtchn(si, smoke);
         create::run(si, &mut Sink, smoke);
         create::workloads(si, smoke);
         println!("BENCH-DONE");
         crate::shutdown(ShutdownReason::Poweroff)
     }
 
-    /// A domU's bench mode; returns only for `bench=idle`.
+    /// A domU's bench mode; returns only for `bench=idle` and `bench=evtchn-pong`.
     pub fn run_domu(si: &'static StartInfo, what: &str) {
         let cmd = cmdline::from_raw(&si.cmd_line);
         match what {
@@ -144,6 +162,8 @@ mod run {
                 let smoke = cmdline::param(cmd, "mode") == Some("smoke");
                 run_workloads(si, smoke);
             }
+            "evtchn-pong" => return evtchn::pong(),
+            "evtchn-ping" => evtchn::ping(cmd),
             "idle" => return,
             other => println!("bench: unknown bench={other}"),
         }

@@ -1,0 +1,50 @@
+//! `XEN_SYSCTL_perfc_op`: the hypervisor's counters for the toolstack (Xen's xenperf
+//! interface). Query only: the counters here are gauges (the heap's bytes in use and free),
+//! which a reset cannot zero, so `PERFCOP_reset` is `-EOPNOTSUPP`.
+
+use crate::mm::{guest_copy, machine::Machine};
+use guest_abi::errno::Errno;
+use guest_abi::sysctl::{
+    SysctlPerfcDesc, SysctlPerfcOp, XEN_SYSCTL_PERFCOP_QUERY, XEN_SYSCTL_PERFCOP_RESET,
+};
+
+/// The counters' names, in the order of their values.
+pub const NAMES: [&str; 2] = ["heap_used_bytes", "heap_free_bytes"];
+
+fn values() -> [u32; 2] {
+    let (used, free) = crate::heap::usage();
+    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    [clamp(used), clamp(free)]
+}
+
+fn desc(name: &str) -> SysctlPerfcDesc {
+    let mut d = SysctlPerfcDesc {
+        nr_vals: 1,
+        ..SysctlPerfcDesc::default()
+    };
+    let n = name.len().min(d.name.len() - 1);
+    d.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+    d
+}
+
+/// Runs `op`: fills the counts and, where the caller passed them, the descriptions and
+/// values (the caller sizes its arrays with a first query passing null pointers).
+pub fn perfc_op(mem: &Machine, op: &mut SysctlPerfcOp) -> Result<(), Errno> {
+    match op.cmd {
+        XEN_SYSCTL_PERFCOP_QUERY => {}
+        XEN_SYSCTL_PERFCOP_RESET => return Err(Errno::EOPNOTSUPP),
+        _ => return Err(Errno::EINVAL),
+    }
+    op.nr_counters = NAMES.len() as u32;
+    op.nr_vals = NAMES.len() as u32;
+    if op.desc != 0 {
+        let size = core::mem::size_of::<SysctlPerfcDesc>() as u64;
+        for (i, name) in NAMES.iter().enumerate() {
+            guest_copy::write(mem, op.desc.wrapping_add(i as u64 * size), &desc(name))?;
+        }
+    }
+    if op.val != 0 {
+        guest_copy::write(mem, op.val, &values())?;
+    }
+    Ok(())
+}
