@@ -178,6 +178,12 @@ pub trait Hypervisor {
         Err(Errno::ENOSYS)
     }
 
+    /// How many VIRQ_DOM_EXC events (a domain shut down or crashed) dom0 has received, if it
+    /// receives them (`None`: the toolstack finds out by polling only).
+    fn dom_exc_count(&mut self) -> Option<u64> {
+        None
+    }
+
     /// The hypervisor's system time in nanoseconds (monotonic from boot), if known.
     fn now_ns(&mut self) -> Option<u64> {
         None

@@ -48,6 +48,8 @@ pub struct Shell<'a, H: Hypervisor> {
     polls: u32,
     /// System time of the last life-cycle check.
     last_check_ns: u64,
+    /// `xl console` (or `xl create -c`) had the terminal at the last poll.
+    was_attached: bool,
 }
 
 /// Life-cycle checks happen this often (system time, when known)...
@@ -64,6 +66,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             top: None,
             polls: 0,
             last_check_ns: 0,
+            was_attached: false,
         }
     }
 
@@ -72,11 +75,13 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
         self.top.is_some()
     }
 
-    /// Work to do while no input arrives: life-cycle checks (their notices are printed only
-    /// when the line is empty and no command holds the terminal) and refreshing `xl top`.
+    /// Work to do while no input arrives: life-cycle checks (at once when the hypervisor
+    /// raised VIRQ_DOM_EXC, else every [`LIFECYCLE_PERIOD_NS`]; their notices are printed
+    /// only when the line is empty and no command holds the terminal), serving the back ends
+    /// and refreshing `xl top`.
     pub fn poll(&mut self, out: &mut dyn Write) {
         self.polls += 1;
-        let due = match self.ts.hypervisor().now_ns() {
+        let periodic = match self.ts.hypervisor().now_ns() {
             Some(now) if now.saturating_sub(self.last_check_ns) >= LIFECYCLE_PERIOD_NS => {
                 self.last_check_ns = now;
                 true
@@ -84,15 +89,22 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             Some(_) => false,
             None => self.polls >= LIFECYCLE_EVERY,
         };
-        if due {
+        if periodic || self.ts.dom_exc_pending() {
             self.polls = 0;
             self.ts.poll_lifecycle();
         }
-        self.ts.service_backends(out, due);
+        self.ts.service_backends(out, periodic);
+        let attached = self.ts.console_attached().is_some();
+        if self.was_attached && !attached {
+            // The attached domain went away: the shell has the terminal again.
+            let _ = out.write_char('\n');
+            self.prompt(out);
+        }
+        self.was_attached = attached;
         if let Some(mut view) = self.top.take() {
             self.ts.top_refresh(&mut view, false, out);
             self.top = Some(view);
-        } else if self.line.is_empty() {
+        } else if self.line.is_empty() && !attached {
             let notices = self.ts.take_notices();
             if !notices.is_empty() {
                 let _ = out.write_char('\n');
@@ -116,6 +128,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
         if self.ts.console_attached().is_some() {
             // `xl console` has the terminal until Ctrl-].
             if !self.ts.console_input(byte, out) {
+                self.was_attached = false;
                 self.prompt(out);
             }
             return ShellAction::Continue;

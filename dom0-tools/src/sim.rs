@@ -47,6 +47,9 @@ pub struct SimDomain {
     pub cpu_time_ns: u64,
     /// Shutdown code (3 = crash) once shut down.
     pub shutdown: Option<u32>,
+    /// Credit scheduler parameters.
+    pub weight: u16,
+    pub cap: u16,
 }
 
 /// The simulated hypervisor.
@@ -103,6 +106,8 @@ impl SimHypervisor {
             shared_info_mfn: si,
             cpu_time_ns: 300_000_000,
             shutdown: None,
+            weight: 256,
+            cap: 0,
         };
         for pfn in 0..dom0_mib * 256 {
             if let Some(mfn) = sim.alloc(0) {
@@ -207,6 +212,8 @@ impl SimHypervisor {
                 shared_info_mfn: si,
                 cpu_time_ns: 0,
                 shutdown: None,
+                weight: 256,
+                cap: 0,
             },
         );
         op.domain = DomId(id);
@@ -282,6 +289,36 @@ impl Hypervisor for SimHypervisor {
                     return Err(Errno::EINVAL);
                 }
                 self.dom(op.domain)?.max_vcpus = m.max;
+                Ok(())
+            }
+            XEN_DOMCTL_SCHEDULER_OP => {
+                let mut s: DomctlSchedulerOp = op.payload();
+                if s.sched_id != XEN_SCHEDULER_CREDIT {
+                    return Err(Errno::EINVAL);
+                }
+                let d = self.dom(op.domain)?;
+                match s.cmd {
+                    XEN_DOMCTL_SCHEDOP_GETINFO => {
+                        s.credit = DomctlSchedCredit {
+                            weight: d.weight,
+                            cap: d.cap,
+                        };
+                        op.set_payload(&s);
+                    }
+                    XEN_DOMCTL_SCHEDOP_PUTINFO => {
+                        let DomctlSchedCredit { weight, cap } = s.credit;
+                        if cap != u16::MAX && cap > 100 {
+                            return Err(Errno::EINVAL);
+                        }
+                        if weight != 0 {
+                            d.weight = weight;
+                        }
+                        if cap != u16::MAX {
+                            d.cap = cap;
+                        }
+                    }
+                    _ => return Err(Errno::EINVAL),
+                }
                 Ok(())
             }
             // The context is passed by address; the simulation takes it through
@@ -439,6 +476,11 @@ impl Hypervisor for SimHypervisor {
 
     fn now_ns(&mut self) -> Option<u64> {
         Some(self.now)
+    }
+
+    /// A command waiting gives the CPU away: time passes (1 ms).
+    fn relax(&mut self) {
+        self.now += 1_000_000;
     }
 
     fn set_vcpu_context(

@@ -12,6 +12,7 @@ mod create;
 mod dmesg;
 mod json;
 mod lifecycle;
+mod memory;
 mod peer;
 mod report;
 mod sched_credit;
@@ -57,6 +58,8 @@ KEY=VALUE settings after the file override the file's (as if appended to it), e.
   xl create domu.cfg memory=32 extra=\"test=pong peer=1\"\n\n\
 Options:\n\
 -p                 Leave the domain paused after it is created.\n\
+-c                 Attach to the domain's console once it is created (as `xl console`;\n\
+                   Ctrl-] detaches).\n\
 -f <ConfigFile>    Use the given configuration file.\n",
     },
     Command {
@@ -123,6 +126,15 @@ Options:\n\
 Set the most memory the domain may have (default unit MiB; suffixes b, k, m, g, t).\n\
 The hypervisor refuses the domain pages beyond it. It cannot be set below the\n\
 domain's current memory.\n",
+    },
+    Command {
+        name: "mem-set",
+        summary: "Set the current memory usage for a domain",
+        usage: "Usage: xl mem-set <Domain> <MemKB[bBkKmMgGtT]>\n\n\
+Set the domain's memory target (default unit MiB; suffixes b, k, m, g, t): it is written\n\
+to XenStore (memory/target, KiB), where the guest's balloon driver gives pages back or\n\
+takes more, up to its maximum (`xl mem-max`). Waits until the domain has reached the\n\
+target, or says how far it got after 10 s.\n",
     },
     Command {
         name: "dmesg",
@@ -210,6 +222,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     consoles: alloc::collections::BTreeMap<u16, console::ConsoleBack>,
     /// The domain `xl console` is attached to.
     console_attached: Option<u16>,
+    /// VIRQ_DOM_EXC events already acted on ([`Hypervisor::dom_exc_count`]).
+    dom_exc_seen: u64,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -224,6 +238,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             store_ports: alloc::collections::BTreeMap::new(),
             consoles: alloc::collections::BTreeMap::new(),
             console_attached: None,
+            dom_exc_seen: 0,
         }
     }
 
@@ -288,6 +303,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             ("reboot", _) => self.shutdown(rest, true, out),
             ("rename", [dom, new]) => self.rename(dom, new, out),
             ("mem-max", [dom, mem]) => self.mem_max(dom, mem, out),
+            ("mem-set", [dom, mem]) => self.mem_set(dom, mem, out),
             ("dmesg", _) => self.dmesg(rest, out),
             ("vcpu-list", _) => self.vcpu_list(rest, out),
             ("uptime", _) => self.uptime(rest, out),

@@ -37,6 +37,15 @@ impl Memory for Direct {
 static BACKEND_PENDING: [core::sync::atomic::AtomicBool; crate::events::MAX_PORTS] =
     [const { core::sync::atomic::AtomicBool::new(false) }; crate::events::MAX_PORTS];
 
+/// VIRQ_DOM_EXC events received (a domain shut down or crashed).
+static DOM_EXC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// VIRQ_DOM_EXC is bound (else the toolstack only polls).
+static DOM_EXC_BOUND: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn on_dom_exc(_port: u32) {
+    DOM_EXC.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+}
+
 /// dom0's hypervisor interface for the toolstack.
 pub struct Dom0Hypervisor {
     /// The page of our address space where foreign frames are mapped, one at a time.
@@ -186,10 +195,19 @@ impl Hypervisor for Dom0Hypervisor {
         Ok(op.port.0)
     }
 
-    /// The TSC (the hypervisor's time base; CR4.TSD is clear) scaled by the frequency the
-    /// hypervisor calibrated: nanoseconds since the machine started. To be replaced by the
-    /// vcpu_time_info system time once the hypervisor publishes it.
+    fn dom_exc_count(&mut self) -> Option<u64> {
+        DOM_EXC_BOUND
+            .load(core::sync::atomic::Ordering::SeqCst)
+            .then(|| DOM_EXC.load(core::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// The hypervisor's system time from our vcpu_time_info (the clock of its timers, of
+    /// domains' CPU time and of every other guest). Before shared_info is mapped (no event
+    /// channels), the TSC scaled by the frequency the hypervisor calibrated stands in.
     fn now_ns(&mut self) -> Option<u64> {
+        if crate::events::shared_info().is_some() {
+            return Some(crate::time::now());
+        }
         if self.tsc_khz == 0 {
             return None;
         }
@@ -280,9 +298,10 @@ pub fn run(si: &'static StartInfo) -> ! {
     let ev = crate::events::init(si)
         .and_then(|()| crate::time::init())
         .and_then(|()| crate::events::bind_virq(guest_abi::event_channel::VIRQ_CONSOLE, |_| {}))
-        .and_then(|_| crate::events::bind_virq(guest_abi::event_channel::VIRQ_DOM_EXC, |_| {}));
-    if let Err(e) = ev {
-        println!("dom0: no event channels ({}): the shell polls", e.name());
+        .and_then(|_| crate::events::bind_virq(guest_abi::event_channel::VIRQ_DOM_EXC, on_dom_exc));
+    match ev {
+        Ok(_) => DOM_EXC_BOUND.store(true, core::sync::atomic::Ordering::SeqCst),
+        Err(e) => println!("dom0: no event channels ({}): the shell polls", e.name()),
     }
     let initrd = initrd(si);
     match Dom0Hypervisor::new(si) {

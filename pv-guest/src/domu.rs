@@ -1,4 +1,5 @@
-//! The domU role: greet, run the self-test the command line asks for, then idle.
+//! The domU role: greet, run the self-test the command line asks for, then idle (following
+//! the balloon target, when there is XenStore).
 
 use crate::cmdline::{self, HcallResult, SelfTest};
 use crate::println;
@@ -43,10 +44,16 @@ pub fn run(si: &'static StartInfo) -> ! {
     if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) || crate::hostile::run(cmd, si) {
         crate::idle()
     }
-    if let Some(test) = SelfTest::from_cmdline(cmd) {
+    if cmdline::param(cmd, "test") == Some("clock") {
+        // Our view of the hypervisor's system time, for comparing with dom0's `xl uptime`.
+        println!("clock: system time {} ns", crate::time::now());
+    } else if let Some(test) = SelfTest::from_cmdline(cmd) {
         self_test(test);
     }
-    crate::idle()
+    match xs.as_mut() {
+        Some(xs) => crate::balloon::idle(xs, si),
+        None => crate::idle(),
+    }
 }
 
 fn self_test(test: SelfTest) {

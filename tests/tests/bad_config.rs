@@ -30,3 +30,18 @@ fn create_with_duplicate_name_is_refused() {
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
     create_refused(&mut sys, "domu.cfg", &["domu", "exists"]);
 }
+
+#[test]
+fn create_with_more_than_one_vcpu_is_refused_naming_the_limit() {
+    let mut sys = boot(&test_name!());
+    create_refused(
+        &mut sys,
+        "domu.cfg vcpus=2",
+        &["vcpus = 2", "at most 1 vCPU per domain"],
+    );
+    create_refused(
+        &mut sys,
+        "domu.cfg maxvcpus=4",
+        &["maxvcpus = 4", "at most 1 vCPU per domain"],
+    );
+}

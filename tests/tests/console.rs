@@ -77,3 +77,41 @@ fn console_ring_output_and_input_through_xl_console() {
     sys.check(out.contains("back-in-dom0"), format!("{out:?}"));
     sys.poweroff();
 }
+
+#[test]
+fn create_c_attaches_to_the_new_domains_console() {
+    let mut sys = boot(&test_name!());
+    let m = sys.mark();
+    let cmd = "xl create -c /etc/xen/domu.cfg name=echoer extra=\"test=echo\"";
+    sys.send(&format!("{cmd}\n"))
+        .unwrap_or_else(|f| sys.fail(f));
+    line(&mut sys, m, "Started domain echoer (id=1)");
+    line(
+        &mut sys,
+        m,
+        "Connected to domain 1 console; Ctrl-] detaches",
+    );
+    // Once the front end connects, its output reaches the terminal unprefixed.
+    line(&mut sys, m, "echo: ready, type a line");
+    sys.send("typed after create -c\r")
+        .unwrap_or_else(|f| sys.fail(f));
+    line(&mut sys, m, "echo: typed after create -c");
+    let prefixed = sys.lines_since(m, "(d1) echo:");
+    sys.check(
+        prefixed.is_empty(),
+        format!("attached output was prefixed: {prefixed:?}"),
+    );
+    sys.check(
+        !sys.since(m).contains("dom0# "),
+        "the shell printed a prompt while attached",
+    );
+    sys.send("\x1d").unwrap_or_else(|f| sys.fail(f));
+    if let Err(f) = sys.expect_prompt() {
+        sys.fail(f);
+    }
+    let out = sys.run("xl list");
+    sys.check(
+        out.lines().any(|l| l.starts_with("echoer ")),
+        format!("the domain must keep running after detaching: {out}"),
+    );
+}

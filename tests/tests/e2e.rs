@@ -25,5 +25,6 @@ mod xl_create;
 mod xl_lifecycle;
 mod xl_manage;
 mod xl_many;
+mod xl_memory;
 mod xl_report;
 mod xl_top;

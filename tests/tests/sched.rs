@@ -251,3 +251,29 @@ fn hostile_domus_cannot_starve_dom0() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn config_cpu_weight_and_cap_apply_at_create() {
+    let mut sys = boot(&test_name!());
+    create_and_wait_guest_line(
+        &mut sys,
+        "domu.cfg cpu_weight=512 cap=30",
+        "Hello from pv-guest domU",
+    );
+    create_ok(&mut sys, "domu.cfg name=plain");
+    let listing = sched_credit(&mut sys, "");
+    for want in [["domu", "1", "512", "30"], ["plain", "2", "256", "0"]] {
+        sys.check(
+            listing
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+            format!("`xl sched-credit` does not show {want:?}:\n{listing}"),
+        );
+    }
+    // A cap the scheduler refuses: nothing is left behind, and the error names the values.
+    tests::steps::create_refused(
+        &mut sys,
+        "domu.cfg name=over cap=200",
+        &["cap = 200", "0 to 100"],
+    );
+}

@@ -1,6 +1,6 @@
 //! Life-cycle commands and actions: `xl shutdown [-w]`, `xl reboot` (on_reboot = restart
-//! rebuilds the domain from its config), on_crash = preserve / destroy, and the crash reason
-//! in `xl dmesg`.
+//! rebuilds the domain from its config), on_crash = preserve / destroy, the crash reason
+//! in `xl dmesg`, and dom0 acting on VIRQ_DOM_EXC.
 
 use std::time::{Duration, Instant};
 use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
@@ -111,8 +111,9 @@ fn reboot_restarts_from_the_config() {
         format!("restart notice: {notice:?}"),
     );
     let new: u32 = notice
-        .rsplit(' ')
-        .next()
+        .split("restarted as domain ")
+        .nth(1)
+        .and_then(|w| w.split_whitespace().next())
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| sys.fail(format!("no domain id in {notice:?}")));
     let greet = format!("(d{new}) Hello from pv-guest domU, cmdline \"test=none first\"");
@@ -185,5 +186,50 @@ fn crash_default_destroys_the_domain() {
     sys.check(
         free_after == free_before,
         format!("free memory {free_before} MiB before, {free_after} after the crash"),
+    );
+}
+
+/// Every shutdown and crash of a domU raises VIRQ_DOM_EXC to dom0, which then applies the
+/// config's action at once: its notice says the event announced it (`[VIRQ_DOM_EXC]`, not
+/// `[poll]`), and follows the hypervisor's own log line of the shutdown.
+#[test]
+fn dom0_acts_on_virq_dom_exc() {
+    let mut sys = boot(&test_name!());
+    create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
+    let m = sys.mark();
+    let out = sys.run("xl shutdown domu");
+    sys.check(xl_errors(&out).is_empty(), format!("shutdown: {out}"));
+    let notice = sys
+        .wait_line(
+            m,
+            "(xl) domain 1 \"domu\" shut down (poweroff)",
+            Duration::from_secs(20),
+        )
+        .or_fail();
+    sys.check(
+        notice.ends_with("on_poweroff = destroy: destroyed [VIRQ_DOM_EXC]"),
+        format!("the shutdown was not acted on through VIRQ_DOM_EXC: {notice:?}"),
+    );
+    let text = sys.since(m);
+    let hv = text.find("(XEN) domain 1 shut down (poweroff)");
+    let xl = text.find("(xl) domain 1 \"domu\" shut down");
+    sys.check(
+        hv.is_some() && hv < xl,
+        format!("the hypervisor's shutdown line must come before dom0's notice: {text}"),
+    );
+
+    // A crash raises it too.
+    let m = sys.mark();
+    sys.run("xl create /etc/xen/test-hlt.cfg");
+    let notice = sys
+        .wait_line(m, "\"test-hlt\" shut down (crash)", Duration::from_secs(20))
+        .or_fail();
+    sys.check(
+        notice.ends_with("on_crash = destroy: destroyed [VIRQ_DOM_EXC]"),
+        format!("the crash was not acted on through VIRQ_DOM_EXC: {notice:?}"),
+    );
+    sys.check(
+        sys.lines_since(0, "[poll]").is_empty(),
+        "a life-cycle action was found by polling, not by VIRQ_DOM_EXC",
     );
 }

@@ -182,3 +182,47 @@ fn vcpu_list_and_uptime() {
         format!("uptimes must parse as h:mm:ss, domu's <= Domain-0's: {out}"),
     );
 }
+
+/// `xl uptime` runs on the hypervisor's system time (vcpu_time_info), the clock every guest
+/// reads: Domain-0's uptime agrees with the system time a domU reads, to the second.
+#[test]
+fn uptime_uses_the_hypervisors_system_time() {
+    let mut sys = boot(&test_name!());
+    // Let some time pass so that a wrong clock would show.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (_, text) = create_and_wait_guest_line(
+        &mut sys,
+        "domu.cfg extra=\"test=clock\"",
+        "clock: system time ",
+    );
+    let seen = std::time::Instant::now();
+    let guest_ns: u64 = text
+        .trim_start_matches("clock: system time ")
+        .trim_end_matches(" ns")
+        .parse()
+        .unwrap_or_else(|_| sys.fail(format!("no system time in {text:?}")));
+    let out = sys.run("xl uptime -s Domain-0");
+    let host_s = seen.elapsed().as_secs();
+    let up = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() == 3 && w[0] == "Domain-0")
+        .and_then(|w| {
+            let p: Vec<u64> = w[2]
+                .split(':')
+                .map(|x| x.parse().ok())
+                .collect::<Option<_>>()?;
+            (p.len() == 3).then(|| p[0] * 3600 + p[1] * 60 + p[2])
+        });
+    let Some(up) = up else {
+        sys.fail(format!("`xl uptime -s Domain-0`: {out:?}"))
+    };
+    let guest_s = guest_ns / 1_000_000_000;
+    sys.check(
+        guest_s >= 2 && up >= guest_s && up <= guest_s + host_s + 1,
+        format!(
+            "Domain-0 up {up} s by `xl uptime`, the domU read system time {guest_ns} ns \
+             {host_s} s earlier: {out:?}"
+        ),
+    );
+}

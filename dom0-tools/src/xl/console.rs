@@ -229,6 +229,23 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         }
     }
 
+    /// Forwards what domain `id` left in its console ring (before it is destroyed: the
+    /// event announcing its shutdown may come before we served its last output).
+    pub(super) fn flush_console(&mut self, id: DomId) {
+        if !self.consoles.contains_key(&id.0) {
+            return;
+        }
+        let mut text = String::new();
+        self.service_console(id.0, &mut text);
+        if let Some(c) = self.consoles.get_mut(&id.0) {
+            if !c.line.is_empty() {
+                // The unfinished last line too.
+                forward_lines(id.0, &mut c.line, b"\n", &mut text);
+            }
+        }
+        self.notices.push_str(&text);
+    }
+
     fn service_console(&mut self, id: u16, out: &mut dyn Write) {
         let attached = self.console_attached == Some(id);
         let Some(c) = self.consoles.get_mut(&id) else {
@@ -275,12 +292,24 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     /// `xl console <dom>`: attach to a domain's console (the shell then feeds us its input).
     pub(super) fn console_cmd(&mut self, dom: &str, out: &mut dyn Write) -> super::XlResult {
         let (_, id) = self.resolve(dom).map_err(|e| format!("console: {e}"))?;
+        self.console_attach(id, false, out)
+            .map_err(|e| format!("console: {e}"))
+    }
+
+    /// Attaches the terminal to domain `id`'s console; with `pending`, also before its front
+    /// end has connected (`xl create -c`: output arrives once it has).
+    pub(super) fn console_attach(
+        &mut self,
+        id: DomId,
+        pending: bool,
+        out: &mut dyn Write,
+    ) -> Result<(), String> {
         let Some(c) = self.consoles.get(&id.0) else {
-            return Err(format!("console: domain {} has no PV console", id.0));
+            return Err(format!("domain {} has no PV console", id.0));
         };
-        if c.state != XenbusState::Connected {
+        if c.state != XenbusState::Connected && !pending {
             return Err(format!(
-                "console: the console of domain {} is not connected (back end {:?})",
+                "the console of domain {} is not connected (back end {:?})",
                 id.0, c.state
             ));
         }

@@ -1,5 +1,5 @@
 //! Commands that change a running domain: `pause`, `unpause`, `shutdown`, `reboot`,
-//! `rename`, `mem-max`.
+//! `rename` (memory: [`super::memory`]).
 
 use super::args::{self, Opt};
 use super::{Toolstack, XlResult, DOM0_NAME};
@@ -8,10 +8,7 @@ use crate::hv::Hypervisor;
 use alloc::format;
 use alloc::string::String;
 use core::fmt::Write;
-use guest_abi::domctl::{
-    DomctlMaxMem, DominfFlags, XenDomctl, XEN_DOMCTL_MAX_MEM, XEN_DOMCTL_PAUSEDOMAIN,
-    XEN_DOMCTL_UNPAUSEDOMAIN,
-};
+use guest_abi::domctl::{DominfFlags, XenDomctl, XEN_DOMCTL_PAUSEDOMAIN, XEN_DOMCTL_UNPAUSEDOMAIN};
 use guest_abi::errno::Errno;
 use guest_abi::sched::ShutdownReason;
 use guest_abi::types::DomId;
@@ -138,36 +135,6 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let _ = name;
         r.name = String::from(new);
         r.config.name = String::from(new);
-        Ok(())
-    }
-
-    /// `xl mem-max <Domain> <Mem>`: the most memory the domain may have (enforced by the
-    /// hypervisor when it allocates pages to the domain).
-    pub(super) fn mem_max(&mut self, dom: &str, mem: &str, _out: &mut dyn Write) -> XlResult {
-        let (name, id) = self.resolve_domu("mem-max", dom)?;
-        let kib = args::parse_mem_kib(mem).map_err(|e| format!("mem-max: {e}"))?;
-        let info = self
-            .hv
-            .domain_info(id)
-            .map_err(|e| format!("mem-max: domain {}: getdomaininfo: {e}", id.0))?;
-        let cur_kib = info.tot_pages * 4;
-        if kib < cur_kib {
-            return Err(format!(
-                "mem-max: {} KiB is below domain {} (\"{name}\")'s current memory of {cur_kib} \
-                 KiB ({} MiB); it cannot shrink without a balloon driver",
-                kib,
-                id.0,
-                cur_kib / 1024
-            ));
-        }
-        let mut op =
-            XenDomctl::with_payload(XEN_DOMCTL_MAX_MEM, id, &DomctlMaxMem { max_memkb: kib });
-        self.hv
-            .domctl(&mut op)
-            .map_err(|e| format!("mem-max: domain {} (\"{name}\"): {e}", id.0))?;
-        if let Some(r) = self.records.iter_mut().find(|r| r.id == id) {
-            r.config.maxmem = kib.div_ceil(1024);
-        }
         Ok(())
     }
 }

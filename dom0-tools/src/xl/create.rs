@@ -24,6 +24,9 @@ use guest_abi::types::DomId;
 pub const CONFIG_DIR: &str = "/etc/xen/";
 /// Extents per populate_physmap call.
 const POPULATE_BATCH: usize = 512;
+/// vCPUs this hypervisor runs per domain (its `domain::MAX_VCPUS`; createdomain refuses more
+/// with EINVAL, which says nothing about the limit, so `xl create` checks first).
+pub const MAX_VCPUS_PER_DOMAIN: u32 = 1;
 
 /// `xl create`'s options.
 const OPTS: &[Opt] = &[
@@ -37,12 +40,6 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     /// `xl create [-f] <cfg> [-p] [KEY=VALUE...]`.
     pub(super) fn create_cmd(&mut self, argv: &[&str], out: &mut dyn Write) -> XlResult {
         let p = args::parse(argv, OPTS).map_err(|e| format!("create: {e}"))?;
-        if p.has(OPTS, "c") {
-            return Err(String::from(
-                "create: -c (attach to the console) needs the PV console driver, which this \
-                 system does not have yet",
-            ));
-        }
         let mut pos = p.positional.iter().copied();
         let path = match p.value_of(OPTS, "f") {
             Some(f) => f,
@@ -57,8 +54,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 "create: wrong arguments: \"{bad}\" after the config file is not KEY=VALUE"
             ));
         }
-        self.create(path, &overrides, p.has(OPTS, "p"), out)
-            .map(|_| ())
+        let id = self.create(path, &overrides, p.has(OPTS, "p"), out)?;
+        if p.has(OPTS, "c") {
+            // As `xl console`, but the front end may not have connected yet: its output
+            // reaches us once it has (until then it goes through console_io).
+            self.console_attach(id, true, out)
+                .map_err(|e| format!("create: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Creates a domain from config file `path` with `overrides`; returns its id.
@@ -121,6 +124,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .features()
             .map_err(|e| format!("cannot get the hypervisor's features (xen_version): {e}"))?;
         check_features(&img, features).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
+        if cfg.maxvcpus > MAX_VCPUS_PER_DOMAIN {
+            return Err(format!(
+                "domain \"{}\": vcpus = {}, maxvcpus = {}: this hypervisor runs at most \
+                 {MAX_VCPUS_PER_DOMAIN} vCPU per domain",
+                cfg.name, cfg.vcpus, cfg.maxvcpus
+            ));
+        }
         let nr_pages = cfg.memory_pages();
         let ramdisk_len = ramdisk.map_or(0, |r| r.len() as u64);
         Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
@@ -268,6 +278,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             store,
             console,
         })?;
+        self.apply_sched_params(domid, cfg)?;
         if !paused {
             let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
             self.hv
@@ -275,6 +286,30 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 .map_err(|e| format!("unpausedomain: {e}"))?;
         }
         Ok(())
+    }
+}
+
+impl<H: Hypervisor> Toolstack<'_, H> {
+    /// The config's `cpu_weight` and `cap`, through the credit scheduler's putinfo.
+    fn apply_sched_params(&mut self, domid: DomId, cfg: &DomainConfig) -> Result<(), String> {
+        let cap = u16::try_from(cfg.cap).map_err(|_| format!("cap = {}: too large", cfg.cap))?;
+        let weight = u16::try_from(cfg.cpu_weight)
+            .map_err(|_| format!("cpu_weight = {}: too large", cfg.cpu_weight))?;
+        let payload = DomctlSchedulerOp {
+            sched_id: XEN_SCHEDULER_CREDIT,
+            cmd: XEN_DOMCTL_SCHEDOP_PUTINFO,
+            credit: DomctlSchedCredit { weight, cap },
+            ..Default::default()
+        };
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_SCHEDULER_OP, domid, &payload);
+        self.hv.domctl(&mut op).map_err(|e| match e {
+            Errno::EINVAL => format!(
+                "the credit scheduler refused cpu_weight = {} cap = {} (EINVAL; weight 1 to \
+                 65535, cap 0 to 100 percent of our 1 CPU)",
+                cfg.cpu_weight, cfg.cap
+            ),
+            e => format!("scheduler_op putinfo (cpu_weight, cap): {e}"),
+        })
     }
 }
 

@@ -3,9 +3,11 @@
 //! destroy it, restart it (destroy, then build again from the stored config, same name), or
 //! preserve it (leave it shut down, for inspection; `xl destroy` removes it).
 //!
-//! dom0's shell loop calls [`Toolstack::poll_lifecycle`] while idle (getdomaininfo polling;
-//! the VIRQ_DOM_EXC event can replace the polling once it exists); `xl shutdown -w` and
-//! `xl reboot -w` call it while they wait. What happened is reported as `(xl) ...` notices.
+//! The hypervisor raises VIRQ_DOM_EXC to dom0 whenever a domain shuts down or crashes; dom0's
+//! shell loop then calls [`Toolstack::poll_lifecycle`] at once (and, as a safety net, every
+//! 100 ms while idle); `xl shutdown -w` and `xl reboot -w` call it while they wait. What
+//! happened is reported as `(xl) ...` notices, ending in `[VIRQ_DOM_EXC]` when the event
+//! announced the shutdown, or `[poll]` when only polling found it.
 
 use super::Toolstack;
 use crate::config::ShutdownAction;
@@ -26,6 +28,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     /// Checks every domain this toolstack created and applies the action for any that shut
     /// down since the last call. Notices go to the pending notices ([`Toolstack::take_notices`]).
     pub fn poll_lifecycle(&mut self) {
+        // Events arriving while we look leave the check pending, so it runs again.
+        let dom_exc = self.hv.dom_exc_count();
         let ids: Vec<DomId> = self.records.iter().map(|r| r.id).collect();
         for id in ids {
             match self.hv.domain_info(id) {
@@ -38,11 +42,22 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                         && !f.contains(DominfFlags::DYING)
                         && !handled
                     {
+                        self.flush_console(id);
                         self.on_shutdown(id, info.shutdown_code());
                     }
                 }
             }
         }
+        if let Some(n) = dom_exc {
+            self.dom_exc_seen = n;
+        }
+    }
+
+    /// Whether VIRQ_DOM_EXC arrived since the last [`Toolstack::poll_lifecycle`].
+    pub fn dom_exc_pending(&mut self) -> bool {
+        self.hv
+            .dom_exc_count()
+            .is_some_and(|n| n != self.dom_exc_seen)
     }
 
     /// Notices of life-cycle actions not yet shown (each line ends with a newline).
@@ -112,7 +127,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             }
             _ => n.push_str("preserved"),
         }
-        n.push('\n');
+        // The hypervisor raises VIRQ_DOM_EXC in the same step that marks the domain shut
+        // down, and dom0 takes the event before its next getdomaininfo returns: when the
+        // count moved, the event announced this shutdown.
+        n.push_str(if self.dom_exc_pending() {
+            " [VIRQ_DOM_EXC]\n"
+        } else {
+            " [poll]\n"
+        });
         self.notices.push_str(&n);
     }
 }

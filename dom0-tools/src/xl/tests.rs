@@ -446,3 +446,87 @@ fn create_paused_with_overrides() {
     assert_eq!(ts.domains()[1].config.kernel_cmdline(), "c");
     assert!(!ts.hypervisor().domains[&2].paused);
 }
+
+#[test]
+fn create_applies_weight_and_cap_and_refuses_extra_vcpus() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    let (rc, out) = xl(&mut ts, "xl create domu.cfg cpu_weight=512 cap=30");
+    assert_eq!(rc, 0, "{out}");
+    let d = &ts.hypervisor().domains[&1];
+    assert_eq!((d.weight, d.cap), (512, 30));
+    let (_, out) = xl(&mut ts, "xl sched-credit -d domu");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["domu", "1", "512", "30"]),
+        "{out}"
+    );
+    // A cap the scheduler refuses: the half-built domain goes again.
+    let before = state(&mut ts);
+    refused(
+        &mut ts,
+        "xl create domu.cfg name=over cap=200",
+        "xl: cannot start domain \"over\" (domain 2): the credit scheduler refused \
+         cpu_weight = 256 cap = 200 (EINVAL; weight 1 to 65535, cap 0 to 100 percent of our 1 CPU)",
+    );
+    assert_eq!(state(&mut ts), before);
+    refused(
+        &mut ts,
+        "xl create domu.cfg name=two vcpus=2",
+        "xl: domain \"two\": vcpus = 2, maxvcpus = 2: this hypervisor runs at most 1 vCPU per domain",
+    );
+    assert_eq!(state(&mut ts), before);
+}
+
+#[test]
+fn mem_set_checks_the_limit_and_waits_for_the_guest() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg maxmem=32").0, 0);
+    refused(
+        &mut ts,
+        "xl mem-set domu 64",
+        "xl: mem-set: 65536 KiB is above domain 1 (\"domu\")'s maximum of 32768 KiB (32 MiB, \
+         maxmem); raise it first with `xl mem-max`",
+    );
+    refused(
+        &mut ts,
+        "xl mem-set Domain-0 8",
+        "xl: mem-set: not permitted on Domain-0 (domain 0): it runs no balloon driver",
+    );
+    // The target goes into XenStore; the simulated guest has no balloon driver, so the wait
+    // ends naming target and current memory.
+    let (rc, out) = xl(&mut ts, "xl mem-set domu 8");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("has not reached its memory target of 8192 KiB: it has 16384 KiB"),
+        "{out}"
+    );
+    let v = ts
+        .xenstore()
+        .read(0, "/local/domain/1/memory/target")
+        .unwrap();
+    assert_eq!(v, b"8192");
+    // Already at the target: done at once.
+    let (rc, out) = xl(&mut ts, "xl mem-set domu 16");
+    assert_eq!(rc, 0, "{out}");
+    assert!(
+        out.contains("Domain 1 (\"domu\") reached its memory target: 16384 KiB (16 MiB)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lifecycle_notice_says_how_the_shutdown_was_found() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    ts.hypervisor().domains.get_mut(&1).unwrap().shutdown = Some(0);
+    ts.poll_lifecycle();
+    let n = ts.take_notices();
+    // The simulation raises no VIRQ_DOM_EXC: polling found it.
+    assert_eq!(
+        n,
+        "(xl) domain 1 \"domu\" shut down (poweroff): on_poweroff = destroy: destroyed [poll]\n"
+    );
+}

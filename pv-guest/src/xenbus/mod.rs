@@ -22,6 +22,8 @@ use page::SharedPage;
 
 /// How long a request waits for its reply.
 pub const REPLY_TIMEOUT_NS: u64 = 2_000_000_000;
+/// How often [`XsClient::wait_event`] looks at the ring without being woken.
+const IDLE_CHECK_NS: u64 = 1_000_000_000;
 
 /// A xenstore connection over the ring.
 pub struct XsClient {
@@ -170,6 +172,25 @@ impl XsClient {
     pub fn read_tx(&mut self, tx: u32, p: &str) -> Result<String, Errno> {
         let v = self.request(XsType::Read, tx, nul_joined(&[p]))?;
         Ok(String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// The next watch event, however long it takes: blocks until the ring has a message
+    /// (any event wakes us; a 1 s timer is the safety net against a lost one).
+    pub fn wait_event(&mut self) -> (String, String) {
+        loop {
+            self.pull();
+            self.sort(0);
+            if let Some(e) = self.events.pop_front() {
+                return e;
+            }
+            let page = self.page;
+            let _ = guest_abi::guest::set_timer_op(crate::time::now() + IDLE_CHECK_NS);
+            let before = crate::events::HANDLED.load(core::sync::atomic::Ordering::SeqCst);
+            crate::time::block_until(|| {
+                ring::pending(&page, XS_RSP).unwrap_or(0) > 0
+                    || crate::events::HANDLED.load(core::sync::atomic::Ordering::SeqCst) != before
+            });
+        }
     }
 
     /// The next watch event, waiting up to `timeout_ns`.
