@@ -16,7 +16,7 @@ use guest_abi::guest;
 use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::mmu::{MmuUpdate, MmuextOp, MMUEXT_INVLPG_LOCAL};
 use guest_abi::sched::ShutdownReason;
-use guest_abi::start_info::{SifFlags, StartInfo};
+use guest_abi::start_info::StartInfo;
 use guest_abi::sysctl::XenSysctl;
 use guest_abi::types::DomId;
 
@@ -216,10 +216,19 @@ impl Hypervisor for Dom0Hypervisor {
         Some((u128::from(tsc) * 1_000_000 / u128::from(self.tsc_khz)) as u64)
     }
 
+    /// Blocks until an event (e.g. the xenstore ring of the domain a command waits for) or
+    /// 1 ms passes, so that a waiting command does not spin; yields without events.
     fn relax(&mut self) {
-        let _ = guest::sched_yield();
+        if crate::events::shared_info().is_some() {
+            crate::time::wait_any(RELAX_NS);
+        } else {
+            let _ = guest::sched_yield();
+        }
     }
 }
+
+/// The longest [`Hypervisor::relax`] blocks.
+const RELAX_NS: u64 = 1_000_000;
 
 /// A hypervisor that refuses everything: used if the foreign-mapping window cannot be set
 /// up, so that the shell still runs (and `xl create` fails with a clear error).
@@ -259,22 +268,12 @@ impl Hypervisor for Broken {
 
 /// dom0's initrd, or an empty archive if there is none (or it is not a cpio archive).
 pub(crate) fn initrd(si: &'static StartInfo) -> Initrd<'static> {
-    let flags = SifFlags::from_bits_truncate(si.flags);
-    if si.mod_start != 0 && si.mod_len != 0 {
-        let va = if flags.contains(SifFlags::MOD_START_PFN) {
-            VIRT_BASE + si.mod_start * PAGE_SIZE
-        } else {
-            si.mod_start
-        };
-        // SAFETY: the builder maps the initrd read-write at [mod_start, mod_start + mod_len)
-        // in the initial region for the life of the domain; nothing writes to it.
-        let data = unsafe { core::slice::from_raw_parts(va as *const u8, si.mod_len as usize) };
-        match Initrd::parse(data) {
+    match crate::ramdisk::module(si) {
+        Some(data) => match Initrd::parse(data) {
             Ok(i) => return i,
             Err(e) => println!("dom0: initrd ignored: {e}"),
-        }
-    } else {
-        println!("dom0: no initrd");
+        },
+        None => println!("dom0: no initrd"),
     }
     let empty: &'static [u8] = dom0_tools::initrd::write_newc(&[]).leak();
     Initrd::parse(empty).expect("an empty cpio archive parses")

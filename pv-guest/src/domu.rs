@@ -15,6 +15,9 @@ const UNUSED_HYPERCALL: usize = 60;
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    if let Some(rd) = crate::ramdisk::module(si) {
+        println!("{}", crate::ramdisk::describe(rd));
+    }
     if let Err(e) = crate::events::init(si).and_then(|()| crate::time::init()) {
         println!("pv-guest: no event channels: {}", e.name());
     }

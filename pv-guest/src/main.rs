@@ -51,6 +51,8 @@ mod logger;
 #[cfg(target_os = "none")]
 mod mm;
 #[cfg(target_os = "none")]
+mod ramdisk;
+#[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]
 mod traps;

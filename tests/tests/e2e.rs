@@ -21,6 +21,7 @@ mod selftest;
 mod time;
 mod usermode;
 mod xenstore;
+mod xl_config;
 mod xl_create;
 mod xl_lifecycle;
 mod xl_manage;

@@ -78,6 +78,9 @@ fn every_command_has_help_and_errors_name_the_cause() {
         "vcpu-list",
         "uptime",
         "top",
+        "mem-set",
+        "sched-credit",
+        "console",
     ] {
         sys.check(
             cmds.iter().any(|c| c == want),

@@ -399,10 +399,14 @@ fn example_configs_through_xl_create() {
                 assert!(out.contains("xl: kernel \"/boot/nope\" not found"), "{out}")
             }
             "bad-memory.cfg" => assert!(out.contains(": memory: "), "{out}"),
+            "bad-key.cfg" => assert!(
+                out.contains("xl: /etc/xen/bad-key.cfg:4: colour: unknown setting"),
+                "{out}"
+            ),
             _ => assert_eq!(rc, 0, "{name}: {out}"),
         }
     }
-    assert_eq!(ts.domains().len(), files.len() - 3);
+    assert_eq!(ts.domains().len(), files.len() - 4);
 }
 
 #[test]
