@@ -22,32 +22,67 @@ fn read_count() -> u16 {
     u16::from_le_bytes([lo, hi])
 }
 
-/// Runs `f` at the start and after `ticks` PIT ticks (< 60000); returns (f(start), f(end)),
-/// or None if the PIT does not count.
-pub fn measure<T>(ticks: u16, mut f: impl FnMut() -> T) -> Option<(T, T)> {
+/// A PIT count read bracketed by two TSC reads: (count, tsc before, tsc after).
+fn bracketed(tsc: &mut impl FnMut() -> u64) -> (u16, u64, u64) {
+    let t0 = tsc();
+    let c = read_count();
+    (c, t0, tsc())
+}
+
+/// The most TSC cycles a bracketed read may take to count as undisturbed (a host that
+/// deschedules the virtual CPU in between shows up as a long bracket).
+const MAX_BRACKET: u64 = 200_000;
+
+/// One calibration sample: TSC cycles over about `ticks` PIT ticks, with both ends read
+/// undisturbed. Returns (tsc cycles, PIT ticks actually elapsed), or None if the PIT does not
+/// count or an end was disturbed.
+pub fn sample(ticks: u16, mut tsc: impl FnMut() -> u64) -> Option<(u64, u64)> {
     outb(0x43, 0x30); // channel 0, lo/hi, mode 0
     outb(0x40, 0xFF);
     outb(0x40, 0xFF);
-    let mut start = read_count();
     let mut spins = 0u32;
-    // Wait for the count to be loaded and start moving.
-    while start == 0xFFFF || start == 0 {
-        start = read_count();
+    let (start, s0, s1) = loop {
+        let r = bracketed(&mut tsc);
+        if r.0 != 0xFFFF && r.0 != 0 {
+            break r;
+        }
         spins += 1;
         if spins > 1_000_000 {
             return None;
         }
-    }
-    let a = f();
+    };
     spins = 0;
     loop {
-        let now = read_count();
-        if start.wrapping_sub(now) >= ticks && now <= start {
-            return Some((a, f()));
+        let (now, e0, e1) = bracketed(&mut tsc);
+        let elapsed = start.wrapping_sub(now);
+        if elapsed >= ticks && now <= start {
+            if s1 - s0 > MAX_BRACKET || e1 - e0 > MAX_BRACKET {
+                return None;
+            }
+            return Some(((e0 + e1) / 2 - (s0 + s1) / 2, u64::from(elapsed)));
         }
         spins += 1;
         if spins > 50_000_000 {
             return None;
         }
     }
+}
+
+/// The TSC rate in kHz: the median of `n` undisturbed samples of about `ticks` PIT ticks
+/// each (up to `4 * n` tries); None if the PIT does not count.
+pub fn tsc_khz(ticks: u16, n: usize, mut tsc: impl FnMut() -> u64) -> Option<u64> {
+    let mut rates = heapless::Vec::<u64, 16>::new();
+    for _ in 0..4 * n.min(16) {
+        if let Some((cycles, elapsed)) = sample(ticks, &mut tsc) {
+            let _ = rates.push(cycles * PIT_HZ / elapsed.max(1) / 1000);
+            if rates.len() == n.min(16) {
+                break;
+            }
+        }
+    }
+    if rates.is_empty() {
+        return None;
+    }
+    rates.sort_unstable();
+    Some(rates[rates.len() / 2])
 }

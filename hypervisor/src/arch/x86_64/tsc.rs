@@ -12,11 +12,13 @@ static TSC_BOOT: AtomicU64 = AtomicU64::new(0);
 static MUL: AtomicU32 = AtomicU32::new(1 << 31);
 static SHIFT: AtomicI8 = AtomicI8::new(1);
 
-/// Calibrates over 20 ms of PIT time (falls back to 1 GHz if the PIT does not count).
+/// Calibrates against the PIT: the median of 5 undisturbed 10 ms samples, so a host that
+/// deschedules the virtual CPU mid-measurement does not skew the rate (falls back to 1 GHz
+/// if the PIT does not count).
 pub fn init() {
-    let ticks = (pit::PIT_HZ / 50) as u16;
-    let khz = match pit::measure(ticks, rdtsc) {
-        Some((a, b)) => (b - a) * pit::PIT_HZ / u64::from(ticks) / 1000,
+    let ticks = (pit::PIT_HZ / 100) as u16;
+    let khz = match pit::tsc_khz(ticks, 5, rdtsc) {
+        Some(khz) => khz,
         None => {
             log::warn!("PIT does not count: assuming a 1 GHz TSC");
             1_000_000
