@@ -153,3 +153,40 @@ fn mem_set_beyond_the_initial_region_times_out_naming_target_and_current() {
         format!("domu should have given back what it could: {mem} MiB"),
     );
 }
+
+#[test]
+fn mem_set_grows_past_the_boot_memory_up_to_maxmem() {
+    let mut sys = boot(&test_name!());
+    create_and_wait_guest_line(
+        &mut sys,
+        "domu.cfg memory=16 maxmem=32",
+        "Hello from pv-guest domU",
+    );
+    let free0 = sys.free_memory();
+    let m = sys.mark();
+    // PFNs beyond the 16 MiB it booted with: the driver extends its p2m.
+    mem_set_ok(&mut sys, 24);
+    sys.wait_line(
+        m,
+        "(d1) balloon: target 24576 KiB: took 2048 pages, now 24576 KiB",
+        Duration::from_secs(20),
+    )
+    .or_fail();
+    let mem = domu_mem(&mut sys);
+    sys.check(
+        mem == 24,
+        format!("`xl list` shows domu with {mem} MiB, want 24"),
+    );
+    let free1 = sys.free_memory();
+    sys.check(
+        free1 + 8 == free0,
+        format!("free memory {free0} MiB before growing by 8 MiB, {free1} after"),
+    );
+    // And back down below the boot memory.
+    mem_set_ok(&mut sys, 12);
+    let mem = domu_mem(&mut sys);
+    sys.check(
+        mem == 12,
+        format!("`xl list` shows domu with {mem} MiB, want 12"),
+    );
+}
