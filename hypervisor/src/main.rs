@@ -120,6 +120,7 @@ mod boot {
         arch::init_time();
         if let Some(mode) = info.option("bench") {
             arch::bench_floor::report(mode);
+            arch::bench_floor::report_hw(mode);
         }
         match info.option("selftest") {
             Some("ring3") => arch::selftest::ring3(),

@@ -109,6 +109,38 @@ pub fn report(mode: &str) {
     }
 }
 
+/// Cycles (tenths) per call of `f`, `runs` runs of `iters` calls.
+fn per_call(runs: usize, iters: u64, mut f: impl FnMut()) -> String {
+    let mut line = String::new();
+    for i in 0..runs {
+        let t0 = super::cpu::rdtsc();
+        for _ in 0..iters {
+            f();
+        }
+        let c = (super::cpu::rdtsc() - t0) * 10 / iters;
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(line, "{sep}{}.{}", c / 10, c % 10);
+    }
+    line
+}
+
+/// What the scheduler's hardware accesses cost here (the UART status read it polls for
+/// console input, a LAPIC one-shot reprogramming), so the cost of a scheduling pass can be
+/// read against them.
+pub fn report_hw(mode: &str) {
+    let (runs, iters) = sizes(mode);
+    let iters = (iters / 10).max(1);
+    let uart = per_call(runs, iters, || {
+        core::hint::black_box(crate::console::input_ready());
+    });
+    xen_println!("BENCH hw_uart_status_read cycles {uart}");
+    let lapic = per_call(runs, iters, || {
+        super::lapic::timer_oneshot_ns(10_000_000);
+    });
+    super::lapic::timer_stop();
+    xen_println!("BENCH hw_lapic_oneshot cycles {lapic}");
+}
+
 /// Per-run cycles per round trip, in tenths of a cycle.
 fn measure(runs: usize, iters: u64) -> Option<Vec<u64>> {
     let l4 = frames::alloc()?;

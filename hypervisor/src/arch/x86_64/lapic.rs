@@ -83,25 +83,47 @@ fn ticks_for(ns: u64) -> u32 {
         as u32
 }
 
-/// Fires [`TIMER_VECTOR`] once, `ns` from now.
-pub fn timer_oneshot_ns(ns: u64) {
+/// The absolute deadline (`now_ns()` time) of the pending one-shot that
+/// [`timer_deadline_ns`] programmed; 0 when unknown (fired, or the timer was reprogrammed
+/// another way), which forces the next call to program the LAPIC.
+static ARMED: AtomicU64 = AtomicU64::new(0);
+
+fn oneshot(ns: u64) {
     write(REG_LVT_TIMER, u32::from(TIMER_VECTOR));
     write(REG_TIMER_INIT, ticks_for(ns));
 }
 
-/// Fires [`TIMER_VECTOR`] once at absolute `now_ns()` time `deadline` (at once if past).
+/// Fires [`TIMER_VECTOR`] once, `ns` from now.
+pub fn timer_oneshot_ns(ns: u64) {
+    ARMED.store(0, Ordering::Relaxed);
+    oneshot(ns)
+}
+
+/// Fires [`TIMER_VECTOR`] once at absolute `now_ns()` time `deadline` (at once if past), or
+/// earlier: a pending one-shot that is due no later than `deadline` is left alone. Writing
+/// the LAPIC timer costs thousands of cycles under QEMU (an MMIO exit and a host timer
+/// update); a later deadline costs at most one early interrupt, after which the scheduler
+/// programs the real one.
 pub fn timer_deadline_ns(deadline: u64) {
-    timer_oneshot_ns(deadline.saturating_sub(tsc::now_ns()))
+    let now = tsc::now_ns();
+    let armed = ARMED.load(Ordering::Relaxed);
+    if armed > now && deadline >= armed {
+        return;
+    }
+    ARMED.store(deadline.max(1), Ordering::Relaxed);
+    oneshot(deadline.saturating_sub(now))
 }
 
 /// Fires [`TIMER_VECTOR`] every `ns`.
 pub fn timer_periodic_ns(ns: u64) {
+    ARMED.store(0, Ordering::Relaxed);
     write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
     write(REG_TIMER_INIT, ticks_for(ns));
 }
 
 /// Stops the timer.
 pub fn timer_stop() {
+    ARMED.store(0, Ordering::Relaxed);
     write(REG_TIMER_INIT, 0);
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
 }
@@ -115,6 +137,8 @@ pub fn timer_irqs() -> u64 {
 pub fn acknowledge(vector: u8) {
     if vector == TIMER_VECTOR {
         TIMER_IRQS.fetch_add(1, Ordering::Relaxed);
+        // The one-shot fired: nothing is pending any more.
+        ARMED.store(0, Ordering::Relaxed);
     }
     if vector != SPURIOUS_VECTOR && BASE.load(Ordering::Relaxed) != 0 {
         write(REG_EOI, 0);
