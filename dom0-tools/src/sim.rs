@@ -66,6 +66,9 @@ pub struct SimHypervisor {
     pub log: Vec<u8>,
     /// System time in ns (tests advance it).
     pub now: u64,
+    /// A guest that shuts itself down: (domain, reason code, at system time); applied when
+    /// time passes ([`Hypervisor::relax`]).
+    pub scheduled_shutdown: Option<(u16, u32, u64)>,
 }
 
 const FIRST_MFN: u64 = 0x100;
@@ -94,6 +97,7 @@ impl SimHypervisor {
             version: (4, 17),
             log: Vec::new(),
             now: 1_000_000_000,
+            scheduled_shutdown: None,
         };
         let si = sim.alloc(0).unwrap_or(0);
         let mut dom0 = SimDomain {
@@ -481,6 +485,14 @@ impl Hypervisor for SimHypervisor {
     /// A command waiting gives the CPU away: time passes (1 ms).
     fn relax(&mut self) {
         self.now += 1_000_000;
+        if let Some((id, code, at)) = self.scheduled_shutdown {
+            if self.now >= at {
+                self.scheduled_shutdown = None;
+                if let Some(d) = self.domains.get_mut(&id) {
+                    d.shutdown.get_or_insert(code);
+                }
+            }
+        }
     }
 
     fn set_vcpu_context(

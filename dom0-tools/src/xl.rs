@@ -16,6 +16,7 @@ mod memory;
 mod peer;
 mod report;
 mod sched_credit;
+mod shutdown;
 mod top;
 mod vcpu;
 mod xenstore_cmds;
@@ -96,23 +97,28 @@ Options:\n\
     Command {
         name: "shutdown",
         summary: "Issue a clean shutdown to a domain",
-        usage: "Usage: xl shutdown [-w] <Domain>\n\n\
-Ask a domain to shut down (reason poweroff); its on_poweroff action then applies.\n\
-Without XenStore's control/shutdown node (not available yet) this uses\n\
-SCHEDOP_remote_shutdown: the hypervisor shuts the domain down at once, without the\n\
-guest's cooperation.\n\n\
+        usage: "Usage: xl shutdown [-w] [-F] <Domain>\n\n\
+Ask a domain to shut down (reason poweroff): \"poweroff\" is written to its XenStore node\n\
+control/shutdown, where a PV guest watching it shuts itself down and clears the node.\n\
+Its on_poweroff action then applies. A guest that has not acted within 5 s is reported\n\
+(use -F).\n\n\
 Options:\n\
--w, --wait         Wait for the domain to shut down (and its action to be applied).\n",
+-w, --wait         Wait for the domain to shut down (and its action to be applied).\n\
+-F, --force        Do not ask the guest: have the hypervisor shut it down at once\n\
+                   (SCHEDOP_remote_shutdown), for guests that do not watch control/shutdown.\n",
     },
     Command {
         name: "reboot",
         summary: "Issue a reboot signal to a domain",
-        usage: "Usage: xl reboot [-w] <Domain>\n\n\
-Ask a domain to reboot (reason reboot); its on_reboot action (default restart:\n\
-rebuild it from its config, as a new domain with the same name) then applies.\n\
-Uses SCHEDOP_remote_shutdown until XenStore's control/shutdown node exists.\n\n\
+        usage: "Usage: xl reboot [-w] [-F] <Domain>\n\n\
+Ask a domain to reboot (reason reboot): \"reboot\" is written to its XenStore node\n\
+control/shutdown, where a PV guest watching it shuts itself down and clears the node.\n\
+Its on_reboot action (default restart: rebuild it from its config, as a new domain with\n\
+the same name) then applies. A guest that has not acted within 5 s is reported (use -F).\n\n\
 Options:\n\
--w, --wait         Wait for the domain to shut down (and its action to be applied).\n",
+-w, --wait         Wait for the domain to shut down (and its action to be applied).\n\
+-F, --force        Do not ask the guest: have the hypervisor shut it down at once\n\
+                   (SCHEDOP_remote_shutdown), for guests that do not watch control/shutdown.\n",
     },
     Command {
         name: "rename",

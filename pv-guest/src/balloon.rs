@@ -7,7 +7,7 @@
 //! kernel, its heap, the p2m list and the page tables all live inside the region), so a frame
 //! can go without unmapping anything. PFNs beyond the boot memory (growing past `memory`, up
 //! to `maxmem`) get p2m entries in a heap-allocated tail. An idle domU with a XenStore
-//! connection runs [`idle`]: it blocks until a watch event arrives and acts on it.
+//! connection watches the target from its idle loop ([`crate::xs_idle`]).
 
 use crate::pagetable::{self, PAGE_SIZE};
 use crate::println;
@@ -28,7 +28,8 @@ pub const INVALID_MFN: u64 = u64::MAX;
 const BATCH: usize = 256;
 /// The node we follow, relative to our domain's directory.
 const TARGET: &str = "memory/target";
-const TOKEN: &str = "balloon";
+/// Our watch token.
+pub const TOKEN: &str = "balloon";
 
 /// Our PFN → MFN map and the range we may balloon.
 pub struct Balloon {
@@ -135,6 +136,23 @@ impl Balloon {
         got
     }
 
+    /// Starts watching `memory/target` (the watch fires once at once).
+    pub fn watch(&self, xs: &mut XsClient) {
+        if let Err(e) = xs.watch(TARGET, TOKEN) {
+            println!("balloon: cannot watch {TARGET}: {}", e.name());
+        }
+    }
+
+    /// `memory/target` changed: move towards it.
+    pub fn on_event(&mut self, xs: &mut XsClient) {
+        match xs.read(TARGET).map(|v| v.trim().parse::<u64>()) {
+            Ok(Ok(kib)) => self.adjust(kib),
+            Ok(Err(_)) => println!("balloon: {TARGET} is not a number of KiB"),
+            Err(Errno::ENOENT) => {}
+            Err(e) => println!("balloon: cannot read {TARGET}: {}", e.name()),
+        }
+    }
+
     /// Moves towards `target_kib`; prints what happened when anything did (or could not).
     pub fn adjust(&mut self, target_kib: u64) {
         let Ok(have) = current_pages() else {
@@ -187,25 +205,4 @@ fn reservation(op: u32, extents: &mut [u64]) -> Result<usize, Errno> {
     // PFNs beyond the initial region, which nothing maps; populate adds frames to empty PFNs.
     let done = unsafe { guest::memory_op(op, &mut r) }?;
     Ok(done as usize)
-}
-
-/// The idle loop of a domU with XenStore: follow `memory/target` for good.
-pub fn idle(xs: &mut XsClient, si: &StartInfo) -> ! {
-    let mut b = Balloon::new(si);
-    if let Err(e) = xs.watch(TARGET, TOKEN) {
-        println!("balloon: cannot watch {TARGET}: {}", e.name());
-        crate::idle()
-    }
-    loop {
-        let (_, token) = xs.wait_event();
-        if token != TOKEN {
-            continue;
-        }
-        match xs.read(TARGET).map(|v| v.trim().parse::<u64>()) {
-            Ok(Ok(kib)) => b.adjust(kib),
-            Ok(Err(_)) => println!("balloon: {TARGET} is not a number of KiB"),
-            Err(Errno::ENOENT) => {}
-            Err(e) => println!("balloon: cannot read {TARGET}: {}", e.name()),
-        }
-    }
 }

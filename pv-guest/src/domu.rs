@@ -1,5 +1,5 @@
 //! The domU role: greet, run the self-test the command line asks for, then idle (following
-//! the balloon target, when there is XenStore).
+//! the balloon target and shutdown requests, when there is XenStore: [`crate::xs_idle`]).
 
 use crate::cmdline::{self, HcallResult, SelfTest};
 use crate::println;
@@ -29,23 +29,24 @@ pub fn run(si: &'static StartInfo) -> ! {
         }
     }
     if crate::xenbus::selftest::run(cmd, xs.as_mut()) {
-        crate::idle()
+        crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if cmdline::param(cmd, "test") == Some("echo") && crate::console_ring::enabled() {
         crate::console_ring::echo_loop()
     }
     if crate::event_tests::run(cmd) {
-        crate::idle()
+        crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if let Some(what) = cmdline::param(cmd, "bench") {
         crate::bench::run_domu(si, what);
+        // Measured domUs stay off XenStore after their run: nothing wakes them but events.
         crate::idle()
     }
     if crate::grant_tests::run(cmd, si) {
-        crate::idle()
+        crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) || crate::hostile::run(cmd, si) {
-        crate::idle()
+        crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if cmdline::param(cmd, "test") == Some("clock") {
         // Our view of the hypervisor's system time, for comparing with dom0's `xl uptime`.
@@ -53,10 +54,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     } else if let Some(test) = SelfTest::from_cmdline(cmd) {
         self_test(test);
     }
-    match xs.as_mut() {
-        Some(xs) => crate::balloon::idle(xs, si),
-        None => crate::idle(),
-    }
+    crate::xs_idle::run(xs.as_mut(), si, cmd)
 }
 
 fn self_test(test: SelfTest) {

@@ -29,6 +29,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod console_ring;
 #[cfg(target_os = "none")]
+mod control;
+#[cfg(target_os = "none")]
 mod dom0;
 #[cfg(target_os = "none")]
 mod domu;
@@ -60,6 +62,8 @@ mod traps;
 mod user;
 #[cfg(target_os = "none")]
 mod xenbus;
+#[cfg(target_os = "none")]
+mod xs_idle;
 
 #[cfg(target_os = "none")]
 use guest_abi::{

@@ -15,6 +15,7 @@ mod grants;
 mod guest_errors;
 mod hostile;
 mod poweroff;
+mod pv_shutdown;
 mod pvmmu;
 mod sched;
 mod selftest;

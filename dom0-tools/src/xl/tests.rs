@@ -1,3 +1,4 @@
+use super::shutdown::ACK_WAIT_NS;
 use super::*;
 use crate::elf::testimg::TestElf;
 use crate::initrd::write_newc;
@@ -533,4 +534,92 @@ fn lifecycle_notice_says_how_the_shutdown_was_found() {
         n,
         "(xl) domain 1 \"domu\" shut down (poweroff): on_poweroff = destroy: destroyed [poll]\n"
     );
+}
+
+#[test]
+fn shutdown_asks_through_control_shutdown_and_times_out_without_an_answer() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    let t0 = ts.hypervisor().now;
+    // The simulated guest does not watch control/shutdown: after 5 s the request is reported.
+    let (rc, out) = xl(&mut ts, "xl shutdown domu");
+    assert_eq!(rc, 1, "{out}");
+    assert_eq!(
+        out,
+        "xl: domain 1 (\"domu\") did not respond to the shutdown request in 5 s; use -F to force\n"
+    );
+    assert!(ts.hypervisor().now - t0 >= ACK_WAIT_NS);
+    let v = ts
+        .xenstore()
+        .read(0, "/local/domain/1/control/shutdown")
+        .unwrap();
+    assert_eq!(v, b"poweroff");
+    assert_eq!(ts.hypervisor().domains[&1].shutdown, None);
+    // A reboot request names itself.
+    let (rc, out) = xl(&mut ts, "xl reboot domu");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("did not respond to the reboot request in 5 s"),
+        "{out}"
+    );
+    let v = ts
+        .xenstore()
+        .read(0, "/local/domain/1/control/shutdown")
+        .unwrap();
+    assert_eq!(v, b"reboot");
+    // -F: the hypervisor shuts it down from outside, at once.
+    let t1 = ts.hypervisor().now;
+    let (rc, out) = xl(&mut ts, "xl shutdown -F domu");
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(ts.hypervisor().now, t1, "-F must not wait for the guest");
+    assert_eq!(ts.hypervisor().domains[&1].shutdown, Some(0));
+}
+
+#[test]
+fn shutdown_wait_follows_a_guest_that_acts() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    // The guest acts 50 ms after the request: reboot, reason code 1.
+    let now = ts.hypervisor().now;
+    ts.hypervisor().scheduled_shutdown = Some((1, 1, now + 50_000_000));
+    let (rc, out) = xl(&mut ts, "xl reboot -w domu");
+    assert_eq!(rc, 0, "{out}");
+    assert!(
+        out.contains("Domain 1 has been shut down, reason code 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "(xl) domain 1 \"domu\" shut down (reboot): on_reboot = restart: restarted as domain "
+        ),
+        "{out}"
+    );
+    let new = ts.domains()[0].id.0;
+    assert!(
+        ts.hypervisor().now - now < ACK_WAIT_NS,
+        "waited past the guest's answer"
+    );
+    // The new domain's control node starts empty.
+    let node = format!("/local/domain/{new}/control/shutdown");
+    assert_eq!(ts.xenstore().read(0, &node).unwrap(), b"");
+    // A domain already shut down needs no request.
+    ts.hypervisor().domains.get_mut(&new).unwrap().shutdown = Some(0);
+    let (rc, out) = xl(&mut ts, "xl shutdown domu");
+    assert_eq!(rc, 0, "{out}");
+    let v = ts.xenstore().read(0, &node).unwrap();
+    assert_eq!(v, b"");
+}
+
+#[test]
+fn shutdown_help_names_force() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    for cmd in ["shutdown", "reboot"] {
+        let (rc, out) = xl(&mut ts, &format!("xl {cmd} --help"));
+        assert_eq!(rc, 0);
+        assert!(out.contains("-F, --force"), "{out}");
+        assert!(out.contains("control/shutdown"), "{out}");
+    }
 }
