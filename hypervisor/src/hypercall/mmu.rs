@@ -18,6 +18,8 @@ use guest_abi::types::DomId;
 
 /// Requests handled before the call is continued.
 const BATCH: u32 = 512;
+/// Bytes of requests read from the guest at once.
+const CHUNK_BYTES: usize = 768;
 /// Set in the count of a continued call; the done count so far is then read from `pdone`.
 const PREEMPTED: u32 = 1 << 31;
 
@@ -47,19 +49,37 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     let size = core::mem::size_of::<T>() as u64;
     let mut result = Ok(());
     let mut i = 0;
-    while i < count.min(BATCH) {
-        let req: T = match guest_copy::read(&st.mem, list + u64::from(i) * size) {
-            Ok(r) => r,
-            Err(e) => {
+    let limit = count.min(BATCH);
+    // Requests are read a chunk at a time (one page walk per page, not per request); a chunk
+    // that cannot be read whole is read request by request, so the requests before a bad one
+    // are still done, as Xen does.
+    let mut buf = [0u8; CHUNK_BYTES];
+    let per_chunk = (CHUNK_BYTES as u64 / size).max(1) as u32;
+    'chunks: while i < limit {
+        let n = (limit - i).min(per_chunk);
+        let bytes = &mut buf[..(u64::from(n) * size) as usize];
+        let whole = guest_copy::copy_from_guest(&st.mem, list + u64::from(i) * size, bytes).is_ok();
+        for k in 0..n as usize {
+            let req: T = if whole {
+                match T::read_from_bytes(&bytes[k * size as usize..(k + 1) * size as usize]) {
+                    Ok(r) => r,
+                    Err(_) => unreachable!("the chunk holds whole requests"),
+                }
+            } else {
+                match guest_copy::read(&st.mem, list + u64::from(i) * size) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        result = Err(e);
+                        break 'chunks;
+                    }
+                }
+            };
+            if let Err(e) = one(st, pg_owner, &req) {
                 result = Err(e);
-                break;
+                break 'chunks;
             }
-        };
-        if let Err(e) = one(st, pg_owner, &req) {
-            result = Err(e);
-            break;
+            i += 1;
         }
-        i += 1;
     }
     // No flush here: as in Xen the guest flushes what it needs, and the frame table flushes
     // before any frame that may still be cached changes type or is freed.
