@@ -23,7 +23,7 @@ struct Crate {
 
 const HYPERVISOR: Crate = Crate {
     package: "hypervisor",
-    rustflags: "-C relocation-model=static -C code-model=large",
+    rustflags: "-C relocation-model=static -C code-model=large -C llvm-args=-align-all-functions=6",
     target_dir: "hypervisor",
     bin: "hypervisor",
     features: "",
