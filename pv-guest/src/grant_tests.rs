@@ -240,13 +240,7 @@ fn read_only(spare: &Spare, peer: DomId) {
         Ok(_) => println!("grant-ro: writable map of a read-only grant: ALLOWED"),
         Err(s) => println!("grant-ro: writable map of a read-only grant: {}", s.name()),
     }
-    match grant::map(peer, GREF, va, true) {
-        Ok(h) => {
-            println!("grant-ro: read-only map: \"{}\"", get(va, 0));
-            let _ = grant::unmap(h, va);
-        }
-        Err(s) => println!("grant-ro: read-only map failed: {}", s.name()),
-    }
+    // Before the read-only map: once that is unmapped the granter revokes the grant.
     match grant::copy(
         local(spare.va(4), spare, 0),
         remote(peer, 0),
@@ -255,6 +249,13 @@ fn read_only(spare: &Spare, peer: DomId) {
     ) {
         Ok(()) => println!("grant-ro: copy into a read-only grant: ALLOWED"),
         Err(s) => println!("grant-ro: copy into a read-only grant: {}", s.name()),
+    }
+    match grant::map(peer, GREF, va, true) {
+        Ok(h) => {
+            println!("grant-ro: read-only map: \"{}\"", get(va, 0));
+            let _ = grant::unmap(h, va);
+        }
+        Err(s) => println!("grant-ro: read-only map failed: {}", s.name()),
     }
 }
 
