@@ -59,7 +59,9 @@ pub fn toggle_guest_mode(st: &mut State) {
         arch::cpu::set_gs_base(v.gs_base_kernel);
     }
     v.in_kernel = !v.in_kernel;
-    arch::cpu::write_cr3(v.active_l4() << 12);
+    let l4 = v.active_l4();
+    st.sync_mode();
+    arch::cpu::write_cr3(l4 << 12);
 }
 
 /// Deliver to guest handler `handler`: write the bounce frame on the guest kernel stack

@@ -47,6 +47,16 @@ impl State {
 /// without the lock: the exit path peeks at its upcall flag on every return to a guest.
 static CURRENT_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
+/// Whether the current vCPU is in guest kernel mode: the hypercall entry's mode check, read
+/// without a domain lookup. Kept by [`State::set_current`] and [`State::sync_mode`].
+static CURRENT_IN_KERNEL: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(true);
+
+/// Whether the current vCPU is in guest kernel mode.
+pub fn current_in_kernel() -> bool {
+    CURRENT_IN_KERNEL.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// The current domain's shared_info frame (0 if none yet).
 pub fn current_shared_info() -> u64 {
     CURRENT_SHARED_INFO.load(core::sync::atomic::Ordering::Relaxed)
@@ -58,6 +68,16 @@ impl State {
         self.current = id;
         let si = self.domains.get(&id).map_or(0, |d| d.shared_info_mfn);
         CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
+        self.sync_mode();
+    }
+
+    /// Refresh the cached mode of the current vCPU after its `in_kernel` changed.
+    pub fn sync_mode(&mut self) {
+        let k = self
+            .domains
+            .get(&self.current)
+            .is_none_or(|d| d.vcpu.in_kernel);
+        CURRENT_IN_KERNEL.store(k, core::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -34,6 +34,13 @@ pub fn upcall_pending(mem: &Machine, si: u64) -> bool {
     b[0] != 0
 }
 
+/// Whether an upcall is pending for the vCPU whose domain's shared_info is frame `si`, read
+/// without the state lock (one byte the guest may set at any time; a stale answer only
+/// delays the upcall to the next exit, and the locked path re-checks before delivering).
+pub fn upcall_pending_unlocked(si: u64) -> bool {
+    crate::mm::machine::read_u8_unlocked(base(si) + UPCALL_PENDING) != 0
+}
+
 /// Record the faulting address of a page fault (vcpu_info.arch.cr2).
 pub fn set_cr2(mem: &Machine, si: u64, cr2: u64) {
     mem.write_bytes(base(si) + CR2, &cr2.to_le_bytes());

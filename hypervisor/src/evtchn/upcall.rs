@@ -14,10 +14,7 @@ pub fn deliver(regs: &mut CpuUserRegs) {
             return;
         }
         // The common case, without the lock: nothing pending in the current vCPU's vcpu_info.
-        let mem = crate::mm::machine::Machine {
-            max_mfn: crate::arch::x86_64::paging::max_mfn(),
-        };
-        if !vcpu_info::upcall_pending(&mem, si) {
+        if !vcpu_info::upcall_pending_unlocked(si) {
             return;
         }
         let r = state::with(|st| {

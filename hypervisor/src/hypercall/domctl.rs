@@ -201,6 +201,7 @@ pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Resul
         *slot = *t;
     }
     v.online = true;
+    st.sync_mode();
     let (mut ft, mem) = st.frame_table();
     for m in [old.0, old.1] {
         if m != 0 {

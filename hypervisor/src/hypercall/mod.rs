@@ -89,20 +89,15 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
         .ok()
         .and_then(|n| TABLE.get(n).copied().flatten());
     // One critical section: the mode check and the handler.
-    let outcome = state::with(|st| {
-        if !st.cur().vcpu.in_kernel {
-            return None;
-        }
-        Some(match handler {
-            Some(h) => h(st, regs, args),
-            None => Err(Errno::ENOSYS),
-        })
-    });
-    let Some(outcome) = outcome else {
+    if !state::current_in_kernel() {
         // A system call of the guest's user task: the guest kernel's syscall callback.
         crate::traps::user_syscall(regs);
         return;
-    };
+    }
+    let outcome = state::with(|st| match handler {
+        Some(h) => h(st, regs, args),
+        None => Err(Errno::ENOSYS),
+    });
     match outcome {
         Ok(Outcome::Done(v)) => regs.rax = v,
         Ok(Outcome::Reschedule(v)) => {

@@ -15,6 +15,18 @@ pub fn flush_tlb_local() {
     TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
+/// One byte of a frame the hypervisor allocated (a domain's shared_info), read through the
+/// direct map without the state lock.
+pub fn read_u8_unlocked(maddr: u64) -> u8 {
+    if maddr >> 12 >= crate::arch::x86_64::paging::max_mfn() {
+        return 0;
+    }
+    let p = crate::mm::directmap::phys_to_virt(maddr);
+    // SAFETY: a byte of RAM (checked above), mapped by the direct map for the hypervisor's
+    // lifetime; a volatile read of a byte the guest may write concurrently is benign.
+    unsafe { p.read_volatile() }
+}
+
 /// Direct-map access to machine memory, bounded by the number of RAM frames.
 pub struct Machine {
     /// One past the highest machine frame the hypervisor manages.
