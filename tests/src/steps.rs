@@ -174,3 +174,23 @@ pub fn create_expect_crash(sys: &mut System, cfg: &str) -> (u32, String) {
     sys.xl_info();
     (id, reason)
 }
+
+/// Run a shell command that must succeed: no `xl: ...` error in its output. Returns it.
+pub fn run_ok(sys: &mut System, cmd: &str) -> String {
+    let out = sys.run(cmd);
+    let errs = xl_errors(&out);
+    sys.check(
+        errs.is_empty(),
+        format!("`{cmd}` failed: {}\n{out}", errs.join(" / ")),
+    );
+    out
+}
+
+/// Free memory must be exactly `before` MiB again (after `what`).
+pub fn check_free_memory_back(sys: &mut System, before: u64, what: &str) {
+    let after = sys.free_memory();
+    sys.check(
+        after == before,
+        format!("free memory {before} MiB before, {after} MiB after {what}"),
+    );
+}

@@ -4,7 +4,7 @@
 //! Only shape and sanity are checked (samples present, positive): never a time.
 
 use std::time::Duration;
-use tests::steps::xl_errors;
+use tests::steps::{run_ok, xl_errors};
 use tests::{launch, test_name, BootOptions, OrFail, System, BOOT_TIMEOUT, NOT_BUILT};
 
 /// The workloads both builds run (rows `pv_<w>` and `native_<w>`).
@@ -38,10 +38,9 @@ fn bench_floor_and_guest_modes_report_samples() {
     // The PV workloads in a domU: a row of three positive samples each (ctxswitch's only if
     // both user tasks got their own registers back at every switch), then it powers off.
     let mark = sys.mark();
-    let out = sys.run("xl create /etc/xen/domu.cfg name=bw \"extra=bench=workloads mode=smoke\"");
-    sys.check(
-        xl_errors(&out).is_empty(),
-        format!("xl create failed: {out}"),
+    run_ok(
+        &mut sys,
+        "xl create /etc/xen/domu.cfg name=bw \"extra=bench=workloads mode=smoke\"",
     );
     for w in WORKLOADS {
         let row = format!("pv_{w}");

@@ -2,7 +2,10 @@
 //! `xl destroy` it and get its memory back.
 
 use std::time::{Duration, Instant};
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{
+    boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, row,
+    xl_errors,
+};
 use tests::test_name;
 
 #[test]
@@ -75,9 +78,5 @@ fn create_list_destroy_domu() {
         rows.len() == 1 && row(&rows, "domu").is_none(),
         format!("after `xl destroy domu` want only Domain-0, got {rows:?}"),
     );
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory: {free_before} MiB before create, {free_after} after destroy"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} after destroy");
 }

@@ -4,7 +4,7 @@
 //! Each test boots afresh so the domain ids the example configs name (1, 2, 3) hold.
 
 use std::time::Duration;
-use tests::steps::{boot, create_ok};
+use tests::steps::{boot, check_free_memory_back, create_ok};
 use tests::system::System;
 use tests::test_name;
 
@@ -82,11 +82,7 @@ fn map_copy_unmap_and_revoke() {
     line(&mut sys, m, 1, "grant-offer: revoked");
     sys.run("xl destroy grant-map");
     sys.run("xl destroy grant-offer");
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} MiB after both domains went"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} MiB after both domains went");
 }
 
 #[test]
@@ -145,11 +141,7 @@ fn destroying_the_mapper_with_a_live_mapping_leaks_nothing() {
     );
     line(&mut sys, m, 1, "grant-offer: revoked");
     sys.run("xl destroy grant-offer");
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} MiB after"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} MiB after");
 }
 
 #[test]
@@ -165,11 +157,7 @@ fn destroying_the_granter_with_a_live_mapping_leaks_nothing() {
         format!("free memory back to {free_mid} MiB while a grant of the destroyed domain is still mapped"),
     );
     sys.run("xl destroy grant-map-hold");
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} MiB after both domains went"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} MiB after both domains went");
 }
 
 #[test]

@@ -6,7 +6,10 @@
 //! has the hypervisor shut it down from outside.
 
 use std::time::Duration;
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{
+    boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok,
+    xl_errors,
+};
 use tests::{test_name, OrFail, System};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,11 +31,7 @@ fn shutdown_is_done_by_the_guest_through_control_shutdown() {
     let free_before = sys.free_memory();
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
     let m = sys.mark();
-    let out = sys.run("xl shutdown -w domu");
-    sys.check(
-        xl_errors(&out).is_empty(),
-        format!("shutdown -w failed: {out}"),
-    );
+    let out = run_ok(&mut sys, "xl shutdown -w domu");
     sys.check(
         out.contains("Domain 1 has been shut down, reason code 0"),
         format!("shutdown -w did not report reason poweroff: {out}"),
@@ -55,11 +54,7 @@ fn shutdown_is_done_by_the_guest_through_control_shutdown() {
         row(&rows, "domu").is_none(),
         format!("domu still listed: {rows:?}"),
     );
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} after the shutdown"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} after the shutdown");
 }
 
 #[test]
@@ -67,8 +62,7 @@ fn reboot_is_done_by_the_guest_and_the_restarted_domain_listens_too() {
     let mut sys = boot(&test_name!());
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
     let m = sys.mark();
-    let out = sys.run("xl reboot domu");
-    sys.check(xl_errors(&out).is_empty(), format!("reboot failed: {out}"));
+    run_ok(&mut sys, "xl reboot domu");
     sys.wait_line(m, "(d1) control: shutdown requested: reboot", WAIT)
         .or_fail();
     let notice = sys
@@ -170,11 +164,7 @@ fn a_guest_that_ignores_the_request_times_out_and_force_shuts_it_down() {
         "nothing may have shut down yet",
     );
     // -F: the hypervisor shuts it down from outside; -w applies on_poweroff.
-    let out = sys.run("xl shutdown -F -w domu");
-    sys.check(
-        xl_errors(&out).is_empty(),
-        format!("shutdown -F -w failed: {out}"),
-    );
+    let out = run_ok(&mut sys, "xl shutdown -F -w domu");
     sys.check(
         out.contains("Domain 1 has been shut down, reason code 0")
             && out.contains("on_poweroff = destroy: destroyed"),

@@ -3,7 +3,7 @@
 //! print one verdict line per check.
 
 use std::time::{Duration, Instant};
-use tests::steps::{boot, list_with_healthy_dom0, row};
+use tests::steps::{boot, check_free_memory_back, list_with_healthy_dom0, row};
 use tests::test_name;
 use tests::xl::domu_line;
 use tests::System;
@@ -136,9 +136,5 @@ fn destroy_returns_pinned_tables_and_descriptor_frames() {
     while row(&list_with_healthy_dom0(&mut sys), "pinhold").is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before create, {free_after} MiB after destroy"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} MiB after destroy");
 }

@@ -2,7 +2,7 @@
 //! `-p` leaves the domain paused until `xl unpause`.
 
 use std::time::Duration;
-use tests::steps::{boot, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{boot, list_with_healthy_dom0, row, run_ok, xl_errors};
 use tests::test_name;
 use tests::xl::domu_line;
 use tests::OrFail;
@@ -55,8 +55,7 @@ fn create_paused_then_unpause() {
     std::thread::sleep(Duration::from_millis(500));
     let hello = sys.lines_since(mark, "Hello from pv-guest domU");
     sys.check(hello.is_empty(), format!("a paused domain ran: {hello:?}"));
-    let out = sys.run("xl unpause domu");
-    sys.check(xl_errors(&out).is_empty(), format!("unpause failed: {out}"));
+    run_ok(&mut sys, "xl unpause domu");
     sys.wait_line(
         mark,
         "(d1) Hello from pv-guest domU",
@@ -78,8 +77,7 @@ fn create_paused_then_unpause() {
         errs.len() == 1 && errs[0].contains("not paused"),
         format!("want `xl: unpause: ... is not paused`, got {out:?}"),
     );
-    let out = sys.run("xl pause domu");
-    sys.check(xl_errors(&out).is_empty(), format!("pause failed: {out}"));
+    run_ok(&mut sys, "xl pause domu");
     let rows = list_with_healthy_dom0(&mut sys);
     let st = row(&rows, "domu")
         .map(|r| r.state.clone())

@@ -3,7 +3,10 @@
 //! in `xl dmesg`, and dom0 acting on VIRQ_DOM_EXC.
 
 use std::time::{Duration, Instant};
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{
+    boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok,
+    xl_errors,
+};
 use tests::xl::XlRow;
 use tests::{test_name, OrFail, System};
 
@@ -27,11 +30,7 @@ fn shutdown_wait_applies_on_poweroff_destroy() {
     let mut sys = boot(&test_name!());
     let free_before = sys.free_memory();
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
-    let out = sys.run("xl shutdown -w domu");
-    sys.check(
-        xl_errors(&out).is_empty(),
-        format!("shutdown -w failed: {out}"),
-    );
+    let out = run_ok(&mut sys, "xl shutdown -w domu");
     sys.check(
         out.contains("Domain 1 has been shut down, reason code 0"),
         format!("shutdown -w did not report the shutdown: {out}"),
@@ -45,11 +44,7 @@ fn shutdown_wait_applies_on_poweroff_destroy() {
         row(&rows, "domu").is_none(),
         format!("domu still listed after shutdown -w: {rows:?}"),
     );
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} after shutdown"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} after shutdown");
     // Errors name the cause.
     let out = sys.run("xl shutdown domu");
     sys.check(
@@ -68,11 +63,7 @@ fn shutdown_without_wait_is_noticed_by_dom0() {
     let mut sys = boot(&test_name!());
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
     let m = sys.mark();
-    let out = sys.run("xl shutdown domu");
-    sys.check(
-        xl_errors(&out).is_empty(),
-        format!("shutdown failed: {out}"),
-    );
+    run_ok(&mut sys, "xl shutdown domu");
     // dom0's shell loop notices and destroys it (on_poweroff = destroy).
     sys.wait_line(
         m,
@@ -87,8 +78,10 @@ fn shutdown_without_wait_is_noticed_by_dom0() {
 fn reboot_restarts_from_the_config() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    let out = sys.run("xl create /etc/xen/domu.cfg extra=\"test=none first\"");
-    sys.check(xl_errors(&out).is_empty(), format!("create failed: {out}"));
+    run_ok(
+        &mut sys,
+        "xl create /etc/xen/domu.cfg extra=\"test=none first\"",
+    );
     sys.wait_line(
         m,
         "(d1) Hello from pv-guest domU, cmdline \"test=none first\"",
@@ -96,8 +89,7 @@ fn reboot_restarts_from_the_config() {
     )
     .or_fail();
     let m = sys.mark();
-    let out = sys.run("xl reboot domu");
-    sys.check(xl_errors(&out).is_empty(), format!("reboot failed: {out}"));
+    run_ok(&mut sys, "xl reboot domu");
     // Rebuilt from the same (overridden) config, same name: the hypervisor picks the id.
     let notice = sys
         .wait_line(
@@ -161,8 +153,7 @@ fn crash_preserve_keeps_the_domain_and_dmesg_has_the_reason() {
         format!("`xl dmesg` lacks the boot log: {out}"),
     );
     // `xl destroy` cleans up a preserved domain.
-    let out = sys.run("xl destroy test-hlt");
-    sys.check(xl_errors(&out).is_empty(), format!("destroy failed: {out}"));
+    run_ok(&mut sys, "xl destroy test-hlt");
     list_until(&mut sys, "test-hlt to go", |r| row(r, "test-hlt").is_none());
     // dmesg -c clears the ring.
     sys.run("xl dmesg -c");
@@ -182,11 +173,7 @@ fn crash_default_destroys_the_domain() {
     sys.wait_line(m, "on_crash = destroy: destroyed", Duration::from_secs(20))
         .or_fail();
     list_until(&mut sys, "test-hlt to go", |r| row(r, "test-hlt").is_none());
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_before} MiB before, {free_after} after the crash"),
-    );
+    check_free_memory_back(&mut sys, free_before, "} after the crash");
 }
 
 /// Every shutdown and crash of a domU raises VIRQ_DOM_EXC to dom0, which then applies the
@@ -197,8 +184,7 @@ fn dom0_acts_on_virq_dom_exc() {
     let mut sys = boot(&test_name!());
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
     let m = sys.mark();
-    let out = sys.run("xl shutdown domu");
-    sys.check(xl_errors(&out).is_empty(), format!("shutdown: {out}"));
+    run_ok(&mut sys, "xl shutdown domu");
     let notice = sys
         .wait_line(
             m,

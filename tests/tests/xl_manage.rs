@@ -1,17 +1,17 @@
 //! `xl rename`, `xl mem-max`, `--help` of every command, and errors that name the cause.
 
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{
+    boot, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok, xl_errors,
+};
 use tests::test_name;
 
 #[test]
 fn rename_and_mem_max() {
     let mut sys = boot(&test_name!());
     create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
-    let out = sys.run("xl create /etc/xen/domu.cfg name=other");
-    sys.check(xl_errors(&out).is_empty(), format!("create other: {out}"));
+    run_ok(&mut sys, "xl create /etc/xen/domu.cfg name=other");
 
-    let out = sys.run("xl rename domu web-1");
-    sys.check(xl_errors(&out).is_empty(), format!("rename failed: {out}"));
+    run_ok(&mut sys, "xl rename domu web-1");
     let rows = list_with_healthy_dom0(&mut sys);
     sys.check(
         row(&rows, "web-1").is_some_and(|r| r.id == 1) && row(&rows, "domu").is_none(),
@@ -28,15 +28,13 @@ fn rename_and_mem_max() {
         sys.check(xl_errors(&out) == [want], format!("`{cmd}`: want {want:?}, got {out:?}"));
     }
     // The new name works everywhere.
-    let out = sys.run("xl mem-max web-1 32");
-    sys.check(xl_errors(&out).is_empty(), format!("mem-max: {out}"));
+    run_ok(&mut sys, "xl mem-max web-1 32");
     let out = sys.run("xl list -l web-1");
     sys.check(
         out.contains("\"max_memkb\": 32768"),
         format!("mem-max 32 not in `xl list -l`: {out}"),
     );
-    let out = sys.run("xl mem-max web-1 20480k");
-    sys.check(xl_errors(&out).is_empty(), format!("mem-max 20480k: {out}"));
+    run_ok(&mut sys, "xl mem-max web-1 20480k");
     let out = sys.run("xl list -l 1");
     sys.check(out.contains("\"max_memkb\": 20480"), out.clone());
     let out = sys.run("xl mem-max web-1 8");

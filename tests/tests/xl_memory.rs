@@ -2,7 +2,9 @@
 //! driver (decrease_reservation / populate_physmap), within `maxmem`.
 
 use std::time::Duration;
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0, row, xl_errors};
+use tests::steps::{
+    boot, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok, xl_errors,
+};
 use tests::{test_name, OrFail, System};
 
 /// `domu`'s memory in `xl list` (MiB).
@@ -17,8 +19,7 @@ fn domu_mem(sys: &mut System) -> u64 {
 /// `xl mem-set domu <mib>` that must succeed and say the guest got there.
 fn mem_set_ok(sys: &mut System, mib: u64) {
     let cmd = format!("xl mem-set domu {mib}");
-    let out = sys.run(&cmd);
-    sys.check(xl_errors(&out).is_empty(), format!("`{cmd}` failed: {out}"));
+    let out = run_ok(sys, &cmd);
     let want = format!(
         "Domain 1 (\"domu\") reached its memory target: {} KiB ({mib} MiB)",
         mib * 1024
@@ -121,8 +122,7 @@ fn mem_set_balloons_down_and_up_within_maxmem() {
     }
 
     // Everything goes back on destroy.
-    let out = sys.run("xl destroy domu");
-    sys.check(xl_errors(&out).is_empty(), format!("destroy: {out}"));
+    run_ok(&mut sys, "xl destroy domu");
     let free3 = sys.free_memory();
     sys.check(
         free3 == free_boot,
