@@ -8,8 +8,7 @@ use crate::qemu::{self, Images};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The bare-metal target.
-const TARGET: &str = "x86_64-unknown-none";
+use crate::prereq::TARGET;
 
 /// One bare-metal crate: its package, its RUSTFLAGS and its target dir under `target/`.
 struct Crate {
@@ -61,6 +60,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// Builds everything, writing what it can even when pv-guest fails.
 pub fn build_all() -> Result<(), String> {
     let root = qemu::workspace_root();
+    crate::prereq::ensure_toolchain(&root)?;
     let images = Images::in_dir(&qemu::images_dir());
     std::fs::create_dir_all(qemu::images_dir()).map_err(|e| format!("target/images: {e}"))?;
 

@@ -1,6 +1,7 @@
 //! `cargo xtask build|run|test|bench`.
 mod bench;
 mod build;
+mod prereq;
 #[allow(dead_code)]
 mod qemu;
 mod run;

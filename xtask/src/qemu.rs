@@ -1,5 +1,5 @@
 //! The QEMU command line of docs/design.md, shared by `run` and the tests, the exit-status
-//! table, and the "QEMU missing" handling.
+//! table.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -91,46 +91,9 @@ pub fn write_args_file(images: &Images, hv_cmdline: &str) -> Result<PathBuf, Str
     Ok(path)
 }
 
-fn qemu_present() -> bool {
-    Command::new(QEMU)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn has_apt() -> bool {
-    Command::new("apt-get").arg("--version").output().is_ok()
-}
-
-/// Makes sure QEMU is installed: as root with apt-get, installs `qemu-system-x86`;
-/// otherwise says exactly what to run.
+/// Makes sure QEMU is installed (see `prereq`).
 pub fn ensure_qemu() -> Result<(), String> {
-    if qemu_present() {
-        return Ok(());
-    }
-    let install = "apt-get update && apt-get install -y qemu-system-x86";
-    if !(is_root() && has_apt()) {
-        return Err(format!(
-            "{QEMU} not found: install it with `sudo sh -c '{install}'`"
-        ));
-    }
-    eprintln!("xtask: {QEMU} not found; running `{install}`");
-    let ok = Command::new("sh")
-        .args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {install}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok && qemu_present() {
-        Ok(())
-    } else {
-        Err(format!("installing QEMU failed: run `{install}` by hand"))
-    }
+    crate::prereq::ensure(&crate::prereq::QEMU)
 }
 
 /// What a QEMU exit status means (docs/design.md's exit-code table).

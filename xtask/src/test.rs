@@ -18,9 +18,6 @@ use std::process::{Command, Stdio};
 const USAGE: &str = "usage: cargo xtask test [--host-only | --e2e-only] [FILTER]\n\
     FILTER selects end-to-end tests by name (e.g. `crash`, `domu`).";
 
-/// The Xen public header guest-abi's conformance test compiles against.
-const XEN_HEADER: &str = "/usr/include/xen/xen.h";
-
 #[derive(Debug, PartialEq)]
 struct Options {
     host: bool,
@@ -144,40 +141,6 @@ fn cargo_test(t: &mut Tally, step: &str, root: &Path, args: &[&str]) {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Make sure the Xen public headers are installed (`libxen-dev`), like `qemu::ensure_qemu`.
-fn ensure_xen_headers() -> Result<(), String> {
-    if Path::new(XEN_HEADER).exists() {
-        return Ok(());
-    }
-    let install = "apt-get update && apt-get install -y libxen-dev";
-    let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
-    if !(is_root() && has_apt) {
-        return Err(format!(
-            "{XEN_HEADER} not found: install the Xen headers with `sudo sh -c '{install}'`"
-        ));
-    }
-    eprintln!("xtask test: {XEN_HEADER} not found; running `{install}`");
-    let ok = Command::new("sh")
-        .args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {install}")])
-        .stdin(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok && Path::new(XEN_HEADER).exists() {
-        Ok(())
-    } else {
-        Err(format!(
-            "installing libxen-dev failed: run `{install}` by hand"
-        ))
-    }
-}
-
 /// `cargo xtask test`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let opts = parse_args(args)?;
@@ -199,7 +162,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
 
     if opts.host {
-        if let Err(e) = ensure_xen_headers() {
+        if let Err(e) = crate::prereq::ensure(&crate::prereq::XEN_HEADERS) {
             t.step_failed("prerequisite libxen-dev", &e);
         }
         cargo_test(
