@@ -143,6 +143,17 @@ pub fn append_cmdline(args: &mut Vec<String>, extra: &str) {
     args.push(extra.into());
 }
 
+/// Set QEMU option `opt` (e.g. `-m`) to `value`: replace its value where present, else add it.
+pub fn set_option(args: &mut Vec<String>, opt: &str, value: &str) {
+    match args.iter().position(|a| a == opt) {
+        Some(i) if i + 1 < args.len() => args[i + 1] = value.to_string(),
+        _ => {
+            args.push(opt.to_string());
+            args.push(value.to_string());
+        }
+    }
+}
+
 /// Make the file names after `-kernel` and `-initrd` (comma-separated modules, each possibly
 /// followed by its own command line) absolute: relative ones are looked up from the workspace
 /// root, then from the images directory.
@@ -271,6 +282,15 @@ mod tests {
         assert_eq!(a, ["-M", "microvm", "-append", "selftest=ring3"]);
         append_cmdline(&mut a, " ");
         assert_eq!(a.len(), 4);
+    }
+
+    #[test]
+    fn option_set() {
+        let mut a: Vec<String> = vec!["-M".into(), "microvm".into(), "-m".into(), "512M".into()];
+        set_option(&mut a, "-m", "8G");
+        assert_eq!(a, ["-M", "microvm", "-m", "8G"]);
+        set_option(&mut a, "-smp", "2");
+        assert_eq!(a, ["-M", "microvm", "-m", "8G", "-smp", "2"]);
     }
 
     #[test]

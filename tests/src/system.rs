@@ -50,6 +50,8 @@ pub struct BootOptions {
     pub hv_cmdline: Option<String>,
     /// Kill QEMU after this long, whatever the test is doing.
     pub hard_timeout: Duration,
+    /// The machine's memory (QEMU `-m`, e.g. "8G"), replacing the default.
+    pub memory: Option<String>,
 }
 
 impl BootOptions {
@@ -58,7 +60,14 @@ impl BootOptions {
             name: name.to_string(),
             hv_cmdline: None,
             hard_timeout: HARD_TIMEOUT,
+            memory: None,
         }
+    }
+
+    /// Boot a machine with `size` of RAM (QEMU's `-m` syntax: "2G", "8192M").
+    pub fn memory(mut self, size: &str) -> Self {
+        self.memory = Some(size.to_string());
+        self
     }
 
     pub fn cmdline(mut self, extra: &str) -> Self {
@@ -156,10 +165,13 @@ impl System {
     /// Boot the built images (`target/images`) in QEMU. Panics if they are not built or QEMU
     /// cannot start.
     pub fn boot(opts: BootOptions) -> System {
-        let (prog, args) = match launch::qemu_command(opts.hv_cmdline.as_deref()) {
+        let (prog, mut args) = match launch::qemu_command(opts.hv_cmdline.as_deref()) {
             Ok(c) => c,
             Err(e) => panic!("[{}] {e}", opts.name),
         };
+        if let Some(m) = &opts.memory {
+            launch::set_option(&mut args, "-m", m);
+        }
         Self::spawn(&opts.name, &prog, &args, opts.hard_timeout)
     }
 
