@@ -96,9 +96,11 @@ mod boot {
         for r in &info.memory {
             xen_println!(" {:016x} - {:016x} ({})", r.start, r.end, kind_name(r.kind));
         }
-        mm::frames::init(info, image);
+        if let Err(e) = mm::frames::init(info, image) {
+            panic!("frame allocator: {e}");
+        }
         arch::paging::init(info).expect("building the idle page tables");
-        crate::heap::init();
+        crate::heap::init(mm::frames::total_count());
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
             mm::frames::total_count() >> 8,

@@ -6,7 +6,6 @@ use crate::domain::state::{State, STATE};
 use crate::mm::machine::Machine;
 use crate::mm::page_types::PageInfo;
 use alloc::collections::BTreeMap;
-use alloc::vec;
 
 /// dom0's memory unless `dom0_mem=` says otherwise.
 const DEFAULT_DOM0_MIB: u64 = 64;
@@ -32,7 +31,8 @@ pub fn start(info: &'static BootInfo) -> ! {
     let max_mfn = arch::paging::max_mfn();
     *STATE.lock() = Some(State {
         domains: BTreeMap::new(),
-        frames: vec![PageInfo::default(); max_mfn as usize],
+        frames: crate::mm::frames::alloc_array(max_mfn as usize, PageInfo::default())
+            .expect("no memory for the frame table"),
         mem: Machine { max_mfn },
         current: 0,
     });

@@ -289,6 +289,11 @@ pub fn run(si: &'static StartInfo) -> ! {
         crate::heap::free() >> 10,
         crate::cmdline::from_raw(&si.cmd_line)
     );
+    let (lo, hi) = crate::mm::Space::new(si).mfn_range();
+    println!(
+        "dom0: memory: {} pages in machine frames {lo:#x}-{hi:#x}",
+        si.nr_pages
+    );
     if let Some(mode) = crate::cmdline::param(crate::cmdline::from_raw(&si.cmd_line), "bench") {
         crate::bench::run_dom0(si, mode);
     }

@@ -15,6 +15,11 @@ const UNUSED_HYPERCALL: usize = 60;
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    let (lo, hi) = crate::mm::Space::new(si).mfn_range();
+    println!(
+        "memory: {} pages in machine frames {lo:#x}-{hi:#x}",
+        si.nr_pages
+    );
     if let Some(rd) = crate::ramdisk::module(si) {
         println!("{}", crate::ramdisk::describe(rd));
     }

@@ -84,6 +84,13 @@ impl Space {
         Ok(va)
     }
 
+    /// The lowest and highest machine frame of our memory (from the builder's p2m list).
+    pub fn mfn_range(&self) -> (u64, u64) {
+        (0..self.nr_pages)
+            .map(|pfn| self.pfn_to_mfn(pfn))
+            .fold((u64::MAX, 0), |(lo, hi), m| (lo.min(m), hi.max(m)))
+    }
+
     /// The L4's machine frame.
     pub fn l4_mfn(&self) -> u64 {
         self.pfn_to_mfn((self.l4_va - VIRT_BASE) / PAGE_SIZE)

@@ -154,6 +154,22 @@ pub fn set_option(args: &mut Vec<String>, opt: &str, value: &str) {
     }
 }
 
+/// Give the machine `size` of RAM (`-m`) from a RAM backend that reserves no host memory up
+/// front (`reserve=off`), so a 64 GiB machine boots on a smaller host as long as the guest
+/// touches only what it uses.
+pub fn set_memory(args: &mut Vec<String>, size: &str) {
+    set_option(args, "-m", size);
+    args.extend(
+        [
+            "-object",
+            &format!("memory-backend-ram,id=ram0,size={size},reserve=off"),
+            "-machine",
+            "memory-backend=ram0",
+        ]
+        .map(String::from),
+    );
+}
+
 /// Make the file names after `-kernel` and `-initrd` (comma-separated modules, each possibly
 /// followed by its own command line) absolute: relative ones are looked up from the workspace
 /// root, then from the images directory.

@@ -64,7 +64,9 @@ impl BootOptions {
         }
     }
 
-    /// Boot a machine with `size` of RAM (QEMU's `-m` syntax: "2G", "8192M").
+    /// Boot a machine with `size` of RAM (QEMU's `-m` syntax: "2G", "8192M"). QEMU reserves
+    /// no host memory for it up front, so machines larger than this host boot too (the
+    /// hypervisor must not touch every frame).
     pub fn memory(mut self, size: &str) -> Self {
         self.memory = Some(size.to_string());
         self
@@ -170,7 +172,7 @@ impl System {
             Err(e) => panic!("[{}] {e}", opts.name),
         };
         if let Some(m) = &opts.memory {
-            launch::set_option(&mut args, "-m", m);
+            launch::set_memory(&mut args, m);
         }
         Self::spawn(&opts.name, &prog, &args, opts.hard_timeout)
     }

@@ -8,8 +8,25 @@ use tests::test_name;
 use tests::xl::domu_line;
 use tests::System;
 
+/// What `test=mm` prints, one verdict line per check, when every check passes.
+pub const MM_VERDICTS: &[&str] = &[
+    "test=mm: update_va_mapping map, write, read back: ok",
+    "test=mm: mmu_update map, write, read back: ok",
+    "test=mm: second read-only mapping reads the same data: ok",
+    "test=mm: unmapped page faults (#PF, cr2 = its address): ok",
+    "test=mm: remapped page still holds its data: ok",
+    "test=mm: mapping our L4 writable: EBUSY",
+    "test=mm: new L1 pinned, hooked into L2, page mapped through it, torn down: ok",
+    "test=mm: set_gdt: our descriptor is live (lar, accessed bit): ok",
+    "test=mm: update_descriptor: ring-0 code EINVAL, ring-3 code 0: ok",
+    "test=mm: mapping a GDT frame writable: EBUSY",
+    "test=mm: set_ldt: our LDT descriptor is live (lar): ok",
+    "test=mm: LDT and GDT dropped, frames writable again: ok",
+    "test=mm: multicall (version, update_va_mapping, nested multicall, unknown): results written back 0, EINVAL, ENOSYS: ok",
+];
+
 /// Create `domu.cfg` with `extra` overridden; return the mark before it.
-fn create_with(sys: &mut System, name: &str, extra: &str) -> usize {
+pub fn create_with(sys: &mut System, name: &str, extra: &str) -> usize {
     create_opts(sys, "", name, extra)
 }
 
@@ -35,7 +52,7 @@ fn guest_line(sys: &mut System, mark: usize, prefix: &str) -> String {
     domu_line(&line).map(|(_, t)| t.to_string()).unwrap()
 }
 
-fn expect_lines(sys: &mut System, mark: usize, want: &[&str]) {
+pub fn expect_lines(sys: &mut System, mark: usize, want: &[&str]) {
     for w in want {
         // The first 30 characters name the check; the rest is its verdict.
         let prefix = &w[..30.min(w.len())];
@@ -48,25 +65,7 @@ fn expect_lines(sys: &mut System, mark: usize, want: &[&str]) {
 fn guest_maps_unmaps_remaps_and_uses_descriptor_tables() {
     let mut sys = boot(&test_name!());
     let mark = create_with(&mut sys, "mm", "test=mm");
-    expect_lines(
-        &mut sys,
-        mark,
-        &[
-            "test=mm: update_va_mapping map, write, read back: ok",
-            "test=mm: mmu_update map, write, read back: ok",
-            "test=mm: second read-only mapping reads the same data: ok",
-            "test=mm: unmapped page faults (#PF, cr2 = its address): ok",
-            "test=mm: remapped page still holds its data: ok",
-            "test=mm: mapping our L4 writable: EBUSY",
-            "test=mm: new L1 pinned, hooked into L2, page mapped through it, torn down: ok",
-            "test=mm: set_gdt: our descriptor is live (lar, accessed bit): ok",
-            "test=mm: update_descriptor: ring-0 code EINVAL, ring-3 code 0: ok",
-            "test=mm: mapping a GDT frame writable: EBUSY",
-            "test=mm: set_ldt: our LDT descriptor is live (lar): ok",
-            "test=mm: LDT and GDT dropped, frames writable again: ok",
-            "test=mm: multicall (version, update_va_mapping, nested multicall, unknown): results written back 0, EINVAL, ENOSYS: ok",
-        ],
-    );
+    expect_lines(&mut sys, mark, MM_VERDICTS);
     let crashes = sys.lines_since(mark, " crashed:");
     sys.check(crashes.is_empty(), format!("a domain crashed: {crashes:?}"));
     list_with_healthy_dom0(&mut sys);

@@ -10,7 +10,7 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
     if d.tot_pages >= d.max_pages {
         return Err(Errno::ENOMEM);
     }
-    let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
+    let mfn = crate::mm::frames::alloc_for_domain().ok_or(Errno::ENOMEM)?;
     let (mut ft, _) = st.frame_table();
     if ft.assign(mfn, dom).is_err() {
         // The allocator handed out a frame we think is owned: never use it.

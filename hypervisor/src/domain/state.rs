@@ -8,15 +8,15 @@ use crate::mm::machine::Machine;
 use crate::mm::page_types::{FrameTable, PageInfo};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
 use spin::Mutex;
 
 /// Everything the hypercalls and the scheduler share.
 pub struct State {
     /// Live domains by id.
     pub domains: BTreeMap<u16, Box<Domain>>,
-    /// Per-frame bookkeeping, indexed by MFN.
-    pub frames: Vec<PageInfo>,
+    /// Per-frame bookkeeping, indexed by MFN (allocated at boot from frames, sized from the
+    /// machine).
+    pub frames: &'static mut [PageInfo],
     /// Machine memory access.
     pub mem: Machine,
     /// The domain whose vCPU is on the CPU (or whose frame is loaded).
@@ -26,7 +26,7 @@ pub struct State {
 impl State {
     /// The frame table over `frames`.
     pub fn frame_table(&mut self) -> (FrameTable<'_>, &mut Machine) {
-        (FrameTable::new(&mut self.frames), &mut self.mem)
+        (FrameTable::new(self.frames), &mut self.mem)
     }
 
     /// The current domain.

@@ -1,10 +1,13 @@
 //! The hypervisor's own (idle) page tables, built at boot from allocated frames:
 //! - the image at `0xFFFF820000000000 + phys` (slot 260): text RX, rodata R+NX, data RW+NX,
 //!   with an unmapped guard page at the bottom of the hypervisor stack;
-//! - the direct map of all RAM at `0xFFFF830000000000 + phys` (slot 262): 2 MiB, RW, NX;
+//! - the direct map of all RAM at `0xFFFF830000000000 + phys` (slot 262): 2 MiB, RW, NX,
+//!   covering the memory map's RAM ranges only (not the holes between them, where devices live);
 //! - the M2P at `0xFFFF800000000000` (slot 256): u64 per MFN, user-readable, read-only
 //!   (the hypervisor writes it through the direct map);
-//! - an uncached MMIO window at `0xFFFF828000000000` (slot 261) for the LAPIC and the like.
+//! - an uncached MMIO window at `0xFFFF828000000000` (slot 261) for the LAPIC and the like;
+//! - the hypervisor heap at `0xFFFF840000000000` (slot 264), growing upwards a page at a time
+//!   (`crate::heap`); its L3 exists from boot, so every address space sees the heap's growth.
 
 use crate::boot_info::BootInfo;
 use crate::mm::{directmap, frames, image_virt_to_phys};
@@ -31,6 +34,10 @@ pub const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 pub const M2P_BASE: u64 = 0xFFFF_8000_0000_0000;
 /// Base of the MMIO window.
 pub const MMIO_BASE: u64 = 0xFFFF_8280_0000_0000;
+/// Base of the heap region (one L4 slot: 512 GiB of address space).
+pub const HEAP_BASE: u64 = 0xFFFF_8400_0000_0000;
+/// Size of the heap region.
+pub const HEAP_REGION: u64 = 1 << 39;
 /// The hole's L4 slots.
 pub const HOLE_SLOTS: core::ops::Range<usize> = 256..272;
 
@@ -150,19 +157,21 @@ pub fn init(info: &BootInfo) -> Result<(), MapError> {
         }
         va += 4096;
     }
-    let ram_end = info
-        .memory
-        .iter()
-        .filter(|r| r.is_available())
-        .map(|r| r.end)
-        .max()
-        .unwrap_or(0);
-    let mut pa = 0;
-    while pa < ram_end {
-        map_2m(l4, directmap::DIRECTMAP_BASE + pa, pa, RW | nx())?;
-        pa += 2 << 20;
+    let ram = || info.memory.iter().filter(|r| r.is_available());
+    for r in ram() {
+        let mut pa = r.start & !((2 << 20) - 1);
+        while pa < r.end {
+            map_2m(l4, directmap::DIRECTMAP_BASE + pa, pa, RW | nx())?;
+            pa += 2 << 20;
+        }
     }
-    let max_mfn = ram_end / 4096;
+    // The heap's L3: present from boot so that the L4 slot every guest copies never changes.
+    {
+        // SAFETY: the idle L4, being built.
+        let t = unsafe { table(l4) };
+        next(&mut t[index(HEAP_BASE, 4)], false)?;
+    }
+    let max_mfn = ram().map(|r| r.end / 4096).max().unwrap_or(0);
     let m2p_frames = (max_mfn * 8).div_ceil(4096);
     let m2p = frames::alloc_contiguous(m2p_frames, 1).ok_or(MapError::NoMemory)?;
     for i in 0..m2p_frames {
@@ -238,6 +247,14 @@ pub fn map_mmio(pa: u64, size: u64) -> Result<*mut u8, MapError> {
         )?;
     }
     Ok((va + (pa - first)) as *mut u8)
+}
+
+/// Maps machine frame `mfn` read-write at `va` in the heap region (see [`HEAP_BASE`]).
+pub fn map_heap_page(va: u64, mfn: u64) -> Result<(), MapError> {
+    if !(HEAP_BASE..HEAP_BASE + HEAP_REGION).contains(&va) {
+        return Err(MapError::NoMemory);
+    }
+    map_4k(idle_l4_mfn(), va, mfn << 12, RW | nx())
 }
 
 /// Invalidates the TLB entry of `va`.
