@@ -41,7 +41,7 @@ pub struct BootInfo {
     /// The modules: 1 = dom0 kernel, 2 = dom0 initrd.
     pub modules: Vec<Module, 16>,
     /// The memory map.
-    pub memory: Vec<MemRegion, 64>,
+    pub memory: Vec<MemRegion, 128>,
     /// Physical ranges of the loader's own structures (info, map, module list).
     pub loader_ranges: Vec<(u64, u64), 4>,
 }
