@@ -122,8 +122,7 @@ mod imp {
         let next = credit::pick(&cands, st.current);
         if let Some(n) = next {
             switch(st, regs, n);
-            let si = st.cur().shared_info_mfn;
-            crate::time::update_vcpu_time(&st.mem, si);
+            crate::time::update_vcpu_time(&st.cur().shared_info);
         }
         update_runstates(st, now, next);
         let slice_end = match next {

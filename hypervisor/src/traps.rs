@@ -111,8 +111,7 @@ fn bounce_with(
     middle: &[u64],
     mask_events: bool,
 ) -> Result<(), &'static str> {
-    let si = st.cur().shared_info_mfn;
-    let saved_mask = vcpu_info::upcall_masked(&st.mem, si);
+    let saved_mask = vcpu_info::upcall_masked(&st.cur().shared_info);
     let was_kernel = st.cur().vcpu.in_kernel;
     if !was_kernel {
         toggle_guest_mode(st);
@@ -158,7 +157,7 @@ fn bounce_with(
     regs.ss = FLAT_KERNEL_SS64;
     regs.rflags &= !RFLAGS_HANDLER_CLEAR;
     if mask_events {
-        vcpu_info::set_upcall_mask(&st.mem, si, true);
+        vcpu_info::set_upcall_mask(&st.cur().shared_info, true);
     }
     Ok(())
 }
@@ -196,8 +195,7 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             return Err("no handler registered");
         }
         if vector == 14 {
-            let si = st.cur().shared_info_mfn;
-            vcpu_info::set_cr2(&st.mem, si, arch::cpu::read_cr2());
+            vcpu_info::set_cr2(&st.cur().shared_info, arch::cpu::read_cr2());
         }
         regs.rip += rip_advance;
         bounce(st, regs, t.address, error, t.flags & 4 != 0)

@@ -7,9 +7,11 @@ use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0};
 use tests::test_name;
 use tests::xl::domu_line;
 
-/// Every attack and the verdict the hypervisor must force, in the order they run.
-fn expected() -> Vec<String> {
-    let mut v: Vec<String> = [
+/// The classes of attacks, each with every attack and the verdict the hypervisor must force,
+/// in the order they run.
+fn expected() -> Vec<(&'static str, Vec<String>)> {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mmu = strings(&[
         "map a dom0 frame: refused (EPERM)",
         "map a hypervisor frame: refused (EPERM)",
         "map own L1 writable: refused (EBUSY)",
@@ -36,10 +38,8 @@ fn expected() -> Vec<String> {
         "decrease_reservation of a mapped frame: contained (0 of 1 released)",
         "write the M2P: contained (#PF on a read-only page)",
         "read the hypervisor image: contained (#PF)",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
+    let mut pointers = Vec::new();
     for kind in ["hole", "unmapped", "non-canonical"] {
         for hc in [
             "set_trap_table",
@@ -53,52 +53,88 @@ fn expected() -> Vec<String> {
             "xen_version",
             "sched_op",
         ] {
-            v.push(format!("{hc} with a {kind} pointer: refused (EFAULT)"));
+            pointers.push(format!("{hc} with a {kind} pointer: refused (EFAULT)"));
         }
     }
-    v.extend(
-        [
-            "mmu_update count 2^31-1 (256 done): refused (EFAULT)",
-            "mmuext_op count 2^31-1 (170 done): refused (EFAULT)",
-            "multicall count 2^32-1 (64 ran): refused (EFAULT)",
-            "set_gdt with a ring-0 code segment: refused (EINVAL)",
-            "set_gdt with 15 frames: refused (EINVAL)",
-            "update_descriptor with a call gate: refused (EINVAL)",
-            "update_descriptor with ring-0 code: refused (EINVAL)",
-            "update_descriptor into a page table: refused (EINVAL)",
-            "set_ldt on a misaligned address: refused (EINVAL)",
-            "set_ldt in the hypervisor hole: refused (EINVAL)",
-            "set_trap_table with a hole handler: refused (EINVAL)",
-            "register a callback in the hole: refused (EINVAL)",
-            "iret to ring 0 (cs 0xe030): contained (ran with RPL 3)",
-            "iret with the hypervisor's code selector: contained (failsafe callback)",
-            "iret with the hypervisor's stack selector: contained (failsafe callback)",
-            "iret to a non-canonical rip: contained (failsafe callback)",
-            "cli in the guest kernel: contained (#GP to our handler)",
-            "hlt in the guest kernel: contained (#GP to our handler)",
-            "mov to cr3 in the guest kernel: contained (#GP to our handler)",
-            "wrmsr in the guest kernel: contained (#GP to our handler)",
-            "in from port 0x64 in the guest kernel: contained (#GP to our handler)",
-            "lgdt in the guest kernel: contained (#GP to our handler)",
-            "int 0x80 (no gate) in the guest kernel: contained (#GP to our handler)",
+    let cost = strings(&[
+        "mmu_update count 2^31-1 (256 done): refused (EFAULT)",
+        "mmuext_op count 2^31-1 (170 done): refused (EFAULT)",
+        "multicall count 2^32-1 (64 ran): refused (EFAULT)",
+    ]);
+    let descriptors = strings(&[
+        "set_gdt with a ring-0 code segment: refused (EINVAL)",
+        "set_gdt with 15 frames: refused (EINVAL)",
+        "update_descriptor with a call gate: refused (EINVAL)",
+        "update_descriptor with ring-0 code: refused (EINVAL)",
+        "update_descriptor into a page table: refused (EINVAL)",
+        "set_ldt on a misaligned address: refused (EINVAL)",
+        "set_ldt in the hypervisor hole: refused (EINVAL)",
+        "set_trap_table with a hole handler: refused (EINVAL)",
+        "register a callback in the hole: refused (EINVAL)",
+    ]);
+    let traps = strings(&[
+        "iret to ring 0 (cs 0xe030): contained (ran with RPL 3)",
+        "iret with the hypervisor's code selector: contained (failsafe callback)",
+        "iret with the hypervisor's stack selector: contained (failsafe callback)",
+        "iret to a non-canonical rip: contained (failsafe callback)",
+        "cli in the guest kernel: contained (#GP to our handler)",
+        "hlt in the guest kernel: contained (#GP to our handler)",
+        "mov to cr3 in the guest kernel: contained (#GP to our handler)",
+        "wrmsr in the guest kernel: contained (#GP to our handler)",
+        "in from port 0x64 in the guest kernel: contained (#GP to our handler)",
+        "lgdt in the guest kernel: contained (#GP to our handler)",
+        "int 0x80 (no gate) in the guest kernel: contained (#GP to our handler)",
+    ]);
+    // The hypervisor's pages shared with the guest: never a table, descriptors, freed or
+    // passed on (findings 1 and 2 of the isolation review).
+    let misuses = |what: &str| {
+        vec![
+            format!("hook {what} into an L2 as an L1 table: refused (EPERM)"),
+            format!("load {what} as a GDT frame: refused (EINVAL)"),
+            format!("pin {what} as an L1 table: refused (EPERM)"),
+            format!("pin {what} as an L2 table: refused (EPERM)"),
+            format!("pin {what} as an L3 table: refused (EPERM)"),
+            format!("pin {what} as an L4 table: refused (EPERM)"),
+            format!("give {what} back (decrease_reservation): contained (0 of 1 released)"),
         ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    v
+    };
+    let mut xen = misuses("shared_info");
+    for what in ["our shared_info", "a grant-table frame"] {
+        xen.push(format!(
+            "grant {what} to ourselves and map it: contained (GNTST_bad_page)"
+        ));
+        xen.push(format!(
+            "grant copy into {what}: contained (GNTST_bad_page)"
+        ));
+    }
+    xen.extend(misuses("a grant-table frame"));
+    vec![
+        ("PV MMU", mmu),
+        ("hypercall pointers", pointers),
+        ("per-operation cost", cost),
+        ("descriptors and callbacks", descriptors),
+        ("traps and iret", traps),
+        ("hypervisor-owned frames", xen),
+    ]
 }
 
 #[test]
 fn hostile_guest_is_refused_or_contained_and_the_system_stays_healthy() {
     let mut sys = boot(&test_name!());
     let mark = sys.mark();
-    let out = sys.run("xl create /etc/xen/domu.cfg name=hostile extra=\"test=hostile\"");
+    // The first domU: domain 1 (`me=` lets it grant to itself).
+    let out = sys.run("xl create /etc/xen/domu.cfg name=hostile extra=\"test=hostile me=1\"");
     sys.check(!out.contains("xl: "), format!("`xl create` failed: {out}"));
-    let want = expected();
-    let summary = format!(
-        "hostile: {n} attacks tried, {n} refused or contained",
-        n = want.len()
-    );
+    let classes = expected();
+    let mut want: Vec<String> = classes.iter().flat_map(|(_, v)| v.clone()).collect();
+    let total = want.len();
+    for (name, v) in &classes {
+        want.push(format!(
+            "class {name}: {n} tried, {n} contained",
+            n = v.len()
+        ));
+    }
+    let summary = format!("hostile: {total} attacks tried, {total} refused or contained");
     sys.wait_line_where(
         mark,
         "hostile: N attacks tried",

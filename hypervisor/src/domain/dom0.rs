@@ -21,7 +21,7 @@ impl Dom0Memory<'_> {
         &self,
         gpaddr: u64,
         len: u64,
-        mut f: impl FnMut(u64, usize, usize),
+        mut f: impl FnMut(u64, usize, usize) -> Result<(), guest_abi::errno::Errno>,
     ) -> Result<(), BuildError> {
         let end = gpaddr
             .checked_add(len)
@@ -34,7 +34,10 @@ impl Dom0Memory<'_> {
         while cur < end {
             let n = ((cur | 0xFFF) + 1).min(end) - cur;
             let ma = (self.mfns[(cur >> 12) as usize] << 12) | (cur & 0xFFF);
-            f(ma, done, n as usize);
+            f(ma, done, n as usize).map_err(|errno| BuildError::Map {
+                mfn: ma >> 12,
+                errno,
+            })?;
             cur += n;
             done += n as usize;
         }
@@ -81,7 +84,7 @@ pub fn build(
     for pfn in 0..pages {
         mfns.push(memory::alloc_page(st, id, pfn).map_err(|_| "not enough memory for dom0")?);
     }
-    let shared = st.dom(id).ok_or("domain 0 vanished")?.shared_info_mfn;
+    let shared = st.dom(id).ok_or("domain 0 vanished")?.shared_info.mfn();
     let params = BuildParams {
         kernel: &img,
         initrd,

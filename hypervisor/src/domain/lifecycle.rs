@@ -25,18 +25,19 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
             .find(|i| !st.domains.contains_key(i))
             .ok_or(Errno::ENOSPC)?,
     };
-    let shared = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
-    let (mut ft, _) = st.frame_table();
-    if ft.assign(shared, id).is_err() {
-        return Err(Errno::ENOMEM);
-    }
-    st.mem.zero_frame(shared);
-    let mut d = Box::new(Domain::new(id, privileged));
-    d.shared_info_mfn = shared;
-    d.xen_frames.push(shared);
+    let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
+    let shared = match st.frame_table().0.assign_xen(mfn, id) {
+        Ok(page) => page,
+        Err(_) => {
+            log::error!("frame {mfn:#x} from the allocator is already owned");
+            return Err(Errno::ENOMEM);
+        }
+    };
+    crate::mm::machine::xen_zero(&shared);
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
-    super::vcpu_info::set_upcall_mask(&st.mem, shared, true);
-    crate::time::init_shared_info(&st.mem, shared);
+    super::vcpu_info::set_upcall_mask(&shared, true);
+    crate::time::init_shared_info(&shared);
+    let d = Box::new(Domain::new(id, privileged, shared));
     st.domains.insert(id, d);
     Ok(id)
 }
@@ -93,13 +94,22 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Free what a dying domain can give back; drop the domain when nothing is left.
+/// Free what a dying domain can give back; drop the domain, and give back the hypervisor
+/// pages it shared (shared_info, grant-table frames), when nothing is left.
 pub fn reap(st: &mut State, id: u16) {
     let left = super::memory::relinquish_all(st, id);
-    if left == 0 {
-        st.domains.remove(&id);
-        log::info!("domain {id} destroyed");
+    if left != 0 {
+        return;
     }
+    let Some(d) = st.domains.remove(&id) else {
+        return;
+    };
+    let d = *d;
+    let pages = core::iter::once(d.shared_info).chain(d.grant.frames);
+    for page in pages {
+        super::memory::free_xen_page(st, page);
+    }
+    log::info!("domain {id} destroyed");
 }
 
 /// Reap every dying domain (after an unmapping may have dropped the last reference).

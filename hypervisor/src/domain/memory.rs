@@ -1,6 +1,7 @@
 //! Giving frames to domains and taking them back.
 
 use super::state::State;
+use crate::mm::page_types::XenPage;
 use guest_abi::errno::Errno;
 
 /// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
@@ -51,23 +52,32 @@ pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
         .filter(|&m| st.frames[m as usize].owner == dom)
         .collect();
     for mfn in mfns {
-        if st.frames[mfn as usize].foreign_refs != 0 {
+        let p = st.frames[mfn as usize];
+        if p.foreign_refs != 0 {
             left += 1;
-            continue;
-        }
-        let xen_frame = st.dom(dom).is_some_and(|d| d.xen_frames.contains(&mfn));
-        if xen_frame {
-            let (mut ft, mem) = st.frame_table();
-            if ft.release(mem, mfn).is_err() {
-                // Still referenced (mapped): it goes when the last reference does.
+        } else if p.xen {
+            // The hypervisor's pages go with the domain itself (`lifecycle::reap`), once
+            // nobody maps them.
+            if p.refs != 0 {
                 left += 1;
-                continue;
             }
-            crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
-            crate::mm::frames::free(mfn);
         } else if free_page(st, dom, mfn).is_err() {
             left += 1;
         }
     }
     left
+}
+
+/// Give a hypervisor page back to the allocator (its domain is gone and nobody maps it).
+pub fn free_xen_page(st: &mut State, page: XenPage) {
+    let (mut ft, mem) = st.frame_table();
+    match ft.release_xen(mem, page) {
+        Ok(mfn) => {
+            crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
+            crate::mm::frames::free(mfn);
+        }
+        // Unreachable while `reap` only drops domains whose pages nobody maps; keep the frame
+        // out of the allocator rather than free a mapped page.
+        Err(page) => log::error!("hypervisor page {:#x} still mapped: leaked", page.mfn()),
+    }
 }

@@ -100,6 +100,8 @@ impl Vcpu {
     }
 }
 
+use crate::mm::page_types::XenPage;
+
 /// A domain.
 pub struct Domain {
     /// Its id.
@@ -112,11 +114,8 @@ pub struct Domain {
     pub max_pages: u64,
     /// Pages it owns now (not counting its shared_info page).
     pub tot_pages: u64,
-    /// Its shared_info frame.
-    pub shared_info_mfn: u64,
-    /// Frames the hypervisor gave it beyond its memory (shared_info, grant-table frames):
-    /// owned by it, not counted in `tot_pages`.
-    pub xen_frames: alloc::vec::Vec<u64>,
+    /// Its shared_info page: the hypervisor's, shared with it (not counted in `tot_pages`).
+    pub shared_info: XenPage,
     /// Its grant table and its mappings of other domains' grants.
     pub grant: crate::grant::GrantState,
     /// Nesting count of `pausedomain` (created domains start paused once).
@@ -145,15 +144,14 @@ pub struct Domain {
 
 impl Domain {
     /// A new, paused domain with no memory.
-    pub fn new(id: u16, privileged: bool) -> Self {
+    pub fn new(id: u16, privileged: bool, shared_info: XenPage) -> Self {
         Domain {
             id,
             privileged,
             handle: [0; 16],
             max_pages: 0,
             tot_pages: 0,
-            shared_info_mfn: 0,
-            xen_frames: alloc::vec::Vec::new(),
+            shared_info,
             grant: crate::grant::GrantState::new(0, 0),
             pause_count: 1,
             shutdown: None,

@@ -66,7 +66,7 @@ impl State {
     /// Make `id` the current domain.
     pub fn set_current(&mut self, id: u16) {
         self.current = id;
-        let si = self.domains.get(&id).map_or(0, |d| d.shared_info_mfn);
+        let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn());
         CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();
     }

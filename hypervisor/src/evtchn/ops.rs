@@ -58,7 +58,7 @@ pub fn raise(st: &mut State, dom: u16, port: u32) {
     if d.dying {
         return;
     }
-    let w = SharedWords::new(&st.mem, d.shared_info_mfn);
+    let w = SharedWords::new(&d.shared_info);
     let kick = two_level::set_pending(&w, port);
     let polled = d
         .vcpu
@@ -159,9 +159,7 @@ pub fn send(st: &mut State, port: u32) -> Result<(), Errno> {
 pub fn close(st: &mut State, dom: u16, port: u32) -> Result<(), Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     let old = d.evtchn.close(port)?;
-    let si = d.shared_info_mfn;
-    let w = SharedWords::new(&st.mem, si);
-    two_level::clear_pending(&w, port);
+    two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
     if let Binding::Interdomain { remote, port: rp } = old {
         if let Some(peer) = st.dom(remote) {
             let back = Binding::Interdomain { remote: dom, port };
@@ -223,9 +221,7 @@ pub fn unmask(st: &mut State, port: u32) -> Result<(), Errno> {
     if !d.evtchn.valid(port) {
         return Err(Errno::EINVAL);
     }
-    let si = d.shared_info_mfn;
-    let w = SharedWords::new(&st.mem, si);
-    if two_level::unmask(&w, port) {
+    if two_level::unmask(&SharedWords::new(&d.shared_info), port) {
         crate::sched::wake(st, me);
     }
     Ok(())

@@ -1,34 +1,29 @@
-//! [`EventWords`] over a domain's shared_info frame, through the direct map.
+//! [`EventWords`] over a domain's shared_info page, through its [`XenPage`] proof.
 
 use super::two_level::EventWords;
-use crate::mm::machine::Machine;
+use crate::mm::machine::{xen_u64, xen_u8};
+use crate::mm::page_types::XenPage;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, AtomicU8};
 use guest_abi::shared_info::{SharedInfo, VcpuInfo};
 
-/// Stand-ins if a word were ever out of reach (a shared_info frame always is in RAM).
+/// Stand-ins if an offset were ever outside the page (every one below is a shared_info field).
 static NO_WORD: AtomicU64 = AtomicU64::new(0);
 static NO_BYTE: AtomicU8 = AtomicU8::new(0);
 
-/// The event words of the shared_info frame `mfn` (vCPU 0).
+/// The event words of a shared_info page (vCPU 0).
 pub struct SharedWords<'a> {
-    mem: &'a Machine,
-    base: u64,
+    page: &'a XenPage,
 }
 
 impl<'a> SharedWords<'a> {
-    /// The words of shared_info frame `mfn`.
-    pub fn new(mem: &'a Machine, mfn: u64) -> Self {
-        SharedWords {
-            mem,
-            base: mfn << 12,
-        }
+    /// The words of shared_info page `page`.
+    pub fn new(page: &'a XenPage) -> Self {
+        SharedWords { page }
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
-        self.mem
-            .atomic_u64(self.base + off as u64)
-            .unwrap_or(&NO_WORD)
+        xen_u64(self.page, off).unwrap_or(&NO_WORD)
     }
 }
 
@@ -43,8 +38,6 @@ impl EventWords for SharedWords<'_> {
         self.word(offset_of!(VcpuInfo, evtchn_pending_sel))
     }
     fn upcall_pending(&self) -> &AtomicU8 {
-        self.mem
-            .atomic_u8(self.base + offset_of!(VcpuInfo, evtchn_upcall_pending) as u64)
-            .unwrap_or(&NO_BYTE)
+        xen_u8(self.page, offset_of!(VcpuInfo, evtchn_upcall_pending)).unwrap_or(&NO_BYTE)
     }
 }

@@ -19,11 +19,11 @@ pub fn deliver(regs: &mut CpuUserRegs) {
         }
         let r = state::with(|st| {
             let d = st.cur();
-            let (cb, si) = (d.vcpu.callbacks.event, d.shared_info_mfn);
+            let (cb, si) = (d.vcpu.callbacks.event, &d.shared_info);
             if cb == 0
                 || !d.runnable()
-                || !vcpu_info::upcall_pending(&st.mem, si)
-                || vcpu_info::upcall_masked(&st.mem, si)
+                || !vcpu_info::upcall_pending(si)
+                || vcpu_info::upcall_masked(si)
             {
                 return Ok(());
             }

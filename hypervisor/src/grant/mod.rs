@@ -6,8 +6,7 @@ pub mod active;
 #[cfg(target_os = "none")]
 pub mod ops;
 
-#[cfg(target_os = "none")]
-use crate::mm::machine::Machine;
+use crate::mm::page_types::XenPage;
 use active::Active;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -44,8 +43,9 @@ pub struct MapTrack {
 /// A domain's grant state: its own table (as granter) and its mappings (as grantee).
 #[derive(Default)]
 pub struct GrantState {
-    /// The shared grant-table frames, owned by the domain, not counted in its memory.
-    pub frames: Vec<u64>,
+    /// The shared grant-table frames: the hypervisor's pages, shared with the domain, not
+    /// counted in its memory.
+    pub frames: Vec<XenPage>,
     /// Limit on `frames`.
     pub max_frames: u32,
     /// This domain's grants in use, by reference.
@@ -83,28 +83,31 @@ impl GrantState {
         (self.frames.len() * GRANT_ENTRIES_PER_FRAME_V1) as u32
     }
 
-    /// Machine address of entry `gref`, if it exists.
-    fn entry_maddr(&self, gref: u32) -> Option<u64> {
+    /// The page and offset of entry `gref`, if it exists.
+    fn entry_at(&self, gref: u32) -> Option<(&XenPage, usize)> {
         let per = GRANT_ENTRIES_PER_FRAME_V1 as u32;
-        let frame = *self.frames.get((gref / per) as usize)?;
-        Some((frame << 12) + u64::from(gref % per) * core::mem::size_of::<GrantEntryV1>() as u64)
+        let page = self.frames.get((gref / per) as usize)?;
+        Some((
+            page,
+            (gref % per) as usize * core::mem::size_of::<GrantEntryV1>(),
+        ))
     }
 
     /// Read entry `gref` from the shared table.
     #[cfg(target_os = "none")]
-    pub fn read_entry(&self, mem: &Machine, gref: u32) -> Option<GrantEntryV1> {
-        let ma = self.entry_maddr(gref)?;
+    pub fn read_entry(&self, gref: u32) -> Option<GrantEntryV1> {
+        let (page, off) = self.entry_at(gref)?;
         let mut e = GrantEntryV1::new_zeroed();
-        mem.read_bytes(ma, e.as_mut_bytes());
+        crate::mm::machine::xen_read(page, off, e.as_mut_bytes()).ok()?;
         Some(e)
     }
 
-    /// Store the flags of entry `gref`.
+    /// Store the flags of entry `gref` (false if there is no such entry).
     #[cfg(target_os = "none")]
-    pub fn write_flags(&self, mem: &Machine, gref: u32, flags: u16) {
-        if let Some(ma) = self.entry_maddr(gref) {
-            mem.write_bytes(ma, &flags.to_le_bytes());
-        }
+    pub fn write_flags(&self, gref: u32, flags: u16) -> bool {
+        self.entry_at(gref).is_some_and(|(page, off)| {
+            crate::mm::machine::xen_write(page, off, &flags.to_le_bytes()).is_ok()
+        })
     }
 
     /// Number of live mappings.

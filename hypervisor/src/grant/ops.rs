@@ -59,16 +59,21 @@ pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errn
             op.status = GntStatus::NO_SPACE.0;
             return Ok(());
         };
-        if st.frame_table().0.assign(mfn, dom).is_err() {
+        let Ok(page) = st.frame_table().0.assign_xen(mfn, dom) else {
             op.status = GntStatus::GENERAL_ERROR.0;
             return Ok(());
-        }
-        st.mem.zero_frame(mfn);
-        let d = st.dom(dom).ok_or(Errno::ESRCH)?;
-        d.grant.frames.push(mfn);
-        d.xen_frames.push(mfn);
+        };
+        crate::mm::machine::xen_zero(&page);
+        st.dom(dom).ok_or(Errno::ESRCH)?.grant.frames.push(page);
     }
-    let frames = st.dom(dom).ok_or(Errno::ESRCH)?.grant.frames.clone();
+    let frames: alloc::vec::Vec<u64> = st
+        .dom(dom)
+        .ok_or(Errno::ESRCH)?
+        .grant
+        .frames
+        .iter()
+        .map(|p| p.mfn())
+        .collect();
     for (i, f) in frames.iter().take(op.nr_frames as usize).enumerate() {
         if guest_copy::write(&st.mem, op.frame_list + 8 * i as u64, f).is_err() {
             op.status = GntStatus::BAD_VIRT_ADDR.0;
@@ -152,14 +157,13 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             return Err(GntStatus::BAD_GNTREF);
         }
         let act = g.grant.active.get(&gref).copied();
-        let e = g
-            .grant
-            .read_entry(&st.mem, gref)
-            .ok_or(GntStatus::BAD_GNTREF)?;
+        let e = g.grant.read_entry(gref).ok_or(GntStatus::BAD_GNTREF)?;
         (e, act)
     };
     let (frame, new_flags) = active::acquire(&entry, act.as_ref(), me, write)?;
-    if st.frame_table().0.owner(frame) != granter {
+    if !st.frame_table().0.owned_memory(frame, granter) {
+        // Not the granter's memory: another domain's frame, or a hypervisor page (its own
+        // shared_info or grant table) that it may map but never pass on.
         return Err(GntStatus::BAD_PAGE);
     }
     {
@@ -198,7 +202,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     let g = live(&mut st.domains, granter)?;
     let a = active::pin(act, frame, me, write);
     g.grant.active.insert(gref, a);
-    g.grant.write_flags(&st.mem, gref, new_flags);
+    g.grant.write_flags(gref, new_flags);
     let track = MapTrack {
         granter,
         gref,
@@ -281,11 +285,8 @@ fn release_pin(st: &mut State, t: &MapTrack) {
             g.grant.active.remove(&t.gref);
         }
     }
-    // A dying granter's table frames may already be back in the allocator.
-    if !g.dying {
-        if let Some(e) = g.grant.read_entry(&st.mem, t.gref) {
-            g.grant.write_flags(&st.mem, t.gref, e.flags & !clear);
-        }
+    if let Some(e) = g.grant.read_entry(t.gref) {
+        g.grant.write_flags(t.gref, e.flags & !clear);
     }
 }
 
@@ -321,10 +322,7 @@ fn copy_side(
             return Err(GntStatus::BAD_GNTREF);
         }
         let act = g.grant.active.get(&gref).copied();
-        let e = g
-            .grant
-            .read_entry(&st.mem, gref)
-            .ok_or(GntStatus::BAD_GNTREF)?;
+        let e = g.grant.read_entry(gref).ok_or(GntStatus::BAD_GNTREF)?;
         active::acquire(&e, act.as_ref(), me, write)?.0
     } else {
         if dom != me && !st.cur().privileged {
@@ -333,13 +331,9 @@ fn copy_side(
         live(&mut st.domains, dom)?;
         p.u
     };
-    let info = st
-        .frame_table()
-        .0
-        .get(frame)
-        .copied()
-        .ok_or(GntStatus::BAD_PAGE)?;
-    if info.owner != dom {
+    let (ft, _) = st.frame_table();
+    let info = ft.get(frame).copied().ok_or(GntStatus::BAD_PAGE)?;
+    if !ft.owned_memory(frame, dom) {
         return Err(GntStatus::BAD_PAGE);
     }
     if write && (info.ptype.level().is_some() || info.ptype == PageType::SegDesc) {
@@ -363,11 +357,17 @@ pub fn copy(st: &mut State, op: &mut GnttabCopy) {
     op.status = match (src, dst) {
         (Ok(s), Ok(d)) => {
             let mut buf = [0u8; 4096];
-            st.mem
-                .read_bytes((s << 12) + u64::from(op.source.offset), &mut buf[..len]);
-            st.mem
-                .write_bytes((d << 12) + u64::from(op.dest.offset), &buf[..len]);
-            GntStatus::OKAY.0
+            let copied = st
+                .mem
+                .read_bytes((s << 12) + u64::from(op.source.offset), &mut buf[..len])
+                .and_then(|()| {
+                    st.mem
+                        .write_bytes((d << 12) + u64::from(op.dest.offset), &buf[..len])
+                });
+            match copied {
+                Ok(()) => GntStatus::OKAY.0,
+                Err(_) => GntStatus::BAD_PAGE.0,
+            }
         }
         (Err(e), _) | (_, Err(e)) => e.0,
     };

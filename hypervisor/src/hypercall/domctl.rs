@@ -27,7 +27,10 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
             let id = lifecycle::create(st, want, false)?;
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
             d.handle = c.handle;
-            d.grant = crate::grant::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
+            // Limits only: the table's pages (none yet) stay where they are.
+            let limits = crate::grant::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
+            d.grant.max_frames = limits.max_frames;
+            d.grant.max_maptrack = limits.max_maptrack;
             d.max_vcpus = c.max_vcpus.max(1);
             d.evtchn = crate::evtchn::ports::PortTable::new(c.max_evtchn_port);
             op.domain = DomId(id);
@@ -151,7 +154,7 @@ pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainIn
         flags: flags.bits(),
         tot_pages: d.tot_pages,
         max_pages: d.max_pages,
-        shared_info_frame: d.shared_info_mfn,
+        shared_info_frame: d.shared_info.mfn(),
         cpu_time: d.cpu_time_ns,
         nr_online_vcpus: u32::from(d.vcpu.online),
         max_vcpu_id: d.max_vcpus.saturating_sub(1),

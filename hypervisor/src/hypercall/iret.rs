@@ -34,8 +34,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
     regs.rflags = (c.rflags & RFLAGS_GUEST) | RFLAGS_IF | 2;
     regs.rsp = c.rsp;
     regs.ss = (c.ss as u16) | 3;
-    let si = st.cur().shared_info_mfn;
-    vcpu_info::set_upcall_mask(&st.mem, si, c.rflags & RFLAGS_IF == 0);
+    vcpu_info::set_upcall_mask(&st.cur().shared_info, c.rflags & RFLAGS_IF == 0);
     if !crate::traps::return_frame_ok(regs.cs, regs.ss, regs.rip) {
         // A ring-0 or otherwise unusable selector, or a bad rip: the guest's failsafe
         // callback gets it (as when Xen's own iretq faults), else the domain is crashed.

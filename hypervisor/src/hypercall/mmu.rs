@@ -201,12 +201,11 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                         return Err(Errno::EINVAL);
                     }
                     let mut page = [0u8; 4096];
-                    st.mem.read_bytes(src << 12, &mut page);
-                    st.mem.write_bytes(dst << 12, &page);
+                    st.mem.read_bytes(src << 12, &mut page)?;
+                    st.mem.write_bytes(dst << 12, &page)
                 } else {
-                    st.mem.zero_frame(dst);
+                    st.mem.zero_frame(dst)
                 }
-                Ok(())
             }
             _ => Err(Errno::ENOSYS),
         }

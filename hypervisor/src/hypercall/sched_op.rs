@@ -57,9 +57,9 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
 /// Block until an event: events are unmasked first; with an upcall already pending the
 /// call returns at once (the upcall is delivered on the way out).
 fn block(st: &mut State) -> HcResult {
-    let si = st.cur().shared_info_mfn;
-    vcpu_info::set_upcall_mask(&st.mem, si, false);
-    if vcpu_info::upcall_pending(&st.mem, si) {
+    let si = &st.cur().shared_info;
+    vcpu_info::set_upcall_mask(si, false);
+    if vcpu_info::upcall_pending(si) {
         return Ok(Outcome::Done(0));
     }
     st.cur().vcpu.blocked = true;
@@ -81,11 +81,11 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
         }
         ports.push(port);
     }
-    let si = st.cur().shared_info_mfn;
-    if vcpu_info::upcall_pending(&st.mem, si) && !vcpu_info::upcall_masked(&st.mem, si) {
+    let si = &st.cur().shared_info;
+    if vcpu_info::upcall_pending(si) && !vcpu_info::upcall_masked(si) {
         return Ok(Outcome::Done(0));
     }
-    let w = SharedWords::new(&st.mem, si);
+    let w = SharedWords::new(si);
     if ports.iter().any(|&port| two_level::is_pending(&w, port)) {
         return Ok(Outcome::Done(0));
     }

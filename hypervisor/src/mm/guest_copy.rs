@@ -19,7 +19,7 @@ pub fn copy_from_guest(mem: &Machine, va: u64, out: &mut [u8]) -> Result<(), Err
     let mut done = 0;
     for (cva, len) in chunks(va, out.len()).ok_or(Errno::EFAULT)? {
         let ma = translate(mem, root, cva, false)?;
-        mem.read_bytes(ma, &mut out[done..done + len]);
+        mem.read_bytes(ma, &mut out[done..done + len])?;
         done += len;
     }
     Ok(())
@@ -35,7 +35,7 @@ pub fn copy_to_guest(mem: &Machine, va: u64, data: &[u8]) -> Result<(), Errno> {
     let mut done = 0;
     for (cva, len) in chunks(va, data.len()).ok_or(Errno::EFAULT)? {
         let ma = translate(mem, root, cva, true)?;
-        mem.write_bytes(ma, &data[done..done + len]);
+        mem.write_bytes(ma, &data[done..done + len])?;
         done += len;
     }
     Ok(())

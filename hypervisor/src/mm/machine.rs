@@ -2,8 +2,9 @@
 //! layer read and write frames.
 
 use super::guest_walk::PhysRead;
-use super::page_types::TableMem;
+use super::page_types::{TableMem, XenPage};
 use core::sync::atomic::{AtomicU32, Ordering};
+use guest_abi::errno::Errno;
 
 /// Advances with every full TLB flush; starts at 1 so that 0 can mean "no flush pending".
 static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
@@ -45,63 +46,97 @@ impl Machine {
         )
     }
 
-    /// Copy `data` into machine memory at `maddr` (must stay within one frame).
-    pub fn write_bytes(&self, maddr: u64, data: &[u8]) {
+    /// Copy `data` into machine memory at `maddr` (must stay within one RAM frame, else
+    /// `EFAULT` and nothing is written). Callers name only frames whose owner and type they
+    /// checked; the hypervisor's own shared pages go through [`xen_write`].
+    pub fn write_bytes(&self, maddr: u64, data: &[u8]) -> Result<(), Errno> {
         let off = (maddr & 0xFFF) as usize;
         if maddr >> 12 >= self.max_mfn || off + data.len() > 4096 {
-            return;
+            return Err(Errno::EFAULT);
         }
         let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
         // SAFETY: the range lies inside one RAM frame (checked above), which the direct map
         // maps writable; callers only name frames whose owner they checked.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        Ok(())
     }
 
-    /// Copy machine memory at `maddr` (within one frame) into `out`.
-    pub fn read_bytes(&self, maddr: u64, out: &mut [u8]) {
+    /// Copy machine memory at `maddr` (within one RAM frame, else `EFAULT`) into `out`.
+    pub fn read_bytes(&self, maddr: u64, out: &mut [u8]) -> Result<(), Errno> {
         let off = (maddr & 0xFFF) as usize;
         if maddr >> 12 >= self.max_mfn || off + out.len() > 4096 {
-            out.fill(0);
-            return;
+            return Err(Errno::EFAULT);
         }
         let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
         // SAFETY: the range lies inside one RAM frame (checked above), mapped by the direct map.
         unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+        Ok(())
     }
 
-    /// The aligned u64 at machine address `maddr` as an atomic, for words a guest updates
-    /// concurrently (event-channel bitmaps in shared_info). `None` if out of RAM or unaligned.
-    pub fn atomic_u64(&self, maddr: u64) -> Option<&core::sync::atomic::AtomicU64> {
-        if maddr >> 12 >= self.max_mfn || maddr & 7 != 0 {
-            return None;
-        }
-        let p =
-            crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add((maddr & 0xFFF) as usize);
-        // SAFETY: an 8-aligned word of a RAM frame, mapped writable by the direct map for the
-        // hypervisor's lifetime; all accesses to it through this reference are atomic.
-        Some(unsafe { &*p.cast::<core::sync::atomic::AtomicU64>() })
-    }
-
-    /// The byte at machine address `maddr` as an atomic (vcpu_info's upcall flags).
-    pub fn atomic_u8(&self, maddr: u64) -> Option<&core::sync::atomic::AtomicU8> {
-        if maddr >> 12 >= self.max_mfn {
-            return None;
-        }
-        let p =
-            crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add((maddr & 0xFFF) as usize);
-        // SAFETY: a byte of a RAM frame, mapped writable by the direct map for the
-        // hypervisor's lifetime; all accesses to it through this reference are atomic.
-        Some(unsafe { &*p.cast::<core::sync::atomic::AtomicU8>() })
-    }
-
-    /// Zero a whole frame.
-    pub fn zero_frame(&self, mfn: u64) {
+    /// Zero a whole RAM frame (`EFAULT` if `mfn` is not one).
+    pub fn zero_frame(&self, mfn: u64) -> Result<(), Errno> {
         if mfn >= self.max_mfn {
-            return;
+            return Err(Errno::EFAULT);
         }
         // SAFETY: `mfn` is a RAM frame (checked above) mapped writable by the direct map.
         unsafe { core::ptr::write_bytes(crate::mm::directmap::mfn_to_virt(mfn), 0, 4096) };
+        Ok(())
     }
+}
+
+/// The direct-map address of byte `off..off + len` of a hypervisor page, if it fits.
+fn xen_ptr(page: &XenPage, off: usize, len: usize) -> Result<*mut u8, Errno> {
+    if off.checked_add(len).is_none_or(|end| end > 4096) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(crate::mm::directmap::mfn_to_virt(page.mfn()).wrapping_add(off))
+}
+
+/// Write `data` at `off` in a hypervisor page shared with a guest (`EINVAL` past its end).
+/// The [`XenPage`] is the proof that the frame is the hypervisor's and so never a page table
+/// or descriptor page, whatever the guest does.
+pub fn xen_write(page: &XenPage, off: usize, data: &[u8]) -> Result<(), Errno> {
+    let p = xen_ptr(page, off, data.len())?;
+    // SAFETY: inside the hypervisor page (checked above), a RAM frame the direct map maps
+    // writable; the guest may write it concurrently, which only it can observe.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+    Ok(())
+}
+
+/// Read `out.len()` bytes at `off` of a hypervisor page (`EINVAL` past its end).
+pub fn xen_read(page: &XenPage, off: usize, out: &mut [u8]) -> Result<(), Errno> {
+    let p = xen_ptr(page, off, out.len())?;
+    // SAFETY: inside the hypervisor page (checked above), mapped by the direct map.
+    unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+    Ok(())
+}
+
+/// Zero a hypervisor page.
+pub fn xen_zero(page: &XenPage) {
+    let p = crate::mm::directmap::mfn_to_virt(page.mfn());
+    // SAFETY: the whole hypervisor page, a RAM frame mapped writable by the direct map.
+    unsafe { core::ptr::write_bytes(p, 0, 4096) };
+}
+
+/// The aligned word at `off` of a hypervisor page as an atomic, for words a guest updates
+/// concurrently (event-channel bitmaps); borrowed from the page's proof, so it cannot outlive
+/// the page. `EINVAL` if unaligned or past the end.
+pub fn xen_u64(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU64, Errno> {
+    if off % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = xen_ptr(page, off, 8)?;
+    // SAFETY: an 8-aligned word of the hypervisor page, mapped writable by the direct map
+    // while the page exists (the borrow of its proof); all accesses through it are atomic.
+    Ok(unsafe { &*p.cast::<core::sync::atomic::AtomicU64>() })
+}
+
+/// The byte at `off` of a hypervisor page as an atomic (vcpu_info's upcall flags).
+pub fn xen_u8(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU8, Errno> {
+    let p = xen_ptr(page, off, 1)?;
+    // SAFETY: a byte of the hypervisor page, mapped writable by the direct map while the page
+    // exists; all accesses through it are atomic.
+    Ok(unsafe { &*p.cast::<core::sync::atomic::AtomicU8>() })
 }
 
 impl TableMem for Machine {

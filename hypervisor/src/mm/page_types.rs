@@ -85,6 +85,33 @@ pub struct PageInfo {
     /// the last flush). A TLB may still hold that translation until the epoch moves on, so
     /// the frame changes type or is freed only after a flush.
     pub stale: u32,
+    /// The hypervisor's frame, shared with `owner` (its shared_info, its grant-table frames):
+    /// the hypervisor writes it on the guest's behalf, so the guest may map it (writable) but
+    /// never type, pin, free or grant it. Held by a [`XenPage`].
+    pub xen: bool,
+}
+
+/// Proof that a frame is the hypervisor's, shared with one domain: made only by
+/// [`FrameTable::assign_xen`] and given back only to [`FrameTable::release_xen`]. It is
+/// neither `Clone` nor `Copy`, so while one exists its frame stays the hypervisor's and no
+/// guest operation can retype, pin, free or grant it: the hypervisor's writes into a guest's
+/// shared_info or grant table go through it (`Machine::xen_write` and friends) and can never
+/// land in a page table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct XenPage {
+    mfn: u64,
+}
+
+impl XenPage {
+    /// The frame.
+    pub fn mfn(&self) -> u64 {
+        self.mfn
+    }
+
+    /// Its machine address.
+    pub fn maddr(&self) -> u64 {
+        self.mfn << 12
+    }
 }
 
 impl Default for PageInfo {
@@ -97,6 +124,7 @@ impl Default for PageInfo {
             foreign_refs: 0,
             stale: 0,
             refs: 0,
+            xen: false,
         }
     }
 }
@@ -164,9 +192,42 @@ impl<'a> FrameTable<'a> {
         Ok(())
     }
 
-    /// Take a frame back from its owner. Refused while any type or foreign reference is held.
+    /// Give a free frame to the hypervisor, shared with `dom` (see [`XenPage`]).
+    pub fn assign_xen(&mut self, mfn: u64, dom: u16) -> Result<XenPage, Errno> {
+        self.assign(mfn, dom)?;
+        self.slot(mfn)?.xen = true;
+        Ok(XenPage { mfn })
+    }
+
+    /// Take a hypervisor frame back for freeing; while anyone still maps it the page is
+    /// handed back unchanged.
+    pub fn release_xen(&mut self, mem: &mut impl TableMem, page: XenPage) -> Result<u64, XenPage> {
+        let Ok(p) = self.slot(page.mfn) else {
+            return Err(page);
+        };
+        if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
+            return Err(page);
+        }
+        self.flush_if_stale(mem, page.mfn);
+        if let Ok(p) = self.slot(page.mfn) {
+            *p = PageInfo::default();
+        }
+        Ok(page.mfn)
+    }
+
+    /// Whether `mfn` is a frame of `dom` that `dom` may grant or have copied into: its own
+    /// memory, not a hypervisor frame shared with it.
+    pub fn owned_memory(&self, mfn: u64, dom: u16) -> bool {
+        self.get(mfn).is_some_and(|p| p.owner == dom && !p.xen)
+    }
+
+    /// Take a frame back from its owner. Refused while any type or foreign reference is held,
+    /// and for the hypervisor's own frames (only [`FrameTable::release_xen`] takes those).
     pub fn release(&mut self, mem: &mut impl TableMem, mfn: u64) -> MmResult {
         let p = self.slot(mfn)?;
+        if p.xen {
+            return Err(Errno::EPERM);
+        }
         if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
             return Err(Errno::EBUSY);
         }
@@ -192,6 +253,10 @@ impl<'a> FrameTable<'a> {
     ) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner != dom {
+            return Err(Errno::EPERM);
+        }
+        if p.xen && want != PageType::Writable {
+            // The hypervisor writes this frame: it may never become a table or descriptors.
             return Err(Errno::EPERM);
         }
         if p.type_count > 0 {

@@ -2,7 +2,8 @@
 //! written under its version seqlock (odd while being updated).
 
 use crate::arch::x86_64::tsc;
-use crate::mm::machine::Machine;
+use crate::mm::machine::{xen_read, xen_write};
+use crate::mm::page_types::XenPage;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 use guest_abi::shared_info::{SharedInfo, VcpuInfo, VcpuTimeInfo, XEN_PVCLOCK_TSC_STABLE_BIT};
@@ -23,19 +24,20 @@ pub fn set_boot_wallclock(unix_secs: u64, at_ns: u64) {
     BOOT_WALL_NS.store(wall, Ordering::Relaxed);
 }
 
-fn version_bump(mem: &Machine, maddr: u64) -> u32 {
+// Every offset below is a field of shared_info, inside the page: the writes cannot fail.
+fn version_bump(si: &XenPage, off: usize) -> u32 {
     let mut b = [0u8; 4];
-    mem.read_bytes(maddr, &mut b);
+    let _ = xen_read(si, off, &mut b);
     let v = u32::from_le_bytes(b).wrapping_add(1);
-    mem.write_bytes(maddr, &v.to_le_bytes());
+    let _ = xen_write(si, off, &v.to_le_bytes());
     core::sync::atomic::fence(Ordering::SeqCst);
     v
 }
 
-/// Refresh vcpu_info[0].time of the shared_info frame `si` to the current TSC.
-pub fn update_vcpu_time(mem: &Machine, si: u64) {
-    let base = (si << 12) + offset_of!(VcpuInfo, time) as u64;
-    let ver = base + offset_of!(VcpuTimeInfo, version) as u64;
+/// Refresh vcpu_info[0].time of the shared_info page `si` to the current TSC.
+pub fn update_vcpu_time(si: &XenPage) {
+    let base = offset_of!(VcpuInfo, time);
+    let ver = base + offset_of!(VcpuTimeInfo, version);
     let (mul, shift) = tsc::scale();
     let ts = tsc::rdtsc();
     let t = VcpuTimeInfo {
@@ -48,23 +50,24 @@ pub fn update_vcpu_time(mem: &Machine, si: u64) {
         flags: XEN_PVCLOCK_TSC_STABLE_BIT,
         pad1: [0; 2],
     };
-    version_bump(mem, ver); // odd: being updated
+    version_bump(si, ver); // odd: being updated
     let bytes = zerocopy::IntoBytes::as_bytes(&t);
     let from = offset_of!(VcpuTimeInfo, tsc_timestamp);
-    mem.write_bytes(base + from as u64, &bytes[from..]);
+    let _ = xen_write(si, base + from, &bytes[from..]);
     core::sync::atomic::fence(Ordering::SeqCst);
-    version_bump(mem, ver); // even: consistent
+    version_bump(si, ver); // even: consistent
 }
 
 /// Fill a new domain's shared_info with the time: vcpu_info[0].time and the wall clock.
-pub fn init_shared_info(mem: &Machine, si: u64) {
-    update_vcpu_time(mem, si);
+pub fn init_shared_info(si: &XenPage) {
+    update_vcpu_time(si);
     let wall = BOOT_WALL_NS.load(Ordering::Relaxed);
-    let base = si << 12;
-    let ver = base + offset_of!(SharedInfo, wc_version) as u64;
-    version_bump(mem, ver);
+    let ver = offset_of!(SharedInfo, wc_version);
+    version_bump(si, ver);
     let secs = wall / super::NS_PER_SEC;
-    let put = |off: usize, v: u32| mem.write_bytes(base + off as u64, &v.to_le_bytes());
+    let put = |off: usize, v: u32| {
+        let _ = xen_write(si, off, &v.to_le_bytes());
+    };
     put(offset_of!(SharedInfo, wc_sec), secs as u32);
     put(
         offset_of!(SharedInfo, wc_nsec),
@@ -72,7 +75,7 @@ pub fn init_shared_info(mem: &Machine, si: u64) {
     );
     put(offset_of!(SharedInfo, wc_sec_hi), (secs >> 32) as u32);
     core::sync::atomic::fence(Ordering::SeqCst);
-    version_bump(mem, ver);
+    version_bump(si, ver);
 }
 
 /// Read the CMOS RTC (if any) for the guests' wall clock.

@@ -36,10 +36,15 @@ fn foreign_frame(sp: &Space) -> Option<u64> {
 }
 
 pub fn all(sp: &Space, t: &Tally) {
+    t.class("PV MMU");
     memory(sp, t);
+    t.class("hypercall pointers");
     pointers(t);
+    t.class("per-operation cost");
     counts(sp, t);
+    t.class("descriptors and callbacks");
     descriptors(sp, t);
+    t.class("traps and iret");
     cpu(t);
 }
 

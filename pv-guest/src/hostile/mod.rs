@@ -1,45 +1,68 @@
 //! `test=hostile`: a guest that tries, one by one, to escape its isolation. Each attack
 //! prints `hostile: <name>: refused (<ERRNO>)`, `hostile: <name>: contained (<how>)` or, if
-//! the hypervisor let it through, `hostile: <name>: ALLOWED (...)`; the last line counts them.
-//! Faulting attacks run inside `traps::catch`, so the guest survives them.
+//! the hypervisor let it through, `hostile: <name>: ALLOWED (...)`. Attacks come in classes;
+//! at the end one line per class (`hostile: class <name>: N tried, N contained`) and a last
+//! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod xen_pages;
 
 use crate::mm::Space;
 use crate::println;
-use core::cell::Cell;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 use guest_abi::errno::Errno;
 use guest_abi::start_info::StartInfo;
 
-/// Tally of the attacks.
+/// Tally of the attacks, per class: `(class, tried, held)`.
 pub struct Tally {
-    tried: Cell<u32>,
-    held: Cell<u32>,
+    classes: RefCell<Vec<(&'static str, u32, u32)>>,
 }
 
 impl Tally {
+    /// Attacks from now on belong to class `name`.
+    pub fn class(&self, name: &'static str) {
+        self.classes.borrow_mut().push((name, 0, 0));
+    }
+
+    fn count(&self, held: bool) {
+        let mut c = self.classes.borrow_mut();
+        if c.is_empty() {
+            c.push(("unclassified", 0, 0));
+        }
+        if let Some(last) = c.last_mut() {
+            last.1 += 1;
+            last.2 += u32::from(held);
+        }
+    }
+
     /// Report a hypercall attack that should fail with an error.
     pub fn refused(&self, name: &str, r: Result<u64, Errno>) {
-        self.tried.set(self.tried.get() + 1);
+        self.count(r.is_err());
         match r {
-            Err(e) => {
-                self.held.set(self.held.get() + 1);
-                println!("hostile: {name}: refused ({})", e.name());
-            }
+            Err(e) => println!("hostile: {name}: refused ({})", e.name()),
             Ok(v) => println!("hostile: {name}: ALLOWED (returned {v})"),
         }
     }
 
     /// Report an attack whose effect was contained (`how`), or not (`None`: what happened).
     pub fn contained(&self, name: &str, how: Result<&str, &str>) {
-        self.tried.set(self.tried.get() + 1);
+        self.count(how.is_ok());
         match how {
-            Ok(how) => {
-                self.held.set(self.held.get() + 1);
-                println!("hostile: {name}: contained ({how})");
-            }
+            Ok(how) => println!("hostile: {name}: contained ({how})"),
             Err(what) => println!("hostile: {name}: ALLOWED ({what})"),
         }
+    }
+
+    /// The per-class lines and the total.
+    fn report(&self) {
+        let c = self.classes.borrow();
+        for (name, tried, held) in c.iter() {
+            println!("hostile: class {name}: {tried} tried, {held} contained");
+        }
+        let tried: u32 = c.iter().map(|c| c.1).sum();
+        let held: u32 = c.iter().map(|c| c.2).sum();
+        println!("hostile: {tried} attacks tried, {held} refused or contained");
     }
 }
 
@@ -51,14 +74,11 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     let sp = Space::new(si);
     crate::mm::demo::install_traps(&sp);
     let t = Tally {
-        tried: Cell::new(0),
-        held: Cell::new(0),
+        classes: RefCell::new(Vec::new()),
     };
     attacks::all(&sp, &t);
-    println!(
-        "hostile: {} attacks tried, {} refused or contained",
-        t.tried.get(),
-        t.held.get()
-    );
+    let me = crate::cmdline::param(cmd, "me").and_then(|v| v.parse().ok());
+    xen_pages::all(&sp, &t, me);
+    t.report();
     true
 }

@@ -415,3 +415,42 @@ fn relinquish_resets_descriptor_pages_and_counts_only_foreign_mappings() {
     ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
     ft.release(&mut mem, 52).unwrap();
 }
+
+#[test]
+fn hypervisor_pages_map_but_never_become_tables_descriptors_or_free_memory() {
+    let mut info = setup(64, D1);
+    // Frame 40 is free, then becomes the hypervisor's page shared with D1.
+    info[40] = PageInfo::default();
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    let page = ft.assign_xen(40, D1).unwrap();
+    assert_eq!(page.mfn(), 40);
+    // The guest may map it, writable too (as shared_info is).
+    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 0, e(40, RW), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    // Never a table, at any level, by pin or by reference from a higher table, nor descriptors.
+    for level in 1..=4 {
+        assert_eq!(ft.pin(&mut mem, 40, level, D1), Err(Errno::EPERM));
+    }
+    ft.pin(&mut mem, 14, 2, D1).unwrap();
+    assert_eq!(
+        ft.mod_entry(&mut mem, 14, 0, e(40, RO), D1, D1),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        ft.get_type(&mut mem, 40, PageType::SegDesc, D1),
+        Err(Errno::EPERM)
+    );
+    // Not freeable or grantable as the guest's memory.
+    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EPERM));
+    assert!(!ft.owned_memory(40, D1));
+    assert!(ft.owned_memory(20, D1));
+    // While mapped it cannot be taken back; afterwards it can, and is then free.
+    ft.mod_entry(&mut mem, 13, 1, e(40, RO), D1, D1).unwrap();
+    let page = ft.release_xen(&mut mem, page).unwrap_err();
+    ft.mod_entry(&mut mem, 13, 1, 0, D1, D1).unwrap();
+    assert_eq!(ft.release_xen(&mut mem, page), Ok(40));
+    assert_eq!(ft.owner(40), NO_OWNER);
+    assert!(!ft.get(40).unwrap().xen);
+}
