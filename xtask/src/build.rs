@@ -46,7 +46,15 @@ const PV_GUEST_NATIVE: Crate = Crate {
     features: "native",
 };
 
+/// Every bare-metal build `cargo xtask build` makes (`cargo xtask clippy` checks the same).
+pub const BARE_METAL: [&Crate; 3] = [&HYPERVISOR, &PV_GUEST, &PV_GUEST_NATIVE];
+
 impl Crate {
+    /// The binary built, which names the build (pv-guest has two).
+    pub fn bin(&self) -> &'static str {
+        self.bin
+    }
+
     /// Its target dir: `target/<target_dir>` of the workspace at `root`.
     fn target_dir(&self, root: &Path) -> PathBuf {
         root.join("target").join(self.target_dir)
@@ -261,5 +269,7 @@ mod tests {
             env(&hv, "RUSTFLAGS"),
             Some(Some(OsStr::new(HYPERVISOR.rustflags)))
         );
+        let bins: Vec<&str> = BARE_METAL.iter().map(|c| c.bin()).collect();
+        assert_eq!(bins, ["hypervisor", "pv-guest", "pv-guest-native"]);
     }
 }
