@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::prereq::TARGET;
 
 /// One bare-metal crate: its package, its RUSTFLAGS and its target dir under `target/`.
-struct Crate {
+pub struct Crate {
     package: &'static str,
     rustflags: &'static str,
     target_dir: &'static str,
@@ -45,6 +45,49 @@ const PV_GUEST_NATIVE: Crate = Crate {
     bin: "pv-guest-native",
     features: "native",
 };
+
+/// Every bare-metal build `cargo xtask build` makes (`cargo xtask clippy` checks the same).
+pub const BARE_METAL: [&Crate; 3] = [&HYPERVISOR, &PV_GUEST, &PV_GUEST_NATIVE];
+
+impl Crate {
+    /// The binary built, which names the build (pv-guest has two).
+    pub fn bin(&self) -> &'static str {
+        self.bin
+    }
+
+    /// Its target dir: `target/<target_dir>` of the workspace at `root`.
+    fn target_dir(&self, root: &Path) -> PathBuf {
+        root.join("target").join(self.target_dir)
+    }
+
+    /// `cargo <subcommand> --release -p <package> --target x86_64-unknown-none --bin <bin>
+    /// --target-dir target/<dir> [--features <features>]` in `root` with the crate's RUSTFLAGS:
+    /// the one command line of `cargo build` here and of `cargo clippy` (xtask test), so that
+    /// both see the same configuration and share the target dir.
+    pub fn cargo(&self, root: &Path, subcommand: &str) -> Command {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(root)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env("RUSTFLAGS", self.rustflags)
+            .args([
+                subcommand,
+                "--release",
+                "-p",
+                self.package,
+                "--target",
+                TARGET,
+                "--bin",
+                self.bin,
+                "--target-dir",
+            ])
+            .arg(self.target_dir(root));
+        if !self.features.is_empty() {
+            cmd.args(["--features", self.features]);
+        }
+        cmd
+    }
+}
 
 /// The native image's file name in `target/images/`.
 pub const NATIVE_IMAGE: &str = "pv-guest-native.elf";
@@ -95,39 +138,18 @@ pub fn build_all() -> Result<(), String> {
 }
 
 fn cargo_build(root: &Path, c: &Crate) -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = root.join("target").join(c.target_dir);
     eprintln!(
         "xtask: building {} ({TARGET}, RUSTFLAGS={:?})",
         c.package, c.rustflags
     );
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("RUSTFLAGS", c.rustflags)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            c.package,
-            "--target",
-            TARGET,
-            "--bin",
-            c.bin,
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .args(if c.features.is_empty() {
-            vec![]
-        } else {
-            vec!["--features", c.features]
-        })
+    let status = c
+        .cargo(root, "build")
         .status()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build -p {} failed", c.package));
     }
-    Ok(target_dir.join(TARGET).join("release").join(c.bin))
+    Ok(c.target_dir(root).join(TARGET).join("release").join(c.bin))
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
@@ -182,4 +204,72 @@ fn check_multiboot(elf: &Path) -> Result<(), String> {
         return Err(format!("{name}: Multiboot load range runs past the file"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn env<'a>(cmd: &'a Command, key: &str) -> Option<Option<&'a OsStr>> {
+        cmd.get_envs().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn bare_metal_command_lines() {
+        let root = Path::new("/ws");
+        let native = PV_GUEST_NATIVE.cargo(root, "clippy");
+        assert_eq!(
+            args(&native),
+            [
+                "clippy",
+                "--release",
+                "-p",
+                "pv-guest",
+                "--target",
+                "x86_64-unknown-none",
+                "--bin",
+                "pv-guest-native",
+                "--target-dir",
+                "/ws/target/pv-guest-native",
+                "--features",
+                "native",
+            ]
+        );
+        assert_eq!(native.get_current_dir(), Some(root));
+        assert_eq!(
+            env(&native, "RUSTFLAGS"),
+            Some(Some(OsStr::new(PV_GUEST_NATIVE.rustflags)))
+        );
+        assert_eq!(env(&native, "CARGO_ENCODED_RUSTFLAGS"), Some(None));
+
+        let hv = HYPERVISOR.cargo(root, "build");
+        assert_eq!(
+            args(&hv),
+            [
+                "build",
+                "--release",
+                "-p",
+                "hypervisor",
+                "--target",
+                "x86_64-unknown-none",
+                "--bin",
+                "hypervisor",
+                "--target-dir",
+                "/ws/target/hypervisor",
+            ]
+        );
+        assert_eq!(
+            env(&hv, "RUSTFLAGS"),
+            Some(Some(OsStr::new(HYPERVISOR.rustflags)))
+        );
+        let bins: Vec<&str> = BARE_METAL.iter().map(|c| c.bin()).collect();
+        assert_eq!(bins, ["hypervisor", "pv-guest", "pv-guest-native"]);
+    }
 }

@@ -14,7 +14,8 @@ fn main() {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
-        _ => Err("usage: cargo xtask build|run|test|bench".to_string()),
+        Some("clippy") => test::clippy::run(&args[1..]),
+        _ => Err("usage: cargo xtask build|run|test|bench|clippy".to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

@@ -5,10 +5,13 @@
 //!    guest-abi's conformance test), installed with apt-get when running as root;
 //! 2. host unit tests: the workspace's host crates, `hypervisor` and `pv-guest` on the host
 //!    (their hardware code is gated on `target_os = "none"`), and the e2e harness's own tests;
+//!    then clippy with `-D warnings` over every crate ([`clippy`], also `cargo xtask clippy`);
 //! 3. `cargo xtask build`;
 //! 4. the end-to-end tests (`cargo test -p tests --test e2e -- --test-threads=2 [FILTER]`).
 //!
 //! Ends with the line `N passed, N failed` (CI reads it) and fails if anything failed.
+
+pub mod clippy;
 
 use crate::{build, qemu};
 use std::io::{BufRead, BufReader, Write};
@@ -71,6 +74,21 @@ impl Tally {
         eprintln!("xtask test: {what} FAILED: {why}");
         self.failed += 1;
         self.failures.push(format!("{what}: {why}"));
+    }
+
+    /// Prints the failures and the line `N passed, N failed` (CI reads it); an error if
+    /// anything failed.
+    fn finish(&self, command: &str) -> Result<(), String> {
+        println!();
+        for f in &self.failures {
+            println!("FAILED: {f}");
+        }
+        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.failed > 0 {
+            Err(format!("{command}: {} failed", self.failed))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -192,6 +210,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &root,
             &["test", "-p", "tests", "--lib"],
         );
+        clippy::steps(&mut t, &root);
     }
 
     if opts.e2e {
@@ -233,16 +252,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    println!();
-    for f in &t.failures {
-        println!("FAILED: {f}");
-    }
-    println!("{} passed, {} failed", t.passed, t.failed);
-    if t.failed > 0 {
-        Err(format!("test: {} failed", t.failed))
-    } else {
-        Ok(())
-    }
+    t.finish("test")
 }
 
 #[cfg(test)]
