@@ -122,7 +122,7 @@ pub fn xen_zero(page: &XenPage) {
 /// concurrently (event-channel bitmaps); borrowed from the page's proof, so it cannot outlive
 /// the page. `EINVAL` if unaligned or past the end.
 pub fn xen_u64(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU64, Errno> {
-    if off % 8 != 0 {
+    if !off.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let p = xen_ptr(page, off, 8)?;

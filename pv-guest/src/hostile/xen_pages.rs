@@ -175,7 +175,7 @@ fn shared_info(sp: &Space, t: &Tally) {
         let unmap = |at: u64| {
             entry(
                 nr::UPDATE_VA_MAPPING,
-                &[at, 0, u64::from(UvmfFlags::INVLPG.bits())],
+                &[at, 0, UvmfFlags::INVLPG.bits()],
             )
         };
         let mut calls = [unmap(va), unmap(trap_va), args.call(m)];
