@@ -84,10 +84,12 @@ mod boot {
             Err(e) => panic!("bad Multiboot info at {mbi_phys:#x}: {e:?}"),
         };
         console::init_logger(info.cmdline);
+        let consoles = console::configure(info.cmdline, info.framebuffer);
         xen_println!(
             "Xen-style PV hypervisor (Rust), command line: \"{}\"",
             info.cmdline
         );
+        consoles.log();
         arch::init_cpu();
         let image = (
             mm::image_virt_to_phys(&raw const __image_start as u64),
@@ -98,6 +100,7 @@ mod boot {
         }
         mm::frames::init(info, image);
         arch::paging::init(info).expect("building the idle page tables");
+        console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
         crate::heap::init();
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
