@@ -1,6 +1,7 @@
-//! `cargo xtask build|run|test|bench`.
+//! `cargo xtask build|run|test|bench|iso`.
 mod bench;
 mod build;
+mod iso;
 mod prereq;
 #[allow(dead_code)]
 mod qemu;
@@ -14,7 +15,8 @@ fn main() {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
-        _ => Err("usage: cargo xtask build|run|test|bench".to_string()),
+        Some("iso") => iso::run(&args[1..]),
+        _ => Err("usage: cargo xtask build|run|test|bench|iso".to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");
