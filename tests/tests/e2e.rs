@@ -14,6 +14,7 @@ mod events;
 mod grants;
 mod guest_errors;
 mod hostile;
+mod iso;
 mod poweroff;
 mod pv_shutdown;
 mod pvmmu;
