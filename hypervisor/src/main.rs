@@ -101,7 +101,9 @@ mod boot {
         mm::frames::init(info, image);
         arch::paging::init(info).expect("building the idle page tables");
         console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
-        crate::heap::init();
+        crate::heap::init(
+            arch::paging::max_mfn() * core::mem::size_of::<mm::page_types::PageInfo>() as u64,
+        );
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
             mm::frames::total_count() >> 8,
