@@ -49,7 +49,9 @@ pub struct BootInfo {
     /// The modules: 1 = dom0 kernel, 2 = dom0 initrd.
     pub modules: Vec<Module, 16>,
     /// The memory map.
-    pub memory: Vec<MemRegion, 64>,
+    pub memory: Vec<MemRegion, MAX_REGIONS>,
+    /// Memory-map entries beyond [`MAX_REGIONS`], left out (a UEFI machine's map can be long).
+    pub regions_dropped: u32,
     /// Physical ranges of the loader's own structures (info, map, module list).
     pub loader_ranges: Vec<(u64, u64), 4>,
     /// The boot loader's name (`boot_loader_name`; "" if it gave none).
@@ -108,6 +110,8 @@ pub enum BootInfoError {
 }
 
 const MAX_STR: usize = 1024;
+/// Memory-map entries kept (GRUB merges a UEFI map's neighbours of one type; OVMF gives ~20).
+pub const MAX_REGIONS: usize = 128;
 const MAX_MMAP_BYTES: u32 = 64 * 1024;
 
 /// A bump arena for copied strings.
@@ -212,6 +216,7 @@ pub fn parse(
         cmdline: "",
         modules: Vec::new(),
         memory: Vec::new(),
+        regions_dropped: 0,
         loader_ranges: Vec::new(),
         loader: "",
         framebuffer: None,
@@ -276,11 +281,14 @@ pub fn parse(
                 break;
             }
             if length != 0 && base.checked_add(length).is_some() {
-                let _ = out.memory.push(MemRegion {
+                let region = MemRegion {
                     start: base,
                     end: base + length,
                     kind,
-                });
+                };
+                if out.memory.push(region).is_err() {
+                    out.regions_dropped += 1;
+                }
             }
             off += u64::from(size) + 4;
         }
@@ -405,6 +413,25 @@ mod tests {
         assert_eq!(strip_image_name("a=b c", false), "a=b c");
         assert_eq!(info.loader, "");
         assert_eq!(info.framebuffer, None);
+    }
+
+    #[test]
+    fn long_memory_maps_are_cut_and_counted() {
+        let n = MAX_REGIONS + 2;
+        let mut m = std::vec![0u8; 0x100 + 24 * n];
+        put32(&mut m, 0, 1 << 6);
+        put32(&mut m, 44, (24 * n) as u32);
+        put32(&mut m, 48, 0x100);
+        for i in 0..n {
+            let e = 0x100 + 24 * i;
+            put32(&mut m, e, 20);
+            put64(&mut m, e + 4, (i as u64) << 20);
+            put64(&mut m, e + 12, 1 << 20);
+            put32(&mut m, e + 20, 1);
+        }
+        let info = parse(&Fake(m), 0, &mut arena()).unwrap();
+        assert_eq!(info.memory.len(), MAX_REGIONS);
+        assert_eq!(info.regions_dropped, 2);
     }
 
     #[test]

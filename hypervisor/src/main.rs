@@ -98,6 +98,13 @@ mod boot {
         for r in &info.memory {
             xen_println!(" {:016x} - {:016x} ({})", r.start, r.end, kind_name(r.kind));
         }
+        if info.regions_dropped > 0 {
+            log::warn!(
+                "memory map: {} entries past the first {} ignored",
+                info.regions_dropped,
+                boot_info::MAX_REGIONS
+            );
+        }
         mm::frames::init(info, image);
         arch::paging::init(info).expect("building the idle page tables");
         console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
