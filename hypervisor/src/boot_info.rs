@@ -1,6 +1,11 @@
 //! The Multiboot1 information structure, parsed without trusting the loader: every read is
 //! bounds-checked through [`PhysMem`], counts and lengths are capped, strings are copied
 //! (NUL-terminated within a limit, UTF-8 checked) into a static arena.
+//!
+//! Loaders differ in what a command line holds: QEMU's Multiboot loader puts the image's file
+//! name first (`hypervisor.elf loglvl=all`, `pv-guest.elf console=hvc0`), GRUB 2 passes only
+//! the arguments. As Xen does (`cmdline_cook`), the loader's name decides: after a GRUB 2
+//! loader every command line is taken as it is, after any other the first word is dropped.
 
 use heapless::Vec;
 
@@ -11,8 +16,11 @@ pub struct Module {
     pub start: u64,
     /// One past the last byte.
     pub end: u64,
-    /// The module's command line (QEMU: the file name and what follows it).
+    /// The module's command line as the loader gave it (QEMU: the file name and what
+    /// follows it; GRUB 2: what follows the file name on the `module` line).
     pub cmdline: &'static str,
+    /// The module's arguments: its command line without the file name.
+    pub args: &'static str,
 }
 
 /// A memory-map region (physical, `end` exclusive).
@@ -41,9 +49,42 @@ pub struct BootInfo {
     /// The modules: 1 = dom0 kernel, 2 = dom0 initrd.
     pub modules: Vec<Module, 16>,
     /// The memory map.
-    pub memory: Vec<MemRegion, 128>,
+    pub memory: Vec<MemRegion, MAX_REGIONS>,
+    /// Memory-map entries beyond [`MAX_REGIONS`], left out (a UEFI machine's map can be long).
+    pub regions_dropped: u32,
     /// Physical ranges of the loader's own structures (info, map, module list).
     pub loader_ranges: Vec<(u64, u64), 4>,
+    /// The boot loader's name (`boot_loader_name`; "" if it gave none).
+    pub loader: &'static str,
+    /// The video mode the loader left (Multiboot `framebuffer_*` fields), if it said.
+    pub framebuffer: Option<Framebuffer>,
+}
+
+/// The loader's framebuffer: a graphics mode or EGA text (what GRUB reports on a PC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framebuffer {
+    /// Physical address (0xB8000 for VGA text).
+    pub addr: u64,
+    /// Bytes per line.
+    pub pitch: u32,
+    /// Pixels, or characters in text mode.
+    pub width: u32,
+    /// Pixels, or lines in text mode.
+    pub height: u32,
+    /// Bits per pixel (16 per character cell in text mode).
+    pub bpp: u8,
+    /// Multiboot's type: 0 indexed colour, 1 direct RGB, 2 EGA text.
+    pub kind: u8,
+}
+
+impl Framebuffer {
+    /// Multiboot's `MULTIBOOT_FRAMEBUFFER_TYPE_EGA_TEXT`.
+    pub const EGA_TEXT: u8 = 2;
+
+    /// Whether this is a text mode (cells of character and attribute bytes).
+    pub fn is_text(&self) -> bool {
+        self.kind == Self::EGA_TEXT
+    }
 }
 
 impl BootInfo {
@@ -69,6 +110,8 @@ pub enum BootInfoError {
 }
 
 const MAX_STR: usize = 1024;
+/// Memory-map entries kept (GRUB merges a UEFI map's neighbours of one type; OVMF gives ~20).
+pub const MAX_REGIONS: usize = 128;
 const MAX_MMAP_BYTES: u32 = 64 * 1024;
 
 /// A bump arena for copied strings.
@@ -122,9 +165,26 @@ fn u64_at(mem: &impl PhysMem, pa: u64) -> Option<u64> {
     mem.read(pa, &mut b).then(|| u64::from_le_bytes(b))
 }
 
-/// Loaders (QEMU, GRUB) put the image's file name first: drop a first word without `=`.
-fn strip_image_name(cmdline: &'static str) -> &'static str {
+/// Whether the loader is GRUB 2, which leaves the image's file name out of command lines
+/// (Xen's `loader_is_grub2`: GRUB 2 calls itself "GRUB 2.06" or "GRUB2 ...", GRUB legacy
+/// "GNU GRUB 0.97").
+pub fn loader_is_grub2(loader: &str) -> bool {
+    loader
+        .find("GRUB")
+        .map(|i| &loader[i + 4..])
+        .is_some_and(|rest| {
+            let rest = rest.strip_prefix('2').unwrap_or(rest);
+            rest.strip_prefix(' ').is_some_and(|v| !v.starts_with('0'))
+        })
+}
+
+/// A command line's arguments: the line itself after a GRUB 2 loader; after any other
+/// (QEMU) a first word without `=`, the image's file name, is dropped.
+fn strip_image_name(cmdline: &'static str, grub2: bool) -> &'static str {
     let t = cmdline.trim_start();
+    if grub2 {
+        return t;
+    }
     match t.split_once(' ') {
         Some((first, rest)) if !first.contains('=') => rest.trim_start(),
         None if !t.contains('=') => "",
@@ -138,21 +198,46 @@ pub fn parse(
     mbi: u64,
     arena: &mut StrArena,
 ) -> Result<BootInfo, BootInfoError> {
-    let mut info = [0u8; 52];
-    if !mem.read(mbi, &mut info) {
+    // The fields up to the memory map are always there; the loader name (flag 9) and the
+    // framebuffer (flag 12) are read only when the flags say so.
+    let mut info = [0u8; 116];
+    if !mem.read(mbi, &mut info[..52]) {
         return Err(BootInfoError::BadInfo);
     }
+    let flags = u32::from_le_bytes([info[0], info[1], info[2], info[3]]);
+    let mut len = 52;
+    if flags & (1 << 12) != 0 && mem.read(mbi, &mut info[..110]) {
+        len = 110;
+    } else if flags & (1 << 9) != 0 && mem.read(mbi, &mut info[..68]) {
+        len = 68;
+    }
     let field = |o: usize| u32::from_le_bytes(info[o..o + 4].try_into().unwrap_or([0; 4]));
-    let flags = field(0);
     let mut out = BootInfo {
         cmdline: "",
         modules: Vec::new(),
         memory: Vec::new(),
+        regions_dropped: 0,
         loader_ranges: Vec::new(),
+        loader: "",
+        framebuffer: None,
     };
-    let _ = out.loader_ranges.push((mbi, mbi + 52));
+    let _ = out.loader_ranges.push((mbi, mbi + len as u64));
+    if flags & (1 << 9) != 0 && len >= 68 {
+        out.loader = arena.copy_cstr(mem, field(64).into());
+    }
+    let grub2 = loader_is_grub2(out.loader);
+    if flags & (1 << 12) != 0 && len >= 110 {
+        out.framebuffer = Some(Framebuffer {
+            addr: u64::from(field(88)) | u64::from(field(92)) << 32,
+            pitch: field(96),
+            width: field(100),
+            height: field(104),
+            bpp: info[108],
+            kind: info[109],
+        });
+    }
     if flags & (1 << 2) != 0 {
-        out.cmdline = strip_image_name(arena.copy_cstr(mem, field(16).into()));
+        out.cmdline = strip_image_name(arena.copy_cstr(mem, field(16).into()), grub2);
     }
     if flags & (1 << 3) != 0 {
         let (count, addr) = (field(20), u64::from(field(24)));
@@ -174,6 +259,7 @@ pub fn parse(
                 start: start.into(),
                 end: end.into(),
                 cmdline,
+                args: strip_image_name(cmdline, grub2),
             });
         }
     }
@@ -195,11 +281,14 @@ pub fn parse(
                 break;
             }
             if length != 0 && base.checked_add(length).is_some() {
-                let _ = out.memory.push(MemRegion {
+                let region = MemRegion {
                     start: base,
                     end: base + length,
                     kind,
-                });
+                };
+                if out.memory.push(region).is_err() {
+                    out.regions_dropped += 1;
+                }
             }
             off += u64::from(size) + 4;
         }
@@ -287,10 +376,12 @@ mod tests {
             Module {
                 start: 0x1000,
                 end: 0x1800,
-                cmdline: "dom0"
+                cmdline: "dom0",
+                args: ""
             }
         );
         assert_eq!(info.modules[1].cmdline, "rd");
+        assert_eq!(info.modules[1].args, "");
         assert_eq!(
             info.memory[1],
             MemRegion {
@@ -318,7 +409,80 @@ mod tests {
         assert!(info.modules.is_empty());
         assert_eq!(info.memory.len(), 2, "falls back to mem_lower/mem_upper");
         assert!(parse(&Fake(std::vec![0; 8]), 0, &mut arena()).is_err());
-        assert_eq!(strip_image_name("hv.elf"), "");
-        assert_eq!(strip_image_name("a=b c"), "a=b c");
+        assert_eq!(strip_image_name("hv.elf", false), "");
+        assert_eq!(strip_image_name("a=b c", false), "a=b c");
+        assert_eq!(info.loader, "");
+        assert_eq!(info.framebuffer, None);
+    }
+
+    #[test]
+    fn long_memory_maps_are_cut_and_counted() {
+        let n = MAX_REGIONS + 2;
+        let mut m = std::vec![0u8; 0x100 + 24 * n];
+        put32(&mut m, 0, 1 << 6);
+        put32(&mut m, 44, (24 * n) as u32);
+        put32(&mut m, 48, 0x100);
+        for i in 0..n {
+            let e = 0x100 + 24 * i;
+            put32(&mut m, e, 20);
+            put64(&mut m, e + 4, (i as u64) << 20);
+            put64(&mut m, e + 12, 1 << 20);
+            put32(&mut m, e + 20, 1);
+        }
+        let info = parse(&Fake(m), 0, &mut arena()).unwrap();
+        assert_eq!(info.memory.len(), MAX_REGIONS);
+        assert_eq!(info.regions_dropped, 2);
+    }
+
+    #[test]
+    fn loader_conventions() {
+        assert!(loader_is_grub2("GRUB 2.06-13+deb12u2"));
+        assert!(loader_is_grub2("GRUB2 2.02"));
+        assert!(!loader_is_grub2("GNU GRUB 0.97"));
+        assert!(!loader_is_grub2("qemu"));
+        assert!(!loader_is_grub2(""));
+        // QEMU: the file name first; GRUB 2: only the arguments, whatever they look like.
+        assert_eq!(
+            strip_image_name("/i/hv.elf loglvl=all", false),
+            "loglvl=all"
+        );
+        assert_eq!(
+            strip_image_name("placeholder loglvl=all", true),
+            "placeholder loglvl=all"
+        );
+        assert_eq!(strip_image_name("", true), "");
+    }
+
+    #[test]
+    fn grub_info_with_loader_name_and_text_framebuffer() {
+        let mut m = std::vec![0u8; 0x1000];
+        put32(&mut m, 0, (1 << 2) | (1 << 3) | (1 << 9) | (1 << 12));
+        put32(&mut m, 16, 0x200);
+        m[0x200..0x211].copy_from_slice(b"console=com1,vga\0");
+        put32(&mut m, 20, 1);
+        put32(&mut m, 24, 0x300);
+        put32(&mut m, 0x300, 0x1000_0000);
+        put32(&mut m, 0x304, 0x1000_4000);
+        put32(&mut m, 0x308, 0x380);
+        m[0x380..0x388].copy_from_slice(b"quiet x\0");
+        put32(&mut m, 64, 0x400);
+        m[0x400..0x415].copy_from_slice(b"GRUB 2.06-13+deb12u2\0");
+        put64(&mut m, 88, 0xb8000);
+        put32(&mut m, 96, 160);
+        put32(&mut m, 100, 80);
+        put32(&mut m, 104, 25);
+        m[108] = 16;
+        m[109] = Framebuffer::EGA_TEXT;
+        let info = parse(&Fake(m), 0, &mut arena()).unwrap();
+        assert_eq!(info.loader, "GRUB 2.06-13+deb12u2");
+        assert_eq!(info.cmdline, "console=com1,vga");
+        assert_eq!(info.modules[0].cmdline, "quiet x");
+        assert_eq!(info.modules[0].args, "quiet x");
+        let fb = info.framebuffer.unwrap();
+        assert!(fb.is_text());
+        assert_eq!(
+            (fb.addr, fb.width, fb.height, fb.pitch),
+            (0xb8000, 80, 25, 160)
+        );
     }
 }

@@ -3,11 +3,19 @@
 //! `loglvl=` on the hypervisor command line sets the level: `none`, `error`, `warning`,
 //! `info` (default), `debug` or `all`.
 //!
+//! `console=` lists where the `(XEN)` log goes, as in Xen: `com1` (the default), `vga` (the
+//! VGA text screen, [`vga`]), both (`console=com1,vga`) or `none`. Guest console output
+//! (dom0's shell) and input stay on COM1 whatever it says; a panic is written to both.
+//!
 //! Every `(XEN) ` line is also kept in a log ring ([`LogRing`], the last [`RING_SIZE`] bytes)
 //! that dom0 reads with `sysctl readconsole` (`xl dmesg`).
 
+pub mod vga;
+
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
+use vga::TextScreen;
 
 /// COM1's I/O base.
 const COM1: u16 = 0x3f8;
@@ -83,6 +91,204 @@ pub fn init() {
     UART.lock().init();
 }
 
+/// Whether the `(XEN)` log goes to COM1 (`console=` lists `com1`; the default).
+static LOG_TO_COM1: AtomicBool = AtomicBool::new(true);
+
+/// The VGA text screen, when `console=` lists `vga` and the adapter is in text mode.
+static VGA: Mutex<Option<TextScreen>> = Mutex::new(None);
+
+// SAFETY: the screen's memory is reached only through the VGA lock (or, on the panic path,
+// by the CPU that took it with the lock free), never from two places at once.
+unsafe impl Send for TextScreen {}
+
+/// The devices a `console=` value names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Devices {
+    /// COM1.
+    pub com1: bool,
+    /// The VGA text screen.
+    pub vga: bool,
+}
+
+/// Parses `console=`'s value: comma-separated `com1`, `vga`, `none` (Xen also knows `com2`,
+/// `dbgp`, ...). Returns the devices and the first name not understood, if any.
+pub fn parse_console(v: &str) -> (Devices, Option<&str>) {
+    let mut d = Devices::default();
+    let mut unknown = None;
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "com1" => d.com1 = true,
+            "vga" => d.vga = true,
+            "none" => {}
+            other => {
+                unknown.get_or_insert(other);
+            }
+        }
+    }
+    (d, unknown)
+}
+
+/// The value of `key=` on a command line (the first one).
+fn option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Why the VGA console stays off although `console=` asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VgaUnavailable {
+    /// The loader left a graphics framebuffer (Multiboot framebuffer type 0 or 1).
+    GraphicsFramebuffer,
+    /// The adapter is not in colour text mode at 0xB8000, or there is none (a UEFI boot, a
+    /// microvm).
+    NoTextMode,
+}
+
+/// Where the text screen is and how big, from what the loader reported (`fb`) and what the
+/// adapter says (`text_mode`): the loader's EGA text mode, else the standard 80x25 at
+/// 0xB8000 (as Xen assumes on a legacy boot). Returns (address, columns, lines, pitch in
+/// cells).
+pub fn vga_geometry(
+    fb: Option<crate::boot_info::Framebuffer>,
+    text_mode: bool,
+) -> Result<(u64, usize, usize, usize), VgaUnavailable> {
+    match fb {
+        Some(fb) if !fb.is_text() => Err(VgaUnavailable::GraphicsFramebuffer),
+        _ if !text_mode => Err(VgaUnavailable::NoTextMode),
+        Some(fb) if fb.width > 0 && fb.height > 0 && fb.width <= 256 && fb.height <= 128 => {
+            let (w, h) = (fb.width as usize, fb.height as usize);
+            let pitch = (fb.pitch as usize / 2).max(w);
+            Ok((fb.addr, w, h, pitch))
+        }
+        _ => Ok((vga::TEXT_MEMORY, vga::COLUMNS, vga::LINES, vga::COLUMNS)),
+    }
+}
+
+/// What [`configure`] chose, for [`Setup::log`].
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// `console=`'s value, if given.
+    console: Option<&'a str>,
+    /// `vga=`'s value, if given.
+    vga_mode: Option<&'a str>,
+    devices: Devices,
+    unknown: Option<&'a str>,
+    /// The text screen (address, columns, lines), or why there is none.
+    vga: Result<(u64, usize, usize), VgaUnavailable>,
+}
+
+impl Setup<'_> {
+    /// Says what was chosen, once the banner is out: only when `console=` or `vga=` is
+    /// given, so a default boot logs as it always has.
+    pub fn log(&self) {
+        let Some(value) = self.console else {
+            if let Some(v) = self.vga_mode {
+                crate::xen_println!("vga={v}: ignored without console=vga");
+            }
+            return;
+        };
+        let mut names = heapless::String::<16>::new();
+        for (on, name) in [(self.devices.com1, "com1"), (self.vga.is_ok(), "vga")] {
+            if on {
+                let _ = names.push_str(if names.is_empty() { "" } else { "," });
+                let _ = names.push_str(name);
+            }
+        }
+        let names = if names.is_empty() { "none" } else { &names };
+        match self.vga {
+            Ok((pa, w, h)) => {
+                crate::xen_println!("console: {names} (vga: {w}x{h} text at {pa:#x})")
+            }
+            Err(_) => crate::xen_println!("console: {names}"),
+        }
+        if let Some(u) = self.unknown {
+            crate::xen_println!("console={value}: unknown device `{u}` ignored");
+        }
+        match (self.devices.vga, self.vga) {
+            (true, Err(VgaUnavailable::GraphicsFramebuffer)) => crate::xen_println!(
+                "console: vga off: the loader set a graphics mode, there is no text screen"
+            ),
+            (true, Err(VgaUnavailable::NoTextMode)) => crate::xen_println!(
+                "console: vga off: no VGA in colour text mode (a UEFI boot or a microvm has none)"
+            ),
+            _ => {}
+        }
+        match self.vga_mode {
+            None | Some("text-80x25" | "keep" | "current") => {}
+            Some(v) => crate::xen_println!(
+                "vga={v}: not supported, the text mode the loader left is used (vga=keep)"
+            ),
+        }
+    }
+}
+
+/// Sets the consoles up from the command line's `console=` (and `vga=`) and the loader's
+/// framebuffer report, before the first `(XEN)` line: the VGA screen is cleared and the log
+/// written there from then on. [`Setup::log`] then reports it.
+#[cfg(target_os = "none")]
+pub fn configure(cmdline: &str, fb: Option<crate::boot_info::Framebuffer>) -> Setup<'_> {
+    let console = option(cmdline, "console");
+    let (devices, unknown) = match console {
+        Some(v) => parse_console(v),
+        None => (
+            Devices {
+                com1: true,
+                vga: false,
+            },
+            None,
+        ),
+    };
+    LOG_TO_COM1.store(devices.com1, Ordering::Relaxed);
+    let vga = if devices.vga {
+        vga_geometry(fb, vga::text_mode()).map(|(pa, w, h, pitch)| {
+            let base = crate::mm::directmap::phys_to_virt(pa) as *mut u16;
+            // SAFETY: text memory (the loader's report or the VGA's fixed 0xB8000, which the
+            // adapter just said it decodes) lies below 4 GiB, which the boot tables
+            // direct-map, and from here on only this screen writes it.
+            let mut screen = unsafe { TextScreen::new(base, w, h, pitch) };
+            screen.clear();
+            *VGA.lock() = Some(screen);
+            (pa, w, h)
+        })
+    } else {
+        Err(VgaUnavailable::NoTextMode)
+    };
+    Setup {
+        console,
+        vga_mode: option(cmdline, "vga"),
+        devices,
+        unknown,
+        vga,
+    }
+}
+
+/// Moves the VGA text screen to an uncached mapping of its memory (`map`: physical address
+/// and length to a virtual address), once the hypervisor's own page tables are up.
+pub fn remap_vga(map: impl FnOnce(u64, u64) -> Option<*mut u8>) {
+    let mut vga = VGA.lock();
+    let Some(screen) = vga.as_mut() else {
+        return;
+    };
+    let pa = crate::mm::directmap::virt_to_phys(screen.base_address() as u64);
+    if let Some(va) = pa.and_then(|pa| map(pa, screen.bytes() as u64)) {
+        // SAFETY: `map` mapped the same text memory, all of the screen's cells.
+        unsafe { screen.rebase(va as *mut u16) };
+    }
+}
+
+/// Writes to the VGA screen if it is on and its lock is free (and moves the cursor).
+fn vga_write(screen: &mut Option<TextScreen>, bytes: &[u8]) {
+    if let Some(s) = screen.as_mut() {
+        s.write(bytes);
+        #[cfg(target_os = "none")]
+        {
+            let ((row, col), (w, _)) = (s.cursor(), s.size());
+            vga::move_cursor(row * w + col);
+        }
+    }
+}
+
 /// Writes raw bytes (guest console output), `\n` becoming `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
     UART.lock().write(bytes);
@@ -99,18 +305,34 @@ pub fn read_byte() -> Option<u8> {
 }
 
 /// Formats straight to the UART, bypassing its lock: for the panic and fault paths only,
-/// where the lock may be held by the code that failed.
+/// where the lock may be held by the code that failed. Also to the VGA screen, if it is on
+/// and its lock is free.
 pub fn emergency_write(args: fmt::Arguments) {
     let _ = Uart { base: COM1 }.write_fmt(args);
+    if let Some(mut vga) = VGA.try_lock() {
+        let _ = VgaWriter(&mut vga).write_fmt(args);
+    }
 }
 
-/// Writes `(XEN) ` + the formatted text, prefixing every line; keeps it in the log ring.
+struct VgaWriter<'a>(&'a mut Option<TextScreen>);
+
+impl Write for VgaWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        vga_write(self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes `(XEN) ` + the formatted text, prefixing every line, to the consoles `console=`
+/// chose; keeps it in the log ring.
 pub fn xen_print(args: fmt::Arguments) {
     let mut uart = UART.lock();
     let mut ring = LOG_RING.lock();
+    let mut vga = VGA.lock();
     let mut w = LinePrefixer {
-        uart: &mut uart,
+        uart: LOG_TO_COM1.load(Ordering::Relaxed).then_some(&mut *uart),
         ring: &mut ring,
+        vga: &mut vga,
         at_line_start: true,
     };
     let _ = w.write_fmt(args);
@@ -120,15 +342,19 @@ pub fn xen_print(args: fmt::Arguments) {
 }
 
 struct LinePrefixer<'a> {
-    uart: &'a mut Uart,
+    uart: Option<&'a mut Uart>,
     ring: &'a mut LogRing,
+    vga: &'a mut Option<TextScreen>,
     at_line_start: bool,
 }
 
 impl LinePrefixer<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        self.uart.write(bytes);
+        if let Some(uart) = self.uart.as_mut() {
+            uart.write(bytes);
+        }
         self.ring.push(bytes);
+        vga_write(self.vga, bytes);
     }
 }
 
@@ -265,7 +491,58 @@ macro_rules! xen_println {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_level, LogRing, RING_SIZE};
+    use super::RING_SIZE;
+    use super::{parse_console, parse_level, vga_geometry, Devices, LogRing, VgaUnavailable};
+    use crate::boot_info::Framebuffer;
+
+    #[test]
+    fn console_option() {
+        let both = Devices {
+            com1: true,
+            vga: true,
+        };
+        assert_eq!(parse_console("com1,vga"), (both, None));
+        assert_eq!(parse_console("vga, com1"), (both, None));
+        let vga = Devices {
+            com1: false,
+            vga: true,
+        };
+        assert_eq!(parse_console("vga"), (vga, None));
+        assert_eq!(parse_console("none"), (Devices::default(), None));
+        assert_eq!(parse_console("com2,vga").1, Some("com2"));
+        assert_eq!(super::option("a=1 console=vga b", "console"), Some("vga"));
+        assert_eq!(super::option("consoles=x", "console"), None);
+    }
+
+    #[test]
+    fn vga_geometry_from_loader_and_adapter() {
+        let text = Framebuffer {
+            addr: 0xb8000,
+            pitch: 160,
+            width: 80,
+            height: 25,
+            bpp: 16,
+            kind: Framebuffer::EGA_TEXT,
+        };
+        assert_eq!(vga_geometry(Some(text), true), Ok((0xb8000, 80, 25, 80)));
+        let tall = Framebuffer { height: 50, ..text };
+        assert_eq!(vga_geometry(Some(tall), true), Ok((0xb8000, 80, 50, 80)));
+        // No report (QEMU's loader, GRUB under UEFI): the adapter decides.
+        assert_eq!(vga_geometry(None, true), Ok((0xb8000, 80, 25, 80)));
+        assert_eq!(vga_geometry(None, false), Err(VgaUnavailable::NoTextMode));
+        let gfx = Framebuffer {
+            addr: 0x8000_0000,
+            pitch: 4096,
+            width: 1024,
+            height: 768,
+            bpp: 32,
+            kind: 1,
+        };
+        assert_eq!(
+            vga_geometry(Some(gfx), true),
+            Err(VgaUnavailable::GraphicsFramebuffer)
+        );
+    }
     use alloc::boxed::Box;
 
     #[test]

@@ -84,10 +84,12 @@ mod boot {
             Err(e) => panic!("bad Multiboot info at {mbi_phys:#x}: {e:?}"),
         };
         console::init_logger(info.cmdline);
+        let consoles = console::configure(info.cmdline, info.framebuffer);
         xen_println!(
             "Xen-style PV hypervisor (Rust), command line: \"{}\"",
             info.cmdline
         );
+        consoles.log();
         arch::init_cpu();
         let image = (
             mm::image_virt_to_phys(&raw const __image_start as u64),
@@ -96,10 +98,18 @@ mod boot {
         for r in &info.memory {
             xen_println!(" {:016x} - {:016x} ({})", r.start, r.end, kind_name(r.kind));
         }
+        if info.regions_dropped > 0 {
+            log::warn!(
+                "memory map: {} entries past the first {} ignored",
+                info.regions_dropped,
+                boot_info::MAX_REGIONS
+            );
+        }
         if let Err(e) = mm::frames::init(info, image) {
             panic!("frame allocator: {e}");
         }
         arch::paging::init(info).expect("building the idle page tables");
+        console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
         crate::heap::init(mm::frames::total_count());
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",

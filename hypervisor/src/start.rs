@@ -41,11 +41,8 @@ pub fn start(info: &'static BootInfo) -> ! {
     };
     let kernel = module_bytes(kmod);
     let initrd = info.modules.get(1).map(module_bytes);
-    // A module's command line starts with its file name; dom0's arguments follow it.
-    let cmdline = kmod
-        .cmdline
-        .split_once(' ')
-        .map_or("", |(_, rest)| rest.trim());
+    // dom0's arguments: the module's command line without the file name (boot_info).
+    let cmdline = kmod.args.trim();
     let mib = match info.option("dom0_mem") {
         Some(v) => parse_mib(v).unwrap_or_else(|| panic!("dom0_mem={v}: expected a size like 64M")),
         None => DEFAULT_DOM0_MIB,

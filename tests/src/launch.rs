@@ -230,6 +230,101 @@ pub fn qemu_command(hv_cmdline: Option<&str>) -> Result<(String, Vec<String>), S
     Ok((prog, args))
 }
 
+/// The bootable ISO `cargo xtask iso` makes (`cargo xtask test` makes it before the tests).
+pub fn iso_path() -> PathBuf {
+    images_dir().join("hypervisor.iso")
+}
+
+/// UEFI firmware for QEMU: `$E2E_OVMF`, else Debian's `ovmf` package's.
+pub fn ovmf_path() -> PathBuf {
+    match std::env::var_os("E2E_OVMF") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from("/usr/share/ovmf/OVMF.fd"),
+    }
+}
+
+/// A PC that boots from a CD, as a person would boot the ISO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcBoot {
+    /// QEMU's machine type: `pc` (i440FX) or `q35`.
+    pub machine: String,
+    /// Firmware for `-bios` (OVMF for UEFI), or None for the machine's own BIOS (SeaBIOS).
+    pub firmware: Option<PathBuf>,
+    /// The image in the CD drive (`-cdrom`).
+    pub iso: PathBuf,
+}
+
+impl PcBoot {
+    /// An i440FX PC with SeaBIOS booting the built ISO.
+    pub fn bios() -> Self {
+        PcBoot {
+            machine: "pc".into(),
+            firmware: None,
+            iso: iso_path(),
+        }
+    }
+
+    /// A Q35 PC with UEFI firmware (OVMF) booting the built ISO.
+    pub fn uefi() -> Self {
+        PcBoot {
+            machine: "q35".into(),
+            firmware: Some(ovmf_path()),
+            iso: iso_path(),
+        }
+    }
+}
+
+/// The QEMU command booting a PC from `pc.iso`: `(program, args)`; as docs/design.md's
+/// machine otherwise (1 GiB, serial on stdio, no reboot, isa-debug-exit), with the machine's
+/// VGA (its screen not shown). Fails with what to run if the ISO is missing or older than
+/// the images in it.
+pub fn pc_command(pc: &PcBoot) -> Result<(String, Vec<String>), String> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(iso_time) = modified(&pc.iso) else {
+        return Err(format!(
+            "{} is missing: run `cargo xtask iso` (`cargo xtask test` makes it, and reports \
+             why it could not)",
+            pc.iso.display()
+        ));
+    };
+    let dir = images_dir();
+    for f in ["hypervisor.elf", "pv-guest.elf", "dom0-initrd.cpio"] {
+        if modified(&dir.join(f)).is_some_and(|t| t > iso_time) {
+            return Err(format!(
+                "{} is older than {}: run `cargo xtask iso`",
+                pc.iso.display(),
+                dir.join(f).display()
+            ));
+        }
+    }
+    let mut args: Vec<String> = vec!["-M".into(), pc.machine.clone(), "-m".into(), "1G".into()];
+    if let Some(fw) = &pc.firmware {
+        if !fw.exists() {
+            return Err(format!(
+                "no UEFI firmware at {}: install Debian's `ovmf` (`cargo xtask test` does) or \
+                 set E2E_OVMF",
+                fw.display()
+            ));
+        }
+        args.extend(["-bios".into(), fw.display().to_string()]);
+    }
+    args.extend(["-cdrom".into(), pc.iso.display().to_string()]);
+    args.extend(
+        [
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=4",
+        ]
+        .map(String::from),
+    );
+    let prog = std::env::var("E2E_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+    Ok((prog, args))
+}
+
 /// Multiply a timeout by `$E2E_TIMEOUT_SCALE` (for slow machines).
 pub fn scaled(d: std::time::Duration) -> std::time::Duration {
     let k: f64 = std::env::var("E2E_TIMEOUT_SCALE")
@@ -307,6 +402,50 @@ mod tests {
         assert_eq!(a, ["-M", "microvm", "-m", "8G"]);
         set_option(&mut a, "-smp", "2");
         assert_eq!(a, ["-M", "microvm", "-m", "8G", "-smp", "2"]);
+    }
+
+    #[test]
+    fn pc_command_line() {
+        let dir = std::env::temp_dir().join(format!("e2e-pc-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let iso = dir.join("x.iso");
+        std::fs::write(&iso, b"").unwrap();
+        let fw = dir.join("fw.fd");
+        std::fs::write(&fw, b"").unwrap();
+        let pc = PcBoot {
+            machine: "pc".into(),
+            firmware: None,
+            iso: iso.clone(),
+        };
+        let (_, args) = pc_command(&pc).unwrap();
+        let joined = args.join(" ");
+        assert!(joined.starts_with("-M pc -m 1G -cdrom "), "{joined}");
+        assert!(joined.ends_with(
+            "-display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4"
+        ));
+        let uefi = PcBoot {
+            machine: "q35".into(),
+            firmware: Some(fw.clone()),
+            iso: iso.clone(),
+        };
+        let (_, args) = pc_command(&uefi).unwrap();
+        assert_eq!(
+            args[..6],
+            ["-M", "q35", "-m", "1G", "-bios", &fw.display().to_string()]
+        );
+        let missing = PcBoot {
+            iso: dir.join("none.iso"),
+            ..pc
+        };
+        assert!(pc_command(&missing)
+            .unwrap_err()
+            .contains("cargo xtask iso"));
+        let no_fw = PcBoot {
+            firmware: Some(dir.join("none.fd")),
+            ..uefi
+        };
+        assert!(pc_command(&no_fw).unwrap_err().contains("ovmf"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -18,12 +18,13 @@
 //! binary), `E2E_TIMEOUT_SCALE` (multiply every timeout), `E2E_ECHO` (copy the console to
 //! stderr).
 pub mod launch;
+pub mod qmp;
 pub mod steps;
 pub mod system;
 pub mod transcript;
 pub mod xl;
 
-pub use launch::{example_config, NOT_BUILT};
+pub use launch::{example_config, PcBoot, NOT_BUILT};
 pub use system::{
     describe_exit, BootOptions, Failure, OrFail, System, BOOT_TIMEOUT, CMD_TIMEOUT, EXIT_POWEROFF,
     PROMPT,

@@ -1,6 +1,7 @@
 //! `System`: one QEMU running the whole stack, driven over its serial console.
 
-use crate::launch;
+use crate::launch::{self, PcBoot};
+use crate::qmp::{self, Qmp};
 use crate::transcript::{complete_lines_since, tail, Transcript};
 use crate::xl::{self, XlInfo, XlRow};
 use std::fmt;
@@ -52,6 +53,10 @@ pub struct BootOptions {
     pub hard_timeout: Duration,
     /// The machine's memory (QEMU `-m`, e.g. "8G"), replacing the default.
     pub memory: Option<String>,
+    /// Boot a PC from the ISO instead of the default microvm with the images loaded directly.
+    pub pc: Option<PcBoot>,
+    /// Give QEMU a QMP socket, for [`System::read_phys`] and [`System::vga_text`].
+    pub qmp: bool,
 }
 
 impl BootOptions {
@@ -61,7 +66,25 @@ impl BootOptions {
             hv_cmdline: None,
             hard_timeout: HARD_TIMEOUT,
             memory: None,
+            pc: None,
+            qmp: false,
         }
+    }
+
+    /// A PC booting `cargo xtask iso`'s ISO from its CD drive ([`launch::pc_command`]): GRUB,
+    /// then the hypervisor with the ISO's own command line (so [`BootOptions::cmdline`]
+    /// does not apply).
+    pub fn pc(name: &str, pc: PcBoot) -> Self {
+        Self {
+            pc: Some(pc),
+            ..Self::new(name)
+        }
+    }
+
+    /// With a QMP socket to read the machine's memory ([`System::vga_text`]).
+    pub fn with_qmp(mut self) -> Self {
+        self.qmp = true;
+        self
     }
 
     /// Boot a machine with `size` of RAM (QEMU's `-m` syntax: "2G", "8192M"). QEMU reserves
@@ -161,20 +184,37 @@ pub struct System {
     status: Option<ExitStatus>,
     /// A failure with the transcript tail was produced (Drop need not print it again).
     reported: std::cell::Cell<bool>,
+    /// QEMU's QMP socket, if it has one ([`BootOptions::with_qmp`]).
+    qmp_path: Option<PathBuf>,
+    qmp: Option<Qmp>,
 }
 
 impl System {
     /// Boot the built images (`target/images`) in QEMU. Panics if they are not built or QEMU
     /// cannot start.
     pub fn boot(opts: BootOptions) -> System {
-        let (prog, mut args) = match launch::qemu_command(opts.hv_cmdline.as_deref()) {
+        let command = match &opts.pc {
+            None => launch::qemu_command(opts.hv_cmdline.as_deref()),
+            Some(_) if opts.hv_cmdline.is_some() => {
+                Err("a PC boot takes the hypervisor command line of the ISO's grub.cfg".into())
+            }
+            Some(pc) => launch::pc_command(pc),
+        };
+        let (prog, mut args) = match command {
             Ok(c) => c,
             Err(e) => panic!("[{}] {e}", opts.name),
         };
         if let Some(m) = &opts.memory {
             launch::set_memory(&mut args, m);
         }
-        Self::spawn(&opts.name, &prog, &args, opts.hard_timeout)
+        let qmp_path = opts.qmp.then(|| qmp::temp_path("qmp.sock"));
+        if let Some(p) = &qmp_path {
+            args.push("-qmp".into());
+            args.push(format!("unix:{},server=on,wait=off", p.display()));
+        }
+        let mut sys = Self::spawn(&opts.name, &prog, &args, opts.hard_timeout);
+        sys.qmp_path = qmp_path;
+        sys
     }
 
     /// Boot and wait for the first dom0 prompt.
@@ -250,6 +290,8 @@ impl System {
             stop_watchdog,
             status: None,
             reported: std::cell::Cell::new(false),
+            qmp_path: None,
+            qmp: None,
         };
         let _ = std::fs::remove_file(sys.log_path());
         sys
@@ -528,6 +570,38 @@ impl System {
         }
     }
 
+    /// `len` bytes of the machine's physical memory from `addr`, read through QMP (the
+    /// system must have been booted [`BootOptions::with_qmp`]).
+    pub fn read_phys(&mut self, addr: u64, len: u64) -> Result<Vec<u8>, Failure> {
+        let Some(path) = self.qmp_path.clone() else {
+            return Err(self.failure("read_phys: booted without a QMP socket (with_qmp)"));
+        };
+        if self.qmp.is_none() {
+            match Qmp::connect(&path, launch::scaled(Duration::from_secs(10))) {
+                Ok(q) => self.qmp = Some(q),
+                Err(e) => return Err(self.failure(e)),
+            }
+        }
+        let r = self.qmp.as_mut().map(|q| q.read_phys(addr, len));
+        match r {
+            Some(Ok(data)) => Ok(data),
+            Some(Err(e)) => Err(self.failure(e)),
+            None => Err(self.failure("QMP not connected")),
+        }
+    }
+
+    /// What a PC's screen shows in VGA text mode (80x25 at 0xB8000), a line each; also
+    /// saved next to the transcript as `<test>.screen.txt`.
+    pub fn vga_text(&mut self) -> Result<String, Failure> {
+        let cells = (qmp::VGA_COLUMNS * qmp::VGA_LINES * 2) as u64;
+        let data = self.read_phys(qmp::VGA_TEXT, cells)?;
+        let text = qmp::screen_text(&data, qmp::VGA_COLUMNS);
+        let path = self.log_path().with_extension("screen.txt");
+        let _ = std::fs::create_dir_all(launch::logs_dir());
+        let _ = std::fs::write(&path, &text);
+        Ok(text)
+    }
+
     /// Type `poweroff` at the prompt and return QEMU's exit status (33 is a clean poweroff).
     #[track_caller]
     pub fn poweroff(&mut self) -> i32 {
@@ -555,6 +629,10 @@ impl Drop for System {
             let _ = c.wait();
         }
         self.stdin = None;
+        self.qmp = None;
+        if let Some(p) = &self.qmp_path {
+            let _ = std::fs::remove_file(p);
+        }
         self.save_log();
         if std::thread::panicking() && !self.reported.get() {
             eprintln!(

@@ -14,6 +14,7 @@ mod events;
 mod grants;
 mod guest_errors;
 mod hostile;
+mod iso;
 mod memory_sizes;
 mod poweroff;
 mod pv_shutdown;

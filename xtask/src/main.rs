@@ -1,6 +1,7 @@
-//! `cargo xtask build|run|test|bench`.
+//! `cargo xtask build|run|test|bench|clippy|iso`.
 mod bench;
 mod build;
+mod iso;
 mod prereq;
 #[allow(dead_code)]
 mod qemu;
@@ -15,7 +16,8 @@ fn main() {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("clippy") => test::clippy::run(&args[1..]),
-        _ => Err("usage: cargo xtask build|run|test|bench|clippy".to_string()),
+        Some("iso") => iso::run(&args[1..]),
+        _ => Err("usage: cargo xtask build|run|test|bench|clippy|iso".to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

@@ -218,6 +218,35 @@ pub const XEN_HEADERS: Need = Need {
     present: || Path::new("/usr/include/xen/xen.h").exists(),
 };
 
+/// grub-mkrescue with GRUB's BIOS (i386-pc) platform, xorriso and mtools, for the ISO.
+pub const GRUB_BIOS: Need = Need {
+    what: "grub-mkrescue with GRUB for BIOS (i386-pc), xorriso and mtools",
+    packages: &["grub-common", "grub-pc-bin", "xorriso", "mtools"],
+    present: || {
+        runs("grub-mkrescue")
+            && runs("xorriso")
+            && runs("mformat")
+            && Path::new("/usr/lib/grub/i386-pc/multiboot.mod").exists()
+    },
+};
+
+/// GRUB's UEFI (x86_64-efi) platform: grub-mkrescue then makes the ISO boot by UEFI too.
+pub const GRUB_EFI: Need = Need {
+    what: "GRUB for UEFI (x86_64-efi)",
+    packages: &["grub-efi-amd64-bin"],
+    present: || Path::new("/usr/lib/grub/x86_64-efi/multiboot.mod").exists(),
+};
+
+/// Where Debian's `ovmf` puts the UEFI firmware for QEMU (`-bios`).
+pub const OVMF_FD: &str = "/usr/share/ovmf/OVMF.fd";
+
+/// UEFI firmware for QEMU, for the end-to-end test that boots the ISO by UEFI.
+pub const OVMF: Need = Need {
+    what: "UEFI firmware for QEMU (OVMF)",
+    packages: &["ovmf"],
+    present: || Path::new(OVMF_FD).exists(),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,15 @@
 //!    (their hardware code is gated on `target_os = "none"`), and the e2e harness's own tests;
 //!    then clippy with `-D warnings` over every crate ([`clippy`], also `cargo xtask clippy`);
 //! 3. `cargo xtask build`;
-//! 4. the end-to-end tests (`cargo test -p tests --test e2e -- --test-threads=2 [FILTER]`).
+//! 4. for the end-to-end tests: QEMU, OVMF and the bootable ISO (`cargo xtask iso`, which the
+//!    tests that boot a PC from it need: if it cannot be made, the step fails and so do they);
+//! 5. the end-to-end tests (`cargo test -p tests --test e2e -- --test-threads=2 [FILTER]`).
 //!
 //! Ends with the line `N passed, N failed` (CI reads it) and fails if anything failed.
 
 pub mod clippy;
 
-use crate::{build, qemu};
+use crate::{build, iso, prereq, qemu};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -221,6 +223,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
             Ok(()) => built,
         };
+        if ready {
+            // The ISO the PC boot tests use (its old copy is removed first, so a failure
+            // here fails them with a clear message instead of testing a stale image).
+            eprintln!("\nxtask test: cargo xtask iso");
+            if let Err(e) = iso::build_iso() {
+                t.step_failed("cargo xtask iso", &e);
+            }
+            if let Err(e) = prereq::ensure(&prereq::OVMF) {
+                t.step_failed("prerequisite OVMF (UEFI firmware)", &e);
+            }
+        }
         if ready {
             let mut a = vec![
                 "test",

@@ -56,6 +56,9 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
             "Domain 0 shut down ({}): stopping the machine",
             reason.name()
         );
+        if reason == ShutdownReason::Reboot {
+            crate::arch::x86_64::exit::qemu_exit_or_reset(code);
+        }
         crate::arch::x86_64::exit::qemu_exit(code);
     }
     if let Some(d) = st.dom(id) {

@@ -172,12 +172,7 @@ fn shared_info(sp: &Space, t: &Tally) {
         }
         let mut args = Args::new(mfn, slot);
         // Both our mappings of it go: the event layer's and the trap handler's (for cr2).
-        let unmap = |at: u64| {
-            entry(
-                nr::UPDATE_VA_MAPPING,
-                &[at, 0, UvmfFlags::INVLPG.bits()],
-            )
-        };
+        let unmap = |at: u64| entry(nr::UPDATE_VA_MAPPING, &[at, 0, UvmfFlags::INVLPG.bits()]);
         let mut calls = [unmap(va), unmap(trap_va), args.call(m)];
         // SAFETY: unmaps our shared_info (nothing reads it meanwhile: upcalls are masked)
         // and misuses it; both are undone below whatever the verdict.

@@ -133,14 +133,18 @@ pub fn timer_irqs() -> u64 {
     TIMER_IRQS.load(Ordering::Relaxed)
 }
 
-/// Called by the entry path for every vector >= 32: counts timer ticks, EOIs all but spurious.
+/// Called by the entry path for every vector >= 32: counts timer ticks, EOIs all but the
+/// spurious vector and the legacy PICs' (which the LAPIC did not deliver).
 pub fn acknowledge(vector: u8) {
     if vector == TIMER_VECTOR {
         TIMER_IRQS.fetch_add(1, Ordering::Relaxed);
         // The one-shot fired: nothing is pending any more.
         ARMED.store(0, Ordering::Relaxed);
     }
-    if vector != SPURIOUS_VECTOR && BASE.load(Ordering::Relaxed) != 0 {
+    if vector != SPURIOUS_VECTOR
+        && !super::pic::is_pic_vector(vector)
+        && BASE.load(Ordering::Relaxed) != 0
+    {
         write(REG_EOI, 0);
     }
 }

@@ -9,6 +9,7 @@ pub mod gdt;
 pub mod idt;
 pub mod lapic;
 pub mod paging;
+pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod selftest;
@@ -25,11 +26,12 @@ pub fn init_cpu() {
     cpu::init();
 }
 
-/// GDT, TSS, IDT and the syscall MSRs.
+/// GDT, TSS, IDT, the syscall MSRs, and the legacy PICs moved off the exception vectors.
 pub fn init_traps() {
     gdt::init(entry::rsp0());
     idt::init();
     syscall::init();
+    pic::init();
 }
 
 /// TSC calibration and the LAPIC (timer calibrated, stopped), then a 1 ms one-shot to prove

@@ -1,5 +1,9 @@
 //! The 8254 PIT, used only as a reference clock to calibrate the TSC: channel 0 in mode 0,
 //! read back by latching (no port 0x61 gate needed, which `-M microvm` lacks).
+//!
+//! On a PC the BIOS leaves channel 0 counting in mode 3 (a square wave on IRQ 0, 18.2 Hz).
+//! Calibration reprograms it to mode 0, which counts down once and stops: from then on the
+//! PIT raises no interrupt (IRQ 0 is masked at the PIC anyway, see `pic`).
 
 use x86_64::instructions::port::Port;
 
