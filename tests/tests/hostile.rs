@@ -108,6 +108,21 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         ));
     }
     xen.extend(misuses("a grant-table frame"));
+    // Linear page tables under Xen's rules: one read-only step at L2/L3, no chains, no
+    // loops, none at L4 (finding 3, and the M2P's table frames of finding 9).
+    let mut linear = Vec::new();
+    for level in [2, 3] {
+        linear.extend([
+            format!("writable linear entry at L{level}: refused (EINVAL)"),
+            format!("linear chain of three L{level} tables: refused (EINVAL)"),
+            format!("linear loop between two L{level} tables: refused (EINVAL)"),
+            format!("linear entry into an L{level} that holds linear entries: refused (EINVAL)"),
+        ]);
+    }
+    linear.push("linear entry between two L4 tables: refused (EINVAL)".to_string());
+    linear.push(
+        "L4 mapping itself (reaches the hypervisor's table frames): refused (EINVAL)".to_string(),
+    );
     vec![
         ("PV MMU", mmu),
         ("hypercall pointers", pointers),
@@ -115,6 +130,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         ("descriptors and callbacks", descriptors),
         ("traps and iret", traps),
         ("hypervisor-owned frames", xen),
+        ("linear page tables", linear),
     ]
 }
 

@@ -89,6 +89,11 @@ pub struct PageInfo {
     /// the hypervisor writes it on the guest's behalf, so the guest may map it (writable) but
     /// never type, pin, free or grant it. Held by a [`XenPage`].
     pub xen: bool,
+    /// Linear (same-level, read-only) page-table references, as Xen counts them: > 0, how
+    /// many entries of other tables reference this table linearly; < 0, how many linear
+    /// entries this table holds. A table is one or the other, never both, so linear
+    /// references never chain or loop (and releasing them recurses at most one level).
+    pub linear: i32,
 }
 
 /// Proof that a frame is the hypervisor's, shared with one domain: made only by
@@ -125,6 +130,7 @@ impl Default for PageInfo {
             stale: 0,
             refs: 0,
             xen: false,
+            linear: 0,
         }
     }
 }
@@ -394,23 +400,31 @@ impl<'a> FrameTable<'a> {
             return Err(Errno::EPERM);
         }
         let want = PageType::table(level - 1);
-        // A read-only entry pointing at a table of the same level is a linear
-        // (recursive) mapping: allowed read-only, as a plain reference.
+        // A read-only entry pointing at a table of the same level is a linear (recursive)
+        // mapping, under Xen's rules: read-only, never at L4 (through the L4 a linear walk
+        // would reach the hypervisor's own slots and their table frames), and never chained:
+        // a table that holds linear entries is not itself referenced linearly, and vice versa.
         let tinfo = *self.get(target).ok_or(Errno::EINVAL)?;
-        if target == table_mfn {
-            // A table mapping itself holds no reference on itself.
-            return if e & pte::RW != 0 {
-                Err(Errno::EINVAL)
-            } else {
-                Ok(())
-            };
-        }
-        if tinfo.ptype == PageType::table(level) && tinfo.type_count > 0 {
-            if e & pte::RW != 0 {
+        let linear =
+            target == table_mfn || (tinfo.ptype == PageType::table(level) && tinfo.type_count > 0);
+        if linear {
+            if e & pte::RW != 0 || level == 4 {
                 return Err(Errno::EINVAL);
             }
-            let p = self.slot(target)?;
-            p.type_count = p.type_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            if target == table_mfn {
+                // A table mapping itself holds no reference on itself.
+                return Ok(());
+            }
+            let s = *self.get(table_mfn).ok_or(Errno::EINVAL)?;
+            if s.linear > 0 || tinfo.linear < 0 || s.linear == i32::MIN || tinfo.linear == i32::MAX
+            {
+                return Err(Errno::EINVAL);
+            }
+            let count = tinfo.type_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            let t = self.slot(target)?;
+            t.type_count = count;
+            t.linear += 1;
+            self.slot(table_mfn)?.linear -= 1;
             return Ok(());
         }
         self.get_type(mem, target, want, table_owner)
@@ -440,6 +454,19 @@ impl<'a> FrameTable<'a> {
         if level == 1 {
             self.put_leaf(mem, e, table_owner);
             return;
+        }
+        if self
+            .get(target)
+            .is_some_and(|t| t.ptype == PageType::table(level))
+        {
+            // A linear reference (see `get_entry`): the target holds none itself, so
+            // dropping it never recurses further than the target's own entries.
+            if let Ok(t) = self.slot(target) {
+                t.linear -= 1;
+            }
+            if let Ok(s) = self.slot(table_mfn) {
+                s.linear += 1;
+            }
         }
         self.put_type(mem, target);
     }
@@ -571,6 +598,7 @@ impl<'a> FrameTable<'a> {
         for p in self.info.iter_mut().filter(|p| p.owner == dom) {
             p.ptype = PageType::None;
             p.type_count = 0;
+            p.linear = 0;
             p.pinned = false;
             // What remains are other domains' mappings of its frames.
             p.refs = p.foreign_refs;

@@ -5,6 +5,7 @@
 //! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod linear;
 mod xen_pages;
 
 use crate::mm::Space;
@@ -79,6 +80,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     attacks::all(&sp, &t);
     let me = crate::cmdline::param(cmd, "me").and_then(|v| v.parse().ok());
     xen_pages::all(&sp, &t, me);
+    linear::all(&sp, &t);
     t.report();
     true
 }

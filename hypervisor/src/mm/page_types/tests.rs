@@ -249,12 +249,91 @@ fn linear_mappings_only_read_only() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(10, 1, e(10, RW));
-    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, 10, 2, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
     mem.write(10, 1, e(10, RO));
-    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    ft.pin(&mut mem, 10, 2, D1).unwrap();
     ft.unpin(&mut mem, 10, D1).unwrap();
     assert_eq!(ft.get(10).unwrap().type_count, 0);
+}
+
+#[test]
+fn no_linear_mappings_at_l4_not_even_of_itself() {
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    mem.write(10, 1, e(10, RO));
+    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EINVAL));
+    let mut mem = Mem::default();
+    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    ft.pin(&mut mem, 11, 4, D1).unwrap();
+    assert_eq!(
+        ft.mod_entry(&mut mem, 10, 0, e(11, RO), D1, D1),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        ft.mod_entry(&mut mem, 10, 0, e(10, RO), D1, D1),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn linear_references_never_chain_or_loop_and_unwind_exactly() {
+    for level in [2u8, 3] {
+        let mut info = setup(64, D1);
+        let mut ft = FrameTable::new(&mut info);
+        let mut mem = Mem::default();
+        for t in [20, 21, 22] {
+            ft.pin(&mut mem, t, level, D1).unwrap();
+        }
+        // 20 -> 21: allowed; 20 now holds a linear entry, 21 is used linearly.
+        ft.mod_entry(&mut mem, 20, 0, e(21, RO), D1, D1).unwrap();
+        assert_eq!(ft.get(20).unwrap().linear, -1);
+        assert_eq!(ft.get(21).unwrap().linear, 1);
+        assert_eq!(ft.get(21).unwrap().type_count, 2);
+        // A chain 21 -> 22 (21 is used linearly) and a loop 21 -> 20 are refused, and so
+        // is 22 -> 20 (20 holds linear entries).
+        assert_eq!(
+            ft.mod_entry(&mut mem, 21, 0, e(22, RO), D1, D1),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ft.mod_entry(&mut mem, 21, 0, e(20, RO), D1, D1),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ft.mod_entry(&mut mem, 22, 0, e(20, RO), D1, D1),
+            Err(Errno::EINVAL)
+        );
+        // More linear entries in 20, and another user of 21, are fine.
+        ft.mod_entry(&mut mem, 20, 1, e(22, RO), D1, D1).unwrap();
+        ft.mod_entry(&mut mem, 22, 5, e(21, RO), D1, D1)
+            .unwrap_err();
+        assert_eq!(ft.get(20).unwrap().linear, -2);
+        // Unpinning the targets keeps them typed while referenced; removing the entries
+        // unwinds every count.
+        ft.unpin(&mut mem, 21, D1).unwrap();
+        assert_eq!(ft.get(21).unwrap().ptype, PageType::table(level));
+        ft.mod_entry(&mut mem, 20, 0, 0, D1, D1).unwrap();
+        ft.mod_entry(&mut mem, 20, 1, 0, D1, D1).unwrap();
+        for t in [20, 21, 22] {
+            assert_eq!(ft.get(t).unwrap().linear, 0, "frame {t}");
+        }
+        assert_eq!(ft.get(21).unwrap().type_count, 0);
+        assert_eq!(ft.get(21).unwrap().ptype, PageType::None);
+        // Dropping the holder drops its linear references with it.
+        ft.mod_entry(&mut mem, 20, 0, e(22, RO), D1, D1).unwrap();
+        ft.unpin(&mut mem, 22, D1).unwrap();
+        ft.unpin(&mut mem, 20, D1).unwrap();
+        for t in [20, 22] {
+            let p = ft.get(t).unwrap();
+            assert_eq!(
+                (p.linear, p.type_count, p.ptype),
+                (0, 0, PageType::None),
+                "frame {t}"
+            );
+        }
+    }
 }
 
 #[test]
