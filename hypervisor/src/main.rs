@@ -6,6 +6,7 @@ extern crate alloc;
 
 pub mod boot_info;
 pub mod console;
+pub mod domid;
 pub mod mm;
 
 #[cfg(target_os = "none")]

@@ -35,6 +35,8 @@ pub fn start(info: &'static BootInfo) -> ! {
             .expect("no memory for the frame table"),
         mem: Machine { max_mfn },
         current: 0,
+        last_domid: 0,
+        instances: 0,
     });
     let Some(kmod) = info.modules.first() else {
         panic!("no dom0 kernel: pass it as the first Multiboot module");

@@ -4,7 +4,8 @@
 //! - `grant-offer peer=N [ro]`: offer a page to domain N as gref 8, report when it is in use
 //!   (and that revoking it then fails), when it is released (and what the peer wrote), revoke.
 //! - `grant-map peer=N [hold]`: map domain N's gref 8, read and write it, copy through it both
-//!   ways, check a copy crossing a page is refused, unmap (unless `hold`).
+//!   ways, check a copy crossing a page is refused, unmap (unless `hold`); with `device`, map
+//!   it for device access only (no PTE) and hold it.
 //! - `grant-ro peer=N`: a read-only grant: a writable map and a copy into it are refused,
 //!   a read-only map works.
 //! - `grant-third peer=N`: a grant meant for someone else: map and copy are refused.
@@ -49,6 +50,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     let peer = arg(cmd, "peer").map(DomId);
     match (test, peer) {
         ("offer", Some(p)) => offer(&spare, p, flag(cmd, "ro")),
+        ("map", Some(p)) if flag(cmd, "device") => device_holder(p),
         ("map", Some(p)) => mapper(&spare, p, flag(cmd, "hold")),
         ("ro", Some(p)) => read_only(&spare, p),
         ("third", Some(p)) => third(&spare, p),
@@ -228,6 +230,22 @@ fn mapper(spare: &Spare, peer: DomId, hold: bool) {
     match grant::unmap(handle, map_va) {
         Ok(()) => println!("grant-map: unmapped"),
         Err(s) => println!("grant-map: unmap failed: {}", s.name()),
+    }
+}
+
+/// Map the peer's gref 8 for device access only (no PTE of ours) and hold it.
+fn device_holder(peer: DomId) {
+    match grant::map_device(peer, GREF) {
+        Ok(_) => println!(
+            "grant-map: mapped gref {} of d{} for device access, holding it",
+            GREF.0, peer.0
+        ),
+        Err(s) => println!(
+            "grant-map: device map of d{}'s gref {} failed: {}",
+            peer.0,
+            GREF.0,
+            s.name()
+        ),
     }
 }
 

@@ -18,6 +18,13 @@ fn line(sys: &mut System, since: usize, id: u32, text: &str) {
     }
 }
 
+/// Wait for a console line equal to `want` after `since`.
+fn line_any(sys: &mut System, since: usize, want: &str) {
+    if let Err(f) = sys.wait_line_where(since, want, T, |l| l == want) {
+        sys.fail(f);
+    }
+}
+
 /// Offer (domain 1) and map-and-hold (domain 2): returns with the mapping live.
 fn offer_and_hold(sys: &mut System) -> usize {
     let m = sys.mark();
@@ -157,6 +164,72 @@ fn destroying_the_granter_with_a_live_mapping_leaks_nothing() {
         format!("free memory back to {free_mid} MiB while a grant of the destroyed domain is still mapped"),
     );
     sys.run("xl destroy grant-map-hold");
+    check_free_memory_back(&mut sys, free_before, "} MiB after both domains went");
+}
+
+/// Domain identity: a destroyed granter's id is not handed out again while its grant is still
+/// mapped (the mapping names that domain instance), nor right after: ids increase as Xen's do.
+#[test]
+fn a_destroyed_granters_id_is_not_reused() {
+    let mut sys = boot(&test_name!());
+    let free_before = sys.free_memory();
+    offer_and_hold(&mut sys);
+    sys.run("xl destroy grant-offer");
+    let m = sys.mark();
+    create_ok(&mut sys, "domu.cfg");
+    line(
+        &mut sys,
+        m,
+        3,
+        "Hello from pv-guest domU, cmdline \"greet\"",
+    );
+    // Unmapping (by destroying the mapper) releases the old granter's pin, not domain 3's.
+    sys.run("xl destroy grant-map-hold");
+    let m = sys.mark();
+    create_ok(&mut sys, "domu.cfg name=second");
+    line(
+        &mut sys,
+        m,
+        4,
+        "Hello from pv-guest domU, cmdline \"greet\"",
+    );
+    sys.run("xl destroy domu");
+    sys.run("xl destroy second");
+    check_free_memory_back(&mut sys, free_before, "} MiB after all four domains went");
+}
+
+/// A grant mapped for device access only (no PTE) holds its frame: the destroyed granter's
+/// page stays allocated until the device mapping goes.
+#[test]
+fn a_device_only_mapping_holds_the_frame() {
+    let mut sys = boot(&test_name!());
+    let free_before = sys.free_memory();
+    let m = sys.mark();
+    create_ok(&mut sys, "grant-offer.cfg");
+    line(&mut sys, m, 1, "grant-offer: gref 8 offered to d2 (rw)");
+    create_ok(
+        &mut sys,
+        "grant-map-hold.cfg extra=\"test=grant-map peer=1 device\"",
+    );
+    line(
+        &mut sys,
+        m,
+        2,
+        "grant-map: mapped gref 8 of d1 for device access, holding it",
+    );
+    let m = sys.mark();
+    sys.run("xl destroy grant-offer");
+    // The granter lingers (dying) while its frame is device-mapped: the hypervisor reports
+    // it destroyed only once the mapping goes.
+    sys.run("xl list");
+    let gone = sys.lines_since(m, "(XEN) domain 1 destroyed");
+    sys.check(
+        gone.is_empty(),
+        "domain 1 was destroyed while domain 2 still had its frame mapped for device access",
+    );
+    sys.run("xl destroy grant-map-hold");
+    line_any(&mut sys, m, "(XEN) domain 1 destroyed");
+    line_any(&mut sys, m, "(XEN) domain 2 destroyed");
     check_free_memory_back(&mut sys, free_before, "} MiB after both domains went");
 }
 

@@ -11,7 +11,8 @@ const EXIT_POWEROFF: u32 = 0x10;
 const EXIT_DOM0_CRASH: u32 = 0x11;
 const EXIT_REBOOT: u32 = 0x13;
 
-/// Create a paused domain with id `want` (`None` = the lowest free id ≥ 1).
+/// Create a paused domain with id `want` (`None`: the next id after the last one handed
+/// out that nothing still names, as Xen hands ids out increasing).
 pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16, Errno> {
     let id = match want {
         Some(id) if id <= MAX_DOMID => {
@@ -21,8 +22,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
             id
         }
         Some(_) => return Err(Errno::EINVAL),
-        None => (1..=MAX_DOMID)
-            .find(|i| !st.domains.contains_key(i))
+        None => crate::domid::next_id(st.last_domid, MAX_DOMID, |id| st.id_referenced(id))
             .ok_or(Errno::ENOSPC)?,
     };
     let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
@@ -37,7 +37,12 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
     super::vcpu_info::set_upcall_mask(&shared, true);
     crate::time::init_shared_info(&shared);
-    let d = Box::new(Domain::new(id, privileged, shared));
+    let mut d = Box::new(Domain::new(id, privileged, shared));
+    st.instances += 1;
+    d.instance = st.instances;
+    if id != 0 {
+        st.last_domid = id;
+    }
     st.domains.insert(id, d);
     Ok(id)
 }
@@ -93,7 +98,8 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     // Its ports close now; peers see their side of a channel go unbound.
     crate::evtchn::close_all(st, id);
     crate::grant::ops::release_all(st, id);
-    reap(st, id);
+    // It, and any dying granter that waited only for references it held.
+    reap_dying(st);
     Ok(())
 }
 

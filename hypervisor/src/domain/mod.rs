@@ -106,6 +106,8 @@ use crate::mm::page_types::XenPage;
 pub struct Domain {
     /// Its id.
     pub id: u16,
+    /// Its instance number, unique over the hypervisor's lifetime (see `crate::domid`).
+    pub instance: u64,
     /// May use the control interfaces (dom0).
     pub privileged: bool,
     /// The toolstack's 16-byte handle (UUID).
@@ -143,10 +145,18 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// A reference to this domain instance.
+    pub fn dom_ref(&self) -> crate::domid::DomRef {
+        crate::domid::DomRef {
+            id: self.id,
+            instance: self.instance,
+        }
+    }
     /// A new, paused domain with no memory.
     pub fn new(id: u16, privileged: bool, shared_info: XenPage) -> Self {
         Domain {
             id,
+            instance: 0,
             privileged,
             handle: [0; 16],
             max_pages: 0,

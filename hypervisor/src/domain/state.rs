@@ -4,6 +4,7 @@
 //! of a hypercall or trap is enough; it is never held across a switch into a guest.
 
 use super::Domain;
+use crate::domid::DomRef;
 use crate::mm::machine::Machine;
 use crate::mm::page_types::{FrameTable, PageInfo};
 use alloc::boxed::Box;
@@ -21,6 +22,10 @@ pub struct State {
     pub mem: Machine,
     /// The domain whose vCPU is on the CPU (or whose frame is loaded).
     pub current: u16,
+    /// The id handed out last (ids are handed out increasing, see `crate::domid`).
+    pub last_domid: u16,
+    /// Domain instances created so far (each domain's `instance` is unique).
+    pub instances: u64,
 }
 
 impl State {
@@ -40,6 +45,30 @@ impl State {
     /// A domain by id.
     pub fn dom(&mut self, id: u16) -> Option<&mut Domain> {
         self.domains.get_mut(&id).map(|b| &mut **b)
+    }
+
+    /// The domain instance `r` names, if it still exists (not a newer domain with its id).
+    pub fn dom_ref(&mut self, r: DomRef) -> Option<&mut Domain> {
+        self.dom(r.id).filter(|d| d.instance == r.instance)
+    }
+
+    /// Whether anything still names domain id `id`: a domain (live or dying), a grant
+    /// mapping of its grants, or an event channel bound or open to it. Such an id is not
+    /// handed out again.
+    pub fn id_referenced(&self, id: u16) -> bool {
+        self.domains.contains_key(&id)
+            || self.domains.values().any(|d| {
+                d.grant
+                    .maptrack
+                    .iter()
+                    .flatten()
+                    .any(|m| m.granter.id == id)
+                    || d.evtchn.in_use().any(|(_, b)| match b {
+                        crate::evtchn::ports::Binding::Unbound { remote }
+                        | crate::evtchn::ports::Binding::Interdomain { remote, .. } => remote == id,
+                        _ => false,
+                    })
+            })
     }
 }
 

@@ -28,8 +28,8 @@ pub const HARD_MAX_MAPTRACK: u32 = 16 * 1024;
 /// One mapping a domain made of another domain's grant (its handle is the index).
 #[derive(Clone, Copy, Debug)]
 pub struct MapTrack {
-    /// The granting domain.
-    pub granter: u16,
+    /// The granting domain instance (a later domain with its id is not it).
+    pub granter: crate::domid::DomRef,
     /// The grant reference.
     pub gref: u32,
     /// The machine frame mapped.

@@ -196,15 +196,23 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
         (0, 0)
     };
     if flags.contains(GntmapFlags::DEVICE_MAP) {
+        if !flags.contains(GntmapFlags::HOST_MAP) {
+            // No PTE holds the frame: the mapping itself does, until it is unmapped.
+            st.frame_table()
+                .0
+                .hold(frame, me)
+                .map_err(|_| GntStatus::GENERAL_ERROR)?;
+        }
         // No IOMMU: the bus address is the machine address.
         op.dev_bus_addr = frame << 12;
     }
     let g = live(&mut st.domains, granter)?;
+    let granter_ref = g.dom_ref();
     let a = active::pin(act, frame, me, write);
     g.grant.active.insert(gref, a);
     g.grant.write_flags(gref, new_flags);
     let track = MapTrack {
-        granter,
+        granter: granter_ref,
         gref,
         frame,
         l1,
@@ -256,6 +264,7 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
         }
     }
     st.cur().grant.maptrack[op.handle as usize] = None;
+    drop_device_ref(st, me, &track);
     release_pin(st, &track);
     // The granter may reuse the page once its busy bits clear: no translation may survive.
     if track.flags.contains(GntmapFlags::CONTAINS_PTE) {
@@ -267,10 +276,18 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
     Ok(())
 }
 
+/// Drop the frame reference of a device-only mapping held by `holder`.
+fn drop_device_ref(st: &mut State, holder: u16, t: &MapTrack) {
+    if t.flags.contains(GntmapFlags::DEVICE_MAP) && !t.flags.contains(GntmapFlags::HOST_MAP) {
+        st.frame_table().0.unhold(t.frame, holder);
+    }
+}
+
 /// Drop the granter-side pin of a mapping and clear the entry's busy bits when unused.
 fn release_pin(st: &mut State, t: &MapTrack) {
     let write = !t.flags.contains(GntmapFlags::READONLY);
-    let Some(g) = st.domains.get_mut(&t.granter) else {
+    // The granter instance, not whichever domain has its id now.
+    let Some(g) = st.dom_ref(t.granter) else {
         return;
     };
     let Some(a) = g.grant.active.get(&t.gref).copied() else {
@@ -298,6 +315,7 @@ pub fn release_all(st: &mut State, dom: u16) {
         None => return,
     };
     for t in &maps {
+        drop_device_ref(st, dom, t);
         release_pin(st, t);
     }
 }

@@ -496,6 +496,34 @@ impl<'a> FrameTable<'a> {
         }
     }
 
+    /// A reference on `mfn` held by domain `holder` without a mapping (a grant mapped for
+    /// device access only): counted like a leaf mapping, so the frame is not freed or
+    /// retyped away from under the device while it is held.
+    pub fn hold(&mut self, mfn: u64, holder: u16) -> MmResult {
+        let p = self.slot(mfn)?;
+        if p.owner == NO_OWNER {
+            return Err(Errno::EINVAL);
+        }
+        if p.refs == u32::MAX || p.foreign_refs == u32::MAX {
+            return Err(Errno::EOVERFLOW);
+        }
+        p.refs += 1;
+        if p.owner != holder {
+            p.foreign_refs += 1;
+        }
+        Ok(())
+    }
+
+    /// Drop a reference taken by [`FrameTable::hold`].
+    pub fn unhold(&mut self, mfn: u64, holder: u16) {
+        if let Ok(p) = self.slot(mfn) {
+            p.refs = p.refs.saturating_sub(1);
+            if p.owner != holder {
+                p.foreign_refs = p.foreign_refs.saturating_sub(1);
+            }
+        }
+    }
+
     /// Drop a foreign reference.
     pub fn put_foreign(&mut self, mfn: u64) {
         if let Ok(p) = self.slot(mfn) {
