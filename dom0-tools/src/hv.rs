@@ -13,8 +13,9 @@ use guest_abi::errno::Errno;
 use guest_abi::mmu::MmuextOp;
 use guest_abi::sched::ShutdownReason;
 use guest_abi::sysctl::{
-    SysctlGetdomaininfolist, SysctlPhysinfo, SysctlReadconsole, XenSysctl,
-    XEN_SYSCTL_GETDOMAININFOLIST, XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_READCONSOLE,
+    SysctlGetdomaininfolist, SysctlPerfcDesc, SysctlPerfcOp, SysctlPhysinfo, SysctlReadconsole,
+    XenSysctl, XEN_SYSCTL_GETDOMAININFOLIST, XEN_SYSCTL_PERFCOP_QUERY, XEN_SYSCTL_PERFCOP_RESET,
+    XEN_SYSCTL_PERFC_OP, XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_READCONSOLE,
 };
 use guest_abi::types::DomId;
 
@@ -105,6 +106,54 @@ pub trait Hypervisor {
             return Err(Errno::ESRCH);
         }
         Ok(info)
+    }
+
+    /// `XEN_SYSCTL_perfc_op` query: every performance counter's name and values (the
+    /// counters xenperf shows).
+    fn perf_counters(&mut self) -> Result<Vec<(alloc::string::String, Vec<u32>)>, Errno> {
+        let n = self.perfc_op(XEN_SYSCTL_PERFCOP_QUERY, 0, 0)?;
+        let (counters, vals) = (n.nr_counters as usize, n.nr_vals as usize);
+        if counters > 1024 || vals > 4096 {
+            return Err(Errno::E2BIG);
+        }
+        let mut descs = alloc::vec![SysctlPerfcDesc::default(); counters];
+        let mut values = alloc::vec![0u32; vals];
+        let again = self.perfc_op(
+            XEN_SYSCTL_PERFCOP_QUERY,
+            descs.as_mut_ptr() as u64,
+            values.as_mut_ptr() as u64,
+        )?;
+        if again.nr_counters as usize != counters || again.nr_vals as usize != vals {
+            return Err(Errno::EAGAIN);
+        }
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        for d in &descs {
+            let end = at.saturating_add(d.nr_vals as usize).min(vals);
+            let name = alloc::string::String::from_utf8_lossy(d.name()).into_owned();
+            out.push((name, values[at..end].to_vec()));
+            at = end;
+        }
+        Ok(out)
+    }
+
+    /// `XEN_SYSCTL_perfc_op` reset: zero the counters that can be zeroed.
+    fn perf_reset(&mut self) -> Result<(), Errno> {
+        self.perfc_op(XEN_SYSCTL_PERFCOP_RESET, 0, 0).map(|_| ())
+    }
+
+    /// One `XEN_SYSCTL_perfc_op` with the description and value arrays at `desc` and `val`
+    /// (0: none), which must hold what the hypervisor reports.
+    fn perfc_op(&mut self, cmd: u32, desc: u64, val: u64) -> Result<SysctlPerfcOp, Errno> {
+        let p = SysctlPerfcOp {
+            cmd,
+            desc,
+            val,
+            ..Default::default()
+        };
+        let mut op = XenSysctl::with_payload(XEN_SYSCTL_PERFC_OP, &p);
+        self.sysctl(&mut op)?;
+        Ok(op.payload())
     }
 
     /// `XEN_SYSCTL_physinfo`.

@@ -24,6 +24,7 @@ const HELP: &str = "Commands:
   cat <file>...            print files of dom0's initrd
   echo [words]             print the words
   xenstore-ls [path]       XenStore: also xenstore-read, -write, -rm, -chmod, -list
+  xenperf [-r]             the hypervisor's performance counters (-r: reset them)
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -221,6 +222,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             c if c.starts_with("xenstore-") => {
                 self.ts.xenstore_cmd(&argv, out);
             }
+            "xenperf" => self.xenperf(&argv[1..], out),
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -228,6 +230,30 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             }
         }
         ShellAction::Continue
+    }
+
+    /// `xenperf [-r]`: the hypervisor's counters, one per line (`name  T= value`, as Xen's
+    /// xenperf), or with `-r` reset them.
+    fn xenperf(&mut self, args: &[&str], out: &mut dyn Write) {
+        let hv = self.ts.hypervisor();
+        let r = match args {
+            [] => hv.perf_counters().map(|cs| {
+                for (name, vals) in cs {
+                    let total: u64 = vals.iter().map(|&v| u64::from(v)).sum();
+                    let _ = writeln!(out, "{name:<35} T={total:>10}");
+                }
+            }),
+            ["-r"] => hv.perf_reset().map(|()| {
+                let _ = writeln!(out, "xenperf: counters reset");
+            }),
+            _ => {
+                let _ = writeln!(out, "usage: xenperf [-r]");
+                return;
+            }
+        };
+        if let Err(e) = r {
+            let _ = writeln!(out, "xenperf: cannot read the hypervisor's counters: {e}");
+        }
     }
 
     fn ls(&self, args: &[&str], out: &mut dyn Write) {

@@ -378,8 +378,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
 
     /// Destroys domain `id` and forgets it (a domain already gone is not an error).
     fn destroy_id(&mut self, id: DomId) -> Result<(), Errno> {
-        let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, id);
-        match self.hv.domctl(&mut op) {
+        match destroy_domain(&mut self.hv, id) {
             Ok(()) | Err(Errno::ESRCH) => {
                 self.records.retain(|r| r.id != id);
                 self.xs_domain_gone(id);
@@ -388,6 +387,20 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `XEN_DOMCTL_destroydomain` until done: the hypervisor gives a domain's memory back in
+/// bounded chunks and answers EAGAIN while more remains (as Xen's libxc retries).
+pub fn destroy_domain<H: Hypervisor + ?Sized>(hv: &mut H, id: DomId) -> Result<(), Errno> {
+    // Each call frees at least one chunk; a hypervisor that never finishes is reported.
+    for _ in 0..1_000_000 {
+        let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, id);
+        match hv.domctl(&mut op) {
+            Err(Errno::EAGAIN) => continue,
+            r => return r,
+        }
+    }
+    Err(Errno::EAGAIN)
 }
 
 /// `xl help`: every subcommand with its summary.

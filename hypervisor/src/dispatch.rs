@@ -1,15 +1,17 @@
 //! Entries from guests, as arch calls them with the fixed guest frame (`enter_guest` follows
 //! when they return).
 
-use crate::arch::x86_64::{lapic, CpuUserRegs};
+use crate::arch::x86_64::{irqoff, lapic, CpuUserRegs};
 
 /// An exception (vector 0–31) from ring 3.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
+    irqoff::enter();
     crate::traps::guest_exception(regs)
 }
 
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
+    irqoff::enter();
     if regs.entry_vector & 0xFF == u32::from(lapic::TIMER_VECTOR) {
         // A deadline passed (slice end, a vCPU timer, accounting): let the scheduler
         // charge, fire timers and pick the next vCPU.
@@ -23,11 +25,13 @@ pub fn idle_interrupt(_vector: u8) {}
 
 /// Just before every return to a guest: deliver a pending, unmasked event upcall.
 pub fn before_guest_entry(regs: &mut CpuUserRegs) {
-    crate::evtchn::upcall::deliver(regs)
+    crate::evtchn::upcall::deliver(regs);
+    irqoff::leave();
 }
 
 /// A `syscall` from ring 3 (a hypercall or a guest-user system call).
 pub fn syscall(regs: &mut CpuUserRegs) {
+    irqoff::enter();
     crate::hypercall::syscall_entry(regs)
 }
 

@@ -131,6 +131,13 @@ mod boot {
         }
         arch::init_traps();
         arch::init_time();
+        if info
+            .cmdline
+            .split_ascii_whitespace()
+            .any(|w| w == "irqoff_stats")
+        {
+            arch::irqoff::enable();
+        }
         if let Some(mode) = info.option("bench") {
             arch::bench_floor::report(mode);
             arch::bench_floor::report_hw(mode);

@@ -181,8 +181,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             }
             Err(why) => {
                 self.xs_domain_gone(domid);
-                let mut op = XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, domid);
-                let cleanup = match self.hv.domctl(&mut op) {
+                let cleanup = match super::destroy_domain(&mut self.hv, domid) {
                     Ok(()) => String::new(),
                     Err(e) => format!(" (and destroying the half-built domain failed: {e})"),
                 };

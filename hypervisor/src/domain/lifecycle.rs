@@ -87,31 +87,42 @@ pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
     }
 }
 
-/// Destroy domain `id`: free every frame nobody else maps; the domain disappears once its
-/// last frame is gone.
+/// Destroy domain `id`: free every frame nobody else maps, a bounded chunk per call
+/// (`EAGAIN` while more remains: the toolstack calls again, as Xen's does); the domain
+/// disappears once its last frame is gone.
 pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     if id == 0 {
         return Err(Errno::EINVAL);
     }
     let d = st.dom(id).ok_or(Errno::ESRCH)?;
-    d.dying = true;
-    // Its ports close now; peers see their side of a channel go unbound.
-    crate::evtchn::close_all(st, id);
-    crate::grant::ops::release_all(st, id);
-    // It, and any dying granter that waited only for references it held.
-    reap_dying(st);
+    if !d.dying {
+        d.dying = true;
+        d.teardown = Some(crate::mm::page_types::Cursor::Untype(d.pages.first()));
+        // Its ports close now; peers see their side of a channel go unbound.
+        crate::evtchn::close_all(st, id);
+        crate::grant::ops::release_all(st, id);
+        // Any dying granter that waited only for references it held.
+        reap_dying(st);
+    }
+    if st.dom(id).is_some_and(|d| d.teardown.is_some()) && !reap(st, id) {
+        return Err(Errno::EAGAIN);
+    }
     Ok(())
 }
 
-/// Free what a dying domain can give back; drop the domain, and give back the hypervisor
-/// pages it shared (shared_info, grant-table frames), when nothing is left.
-pub fn reap(st: &mut State, id: u16) {
-    let left = super::memory::relinquish_all(st, id);
+/// One bounded step of giving back what dying domain `id` can give back; the domain goes,
+/// with the hypervisor pages it shared (shared_info, grant-table frames), when nothing is
+/// left. False while its teardown needs more steps.
+pub fn reap(st: &mut State, id: u16) -> bool {
+    let left = match super::memory::relinquish_step(st, id) {
+        None => return false,
+        Some(left) => left,
+    };
     if left != 0 {
-        return;
+        return true;
     }
     let Some(d) = st.domains.remove(&id) else {
-        return;
+        return true;
     };
     let d = *d;
     let pages = core::iter::once(d.shared_info).chain(d.grant.frames);
@@ -119,6 +130,7 @@ pub fn reap(st: &mut State, id: u16) {
         super::memory::free_xen_page(st, page);
     }
     log::info!("domain {id} destroyed");
+    true
 }
 
 /// Reap every dying domain (after an unmapping may have dropped the last reference).
@@ -130,6 +142,9 @@ pub fn reap_dying(st: &mut State) {
         .map(|d| d.id)
         .collect();
     for id in dying {
-        reap(st, id);
+        // A domain mid-teardown is advanced by its destroy calls, not here.
+        if st.dom(id).is_some_and(|d| d.teardown.is_none()) {
+            reap(st, id);
+        }
     }
 }

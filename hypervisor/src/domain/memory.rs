@@ -1,81 +1,90 @@
 //! Giving frames to domains and taking them back.
 
 use super::state::State;
-use crate::mm::page_types::XenPage;
+use crate::mm::page_types::{Cursor, FrameTable, Relinquish, XenPage};
 use guest_abi::errno::Errno;
 
+/// Frames (in work units: a table's entries count) a teardown step handles per call, so that
+/// destroying even a huge domain never runs long with interrupts off.
+pub const TEARDOWN_BUDGET: u64 = 16 * 1024;
+
 /// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
-/// counted against its `max_pages`.
+/// counted against its `max_pages` and put on its page list.
 pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
-    if d.tot_pages >= d.max_pages {
+    if d.tot_pages >= d.max_pages || d.dying {
         return Err(Errno::ENOMEM);
     }
     let mfn = crate::mm::frames::alloc_for_domain().ok_or(Errno::ENOMEM)?;
-    let (mut ft, _) = st.frame_table();
-    if ft.assign(mfn, dom).is_err() {
+    let d = st.domains.get_mut(&dom).ok_or(Errno::ESRCH)?;
+    let mut ft = FrameTable::new(st.frames);
+    if ft.assign(mfn, dom).is_err() || ft.list_push(&mut d.pages, mfn).is_err() {
         // The allocator handed out a frame we think is owned: never use it.
         log::error!("frame {mfn:#x} from the allocator is already owned");
         return Err(Errno::ENOMEM);
     }
+    d.tot_pages += 1;
     crate::arch::x86_64::paging::m2p_set(mfn, pfn);
-    if let Some(d) = st.dom(dom) {
-        d.tot_pages += 1;
-    }
     Ok(mfn)
 }
 
 /// Return a frame of `dom` to the allocator (it must hold no references).
 pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
-    let (mut ft, mem) = st.frame_table();
+    let d = st.domains.get_mut(&dom).ok_or(Errno::ESRCH)?;
+    let mut ft = FrameTable::new(st.frames);
     if ft.owner(mfn) != dom {
         return Err(Errno::EPERM);
     }
-    ft.release(mem, mfn)?;
-    crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
-    crate::mm::frames::free(mfn);
-    if let Some(d) = st.dom(dom) {
-        d.tot_pages = d.tot_pages.saturating_sub(1);
-    }
+    ft.release(&mut st.mem, &mut d.pages, mfn)?;
+    d.tot_pages = d.tot_pages.saturating_sub(1);
+    give_back(mfn);
     Ok(())
 }
 
-/// Release every frame of a dying domain that nobody else references. Returns how many
-/// frames are still referenced from other domains (the domain lingers until they go).
-pub fn relinquish_all(st: &mut State, dom: u16) -> u64 {
-    {
-        let (mut ft, mem) = st.frame_table();
-        ft.relinquish(mem, dom);
-    }
-    let mut left = 0;
-    let mfns: alloc::vec::Vec<u64> = (0..st.frames.len() as u64)
-        .filter(|&m| st.frames[m as usize].owner == dom)
-        .collect();
-    for mfn in mfns {
-        let p = st.frames[mfn as usize];
-        if p.foreign_refs != 0 {
-            left += 1;
-        } else if p.xen {
-            // The hypervisor's pages go with the domain itself (`lifecycle::reap`), once
-            // nobody maps them.
-            if p.refs != 0 {
-                left += 1;
-            }
-        } else if free_page(st, dom, mfn).is_err() {
-            left += 1;
+/// A frame nobody owns any more goes back to the allocator.
+fn give_back(mfn: u64) {
+    crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
+    crate::mm::frames::free(mfn);
+}
+
+/// One bounded step of tearing down dying domain `dom` (see `FrameTable::relinquish_step`):
+/// `None` while more work remains, else how many of its frames other domains still map (the
+/// domain lingers until they go).
+pub fn relinquish_step(st: &mut State, dom: u16) -> Option<u64> {
+    let d = st.domains.get_mut(&dom)?;
+    let cursor = d.teardown.unwrap_or(Cursor::Collect(d.pages.first()));
+    let mut ft = FrameTable::new(st.frames);
+    let mut freed = 0u64;
+    let r = ft.relinquish_step(
+        &mut st.mem,
+        dom,
+        &mut d.pages,
+        cursor,
+        TEARDOWN_BUDGET,
+        |mfn| {
+            freed += 1;
+            give_back(mfn);
+        },
+    );
+    d.tot_pages = d.tot_pages.saturating_sub(freed);
+    match r {
+        Relinquish::More(c) => {
+            d.teardown = Some(c);
+            None
+        }
+        Relinquish::Done(left) => {
+            // Later steps (as foreign references go) only collect what remains.
+            d.teardown = None;
+            Some(left)
         }
     }
-    left
 }
 
 /// Give a hypervisor page back to the allocator (its domain is gone and nobody maps it).
 pub fn free_xen_page(st: &mut State, page: XenPage) {
     let (mut ft, mem) = st.frame_table();
     match ft.release_xen(mem, page) {
-        Ok(mfn) => {
-            crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
-            crate::mm::frames::free(mfn);
-        }
+        Ok(mfn) => give_back(mfn),
         // Unreachable while `reap` only drops domains whose pages nobody maps; keep the frame
         // out of the allocator rather than free a mapped page.
         Err(page) => log::error!("hypervisor page {:#x} still mapped: leaked", page.mfn()),

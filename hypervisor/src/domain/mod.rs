@@ -116,6 +116,10 @@ pub struct Domain {
     pub max_pages: u64,
     /// Pages it owns now (not counting its shared_info page).
     pub tot_pages: u64,
+    /// The frames it owns as memory (`tot_pages` of them), linked through the frame table.
+    pub pages: crate::mm::page_types::PageList,
+    /// Where its teardown stands while it is dying (`None`: not started, or done).
+    pub teardown: Option<crate::mm::page_types::Cursor>,
     /// Its shared_info page: the hypervisor's, shared with it (not counted in `tot_pages`).
     pub shared_info: XenPage,
     /// Its grant table and its mappings of other domains' grants.
@@ -161,6 +165,8 @@ impl Domain {
             handle: [0; 16],
             max_pages: 0,
             tot_pages: 0,
+            pages: crate::mm::page_types::PageList::default(),
+            teardown: None,
             shared_info,
             grant: crate::grant::GrantState::new(0, 0),
             pause_count: 1,

@@ -1,6 +1,6 @@
 //! `XEN_SYSCTL_perfc_op`: the hypervisor's counters for the toolstack (Xen's xenperf
-//! interface). Query only: the counters here are gauges (the heap's bytes in use and free),
-//! which a reset cannot zero, so `PERFCOP_reset` is `-EOPNOTSUPP`.
+//! interface): gauges (the heap's bytes in use and free) and the longest stretch the
+//! hypervisor ran with interrupts off, which `PERFCOP_reset` zeroes (gauges stay).
 
 use crate::mm::{guest_copy, machine::Machine};
 use guest_abi::errno::Errno;
@@ -9,12 +9,16 @@ use guest_abi::sysctl::{
 };
 
 /// The counters' names, in the order of their values.
-pub const NAMES: [&str; 2] = ["heap_used_bytes", "heap_free_bytes"];
+pub const NAMES: [&str; 3] = ["heap_used_bytes", "heap_free_bytes", "irqoff_max_ns"];
 
-fn values() -> [u32; 2] {
+fn values() -> [u32; 3] {
     let (used, free) = crate::heap::usage();
-    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    [clamp(used), clamp(free)]
+    let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    [
+        clamp(used as u64),
+        clamp(free as u64),
+        clamp(crate::arch::x86_64::irqoff::max_ns()),
+    ]
 }
 
 fn desc(name: &str) -> SysctlPerfcDesc {
@@ -32,7 +36,10 @@ fn desc(name: &str) -> SysctlPerfcDesc {
 pub fn perfc_op(mem: &Machine, op: &mut SysctlPerfcOp) -> Result<(), Errno> {
     match op.cmd {
         XEN_SYSCTL_PERFCOP_QUERY => {}
-        XEN_SYSCTL_PERFCOP_RESET => return Err(Errno::EOPNOTSUPP),
+        XEN_SYSCTL_PERFCOP_RESET => {
+            crate::arch::x86_64::irqoff::reset();
+            return Ok(());
+        }
         _ => return Err(Errno::EINVAL),
     }
     op.nr_counters = NAMES.len() as u32;

@@ -94,6 +94,69 @@ pub struct PageInfo {
     /// entries this table holds. A table is one or the other, never both, so linear
     /// references never chain or loop (and releasing them recurses at most one level).
     pub linear: i32,
+    /// Links of the owner's [`PageList`] (frame numbers; [`NO_FRAME`] at the ends).
+    pub next: u32,
+    /// See `next`.
+    pub prev: u32,
+}
+
+/// The end of a [`PageList`].
+pub const NO_FRAME: u32 = u32::MAX;
+
+/// The frames a domain owns as memory (not the hypervisor's pages it shares), linked through
+/// their [`PageInfo`]s, so that a domain's frames are found without scanning the frame table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageList {
+    head: u32,
+    len: u64,
+}
+
+impl Default for PageList {
+    fn default() -> Self {
+        PageList {
+            head: NO_FRAME,
+            len: 0,
+        }
+    }
+}
+
+impl PageList {
+    /// Frames on the list.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first frame.
+    pub fn first(&self) -> Option<u64> {
+        (self.head != NO_FRAME).then_some(u64::from(self.head))
+    }
+}
+
+/// What tearing down one page table costs of a teardown step's budget (a data frame: 1).
+pub const TABLE_COST: u64 = 32;
+
+/// How far [`FrameTable::relinquish_step`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relinquish {
+    /// More work: call again with this cursor.
+    More(Cursor),
+    /// Done: every frame without foreign references is off the list and free to release;
+    /// this many remain referenced from other domains.
+    Done(u64),
+}
+
+/// Where a relinquish stopped: the phase and the next frame on the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// Phase 1: drop what the domain's tables hold on other domains' frames and reset types.
+    Untype(Option<u64>),
+    /// Phase 2: take every frame without foreign references off the list.
+    Collect(Option<u64>),
 }
 
 /// Proof that a frame is the hypervisor's, shared with one domain: made only by
@@ -131,6 +194,8 @@ impl Default for PageInfo {
             refs: 0,
             xen: false,
             linear: 0,
+            next: NO_FRAME,
+            prev: NO_FRAME,
         }
     }
 }
@@ -227,9 +292,10 @@ impl<'a> FrameTable<'a> {
         self.get(mfn).is_some_and(|p| p.owner == dom && !p.xen)
     }
 
-    /// Take a frame back from its owner. Refused while any type or foreign reference is held,
-    /// and for the hypervisor's own frames (only [`FrameTable::release_xen`] takes those).
-    pub fn release(&mut self, mem: &mut impl TableMem, mfn: u64) -> MmResult {
+    /// Take a frame back from its owner, off the owner's `list`. Refused while any type or
+    /// foreign reference is held, and for the hypervisor's own frames (only
+    /// [`FrameTable::release_xen`] takes those).
+    pub fn release(&mut self, mem: &mut impl TableMem, list: &mut PageList, mfn: u64) -> MmResult {
         let p = self.slot(mfn)?;
         if p.xen {
             return Err(Errno::EPERM);
@@ -237,6 +303,7 @@ impl<'a> FrameTable<'a> {
         if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
             return Err(Errno::EBUSY);
         }
+        self.list_remove(list, mfn);
         self.flush_if_stale(mem, mfn);
         let p = self.slot(mfn)?;
         *p = PageInfo::default();
@@ -592,43 +659,131 @@ impl<'a> FrameTable<'a> {
         Ok(())
     }
 
-    /// Tear down every table of a dying domain: release what its tables hold on other
-    /// domains' frames and reset its own frames' types. Afterwards each of its frames without
-    /// foreign references can be released.
-    pub fn relinquish(&mut self, mem: &mut impl TableMem, dom: u16) {
-        for mfn in 0..self.len() {
-            let p = self.info[mfn as usize];
-            if p.owner != dom {
-                continue;
+    /// Put frame `mfn` (owned, not on any list) at the head of `list`.
+    pub fn list_push(&mut self, list: &mut PageList, mfn: u64) -> MmResult {
+        let m = u32::try_from(mfn).map_err(|_| Errno::EINVAL)?;
+        let head = list.head;
+        let p = self.slot(mfn)?;
+        p.next = head;
+        p.prev = NO_FRAME;
+        if head != NO_FRAME {
+            self.slot(u64::from(head))?.prev = m;
+        }
+        list.head = m;
+        list.len += 1;
+        Ok(())
+    }
+
+    /// Take frame `mfn` off `list`; a frame not on it (no predecessor, not the head) is left
+    /// alone.
+    pub fn list_remove(&mut self, list: &mut PageList, mfn: u64) {
+        let Ok(p) = self.slot(mfn) else { return };
+        let (next, prev) = (p.next, p.prev);
+        if prev == NO_FRAME && u64::from(list.head) != mfn {
+            return;
+        }
+        let Ok(p) = self.slot(mfn) else { return };
+        p.next = NO_FRAME;
+        p.prev = NO_FRAME;
+        if prev == NO_FRAME {
+            list.head = next;
+        } else if let Ok(q) = self.slot(u64::from(prev)) {
+            q.next = next;
+        }
+        if next != NO_FRAME {
+            if let Ok(q) = self.slot(u64::from(next)) {
+                q.prev = prev;
             }
-            if let Some(level) = p.ptype.level() {
-                if p.type_count > 0 {
-                    for idx in 0..512 {
-                        if level == 4 && HOLE_SLOTS.contains(&idx) {
-                            continue;
-                        }
-                        let e = mem.read(mfn, idx);
-                        if !pte::present(e) {
-                            continue;
-                        }
-                        let target = pte::mfn(e);
-                        if self.owner(target) == dom {
-                            continue;
-                        }
-                        // Foreign frames referenced by this domain's tables.
-                        if level == 1 && target < self.len() {
-                            self.put_leaf(mem, e, dom);
-                        }
+        }
+        list.len = list.len.saturating_sub(1);
+    }
+
+    /// The frame after `mfn` on its list.
+    pub fn list_next(&self, mfn: u64) -> Option<u64> {
+        self.get(mfn)
+            .map(|p| p.next)
+            .filter(|&n| n != NO_FRAME)
+            .map(u64::from)
+    }
+
+    /// Tear down a dying domain's frames, at most `budget` of them per call: phase 1 releases
+    /// what its tables hold on other domains' frames and resets every type (nothing is freed
+    /// yet, so a table processed later still sees its own frames as its own); phase 2 takes
+    /// every frame without foreign references off the list, releases it and passes it to
+    /// `free` (for the allocator). Frames
+    /// still mapped by other domains stay on the list. Start with
+    /// `Cursor::Untype(list.first())`.
+    pub fn relinquish_step(
+        &mut self,
+        mem: &mut impl TableMem,
+        dom: u16,
+        list: &mut PageList,
+        cursor: Cursor,
+        mut budget: u64,
+        mut free: impl FnMut(u64),
+    ) -> Relinquish {
+        let mut cursor = cursor;
+        loop {
+            if budget == 0 {
+                return Relinquish::More(cursor);
+            }
+            budget -= 1;
+            cursor = match cursor {
+                Cursor::Untype(None) => Cursor::Collect(list.first()),
+                Cursor::Untype(Some(mfn)) => {
+                    if self.get(mfn).is_some_and(|p| p.ptype.level().is_some()) {
+                        // A table's 512 entries are read: it costs more of the budget.
+                        budget = budget.saturating_sub(TABLE_COST - 1);
                     }
+                    self.untype_dying(mem, dom, mfn);
+                    Cursor::Untype(self.list_next(mfn))
+                }
+                Cursor::Collect(None) => return Relinquish::Done(list.len()),
+                Cursor::Collect(Some(mfn)) => {
+                    let next = self.list_next(mfn);
+                    if self.release(mem, list, mfn).is_ok() {
+                        free(mfn);
+                    }
+                    Cursor::Collect(next)
+                }
+            };
+        }
+    }
+
+    /// Phase 1 of [`FrameTable::relinquish_step`] for one frame of the dying domain `dom`.
+    fn untype_dying(&mut self, mem: &mut impl TableMem, dom: u16, mfn: u64) {
+        let Some(p) = self.get(mfn).copied() else {
+            return;
+        };
+        if p.owner != dom {
+            return;
+        }
+        if let (Some(level), true) = (p.ptype.level(), p.type_count > 0) {
+            for idx in 0..512 {
+                if level == 4 && HOLE_SLOTS.contains(&idx) {
+                    continue;
+                }
+                let e = mem.read(mfn, idx);
+                if !pte::present(e) {
+                    continue;
+                }
+                let target = pte::mfn(e);
+                // Foreign frames its L1s map (tables above L1 only ever hold its own).
+                if level == 1 && target < self.len() && self.owner(target) != dom {
+                    self.put_leaf(mem, e, dom);
                 }
             }
         }
-        for p in self.info.iter_mut().filter(|p| p.owner == dom) {
+        self.reset_dying(mfn);
+    }
+
+    /// A dying domain's frame loses its type: what remains are other domains' mappings.
+    pub fn reset_dying(&mut self, mfn: u64) {
+        if let Ok(p) = self.slot(mfn) {
             p.ptype = PageType::None;
             p.type_count = 0;
             p.linear = 0;
             p.pinned = false;
-            // What remains are other domains' mappings of its frames.
             p.refs = p.foreign_refs;
         }
     }

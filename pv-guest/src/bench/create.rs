@@ -19,9 +19,6 @@ use guest_abi::domctl::DominfFlags;
 use guest_abi::errno::Errno;
 use guest_abi::guest;
 use guest_abi::start_info::StartInfo;
-use guest_abi::sysctl::{
-    SysctlPerfcDesc, SysctlPerfcOp, XenSysctl, XEN_SYSCTL_PERFCOP_QUERY, XEN_SYSCTL_PERFC_OP,
-};
 use guest_abi::types::DomId;
 
 /// The config every bench domain starts from (in dom0's initrd).
@@ -113,35 +110,13 @@ impl Creator {
 }
 
 /// The hypervisor heap's bytes in use (its `heap_used_bytes` counter, sysctl perfc_op).
-fn heap_used() -> Result<u64, Errno> {
-    const MAX: usize = 16;
-    let mut descs = [SysctlPerfcDesc::default(); MAX];
-    let mut vals = [0u32; MAX];
-    let query = |desc: u64, val: u64| -> Result<SysctlPerfcOp, Errno> {
-        let p = SysctlPerfcOp {
-            cmd: XEN_SYSCTL_PERFCOP_QUERY,
-            desc,
-            val,
-            ..Default::default()
-        };
-        let mut op = XenSysctl::with_payload(XEN_SYSCTL_PERFC_OP, &p);
-        // SAFETY: the pointers are null or our arrays, sized by the first query below.
-        unsafe { guest::sysctl(&mut op) }?;
-        Ok(op.payload())
-    };
-    let n = query(0, 0)?;
-    if n.nr_counters as usize > MAX || n.nr_vals as usize > MAX {
-        return Err(Errno::E2BIG);
-    }
-    query(descs.as_mut_ptr() as u64, vals.as_mut_ptr() as u64)?;
-    let mut at = 0usize;
-    for d in &descs[..n.nr_counters as usize] {
-        if d.name() == b"heap_used_bytes" {
-            return vals.get(at).map(|&v| u64::from(v)).ok_or(Errno::EINVAL);
-        }
-        at += d.nr_vals as usize;
-    }
-    Err(Errno::ENOENT)
+fn heap_used(hv: &mut impl Hypervisor) -> Result<u64, Errno> {
+    hv.perf_counters()?
+        .into_iter()
+        .find(|(name, _)| name == "heap_used_bytes")
+        .and_then(|(_, v)| v.first().copied())
+        .map(u64::from)
+        .ok_or(Errno::ENOENT)
 }
 
 /// Runs the PV workloads in a 32 MiB domU (`bench=workloads`) and waits for it to finish.
@@ -208,7 +183,7 @@ pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
     }
     // With 0..=max_existing idle 16 MiB domains up.
     let free_before = c.free_pages();
-    let heap_before = heap_used();
+    let heap_before = heap_used(c.ts.hypervisor());
     let mut idle: Vec<(String, DomId)> = Vec::new();
     for k in 0..=max_existing {
         let row = format!("create_16m_k{k}");
@@ -230,7 +205,7 @@ pub fn run(si: &'static StartInfo, out: &mut Sink, smoke: bool) {
     }
     // Frames the hypervisor took per domain beyond the domains' own pages, and its heap.
     let free_after = c.free_pages();
-    let heap_after = heap_used();
+    let heap_after = heap_used(c.ts.hypervisor());
     let guest_pages: u64 = idle
         .iter()
         .map(|(_, id)| {

@@ -7,6 +7,7 @@ pub mod exit;
 pub mod fpu;
 pub mod gdt;
 pub mod idt;
+pub mod irqoff;
 pub mod lapic;
 pub mod paging;
 pub mod pic;
@@ -61,7 +62,9 @@ pub fn init_time() {
 
 /// Waits for an interrupt with interrupts enabled only while halted (`sti; hlt; cli`).
 pub fn idle_halt() {
+    irqoff::leave();
     // SAFETY: `sti` takes effect after `hlt` starts (interrupt shadow), so no wake-up is lost;
     // interrupts taken here go to the ring-0 path and return.
-    unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) }
+    unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+    irqoff::enter();
 }

@@ -69,9 +69,9 @@ fn a_frame_unmapped_since_the_last_flush_is_flushed_before_it_is_freed() {
     ft.mod_entry(&mut mem, 13, 0, e(30, pte::P | pte::US), D1, D1)
         .unwrap();
     ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
-    ft.release(&mut mem, 30).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), 30).unwrap();
     assert_eq!(mem.1, 1);
-    ft.release(&mut mem, 31).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), 31).unwrap();
     assert_eq!(mem.1, 1, "a frame never mapped needs no flush");
 }
 
@@ -178,10 +178,13 @@ fn privileged_foreign_mapping_counts_a_foreign_reference() {
     ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D1).unwrap();
     assert_eq!(ft.get(40).unwrap().foreign_refs, 1);
     assert_eq!(ft.get(40).unwrap().ptype, PageType::Writable);
-    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EBUSY));
+    assert_eq!(
+        ft.release(&mut mem, &mut PageList::default(), 40),
+        Err(Errno::EBUSY)
+    );
     ft.mod_entry(&mut mem, 13, 5, 0, D0, D0).unwrap();
     assert_eq!(ft.get(40).unwrap().foreign_refs, 0);
-    ft.release(&mut mem, 40).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), 40).unwrap();
 }
 
 #[test]
@@ -363,19 +366,99 @@ fn relinquish_drops_foreign_references_and_resets_types() {
     mem.write(44, 0, e(45, RW));
     mem.write(45, 0, e(46, RW));
     ft.pin(&mut mem, 42, 4, D1).unwrap();
-    ft.relinquish(&mut mem, D1);
-    for mfn in 32..64 {
-        let p = ft.get(mfn).unwrap();
-        assert_eq!(
-            (p.ptype, p.type_count, p.pinned),
-            (PageType::None, 0, false)
-        );
+    let mut list = list_of(&mut ft, 32..64);
+    // Phase 1 resets every type before phase 2 frees anything.
+    let mut types_reset_before_any_free = true;
+    let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, 1, |ft, freed| {
+        if !freed.is_empty() {
+            types_reset_before_any_free &= (32..64).all(|m| ft.get(m).unwrap().type_count == 0);
+        }
+    });
+    assert!(types_reset_before_any_free);
+    // Frame 40 is still mapped by dom0: it stays (on the list) until dom0 unmaps it.
+    assert_eq!(left, 1);
+    assert_eq!(freed.len(), 31);
+    assert!(!freed.contains(&40));
+    for &mfn in &freed {
+        assert_eq!(ft.owner(mfn), NO_OWNER, "frame {mfn} released");
     }
-    // Frame 40 is still mapped by dom0: it cannot be released until dom0 unmaps it.
-    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EBUSY));
-    ft.release(&mut mem, 41).unwrap();
+    assert_eq!(list.first(), Some(40));
     ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
-    ft.release(&mut mem, 40).unwrap();
+    let (freed, left) = collect(&mut ft, &mut mem, D1, &mut list);
+    assert_eq!((freed, left), (vec![40], 0));
+    assert!(list.is_empty());
+}
+
+/// A page list of frames `r` (owned already).
+fn list_of(ft: &mut FrameTable<'_>, r: core::ops::Range<u64>) -> PageList {
+    let mut list = PageList::default();
+    for mfn in r.rev() {
+        ft.list_push(&mut list, mfn).unwrap();
+    }
+    list
+}
+
+/// Tear `dom` down to the end, `budget` units a step, calling `each` between steps; returns
+/// the freed frames and how many stay referenced.
+fn teardown(
+    ft: &mut FrameTable<'_>,
+    mem: &mut Mem,
+    dom: u16,
+    list: &mut PageList,
+    budget: u64,
+    mut each: impl FnMut(&FrameTable<'_>, &[u64]),
+) -> (Vec<u64>, u64) {
+    let mut freed = Vec::new();
+    let mut cursor = Cursor::Untype(list.first());
+    for _ in 0..100_000 {
+        let mut now = Vec::new();
+        let r = ft.relinquish_step(mem, dom, list, cursor, budget, |m| now.push(m));
+        freed.extend(now);
+        each(ft, &freed);
+        match r {
+            Relinquish::More(c) => cursor = c,
+            Relinquish::Done(left) => return (freed, left),
+        }
+    }
+    panic!("teardown never finished");
+}
+
+/// A later collection pass (after foreign references went).
+fn collect(
+    ft: &mut FrameTable<'_>,
+    mem: &mut Mem,
+    dom: u16,
+    list: &mut PageList,
+) -> (Vec<u64>, u64) {
+    let mut freed = Vec::new();
+    let r = ft.relinquish_step(mem, dom, list, Cursor::Collect(list.first()), 1000, |m| {
+        freed.push(m)
+    });
+    match r {
+        Relinquish::Done(left) => (freed, left),
+        Relinquish::More(_) => panic!("a budget of 1000 collects a small list"),
+    }
+}
+
+#[test]
+fn teardown_works_in_bounded_steps_whatever_the_budget() {
+    for budget in [1, 2, 7, 64, 10_000] {
+        let mut info = setup(64, D1);
+        let mut ft = FrameTable::new(&mut info);
+        let mut mem = Mem::default();
+        chain(&mut mem);
+        ft.pin(&mut mem, 10, 4, D1).unwrap();
+        let mut list = list_of(&mut ft, 0..64);
+        let mut steps = 0;
+        let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, budget, |_, _| steps += 1);
+        assert_eq!((freed.len(), left), (64, 0), "budget {budget}");
+        // Two phases over 64 frames, one unit each (plus the phase switches).
+        assert!(
+            steps as u64 >= 128 / budget,
+            "budget {budget}: {steps} steps"
+        );
+        assert!((0..64).all(|m| ft.owner(m) == NO_OWNER));
+    }
 }
 
 #[test]
@@ -403,10 +486,13 @@ fn a_read_only_mapping_keeps_its_frame_from_being_freed() {
     ft.mod_entry(&mut mem, 13, 7, e(25, RO), D1, D1).unwrap();
     assert_eq!(ft.get(25).unwrap().refs, 1);
     // decrease_reservation of a still-mapped frame must not hand it to someone else.
-    assert_eq!(ft.release(&mut mem, 25), Err(Errno::EBUSY));
+    assert_eq!(
+        ft.release(&mut mem, &mut PageList::default(), 25),
+        Err(Errno::EBUSY)
+    );
     ft.mod_entry(&mut mem, 13, 7, 0, D1, D1).unwrap();
     assert_eq!(ft.get(25).unwrap().refs, 0);
-    ft.release(&mut mem, 25).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), 25).unwrap();
 }
 
 #[test]
@@ -415,7 +501,10 @@ fn pinned_tables_cannot_be_released() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     ft.pin(&mut mem, 13, 1, D1).unwrap();
-    assert_eq!(ft.release(&mut mem, 13), Err(Errno::EBUSY));
+    assert_eq!(
+        ft.release(&mut mem, &mut PageList::default(), 13),
+        Err(Errno::EBUSY)
+    );
 }
 
 /// Flat ring-3 data and 64-bit code descriptors.
@@ -486,13 +575,16 @@ fn relinquish_resets_descriptor_pages_and_counts_only_foreign_mappings() {
     // dom0 maps domU frame 52 read-only.
     ft.pin(&mut mem, 3, 1, D0).unwrap();
     ft.mod_entry(&mut mem, 3, 0, e(52, RO), D0, D1).unwrap();
-    ft.relinquish(&mut mem, D1);
-    ft.release(&mut mem, 45).unwrap();
-    ft.release(&mut mem, 50).unwrap();
-    ft.release(&mut mem, 51).unwrap();
-    assert_eq!(ft.release(&mut mem, 52), Err(Errno::EBUSY));
+    let mut list = list_of(&mut ft, 32..64);
+    let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, 5, |_, _| {});
+    assert_eq!(left, 1);
+    for f in [45, 50, 51] {
+        assert!(freed.contains(&f), "frame {f} freed");
+    }
+    assert_eq!(ft.release(&mut mem, &mut list, 52), Err(Errno::EBUSY));
     ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
-    ft.release(&mut mem, 52).unwrap();
+    ft.release(&mut mem, &mut list, 52).unwrap();
+    assert!(list.is_empty());
 }
 
 #[test]
@@ -522,7 +614,10 @@ fn hypervisor_pages_map_but_never_become_tables_descriptors_or_free_memory() {
         Err(Errno::EPERM)
     );
     // Not freeable or grantable as the guest's memory.
-    assert_eq!(ft.release(&mut mem, 40), Err(Errno::EPERM));
+    assert_eq!(
+        ft.release(&mut mem, &mut PageList::default(), 40),
+        Err(Errno::EPERM)
+    );
     assert!(!ft.owned_memory(40, D1));
     assert!(ft.owned_memory(20, D1));
     // While mapped it cannot be taken back; afterwards it can, and is then free.
