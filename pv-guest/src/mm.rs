@@ -84,6 +84,11 @@ impl Space {
         Ok(va)
     }
 
+    /// Our number of pages.
+    pub fn nr_pages(&self) -> u64 {
+        self.nr_pages
+    }
+
     /// The lowest and highest machine frame of our memory (from the builder's p2m list).
     pub fn mfn_range(&self) -> (u64, u64) {
         (0..self.nr_pages)

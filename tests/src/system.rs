@@ -57,6 +57,10 @@ pub struct BootOptions {
     pub pc: Option<PcBoot>,
     /// Give QEMU a QMP socket, for [`System::read_phys`] and [`System::vga_text`].
     pub qmp: bool,
+    /// Run the emulated CPU on instruction-count time (`-icount shift=0`: one instruction a
+    /// nanosecond), so durations the hypervisor measures are the emulated machine's own,
+    /// whatever the host's load.
+    pub icount: bool,
 }
 
 impl BootOptions {
@@ -66,6 +70,7 @@ impl BootOptions {
             hv_cmdline: None,
             hard_timeout: HARD_TIMEOUT,
             memory: None,
+            icount: false,
             pc: None,
             qmp: false,
         }
@@ -79,6 +84,12 @@ impl BootOptions {
             pc: Some(pc),
             ..Self::new(name)
         }
+    }
+
+    /// On instruction-count time (see [`BootOptions::icount`]).
+    pub fn icount(mut self) -> Self {
+        self.icount = true;
+        self
     }
 
     /// With a QMP socket to read the machine's memory ([`System::vga_text`]).
@@ -206,6 +217,9 @@ impl System {
         };
         if let Some(m) = &opts.memory {
             launch::set_memory(&mut args, m);
+        }
+        if opts.icount {
+            args.extend(["-icount".to_string(), "shift=0".to_string()]);
         }
         let qmp_path = opts.qmp.then(|| qmp::temp_path("qmp.sock"));
         if let Some(p) = &qmp_path {
@@ -546,6 +560,33 @@ impl System {
             ));
         }
         info
+    }
+
+    /// The hypervisor's performance counters (`xenperf`): name and total.
+    #[track_caller]
+    pub fn xenperf(&mut self) -> Vec<(String, u64)> {
+        let out = self.run("xenperf");
+        let counters: Vec<(String, u64)> = out
+            .lines()
+            .filter_map(|l| {
+                let (name, v) = l.split_once(" T=")?;
+                Some((name.trim().to_string(), v.trim().parse().ok()?))
+            })
+            .collect();
+        if counters.is_empty() {
+            self.fail(format!("`xenperf` printed no counters:\n{out}"));
+        }
+        counters
+    }
+
+    /// One counter of [`System::xenperf`].
+    #[track_caller]
+    pub fn xenperf_counter(&mut self, name: &str) -> u64 {
+        let counters = self.xenperf();
+        match counters.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => *v,
+            None => self.fail(format!("`xenperf` has no counter {name}: {counters:?}")),
+        }
     }
 
     /// `free_memory` from `xl info`, in MiB.

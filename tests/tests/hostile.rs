@@ -3,9 +3,10 @@
 //! of them fails this test), then dom0 must still answer and a new domU must still start.
 
 use std::time::Duration;
-use tests::steps::{boot, create_and_wait_guest_line, list_with_healthy_dom0};
+use tests::steps::{create_and_wait_guest_line, list_with_healthy_dom0};
 use tests::test_name;
 use tests::xl::domu_line;
+use tests::{BootOptions, System};
 
 /// The classes of attacks, each with every attack and the verdict the hypervisor must force,
 /// in the order they run.
@@ -60,6 +61,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "mmu_update count 2^31-1 (256 done): refused (EFAULT)",
         "mmuext_op count 2^31-1 (170 done): refused (EFAULT)",
         "multicall count 2^32-1 (64 ran): refused (EFAULT)",
+        "multicall of 64 x 170 TLB flushes: contained (all 10880 ran, in slices)",
     ]);
     let descriptors = strings(&[
         "set_gdt with a ring-0 code segment: refused (EINVAL)",
@@ -136,7 +138,13 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
 
 #[test]
 fn hostile_guest_is_refused_or_contained_and_the_system_stays_healthy() {
-    let mut sys = boot(&test_name!());
+    // On instruction-count time, so the longest interrupts-off stretch is the emulated
+    // machine's, whatever the host's load.
+    let opts = BootOptions::new(&test_name!())
+        .cmdline("irqoff_stats")
+        .icount();
+    let mut sys = System::boot_to_prompt(opts);
+    sys.run("xenperf -r");
     let mark = sys.mark();
     // The first domU: domain 1 (`me=` lets it grant to itself).
     let out = sys.run("xl create /etc/xen/domu.cfg name=hostile extra=\"test=hostile me=1\"");
@@ -182,6 +190,13 @@ fn hostile_guest_is_refused_or_contained_and_the_system_stays_healthy() {
     sys.check(last == summary, format!("want `{summary}`, got `{last}`"));
     let crashes = sys.lines_since(mark, " crashed:");
     sys.check(crashes.is_empty(), format!("a domain crashed: {crashes:?}"));
+    // No attack made the hypervisor run 1 ms (of the emulated machine) with interrupts off.
+    let longest = sys.xenperf_counter("irqoff_max_ns");
+    println!("longest interrupts-off stretch during the hostile suite: {longest} ns");
+    sys.check(
+        longest > 0 && longest < 1_000_000,
+        format!("longest interrupts-off stretch during the attacks: {longest} ns (limit 1 ms)"),
+    );
     // dom0 answers, and the hypervisor can still build and run a new guest.
     list_with_healthy_dom0(&mut sys);
     let (_, greet) = create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");

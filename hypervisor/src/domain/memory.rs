@@ -1,12 +1,16 @@
 //! Giving frames to domains and taking them back.
 
 use super::state::State;
+use crate::arch::x86_64::preempt::Slice;
 use crate::mm::page_types::{Cursor, FrameTable, Relinquish, XenPage};
 use guest_abi::errno::Errno;
 
-/// Frames (in work units: a table's entries count) a teardown step handles per call, so that
-/// destroying even a huge domain never runs long with interrupts off.
+/// Frames (in work units: a table's entries count) a teardown step handles per call at most,
+/// and within its time slice, so that destroying even a huge domain never runs long with
+/// interrupts off.
 pub const TEARDOWN_BUDGET: u64 = 16 * 1024;
+/// Work units between two looks at the time slice.
+const TEARDOWN_CHUNK: u64 = 64;
 
 /// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
 /// counted against its `max_pages` and put on its page list.
@@ -52,20 +56,29 @@ fn give_back(mfn: u64) {
 /// domain lingers until they go).
 pub fn relinquish_step(st: &mut State, dom: u16) -> Option<u64> {
     let d = st.domains.get_mut(&dom)?;
-    let cursor = d.teardown.unwrap_or(Cursor::Collect(d.pages.first()));
+    let mut cursor = d.teardown.unwrap_or(Cursor::Collect(d.pages.first()));
     let mut ft = FrameTable::new(st.frames);
     let mut freed = 0u64;
-    let r = ft.relinquish_step(
-        &mut st.mem,
-        dom,
-        &mut d.pages,
-        cursor,
-        TEARDOWN_BUDGET,
-        |mfn| {
-            freed += 1;
-            give_back(mfn);
-        },
-    );
+    let slice = Slice::start();
+    let mut spent = 0;
+    let r = loop {
+        let r = ft.relinquish_step(
+            &mut st.mem,
+            dom,
+            &mut d.pages,
+            cursor,
+            TEARDOWN_CHUNK,
+            |mfn| {
+                freed += 1;
+                give_back(mfn);
+            },
+        );
+        spent += TEARDOWN_CHUNK;
+        match r {
+            Relinquish::More(c) if spent < TEARDOWN_BUDGET && !slice.expired() => cursor = c,
+            r => break r,
+        }
+    };
     d.tot_pages = d.tot_pages.saturating_sub(freed);
     match r {
         Relinquish::More(c) => {

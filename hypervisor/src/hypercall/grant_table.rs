@@ -2,6 +2,7 @@
 //! written back into its structure, the call itself fails only for bad pointers or commands.
 
 use super::{HcResult, Outcome};
+use crate::arch::x86_64::preempt::Slice;
 use crate::domain::state::State;
 use crate::grant::ops;
 use crate::mm::guest_copy;
@@ -21,12 +22,17 @@ fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(
     mut f: impl FnMut(&mut State, &mut T) -> Result<(), Errno>,
 ) -> HcResult {
     let size = core::mem::size_of::<T>() as u64;
-    let n = count.min(BATCH);
-    for i in 0..n {
-        let at = uops.wrapping_add(i * size);
+    let slice = Slice::start();
+    let mut n = 0;
+    while n < count.min(BATCH) {
+        let at = uops.wrapping_add(n * size);
         let mut op: T = guest_copy::read(&st.mem, at)?;
         f(st, &mut op)?;
         guest_copy::write(&st.mem, at, &op)?;
+        n += 1;
+        if slice.expired() {
+            break;
+        }
     }
     if n < count {
         regs.rsi = uops.wrapping_add(n * size);

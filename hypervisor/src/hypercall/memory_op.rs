@@ -1,6 +1,7 @@
 //! `memory_op`: populating and shrinking a domain's memory, and memory queries.
 
 use super::{HcResult, Outcome};
+use crate::arch::x86_64::preempt::Slice;
 use crate::domain::{memory, state::State};
 use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, MACH2PHYS_VIRT_START};
@@ -39,8 +40,12 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             }
             let dom = resolve(st, r.domid)?;
             let end = r.nr_extents.min(start.saturating_add(BATCH));
+            let slice = Slice::start();
             let mut i = start;
             while i < end {
+                if i > start && slice.expired() {
+                    break;
+                }
                 let slot = r.extent_start.wrapping_add(i * 8);
                 let ok = match op {
                     XENMEM_DECREASE_RESERVATION => {

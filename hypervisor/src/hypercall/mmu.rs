@@ -6,6 +6,7 @@
 
 use super::memory_op::resolve;
 use super::{HcResult, Outcome};
+use crate::arch::x86_64::preempt::Slice;
 use crate::domain::{lifecycle, state::State};
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::guest_va_ok;
@@ -55,6 +56,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     // are still done, as Xen does.
     let mut buf = [0u8; CHUNK_BYTES];
     let per_chunk = (CHUNK_BYTES as u64 / size).max(1) as u32;
+    let slice = Slice::start();
     'chunks: while i < limit {
         let n = (limit - i).min(per_chunk);
         let bytes = &mut buf[..(u64::from(n) * size) as usize];
@@ -79,6 +81,9 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
                 break 'chunks;
             }
             i += 1;
+            if slice.expired() {
+                break 'chunks;
+            }
         }
     }
     // No flush here: as in Xen the guest flushes what it needs, and the frame table flushes

@@ -9,6 +9,7 @@
 //! handler updated written back into it.
 
 use super::{HcResult, Outcome};
+use crate::arch::x86_64::preempt::Slice;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
@@ -29,8 +30,9 @@ fn rest(regs: &mut CpuUserRegs, list: u64, i: u64, count: u64) {
 /// multicall(entries, count).
 pub fn multicall(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
     let (list, count) = (a[0], u64::from(a[1] as u32));
+    let slice = Slice::start();
     for i in 0..count {
-        if i == BATCH {
+        if i == BATCH || (i > 0 && slice.expired()) {
             rest(regs, list, i, count);
             return Ok(Outcome::Continue);
         }

@@ -12,6 +12,7 @@ pub mod lapic;
 pub mod paging;
 pub mod pic;
 pub mod pit;
+pub mod preempt;
 pub mod rtc;
 pub mod selftest;
 pub mod syscall;
