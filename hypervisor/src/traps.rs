@@ -174,6 +174,19 @@ fn software_interrupt(st: &mut State, regs: &CpuUserRegs) -> Option<u8> {
     (t.address != 0 && t.flags & 3 == 3).then_some(insn[1])
 }
 
+/// The #PF error code's user bit.
+const PFEC_USER: u64 = 1 << 2;
+
+/// A #PF error code as the guest must see it: the user bit says whether the guest was in its
+/// user mode, not the hardware ring (always 3 for a PV guest).
+pub fn pf_error_for_guest(hw: u64, guest_kernel: bool) -> u64 {
+    if guest_kernel {
+        hw & !PFEC_USER
+    } else {
+        hw | PFEC_USER
+    }
+}
+
 /// An exception (vector 0–31) from a guest.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
     let vector = regs.entry_vector & 0xFF;
@@ -194,8 +207,12 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
         if t.address == 0 {
             return Err("no handler registered");
         }
+        let mut error = error;
         if vector == 14 {
             vcpu_info::set_cr2(&st.cur().shared_info, arch::cpu::read_cr2());
+            // The guest kernel runs in ring 3, so the CPU always reports a user access: as Xen
+            // does, report the guest's own privilege (user only for its user mode).
+            error = error.map(|e| pf_error_for_guest(e, st.cur().vcpu.in_kernel));
         }
         regs.rip += rip_advance;
         bounce(st, regs, t.address, error, t.flags & 4 != 0)

@@ -161,13 +161,15 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
         REPORTED.load(Ordering::SeqCst),
         verdict(ok)
     );
-    let ok = matches!(fault, Some(f) if f.vector == 14 && f.from_user && f.cr2 == KERNEL_VA);
+    // A user-mode fault: the error code's user bit (2) is set.
+    let ok = matches!(fault, Some(f) if f.vector == 14 && f.from_user && f.cr2 == KERNEL_VA && f.error & 4 != 0);
     match fault {
         Some(f) => println!(
-            "test=user: the user task's {} at cr2 {:#x} reached the kernel's handler (from {} mode): {}",
+            "test=user: the user task's {} at cr2 {:#x} reached the kernel's handler (from {} mode, {} access): {}",
             traps::name(f.vector),
             f.cr2,
             if f.from_user { "user" } else { "kernel" },
+            if f.error & 4 != 0 { "user" } else { "supervisor" },
             verdict(ok)
         ),
         None => println!("test=user: the user task returned without faulting: FAILED"),

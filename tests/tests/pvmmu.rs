@@ -13,7 +13,7 @@ pub const MM_VERDICTS: &[&str] = &[
     "test=mm: update_va_mapping map, write, read back: ok",
     "test=mm: mmu_update map, write, read back: ok",
     "test=mm: second read-only mapping reads the same data: ok",
-    "test=mm: unmapped page faults (#PF, cr2 = its address): ok",
+    "test=mm: unmapped page faults (#PF, cr2 = its address, supervisor access): ok",
     "test=mm: remapped page still holds its data: ok",
     "test=mm: mapping our L4 writable: EBUSY",
     "test=mm: new L1 pinned, hooked into L2, page mapped through it, torn down: ok",

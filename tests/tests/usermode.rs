@@ -16,7 +16,7 @@ fn user_task_syscalls_reach_the_guest_kernel_and_its_fault_too() {
     for want in [
         "test=user: user page tables built, pinned and installed (NEW_USER_BASEPTR): ok",
         "test=user: the user task made 2 syscalls to the kernel's callback (41 in, 42 back): ok",
-        "test=user: the user task's #PF at cr2 0xffffffff80000000 reached the kernel's handler (from user mode): ok",
+        "test=user: the user task's #PF at cr2 0xffffffff80000000 reached the kernel's handler (from user mode, user access): ok",
         "test=user: user page tables released, their frames writable again: ok",
     ] {
         let prefix = &want[..30];
