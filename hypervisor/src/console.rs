@@ -9,6 +9,13 @@
 //!
 //! Every `(XEN) ` line is also kept in a log ring ([`LogRing`], the last [`RING_SIZE`] bytes)
 //! that dom0 reads with `sysctl readconsole` (`xl dmesg`).
+//!
+//! Output to COM1 is buffered, as Xen's serial driver does: writes go into a transmit ring
+//! ([`TxRing`]) and the UART is fed from it a bounded number of bytes at a time (on the way
+//! back to a guest, and in the idle loop), so no console write — however long, whoever
+//! makes it — keeps the CPU at the UART's speed with interrupts off. Guest output that finds
+//! the ring full is dropped (and counted); the hypervisor's own lines make room by feeding
+//! the UART first, so they are never lost. The panic and exit paths flush the ring.
 
 pub mod vga;
 
@@ -21,10 +28,79 @@ use vga::TextScreen;
 const COM1: u16 = 0x3f8;
 
 /// The UART, held while a line is written so lines do not interleave.
-static UART: Mutex<Uart> = Mutex::new(Uart { base: COM1 });
+static UART: Mutex<Uart> = Mutex::new(Uart {
+    base: COM1,
+    tx: TxRing::new(),
+});
 
 struct Uart {
     base: u16,
+    tx: TxRing,
+}
+
+/// Bytes of console output waiting for the UART.
+pub const TX_SIZE: usize = 64 * 1024;
+
+/// The transmit ring: bytes queued for the UART, oldest first.
+pub struct TxRing {
+    buf: [u8; TX_SIZE],
+    head: usize,
+    len: usize,
+    /// Guest bytes dropped because the ring was full.
+    pub dropped: u64,
+}
+
+impl TxRing {
+    pub const fn new() -> Self {
+        TxRing {
+            buf: [0; TX_SIZE],
+            head: 0,
+            len: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left.
+    pub fn room(&self) -> usize {
+        TX_SIZE - self.len
+    }
+
+    /// Queues one byte; false if full.
+    pub fn push(&mut self, b: u8) -> bool {
+        if self.len == TX_SIZE {
+            return false;
+        }
+        self.buf[(self.head + self.len) % TX_SIZE] = b;
+        self.len += 1;
+        true
+    }
+
+    /// Takes the oldest byte.
+    pub fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.buf[self.head];
+        self.head = (self.head + 1) % TX_SIZE;
+        self.len -= 1;
+        Some(b)
+    }
+}
+
+impl Default for TxRing {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(target_os = "none")]
@@ -58,30 +134,77 @@ impl Uart {
         outb(b + 2, 0xC7); // FIFOs on, cleared
         outb(b + 4, 0x03); // DTR, RTS
     }
+    /// Writes one byte to the UART, waiting (boundedly) for its transmitter.
     fn putc(&mut self, c: u8) {
-        let mut spins = 0u32;
-        while inb(self.base + 5) & 0x20 == 0 && spins < 1_000_000 {
-            spins += 1;
-            core::hint::spin_loop();
-        }
-        outb(self.base, c);
+        putc_raw(self.base, c);
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &c in bytes {
-            if c == b'\n' {
-                self.putc(b'\r');
+    /// Feeds the UART up to `max` queued bytes, as long as its transmitter takes them without
+    /// waiting. Returns how many went out.
+    fn drain(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max && !self.tx.is_empty() && inb(self.base + 5) & 0x20 != 0 {
+            if let Some(b) = self.tx.pop() {
+                outb(self.base, b);
             }
-            self.putc(c);
+            n += 1;
+        }
+        n
+    }
+    /// Feeds the UART everything queued, waiting for it as needed.
+    fn flush(&mut self) {
+        while let Some(b) = self.tx.pop() {
+            self.putc(b);
         }
     }
+    /// Queues bytes (`\n` becoming `\r\n`). `guest` output that does not fit is dropped and
+    /// counted; the hypervisor's own makes room by feeding the UART.
+    fn write_queued(&mut self, bytes: &[u8], guest: bool) {
+        for &c in bytes {
+            let need = if c == b'\n' { 2 } else { 1 };
+            if self.tx.room() < need {
+                if guest {
+                    self.tx.dropped += 1;
+                    continue;
+                }
+                while self.tx.room() < need {
+                    if let Some(b) = self.tx.pop() {
+                        self.putc(b);
+                    }
+                }
+            }
+            if c == b'\n' {
+                self.tx.push(b'\r');
+            }
+            self.tx.push(c);
+        }
+    }
+
     fn read_byte(&mut self) -> Option<u8> {
         (inb(self.base + 5) & 1 != 0).then(|| inb(self.base))
     }
 }
 
-impl Write for Uart {
+/// Writes one byte to the UART at `base`, waiting (boundedly) for its transmitter.
+fn putc_raw(base: u16, c: u8) {
+    let mut spins = 0u32;
+    while inb(base + 5) & 0x20 == 0 && spins < 1_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    outb(base, c);
+}
+
+/// The UART written directly, unbuffered (the panic path, after a flush).
+struct RawUart(u16);
+
+impl Write for RawUart {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.write(s.as_bytes());
+        for &c in s.as_bytes() {
+            if c == b'\n' {
+                putc_raw(self.0, b'\r');
+            }
+            putc_raw(self.0, c);
+        }
         Ok(())
     }
 }
@@ -289,9 +412,28 @@ fn vga_write(screen: &mut Option<TextScreen>, bytes: &[u8]) {
     }
 }
 
-/// Writes raw bytes (guest console output), `\n` becoming `\r\n`.
+/// Queues guest console output for COM1, `\n` becoming `\r\n` (dropped if the transmit
+/// ring is full).
 pub fn write_bytes(bytes: &[u8]) {
-    UART.lock().write(bytes);
+    UART.lock().write_queued(bytes, true);
+}
+
+/// Feeds the UART up to `max` queued bytes (those it takes without waiting); true if output
+/// is still waiting.
+pub fn drain(max: usize) -> bool {
+    let mut uart = UART.lock();
+    uart.drain(max);
+    !uart.tx.is_empty()
+}
+
+/// Whether console output is waiting for the UART.
+pub fn pending() -> bool {
+    !UART.lock().tx.is_empty()
+}
+
+/// Writes everything queued to the UART (before the machine stops).
+pub fn flush() {
+    UART.lock().flush();
 }
 
 /// Whether the UART holds a received byte (line-status data ready), without reading it.
@@ -308,7 +450,10 @@ pub fn read_byte() -> Option<u8> {
 /// where the lock may be held by the code that failed. Also to the VGA screen, if it is on
 /// and its lock is free.
 pub fn emergency_write(args: fmt::Arguments) {
-    let _ = Uart { base: COM1 }.write_fmt(args);
+    if let Some(mut uart) = UART.try_lock() {
+        uart.flush();
+    }
+    let _ = RawUart(COM1).write_fmt(args);
     if let Some(mut vga) = VGA.try_lock() {
         let _ = VgaWriter(&mut vga).write_fmt(args);
     }
@@ -351,7 +496,7 @@ struct LinePrefixer<'a> {
 impl LinePrefixer<'_> {
     fn put(&mut self, bytes: &[u8]) {
         if let Some(uart) = self.uart.as_mut() {
-            uart.write(bytes);
+            uart.write_queued(bytes, false);
         }
         self.ring.push(bytes);
         vga_write(self.vga, bytes);

@@ -3,6 +3,9 @@
 
 use crate::arch::x86_64::{irqoff, lapic, CpuUserRegs};
 
+/// Console bytes fed to the UART on each return to a guest.
+const EXIT_DRAIN: usize = 64;
+
 /// An exception (vector 0–31) from ring 3.
 pub fn guest_exception(regs: &mut CpuUserRegs) {
     irqoff::enter();
@@ -26,6 +29,8 @@ pub fn idle_interrupt(_vector: u8) {}
 /// Just before every return to a guest: deliver a pending, unmasked event upcall.
 pub fn before_guest_entry(regs: &mut CpuUserRegs) {
     crate::evtchn::upcall::deliver(regs);
+    // Console output goes out a little at a time (the rest in the idle loop).
+    crate::console::drain(EXIT_DRAIN);
     irqoff::leave();
 }
 

@@ -121,6 +121,24 @@ pub fn reap(st: &mut State, id: u16) -> bool {
     if left != 0 {
         return true;
     }
+    // Its hypervisor pages lose the types and references its own tables gave them; they go
+    // with the domain unless another domain still maps one.
+    let xen_pages: alloc::vec::Vec<u64> = match st.dom(id) {
+        Some(d) => core::iter::once(d.shared_info.mfn())
+            .chain(d.grant.frames.iter().map(|p| p.mfn()))
+            .collect(),
+        None => return true,
+    };
+    let (mut ft, _) = st.frame_table();
+    for &mfn in &xen_pages {
+        ft.reset_dying(mfn);
+    }
+    if xen_pages
+        .iter()
+        .any(|&m| ft.get(m).is_some_and(|p| p.foreign_refs != 0))
+    {
+        return true;
+    }
     let Some(d) = st.domains.remove(&id) else {
         return true;
     };

@@ -15,6 +15,7 @@ fn debug_exit(value: u32) {
 
 /// Writes `value` to isa-debug-exit, then halts forever (on hardware without the device).
 pub fn qemu_exit(value: u32) -> ! {
+    crate::console::flush();
     debug_exit(value);
     crate::console::emergency_write(format_args!("(XEN) machine halted\n"));
     halt_forever()
@@ -24,6 +25,7 @@ pub fn qemu_exit(value: u32) -> ! {
 /// `machine_restart` does on a PC: the reset control register (0xCF9: a hard reset), then
 /// the keyboard controller's reset line (0x64 <- 0xFE); halts if neither worked.
 pub fn qemu_exit_or_reset(value: u32) -> ! {
+    crate::console::flush();
     debug_exit(value);
     crate::console::emergency_write(format_args!("(XEN) resetting the machine\n"));
     let mut cf9: Port<u8> = Port::new(0xCF9);

@@ -61,8 +61,21 @@ pub fn init_time() {
     );
 }
 
-/// Waits for an interrupt with interrupts enabled only while halted (`sti; hlt; cli`).
+/// Console bytes fed to the UART per pass of the idle loop.
+const IDLE_DRAIN: usize = 256;
+
+/// Waits for an interrupt with interrupts enabled only while halted (`sti; hlt; cli`); while
+/// console output waits, feeds the UART a chunk instead and returns.
 pub fn idle_halt() {
+    if crate::console::drain(IDLE_DRAIN) {
+        // More output waits: let interrupts in, then back to the scheduler (which comes here
+        // again while nothing runs), instead of halting.
+        irqoff::leave();
+        // SAFETY: a window for pending interrupts (they take the ring-0 path and return).
+        unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
+        irqoff::enter();
+        return;
+    }
     irqoff::leave();
     // SAFETY: `sti` takes effect after `hlt` starts (interrupt shadow), so no wake-up is lost;
     // interrupts taken here go to the ring-0 path and return.
