@@ -222,9 +222,39 @@ impl DomainConfig {
         s
     }
 
-    /// Memory in 4 KiB pages.
-    pub fn memory_pages(&self) -> u64 {
-        self.memory * 256
+    /// Memory in 4 KiB pages (`None` if that does not fit in 64 bits).
+    pub fn memory_pages(&self) -> Option<u64> {
+        self.memory.checked_mul(256)
+    }
+
+    /// Memory in KiB (`None` if that does not fit in 64 bits).
+    pub fn memory_kib(&self) -> Option<u64> {
+        self.memory.checked_mul(1024)
+    }
+
+    /// The maximum memory in KiB (`None` if that does not fit in 64 bits).
+    pub fn maxmem_kib(&self) -> Option<u64> {
+        self.maxmem.checked_mul(1024)
+    }
+
+    /// Checks the sizes again, as parsing did: `memory` and `maxmem` within 1 to
+    /// [`MAX_MEMORY_MIB`] and `maxmem >= memory` (a config kept for a restart may have been
+    /// changed since, e.g. by `xl mem-max`). The error names the setting and the limit.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        for (key, v) in [("memory", self.memory), ("maxmem", self.maxmem)] {
+            if !(1..=MAX_MEMORY_MIB).contains(&v) {
+                return Err(format!(
+                    "{key} = {v} MiB: must be between 1 and {MAX_MEMORY_MIB} MiB"
+                ));
+            }
+        }
+        if self.maxmem < self.memory {
+            return Err(format!(
+                "maxmem = {} MiB: must be at least memory ({} MiB)",
+                self.maxmem, self.memory
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ fn minimal_and_defaults() {
     assert_eq!(c.kernel, "/boot/pv-guest");
     assert_eq!(c.memory, DEFAULT_MEMORY_MIB);
     assert_eq!(c.maxmem, DEFAULT_MEMORY_MIB);
-    assert_eq!(c.memory_pages(), 16 * 256);
+    assert_eq!(c.memory_pages(), Some(16 * 256));
     assert_eq!((c.vcpus, c.maxvcpus), (1, 1));
     assert_eq!(c.kernel_cmdline(), "");
     assert_eq!(c.ramdisk, None);
