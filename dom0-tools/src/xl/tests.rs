@@ -798,3 +798,107 @@ fn create_bounds_the_initial_region() {
     let (rc, out) = xl(&mut ts, "xl create fat.cfg");
     assert_eq!(rc, 0, "{out}");
 }
+
+#[test]
+fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    let max_pages = ts.hypervisor().domains[&1].max_pages;
+    // The finding: accepted, and the next restart overflowed `maxmem * 1024`.
+    for (arg, what) in [
+        ("18446744073709551615k", "18446744073709551615 KiB"),
+        ("18446744073709551616k", "\"18446744073709551616k\""),
+        ("99999999999999999999t", "\"99999999999999999999t\""),
+        ("97m", "99328 KiB"),
+    ] {
+        refused(
+            &mut ts,
+            &format!("xl mem-max domu {arg}"),
+            &format!("xl: mem-max: {what} is above the host's memory of 98304 KiB (96 MiB)"),
+        );
+        assert_eq!(ts.hypervisor().domains[&1].max_pages, max_pages);
+        assert_eq!(ts.domains()[0].config.maxmem, 16);
+    }
+    refused(
+        &mut ts,
+        "xl mem-max domu 15",
+        "xl: mem-max: 15360 KiB is below domain 1 (\"domu\")'s current memory of 16384 KiB \
+         (16 MiB); shrink it first with `xl mem-set`",
+    );
+    refused(
+        &mut ts,
+        "xl mem-max domu 12q",
+        "xl: mem-max: invalid memory size \"12q\" (e.g. 64, 64m, 65536k, 1g)",
+    );
+    // Within the host's memory: set, and a restart builds the domain with it.
+    assert_eq!(xl(&mut ts, "xl mem-max domu 96m").0, 0);
+    assert_eq!(ts.hypervisor().domains[&1].max_pages, 96 * 256);
+    ts.hypervisor().domains.get_mut(&1).unwrap().shutdown = Some(1);
+    ts.poll_lifecycle();
+    let n = ts.take_notices();
+    assert!(
+        n.contains("on_reboot = restart: restarted as domain"),
+        "{n}"
+    );
+    let id = ts.domains()[0].id.0;
+    assert_eq!(ts.hypervisor().domains[&id].max_pages, 96 * 256);
+
+    // On a host with more memory than a domain may have, that is the limit.
+    let mut ts = Toolstack::new(SimHypervisor::new(5000, 32), Initrd::parse(&rd).unwrap());
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    refused(
+        &mut ts,
+        "xl mem-max domu 18446744073709551615k",
+        "xl: mem-max: 18446744073709551615 KiB is above the limit of 4194304 KiB (4096 MiB, \
+         the most a domain may have)",
+    );
+    assert_eq!(xl(&mut ts, "xl mem-max domu 4g").0, 0);
+    assert_eq!(ts.domains()[0].config.maxmem, 4096);
+}
+
+#[test]
+fn mem_max_below_the_config_memory_keeps_the_config_valid_for_a_restart() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    // The guest ballooned down to 8 MiB (its last 2048 pages given back).
+    let hv = ts.hypervisor();
+    let d = hv.domains.get_mut(&1).unwrap();
+    let gone: Vec<u64> = d.p2m.keys().copied().filter(|&p| p >= 2048).collect();
+    for p in gone {
+        d.p2m.remove(&p);
+    }
+    assert_eq!(xl(&mut ts, "xl mem-max domu 8").0, 0);
+    let c = &ts.domains()[0].config;
+    assert_eq!((c.memory, c.maxmem), (8, 8));
+    ts.hypervisor().domains.get_mut(&1).unwrap().shutdown = Some(1);
+    ts.poll_lifecycle();
+    let n = ts.take_notices();
+    assert!(n.contains("restarted as domain"), "{n}");
+    let id = ts.domains()[0].id.0;
+    assert_eq!(ts.hypervisor().domains[&id].p2m.len(), 2048);
+}
+
+#[test]
+fn mem_set_sizes_beyond_64_bits_are_refused_naming_the_limit() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    refused(
+        &mut ts,
+        "xl mem-set domu 99999999999999999999t",
+        "xl: mem-set: \"99999999999999999999t\" is above domain 1 (\"domu\")'s maximum of \
+         16384 KiB (16 MiB, maxmem); raise it first with `xl mem-max`",
+    );
+    refused(
+        &mut ts,
+        "xl mem-set domu 18446744073709551615k",
+        "xl: mem-set: 18446744073709551615 KiB is above domain 1 (\"domu\")'s maximum of \
+         16384 KiB (16 MiB, maxmem); raise it first with `xl mem-max`",
+    );
+    assert!(ts
+        .xenstore()
+        .read(0, "/local/domain/1/memory/target")
+        .is_ok_and(|v| v == b"16384"));
+}
