@@ -902,3 +902,44 @@ fn mem_set_sizes_beyond_64_bits_are_refused_naming_the_limit() {
         .read(0, "/local/domain/1/memory/target")
         .is_ok_and(|v| v == b"16384"));
 }
+
+#[test]
+fn sched_credit_numbers_are_checked_naming_the_range() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    let weights = "valid weights are 1 to 65535";
+    let caps = "valid caps are 0 (none) to 100 (percent of our 1 CPU)";
+    for (arg, want) in [
+        ("-w 0", format!("weight 0 out of range: {weights}")),
+        ("-w 65536", format!("weight 65536 out of range: {weights}")),
+        // Beyond 32 and 64 bits: out of range as well, never wrapped into range.
+        (
+            "-w 4294967552",
+            format!("weight 4294967552 out of range: {weights}"),
+        ),
+        (
+            "-w 18446744073709551872",
+            format!("weight 18446744073709551872 out of range: {weights}"),
+        ),
+        ("-c 101", format!("cap 101 out of range: {caps}")),
+        (
+            "-c 4294967296",
+            format!("cap 4294967296 out of range: {caps}"),
+        ),
+        ("-w -1", String::from("weight \"-1\" is not a number")),
+        ("-w=", String::from("weight \"\" is not a number")),
+        ("-c 1e3", String::from("cap \"1e3\" is not a number")),
+    ] {
+        refused(
+            &mut ts,
+            &format!("xl sched-credit -d domu {arg}"),
+            &format!("xl: sched-credit: {want}"),
+        );
+        let d = &ts.hypervisor().domains[&1];
+        assert_eq!((d.weight, d.cap), (256, 0), "{arg}");
+    }
+    assert_eq!(xl(&mut ts, "xl sched-credit -d domu -w 65535 -c 100").0, 0);
+    let d = &ts.hypervisor().domains[&1];
+    assert_eq!((d.weight, d.cap), (65535, 100));
+}
