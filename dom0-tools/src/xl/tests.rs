@@ -943,3 +943,46 @@ fn sched_credit_numbers_are_checked_naming_the_range() {
     let d = &ts.hypervisor().domains[&1];
     assert_eq!((d.weight, d.cap), (65535, 100));
 }
+
+#[test]
+fn dmesg_reads_a_bounded_amount() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    // A log far longer than the hypervisor's ring (as if written while we read).
+    let line = b"(XEN) a line of the hypervisor's log, again and again\n";
+    ts.hypervisor().log = line.repeat(10_000);
+    let (rc, out) = xl(&mut ts, "xl dmesg");
+    assert_eq!(rc, 0);
+    assert!(
+        (super::dmesg::MAX_DMESG_BYTES..super::dmesg::MAX_DMESG_BYTES + 4096).contains(&out.len()),
+        "{} bytes",
+        out.len()
+    );
+}
+
+#[test]
+fn domain_ids_and_names_are_bounded() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    // Ids beyond 16 bits name no domain (65537 must not wrap to domain 1).
+    for id in ["65537", "99999999999999999999999"] {
+        refused(
+            &mut ts,
+            &format!("xl destroy {id}"),
+            &format!("xl: destroy: no such domain: \"{id}\""),
+        );
+        refused(
+            &mut ts,
+            &format!("xl mem-max {id} 32"),
+            &format!("xl: mem-max: no such domain: \"{id}\""),
+        );
+    }
+    let long = "n".repeat(64);
+    refused(
+        &mut ts,
+        &format!("xl rename domu {long}"),
+        "xl: rename: invalid name: too long (64 characters, at most 63)",
+    );
+    assert_eq!(xl(&mut ts, &format!("xl rename domu {}", &long[..63])).0, 0);
+}
