@@ -251,7 +251,7 @@ fn example_configs_parse() {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let text = std::fs::read_to_string(&path).unwrap();
             let r = DomainConfig::parse(&name, &text);
-            if name == "bad-memory.cfg" || name == "bad-key.cfg" {
+            if name.starts_with("bad-") && name != "bad-kernel.cfg" {
                 assert!(r.is_err(), "{name} must be rejected");
             } else {
                 assert!(r.is_ok(), "{name}: {:?}", r.err());
