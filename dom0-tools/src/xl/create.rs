@@ -192,7 +192,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let max_cap = 100u64.saturating_mul(phys.nr_cpus.max(1).into());
         if u64::from(cfg.cap) > max_cap {
             return Err(format!(
-                "domain \"{}\": cap = {}: at most {max_cap} (percent of the host's {} CPU{})",
+                "domain \"{}\": cap = {}: must be 0 to {max_cap} (percent of the host's {} \
+                 CPU{}; 0: no cap)",
                 cfg.name,
                 cfg.cap,
                 phys.nr_cpus.max(1),

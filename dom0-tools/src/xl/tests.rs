@@ -479,7 +479,7 @@ fn create_applies_weight_and_cap_and_refuses_extra_vcpus() {
     refused(
         &mut ts,
         "xl create domu.cfg name=over cap=200",
-        "xl: domain \"over\": cap = 200: at most 100 (percent of the host's 1 CPU)",
+        "xl: domain \"over\": cap = 200: must be 0 to 100 (percent of the host's 1 CPU; 0: no cap)",
     );
     // A cap the scheduler refuses: the half-built domain goes again.
     ts.hypervisor().fail = Some((FailPoint::Domctl(XEN_DOMCTL_SCHEDULER_OP), Errno::EINVAL));
