@@ -27,11 +27,25 @@ use zerocopy::IntoBytes;
 pub const PAGE_SIZE: u64 = 4096;
 
 /// A domain's pseudo-physical memory as the builder sees it.
+///
+/// The builder touches only the initial region (PFNs below [`Layout::region_pages`]): it
+/// writes there and asks [`pfn_to_mfn`](Self::pfn_to_mfn) only about those PFNs. The rest of
+/// the domain's memory it meets once, in order, when it writes the p2m list: through
+/// [`mfns`](Self::mfns), which lets an implementation populate that memory right then, a
+/// batch at a time, instead of keeping a list of every frame.
 pub trait GuestMemory {
     /// Pages the domain has (PFNs `0..nr_pages`).
     fn nr_pages(&self) -> u64;
-    /// The machine frame backing `pfn` (`pfn < nr_pages`).
+    /// The machine frame backing `pfn` (a PFN of the initial region).
     fn pfn_to_mfn(&self, pfn: u64) -> u64;
+    /// The machine frames backing PFNs `first..first + out.len()`, into `out`. The builder
+    /// asks for every PFN of the domain exactly once, in increasing order (for the p2m list).
+    fn mfns(&mut self, first: u64, out: &mut [u64]) -> Result<(), BuildError> {
+        for (pfn, m) in (first..).zip(out.iter_mut()) {
+            *m = self.pfn_to_mfn(pfn);
+        }
+        Ok(())
+    }
     /// Writes `data` at pseudo-physical byte address `gpaddr` (= pfn·4096 + offset).
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError>;
     /// Zeroes `len` bytes from `gpaddr`.
@@ -51,6 +65,13 @@ pub enum BuildError {
     Map { mfn: u64, errno: Errno },
     /// The kernel requires features (XENFEAT bits) the hypervisor does not offer.
     Unsupported { missing: u32 },
+    /// Populating the domain's memory failed (`errno`), or the hypervisor gave fewer pages
+    /// than asked (`errno` None): `done` of the domain's `wanted` pages are there.
+    Populate {
+        done: u64,
+        wanted: u64,
+        errno: Option<Errno>,
+    },
 }
 
 /// Checks that the hypervisor offers every feature the kernel marks required (`!name` in
@@ -70,8 +91,8 @@ impl fmt::Display for BuildError {
             Self::TooSmall { needed, have } => write!(
                 f,
                 "guest needs {needed} pages ({} KiB) but has {have} ({} KiB)",
-                needed * 4,
-                have * 4
+                needed.saturating_mul(4),
+                have.saturating_mul(4)
             ),
             Self::Layout(why) => write!(f, "cannot lay out the guest: {why}"),
             Self::OutOfRange { gpaddr, len } => write!(
@@ -79,6 +100,17 @@ impl fmt::Display for BuildError {
                 "write of {len} bytes at guest address {gpaddr:#x} is outside the guest's memory"
             ),
             Self::Map { mfn, errno } => write!(f, "cannot map guest frame {mfn:#x}: {errno}"),
+            Self::Populate {
+                errno: Some(errno), ..
+            } => write!(f, "populate_physmap: {errno}"),
+            Self::Populate {
+                done,
+                wanted,
+                errno: None,
+            } => write!(
+                f,
+                "not enough memory: the hypervisor gave {done} of {wanted} pages"
+            ),
             Self::Unsupported { missing } => {
                 write!(f, "the kernel requires features this hypervisor lacks:")?;
                 for bit in (0..32).filter(|b| missing & (1 << b) != 0) {
@@ -154,35 +186,43 @@ pub fn build_pv<M: GuestMemory + ?Sized>(
         p.store_evtchn.is_some(),
         p.console_evtchn.is_some(),
     )?;
-    mem.zero(0, l.region_pages * PAGE_SIZE)?;
+    mem.zero(0, pages_to_bytes(l.region_pages)?)?;
 
     // Kernel segments and their bss.
     for seg in img.segments() {
         let at = seg.load_va.wrapping_sub(l.virt_base);
         mem.write(at, seg.data)?;
         let filesz = seg.data.len() as u64;
-        mem.zero(at + filesz, seg.memsz - filesz)?;
+        let bss = seg.memsz.checked_sub(filesz).ok_or(too_large())?;
+        mem.zero(at.checked_add(filesz).ok_or(too_large())?, bss)?;
     }
     let mut page = [0u8; PAGE_SIZE as usize];
     if let Some(hp) = img.notes.hypercall_page {
         guest_abi::hypercall::write_hypercall_page(&mut page);
-        mem.write(hp - l.virt_base, &page)?;
+        mem.write(hp.checked_sub(l.virt_base).ok_or(too_large())?, &page)?;
     }
     if let Some(initrd) = p.initrd {
-        mem.write(l.initrd_pfn * PAGE_SIZE, initrd)?;
+        mem.write(pages_to_bytes(l.initrd_pfn)?, initrd)?;
     }
 
-    // The p2m list, a page at a time.
+    // The p2m list, a page (512 PFNs) at a time: the only place the builder meets every
+    // page of the domain, so memory outside the region is populated here as it goes.
     let nr_pages = mem.nr_pages();
+    let p2m = pages_to_bytes(l.p2m_pfn)?;
+    let mut mfns = [0u64; (PAGE_SIZE / 8) as usize];
     let mut pfn = 0;
     while pfn < nr_pages {
-        let n = (nr_pages - pfn).min(512);
-        for i in 0..n {
-            let off = (i * 8) as usize;
-            page[off..off + 8].copy_from_slice(&mem.pfn_to_mfn(pfn + i).to_le_bytes());
+        let n = (nr_pages - pfn).min(PAGE_SIZE / 8) as usize;
+        mem.mfns(pfn, &mut mfns[..n])?;
+        for (slot, mfn) in page.chunks_exact_mut(8).zip(&mfns[..n]) {
+            slot.copy_from_slice(&mfn.to_le_bytes());
         }
-        mem.write(l.p2m_pfn * PAGE_SIZE + pfn * 8, &page[..(n * 8) as usize])?;
-        pfn += n;
+        let at = pfn
+            .checked_mul(8)
+            .and_then(|o| p2m.checked_add(o))
+            .ok_or(too_large())?;
+        mem.write(at, &page[..n * 8])?;
+        pfn += n as u64;
     }
 
     let store_mfn = l.store_pfn.map(|pfn| mem.pfn_to_mfn(pfn));
@@ -216,7 +256,7 @@ pub fn build_pv<M: GuestMemory + ?Sized>(
     let cmd = p.cmdline.as_bytes();
     let n = cmd.len().min(MAX_GUEST_CMDLINE - 1);
     si.cmd_line[..n].copy_from_slice(&cmd[..n]);
-    mem.write(l.start_info_pfn * PAGE_SIZE, si.as_bytes())?;
+    mem.write(pages_to_bytes(l.start_info_pfn)?, si.as_bytes())?;
 
     pagetables::write(mem, &l, &mut page)?;
 
@@ -240,6 +280,15 @@ pub fn build_pv<M: GuestMemory + ?Sized>(
         console_pfn: l.console_pfn,
         console_mfn,
     })
+}
+
+fn too_large() -> BuildError {
+    BuildError::Layout("the region is too large")
+}
+
+/// `pages` pages in bytes, checked.
+fn pages_to_bytes(pages: u64) -> Result<u64, BuildError> {
+    pages.checked_mul(PAGE_SIZE).ok_or(too_large())
 }
 
 #[cfg(test)]

@@ -17,8 +17,16 @@
 //! Anything else, a setting given twice, or a value of the wrong type or out of range is a
 //! [`ConfigError`].
 //!
+//! Bounds (dom0's heap is small and fixed, and a config is whatever a user wrote): a file of
+//! at most [`MAX_CONFIG_BYTES`], at most [`MAX_SETTINGS`] settings (overrides included),
+//! names of at most [`MAX_KEY_LEN`] bytes, values of at most [`MAX_VALUE_LEN`], lists of at
+//! most [`MAX_LIST_ITEMS`]; each is an error naming the limit. Parsing is one pass over the
+//! text, keeping one token of look-ahead, with duplicate names found in a map: linear time,
+//! and memory bounded by the parsed settings themselves.
+//!
 //! `xl create <cfg> KEY=VALUE...` overrides: see [`DomainConfig::parse_with_overrides`].
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -40,6 +48,18 @@ pub const DEFAULT_WEIGHT: u32 = 256;
 pub const MAX_WEIGHT: u32 = 65535;
 /// What errors in `KEY=VALUE` overrides name as their file.
 pub const OVERRIDES_FILE: &str = "<command line>";
+/// The largest config file accepted, in bytes (real ones are well under 4 KiB).
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// The most settings a config may have, the file's and `KEY=VALUE` overrides' together
+/// (there are 22 different settings, and none may be given twice).
+pub const MAX_SETTINGS: usize = 64;
+/// The longest setting name, in bytes.
+pub const MAX_KEY_LEN: usize = 64;
+/// The longest value (a string after its escapes, or a number as written), in bytes: the
+/// kernel command line, the longest value a guest uses, has at most [`MAX_CMDLINE_LEN`].
+pub const MAX_VALUE_LEN: usize = 1024;
+/// The most items in a list (`disk`, `vif`).
+pub const MAX_LIST_ITEMS: usize = 32;
 
 /// A rejected configuration: `file:line: reason` (`file: reason` when no line applies).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,10 +176,13 @@ impl DomainConfig {
     ) -> Result<Self, ConfigError> {
         let mut settings = parse_settings(file, text)?;
         for (i, ov) in overrides.iter().enumerate() {
-            let line = i as u32 + 1;
+            let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let mut s = parse_override(ov, line)?;
             s.file = Some(OVERRIDES_FILE.to_string());
             settings.retain(|old| old.key != s.key);
+            if settings.len() >= MAX_SETTINGS {
+                return Err(err(OVERRIDES_FILE, line, too_many_settings(&s.key)));
+            }
             settings.push(s);
         }
         build(file, &settings)
@@ -199,9 +222,39 @@ impl DomainConfig {
         s
     }
 
-    /// Memory in 4 KiB pages.
-    pub fn memory_pages(&self) -> u64 {
-        self.memory * 256
+    /// Memory in 4 KiB pages (`None` if that does not fit in 64 bits).
+    pub fn memory_pages(&self) -> Option<u64> {
+        self.memory.checked_mul(256)
+    }
+
+    /// Memory in KiB (`None` if that does not fit in 64 bits).
+    pub fn memory_kib(&self) -> Option<u64> {
+        self.memory.checked_mul(1024)
+    }
+
+    /// The maximum memory in KiB (`None` if that does not fit in 64 bits).
+    pub fn maxmem_kib(&self) -> Option<u64> {
+        self.maxmem.checked_mul(1024)
+    }
+
+    /// Checks the sizes again, as parsing did: `memory` and `maxmem` within 1 to
+    /// [`MAX_MEMORY_MIB`] and `maxmem >= memory` (a config kept for a restart may have been
+    /// changed since, e.g. by `xl mem-max`). The error names the setting and the limit.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        for (key, v) in [("memory", self.memory), ("maxmem", self.maxmem)] {
+            if !(1..=MAX_MEMORY_MIB).contains(&v) {
+                return Err(format!(
+                    "{key} = {v} MiB: must be between 1 and {MAX_MEMORY_MIB} MiB"
+                ));
+            }
+        }
+        if self.maxmem < self.memory {
+            return Err(format!(
+                "maxmem = {} MiB: must be at least memory ({} MiB)",
+                self.maxmem, self.memory
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -237,6 +290,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn utf8<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, ConfigError> {
+    check_size(file, bytes.len())?;
     core::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()
@@ -247,6 +301,18 @@ fn utf8<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, ConfigError> {
     })
 }
 
+/// A config file of `len` bytes must not exceed [`MAX_CONFIG_BYTES`].
+fn check_size(file: &str, len: usize) -> Result<(), ConfigError> {
+    if len > MAX_CONFIG_BYTES {
+        return Err(err(
+            file,
+            0,
+            format!("too large: {len} bytes (a config file may have at most {MAX_CONFIG_BYTES})"),
+        ));
+    }
+    Ok(())
+}
+
 /// One `KEY=VALUE` override (see [`DomainConfig::parse_with_overrides`]).
 fn parse_override(ov: &str, line: u32) -> Result<Setting, ConfigError> {
     let f = OVERRIDES_FILE;
@@ -254,7 +320,10 @@ fn parse_override(ov: &str, line: u32) -> Result<Setting, ConfigError> {
         return Err(err(
             f,
             line,
-            format!("{ov:?}: expected KEY=VALUE (e.g. memory=32 or extra=\"...\")"),
+            format!(
+                "{}: expected KEY=VALUE (e.g. memory=32 or extra=\"...\")",
+                Shown(ov, true)
+            ),
         ));
     };
     let key = key.trim();
@@ -267,8 +336,18 @@ fn parse_override(ov: &str, line: u32) -> Result<Setting, ConfigError> {
         return Err(err(
             f,
             line,
-            format!("{ov:?}: {key:?} is not a setting name"),
+            format!(
+                "{}: {} is not a setting name",
+                Shown(ov, true),
+                Shown(key, true)
+            ),
         ));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(err(f, line, key_too_long(key)));
+    }
+    if value.len() > MAX_VALUE_LEN {
+        return Err(err(f, line, value_too_long(key)));
     }
     // As config text first; else the raw value is a string.
     let as_config = format!("{key} = {value}");
@@ -292,6 +371,40 @@ fn err(file: &str, line: u32, reason: String) -> ConfigError {
     }
 }
 
+fn key_too_long(key: &str) -> String {
+    format!(
+        "{}: setting name too long (more than {MAX_KEY_LEN} bytes)",
+        Shown(key, false)
+    )
+}
+
+fn value_too_long(key: &str) -> String {
+    format!("{key}: value too long (more than {MAX_VALUE_LEN} bytes)")
+}
+
+/// Text in an error message, cut after [`SHOWN_CHARS`] characters (`...` marks the cut);
+/// quoted if `.1`.
+struct Shown<'a>(&'a str, bool);
+
+/// How much of a long word or value an error message shows.
+const SHOWN_CHARS: usize = 40;
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cut = self
+            .0
+            .char_indices()
+            .nth(SHOWN_CHARS)
+            .map_or(self.0, |(i, _)| &self.0[..i]);
+        let more = if cut.len() < self.0.len() { "..." } else { "" };
+        if self.1 {
+            write!(f, "{cut:?}{more}")
+        } else {
+            write!(f, "{cut}{more}")
+        }
+    }
+}
+
 /// A parsed value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
@@ -304,8 +417,8 @@ enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Str(s) => write!(f, "{s:?}"),
-            Value::Num(n) => f.write_str(n),
+            Value::Str(s) => write!(f, "{}", Shown(s, true)),
+            Value::Num(n) => write!(f, "{}", Shown(n, false)),
             Value::List(_) => f.write_str("a list"),
         }
     }
@@ -335,103 +448,164 @@ enum Tok {
     Comma,
     Semi,
     Newline,
+    Eof,
 }
 
 impl fmt::Display for Tok {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tok::Ident(s) | Tok::Num(s) => write!(f, "\"{s}\""),
-            Tok::Str(s) => write!(f, "the string {s:?}"),
+            Tok::Ident(s) | Tok::Num(s) => write!(f, "\"{}\"", Shown(s, false)),
+            Tok::Str(s) => write!(f, "the string {}", Shown(s, true)),
             Tok::Eq => f.write_str("\"=\""),
             Tok::LBrack => f.write_str("\"[\""),
             Tok::RBrack => f.write_str("\"]\""),
             Tok::Comma => f.write_str("\",\""),
             Tok::Semi => f.write_str("\";\""),
             Tok::Newline => f.write_str("end of line"),
+            Tok::Eof => f.write_str("end of file"),
         }
     }
 }
 
-fn tokenize(file: &str, text: &str) -> Result<Vec<(Tok, u32)>, ConfigError> {
-    let mut toks = Vec::new();
-    let mut line = 1u32;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => {
-                toks.push((Tok::Newline, line));
-                line += 1;
-            }
-            c if c.is_whitespace() => {}
-            '#' => {
-                while chars.peek().is_some_and(|&c| c != '\n') {
-                    chars.next();
+/// The tokens of a config, one at a time (nothing is kept but the one looked ahead at), each
+/// with its line. A word, number or string longer than [`MAX_VALUE_LEN`] is an error (a
+/// setting name: longer than [`MAX_KEY_LEN`]), so a token never takes more memory than that.
+struct Lexer<'t> {
+    file: &'t str,
+    chars: core::iter::Peekable<core::str::Chars<'t>>,
+    line: u32,
+    peeked: Option<(Tok, u32)>,
+}
+
+impl<'t> Lexer<'t> {
+    fn new(file: &'t str, text: &'t str) -> Self {
+        Self {
+            file,
+            chars: text.chars().peekable(),
+            line: 1,
+            peeked: None,
+        }
+    }
+
+    /// The next token; `key` is the setting whose value is being read (`None` where a setting
+    /// name is expected), for error messages and the length limit.
+    fn next(&mut self, key: Option<&str>) -> Result<(Tok, u32), ConfigError> {
+        match self.peeked.take() {
+            Some(t) => Ok(t),
+            None => self.lex(key),
+        }
+    }
+
+    /// The next token without taking it.
+    fn peek(&mut self, key: Option<&str>) -> Result<&Tok, ConfigError> {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.lex(key)?);
+        }
+        Ok(&self.peeked.as_ref().expect("just set").0)
+    }
+
+    fn lex(&mut self, key: Option<&str>) -> Result<(Tok, u32), ConfigError> {
+        let file = self.file;
+        let too_long = |line: u32, what: &str| match key {
+            Some(k) => err(file, line, value_too_long(k)),
+            None => err(file, line, key_too_long(what)),
+        };
+        while let Some(c) = self.chars.next() {
+            let line = self.line;
+            let tok = match c {
+                '\n' => {
+                    self.line = self.line.saturating_add(1);
+                    Tok::Newline
                 }
-            }
-            '=' => toks.push((Tok::Eq, line)),
-            '[' => toks.push((Tok::LBrack, line)),
-            ']' => toks.push((Tok::RBrack, line)),
-            ',' => toks.push((Tok::Comma, line)),
-            ';' => toks.push((Tok::Semi, line)),
-            '"' | '\'' => {
-                let quote = c;
-                let start = line;
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        None | Some('\n') => {
-                            return Err(err(file, start, "unterminated string".to_string()))
+                c if c.is_whitespace() => continue,
+                '#' => {
+                    while self.chars.peek().is_some_and(|&c| c != '\n') {
+                        self.chars.next();
+                    }
+                    continue;
+                }
+                '=' => Tok::Eq,
+                '[' => Tok::LBrack,
+                ']' => Tok::RBrack,
+                ',' => Tok::Comma,
+                ';' => Tok::Semi,
+                '"' | '\'' => {
+                    let quote = c;
+                    let mut s = String::new();
+                    loop {
+                        match self.chars.next() {
+                            None | Some('\n') => {
+                                return Err(err(file, line, "unterminated string".to_string()))
+                            }
+                            Some(c) if c == quote => break,
+                            Some('\\') if quote == '"' => match self.chars.next() {
+                                Some('n') => s.push('\n'),
+                                Some('t') => s.push('\t'),
+                                Some(c @ ('\\' | '"' | '\'')) => s.push(c),
+                                Some(c) => {
+                                    return Err(err(
+                                        file,
+                                        line,
+                                        format!("unknown escape \"\\{c}\""),
+                                    ))
+                                }
+                                None => {
+                                    return Err(err(file, line, "unterminated string".to_string()))
+                                }
+                            },
+                            Some(c) => s.push(c),
                         }
-                        Some(c) if c == quote => break,
-                        Some('\\') if quote == '"' => match chars.next() {
-                            Some('n') => s.push('\n'),
-                            Some('t') => s.push('\t'),
-                            Some(c @ ('\\' | '"' | '\'')) => s.push(c),
-                            Some(c) => {
-                                return Err(err(file, line, format!("unknown escape \"\\{c}\"")))
-                            }
-                            None => {
-                                return Err(err(file, start, "unterminated string".to_string()))
-                            }
-                        },
-                        Some(c) => s.push(c),
+                        if s.len() > MAX_VALUE_LEN {
+                            return Err(err(file, line, value_too_long(key.unwrap_or("a string"))));
+                        }
                     }
+                    Tok::Str(s)
                 }
-                toks.push((Tok::Str(s), line));
-            }
-            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+' => {
-                let mut s = String::from(c);
-                while let Some(&n) = chars.peek() {
-                    if n.is_ascii_alphanumeric() || matches!(n, '_' | '.' | '-' | '+') {
-                        s.push(n);
-                        chars.next();
+                c if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+' => {
+                    let limit = if key.is_some() {
+                        MAX_VALUE_LEN
                     } else {
-                        break;
+                        MAX_KEY_LEN
+                    };
+                    let mut s = String::from(c);
+                    while let Some(&n) = self.chars.peek() {
+                        if !(n.is_ascii_alphanumeric() || matches!(n, '_' | '.' | '-' | '+')) {
+                            break;
+                        }
+                        if s.len() >= limit {
+                            return Err(too_long(line, &s));
+                        }
+                        s.push(n);
+                        self.chars.next();
+                    }
+                    if c.is_ascii_digit() || c == '-' || c == '+' {
+                        Tok::Num(s)
+                    } else {
+                        Tok::Ident(s)
                     }
                 }
-                let numeric = c.is_ascii_digit() || c == '-' || c == '+';
-                toks.push((if numeric { Tok::Num(s) } else { Tok::Ident(s) }, line));
-            }
-            c => return Err(err(file, line, format!("unexpected character {c:?}"))),
+                c => return Err(err(file, line, format!("unexpected character {c:?}"))),
+            };
+            return Ok((tok, line));
         }
+        Ok((Tok::Eof, self.line))
     }
-    toks.push((Tok::Newline, line));
-    Ok(toks)
 }
 
+/// Parses config text into its settings, in one pass: at most [`MAX_SETTINGS`], each name
+/// at most once (checked in a map), values and lists within [`MAX_VALUE_LEN`] and
+/// [`MAX_LIST_ITEMS`]; the text itself at most [`MAX_CONFIG_BYTES`].
 fn parse_settings(file: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
-    let toks = tokenize(file, text)?;
+    check_size(file, text.len())?;
+    let mut lx = Lexer::new(file, text);
     let mut settings: Vec<Setting> = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        let (tok, line) = &toks[i];
-        let line = *line;
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    loop {
+        let (tok, line) = lx.next(None)?;
         let key = match tok {
-            Tok::Newline | Tok::Semi => {
-                i += 1;
-                continue;
-            }
-            Tok::Ident(k) => k.clone(),
+            Tok::Eof => return Ok(settings),
+            Tok::Newline | Tok::Semi => continue,
+            Tok::Ident(k) => k,
             other => {
                 return Err(err(
                     file,
@@ -440,29 +614,31 @@ fn parse_settings(file: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
                 ))
             }
         };
-        if toks.get(i + 1).map(|t| &t.0) != Some(&Tok::Eq) {
+        if lx.next(Some(&key))?.0 != Tok::Eq {
             return Err(err(file, line, format!("expected \"=\" after \"{key}\"")));
         }
-        i += 2;
-        let value = parse_value(file, &key, &toks, &mut i, line, false)?;
-        match toks.get(i) {
-            Some((Tok::Newline | Tok::Semi, _)) => {}
-            Some((t, l)) => {
-                return Err(err(
-                    file,
-                    *l,
-                    format!("{key}: expected end of line after the value, got {t}"),
-                ))
-            }
-            None => {}
-        }
-        if let Some(prev) = settings.iter().find(|s| s.key == key) {
+        if let Some(first) = seen.get(&key) {
             return Err(err(
                 file,
                 line,
-                format!("{key}: set twice (first on line {})", prev.line),
+                format!("{key}: set twice (first on line {first})"),
             ));
         }
+        if settings.len() >= MAX_SETTINGS {
+            return Err(err(file, line, too_many_settings(&key)));
+        }
+        let value = parse_value(&mut lx, file, &key, line, false)?;
+        match lx.next(Some(&key))? {
+            (Tok::Newline | Tok::Semi | Tok::Eof, _) => {}
+            (t, l) => {
+                return Err(err(
+                    file,
+                    l,
+                    format!("{key}: expected end of line after the value, got {t}"),
+                ))
+            }
+        }
+        seen.insert(key.clone(), line);
         settings.push(Setting {
             key,
             value,
@@ -470,65 +646,79 @@ fn parse_settings(file: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
             file: None,
         });
     }
-    Ok(settings)
 }
 
-/// Parses one value at `toks[*i]`; inside a list, newlines are skipped.
+fn too_many_settings(key: &str) -> String {
+    format!(
+        "{key}: too many settings (a config may have at most {MAX_SETTINGS}, overrides included)"
+    )
+}
+
+/// Parses one value; inside a list, newlines are skipped.
 fn parse_value(
+    lx: &mut Lexer<'_>,
     file: &str,
     key: &str,
-    toks: &[(Tok, u32)],
-    i: &mut usize,
     line: u32,
     in_list: bool,
 ) -> Result<Value, ConfigError> {
     let missing = || err(file, line, format!("{key}: missing value"));
-    let (tok, tline) = toks.get(*i).ok_or_else(missing)?;
-    *i += 1;
+    let (tok, tline) = lx.next(Some(key))?;
     match tok {
-        Tok::Str(s) => Ok(Value::Str(s.clone())),
-        Tok::Num(n) => Ok(Value::Num(n.clone())),
+        Tok::Str(s) => Ok(Value::Str(s)),
+        Tok::Num(n) => Ok(Value::Num(n)),
         Tok::LBrack if !in_list => {
             let mut items = Vec::new();
+            let unterminated = || err(file, line, format!("{key}: unterminated list"));
             loop {
-                while toks.get(*i).is_some_and(|t| t.0 == Tok::Newline) {
-                    *i += 1;
+                while *lx.peek(Some(key))? == Tok::Newline {
+                    lx.next(Some(key))?;
                 }
-                match toks.get(*i) {
-                    None => return Err(err(file, line, format!("{key}: unterminated list"))),
-                    Some((Tok::RBrack, _)) => {
-                        *i += 1;
+                match lx.peek(Some(key))? {
+                    Tok::Eof => return Err(unterminated()),
+                    Tok::RBrack => {
+                        lx.next(Some(key))?;
                         return Ok(Value::List(items));
                     }
-                    Some(_) => {}
+                    _ => {}
                 }
-                items.push(parse_value(file, key, toks, i, line, true)?);
-                while toks.get(*i).is_some_and(|t| t.0 == Tok::Newline) {
-                    *i += 1;
+                if items.len() >= MAX_LIST_ITEMS {
+                    return Err(err(
+                        file,
+                        tline,
+                        format!("{key}: list too long (more than {MAX_LIST_ITEMS} items)"),
+                    ));
                 }
-                match toks.get(*i) {
-                    Some((Tok::Comma, _)) => *i += 1,
-                    Some((Tok::RBrack, _)) => {}
-                    Some((t, l)) => {
+                items.push(parse_value(lx, file, key, line, true)?);
+                while *lx.peek(Some(key))? == Tok::Newline {
+                    lx.next(Some(key))?;
+                }
+                match lx.next(Some(key))? {
+                    (Tok::Comma, _) => {}
+                    (Tok::RBrack, _) => return Ok(Value::List(items)),
+                    (Tok::Eof, _) => return Err(unterminated()),
+                    (t, l) => {
                         return Err(err(
                             file,
-                            *l,
+                            l,
                             format!("{key}: expected \",\" or \"]\" in list, got {t}"),
                         ))
                     }
-                    None => return Err(err(file, line, format!("{key}: unterminated list"))),
                 }
             }
         }
-        Tok::Newline | Tok::Semi => Err(missing()),
+        Tok::Newline | Tok::Semi | Tok::Eof => Err(missing()),
         Tok::Ident(w) => Err(err(
             file,
-            *tline,
-            format!("{key}: expected a value, got the bare word \"{w}\" (quote strings)"),
+            tline,
+            format!(
+                "{key}: expected a value, got the bare word \"{}\" (quote strings)",
+                Shown(&w, false)
+            ),
         )),
         other => Err(err(
             file,
-            *tline,
+            tline,
             format!("{key}: expected a value, got {other}"),
         )),
     }
@@ -566,24 +756,32 @@ fn get_string_list(file: &str, s: &Setting) -> Result<Vec<String>, ConfigError> 
     }
 }
 
+/// A number as written in a config.
+enum Number {
+    Ok(u64),
+    /// Digits, but more than 64 bits' worth, or negative: a number, out of every range.
+    OutOfRange,
+    Invalid,
+}
+
 /// A number (decimal or 0x hex), quoted or not, as xl accepts.
-fn get_number(file: &str, s: &Setting, what: &str) -> Result<u64, ConfigError> {
+fn number(s: &Setting) -> Number {
     let text = match &s.value {
         Value::Str(v) | Value::Num(v) => v.trim(),
         Value::List(_) => "",
     };
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
-        None => None,
+    let digits = |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c.is_digit(radix));
+    let (body, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
     };
-    parsed.ok_or_else(|| {
-        err(
-            src(file, s),
-            s.line,
-            format!("{}: expected {what}, got {}", s.key, s.value),
-        )
-    })
+    if digits(body, radix) {
+        return u64::from_str_radix(body, radix).map_or(Number::OutOfRange, Number::Ok);
+    }
+    match text.strip_prefix('-') {
+        Some(neg) if digits(neg, 10) => Number::OutOfRange,
+        _ => Number::Invalid,
+    }
 }
 
 fn get_range(
@@ -594,15 +792,25 @@ fn get_range(
     lo: u64,
     hi: u64,
 ) -> Result<u64, ConfigError> {
-    let v = get_number(file, s, what)?;
-    if v < lo || v > hi {
-        return Err(err(
+    let out_of_range = || {
+        err(
             src(file, s),
             s.line,
-            format!("{}: must be between {lo} and {hi}{unit}, got {v}", s.key),
-        ));
+            format!(
+                "{}: must be between {lo} and {hi}{unit}, got {}",
+                s.key, s.value
+            ),
+        )
+    };
+    match number(s) {
+        Number::Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        Number::Ok(_) | Number::OutOfRange => Err(out_of_range()),
+        Number::Invalid => Err(err(
+            src(file, s),
+            s.line,
+            format!("{}: expected {what}, got {}", s.key, s.value),
+        )),
     }
-    Ok(v)
 }
 
 fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, ConfigError> {

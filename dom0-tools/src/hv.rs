@@ -242,30 +242,124 @@ pub trait Hypervisor {
     fn relax(&mut self) {}
 }
 
-/// A domain's memory (its PFN→MFN list) reached through [`Hypervisor::with_foreign_page`].
+/// Extents per `populate_physmap` call (one p2m page's worth: 4 KiB of MFNs).
+pub const POPULATE_BATCH: usize = 512;
+
+/// A new domain's memory as the builder sees it, reached through
+/// [`Hypervisor::with_foreign_page`].
+///
+/// Only the initial region's frames are kept: [`ForeignMemory::populate`] populates the
+/// region's PFNs and remembers their MFNs (8 bytes a page of the region, which holds the
+/// kernel, the ramdisk and the p2m list: about 1/512 of the domain plus its images); the
+/// rest of the domain is populated [`POPULATE_BATCH`] pages at a time while the builder
+/// writes the p2m list ([`GuestMemory::mfns`]) and forgotten at once. So building a domain
+/// of any size needs a bounded amount of dom0's memory, never a list of all its pages.
 pub struct ForeignMemory<'h, H: Hypervisor + ?Sized> {
     hv: &'h mut H,
     domid: DomId,
-    mfns: &'h [u64],
-    /// Pages written so far (one bit per PFN); the others are still as populate_physmap left
-    /// them: zero.
+    /// The domain's pages.
+    nr_pages: u64,
+    /// MFNs of the region's PFNs (`region[pfn]`).
+    region: Vec<u64>,
+    /// PFNs below this are populated (the region's at least).
+    next_pfn: u64,
+    /// Region pages written so far (one bit per PFN); the others are still as
+    /// populate_physmap left them: zero.
     written: Vec<u64>,
     /// Foreign mappings made (for the builder's cost accounting and tests).
     pub maps: u64,
 }
 
 impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
-    /// `mfns[pfn]` backs `pfn` of `domid`; the frames must be fresh from populate_physmap
-    /// (zeroed).
-    pub fn new(hv: &'h mut H, domid: DomId, mfns: &'h [u64]) -> Self {
-        let written = alloc::vec![0; mfns.len().div_ceil(64)];
-        Self {
+    /// Populates PFNs `0..region_pages` of `domid`, a domain of `nr_pages` pages (nothing
+    /// populated yet; its frames come zeroed), and returns its memory for the builder. The
+    /// region's MFN list is the only allocation, and a failed one is an error (`ENOMEM`), not
+    /// the end of dom0.
+    pub fn populate(
+        hv: &'h mut H,
+        domid: DomId,
+        nr_pages: u64,
+        region_pages: u64,
+    ) -> Result<Self, BuildError> {
+        let out_of_memory = BuildError::Populate {
+            done: 0,
+            wanted: nr_pages,
+            errno: Some(Errno::ENOMEM),
+        };
+        let region_len = usize::try_from(region_pages.min(nr_pages)).map_err(|_| out_of_memory)?;
+        let mut region = Vec::new();
+        region
+            .try_reserve_exact(region_len)
+            .map_err(|_| out_of_memory)?;
+        let mut written = Vec::new();
+        written
+            .try_reserve_exact(region_len.div_ceil(64))
+            .map_err(|_| out_of_memory)?;
+        written.resize(region_len.div_ceil(64), 0);
+        let mut mem = Self {
             hv,
             domid,
-            mfns,
+            nr_pages,
+            region,
+            next_pfn: 0,
             written,
             maps: 0,
+        };
+        let mut batch = [0u64; POPULATE_BATCH];
+        while mem.region.len() < region_len {
+            let n = (region_len - mem.region.len()).min(POPULATE_BATCH);
+            let first = mem.next_pfn;
+            mem.populate_batch(first, &mut batch[..n])?;
+            mem.region.extend_from_slice(&batch[..n]);
         }
+        Ok(mem)
+    }
+
+    /// Populates PFNs `first..first + out.len()` (the next ones: `first == next_pfn`), their
+    /// MFNs into `out`.
+    fn populate_batch(&mut self, first: u64, out: &mut [u64]) -> Result<(), BuildError> {
+        if first != self.next_pfn {
+            return Err(BuildError::Layout(
+                "the domain's memory was asked for out of order",
+            ));
+        }
+        for (pfn, e) in (first..).zip(out.iter_mut()) {
+            *e = pfn;
+        }
+        let done =
+            self.hv
+                .populate_physmap(self.domid, out)
+                .map_err(|errno| BuildError::Populate {
+                    done: self.next_pfn,
+                    wanted: self.nr_pages,
+                    errno: Some(errno),
+                })?;
+        self.next_pfn += done.min(out.len()) as u64;
+        if done != out.len() {
+            return Err(BuildError::Populate {
+                done: self.next_pfn,
+                wanted: self.nr_pages,
+                errno: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Populates whatever of the domain the builder did not ask for (nothing, after
+    /// [`crate::build::build_pv`]); after this every page of the domain is there.
+    pub fn finish(mut self) -> Result<(), BuildError> {
+        let mut batch = [0u64; POPULATE_BATCH];
+        while self.next_pfn < self.nr_pages {
+            let n = (self.nr_pages - self.next_pfn).min(POPULATE_BATCH as u64) as usize;
+            let first = self.next_pfn;
+            self.populate_batch(first, &mut batch[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Pages populated so far.
+    pub fn populated(&self) -> u64 {
+        self.next_pfn
     }
 
     fn is_written(&self, pfn: u64) -> bool {
@@ -275,7 +369,7 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
     }
 
     /// Runs `f(page, offset_in_page, index_into_the_range)` on each page piece of
-    /// `[gpaddr, gpaddr + len)`.
+    /// `[gpaddr, gpaddr + len)`, which must lie in the region.
     /// With `zeroing`, pages never written are skipped: they are zero already.
     fn for_each_piece(
         &mut self,
@@ -286,7 +380,10 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
     ) -> Result<(), BuildError> {
         let out = BuildError::OutOfRange { gpaddr, len };
         let end = gpaddr.checked_add(len).ok_or(out)?;
-        if end > self.mfns.len() as u64 * PAGE_SIZE {
+        let region_end = (self.region.len() as u64)
+            .checked_mul(PAGE_SIZE)
+            .ok_or(out)?;
+        if end > region_end {
             return Err(out);
         }
         let mut at = gpaddr;
@@ -295,7 +392,7 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
             let off = (at % PAGE_SIZE) as usize;
             let n = ((PAGE_SIZE - off as u64).min(end - at)) as usize;
             let done = (at - gpaddr) as usize;
-            let mfn = self.mfns[pfn as usize];
+            let mfn = self.region[pfn as usize];
             if !zeroing || self.is_written(pfn) {
                 self.maps += 1;
                 self.hv
@@ -315,12 +412,37 @@ impl<'h, H: Hypervisor + ?Sized> ForeignMemory<'h, H> {
 
 impl<H: Hypervisor + ?Sized> GuestMemory for ForeignMemory<'_, H> {
     fn nr_pages(&self) -> u64 {
-        self.mfns.len() as u64
+        self.nr_pages
     }
 
     fn pfn_to_mfn(&self, pfn: u64) -> u64 {
-        // The builder only asks for pfn < nr_pages; anything else gets an invalid MFN.
-        self.mfns.get(pfn as usize).copied().unwrap_or(u64::MAX)
+        // The builder only asks about the region; anything else gets an invalid MFN.
+        usize::try_from(pfn)
+            .ok()
+            .and_then(|p| self.region.get(p))
+            .copied()
+            .unwrap_or(u64::MAX)
+    }
+
+    fn mfns(&mut self, first: u64, out: &mut [u64]) -> Result<(), BuildError> {
+        let len = out.len() as u64;
+        let bad = BuildError::OutOfRange {
+            gpaddr: first.saturating_mul(PAGE_SIZE),
+            len: len.saturating_mul(PAGE_SIZE),
+        };
+        if first.checked_add(len).is_none_or(|end| end > self.nr_pages) {
+            return Err(bad);
+        }
+        // The region's part from the list, the rest populated now.
+        let in_region = (self.region.len() as u64).saturating_sub(first).min(len) as usize;
+        let (known, rest) = out.split_at_mut(in_region);
+        for (pfn, m) in (first..).zip(known.iter_mut()) {
+            *m = self.region[pfn as usize];
+        }
+        if !rest.is_empty() {
+            self.populate_batch(first + in_region as u64, rest)?;
+        }
+        Ok(())
     }
 
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
@@ -340,7 +462,8 @@ mod tests {
     use crate::sim::SimHypervisor;
     use guest_abi::domctl::{DomctlMaxMem, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
 
-    fn fresh_domain(sim: &mut SimHypervisor, pages: u64) -> (DomId, Vec<u64>) {
+    /// A new domain that may have `pages` pages; nothing populated yet.
+    fn fresh_domain(sim: &mut SimHypervisor, pages: u64) -> DomId {
         let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
         sim.domctl(&mut op).unwrap();
         let dom = op.domain;
@@ -352,31 +475,86 @@ mod tests {
             },
         );
         sim.domctl(&mut op).unwrap();
-        let mut mfns: Vec<u64> = (0..pages).collect();
-        assert_eq!(
-            sim.populate_physmap(dom, &mut mfns).unwrap(),
-            pages as usize
-        );
-        (dom, mfns)
+        dom
     }
 
     #[test]
     fn zeroing_pages_never_written_maps_nothing() {
         let mut sim = SimHypervisor::new(64, 16);
-        let (dom, mfns) = fresh_domain(&mut sim, 64);
-        let mut mem = ForeignMemory::new(&mut sim, dom, &mfns);
+        let dom = fresh_domain(&mut sim, 64);
+        let mut mem = ForeignMemory::populate(&mut sim, dom, 64, 64).unwrap();
+        let (m5, m40) = (mem.pfn_to_mfn(5), mem.pfn_to_mfn(40));
         mem.write(5 * PAGE_SIZE + 10, b"data").unwrap();
         assert_eq!(mem.maps, 1);
         // Zeroing the whole domain maps only the one page that was written.
         mem.zero(0, 64 * PAGE_SIZE).unwrap();
         assert_eq!(mem.maps, 2);
         let mut seen = [0xFFu8; 4];
-        sim.with_foreign_page(dom, mfns[5], &mut |p| seen.copy_from_slice(&p[10..14]))
+        sim.with_foreign_page(dom, m5, &mut |p| seen.copy_from_slice(&p[10..14]))
             .unwrap();
         assert_eq!(seen, [0; 4], "the written page was zeroed");
         let mut untouched = 0xFFu8;
-        sim.with_foreign_page(dom, mfns[40], &mut |p| untouched = p[123])
+        sim.with_foreign_page(dom, m40, &mut |p| untouched = p[123])
             .unwrap();
         assert_eq!(untouched, 0, "populate_physmap hands out zeroed frames");
+    }
+
+    #[test]
+    fn only_the_region_is_kept_and_the_rest_is_populated_in_order() {
+        let mut sim = SimHypervisor::new(64, 16);
+        let dom = fresh_domain(&mut sim, 2000);
+        let mut mem = ForeignMemory::populate(&mut sim, dom, 2000, 100).unwrap();
+        assert_eq!((mem.nr_pages(), mem.populated()), (2000, 100));
+        assert_eq!(mem.region.capacity(), 100, "a list of the region only");
+        assert_eq!(mem.pfn_to_mfn(100), u64::MAX);
+        assert_eq!(
+            mem.write(100 * PAGE_SIZE - 1, b"xy"),
+            Err(BuildError::OutOfRange {
+                gpaddr: 100 * PAGE_SIZE - 1,
+                len: 2
+            }),
+            "the builder writes only into the region"
+        );
+        let mut head = [0u64; 50];
+        mem.mfns(0, &mut head).unwrap();
+        assert!(head
+            .iter()
+            .enumerate()
+            .all(|(p, &m)| m == mem.pfn_to_mfn(p as u64)));
+        // Straddling the region's end: 50 known, 100 populated now.
+        let mut next = [0u64; 150];
+        mem.mfns(50, &mut next).unwrap();
+        assert_eq!(mem.populated(), 200);
+        // Only in order, and never past the domain's end.
+        assert!(mem.mfns(300, &mut next[..10]).is_err());
+        assert!(mem.mfns(1990, &mut next[..20]).is_err());
+        assert_eq!(mem.populated(), 200);
+        mem.finish().unwrap();
+        let d = &sim.domains[&dom.0];
+        assert_eq!(d.p2m.len(), 2000);
+        assert!((50..200).all(|p| d.p2m[&p] == next[p as usize - 50]));
+    }
+
+    #[test]
+    fn populate_failures_name_how_far_it_got() {
+        let mut sim = SimHypervisor::new(64, 16);
+        // The domain may have 150 pages but is to get 200.
+        let dom = fresh_domain(&mut sim, 150);
+        let mem = ForeignMemory::populate(&mut sim, dom, 200, 100).unwrap();
+        assert_eq!(
+            mem.finish(),
+            Err(BuildError::Populate {
+                done: 150,
+                wanted: 200,
+                errno: None
+            })
+        );
+        let dom = fresh_domain(&mut sim, 150);
+        sim.fail = Some((crate::sim::FailPoint::PopulatePhysmap, Errno::ENOMEM));
+        let e = ForeignMemory::populate(&mut sim, dom, 100, 100).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("populate_physmap: ENOMEM")
+        );
     }
 }

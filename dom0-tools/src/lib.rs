@@ -15,5 +15,7 @@ pub mod initrd;
 pub mod shell;
 #[cfg(any(test, feature = "std"))]
 pub mod sim;
+#[cfg(test)]
+pub(crate) mod testalloc;
 pub mod xenstore;
 pub mod xl;

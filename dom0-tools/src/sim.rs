@@ -1,7 +1,9 @@
 //! A simulated hypervisor for host tests: a frame pool, domains, and the domctl/sysctl,
 //! memory, foreign-mapping and pinning semantics the toolstack relies on (no privilege checks).
 //!
-//! Fresh frames are filled with 0xA5 so a builder that forgets to zero something is caught.
+//! Fresh frames are filled with 0xA5 so a builder that forgets to zero something is caught;
+//! frames handed out by populate_physmap are zero, as the hypervisor scrubs them (kept as a
+//! mark, not a page of host memory, so that domains of gigabytes can be simulated).
 //! Faults can be injected with [`SimHypervisor::fail`] to test the toolstack's error paths.
 
 /// The XENFEAT bits the simulated hypervisor offers (as the real one: PRESERVE_AD only).
@@ -9,7 +11,7 @@ pub const SIM_FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRE
 
 use crate::hv::Hypervisor;
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
 use guest_abi::domctl::*;
@@ -57,6 +59,8 @@ pub struct SimHypervisor {
     pub total_pages: u64,
     free: Vec<u64>,
     frames: BTreeMap<u64, Box<[u8; 4096]>>,
+    /// Scrubbed frames not in `frames` (they read as zero).
+    scrubbed: BTreeSet<u64>,
     owner: BTreeMap<u64, u16>,
     pub domains: BTreeMap<u16, SimDomain>,
     /// Fail this operation with this errno (until cleared).
@@ -69,6 +73,8 @@ pub struct SimHypervisor {
     /// A guest that shuts itself down: (domain, reason code, at system time); applied when
     /// time passes ([`Hypervisor::relax`]).
     pub scheduled_shutdown: Option<(u16, u32, u64)>,
+    /// The most pages `XEN_DOMCTL_max_mem` lets a domain have (a hypervisor's own cap).
+    pub max_pages_limit: u64,
 }
 
 const FIRST_MFN: u64 = 0x100;
@@ -91,6 +97,7 @@ impl SimHypervisor {
             total_pages,
             free,
             frames: BTreeMap::new(),
+            scrubbed: BTreeSet::new(),
             owner: BTreeMap::new(),
             domains: BTreeMap::new(),
             fail: None,
@@ -98,6 +105,7 @@ impl SimHypervisor {
             log: Vec::new(),
             now: 1_000_000_000,
             scheduled_shutdown: None,
+            max_pages_limit: u64::MAX,
         };
         let si = sim.alloc(0).unwrap_or(0);
         let mut dom0 = SimDomain {
@@ -127,9 +135,13 @@ impl SimHypervisor {
         self.free.len() as u64
     }
 
-    /// The contents of frame `mfn` (fresh frames read as 0xA5).
+    /// The contents of frame `mfn` (fresh frames read as 0xA5, scrubbed ones as zero).
     pub fn frame(&self, mfn: u64) -> [u8; 4096] {
-        self.frames.get(&mfn).map_or([0xA5; 4096], |f| **f)
+        match self.frames.get(&mfn) {
+            Some(f) => **f,
+            None if self.scrubbed.contains(&mfn) => [0; 4096],
+            None => [0xA5; 4096],
+        }
     }
 
     /// Marks `domid` as crashed (shut down with code 3) and logs it, as the hypervisor would.
@@ -176,6 +188,7 @@ impl SimHypervisor {
     fn release(&mut self, mfn: u64) {
         self.owner.remove(&mfn);
         self.frames.remove(&mfn);
+        self.scrubbed.remove(&mfn);
         self.free.push(mfn);
     }
 
@@ -284,7 +297,8 @@ impl Hypervisor for SimHypervisor {
             XEN_DOMCTL_GETDOMAININFO => self.info(op),
             XEN_DOMCTL_MAX_MEM => {
                 let m: DomctlMaxMem = op.payload();
-                self.dom(op.domain)?.max_pages = m.max_memkb / 4;
+                let limit = self.max_pages_limit;
+                self.dom(op.domain)?.max_pages = (m.max_memkb / 4).min(limit);
                 Ok(())
             }
             XEN_DOMCTL_MAX_VCPUS => {
@@ -369,7 +383,8 @@ impl Hypervisor for SimHypervisor {
             };
             self.dom(domid)?.p2m.insert(*pfn, mfn);
             // As the real hypervisor, hand out scrubbed (zeroed) frames.
-            self.frames.insert(mfn, Box::new([0; 4096]));
+            self.frames.remove(&mfn);
+            self.scrubbed.insert(mfn);
             *pfn = mfn;
         }
         Ok(extents.len())
@@ -390,10 +405,11 @@ impl Hypervisor for SimHypervisor {
             // A pinned page table is never writable.
             return Err(Errno::EPERM);
         }
+        let fill = if self.scrubbed.remove(&mfn) { 0 } else { 0xA5 };
         let frame = self
             .frames
             .entry(mfn)
-            .or_insert_with(|| Box::new([0xA5; 4096]));
+            .or_insert_with(|| Box::new([fill; 4096]));
         f(frame);
         Ok(())
     }

@@ -131,7 +131,7 @@ Options:\n\
         usage: "Usage: xl mem-max <Domain> <MemKB[bBkKmMgGtT]>\n\n\
 Set the most memory the domain may have (default unit MiB; suffixes b, k, m, g, t).\n\
 The hypervisor refuses the domain pages beyond it. It cannot be set below the\n\
-domain's current memory.\n",
+domain's current memory, nor above the host's memory or 4096 MiB.\n",
     },
     Command {
         name: "mem-set",

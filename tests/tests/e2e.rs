@@ -24,6 +24,7 @@ mod selftest;
 mod time;
 mod usermode;
 mod xenstore;
+mod xl_bounds;
 mod xl_config;
 mod xl_create;
 mod xl_lifecycle;

@@ -270,7 +270,8 @@ fn config_cpu_weight_and_cap_apply_at_create() {
             format!("`xl sched-credit` does not show {want:?}:\n{listing}"),
         );
     }
-    // A cap the scheduler refuses: nothing is left behind, and the error names the values.
+    // A cap above what the host's CPUs give: refused, nothing left behind, the error names
+    // the value and the range.
     tests::steps::create_refused(
         &mut sys,
         "domu.cfg name=over cap=200",

@@ -73,10 +73,12 @@ impl Layout {
         // As many tables as mapping the region (tables and stack included) needs.
         let mut nr_pt = 1u64;
         let (tables, stack_pfn, region_pages) = loop {
-            let stack_pfn = pt_pfn + nr_pt;
-            let used = (stack_pfn + 1)
-                .checked_mul(PAGE_SIZE)
-                .ok_or(BuildError::Layout("the region is too large"))?;
+            let too_large = BuildError::Layout("the region is too large");
+            let stack_pfn = pt_pfn.checked_add(nr_pt).ok_or(too_large)?;
+            let used = stack_pfn
+                .checked_add(1)
+                .and_then(|p| p.checked_mul(PAGE_SIZE))
+                .ok_or(too_large)?;
             let end_off = used
                 .checked_add(PADDING)
                 .and_then(|v| v.checked_next_multiple_of(MIB4))
@@ -114,7 +116,8 @@ impl Layout {
         })
     }
 
-    /// The VA of `pfn`.
+    /// The VA of `pfn` (`pfn <= region_pages`: [`Layout::compute`] checked that the whole
+    /// region's VAs fit).
     pub fn va(&self, pfn: u64) -> u64 {
         self.virt_base + pfn * PAGE_SIZE
     }

@@ -347,3 +347,76 @@ fn required_features_the_hypervisor_lacks_are_refused() {
     );
     assert!(check_features(&img, 1 | 1 << 11).is_ok());
 }
+
+/// A guest memory that records what the builder asks: the highest PFN looked up one at a
+/// time, and that `mfns` covers every PFN once, in order.
+struct Recording {
+    inner: VecMemory,
+    highest_lookup: core::cell::Cell<u64>,
+    next: u64,
+}
+
+impl GuestMemory for Recording {
+    fn nr_pages(&self) -> u64 {
+        self.inner.nr_pages()
+    }
+    fn pfn_to_mfn(&self, pfn: u64) -> u64 {
+        self.highest_lookup.set(self.highest_lookup.get().max(pfn));
+        self.inner.pfn_to_mfn(pfn)
+    }
+    fn mfns(&mut self, first: u64, out: &mut [u64]) -> Result<(), BuildError> {
+        assert_eq!(first, self.next, "mfns asked out of order");
+        for (pfn, m) in (first..).zip(out.iter_mut()) {
+            *m = self.inner.pfn_to_mfn(pfn);
+        }
+        self.next += out.len() as u64;
+        Ok(())
+    }
+    fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
+        self.inner.write(gpaddr, data)
+    }
+    fn zero(&mut self, gpaddr: u64, len: u64) -> Result<(), BuildError> {
+        self.inner.zero(gpaddr, len)
+    }
+}
+
+#[test]
+fn the_builder_looks_up_the_region_only_and_streams_the_rest() {
+    // What lets xl create populate a big domain a batch at a time: outside the initial
+    // region the builder meets each page once, in order, through `mfns`.
+    let bytes = TestElf::pv().bytes();
+    let img = ElfImage::parse(&bytes).unwrap();
+    let mut mem = Recording {
+        inner: VecMemory::new(64 * 256),
+        highest_lookup: core::cell::Cell::new(0),
+        next: 0,
+    };
+    let r = build_pv(&mut mem, &domu_params(&img, None, "")).unwrap();
+    let region_pages = (r.region_end_va - r.virt_base) / PAGE_SIZE;
+    assert!(region_pages < 64 * 256);
+    assert!(
+        mem.highest_lookup.get() < region_pages,
+        "pfn_to_mfn({}) is outside the region of {region_pages} pages",
+        mem.highest_lookup.get()
+    );
+    assert_eq!(mem.next, 64 * 256, "every PFN through mfns");
+    for pfn in [0, 4095, 4096, 64 * 256 - 1] {
+        let at = (r.p2m_va - r.virt_base) + pfn * 8;
+        assert_eq!(mem.inner.read_u64(at), mem.inner.pfn_to_mfn(pfn));
+    }
+}
+
+#[test]
+fn absurd_sizes_are_layout_errors_not_overflows() {
+    let bytes = TestElf::pv().bytes();
+    let img = ElfImage::parse(&bytes).unwrap();
+    for (initrd, pages) in [
+        (0, u64::MAX),
+        (u64::MAX, 4096),
+        (u64::MAX, u64::MAX),
+        (1 << 62, 1 << 62),
+    ] {
+        let e = Layout::compute(&img, initrd, pages, true, true).unwrap_err();
+        assert!(matches!(e, BuildError::Layout(_)), "{initrd} {pages}: {e}");
+    }
+}

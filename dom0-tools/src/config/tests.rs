@@ -15,7 +15,7 @@ fn minimal_and_defaults() {
     assert_eq!(c.kernel, "/boot/pv-guest");
     assert_eq!(c.memory, DEFAULT_MEMORY_MIB);
     assert_eq!(c.maxmem, DEFAULT_MEMORY_MIB);
-    assert_eq!(c.memory_pages(), 16 * 256);
+    assert_eq!(c.memory_pages(), Some(16 * 256));
     assert_eq!((c.vcpus, c.maxvcpus), (1, 1));
     assert_eq!(c.kernel_cmdline(), "");
     assert_eq!(c.ramdisk, None);
@@ -90,13 +90,38 @@ fn bad_values() {
         error(&format!("{base}memory = 0\n")),
         "example.cfg:3: memory: must be between 1 and 4096 MiB, got 0"
     );
+    // Numbers beyond 64 bits or negative are out of range, and the error names the range.
     assert_eq!(
         error(&format!("{base}memory = 99999999999999999999999\n")),
-        "example.cfg:3: memory: expected a number of MiB, got 99999999999999999999999"
+        "example.cfg:3: memory: must be between 1 and 4096 MiB, got 99999999999999999999999"
+    );
+    assert_eq!(
+        error(&format!("{base}memory = \"18446744073709551616\"\n")),
+        "example.cfg:3: memory: must be between 1 and 4096 MiB, got \"18446744073709551616\""
+    );
+    assert_eq!(
+        error(&format!("{base}maxmem = 0x10000000000000000\n")),
+        "example.cfg:3: maxmem: must be between 1 and 4096 MiB, got 0x10000000000000000"
+    );
+    assert_eq!(
+        error(&format!("{base}memory = 4097\n")),
+        "example.cfg:3: memory: must be between 1 and 4096 MiB, got 4097"
     );
     assert_eq!(
         error(&format!("{base}memory = -1\n")),
-        "example.cfg:3: memory: expected a number of MiB, got -1"
+        "example.cfg:3: memory: must be between 1 and 4096 MiB, got -1"
+    );
+    assert_eq!(
+        error(&format!("{base}cpu_weight = 4294967297\n")),
+        "example.cfg:3: cpu_weight: must be between 1 and 65535, got 4294967297"
+    );
+    assert_eq!(
+        error(&format!("{base}vcpus = 18446744073709551615\n")),
+        "example.cfg:3: vcpus: must be between 1 and 32, got 18446744073709551615"
+    );
+    assert_eq!(
+        error(&format!("{base}cap = 6401\n")),
+        "example.cfg:3: cap: must be between 0 and 6400%, got 6401"
     );
     assert_eq!(
         error(&format!("{base}memory = 32\nmaxmem = 16\n")),
@@ -226,7 +251,7 @@ fn example_configs_parse() {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let text = std::fs::read_to_string(&path).unwrap();
             let r = DomainConfig::parse(&name, &text);
-            if name == "bad-memory.cfg" || name == "bad-key.cfg" {
+            if name.starts_with("bad-") && name != "bad-kernel.cfg" {
                 assert!(r.is_err(), "{name} must be rejected");
             } else {
                 assert!(r.is_ok(), "{name}: {:?}", r.err());
@@ -283,4 +308,199 @@ fn overrides_replace_file_settings() {
     // The file's own errors still name the file.
     let e = DomainConfig::parse_with_overrides("f.cfg", "name = 1\n", &["memory=2"]).unwrap_err();
     assert_eq!(e.to_string(), "f.cfg:1: name: expected a string, got 1");
+}
+
+/// A config of `n` distinct settings `k0 = 0`, `k1 = 1`, ... after name and kernel.
+fn many_keys(n: usize) -> String {
+    let mut text = String::from("name = \"a\"\nkernel = \"k\"\n");
+    for i in 0..n {
+        text.push_str(&format!("k{i} = {i}\n"));
+    }
+    text
+}
+
+#[test]
+fn the_file_size_is_bounded() {
+    let head = "name = \"a\"\nkernel = \"k\"\n";
+    let at_limit = format!("{head}{}", "#".repeat(MAX_CONFIG_BYTES - head.len()));
+    assert_eq!(at_limit.len(), MAX_CONFIG_BYTES);
+    assert!(parse(&at_limit).is_ok());
+    let over = format!("{at_limit}\n");
+    assert_eq!(
+        error(&over),
+        "example.cfg: too large: 65537 bytes (a config file may have at most 65536)"
+    );
+    assert_eq!(
+        DomainConfig::parse_bytes("big.cfg", over.as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "big.cfg: too large: 65537 bytes (a config file may have at most 65536)"
+    );
+}
+
+#[test]
+fn the_number_of_settings_is_bounded() {
+    // 62 more than name and kernel: 64, the limit; the first unknown one is the error.
+    assert_eq!(
+        error(&many_keys(MAX_SETTINGS - 2)),
+        "example.cfg:3: k0: unknown setting"
+    );
+    assert_eq!(
+        error(&many_keys(MAX_SETTINGS - 1)),
+        "example.cfg:65: k62: too many settings (a config may have at most 64, overrides \
+         included)"
+    );
+    // Overrides count too; one replacing a setting adds none.
+    let text = many_keys(MAX_SETTINGS - 2);
+    let e = DomainConfig::parse_with_overrides("f.cfg", &text, &["k0=1", "memory=2"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<command line>:2: memory: too many settings (a config may have at most 64, overrides \
+         included)"
+    );
+}
+
+#[test]
+fn many_keys_take_linear_time() {
+    // The finding: tens of thousands of keys took quadratic time (each checked against every
+    // earlier one) before the limits. Now the parse stops at the limit, whatever follows.
+    let huge = many_keys(40_000);
+    assert!(huge.len() > MAX_CONFIG_BYTES);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        assert!(error(&huge).contains("too large"));
+    }
+    // Just under the size limit, as many settings as fit: stops at the 65th.
+    let mut fits = many_keys(6000);
+    fits.truncate(MAX_CONFIG_BYTES - 100);
+    let cut = fits.rfind('\n').unwrap() + 1;
+    fits.truncate(cut);
+    for _ in 0..100 {
+        assert!(error(&fits).contains("too many settings"));
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn a_repeated_setting_is_found_in_a_map() {
+    // The duplicate is found whatever the number of settings before it.
+    let mut text = String::from("name = \"a\"\nkernel = \"k\"\n");
+    for key in ["memory", "maxmem", "vcpus", "cap", "cpu_weight", "extra"] {
+        text.push_str(&format!("{key} = 1\n"));
+    }
+    text.push_str("vcpus = 1\n");
+    assert_eq!(
+        error(&text),
+        "example.cfg:9: vcpus: set twice (first on line 5)"
+    );
+}
+
+#[test]
+fn names_values_and_lists_are_bounded() {
+    let base = "name = \"a\"\nkernel = \"k\"\n";
+    let key = "k".repeat(MAX_KEY_LEN + 1);
+    assert_eq!(
+        error(&format!("{base}{key} = 1\n")),
+        "example.cfg:3: kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...: setting name too long \
+         (more than 64 bytes)"
+    );
+    // At the limit: an unknown setting, not a long one.
+    let key = "k".repeat(MAX_KEY_LEN);
+    assert!(error(&format!("{base}{key} = 1\n")).ends_with(": unknown setting"));
+    let long = "x".repeat(MAX_VALUE_LEN + 1);
+    assert_eq!(
+        error(&format!("{base}extra = \"{long}\"\n")),
+        "example.cfg:3: extra: value too long (more than 1024 bytes)"
+    );
+    assert_eq!(
+        error(&format!("{base}memory = 1{}\n", "0".repeat(MAX_VALUE_LEN))),
+        "example.cfg:3: memory: value too long (more than 1024 bytes)"
+    );
+    assert_eq!(
+        error(&format!("{base}disk = ['a', \"{long}\"]\n")),
+        "example.cfg:3: disk: value too long (more than 1024 bytes)"
+    );
+    // Escapes count as what they stand for: 1024 bytes of value, within the limit.
+    let c = parse(&format!(
+        "{base}disk = [\"{}\"]\n",
+        "\\n".repeat(MAX_VALUE_LEN)
+    ))
+    .unwrap();
+    assert_eq!(c.disks[0].len(), MAX_VALUE_LEN);
+    let items = |n: usize| vec!["'d'"; n].join(", ");
+    let c = parse(&format!("{base}disk = [{}]\n", items(MAX_LIST_ITEMS))).unwrap();
+    assert_eq!(c.disks.len(), MAX_LIST_ITEMS);
+    assert_eq!(
+        error(&format!(
+            "{base}vif = [\n{}\n]\n",
+            items(MAX_LIST_ITEMS + 1)
+        )),
+        "example.cfg:3: vif: list too long (more than 32 items)"
+    );
+    // Overrides have the same limits.
+    let e =
+        DomainConfig::parse_with_overrides("f.cfg", base, &[&format!("extra={long}")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<command line>:1: extra: value too long (more than 1024 bytes)"
+    );
+    let e = DomainConfig::parse_with_overrides("f.cfg", base, &[&format!("{}=1", "k".repeat(65))])
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("setting name too long (more than 64 bytes)"),
+        "{e}"
+    );
+    // Long words in errors are cut.
+    let word = "w".repeat(500);
+    assert_eq!(
+        error(&format!("{base}extra = {word}\n")),
+        format!(
+            "example.cfg:3: extra: expected a value, got the bare word \"{}...\" (quote strings)",
+            "w".repeat(40)
+        )
+    );
+}
+
+#[test]
+fn parsing_needs_heap_bounded_by_the_limits() {
+    use crate::testalloc::peak_during;
+    // The worst a file within the limits can do: every setting a full list of one-letter
+    // strings (most values per byte of text), or a long string.
+    let mut lists = String::new();
+    for i in 0..MAX_SETTINGS {
+        let items = vec!["'a'"; MAX_LIST_ITEMS].join(",");
+        lists.push_str(&format!("k{i}=[{items}]\n"));
+    }
+    let mut strings = String::new();
+    for i in 0..MAX_SETTINGS {
+        strings.push_str(&format!("k{i}=\"{}\"\n", "s".repeat(MAX_VALUE_LEN - 10)));
+    }
+    // And beyond them, within the file size: many settings, one long list.
+    let mut keys = many_keys(6000);
+    keys.truncate(keys[..MAX_CONFIG_BYTES].rfind('\n').unwrap() + 1);
+    let list = format!("disk = [{}]\n", vec!["'a'"; 16_000].join(","));
+    for (text, why) in [
+        (lists, "unknown setting"),
+        (strings, "unknown setting"),
+        (
+            keys,
+            "too many settings (a config may have at most 64, overrides included)",
+        ),
+        (list, "list too long (more than 32 items)"),
+    ] {
+        assert!(text.len() <= MAX_CONFIG_BYTES);
+        let (r, peak) = peak_during(|| DomainConfig::parse("f.cfg", &text));
+        let e = r.unwrap_err();
+        assert!(e.reason.ends_with(why), "{e}");
+        assert!(
+            peak < 128 * 1024,
+            "{peak} bytes of heap to parse {} bytes ({e})",
+            text.len()
+        );
+    }
 }

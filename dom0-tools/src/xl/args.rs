@@ -146,25 +146,64 @@ pub fn is_key_value(a: &str) -> bool {
     }
 }
 
+/// A memory size argument (`xl mem-max`, `xl mem-set`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemSize {
+    Kib(u64),
+    /// Digits with a valid unit, but more KiB than 64 bits hold.
+    TooLarge,
+}
+
 /// Parses a memory size as xl does: a number with an optional unit suffix `b`, `k`, `m`,
-/// `g`, `t` (either case; default `m`). Returns KiB.
-pub fn parse_mem_kib(s: &str) -> Result<u64, String> {
+/// `g`, `t` (either case; default `m`). Every conversion to KiB is checked: a size beyond 64
+/// bits of KiB is [`MemSize::TooLarge`], never a wrapped number.
+pub fn parse_mem(s: &str) -> Result<MemSize, String> {
     let bad = || format!("invalid memory size \"{s}\" (e.g. 64, 64m, 65536k, 1g)");
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, ""),
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, ""),
     };
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let kib = match unit {
-        "b" | "B" => Some(n / 1024),
-        "k" | "K" => Some(n),
-        "" | "m" | "M" => n.checked_mul(1024),
-        "g" | "G" => n.checked_mul(1024 * 1024),
-        "t" | "T" => n.checked_mul(1024 * 1024 * 1024),
-        _ => None,
+    if num.is_empty() {
+        return Err(bad());
+    }
+    let per_unit: Option<u64> = match unit {
+        "b" | "B" => None,
+        "k" | "K" => Some(1),
+        "" | "m" | "M" => Some(1 << 10),
+        "g" | "G" => Some(1 << 20),
+        "t" | "T" => Some(1 << 30),
+        _ => return Err(bad()),
     };
-    kib.ok_or_else(bad)
+    // All digits: the only failure left is overflow.
+    let Ok(n) = num.parse::<u64>() else {
+        return Ok(MemSize::TooLarge);
+    };
+    Ok(match per_unit {
+        None => MemSize::Kib(n / 1024),
+        Some(m) => n.checked_mul(m).map_or(MemSize::TooLarge, MemSize::Kib),
+    })
+}
+
+/// [`parse_mem`] in KiB; a size beyond 64 bits of KiB is an error.
+pub fn parse_mem_kib(s: &str) -> Result<u64, String> {
+    match parse_mem(s)? {
+        MemSize::Kib(k) => Ok(k),
+        MemSize::TooLarge => Err(format!(
+            "memory size \"{s}\" is too large (more than {} KiB)",
+            u64::MAX
+        )),
+    }
+}
+
+/// [`parse_mem`] in KiB, at most `max_kib`: a larger size (or one beyond 64 bits) is refused
+/// as `<size> is above <limit>`.
+pub fn parse_mem_kib_at_most(s: &str, max_kib: u64, limit: &str) -> Result<u64, String> {
+    match parse_mem(s)? {
+        MemSize::Kib(k) if k <= max_kib => Ok(k),
+        MemSize::Kib(k) => Err(format!("{k} KiB is above {limit}")),
+        MemSize::TooLarge => Err(format!("\"{}\" is above {limit}", s.trim())),
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +269,48 @@ mod tests {
         assert!(parse_mem_kib("lots").is_err());
         assert!(parse_mem_kib("12q").is_err());
         assert!(parse_mem_kib("").is_err());
-        assert!(parse_mem_kib("99999999999999999999t").is_err());
+        assert_eq!(
+            parse_mem("18446744073709551615k"),
+            Ok(MemSize::Kib(u64::MAX))
+        );
+        assert_eq!(parse_mem("18446744073709551616k"), Ok(MemSize::TooLarge));
+        assert_eq!(parse_mem("99999999999999999999t"), Ok(MemSize::TooLarge));
+        assert_eq!(parse_mem("18014398509481984m"), Ok(MemSize::TooLarge));
+        assert_eq!(parse_mem("17592186044416g"), Ok(MemSize::TooLarge));
+        assert_eq!(
+            parse_mem("17592186044415g"),
+            Ok(MemSize::Kib(17592186044415 << 20))
+        );
+        assert_eq!(parse_mem("17179869184t"), Ok(MemSize::TooLarge));
+        assert_eq!(
+            parse_mem("17179869183t"),
+            Ok(MemSize::Kib(17179869183 << 30))
+        );
+        assert_eq!(
+            parse_mem("99999999999999999999999b"),
+            Ok(MemSize::TooLarge),
+            "digits beyond 64 bits, whatever the unit"
+        );
+        assert_eq!(
+            parse_mem_kib("99999999999999999999t"),
+            Err(String::from(
+                "memory size \"99999999999999999999t\" is too large (more than \
+                 18446744073709551615 KiB)"
+            ))
+        );
+        assert!(parse_mem("k").is_err());
+        assert!(parse_mem("-5").is_err());
+        assert_eq!(
+            parse_mem_kib_at_most("4g", 4 << 20, "the limit"),
+            Ok(4 << 20)
+        );
+        assert_eq!(
+            parse_mem_kib_at_most("18446744073709551615k", 4 << 20, "the limit"),
+            Err(String::from("18446744073709551615 KiB is above the limit"))
+        );
+        assert_eq!(
+            parse_mem_kib_at_most(" 99999999999999999999t", 4 << 20, "the limit"),
+            Err(String::from("\"99999999999999999999t\" is above the limit"))
+        );
     }
 }

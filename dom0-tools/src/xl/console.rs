@@ -26,6 +26,9 @@ use guest_abi::types::DomId;
 pub const DETACH: u8 = 0x1d;
 /// Longest line kept before it is forwarded without its end.
 const MAX_LINE: usize = 512;
+/// Most typed input kept for a domain that does not read it (its ring full); more is
+/// dropped, as a terminal drops what a stopped program does not read.
+pub const MAX_INPUT: usize = 4096;
 
 /// One domain's console back end.
 #[derive(Debug)]
@@ -337,9 +340,43 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         // A serial terminal sends CR for Enter; the guest reads lines ending in LF.
         let byte = if byte == b'\r' { b'\n' } else { byte };
         if let Some(c) = self.consoles.get_mut(&id) {
-            c.input.push_back(byte);
+            if c.input.len() < MAX_INPUT {
+                c.input.push_back(byte);
+            }
         }
         self.service_console(id, out);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::initrd::{write_newc, Initrd};
+    use crate::sim::SimHypervisor;
+    use guest_abi::domctl::{DomctlMaxMem, XenDomctl, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
+
+    #[test]
+    fn typed_input_a_domain_does_not_read_is_bounded() {
+        let rd = write_newc(&[]);
+        let mut ts = Toolstack::new(SimHypervisor::new(64, 16), Initrd::parse(&rd).unwrap());
+        // A domain with one page, its console ring, that never reads its input.
+        let hv = ts.hypervisor();
+        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        hv.domctl(&mut op).unwrap();
+        let dom = op.domain;
+        let mut op =
+            XenDomctl::with_payload(XEN_DOMCTL_MAX_MEM, dom, &DomctlMaxMem { max_memkb: 4 });
+        hv.domctl(&mut op).unwrap();
+        let mut ring = [0u64];
+        assert_eq!(hv.populate_physmap(dom, &mut ring).unwrap(), 1);
+        ts.console_back_up(dom, ring[0], 1).unwrap();
+        ts.console_attach(dom, true, &mut String::new()).unwrap();
+        let mut out = String::new();
+        for _ in 0..20_000 {
+            assert!(ts.console_input(b'x', &mut out));
+        }
+        // The ring took what it holds; what waits for room is bounded.
+        assert_eq!(ts.consoles[&dom.0].input.len(), MAX_INPUT);
     }
 }

@@ -3,11 +3,15 @@
 //!
 //! Everything that can be checked before the domain exists is (config, name, kernel, ramdisk,
 //! layout, free memory); after `createdomain`, any failure destroys the domain again.
+//!
+//! dom0's heap needed does not grow with the domain: the builder keeps the MFNs of the initial
+//! region only (at most [`MAX_REGION_MIB`] of it), and the rest of the domain's memory is
+//! populated a batch at a time while the p2m list is written ([`ForeignMemory`]).
 
 use super::args::{self, Opt};
 use super::{DomainRecord, Toolstack, XlResult, DOM0_NAME};
-use crate::build::{build_pv, check_features, fill_vcpu_context, BuildParams, Layout};
-use crate::config::DomainConfig;
+use crate::build::{build_pv, check_features, fill_vcpu_context, BuildError, BuildParams, Layout};
+use crate::config::{DomainConfig, MAX_MEMORY_MIB};
 use crate::elf::ElfImage;
 use crate::hv::{ForeignMemory, Hypervisor};
 use alloc::format;
@@ -22,8 +26,10 @@ use guest_abi::types::DomId;
 
 /// Where `xl create <name>` also looks for configs.
 pub const CONFIG_DIR: &str = "/etc/xen/";
-/// Extents per populate_physmap call.
-const POPULATE_BATCH: usize = 512;
+/// The largest initial region (kernel, ramdisk, p2m list, page tables, boot stack) `xl
+/// create` builds, in MiB: the builder keeps its MFN list on dom0's heap (8 bytes a page,
+/// here at most 256 KiB). A 4 GiB guest's region is about 20 MiB.
+pub const MAX_REGION_MIB: u64 = 128;
 /// vCPUs this hypervisor runs per domain (its `domain::MAX_VCPUS`; createdomain refuses more
 /// with EINVAL, which says nothing about the limit, so `xl create` checks first).
 pub const MAX_VCPUS_PER_DOMAIN: u32 = 1;
@@ -35,6 +41,15 @@ const OPTS: &[Opt] = &[
     Opt::flag('c', ""),
     Opt::flag('q', ""),
 ];
+
+/// What `xl create` checked before the domain existed: its images and their layout.
+struct Images<'a> {
+    kernel: &'a ElfImage<'a>,
+    ramdisk: Option<&'a [u8]>,
+    /// The hypervisor's XENFEAT submap 0.
+    features: u32,
+    layout: Layout,
+}
 
 impl<H: Hypervisor> Toolstack<'_, H> {
     /// `xl create [-f] <cfg> [-p] [KEY=VALUE...]`.
@@ -131,24 +146,58 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 cfg.name, cfg.vcpus, cfg.maxvcpus
             ));
         }
-        let nr_pages = cfg.memory_pages();
+        cfg.check_sizes()
+            .map_err(|e| format!("domain \"{}\": {e}", cfg.name))?;
+        let nr_pages = cfg.memory_pages().ok_or_else(|| {
+            format!(
+                "domain \"{}\": memory = {} MiB: must be at most {MAX_MEMORY_MIB} MiB",
+                cfg.name, cfg.memory
+            )
+        })?;
         let ramdisk_len = ramdisk.map_or(0, |r| r.len() as u64);
-        Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
+        let layout = Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
             format!(
                 "domain \"{}\" does not fit in memory = {} MiB: {e}",
                 cfg.name, cfg.memory
             )
         })?;
+        if layout.region_pages > MAX_REGION_MIB * 256 {
+            return Err(format!(
+                "domain \"{}\": its initial region (kernel, ramdisk, p2m list, page tables) \
+                 would take {} MiB; xl builds regions of at most {MAX_REGION_MIB} MiB",
+                cfg.name,
+                layout.region_pages.div_ceil(256)
+            ));
+        }
         let phys = self
             .hv
             .physinfo()
             .map_err(|e| format!("cannot get the free memory (sysctl physinfo): {e}"))?;
         // The domain's pages plus its shared_info frame.
-        if phys.free_pages < nr_pages + 1 {
+        if phys.free_pages < nr_pages.saturating_add(1) {
             return Err(format!(
                 "not enough memory: domain needs {} MiB, {} MiB free",
                 cfg.memory,
                 phys.free_pages / 256
+            ));
+        }
+        if cfg.maxmem.saturating_mul(256) > phys.total_pages {
+            return Err(format!(
+                "domain \"{}\": maxmem = {} MiB is more than the host's memory ({} MiB)",
+                cfg.name,
+                cfg.maxmem,
+                phys.total_pages / 256
+            ));
+        }
+        let max_cap = 100u64.saturating_mul(phys.nr_cpus.max(1).into());
+        if u64::from(cfg.cap) > max_cap {
+            return Err(format!(
+                "domain \"{}\": cap = {}: must be 0 to {max_cap} (percent of the host's {} \
+                 CPU{}; 0: no cap)",
+                cfg.name,
+                cfg.cap,
+                phys.nr_cpus.max(1),
+                if phys.nr_cpus > 1 { "s" } else { "" }
             ));
         }
 
@@ -165,7 +214,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .domctl(&mut op)
             .map_err(|e| format!("cannot create domain \"{}\" (createdomain): {e}", cfg.name))?;
         let domid = op.domain;
-        match self.setup(domid, &cfg, &img, ramdisk, features, paused) {
+        let images = Images {
+            kernel: &img,
+            ramdisk,
+            features,
+            layout,
+        };
+        match self.setup(domid, &cfg, &images, paused) {
             Ok(()) => {
                 let what = if paused { "Created paused" } else { "Started" };
                 let _ = writeln!(out, "{what} domain {} (id={})", cfg.name, domid.0);
@@ -198,11 +253,18 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         &mut self,
         domid: DomId,
         cfg: &DomainConfig,
-        img: &ElfImage<'_>,
-        ramdisk: Option<&[u8]>,
-        features: u32,
+        images: &Images<'_>,
         paused: bool,
     ) -> Result<(), String> {
+        let nr_pages = cfg
+            .memory_pages()
+            .ok_or_else(|| format!("memory = {} MiB: too large", cfg.memory))?;
+        let memory_kib = cfg
+            .memory_kib()
+            .ok_or_else(|| format!("memory = {} MiB: too large", cfg.memory))?;
+        let maxmem_kib = cfg
+            .maxmem_kib()
+            .ok_or_else(|| format!("maxmem = {} MiB: too large", cfg.maxmem))?;
         let hv = &mut self.hv;
         // createdomain already set max_vcpus; Xen 4.17 has no separate max_vcpus domctl.
         let mut op = XenDomctl::with_payload(
@@ -218,48 +280,49 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             XEN_DOMCTL_MAX_MEM,
             domid,
             &DomctlMaxMem {
-                max_memkb: cfg.maxmem * 1024,
+                max_memkb: maxmem_kib,
             },
         );
         hv.domctl(&mut op)
             .map_err(|e| format!("max_mem {} MiB: {e}", cfg.maxmem))?;
-
-        let nr_pages = cfg.memory_pages();
-        let mut mfns: Vec<u64> = (0..nr_pages).collect();
-        let mut populated = 0u64;
-        for chunk in mfns.chunks_mut(POPULATE_BATCH) {
-            let want = chunk.len();
-            let done = hv
-                .populate_physmap(domid, chunk)
-                .map_err(|e| format!("populate_physmap: {e}"))?;
-            populated += done as u64;
-            if done != want {
-                return Err(format!(
-                    "not enough memory: the hypervisor gave {populated} of {nr_pages} pages"
-                ));
-            }
-        }
         let info = hv
             .domain_info(domid)
             .map_err(|e| format!("getdomaininfo: {e}"))?;
+        // The domain's limit, as the hypervisor now has it, before any memory is given.
+        if info.max_pages < nr_pages {
+            return Err(format!(
+                "the hypervisor limits the domain to {} pages, fewer than memory = {} MiB \
+                 ({nr_pages} pages)",
+                info.max_pages, cfg.memory
+            ));
+        }
         let store = evtchn(hv, domid)?;
         let console = evtchn(hv, domid)?;
         let cmdline = super::peer::connect(hv, domid, &cfg.kernel_cmdline())?;
 
         let params = BuildParams {
-            kernel: img,
-            initrd: ramdisk,
+            kernel: images.kernel,
+            initrd: images.ramdisk,
             cmdline: &cmdline,
             privileged: false,
             shared_info_maddr: info.shared_info_frame << 12,
             store_evtchn: Some(store),
             console_evtchn: Some(console),
             dom0_console: None,
-            hv_features: features,
+            hv_features: images.features,
+        };
+        // The region populated first (its MFNs kept), the rest while the p2m is written.
+        let build_error = |e: BuildError| match e {
+            BuildError::Populate { .. } => format!("{e}"),
+            e => format!("building the domain: {e}"),
         };
         let result = {
-            let mut mem = ForeignMemory::new(&mut *hv, domid, &mfns);
-            build_pv(&mut mem, &params).map_err(|e| format!("building the domain: {e}"))?
+            let mut mem =
+                ForeignMemory::populate(&mut *hv, domid, nr_pages, images.layout.region_pages)
+                    .map_err(build_error)?;
+            let result = build_pv(&mut mem, &params).map_err(build_error)?;
+            mem.finish().map_err(build_error)?;
+            result
         };
         hv.mmuext_foreign(domid, &MmuextOp::new(MMUEXT_PIN_L4_TABLE, result.l4_mfn, 0))
             .map_err(|e| format!("pinning the L4 (mfn {:#x}): {e}", result.l4_mfn))?;
@@ -272,8 +335,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         self.xs_domain_up(&super::xenstore_cmds::NewDomain {
             domid,
             name: &cfg.name,
-            memory_kib: cfg.memory * 1024,
-            maxmem_kib: cfg.maxmem * 1024,
+            memory_kib,
+            maxmem_kib,
             store,
             console,
         })?;

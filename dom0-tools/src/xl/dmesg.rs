@@ -11,6 +11,9 @@ use core::fmt::Write;
 const OPTS: &[Opt] = &[Opt::flag('c', "clear")];
 /// Bytes read per readconsole call.
 const CHUNK: usize = 4096;
+/// The most `xl dmesg` reads (the hypervisor keeps 16 KiB; a log written faster than we read
+/// it must not grow dom0's heap without end).
+pub const MAX_DMESG_BYTES: usize = 64 * 1024;
 
 impl<H: Hypervisor> Toolstack<'_, H> {
     pub(super) fn dmesg(&mut self, argv: &[&str], out: &mut dyn Write) -> XlResult {
@@ -32,7 +35,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             text.extend_from_slice(&buf[..n]);
             first = false;
             index = next;
-            if n < CHUNK {
+            if n < CHUNK || text.len() >= MAX_DMESG_BYTES {
                 break;
             }
         }

@@ -4,6 +4,7 @@
 
 use super::args;
 use super::{Toolstack, XlResult};
+use crate::config::MAX_MEMORY_MIB;
 use crate::hv::Hypervisor;
 use crate::xenstore::path::domain_path;
 use alloc::format;
@@ -20,15 +21,40 @@ const SERVE_ALL_EVERY: u32 = 64;
 
 impl<H: Hypervisor> Toolstack<'_, H> {
     /// `xl mem-max <Domain> <Mem>`: the most memory the domain may have (enforced by the
-    /// hypervisor when it allocates pages to the domain).
+    /// hypervisor when it allocates pages to the domain). At most [`MAX_MEMORY_MIB`] and the
+    /// host's memory, and at least what the domain has now.
     pub(super) fn mem_max(&mut self, dom: &str, mem: &str, _out: &mut dyn Write) -> XlResult {
         let (name, id) = self.resolve_domu("mem-max", dom)?;
-        let kib = args::parse_mem_kib(mem).map_err(|e| format!("mem-max: {e}"))?;
+        let phys = self
+            .hv
+            .physinfo()
+            .map_err(|e| format!("mem-max: cannot get the host's memory (sysctl physinfo): {e}"))?;
+        let host_kib = phys.total_pages.saturating_mul(4);
+        let limit_kib = MAX_MEMORY_MIB * 1024;
+        let (max_kib, limit) = if host_kib < limit_kib {
+            (
+                host_kib,
+                format!(
+                    "the host's memory of {host_kib} KiB ({} MiB)",
+                    host_kib / 1024
+                ),
+            )
+        } else {
+            (
+                limit_kib,
+                format!(
+                    "the limit of {limit_kib} KiB ({MAX_MEMORY_MIB} MiB, the most a domain may \
+                     have)"
+                ),
+            )
+        };
+        let kib = args::parse_mem_kib_at_most(mem, max_kib, &limit)
+            .map_err(|e| format!("mem-max: {e}"))?;
         let info = self
             .hv
             .domain_info(id)
             .map_err(|e| format!("mem-max: domain {}: getdomaininfo: {e}", id.0))?;
-        let cur_kib = info.tot_pages * 4;
+        let cur_kib = info.tot_pages.saturating_mul(4);
         if kib < cur_kib {
             return Err(format!(
                 "mem-max: {} KiB is below domain {} (\"{name}\")'s current memory of {cur_kib} \
@@ -44,7 +70,10 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .domctl(&mut op)
             .map_err(|e| format!("mem-max: domain {} (\"{name}\"): {e}", id.0))?;
         if let Some(r) = self.records.iter_mut().find(|r| r.id == id) {
-            r.config.maxmem = kib.div_ceil(1024);
+            // Kept for a restart: a valid config (1 <= memory <= maxmem <= MAX_MEMORY_MIB).
+            let maxmem = kib.div_ceil(1024).clamp(1, MAX_MEMORY_MIB);
+            r.config.maxmem = maxmem;
+            r.config.memory = r.config.memory.min(maxmem);
         }
         Ok(())
     }
@@ -58,20 +87,20 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 "mem-set: not permitted on Domain-0 (domain 0): it runs no balloon driver",
             ));
         }
-        let kib = args::parse_mem_kib(mem).map_err(|e| format!("mem-set: {e}"))?;
+        args::parse_mem(mem).map_err(|e| format!("mem-set: {e}"))?;
         let info = self
             .hv
             .domain_info(id)
             .map_err(|e| format!("mem-set: domain {}: getdomaininfo: {e}", id.0))?;
         let max_kib = info.max_pages.saturating_mul(4);
-        if kib > max_kib {
-            return Err(format!(
-                "mem-set: {kib} KiB is above domain {} (\"{name}\")'s maximum of {max_kib} KiB \
-                 ({} MiB, maxmem); raise it first with `xl mem-max`",
-                id.0,
-                max_kib / 1024
-            ));
-        }
+        let limit = format!(
+            "domain {} (\"{name}\")'s maximum of {max_kib} KiB ({} MiB, maxmem); raise it first \
+             with `xl mem-max`",
+            id.0,
+            max_kib / 1024
+        );
+        let kib = args::parse_mem_kib_at_most(mem, max_kib, &limit)
+            .map_err(|e| format!("mem-set: {e}"))?;
         let want_pages = kib / 4;
         if kib == 0 {
             return Err(format!(
@@ -120,7 +149,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                     "mem-set: domain {} (\"{name}\") has not reached its memory target of {kib} \
                      KiB: it has {} KiB{}",
                     id.0,
-                    info.tot_pages * 4,
+                    info.tot_pages.saturating_mul(4),
                     match stuck {
                         Some(why) => format!(" ({why})"),
                         None => format!(

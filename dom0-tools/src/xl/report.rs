@@ -167,7 +167,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     /// JSON shape (c_info, b_info, disks, nics, on_*).
     fn long_entry(&self, name: &str, info: &DomctlGetDomainInfo) -> Json {
         let max_kib = info.max_pages.min(u64::MAX / 8) * 4;
-        let cur_kib = info.tot_pages * 4;
+        let cur_kib = info.tot_pages.saturating_mul(4);
         let rec = self.record(info.domain);
         let mut b_info = alloc::vec![
             ("max_vcpus", Json::Num(u64::from(info.max_vcpu_id) + 1)),
@@ -244,7 +244,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let doms = self
             .all_domains()
             .map_err(|e| format!("info: cannot list the domains: {e}"))?;
-        let dom_pages: u64 = doms.iter().map(|(_, i)| i.tot_pages).sum();
+        let dom_pages = doms
+            .iter()
+            .fold(0u64, |sum, (_, i)| sum.saturating_add(i.tot_pages));
         let xen_pages = ph
             .total_pages
             .saturating_sub(ph.free_pages)

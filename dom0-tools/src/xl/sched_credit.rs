@@ -10,14 +10,21 @@ use guest_abi::domctl::*;
 use guest_abi::types::DomId;
 
 /// Weight bounds (as Xen's credit scheduler).
-const MIN_WEIGHT: u32 = 1;
-const MAX_WEIGHT: u32 = 65535;
+const MIN_WEIGHT: u16 = 1;
+const MAX_WEIGHT: u16 = 65535;
 /// The cap bound: percent of our one physical CPU.
-const MAX_CAP: u32 = 100;
+const MAX_CAP: u16 = 100;
 
-fn number(what: &str, v: &str) -> Result<u32, String> {
-    v.parse()
-        .map_err(|_| format!("sched-credit: {what} \"{v}\" is not a number"))
+/// A weight or cap: decimal digits, within `lo..=hi` (`range` names it in the error). Digits
+/// beyond 64 bits are out of range too, not "not a number".
+fn number(what: &str, v: &str, lo: u16, hi: u16, range: &str) -> Result<u16, String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("sched-credit: {what} \"{v}\" is not a number"));
+    }
+    v.parse::<u16>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| format!("sched-credit: {what} {v} out of range: {range}"))
 }
 
 impl<H: Hypervisor> Toolstack<'_, H> {
@@ -56,23 +63,16 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             };
             match key {
                 "-d" | "--domain" => dom = Some(value()?),
-                "-w" | "--weight" => weight = Some(number("weight", value()?)?),
-                "-c" | "--cap" => cap = Some(number("cap", value()?)?),
+                "-w" | "--weight" => {
+                    let range = format!("valid weights are {MIN_WEIGHT} to {MAX_WEIGHT}");
+                    weight = Some(number("weight", value()?, MIN_WEIGHT, MAX_WEIGHT, &range)?);
+                }
+                "-c" | "--cap" => {
+                    let range =
+                        format!("valid caps are 0 (none) to {MAX_CAP} (percent of our 1 CPU)");
+                    cap = Some(number("cap", value()?, 0, MAX_CAP, &range)?);
+                }
                 _ => return Err(format!("sched-credit: unknown option \"{a}\"")),
-            }
-        }
-        if let Some(w) = weight {
-            if !(MIN_WEIGHT..=MAX_WEIGHT).contains(&w) {
-                return Err(format!(
-                    "sched-credit: weight {w} out of range: valid weights are {MIN_WEIGHT} to {MAX_WEIGHT}"
-                ));
-            }
-        }
-        if let Some(c) = cap {
-            if c > MAX_CAP {
-                return Err(format!(
-                    "sched-credit: cap {c} out of range: valid caps are 0 (none) to {MAX_CAP} (percent of our 1 CPU)"
-                ));
             }
         }
         if weight.is_some() || cap.is_some() {
@@ -83,8 +83,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             };
             let (_, id) = self.resolve(d)?;
             let set = DomctlSchedCredit {
-                weight: weight.unwrap_or(0) as u16,
-                cap: cap.map_or(u16::MAX, |c| c as u16),
+                weight: weight.unwrap_or(0),
+                cap: cap.unwrap_or(u16::MAX),
             };
             self.sched_credit_op(id, XEN_DOMCTL_SCHEDOP_PUTINFO, set)?;
             return Ok(());

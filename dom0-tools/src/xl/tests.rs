@@ -3,6 +3,7 @@ use super::*;
 use crate::elf::testimg::TestElf;
 use crate::initrd::write_newc;
 use crate::sim::{FailPoint, SimHypervisor};
+use crate::testalloc::{peak_during, unmetered};
 use guest_abi::domctl::*;
 
 const DOMU: &[u8] =
@@ -48,7 +49,7 @@ fn toolstack(rd: &[u8]) -> Toolstack<'_, SimHypervisor> {
     Toolstack::new(SimHypervisor::new(96, 32), Initrd::parse(rd).unwrap())
 }
 
-fn xl(ts: &mut Toolstack<'_, SimHypervisor>, cmd: &str) -> (i32, String) {
+fn xl<H: Hypervisor>(ts: &mut Toolstack<'_, H>, cmd: &str) -> (i32, String) {
     let argv: Vec<&str> = cmd.split_whitespace().collect();
     let mut out = String::new();
     let rc = ts.run(&argv, &mut out);
@@ -404,10 +405,17 @@ fn example_configs_through_xl_create() {
                 out.contains("xl: /etc/xen/bad-key.cfg:4: colour: unknown setting"),
                 "{out}"
             ),
+            "bad-many-keys.cfg" => assert!(
+                out.contains(
+                    "xl: /etc/xen/bad-many-keys.cfg:67: setting063: too many settings (a \
+                     config may have at most 64, overrides included)"
+                ),
+                "{out}"
+            ),
             _ => assert_eq!(rc, 0, "{name}: {out}"),
         }
     }
-    assert_eq!(ts.domains().len(), files.len() - 4);
+    assert_eq!(ts.domains().len(), files.len() - 5);
 }
 
 #[test]
@@ -466,14 +474,22 @@ fn create_applies_weight_and_cap_and_refuses_extra_vcpus() {
             .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["domu", "1", "512", "30"]),
         "{out}"
     );
-    // A cap the scheduler refuses: the half-built domain goes again.
+    // A cap above what the host's CPUs give: refused before anything is created.
     let before = state(&mut ts);
     refused(
         &mut ts,
         "xl create domu.cfg name=over cap=200",
-        "xl: cannot start domain \"over\" (domain 2): the credit scheduler refused \
-         cpu_weight = 256 cap = 200 (EINVAL; weight 1 to 65535, cap 0 to 100 percent of our 1 CPU)",
+        "xl: domain \"over\": cap = 200: must be 0 to 100 (percent of the host's 1 CPU; 0: no cap)",
     );
+    // A cap the scheduler refuses: the half-built domain goes again.
+    ts.hypervisor().fail = Some((FailPoint::Domctl(XEN_DOMCTL_SCHEDULER_OP), Errno::EINVAL));
+    refused(
+        &mut ts,
+        "xl create domu.cfg name=over cap=100",
+        "xl: cannot start domain \"over\" (domain 2): the credit scheduler refused \
+         cpu_weight = 256 cap = 100 (EINVAL; weight 1 to 65535, cap 0 to 100 percent of our 1 CPU)",
+    );
+    ts.hypervisor().fail = None;
     assert_eq!(state(&mut ts), before);
     refused(
         &mut ts,
@@ -622,4 +638,358 @@ fn shutdown_help_names_force() {
         assert!(out.contains("-F, --force"), "{out}");
         assert!(out.contains("control/shutdown"), "{out}");
     }
+}
+
+/// The simulated hypervisor with its own bookkeeping (frames, maps) left out of the heap
+/// metering: on a real machine that lives in the hypervisor, not on dom0's heap.
+struct Unmetered(SimHypervisor);
+
+impl Hypervisor for Unmetered {
+    fn domctl(&mut self, op: &mut XenDomctl) -> Result<(), Errno> {
+        unmetered(|| self.0.domctl(op))
+    }
+    fn sysctl(&mut self, op: &mut guest_abi::sysctl::XenSysctl) -> Result<(), Errno> {
+        unmetered(|| self.0.sysctl(op))
+    }
+    fn populate_physmap(&mut self, domid: DomId, extents: &mut [u64]) -> Result<usize, Errno> {
+        unmetered(|| self.0.populate_physmap(domid, extents))
+    }
+    fn with_foreign_page(
+        &mut self,
+        domid: DomId,
+        mfn: u64,
+        f: &mut dyn FnMut(&mut [u8; 4096]),
+    ) -> Result<(), Errno> {
+        unmetered(|| self.0.with_foreign_page(domid, mfn, f))
+    }
+    fn mmuext_foreign(&mut self, domid: DomId, op: &guest_abi::mmu::MmuextOp) -> Result<(), Errno> {
+        unmetered(|| self.0.mmuext_foreign(domid, op))
+    }
+    fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
+        self.0.xen_version()
+    }
+    fn features(&mut self) -> Result<u32, Errno> {
+        self.0.features()
+    }
+    fn set_vcpu_context(
+        &mut self,
+        domid: DomId,
+        vcpu: u32,
+        ctx: &guest_abi::arch::VcpuGuestContext,
+    ) -> Result<(), Errno> {
+        unmetered(|| self.0.set_vcpu_context(domid, vcpu, ctx))
+    }
+    fn domain_info_list(&mut self) -> Result<Vec<DomctlGetDomainInfo>, Errno> {
+        // The list itself is dom0's.
+        self.0.domain_info_list()
+    }
+    fn now_ns(&mut self) -> Option<u64> {
+        self.0.now_ns()
+    }
+}
+
+#[test]
+fn creating_a_2_gib_domain_needs_little_of_dom0s_heap() {
+    let kernel = TestElf::pv().bytes();
+    let cfg = b"name = \"huge\"\nkernel = \"/boot/pv-guest\"\nmemory = 2048\n";
+    let rd = write_newc(&[("/etc/xen/huge.cfg", cfg), ("/boot/pv-guest", &kernel)]);
+    // A 2.2 GiB host with a 64 MiB dom0.
+    let sim = unmetered(|| SimHypervisor::new(2200, 64));
+    let mut ts = Toolstack::new(Unmetered(sim), Initrd::parse(&rd).unwrap());
+    let free0 = ts.hypervisor().0.free_pages();
+    let ((rc, out), peak) = peak_during(|| xl(&mut ts, "xl create huge.cfg"));
+    assert_eq!(rc, 0, "{out}");
+    let pages = 2048 * 256;
+    // A list of all its frames alone would be 4 MiB, all of dom0's heap.
+    assert!(
+        peak < 64 * 1024,
+        "xl create of a 2 GiB domain needed {peak} bytes of dom0's heap"
+    );
+    let hv = &ts.hypervisor().0;
+    let d = &hv.domains[&1];
+    assert_eq!(d.p2m.len() as u64, pages);
+    assert_eq!(hv.free_pages(), free0 - pages - 1);
+    // The guest's p2m list (in its own memory) names every frame it has.
+    let ctx = d.vcpu0.as_ref().unwrap();
+    let si_pfn = (ctx.user_regs.rsi - 0xFFFF_FFFF_8000_0000) / 4096;
+    let si = hv.frame(d.p2m[&si_pfn]);
+    let si = <guest_abi::start_info::StartInfo as zerocopy::FromBytes>::read_from_prefix(&si)
+        .unwrap()
+        .0;
+    assert_eq!(si.nr_pages, pages);
+    let p2m_pfn = (si.mfn_list - 0xFFFF_FFFF_8000_0000) / 4096;
+    for k in 0..pages / 512 {
+        let frame = hv.frame(d.p2m[&(p2m_pfn + k)]);
+        for (i, e) in frame.chunks_exact(8).enumerate() {
+            let pfn = k * 512 + i as u64;
+            assert_eq!(
+                u64::from_le_bytes(e.try_into().unwrap()),
+                d.p2m[&pfn],
+                "pfn {pfn}"
+            );
+        }
+    }
+    let (rc, out) = xl(&mut ts, "xl destroy huge");
+    assert_eq!((rc, out.as_str()), (0, ""));
+    assert_eq!(ts.hypervisor().0.free_pages(), free0);
+}
+
+#[test]
+fn create_checks_sizes_against_the_limits_and_the_host() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    // Absurd memory sizes: refused by the config's limits, naming them.
+    for (arg, got) in [
+        ("memory=18446744073709551615", "18446744073709551615"),
+        ("memory=18446744073709551616", "18446744073709551616"),
+        ("memory=0x10000000000000000", "0x10000000000000000"),
+        ("memory=-1", "-1"),
+        ("memory=4097", "4097"),
+    ] {
+        refused(
+            &mut ts,
+            &format!("xl create domu.cfg {arg}"),
+            &format!("xl: <command line>:1: memory: must be between 1 and 4096 MiB, got {got}"),
+        );
+    }
+    refused(
+        &mut ts,
+        "xl create domu.cfg maxmem=99999999999999999999",
+        "xl: <command line>:1: maxmem: must be between 1 and 4096 MiB, got 99999999999999999999",
+    );
+    // Within the limits but not what this host has: free memory and total memory.
+    refused(
+        &mut ts,
+        "xl create domu.cfg memory=4096",
+        "xl: not enough memory: domain needs 4096 MiB, 63 MiB free",
+    );
+    refused(
+        &mut ts,
+        "xl create domu.cfg maxmem=4096",
+        "xl: domain \"domu\": maxmem = 4096 MiB is more than the host's memory (96 MiB)",
+    );
+    // The hypervisor caps the domain below its memory: found before memory is given.
+    ts.hypervisor().max_pages_limit = 1000;
+    refused(
+        &mut ts,
+        "xl create domu.cfg",
+        "xl: cannot start domain \"domu\" (domain 1): the hypervisor limits the domain to 1000 \
+         pages, fewer than memory = 16 MiB (4096 pages)",
+    );
+    ts.hypervisor().max_pages_limit = u64::MAX;
+    assert_eq!(xl(&mut ts, "xl create domu.cfg memory=62").0, 0);
+}
+
+#[test]
+fn create_bounds_the_initial_region() {
+    // A kernel whose bss is 200 MiB: its region would need 200 MiB of MFNs... 400 KiB of
+    // dom0's heap for the list alone. Refused before the domain exists.
+    let mut elf = TestElf::pv();
+    elf.segs[1].memsz = 200 << 20;
+    let kernel = elf.bytes();
+    let cfg = b"name = \"fat\"\nkernel = \"/boot/fat\"\nmemory = 256\n";
+    let rd = write_newc(&[("/etc/xen/fat.cfg", cfg), ("/boot/fat", &kernel)]);
+    let mut ts = Toolstack::new(SimHypervisor::new(512, 32), Initrd::parse(&rd).unwrap());
+    refused(
+        &mut ts,
+        "xl create fat.cfg",
+        "xl: domain \"fat\": its initial region (kernel, ramdisk, p2m list, page tables) would \
+         take 204 MiB; xl builds regions of at most 128 MiB",
+    );
+    // A region just under the limit is built.
+    let mut elf = TestElf::pv();
+    elf.segs[1].memsz = 100 << 20;
+    let kernel = elf.bytes();
+    let rd = write_newc(&[("/etc/xen/fat.cfg", cfg), ("/boot/fat", &kernel)]);
+    let mut ts = Toolstack::new(SimHypervisor::new(512, 32), Initrd::parse(&rd).unwrap());
+    let (rc, out) = xl(&mut ts, "xl create fat.cfg");
+    assert_eq!(rc, 0, "{out}");
+}
+
+#[test]
+fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    let max_pages = ts.hypervisor().domains[&1].max_pages;
+    // The finding: accepted, and the next restart overflowed `maxmem * 1024`.
+    for (arg, what) in [
+        ("18446744073709551615k", "18446744073709551615 KiB"),
+        ("18446744073709551616k", "\"18446744073709551616k\""),
+        ("99999999999999999999t", "\"99999999999999999999t\""),
+        ("97m", "99328 KiB"),
+    ] {
+        refused(
+            &mut ts,
+            &format!("xl mem-max domu {arg}"),
+            &format!("xl: mem-max: {what} is above the host's memory of 98304 KiB (96 MiB)"),
+        );
+        assert_eq!(ts.hypervisor().domains[&1].max_pages, max_pages);
+        assert_eq!(ts.domains()[0].config.maxmem, 16);
+    }
+    refused(
+        &mut ts,
+        "xl mem-max domu 15",
+        "xl: mem-max: 15360 KiB is below domain 1 (\"domu\")'s current memory of 16384 KiB \
+         (16 MiB); shrink it first with `xl mem-set`",
+    );
+    refused(
+        &mut ts,
+        "xl mem-max domu 12q",
+        "xl: mem-max: invalid memory size \"12q\" (e.g. 64, 64m, 65536k, 1g)",
+    );
+    // Within the host's memory: set, and a restart builds the domain with it.
+    assert_eq!(xl(&mut ts, "xl mem-max domu 96m").0, 0);
+    assert_eq!(ts.hypervisor().domains[&1].max_pages, 96 * 256);
+    ts.hypervisor().domains.get_mut(&1).unwrap().shutdown = Some(1);
+    ts.poll_lifecycle();
+    let n = ts.take_notices();
+    assert!(
+        n.contains("on_reboot = restart: restarted as domain"),
+        "{n}"
+    );
+    let id = ts.domains()[0].id.0;
+    assert_eq!(ts.hypervisor().domains[&id].max_pages, 96 * 256);
+
+    // On a host with more memory than a domain may have, that is the limit.
+    let mut ts = Toolstack::new(SimHypervisor::new(5000, 32), Initrd::parse(&rd).unwrap());
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    refused(
+        &mut ts,
+        "xl mem-max domu 18446744073709551615k",
+        "xl: mem-max: 18446744073709551615 KiB is above the limit of 4194304 KiB (4096 MiB, \
+         the most a domain may have)",
+    );
+    assert_eq!(xl(&mut ts, "xl mem-max domu 4g").0, 0);
+    assert_eq!(ts.domains()[0].config.maxmem, 4096);
+}
+
+#[test]
+fn mem_max_below_the_config_memory_keeps_the_config_valid_for_a_restart() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    // The guest ballooned down to 8 MiB (its last 2048 pages given back).
+    let hv = ts.hypervisor();
+    let d = hv.domains.get_mut(&1).unwrap();
+    let gone: Vec<u64> = d.p2m.keys().copied().filter(|&p| p >= 2048).collect();
+    for p in gone {
+        d.p2m.remove(&p);
+    }
+    assert_eq!(xl(&mut ts, "xl mem-max domu 8").0, 0);
+    let c = &ts.domains()[0].config;
+    assert_eq!((c.memory, c.maxmem), (8, 8));
+    ts.hypervisor().domains.get_mut(&1).unwrap().shutdown = Some(1);
+    ts.poll_lifecycle();
+    let n = ts.take_notices();
+    assert!(n.contains("restarted as domain"), "{n}");
+    let id = ts.domains()[0].id.0;
+    assert_eq!(ts.hypervisor().domains[&id].p2m.len(), 2048);
+}
+
+#[test]
+fn mem_set_sizes_beyond_64_bits_are_refused_naming_the_limit() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    refused(
+        &mut ts,
+        "xl mem-set domu 99999999999999999999t",
+        "xl: mem-set: \"99999999999999999999t\" is above domain 1 (\"domu\")'s maximum of \
+         16384 KiB (16 MiB, maxmem); raise it first with `xl mem-max`",
+    );
+    refused(
+        &mut ts,
+        "xl mem-set domu 18446744073709551615k",
+        "xl: mem-set: 18446744073709551615 KiB is above domain 1 (\"domu\")'s maximum of \
+         16384 KiB (16 MiB, maxmem); raise it first with `xl mem-max`",
+    );
+    assert!(ts
+        .xenstore()
+        .read(0, "/local/domain/1/memory/target")
+        .is_ok_and(|v| v == b"16384"));
+}
+
+#[test]
+fn sched_credit_numbers_are_checked_naming_the_range() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    let weights = "valid weights are 1 to 65535";
+    let caps = "valid caps are 0 (none) to 100 (percent of our 1 CPU)";
+    for (arg, want) in [
+        ("-w 0", format!("weight 0 out of range: {weights}")),
+        ("-w 65536", format!("weight 65536 out of range: {weights}")),
+        // Beyond 32 and 64 bits: out of range as well, never wrapped into range.
+        (
+            "-w 4294967552",
+            format!("weight 4294967552 out of range: {weights}"),
+        ),
+        (
+            "-w 18446744073709551872",
+            format!("weight 18446744073709551872 out of range: {weights}"),
+        ),
+        ("-c 101", format!("cap 101 out of range: {caps}")),
+        (
+            "-c 4294967296",
+            format!("cap 4294967296 out of range: {caps}"),
+        ),
+        ("-w -1", String::from("weight \"-1\" is not a number")),
+        ("-w=", String::from("weight \"\" is not a number")),
+        ("-c 1e3", String::from("cap \"1e3\" is not a number")),
+    ] {
+        refused(
+            &mut ts,
+            &format!("xl sched-credit -d domu {arg}"),
+            &format!("xl: sched-credit: {want}"),
+        );
+        let d = &ts.hypervisor().domains[&1];
+        assert_eq!((d.weight, d.cap), (256, 0), "{arg}");
+    }
+    assert_eq!(xl(&mut ts, "xl sched-credit -d domu -w 65535 -c 100").0, 0);
+    let d = &ts.hypervisor().domains[&1];
+    assert_eq!((d.weight, d.cap), (65535, 100));
+}
+
+#[test]
+fn dmesg_reads_a_bounded_amount() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    // A log far longer than the hypervisor's ring (as if written while we read).
+    let line = b"(XEN) a line of the hypervisor's log, again and again\n";
+    ts.hypervisor().log = line.repeat(10_000);
+    let (rc, out) = xl(&mut ts, "xl dmesg");
+    assert_eq!(rc, 0);
+    assert!(
+        (super::dmesg::MAX_DMESG_BYTES..super::dmesg::MAX_DMESG_BYTES + 4096).contains(&out.len()),
+        "{} bytes",
+        out.len()
+    );
+}
+
+#[test]
+fn domain_ids_and_names_are_bounded() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd);
+    assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
+    // Ids beyond 16 bits name no domain (65537 must not wrap to domain 1).
+    for id in ["65537", "99999999999999999999999"] {
+        refused(
+            &mut ts,
+            &format!("xl destroy {id}"),
+            &format!("xl: destroy: no such domain: \"{id}\""),
+        );
+        refused(
+            &mut ts,
+            &format!("xl mem-max {id} 32"),
+            &format!("xl: mem-max: no such domain: \"{id}\""),
+        );
+    }
+    let long = "n".repeat(64);
+    refused(
+        &mut ts,
+        &format!("xl rename domu {long}"),
+        "xl: rename: invalid name: too long (64 characters, at most 63)",
+    );
+    assert_eq!(xl(&mut ts, &format!("xl rename domu {}", &long[..63])).0, 0);
 }

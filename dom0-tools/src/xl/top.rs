@@ -124,8 +124,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let doms = self
             .all_domains()
             .map_err(|e| format!("top: cannot list the domains: {e}"))?;
-        let total_k = ph.total_pages * 4;
-        let free_k = ph.free_pages * 4;
+        // The hypervisor's numbers, whatever they are, never overflow here.
+        let total_k = ph.total_pages.saturating_mul(4);
+        let free_k = ph.free_pages.saturating_mul(4);
         let mut s = String::new();
         if ansi {
             s.push_str(CLEAR);
@@ -148,7 +149,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let _ = writeln!(
             s,
             "Mem: {total_k}k total, {}k used, {free_k}k free",
-            total_k - free_k
+            total_k.saturating_sub(free_k)
         );
         let _ = writeln!(s, "{TOP_HEADER}");
         let elapsed = match (view.last_ns, now) {
@@ -165,8 +166,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 _ => String::from("0.0"),
             };
             cpu_now.insert(i.domain.0, i.cpu_time);
-            let mem_k = mem_mib(i) * 1024;
-            let mem_pct = (mem_k * 1000).checked_div(total_k).unwrap_or(0);
+            let mem_k = mem_mib(i).saturating_mul(1024);
+            let mem_pct = mem_k.saturating_mul(1000).checked_div(total_k).unwrap_or(0);
             let max = if i.max_pages >= u64::MAX / 8 || i.domain.0 == 0 {
                 String::from("no limit")
             } else {
