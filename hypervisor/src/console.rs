@@ -412,10 +412,16 @@ fn vga_write(screen: &mut Option<TextScreen>, bytes: &[u8]) {
     }
 }
 
-/// Queues guest console output for COM1, `\n` becoming `\r\n` (dropped if the transmit
+/// Queues a domU's console output for COM1, `\n` becoming `\r\n` (dropped if the transmit
 /// ring is full).
 pub fn write_bytes(bytes: &[u8]) {
     UART.lock().write_queued(bytes, true);
+}
+
+/// Queues dom0's console output (its shell, and the domUs' consoles it serves): never
+/// dropped; a full ring is fed to the UART first.
+pub fn write_bytes_dom0(bytes: &[u8]) {
+    UART.lock().write_queued(bytes, false);
 }
 
 /// Feeds the UART up to `max` queued bytes (those it takes without waiting); true if output

@@ -8,6 +8,7 @@ pub mod boot_info;
 pub mod console;
 pub mod domid;
 pub mod mm;
+pub mod ratelimit;
 
 #[cfg(target_os = "none")]
 pub mod arch;

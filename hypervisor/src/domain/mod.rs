@@ -102,6 +102,11 @@ impl Vcpu {
 
 use crate::mm::page_types::XenPage;
 
+/// Bytes of direct console output a domU may write at once, and a second after that.
+pub const CONSOLE_BURST: u64 = 64 * 1024;
+/// See [`CONSOLE_BURST`].
+pub const CONSOLE_RATE: u64 = 16 * 1024;
+
 /// A domain.
 pub struct Domain {
     /// Its id.
@@ -138,6 +143,8 @@ pub struct Domain {
     pub vcpu: Vcpu,
     /// Console output starts a new line (for the `(dN) ` prefix).
     pub console_at_line_start: bool,
+    /// Its direct console output (`console_io`), rate-limited (domUs only).
+    pub console_bucket: crate::ratelimit::Bucket,
     /// Event-channel ports.
     pub evtchn: crate::evtchn::ports::PortTable,
     /// Credit-scheduler parameters and state.
@@ -168,6 +175,7 @@ impl Domain {
             pages: crate::mm::page_types::PageList::default(),
             teardown: None,
             shared_info,
+            console_bucket: crate::ratelimit::Bucket::new(CONSOLE_BURST, 0),
             grant: crate::grant::GrantState::new(0, 0),
             pause_count: 1,
             shutdown: None,

@@ -2,6 +2,7 @@
 
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
+use crate::domain::{CONSOLE_BURST, CONSOLE_RATE};
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
@@ -49,11 +50,27 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRes
     }
 }
 
-/// Print guest output: dom0's as is, a domU's with a `(dN) ` prefix on each line.
+/// Print guest output: dom0's as is, a domU's with a `(dN) ` prefix on each line and at most
+/// [`CONSOLE_RATE`] bytes a second after a [`CONSOLE_BURST`] (the rest is dropped, and
+/// reported at most once a second).
 fn emit(st: &mut State, bytes: &[u8]) {
     let d = st.cur();
     if d.id == 0 {
-        crate::console::write_bytes(bytes);
+        crate::console::write_bytes_dom0(bytes);
+        return;
+    }
+    let now = crate::time::now();
+    // A whole write or none: dropped output leaves no torn line behind.
+    let granted = d
+        .console_bucket
+        .take_all(now, bytes.len() as u64, CONSOLE_RATE, CONSOLE_BURST);
+    if let Some(dropped) = d.console_bucket.report_due(now, 1_000_000_000) {
+        crate::xen_println!(
+            "domain {}: console output over {CONSOLE_RATE} bytes/s: {dropped} bytes dropped",
+            d.id
+        );
+    }
+    if !granted {
         return;
     }
     let mut prefix = [0u8; 12];

@@ -5,6 +5,7 @@
 //! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod floods;
 mod linear;
 mod xen_pages;
 
@@ -81,6 +82,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     let me = crate::cmdline::param(cmd, "me").and_then(|v| v.parse().ok());
     xen_pages::all(&sp, &t, me);
     linear::all(&sp, &t);
+    floods::all(&t);
     t.report();
     true
 }
