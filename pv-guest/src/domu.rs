@@ -50,7 +50,11 @@ pub fn run(si: &'static StartInfo) -> ! {
     if crate::grant_tests::run(cmd, si) {
         crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
-    if crate::mm::demo::run(cmd, si) || crate::user::run(cmd, si) || crate::hostile::run(cmd, si) {
+    if crate::mm::demo::run(cmd, si)
+        || crate::user::run(cmd, si)
+        || crate::hostile::run(cmd, si)
+        || crate::fuzz::run(cmd, si)
+    {
         crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if cmdline::param(cmd, "test") == Some("clock") {

@@ -41,6 +41,8 @@ mod event_tests;
 #[cfg(target_os = "none")]
 mod events;
 #[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
 mod grant;
 #[cfg(target_os = "none")]
 mod grant_tests;
