@@ -279,7 +279,7 @@ fn fuzz(cmd: &str, si: &StartInfo) {
         if num as usize == nr::FPU_TASKSWITCH {
             let _ = raw_hypercall(nr::FPU_TASKSWITCH as u64, &[0; 5]);
         }
-        if (i + 1) % 100_000 == 0 {
+        if (i + 1).is_multiple_of(100_000) {
             say(format_args!("fuzz: {} calls", i + 1));
         }
     }
@@ -304,7 +304,7 @@ fn canary() {
                 mem[bad]
             ));
             mem[bad] = pattern(bad);
-        } else if checks % 20 == 0 {
+        } else if checks.is_multiple_of(20) {
             say(format_args!("canary: {checks} checks, intact"));
         }
     }
