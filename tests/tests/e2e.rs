@@ -22,6 +22,7 @@ mod pv_shutdown;
 mod pvmmu;
 mod sched;
 mod selftest;
+mod soak;
 mod time;
 mod usermode;
 mod xenstore;

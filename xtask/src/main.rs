@@ -1,4 +1,4 @@
-//! `cargo xtask build|run|test|bench|clippy|iso`.
+//! `cargo xtask build|run|test|bench|clippy|iso|soak`.
 mod bench;
 mod build;
 mod iso;
@@ -6,6 +6,7 @@ mod prereq;
 #[allow(dead_code)]
 mod qemu;
 mod run;
+mod soak;
 mod test;
 
 fn main() {
@@ -17,7 +18,8 @@ fn main() {
         Some("bench") => bench::run(&args[1..]),
         Some("clippy") => test::clippy::run(&args[1..]),
         Some("iso") => iso::run(&args[1..]),
-        _ => Err("usage: cargo xtask build|run|test|bench|clippy|iso".to_string()),
+        Some("soak") => soak::run(&args[1..]),
+        _ => Err("usage: cargo xtask build|run|test|bench|clippy|iso|soak".to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

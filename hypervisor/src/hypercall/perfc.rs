@@ -9,15 +9,21 @@ use guest_abi::sysctl::{
 };
 
 /// The counters' names, in the order of their values.
-pub const NAMES: [&str; 3] = ["heap_used_bytes", "heap_free_bytes", "irqoff_max_ns"];
+pub const NAMES: [&str; 4] = [
+    "heap_used_bytes",
+    "heap_free_bytes",
+    "irqoff_max_ns",
+    "free_frames",
+];
 
-fn values() -> [u32; 3] {
+fn values() -> [u32; 4] {
     let (used, free) = crate::heap::usage();
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     [
         clamp(used as u64),
         clamp(free as u64),
         clamp(crate::arch::x86_64::irqoff::max_ns()),
+        clamp(crate::mm::frames::free_count()),
     ]
 }
 
