@@ -125,6 +125,62 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
     linear.push(
         "L4 mapping itself (reaches the hypervisor's table frames): refused (EINVAL)".to_string(),
     );
+    let grants = strings(&[
+        "map a reference past the table: contained (GNTST_BAD_GNTREF)",
+        "map from a domain that does not exist: contained (GNTST_BAD_DOMAIN)",
+        "map an entry granted to dom0: contained (GNTST_PERMISSION_DENIED)",
+        "map an entry not granted at all: contained (GNTST_BAD_GNTREF)",
+        "map at an address in the hypervisor hole: contained (GNTST_BAD_VIRT_ADDR)",
+        "map at a non-canonical address: contained (GNTST_BAD_VIRT_ADDR)",
+        "map over a present entry: contained (GNTST_BAD_VIRT_ADDR)",
+        "map with a PTE address in a data page: contained (GNTST_GENERAL_ERROR)",
+        "map with a PTE address in our L2: contained (GNTST_BAD_VIRT_ADDR)",
+        "map our own L1 (granted to ourselves) writable: contained (GNTST_BAD_PAGE)",
+        "map our own L1 writable for device access only: contained (GNTST_BAD_PAGE)",
+        "unmap a handle never made: contained (GNTST_BAD_HANDLE)",
+        "unmap one mapping twice: contained (GNTST_BAD_HANDLE)",
+        "grant copy into our own L1: contained (GNTST_BAD_PAGE)",
+        "grant copy into our descriptor page: contained (GNTST_BAD_PAGE)",
+        "grant copy out of a dom0 frame without a grant: contained (GNTST_PERMISSION_DENIED)",
+        "grant copy across the end of a page: contained (GNTST_BAD_COPY_ARG)",
+        "set up a table of 1000 frames: contained (GNTST_GENERAL_ERROR)",
+        "set up dom0's table: contained (GNTST_PERMISSION_DENIED)",
+        "switch to grant table version 2: refused (ENOSYS)",
+        "transfer a page: refused (ENOSYS)",
+        "an unknown grant command: refused (ENOSYS)",
+    ]);
+    let events = strings(&[
+        "send on port 0: refused (EINVAL)",
+        "send on port 2^31: refused (EINVAL)",
+        "close port 0: refused (EINVAL)",
+        "close a port never allocated: refused (EINVAL)",
+        "unmask port 2^32-1: refused (EINVAL)",
+        "bind to a port of a domain that does not exist: refused (ESRCH)",
+        "bind to a dom0 port not offered to us: refused (EINVAL)",
+        "bind to DOMID_XEN: refused (ESRCH)",
+        "allocate a port in dom0 for ourselves: refused (EPERM)",
+        "bind VIRQ 4096: refused (EINVAL)",
+        "bind a VIRQ to vCPU 7: refused (ENOENT)",
+        "bind a physical IRQ: refused (EPERM)",
+        "bind a port to vCPU 1: refused (ENOENT)",
+        "status of a dom0 port: refused (EPERM)",
+        "reset dom0's event channels: refused (EPERM)",
+        "an unknown command: refused (ENOSYS)",
+        "100000 sends to our own port: contained (every send a pending bit, nothing queued)",
+        "allocate ports until refused: refused (ENOSPC)",
+    ]);
+    let lifecycle = strings(&[
+        "destroy dom0: refused (EPERM)",
+        "pause dom0: refused (EPERM)",
+        "shut dom0 down (remote_shutdown): refused (EPERM)",
+        "give dom0 more memory: refused (EPERM)",
+        "take 4 GiB more memory: contained (stopped at our maximum)",
+        "bring up vCPU 5: refused (ENOENT)",
+    ]);
+    let tlb = strings(&[
+        "write through a stale entry after the frame became an L1: contained (#PF: the hypervisor flushed first)",
+        "write through a stale entry after the frame was given back: contained (#PF: the hypervisor flushed first)",
+    ]);
     vec![
         ("PV MMU", mmu),
         ("hypercall pointers", pointers),
@@ -133,6 +189,10 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         ("traps and iret", traps),
         ("hypervisor-owned frames", xen),
         ("linear page tables", linear),
+        ("grants", grants),
+        ("event channels", events),
+        ("domain lifecycle", lifecycle),
+        ("stale TLB entries", tlb),
         (
             "resource floods",
             vec![

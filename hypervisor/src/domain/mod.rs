@@ -141,8 +141,8 @@ pub struct Domain {
     pub max_vcpus: u32,
     /// Its (single, for now) vCPU.
     pub vcpu: Vcpu,
-    /// Console output starts a new line (for the `(dN) ` prefix).
-    pub console_at_line_start: bool,
+    /// Its direct console output since the last newline (see `hypercall::console`).
+    pub console_line: heapless::Vec<u8, { crate::hypercall::console::LINE_MAX }>,
     /// Its direct console output (`console_io`), rate-limited (domUs only).
     pub console_bucket: crate::ratelimit::Bucket,
     /// Event-channel ports.
@@ -183,7 +183,7 @@ impl Domain {
             cpu_time_ns: 0,
             max_vcpus: 0,
             vcpu: Vcpu::new(),
-            console_at_line_start: true,
+            console_line: heapless::Vec::new(),
             evtchn: crate::evtchn::ports::PortTable::new(if privileged {
                 crate::evtchn::ports::HARD_MAX_PORT
             } else {

@@ -197,11 +197,20 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     };
     if flags.contains(GntmapFlags::DEVICE_MAP) {
         if !flags.contains(GntmapFlags::HOST_MAP) {
-            // No PTE holds the frame: the mapping itself does, until it is unmapped.
-            st.frame_table()
-                .0
-                .hold(frame, me)
-                .map_err(|_| GntStatus::GENERAL_ERROR)?;
+            // No PTE holds the frame: the mapping itself does, until it is unmapped. A device
+            // may write it, so a writable mapping takes the writable type as a PTE would: a
+            // page table or descriptor page is never handed to a device writable.
+            let (mut ft, mem) = st.frame_table();
+            if write {
+                ft.get_type(mem, frame, PageType::Writable, granter)
+                    .map_err(|_| GntStatus::BAD_PAGE)?;
+            }
+            if ft.hold(frame, me).is_err() {
+                if write {
+                    ft.put_type(mem, frame);
+                }
+                return Err(GntStatus::GENERAL_ERROR);
+            }
         }
         // No IOMMU: the bus address is the machine address.
         op.dev_bus_addr = frame << 12;
@@ -279,7 +288,11 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
 /// Drop the frame reference of a device-only mapping held by `holder`.
 fn drop_device_ref(st: &mut State, holder: u16, t: &MapTrack) {
     if t.flags.contains(GntmapFlags::DEVICE_MAP) && !t.flags.contains(GntmapFlags::HOST_MAP) {
-        st.frame_table().0.unhold(t.frame, holder);
+        let (mut ft, mem) = st.frame_table();
+        if !t.flags.contains(GntmapFlags::READONLY) {
+            ft.put_type(mem, t.frame);
+        }
+        ft.unhold(t.frame, holder);
     }
 }
 

@@ -73,23 +73,33 @@ fn emit(st: &mut State, bytes: &[u8]) {
     if !granted {
         return;
     }
-    let mut prefix = [0u8; 12];
-    let plen = {
-        let mut w = crate::util::ByteWriter::new(&mut prefix);
-        let _ = core::fmt::Write::write_fmt(&mut w, format_args!("(d{}) ", d.id));
-        w.len()
-    };
+    // Line-buffered per domain, as Xen does: a line goes out whole, prefixed, so output from
+    // different sources never interleaves within a line.
     for &b in bytes {
         if b == b'\r' {
             continue;
         }
-        if d.console_at_line_start {
-            crate::console::write_bytes(&prefix[..plen]);
-            d.console_at_line_start = false;
+        if b != b'\n' && d.console_line.push(b).is_ok() {
+            continue;
         }
-        crate::console::write_bytes(&[b]);
-        if b == b'\n' {
-            d.console_at_line_start = true;
+        let mut line: heapless::Vec<u8, { LINE_MAX + 16 }> = heapless::Vec::new();
+        let mut prefix = [0u8; 12];
+        let plen = {
+            let mut w = crate::util::ByteWriter::new(&mut prefix);
+            let _ = core::fmt::Write::write_fmt(&mut w, format_args!("(d{}) ", d.id));
+            w.len()
+        };
+        let _ = line.extend_from_slice(&prefix[..plen]);
+        let _ = line.extend_from_slice(&d.console_line);
+        let _ = line.push(b'\n');
+        crate::console::write_bytes(&line);
+        d.console_line.clear();
+        if b != b'\n' {
+            // The line was full: this byte starts the next one.
+            let _ = d.console_line.push(b);
         }
     }
 }
+
+/// The longest line of a domU's console output kept whole (longer ones are split).
+pub const LINE_MAX: usize = 256;

@@ -1,7 +1,7 @@
 //! Hypercall entry: a table indexed by Xen's hypercall numbers, one module per family.
 
 mod callbacks;
-mod console;
+pub mod console;
 pub mod descriptors;
 mod domctl;
 mod event_channel;

@@ -32,7 +32,7 @@ fn r(v: i64) -> Result<u64, Errno> {
 /// A frame the M2P says belongs to someone else (not in our p2m): dom0's. Domains get the
 /// highest memory first and dom0 was built first, so the first such frame counting down from
 /// the top of RAM is dom0's.
-fn foreign_frame(sp: &Space) -> Option<u64> {
+pub(super) fn foreign_frame(sp: &Space) -> Option<u64> {
     // SAFETY: XENMEM_maximum_ram_page takes no argument.
     let top =
         unsafe { guest::memory_op_raw(XENMEM_MAXIMUM_RAM_PAGE, core::ptr::null_mut()) }.ok()?;

@@ -5,7 +5,10 @@
 //! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod evtchn;
 mod floods;
+mod grants;
+mod lifecycle;
 mod linear;
 mod xen_pages;
 
@@ -82,6 +85,11 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     let me = crate::cmdline::param(cmd, "me").and_then(|v| v.parse().ok());
     xen_pages::all(&sp, &t, me);
     linear::all(&sp, &t);
+    if let (Some(me), Some(table)) = (me, xen_pages::table_va(&sp)) {
+        grants::all(&sp, &t, guest_abi::types::DomId(me), table);
+    }
+    evtchn::all(&t);
+    lifecycle::all(&sp, &t);
     floods::all(&t);
     t.report();
     true

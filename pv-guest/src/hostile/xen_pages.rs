@@ -278,6 +278,11 @@ fn grants(sp: &Space, t: &Tally, table_va: u64, me: DomId, other: u64) {
     }
 }
 
+/// Where our grant table's first frame is mapped (after [`all`]).
+pub fn table_va(sp: &Space) -> Option<u64> {
+    Some(sp.spare(29))
+}
+
 /// The class; `me` is our own domain id (from the command line's `me=`), for self-grants.
 pub fn all(sp: &Space, t: &Tally, me: Option<u16>) {
     t.class("hypervisor-owned frames");
@@ -294,7 +299,7 @@ pub fn all(sp: &Space, t: &Tally, me: Option<u16>) {
         t.contained("grant-table frames", Err("no grant table"));
         return;
     }
-    let table_va = sp.spare(29);
+    let table_va = table_va(sp).unwrap_or(0);
     if grant::map_own(table_va, Some(frames[0])).is_err() {
         t.contained("grant-table frames", Err("cannot map our grant table"));
         return;
