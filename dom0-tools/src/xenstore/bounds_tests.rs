@@ -112,6 +112,8 @@ fn a_connection_that_never_reads_is_not_served() {
     }
     assert_eq!(next, sent);
     assert!(!xs.conn(1).unwrap().stalled);
+    // One log line for the whole episode.
+    assert!(xs.take_log().is_empty());
 }
 
 /// Finding 7, second bullet: an XS_DIRECTORY reply never exceeds XENSTORE_PAYLOAD_MAX:

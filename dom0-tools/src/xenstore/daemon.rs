@@ -99,7 +99,7 @@ pub struct Conn {
     pub dropped_events: u64,
     /// Dropping events now (logged once per episode).
     dropping: bool,
-    /// Not served for unread output now (logged once per episode).
+    /// Not served for unread output since its queue last emptied (logged once).
     pub stalled: bool,
 }
 
@@ -220,19 +220,26 @@ fn queue_event(
             c.events.push_back((String::from(p), String::from(token)));
         }
     } else {
-        let m = Msg::new(XsType::WatchEvent, 0, 0, nul_joined(&[p, token]));
-        let Ok(data) = m.try_encode() else {
-            c.dropped_events += 1;
-            return;
-        };
-        // An identical event not yet started is enough.
-        let skip = usize::from(c.sent > 0);
-        if c.outq.iter().skip(skip).any(|o| o.event && o.data == data) {
-            return;
+        // Refused before anything is built: a full queue costs nothing more.
+        let len = wire::HEADER + p.len() + token.len() + 2;
+        full =
+            dom != 0 && (c.out_events >= q.watch_events || c.out_bytes + len > 2 * q.output_bytes);
+        if !full {
+            let m = Msg::new(XsType::WatchEvent, 0, 0, nul_joined(&[p, token]));
+            let Ok(data) = m.try_encode() else {
+                c.dropped_events += 1;
+                return;
+            };
+            // An identical event not yet started is enough.
+            let skip = usize::from(c.sent > 0);
+            if c.outq.iter().skip(skip).any(|o| o.event && o.data == data) {
+                return;
+            }
+            if c.push(data, true, None).is_err() {
+                c.dropped_events += 1;
+                return;
+            }
         }
-        full = (dom != 0
-            && (c.out_events >= q.watch_events || c.out_bytes + data.len() > 2 * q.output_bytes))
-            || c.push(data, true, None).is_err();
     }
     if full {
         c.dropped_events += 1;
@@ -897,7 +904,6 @@ impl Xenstored {
                 }
                 break;
             }
-            c.stalled = false;
             match wire::parse(&c.inbuf) {
                 Parse::Incomplete => {
                     let mut buf = [0u8; 1024];
@@ -983,8 +989,10 @@ impl Xenstored {
                 }
             }
         }
+        // An episode of unread output ends when all of it was read.
         if c.outq.is_empty() {
             c.dropping = false;
+            c.stalled = false;
         }
         true
     }

@@ -40,6 +40,7 @@ pub fn run(cmd: &str, xs: Option<&mut XsClient>) -> bool {
         "xs-watch" => watch(xs),
         "xs-tx" => tx(xs),
         "xs-quota" => quota(xs),
+        "xs-flood" => super::flood::run(xs, cmd),
         _ => println!("{test}: unknown test"),
     }
     true
