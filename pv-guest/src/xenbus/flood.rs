@@ -4,7 +4,7 @@
 //! per attack: `xs-flood: <attack>: refused (<errno>...)` or `contained (<how>)`, else
 //! `FAILED: <what got through>`. Each attack cleans up after itself.
 //!
-//! - `long-path`: a path 2049 bytes below its home (`EINVAL`).
+//! - `long-path`: an absolute path 2049 bytes below its home (`EINVAL`).
 //! - `long-children`: 999 children with 200-byte names in one directory (`ENOSPC`: a
 //!   node's children count toward its size).
 //! - `big-directory`: lists a dom0-made directory (`bigdir=`) whose listing exceeds one
@@ -17,6 +17,15 @@
 //!   the response ring (xenstored stops taking requests), then reads.
 //! - `watch-events`: 100 watches, then a commit that changes 240 nodes with ~800-byte
 //!   paths (24000 events) while not reading (events past the limit are dropped).
+//!
+//! Checked by removing each bound in turn (the default 64 MiB dom0, 20 MiB of heap): without
+//! the path quota the 2065-byte path is written; without children in a node's size 990
+//! children are made and one `XS_DIRECTORY` queues a 198 KB reply (which also jams the
+//! client's ring); without the memory quotas one domain holds 9.7 MB in ten transactions
+//! and its plain nodes stop only at the node count; without the unread-output bound
+//! xenstored takes all 1884 requests (3.9 MB of replies queued, more with more fills);
+//! without the watch-event bound dom0 runs out of heap ("memory allocation of 774 bytes
+//! failed") and the machine stops.
 
 use super::{wait, XsClient};
 use crate::println;
@@ -68,7 +77,10 @@ pub fn run(xs: &mut XsClient, cmd: &str) {
 }
 
 fn long_path(xs: &mut XsClient) {
-    let p = format!("data/{}", long("p", 2044));
+    // Absolute: the protocol itself refuses relative paths over 2048 bytes; an absolute
+    // one may have 3072, so this one is refused by the path quota alone.
+    let home = format!("/local/domain/{}", xs.read("domid").unwrap_or_default());
+    let p = format!("{home}/data/{}", long("p", 2044));
     match xs.write(&p, "v") {
         Err(e) => println!("xs-flood: long-path: refused ({})", name(&e)),
         Ok(()) => {
