@@ -36,6 +36,8 @@ static BIG: LockedHeap = LockedHeap::empty();
 static BIG_END: AtomicUsize = AtomicUsize::new(0);
 /// First PFN beyond the frames the big heap took (0: none taken).
 static FIRST_FREE_PFN: AtomicU64 = AtomicU64::new(0);
+/// First PFN the big heap took (its first L1 table).
+static FIRST_HEAP_PFN: AtomicU64 = AtomicU64::new(0);
 
 struct Heaps;
 
@@ -97,6 +99,17 @@ pub fn first_free_pfn() -> u64 {
     FIRST_FREE_PFN.load(Ordering::Acquire)
 }
 
+/// The PFN behind big-heap address `va` (`None` outside the big heap): each 2 MiB of it is
+/// one L1 frame followed by the 512 data frames it maps, in PFN order.
+pub fn pfn_of(va: u64) -> Option<u64> {
+    if va < BIG_BASE || va >= BIG_END.load(Ordering::Acquire) as u64 {
+        return None;
+    }
+    let off = va - BIG_BASE;
+    let (table, page) = (off / (2 << 20), (off % (2 << 20)) / PAGE_SIZE);
+    Some(FIRST_HEAP_PFN.load(Ordering::Acquire) + table * 513 + 1 + page)
+}
+
 /// dom0: maps a heap sized from its memory ([`heap_size_for`]) at [`BIG_BASE`] from the frames
 /// past the initial region and adds it to the allocator. Returns its size.
 pub fn grow(si: &StartInfo) -> Result<usize, Errno> {
@@ -151,6 +164,7 @@ pub fn grow(si: &StartInfo) -> Result<usize, Errno> {
             unsafe { guest::mmu_update(&reqs, DomId::SELF) }.map_err(|(_, e)| e)?;
         }
     }
+    FIRST_HEAP_PFN.store(first, Ordering::Release);
     FIRST_FREE_PFN.store(pfn, Ordering::Release);
     // SAFETY: `BIG_BASE..BIG_BASE + size` is now mapped writable to frames used by nothing
     // else, and is handed to the big heap once (`grow` runs once, in dom0's boot).
