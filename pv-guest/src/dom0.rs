@@ -281,12 +281,14 @@ pub(crate) fn initrd(si: &'static StartInfo) -> Initrd<'static> {
 
 /// Runs dom0: banner, then the shell until poweroff or reboot.
 pub fn run(si: &'static StartInfo) -> ! {
+    // The heap grows to a quarter of our memory (the toolstack and xenstored live in it).
+    let grown = crate::heap::grow(si);
     let (maj, min) = guest::xen_version_number().unwrap_or((0, 0));
     println!(
         "pv-guest dom0: Xen {maj}.{min}, {} MiB, initrd {} bytes, heap {} KiB, cmdline \"{}\"",
         (si.nr_pages * PAGE_SIZE) >> 20,
         si.mod_len,
-        crate::heap::free() >> 10,
+        crate::heap::size() >> 10,
         crate::cmdline::from_raw(&si.cmd_line)
     );
     let (lo, hi) = crate::mm::Space::new(si).mfn_range();
@@ -294,6 +296,9 @@ pub fn run(si: &'static StartInfo) -> ! {
         "dom0: memory: {} pages in machine frames {lo:#x}-{hi:#x}",
         si.nr_pages
     );
+    if let Err(e) = grown {
+        println!("dom0: heap stays at its boot size: {}", e.name());
+    }
     if let Some(mode) = crate::cmdline::param(crate::cmdline::from_raw(&si.cmd_line), "bench") {
         crate::bench::run_dom0(si, mode);
     }
@@ -309,12 +314,24 @@ pub fn run(si: &'static StartInfo) -> ! {
     }
     let initrd = initrd(si);
     match Dom0Hypervisor::new(si) {
-        Ok(hv) => shell(Shell::new(Toolstack::new(hv, initrd))),
+        Ok(hv) => shell(Shell::new(with_store_limits(Toolstack::new(hv, initrd)))),
         Err(e) => {
             println!("dom0: no foreign-mapping window ({e}); domain building disabled");
-            shell(Shell::new(Toolstack::new(Broken, initrd)))
+            shell(Shell::new(with_store_limits(Toolstack::new(
+                Broken, initrd,
+            ))))
         }
     }
+}
+
+/// xenstored's global bounds from our heap: all domains together hold at most half of it,
+/// and a request is refused (`ENOMEM`) when the heap runs short, so that no guest's request
+/// reaches the (fatal) allocation failure.
+fn with_store_limits<H: Hypervisor>(mut ts: Toolstack<'static, H>) -> Toolstack<'static, H> {
+    let xs = ts.xenstore();
+    xs.quotas.global_memory = crate::heap::size() / 2;
+    xs.heap_free = Some(crate::heap::free);
+    ts
 }
 
 /// The longest the idle shell sleeps before polling its domains again.

@@ -46,7 +46,10 @@ impl Space {
             l4_va: si.pt_base,
             mfn_list: si.mfn_list,
             nr_pages: si.nr_pages,
-            next_pfn: Cell::new((region_end - VIRT_BASE) / PAGE_SIZE),
+            // Past the frames dom0's heap took, if it grew (`heap::grow`).
+            next_pfn: Cell::new(
+                ((region_end - VIRT_BASE) / PAGE_SIZE).max(crate::heap::first_free_pfn()),
+            ),
             shared_info: si.shared_info,
         }
     }

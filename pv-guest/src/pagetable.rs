@@ -81,6 +81,28 @@ pub const fn initial_region_end(pt_base: u64, nr_pt_frames: u64) -> u64 {
     (stack_end + REGION_MIN_PADDING).next_multiple_of(REGION_ALIGN)
 }
 
+/// The largest heap dom0 maps beyond its initial region (128 L2 slots).
+pub const HEAP_MAX: u64 = 256 << 20;
+/// The boot heap's size (a static array), the least a grown heap has.
+pub const HEAP_MIN: u64 = 4 << 20;
+
+/// dom0's heap size for `nr_pages` of memory, `spare` of them beyond the initial region: a
+/// quarter of its memory, at least [`HEAP_MIN`], at most [`HEAP_MAX`], in whole 2 MiB L1
+/// tables, and leaving a quarter of the spare frames to everything else.
+pub const fn heap_size_for(nr_pages: u64, spare: u64) -> u64 {
+    let quarter = nr_pages * PAGE_SIZE / 4;
+    let want = if quarter < HEAP_MIN {
+        HEAP_MIN
+    } else {
+        quarter
+    };
+    let want = if want > HEAP_MAX { HEAP_MAX } else { want };
+    // Each 2 MiB needs 512 data frames and one L1.
+    let fits = spare * 3 / 4 / 513 * (2 << 20);
+    let size = if want < fits { want } else { fits };
+    size / (2 << 20) * (2 << 20)
+}
+
 /// Our own page tables, as the builder set them up.
 pub struct Walker<'m, M: Memory> {
     mem: &'m M,
@@ -187,6 +209,18 @@ mod tests {
         assert_eq!(table_index(VB, 2), 0);
         assert_eq!(table_index(VB + 0x3F_F000, 1), 511);
         assert_eq!(table_index(VB + 0x3F_F000, 2), 1);
+    }
+
+    #[test]
+    fn heap_sizes() {
+        // dom0's default 64 MiB: 16 MiB, with ~48 MiB of frames past the region.
+        assert_eq!(heap_size_for(16384, 12288), 16 << 20);
+        // Small memory: at least 4 MiB.
+        assert_eq!(heap_size_for(4096, 3000), 4 << 20);
+        // Large memory: capped.
+        assert_eq!(heap_size_for(1 << 20, 1 << 20), 256 << 20);
+        // Few spare frames: what fits.
+        assert_eq!(heap_size_for(16384, 2000), 4 << 20);
     }
 
     #[test]

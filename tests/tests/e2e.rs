@@ -35,3 +35,4 @@ mod xl_many;
 mod xl_memory;
 mod xl_report;
 mod xl_top;
+mod xs_flood;

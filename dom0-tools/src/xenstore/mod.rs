@@ -3,6 +3,7 @@
 //! - [`path`]: path validation, relative paths, domain home paths;
 //! - [`perms`]: per-node permissions (`n0`, `r1`, ... as Xen writes them);
 //! - [`store`]: the tree itself with generations, ownership and quotas;
+//! - [`txn`]: transactions as read sets and overlays over the live tree;
 //! - [`wire`]: `xsd_sockmsg` framing and payload fields;
 //! - [`daemon`]: every `XS_*` operation, connections, watches, transactions;
 //! - [`ring`]: the byte rings of the xenstore and console pages (index math, copy in/out);
@@ -16,11 +17,14 @@ pub mod path;
 pub mod perms;
 pub mod ring;
 pub mod store;
+pub mod txn;
 pub mod wire;
 pub mod xenbus;
 
 pub use daemon::{Quotas, Xenstored};
 pub use perms::{Access, Perm, Perms};
 
+#[cfg(test)]
+mod bounds_tests;
 #[cfg(test)]
 mod tests;

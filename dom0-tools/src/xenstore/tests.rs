@@ -13,7 +13,7 @@ use guest_abi::errno::Errno;
 use guest_abi::io::xenbus::XenbusState;
 use guest_abi::io::xenstore::XsType;
 
-fn xs_with(doms: &[u16]) -> Xenstored {
+pub(super) fn xs_with(doms: &[u16]) -> Xenstored {
     let mut xs = Xenstored::new();
     for &d in doms {
         xs.introduce(d, 100 + u64::from(d), 5).unwrap();
@@ -252,9 +252,10 @@ fn quotas_hold_with_named_errors() {
     let mut xs = xs_with(&[1]);
     xs.quotas = Quotas {
         entries: 10,
-        entry_size: 16,
+        entry_size: 64,
         watches: 3,
         transactions: 2,
+        ..Quotas::default()
     };
     let owned = xs.store().entries_of(1);
     let mut n = 0;
@@ -271,7 +272,7 @@ fn quotas_hold_with_named_errors() {
     xs.write(1, "data/n0", b"w").unwrap();
     xs.rm(1, "data/n0").unwrap();
     xs.write(1, "data/again", b"v").unwrap();
-    assert_eq!(xs.write(1, "data/n1", &[b'x'; 17]), Err(Errno::ENOSPC));
+    assert_eq!(xs.write(1, "data/n1", &[b'x'; 65]), Err(Errno::ENOSPC));
     for i in 0..3 {
         xs.watch(1, &alloc::format!("data/w{i}"), "t").unwrap();
     }
@@ -478,33 +479,33 @@ fn xenbus_handshake() {
 
 // Helpers.
 
-fn s(x: &str) -> String {
+pub(super) fn s(x: &str) -> String {
     String::from(x)
 }
 
-fn wr(p: &str, v: &str) -> Vec<u8> {
+pub(super) fn wr(p: &str, v: &str) -> Vec<u8> {
     let mut m = nul_joined(&[p]);
     m.extend_from_slice(v.as_bytes());
     m
 }
 
-fn tx_start(xs: &mut Xenstored) -> u32 {
+pub(super) fn tx_start(xs: &mut Xenstored) -> u32 {
     let r = xs
         .request(0, XsType::TransactionStart, 0, nul_joined(&[""]))
         .unwrap();
     split_list(&r)[0].parse().unwrap()
 }
 
-fn tx_end(xs: &mut Xenstored, tx: u32, how: &str) -> Result<Vec<u8>, Errno> {
+pub(super) fn tx_end(xs: &mut Xenstored, tx: u32, how: &str) -> Result<Vec<u8>, Errno> {
     xs.request(0, XsType::TransactionEnd, tx, nul_joined(&[how]))
 }
 
-fn send(page: &mut [u8], ty: XsType, tx: u32, payload: &[u8]) {
+pub(super) fn send(page: &mut [u8], ty: XsType, tx: u32, payload: &[u8]) {
     let m = Msg::new(ty, 1, tx, payload.to_vec()).encode();
     assert_eq!(ring::write(page, XS_REQ, &m).unwrap(), m.len());
 }
 
-fn recv_all(page: &mut [u8]) -> Vec<Msg> {
+pub(super) fn recv_all(page: &mut [u8]) -> Vec<Msg> {
     let mut buf = [0u8; 1024];
     let n = ring::read(page, XS_RSP, &mut buf).unwrap();
     let mut out = Vec::new();

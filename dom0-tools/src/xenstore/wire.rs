@@ -77,6 +77,22 @@ impl Msg {
         v
     }
 
+    /// Header and payload as one byte string, or `ENOMEM`.
+    pub fn try_encode(&self) -> Result<Vec<u8>, Errno> {
+        let hdr = XsdSockmsg {
+            type_: self.ty,
+            req_id: self.req_id,
+            tx_id: self.tx_id,
+            len: self.payload.len() as u32,
+        };
+        let mut v = Vec::new();
+        v.try_reserve_exact(HEADER + self.payload.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        v.extend_from_slice(hdr.as_bytes());
+        v.extend_from_slice(&self.payload);
+        Ok(v)
+    }
+
     /// An `XS_ERROR` reply naming `e`.
     pub fn error(req_id: u32, tx_id: u32, e: Errno) -> Msg {
         Msg::new(XsType::Error, req_id, tx_id, nul_joined(&[e.name()]))

@@ -103,7 +103,15 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     }
 
     /// Serves every introduced domain's xenstore ring once; a domain found gone is released.
+    /// What xenstored logged (events dropped, a connection not served) becomes notices.
     pub(super) fn service_store_rings(&mut self, all: bool) {
+        self.service_store_rings_once(all);
+        for line in self.xs.take_log() {
+            let _ = writeln!(self.notices, "(xl) xenstored: {line}");
+        }
+    }
+
+    fn service_store_rings_once(&mut self, all: bool) {
         for (dom, ring) in self.xs.domains() {
             let Some(ring) = ring else { continue };
             if self.xs.conn(dom).is_some_and(|c| c.broken.is_some()) {

@@ -139,7 +139,9 @@ impl Platform for Pv {
         (mfn << 12) | PTE_KERNEL_RW
     }
     fn mfn_of(&self, va: u64) -> u64 {
-        self.p2m[((va - VIRT_BASE) / PAGE_SIZE) as usize]
+        // Heap memory may lie in dom0's grown heap, past the initial region.
+        let pfn = crate::heap::pfn_of(va).unwrap_or((va - VIRT_BASE) / PAGE_SIZE);
+        self.p2m[pfn as usize]
     }
     fn write_ptes(&mut self, ptes: &[(u64, u64)]) {
         if let Err(e) = self.mmu(ptes) {

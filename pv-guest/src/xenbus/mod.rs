@@ -3,6 +3,7 @@
 //! the console front end's xenbus handshake ([`front`]); and the domU XenStore self-tests
 //! ([`selftest`]).
 
+pub mod flood;
 pub mod front;
 pub mod page;
 pub mod selftest;
@@ -84,6 +85,45 @@ impl XsClient {
             }
         }
         reply
+    }
+
+    /// Hostile tests: puts as much of `bytes` on the request ring as fits (without reading
+    /// any response) and notifies xenstored; returns how much went in.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> usize {
+        let n = ring::write(&mut self.page, XS_REQ, bytes).unwrap_or(0);
+        if n > 0 {
+            self.notify();
+        }
+        n
+    }
+
+    /// Free space on the request ring.
+    pub fn request_space(&self) -> usize {
+        ring::space(&self.page, XS_REQ).unwrap_or(0)
+    }
+
+    /// Whether response bytes wait on the ring.
+    pub fn response_pending(&self) -> bool {
+        ring::pending(&self.page, XS_RSP).unwrap_or(0) > 0
+    }
+
+    /// Hostile tests: every whole message that arrived so far (replies and watch events),
+    /// without waiting.
+    pub fn take_raw(&mut self) -> Vec<Msg> {
+        while self.pull() {}
+        let mut out = Vec::new();
+        while let Parse::Msg(m, used) = wire::parse(&self.inbuf) {
+            self.inbuf.drain(..used);
+            out.push(m);
+        }
+        out
+    }
+
+    /// A fresh request id (for raw requests).
+    pub fn next_req_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
     }
 
     /// One request; the reply's payload, or the errno xenstored named.

@@ -40,6 +40,7 @@ pub fn run(cmd: &str, xs: Option<&mut XsClient>) -> bool {
         "xs-watch" => watch(xs),
         "xs-tx" => tx(xs),
         "xs-quota" => quota(xs),
+        "xs-flood" => super::flood::run(xs, cmd),
         _ => println!("{test}: unknown test"),
     }
     true
@@ -157,7 +158,8 @@ fn tx(xs: &mut XsClient) {
 fn quota(xs: &mut XsClient) {
     let mut n = 0u32;
     let err = loop {
-        match xs.write(&format!("data/flood{n}"), "x") {
+        // Fifty per directory: a node's children count toward its size (2048 bytes).
+        match xs.write(&format!("data/f{}/n{}", n / 50, n % 50), "x") {
             Ok(()) => n += 1,
             Err(e) => break e,
         }
@@ -169,7 +171,7 @@ fn quota(xs: &mut XsClient) {
     let big = alloc::vec![b'b'; 4000];
     println!(
         "xs-quota: 4000-byte value: {}",
-        res(&xs.write_tx(0, "data/flood0", &big))
+        res(&xs.write_tx(0, "data/f0/n0", &big))
     );
     let mut w = 0;
     let werr = loop {
