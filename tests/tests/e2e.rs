@@ -11,6 +11,7 @@ mod console;
 mod crash;
 mod domu;
 mod events;
+mod exhaustion;
 mod fuzz;
 mod grants;
 mod guest_errors;

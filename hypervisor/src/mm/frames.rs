@@ -184,6 +184,13 @@ impl<'a> FrameBitmap<'a> {
     }
 }
 
+/// Frames kept from domains' memory on a machine of `total` frames, so that the hypervisor's
+/// own memory (its heap grows from free frames, page tables, shared pages) never runs out
+/// because guests took everything: 1/128 of RAM within [4 MiB, 64 MiB].
+pub fn reserve_for(total: u64) -> u64 {
+    (total / 128).clamp(1024, 16 * 1024)
+}
+
 /// Where boot-time data of `bytes` can go: the lowest page-aligned address at or above
 /// 1 MiB inside one of the `available` ranges, ending at or below `limit`, overlapping none
 /// of the `reserved` ranges (all `[start, end)` byte ranges, in any order).
@@ -225,7 +232,7 @@ pub use hw::*;
 
 #[cfg(target_os = "none")]
 mod hw {
-    use super::{FrameBitmap, FreeError};
+    use super::{reserve_for, FrameBitmap, FreeError};
     use crate::boot_info::BootInfo;
     use spin::Mutex;
 
@@ -299,9 +306,20 @@ mod hw {
 
     /// Allocates a zeroed frame for a domain's memory (highest first); returns its MFN.
     pub fn alloc_for_domain() -> Option<u64> {
-        let mfn = with(|b| b.alloc_high())?;
+        let mfn = with(|b| {
+            if b.free_count() <= reserve_for(b.total_count()) {
+                return None;
+            }
+            b.alloc_high()
+        })?;
         zero(mfn, 1);
         Some(mfn)
+    }
+
+    /// Free frames domains' memory may still take: all but the hypervisor's reserve
+    /// ([`super::reserve_for`]), what `sysctl physinfo` reports as free.
+    pub fn free_for_domains() -> u64 {
+        with(|b| b.free_count().saturating_sub(reserve_for(b.total_count())))
     }
 
     /// Allocates `count` zeroed contiguous frames aligned to `align` frames; returns the first.
@@ -465,6 +483,14 @@ mod tests {
             place(&[(u64::MAX - 4096, u64::MAX)], &[], 8192, u64::MAX),
             None
         );
+    }
+
+    #[test]
+    fn the_reserve_scales_with_the_machine_within_bounds() {
+        assert_eq!(reserve_for(131072), 1024, "512 MiB: 4 MiB");
+        assert_eq!(reserve_for(2 << 20), 16384, "8 GiB: capped at 64 MiB");
+        assert_eq!(reserve_for(1 << 19), 4096, "2 GiB: 16 MiB");
+        assert_eq!(reserve_for(100), 1024);
     }
 
     #[test]
