@@ -41,7 +41,8 @@ pub fn syscall(regs: &mut CpuUserRegs) {
 }
 
 /// `enter_guest` found a frame it cannot return to (non-canonical rip, bad selectors): the
-/// running domain is crashed and another one scheduled into `regs`.
+/// guest kernel gets a #GP or its failsafe callback, or the domain is crashed and another
+/// one scheduled into `regs`.
 pub fn guest_bad_frame(regs: &mut CpuUserRegs) {
-    crate::traps::crash_current(regs, "bad return frame (rip or selectors)")
+    crate::traps::bad_frame(regs)
 }

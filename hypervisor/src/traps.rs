@@ -90,6 +90,21 @@ pub fn return_frame_ok(cs: u16, ss: u16, rip: u64) -> bool {
     cs_ok && ss == FLAT_RING3_SS64
 }
 
+/// The guest is to return to a context the CPU cannot enter. As when Xen's own exit to the
+/// guest faults: usable selectors with a non-canonical rip fault in guest context, so the
+/// guest kernel gets a #GP (error code 0, the bad rip in its frame) through its trap table;
+/// unusable selectors (or no #GP handler) go to its failsafe callback; with neither the
+/// caller crashes the domain.
+pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
+    let selectors_ok =
+        matches!(regs.cs, FLAT_RING3_CS64 | FLAT_RING3_CS32) && regs.ss == FLAT_RING3_SS64;
+    let gp = st.cur().vcpu.trap_table[13];
+    if selectors_ok && gp.address != 0 {
+        return bounce(st, regs, gp.address, Some(0), gp.flags & 4 != 0);
+    }
+    failsafe(st, regs)
+}
+
 /// The guest asked to return to a context the CPU cannot enter (bad selectors or rip):
 /// deliver its failsafe callback, with the frame `rcx, r11, ds, es, fs, gs, rip, cs, rflags,
 /// rsp, ss` describing that context, or crash it if it registered none.
@@ -260,6 +275,14 @@ pub fn vcpu_switched(st: &mut State, prev: u16) {
     crate::hypercall::fpu::switched(st, prev);
     let desc = st.cur().vcpu.desc;
     arch::gdt::load_guest_tables(&desc);
+}
+
+/// `enter_guest` found a frame it cannot return to: a #GP or the failsafe callback for the
+/// guest kernel (see [`bad_return`]), else the domain is crashed and another one scheduled.
+pub fn bad_frame(regs: &mut CpuUserRegs) {
+    if state::with(|st| bad_return(st, regs)).is_err() {
+        crash_current(regs, "bad return frame (rip or selectors)");
+    }
 }
 
 /// Crash the running domain with a reason and switch to another.

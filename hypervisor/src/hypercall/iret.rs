@@ -36,10 +36,10 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
     regs.ss = (c.ss as u16) | 3;
     vcpu_info::set_upcall_mask(&st.cur().shared_info, c.rflags & RFLAGS_IF == 0);
     if !crate::traps::return_frame_ok(regs.cs, regs.ss, regs.rip) {
-        // A ring-0 or otherwise unusable selector, or a bad rip: the guest's failsafe
-        // callback gets it (as when Xen's own iretq faults), else the domain is crashed.
+        // A context the CPU cannot enter: a #GP or the failsafe callback for the guest
+        // kernel (`traps::bad_return`), else the domain is crashed.
         regs.entry_vector = 0;
-        return match crate::traps::failsafe(st, regs) {
+        return match crate::traps::bad_return(st, regs) {
             Ok(()) => Ok(Outcome::Regs),
             Err(why) => Err(crash(st, why)),
         };

@@ -3,7 +3,9 @@
 //!
 //! A batch is worked through a bounded number of entries at a time and then continued (the
 //! guest re-executes the call on the rest), so a huge count cannot hold the CPU. A nested
-//! multicall and `iret` (which rewrites the caller's frame) are refused with EINVAL, as Xen.
+//! multicall is refused with EINVAL. An `iret` entry is done as Xen does it: it returns the
+//! guest to the context on its stack (read at the guest's rsp, as for a plain `iret`) and
+//! ends the batch there; the entries after it do not run.
 //! An entry that itself asks to be continued or to give up the CPU (a long `mmu_update`,
 //! `SCHEDOP_block`) makes the batch continue from that entry, with the arguments the
 //! handler updated written back into it.
@@ -42,8 +44,18 @@ pub fn multicall(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
         let mut sub = *regs;
         (sub.rax, sub.rdi, sub.rsi, sub.rdx, sub.r10, sub.r8) =
             (e.op, args[0], args[1], args[2], args[3], args[4]);
+        if e.op == nr::IRET as u64 {
+            // The caller's own frame is what `iret` rewrites.
+            let r = super::iret::iret(st, regs, args);
+            let result = match &r {
+                Ok(_) => 0,
+                Err(err) => err.to_ret() as u64,
+            };
+            let _ = guest_copy::write(&st.mem, va + 8, &result);
+            return r;
+        }
         let outcome = match usize::try_from(e.op) {
-            Ok(nr::MULTICALL) | Ok(nr::IRET) => Err(Errno::EINVAL),
+            Ok(nr::MULTICALL) => Err(Errno::EINVAL),
             Ok(op) => match super::lookup(op) {
                 Some(h) => h(st, &mut sub, args),
                 None => Err(Errno::ENOSYS),
