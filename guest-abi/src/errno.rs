@@ -92,6 +92,7 @@ errnos! {
     EBADMSG = 74, "Not a data message.";
     EOVERFLOW = 75, "Value too large for the data type.";
     EILSEQ = 84, "Illegal byte sequence.";
+    ERESTART = 85, "Interrupted call, to be restarted (the hypervisor's own).";
     EUSERS = 87, "Too many users.";
     ENOTSOCK = 88, "Not a socket.";
     EMSGSIZE = 90, "Message too long.";

@@ -98,6 +98,8 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
     if !d.dying {
         d.dying = true;
         d.teardown = Some(crate::mm::page_types::Cursor::Untype(d.pages.first()));
+        // Its tables part-way through a release are reset by the teardown itself.
+        crate::arch::x86_64::preempt::take_pending(id);
         // Its ports close now; peers see their side of a channel go unbound.
         crate::evtchn::close_all(st, id);
         crate::grant::ops::release_all(st, id);

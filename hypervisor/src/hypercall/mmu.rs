@@ -6,7 +6,7 @@
 
 use super::memory_op::resolve;
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::preempt::Slice;
+use crate::arch::x86_64::preempt::{self, Slice};
 use crate::domain::{lifecycle, state::State};
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::guest_va_ok;
@@ -33,6 +33,18 @@ fn invlpg(va: u64) {
     }
 }
 
+/// Goes on with `dom`'s tables left part-way through their release (within the armed slice);
+/// false if some are still part-way.
+fn drain_pending(st: &mut State, dom: u16) -> bool {
+    let (mut ft, mem) = st.frame_table();
+    let mut done = true;
+    for mfn in preempt::take_pending(dom) {
+        // Stopped again: it is noted pending again.
+        done &= ft.devalidate(mem, mfn).is_ok();
+    }
+    done
+}
+
 /// Shared driver of the two batched calls: runs `one` on each request, continuing long batches.
 fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>(
     st: &mut State,
@@ -57,7 +69,12 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     let mut buf = [0u8; CHUNK_BYTES];
     let per_chunk = (CHUNK_BYTES as u64 / size).max(1) as u32;
     let slice = Slice::start();
-    'chunks: while i < limit {
+    // Long page-table (de)validations stop with the slice and are continued (ERESTART).
+    preempt::arm(slice);
+    let cur = st.current;
+    // Tables left part-way through their release by an earlier request go first.
+    let mut restart = !drain_pending(st, cur);
+    'chunks: while i < limit && !restart {
         let n = (limit - i).min(per_chunk);
         let bytes = &mut buf[..(u64::from(n) * size) as usize];
         let whole = guest_copy::copy_from_guest(&st.mem, list + u64::from(i) * size, bytes).is_ok();
@@ -76,12 +93,21 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
                     }
                 }
             };
-            if let Err(e) = one(st, pg_owner, &req) {
-                result = Err(e);
-                break 'chunks;
+            match one(st, pg_owner, &req) {
+                Ok(()) => {}
+                // Preempted part-way: this request runs again (and goes on) when continued.
+                Err(Errno::ERESTART) => {
+                    restart = true;
+                    break 'chunks;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break 'chunks;
+                }
             }
             i += 1;
-            if slice.expired() {
+            if slice.expired() || preempt::has_pending(cur) {
+                restart = true;
                 break 'chunks;
             }
         }
@@ -93,8 +119,9 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     if pdone != 0 {
         guest_copy::write(&st.mem, pdone, &done)?;
     }
+    preempt::disarm();
     result?;
-    if i < count {
+    if i < count || restart {
         regs.rdi = list + u64::from(i) * size;
         regs.rsi = u64::from((count - i) | PREEMPTED);
         return Ok(Outcome::Continue);

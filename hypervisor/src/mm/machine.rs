@@ -166,6 +166,14 @@ impl TableMem for Machine {
     fn flush_tlb(&mut self) {
         flush_tlb_local();
     }
+
+    fn should_preempt(&mut self) -> bool {
+        crate::arch::x86_64::preempt::armed_expired()
+    }
+
+    fn note_pending(&mut self, owner: u16, mfn: u64) {
+        crate::arch::x86_64::preempt::note_pending(owner, mfn);
+    }
 }
 
 impl PhysRead for Machine {

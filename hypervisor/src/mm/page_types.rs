@@ -89,6 +89,11 @@ pub struct PageInfo {
     /// the hypervisor writes it on the guest's behalf, so the guest may map it (writable) but
     /// never type, pin, free or grant it. Held by a [`XenPage`].
     pub xen: bool,
+    /// A (de)validation of this table left part-way when its hypercall was preempted.
+    pub partial: Partial,
+    /// With `partial`: entries `[0, pidx)` hold their references (validated so far, or not
+    /// yet released).
+    pub pidx: u16,
     /// Linear (same-level, read-only) page-table references, as Xen counts them: > 0, how
     /// many entries of other tables reference this table linearly; < 0, how many linear
     /// entries this table holds. A table is one or the other, never both, so linear
@@ -98,6 +103,21 @@ pub struct PageInfo {
     pub next: u32,
     /// See `next`.
     pub prev: u32,
+}
+
+/// A table's validation or devalidation in progress (Xen's `PGT_partial`): long ones are
+/// done a slice at a time (the hypercall is continued), so no guest-built tree keeps the
+/// hypervisor busy for long.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Partial {
+    /// Not in progress.
+    #[default]
+    None,
+    /// Being validated as its `ptype`: entries `[0, pidx)` are; it holds no type reference
+    /// yet (whoever finishes it takes the first).
+    Validating,
+    /// Being devalidated: entries `[0, pidx)` still hold references, to be released.
+    Devalidating,
 }
 
 /// The end of a [`PageList`].
@@ -193,6 +213,8 @@ impl Default for PageInfo {
             stale: 0,
             refs: 0,
             xen: false,
+            partial: Partial::None,
+            pidx: 0,
             linear: 0,
             next: NO_FRAME,
             prev: NO_FRAME,
@@ -212,6 +234,14 @@ pub trait TableMem {
     fn tlb_epoch(&self) -> u32;
     /// Flush the TLB (advancing the epoch).
     fn flush_tlb(&mut self);
+    /// Whether the work in progress should stop here and be continued later (its
+    /// hypercall's slice is used up). Only callers that can continue arm it.
+    fn should_preempt(&mut self) -> bool {
+        false
+    }
+    /// Table `mfn` of domain `owner` stopped part-way through its devalidation: the caller
+    /// must go on with it ([`FrameTable::devalidate`]) before the domain does anything else.
+    fn note_pending(&mut self, _owner: u16, _mfn: u64) {}
 }
 
 /// The frame table: one [`PageInfo`] per machine frame.
@@ -300,7 +330,12 @@ impl<'a> FrameTable<'a> {
         if p.xen {
             return Err(Errno::EPERM);
         }
-        if p.type_count != 0 || p.foreign_refs != 0 || p.refs != 0 || p.pinned {
+        if p.type_count != 0
+            || p.foreign_refs != 0
+            || p.refs != 0
+            || p.pinned
+            || p.partial != Partial::None
+        {
             return Err(Errno::EBUSY);
         }
         self.list_remove(list, mfn);
@@ -316,7 +351,9 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Take a reference of type `want` on `mfn`, which must belong to `dom`, validating it
-    /// (and the tables below it) if it becomes a page table.
+    /// (and the tables below it) if it becomes a page table. A long validation stops when
+    /// `mem` says its slice is used up, leaving the table [`Partial::Validating`] and
+    /// answering `ERESTART`: called again (the hypercall continued), it goes on from there.
     pub fn get_type(
         &mut self,
         mem: &mut impl TableMem,
@@ -332,6 +369,18 @@ impl<'a> FrameTable<'a> {
             // The hypervisor writes this frame: it may never become a table or descriptors.
             return Err(Errno::EPERM);
         }
+        match (p.partial, p.ptype == want) {
+            (Partial::Validating, true) => {
+                let level = want.level().ok_or(Errno::EINVAL)?;
+                return self.validate(mem, mfn, level, dom);
+            }
+            // Part-way to being a table (maybe further up this very validation): busy, as a
+            // table is, until it is finished.
+            (Partial::Validating, false) => return Err(Errno::EBUSY),
+            (Partial::Devalidating, _) => self.devalidate(mem, mfn)?,
+            (Partial::None, _) => {}
+        }
+        let p = self.slot(mfn)?;
         if p.type_count > 0 {
             if p.ptype != want {
                 return Err(Errno::EBUSY);
@@ -343,6 +392,11 @@ impl<'a> FrameTable<'a> {
         self.flush_if_stale(mem, mfn);
         let p = self.slot(mfn)?;
         p.ptype = want;
+        if let Some(level) = want.level() {
+            p.partial = Partial::Validating;
+            p.pidx = 0;
+            return self.validate(mem, mfn, level, dom);
+        }
         p.type_count = 1;
         if want == PageType::SegDesc && !(0..512).all(|i| guest_descriptor_ok(mem.read(mfn, i))) {
             let p = self.slot(mfn)?;
@@ -350,18 +404,12 @@ impl<'a> FrameTable<'a> {
             p.type_count = 0;
             return Err(Errno::EINVAL);
         }
-        if let Some(level) = want.level() {
-            if let Err(e) = self.validate(mem, mfn, level, dom) {
-                let p = self.slot(mfn)?;
-                p.ptype = PageType::None;
-                p.type_count = 0;
-                return Err(e);
-            }
-        }
         Ok(())
     }
 
-    /// Drop a type reference; a table whose count reaches zero releases what it references.
+    /// Drop a type reference; a table whose count reaches zero releases what it references
+    /// ([`FrameTable::devalidate`]: a slice at a time; what is left is noted with
+    /// [`TableMem::note_pending`] for the caller to continue).
     pub fn put_type(&mut self, mem: &mut impl TableMem, mfn: u64) {
         let Ok(p) = self.slot(mfn) else { return };
         if p.type_count == 0 {
@@ -371,34 +419,110 @@ impl<'a> FrameTable<'a> {
         if p.type_count > 0 {
             return;
         }
-        let ptype = p.ptype;
-        p.ptype = PageType::None;
-        if let Some(level) = ptype.level() {
-            for idx in 0..512 {
-                if level == 4 && HOLE_SLOTS.contains(&idx) {
-                    continue;
-                }
-                let e = mem.read(mfn, idx);
-                self.put_entry(mem, e, level, self.owner(mfn), mfn);
-            }
+        if p.ptype.level().is_some() {
+            p.partial = Partial::Devalidating;
+            p.pidx = 512;
+            let _ = self.devalidate(mem, mfn);
+        } else {
+            p.ptype = PageType::None;
         }
     }
 
-    fn validate(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
-        for idx in 0..512 {
-            if level == 4 && HOLE_SLOTS.contains(&idx) {
+    /// Release what table `mfn` (devalidating) still holds, from its last entry down, until
+    /// done (its type is then gone) or `mem` says to stop (`ERESTART`; noted with
+    /// [`TableMem::note_pending`]). A table below whose own release stopped is gone on with through
+    /// the entry that referenced it, so only the path to the current one is ever part-way.
+    pub fn devalidate(&mut self, mem: &mut impl TableMem, mfn: u64) -> MmResult {
+        let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
+        if p.partial != Partial::Devalidating {
+            return Ok(());
+        }
+        let (level, owner) = (p.ptype.level().unwrap_or(1), p.owner);
+        let start = p.pidx;
+        let mut idx = start;
+        while idx > 0 {
+            let i = usize::from(idx - 1);
+            if level == 4 && HOLE_SLOTS.contains(&i) {
+                idx -= 1;
                 continue;
             }
-            let e = mem.read(mfn, idx);
-            if let Err(err) = self.get_entry(mem, e, level, dom, dom, mfn) {
-                for undo in (0..idx).rev() {
-                    if level == 4 && HOLE_SLOTS.contains(&undo) {
-                        continue;
-                    }
-                    let e = mem.read(mfn, undo);
-                    self.put_entry(mem, e, level, dom, mfn);
+            let e = mem.read(mfn, i);
+            let child = (level > 1 && pte::present(e))
+                .then(|| pte::mfn(e))
+                .filter(|&c| c != mfn);
+            let child_partway = |ft: &Self| {
+                child.is_some_and(|c| {
+                    ft.get(c)
+                        .is_some_and(|p| p.partial == Partial::Devalidating)
+                })
+            };
+            if child_partway(self) {
+                // Our entry's reference is already gone; the table below is mid-way.
+                if let Err(e) = self.devalidate(mem, child.unwrap_or(0)) {
+                    self.stop_devalidation(mem, mfn, idx);
+                    return Err(e);
                 }
-                return Err(err);
+                idx -= 1;
+                continue;
+            }
+            // Each call makes progress: the slice is looked at after its first release.
+            if idx < start && mem.should_preempt() {
+                self.stop_devalidation(mem, mfn, idx);
+                return Err(Errno::ERESTART);
+            }
+            self.put_entry(mem, e, level, owner, mfn);
+            if child_partway(self) {
+                // The table below stopped part-way: go on with it from here next time.
+                self.stop_devalidation(mem, mfn, idx);
+                return Err(Errno::ERESTART);
+            }
+            idx -= 1;
+        }
+        let p = self.slot(mfn)?;
+        p.pidx = 0;
+        p.partial = Partial::None;
+        p.ptype = PageType::None;
+        Ok(())
+    }
+
+    /// Devalidation of `mfn` stops with entries `[0, idx)` still to release.
+    fn stop_devalidation(&mut self, mem: &mut impl TableMem, mfn: u64, idx: u16) {
+        if let Ok(p) = self.slot(mfn) {
+            p.pidx = idx;
+            mem.note_pending(p.owner, mfn);
+        }
+    }
+
+    /// Validate table `mfn` (validating as `level`) from entry `pidx` on; done, it holds its
+    /// first type reference. Preempted, `ERESTART` (entry `pidx` is where it goes on: a table
+    /// below it may itself be part-way). Refused, what it validated is released and the
+    /// refusal returned.
+    fn validate(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
+        let start = self.get(mfn).map_or(0, |p| p.pidx);
+        for idx in start..512u16 {
+            let i = usize::from(idx);
+            if level == 4 && HOLE_SLOTS.contains(&i) {
+                continue;
+            }
+            // Each call makes progress: the slice is looked at after its first entry.
+            if idx > start && mem.should_preempt() {
+                self.slot(mfn)?.pidx = idx;
+                return Err(Errno::ERESTART);
+            }
+            let e = mem.read(mfn, i);
+            match self.get_entry(mem, e, level, dom, dom, mfn) {
+                Ok(()) => {}
+                Err(Errno::ERESTART) => {
+                    self.slot(mfn)?.pidx = idx;
+                    return Err(Errno::ERESTART);
+                }
+                Err(err) => {
+                    let p = self.slot(mfn)?;
+                    p.partial = Partial::Devalidating;
+                    p.pidx = idx;
+                    let _ = self.devalidate(mem, mfn);
+                    return Err(err);
+                }
             }
         }
         if level == 4 {
@@ -407,6 +531,10 @@ impl<'a> FrameTable<'a> {
                 mem.write(mfn, i, s);
             }
         }
+        let p = self.slot(mfn)?;
+        p.partial = Partial::None;
+        p.pidx = 0;
+        p.type_count = 1;
         Ok(())
     }
 
@@ -758,8 +886,15 @@ impl<'a> FrameTable<'a> {
         if p.owner != dom {
             return;
         }
-        if let (Some(level), true) = (p.ptype.level(), p.type_count > 0) {
-            for idx in 0..512 {
+        // Entries that hold references: all of a validated table, those below `pidx` of one
+        // part-way through (de)validation.
+        let held = match p.partial {
+            Partial::None if p.type_count > 0 => 512,
+            Partial::None => 0,
+            _ => usize::from(p.pidx),
+        };
+        if let (Some(level), true) = (p.ptype.level(), held > 0) {
+            for idx in 0..held {
                 if level == 4 && HOLE_SLOTS.contains(&idx) {
                     continue;
                 }
@@ -783,6 +918,8 @@ impl<'a> FrameTable<'a> {
             p.ptype = PageType::None;
             p.type_count = 0;
             p.linear = 0;
+            p.partial = Partial::None;
+            p.pidx = 0;
             p.pinned = false;
             p.refs = p.foreign_refs;
         }

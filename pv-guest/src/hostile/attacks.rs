@@ -50,6 +50,7 @@ pub fn all(sp: &Space, t: &Tally) {
     pointers(t);
     t.class("per-operation cost");
     counts(sp, t);
+    big_pin(sp, t);
     t.class("descriptors and callbacks");
     descriptors(sp, t);
     t.class("traps and iret");
@@ -597,4 +598,70 @@ fn cpu(t: &Tally) {
             },
         );
     }
+}
+
+/// A tree of `l1s` L1 tables, each full of read-only mappings of one data frame, under
+/// L2s, an L3 and an L4 (all fresh): `(l4, frames used)`. Pinning and unpinning it validate
+/// and release `l1s * 512` entries.
+fn big_tree(sp: &Space, l1s: usize) -> Option<(u64, alloc::vec::Vec<u64>)> {
+    let data = sp.alloc_frame()?;
+    let mut all = alloc::vec::Vec::new();
+    let mut l1 = alloc::vec::Vec::new();
+    for _ in 0..l1s {
+        let f = sp.alloc_frame()?;
+        sp.fill(f, 11, |p| p.fill((data << 12) | PTE_KERNEL_RO))
+            .ok()?;
+        l1.push(f);
+    }
+    let mut l2 = alloc::vec::Vec::new();
+    for chunk in l1.chunks(32) {
+        let f = sp.alloc_frame()?;
+        sp.fill(f, 11, |p| {
+            p.fill(0);
+            for (k, t) in chunk.iter().enumerate() {
+                p[k] = (t << 12) | PTE_KERNEL_RO;
+            }
+        })
+        .ok()?;
+        l2.push(f);
+    }
+    let l3 = sp.alloc_frame()?;
+    sp.fill(l3, 11, |p| {
+        p.fill(0);
+        for (k, t) in l2.iter().enumerate() {
+            p[k] = (t << 12) | PTE_KERNEL_RO;
+        }
+    })
+    .ok()?;
+    let l4 = sp.alloc_frame()?;
+    sp.fill(l4, 11, |p| {
+        p.fill(0);
+        p[0] = (l3 << 12) | PTE_KERNEL_RO;
+    })
+    .ok()?;
+    all.extend(l1);
+    all.extend(l2);
+    all.extend([l3, l4, data]);
+    Some((l4, all))
+}
+
+/// Pin and unpin a tree of 256 L1 tables (131072 entries): done, but never in one stretch.
+pub(super) fn big_pin(sp: &Space, t: &Tally) {
+    let Some((l4, frames)) = big_tree(sp, 256) else {
+        t.contained("pin and unpin an L4 over 256 L1 tables", Err("no frames"));
+        return;
+    };
+    let pinned = sp.ext(MMUEXT_PIN_L4_TABLE, l4, 0);
+    let unpinned = sp.ext(MMUEXT_UNPIN_TABLE, l4, 0);
+    // All released: every frame may be mapped writable again.
+    let va = sp.spare(33);
+    let writable = frames.iter().all(|&f| sp.map(va, f, PTE_KERNEL_RW).is_ok());
+    let _ = sp.map(va, 0, 0);
+    t.contained(
+        "pin and unpin an L4 over 256 L1 tables",
+        match (pinned, unpinned, writable) {
+            (Ok(()), Ok(()), true) => Ok("done, in slices; every frame writable again"),
+            _ => Err("failed"),
+        },
+    );
 }

@@ -28,3 +28,50 @@ impl Slice {
         tsc::rdtsc() >= self.end
     }
 }
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// The TSC deadline of the armed slice (0: disarmed: nothing is preempted).
+static ARMED_END: AtomicU64 = AtomicU64::new(0);
+
+/// Page-table (de)validation may stop when `slice` is used up, from now until [`disarm`]:
+/// only a hypercall that can continue what was left part-way arms it.
+pub fn arm(slice: Slice) {
+    ARMED_END.store(slice.end.max(1), Ordering::Relaxed);
+}
+
+/// Nothing is preempted any more.
+pub fn disarm() {
+    ARMED_END.store(0, Ordering::Relaxed);
+}
+
+/// Whether the armed slice is used up (never while disarmed).
+pub fn armed_expired() -> bool {
+    let end = ARMED_END.load(Ordering::Relaxed);
+    end != 0 && tsc::rdtsc() >= end
+}
+
+/// Tables left part-way through their devalidation, by owner: each domain's batched MMU
+/// calls go on with its own before anything else.
+static PENDING: spin::Mutex<heapless::Vec<(u16, u64), 64>> = spin::Mutex::new(heapless::Vec::new());
+
+/// Remember table `mfn` of `owner` as part-way through its devalidation.
+pub fn note_pending(owner: u16, mfn: u64) {
+    let mut p = PENDING.lock();
+    if !p.contains(&(owner, mfn)) && p.push((owner, mfn)).is_err() {
+        log::error!("too many tables part-way through devalidation; {mfn:#x} stays so");
+    }
+}
+
+/// Take `owner`'s part-way tables.
+pub fn take_pending(owner: u16) -> heapless::Vec<u64, 64> {
+    let mut p = PENDING.lock();
+    let mine = p.iter().filter(|e| e.0 == owner).map(|e| e.1).collect();
+    p.retain(|e| e.0 != owner);
+    mine
+}
+
+/// Whether `owner` has tables part-way through their devalidation.
+pub fn has_pending(owner: u16) -> bool {
+    PENDING.lock().iter().any(|e| e.0 == owner)
+}

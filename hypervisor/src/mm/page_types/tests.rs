@@ -6,7 +6,12 @@ const D1: u16 = 1;
 const HV_SLOT: u64 = 0xdead_0000 | pte::P;
 
 #[derive(Default)]
-struct Mem(HashMap<(u64, usize), u64>, u32);
+struct Mem(
+    HashMap<(u64, usize), u64>,
+    u32,
+    Option<(u32, u32)>,
+    Vec<u64>,
+);
 
 impl TableMem for Mem {
     fn read(&self, mfn: u64, idx: usize) -> u64 {
@@ -24,6 +29,114 @@ impl TableMem for Mem {
     fn flush_tlb(&mut self) {
         self.1 += 1;
     }
+    fn note_pending(&mut self, _owner: u16, mfn: u64) {
+        if !self.3.contains(&mfn) {
+            self.3.push(mfn);
+        }
+    }
+    fn should_preempt(&mut self) -> bool {
+        // (every, counter): preempt at every `every`-th check.
+        match self.2.as_mut() {
+            Some((every, n)) => {
+                *n += 1;
+                *n % *every == 0
+            }
+            None => false,
+        }
+    }
+}
+
+/// A tree: L4 40 → L3 41 → L2s 42..50 (8) → each 16 L1s (50..178) → data frames 200..
+fn big_tree(mem: &mut Mem) {
+    mem.write(40, 0, e(41, RW));
+    for l2 in 0..8u64 {
+        mem.write(41, l2 as usize, e(42 + l2, RW));
+        for l1 in 0..16u64 {
+            let t = 50 + l2 * 16 + l1;
+            mem.write(42 + l2, l1 as usize, e(t, RW));
+            for k in 0..4u64 {
+                mem.write(t, k as usize, e(200 + (t * 4 + k) % 100, RO));
+            }
+        }
+    }
+}
+
+#[test]
+fn long_validation_and_devalidation_go_in_slices_and_end_as_one_would() {
+    for every in [1u32, 2, 7, 50] {
+        let mut info = setup(400, D1);
+        let mut ft = FrameTable::new(&mut info);
+        let mut mem = Mem::default();
+        big_tree(&mut mem);
+        mem.2 = Some((every, 0));
+        let mut restarts = 0;
+        loop {
+            match ft.pin(&mut mem, 40, 4, D1) {
+                Ok(()) => break,
+                Err(Errno::ERESTART) => restarts += 1,
+                Err(e) => panic!("every {every}: {e:?}"),
+            }
+            assert!(restarts < 100_000, "no progress");
+        }
+        assert!(restarts > 0, "every {every}: never preempted");
+        // As a pin in one go leaves it.
+        assert_eq!(ft.get(40).unwrap().type_count, 1);
+        assert_eq!(ft.get(41).unwrap().type_count, 1);
+        for t in 42..178 {
+            let p = ft.get(t).unwrap();
+            assert_eq!(
+                (p.type_count, p.partial),
+                (1, Partial::None),
+                "every {every}: {t}"
+            );
+        }
+        assert_eq!(mem.read(40, 256), HV_SLOT);
+        // Unpinned: devalidation runs a slice at a time, what is left is pending.
+        ft.unpin(&mut mem, 40, D1).unwrap();
+        let mut rounds = 0;
+        loop {
+            let pending = core::mem::take(&mut mem.3);
+            if pending.is_empty() {
+                break;
+            }
+            for m in pending {
+                let _ = ft.devalidate(&mut mem, m);
+            }
+            rounds += 1;
+            assert!(rounds < 100_000, "no progress");
+        }
+        for t in 40..400 {
+            let p = ft.get(t).unwrap();
+            assert_eq!(
+                (p.type_count, p.ptype, p.partial, p.refs),
+                (0, PageType::None, Partial::None, 0),
+                "every {every}: frame {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_table_part_way_through_validation_is_busy_for_other_types_and_not_freed() {
+    let mut info = setup(400, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    big_tree(&mut mem);
+    mem.2 = Some((3, 0));
+    assert_eq!(ft.pin(&mut mem, 40, 4, D1), Err(Errno::ERESTART));
+    assert_eq!(ft.get(40).unwrap().partial, Partial::Validating);
+    mem.2 = None;
+    assert_eq!(
+        ft.get_type(&mut mem, 40, PageType::Writable, D1),
+        Err(Errno::EBUSY)
+    );
+    assert_eq!(
+        ft.release(&mut mem, &mut PageList::default(), 40),
+        Err(Errno::EBUSY)
+    );
+    // Asked again, it goes on from where it stopped.
+    ft.pin(&mut mem, 40, 4, D1).unwrap();
+    assert_eq!(ft.get(40).unwrap().type_count, 1);
 }
 
 #[test]
