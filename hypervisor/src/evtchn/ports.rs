@@ -90,6 +90,10 @@ impl PortTable {
             return Err(Errno::ENOSPC);
         }
         if port >= self.chans.len() {
+            // Fallible: a domain's ports never take the hypervisor down, even out of memory.
+            self.chans
+                .try_reserve(port + 1 - self.chans.len())
+                .map_err(|_| Errno::ENOMEM)?;
             self.chans.resize(port + 1, Binding::Closed);
         }
         self.set(port as u32, binding);

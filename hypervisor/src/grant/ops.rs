@@ -64,7 +64,13 @@ pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errn
             return Ok(());
         };
         crate::mm::machine::xen_zero(&page);
-        st.dom(dom).ok_or(Errno::ESRCH)?.grant.frames.push(page);
+        let frames = &mut st.dom(dom).ok_or(Errno::ESRCH)?.grant.frames;
+        if frames.try_reserve(1).is_err() {
+            crate::domain::memory::free_xen_page(st, page);
+            op.status = GntStatus::NO_SPACE.0;
+            return Ok(());
+        }
+        frames.push(page);
     }
     let frames: alloc::vec::Vec<u64> = st
         .dom(dom)
@@ -175,6 +181,12 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             );
             return Err(GntStatus::NO_SPACE);
         }
+        // The handle's slot, reserved now so that nothing can fail once the mapping is made
+        // (fallible: out of memory refuses the mapping).
+        if !m.grant.maptrack.iter().any(Option::is_none) && m.grant.maptrack.try_reserve(1).is_err()
+        {
+            return Err(GntStatus::NO_SPACE);
+        }
     }
     let l1 = if flags.contains(GntmapFlags::HOST_MAP) {
         let (l1, idx) = slot_for(st, op.host_addr, flags)?;
@@ -234,6 +246,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             h
         }
         None => {
+            // Room was reserved before anything changed (below the limit check).
             m.grant.maptrack.push(Some(track));
             m.grant.maptrack.len() - 1
         }

@@ -73,7 +73,10 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
     if p.nr_ports > MAX_POLL_PORTS {
         return Err(Errno::EINVAL);
     }
-    let mut ports = Vec::with_capacity(p.nr_ports as usize);
+    let mut ports = Vec::new();
+    ports
+        .try_reserve_exact(p.nr_ports as usize)
+        .map_err(|_| Errno::ENOMEM)?;
     for i in 0..u64::from(p.nr_ports) {
         let port: u32 = guest_copy::read(&st.mem, p.ports.wrapping_add(4 * i))?;
         if !st.cur().evtchn.valid(port) {

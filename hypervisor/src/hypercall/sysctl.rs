@@ -4,7 +4,6 @@
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
 use crate::mm::guest_copy;
-use alloc::vec;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::domctl::DomctlGetDomainInfo;
 use guest_abi::errno::Errno;
@@ -36,7 +35,9 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
         XEN_SYSCTL_READCONSOLE => {
             let mut r: SysctlReadconsole = op.payload();
             let want = (r.count as usize).min(crate::console::RING_SIZE);
-            let mut buf = vec![0u8; want];
+            let mut buf = alloc::vec::Vec::new();
+            buf.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
+            buf.resize(want, 0u8);
             // Read without clearing first: a bad buffer must not lose the log.
             let (n, index) =
                 crate::console::LOG_RING
