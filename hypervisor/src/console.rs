@@ -590,6 +590,15 @@ impl Default for LogRing {
     }
 }
 
+/// Warnings and errors logged at once, and a second after that.
+const WARN_BURST: u64 = 200;
+/// See [`WARN_BURST`].
+const WARN_RATE: u64 = 20;
+
+/// The rate limit of warnings and errors (see `Logger::log`).
+static WARN_BUCKET: Mutex<crate::ratelimit::Bucket> =
+    Mutex::new(crate::ratelimit::Bucket::new(WARN_BURST, 0));
+
 struct Logger;
 
 static LOGGER: Logger = Logger;
@@ -600,6 +609,27 @@ impl log::Log for Logger {
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
+            // Warnings and errors are what guests can provoke (a refused request, a limit
+            // reached): rate-limited, as Xen's guest-triggered messages are, with the number
+            // left out said at most once a second.
+            if r.level() <= log::Level::Warn {
+                #[cfg(target_os = "none")]
+                let now = crate::time::now();
+                #[cfg(not(target_os = "none"))]
+                let now = 0;
+                let mut b = WARN_BUCKET.lock();
+                let ok = b.take_all(now, 1, WARN_RATE, WARN_BURST);
+                let dropped = b.report_due(now, 1_000_000_000);
+                drop(b);
+                if let Some(n) = dropped {
+                    xen_print(format_args!(
+                        "WARNING: {n} warnings suppressed (over {WARN_RATE}/s)"
+                    ));
+                }
+                if !ok {
+                    return;
+                }
+            }
             match r.level() {
                 log::Level::Error => xen_print(format_args!("ERROR: {}", r.args())),
                 log::Level::Warn => xen_print(format_args!("WARNING: {}", r.args())),

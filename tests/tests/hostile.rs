@@ -200,6 +200,8 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
             vec![
                 "1 MiB through console_io: contained (every write accepted; the hypervisor rate-limits what it shows)"
                     .to_string(),
+                "10000 refusals the hypervisor logs: contained (all refused; the hypervisor rate-limits its warnings)"
+                    .to_string(),
             ],
         ),
     ]
@@ -274,6 +276,20 @@ fn hostile_guest_is_refused_or_contained_and_the_system_stays_healthy() {
     sys.check(
         !drops.is_empty(),
         "the hypervisor did not report dropping the console flood",
+    );
+    // The refusal flood: the hypervisor logged a bounded number of its 10000 warnings.
+    let warnings = sys
+        .since(mark)
+        .lines()
+        .filter(|l| l.contains("grant table of 1000 frames refused"))
+        .count();
+    sys.check(
+        warnings > 0 && warnings <= 400,
+        format!("{warnings} of 10000 refusal warnings reached the console"),
+    );
+    sys.check(
+        !sys.lines_since(mark, "warnings suppressed").is_empty(),
+        "the hypervisor did not say it suppressed warnings",
     );
     // No attack made the hypervisor run 1 ms (of the emulated machine) with interrupts off.
     let longest = sys.xenperf_counter("irqoff_max_ns");

@@ -10,6 +10,32 @@ pub const CONSOLE_FLOOD_BYTES: usize = 1 << 20;
 pub fn all(t: &Tally) {
     t.class("resource floods");
     console(t);
+    log(t);
+}
+
+/// 10000 requests the hypervisor refuses with a warning each (a grant table past its
+/// limit): its log shows a bounded number of them and says how many it left out.
+fn log(t: &Tally) {
+    let mut frames = [0u64; 1];
+    let refused = (0..10_000)
+        .filter(|_| {
+            let mut op = guest_abi::grant_table::GnttabSetupTable {
+                dom: guest_abi::types::DomId::SELF,
+                nr_frames: 1000,
+                frame_list: frames.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            crate::grant::setup_table(&mut op).is_err()
+        })
+        .count();
+    t.contained(
+        "10000 refusals the hypervisor logs",
+        if refused == 10_000 {
+            Ok("all refused; the hypervisor rate-limits its warnings")
+        } else {
+            Err("some were granted")
+        },
+    );
 }
 
 /// 1 MiB of direct console output (64-byte lines, 4 KiB a call): the hypervisor shows a
