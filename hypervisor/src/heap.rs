@@ -97,6 +97,24 @@ pub fn init(ram_frames: u64) {
     };
 }
 
+/// Makes sure an allocation of up to `bytes` (16-aligned) will succeed right after (growing
+/// the heap if needed), for the allocations stable Rust cannot make fallible (`Box::new`,
+/// `BTreeMap::insert`): `ENOMEM` instead of the allocator's failure path. One CPU and no
+/// allocation in between, so the room found stays.
+pub fn try_reserve(bytes: usize) -> Result<(), guest_abi::errno::Errno> {
+    let layout =
+        Layout::from_size_align(bytes.max(16), 16).map_err(|_| guest_abi::errno::Errno::ENOMEM)?;
+    // SAFETY: a plain allocation through our own allocator, freed at once with its layout.
+    unsafe {
+        let p = HEAP.alloc(layout);
+        if p.is_null() {
+            return Err(guest_abi::errno::Errno::ENOMEM);
+        }
+        HEAP.dealloc(p, layout);
+    }
+    Ok(())
+}
+
 /// Bytes in use and free.
 pub fn usage() -> (usize, usize) {
     let h = HEAP.0.lock();

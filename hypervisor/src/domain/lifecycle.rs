@@ -25,6 +25,9 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
         None => crate::domid::next_id(st.last_domid, MAX_DOMID, |id| st.id_referenced(id))
             .ok_or(Errno::ENOSPC)?,
     };
+    // The new domain's boxes and its place in the map must not reach the allocator's
+    // failure path: refused with ENOMEM before anything is allocated.
+    crate::heap::try_reserve(core::mem::size_of::<Domain>() + 16 * 1024)?;
     let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
     let shared = match st.frame_table().0.assign_xen(mfn, id) {
         Ok(page) => page,

@@ -182,11 +182,14 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             return Err(GntStatus::NO_SPACE);
         }
         // The handle's slot, reserved now so that nothing can fail once the mapping is made
-        // (fallible: out of memory refuses the mapping).
+        // (fallible: out of memory refuses the mapping), and room for the active entry.
         if !m.grant.maptrack.iter().any(Option::is_none) && m.grant.maptrack.try_reserve(1).is_err()
         {
             return Err(GntStatus::NO_SPACE);
         }
+    }
+    if crate::heap::try_reserve(1024).is_err() {
+        return Err(GntStatus::NO_SPACE);
     }
     let l1 = if flags.contains(GntmapFlags::HOST_MAP) {
         let (l1, idx) = slot_for(st, op.host_addr, flags)?;
@@ -230,6 +233,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     let g = live(&mut st.domains, granter)?;
     let granter_ref = g.dom_ref();
     let a = active::pin(act, frame, me, write);
+    // Room for the map's node was made before the mapping (below the limit check).
     g.grant.active.insert(gref, a);
     g.grant.write_flags(gref, new_flags);
     let track = MapTrack {
