@@ -595,9 +595,12 @@ const WARN_BURST: u64 = 200;
 /// See [`WARN_BURST`].
 const WARN_RATE: u64 = 20;
 
-/// The rate limit of warnings and errors (see `Logger::log`).
-static WARN_BUCKET: Mutex<crate::ratelimit::Bucket> =
-    Mutex::new(crate::ratelimit::Bucket::new(WARN_BURST, 0));
+/// Buckets of the rate limit of warnings and errors (see `Logger::log`).
+const WARN_BUCKETS_N: usize = 64;
+
+/// The rate limit of warnings and errors, per domain (see `Logger::log`).
+static WARN_BUCKETS: Mutex<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> =
+    Mutex::new([crate::ratelimit::Bucket::new(WARN_BURST, 0); WARN_BUCKETS_N]);
 
 struct Logger;
 
@@ -614,16 +617,19 @@ impl log::Log for Logger {
             // left out said at most once a second.
             if r.level() <= log::Level::Warn {
                 #[cfg(target_os = "none")]
-                let now = crate::time::now();
+                let (now, dom) = (crate::time::now(), crate::domain::state::current_id());
                 #[cfg(not(target_os = "none"))]
-                let now = 0;
-                let mut b = WARN_BUCKET.lock();
+                let (now, dom) = (0, 0u16);
+                // Charged to the domain running (whose request it is), one bucket per id
+                // modulo the table's size.
+                let mut buckets = WARN_BUCKETS.lock();
+                let b = &mut buckets[usize::from(dom) % WARN_BUCKETS_N];
                 let ok = b.take_all(now, 1, WARN_RATE, WARN_BURST);
                 let dropped = b.report_due(now, 1_000_000_000);
-                drop(b);
+                drop(buckets);
                 if let Some(n) = dropped {
                     xen_print(format_args!(
-                        "WARNING: {n} warnings suppressed (over {WARN_RATE}/s)"
+                        "WARNING: {n} warnings suppressed while domain {dom} ran (over {WARN_RATE}/s)"
                     ));
                 }
                 if !ok {

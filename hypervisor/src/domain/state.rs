@@ -74,6 +74,14 @@ impl State {
 
 /// The shared_info frame of the current domain (0 before the first domain runs), readable
 /// without the lock: the exit path peeks at its upcall flag on every return to a guest.
+/// The current domain's id, readable without the lock (the logger charges warnings to it).
+static CURRENT_ID: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
+
+/// The current domain's id.
+pub fn current_id() -> u16 {
+    CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 static CURRENT_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Whether the current vCPU is in guest kernel mode: the hypercall entry's mode check, read
@@ -95,6 +103,7 @@ impl State {
     /// Make `id` the current domain.
     pub fn set_current(&mut self, id: u16) {
         self.current = id;
+        CURRENT_ID.store(id, core::sync::atomic::Ordering::Relaxed);
         let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn());
         CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();
