@@ -24,7 +24,7 @@ fn gnt0(r: Result<(), GntStatus>) -> Result<&'static str, &'static str> {
 }
 
 /// Our own entry `r` grants `domid` access to frame `mfn`.
-fn entry(table: u64, r: u32, domid: DomId, mfn: u64, flags: GtfFlags) {
+pub(super) fn entry(table: u64, r: u32, domid: DomId, mfn: u64, flags: GtfFlags) {
     let e = (table as *mut GrantEntryV1).wrapping_add(r as usize);
     // SAFETY: entry `r` (< 512) of our own mapped grant-table frame; flags written last.
     unsafe {
@@ -54,7 +54,8 @@ fn map_with(dom: DomId, r: u32, host_addr: u64, flags: GntmapFlags) -> Result<u3
     }
 }
 
-fn copy_into(mfn: u64, src: u64) -> Result<(), GntStatus> {
+/// An 8-byte grant copy from our frame `src` into our frame `mfn`.
+pub(super) fn copy_into(mfn: u64, src: u64) -> Result<(), GntStatus> {
     grant::copy(
         GnttabCopyPtr {
             u: src,

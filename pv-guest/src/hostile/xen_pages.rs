@@ -230,23 +230,12 @@ fn gnt(r: Result<(), GntStatus>) -> Result<&'static str, &'static str> {
 /// Passing the pages on: granting them (to ourselves, domain `me`, so one domain suffices)
 /// and grant copies into them.
 fn grants(sp: &Space, t: &Tally, table_va: u64, me: DomId, other: u64) {
-    let table = table_va as *mut GrantEntryV1;
     let si = sp.shared_info >> 12;
     for (i, (what, mfn)) in [("our shared_info", si), ("a grant-table frame", other)]
         .into_iter()
         .enumerate()
     {
-        let Ok(frame) = u32::try_from(mfn) else {
-            continue;
-        };
-        // SAFETY: entry i of our own mapped grant-table frame; flags written last.
-        unsafe {
-            let e = table.add(i);
-            core::ptr::addr_of_mut!((*e).domid).write_volatile(me);
-            core::ptr::addr_of_mut!((*e).frame).write_volatile(frame);
-            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-            core::ptr::addr_of_mut!((*e).flags).write_volatile(GtfFlags::PERMIT_ACCESS.bits());
-        }
+        super::grants::entry(table_va, i as u32, me, mfn, GtfFlags::PERMIT_ACCESS);
         let va = sp.spare(30 + i as u64);
         let _ = sp.map(va, 0, 0);
         let r = grant::map(DomId::SELF, GrantRef(i as u32), va, true);
@@ -258,22 +247,7 @@ fn grants(sp: &Space, t: &Tally, table_va: u64, me: DomId, other: u64) {
             gnt(r.map(|_| ())),
         );
         let src = sp.alloc_frame().unwrap_or(0);
-        let r = grant::copy(
-            GnttabCopyPtr {
-                u: src,
-                domid: DomId::SELF,
-                offset: 0,
-                ..Default::default()
-            },
-            GnttabCopyPtr {
-                u: mfn,
-                domid: DomId::SELF,
-                offset: 0,
-                ..Default::default()
-            },
-            8,
-            0,
-        );
+        let r = super::grants::copy_into(mfn, src);
         t.contained(&format!("grant copy into {what}"), gnt(r));
     }
 }
