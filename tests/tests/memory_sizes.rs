@@ -60,6 +60,16 @@ fn boot_sized(name: &str, mem: &str, want_mib: u64) -> System {
     sys
 }
 
+/// Destroys `domains`, checks that free memory is `free` MiB again, and powers off cleanly.
+fn destroy_and_power_off(sys: &mut System, domains: &[&str], free: u64) {
+    for d in domains {
+        run_ok(sys, &format!("xl destroy {d}"));
+    }
+    check_free_memory_back(sys, free, "destroying the domUs");
+    let code = sys.poweroff();
+    sys.check(code == 33, format!("poweroff exit {code}"));
+}
+
 #[test]
 fn two_gib_machine_runs_domus() {
     let mut sys = boot_sized(&test_name!(), "2G", 2048);
@@ -72,11 +82,7 @@ fn two_gib_machine_runs_domus() {
         after + 256 + 16 <= free,
         format!("free memory {free} MiB before two domUs (256 + 16 MiB), {after} after"),
     );
-    run_ok(&mut sys, "xl destroy domu");
-    run_ok(&mut sys, "xl destroy mm");
-    check_free_memory_back(&mut sys, free, "destroying both domUs");
-    let code = sys.poweroff();
-    sys.check(code == 33, format!("poweroff exit {code}"));
+    destroy_and_power_off(&mut sys, &["domu", "mm"], free);
 }
 
 #[test]
@@ -119,11 +125,7 @@ fn eight_gib_machine_puts_domains_above_4_gib() {
     );
     expect_lines(&mut sys, mark, MM_VERDICTS);
     list_with_healthy_dom0(&mut sys);
-    run_ok(&mut sys, "xl destroy domu");
-    run_ok(&mut sys, "xl destroy mm");
-    check_free_memory_back(&mut sys, free, "destroying both domUs");
-    let code = sys.poweroff();
-    sys.check(code == 33, format!("poweroff exit {code}"));
+    destroy_and_power_off(&mut sys, &["domu", "mm"], free);
 }
 
 /// A 64 GiB machine (QEMU reserves nothing up front): boots without touching every frame
@@ -139,10 +141,7 @@ fn sixty_four_gib_machine_boots_and_runs_a_domu() {
         lo >= 63 << 18 && hi < 65 << 18,
         format!("the domU's frames {lo:#x}-{hi:#x} are not at the top of 64 GiB"),
     );
-    run_ok(&mut sys, "xl destroy domu");
-    check_free_memory_back(&mut sys, free, "destroying the domU");
-    let code = sys.poweroff();
-    sys.check(code == 33, format!("poweroff exit {code}"));
+    destroy_and_power_off(&mut sys, &["domu"], free);
 }
 
 #[test]
