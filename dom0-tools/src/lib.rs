@@ -1,5 +1,6 @@
-//! The dom0 toolstack: the ELF loader and PV domain builder shared with the hypervisor, the
-//! `xl` commands, xl.cfg parsing, dom0's initrd and shell.
+//! The dom0 toolstack: the `xl` commands, xl.cfg parsing, dom0's initrd and shell, xenstored
+//! and the back ends. The ELF loader and PV domain builder are the `pv-builder` crate (shared
+//! with the hypervisor), re-exported here as `build` and `elf`.
 //!
 //! `no_std` + `alloc` without the default `std` feature (the hypervisor and pv-guest build it
 //! that way for `x86_64-unknown-none`); `std` only serves host tests.
@@ -7,9 +8,11 @@
 
 extern crate alloc;
 
-pub mod build;
+/// The ELF loader and PV domain builder live in their own crate (the hypervisor uses them
+/// without the toolstack); these are their paths here.
+pub use pv_builder::{build, elf};
+
 pub mod config;
-pub mod elf;
 pub mod hv;
 pub mod initrd;
 pub mod shell;

@@ -7,7 +7,7 @@
 //! Faults can be injected with [`SimHypervisor::fail`] to test the toolstack's error paths.
 
 /// The XENFEAT bits the simulated hypervisor offers (as the real one: PRESERVE_AD only).
-pub const SIM_FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+pub const SIM_FEATURES: u32 = pv_builder::TEST_FEATURES;
 
 use crate::hv::Hypervisor;
 use alloc::boxed::Box;

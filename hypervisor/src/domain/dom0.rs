@@ -5,9 +5,9 @@ use super::state::State;
 use super::{lifecycle, memory};
 use crate::mm::machine::Machine;
 use alloc::vec::Vec;
-use dom0_tools::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
-use dom0_tools::elf::ElfImage;
 use guest_abi::arch::VcpuGuestContext;
+use pv_builder::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
+use pv_builder::elf::ElfImage;
 use zerocopy::FromZeros;
 
 /// dom0's memory during the build: its frames, written through the direct map.

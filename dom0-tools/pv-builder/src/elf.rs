@@ -300,7 +300,7 @@ fn scan_note_sections<'a>(
     Ok(found)
 }
 
-#[cfg(test)]
-pub(crate) mod testimg;
+#[cfg(any(test, feature = "test-images"))]
+pub mod testimg;
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ fn domu_params<'a>(
         store_evtchn: Some(1),
         console_evtchn: Some(2),
         dom0_console: None,
-        hv_features: crate::sim::SIM_FEATURES,
+        hv_features: crate::TEST_FEATURES,
     }
 }
 
@@ -147,7 +147,7 @@ fn dom0_flags_no_store_console_and_long_cmdline() {
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: Some((0x800, 0x40)),
-        hv_features: crate::sim::SIM_FEATURES,
+        hv_features: crate::TEST_FEATURES,
     };
     let mut mem = VecMemory::new(2048);
     let r = build_pv(&mut mem, &p).unwrap();
@@ -334,7 +334,7 @@ fn required_features_the_hypervisor_lacks_are_refused() {
         )
         .bytes();
     let img = ElfImage::parse(&bytes).unwrap();
-    let err = check_features(&img, crate::sim::SIM_FEATURES).unwrap_err();
+    let err = check_features(&img, crate::TEST_FEATURES).unwrap_err();
     assert_eq!(
         err,
         BuildError::Unsupported {
