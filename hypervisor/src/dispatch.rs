@@ -1,7 +1,7 @@
 //! Entries from guests, as arch calls them with the fixed guest frame (`enter_guest` follows
 //! when they return).
 
-use crate::arch::x86_64::{irqoff, lapic, CpuUserRegs};
+use crate::arch::{irqoff, lapic, CpuUserRegs};
 
 /// Console bytes fed to the UART on each return to a guest.
 const EXIT_DRAIN: usize = 64;

@@ -3,7 +3,7 @@
 //! and grows from free frames when an allocation does not fit, a page at a time at its top, so
 //! the heap is never the limit while the machine has memory.
 
-use crate::arch::x86_64::paging;
+use crate::arch::paging;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;

@@ -39,7 +39,7 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod boot {
-    use crate::arch::x86_64 as arch;
+    use crate::arch;
     use crate::boot_info::{self, BootInfo, PhysMem, StrArena};
     use crate::{console, mm, xen_println};
 

@@ -17,7 +17,7 @@ pub use op::scheduler_op;
 #[cfg(target_os = "none")]
 mod imp {
     use super::credit::{self, ACCT_NS, TSLICE_NS};
-    use crate::arch::x86_64 as arch;
+    use crate::arch;
     use crate::domain::state::{self, State};
     use alloc::vec::Vec;
     use guest_abi::arch::CpuUserRegs;

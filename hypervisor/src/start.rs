@@ -1,6 +1,6 @@
 //! After arch and memory set-up: build dom0 from the first Multiboot module and run it.
 
-use crate::arch::x86_64 as arch;
+use crate::arch;
 use crate::boot_info::{BootInfo, Module};
 use crate::domain::state::{State, STATE};
 use crate::mm::machine::Machine;

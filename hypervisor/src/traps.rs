@@ -5,7 +5,7 @@
 //! the saved upcall mask in bits 32–39, RFLAGS, RSP, SS). Without a handler, or when the
 //! frame cannot be written, the domain is crashed and reported while the others run on.
 
-use crate::arch::x86_64 as arch;
+use crate::arch;
 use crate::domain::{lifecycle, state, state::State, vcpu_info};
 use crate::mm::guest_copy;
 use guest_abi::arch::{

@@ -65,9 +65,9 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
             reason.name()
         );
         if reason == ShutdownReason::Reboot {
-            crate::arch::x86_64::exit::qemu_exit_or_reset(code);
+            crate::arch::exit::qemu_exit_or_reset(code);
         }
-        crate::arch::x86_64::exit::qemu_exit(code);
+        crate::arch::exit::qemu_exit(code);
     }
     if let Some(d) = st.dom(id) {
         if d.shutdown.is_none() {
@@ -82,7 +82,7 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
 pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
     crate::xen_println!("domain {id} crashed: {why}");
     if id == 0 {
-        crate::arch::x86_64::exit::qemu_exit(EXIT_DOM0_CRASH);
+        crate::arch::exit::qemu_exit(EXIT_DOM0_CRASH);
     }
     if let Some(d) = st.dom(id) {
         d.shutdown = Some(ShutdownReason::Crash);
@@ -102,7 +102,7 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
         d.dying = true;
         d.teardown = Some(crate::mm::page_types::Cursor::Untype(d.pages.first()));
         // Its tables part-way through a release are reset by the teardown itself.
-        crate::arch::x86_64::preempt::take_pending(id);
+        crate::arch::preempt::take_pending(id);
         // Its ports close now; peers see their side of a channel go unbound.
         crate::evtchn::close_all(st, id);
         crate::grant::ops::release_all(st, id);

@@ -1,7 +1,7 @@
 //! Giving frames to domains and taking them back.
 
 use super::state::State;
-use crate::arch::x86_64::preempt::Slice;
+use crate::arch::preempt::Slice;
 use crate::mm::page_types::{Cursor, FrameTable, Relinquish, XenPage};
 use guest_abi::errno::Errno;
 
@@ -28,7 +28,7 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
         return Err(Errno::ENOMEM);
     }
     d.tot_pages += 1;
-    crate::arch::x86_64::paging::m2p_set(mfn, pfn);
+    crate::arch::paging::m2p_set(mfn, pfn);
     Ok(mfn)
 }
 
@@ -47,7 +47,7 @@ pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
 
 /// A frame nobody owns any more goes back to the allocator.
 fn give_back(mfn: u64) {
-    crate::arch::x86_64::paging::m2p_set(mfn, u64::MAX);
+    crate::arch::paging::m2p_set(mfn, u64::MAX);
     crate::mm::frames::free(mfn);
 }
 

@@ -45,9 +45,9 @@ pub struct Vcpu {
     /// Event-upcall, failsafe and syscall callbacks.
     pub callbacks: Callbacks,
     /// FPU/SSE context, switched lazily (`hypercall::fpu`).
-    pub fpu: crate::arch::x86_64::fpu::FpuState,
+    pub fpu: crate::arch::fpu::FpuState,
     /// GDT and LDT frames (`hypercall::descriptors`).
-    pub desc: crate::arch::x86_64::gdt::GuestDescTables,
+    pub desc: crate::arch::gdt::GuestDescTables,
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
     /// Ports of a `SCHEDOP_poll` in progress.
@@ -83,8 +83,8 @@ impl Vcpu {
             gs_base_user: 0,
             trap_table: Box::new([guest_abi::arch::TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
-            fpu: crate::arch::x86_64::fpu::FpuState::new(),
-            desc: crate::arch::x86_64::gdt::GuestDescTables::default(),
+            fpu: crate::arch::fpu::FpuState::new(),
+            desc: crate::arch::gdt::GuestDescTables::default(),
             runstate: crate::time::Runstate::default(),
             poll: None,
         }

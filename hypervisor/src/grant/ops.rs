@@ -296,7 +296,7 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
     if track.flags.contains(GntmapFlags::CONTAINS_PTE) {
         crate::mm::machine::flush_tlb_local();
     } else if track.flags.contains(GntmapFlags::HOST_MAP) {
-        crate::arch::x86_64::paging::invlpg(op.host_addr);
+        crate::arch::paging::invlpg(op.host_addr);
     }
     crate::domain::lifecycle::reap_dying(st);
     Ok(())

@@ -1,7 +1,7 @@
 //! Registering the guest's entry points: trap table, callbacks, kernel stack, segment bases.
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64 as arch;
+use crate::arch;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::{canonical, guest_va_ok};

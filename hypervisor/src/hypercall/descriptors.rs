@@ -3,10 +3,10 @@
 //! Descriptor frames are typed seg_desc in the frame table, which validates every descriptor
 //! in them (`mm::descriptor`) and keeps them from being mapped writable while in use. The
 //! live vCPU's frames are mapped into the hypervisor's GDT below the reserved area and into
-//! its LDT window (`arch::x86_64::gdt`).
+//! its LDT window (`arch::gdt`).
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::gdt::{self, GuestDescTables, GUEST_GDT_ENTRIES, LDT_ENTRIES};
+use crate::arch::gdt::{self, GuestDescTables, GUEST_GDT_ENTRIES, LDT_ENTRIES};
 use crate::domain::state::State;
 use crate::mm::descriptor::guest_descriptor_ok;
 use crate::mm::guest_copy;
@@ -97,7 +97,7 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     let nr = (ents * 8).div_ceil(4096) as usize;
-    let root = crate::arch::x86_64::cpu::read_cr3() >> 12;
+    let root = crate::arch::cpu::read_cr3() >> 12;
     let mut frames = [0u64; gdt::LDT_PAGES];
     for (i, f) in frames.iter_mut().enumerate().take(nr) {
         let page = va.checked_add(4096 * i as u64).ok_or(Errno::EINVAL)?;

@@ -7,7 +7,7 @@
 //! loaded and then #NM bounced to its handler, with its TS cleared, as Xen does.
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::fpu;
+use crate::arch::fpu;
 use crate::domain::state::State;
 use core::sync::atomic::{AtomicU64, Ordering};
 use guest_abi::arch::CpuUserRegs;

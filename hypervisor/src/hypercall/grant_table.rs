@@ -2,7 +2,7 @@
 //! written back into its structure, the call itself fails only for bad pointers or commands.
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::preempt::Slice;
+use crate::arch::preempt::Slice;
 use crate::domain::state::State;
 use crate::grant::ops;
 use crate::mm::guest_copy;

@@ -1,7 +1,7 @@
 //! `memory_op`: populating and shrinking a domain's memory, and memory queries.
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::preempt::Slice;
+use crate::arch::preempt::Slice;
 use crate::domain::{memory, state::State};
 use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, MACH2PHYS_VIRT_START};

@@ -6,7 +6,7 @@
 
 use super::memory_op::resolve;
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::preempt::{self, Slice};
+use crate::arch::preempt::{self, Slice};
 use crate::domain::{lifecycle, state::State};
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::guest_va_ok;
@@ -29,7 +29,7 @@ use crate::mm::machine::flush_tlb_local;
 /// Flush one guest address from the TLB (ignored for addresses a guest cannot name).
 fn invlpg(va: u64) {
     if guest_va_ok(va) {
-        crate::arch::x86_64::paging::invlpg(va);
+        crate::arch::paging::invlpg(va);
     }
 }
 
@@ -153,7 +153,7 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResu
                 if st.frame_table().0.owner(mfn) != pg_owner {
                     return Err(Errno::EPERM);
                 }
-                crate::arch::x86_64::paging::m2p_set(mfn, r.val);
+                crate::arch::paging::m2p_set(mfn, r.val);
                 Ok(())
             }
             _ => Err(Errno::ENOSYS),
@@ -198,7 +198,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                 if old != 0 {
                     ft.put_type(mem, old);
                 }
-                crate::arch::x86_64::cpu::write_cr3(active << 12);
+                crate::arch::cpu::write_cr3(active << 12);
                 Ok(())
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {

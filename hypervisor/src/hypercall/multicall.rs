@@ -11,7 +11,7 @@
 //! handler updated written back into it.
 
 use super::{HcResult, Outcome};
-use crate::arch::x86_64::preempt::Slice;
+use crate::arch::preempt::Slice;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;

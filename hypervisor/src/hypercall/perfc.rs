@@ -22,7 +22,7 @@ fn values() -> [u32; 4] {
     [
         clamp(used as u64),
         clamp(free as u64),
-        clamp(crate::arch::x86_64::irqoff::max_ns()),
+        clamp(crate::arch::irqoff::max_ns()),
         clamp(crate::mm::frames::free_count()),
     ]
 }
@@ -43,7 +43,7 @@ pub fn perfc_op(mem: &Machine, op: &mut SysctlPerfcOp) -> Result<(), Errno> {
     match op.cmd {
         XEN_SYSCTL_PERFCOP_QUERY => {}
         XEN_SYSCTL_PERFCOP_RESET => {
-            crate::arch::x86_64::irqoff::reset();
+            crate::arch::irqoff::reset();
             return Ok(());
         }
         _ => return Err(Errno::EINVAL),

@@ -24,7 +24,7 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult 
                 cores_per_socket: 1,
                 nr_cpus: 1,
                 nr_nodes: 1,
-                cpu_khz: crate::arch::x86_64::tsc_khz() as u32,
+                cpu_khz: crate::arch::tsc_khz() as u32,
                 total_pages: crate::mm::frames::total_count(),
                 free_pages: crate::mm::frames::free_for_domains(),
                 max_mfn: st.mem.max_mfn.saturating_sub(1),

@@ -10,7 +10,7 @@ use guest_abi::errno::Errno;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 fn l4() -> u64 {
-    crate::arch::x86_64::cpu::read_cr3() >> 12
+    crate::arch::cpu::read_cr3() >> 12
 }
 
 /// Copy `out.len()` bytes from guest virtual address `va`.

@@ -11,15 +11,15 @@ static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
 
 /// Flush this CPU's TLB (all non-global entries) and advance the TLB epoch.
 pub fn flush_tlb_local() {
-    let cr3 = crate::arch::x86_64::cpu::read_cr3();
-    crate::arch::x86_64::cpu::write_cr3(cr3);
+    let cr3 = crate::arch::cpu::read_cr3();
+    crate::arch::cpu::write_cr3(cr3);
     TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
 /// One byte of a frame the hypervisor allocated (a domain's shared_info), read through the
 /// direct map without the state lock.
 pub fn read_u8_unlocked(maddr: u64) -> u8 {
-    if maddr >> 12 >= crate::arch::x86_64::paging::max_mfn() {
+    if maddr >> 12 >= crate::arch::paging::max_mfn() {
         return 0;
     }
     let p = crate::mm::directmap::phys_to_virt(maddr);
@@ -156,7 +156,7 @@ impl TableMem for Machine {
     }
 
     fn hypervisor_slots(&self) -> [u64; 16] {
-        crate::arch::x86_64::paging::hypervisor_l4_slots()
+        crate::arch::paging::hypervisor_l4_slots()
     }
 
     fn tlb_epoch(&self) -> u32 {
@@ -168,11 +168,11 @@ impl TableMem for Machine {
     }
 
     fn should_preempt(&mut self) -> bool {
-        crate::arch::x86_64::preempt::armed_expired()
+        crate::arch::preempt::armed_expired()
     }
 
     fn note_pending(&mut self, owner: u16, mfn: u64) {
-        crate::arch::x86_64::preempt::note_pending(owner, mfn);
+        crate::arch::preempt::note_pending(owner, mfn);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Publishing time to guests: vcpu_info[0].time and the wall clock in shared_info, each
 //! written under its version seqlock (odd while being updated).
 
-use crate::arch::x86_64::tsc;
+use crate::arch::tsc;
 use crate::mm::machine::{xen_read, xen_write};
 use crate::mm::page_types::XenPage;
 use core::mem::offset_of;
@@ -80,7 +80,7 @@ pub fn init_shared_info(si: &XenPage) {
 
 /// Read the CMOS RTC (if any) for the guests' wall clock.
 pub fn init_wallclock() {
-    match crate::arch::x86_64::rtc::read_unix_time() {
+    match crate::arch::rtc::read_unix_time() {
         Some(secs) => {
             set_boot_wallclock(secs, now());
             log::info!("wall clock from the RTC: {secs} s since the epoch");
