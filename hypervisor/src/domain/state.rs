@@ -9,6 +9,8 @@ use crate::mm::machine::Machine;
 use crate::mm::page_types::{FrameTable, PageInfo};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use guest_abi::errno::Errno;
+use guest_abi::types::DomId;
 use spin::Mutex;
 
 /// Everything the hypercalls and the scheduler share.
@@ -45,6 +47,46 @@ impl State {
     /// A domain by id.
     pub fn dom(&mut self, id: u16) -> Option<&mut Domain> {
         self.domains.get_mut(&id).map(|b| &mut **b)
+    }
+
+    /// The domain id `dom` names: `DOMID_SELF` is the caller. The one place it is resolved.
+    pub fn resolve(&self, dom: DomId) -> u16 {
+        if dom == DomId::SELF {
+            self.current
+        } else {
+            dom.0
+        }
+    }
+
+    /// Whether the caller (the current domain) is privileged (dom0).
+    pub fn caller_privileged(&self) -> bool {
+        self.domains
+            .get(&self.current)
+            .is_some_and(|d| d.privileged)
+    }
+
+    /// `EPERM` unless the caller is privileged.
+    pub fn require_privileged(&self) -> Result<(), Errno> {
+        if self.caller_privileged() {
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    /// The domain an operation acts on (`DOMID_SELF` = the caller), if the caller may act on
+    /// it: itself, or any domain when privileged (`EPERM` otherwise); another domain must be
+    /// alive (`ESRCH` if it does not exist or is dying). The one place handlers check this.
+    pub fn lookup(&mut self, dom: DomId) -> Result<u16, Errno> {
+        let id = self.resolve(dom);
+        if id == self.current {
+            return Ok(id);
+        }
+        self.require_privileged()?;
+        match self.domains.get(&id) {
+            Some(d) if !d.dying => Ok(id),
+            _ => Err(Errno::ESRCH),
+        }
     }
 
     /// The domain instance `r` names, if it still exists (not a newer domain with its id).

@@ -14,28 +14,10 @@ fn virq_is_per_vcpu(virq: u32) -> bool {
     matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
 }
 
-/// Resolve DOMID_SELF to the caller.
-pub fn resolve(st: &State, dom: DomId) -> u16 {
-    if dom == DomId::SELF {
-        st.current
-    } else {
-        dom.0
-    }
-}
-
 fn live(st: &mut State, id: u16) -> Result<&mut crate::domain::Domain, Errno> {
     match st.dom(id) {
         Some(d) if !d.dying => Ok(d),
         _ => Err(Errno::ESRCH),
-    }
-}
-
-/// The caller may act on `dom`'s ports: itself, or any domain if privileged.
-fn may_control(st: &mut State, dom: u16) -> Result<(), Errno> {
-    if dom == st.current || st.cur().privileged {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
     }
 }
 
@@ -80,9 +62,8 @@ pub fn send_virq(st: &mut State, dom: u16, virq: u32) {
 /// EVTCHNOP_alloc_unbound: a port of `dom` (the caller, or any domain for a privileged
 /// caller) that `remote` may bind.
 pub fn alloc_unbound(st: &mut State, dom: DomId, remote: DomId) -> Result<u32, Errno> {
-    let dom = resolve(st, dom);
-    let remote = resolve(st, remote);
-    may_control(st, dom)?;
+    let dom = st.lookup(dom)?;
+    let remote = st.resolve(remote);
     alloc(st, dom, Binding::Unbound { remote })
 }
 
@@ -91,7 +72,7 @@ pub fn alloc_unbound(st: &mut State, dom: DomId, remote: DomId) -> Result<u32, E
 /// no notification sent before the bind is lost.
 pub fn bind_interdomain(st: &mut State, remote: DomId, remote_port: u32) -> Result<u32, Errno> {
     let me = st.current;
-    let remote = resolve(st, remote);
+    let remote = st.resolve(remote);
     match live(st, remote)?.evtchn.get(remote_port)? {
         Binding::Unbound { remote: allowed } if allowed == me => {}
         _ => return Err(Errno::EINVAL),
@@ -190,8 +171,7 @@ pub fn close_own(st: &mut State, port: u32) -> Result<(), Errno> {
 
 /// EVTCHNOP_status of (`dom`, `port`).
 pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
-    let dom = resolve(st, q.dom);
-    may_control(st, dom)?;
+    let dom = st.lookup(q.dom)?;
     let b = live(st, dom)?.evtchn.get(q.port.0)?;
     q.vcpu = 0;
     q.u = [0; 2];
@@ -229,8 +209,7 @@ pub fn unmask(st: &mut State, port: u32) -> Result<(), Errno> {
 
 /// EVTCHNOP_reset of `dom` (the caller, or any domain if privileged).
 pub fn reset(st: &mut State, dom: DomId) -> Result<(), Errno> {
-    let dom = resolve(st, dom);
-    may_control(st, dom)?;
+    let dom = st.lookup(dom)?;
     live(st, dom)?;
     close_all(st, dom);
     Ok(())

@@ -10,16 +10,15 @@ use crate::mm::page_types::TableMem;
 use crate::mm::pte;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::*;
-use guest_abi::types::DomId;
 
 type GResult<T> = Result<T, GntStatus>;
 
-/// The domain a grant operation names: DOMID_SELF is the caller.
-fn resolve(st: &State, dom: DomId) -> u16 {
-    if dom == DomId::SELF {
-        st.current
+/// A grant status for [`State::lookup`]'s refusals.
+fn access_status(e: Errno) -> GntStatus {
+    if e == Errno::EPERM {
+        GntStatus::PERMISSION_DENIED
     } else {
-        dom.0
+        GntStatus::BAD_DOMAIN
     }
 }
 
@@ -35,12 +34,13 @@ fn live(domains: &mut Domains, id: u16) -> GResult<&mut crate::domain::Domain> {
 
 /// `GNTTABOP_setup_table`: grow the table to `nr_frames` and report its frames.
 pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errno> {
-    let me = st.current;
-    let dom = resolve(st, op.dom);
-    if dom != me && !st.cur().privileged {
-        op.status = GntStatus::PERMISSION_DENIED.0;
-        return Ok(());
-    }
+    let dom = match st.lookup(op.dom) {
+        Ok(d) => d,
+        Err(e) => {
+            op.status = access_status(e).0;
+            return Ok(());
+        }
+    };
     let Ok(d) = live(&mut st.domains, dom) else {
         op.status = GntStatus::BAD_DOMAIN.0;
         return Ok(());
@@ -92,12 +92,13 @@ pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errn
 
 /// `GNTTABOP_query_size`.
 pub fn query_size(st: &mut State, op: &mut GnttabQuerySize) {
-    let me = st.current;
-    let dom = resolve(st, op.dom);
-    if dom != me && !st.cur().privileged {
-        op.status = GntStatus::PERMISSION_DENIED.0;
-        return;
-    }
+    let dom = match st.lookup(op.dom) {
+        Ok(d) => d,
+        Err(e) => {
+            op.status = access_status(e).0;
+            return;
+        }
+    };
     match live(&mut st.domains, dom) {
         Ok(d) => {
             op.nr_frames = d.grant.frames.len() as u32;
@@ -155,7 +156,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
         return Err(GntStatus::GENERAL_ERROR);
     }
     let write = !flags.contains(GntmapFlags::READONLY);
-    let granter = resolve(st, op.dom);
+    let granter = st.resolve(op.dom);
     let gref = op.ref_.0;
     let (entry, act) = {
         let g = live(&mut st.domains, granter)?;
@@ -362,7 +363,7 @@ fn copy_side(
         return Err(GntStatus::BAD_COPY_ARG);
     }
     let me = st.current;
-    let dom = resolve(st, p.domid);
+    let dom = st.resolve(p.domid);
     let frame = if is_gref {
         let gref = u32::try_from(p.u).map_err(|_| GntStatus::BAD_GNTREF)?;
         let g = live(&mut st.domains, dom)?;
@@ -373,10 +374,7 @@ fn copy_side(
         let e = g.grant.read_entry(gref).ok_or(GntStatus::BAD_GNTREF)?;
         active::acquire(&e, act.as_ref(), me, write)?.0
     } else {
-        if dom != me && !st.cur().privileged {
-            return Err(GntStatus::PERMISSION_DENIED);
-        }
-        live(&mut st.domains, dom)?;
+        st.lookup(p.domid).map_err(access_status)?;
         p.u
     };
     let (ft, _) = st.frame_table();

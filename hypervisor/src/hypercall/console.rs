@@ -28,9 +28,7 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRes
             Ok(Outcome::Done(done as u64))
         }
         CONSOLEIO_READ => {
-            if !st.cur().privileged {
-                return Err(Errno::EPERM);
-            }
+            st.require_privileged()?;
             let mut chunk = [0u8; 256];
             let want = count.min(chunk.len());
             let mut n = 0;

@@ -10,7 +10,7 @@ use guest_abi::types::DomId;
 
 /// domctl(u_domctl).
 pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    super::require_privileged(st)?;
+    st.require_privileged()?;
     let ptr = a[0];
     let mut op: XenDomctl = guest_copy::read(&st.mem, ptr)?;
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {

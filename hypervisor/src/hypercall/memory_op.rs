@@ -14,19 +14,6 @@ const BATCH: u64 = 2048;
 /// Where the restart point is kept in the command word, as in Xen.
 const EXTENT_SHIFT: u32 = 6;
 
-/// Resolve a `domid` argument: DOMID_SELF, the caller, or (privileged callers) another domain.
-pub fn resolve(st: &mut State, dom: DomId) -> Result<u16, Errno> {
-    let cur = st.current;
-    if dom == DomId::SELF || dom.0 == cur {
-        return Ok(cur);
-    }
-    super::require_privileged(st)?;
-    match st.dom(dom.0) {
-        Some(d) if !d.dying => Ok(dom.0),
-        _ => Err(Errno::ESRCH),
-    }
-}
-
 /// memory_op(cmd, arg).
 pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
     let op = (a[0] & ((1 << EXTENT_SHIFT) - 1)) as u32;
@@ -38,7 +25,7 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             if r.extent_order != 0 {
                 return Err(Errno::EINVAL);
             }
-            let dom = resolve(st, r.domid)?;
+            let dom = st.lookup(r.domid)?;
             let end = r.nr_extents.min(start.saturating_add(BATCH));
             let slice = Slice::start();
             let mut i = start;
@@ -85,7 +72,7 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
         }
         XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION => {
             let dom: DomId = guest_copy::read(&st.mem, arg)?;
-            let id = resolve(st, dom)?;
+            let id = st.lookup(dom)?;
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
             Ok(Outcome::Done(if op == XENMEM_CURRENT_RESERVATION {
                 d.tot_pages

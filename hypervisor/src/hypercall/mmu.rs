@@ -4,7 +4,6 @@
 //! flushed after each batch that changed entries, so no stale translation outlives a type
 //! change.
 
-use super::memory_op::resolve;
 use super::{HcResult, Outcome};
 use crate::arch::preempt::{self, Slice};
 use crate::domain::{lifecycle, state::State};
@@ -53,7 +52,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     mut one: impl FnMut(&mut State, u16, &T) -> Result<(), Errno>,
 ) -> HcResult {
     let (list, raw_count, pdone) = (a[0], a[1] as u32, a[2]);
-    let pg_owner = resolve(st, DomId(a[3] as u16))?;
+    let pg_owner = st.lookup(DomId(a[3] as u16))?;
     let mut done: u32 = 0;
     if raw_count & PREEMPTED != 0 && pdone != 0 {
         done = guest_copy::read(&st.mem, pdone)?;
@@ -209,7 +208,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                 invlpg(op.arg1);
                 Ok(())
             }
-            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => super::require_privileged(st),
+            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => st.require_privileged(),
             MMUEXT_SET_LDT => {
                 if pg_owner != cur {
                     return Err(Errno::EINVAL);
@@ -288,6 +287,6 @@ pub fn update_va_mapping_otherdomain(
     _regs: &mut CpuUserRegs,
     a: [u64; 5],
 ) -> HcResult {
-    let pg_owner = resolve(st, DomId(a[3] as u16))?;
+    let pg_owner = st.lookup(DomId(a[3] as u16))?;
     update_va(st, a[0], a[1], a[2], pg_owner)
 }

@@ -121,12 +121,3 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
         }
     }
 }
-
-/// Fail with EPERM unless the current domain is privileged.
-pub fn require_privileged(st: &mut State) -> Result<(), Errno> {
-    if st.cur().privileged {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
-    }
-}

@@ -37,7 +37,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             Ok(Outcome::Done(0))
         }
         SCHEDOP_REMOTE_SHUTDOWN => {
-            super::require_privileged(st)?;
+            st.require_privileged()?;
             let s: SchedRemoteShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
             if st.dom(s.domain_id.0).is_none() {

@@ -11,7 +11,7 @@ use guest_abi::sysctl::*;
 
 /// sysctl(u_sysctl).
 pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    super::require_privileged(st)?;
+    st.require_privileged()?;
     let ptr = a[0];
     let mut op: XenSysctl = guest_copy::read(&st.mem, ptr)?;
     if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {

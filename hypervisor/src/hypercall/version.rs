@@ -52,7 +52,7 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRe
             fi.submap = 0;
             if fi.submap_idx == 0 {
                 fi.submap = FEATURES;
-                if st.cur().privileged {
+                if st.caller_privileged() {
                     fi.submap |= 1 << XENFEAT_DOM0;
                 }
             }
