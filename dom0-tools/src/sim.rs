@@ -209,10 +209,10 @@ impl SimHypervisor {
             return Err(Errno::EINVAL);
         }
         let id = match op.domain.0 {
-            0 => (1..0x7FF0u16)
+            0 => (1..DomId::FIRST_RESERVED.0)
                 .find(|i| !self.domains.contains_key(i))
                 .ok_or(Errno::ENOSPC)?,
-            id if id >= 0x7FF0 => return Err(Errno::EINVAL),
+            id if id >= DomId::FIRST_RESERVED.0 => return Err(Errno::EINVAL),
             id if self.domains.contains_key(&id) => return Err(Errno::EEXIST),
             id => id,
         };

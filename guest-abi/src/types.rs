@@ -50,6 +50,8 @@ id_newtype!(
 impl DomId {
     /// The first id reserved for special meanings; real domains are below it.
     pub const FIRST_RESERVED: DomId = DomId(0x7FF0);
+    /// The highest id a domain can have (just below the reserved ones).
+    pub const MAX_DOMAIN: DomId = DomId(0x7FEF);
     /// "The calling domain".
     pub const SELF: DomId = DomId(0x7FF0);
     /// I/O memory owner (privileged mappings of device memory).

@@ -11,6 +11,9 @@ pub const XENVER_EXTRAVERSION: u32 = 1;
 pub const XENVER_COMPILE_INFO: u32 = 2;
 /// Capabilities string ([`XenCapabilitiesInfo`]).
 pub const XENVER_CAPABILITIES: u32 = 3;
+/// The capabilities string a 64-bit PV-only hypervisor reports (`XENVER_capabilities`,
+/// `xl info`'s `xen_caps`).
+pub const XEN_CAPABILITIES_X86_64_PV: &str = "xen-3.0-x86_64";
 /// Changeset string ([`XenChangesetInfo`]).
 pub const XENVER_CHANGESET: u32 = 4;
 /// Platform parameters ([`XenPlatformParameters`]).

@@ -14,6 +14,7 @@ use guest_abi::arch::MACH2PHYS_VIRT_START;
 use guest_abi::guest;
 use guest_abi::hypercall::nr;
 use guest_abi::start_info::StartInfo;
+use guest_abi::types::DomId;
 
 /// xorshift64*: small, fast, and the same sequence for the same seed everywhere.
 pub struct Rng(u64);
@@ -61,7 +62,7 @@ const BOUNDARY: [u64; 14] = [
     0xFFFF_FFFF,
     1 << 32,
     i64::MIN as u64,
-    0x7FF0, // DOMID_SELF
+    DomId::SELF.0 as u64,
     0x7FF2, // DOMID_XEN
     0x1000,
     0x0000_8000_0000_0000,

@@ -269,7 +269,10 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             ("xen_major", Json::Num(major.into())),
             ("xen_minor", Json::Num(minor.into())),
             ("xen_version", Json::Str(format!("{major}.{minor}"))),
-            ("xen_caps", Json::str("xen-3.0-x86_64")),
+            (
+                "xen_caps",
+                Json::str(guest_abi::version::XEN_CAPABILITIES_X86_64_PV)
+            ),
             ("xen_pagesize", Json::Num(4096)),
         ];
         if p.has(INFO_OPTS, "json") {

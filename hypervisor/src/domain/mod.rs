@@ -14,7 +14,7 @@ use zerocopy::FromZeros;
 /// The most vCPUs a domain may have (one until SMP guests are supported).
 pub const MAX_VCPUS: u32 = 1;
 /// The highest domain id handed out.
-pub const MAX_DOMID: u16 = 0x7FEF;
+pub const MAX_DOMID: u16 = guest_abi::types::DomId::MAX_DOMAIN.0;
 
 /// One virtual CPU of a PV domain.
 pub struct Vcpu {

@@ -3,6 +3,7 @@
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
 use crate::mm::guest_copy;
+use core::mem::size_of;
 use guest_abi::arch::{CpuUserRegs, HYPERVISOR_VIRT_START};
 use guest_abi::errno::Errno;
 use guest_abi::version::*;
@@ -28,9 +29,21 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRe
     match cmd {
         XENVER_VERSION => return Ok(Outcome::Done(VERSION)),
         XENVER_PAGESIZE => return Ok(Outcome::Done(4096)),
-        XENVER_EXTRAVERSION => guest_copy::write(mem, arg, &padded::<16>("-pvh"))?,
-        XENVER_CAPABILITIES => guest_copy::write(mem, arg, &padded::<1024>("xen-3.0-x86_64"))?,
-        XENVER_CHANGESET => guest_copy::write(mem, arg, &padded::<64>(env!("CARGO_PKG_VERSION")))?,
+        XENVER_EXTRAVERSION => guest_copy::write(
+            mem,
+            arg,
+            &padded::<{ size_of::<XenExtraversion>() }>("-pvh"),
+        )?,
+        XENVER_CAPABILITIES => guest_copy::write(
+            mem,
+            arg,
+            &padded::<{ size_of::<XenCapabilitiesInfo>() }>(XEN_CAPABILITIES_X86_64_PV),
+        )?,
+        XENVER_CHANGESET => guest_copy::write(
+            mem,
+            arg,
+            &padded::<{ size_of::<XenChangesetInfo>() }>(env!("CARGO_PKG_VERSION")),
+        )?,
         XENVER_COMPILE_INFO => {
             let info = XenCompileInfo {
                 compiler: padded("rustc"),

@@ -236,11 +236,11 @@ fn pointers(t: &Tally) {
             );
             t.refused(
                 &name("mmu_update"),
-                r(hypercall4(nr::MMU_UPDATE, p, 1, 0, 0x7FF0)),
+                r(hypercall4(nr::MMU_UPDATE, p, 1, 0, DomId::SELF.0 as u64)),
             );
             t.refused(
                 &name("mmuext_op"),
-                r(hypercall4(nr::MMUEXT_OP, p, 1, 0, 0x7FF0)),
+                r(hypercall4(nr::MMUEXT_OP, p, 1, 0, DomId::SELF.0 as u64)),
             );
             t.refused(&name("multicall"), r(hypercall2(nr::MULTICALL, p, 1)));
             t.refused(&name("set_gdt"), r(hypercall2(nr::SET_GDT, p, 512)));
@@ -283,7 +283,7 @@ fn counts(sp: &Space, t: &Tally) {
             buf,
             0x7FFF_FFFF,
             &mut done as *mut u32 as u64,
-            0x7FF0,
+            DomId::SELF.0 as u64,
         )
     });
     t.refused(&alloc::format!("mmu_update count 2^31-1 ({done} done)"), rr);
@@ -302,7 +302,7 @@ fn counts(sp: &Space, t: &Tally) {
             buf,
             0x7FFF_FFFF,
             &mut done as *mut u32 as u64,
-            0x7FF0,
+            DomId::SELF.0 as u64,
         )
     });
     t.refused(&alloc::format!("mmuext_op count 2^31-1 ({done} done)"), rr);
@@ -336,7 +336,7 @@ fn counts(sp: &Space, t: &Tally) {
             e[1] = u64::MAX;
             e[2] = ops;
             e[3] = 170;
-            e[5] = 0x7FF0;
+            e[5] = DomId::SELF.0 as u64;
         }
     });
     let _ = sp.map(buf, g, PTE_KERNEL_RW);

@@ -10,7 +10,7 @@ use guest_abi::hypercall::nr;
 use guest_abi::types::{DomId, EvtchnPort};
 
 /// A domain id no domain has.
-const NO_DOMAIN: DomId = DomId(0x7FEF);
+const NO_DOMAIN: DomId = DomId::MAX_DOMAIN;
 
 fn op<T: EvtchnOp>(mut arg: T) -> Result<u64, Errno> {
     event_channel_op(&mut arg)

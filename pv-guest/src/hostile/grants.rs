@@ -96,7 +96,7 @@ pub fn all(sp: &Space, t: &Tally, me: DomId, table: u64) {
     );
     t.contained(
         "map from a domain that does not exist",
-        gnt(map_with(DomId(0x7FEF), 20, va, host)),
+        gnt(map_with(DomId::MAX_DOMAIN, 20, va, host)),
     );
     t.contained(
         "map an entry granted to dom0",

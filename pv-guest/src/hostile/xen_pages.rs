@@ -93,11 +93,15 @@ impl Args {
         match m {
             Misuse::Pin(level) => {
                 self.ext = MmuextOp::new(pin_cmd(level), self.gdt[0], 0);
-                entry(nr::MMUEXT_OP, &[&raw const self.ext as u64, 1, 0, 0x7FF0])
+                entry(
+                    nr::MMUEXT_OP,
+                    &[&raw const self.ext as u64, 1, 0, DomId::SELF.0 as u64],
+                )
             }
-            Misuse::HookIntoL2 => {
-                entry(nr::MMU_UPDATE, &[&raw const self.upd as u64, 1, 0, 0x7FF0])
-            }
+            Misuse::HookIntoL2 => entry(
+                nr::MMU_UPDATE,
+                &[&raw const self.upd as u64, 1, 0, DomId::SELF.0 as u64],
+            ),
             Misuse::Gdt => entry(nr::SET_GDT, &[self.gdt.as_ptr() as u64, 512]),
             Misuse::GiveBack => {
                 self.res.extent_start = self.extents.as_mut_ptr() as u64;

@@ -4,8 +4,8 @@ use super::{BuildError, PAGE_SIZE};
 use crate::elf::ElfImage;
 
 /// The hypervisor's hole in the upper half (L4 slots 256–271).
-const HOLE_START: u64 = 0xFFFF_8000_0000_0000;
-const HOLE_END: u64 = 0xFFFF_8800_0000_0000;
+const HOLE_START: u64 = guest_abi::arch::HYPERVISOR_VIRT_START;
+const HOLE_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
 /// End of the canonical lower half.
 const LOWER_END: u64 = 0x0000_8000_0000_0000;
 const MIB4: u64 = 4 << 20;

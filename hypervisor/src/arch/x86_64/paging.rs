@@ -31,7 +31,7 @@ pub const NX: u64 = 1 << 63;
 pub const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 
 /// Base of the read-only M2P table.
-pub const M2P_BASE: u64 = 0xFFFF_8000_0000_0000;
+pub const M2P_BASE: u64 = guest_abi::arch::MACH2PHYS_VIRT_START;
 /// Base of the MMIO window.
 pub const MMIO_BASE: u64 = 0xFFFF_8280_0000_0000;
 /// Base of the heap region (one L4 slot: 512 GiB of address space).
