@@ -46,6 +46,32 @@ pub struct Command {
     pub name: &'static str,
     pub summary: &'static str,
     pub usage: &'static str,
+    /// What runs it (`Toolstack::dispatch` matches on it, exhaustively: a command in this
+    /// table without a handler, or the other way round, does not compile).
+    pub cmd: Cmd,
+}
+
+/// The subcommands, one per [`COMMANDS`] entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    Create,
+    Destroy,
+    List,
+    Info,
+    Pause,
+    Unpause,
+    Shutdown,
+    Reboot,
+    Rename,
+    MemMax,
+    MemSet,
+    Dmesg,
+    VcpuList,
+    Uptime,
+    Top,
+    SchedCredit,
+    Console,
+    Help,
 }
 
 /// Every subcommand, in `xl help` order.
@@ -62,11 +88,13 @@ Options:\n\
 -c                 Attach to the domain's console once it is created (as `xl console`;\n\
                    Ctrl-] detaches).\n\
 -f <ConfigFile>    Use the given configuration file.\n",
+        cmd: Cmd::Create,
     },
     Command {
         name: "destroy",
         summary: "Terminate a domain immediately",
         usage: "Usage: xl destroy <Domain>\n\nTerminate a domain immediately. <Domain> is a name or a domain id.\n",
+        cmd: Cmd::Destroy,
     },
     Command {
         name: "list",
@@ -75,6 +103,7 @@ Options:\n\
 Options:\n\
 -l, --long         Output all domain details (configuration) in JSON.\n\
 --json             Output the listing as JSON, for scripts.\n",
+        cmd: Cmd::List,
     },
     Command {
         name: "info",
@@ -83,16 +112,19 @@ Options:\n\
 total, free, the hypervisor's own, and each domain's.\n\n\
 Options:\n\
 --json             Output as JSON, for scripts.\n",
+        cmd: Cmd::Info,
     },
     Command {
         name: "pause",
         summary: "Pause execution of a domain",
         usage: "Usage: xl pause <Domain>\n\nPause execution of a domain: it keeps its memory but gets no CPU time.\n",
+        cmd: Cmd::Pause,
     },
     Command {
         name: "unpause",
         summary: "Unpause a paused domain",
         usage: "Usage: xl unpause <Domain>\n\nUnpause a paused domain (also one created with `xl create -p`).\n",
+        cmd: Cmd::Unpause,
     },
     Command {
         name: "shutdown",
@@ -106,6 +138,7 @@ Options:\n\
 -w, --wait         Wait for the domain to shut down (and its action to be applied).\n\
 -F, --force        Do not ask the guest: have the hypervisor shut it down at once\n\
                    (SCHEDOP_remote_shutdown), for guests that do not watch control/shutdown.\n",
+        cmd: Cmd::Shutdown,
     },
     Command {
         name: "reboot",
@@ -119,11 +152,13 @@ Options:\n\
 -w, --wait         Wait for the domain to shut down (and its action to be applied).\n\
 -F, --force        Do not ask the guest: have the hypervisor shut it down at once\n\
                    (SCHEDOP_remote_shutdown), for guests that do not watch control/shutdown.\n",
+        cmd: Cmd::Reboot,
     },
     Command {
         name: "rename",
         summary: "Rename a domain",
         usage: "Usage: xl rename <Domain> <NewDomainName>\n\nRename a domain (letters, digits, '_', '.', '-'; unique).\n",
+        cmd: Cmd::Rename,
     },
     Command {
         name: "mem-max",
@@ -132,6 +167,7 @@ Options:\n\
 Set the most memory the domain may have (default unit MiB; suffixes b, k, m, g, t).\n\
 The hypervisor refuses the domain pages beyond it. It cannot be set below the\n\
 domain's current memory, nor above the host's memory or 4096 MiB.\n",
+        cmd: Cmd::MemMax,
     },
     Command {
         name: "mem-set",
@@ -141,6 +177,7 @@ Set the domain's memory target (default unit MiB; suffixes b, k, m, g, t): it is
 to XenStore (memory/target, KiB), where the guest's balloon driver gives pages back or\n\
 takes more, up to its maximum (`xl mem-max`). Waits until the domain has reached the\n\
 target, or says how far it got after 10 s.\n",
+        cmd: Cmd::MemSet,
     },
     Command {
         name: "dmesg",
@@ -148,6 +185,7 @@ target, or says how far it got after 10 s.\n",
         usage: "Usage: xl dmesg [-c]\n\nPrint the hypervisor's log ring (every `(XEN)` line).\n\n\
 Options:\n\
 -c, --clear        Clear the ring after printing it.\n",
+        cmd: Cmd::Dmesg,
     },
     Command {
         name: "vcpu-list",
@@ -155,6 +193,7 @@ Options:\n\
         usage: "Usage: xl vcpu-list [--json] [Domain...]\n\nList the virtual CPUs of all or some domains.\n\n\
 Options:\n\
 --json             Output as JSON, for scripts.\n",
+        cmd: Cmd::VcpuList,
     },
     Command {
         name: "uptime",
@@ -163,6 +202,7 @@ Options:\n\
 Print how long domains have been up (Domain-0: since the hypervisor booted).\n\n\
 Options:\n\
 -s, --short        No header.\n",
+        cmd: Cmd::Uptime,
     },
     Command {
         name: "top",
@@ -172,6 +212,7 @@ A live view of the domains (state, CPU seconds, CPU %, memory), refreshed in pla
 every second. Press q to quit.\n\n\
 Options:\n\
 -b, --batch        Print one frame without terminal control codes and return.\n",
+        cmd: Cmd::Top,
     },
     Command {
         name: "sched-credit",
@@ -182,6 +223,7 @@ Options:\n\
 -d, --domain=DOMAIN     Domain to show or modify.\n\
 -w, --weight=WEIGHT     Relative weight, 1 to 65535 (default 256).\n\
 -c, --cap=CAP           Cap in percent of one CPU, 0 (none) to 100.\n",
+        cmd: Cmd::SchedCredit,
     },
     Command {
         name: "console",
@@ -189,11 +231,13 @@ Options:\n\
         usage: "Usage: xl console <Domain>\n\n\
 Attach to a domain's PV console: its output is shown as is and what you type goes to\n\
 the domain. Ctrl-] detaches and returns to the dom0 shell.\n",
+        cmd: Cmd::Console,
     },
     Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
+        cmd: Cmd::Help,
     },
 ];
 
@@ -285,7 +329,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             let _ = out.write_str(c.usage);
             return 0;
         }
-        match self.dispatch(cmd, rest, out) {
+        match self.dispatch(c, rest, out) {
             Ok(()) => 0,
             Err(e) => {
                 let _ = writeln!(out, "xl: {e}");
@@ -297,30 +341,41 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
         }
     }
 
-    fn dispatch(&mut self, cmd: &str, rest: &[&str], out: &mut dyn Write) -> XlResult {
-        match (cmd, rest) {
-            ("create", _) => self.create_cmd(rest, out),
-            ("destroy", [dom]) => self.destroy(dom, out),
-            ("list", _) => self.list(rest, out),
-            ("info", _) => self.info(rest, out),
-            ("pause", [dom]) => self.pause(dom, true, out),
-            ("unpause", [dom]) => self.pause(dom, false, out),
-            ("shutdown", _) => self.shutdown(rest, false, out),
-            ("reboot", _) => self.shutdown(rest, true, out),
-            ("rename", [dom, new]) => self.rename(dom, new, out),
-            ("mem-max", [dom, mem]) => self.mem_max(dom, mem, out),
-            ("mem-set", [dom, mem]) => self.mem_set(dom, mem, out),
-            ("dmesg", _) => self.dmesg(rest, out),
-            ("vcpu-list", _) => self.vcpu_list(rest, out),
-            ("uptime", _) => self.uptime(rest, out),
-            ("top", _) => self.top(rest, out),
-            ("sched-credit", _) => self.sched_credit(rest, out),
-            ("console", [dom]) => self.console_cmd(dom, out),
-            ("help", []) => {
+    fn dispatch(&mut self, c: &Command, rest: &[&str], out: &mut dyn Write) -> XlResult {
+        let wrong = || format!("{}: wrong arguments", c.name);
+        match (c.cmd, rest) {
+            (Cmd::Create, _) => self.create_cmd(rest, out),
+            (Cmd::Destroy, [dom]) => self.destroy(dom, out),
+            (Cmd::List, _) => self.list(rest, out),
+            (Cmd::Info, _) => self.info(rest, out),
+            (Cmd::Pause, [dom]) => self.pause(dom, true, out),
+            (Cmd::Unpause, [dom]) => self.pause(dom, false, out),
+            (Cmd::Shutdown, _) => self.shutdown(rest, false, out),
+            (Cmd::Reboot, _) => self.shutdown(rest, true, out),
+            (Cmd::Rename, [dom, new]) => self.rename(dom, new, out),
+            (Cmd::MemMax, [dom, mem]) => self.mem_max(dom, mem, out),
+            (Cmd::MemSet, [dom, mem]) => self.mem_set(dom, mem, out),
+            (Cmd::Dmesg, _) => self.dmesg(rest, out),
+            (Cmd::VcpuList, _) => self.vcpu_list(rest, out),
+            (Cmd::Uptime, _) => self.uptime(rest, out),
+            (Cmd::Top, _) => self.top(rest, out),
+            (Cmd::SchedCredit, _) => self.sched_credit(rest, out),
+            (Cmd::Console, [dom]) => self.console_cmd(dom, out),
+            (Cmd::Help, []) => {
                 let _ = out.write_str(&usage());
                 Ok(())
             }
-            _ => Err(format!("{cmd}: wrong arguments")),
+            (
+                Cmd::Destroy
+                | Cmd::Pause
+                | Cmd::Unpause
+                | Cmd::Rename
+                | Cmd::MemMax
+                | Cmd::MemSet
+                | Cmd::Console
+                | Cmd::Help,
+                _,
+            ) => Err(wrong()),
         }
     }
 
