@@ -214,7 +214,7 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
                 0,
             ),
         };
-        if vector == 7 && !crate::hypercall::fpu::device_not_available(st) {
+        if vector == 7 && !crate::domain::fpu::device_not_available(st) {
             // Lazy FPU switch only: retry the instruction with the vCPU's state loaded.
             return Ok(());
         }
@@ -272,7 +272,7 @@ pub fn user_syscall(regs: &mut CpuUserRegs) {
 /// The CPU now runs the current domain's vCPU instead of domain `prev`'s: switch the lazily
 /// kept FPU state and the descriptor tables.
 pub fn vcpu_switched(st: &mut State, prev: u16) {
-    crate::hypercall::fpu::switched(st, prev);
+    crate::domain::fpu::switched(st, prev);
     let desc = st.cur().vcpu.desc;
     arch::gdt::load_guest_tables(&desc);
 }

@@ -94,7 +94,7 @@ pub fn build(
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: None,
-        hv_features: crate::hypercall::FEATURES,
+        hv_features: super::FEATURES,
     };
     let mut gm = Dom0Memory {
         mfns: &mfns,
@@ -113,7 +113,7 @@ pub fn build(
     }
     let mut ctx = VcpuGuestContext::new_zeroed();
     fill_vcpu_context(&r, &mut ctx);
-    crate::hypercall::set_vcpu_context(st, id, &ctx)
+    super::vcpu_context::set_vcpu_context(st, id, &ctx)
         .map_err(|_| "cannot set dom0's vCPU context")?;
     st.dom(id).ok_or("domain 0 vanished")?.pause_count = 0;
     log::info!(

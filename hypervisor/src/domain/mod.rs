@@ -1,9 +1,11 @@
 //! Domains and their virtual CPUs.
 
 pub mod dom0;
+pub mod fpu;
 pub mod lifecycle;
 pub mod memory;
 pub mod state;
+pub mod vcpu_context;
 pub mod vcpu_info;
 
 use alloc::boxed::Box;
@@ -44,7 +46,7 @@ pub struct Vcpu {
     pub trap_table: Box<[guest_abi::arch::TrapInfo; 256]>,
     /// Event-upcall, failsafe and syscall callbacks.
     pub callbacks: Callbacks,
-    /// FPU/SSE context, switched lazily (`hypercall::fpu`).
+    /// FPU/SSE context, switched lazily (`domain::fpu`).
     pub fpu: crate::arch::fpu::FpuState,
     /// GDT and LDT frames (`hypercall::descriptors`).
     pub desc: crate::arch::gdt::GuestDescTables,
@@ -102,6 +104,13 @@ impl Vcpu {
 
 use crate::mm::page_types::XenPage;
 
+/// The XENFEAT bits (submap 0) every PV guest gets. Writable page tables (trapping and
+/// emulating direct PTE writes) are not offered: guests use `mmu_update`.
+pub const FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+
+/// The longest line of a domU's direct console output kept whole (longer ones are split).
+pub const CONSOLE_LINE_MAX: usize = 256;
+
 /// Bytes of direct console output a domU may write at once, and a second after that.
 pub const CONSOLE_BURST: u64 = 64 * 1024;
 /// See [`CONSOLE_BURST`].
@@ -142,7 +151,7 @@ pub struct Domain {
     /// Its (single, for now) vCPU.
     pub vcpu: Vcpu,
     /// Its direct console output since the last newline (see `hypercall::console`).
-    pub console_line: heapless::Vec<u8, { crate::hypercall::console::LINE_MAX }>,
+    pub console_line: heapless::Vec<u8, CONSOLE_LINE_MAX>,
     /// Its direct console output (`console_io`), rate-limited (domUs only).
     pub console_bucket: crate::ratelimit::Bucket,
     /// Event-channel ports.

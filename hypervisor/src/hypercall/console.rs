@@ -2,7 +2,7 @@
 
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
-use crate::domain::{CONSOLE_BURST, CONSOLE_RATE};
+use crate::domain::{CONSOLE_BURST, CONSOLE_LINE_MAX, CONSOLE_RATE};
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
@@ -80,7 +80,7 @@ fn emit(st: &mut State, bytes: &[u8]) {
         if b != b'\n' && d.console_line.push(b).is_ok() {
             continue;
         }
-        let mut line: heapless::Vec<u8, { LINE_MAX + 16 }> = heapless::Vec::new();
+        let mut line: heapless::Vec<u8, { CONSOLE_LINE_MAX + 16 }> = heapless::Vec::new();
         let mut prefix = [0u8; 12];
         let plen = {
             let mut w = crate::util::ByteWriter::new(&mut prefix);
@@ -98,6 +98,3 @@ fn emit(st: &mut State, bytes: &[u8]) {
         }
     }
 }
-
-/// The longest line of a domU's console output kept whole (longer ones are split).
-pub const LINE_MAX: usize = 256;

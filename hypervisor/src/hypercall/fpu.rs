@@ -1,68 +1,11 @@
-//! `fpu_taskswitch` and lazy FPU/SSE switching.
-//!
-//! The FPU registers stay with the vCPU that used them last (the owner) until another vCPU
-//! uses the FPU: every switch sets CR0.TS unless the incoming vCPU owns the registers, and
-//! the resulting #NM saves the owner's state (FXSAVE) and loads the new one's (FXRSTOR).
-//! A guest's own TS (`fpu_taskswitch(1)`) is virtual: its next FPU use gets the state
-//! loaded and then #NM bounced to its handler, with its TS cleared, as Xen does.
+//! `fpu_taskswitch`: the guest's virtual CR0.TS (the lazy switching is `domain::fpu`).
 
 use super::{HcResult, Outcome};
-use crate::arch::fpu;
 use crate::domain::state::State;
-use core::sync::atomic::{AtomicU64, Ordering};
 use guest_abi::arch::CpuUserRegs;
-
-/// The FPU context whose registers are live (`FpuState::token`; 0 = nobody's).
-static OWNER: AtomicU64 = AtomicU64::new(0);
 
 /// fpu_taskswitch(set): set or clear the caller's virtual CR0.TS.
 pub fn fpu_taskswitch(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let f = &mut st.cur().vcpu.fpu;
-    if a[0] != 0 {
-        f.guest_ts = true;
-        fpu::set_ts();
-    } else {
-        f.guest_ts = false;
-        if OWNER.load(Ordering::Relaxed) == f.token {
-            fpu::clear_ts();
-        }
-    }
+    crate::domain::fpu::set_guest_ts(st, a[0] != 0);
     Ok(Outcome::Done(0))
-}
-
-/// The CPU switched from domain `prev`'s vCPU to the current one: make its next FPU use
-/// trap unless its registers are already live and it has not set TS.
-pub fn switched(st: &mut State, prev: u16) {
-    if !fpu::ts_set() && OWNER.load(Ordering::Relaxed) == 0 {
-        // Someone used the FPU before any #NM established ownership: it was `prev`.
-        if let Some(d) = st.dom(prev) {
-            OWNER.store(d.vcpu.fpu.token, Ordering::Relaxed);
-        }
-    }
-    let f = &st.cur().vcpu.fpu;
-    if OWNER.load(Ordering::Relaxed) == f.token && !f.guest_ts {
-        fpu::clear_ts();
-    } else {
-        fpu::set_ts();
-    }
-}
-
-/// #NM from the current guest: load its FPU state (saving the owner's). Returns whether
-/// the guest itself had set TS, in which case #NM is to be bounced to it.
-pub fn device_not_available(st: &mut State) -> bool {
-    let me = st.cur().vcpu.fpu.token;
-    let owner = OWNER.load(Ordering::Relaxed);
-    if owner != me {
-        if owner != 0 {
-            // The owner may be gone (destroyed): then its registers are just dropped.
-            if let Some(d) = st.domains.values_mut().find(|d| d.vcpu.fpu.token == owner) {
-                fpu::save(&mut d.vcpu.fpu.area);
-            }
-        }
-        fpu::restore(&st.cur().vcpu.fpu.area);
-        OWNER.store(me, Ordering::Relaxed);
-    }
-    fpu::clear_ts();
-    let f = &mut st.cur().vcpu.fpu;
-    core::mem::replace(&mut f.guest_ts, false)
 }

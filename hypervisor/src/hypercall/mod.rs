@@ -1,15 +1,13 @@
 //! Hypercall entry: a table indexed by Xen's hypercall numbers, one module per family.
 
 mod callbacks;
-pub mod console;
+mod console;
 pub mod descriptors;
 mod domctl;
 mod event_channel;
-pub mod fpu;
+mod fpu;
 mod grant_table;
 mod iret;
-pub use domctl::set_vcpu_context;
-pub use version::FEATURES;
 mod memory_op;
 mod mmu;
 mod multicall;

@@ -11,9 +11,7 @@ use guest_abi::version::*;
 /// The Xen interface version we implement (4.17), as major<<16 | minor.
 pub const VERSION: u64 = (4 << 16) | 17;
 
-/// The XENFEAT bits (submap 0) every PV guest gets. Writable page tables (trapping and
-/// emulating direct PTE writes) are not offered: guests use `mmu_update`.
-pub const FEATURES: u32 = 1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+use crate::domain::FEATURES;
 
 fn padded<const N: usize>(s: &str) -> [u8; N] {
     let mut b = [0u8; N];

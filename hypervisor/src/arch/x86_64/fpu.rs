@@ -1,7 +1,7 @@
 //! The FPU/SSE register file: FXSAVE/FXRSTOR areas and CR0.TS, for lazy per-vCPU switching.
 //!
 //! The hypervisor itself is soft-float and never touches these registers; guests own them.
-//! Which vCPU's state is live is decided by `hypercall::fpu` (lazily, on #NM).
+//! Which vCPU's state is live is decided by `domain::fpu` (lazily, on #NM).
 
 use alloc::boxed::Box;
 use core::arch::asm;

@@ -1,0 +1,64 @@
+//! A vCPU's context as a whole (`XEN_DOMCTL_setvcpucontext`, the domain builder's initial
+//! state): registers, page tables, callbacks and trap table.
+
+use super::state::State;
+use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
+use guest_abi::errno::Errno;
+
+fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
+    match st.dom(dom) {
+        Some(d) if !d.dying => Ok(d),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// Load a vCPU's initial state (as the domain builder sets it), taking a type reference on
+/// its page table, which must validate as an L4 of the domain.
+pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Result<(), Errno> {
+    live(st, dom)?;
+    let l4 = c.ctrlreg[3] >> 12;
+    let user_l4 = c.ctrlreg[1] >> 12;
+    {
+        let (mut ft, mem) = st.frame_table();
+        ft.get_type(mem, l4, crate::mm::page_types::PageType::L4, dom)?;
+        if user_l4 != 0 {
+            if let Err(e) = ft.get_type(mem, user_l4, crate::mm::page_types::PageType::L4, dom) {
+                ft.put_type(mem, l4);
+                return Err(e);
+            }
+        }
+    }
+    let d = live(st, dom)?;
+    let old = (d.vcpu.kernel_l4, d.vcpu.user_l4);
+    let v = &mut d.vcpu;
+    let u = &c.user_regs;
+    let mut regs = *u;
+    regs.cs |= 3;
+    regs.ss |= 3;
+    regs.rflags = (regs.rflags & 0xCD5) | 0x202;
+    regs.entry_vector = 0;
+    v.regs = regs;
+    v.in_kernel = VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_KERNEL);
+    v.kernel_l4 = l4;
+    v.user_l4 = user_l4;
+    v.kernel_ss = c.kernel_ss | 3;
+    v.kernel_sp = c.kernel_sp;
+    v.fs_base = c.fs_base;
+    v.gs_base_kernel = c.gs_base_kernel;
+    v.gs_base_user = c.gs_base_user;
+    v.callbacks.event = c.event_callback_eip;
+    v.callbacks.failsafe = c.failsafe_callback_eip;
+    v.callbacks.syscall = c.syscall_callback_eip;
+    for (slot, t) in v.trap_table.iter_mut().zip(c.trap_ctxt.iter()) {
+        *slot = *t;
+    }
+    v.online = true;
+    st.sync_mode();
+    let (mut ft, mem) = st.frame_table();
+    for m in [old.0, old.1] {
+        if m != 0 {
+            ft.put_type(mem, m);
+        }
+    }
+    Ok(())
+}
