@@ -61,6 +61,15 @@ mod imp {
         arch::lapic::timer_deadline_ns(now + TSLICE_NS);
     }
 
+    /// Crash the running domain with a reason and switch to another.
+    pub fn crash_current(regs: &mut CpuUserRegs, why: &str) {
+        state::with(|st| {
+            let id = st.current;
+            crate::domain::lifecycle::crash(st, id, format_args!("{why}"));
+        });
+        schedule(regs);
+    }
+
     /// Charge the running vCPU, fire timers, pick the next vCPU and load its frame into
     /// `regs`. Halts while nothing is runnable. Returns with a runnable vCPU loaded.
     pub fn schedule(regs: &mut CpuUserRegs) {
@@ -185,7 +194,7 @@ mod imp {
         });
         arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
         // FPU (lazy) and descriptor tables follow the vCPU.
-        crate::traps::vcpu_switched(st, cur);
+        crate::domain::bounce::vcpu_switched(st, cur);
     }
 
     /// Every domain's runstate as of `now`, `running` being on the CPU.

@@ -1,21 +1,13 @@
-//! Exceptions raised by guests, and the bounce frames that deliver them.
-//!
-//! A guest's exception goes to the handler it registered with `set_trap_table`, through a
-//! bounce frame on its kernel stack laid out as Xen's (RCX, R11, [error code], RIP, CS with
-//! the saved upcall mask in bits 32–39, RFLAGS, RSP, SS). Without a handler, or when the
-//! frame cannot be written, the domain is crashed and reported while the others run on.
+//! Exceptions and user-mode `syscall`s raised by guests, routed to the handlers they
+//! registered with `set_trap_table` through a bounce frame (`domain::bounce`). Without a
+//! handler, or when the frame cannot be written, the domain is crashed and reported while the
+//! others run on.
 
 use crate::arch;
-use crate::domain::{lifecycle, state, state::State, vcpu_info};
+use crate::domain::{bounce, state, state::State, vcpu_info};
 use crate::mm::guest_copy;
-use guest_abi::arch::{
-    CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, FLAT_RING3_CS32, FLAT_RING3_CS64,
-    FLAT_RING3_SS64,
-};
+use guest_abi::arch::CpuUserRegs;
 
-const RFLAGS_IF: u64 = 1 << 9;
-/// Flags cleared when entering a guest handler: TF, NT, RF, AC.
-const RFLAGS_HANDLER_CLEAR: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 18);
 /// Vectors whose exceptions push an error code.
 const ERROR_CODE_VECTORS: u32 =
     (1 << 8) | (0x1F << 10) | (1 << 17) | (1 << 21) | (1 << 29) | (1 << 30);
@@ -46,135 +38,6 @@ pub fn vector_name(v: u32) -> &'static str {
         "virtualization (#VE)",
     ];
     NAMES.get(v as usize).copied().unwrap_or("exception")
-}
-
-/// Switch the current vCPU between guest kernel and user mode: page tables and GS base.
-pub fn toggle_guest_mode(st: &mut State) {
-    let v = &mut st.cur().vcpu;
-    if v.in_kernel {
-        v.gs_base_kernel = arch::cpu::gs_base();
-        arch::cpu::set_gs_base(v.gs_base_user);
-    } else {
-        v.gs_base_user = arch::cpu::gs_base();
-        arch::cpu::set_gs_base(v.gs_base_kernel);
-    }
-    v.in_kernel = !v.in_kernel;
-    let l4 = v.active_l4();
-    st.sync_mode();
-    arch::cpu::write_cr3(l4 << 12);
-}
-
-/// Deliver to guest handler `handler`: write the bounce frame on the guest kernel stack
-/// (entering kernel mode first if the guest was in user mode) and point `regs` at it.
-pub fn bounce(
-    st: &mut State,
-    regs: &mut CpuUserRegs,
-    handler: u64,
-    error: Option<u64>,
-    mask_events: bool,
-) -> Result<(), &'static str> {
-    match error {
-        Some(e) => bounce_with(st, regs, handler, &[e], mask_events),
-        None => bounce_with(st, regs, handler, &[], mask_events),
-    }
-}
-
-/// Whether `iretq` can return to this context: the flat ring-3 selectors and a canonical
-/// rip (below 4 GiB for 32-bit code).
-pub fn return_frame_ok(cs: u16, ss: u16, rip: u64) -> bool {
-    let cs_ok = match cs {
-        FLAT_RING3_CS64 => crate::mm::guest_walk::canonical(rip),
-        FLAT_RING3_CS32 => rip <= u64::from(u32::MAX),
-        _ => false,
-    };
-    cs_ok && ss == FLAT_RING3_SS64
-}
-
-/// The guest is to return to a context the CPU cannot enter. As when Xen's own exit to the
-/// guest faults: usable selectors with a non-canonical rip fault in guest context, so the
-/// guest kernel gets a #GP (error code 0, the bad rip in its frame) through its trap table;
-/// unusable selectors (or no #GP handler) go to its failsafe callback; with neither the
-/// caller crashes the domain.
-pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
-    let selectors_ok =
-        matches!(regs.cs, FLAT_RING3_CS64 | FLAT_RING3_CS32) && regs.ss == FLAT_RING3_SS64;
-    let gp = st.cur().vcpu.trap_table[13];
-    if selectors_ok && gp.address != 0 {
-        return bounce(st, regs, gp.address, Some(0), gp.flags & 4 != 0);
-    }
-    failsafe(st, regs)
-}
-
-/// The guest asked to return to a context the CPU cannot enter (bad selectors or rip):
-/// deliver its failsafe callback, with the frame `rcx, r11, ds, es, fs, gs, rip, cs, rflags,
-/// rsp, ss` describing that context, or crash it if it registered none.
-pub fn failsafe(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
-    let cb = st.cur().vcpu.callbacks.failsafe;
-    if cb == 0 {
-        return Err("bad iret context (selectors or rip) and no failsafe callback");
-    }
-    let segs = [regs.ds, regs.es, regs.fs, regs.gs].map(u64::from);
-    bounce_with(st, regs, cb, &segs, false)
-}
-
-/// Write a bounce frame with `middle` (error code, or failsafe segment selectors) between
-/// R11 and RIP.
-fn bounce_with(
-    st: &mut State,
-    regs: &mut CpuUserRegs,
-    handler: u64,
-    middle: &[u64],
-    mask_events: bool,
-) -> Result<(), &'static str> {
-    let saved_mask = vcpu_info::upcall_masked(&st.cur().shared_info);
-    let was_kernel = st.cur().vcpu.in_kernel;
-    if !was_kernel {
-        toggle_guest_mode(st);
-    }
-    let sp = if was_kernel {
-        regs.rsp
-    } else {
-        st.cur().vcpu.kernel_sp
-    } & !0xF;
-    // The guest kernel sees RPL 0 for frames from its own mode, 3 from user mode.
-    let cs = (if was_kernel {
-        u64::from(regs.cs) & !3
-    } else {
-        u64::from(regs.cs)
-    }) | (u64::from(saved_mask) << 32);
-    let rflags = (regs.rflags & !RFLAGS_IF) | if saved_mask { 0 } else { RFLAGS_IF };
-    let mut frame = [0u64; 11];
-    let mut n = 0;
-    let mut push = |v: u64| {
-        frame[n] = v;
-        n += 1;
-    };
-    push(regs.rcx);
-    push(regs.r11);
-    for &m in middle {
-        push(m);
-    }
-    push(regs.rip);
-    push(cs);
-    push(rflags);
-    push(regs.rsp);
-    push(u64::from(regs.ss));
-    let new_sp = sp.wrapping_sub(8 * n as u64);
-    let mut bytes = [0u8; 88];
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(&frame[..n]) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    guest_copy::copy_to_guest(&st.mem, new_sp, &bytes[..8 * n])
-        .map_err(|_| "cannot write the bounce frame to the guest kernel stack")?;
-    regs.rip = handler;
-    regs.rsp = new_sp;
-    regs.cs = FLAT_KERNEL_CS64;
-    regs.ss = FLAT_KERNEL_SS64;
-    regs.rflags &= !RFLAGS_HANDLER_CLEAR;
-    if mask_events {
-        vcpu_info::set_upcall_mask(&st.cur().shared_info, true);
-    }
-    Ok(())
 }
 
 /// `int $n` from the guest whose trap-table entry allows it (DPL 3) is delivered to that
@@ -230,7 +93,7 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             error = error.map(|e| pf_error_for_guest(e, st.cur().vcpu.in_kernel));
         }
         regs.rip += rip_advance;
-        bounce(st, regs, t.address, error, t.flags & 4 != 0)
+        bounce::bounce(st, regs, t.address, error, t.flags & 4 != 0)
     });
     if let Err(why) = outcome {
         let mut detail = [0u8; 200];
@@ -248,7 +111,7 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             let _ = core::fmt::write(&mut w, format_args!(", cr2 {:#x}", arch::cpu::read_cr2()));
         }
         let n = w.len();
-        crash_current(
+        crate::sched::crash_current(
             regs,
             core::str::from_utf8(&detail[..n]).unwrap_or("exception"),
         );
@@ -262,34 +125,17 @@ pub fn user_syscall(regs: &mut CpuUserRegs) {
         if cb.syscall == 0 {
             return Err("syscall from guest user mode with no syscall callback");
         }
-        bounce(st, regs, cb.syscall, None, cb.syscall_masks_events)
+        bounce::bounce(st, regs, cb.syscall, None, cb.syscall_masks_events)
     });
     if let Err(why) = r {
-        crash_current(regs, why);
+        crate::sched::crash_current(regs, why);
     }
-}
-
-/// The CPU now runs the current domain's vCPU instead of domain `prev`'s: switch the lazily
-/// kept FPU state and the descriptor tables.
-pub fn vcpu_switched(st: &mut State, prev: u16) {
-    crate::domain::fpu::switched(st, prev);
-    let desc = st.cur().vcpu.desc;
-    arch::gdt::load_guest_tables(&desc);
 }
 
 /// `enter_guest` found a frame it cannot return to: a #GP or the failsafe callback for the
-/// guest kernel (see [`bad_return`]), else the domain is crashed and another one scheduled.
+/// guest kernel (see [`bounce::bad_return`]), else the domain is crashed and another one scheduled.
 pub fn bad_frame(regs: &mut CpuUserRegs) {
-    if state::with(|st| bad_return(st, regs)).is_err() {
-        crash_current(regs, "bad return frame (rip or selectors)");
+    if state::with(|st| bounce::bad_return(st, regs)).is_err() {
+        crate::sched::crash_current(regs, "bad return frame (rip or selectors)");
     }
-}
-
-/// Crash the running domain with a reason and switch to another.
-pub fn crash_current(regs: &mut CpuUserRegs, why: &str) {
-    state::with(|st| {
-        let id = st.current;
-        lifecycle::crash(st, id, format_args!("{why}"));
-    });
-    crate::sched::schedule(regs);
 }

@@ -1,5 +1,6 @@
 //! Domains and their virtual CPUs.
 
+pub mod bounce;
 pub mod dom0;
 pub mod fpu;
 pub mod lifecycle;

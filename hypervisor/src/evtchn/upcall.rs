@@ -27,11 +27,11 @@ pub fn deliver(regs: &mut CpuUserRegs) {
             {
                 return Ok(());
             }
-            crate::traps::bounce(st, regs, cb, None, true)
+            crate::domain::bounce::bounce(st, regs, cb, None, true)
         });
         match r {
             Ok(()) => return,
-            Err(why) => crate::traps::crash_current(regs, why),
+            Err(why) => crate::sched::crash_current(regs, why),
         }
     }
 }

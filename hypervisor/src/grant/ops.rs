@@ -299,7 +299,6 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
     } else if track.flags.contains(GntmapFlags::HOST_MAP) {
         crate::arch::paging::invlpg(op.host_addr);
     }
-    crate::domain::lifecycle::reap_dying(st);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use super::{HcResult, Outcome};
 use crate::arch::preempt::Slice;
+use crate::domain::lifecycle;
 use crate::domain::state::State;
 use crate::grant::ops;
 use crate::mm::guest_copy;
@@ -51,10 +52,13 @@ pub fn grant_table_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> Hc
             Ok(())
         }),
         GNTTABOP_UNMAP_GRANT_REF => {
-            each(st, regs, uops, count, |st, op: &mut GnttabUnmapGrantRef| {
+            let r = each(st, regs, uops, count, |st, op: &mut GnttabUnmapGrantRef| {
                 ops::unmap(st, op);
                 Ok(())
-            })
+            });
+            // A dying granter whose last mapping just went away can now be freed.
+            lifecycle::reap_dying(st);
+            r
         }
         GNTTABOP_SETUP_TABLE => each(st, regs, uops, count, ops::setup_table),
         GNTTABOP_COPY => each(st, regs, uops, count, |st, op: &mut GnttabCopy| {

@@ -24,7 +24,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
         if st.cur().vcpu.user_l4 == 0 {
             return Err(crash(st, "iret to user mode with no user page tables"));
         }
-        crate::traps::toggle_guest_mode(st);
+        crate::domain::bounce::toggle_guest_mode(st);
     }
     regs.rax = c.rax;
     regs.r11 = c.r11;
@@ -35,11 +35,11 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
     regs.rsp = c.rsp;
     regs.ss = (c.ss as u16) | 3;
     vcpu_info::set_upcall_mask(&st.cur().shared_info, c.rflags & RFLAGS_IF == 0);
-    if !crate::traps::return_frame_ok(regs.cs, regs.ss, regs.rip) {
+    if !crate::domain::bounce::return_frame_ok(regs.cs, regs.ss, regs.rip) {
         // A context the CPU cannot enter: a #GP or the failsafe callback for the guest
-        // kernel (`traps::bad_return`), else the domain is crashed.
+        // kernel (`domain::bounce::bad_return`), else the domain is crashed.
         regs.entry_vector = 0;
-        return match crate::traps::bad_return(st, regs) {
+        return match crate::domain::bounce::bad_return(st, regs) {
             Ok(()) => Ok(Outcome::Regs),
             Err(why) => Err(crash(st, why)),
         };
