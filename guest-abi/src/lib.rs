@@ -22,6 +22,7 @@ pub mod grant_table;
 #[cfg(feature = "guest")]
 pub mod guest;
 pub mod hypercall;
+pub mod hypercall_args;
 pub mod io;
 pub mod memory;
 pub mod mmu;

@@ -146,3 +146,7 @@ assert_eq_size!(XenMachphysMfnList, [u8; 24]);
 assert_eq_size!(XenMachphysMapping, [u8; 24]);
 assert_eq_size!(XenAddToPhysmap, [u8; 24]);
 assert_eq_size!(XenMemoryMap, [u8; 16]);
+
+/// `memory_op`'s command word holds the command in its low bits and, above this shift, the
+/// extent a continued call restarts at (`MEMOP_EXTENT_SHIFT`).
+pub const MEMOP_EXTENT_SHIFT: u32 = 6;

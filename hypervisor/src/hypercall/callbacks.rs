@@ -8,10 +8,11 @@ use crate::mm::guest_walk::{canonical, guest_va_ok};
 use guest_abi::arch::{CpuUserRegs, TrapInfo, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 use guest_abi::callback::*;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 
 /// set_trap_table(traps): entries until one with address 0; a null pointer clears the table.
-pub fn set_trap_table(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let ptr = a[0];
+pub fn set_trap_table(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
+    let ptr = a.ptr;
     if ptr == 0 {
         st.cur()
             .vcpu
@@ -42,8 +43,8 @@ fn check(addr: u64) -> Result<u64, Errno> {
 }
 
 /// set_callbacks(event, failsafe, syscall).
-pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (e, f, s) = (check(a[0])?, check(a[1])?, check(a[2])?);
+pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: SetCallbacksArgs) -> HcResult {
+    let (e, f, s) = (check(a.event)?, check(a.failsafe)?, check(a.syscall)?);
     let cb = &mut st.cur().vcpu.callbacks;
     cb.event = e;
     cb.failsafe = f;
@@ -52,8 +53,8 @@ pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> Hc
 }
 
 /// callback_op(cmd, arg).
-pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, arg) = (a[0] as u32, a[1]);
+pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
+    let (cmd, arg) = (a.cmd, a.arg);
     let (ty, addr, flags) = match cmd {
         CALLBACKOP_REGISTER => {
             let r: CallbackRegister = guest_copy::read(&st.mem, arg)?;
@@ -81,16 +82,16 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcRe
 }
 
 /// stack_switch(ss, sp): the kernel stack used when a trap arrives in guest user mode.
-pub fn stack_switch(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn stack_switch(st: &mut State, _regs: &mut CpuUserRegs, a: StackSwitchArgs) -> HcResult {
     let v = &mut st.cur().vcpu;
-    v.kernel_ss = a[0] | 3;
-    v.kernel_sp = a[1];
+    v.kernel_ss = a.ss | 3;
+    v.kernel_sp = a.sp;
     Ok(Outcome::Done(0))
 }
 
 /// set_segment_base(which, base).
-pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (which, base) = (a[0] as u32, a[1]);
+pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: SegmentBaseArgs) -> HcResult {
+    let (which, base) = (a.which, a.base);
     if !canonical(base) {
         return Err(Errno::EINVAL);
     }

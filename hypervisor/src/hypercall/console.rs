@@ -7,13 +7,14 @@ use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 
 /// Most bytes one call moves (longer writes are truncated; the return value says how much).
 const MAX_IO: usize = 4096;
 
 /// console_io(cmd, count, buffer).
-pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, count, buf) = (a[0] as u32, a[1] as usize, a[2]);
+pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: ConsoleIoArgs) -> HcResult {
+    let (cmd, count, buf) = (a.cmd, a.count as usize, a.buf);
     match cmd {
         CONSOLEIO_WRITE => {
             let count = count.min(MAX_IO);

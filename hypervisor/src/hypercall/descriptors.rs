@@ -14,6 +14,7 @@ use crate::mm::guest_walk::{guest_va_ok, translate};
 use crate::mm::page_types::{PageType, TableMem};
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 
 /// Type `frames` seg_desc for the current domain, all or none (Xen answers EINVAL).
 fn take_frames(st: &mut State, frames: &[u64]) -> Result<(), Errno> {
@@ -44,8 +45,8 @@ pub fn release_all(st: &mut State, t: &GuestDescTables) {
 }
 
 /// set_gdt(frame_list, entries): at most 14 frames (entries below the reserved 0xe000).
-pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (list, entries) = (a[0], a[1]);
+pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: SetGdtArgs) -> HcResult {
+    let (list, entries) = (a.frames, u64::from(a.entries));
     if entries > GUEST_GDT_ENTRIES {
         return Err(Errno::EINVAL);
     }
@@ -68,8 +69,12 @@ pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult
 
 /// update_descriptor(maddr, desc): write one validated descriptor into a frame of the caller
 /// that is a descriptor page or could be mapped writable (never a page table).
-pub fn update_descriptor(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (maddr, desc) = (a[0], a[1]);
+pub fn update_descriptor(
+    st: &mut State,
+    _regs: &mut CpuUserRegs,
+    a: UpdateDescriptorArgs,
+) -> HcResult {
+    let (maddr, desc) = (a.maddr, a.desc);
     if maddr & 7 != 0 || !guest_descriptor_ok(desc) {
         return Err(Errno::EINVAL);
     }

@@ -6,12 +6,13 @@ use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, VcpuGuestContext};
 use guest_abi::domctl::*;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::types::DomId;
 
 /// domctl(u_domctl).
-pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     st.require_privileged()?;
-    let ptr = a[0];
+    let ptr = a.ptr;
     let mut op: XenDomctl = guest_copy::read(&st.mem, ptr)?;
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
         return Err(Errno::EACCES);

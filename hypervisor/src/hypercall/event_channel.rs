@@ -7,11 +7,12 @@ use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::event_channel::*;
+use guest_abi::hypercall_args::*;
 use guest_abi::types::EvtchnPort;
 
 /// event_channel_op(cmd, arg).
-pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, arg) = (a[0] as u32, a[1]);
+pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
+    let (cmd, arg) = (a.cmd, a.arg);
     match cmd {
         EVTCHNOP_ALLOC_UNBOUND => {
             let mut op: EvtchnAllocUnbound = guest_copy::read(&st.mem, arg)?;

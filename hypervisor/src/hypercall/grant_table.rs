@@ -10,6 +10,7 @@ use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::*;
+use guest_abi::hypercall_args::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Operations handled before the call is continued.
@@ -44,8 +45,8 @@ fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(
 }
 
 /// grant_table_op(cmd, uops, count).
-pub fn grant_table_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, uops, count) = (a[0] as u32, a[1], a[2]);
+pub fn grant_table_op(st: &mut State, regs: &mut CpuUserRegs, a: GrantTableOpArgs) -> HcResult {
+    let (cmd, uops, count) = (a.cmd, a.uops, u64::from(a.count));
     match cmd {
         GNTTABOP_MAP_GRANT_REF => each(st, regs, uops, count, |st, op: &mut GnttabMapGrantRef| {
             ops::map(st, op);

@@ -4,13 +4,14 @@ use super::{HcResult, Outcome};
 use crate::domain::{state::State, vcpu_info};
 use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, IretContext, VgcfFlags};
+use guest_abi::hypercall_args::*;
 
 /// Flags a guest may restore: CF PF AF ZF SF TF DF OF NT RF AC ID (IF handled apart).
 const RFLAGS_GUEST: u64 = 0x0025_4FD5;
 const RFLAGS_IF: u64 = 1 << 9;
 
 /// iret(): the iret_context is on the guest stack at rsp.
-pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: [u64; 5]) -> HcResult {
+pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
     let c: IretContext = match guest_copy::read(&st.mem, regs.rsp) {
         Ok(c) => c,
         Err(_) => {

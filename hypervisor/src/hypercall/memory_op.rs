@@ -6,19 +6,16 @@ use crate::domain::{memory, state::State};
 use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, MACH2PHYS_VIRT_START};
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::memory::*;
 use guest_abi::types::DomId;
 
 /// Extents handled before the call is continued (lets other domains run).
 const BATCH: u64 = 2048;
-/// Where the restart point is kept in the command word, as in Xen.
-const EXTENT_SHIFT: u32 = 6;
 
 /// memory_op(cmd, arg).
-pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let op = (a[0] & ((1 << EXTENT_SHIFT) - 1)) as u32;
-    let start = a[0] >> EXTENT_SHIFT;
-    let arg = a[1];
+pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcResult {
+    let (op, start, arg) = (a.cmd, a.start_extent, a.arg);
     match op {
         XENMEM_POPULATE_PHYSMAP | XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION => {
             let r: XenMemoryReservation = guest_copy::read(&st.mem, arg)?;
@@ -65,7 +62,7 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
                 i += 1;
             }
             if i < r.nr_extents {
-                regs.rdi = u64::from(op) | (i << EXTENT_SHIFT);
+                regs.rdi = a.continue_at(i);
                 return Ok(Outcome::Continue);
             }
             Ok(Outcome::Done(i))

@@ -13,8 +13,8 @@ use crate::mm::page_types::{PageType, TableMem};
 use crate::mm::pte;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::mmu::*;
-use guest_abi::types::DomId;
 
 /// Requests handled before the call is continued.
 const BATCH: u32 = 512;
@@ -48,11 +48,11 @@ fn drain_pending(st: &mut State, dom: u16) -> bool {
 fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>(
     st: &mut State,
     regs: &mut CpuUserRegs,
-    a: [u64; 5],
+    a: BatchArgs,
     mut one: impl FnMut(&mut State, u16, &T) -> Result<(), Errno>,
 ) -> HcResult {
-    let (list, raw_count, pdone) = (a[0], a[1] as u32, a[2]);
-    let pg_owner = st.lookup(DomId(a[3] as u16))?;
+    let (list, raw_count, pdone) = (a.list, a.count, a.done);
+    let pg_owner = st.lookup(a.foreign_dom)?;
     let mut done: u32 = 0;
     if raw_count & PREEMPTED != 0 && pdone != 0 {
         done = guest_copy::read(&st.mem, pdone)?;
@@ -129,7 +129,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
 }
 
 /// mmu_update(reqs, count, pdone, foreigndom).
-pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResult {
     batched(st, regs, a, |st, pg_owner, r: &MmuUpdate| {
         let cur = st.current;
         let addr = r.ptr & !MMU_UPDATE_CMD_MASK;
@@ -161,7 +161,7 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResu
 }
 
 /// mmuext_op(ops, count, pdone, foreigndom).
-pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResult {
     batched(st, regs, a, |st, pg_owner, op: &MmuextOp| {
         let cur = st.current;
         match op.cmd {
@@ -276,17 +276,17 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> Hc
 }
 
 /// update_va_mapping(va, val, flags).
-pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: UpdateVaArgs) -> HcResult {
     let cur = st.current;
-    update_va(st, a[0], a[1], a[2], cur)
+    update_va(st, a.va, a.val, a.flags, cur)
 }
 
 /// update_va_mapping_otherdomain(va, val, flags, domid).
 pub fn update_va_mapping_otherdomain(
     st: &mut State,
     _regs: &mut CpuUserRegs,
-    a: [u64; 5],
+    UpdateVaOtherArgs(a): UpdateVaOtherArgs,
 ) -> HcResult {
-    let pg_owner = st.lookup(DomId(a[3] as u16))?;
-    update_va(st, a[0], a[1], a[2], pg_owner)
+    let pg_owner = st.lookup(a.domid)?;
+    update_va(st, a.va, a.val, a.flags, pg_owner)
 }

@@ -22,6 +22,7 @@ use crate::domain::state::{self, State};
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
+use guest_abi::hypercall_args::{HypercallArgs, RawArgs};
 
 /// What a handler asks the entry path to do after it ran.
 pub enum Outcome {
@@ -40,35 +41,48 @@ pub enum Outcome {
 /// The result type of a hypercall handler.
 pub type HcResult = Result<Outcome, Errno>;
 
-/// A handler: the global state, the caller's registers, and the five arguments.
-pub type Handler = fn(&mut State, &mut CpuUserRegs, [u64; 5]) -> HcResult;
+/// A table entry: the global state, the caller's registers, and the five raw argument
+/// registers, which the entry decodes into the handler's typed view
+/// (`guest_abi::hypercall_args`) before calling it.
+pub type Handler = fn(&mut State, &mut CpuUserRegs, RawArgs) -> HcResult;
+
+/// The table entry for `handler`: decodes the raw registers into the view it takes (a value
+/// too wide for its declared type fails with EINVAL, before the handler runs).
+macro_rules! typed {
+    ($handler:path) => {{
+        fn entry(st: &mut State, regs: &mut CpuUserRegs, raw: RawArgs) -> HcResult {
+            $handler(st, regs, HypercallArgs::decode(raw)?)
+        }
+        entry as Handler
+    }};
+}
 
 const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     let mut t: [Option<Handler>; nr::NR_HYPERCALLS] = [None; nr::NR_HYPERCALLS];
-    t[nr::CONSOLE_IO] = Some(console::console_io);
-    t[nr::XEN_VERSION] = Some(version::xen_version);
-    t[nr::SCHED_OP] = Some(sched_op::sched_op);
-    t[nr::EVENT_CHANNEL_OP] = Some(event_channel::event_channel_op);
-    t[nr::SET_TIMER_OP] = Some(timer::set_timer_op);
-    t[nr::VCPU_OP] = Some(vcpu_op::vcpu_op);
-    t[nr::DOMCTL] = Some(domctl::domctl);
-    t[nr::SYSCTL] = Some(sysctl::sysctl);
-    t[nr::SET_TRAP_TABLE] = Some(callbacks::set_trap_table);
-    t[nr::SET_CALLBACKS] = Some(callbacks::set_callbacks);
-    t[nr::CALLBACK_OP] = Some(callbacks::callback_op);
-    t[nr::STACK_SWITCH] = Some(callbacks::stack_switch);
-    t[nr::SET_SEGMENT_BASE] = Some(callbacks::set_segment_base);
-    t[nr::IRET] = Some(iret::iret);
-    t[nr::GRANT_TABLE_OP] = Some(grant_table::grant_table_op);
-    t[nr::MEMORY_OP] = Some(memory_op::memory_op);
-    t[nr::MMU_UPDATE] = Some(mmu::mmu_update);
-    t[nr::MMUEXT_OP] = Some(mmu::mmuext_op);
-    t[nr::UPDATE_VA_MAPPING] = Some(mmu::update_va_mapping);
-    t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN] = Some(mmu::update_va_mapping_otherdomain);
-    t[nr::MULTICALL] = Some(multicall::multicall);
-    t[nr::SET_GDT] = Some(descriptors::set_gdt);
-    t[nr::UPDATE_DESCRIPTOR] = Some(descriptors::update_descriptor);
-    t[nr::FPU_TASKSWITCH] = Some(fpu::fpu_taskswitch);
+    t[nr::CONSOLE_IO] = Some(typed!(console::console_io));
+    t[nr::XEN_VERSION] = Some(typed!(version::xen_version));
+    t[nr::SCHED_OP] = Some(typed!(sched_op::sched_op));
+    t[nr::EVENT_CHANNEL_OP] = Some(typed!(event_channel::event_channel_op));
+    t[nr::SET_TIMER_OP] = Some(typed!(timer::set_timer_op));
+    t[nr::VCPU_OP] = Some(typed!(vcpu_op::vcpu_op));
+    t[nr::DOMCTL] = Some(typed!(domctl::domctl));
+    t[nr::SYSCTL] = Some(typed!(sysctl::sysctl));
+    t[nr::SET_TRAP_TABLE] = Some(typed!(callbacks::set_trap_table));
+    t[nr::SET_CALLBACKS] = Some(typed!(callbacks::set_callbacks));
+    t[nr::CALLBACK_OP] = Some(typed!(callbacks::callback_op));
+    t[nr::STACK_SWITCH] = Some(typed!(callbacks::stack_switch));
+    t[nr::SET_SEGMENT_BASE] = Some(typed!(callbacks::set_segment_base));
+    t[nr::IRET] = Some(typed!(iret::iret));
+    t[nr::GRANT_TABLE_OP] = Some(typed!(grant_table::grant_table_op));
+    t[nr::MEMORY_OP] = Some(typed!(memory_op::memory_op));
+    t[nr::MMU_UPDATE] = Some(typed!(mmu::mmu_update));
+    t[nr::MMUEXT_OP] = Some(typed!(mmu::mmuext_op));
+    t[nr::UPDATE_VA_MAPPING] = Some(typed!(mmu::update_va_mapping));
+    t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN] = Some(typed!(mmu::update_va_mapping_otherdomain));
+    t[nr::MULTICALL] = Some(typed!(multicall::multicall));
+    t[nr::SET_GDT] = Some(typed!(descriptors::set_gdt));
+    t[nr::UPDATE_DESCRIPTOR] = Some(typed!(descriptors::update_descriptor));
+    t[nr::FPU_TASKSWITCH] = Some(typed!(fpu::fpu_taskswitch));
     t
 }
 

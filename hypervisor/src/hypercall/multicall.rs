@@ -17,6 +17,7 @@ use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
+use guest_abi::hypercall_args::*;
 use guest_abi::multicall::MulticallEntry;
 
 /// Entries handled before the call is continued.
@@ -30,8 +31,8 @@ fn rest(regs: &mut CpuUserRegs, list: u64, i: u64, count: u64) {
 }
 
 /// multicall(entries, count).
-pub fn multicall(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (list, count) = (a[0], u64::from(a[1] as u32));
+pub fn multicall(st: &mut State, regs: &mut CpuUserRegs, a: MulticallArgs) -> HcResult {
+    let (list, count) = (a.list, u64::from(a.count));
     let slice = Slice::start();
     for i in 0..count {
         if i == BATCH || (i > 0 && slice.expired()) {
@@ -46,7 +47,7 @@ pub fn multicall(st: &mut State, regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResul
             (e.op, args[0], args[1], args[2], args[3], args[4]);
         if e.op == nr::IRET as u64 {
             // The caller's own frame is what `iret` rewrites.
-            let r = super::iret::iret(st, regs, args);
+            let r = super::iret::iret(st, regs, NoArgs);
             let result = match &r {
                 Ok(_) => 0,
                 Err(err) => err.to_ret() as u64,

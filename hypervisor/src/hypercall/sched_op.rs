@@ -8,14 +8,15 @@ use crate::time::NS_PER_SEC;
 use alloc::vec::Vec;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::sched::*;
 
 /// The most ports one SCHEDOP_poll may wait on (as Xen).
 const MAX_POLL_PORTS: u32 = 128;
 
 /// sched_op(cmd, arg).
-pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, arg) = (a[0] as u32, a[1]);
+pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
+    let (cmd, arg) = (a.cmd, a.arg);
     match cmd {
         SCHEDOP_YIELD => {
             st.cur().credit.yielded = true;

@@ -7,12 +7,13 @@ use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::domctl::DomctlGetDomainInfo;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::sysctl::*;
 
 /// sysctl(u_sysctl).
-pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
+pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     st.require_privileged()?;
-    let ptr = a[0];
+    let ptr = a.ptr;
     let mut op: XenSysctl = guest_copy::read(&st.mem, ptr)?;
     if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
         return Err(Errno::EACCES);

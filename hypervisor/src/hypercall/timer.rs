@@ -4,10 +4,11 @@
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
 use guest_abi::arch::CpuUserRegs;
+use guest_abi::hypercall_args::*;
 
 /// set_timer_op(timeout_abs_ns).
-pub fn set_timer_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    st.cur().timers.singleshot = (a[0] != 0).then_some(a[0]);
+pub fn set_timer_op(st: &mut State, _regs: &mut CpuUserRegs, a: SetTimerArgs) -> HcResult {
+    st.cur().timers.singleshot = (a.timeout != 0).then_some(a.timeout);
     crate::sched::rearm(st);
     Ok(Outcome::Done(0))
 }

@@ -6,11 +6,12 @@ use crate::mm::guest_copy;
 use crate::time::MIN_PERIOD_NS;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::vcpu::*;
 
 /// vcpu_op(cmd, vcpuid, arg) on the caller's own vCPUs.
-pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, vcpu, arg) = (a[0] as u32, a[1], a[2]);
+pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResult {
+    let (cmd, vcpu, arg) = (a.cmd, u64::from(a.vcpu), a.arg);
     let d = st.cur();
     if vcpu >= u64::from(d.max_vcpus.max(1)) || vcpu >= u64::from(crate::domain::MAX_VCPUS) {
         return Err(Errno::ENOENT);

@@ -6,6 +6,7 @@ use crate::mm::guest_copy;
 use core::mem::size_of;
 use guest_abi::arch::{CpuUserRegs, HYPERVISOR_VIRT_START};
 use guest_abi::errno::Errno;
+use guest_abi::hypercall_args::*;
 use guest_abi::version::*;
 
 /// The Xen interface version we implement (4.17), as major<<16 | minor.
@@ -21,8 +22,8 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
 }
 
 /// xen_version(cmd, arg).
-pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: [u64; 5]) -> HcResult {
-    let (cmd, arg) = (a[0] as u32, a[1]);
+pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
+    let (cmd, arg) = (a.cmd, a.arg);
     let mem = &st.mem;
     match cmd {
         XENVER_VERSION => return Ok(Outcome::Done(VERSION)),
