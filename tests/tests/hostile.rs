@@ -204,6 +204,19 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
                     .to_string(),
             ],
         ),
+        (
+            "argument widths",
+            strings(&[
+                "mmu_update with foreigndom DOMID_SELF + 2^16: refused (EINVAL)",
+                "mmuext_op with count 2^32: refused (EINVAL)",
+                "multicall with count 2^32: refused (EINVAL)",
+                "grant_table_op query_size + 2^32 with count 0: refused (EINVAL)",
+                "sched_op yield + 2^32: refused (EINVAL)",
+                "xen_version version + 2^32: refused (EINVAL)",
+                "vcpu_op is_up + 2^32: refused (EINVAL)",
+                "vcpu_op is_up on vCPU 2^32: refused (EINVAL)",
+            ]),
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@ mod floods;
 mod grants;
 mod lifecycle;
 mod linear;
+mod widths;
 mod xen_pages;
 
 use crate::mm::Space;
@@ -91,6 +92,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     evtchn::all(&t);
     lifecycle::all(&sp, &t);
     floods::all(&t);
+    widths::all(&t);
     t.report();
     true
 }
