@@ -1,0 +1,82 @@
+//! `BootOptions`: how to boot a [`System`](super::System).
+
+use super::HARD_TIMEOUT;
+use crate::launch::PcBoot;
+use std::time::Duration;
+
+/// How to boot.
+#[derive(Clone, Debug)]
+pub struct BootOptions {
+    /// Names the transcript file `target/e2e-logs/<name>.log`.
+    pub name: String,
+    /// Extra words for the hypervisor command line (QEMU `-append`).
+    pub hv_cmdline: Option<String>,
+    /// Kill QEMU after this long, whatever the test is doing.
+    pub hard_timeout: Duration,
+    /// The machine's memory (QEMU `-m`, e.g. "8G"), replacing the default.
+    pub memory: Option<String>,
+    /// Boot a PC from the ISO instead of the default microvm with the images loaded directly.
+    pub pc: Option<PcBoot>,
+    /// Give QEMU a QMP socket, for [`System::read_phys`](super::System::read_phys) and
+    /// [`System::vga_text`](super::System::vga_text).
+    pub qmp: bool,
+    /// Run the emulated CPU on instruction-count time (`-icount shift=0`: one instruction a
+    /// nanosecond), so durations the hypervisor measures are the emulated machine's own,
+    /// whatever the host's load.
+    pub icount: bool,
+}
+
+impl BootOptions {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            hv_cmdline: None,
+            hard_timeout: HARD_TIMEOUT,
+            memory: None,
+            icount: false,
+            pc: None,
+            qmp: false,
+        }
+    }
+
+    /// A PC booting `cargo xtask iso`'s ISO from its CD drive
+    /// ([`launch::pc_command`](crate::launch::pc_command)): GRUB, then the hypervisor with the
+    /// ISO's own command line (so [`BootOptions::cmdline`] does not apply).
+    pub fn pc(name: &str, pc: PcBoot) -> Self {
+        Self {
+            pc: Some(pc),
+            ..Self::new(name)
+        }
+    }
+
+    /// On instruction-count time (see [`BootOptions::icount`]).
+    pub fn icount(mut self) -> Self {
+        self.icount = true;
+        self
+    }
+
+    /// With a QMP socket to read the machine's memory
+    /// ([`System::vga_text`](super::System::vga_text)).
+    pub fn with_qmp(mut self) -> Self {
+        self.qmp = true;
+        self
+    }
+
+    /// Boot a machine with `size` of RAM (QEMU's `-m` syntax: "2G", "8192M"). QEMU reserves
+    /// no host memory for it up front, so machines larger than this host boot too (the
+    /// hypervisor must not touch every frame).
+    pub fn memory(mut self, size: &str) -> Self {
+        self.memory = Some(size.to_string());
+        self
+    }
+
+    pub fn cmdline(mut self, extra: &str) -> Self {
+        self.hv_cmdline = Some(extra.to_string());
+        self
+    }
+
+    pub fn hard_timeout(mut self, d: Duration) -> Self {
+        self.hard_timeout = d;
+        self
+    }
+}
