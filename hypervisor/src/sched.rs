@@ -229,7 +229,7 @@ mod imp {
                 crate::evtchn::send_virq(st, id, VIRQ_TIMER);
             }
             if e.poll_timeout {
-                wake(st, id);
+                st.wake(id);
             }
             if e.watchdog {
                 crate::xen_println!("Watchdog timer fired for domain {id}");
@@ -238,21 +238,6 @@ mod imp {
                     id,
                     guest_abi::sched::ShutdownReason::Watchdog,
                 );
-            }
-        }
-    }
-
-    /// Wake domain `id`'s vCPU if it is blocked (or polling): it becomes runnable, boosted if
-    /// it has credit left.
-    pub fn wake(st: &mut State, id: u16) {
-        let now = crate::time::now();
-        if let Some(d) = st.dom(id) {
-            if d.vcpu.blocked {
-                d.vcpu.blocked = false;
-                d.vcpu.poll = None;
-                d.timers.poll_deadline = None;
-                d.credit.wake();
-                d.vcpu.runstate.change(RUNSTATE_RUNNABLE, now);
             }
         }
     }

@@ -166,6 +166,20 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// Wake this domain's vCPU at system time `now` if it is blocked (or polling): it
+    /// becomes runnable, boosted if it has credit left.
+    pub fn wake(&mut self, now: u64) {
+        if self.vcpu.blocked {
+            self.vcpu.blocked = false;
+            self.vcpu.poll = None;
+            self.timers.poll_deadline = None;
+            self.credit.wake();
+            self.vcpu
+                .runstate
+                .change(guest_abi::vcpu::RUNSTATE_RUNNABLE, now);
+        }
+    }
+
     /// A reference to this domain instance.
     pub fn dom_ref(&self) -> crate::domid::DomRef {
         crate::domid::DomRef {

@@ -49,6 +49,14 @@ impl State {
         self.domains.get_mut(&id).map(|b| &mut **b)
     }
 
+    /// Wake domain `id`'s vCPU if it is blocked or polling ([`Domain::wake`]).
+    pub fn wake(&mut self, id: u16) {
+        let now = crate::time::now();
+        if let Some(d) = self.dom(id) {
+            d.wake(now);
+        }
+    }
+
     /// The domain id `dom` names: `DOMID_SELF` is the caller. The one place it is resolved.
     pub fn resolve(&self, dom: DomId) -> u16 {
         if dom == DomId::SELF {

@@ -10,8 +10,6 @@ mod ops;
 #[cfg(target_os = "none")]
 mod shared;
 #[cfg(target_os = "none")]
-pub mod upcall;
-
 #[cfg(target_os = "none")]
 pub use ops::*;
 #[cfg(target_os = "none")]

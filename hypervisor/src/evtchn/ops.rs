@@ -48,7 +48,7 @@ pub fn raise(st: &mut State, dom: u16, port: u32) {
         .as_ref()
         .is_some_and(|ports| ports.contains(&port));
     if kick || polled {
-        crate::sched::wake(st, dom);
+        st.wake(dom);
     }
 }
 
@@ -202,7 +202,7 @@ pub fn unmask(st: &mut State, port: u32) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     if two_level::unmask(&SharedWords::new(&d.shared_info), port) {
-        crate::sched::wake(st, me);
+        st.wake(me);
     }
     Ok(())
 }

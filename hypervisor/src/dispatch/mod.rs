@@ -1,6 +1,8 @@
 //! Entries from guests, as arch calls them with the fixed guest frame (`enter_guest` follows
 //! when they return).
 
+mod upcall;
+
 use crate::arch::{irqoff, lapic, CpuUserRegs};
 
 /// Console bytes fed to the UART on each return to a guest.
@@ -28,7 +30,7 @@ pub fn idle_interrupt(_vector: u8) {}
 
 /// Just before every return to a guest: deliver a pending, unmasked event upcall.
 pub fn before_guest_entry(regs: &mut CpuUserRegs) {
-    crate::evtchn::upcall::deliver(regs);
+    upcall::deliver(regs);
     // Console output goes out a little at a time (the rest in the idle loop).
     crate::console::drain(EXIT_DRAIN);
     irqoff::leave();
