@@ -14,6 +14,8 @@
 //! Ends with the line `N passed, N failed` (CI reads it) and fails if anything failed.
 
 pub mod clippy;
+#[cfg(test)]
+mod layering;
 
 use crate::{build, iso, prereq, qemu};
 use std::io::{BufRead, BufReader, Write};

@@ -7,6 +7,7 @@
 use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
 use super::CpuUserRegs;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// `entry_vector` of a `syscall` entry (Xen's TRAP_syscall).
 pub use guest_abi::arch::TRAP_SYSCALL;
@@ -117,6 +118,20 @@ extern "C" {
     fn hv_restore_sysret(frame: *mut CpuUserRegs) -> !;
 }
 
+/// Set while the boot self-test owns guest entries: `enter_guest` skips the generic
+/// dispatch hooks (upcalls, console drain) then.
+static RAW_ENTRIES: AtomicBool = AtomicBool::new(false);
+
+/// Whether guest entries bypass the generic dispatch hooks (the boot self-test).
+pub fn raw_entries() -> bool {
+    RAW_ENTRIES.load(Ordering::Relaxed)
+}
+
+/// Let the boot self-test own guest entries (`true`) or give them back.
+pub fn set_raw_entries(on: bool) {
+    RAW_ENTRIES.store(on, Ordering::Relaxed);
+}
+
 /// The fixed guest frame at the top of the hypervisor stack.
 pub fn guest_regs() -> *mut CpuUserRegs {
     ((&raw const hv_stack_top) as u64 - FRAME_SIZE as u64) as *mut CpuUserRegs
@@ -160,7 +175,7 @@ pub fn enter_guest() -> ! {
     let f = guest_regs();
     // SAFETY: the fixed frame is only accessed by the single CPU with interrupts off.
     let r = unsafe { &mut *f };
-    if !super::selftest::active() {
+    if !raw_entries() {
         crate::dispatch::before_guest_entry(r);
     }
     if !frame_ok(r) {

@@ -19,13 +19,12 @@ const CODE: [u8; 17] = [
 ];
 const HLT_OFFSET: u64 = 16;
 
-static ACTIVE: AtomicBool = AtomicBool::new(false);
 static SYSCALL_COUNT: AtomicU64 = AtomicU64::new(0);
 static TIMER_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// Whether the self-test owns guest entries.
 pub fn active() -> bool {
-    ACTIVE.load(Ordering::Relaxed)
+    entry::raw_entries()
 }
 
 /// Runs the self-test; never returns.
@@ -54,7 +53,7 @@ pub fn ring3() -> ! {
     r.cs = super::gdt::FLAT_RING3_CS64;
     r.ss = super::gdt::FLAT_RING3_DS;
     r.rflags = 0x202;
-    ACTIVE.store(true, Ordering::Relaxed);
+    entry::set_raw_entries(true);
     super::cpu::write_cr3(l4 << 12);
     entry::enter_guest()
 }
