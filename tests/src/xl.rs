@@ -184,6 +184,17 @@ pub fn domu_line(line: &str) -> Option<(u32, &str)> {
     Some((id.parse().ok()?, text))
 }
 
+/// The new domain id in xl's life-cycle notice `... restarted as domain <id> ...`.
+pub fn restarted_domid(notice: &str) -> Option<u32> {
+    notice
+        .split("restarted as domain ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// A crash report `(XEN) domain <id> crashed: <reason>`: returns `(id, reason)`.
 pub fn crash_line(line: &str) -> Option<(u32, &str)> {
     let rest = line.strip_prefix("(XEN) domain ")?;
@@ -211,6 +222,15 @@ pub fn cfg_value(cfg: &str, key: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn restarted_domid_reads_the_new_id() {
+        let n =
+            "(xl) domain 1 shut down (reboot): on_reboot = restart: restarted as domain 2 [poll]";
+        assert_eq!(super::restarted_domid(n), Some(2));
+        assert_eq!(super::restarted_domid("restarted as domain x"), None);
+        assert_eq!(super::restarted_domid("no notice"), None);
+    }
+
     use super::*;
 
     const LIST: &str = "xl list\n\

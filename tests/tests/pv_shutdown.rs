@@ -82,11 +82,7 @@ fn reboot_is_done_by_the_guest_and_the_restarted_domain_listens_too() {
         "the guest's control line must come before the toolstack's reboot notice",
     );
     position(&mut sys, m, "(XEN) domain 1 shut down (reboot)");
-    let new: u32 = notice
-        .split("restarted as domain ")
-        .nth(1)
-        .and_then(|w| w.split_whitespace().next())
-        .and_then(|w| w.parse().ok())
+    let new: u32 = tests::xl::restarted_domid(&notice)
         .unwrap_or_else(|| sys.fail(format!("no domain id in {notice:?}")));
     sys.wait_line(m, &format!("(d{new}) Hello from pv-guest domU"), WAIT)
         .or_fail();

@@ -4,7 +4,7 @@
 //! its quotas with the errno named while dom0 stays healthy.
 
 use std::time::Duration;
-use tests::steps::{boot, create_cmd, list_with_healthy_dom0, xl_errors};
+use tests::steps::{boot, create_ok, list_with_healthy_dom0};
 use tests::system::System;
 use tests::test_name;
 use tests::xl::is_foreign_line;
@@ -19,17 +19,6 @@ fn line(sys: &mut System, since: usize, id: u32, text: &str) {
     }
 }
 
-/// `xl create domu.cfg` with a name and a test; asserts it started.
-fn create(sys: &mut System, name: &str, extra: &str) {
-    let cmd = format!("{} name={name} extra=\"{extra}\"", create_cmd("domu.cfg"));
-    let out = sys.run(&cmd);
-    let errs = xl_errors(&out);
-    sys.check(
-        errs.is_empty(),
-        format!("`{cmd}` failed: {}", errs.join(" / ")),
-    );
-}
-
 fn out_lines(out: &str) -> Vec<String> {
     out.lines()
         .map(|l| tests::system::strip_prompts(l).trim_end().to_string())
@@ -41,7 +30,7 @@ fn out_lines(out: &str) -> Vec<String> {
 fn shell_commands_and_domain_paths() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    create(&mut sys, "xsa", "greet");
+    create_ok(&mut sys, "domu.cfg name=xsa extra=\"greet\"");
     line(
         &mut sys,
         m,
@@ -109,14 +98,17 @@ fn shell_commands_and_domain_paths() {
 fn permissions_are_enforced_between_domains() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    create(&mut sys, "victim", "greet");
+    create_ok(&mut sys, "domu.cfg name=victim extra=\"greet\"");
     line(
         &mut sys,
         m,
         1,
         "console: output now through the console ring",
     );
-    create(&mut sys, "prober", "test=xs-perms peer=1");
+    create_ok(
+        &mut sys,
+        "domu.cfg name=prober extra=\"test=xs-perms peer=1\"",
+    );
     line(&mut sys, m, 2, "xs-perms: own name: \"prober\"");
     line(&mut sys, m, 2, "xs-perms: read d1 name: EACCES");
     line(&mut sys, m, 2, "xs-perms: list d1: EACCES");
@@ -136,7 +128,7 @@ fn permissions_are_enforced_between_domains() {
 fn watches_fire_once_per_change() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    create(&mut sys, "watcher", "test=xs-watch");
+    create_ok(&mut sys, "domu.cfg name=watcher extra=\"test=xs-watch\"");
     line(&mut sys, m, 1, "xs-watch: watch data/w: OK");
     line(&mut sys, m, 1, "xs-watch: set: 1 event(s)");
     line(&mut sys, m, 1, "xs-watch: write 1: 1 event(s)");
@@ -164,7 +156,7 @@ fn watches_fire_once_per_change() {
 fn conflicting_transactions_get_eagain() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    create(&mut sys, "txer", "test=xs-tx");
+    create_ok(&mut sys, "domu.cfg name=txer extra=\"test=xs-tx\"");
     line(&mut sys, m, 1, "xs-tx: both read 0 0");
     line(&mut sys, m, 1, "xs-tx: first commit: OK");
     line(&mut sys, m, 1, "xs-tx: second commit: EAGAIN");
@@ -180,7 +172,7 @@ fn conflicting_transactions_get_eagain() {
 fn quotas_hold_against_a_flooding_domain() {
     let mut sys = boot(&test_name!());
     let m = sys.mark();
-    create(&mut sys, "flooder", "test=xs-quota");
+    create_ok(&mut sys, "domu.cfg name=flooder extra=\"test=xs-quota\"");
     let want = "(d1) xs-quota: flood refused after ";
     let l = match sys.wait_line_where(m, want, T, |l| l.starts_with(want)) {
         Ok(l) => l,
@@ -212,7 +204,10 @@ fn quotas_hold_against_a_flooding_domain() {
     let out = sys.run("xenstore-read /tool/after-flood");
     sys.check(out_lines(&out) == ["yes"], format!("{out:?}"));
     let m2 = sys.mark();
-    create(&mut sys, "second", "test=xs-perms peer=1");
+    create_ok(
+        &mut sys,
+        "domu.cfg name=second extra=\"test=xs-perms peer=1\"",
+    );
     line(&mut sys, m2, 2, "xs-perms: write own data: OK");
     sys.poweroff();
 }

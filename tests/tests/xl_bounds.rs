@@ -71,11 +71,7 @@ fn mem_max_beyond_64_bits_is_refused_and_a_restart_still_works() {
     let notice = sys
         .wait_line(m, "on_reboot = restart: restarted as domain ", WAIT)
         .or_fail();
-    let new: u32 = notice
-        .split("restarted as domain ")
-        .nth(1)
-        .and_then(|w| w.split_whitespace().next())
-        .and_then(|w| w.parse().ok())
+    let new: u32 = tests::xl::restarted_domid(&notice)
         .unwrap_or_else(|| sys.fail(format!("no domain id in {notice:?}")));
     sys.wait_line(m, &format!("(d{new}) Hello from pv-guest domU"), WAIT)
         .or_fail();

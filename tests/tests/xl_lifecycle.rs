@@ -102,11 +102,7 @@ fn reboot_restarts_from_the_config() {
         notice.starts_with("(xl) domain 1 \"domu\" shut down (reboot): "),
         format!("restart notice: {notice:?}"),
     );
-    let new: u32 = notice
-        .split("restarted as domain ")
-        .nth(1)
-        .and_then(|w| w.split_whitespace().next())
-        .and_then(|w| w.parse().ok())
+    let new: u32 = tests::xl::restarted_domid(&notice)
         .unwrap_or_else(|| sys.fail(format!("no domain id in {notice:?}")));
     let greet = format!("(d{new}) Hello from pv-guest domU, cmdline \"test=none first\"");
     sys.wait_line_where(m, &greet, Duration::from_secs(20), |l| l == greet)

@@ -4,7 +4,7 @@
 //! still works for other domains.
 
 use std::time::Duration;
-use tests::steps::{boot, create_cmd, list_with_healthy_dom0, xl_errors};
+use tests::steps::{boot, create_ok, list_with_healthy_dom0};
 use tests::system::System;
 use tests::test_name;
 
@@ -34,16 +34,6 @@ fn number_after(s: &str, after: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-fn create(sys: &mut System, name: &str, extra: &str) {
-    let cmd = format!("{} name={name} extra=\"{extra}\"", create_cmd("domu.cfg"));
-    let out = sys.run(&cmd);
-    let errs = xl_errors(&out);
-    sys.check(
-        errs.is_empty(),
-        format!("`{cmd}` failed: {}", errs.join(" / ")),
-    );
-}
-
 #[test]
 fn a_flooding_domain_cannot_take_dom0_down() {
     let mut sys = boot(&test_name!());
@@ -55,7 +45,10 @@ fn a_flooding_domain_cannot_take_dom0_down() {
     }
     sys.run("xenstore-chmod /tool/xsbig n0 r1");
     let m = sys.mark();
-    create(&mut sys, "flooder", "test=xs-flood bigdir=/tool/xsbig");
+    create_ok(
+        &mut sys,
+        "domu.cfg name=flooder extra=\"test=xs-flood bigdir=/tool/xsbig\"",
+    );
     verdict(&mut sys, m, 1, "long-path", "refused (EINVAL)");
     let l = verdict(&mut sys, m, 1, "long-children", "refused (ENOSPC after ");
     let n = number_after(&l, "after ");
@@ -116,7 +109,10 @@ fn a_flooding_domain_cannot_take_dom0_down() {
     let out = sys.run("xenstore-read /tool/after-flood");
     sys.check(out.contains("yes"), format!("{out:?}"));
     let m2 = sys.mark();
-    create(&mut sys, "second", "test=xs-perms peer=1");
+    create_ok(
+        &mut sys,
+        "domu.cfg name=second extra=\"test=xs-perms peer=1\"",
+    );
     let want = "(d2) xs-perms: write own data: OK";
     if let Err(f) = sys.wait_line_where(m2, want, T, |l| l == want) {
         sys.fail(f);
