@@ -24,6 +24,7 @@ mod hcalls;
 pub mod pv;
 #[cfg(target_os = "none")]
 mod tasks;
+pub mod turns;
 
 #[cfg(target_os = "none")]
 pub use run::*;

@@ -9,10 +9,11 @@
 //! Each task counts its own turns in `r12` and passes the count in `rdi`; the callback checks
 //! it, so a switch that lost or mixed up a task's registers is caught.
 
+use super::turns::Turns;
 use crate::mm::Space;
 use crate::pagetable::{table_index, PAGE_SIZE, PTE_ACCESSED, PTE_PRESENT, PTE_RW, PTE_USER};
 use core::ptr::addr_of_mut;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use guest_abi::arch::{VgcfFlags, FLAT_KERNEL_SS64, FLAT_USER_CS64, FLAT_USER_SS64};
 use guest_abi::callback::{CallbackRegister, CALLBACKTYPE_SYSCALL};
 use guest_abi::guest;
@@ -153,11 +154,7 @@ static mut SAVED: [Frame; 2] = [Frame {
 }; 2];
 /// The tasks' L4 machine frames.
 static L4S: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static CURRENT: AtomicU64 = AtomicU64::new(0);
-static SWITCHES: AtomicU64 = AtomicU64::new(0);
-static TARGET: AtomicU64 = AtomicU64::new(0);
-static TURNS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static BROKEN: AtomicBool = AtomicBool::new(false);
+static TURNS: Turns = Turns::new();
 
 fn new_user_base(l4: u64) -> bool {
     let op = guest_abi::mmu::MmuextOp::new(MMUEXT_NEW_USER_BASEPTR, l4, 0);
@@ -167,27 +164,12 @@ fn new_user_base(l4: u64) -> bool {
 
 /// The callback's decision: 0 = resume the (possibly switched) frame, 1 = leave to the driver.
 extern "C" fn pv_bench_switch(frame: *mut Frame) -> u64 {
-    let cur = CURRENT.load(Ordering::Relaxed) as usize;
     // SAFETY: the stub passes the frame it built on the callback stack; SAVED is only touched
     // here and in `Tasks::run`, never at the same time (one vCPU, `run` waits for us).
     let (f, saved) = unsafe { (&mut *frame, &mut *addr_of_mut!(SAVED)) };
-    let turns = TURNS[cur].fetch_add(1, Ordering::Relaxed) + 1;
-    if f.gprs[RAX] != 1 || f.gprs[RDI] != turns {
-        BROKEN.store(true, Ordering::Relaxed);
-        return 1;
-    }
-    saved[cur] = *f;
-    if SWITCHES.fetch_add(1, Ordering::Relaxed) + 1 >= TARGET.load(Ordering::Relaxed) {
-        return 1;
-    }
-    let next = 1 - cur;
-    CURRENT.store(next as u64, Ordering::Relaxed);
-    *f = saved[next];
-    if !new_user_base(L4S[next].load(Ordering::Relaxed)) {
-        BROKEN.store(true, Ordering::Relaxed);
-        return 1;
-    }
-    0
+    TURNS.on_syscall(f, saved, (f.gprs[RAX], f.gprs[RDI]), |to| {
+        new_user_base(L4S[to].load(Ordering::Relaxed))
+    })
 }
 
 /// The two tasks' address spaces, built and pinned once.
@@ -272,13 +254,7 @@ impl Tasks {
         let saved = unsafe { &mut *addr_of_mut!(SAVED) };
         saved[0] = start;
         saved[1] = start;
-        for t in &TURNS {
-            t.store(0, Ordering::Relaxed);
-        }
-        CURRENT.store(0, Ordering::Relaxed);
-        SWITCHES.store(0, Ordering::Relaxed);
-        TARGET.store(switches.max(1) + 1, Ordering::Relaxed);
-        BROKEN.store(false, Ordering::Relaxed);
+        TURNS.start(switches);
         if !new_user_base(L4S[0].load(Ordering::Relaxed)) {
             return Err("new-user-baseptr-refused");
         }
@@ -286,10 +262,7 @@ impl Tasks {
         // SAFETY: resumes task 0 in its own (pinned, installed) address space; the callback
         // comes back here through PV_BENCH_DRIVER_RSP with the callee-saved registers restored.
         unsafe { pv_bench_enter_user(&mut first) };
-        if BROKEN.load(Ordering::Relaxed) {
-            return Err("task-registers-corrupted");
-        }
-        Ok(())
+        TURNS.result()
     }
 
     /// Uninstalls and unpins the tasks' page tables.

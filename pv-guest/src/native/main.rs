@@ -12,6 +12,8 @@
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 mod layout;
+#[path = "../bench/turns.rs"]
+mod turns;
 #[path = "../bench/workloads.rs"]
 mod workloads;
 

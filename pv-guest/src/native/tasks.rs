@@ -10,8 +10,8 @@
 use super::cpu;
 use super::layout::{self, entry, index, PAGE, USER_TABLE, USER_VA};
 use super::paging::{self, Table};
+use super::turns::Turns;
 use core::ptr::addr_of_mut;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const MSR_STAR: u32 = 0xC000_0081;
 const MSR_LSTAR: u32 = 0xC000_0082;
@@ -161,12 +161,7 @@ static mut SAVED: [Frame; 2] = [Frame {
     rflags: 0,
     rsp: 0,
 }; 2];
-static CURRENT: AtomicU64 = AtomicU64::new(0);
-static SWITCHES: AtomicU64 = AtomicU64::new(0);
-static TARGET: AtomicU64 = AtomicU64::new(0);
-/// Turns each task has had (what its `rdi` must say).
-static TURNS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static BROKEN: AtomicBool = AtomicBool::new(false);
+static TURNS: Turns = Turns::new();
 
 fn pml4(t: usize) -> u64 {
     // SAFETY: only the address is taken.
@@ -199,25 +194,15 @@ pub fn init() {
 /// Called by the syscall stub with the running task's frame: saves it, switches to the other
 /// task (1 = "leave to the driver" once the switches are done or a task misbehaved).
 extern "C" fn native_switch(frame: *mut Frame) -> u64 {
-    let cur = CURRENT.load(Ordering::Relaxed) as usize;
     // SAFETY: the stub passes the frame it built on the syscall stack; SAVED is only touched
     // by this handler and `run`, never at the same time (interrupts are off).
     let (f, saved) = unsafe { (&mut *frame, &mut *addr_of_mut!(SAVED)) };
-    let turns = TURNS[cur].fetch_add(1, Ordering::Relaxed) + 1;
-    if f.gprs[RAX] != 1 || f.gprs[RDI] != turns {
-        BROKEN.store(true, Ordering::Relaxed);
-        return 1;
-    }
-    saved[cur] = *f;
-    if SWITCHES.fetch_add(1, Ordering::Relaxed) + 1 >= TARGET.load(Ordering::Relaxed) {
-        return 1;
-    }
-    let next = 1 - cur;
-    CURRENT.store(next as u64, Ordering::Relaxed);
-    *f = saved[next];
-    // SAFETY: the other task's L4 shares the kernel's slot 0, which maps this code and stack.
-    unsafe { cpu::write_cr3(pml4(next)) };
-    0
+    TURNS.on_syscall(f, saved, (f.gprs[RAX], f.gprs[RDI]), |to| {
+        // SAFETY: the other task's L4 shares the kernel's slot 0, which maps this code
+        // and stack.
+        unsafe { cpu::write_cr3(pml4(to)) };
+        true
+    })
 }
 
 /// Runs the two tasks for `switches` task-to-task switches (at least 1); Err if a task's
@@ -233,14 +218,7 @@ pub fn run(switches: u64) -> Result<(), &'static str> {
     let saved = unsafe { &mut *addr_of_mut!(SAVED) };
     saved[0] = start;
     saved[1] = start;
-    for t in &TURNS {
-        t.store(0, Ordering::Relaxed);
-    }
-    CURRENT.store(0, Ordering::Relaxed);
-    SWITCHES.store(0, Ordering::Relaxed);
-    // The first syscall (task 0's) starts the count; `switches` more follow.
-    TARGET.store(switches.max(1) + 1, Ordering::Relaxed);
-    BROKEN.store(false, Ordering::Relaxed);
+    TURNS.start(switches);
     let first = saved[0];
     // SAFETY: task 0's address space maps its code and stack and the kernel (supervisor
     // only); the stub comes back here through NATIVE_DRIVER_RSP with the callee-saved
@@ -250,8 +228,5 @@ pub fn run(switches: u64) -> Result<(), &'static str> {
         native_enter_user(&first);
         cpu::write_cr3(paging::kernel_pml4());
     }
-    if BROKEN.load(Ordering::Relaxed) {
-        return Err("task-registers-corrupted");
-    }
-    Ok(())
+    TURNS.result()
 }
