@@ -275,18 +275,18 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> Hc
     Ok(Outcome::Done(0))
 }
 
-/// update_va_mapping(va, val, flags).
+/// update_va_mapping(va, val, flags): the frame's owner is the caller (`a.domid` is
+/// DOMID_SELF).
 pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: UpdateVaArgs) -> HcResult {
-    let cur = st.current;
-    update_va(st, a.va, a.val, a.flags, cur)
+    let pg_owner = st.lookup(a.domid)?;
+    update_va(st, a.va, a.val, a.flags, pg_owner)
 }
 
 /// update_va_mapping_otherdomain(va, val, flags, domid).
 pub fn update_va_mapping_otherdomain(
     st: &mut State,
-    _regs: &mut CpuUserRegs,
+    regs: &mut CpuUserRegs,
     UpdateVaOtherArgs(a): UpdateVaOtherArgs,
 ) -> HcResult {
-    let pg_owner = st.lookup(a.domid)?;
-    update_va(st, a.va, a.val, a.flags, pg_owner)
+    update_va_mapping(st, regs, a)
 }
