@@ -4,32 +4,30 @@
 
 extern crate alloc;
 
+pub mod arch;
 pub mod boot_info;
 pub mod console;
-pub mod domid;
-pub mod mm;
-pub mod ratelimit;
-
-#[cfg(target_os = "none")]
-pub mod arch;
-#[cfg(target_os = "none")]
 pub mod dispatch;
-#[cfg(target_os = "none")]
 pub mod domain;
+pub mod domid;
 pub mod evtchn;
+pub mod grant;
 #[cfg(target_os = "none")]
 pub mod heap;
-#[cfg(target_os = "none")]
+#[cfg(not(target_os = "none"))]
+#[path = "heap_host.rs"]
+pub mod heap;
 pub mod hypercall;
+pub mod mm;
+pub mod ratelimit;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod start;
+#[cfg(test)]
+pub mod testbed;
 pub mod time;
-#[cfg(target_os = "none")]
 pub mod traps;
 pub mod util;
-
-pub mod grant;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

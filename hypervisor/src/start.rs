@@ -3,9 +3,6 @@
 use crate::arch;
 use crate::boot_info::{BootInfo, Module};
 use crate::domain::state::{State, STATE};
-use crate::mm::machine::Machine;
-use crate::mm::page_types::PageInfo;
-use alloc::collections::BTreeMap;
 
 /// dom0's memory unless `dom0_mem=` says otherwise.
 const DEFAULT_DOM0_MIB: u64 = 64;
@@ -29,15 +26,7 @@ pub fn parse_mib(v: &str) -> Option<u64> {
 pub fn start(info: &'static BootInfo) -> ! {
     crate::time::init_wallclock();
     let max_mfn = arch::paging::max_mfn();
-    *STATE.lock() = Some(State {
-        domains: BTreeMap::new(),
-        frames: crate::mm::frames::alloc_array(max_mfn as usize, PageInfo::default())
-            .expect("no memory for the frame table"),
-        mem: Machine { max_mfn },
-        current: 0,
-        last_domid: 0,
-        instances: 0,
-    });
+    *STATE.lock() = Some(State::new(max_mfn).expect("no memory for the frame table"));
     let Some(kmod) = info.modules.first() else {
         panic!("no dom0 kernel: pass it as the first Multiboot module");
     };

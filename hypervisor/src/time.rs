@@ -167,9 +167,7 @@ impl Runstate {
     }
 }
 
-#[cfg(target_os = "none")]
 mod shared;
-#[cfg(target_os = "none")]
 pub use shared::{init_shared_info, init_wallclock, now, set_boot_wallclock, update_vcpu_time};
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Building dom0 at boot with the shared PV domain builder (dom0-tools), writing through the
-//! direct map.
+//! Building dom0 at boot with the shared PV domain builder (`pv-builder`), writing through
+//! the direct map.
 
 use super::state::State;
 use super::{lifecycle, memory};
@@ -77,19 +77,34 @@ pub fn build(
     cmdline: &str,
     pages: u64,
 ) -> Result<(), &'static str> {
-    let img = ElfImage::parse(kernel).map_err(|_| "dom0 kernel is not a usable PV ELF image")?;
-    let id = lifecycle::create(st, Some(0), true).map_err(|_| "cannot create domain 0")?;
-    st.dom(id).ok_or("domain 0 vanished")?.max_pages = pages;
+    build_domain(st, Some(0), true, kernel, initrd, cmdline, pages).map(|_| ())
+}
+
+/// Build a domain (id `want`, or the next free one) from a kernel ELF the way dom0 is built,
+/// and leave it runnable; returns its id. Besides dom0 at boot, the host tests use it to
+/// start the domains they run hypercalls in.
+pub fn build_domain(
+    st: &mut State,
+    want: Option<u16>,
+    privileged: bool,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &str,
+    pages: u64,
+) -> Result<u16, &'static str> {
+    let img = ElfImage::parse(kernel).map_err(|_| "kernel is not a usable PV ELF image")?;
+    let id = lifecycle::create(st, want, privileged).map_err(|_| "cannot create the domain")?;
+    st.dom(id).ok_or("domain vanished")?.max_pages = pages;
     let mut mfns = Vec::with_capacity(pages as usize);
     for pfn in 0..pages {
-        mfns.push(memory::alloc_page(st, id, pfn).map_err(|_| "not enough memory for dom0")?);
+        mfns.push(memory::alloc_page(st, id, pfn).map_err(|_| "not enough memory")?);
     }
-    let shared = st.dom(id).ok_or("domain 0 vanished")?.shared_info.mfn();
+    let shared = st.dom(id).ok_or("domain vanished")?.shared_info.mfn();
     let params = BuildParams {
         kernel: &img,
         initrd,
         cmdline,
-        privileged: true,
+        privileged,
         shared_info_maddr: shared << 12,
         store_evtchn: None,
         console_evtchn: None,
@@ -101,28 +116,33 @@ pub fn build(
         mem: &st.mem,
     };
     let r = build_pv(&mut gm, &params).map_err(|e| {
-        log::error!("dom0 build failed: {e}");
-        "dom0 build failed"
+        log::error!("d{id} build failed: {e}");
+        "build failed"
     })?;
     {
         let (mut ft, mem) = st.frame_table();
         ft.pin(mem, r.l4_mfn, 4, id).map_err(|e| {
-            log::error!("dom0's initial page tables do not validate: {e}");
-            "dom0 page tables invalid"
+            log::error!("d{id}'s initial page tables do not validate: {e}");
+            "page tables invalid"
         })?;
     }
     let mut ctx = VcpuGuestContext::new_zeroed();
     fill_vcpu_context(&r, &mut ctx);
     super::vcpu_context::set_vcpu_context(st, id, &ctx)
-        .map_err(|_| "cannot set dom0's vCPU context")?;
-    st.dom(id).ok_or("domain 0 vanished")?.pause_count = 0;
+        .map_err(|_| "cannot set the vCPU context")?;
+    st.dom(id).ok_or("domain vanished")?.pause_count = 0;
+    let who = if id == 0 {
+        alloc::string::String::from("dom0")
+    } else {
+        alloc::format!("d{id}")
+    };
     log::info!(
-        "dom0: {} MiB, kernel at {:#x}, entry {:#x}, start_info {:#x}, {} page-table frames",
+        "{who}: {} MiB, kernel at {:#x}, entry {:#x}, start_info {:#x}, {} page-table frames",
         pages / 256,
         r.virt_base,
         r.entry,
         r.start_info_va,
         r.nr_pt_frames
     );
-    Ok(())
+    Ok(id)
 }

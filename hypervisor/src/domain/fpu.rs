@@ -7,7 +7,7 @@
 //! loaded and then #NM bounced to its handler, with its TS cleared, as Xen does.
 
 use super::state::State;
-use crate::arch::fpu;
+use crate::arch::fpu_regs as fpu;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Set or clear the current vCPU's virtual CR0.TS (`fpu_taskswitch`).

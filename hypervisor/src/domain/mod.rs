@@ -50,7 +50,7 @@ pub struct Vcpu {
     /// FPU/SSE context, switched lazily (`domain::fpu`).
     pub fpu: crate::arch::fpu::FpuState,
     /// GDT and LDT frames (`hypercall::descriptors`).
-    pub desc: crate::arch::gdt::GuestDescTables,
+    pub desc: crate::arch::desc::GuestDescTables,
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
     /// Ports of a `SCHEDOP_poll` in progress.
@@ -87,7 +87,7 @@ impl Vcpu {
             trap_table: Box::new([guest_abi::arch::TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
             fpu: crate::arch::fpu::FpuState::new(),
-            desc: crate::arch::gdt::GuestDescTables::default(),
+            desc: crate::arch::desc::GuestDescTables::default(),
             runstate: crate::time::Runstate::default(),
             poll: None,
         }

@@ -31,6 +31,19 @@ pub struct State {
 }
 
 impl State {
+    /// The state at boot: no domains, a frame table for machine frames `[0, max_mfn)` in
+    /// frames from the allocator (`None` if there is no room for it).
+    pub fn new(max_mfn: u64) -> Option<State> {
+        Some(State {
+            domains: BTreeMap::new(),
+            frames: crate::mm::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
+            mem: Machine { max_mfn },
+            current: 0,
+            last_domid: 0,
+            instances: 0,
+        })
+    }
+
     /// The frame table over `frames`.
     pub fn frame_table(&mut self) -> (FrameTable<'_>, &mut Machine) {
         (FrameTable::new(self.frames), &mut self.mem)

@@ -5,12 +5,7 @@
 pub mod ports;
 pub mod two_level;
 
-#[cfg(target_os = "none")]
 mod ops;
-#[cfg(target_os = "none")]
 mod shared;
-#[cfg(target_os = "none")]
-#[cfg(target_os = "none")]
 pub use ops::*;
-#[cfg(target_os = "none")]
 pub use shared::SharedWords;

@@ -3,7 +3,6 @@
 //! checks the entry, keeps the frame alive while it is used, and marks the entry busy.
 
 pub mod active;
-#[cfg(target_os = "none")]
 pub mod ops;
 
 use crate::mm::page_types::XenPage;
@@ -11,7 +10,6 @@ use active::Active;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use guest_abi::grant_table::{GntmapFlags, GrantEntryV1, GRANT_ENTRIES_PER_FRAME_V1};
-#[cfg(target_os = "none")]
 use zerocopy::{FromZeros, IntoBytes};
 
 /// Grant-table frames a domain gets unless its creator asks for fewer.
@@ -94,7 +92,6 @@ impl GrantState {
     }
 
     /// Read entry `gref` from the shared table.
-    #[cfg(target_os = "none")]
     pub fn read_entry(&self, gref: u32) -> Option<GrantEntryV1> {
         let (page, off) = self.entry_at(gref)?;
         let mut e = GrantEntryV1::new_zeroed();
@@ -103,7 +100,6 @@ impl GrantState {
     }
 
     /// Store the flags of entry `gref` (false if there is no such entry).
-    #[cfg(target_os = "none")]
     pub fn write_flags(&self, gref: u32, flags: u16) -> bool {
         self.entry_at(gref).is_some_and(|(page, off)| {
             crate::mm::machine::xen_write(page, off, &flags.to_le_bytes()).is_ok()

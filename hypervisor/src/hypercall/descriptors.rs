@@ -6,7 +6,10 @@
 //! its LDT window (`arch::gdt`).
 
 use super::{HcResult, Outcome};
-use crate::arch::gdt::{self, GuestDescTables, GUEST_GDT_ENTRIES, LDT_ENTRIES};
+use crate::arch::desc::{
+    GuestDescTables, GUEST_GDT_ENTRIES, GUEST_GDT_PAGES, LDT_ENTRIES, LDT_PAGES,
+};
+use crate::arch::gdt;
 use crate::domain::state::State;
 use crate::mm::descriptor::guest_descriptor_ok;
 use crate::mm::guest_copy;
@@ -51,7 +54,7 @@ pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: SetGdtArgs) -> HcResu
         return Err(Errno::EINVAL);
     }
     let nr = entries.div_ceil(512) as usize;
-    let mut frames = [0u64; gdt::GUEST_GDT_PAGES];
+    let mut frames = [0u64; GUEST_GDT_PAGES];
     for (i, f) in frames.iter_mut().enumerate().take(nr) {
         *f = guest_copy::read(&st.mem, list.wrapping_add(8 * i as u64))?;
     }
@@ -103,7 +106,7 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
     }
     let nr = (ents * 8).div_ceil(4096) as usize;
     let root = crate::arch::cpu::read_cr3() >> 12;
-    let mut frames = [0u64; gdt::LDT_PAGES];
+    let mut frames = [0u64; LDT_PAGES];
     for (i, f) in frames.iter_mut().enumerate().take(nr) {
         let page = va.checked_add(4096 * i as u64).ok_or(Errno::EINVAL)?;
         *f = translate(&st.mem, root, page, false).map_err(|_| Errno::EINVAL)? >> 12;

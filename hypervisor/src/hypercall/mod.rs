@@ -18,6 +18,9 @@ mod timer;
 mod vcpu_op;
 mod version;
 
+#[cfg(test)]
+mod tests;
+
 use crate::domain::state::{self, State};
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;

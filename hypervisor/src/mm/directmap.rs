@@ -6,8 +6,16 @@
 pub const DIRECTMAP_BASE: u64 = 0xFFFF_8300_0000_0000;
 
 /// The direct-map address of physical address `pa`.
+#[cfg(target_os = "none")]
 pub fn phys_to_virt(pa: u64) -> *mut u8 {
     (DIRECTMAP_BASE + pa) as *mut u8
+}
+
+/// The direct-map address of physical address `pa`: on the host, inside the modelled RAM
+/// (callers bound `pa` by the number of RAM frames, as on bare metal).
+#[cfg(not(target_os = "none"))]
+pub fn phys_to_virt(pa: u64) -> *mut u8 {
+    crate::arch::ram::base().wrapping_add(pa as usize)
 }
 
 /// The direct-map address of machine frame `mfn`.
@@ -15,7 +23,7 @@ pub fn mfn_to_virt(mfn: u64) -> *mut u8 {
     phys_to_virt(mfn << 12)
 }
 
-/// The physical address of a direct-map address, if it is one.
+/// The physical address of a bare-metal direct-map address, if it is one.
 pub fn virt_to_phys(va: u64) -> Option<u64> {
     va.checked_sub(DIRECTMAP_BASE).filter(|&pa| pa < 1 << 43)
 }

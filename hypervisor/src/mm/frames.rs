@@ -227,10 +227,8 @@ pub fn place(
     best
 }
 
-#[cfg(target_os = "none")]
 pub use hw::*;
 
-#[cfg(target_os = "none")]
 mod hw {
     use super::{reserve_for, FrameBitmap, FreeError};
     use crate::boot_info::BootInfo;
@@ -243,10 +241,6 @@ mod hw {
     /// are sized from the highest RAM frame and placed in free RAM below 4 GiB (which the boot
     /// page tables map).
     pub fn init(info: &BootInfo, image: (u64, u64)) -> Result<(), &'static str> {
-        let available = || info.memory.iter().filter(|r| r.is_available());
-        let ram_end = available().map(|r| r.end / 4096).max().unwrap_or(0);
-        let words = FrameBitmap::words_for(ram_end);
-        let bytes = (words * 8) as u64;
         let mut reserved: heapless::Vec<(u64, u64), 32> = heapless::Vec::new();
         let _ = reserved.push((0, 1 << 20));
         let _ = reserved.push(image);
@@ -256,9 +250,25 @@ mod hw {
         for m in &info.modules {
             let _ = reserved.push((m.start, m.end));
         }
-        let ranges: heapless::Vec<(u64, u64), 128> =
-            available().map(|r| (r.start, r.end)).collect();
-        let at = super::place(&ranges, &reserved, 2 * bytes, 1 << 32)
+        let ranges: heapless::Vec<(u64, u64), 128> = info
+            .memory
+            .iter()
+            .filter(|r| r.is_available())
+            .map(|r| (r.start, r.end))
+            .collect();
+        init_ranges(&ranges, &reserved)
+    }
+
+    /// Sets the allocator up over the RAM byte ranges `ranges` minus `reserved` (see
+    /// [`init`]); the host tests give it their modelled RAM.
+    pub fn init_ranges(ranges: &[(u64, u64)], reserved: &[(u64, u64)]) -> Result<(), &'static str> {
+        // A machine set up again (host tests) drops the old bitmaps before the new ones
+        // (which may lie where they did) are made.
+        *FRAMES.lock() = None;
+        let ram_end = ranges.iter().map(|r| r.1 / 4096).max().unwrap_or(0);
+        let words = FrameBitmap::words_for(ram_end);
+        let bytes = (words * 8) as u64;
+        let at = super::place(ranges, reserved, 2 * bytes, 1 << 32)
             .ok_or("no room below 4 GiB for the frame bitmaps")?;
         let base = crate::mm::directmap::phys_to_virt(at).cast::<u64>();
         // SAFETY: [at, at + 2 * bytes) is RAM below 4 GiB (mapped by the boot page tables and
@@ -272,11 +282,11 @@ mod hw {
             )
         };
         let mut bm = FrameBitmap::new(ram, used);
-        for r in available() {
-            bm.add_ram(r.start.div_ceil(4096), r.end / 4096);
+        for &(s, e) in ranges {
+            bm.add_ram(s.div_ceil(4096), e / 4096);
         }
         let mut reserve = |s: u64, e: u64| bm.reserve(s / 4096, e.div_ceil(4096));
-        for &(s, e) in &reserved {
+        for &(s, e) in reserved {
             reserve(s, e);
         }
         reserve(at, at + 2 * bytes);

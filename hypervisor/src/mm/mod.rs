@@ -2,10 +2,8 @@
 pub mod descriptor;
 pub mod directmap;
 pub mod frames;
-#[cfg(target_os = "none")]
 pub mod guest_copy;
 pub mod guest_walk;
-#[cfg(target_os = "none")]
 pub mod machine;
 pub mod page_types;
 pub mod pte;

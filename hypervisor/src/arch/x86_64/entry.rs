@@ -5,7 +5,7 @@
 //! restores from that frame by `sysretq` or `iretq`.
 
 use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
-use super::CpuUserRegs;
+use crate::arch::CpuUserRegs;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 

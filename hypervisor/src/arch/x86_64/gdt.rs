@@ -116,35 +116,9 @@ pub fn init(rsp0: u64) {
     }
 }
 
-/// Guest GDT pages: the first 14 pages (entries below 0xe000), as in Xen.
-pub const GUEST_GDT_PAGES: usize = 14;
-/// Guest GDT entries at most (`FIRST_RESERVED_GDT_ENTRY`).
-pub const GUEST_GDT_ENTRIES: u64 = (GUEST_GDT_PAGES * 512) as u64;
-/// LDT entries at most.
-pub const LDT_ENTRIES: u64 = 8192;
-/// LDT pages at most.
-pub const LDT_PAGES: usize = 16;
+use crate::arch::desc::{GuestDescTables, GUEST_GDT_PAGES, LDT_ENTRIES, LDT_PAGES};
 /// The LDT descriptor (16 bytes, after the TSS's 16) in the reserved area.
 pub const LDT_SEL: u16 = 0xe050;
-
-/// A vCPU's descriptor tables: the machine frames of its GDT (typed seg_desc) and LDT.
-#[derive(Clone, Copy, Default)]
-pub struct GuestDescTables {
-    /// GDT frames, `gdt_nr` of them used.
-    pub gdt: [u64; GUEST_GDT_PAGES],
-    /// Used GDT frames.
-    pub gdt_nr: usize,
-    /// GDT entries the guest declared.
-    pub gdt_ents: u64,
-    /// LDT frames, `ldt_nr` of them used.
-    pub ldt: [u64; LDT_PAGES],
-    /// Used LDT frames.
-    pub ldt_nr: usize,
-    /// LDT entries (0 = no LDT).
-    pub ldt_ents: u64,
-    /// The LDT's guest virtual address.
-    pub ldt_base: u64,
-}
 
 /// The linear area the live LDT frames are mapped into (never accessed as data).
 #[repr(C, align(4096))]

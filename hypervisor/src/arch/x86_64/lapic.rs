@@ -2,7 +2,8 @@
 //! 0xFF, and its timer (vector [`TIMER_VECTOR`], one-shot or periodic) calibrated against the
 //! TSC. Interrupts are acknowledged (EOI) by the entry path before dispatch.
 
-use super::{cpu, paging, tsc};
+use super::{cpu, paging};
+use crate::arch::tsc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The LAPIC timer's vector.

@@ -4,24 +4,20 @@ pub mod boot;
 pub mod cpu;
 pub mod entry;
 pub mod exit;
-pub mod fpu;
+pub mod fpu_regs;
 pub mod gdt;
+use crate::arch::{irqoff, now_ns, tsc_khz};
 pub mod idt;
-pub mod irqoff;
 pub mod lapic;
 pub mod paging;
 pub mod pic;
 pub mod pit;
-pub mod preempt;
 pub mod rtc;
 pub mod selftest;
 pub mod syscall;
 pub mod trap;
-pub mod tsc;
 
 pub use entry::{enter_guest, guest_regs};
-pub use guest_abi::arch::CpuUserRegs;
-pub use tsc::{now_ns, tsc_khz};
 
 /// CPU features (SMEP, SSE, WP); before paging.
 pub fn init_cpu() {
@@ -39,13 +35,13 @@ pub fn init_traps() {
 /// TSC calibration and the LAPIC (timer calibrated, stopped), then a 1 ms one-shot to prove
 /// the timer reaches the idle path.
 pub fn init_time() {
-    tsc::init();
+    tsc_calibrate();
     lapic::init();
     let before = lapic::timer_irqs();
     lapic::timer_oneshot_ns(1_000_000);
     let deadline = now_ns() + 100_000_000;
     while lapic::timer_irqs() == before && now_ns() < deadline {
-        idle_halt();
+        idle_halt(false);
     }
     log::info!(
         "TSC {} kHz, LAPIC timer {} ticks/ms, timer interrupt {}, SMEP {}, NX {}",
@@ -61,24 +57,30 @@ pub fn init_time() {
     );
 }
 
-/// Console bytes fed to the UART per pass of the idle loop.
-const IDLE_DRAIN: usize = 256;
+/// Calibrates the TSC against the PIT: the median of 5 undisturbed 10 ms samples, so a host
+/// that deschedules the virtual CPU mid-measurement does not skew the rate (falls back to
+/// 1 GHz if the PIT does not count).
+fn tsc_calibrate() {
+    let ticks = (pit::PIT_HZ / 100) as u16;
+    let khz = pit::tsc_khz(ticks, 5, cpu::rdtsc).unwrap_or_else(|| {
+        log::warn!("PIT does not count: assuming a 1 GHz TSC");
+        1_000_000
+    });
+    super::tsc::init(khz);
+}
 
-/// Waits for an interrupt with interrupts enabled only while halted (`sti; hlt; cli`); while
-/// console output waits, feeds the UART a chunk instead and returns.
-pub fn idle_halt() {
-    if crate::console::drain(IDLE_DRAIN) {
-        // More output waits: let interrupts in, then back to the scheduler (which comes here
-        // again while nothing runs), instead of halting.
-        irqoff::leave();
+/// Nothing runs. With `busy` (console output waits, which the caller feeds out a chunk at a
+/// time) only opens a window for pending interrupts and returns; otherwise waits for an
+/// interrupt with interrupts enabled only while halted (`sti; hlt; cli`).
+pub fn idle_halt(busy: bool) {
+    irqoff::leave();
+    if busy {
         // SAFETY: a window for pending interrupts (they take the ring-0 path and return).
         unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
-        irqoff::enter();
-        return;
+    } else {
+        // SAFETY: `sti` takes effect after `hlt` starts (interrupt shadow), so no wake-up is
+        // lost; interrupts taken here go to the ring-0 path and return.
+        unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
     }
-    irqoff::leave();
-    // SAFETY: `sti` takes effect after `hlt` starts (interrupt shadow), so no wake-up is lost;
-    // interrupts taken here go to the ring-0 path and return.
-    unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
     irqoff::enter();
 }

@@ -4,7 +4,8 @@
 //! then executes `hlt`, which must arrive as #GP. Prints the verdict and exits QEMU
 //! (0x10 on success, 0x11 on failure). `selftest=fault` checks the fatal ring-0 fault path.
 
-use super::{entry, exit::qemu_exit, lapic, paging, CpuUserRegs};
+use super::{entry, exit::qemu_exit, lapic, paging};
+use crate::arch::CpuUserRegs;
 use crate::mm::{directmap, frames};
 use crate::xen_println;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,7 +2,8 @@
 //! `crate::dispatch` (or the boot self-test), handles interrupts taken in the hypervisor's
 //! idle loop, and makes every other ring-0 exception fatal (register dump, exit 0x12).
 
-use super::{cpu, entry::enter_guest, exit::qemu_exit, lapic, selftest, CpuUserRegs};
+use super::{cpu, entry::enter_guest, exit::qemu_exit, lapic, selftest};
+use crate::arch::CpuUserRegs;
 use crate::console::emergency_write;
 
 /// From ring 3, vectors 0–255 except NMI/#DF/#MC. `regs` is the fixed frame.

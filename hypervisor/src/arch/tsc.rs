@@ -2,7 +2,6 @@
 //! with the same (mul, shift) scale the guests get in vcpu_time_info, so the hypervisor's
 //! and the guests' system time agree to the nanosecond.
 
-use super::pit;
 use core::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, Ordering};
 
 pub use super::cpu::rdtsc;
@@ -12,18 +11,9 @@ static TSC_BOOT: AtomicU64 = AtomicU64::new(0);
 static MUL: AtomicU32 = AtomicU32::new(1 << 31);
 static SHIFT: AtomicI8 = AtomicI8::new(1);
 
-/// Calibrates against the PIT: the median of 5 undisturbed 10 ms samples, so a host that
-/// deschedules the virtual CPU mid-measurement does not skew the rate (falls back to 1 GHz
-/// if the PIT does not count).
-pub fn init() {
-    let ticks = (pit::PIT_HZ / 100) as u16;
-    let khz = match pit::tsc_khz(ticks, 5, rdtsc) {
-        Some(khz) => khz,
-        None => {
-            log::warn!("PIT does not count: assuming a 1 GHz TSC");
-            1_000_000
-        }
-    };
+/// Sets the TSC rate the backend measured (x86_64: against the PIT) and starts system time
+/// at the current TSC value.
+pub fn init(khz: u64) {
     let khz = khz.max(1);
     TSC_KHZ.store(khz, Ordering::Relaxed);
     let (mul, shift) = crate::time::scale_for_khz(khz);

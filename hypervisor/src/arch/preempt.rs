@@ -75,3 +75,9 @@ pub fn take_pending(owner: u16) -> heapless::Vec<u64, 64> {
 pub fn has_pending(owner: u16) -> bool {
     PENDING.lock().iter().any(|e| e.0 == owner)
 }
+
+/// Forget every part-way table (a machine set up again, in the host tests).
+pub fn forget_all() {
+    PENDING.lock().clear();
+    disarm();
+}

@@ -1,0 +1,23 @@
+//! The modelled LAPIC timer: the one-shot deadline the scheduler arms.
+
+use spin::Mutex;
+
+/// The timer's interrupt vector (as on bare metal).
+pub const TIMER_VECTOR: u8 = 0xF0;
+
+static DEADLINE: Mutex<Option<u64>> = Mutex::new(None);
+
+/// Arm the one-shot timer for system time `deadline` (ns).
+pub fn timer_deadline_ns(deadline: u64) {
+    *DEADLINE.lock() = Some(deadline);
+}
+
+/// The armed deadline, if any.
+pub fn deadline() -> Option<u64> {
+    *DEADLINE.lock()
+}
+
+/// The armed deadline, disarming it (the timer fires once).
+pub fn take_deadline() -> Option<u64> {
+    DEADLINE.lock().take()
+}

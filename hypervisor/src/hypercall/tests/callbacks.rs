@@ -1,0 +1,1 @@
+//! Host tests of `callbacks` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `descriptors` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `event_channel` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `grant_table` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `memory_op` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `mmu` (to be filled).

@@ -1,0 +1,19 @@
+//! Host tests of every hypercall family's handler, through the real entry path on the
+//! modelled machine ([`crate::testbed`]): one file per family, named as the handler's file.
+
+mod callbacks;
+mod console;
+mod descriptors;
+mod domctl;
+mod event_channel;
+mod fpu;
+mod grant_table;
+mod iret;
+mod memory_op;
+mod mmu;
+mod multicall;
+mod sched_op;
+mod sysctl;
+mod timer;
+mod vcpu_op;
+mod version;

@@ -1,0 +1,1 @@
+//! Host tests of `multicall` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `sched_op` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `timer` (to be filled).

@@ -1,0 +1,1 @@
+//! Host tests of `vcpu_op` (to be filled).

@@ -1,0 +1,168 @@
+//! A booted machine for host tests: the host backend's modelled CPU and RAM, the frame
+//! allocator over that RAM, the hypervisor's state, and dom0 built from a synthetic PV kernel
+//! by the same builder as on bare metal. Tests drive it through the real hypercall entry
+//! (`hypercall::syscall_entry` with the guest's registers), so what they exercise is the
+//! handler code that runs in QEMU, against simulated machine memory.
+//!
+//! One machine exists per process, so tests using it take turns ([`Testbed::boot`] holds a
+//! lock for the test's length) and each starts from wiped RAM and fresh state.
+
+use crate::arch::{self, CpuUserRegs};
+use crate::domain::state::{self, State, STATE};
+use guest_abi::errno::Errno;
+use pv_builder::elf::testimg::TestElf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+static MACHINE: Mutex<()> = Mutex::new(());
+
+/// dom0's memory in the tests (4 MiB).
+pub const DOM0_PAGES: u64 = 1024;
+/// Bytes of scratch memory each domain has mapped for hypercall arguments.
+pub const SCRATCH_LEN: u64 = 64 * 1024;
+
+/// Where the hypervisor image sits in the modelled RAM (reserved from the allocator).
+const IMAGE: (u64, u64) = (1 << 20, 4 << 20);
+
+/// The booted machine, with dom0 on the CPU.
+pub struct Testbed {
+    _turn: MutexGuard<'static, ()>,
+    /// The fixed guest frame: the registers of the vCPU on the CPU.
+    pub regs: CpuUserRegs,
+}
+
+/// The synthetic PV kernel every test domain runs.
+pub fn kernel() -> Vec<u8> {
+    TestElf::pv().bytes()
+}
+
+impl Testbed {
+    /// A fresh machine: RAM wiped, allocator, state, dom0 built and running.
+    pub fn boot() -> Testbed {
+        let turn = MACHINE.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(STATE.lock().take());
+        arch::ram::wipe();
+        crate::mm::frames::init_ranges(&[(0, arch::ram::FRAMES * 4096)], &[(0, 1 << 20), IMAGE])
+            .expect("frame allocator over the modelled RAM");
+        arch::tsc::init(arch::cpu::TSC_KHZ);
+        arch::lapic::take_deadline();
+        arch::fpu_regs::reset();
+        arch::preempt::forget_all();
+        crate::heap::fail_reservations(false);
+        crate::time::init_wallclock();
+        *STATE.lock() = Some(State::new(arch::paging::max_mfn()).expect("frame table"));
+        let mut tb = Testbed {
+            _turn: turn,
+            regs: CpuUserRegs::new_zeroed(),
+        };
+        state::with(|st| crate::domain::dom0::build(st, &kernel(), None, "", DOM0_PAGES))
+            .expect("dom0 builds");
+        state::with(|st| {
+            st.set_current(0);
+            tb.regs = st.cur().vcpu.regs;
+            arch::cpu::write_cr3(st.cur().vcpu.active_l4() << 12);
+        });
+        crate::sched::start_running(0);
+        tb
+    }
+
+    /// Build another (unprivileged) domain of `pages` from the test kernel, runnable; its id.
+    pub fn domu(&mut self, pages: u64) -> u16 {
+        state::with(|st| {
+            crate::domain::dom0::build_domain(st, None, false, &kernel(), None, "", pages)
+        })
+        .expect("domU builds")
+    }
+
+    /// Put domain `id` on the CPU (its frame into [`Testbed::regs`]).
+    pub fn run(&mut self, id: u16) {
+        state::with(|st| crate::sched::run_now(st, &mut self.regs, id));
+    }
+
+    /// The domain on the CPU.
+    pub fn current(&self) -> u16 {
+        state::with(|st| st.current)
+    }
+
+    /// Run `f` with the hypervisor's state.
+    pub fn st<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        state::with(f)
+    }
+
+    /// The current domain's scratch area: mapped, writable guest memory (the builder maps
+    /// 512 KiB past the boot stack), for hypercall arguments.
+    pub fn scratch(&self) -> u64 {
+        self.st(|st| st.cur().vcpu.regs.rsp)
+    }
+
+    /// The current domain issues hypercall `nr` with `args`; the value it gets in rax.
+    /// A continued hypercall is re-executed until it finishes, as the guest's CPU would.
+    pub fn hypercall(&mut self, nr: usize, args: [u64; 5]) -> i64 {
+        let caller = self.current();
+        const AT: u64 = 0xFFFF_FFFF_8000_1000;
+        self.regs.rip = AT + 2;
+        loop {
+            self.regs.rax = nr as u64;
+            [
+                self.regs.rdi,
+                self.regs.rsi,
+                self.regs.rdx,
+                self.regs.r10,
+                self.regs.r8,
+            ] = args;
+            crate::hypercall::syscall_entry(&mut self.regs);
+            if self.current() != caller {
+                // Another vCPU was put on the CPU: the caller's result is in its saved frame.
+                let (rax, rip) = self.st(|st| {
+                    let r = &st.dom(caller).expect("caller exists").vcpu.regs;
+                    (r.rax, r.rip)
+                });
+                if rip == AT {
+                    self.run(caller);
+                    self.regs.rip = AT + 2;
+                    continue;
+                }
+                return rax as i64;
+            }
+            if self.regs.rip == AT {
+                // Continued: the guest executes the `syscall` again.
+                self.regs.rip = AT + 2;
+                continue;
+            }
+            return self.regs.rax as i64;
+        }
+    }
+
+    /// Write `v` at guest virtual address `va` of the current domain.
+    pub fn write<T: IntoBytes + Immutable>(&self, va: u64, v: &T) {
+        self.st(|st| crate::mm::guest_copy::write(&st.mem, va, v))
+            .expect("guest write");
+    }
+
+    /// Write bytes at `va` of the current domain.
+    pub fn write_bytes(&self, va: u64, b: &[u8]) {
+        self.st(|st| crate::mm::guest_copy::copy_to_guest(&st.mem, va, b))
+            .expect("guest write");
+    }
+
+    /// Read a `T` at guest virtual address `va` of the current domain.
+    pub fn read<T: FromBytes + IntoBytes + KnownLayout>(&self, va: u64) -> T {
+        self.st(|st| crate::mm::guest_copy::read(&st.mem, va))
+            .expect("guest read")
+    }
+
+    /// Read bytes at `va` of the current domain.
+    pub fn read_bytes(&self, va: u64, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        self.st(|st| crate::mm::guest_copy::copy_from_guest(&st.mem, va, &mut out))
+            .expect("guest read");
+        out
+    }
+}
+
+/// The negative errno a hypercall returns for `e`.
+pub fn err(e: Errno) -> i64 {
+    e.to_ret()
+}
+
+use zerocopy::FromZeros;
