@@ -44,13 +44,14 @@ impl Testbed {
         arch::ram::wipe();
         crate::mm::frames::init_ranges(&[(0, arch::ram::FRAMES * 4096)], &[(0, 1 << 20), IMAGE])
             .expect("frame allocator over the modelled RAM");
+        arch::page_tables::init_m2p(arch::ram::FRAMES).expect("M2P");
         arch::tsc::init(arch::cpu::TSC_KHZ);
         arch::lapic::take_deadline();
         arch::fpu_regs::reset();
         arch::preempt::forget_all();
         crate::heap::fail_reservations(false);
         crate::time::init_wallclock();
-        *STATE.lock() = Some(State::new(arch::paging::max_mfn()).expect("frame table"));
+        *STATE.lock() = Some(State::new(arch::ram::FRAMES).expect("frame table"));
         let mut tb = Testbed {
             _turn: turn,
             regs: CpuUserRegs::new_zeroed(),

@@ -13,6 +13,8 @@
 //!
 //! Ends with the line `N passed, N failed` (CI reads it) and fails if anything failed.
 
+#[cfg(test)]
+mod baremetal;
 pub mod clippy;
 #[cfg(test)]
 mod layering;

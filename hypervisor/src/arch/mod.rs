@@ -6,7 +6,7 @@
 //! `host` (a model of one CPU and its RAM for `cargo test`, so the hypercall handlers, the PV
 //! MMU, grants, event channels and the scheduler run on the host against simulated machine
 //! memory). The modules here hold what both share: time and preemption from a TSC, the FPU
-//! areas, the descriptor-table bookkeeping.
+//! areas, the descriptor-table bookkeeping, the page-table builder and the M2P.
 
 #[cfg(target_os = "none")]
 mod x86_64;
@@ -21,6 +21,7 @@ pub use host::*;
 pub mod desc;
 pub mod fpu;
 pub mod irqoff;
+pub mod page_tables;
 pub mod preempt;
 pub mod tsc;
 

@@ -24,7 +24,7 @@ pub fn module_of(rel: &str) -> String {
 }
 
 /// The part of a file that is production code: comments dropped, test modules cut.
-fn production(text: &str) -> String {
+pub fn production(text: &str) -> String {
     let text = text.split("#[cfg(test)]").next().unwrap_or("");
     text.lines()
         .map(|l| l.split("//").next().unwrap_or(""))

@@ -1,33 +1,12 @@
-//! The modelled machine's paging structures the hypervisor owns: the M2P, the hypervisor's L4
-//! slots every guest L4 carries, and the TLB (invalidations are counted).
+//! The modelled machine's paging structures the hypervisor owns: the M2P (in modelled RAM, as
+//! on bare metal: `arch::page_tables`), the hypervisor's L4 slots every guest L4 carries, and
+//! the TLB (invalidations are counted).
 
-use super::ram;
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::Mutex;
 
-static M2P: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+pub use crate::arch::page_tables::{m2p_get, m2p_set, map_4k, max_mfn, MapError};
+
 static INVLPGS: AtomicU64 = AtomicU64::new(0);
-
-/// One past the highest MFN of RAM.
-pub fn max_mfn() -> u64 {
-    ram::FRAMES
-}
-
-/// Sets M2P[mfn] = pfn (ignored for MFNs beyond RAM).
-pub fn m2p_set(mfn: u64, pfn: u64) {
-    if mfn < max_mfn() {
-        let mut m = M2P.lock();
-        if m.is_empty() {
-            m.resize(max_mfn() as usize, u64::MAX);
-        }
-        m[mfn as usize] = pfn;
-    }
-}
-
-/// Reads M2P[mfn] (`u64::MAX` for MFNs beyond RAM or never set).
-pub fn m2p_get(mfn: u64) -> u64 {
-    M2P.lock().get(mfn as usize).copied().unwrap_or(u64::MAX)
-}
 
 /// The hypervisor's L4 entries for slots 256..272: distinct, present, supervisor-only
 /// entries (naming reserved low frames), so a test sees whether they were copied.

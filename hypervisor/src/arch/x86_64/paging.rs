@@ -9,26 +9,14 @@
 //! - the hypervisor heap at `0xFFFF840000000000` (slot 264), growing upwards a page at a time
 //!   (`crate::heap`); its L3 exists from boot, so every address space sees the heap's growth.
 
+use crate::arch::page_tables::{self, index, map_2m, next, table};
 use crate::boot_info::BootInfo;
 use crate::mm::{directmap, frames, image_virt_to_phys};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Present.
-pub const P: u64 = 1;
-/// Writable.
-pub const RW: u64 = 1 << 1;
-/// User.
-pub const US: u64 = 1 << 2;
-/// Write-through.
-pub const PWT: u64 = 1 << 3;
-/// Cache disable.
-pub const PCD: u64 = 1 << 4;
-/// Large page (L2/L3).
-pub const PS: u64 = 1 << 7;
-/// No-execute.
-pub const NX: u64 = 1 << 63;
-/// The address field of an entry.
-pub const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+pub use crate::arch::page_tables::{
+    m2p_get, m2p_set, map_4k, max_mfn, MapError, ADDR, NX, P, PCD, PS, PWT, RW, US,
+};
 
 /// Base of the read-only M2P table.
 pub const M2P_BASE: u64 = guest_abi::arch::MACH2PHYS_VIRT_START;
@@ -42,8 +30,6 @@ pub const HEAP_REGION: u64 = 1 << 39;
 pub const HOLE_SLOTS: core::ops::Range<usize> = 256..272;
 
 static IDLE_L4: AtomicU64 = AtomicU64::new(0);
-static M2P_MFN: AtomicU64 = AtomicU64::new(0);
-static MAX_MFN: AtomicU64 = AtomicU64::new(0);
 static MMIO_NEXT: AtomicU64 = AtomicU64::new(MMIO_BASE);
 
 extern "C" {
@@ -54,15 +40,6 @@ extern "C" {
     static hv_stack_bottom: u8;
 }
 
-/// Why a mapping failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapError {
-    /// No frame for a page table.
-    NoMemory,
-    /// A large page is in the way.
-    LargePage,
-}
-
 /// NX if the CPU supports it, else 0.
 pub fn nx() -> u64 {
     if super::boot::nx_supported() {
@@ -70,63 +47,6 @@ pub fn nx() -> u64 {
     } else {
         0
     }
-}
-
-/// The table in frame `mfn`, through the direct map.
-///
-/// # Safety
-/// `mfn` must be a page-table frame the caller may access exclusively for the borrow.
-unsafe fn table<'a>(mfn: u64) -> &'a mut [u64; 512] {
-    // SAFETY: per the function contract; the direct map covers all RAM, 4 KiB-aligned.
-    unsafe { &mut *(directmap::mfn_to_virt(mfn) as *mut [u64; 512]) }
-}
-
-/// The next-level table under `entry`, allocated (zeroed) if absent.
-fn next(entry: &mut u64, user: bool) -> Result<u64, MapError> {
-    if *entry & P == 0 {
-        let mfn = frames::alloc().ok_or(MapError::NoMemory)?;
-        *entry = (mfn << 12) | P | RW;
-    } else if *entry & PS != 0 {
-        return Err(MapError::LargePage);
-    }
-    if user {
-        *entry |= US;
-    }
-    Ok((*entry & ADDR) >> 12)
-}
-
-fn index(va: u64, level: u32) -> usize {
-    ((va >> (12 + 9 * (level - 1))) & 511) as usize
-}
-
-/// Maps the 4 KiB page at `va` to `pa` with leaf `flags` in the tables rooted at `l4_mfn`,
-/// allocating intermediate tables (P|RW, plus US if `flags` has US).
-pub fn map_4k(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
-    let user = flags & US != 0;
-    let mut mfn = l4_mfn;
-    for level in [4, 3, 2] {
-        // SAFETY: boot-time or caller-owned tables, reached only here while being built.
-        let t = unsafe { table(mfn) };
-        mfn = next(&mut t[index(va, level)], user)?;
-    }
-    // SAFETY: as above.
-    let t = unsafe { table(mfn) };
-    t[index(va, 1)] = (pa & ADDR) | flags | P;
-    Ok(())
-}
-
-/// Maps the 2 MiB page at `va` to `pa`.
-fn map_2m(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
-    let mut mfn = l4_mfn;
-    for level in [4, 3] {
-        // SAFETY: the idle tables, being built.
-        let t = unsafe { table(mfn) };
-        mfn = next(&mut t[index(va, level)], false)?;
-    }
-    // SAFETY: as above.
-    let t = unsafe { table(mfn) };
-    t[index(va, 2)] = (pa & ADDR) | flags | P | PS;
-    Ok(())
 }
 
 fn sym(s: *const u8) -> u64 {
@@ -172,13 +92,10 @@ pub fn init(info: &BootInfo) -> Result<(), MapError> {
         next(&mut t[index(HEAP_BASE, 4)], false)?;
     }
     let max_mfn = ram().map(|r| r.end / 4096).max().unwrap_or(0);
-    let m2p_frames = (max_mfn * 8).div_ceil(4096);
-    let m2p = frames::alloc_contiguous(m2p_frames, 1).ok_or(MapError::NoMemory)?;
+    let (m2p, m2p_frames) = page_tables::init_m2p(max_mfn)?;
     for i in 0..m2p_frames {
         map_4k(l4, M2P_BASE + i * 4096, (m2p + i) << 12, US | nx())?;
     }
-    M2P_MFN.store(m2p, Ordering::Relaxed);
-    MAX_MFN.store(max_mfn, Ordering::Relaxed);
     IDLE_L4.store(l4, Ordering::Relaxed);
     super::cpu::write_cr3(l4 << 12);
     Ok(())
@@ -204,32 +121,6 @@ pub fn copy_hypervisor_slots(l4_mfn: u64) {
     // SAFETY: the caller owns the L4 frame being set up.
     let t = unsafe { table(l4_mfn) };
     t[HOLE_SLOTS].copy_from_slice(&slots);
-}
-
-/// One past the highest MFN of RAM (the M2P's length in entries).
-pub fn max_mfn() -> u64 {
-    MAX_MFN.load(Ordering::Relaxed)
-}
-
-fn m2p_entry(mfn: u64) -> Option<*mut u64> {
-    (mfn < max_mfn()).then(|| {
-        (directmap::mfn_to_virt(M2P_MFN.load(Ordering::Relaxed)) as *mut u64)
-            .wrapping_add(mfn as usize)
-    })
-}
-
-/// Sets M2P[mfn] = pfn (ignored for MFNs beyond RAM).
-pub fn m2p_set(mfn: u64, pfn: u64) {
-    if let Some(p) = m2p_entry(mfn) {
-        // SAFETY: inside the M2P frames allocated by `init`, written only via the direct map.
-        unsafe { p.write_volatile(pfn) }
-    }
-}
-
-/// Reads M2P[mfn] (`u64::MAX` for MFNs beyond RAM).
-pub fn m2p_get(mfn: u64) -> u64 {
-    // SAFETY: as `m2p_set`.
-    m2p_entry(mfn).map_or(u64::MAX, |p| unsafe { p.read_volatile() })
 }
 
 /// Maps `size` bytes of MMIO at `pa` uncached into the MMIO window (idle tables, so visible
