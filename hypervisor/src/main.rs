@@ -1,33 +1,6 @@
-//! The hypervisor: boots by Multiboot1, sets up the CPU and memory, then starts dom0.
+//! The hypervisor: boots by Multiboot1, sets up the CPU and memory, then starts dom0. The
+//! hypervisor itself is the library (`lib.rs`); this is its bare-metal entry.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#![cfg_attr(not(target_os = "none"), allow(dead_code))]
-
-extern crate alloc;
-
-pub mod arch;
-pub mod boot_info;
-pub mod console;
-pub mod dispatch;
-pub mod domain;
-pub mod domid;
-pub mod evtchn;
-pub mod grant;
-#[cfg(target_os = "none")]
-pub mod heap;
-#[cfg(not(target_os = "none"))]
-#[path = "heap_host.rs"]
-pub mod heap;
-pub mod hypercall;
-pub mod mm;
-pub mod ratelimit;
-pub mod sched;
-#[cfg(target_os = "none")]
-pub mod start;
-#[cfg(test)]
-pub mod testbed;
-pub mod time;
-pub mod traps;
-pub mod util;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
@@ -37,9 +10,9 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod boot {
-    use crate::arch;
-    use crate::boot_info::{self, BootInfo, PhysMem, StrArena};
-    use crate::{console, mm, xen_println};
+    use hypervisor::arch;
+    use hypervisor::boot_info::{self, BootInfo, PhysMem, StrArena};
+    use hypervisor::{console, mm, xen_println};
 
     /// Reads loader memory through the boot direct map (the first 4 GiB).
     struct BootPhys;
@@ -110,7 +83,7 @@ mod boot {
         }
         arch::paging::init(info).expect("building the idle page tables");
         console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
-        crate::heap::init(mm::frames::total_count());
+        hypervisor::heap::init(mm::frames::total_count());
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
             mm::frames::total_count() >> 8,
@@ -146,7 +119,7 @@ mod boot {
             Some("fault") => arch::selftest::ring0_fault(),
             _ => {}
         }
-        crate::start::start(info)
+        hypervisor::start::start(info)
     }
 
     fn kind_name(kind: u32) -> &'static str {

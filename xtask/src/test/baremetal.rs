@@ -69,7 +69,7 @@ fn gated_in(file: &Path) -> Vec<(String, usize)> {
         if let Some(name) = decl.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
             let base = if file
                 .file_name()
-                .is_some_and(|f| f == "mod.rs" || f == "main.rs")
+                .is_some_and(|f| f == "mod.rs" || f == "main.rs" || f == "lib.rs")
             {
                 file.parent().expect("dir").to_path_buf()
             } else {

@@ -384,3 +384,25 @@ mod tests {
         );
     }
 }
+#[cfg(test)]
+mod tmp_probe {
+    use super::*;
+    #[test]
+    fn probe_subsystem_edges() {
+        let src = read_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../hypervisor/src"));
+        let g = import_graph(&src);
+        let top = |m: &str| m.split("::").next().unwrap_or("").to_string();
+        let mut e: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (from, tos) in &g {
+            for to in tos {
+                let (a, b) = (top(from), top(to));
+                if a != b {
+                    e.entry((a, b)).or_default().push(format!("{from}->{to}"));
+                }
+            }
+        }
+        for ((a, b), v) in &e {
+            eprintln!("{a} -> {b}: {}", v.join(", "));
+        }
+    }
+}
