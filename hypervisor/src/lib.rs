@@ -25,7 +25,7 @@ pub mod ratelimit;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod start;
-#[cfg(test)]
+#[cfg(any(test, feature = "testbed"))]
 pub mod testbed;
 pub mod time;
 pub mod traps;

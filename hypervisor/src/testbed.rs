@@ -37,21 +37,27 @@ pub fn kernel() -> Vec<u8> {
 }
 
 impl Testbed {
-    /// A fresh machine: RAM wiped, allocator, state, dom0 built and running.
+    /// A fresh machine of 64 MiB: new RAM, allocator, state, dom0 built and running.
     pub fn boot() -> Testbed {
+        Self::boot_with_ram(arch::ram::DEFAULT_FRAMES)
+    }
+
+    /// A fresh machine with `frames` frames of RAM.
+    pub fn boot_with_ram(frames: u64) -> Testbed {
         let turn = MACHINE.lock().unwrap_or_else(PoisonError::into_inner);
         drop(STATE.lock().take());
-        arch::ram::wipe();
-        crate::mm::frames::init_ranges(&[(0, arch::ram::FRAMES * 4096)], &[(0, 1 << 20), IMAGE])
+        crate::mm::frames::forget();
+        arch::ram::reset(frames);
+        crate::mm::frames::init_ranges(&[(0, frames * 4096)], &[(0, 1 << 20), IMAGE])
             .expect("frame allocator over the modelled RAM");
-        arch::page_tables::init_m2p(arch::ram::FRAMES).expect("M2P");
+        arch::page_tables::init_m2p(frames).expect("M2P");
         arch::tsc::init(arch::cpu::TSC_KHZ);
         arch::lapic::take_deadline();
         arch::fpu_regs::reset();
         arch::preempt::forget_all();
         crate::heap::fail_reservations(false);
         crate::time::init_wallclock();
-        *STATE.lock() = Some(State::new(arch::ram::FRAMES).expect("frame table"));
+        *STATE.lock() = Some(State::new(frames).expect("frame table"));
         let mut tb = Testbed {
             _turn: turn,
             regs: CpuUserRegs::new_zeroed(),

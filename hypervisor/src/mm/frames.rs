@@ -259,6 +259,11 @@ mod hw {
         init_ranges(&ranges, &reserved)
     }
 
+    /// No allocator any more (a host test machine about to get new RAM).
+    pub fn forget() {
+        *FRAMES.lock() = None;
+    }
+
     /// Sets the allocator up over the RAM byte ranges `ranges` minus `reserved` (see
     /// [`init`]); the host tests give it their modelled RAM.
     pub fn init_ranges(ranges: &[(u64, u64)], reserved: &[(u64, u64)]) -> Result<(), &'static str> {

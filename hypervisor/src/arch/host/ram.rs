@@ -1,29 +1,56 @@
 //! The modelled machine's RAM: one zeroed block of host memory, frame-aligned, that the
 //! direct map (`mm::directmap`) points into. Machine frame `n` is bytes `n * 4096..` of it.
+//! Each test machine gets a fresh block of the size it asks for ([`reset`]); the host's
+//! allocator hands large zeroed blocks out lazily, so a machine of gigabytes costs only the
+//! pages the test touches.
 
-use std::sync::OnceLock;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use spin::Mutex;
 
-/// Frames of RAM (64 MiB).
-pub const FRAMES: u64 = 16 * 1024;
+/// Frames of RAM a machine gets unless it asks for another size (64 MiB).
+pub const DEFAULT_FRAMES: u64 = 16 * 1024;
 
-static BASE: OnceLock<usize> = OnceLock::new();
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static FRAMES: AtomicU64 = AtomicU64::new(0);
+static RESET: Mutex<()> = Mutex::new(());
 
-/// The host address of machine address 0.
-pub fn base() -> *mut u8 {
-    *BASE.get_or_init(|| {
-        let layout =
-            std::alloc::Layout::from_size_align(FRAMES as usize * 4096, 4096).expect("RAM layout");
-        // SAFETY: a non-zero-sized layout; the block is never freed, so it lives as long as
-        // the machine it models (the test process).
-        let p = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!p.is_null(), "no host memory for the modelled RAM");
-        p as usize
-    }) as *mut u8
+fn layout(frames: u64) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(frames as usize * 4096, 4096).expect("RAM layout")
 }
 
-/// Zero all of RAM (a fresh machine for the next test).
-pub fn wipe() {
-    // SAFETY: the whole block `base()` allocated; callers hold no references into it (a new
-    // machine is being set up: no state, no frame allocator).
-    unsafe { core::ptr::write_bytes(base(), 0, FRAMES as usize * 4096) };
+/// The host address of machine address 0 (a default-sized RAM if none was made yet).
+pub fn base() -> *mut u8 {
+    if BASE.load(Ordering::Acquire) == 0 {
+        reset(DEFAULT_FRAMES);
+    }
+    BASE.load(Ordering::Acquire) as *mut u8
+}
+
+/// Frames of RAM the machine has.
+pub fn frames() -> u64 {
+    if BASE.load(Ordering::Acquire) == 0 {
+        reset(DEFAULT_FRAMES);
+    }
+    FRAMES.load(Ordering::Acquire)
+}
+
+/// New, zeroed RAM of `frames` frames; the old block is freed. Callers hold nothing that
+/// points into the old RAM (a machine is being set up: no state, no frame allocator).
+pub fn reset(frames: u64) {
+    assert!(frames > 0, "a machine needs RAM");
+    let _g = RESET.lock();
+    let old = BASE.swap(0, Ordering::AcqRel);
+    if old != 0 {
+        // SAFETY: `old` came from `alloc_zeroed` below with the layout of the size recorded
+        // in FRAMES, and nothing uses it any more (per the contract above).
+        unsafe { std::alloc::dealloc(old as *mut u8, layout(FRAMES.load(Ordering::Acquire))) };
+    }
+    // SAFETY: a non-zero-sized layout; the block lives until the next reset.
+    let p = unsafe { std::alloc::alloc_zeroed(layout(frames)) };
+    assert!(
+        !p.is_null(),
+        "no host memory for {frames} frames of modelled RAM"
+    );
+    FRAMES.store(frames, Ordering::Release);
+    BASE.store(p as usize, Ordering::Release);
 }
