@@ -6,22 +6,8 @@
 use crate::mm::{directmap, frames};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Present.
-pub const P: u64 = 1;
-/// Writable.
-pub const RW: u64 = 1 << 1;
-/// User.
-pub const US: u64 = 1 << 2;
-/// Write-through.
-pub const PWT: u64 = 1 << 3;
-/// Cache disable.
-pub const PCD: u64 = 1 << 4;
-/// Large page (L2/L3).
-pub const PS: u64 = 1 << 7;
-/// No-execute.
-pub const NX: u64 = 1 << 63;
-/// The address field of an entry.
-pub const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+/// Entry bits, the PV MMU's (`mm::pte`), under the names the arch code uses.
+pub use crate::mm::pte::{ADDR_MASK as ADDR, NX, P, PCD, PSE as PS, PWT, RW, US};
 
 static M2P_MFN: AtomicU64 = AtomicU64::new(0);
 static MAX_MFN: AtomicU64 = AtomicU64::new(0);
@@ -134,6 +120,16 @@ mod tests {
     use crate::mm::guest_walk::translate;
     use crate::testbed::Testbed;
 
+    /// Entry `idx` of the table in frame `table`.
+    fn entry(tb: &Testbed, table: u64, idx: usize) -> u64 {
+        tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, table, idx))
+    }
+
+    /// The frame entry `idx` of `table` points at.
+    fn below(tb: &Testbed, table: u64, idx: usize) -> u64 {
+        (entry(tb, table, idx) & ADDR) >> 12
+    }
+
     #[test]
     fn map_4k_builds_a_walk_that_reaches_the_frame_with_the_flags_asked() {
         let tb = Testbed::boot();
@@ -181,14 +177,9 @@ mod tests {
             map_4k(l4, va + 4096, 0x0030_0000, US),
             Err(MapError::LargePage)
         );
-        let l3 = (tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l4, index(va, 4)))
-            & ADDR)
-            >> 12;
-        let l2 = (tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l3, index(va, 3)))
-            & ADDR)
-            >> 12;
-        let e = tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l2, index(va, 2)));
-        assert_eq!(e, 0x0020_0000 | US | RW | P | PS);
+        let l3 = below(&tb, l4, index(va, 4));
+        let l2 = below(&tb, l3, index(va, 3));
+        assert_eq!(entry(&tb, l2, index(va, 2)), 0x0020_0000 | US | RW | P | PS);
     }
 
     #[test]

@@ -2,26 +2,41 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-static CR2: AtomicU64 = AtomicU64::new(0);
+/// A modelled register: a reader and a writer over one atomic.
+macro_rules! register {
+    ($(#[$doc:meta])* $reg:ident, $read:ident, $write:ident) => {
+        static $reg: AtomicU64 = AtomicU64::new(0);
+        $(#[$doc])*
+        pub fn $read() -> u64 {
+            $reg.load(Ordering::Relaxed)
+        }
+        $(#[$doc])*
+        pub fn $write(v: u64) {
+            $reg.store(v, Ordering::Relaxed);
+        }
+    };
+}
+
+register!(
+    /// CR2: the faulting address of the last page fault (tests raising a fault set it).
+    CR2, read_cr2, set_cr2
+);
+register!(
+    /// FS base.
+    FS_BASE, fs_base, set_fs_base
+);
+register!(
+    /// GS base.
+    GS_BASE, gs_base, set_gs_base
+);
+
 static CR3: AtomicU64 = AtomicU64::new(0);
-static FS_BASE: AtomicU64 = AtomicU64::new(0);
-static GS_BASE: AtomicU64 = AtomicU64::new(0);
 static CR3_WRITES: AtomicU64 = AtomicU64::new(0);
 /// The TSC runs at 1 GHz: one cycle a nanosecond ([`TSC_KHZ`]).
 static TSC: AtomicU64 = AtomicU64::new(1);
 
 /// The modelled TSC rate (1 GHz).
 pub const TSC_KHZ: u64 = 1_000_000;
-
-/// The faulting address of the last page fault.
-pub fn read_cr2() -> u64 {
-    CR2.load(Ordering::Relaxed)
-}
-
-/// What a page fault at `va` leaves in CR2 (tests raising a fault set it).
-pub fn set_cr2(va: u64) {
-    CR2.store(va, Ordering::Relaxed);
-}
 
 /// CR3: the live page table's physical address.
 pub fn read_cr3() -> u64 {
@@ -37,26 +52,6 @@ pub fn write_cr3(pa: u64) {
 /// How many times CR3 was loaded.
 pub fn cr3_writes() -> u64 {
     CR3_WRITES.load(Ordering::Relaxed)
-}
-
-/// FS base.
-pub fn fs_base() -> u64 {
-    FS_BASE.load(Ordering::Relaxed)
-}
-
-/// Set FS base.
-pub fn set_fs_base(v: u64) {
-    FS_BASE.store(v, Ordering::Relaxed);
-}
-
-/// GS base.
-pub fn gs_base() -> u64 {
-    GS_BASE.load(Ordering::Relaxed)
-}
-
-/// Set GS base.
-pub fn set_gs_base(v: u64) {
-    GS_BASE.store(v, Ordering::Relaxed);
 }
 
 /// The time-stamp counter (moves only when time is advanced).
