@@ -4,19 +4,33 @@
 use super::state::State;
 use super::{lifecycle, memory};
 use crate::mm::machine::Machine;
+use crate::mm::page_types::FrameTable;
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
+use guest_abi::types::Mfn;
 use pv_builder::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
 use pv_builder::elf::ElfImage;
 use zerocopy::FromZeros;
 
-/// dom0's memory during the build: its frames, written through the direct map.
+/// A domain's memory during the build: its frames, written through the direct map with the
+/// frame table's proof that each may be written for it.
 struct Dom0Memory<'a> {
     mfns: &'a [u64],
     mem: &'a Machine,
+    frames: FrameTable<'a>,
+    dom: u16,
 }
 
 impl Dom0Memory<'_> {
+    /// Write `data` at machine address `ma`, in a frame of the domain being built.
+    fn write_at(&self, ma: u64, data: &[u8]) -> Result<(), guest_abi::errno::Errno> {
+        let f = self
+            .frames
+            .writable(Mfn::containing(ma), self.dom)
+            .ok_or(guest_abi::errno::Errno::EFAULT)?;
+        self.mem.write_frame(&f, (ma & 0xFFF) as usize, data)
+    }
+
     fn each_chunk(
         &self,
         gpaddr: u64,
@@ -56,15 +70,13 @@ impl GuestMemory for Dom0Memory<'_> {
 
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
         self.each_chunk(gpaddr, data.len() as u64, |ma, off, n| {
-            self.mem.write_bytes(ma, &data[off..off + n])
+            self.write_at(ma, &data[off..off + n])
         })
     }
 
     fn zero(&mut self, gpaddr: u64, len: u64) -> Result<(), BuildError> {
         let zeros = [0u8; 4096];
-        self.each_chunk(gpaddr, len, |ma, _, n| {
-            self.mem.write_bytes(ma, &zeros[..n])
-        })
+        self.each_chunk(gpaddr, len, |ma, _, n| self.write_at(ma, &zeros[..n]))
     }
 }
 
@@ -114,6 +126,8 @@ pub fn build_domain(
     let mut gm = Dom0Memory {
         mfns: &mfns,
         mem: &st.mem,
+        frames: FrameTable::new(st.frames),
+        dom: id,
     };
     let r = build_pv(&mut gm, &params).map_err(|e| {
         log::error!("d{id} build failed: {e}");

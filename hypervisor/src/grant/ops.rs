@@ -5,11 +5,12 @@ use super::active;
 use super::MapTrack;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
-use crate::mm::page_types::PageType;
 use crate::mm::page_types::TableMem;
+use crate::mm::page_types::{FrameTable, PageType};
 use crate::mm::pte;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::*;
+use guest_abi::types::Mfn;
 
 type GResult<T> = Result<T, GntStatus>;
 
@@ -350,14 +351,15 @@ pub fn release_all(st: &mut State, dom: u16) {
     }
 }
 
-/// One side of a copy: the frame and whether it is usable.
+/// One side of a copy: the frame and its owner, if usable (the owner's own memory; for the
+/// destination, never a page table or descriptor page).
 fn copy_side(
     st: &mut State,
     p: &GnttabCopyPtr,
     is_gref: bool,
     write: bool,
     len: usize,
-) -> GResult<u64> {
+) -> GResult<(Mfn, u16)> {
     if usize::from(p.offset) + len > 4096 {
         return Err(GntStatus::BAD_COPY_ARG);
     }
@@ -377,15 +379,14 @@ fn copy_side(
         p.u
     };
     let (ft, _) = st.frame_table();
-    let info = ft.get(frame).copied().ok_or(GntStatus::BAD_PAGE)?;
     if !ft.owned_memory(frame, dom) {
         return Err(GntStatus::BAD_PAGE);
     }
-    if write && (info.ptype.level().is_some() || info.ptype == PageType::SegDesc) {
-        // Writing into a page table or descriptor page would bypass validation.
+    // Writing into a page table or descriptor page would bypass validation.
+    if write && ft.writable(Mfn(frame), dom).is_none() {
         return Err(GntStatus::BAD_PAGE);
     }
-    Ok(frame)
+    Ok((Mfn(frame), dom))
 }
 
 /// `GNTTABOP_copy`.
@@ -400,14 +401,19 @@ pub fn copy(st: &mut State, op: &mut GnttabCopy) {
     );
     let dst = copy_side(st, &op.dest, op.flags & GNTCOPY_DEST_GREF != 0, true, len);
     op.status = match (src, dst) {
-        (Ok(s), Ok(d)) => {
+        (Ok((s, sdom)), Ok((d, ddom))) => {
             let mut buf = [0u8; 4096];
+            let ft = FrameTable::new(st.frames);
+            let (Some(src), Some(dst)) = (ft.readable(s, sdom), ft.writable(d, ddom)) else {
+                op.status = GntStatus::BAD_PAGE.0;
+                return;
+            };
             let copied = st
                 .mem
-                .read_bytes((s << 12) + u64::from(op.source.offset), &mut buf[..len])
+                .read_frame(&src, usize::from(op.source.offset), &mut buf[..len])
                 .and_then(|()| {
                     st.mem
-                        .write_bytes((d << 12) + u64::from(op.dest.offset), &buf[..len])
+                        .write_frame(&dst, usize::from(op.dest.offset), &buf[..len])
                 });
             match copied {
                 Ok(()) => GntStatus::OKAY.0,

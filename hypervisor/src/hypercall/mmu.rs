@@ -15,6 +15,7 @@ use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::mmu::*;
+use guest_abi::types::Mfn;
 
 /// Requests handled before the call is continued.
 const BATCH: u32 = 512;
@@ -216,26 +217,15 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 super::descriptors::set_ldt(st, op.arg1, op.arg2)
             }
             MMUEXT_CLEAR_PAGE | MMUEXT_COPY_PAGE => {
-                let dst = op.arg1;
                 let (ft, _) = st.frame_table();
-                let ok = |m: u64| {
-                    ft.get(m).is_some_and(|p| {
-                        p.owner == cur && p.ptype.level().is_none() && p.ptype != PageType::SegDesc
-                    })
-                };
-                if !ok(dst) {
-                    return Err(Errno::EINVAL);
-                }
+                let dst = ft.writable(Mfn(op.arg1), cur).ok_or(Errno::EINVAL)?;
                 if op.cmd == MMUEXT_COPY_PAGE {
-                    let src = op.arg2;
-                    if ft.get(src).map(|p| p.owner) != Some(cur) {
-                        return Err(Errno::EINVAL);
-                    }
+                    let src = ft.readable(Mfn(op.arg2), cur).ok_or(Errno::EINVAL)?;
                     let mut page = [0u8; 4096];
-                    st.mem.read_bytes(src << 12, &mut page)?;
-                    st.mem.write_bytes(dst << 12, &page)
+                    st.mem.read_frame(&src, 0, &mut page)?;
+                    st.mem.write_frame(&dst, 0, &page)
                 } else {
-                    st.mem.zero_frame(dst)
+                    st.mem.zero_frame(&dst)
                 }
             }
             _ => Err(Errno::ENOSYS),

@@ -4,9 +4,11 @@
 //! ([`super::guest_walk`]), so a bad pointer is `-EFAULT`, never a hypervisor fault, and the
 //! hole and supervisor-only mappings are out of reach.
 
+use super::access::{Readable, Writable};
 use super::guest_walk::{chunks, translate};
 use super::machine::Machine;
 use guest_abi::errno::Errno;
+use guest_abi::types::Mfn;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 fn l4() -> u64 {
@@ -19,7 +21,9 @@ pub fn copy_from_guest(mem: &Machine, va: u64, out: &mut [u8]) -> Result<(), Err
     let mut done = 0;
     for (cva, len) in chunks(va, out.len()).ok_or(Errno::EFAULT)? {
         let ma = translate(mem, root, cva, false)?;
-        mem.read_bytes(ma, &mut out[done..done + len])?;
+        // The walk of the caller's own validated tables is the proof it may read the page.
+        let page = Readable::new(Mfn::containing(ma));
+        mem.read_frame(&page, (ma & 0xFFF) as usize, &mut out[done..done + len])?;
         done += len;
     }
     Ok(())
@@ -35,7 +39,9 @@ pub fn copy_to_guest(mem: &Machine, va: u64, data: &[u8]) -> Result<(), Errno> {
     let mut done = 0;
     for (cva, len) in chunks(va, data.len()).ok_or(Errno::EFAULT)? {
         let ma = translate(mem, root, cva, true)?;
-        mem.write_bytes(ma, &data[done..done + len])?;
+        // Mapped writable in validated tables: never a page table or descriptor page.
+        let page = Writable::new(Mfn::containing(ma));
+        mem.write_frame(&page, (ma & 0xFFF) as usize, &data[done..done + len])?;
         done += len;
     }
     Ok(())

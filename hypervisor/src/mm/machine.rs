@@ -1,10 +1,12 @@
 //! Machine memory through the direct map: the one place the PV MMU and the guest-copy
 //! layer read and write frames.
 
+use super::access::{Readable, Writable};
 use super::guest_walk::PhysRead;
 use super::page_types::{TableMem, XenPage};
 use core::sync::atomic::{AtomicU32, Ordering};
 use guest_abi::errno::Errno;
+use guest_abi::types::Mfn;
 
 /// Advances with every full TLB flush; starts at 1 so that 0 can mean "no flush pending".
 static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
@@ -46,40 +48,39 @@ impl Machine {
         )
     }
 
-    /// Copy `data` into machine memory at `maddr` (must stay within one RAM frame, else
-    /// `EFAULT` and nothing is written). Callers name only frames whose owner and type they
-    /// checked; the hypervisor's own shared pages go through [`xen_write`].
-    pub fn write_bytes(&self, maddr: u64, data: &[u8]) -> Result<(), Errno> {
-        let off = (maddr & 0xFFF) as usize;
-        if maddr >> 12 >= self.max_mfn || off + data.len() > 4096 {
+    /// The direct-map address of bytes `off..off + len` of RAM frame `mfn` (`EFAULT` past
+    /// the frame or for a frame that is not RAM).
+    fn frame_ptr(&self, mfn: Mfn, off: usize, len: usize) -> Result<*mut u8, Errno> {
+        if mfn.0 >= self.max_mfn || off.checked_add(len).is_none_or(|end| end > 4096) {
             return Err(Errno::EFAULT);
         }
-        let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
+        Ok(crate::mm::directmap::mfn_to_virt(mfn.0).wrapping_add(off))
+    }
+
+    /// Copy `data` into frame `f` at `off` (within the frame, else `EFAULT` and nothing is
+    /// written). `f` is the proof that the frame may be written for the domain asking.
+    pub fn write_frame(&self, f: &Writable, off: usize, data: &[u8]) -> Result<(), Errno> {
+        let p = self.frame_ptr(f.mfn(), off, data.len())?;
         // SAFETY: the range lies inside one RAM frame (checked above), which the direct map
-        // maps writable; callers only name frames whose owner they checked.
+        // maps writable; `f` proves the domain may have it written.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         Ok(())
     }
 
-    /// Copy machine memory at `maddr` (within one RAM frame, else `EFAULT`) into `out`.
-    pub fn read_bytes(&self, maddr: u64, out: &mut [u8]) -> Result<(), Errno> {
-        let off = (maddr & 0xFFF) as usize;
-        if maddr >> 12 >= self.max_mfn || off + out.len() > 4096 {
-            return Err(Errno::EFAULT);
-        }
-        let p = crate::mm::directmap::mfn_to_virt(maddr >> 12).wrapping_add(off);
+    /// Copy bytes `off..off + out.len()` of frame `f` (within the frame, else `EFAULT`)
+    /// into `out`.
+    pub fn read_frame(&self, f: &Readable, off: usize, out: &mut [u8]) -> Result<(), Errno> {
+        let p = self.frame_ptr(f.mfn(), off, out.len())?;
         // SAFETY: the range lies inside one RAM frame (checked above), mapped by the direct map.
         unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
-    /// Zero a whole RAM frame (`EFAULT` if `mfn` is not one).
-    pub fn zero_frame(&self, mfn: u64) -> Result<(), Errno> {
-        if mfn >= self.max_mfn {
-            return Err(Errno::EFAULT);
-        }
-        // SAFETY: `mfn` is a RAM frame (checked above) mapped writable by the direct map.
-        unsafe { core::ptr::write_bytes(crate::mm::directmap::mfn_to_virt(mfn), 0, 4096) };
+    /// Zero frame `f`.
+    pub fn zero_frame(&self, f: &Writable) -> Result<(), Errno> {
+        let p = self.frame_ptr(f.mfn(), 0, 4096)?;
+        // SAFETY: a whole RAM frame (checked above) mapped writable by the direct map.
+        unsafe { core::ptr::write_bytes(p, 0, 4096) };
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
 //! Memory management: the frame allocator and the direct map.
+pub mod access;
 pub mod descriptor;
 pub mod directmap;
 pub mod frames;

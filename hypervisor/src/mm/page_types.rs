@@ -10,11 +10,12 @@
 //! The logic is pure: it reaches table contents through [`TableMem`], so it is unit-tested on
 //! the host.
 
+use super::access::{Readable, Writable};
 use super::descriptor::guest_descriptor_ok;
 use super::pte;
 use guest_abi::arch::{HYPERVISOR_L4_FIRST_SLOT, HYPERVISOR_L4_LAST_SLOT};
 use guest_abi::errno::Errno;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn};
 
 /// The owner value of a frame that belongs to no domain.
 pub const NO_OWNER: u16 = DomId::INVALID.0;
@@ -343,6 +344,22 @@ impl<'a> FrameTable<'a> {
         let p = self.slot(mfn)?;
         *p = PageInfo::default();
         Ok(())
+    }
+
+    /// Proof that `mfn`'s contents may be read for `dom`: a frame it owns (its memory, or a
+    /// hypervisor page shared with it).
+    pub fn readable(&self, mfn: Mfn, dom: u16) -> Option<Readable> {
+        self.get(mfn.0)
+            .filter(|p| p.owner == dom)
+            .map(|_| Readable::new(mfn))
+    }
+
+    /// Proof that `mfn`'s contents may be written for `dom`: a frame it owns that is neither
+    /// a page table nor a descriptor page.
+    pub fn writable(&self, mfn: Mfn, dom: u16) -> Option<Writable> {
+        self.get(mfn.0)
+            .filter(|p| p.owner == dom && p.ptype.level().is_none() && p.ptype != PageType::SegDesc)
+            .map(|_| Writable::new(mfn))
     }
 
     /// Owner of a frame ([`NO_OWNER`] if out of range).
