@@ -30,6 +30,11 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: ConsoleIoArgs) -> 
         }
         CONSOLEIO_READ => {
             st.require_privileged()?;
+            // As Xen: the result is a byte count or a negative errno, so a count that does
+            // not fit a positive int is refused.
+            if count > i32::MAX as usize {
+                return Err(Errno::E2BIG);
+            }
             let mut chunk = [0u8; 256];
             let want = count.min(chunk.len());
             let mut n = 0;
@@ -45,7 +50,7 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: ConsoleIoArgs) -> 
             guest_copy::copy_to_guest(&st.mem, buf, &chunk[..n])?;
             Ok(Outcome::Done(n as u64))
         }
-        _ => Err(Errno::EINVAL),
+        _ => Err(Errno::ENOSYS),
     }
 }
 

@@ -27,6 +27,8 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
     let mem = &st.mem;
     match cmd {
         XENVER_VERSION => return Ok(Outcome::Done(VERSION)),
+        // As Xen: the page size is the return value; an argument is refused.
+        XENVER_PAGESIZE if arg != 0 => return Err(Errno::EINVAL),
         XENVER_PAGESIZE => return Ok(Outcome::Done(4096)),
         XENVER_EXTRAVERSION => guest_copy::write(
             mem,
@@ -61,12 +63,13 @@ pub fn xen_version(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
         )?,
         XENVER_GET_FEATURES => {
             let mut fi: XenFeatureInfo = guest_copy::read(mem, arg)?;
-            fi.submap = 0;
-            if fi.submap_idx == 0 {
-                fi.submap = FEATURES;
-                if st.caller_privileged() {
-                    fi.submap |= 1 << XENFEAT_DOM0;
-                }
+            // As Xen: only the submaps that exist (one) may be asked for.
+            if fi.submap_idx >= XENFEAT_NR_SUBMAPS {
+                return Err(Errno::EINVAL);
+            }
+            fi.submap = FEATURES;
+            if st.caller_privileged() {
+                fi.submap |= 1 << XENFEAT_DOM0;
             }
             guest_copy::write(&st.mem, arg, &fi)?
         }

@@ -1,1 +1,272 @@
-//! Host tests of `timer` (to be filled).
+//! `set_timer_op`: the one-shot timer at an absolute system time, VIRQ_TIMER when it is due
+//! (time moved with the modelled TSC, timers fired by a scheduling pass), 0 to cancel, and
+//! Xen's treatment of a deadline in the past or absurdly far ahead.
+
+use crate::arch::cpu::advance_ns;
+use crate::evtchn::two_level::{self, EventWords};
+use crate::evtchn::SharedWords;
+use crate::testbed::Testbed;
+use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
+use guest_abi::hypercall::nr;
+
+const MS: u64 = 1_000_000;
+
+fn now() -> u64 {
+    crate::time::now()
+}
+
+/// The current domain binds VIRQ_TIMER on vCPU 0; its port.
+fn bind_timer_virq(tb: &mut Testbed) -> u32 {
+    let buf = tb.scratch();
+    tb.write(
+        buf,
+        &EvtchnBindVirq {
+            virq: VIRQ_TIMER,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        tb.hypercall(
+            nr::EVENT_CHANNEL_OP,
+            [EVTCHNOP_BIND_VIRQ as u64, buf, 0, 0, 0]
+        ),
+        0
+    );
+    tb.read::<EvtchnBindVirq>(buf).port.0
+}
+
+fn set_timer(tb: &mut Testbed, deadline: u64) -> i64 {
+    tb.hypercall(nr::SET_TIMER_OP, [deadline, 0, 0, 0, 0])
+}
+
+/// A scheduling pass (what the LAPIC timer interrupt runs): due timers fire.
+fn pass(tb: &mut Testbed) {
+    crate::sched::schedule(&mut tb.regs);
+}
+
+fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
+    tb.st(|st| {
+        let d = st.dom(dom).expect("domain exists");
+        two_level::is_pending(&SharedWords::new(&d.shared_info), port)
+    })
+}
+
+fn upcall_pending(tb: &Testbed, dom: u16) -> u8 {
+    tb.st(|st| {
+        let d = st.dom(dom).expect("domain exists");
+        SharedWords::new(&d.shared_info)
+            .upcall_pending()
+            .load(core::sync::atomic::Ordering::SeqCst)
+    })
+}
+
+fn clear(tb: &Testbed, dom: u16, port: u32) {
+    tb.st(|st| {
+        let d = st.dom(dom).expect("domain exists");
+        two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
+    });
+}
+
+fn singleshot(tb: &Testbed, dom: u16) -> Option<u64> {
+    tb.st(|st| st.dom(dom).expect("domain exists").timers.singleshot)
+}
+
+#[test]
+fn set_timer_op_arms_the_one_shot_and_programs_the_lapic_for_it() {
+    let mut tb = Testbed::boot();
+    advance_ns(MS);
+    let t = now() + 2 * MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    assert_eq!(singleshot(&tb, 0), Some(t));
+    // Earlier than the end of the slice and the accounting period: the LAPIC fires for it.
+    assert_eq!(crate::arch::lapic::deadline(), Some(t));
+}
+
+#[test]
+fn the_timer_raises_virq_timer_when_due_and_only_once() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    advance_ns(MS);
+    let t = now() + MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    advance_ns(MS - 1);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port), "1 ns early");
+    assert_eq!(singleshot(&tb, 0), Some(t), "still armed");
+    advance_ns(1);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port), "due at {t}, now {}", now());
+    assert_eq!(upcall_pending(&tb, 0), 1);
+    assert_eq!(
+        singleshot(&tb, 0),
+        None,
+        "a one-shot is disarmed when it fires"
+    );
+    // It does not fire again.
+    clear(&tb, 0, port);
+    advance_ns(50 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+}
+
+#[test]
+fn zero_cancels_the_timer() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    let t = now() + MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    assert_eq!(set_timer(&mut tb, 0), 0);
+    assert_eq!(singleshot(&tb, 0), None);
+    assert_ne!(
+        crate::arch::lapic::deadline(),
+        Some(t),
+        "the LAPIC is no longer armed for the cancelled deadline"
+    );
+    advance_ns(5 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+    // Cancelling with nothing armed is fine too.
+    assert_eq!(set_timer(&mut tb, 0), 0);
+    assert_eq!(singleshot(&tb, 0), None);
+}
+
+#[test]
+fn a_deadline_in_the_past_fires_on_the_next_pass() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    advance_ns(5 * MS);
+    let t = now() - MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    assert_eq!(singleshot(&tb, 0), Some(t));
+    assert!(
+        crate::arch::lapic::deadline().is_some_and(|d| d <= now()),
+        "the LAPIC fires at once: {:?}",
+        crate::arch::lapic::deadline()
+    );
+    // No time passes: the interrupt is immediate.
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+    assert_eq!(singleshot(&tb, 0), None);
+}
+
+#[test]
+fn a_new_deadline_replaces_the_old_one() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    let first = now() + MS;
+    let second = now() + 5 * MS;
+    assert_eq!(set_timer(&mut tb, first), 0);
+    assert_eq!(set_timer(&mut tb, second), 0);
+    assert_eq!(singleshot(&tb, 0), Some(second));
+    advance_ns(2 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port), "the first deadline is gone");
+    advance_ns(3 * MS);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+}
+
+#[test]
+fn a_timer_without_a_bound_virq_expires_silently() {
+    let mut tb = Testbed::boot();
+    let t = now() + MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    advance_ns(2 * MS);
+    pass(&mut tb);
+    assert_eq!(singleshot(&tb, 0), None, "expired");
+    assert_eq!(upcall_pending(&tb, 0), 0, "nothing to deliver it on");
+    // Binding afterwards does not replay it.
+    let port = bind_timer_virq(&mut tb);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+}
+
+#[test]
+fn wrapped_or_far_away_deadlines_fire_in_100ms_as_in_xen() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    advance_ns(MS);
+    let fallback = now() + 100 * MS;
+    // Bit 63 set: a negative system time.
+    assert_eq!(set_timer(&mut tb, u64::MAX), 0);
+    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    assert_eq!(set_timer(&mut tb, 1 << 63), 0);
+    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    // 2^50 ns (about 13 days) or more ahead.
+    assert_eq!(set_timer(&mut tb, now() + (1 << 50)), 0);
+    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    // Just under is taken as it is.
+    let far = now() + (1 << 50) - 1;
+    assert_eq!(set_timer(&mut tb, far), 0);
+    assert_eq!(singleshot(&tb, 0), Some(far));
+    // The fallback does fire.
+    assert_eq!(set_timer(&mut tb, u64::MAX), 0);
+    advance_ns(100 * MS - 1);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+    advance_ns(1);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+}
+
+#[test]
+fn each_domain_has_its_own_timer() {
+    let mut tb = Testbed::boot();
+    let port0 = bind_timer_virq(&mut tb);
+    let d0_deadline = now() + 50 * MS;
+    assert_eq!(set_timer(&mut tb, d0_deadline), 0);
+    let u = tb.domu(1024);
+    tb.run(u);
+    let port_u = bind_timer_virq(&mut tb);
+    let t = now() + MS;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    assert_eq!(singleshot(&tb, u), Some(t));
+    assert_eq!(singleshot(&tb, 0), Some(d0_deadline), "dom0's is untouched");
+    assert_eq!(
+        crate::arch::lapic::deadline(),
+        Some(t),
+        "the LAPIC follows the earliest deadline of any domain"
+    );
+    advance_ns(MS);
+    pass(&mut tb);
+    assert!(pending(&tb, u, port_u));
+    assert!(!pending(&tb, 0, port0));
+    assert_eq!(singleshot(&tb, 0), Some(d0_deadline));
+    // Cancelling one domain's timer leaves the other's.
+    tb.run(0);
+    assert_eq!(set_timer(&mut tb, 0), 0);
+    assert_eq!(singleshot(&tb, 0), None);
+    tb.run(u);
+    let t2 = now() + MS;
+    assert_eq!(set_timer(&mut tb, t2), 0);
+    tb.run(0);
+    assert_eq!(set_timer(&mut tb, 0), 0);
+    assert_eq!(singleshot(&tb, u), Some(t2));
+}
+
+#[test]
+fn the_timer_of_a_shut_down_domain_does_not_fire() {
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    tb.run(u);
+    let port = bind_timer_virq(&mut tb);
+    assert_eq!(set_timer(&mut tb, now() + MS), 0);
+    tb.run(0);
+    tb.st(|st| {
+        crate::domain::lifecycle::shutdown(st, u, guest_abi::sched::ShutdownReason::Poweroff)
+    });
+    advance_ns(2 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, u, port));
+}
+
+#[test]
+fn the_timeout_is_a_full_64_bit_value() {
+    // set_timer_op takes one 64-bit register: no width check can refuse it, and the high
+    // half is kept (rather than truncated to a near deadline that fires at once).
+    let mut tb = Testbed::boot();
+    advance_ns(MS);
+    let t = (1u64 << 32) + 7;
+    assert_eq!(set_timer(&mut tb, t), 0);
+    assert_eq!(singleshot(&tb, 0), Some(t));
+}

@@ -1,1 +1,442 @@
-//! Host tests of `vcpu_op` (to be filled).
+//! `vcpu_op` on the caller's own vCPU: is_up, get_runstate_info (the scheduler's runstate
+//! accounting as the guest reads it), the periodic and one-shot timers (VIRQ_TIMER when
+//! due, after the modelled time moves and a scheduling pass), initialise/up of a running
+//! vCPU; bad vCPU ids, bad pointers and out-of-range arguments.
+
+use crate::arch::cpu::advance_ns;
+use crate::evtchn::two_level;
+use crate::evtchn::SharedWords;
+use crate::testbed::{err, Testbed};
+use guest_abi::errno::Errno;
+use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
+use guest_abi::hypercall::nr;
+use guest_abi::start_info::StartInfo;
+use guest_abi::vcpu::*;
+
+const MS: u64 = 1_000_000;
+
+fn now() -> u64 {
+    crate::time::now()
+}
+
+fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
+    tb.hypercall(nr::VCPU_OP, [u64::from(cmd), vcpu, arg, 0, 0])
+}
+
+/// A scheduling pass (what the LAPIC timer interrupt runs): due timers fire.
+fn pass(tb: &mut Testbed) {
+    crate::sched::schedule(&mut tb.regs);
+}
+
+fn bind_timer_virq(tb: &mut Testbed) -> u32 {
+    let buf = tb.scratch();
+    tb.write(
+        buf,
+        &EvtchnBindVirq {
+            virq: VIRQ_TIMER,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        tb.hypercall(
+            nr::EVENT_CHANNEL_OP,
+            [EVTCHNOP_BIND_VIRQ as u64, buf, 0, 0, 0]
+        ),
+        0
+    );
+    tb.read::<EvtchnBindVirq>(buf).port.0
+}
+
+fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
+    tb.st(|st| {
+        let d = st.dom(dom).expect("domain exists");
+        two_level::is_pending(&SharedWords::new(&d.shared_info), port)
+    })
+}
+
+fn clear(tb: &Testbed, dom: u16, port: u32) {
+    tb.st(|st| {
+        let d = st.dom(dom).expect("domain exists");
+        two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
+    });
+}
+
+fn timers(tb: &Testbed, dom: u16) -> crate::time::Timers {
+    tb.st(|st| st.dom(dom).expect("domain exists").timers.clone())
+}
+
+/// The current domain's initial page tables: mapped in its address space, read-only.
+fn read_only_va(tb: &Testbed) -> u64 {
+    let si: StartInfo = tb.read(tb.st(|st| st.cur().vcpu.regs.rsi));
+    si.pt_base
+}
+
+/// The first unmapped page at or after `va` in the current domain.
+fn mapped_end(tb: &Testbed, va: u64) -> u64 {
+    let mut p = va & !0xFFF;
+    while tb.st(|st| crate::mm::guest_copy::read::<u8>(&st.mem, p).is_ok()) {
+        p += 4096;
+    }
+    p
+}
+
+fn runstate(tb: &mut Testbed) -> VcpuRunstateInfo {
+    let buf = tb.scratch();
+    tb.write(buf, &VcpuRunstateInfo::default());
+    assert_eq!(vcpu_op(tb, VCPUOP_GET_RUNSTATE_INFO, 0, buf), 0);
+    tb.read(buf)
+}
+
+#[test]
+fn is_up_says_the_booted_vcpu_is_online() {
+    let mut tb = Testbed::boot();
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_IS_UP, 0, 0), 1);
+    let u = tb.domu(1024);
+    tb.run(u);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_IS_UP, 0, 0), 1);
+    assert!(tb.st(|st| st.cur().vcpu.online));
+}
+
+#[test]
+fn a_vcpu_the_domain_does_not_have_is_enoent_for_every_op() {
+    let mut tb = Testbed::boot();
+    let buf = tb.scratch();
+    let cmds = [
+        VCPUOP_INITIALISE,
+        VCPUOP_UP,
+        VCPUOP_DOWN,
+        VCPUOP_IS_UP,
+        VCPUOP_GET_RUNSTATE_INFO,
+        VCPUOP_SET_PERIODIC_TIMER,
+        VCPUOP_STOP_PERIODIC_TIMER,
+        VCPUOP_SET_SINGLESHOT_TIMER,
+        VCPUOP_STOP_SINGLESHOT_TIMER,
+        VCPUOP_REGISTER_VCPU_INFO,
+        99,
+    ];
+    tb.write(buf, &VcpuSetPeriodicTimer { period_ns: 10 * MS });
+    let max = tb.st(|st| st.cur().max_vcpus.max(1));
+    let before = timers(&tb, 0);
+    for cmd in cmds {
+        for vcpu in [
+            u64::from(max),
+            u64::from(crate::domain::MAX_VCPUS),
+            0xFFFF_FFFF,
+        ] {
+            assert_eq!(
+                vcpu_op(&mut tb, cmd, vcpu, buf),
+                err(Errno::ENOENT),
+                "cmd {cmd} vcpu {vcpu}"
+            );
+        }
+    }
+    let after = timers(&tb, 0);
+    assert_eq!(
+        (after.period, after.singleshot),
+        (before.period, before.singleshot)
+    );
+    // A vCPU id wider than 32 bits is refused by the argument check itself.
+    assert_eq!(
+        vcpu_op(&mut tb, VCPUOP_IS_UP, 1 << 32, 0),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        tb.hypercall(nr::VCPU_OP, [1 << 32 | u64::from(VCPUOP_IS_UP), 0, 0, 0, 0]),
+        err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn runstate_info_accounts_the_time_running() {
+    let mut tb = Testbed::boot();
+    pass(&mut tb);
+    advance_ns(3 * MS);
+    let a = runstate(&mut tb);
+    assert_eq!(a.state, RUNSTATE_RUNNING);
+    assert!(a.state_entry_time <= now());
+    // Every nanosecond since boot is in some state, the current one counted up to now.
+    assert_eq!(a.time.iter().sum::<u64>(), now());
+    advance_ns(7 * MS);
+    let b = runstate(&mut tb);
+    assert_eq!(b.state, RUNSTATE_RUNNING);
+    assert_eq!(b.state_entry_time, a.state_entry_time);
+    assert_eq!(
+        b.time[RUNSTATE_RUNNING as usize] - a.time[RUNSTATE_RUNNING as usize],
+        7 * MS
+    );
+    for s in [RUNSTATE_RUNNABLE, RUNSTATE_BLOCKED, RUNSTATE_OFFLINE] {
+        assert_eq!(b.time[s as usize], a.time[s as usize], "state {s}");
+    }
+}
+
+#[test]
+fn runstate_info_of_a_vcpu_kept_waiting_counts_runnable_time() {
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    pass(&mut tb);
+    let running = tb.current();
+    let waiting = if running == 0 { u } else { 0 };
+    let entered = now();
+    let runnable_before =
+        tb.st(|st| st.dom(waiting).unwrap().vcpu.runstate.time[RUNSTATE_RUNNABLE as usize]);
+    advance_ns(4 * MS);
+    // The waiting domain reads its runstate (put on the CPU without a scheduling pass, so
+    // its accounting is still that of a vCPU kept waiting).
+    tb.run(waiting);
+    let r = runstate(&mut tb);
+    assert_eq!(r.state, RUNSTATE_RUNNABLE);
+    assert_eq!(r.state_entry_time, entered);
+    assert_eq!(
+        r.time[RUNSTATE_RUNNABLE as usize],
+        runnable_before + 4 * MS,
+        "the wait so far counts as runnable time"
+    );
+    // Its accounting starts at system time 0 (offline until built), so it covers all time.
+    assert_eq!(r.time.iter().sum::<u64>(), now());
+}
+
+#[test]
+fn runstate_info_to_a_bad_pointer_faults_and_writes_nothing() {
+    let mut tb = Testbed::boot();
+    let ro = read_only_va(&tb);
+    let before = tb.read_bytes(ro, 48);
+    for p in [0x10, 0xFFFF_8000_0000_1000, 0x0000_8000_0000_0000, ro] {
+        assert_eq!(
+            vcpu_op(&mut tb, VCPUOP_GET_RUNSTATE_INFO, 0, p),
+            err(Errno::EFAULT),
+            "{p:#x}"
+        );
+    }
+    assert_eq!(tb.read_bytes(ro, 48), before);
+    // Straddling the end of the mapping: nothing of it is written.
+    let end = mapped_end(&tb, tb.scratch());
+    let p = end - 16;
+    tb.write_bytes(p, &[0xAA; 16]);
+    assert_eq!(
+        vcpu_op(&mut tb, VCPUOP_GET_RUNSTATE_INFO, 0, p),
+        err(Errno::EFAULT)
+    );
+    assert_eq!(tb.read_bytes(p, 16), vec![0xAA; 16]);
+}
+
+#[test]
+fn periodic_timer_raises_virq_timer_every_period_until_stopped() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    let buf = tb.scratch();
+    advance_ns(MS);
+    let start = now();
+    tb.write(buf, &VcpuSetPeriodicTimer { period_ns: 4 * MS });
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf), 0);
+    let t = timers(&tb, 0);
+    assert_eq!((t.period, t.periodic_next), (4 * MS, start + 4 * MS));
+    assert_eq!(crate::arch::lapic::deadline(), Some(start + 4 * MS));
+    advance_ns(4 * MS - 1);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port), "1 ns early");
+    advance_ns(1);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port), "first period");
+    assert_eq!(timers(&tb, 0).periodic_next, start + 8 * MS);
+    clear(&tb, 0, port);
+    advance_ns(4 * MS);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port), "second period");
+    clear(&tb, 0, port);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_PERIODIC_TIMER, 0, 0), 0);
+    assert_eq!(timers(&tb, 0).period, 0);
+    advance_ns(20 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port), "stopped");
+}
+
+#[test]
+fn periodic_timer_refuses_periods_under_1ms_or_beyond_i64_and_bad_pointers() {
+    let mut tb = Testbed::boot();
+    let buf = tb.scratch();
+    for period_ns in [0, 1, MS - 1, i64::MAX as u64 + 1, u64::MAX] {
+        tb.write(buf, &VcpuSetPeriodicTimer { period_ns });
+        assert_eq!(
+            vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf),
+            err(Errno::EINVAL),
+            "{period_ns}"
+        );
+        assert_eq!(timers(&tb, 0).period, 0, "nothing armed by {period_ns}");
+    }
+    for p in [0, 0xFFFF_8000_0000_0000, mapped_end(&tb, buf) - 4] {
+        assert_eq!(
+            vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, p),
+            err(Errno::EFAULT),
+            "{p:#x}"
+        );
+    }
+    assert_eq!(timers(&tb, 0).period, 0);
+    // The limits themselves are accepted.
+    for period_ns in [MS, i64::MAX as u64] {
+        tb.write(buf, &VcpuSetPeriodicTimer { period_ns });
+        assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf), 0);
+        assert_eq!(timers(&tb, 0).period, period_ns);
+    }
+}
+
+#[test]
+fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    let buf = tb.scratch();
+    advance_ns(5 * MS);
+    // In the past with VCPU_SSHOTTMR_future: ETIME, nothing armed.
+    tb.write(
+        buf,
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: now() - 1,
+            flags: VCPU_SSHOTTMR_FUTURE,
+            _pad: 0,
+        },
+    );
+    assert_eq!(
+        vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf),
+        err(Errno::ETIME)
+    );
+    assert_eq!(timers(&tb, 0).singleshot, None);
+    // Exactly now is not in the past.
+    tb.write(
+        buf,
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: now(),
+            flags: VCPU_SSHOTTMR_FUTURE,
+            _pad: 0,
+        },
+    );
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
+    assert_eq!(timers(&tb, 0).singleshot, Some(now()));
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+    assert_eq!(timers(&tb, 0).singleshot, None);
+    clear(&tb, 0, port);
+    // In the past without the flag: armed, and fires on the next pass.
+    let past = now() - MS;
+    tb.write(
+        buf,
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: past,
+            flags: 0,
+            _pad: 0,
+        },
+    );
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
+    assert_eq!(timers(&tb, 0).singleshot, Some(past));
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+    clear(&tb, 0, port);
+    // In the future: fires when due, once.
+    let t = now() + 2 * MS;
+    tb.write(
+        buf,
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: t,
+            flags: VCPU_SSHOTTMR_FUTURE,
+            _pad: 0,
+        },
+    );
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
+    assert_eq!(crate::arch::lapic::deadline(), Some(t));
+    advance_ns(2 * MS - 1);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+    advance_ns(1);
+    pass(&mut tb);
+    assert!(pending(&tb, 0, port));
+    clear(&tb, 0, port);
+    advance_ns(20 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+}
+
+#[test]
+fn stop_singleshot_timer_disarms_it() {
+    let mut tb = Testbed::boot();
+    let port = bind_timer_virq(&mut tb);
+    let buf = tb.scratch();
+    let t = now() + MS;
+    tb.write(
+        buf,
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: t,
+            flags: 0,
+            _pad: 0,
+        },
+    );
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
+    assert_eq!(timers(&tb, 0).singleshot, Some(t));
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
+    assert_eq!(timers(&tb, 0).singleshot, None);
+    advance_ns(5 * MS);
+    pass(&mut tb);
+    assert!(!pending(&tb, 0, port));
+    // Stopping a stopped timer is fine; the periodic timer is a separate one.
+    buf_periodic(&mut tb, 4 * MS);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
+    assert_eq!(timers(&tb, 0).period, 4 * MS);
+}
+
+fn buf_periodic(tb: &mut Testbed, period_ns: u64) {
+    let buf = tb.scratch();
+    tb.write(buf, &VcpuSetPeriodicTimer { period_ns });
+    assert_eq!(vcpu_op(tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf), 0);
+}
+
+#[test]
+fn singleshot_timer_from_a_bad_pointer_faults_and_arms_nothing() {
+    let mut tb = Testbed::boot();
+    let end = mapped_end(&tb, tb.scratch());
+    for p in [
+        0x10,
+        0xFFFF_8000_0000_1000,
+        0xFFFF_8000_0000_0000 - 8,
+        end - 8,
+    ] {
+        assert_eq!(
+            vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, p),
+            err(Errno::EFAULT),
+            "{p:#x}"
+        );
+        assert_eq!(timers(&tb, 0).singleshot, None);
+    }
+}
+
+#[test]
+fn the_timers_are_per_domain() {
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    tb.run(u);
+    buf_periodic(&mut tb, 3 * MS);
+    assert_eq!(timers(&tb, u).period, 3 * MS);
+    assert_eq!(timers(&tb, 0).period, 0, "dom0's timer is its own");
+    tb.run(0);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_PERIODIC_TIMER, 0, 0), 0);
+    assert_eq!(timers(&tb, u).period, 3 * MS, "dom0 cannot stop the domU's");
+}
+
+#[test]
+fn initialise_of_the_running_vcpu_is_eexist_and_up_is_a_no_op() {
+    let mut tb = Testbed::boot();
+    let regs_before = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let buf = tb.scratch();
+    assert_eq!(
+        vcpu_op(&mut tb, VCPUOP_INITIALISE, 0, buf),
+        err(Errno::EEXIST)
+    );
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_UP, 0, 0), 0);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_IS_UP, 0, 0), 1);
+    assert_eq!(tb.st(|st| st.cur().vcpu.kernel_l4), regs_before);
+}
+
+#[test]
+fn unknown_commands_are_enosys() {
+    let mut tb = Testbed::boot();
+    let buf = tb.scratch();
+    for cmd in [14, 99, 0xFFFF_FFFF] {
+        assert_eq!(vcpu_op(&mut tb, cmd, 0, buf), err(Errno::ENOSYS), "{cmd}");
+    }
+}
