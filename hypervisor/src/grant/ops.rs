@@ -154,7 +154,8 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     let me = st.current;
     let flags = GntmapFlags::from_bits(op.flags).ok_or(GntStatus::GENERAL_ERROR)?;
     if !flags.intersects(GntmapFlags::HOST_MAP | GntmapFlags::DEVICE_MAP) {
-        return Err(GntStatus::GENERAL_ERROR);
+        // As Xen: a map request asking for no mapping at all is a bad reference.
+        return Err(GntStatus::BAD_GNTREF);
     }
     let write = !flags.contains(GntmapFlags::READONLY);
     let granter = st.resolve(op.dom);
@@ -196,6 +197,12 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     let l1 = if flags.contains(GntmapFlags::HOST_MAP) {
         let (l1, idx) = slot_for(st, op.host_addr, flags)?;
         let (mut ft, mem) = st.frame_table();
+        // A CONTAINS_PTE address naming a frame not the caller's is refused before the entry
+        // is read: else the status would tell the caller bit 0 of any word of another
+        // domain's (or the hypervisor's) memory.
+        if ft.owner(l1) != me {
+            return Err(GntStatus::GENERAL_ERROR);
+        }
         if pte::present(mem.read(l1, idx)) {
             return Err(GntStatus::BAD_VIRT_ADDR);
         }
@@ -375,7 +382,11 @@ fn copy_side(
         let e = g.grant.read_entry(gref).ok_or(GntStatus::BAD_GNTREF)?;
         active::acquire(&e, act.as_ref(), me, write)?.0
     } else {
-        st.lookup(p.domid).map_err(access_status)?;
+        // As Xen: a side named by frame number is the caller's own memory, named DOMID_SELF;
+        // any other domain's memory is reached only through its grants, privileged or not.
+        if p.domid != guest_abi::types::DomId::SELF {
+            return Err(GntStatus::PERMISSION_DENIED);
+        }
         p.u
     };
     let (ft, _) = st.frame_table();

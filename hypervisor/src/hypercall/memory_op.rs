@@ -13,6 +13,17 @@ use guest_abi::types::DomId;
 /// Extents handled before the call is continued (lets other domains run).
 const BATCH: u64 = 2048;
 
+/// An extent's slot in the guest's list faulted at extent `i`: the extents before it are done
+/// (earlier calls of a continued one included), and the guest must learn how many, as Xen
+/// tells it; a fault on the very first is the bad pointer it is.
+fn fault_at(i: u64, e: Errno) -> HcResult {
+    if i > 0 {
+        Ok(Outcome::Done(i))
+    } else {
+        Err(e)
+    }
+}
+
 /// memory_op(cmd, arg).
 pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcResult {
     let (op, start, arg) = (a.cmd, a.start_extent, a.arg);
@@ -33,12 +44,18 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcR
                 let slot = r.extent_start.wrapping_add(i * 8);
                 let ok = match op {
                     XENMEM_DECREASE_RESERVATION => {
-                        let mfn: u64 = guest_copy::read(&st.mem, slot)?;
+                        let mfn: u64 = match guest_copy::read(&st.mem, slot) {
+                            Ok(mfn) => mfn,
+                            Err(e) => return fault_at(i, e),
+                        };
                         memory::free_page(st, dom, mfn).is_ok()
                     }
                     _ => {
                         let pfn = if op == XENMEM_POPULATE_PHYSMAP {
-                            guest_copy::read::<u64>(&st.mem, slot)?
+                            match guest_copy::read::<u64>(&st.mem, slot) {
+                                Ok(pfn) => pfn,
+                                Err(e) => return fault_at(i, e),
+                            }
                         } else {
                             u64::MAX
                         };
@@ -47,7 +64,7 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcR
                                 if r.extent_start != 0 {
                                     if let Err(e) = guest_copy::write(&st.mem, slot, &mfn) {
                                         let _ = memory::free_page(st, dom, mfn);
-                                        return Err(e);
+                                        return fault_at(i, e);
                                     }
                                 }
                                 true
