@@ -103,20 +103,21 @@ impl Testbed {
     }
 
     /// The current domain issues hypercall `nr` with `args`; the value it gets in rax.
-    /// A continued hypercall is re-executed until it finishes, as the guest's CPU would.
+    /// A continued hypercall is re-executed until it finishes, as the guest's CPU would: with
+    /// the argument registers the handler left (its progress), not the original ones.
     pub fn hypercall(&mut self, nr: usize, args: [u64; 5]) -> i64 {
         let caller = self.current();
         const AT: u64 = 0xFFFF_FFFF_8000_1000;
         self.regs.rip = AT + 2;
+        self.regs.rax = nr as u64;
+        [
+            self.regs.rdi,
+            self.regs.rsi,
+            self.regs.rdx,
+            self.regs.r10,
+            self.regs.r8,
+        ] = args;
         loop {
-            self.regs.rax = nr as u64;
-            [
-                self.regs.rdi,
-                self.regs.rsi,
-                self.regs.rdx,
-                self.regs.r10,
-                self.regs.r8,
-            ] = args;
             crate::hypercall::syscall_entry(&mut self.regs);
             if self.current() != caller {
                 // Another vCPU was put on the CPU: the caller's result is in its saved frame.
@@ -156,6 +157,32 @@ impl Testbed {
     pub fn read<T: FromBytes + IntoBytes + KnownLayout>(&self, va: u64) -> T {
         self.st(|st| crate::mm::guest_copy::read(&st.mem, va))
             .expect("guest read")
+    }
+
+    /// Machine memory as a test inspects it: bytes `off..off + out.len()` of frame `mfn`,
+    /// which some domain owns (read with the frame table's proof for its owner).
+    pub fn peek(&self, mfn: u64, off: usize, out: &mut [u8]) {
+        self.st(|st| {
+            let ft = crate::mm::page_types::FrameTable::new(st.frames);
+            let f = ft
+                .readable(guest_abi::types::Mfn(mfn), ft.owner(mfn))
+                .unwrap_or_else(|| panic!("peek at frame {mfn:#x}, which nobody owns"));
+            st.mem.read_frame(&f, off, out)
+        })
+        .expect("peek within the frame");
+    }
+
+    /// A test stands in for a domain writing its own memory: `bytes` at `off` of frame
+    /// `mfn`, which must be writable for its owner (not a page table or descriptor page).
+    pub fn poke(&self, mfn: u64, off: usize, bytes: &[u8]) {
+        self.st(|st| {
+            let ft = crate::mm::page_types::FrameTable::new(st.frames);
+            let f = ft
+                .writable(guest_abi::types::Mfn(mfn), ft.owner(mfn))
+                .unwrap_or_else(|| panic!("poke at frame {mfn:#x}: not writable for its owner"));
+            st.mem.write_frame(&f, off, bytes)
+        })
+        .expect("poke within the frame");
     }
 
     /// Read bytes at `va` of the current domain.

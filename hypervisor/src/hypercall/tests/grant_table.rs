@@ -297,14 +297,12 @@ fn destroy(tb: &mut Testbed, id: u16) {
 }
 
 fn put_bytes(tb: &Testbed, mfn: u64, off: u64, b: &[u8]) {
-    tb.st(|st| st.mem.write_bytes((mfn << 12) + off, b))
-        .unwrap();
+    tb.poke(mfn, off as usize, b);
 }
 
 fn get_bytes(tb: &Testbed, mfn: u64, off: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0; len];
-    tb.st(|st| st.mem.read_bytes((mfn << 12) + off, &mut v))
-        .unwrap();
+    tb.peek(mfn, off as usize, &mut v);
     v
 }
 

@@ -166,11 +166,9 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
         assert!(!p.xen);
         assert_eq!((p.ptype, p.type_count, p.refs), (PageType::None, 0, 0));
         assert_eq!(m2p_get(mfn), pfn, "the M2P records the PFN");
-        let zeros = tb.st(|st| {
-            let mut b = [0xAAu8; 4096];
-            st.mem.read_bytes(mfn << 12, &mut b).unwrap();
-            b.iter().all(|&x| x == 0)
-        });
+        let mut b = [0xAAu8; 4096];
+        tb.peek(mfn, 0, &mut b);
+        let zeros = b.iter().all(|&x| x == 0);
         assert!(zeros, "a populated frame is scrubbed");
     }
     let mut distinct = mfns.clone();
