@@ -77,12 +77,12 @@ pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static
 /// deliver its failsafe callback, with the frame `rcx, r11, ds, es, fs, gs, rip, cs, rflags,
 /// rsp, ss` describing that context, or crash it if it registered none.
 pub fn failsafe(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
-    let cb = st.cur().vcpu.callbacks.failsafe;
-    if cb == 0 {
+    let cb = st.cur().vcpu.callbacks;
+    if cb.failsafe == 0 {
         return Err("bad iret context (selectors or rip) and no failsafe callback");
     }
     let segs = [regs.ds, regs.es, regs.fs, regs.gs].map(u64::from);
-    bounce_with(st, regs, cb, &segs, false)
+    bounce_with(st, regs, cb.failsafe, &segs, cb.failsafe_masks_events)
 }
 
 /// Write a bounce frame with `middle` (error code, or failsafe segment selectors) between

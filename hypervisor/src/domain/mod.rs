@@ -68,6 +68,8 @@ pub struct Callbacks {
     pub syscall: u64,
     /// The syscall callback runs with events masked.
     pub syscall_masks_events: bool,
+    /// The failsafe callback runs with events masked.
+    pub failsafe_masks_events: bool,
 }
 
 impl Vcpu {

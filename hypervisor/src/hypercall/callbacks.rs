@@ -42,17 +42,21 @@ fn check(addr: u64) -> Result<u64, Errno> {
     }
 }
 
-/// set_callbacks(event, failsafe, syscall).
+/// set_callbacks(event, failsafe, syscall): as registering each with no flags, so neither
+/// the failsafe nor the syscall callback masks events afterwards (as Xen).
 pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: SetCallbacksArgs) -> HcResult {
     let (e, f, s) = (check(a.event)?, check(a.failsafe)?, check(a.syscall)?);
     let cb = &mut st.cur().vcpu.callbacks;
     cb.event = e;
     cb.failsafe = f;
     cb.syscall = s;
+    cb.failsafe_masks_events = false;
+    cb.syscall_masks_events = false;
     Ok(Outcome::Done(0))
 }
 
-/// callback_op(cmd, arg).
+/// callback_op(cmd, arg). As Xen: a type it does not implement is ENOSYS, and the event,
+/// failsafe and syscall callbacks cannot be unregistered (EINVAL; register 0 instead).
 pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
     let (cmd, arg) = (a.cmd, a.arg);
     let (ty, addr, flags) = match cmd {
@@ -61,22 +65,36 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
             (r.type_, check(r.address)?, r.flags)
         }
         CALLBACKOP_UNREGISTER => {
-            let ty: u16 = guest_copy::read(&st.mem, arg)?;
-            (ty, 0, 0)
+            let u: CallbackUnregister = guest_copy::read(&st.mem, arg)?;
+            return match u.type_ {
+                CALLBACKTYPE_EVENT
+                | CALLBACKTYPE_FAILSAFE
+                | CALLBACKTYPE_SYSCALL
+                | CALLBACKTYPE_SYSCALL32
+                | CALLBACKTYPE_SYSENTER => Err(Errno::EINVAL),
+                // NMIs are never forwarded to guests yet; accept unregistering the handler.
+                CALLBACKTYPE_NMI => Ok(Outcome::Done(0)),
+                _ => Err(Errno::ENOSYS),
+            };
         }
         _ => return Err(Errno::ENOSYS),
     };
     let cb = &mut st.cur().vcpu.callbacks;
+    let mask = flags & CALLBACKF_MASK_EVENTS != 0;
     match ty {
         CALLBACKTYPE_EVENT => cb.event = addr,
-        CALLBACKTYPE_FAILSAFE => cb.failsafe = addr,
+        CALLBACKTYPE_FAILSAFE => {
+            cb.failsafe = addr;
+            cb.failsafe_masks_events = mask;
+        }
         CALLBACKTYPE_SYSCALL => {
             cb.syscall = addr;
-            cb.syscall_masks_events = flags & CALLBACKF_MASK_EVENTS != 0;
+            cb.syscall_masks_events = mask;
         }
-        // NMIs are never forwarded to guests yet; accept (un)registration of the handler.
+        // NMIs are never forwarded to guests yet; accept registration of the handler.
         CALLBACKTYPE_NMI => {}
-        _ => return Err(Errno::EINVAL),
+        // 32-bit user-mode entries (syscall32, sysenter) are not supported.
+        _ => return Err(Errno::ENOSYS),
     }
     Ok(Outcome::Done(0))
 }
