@@ -24,6 +24,21 @@ pub const SCRATCH_LEN: u64 = 64 * 1024;
 /// Where the hypervisor image sits in the modelled RAM (reserved from the allocator).
 const IMAGE: (u64, u64) = (1 << 20, 4 << 20);
 
+/// Where the tests' hypercalls are issued from: the `syscall` instruction's address (a
+/// continued hypercall leaves the guest's rip here).
+pub const CALL_SITE: u64 = 0xFFFF_FFFF_8000_1000;
+
+/// How a hypercall went ([`Testbed::hypercall_traced`]).
+#[derive(Debug, Default)]
+pub struct Call {
+    /// The value the caller got in rax.
+    pub rax: i64,
+    /// How many times it was continued (re-executed).
+    pub continued: u32,
+    /// The domains put on the CPU while it ran, in order.
+    pub ran: Vec<u16>,
+}
+
 /// The booted machine, with dom0 on the CPU.
 pub struct Testbed {
     _turn: MutexGuard<'static, ()>,
@@ -54,6 +69,9 @@ impl Testbed {
         arch::tsc::init(arch::cpu::TSC_KHZ);
         arch::lapic::take_deadline();
         arch::fpu_regs::reset();
+        crate::domain::fpu::forget_owner();
+        arch::cpu::set_fs_base(0);
+        arch::cpu::set_gs_base(0);
         arch::preempt::forget_all();
         crate::heap::fail_reservations(false);
         crate::time::init_wallclock();
@@ -106,9 +124,15 @@ impl Testbed {
     /// A continued hypercall is re-executed until it finishes, as the guest's CPU would: with
     /// the argument registers the handler left (its progress), not the original ones.
     pub fn hypercall(&mut self, nr: usize, args: [u64; 5]) -> i64 {
+        self.hypercall_traced(nr, args).rax
+    }
+
+    /// As [`Testbed::hypercall`], also telling how the call went: how many times it was
+    /// continued and which domains were put on the CPU meanwhile.
+    pub fn hypercall_traced(&mut self, nr: usize, args: [u64; 5]) -> Call {
         let caller = self.current();
-        const AT: u64 = 0xFFFF_FFFF_8000_1000;
-        self.regs.rip = AT + 2;
+        let mut call = Call::default();
+        self.regs.rip = CALL_SITE + 2;
         self.regs.rax = nr as u64;
         [
             self.regs.rdi,
@@ -121,23 +145,28 @@ impl Testbed {
             crate::hypercall::syscall_entry(&mut self.regs);
             if self.current() != caller {
                 // Another vCPU was put on the CPU: the caller's result is in its saved frame.
-                let (rax, rip) = self.st(|st| {
-                    let r = &st.dom(caller).expect("caller exists").vcpu.regs;
-                    (r.rax, r.rip)
+                call.ran.push(self.current());
+                let (rax, rip, runnable) = self.st(|st| {
+                    let d = st.dom(caller).expect("caller exists");
+                    (d.vcpu.regs.rax, d.vcpu.regs.rip, d.runnable())
                 });
-                if rip == AT {
+                if rip == CALL_SITE && runnable {
                     self.run(caller);
-                    self.regs.rip = AT + 2;
+                    self.regs.rip = CALL_SITE + 2;
+                    call.continued += 1;
                     continue;
                 }
-                return rax as i64;
+                call.rax = rax as i64;
+                return call;
             }
-            if self.regs.rip == AT {
+            if self.regs.rip == CALL_SITE {
                 // Continued: the guest executes the `syscall` again.
-                self.regs.rip = AT + 2;
+                self.regs.rip = CALL_SITE + 2;
+                call.continued += 1;
                 continue;
             }
-            return self.regs.rax as i64;
+            call.rax = self.regs.rax as i64;
+            return call;
         }
     }
 

@@ -27,6 +27,11 @@ pub fn set_guest_ts(st: &mut State, set: bool) {
 /// The FPU context whose registers are live (`FpuState::token`; 0 = nobody's).
 static OWNER: AtomicU64 = AtomicU64::new(0);
 
+/// Nobody's registers are live (a machine set up again, in the host tests).
+pub fn forget_owner() {
+    OWNER.store(0, Ordering::Relaxed);
+}
+
 /// The CPU switched from domain `prev`'s vCPU to the current one: make its next FPU use
 /// trap unless its registers are already live and it has not set TS.
 pub fn switched(st: &mut State, prev: u16) {

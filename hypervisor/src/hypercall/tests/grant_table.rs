@@ -29,37 +29,10 @@ const BUF: u64 = 0x2000;
 /// The grant reference the tests offer (the first one past the reserved entries).
 const GREF: u32 = 8;
 
-/// Issue a hypercall as the guest's CPU runs it: a continued call is re-executed with the
-/// argument registers the handler left. Returns rax and how many times it was continued.
+/// Issue a hypercall; rax and how many times the call was continued.
 fn call(tb: &mut Testbed, num: usize, args: [u64; 5]) -> (i64, u32) {
-    let caller = tb.current();
-    tb.regs.rip = AT + 2;
-    tb.regs.rax = num as u64;
-    [
-        tb.regs.rdi,
-        tb.regs.rsi,
-        tb.regs.rdx,
-        tb.regs.r10,
-        tb.regs.r8,
-    ] = args;
-    let mut continued = 0;
-    loop {
-        crate::hypercall::syscall_entry(&mut tb.regs);
-        if tb.current() != caller {
-            let (rax, rip) = tb.st(|st| {
-                let r = &st.dom(caller).expect("caller exists").vcpu.regs;
-                (r.rax, r.rip)
-            });
-            if rip != AT {
-                return (rax as i64, continued);
-            }
-            tb.run(caller);
-        } else if tb.regs.rip != AT {
-            return (tb.regs.rax as i64, continued);
-        }
-        continued += 1;
-        tb.regs.rip = AT + 2;
-    }
+    let c = tb.hypercall_traced(num, args);
+    (c.rax, c.continued)
 }
 
 /// Run one grant operation `op` of command `cmd` from the scratch area; the call's result

@@ -30,38 +30,8 @@ fn call(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> i64 {
 
 /// As [`call`], and the domains put on the CPU while the call was continued.
 fn call_noting_switches(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> (i64, Vec<u16>) {
-    let caller = tb.current();
-    let mut ran = Vec::new();
-    tb.regs.rip = AT + 2;
-    tb.regs.rax = nr as u64;
-    [
-        tb.regs.rdi,
-        tb.regs.rsi,
-        tb.regs.rdx,
-        tb.regs.r10,
-        tb.regs.r8,
-    ] = args;
-    loop {
-        crate::hypercall::syscall_entry(&mut tb.regs);
-        if tb.current() != caller {
-            ran.push(tb.current());
-            let (rax, rip, runnable) = tb.st(|st| {
-                let d = st.dom(caller).expect("caller exists");
-                (d.vcpu.regs.rax, d.vcpu.regs.rip, d.runnable())
-            });
-            if rip == AT && runnable {
-                tb.run(caller);
-                tb.regs.rip = AT + 2;
-                continue;
-            }
-            return (rax as i64, ran);
-        }
-        if tb.regs.rip == AT {
-            tb.regs.rip = AT + 2;
-            continue;
-        }
-        return (tb.regs.rax as i64, ran);
-    }
+    let c = tb.hypercall_traced(nr, args);
+    (c.rax, c.ran)
 }
 
 fn entry(op: usize, args: &[u64]) -> MulticallEntry {
