@@ -5,6 +5,37 @@ use super::state::State;
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
 use guest_abi::errno::Errno;
 
+/// `EINVAL` unless every address the context loads is usable, as Xen checks: the registers
+/// and segment bases canonical (a non-canonical base would fault the hypervisor's own MSR
+/// write when the vCPU is switched in), the callbacks and trap handlers guest addresses
+/// outside the hypervisor hole, as `set_callbacks` and `set_trap_table` require.
+fn check_addresses(c: &VcpuGuestContext) -> Result<(), Errno> {
+    use crate::mm::guest_walk::{canonical, guest_va_ok};
+    let u = &c.user_regs;
+    let regs = [
+        u.rip,
+        u.rsp,
+        c.kernel_sp,
+        c.fs_base,
+        c.gs_base_kernel,
+        c.gs_base_user,
+    ];
+    let entries = [
+        c.event_callback_eip,
+        c.failsafe_callback_eip,
+        c.syscall_callback_eip,
+    ]
+    .into_iter()
+    .chain(c.trap_ctxt.iter().map(|t| t.address));
+    let ok =
+        regs.into_iter().all(canonical) && entries.into_iter().all(|a| a == 0 || guest_va_ok(a));
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
 fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
     match st.dom(dom) {
         Some(d) if !d.dying => Ok(d),
@@ -16,6 +47,7 @@ fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
 /// its page table, which must validate as an L4 of the domain.
 pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Result<(), Errno> {
     live(st, dom)?;
+    check_addresses(c)?;
     let l4 = c.ctrlreg[3] >> 12;
     let user_l4 = c.ctrlreg[1] >> 12;
     {

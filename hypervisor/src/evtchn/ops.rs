@@ -207,10 +207,14 @@ pub fn unmask(st: &mut State, port: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// EVTCHNOP_reset of `dom` (the caller, or any domain if privileged).
+/// EVTCHNOP_reset of `dom` (the caller, or any domain if privileged, which must be paused
+/// by the toolstack as in Xen: its ports do not vanish under it while it runs).
 pub fn reset(st: &mut State, dom: DomId) -> Result<(), Errno> {
+    let me = st.current;
     let dom = st.lookup(dom)?;
-    live(st, dom)?;
+    if live(st, dom)?.pause_count == 0 && dom != me {
+        return Err(Errno::EINVAL);
+    }
     close_all(st, dom);
     Ok(())
 }
@@ -220,8 +224,10 @@ pub fn bind_vcpu(st: &mut State, port: u32, vcpu: u32) -> Result<(), Errno> {
     if vcpu != 0 {
         return Err(Errno::ENOENT);
     }
+    // As Xen: only global VIRQs and interdomain (or unbound) ports move; an IPI or a
+    // per-vCPU VIRQ belongs to its vCPU.
     match st.cur().evtchn.get(port)? {
-        Binding::Closed => Err(Errno::EINVAL),
+        Binding::Closed | Binding::Ipi => Err(Errno::EINVAL),
         Binding::Virq(v) if virq_is_per_vcpu(v) => Err(Errno::EINVAL),
         _ => Ok(()),
     }

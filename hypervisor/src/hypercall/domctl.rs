@@ -21,6 +21,13 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     let copy_back = match op.cmd {
         XEN_DOMCTL_CREATEDOMAIN => {
             let c: DomctlCreateDomain = op.payload();
+            // As Xen refuses what it cannot provide: PV only (no HVM, nor HAP or nested
+            // virtualisation, which need it), no IOMMU, no vPMU; unknown flags.
+            let pv_flags =
+                XEN_DOMCTL_CDF_S3_INTEGRITY | XEN_DOMCTL_CDF_OOS_OFF | XEN_DOMCTL_CDF_XS_DOMAIN;
+            if c.flags & !pv_flags != 0 {
+                return Err(Errno::EINVAL);
+            }
             if c.max_vcpus > MAX_VCPUS {
                 return Err(Errno::EINVAL);
             }
@@ -42,6 +49,10 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             false
         }
         XEN_DOMCTL_PAUSEDOMAIN => {
+            // As Xen: a domain cannot pause itself (nothing could unpause it).
+            if dom == st.current {
+                return Err(Errno::EINVAL);
+            }
             let d = target(st, dom)?;
             d.pause_count = d.pause_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
             false
@@ -109,7 +120,9 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
         }
         XEN_DOMCTL_SETVCPUCONTEXT => {
             let c: DomctlVcpuContext = op.payload();
-            if c.vcpu != 0 {
+            // As Xen: not the caller's own context, which is live on the CPU (its page
+            // table loaded, its registers in the running frame).
+            if dom == st.current || c.vcpu != 0 {
                 return Err(Errno::EINVAL);
             }
             let ctxt: VcpuGuestContext = guest_copy::read(&st.mem, c.ctxt)?;

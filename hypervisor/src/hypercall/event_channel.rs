@@ -13,29 +13,33 @@ use guest_abi::types::EvtchnPort;
 /// event_channel_op(cmd, arg).
 pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
     let (cmd, arg) = (a.cmd, a.arg);
+    let me = st.current;
     match cmd {
         EVTCHNOP_ALLOC_UNBOUND => {
             let mut op: EvtchnAllocUnbound = guest_copy::read(&st.mem, arg)?;
-            op.port = EvtchnPort(evtchn::alloc_unbound(st, op.dom, op.remote_dom)?);
-            guest_copy::write(&st.mem, arg, &op)?;
+            let port = evtchn::alloc_unbound(st, op.dom, op.remote_dom)?;
+            op.port = EvtchnPort(port);
+            // The port is in the table of the domain it was allocated for.
+            let owner = st.resolve(op.dom);
+            write_or_close(st, arg, &op, owner, port)?;
         }
         EVTCHNOP_BIND_INTERDOMAIN => {
             let mut op: EvtchnBindInterdomain = guest_copy::read(&st.mem, arg)?;
             let port = evtchn::bind_interdomain(st, op.remote_dom, op.remote_port.0)?;
             op.local_port = EvtchnPort(port);
-            write_or_close(st, arg, &op, port)?;
+            write_or_close(st, arg, &op, me, port)?;
         }
         EVTCHNOP_BIND_VIRQ => {
             let mut op: EvtchnBindVirq = guest_copy::read(&st.mem, arg)?;
             let port = evtchn::bind_virq(st, op.virq, op.vcpu)?;
             op.port = EvtchnPort(port);
-            write_or_close(st, arg, &op, port)?;
+            write_or_close(st, arg, &op, me, port)?;
         }
         EVTCHNOP_BIND_IPI => {
             let mut op: EvtchnBindIpi = guest_copy::read(&st.mem, arg)?;
             let port = evtchn::bind_ipi(st, op.vcpu)?;
             op.port = EvtchnPort(port);
-            write_or_close(st, arg, &op, port)?;
+            write_or_close(st, arg, &op, me, port)?;
         }
         EVTCHNOP_BIND_PIRQ => return Err(Errno::EPERM),
         EVTCHNOP_CLOSE => {
@@ -68,14 +72,16 @@ pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> H
     Ok(Outcome::Done(0))
 }
 
-/// Write the result back; if the guest's buffer is gone, undo the bind (no leaked port).
+/// Write the result back; if the guest's buffer is gone, undo the allocation or bind of
+/// `port` of domain `owner` (no leaked port).
 fn write_or_close<T: zerocopy::IntoBytes + zerocopy::Immutable>(
     st: &mut State,
     arg: u64,
     op: &T,
+    owner: u16,
     port: u32,
 ) -> Result<(), Errno> {
     guest_copy::write(&st.mem, arg, op).inspect_err(|_| {
-        let _ = evtchn::close_own(st, port);
+        let _ = evtchn::close(st, owner, port);
     })
 }

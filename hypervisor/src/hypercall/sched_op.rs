@@ -34,7 +34,9 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
         SCHEDOP_SHUTDOWN_CODE => {
             let s: SchedShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
-            st.cur().shutdown_code = Some(reason);
+            // As Xen: the code is latched, the first one set stays.
+            let d = st.cur();
+            d.shutdown_code = d.shutdown_code.or(Some(reason));
             Ok(Outcome::Done(0))
         }
         SCHEDOP_REMOTE_SHUTDOWN => {
