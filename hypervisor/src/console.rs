@@ -365,7 +365,7 @@ pub fn configure(cmdline: &str, fb: Option<crate::boot_info::Framebuffer>) -> Se
     LOG_TO_COM1.store(devices.com1, Ordering::Relaxed);
     let vga = if devices.vga {
         vga_geometry(fb, vga::text_mode()).map(|(pa, w, h, pitch)| {
-            let base = crate::mm::directmap::phys_to_virt(pa) as *mut u16;
+            let base = crate::phys::directmap::phys_to_virt(pa) as *mut u16;
             // SAFETY: text memory (the loader's report or the VGA's fixed 0xB8000, which the
             // adapter just said it decodes) lies below 4 GiB, which the boot tables
             // direct-map, and from here on only this screen writes it.
@@ -393,7 +393,7 @@ pub fn remap_vga(map: impl FnOnce(u64, u64) -> Option<*mut u8>) {
     let Some(screen) = vga.as_mut() else {
         return;
     };
-    let pa = crate::mm::directmap::virt_to_phys(screen.base_address() as u64);
+    let pa = crate::phys::directmap::virt_to_phys(screen.base_address() as u64);
     if let Some(va) = pa.and_then(|pa| map(pa, screen.bytes() as u64)) {
         // SAFETY: `map` mapped the same text memory, all of the screen's cells.
         unsafe { screen.rebase(va as *mut u16) };
@@ -602,6 +602,16 @@ const WARN_BUCKETS_N: usize = 64;
 static WARN_BUCKETS: Mutex<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> =
     Mutex::new([crate::ratelimit::Bucket::new(WARN_BURST, 0); WARN_BUCKETS_N]);
 
+/// Where the log reads the system time (ns) and the domain a warning is charged to. Set at
+/// start-up by code that knows them (`start`), so the console, below everything else, calls
+/// nothing above it. Unset: time 0, domain 0.
+static CONTEXT: spin::Once<fn() -> (u64, u16)> = spin::Once::new();
+
+/// Tell the log how to read the time and the current domain (once).
+pub fn set_context(f: fn() -> (u64, u16)) {
+    CONTEXT.call_once(|| f);
+}
+
 struct Logger;
 
 static LOGGER: Logger = Logger;
@@ -616,10 +626,7 @@ impl log::Log for Logger {
             // reached): rate-limited, as Xen's guest-triggered messages are, with the number
             // left out said at most once a second.
             if r.level() <= log::Level::Warn {
-                #[cfg(target_os = "none")]
-                let (now, dom) = (crate::time::now(), crate::domain::state::current_id());
-                #[cfg(not(target_os = "none"))]
-                let (now, dom) = (0, 0u16);
+                let (now, dom) = CONTEXT.get().map_or((0, 0), |f| f());
                 // Charged to the domain running (whose request it is), one bucket per id
                 // modulo the table's size.
                 let mut buckets = WARN_BUCKETS.lock();

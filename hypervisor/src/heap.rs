@@ -28,11 +28,11 @@ static HEAP: GrowingHeap = GrowingHeap(Mutex::new(Heap::empty()));
 fn map_at(top: u64, bytes: u64) -> u64 {
     let mut done = 0;
     while done < bytes {
-        let Some(mfn) = crate::mm::frames::alloc() else {
+        let Some(mfn) = crate::phys::frames::alloc() else {
             break;
         };
         if paging::map_heap_page(top + done, mfn).is_err() {
-            crate::mm::frames::free(mfn);
+            crate::phys::frames::free(mfn);
             break;
         }
         done += 4096;

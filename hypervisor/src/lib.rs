@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod boot_info;
+pub mod build;
 pub mod console;
 pub mod dispatch;
 pub mod domain;
@@ -20,7 +21,9 @@ pub mod heap;
 #[path = "heap_host.rs"]
 pub mod heap;
 pub mod hypercall;
+pub mod lifecycle;
 pub mod mm;
+pub mod phys;
 pub mod ratelimit;
 pub mod sched;
 #[cfg(target_os = "none")]

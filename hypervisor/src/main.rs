@@ -12,7 +12,7 @@ fn main() {
 mod boot {
     use hypervisor::arch;
     use hypervisor::boot_info::{self, BootInfo, PhysMem, StrArena};
-    use hypervisor::{console, mm, xen_println};
+    use hypervisor::{console, phys, xen_println};
 
     /// Reads loader memory through the boot direct map (the first 4 GiB).
     struct BootPhys;
@@ -28,7 +28,7 @@ mod boot {
             // loader's memory is not concurrently written.
             unsafe {
                 core::ptr::copy_nonoverlapping(
-                    mm::directmap::phys_to_virt(pa),
+                    phys::directmap::phys_to_virt(pa),
                     buf.as_mut_ptr(),
                     buf.len(),
                 )
@@ -65,8 +65,8 @@ mod boot {
         consoles.log();
         arch::init_cpu();
         let image = (
-            mm::image_virt_to_phys(&raw const __image_start as u64),
-            mm::image_virt_to_phys(&raw const __image_end as u64),
+            phys::image_virt_to_phys(&raw const __image_start as u64),
+            phys::image_virt_to_phys(&raw const __image_end as u64),
         );
         for r in &info.memory {
             xen_println!(" {:016x} - {:016x} ({})", r.start, r.end, kind_name(r.kind));
@@ -78,16 +78,16 @@ mod boot {
                 boot_info::MAX_REGIONS
             );
         }
-        if let Err(e) = mm::frames::init(info, image) {
+        if let Err(e) = phys::frames::init(info, image) {
             panic!("frame allocator: {e}");
         }
         arch::paging::init(info).expect("building the idle page tables");
         console::remap_vga(|pa, len| arch::paging::map_mmio(pa, len).ok());
-        hypervisor::heap::init(mm::frames::total_count());
+        hypervisor::heap::init(phys::frames::total_count());
         xen_println!(
             "memory: {} MiB RAM, {} MiB free; image {:#x}-{:#x}; M2P for {} frames",
-            mm::frames::total_count() >> 8,
-            mm::frames::free_count() >> 8,
+            phys::frames::total_count() >> 8,
+            phys::frames::free_count() >> 8,
             image.0,
             image.1,
             arch::paging::max_mfn()

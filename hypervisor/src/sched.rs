@@ -1,10 +1,8 @@
 //! Scheduling: the credit scheduler's mechanism on our one CPU — charging CPU time, firing
-//! vCPU timers, picking the next vCPU by the credit policy ([`credit`]), switching to it,
+//! vCPU timers, picking the next vCPU by the credit policy (`domain::credit`), switching to it,
 //! keeping runstates, and programming the LAPIC one-shot for the earliest deadline (end of
 //! the slice, the next guest timer, the next accounting period). With nothing runnable the
 //! CPU halts until the next interrupt.
-
-pub mod credit;
 
 mod op;
 
@@ -12,8 +10,8 @@ pub use imp::*;
 pub use op::scheduler_op;
 
 mod imp {
-    use super::credit::{self, ACCT_NS, TSLICE_NS};
     use crate::arch;
+    use crate::domain::credit::{self, ACCT_NS, TSLICE_NS};
     use crate::domain::state::{self, State};
     use alloc::vec::Vec;
     use guest_abi::arch::CpuUserRegs;
@@ -75,7 +73,7 @@ mod imp {
     pub fn crash_current(regs: &mut CpuUserRegs, why: &str) {
         state::with(|st| {
             let id = st.current;
-            crate::domain::lifecycle::crash(st, id, format_args!("{why}"));
+            crate::lifecycle::crash(st, id, format_args!("{why}"));
         });
         schedule(regs);
     }
@@ -244,11 +242,7 @@ mod imp {
             }
             if e.watchdog {
                 crate::xen_println!("Watchdog timer fired for domain {id}");
-                crate::domain::lifecycle::shutdown(
-                    st,
-                    id,
-                    guest_abi::sched::ShutdownReason::Watchdog,
-                );
+                crate::lifecycle::shutdown(st, id, guest_abi::sched::ShutdownReason::Watchdog);
             }
         }
     }

@@ -9,7 +9,7 @@ const DEFAULT_DOM0_MIB: u64 = 64;
 
 fn module_bytes(m: &Module) -> &'static [u8] {
     let len = (m.end - m.start) as usize;
-    crate::mm::directmap::reserved_bytes(m.start, len)
+    crate::phys::directmap::reserved_bytes(m.start, len)
 }
 
 /// Parse `dom0_mem=` ("64M", "1G", or a number of MiB).
@@ -24,6 +24,7 @@ pub fn parse_mib(v: &str) -> Option<u64> {
 
 /// Starts the system: dom0 is built and entered; this never returns.
 pub fn start(info: &'static BootInfo) -> ! {
+    crate::console::set_context(|| (crate::time::now(), crate::domain::state::current_id()));
     crate::time::init_wallclock();
     let max_mfn = arch::paging::max_mfn();
     *STATE.lock() = Some(State::new(max_mfn).expect("no memory for the frame table"));
@@ -38,10 +39,8 @@ pub fn start(info: &'static BootInfo) -> ! {
         Some(v) => parse_mib(v).unwrap_or_else(|| panic!("dom0_mem={v}: expected a size like 64M")),
         None => DEFAULT_DOM0_MIB,
     };
-    crate::domain::state::with(|st| {
-        crate::domain::dom0::build(st, kernel, initrd, cmdline, mib * 256)
-    })
-    .unwrap_or_else(|e| panic!("cannot start dom0: {e}"));
+    crate::domain::state::with(|st| crate::build::build(st, kernel, initrd, cmdline, mib * 256))
+        .unwrap_or_else(|e| panic!("cannot start dom0: {e}"));
     // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {

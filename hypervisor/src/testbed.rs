@@ -54,16 +54,16 @@ pub fn kernel() -> Vec<u8> {
 impl Testbed {
     /// A fresh machine of 64 MiB: new RAM, allocator, state, dom0 built and running.
     pub fn boot() -> Testbed {
-        Self::boot_with_ram(arch::ram::DEFAULT_FRAMES)
+        Self::boot_with_ram(crate::phys::ram::DEFAULT_FRAMES)
     }
 
     /// A fresh machine with `frames` frames of RAM.
     pub fn boot_with_ram(frames: u64) -> Testbed {
         let turn = MACHINE.lock().unwrap_or_else(PoisonError::into_inner);
         drop(STATE.lock().take());
-        crate::mm::frames::forget();
-        arch::ram::reset(frames);
-        crate::mm::frames::init_ranges(&[(0, frames * 4096)], &[(0, 1 << 20), IMAGE])
+        crate::phys::frames::forget();
+        crate::phys::ram::reset(frames);
+        crate::phys::frames::init_ranges(&[(0, frames * 4096)], &[(0, 1 << 20), IMAGE])
             .expect("frame allocator over the modelled RAM");
         arch::page_tables::init_m2p(frames).expect("M2P");
         arch::tsc::init(arch::cpu::TSC_KHZ);
@@ -74,13 +74,14 @@ impl Testbed {
         arch::cpu::set_gs_base(0);
         arch::preempt::forget_all();
         crate::heap::fail_reservations(false);
+        crate::console::set_context(|| (crate::time::now(), state::current_id()));
         crate::time::init_wallclock();
         *STATE.lock() = Some(State::new(frames).expect("frame table"));
         let mut tb = Testbed {
             _turn: turn,
             regs: CpuUserRegs::new_zeroed(),
         };
-        state::with(|st| crate::domain::dom0::build(st, &kernel(), None, "", DOM0_PAGES))
+        state::with(|st| crate::build::build(st, &kernel(), None, "", DOM0_PAGES))
             .expect("dom0 builds");
         state::with(|st| {
             st.set_current(0);
@@ -93,10 +94,8 @@ impl Testbed {
 
     /// Build another (unprivileged) domain of `pages` from the test kernel, runnable; its id.
     pub fn domu(&mut self, pages: u64) -> u16 {
-        state::with(|st| {
-            crate::domain::dom0::build_domain(st, None, false, &kernel(), None, "", pages)
-        })
-        .expect("domU builds")
+        state::with(|st| crate::build::build_domain(st, None, false, &kernel(), None, "", pages))
+            .expect("domU builds")
     }
 
     /// Put domain `id` on the CPU (its frame into [`Testbed::regs`]).

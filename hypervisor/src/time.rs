@@ -12,47 +12,8 @@ pub const NR_WATCHDOGS: usize = 2;
 /// The shortest period `VCPUOP_set_periodic_timer` accepts (as Xen).
 pub const MIN_PERIOD_NS: u64 = 1_000_000;
 
-/// `tsc_to_system_mul` and `tsc_shift` for a TSC of `khz`: ns = ((delta << shift) × mul) >> 32
-/// with mul in [2^31, 2^32), so the scale keeps 31 bits of precision.
-pub fn scale_for_khz(khz: u64) -> (u32, i8) {
-    let mut tps = khz.max(1) * 1000; // ticks per second, after shifting
-    let mut shift: i8 = 0;
-    while tps <= NS_PER_SEC {
-        tps <<= 1;
-        shift += 1;
-    }
-    while tps > 2 * NS_PER_SEC {
-        tps >>= 1;
-        shift -= 1;
-    }
-    (
-        ((u128::from(NS_PER_SEC) << 32) / u128::from(tps)) as u32,
-        shift,
-    )
-}
-
-/// Scale a TSC delta to ns with (mul, shift), exactly as a guest does with vcpu_time_info.
-pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
-    let d = if shift >= 0 {
-        delta << shift
-    } else {
-        delta >> -i32::from(shift)
-    };
-    ((u128::from(d) * u128::from(mul)) >> 32) as u64
-}
-
-/// Seconds since 1970-01-01 of a UTC calendar date and time (proleptic Gregorian).
-pub fn unix_time(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> u64 {
-    // Days from civil (Howard Hinnant's algorithm), shifted so the year starts in March.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + h * 3600 + m * 60 + s
-}
+pub use crate::arch::tsc::{scale_delta, scale_for_khz};
+pub use crate::util::unix_time;
 
 /// A vCPU's timers (absolute system times in ns).
 #[derive(Clone, Debug, Default)]

@@ -32,3 +32,16 @@ impl core::fmt::Write for ByteWriter<'_> {
         Ok(())
     }
 }
+
+/// Seconds since 1970-01-01 of a UTC calendar date and time (proleptic Gregorian).
+pub fn unix_time(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64) -> u64 {
+    // Days from civil (Howard Hinnant's algorithm), shifted so the year starts in March.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + h * 3600 + m * 60 + s
+}

@@ -23,6 +23,7 @@ pub mod fpu;
 pub mod irqoff;
 pub mod page_tables;
 pub mod preempt;
+pub mod pte;
 pub mod tsc;
 
 pub use guest_abi::arch::CpuUserRegs;

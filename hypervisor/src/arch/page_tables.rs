@@ -3,11 +3,11 @@
 //! tables, 4 KiB and 2 MiB mappings, and the M2P (machine frame -> guest PFN) that the
 //! hypervisor keeps for every RAM frame. Tables are reached through the direct map.
 
-use crate::mm::{directmap, frames};
+use crate::phys::{directmap, frames};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Entry bits, the PV MMU's (`mm::pte`), under the names the arch code uses.
-pub use crate::mm::pte::{ADDR_MASK as ADDR, NX, P, PCD, PSE as PS, PWT, RW, US};
+pub use super::pte::{ADDR_MASK as ADDR, NX, P, PCD, PSE as PS, PWT, RW, US};
 
 static M2P_MFN: AtomicU64 = AtomicU64::new(0);
 static MAX_MFN: AtomicU64 = AtomicU64::new(0);

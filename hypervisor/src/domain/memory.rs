@@ -19,7 +19,7 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
     if d.tot_pages >= d.max_pages || d.dying {
         return Err(Errno::ENOMEM);
     }
-    let mfn = crate::mm::frames::alloc_for_domain().ok_or(Errno::ENOMEM)?;
+    let mfn = crate::phys::frames::alloc_for_domain().ok_or(Errno::ENOMEM)?;
     let d = st.domains.get_mut(&dom).ok_or(Errno::ESRCH)?;
     let mut ft = FrameTable::new(st.frames);
     if ft.assign(mfn, dom).is_err() || ft.list_push(&mut d.pages, mfn).is_err() {
@@ -48,7 +48,7 @@ pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
 /// A frame nobody owns any more goes back to the allocator.
 fn give_back(mfn: u64) {
     crate::arch::paging::m2p_set(mfn, u64::MAX);
-    crate::mm::frames::free(mfn);
+    crate::phys::frames::free(mfn);
 }
 
 /// One bounded step of tearing down dying domain `dom` (see `FrameTable::relinquish_step`):

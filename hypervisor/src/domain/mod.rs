@@ -1,10 +1,11 @@
 //! Domains and their virtual CPUs.
 
 pub mod bounce;
-pub mod dom0;
+pub mod credit;
 pub mod fpu;
-pub mod lifecycle;
+pub mod grants;
 pub mod memory;
+pub mod ports;
 pub mod state;
 pub mod vcpu_context;
 pub mod vcpu_info;
@@ -140,7 +141,7 @@ pub struct Domain {
     /// Its shared_info page: the hypervisor's, shared with it (not counted in `tot_pages`).
     pub shared_info: XenPage,
     /// Its grant table and its mappings of other domains' grants.
-    pub grant: crate::grant::GrantState,
+    pub grant: crate::domain::grants::GrantState,
     /// Nesting count of `pausedomain` (created domains start paused once).
     pub pause_count: u32,
     /// Why it shut down, if it did.
@@ -158,9 +159,9 @@ pub struct Domain {
     /// Its direct console output (`console_io`), rate-limited (domUs only).
     pub console_bucket: crate::ratelimit::Bucket,
     /// Event-channel ports.
-    pub evtchn: crate::evtchn::ports::PortTable,
+    pub evtchn: crate::domain::ports::PortTable,
     /// Credit-scheduler parameters and state.
-    pub credit: crate::sched::credit::Credit,
+    pub credit: crate::domain::credit::Credit,
     /// vCPU timers and watchdogs.
     pub timers: crate::time::Timers,
     /// `SCHEDOP_shutdown_code`: the reason a later shutdown reports.
@@ -202,7 +203,7 @@ impl Domain {
             teardown: None,
             shared_info,
             console_bucket: crate::ratelimit::Bucket::new(CONSOLE_BURST, 0),
-            grant: crate::grant::GrantState::new(0, 0),
+            grant: crate::domain::grants::GrantState::new(0, 0),
             pause_count: 1,
             shutdown: None,
             dying: false,
@@ -210,12 +211,12 @@ impl Domain {
             max_vcpus: 0,
             vcpu: Vcpu::new(),
             console_line: heapless::Vec::new(),
-            evtchn: crate::evtchn::ports::PortTable::new(if privileged {
-                crate::evtchn::ports::HARD_MAX_PORT
+            evtchn: crate::domain::ports::PortTable::new(if privileged {
+                crate::domain::ports::HARD_MAX_PORT
             } else {
-                crate::evtchn::ports::DEFAULT_MAX_PORT
+                crate::domain::ports::DEFAULT_MAX_PORT
             }),
-            credit: crate::sched::credit::Credit::default(),
+            credit: crate::domain::credit::Credit::default(),
             timers: crate::time::Timers::default(),
             shutdown_code: None,
         }

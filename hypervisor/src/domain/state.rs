@@ -36,7 +36,7 @@ impl State {
     pub fn new(max_mfn: u64) -> Option<State> {
         Some(State {
             domains: BTreeMap::new(),
-            frames: crate::mm::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
+            frames: crate::phys::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
             mem: Machine { max_mfn },
             current: 0,
             last_domid: 0,
@@ -127,8 +127,8 @@ impl State {
                     .flatten()
                     .any(|m| m.granter.id == id)
                     || d.evtchn.in_use().any(|(_, b)| match b {
-                        crate::evtchn::ports::Binding::Unbound { remote }
-                        | crate::evtchn::ports::Binding::Interdomain { remote, .. } => remote == id,
+                        crate::domain::ports::Binding::Unbound { remote }
+                        | crate::domain::ports::Binding::Interdomain { remote, .. } => remote == id,
                         _ => false,
                     })
             })

@@ -1,8 +1,8 @@
-//! Event channels (Xen's 2-level ABI): per-domain port tables ([`ports`]), the pending/mask
-//! bit logic on shared_info ([`two_level`]), the operations behind `event_channel_op`, VIRQ
-//! delivery, and the upcall into the guest on its way back from the hypervisor.
+//! Event channels (Xen's 2-level ABI): the pending/mask bit logic on shared_info
+//! ([`two_level`]), the operations behind `event_channel_op` on each domain's port table
+//! (`domain::ports`), VIRQ delivery, and the upcall into the guest on its way back from the
+//! hypervisor.
 
-pub mod ports;
 pub mod two_level;
 
 mod ops;

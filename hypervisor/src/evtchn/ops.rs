@@ -1,9 +1,9 @@
 //! Event-channel operations on the global state: allocate, bind, send, close, status,
 //! unmask, reset; raising a port (with the wake-up of a blocked or polling vCPU); VIRQs.
 
-use super::ports::Binding;
 use super::two_level;
 use super::SharedWords;
+use crate::domain::ports::Binding;
 use crate::domain::state::State;
 use guest_abi::errno::Errno;
 use guest_abi::event_channel::*;

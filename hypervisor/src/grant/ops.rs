@@ -1,8 +1,8 @@
 //! The grant operations: set up and query a table, map and unmap a grant into the caller's
 //! page tables, copy through grants.
 
-use super::active;
-use super::MapTrack;
+use crate::domain::grants::active;
+use crate::domain::grants::MapTrack;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
 use crate::mm::page_types::TableMem;
@@ -56,7 +56,7 @@ pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errn
         return Ok(());
     }
     while (st.dom(dom).map_or(0, |d| d.grant.frames.len()) as u32) < op.nr_frames {
-        let Some(mfn) = crate::mm::frames::alloc() else {
+        let Some(mfn) = crate::phys::frames::alloc() else {
             op.status = GntStatus::NO_SPACE.0;
             return Ok(());
         };

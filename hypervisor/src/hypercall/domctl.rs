@@ -1,7 +1,8 @@
 //! `domctl`: domain control, for the privileged toolstack only.
 
 use super::{HcResult, Outcome};
-use crate::domain::{lifecycle, state::State, MAX_VCPUS};
+use crate::domain::{state::State, MAX_VCPUS};
+use crate::lifecycle;
 use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, VcpuGuestContext};
 use guest_abi::domctl::*;
@@ -36,11 +37,12 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
             d.handle = c.handle;
             // Limits only: the table's pages (none yet) stay where they are.
-            let limits = crate::grant::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
+            let limits =
+                crate::domain::grants::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
             d.grant.max_frames = limits.max_frames;
             d.grant.max_maptrack = limits.max_maptrack;
             d.max_vcpus = c.max_vcpus.max(1);
-            d.evtchn = crate::evtchn::ports::PortTable::new(c.max_evtchn_port);
+            d.evtchn = crate::domain::ports::PortTable::new(c.max_evtchn_port);
             op.domain = DomId(id);
             true
         }

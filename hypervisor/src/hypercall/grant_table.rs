@@ -3,9 +3,9 @@
 
 use super::{HcResult, Outcome};
 use crate::arch::preempt::Slice;
-use crate::domain::lifecycle;
 use crate::domain::state::State;
 use crate::grant::ops;
+use crate::lifecycle;
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;

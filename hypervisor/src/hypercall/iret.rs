@@ -57,6 +57,6 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
 
 fn crash(st: &mut State, why: &str) -> guest_abi::errno::Errno {
     let id = st.current;
-    crate::domain::lifecycle::crash(st, id, format_args!("{why}"));
+    crate::lifecycle::crash(st, id, format_args!("{why}"));
     guest_abi::errno::Errno::EFAULT
 }

@@ -6,7 +6,8 @@
 
 use super::{HcResult, Outcome};
 use crate::arch::preempt::{self, Slice};
-use crate::domain::{lifecycle, state::State};
+use crate::domain::state::State;
+use crate::lifecycle;
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::guest_va_ok;
 use crate::mm::page_types::{PageType, TableMem};

@@ -23,7 +23,7 @@ fn values() -> [u32; 4] {
         clamp(used as u64),
         clamp(free as u64),
         clamp(crate::arch::irqoff::max_ns()),
-        clamp(crate::mm::frames::free_count()),
+        clamp(crate::phys::frames::free_count()),
     ]
 }
 

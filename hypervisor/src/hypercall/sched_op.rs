@@ -28,7 +28,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
             let s: SchedShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
             let id = st.current;
-            crate::domain::lifecycle::shutdown(st, id, reason);
+            crate::lifecycle::shutdown(st, id, reason);
             Ok(Outcome::Deschedule)
         }
         SCHEDOP_SHUTDOWN_CODE => {
@@ -46,7 +46,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
             if st.dom(s.domain_id.0).is_none() {
                 return Err(Errno::ESRCH);
             }
-            crate::domain::lifecycle::shutdown(st, s.domain_id.0, reason);
+            crate::lifecycle::shutdown(st, s.domain_id.0, reason);
             Ok(Outcome::Reschedule(0))
         }
         SCHEDOP_WATCHDOG => {

@@ -26,8 +26,8 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
                 nr_cpus: 1,
                 nr_nodes: 1,
                 cpu_khz: crate::arch::tsc_khz() as u32,
-                total_pages: crate::mm::frames::total_count(),
-                free_pages: crate::mm::frames::free_for_domains(),
+                total_pages: crate::phys::frames::total_count(),
+                free_pages: crate::phys::frames::free_for_domains(),
                 max_mfn: st.mem.max_mfn.saturating_sub(1),
                 ..SysctlPhysinfo::default()
             };

@@ -24,7 +24,7 @@ pub fn read_u8_unlocked(maddr: u64) -> u8 {
     if maddr >> 12 >= crate::arch::paging::max_mfn() {
         return 0;
     }
-    let p = crate::mm::directmap::phys_to_virt(maddr);
+    let p = crate::phys::directmap::phys_to_virt(maddr);
     // SAFETY: a byte of RAM (checked above), mapped by the direct map for the hypervisor's
     // lifetime; a volatile read of a byte the guest may write concurrently is benign.
     unsafe { p.read_volatile() }
@@ -42,7 +42,7 @@ impl Machine {
             return None;
         }
         Some(
-            crate::mm::directmap::mfn_to_virt(mfn)
+            crate::phys::directmap::mfn_to_virt(mfn)
                 .cast::<u64>()
                 .wrapping_add(idx),
         )
@@ -54,7 +54,7 @@ impl Machine {
         if mfn.0 >= self.max_mfn || off.checked_add(len).is_none_or(|end| end > 4096) {
             return Err(Errno::EFAULT);
         }
-        Ok(crate::mm::directmap::mfn_to_virt(mfn.0).wrapping_add(off))
+        Ok(crate::phys::directmap::mfn_to_virt(mfn.0).wrapping_add(off))
     }
 
     /// Copy `data` into frame `f` at `off` (within the frame, else `EFAULT` and nothing is
@@ -90,7 +90,7 @@ fn xen_ptr(page: &XenPage, off: usize, len: usize) -> Result<*mut u8, Errno> {
     if off.checked_add(len).is_none_or(|end| end > 4096) {
         return Err(Errno::EINVAL);
     }
-    Ok(crate::mm::directmap::mfn_to_virt(page.mfn()).wrapping_add(off))
+    Ok(crate::phys::directmap::mfn_to_virt(page.mfn()).wrapping_add(off))
 }
 
 /// Write `data` at `off` in a hypervisor page shared with a guest (`EINVAL` past its end).
@@ -114,7 +114,7 @@ pub fn xen_read(page: &XenPage, off: usize, out: &mut [u8]) -> Result<(), Errno>
 
 /// Zero a hypervisor page.
 pub fn xen_zero(page: &XenPage) {
-    let p = crate::mm::directmap::mfn_to_virt(page.mfn());
+    let p = crate::phys::directmap::mfn_to_virt(page.mfn());
     // SAFETY: the whole hypervisor page, a RAM frame mapped writable by the direct map.
     unsafe { core::ptr::write_bytes(p, 0, 4096) };
 }

@@ -1,6 +1,6 @@
 //! `XEN_DOMCTL_scheduler_op` for the credit scheduler: getinfo / putinfo of weight and cap.
 
-use super::credit::{MAX_CAP, MIN_WEIGHT};
+use crate::domain::credit::{MAX_CAP, MIN_WEIGHT};
 use crate::domain::state::State;
 use guest_abi::domctl::*;
 use guest_abi::errno::Errno;

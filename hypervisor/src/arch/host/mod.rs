@@ -13,7 +13,6 @@ pub mod fpu_regs;
 pub mod gdt;
 pub mod lapic;
 pub mod paging;
-pub mod ram;
 pub mod rtc;
 
 /// Nothing runs: unless `busy` (console output waits, so the real CPU only lets pending

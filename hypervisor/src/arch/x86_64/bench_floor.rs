@@ -13,7 +13,7 @@
 //! round trip, one decimal) per run.
 
 use super::{cpu, paging};
-use crate::mm::{directmap, frames};
+use crate::phys::{directmap, frames};
 use crate::xen_println;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -140,7 +140,7 @@ fn remap(slot: usize, va: u64, mfn: u64) {
         return;
     }
     let pa = if mfn == 0 {
-        crate::mm::image_virt_to_phys(va)
+        crate::phys::image_virt_to_phys(va)
     } else {
         mfn << 12
     };

@@ -11,7 +11,7 @@
 
 use crate::arch::page_tables::{self, index, map_2m, next, table};
 use crate::boot_info::BootInfo;
-use crate::mm::{directmap, frames, image_virt_to_phys};
+use crate::phys::{directmap, frames, image_virt_to_phys};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::arch::page_tables::{

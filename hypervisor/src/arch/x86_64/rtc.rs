@@ -50,7 +50,7 @@ pub fn read_unix_time() -> Option<u64> {
         return None;
     }
     let year = 2000 + u64::from(y);
-    Some(crate::time::unix_time(
+    Some(crate::util::unix_time(
         year,
         mo.into(),
         d.into(),

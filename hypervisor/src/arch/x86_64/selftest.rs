@@ -6,7 +6,7 @@
 
 use super::{entry, exit::qemu_exit, lapic, paging};
 use crate::arch::CpuUserRegs;
-use crate::mm::{directmap, frames};
+use crate::phys::{directmap, frames};
 use crate::xen_println;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -2,7 +2,7 @@
 //! getdomaininfo, max_mem, getvcpuinfo, scheduler_op, max_vcpus, setvcpucontext — for dom0
 //! only, with the interface version checked.
 
-use crate::evtchn::ports::Binding;
+use crate::domain::ports::Binding;
 use crate::mm::page_types::{PageType, NO_OWNER};
 use crate::testbed::{err, Testbed, DOM0_PAGES};
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
@@ -140,7 +140,7 @@ fn domain_count(tb: &Testbed) -> usize {
 }
 
 fn free_frames() -> u64 {
-    crate::mm::frames::free_for_domains()
+    crate::phys::frames::free_for_domains()
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn createdomain_makes_a_paused_empty_domain_with_the_asked_limits() {
         assert!(!d.runnable() && !d.privileged);
         assert_eq!(d.handle, handle);
         assert_eq!(d.evtchn.max_port(), 7);
-        let limits = crate::grant::GrantState::new(4, 8);
+        let limits = crate::domain::grants::GrantState::new(4, 8);
         assert_eq!(d.grant.max_frames, limits.max_frames);
         assert_eq!(d.grant.max_maptrack, limits.max_maptrack);
         let si = d.shared_info.mfn();

@@ -2,7 +2,7 @@
 //! ports; the pending/mask/selector bits and upcall flag in the receiver's shared_info, and
 //! the wake-up of a blocked receiver.
 
-use crate::evtchn::ports::{Binding, DEFAULT_MAX_PORT, HARD_MAX_PORT};
+use crate::domain::ports::{Binding, DEFAULT_MAX_PORT, HARD_MAX_PORT};
 use crate::evtchn::two_level::{self, EventWords};
 use crate::evtchn::SharedWords;
 use crate::mm::guest_walk::translate;

@@ -248,8 +248,8 @@ fn a_destroyed_owners_registers_are_dropped_and_the_next_vcpu_loads_its_own() {
     set_live(regs_of(0xB0));
     tb.run(0);
     tb.st(|st| {
-        crate::domain::lifecycle::crash(st, u, format_args!("test"));
-        while crate::domain::lifecycle::destroy(st, u) == Err(Errno::EAGAIN) {}
+        crate::lifecycle::crash(st, u, format_args!("test"));
+        while crate::lifecycle::destroy(st, u) == Err(Errno::EAGAIN) {}
         assert!(st.dom(u).is_none(), "domU is gone");
     });
     assert!(use_fpu(&mut tb));

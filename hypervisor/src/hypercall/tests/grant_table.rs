@@ -2,8 +2,8 @@
 //! by PTE, for devices), copying through grants, and what a granter or grantee going away
 //! leaves behind.
 
-use crate::grant::active::Active;
-use crate::grant::DEFAULT_MAX_FRAMES;
+use crate::domain::grants::active::Active;
+use crate::domain::grants::DEFAULT_MAX_FRAMES;
 use crate::mm::page_types::{PageInfo, PageType, TableMem, NO_OWNER};
 use crate::mm::pte;
 use crate::testbed::{err, Testbed};
@@ -301,7 +301,7 @@ fn setup_table_grows_the_table_in_hypervisor_frames_and_reports_them() {
         query(&mut tb, DomId::SELF),
         (GntStatus::OKAY.0, 0, DEFAULT_MAX_FRAMES)
     );
-    let free_before = crate::mm::frames::free_count();
+    let free_before = crate::phys::frames::free_count();
     let (status, frames) = setup(&mut tb, DomId::SELF, 2);
     assert_eq!(status, GntStatus::OKAY.0);
     let table: Vec<u64> = tb.st(|st| {
@@ -323,7 +323,7 @@ fn setup_table_grows_the_table_in_hypervisor_frames_and_reports_them() {
             "and starts zeroed"
         );
     }
-    assert_eq!(crate::mm::frames::free_count(), free_before - 2);
+    assert_eq!(crate::phys::frames::free_count(), free_before - 2);
     assert_eq!(
         tb.st(|st| st.dom(u).unwrap().tot_pages),
         1024,
@@ -342,11 +342,11 @@ fn setup_table_grows_the_table_in_hypervisor_frames_and_reports_them() {
     assert_eq!(setup(&mut tb, DomId::SELF, 0).0, GntStatus::OKAY.0);
     assert_eq!(query(&mut tb, DomId::SELF).1, 2);
     // Past the limit: refused, nothing allocated.
-    let free_before = crate::mm::frames::free_count();
+    let free_before = crate::phys::frames::free_count();
     for n in [DEFAULT_MAX_FRAMES + 1, u32::MAX] {
         assert_eq!(setup(&mut tb, DomId::SELF, n).0, GntStatus::GENERAL_ERROR.0);
     }
-    assert_eq!(crate::mm::frames::free_count(), free_before);
+    assert_eq!(crate::phys::frames::free_count(), free_before);
     let (status, all) = setup(&mut tb, DomId::SELF, DEFAULT_MAX_FRAMES);
     assert_eq!(
         (status, all.len()),
@@ -1357,7 +1357,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
 #[test]
 fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
     let mut tb = Testbed::boot();
-    let free_before = crate::mm::frames::free_count();
+    let free_before = crate::phys::frames::free_count();
     let u = tb.domu(1024);
     tb.run(u);
     assert_eq!(setup(&mut tb, DomId::SELF, 2).0, GntStatus::OKAY.0);
@@ -1419,7 +1419,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
         assert_eq!(info(&tb, t).owner, NO_OWNER);
     }
     assert_eq!(live_maps(&tb, 0), 0);
-    assert_eq!(crate::mm::frames::free_count(), free_before);
+    assert_eq!(crate::phys::frames::free_count(), free_before);
 }
 
 #[test]

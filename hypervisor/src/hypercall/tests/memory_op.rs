@@ -74,7 +74,7 @@ fn set_max(tb: &Testbed, id: u16, max: u64) {
 }
 
 fn free_frames() -> u64 {
-    crate::mm::frames::free_count()
+    crate::phys::frames::free_count()
 }
 
 /// The machine frame behind the current domain's `va` and its L1 slot.

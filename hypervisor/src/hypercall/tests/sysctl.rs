@@ -4,7 +4,7 @@
 
 use crate::arch::cpu::advance_ns;
 use crate::console::{LOG_RING, RING_SIZE};
-use crate::mm::frames;
+use crate::phys::frames;
 use crate::testbed::{err, Testbed, DOM0_PAGES};
 use guest_abi::domctl::DomctlGetDomainInfo;
 use guest_abi::errno::Errno;
@@ -84,7 +84,7 @@ fn physinfo_adds_up_with_the_frame_allocator() {
     );
     assert_eq!(u64::from(p.cpu_khz), crate::arch::tsc_khz());
     assert_eq!(p.total_pages, frames::total_count());
-    assert!(p.total_pages <= crate::arch::ram::frames());
+    assert!(p.total_pages <= crate::phys::ram::frames());
     assert_eq!(
         p.free_pages,
         frames::free_count() - frames::reserve_for(p.total_pages),

@@ -252,9 +252,7 @@ fn the_timer_of_a_shut_down_domain_does_not_fire() {
     let port = bind_timer_virq(&mut tb);
     assert_eq!(set_timer(&mut tb, now() + MS), 0);
     tb.run(0);
-    tb.st(|st| {
-        crate::domain::lifecycle::shutdown(st, u, guest_abi::sched::ShutdownReason::Poweroff)
-    });
+    tb.st(|st| crate::lifecycle::shutdown(st, u, guest_abi::sched::ShutdownReason::Poweroff));
     advance_ns(2 * MS);
     pass(&mut tb);
     assert!(!pending(&tb, u, port));

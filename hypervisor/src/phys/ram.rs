@@ -1,5 +1,5 @@
 //! The modelled machine's RAM: one zeroed block of host memory, frame-aligned, that the
-//! direct map (`mm::directmap`) points into. Machine frame `n` is bytes `n * 4096..` of it.
+//! direct map (`phys::directmap`) points into. Machine frame `n` is bytes `n * 4096..` of it.
 //! Each test machine gets a fresh block of the size it asks for ([`reset`]); the host's
 //! allocator hands large zeroed blocks out lazily, so a machine of gigabytes costs only the
 //! pages the test touches.

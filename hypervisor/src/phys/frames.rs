@@ -275,7 +275,7 @@ mod hw {
         let bytes = (words * 8) as u64;
         let at = super::place(ranges, reserved, 2 * bytes, 1 << 32)
             .ok_or("no room below 4 GiB for the frame bitmaps")?;
-        let base = crate::mm::directmap::phys_to_virt(at).cast::<u64>();
+        let base = crate::phys::directmap::phys_to_virt(at).cast::<u64>();
         // SAFETY: [at, at + 2 * bytes) is RAM below 4 GiB (mapped by the boot page tables and
         // later by the direct map) that no loader structure, module or the image uses; it is
         // reserved below before anything else can allocate, and from then on reached only
@@ -307,7 +307,7 @@ mod hw {
     }
 
     fn zero(mfn: u64, count: u64) {
-        let p = crate::mm::directmap::mfn_to_virt(mfn);
+        let p = crate::phys::directmap::mfn_to_virt(mfn);
         // SAFETY: the frames were just allocated (owned by nobody else) and are direct-mapped.
         unsafe { core::ptr::write_bytes(p, 0, (count * 4096) as usize) };
     }
@@ -355,7 +355,7 @@ mod hw {
         // Not zeroed first: every element is written below (a frame table of a large machine
         // is hundreds of MiB).
         let mfn = with(|b| b.alloc_contiguous(bytes.div_ceil(4096).max(1), 1))?;
-        let p = crate::mm::directmap::mfn_to_virt(mfn).cast::<T>();
+        let p = crate::phys::directmap::mfn_to_virt(mfn).cast::<T>();
         for i in 0..count {
             // SAFETY: inside the frames just allocated (count * size_of::<T>() bytes, page
             // aligned, so aligned for T), owned by nobody else.

@@ -1,4 +1,5 @@
-//! x86_64 page-table entry bits, as the PV MMU validates them.
+//! x86_64 page-table entry bits: the hypervisor's own tables use them and the PV MMU validates
+//! guests' entries against them.
 
 /// Present.
 pub const P: u64 = 1 << 0;

@@ -15,7 +15,7 @@ pub fn phys_to_virt(pa: u64) -> *mut u8 {
 /// (callers bound `pa` by the number of RAM frames, as on bare metal).
 #[cfg(not(target_os = "none"))]
 pub fn phys_to_virt(pa: u64) -> *mut u8 {
-    crate::arch::ram::base().wrapping_add(pa as usize)
+    crate::phys::ram::base().wrapping_add(pa as usize)
 }
 
 /// The direct-map address of machine frame `mfn`.

@@ -1,7 +1,7 @@
 //! Creating, shutting down, crashing and destroying domains.
 
-use super::state::State;
-use super::{Domain, MAX_DOMID};
+use crate::domain::state::State;
+use crate::domain::{Domain, MAX_DOMID};
 use alloc::boxed::Box;
 use guest_abi::errno::Errno;
 use guest_abi::sched::ShutdownReason;
@@ -28,7 +28,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     // The new domain's boxes and its place in the map must not reach the allocator's
     // failure path: refused with ENOMEM before anything is allocated.
     crate::heap::try_reserve(core::mem::size_of::<Domain>() + 16 * 1024)?;
-    let mfn = crate::mm::frames::alloc().ok_or(Errno::ENOMEM)?;
+    let mfn = crate::phys::frames::alloc().ok_or(Errno::ENOMEM)?;
     let shared = match st.frame_table().0.assign_xen(mfn, id) {
         Ok(page) => page,
         Err(_) => {
@@ -38,7 +38,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     };
     crate::mm::machine::xen_zero(&shared);
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
-    super::vcpu_info::set_upcall_mask(&shared, true);
+    crate::domain::vcpu_info::set_upcall_mask(&shared, true);
     crate::time::init_shared_info(&shared);
     let mut d = Box::new(Domain::new(id, privileged, shared));
     st.instances += 1;
@@ -119,7 +119,7 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
 /// with the hypervisor pages it shared (shared_info, grant-table frames), when nothing is
 /// left. False while its teardown needs more steps.
 pub fn reap(st: &mut State, id: u16) -> bool {
-    let left = match super::memory::relinquish_step(st, id) {
+    let left = match crate::domain::memory::relinquish_step(st, id) {
         None => return false,
         Some(left) => left,
     };
@@ -150,7 +150,7 @@ pub fn reap(st: &mut State, id: u16) -> bool {
     let d = *d;
     let pages = core::iter::once(d.shared_info).chain(d.grant.frames);
     for page in pages {
-        super::memory::free_xen_page(st, page);
+        crate::domain::memory::free_xen_page(st, page);
     }
     log::info!("domain {id} destroyed");
     true

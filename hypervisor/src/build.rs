@@ -1,8 +1,9 @@
 //! Building dom0 at boot with the shared PV domain builder (`pv-builder`), writing through
 //! the direct map.
 
-use super::state::State;
-use super::{lifecycle, memory};
+use crate::domain::memory;
+use crate::domain::state::State;
+use crate::lifecycle;
 use crate::mm::machine::Machine;
 use crate::mm::page_types::FrameTable;
 use alloc::vec::Vec;
@@ -121,7 +122,7 @@ pub fn build_domain(
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: None,
-        hv_features: super::FEATURES,
+        hv_features: crate::domain::FEATURES,
     };
     let mut gm = Dom0Memory {
         mfns: &mfns,
@@ -142,7 +143,7 @@ pub fn build_domain(
     }
     let mut ctx = VcpuGuestContext::new_zeroed();
     fill_vcpu_context(&r, &mut ctx);
-    super::vcpu_context::set_vcpu_context(st, id, &ctx)
+    crate::domain::vcpu_context::set_vcpu_context(st, id, &ctx)
         .map_err(|_| "cannot set the vCPU context")?;
     st.dom(id).ok_or("domain vanished")?.pause_count = 0;
     let who = if id == 0 {
