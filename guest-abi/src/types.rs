@@ -23,6 +23,12 @@ macro_rules! id_newtype {
                 v.0
             }
         }
+
+        impl core::fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
     };
 }
 
@@ -99,6 +105,9 @@ impl Pfn {
         Pfn(addr >> PAGE_SHIFT)
     }
 }
+
+/// The M2P entry of a machine frame no guest PFN names (all ones, Xen's `INVALID_M2P_ENTRY`).
+pub const INVALID_PFN: Pfn = Pfn(!0);
 
 /// Invalid MFN marker (all ones), as used in p2m tables.
 pub const INVALID_MFN: Mfn = Mfn(!0);

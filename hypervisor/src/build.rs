@@ -8,7 +8,7 @@ use crate::mm::machine::Machine;
 use crate::mm::page_types::FrameTable;
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
-use guest_abi::types::Mfn;
+use guest_abi::types::{Mfn, Pfn, PAGE_SIZE};
 use pv_builder::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
 use pv_builder::elf::ElfImage;
 use zerocopy::FromZeros;
@@ -16,7 +16,7 @@ use zerocopy::FromZeros;
 /// A domain's memory during the build: its frames, written through the direct map with the
 /// frame table's proof that each may be written for it.
 struct Dom0Memory<'a> {
-    mfns: &'a [u64],
+    mfns: &'a [Mfn],
     mem: &'a Machine,
     frames: FrameTable<'a>,
     dom: u16,
@@ -41,14 +41,14 @@ impl Dom0Memory<'_> {
         let end = gpaddr
             .checked_add(len)
             .ok_or(BuildError::OutOfRange { gpaddr, len })?;
-        if end > self.mfns.len() as u64 * 4096 {
+        if end > self.mfns.len() as u64 * PAGE_SIZE as u64 {
             return Err(BuildError::OutOfRange { gpaddr, len });
         }
         let mut cur = gpaddr;
         let mut done = 0usize;
         while cur < end {
             let n = ((cur | 0xFFF) + 1).min(end) - cur;
-            let ma = (self.mfns[(cur >> 12) as usize] << 12) | (cur & 0xFFF);
+            let ma = self.mfns[Pfn::containing(cur).0 as usize].addr() | (cur & 0xFFF);
             f(ma, done, n as usize).map_err(|errno| BuildError::Map {
                 mfn: ma >> 12,
                 errno,
@@ -66,7 +66,7 @@ impl GuestMemory for Dom0Memory<'_> {
     }
 
     fn pfn_to_mfn(&self, pfn: u64) -> u64 {
-        self.mfns[pfn as usize]
+        self.mfns[pfn as usize].0
     }
 
     fn write(&mut self, gpaddr: u64, data: &[u8]) -> Result<(), BuildError> {
@@ -110,7 +110,7 @@ pub fn build_domain(
     st.dom(id).ok_or("domain vanished")?.max_pages = pages;
     let mut mfns = Vec::with_capacity(pages as usize);
     for pfn in 0..pages {
-        mfns.push(memory::alloc_page(st, id, pfn).map_err(|_| "not enough memory")?);
+        mfns.push(memory::alloc_page(st, id, Pfn(pfn)).map_err(|_| "not enough memory")?);
     }
     let shared = st.dom(id).ok_or("domain vanished")?.shared_info.mfn();
     let params = BuildParams {
@@ -118,7 +118,7 @@ pub fn build_domain(
         initrd,
         cmdline,
         privileged,
-        shared_info_maddr: shared << 12,
+        shared_info_maddr: shared.addr(),
         store_evtchn: None,
         console_evtchn: None,
         dom0_console: None,
@@ -136,7 +136,7 @@ pub fn build_domain(
     })?;
     {
         let (mut ft, mem) = st.frame_table();
-        ft.pin(mem, r.l4_mfn, 4, id).map_err(|e| {
+        ft.pin(mem, Mfn(r.l4_mfn), 4, id).map_err(|e| {
             log::error!("d{id}'s initial page tables do not validate: {e}");
             "page tables invalid"
         })?;

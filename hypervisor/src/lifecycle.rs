@@ -128,7 +128,7 @@ pub fn reap(st: &mut State, id: u16) -> bool {
     }
     // Its hypervisor pages lose the types and references its own tables gave them; they go
     // with the domain unless another domain still maps one.
-    let xen_pages: alloc::vec::Vec<u64> = match st.dom(id) {
+    let xen_pages: alloc::vec::Vec<guest_abi::types::Mfn> = match st.dom(id) {
         Some(d) => core::iter::once(d.shared_info.mfn())
             .chain(d.grant.frames.iter().map(|p| p.mfn()))
             .collect(),

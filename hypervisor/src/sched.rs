@@ -201,7 +201,7 @@ mod imp {
         } else {
             d.vcpu.gs_base_user
         });
-        arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
+        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
         // FPU (lazy) and descriptor tables follow the vCPU.
         crate::domain::bounce::vcpu_switched(st, cur);
     }

@@ -47,7 +47,7 @@ pub fn start(info: &'static BootInfo) -> ! {
         st.set_current(0);
         let d = st.cur();
         *regs = d.vcpu.regs;
-        arch::cpu::write_cr3(d.vcpu.active_l4() << 12);
+        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
     });
     crate::sched::start_running(0);
     arch::enter_guest()

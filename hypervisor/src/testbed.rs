@@ -10,6 +10,7 @@
 use crate::arch::{self, CpuUserRegs};
 use crate::domain::state::{self, State, STATE};
 use guest_abi::errno::Errno;
+use guest_abi::types::Mfn;
 use pv_builder::elf::testimg::TestElf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -86,7 +87,7 @@ impl Testbed {
         state::with(|st| {
             st.set_current(0);
             tb.regs = st.cur().vcpu.regs;
-            arch::cpu::write_cr3(st.cur().vcpu.active_l4() << 12);
+            arch::cpu::write_cr3(st.cur().vcpu.active_l4().addr());
         });
         crate::sched::start_running(0);
         tb
@@ -193,7 +194,7 @@ impl Testbed {
         self.st(|st| {
             let ft = crate::mm::page_types::FrameTable::new(st.frames);
             let f = ft
-                .readable(guest_abi::types::Mfn(mfn), ft.owner(mfn))
+                .readable(Mfn(mfn), ft.owner(Mfn(mfn)))
                 .unwrap_or_else(|| panic!("peek at frame {mfn:#x}, which nobody owns"));
             st.mem.read_frame(&f, off, out)
         })
@@ -206,7 +207,7 @@ impl Testbed {
         self.st(|st| {
             let ft = crate::mm::page_types::FrameTable::new(st.frames);
             let f = ft
-                .writable(guest_abi::types::Mfn(mfn), ft.owner(mfn))
+                .writable(Mfn(mfn), ft.owner(Mfn(mfn)))
                 .unwrap_or_else(|| panic!("poke at frame {mfn:#x}: not writable for its owner"));
             st.mem.write_frame(&f, off, bytes)
         })

@@ -1,6 +1,8 @@
 //! A vCPU's guest descriptor tables as the hypervisor tracks them: the machine frames of its
 //! GDT (below Xen's reserved entries) and LDT. Loading them is the backend's (`gdt`).
 
+use guest_abi::types::Mfn;
+
 /// Guest GDT pages: the first 14 pages (entries below 0xe000), as in Xen.
 pub const GUEST_GDT_PAGES: usize = 14;
 /// Guest GDT entries at most (`FIRST_RESERVED_GDT_ENTRY`).
@@ -14,13 +16,13 @@ pub const LDT_PAGES: usize = 16;
 #[derive(Clone, Copy, Default)]
 pub struct GuestDescTables {
     /// GDT frames, `gdt_nr` of them used.
-    pub gdt: [u64; GUEST_GDT_PAGES],
+    pub gdt: [Mfn; GUEST_GDT_PAGES],
     /// Used GDT frames.
     pub gdt_nr: usize,
     /// GDT entries the guest declared.
     pub gdt_ents: u64,
     /// LDT frames, `ldt_nr` of them used.
-    pub ldt: [u64; LDT_PAGES],
+    pub ldt: [Mfn; LDT_PAGES],
     /// Used LDT frames.
     pub ldt_nr: usize,
     /// LDT entries (0 = no LDT).

@@ -5,6 +5,7 @@
 
 use crate::phys::{directmap, frames};
 use core::sync::atomic::{AtomicU64, Ordering};
+use guest_abi::types::{Mfn, Pfn, INVALID_PFN, PAGE_SIZE};
 
 /// Entry bits, the PV MMU's (`mm::pte`), under the names the arch code uses.
 pub use super::pte::{ADDR_MASK as ADDR, NX, P, PCD, PSE as PS, PWT, RW, US};
@@ -25,23 +26,23 @@ pub enum MapError {
 ///
 /// # Safety
 /// `mfn` must be a page-table frame the caller may access exclusively for the borrow.
-pub(crate) unsafe fn table<'a>(mfn: u64) -> &'a mut [u64; 512] {
+pub(crate) unsafe fn table<'a>(mfn: Mfn) -> &'a mut [u64; 512] {
     // SAFETY: per the function contract; the direct map covers all RAM, 4 KiB-aligned.
     unsafe { &mut *(directmap::mfn_to_virt(mfn) as *mut [u64; 512]) }
 }
 
 /// The next-level table under `entry`, allocated (zeroed) if absent.
-pub(crate) fn next(entry: &mut u64, user: bool) -> Result<u64, MapError> {
+pub(crate) fn next(entry: &mut u64, user: bool) -> Result<Mfn, MapError> {
     if *entry & P == 0 {
         let mfn = frames::alloc().ok_or(MapError::NoMemory)?;
-        *entry = (mfn << 12) | P | RW;
+        *entry = mfn.addr() | P | RW;
     } else if *entry & PS != 0 {
         return Err(MapError::LargePage);
     }
     if user {
         *entry |= US;
     }
-    Ok((*entry & ADDR) >> 12)
+    Ok(Mfn::containing(*entry & ADDR))
 }
 
 pub(crate) fn index(va: u64, level: u32) -> usize {
@@ -50,7 +51,7 @@ pub(crate) fn index(va: u64, level: u32) -> usize {
 
 /// Maps the 4 KiB page at `va` to `pa` with leaf `flags` in the tables rooted at `l4_mfn`,
 /// allocating intermediate tables (P|RW, plus US if `flags` has US).
-pub fn map_4k(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
+pub fn map_4k(l4_mfn: Mfn, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
     let user = flags & US != 0;
     let mut mfn = l4_mfn;
     for level in [4, 3, 2] {
@@ -65,7 +66,7 @@ pub fn map_4k(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError>
 }
 
 /// Maps the 2 MiB page at `va` to `pa`.
-pub fn map_2m(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
+pub fn map_2m(l4_mfn: Mfn, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
     let mut mfn = l4_mfn;
     for level in [4, 3] {
         // SAFETY: the idle tables, being built.
@@ -80,10 +81,10 @@ pub fn map_2m(l4_mfn: u64, va: u64, pa: u64, flags: u64) -> Result<(), MapError>
 
 /// Allocates the M2P for machine frames `[0, max_mfn)` (zeroed) and returns
 /// its first frame and frame count; the backend maps it for guests.
-pub fn init_m2p(max_mfn: u64) -> Result<(u64, u64), MapError> {
-    let m2p_frames = (max_mfn * 8).div_ceil(4096).max(1);
+pub fn init_m2p(max_mfn: u64) -> Result<(Mfn, u64), MapError> {
+    let m2p_frames = (max_mfn * 8).div_ceil(PAGE_SIZE as u64).max(1);
     let m2p = frames::alloc_contiguous(m2p_frames, 1).ok_or(MapError::NoMemory)?;
-    M2P_MFN.store(m2p, Ordering::Relaxed);
+    M2P_MFN.store(m2p.0, Ordering::Relaxed);
     MAX_MFN.store(max_mfn, Ordering::Relaxed);
     Ok((m2p, m2p_frames))
 }
@@ -93,25 +94,25 @@ pub fn max_mfn() -> u64 {
     MAX_MFN.load(Ordering::Relaxed)
 }
 
-fn m2p_entry(mfn: u64) -> Option<*mut u64> {
-    (mfn < max_mfn()).then(|| {
-        (directmap::mfn_to_virt(M2P_MFN.load(Ordering::Relaxed)) as *mut u64)
-            .wrapping_add(mfn as usize)
+fn m2p_entry(mfn: Mfn) -> Option<*mut u64> {
+    (mfn.0 < max_mfn()).then(|| {
+        (directmap::mfn_to_virt(Mfn(M2P_MFN.load(Ordering::Relaxed))) as *mut u64)
+            .wrapping_add(mfn.0 as usize)
     })
 }
 
 /// Sets M2P[mfn] = pfn (ignored for MFNs beyond RAM).
-pub fn m2p_set(mfn: u64, pfn: u64) {
+pub fn m2p_set(mfn: Mfn, pfn: Pfn) {
     if let Some(p) = m2p_entry(mfn) {
         // SAFETY: inside the M2P frames allocated by `init`, written only via the direct map.
-        unsafe { p.write_volatile(pfn) }
+        unsafe { p.write_volatile(pfn.0) }
     }
 }
 
-/// Reads M2P[mfn] (`u64::MAX` for MFNs beyond RAM).
-pub fn m2p_get(mfn: u64) -> u64 {
+/// Reads M2P[mfn] ([`INVALID_PFN`] for MFNs beyond RAM).
+pub fn m2p_get(mfn: Mfn) -> Pfn {
     // SAFETY: as `m2p_set`.
-    m2p_entry(mfn).map_or(u64::MAX, |p| unsafe { p.read_volatile() })
+    m2p_entry(mfn).map_or(INVALID_PFN, |p| Pfn(unsafe { p.read_volatile() }))
 }
 
 #[cfg(test)]
@@ -121,13 +122,13 @@ mod tests {
     use crate::testbed::Testbed;
 
     /// Entry `idx` of the table in frame `table`.
-    fn entry(tb: &Testbed, table: u64, idx: usize) -> u64 {
+    fn entry(tb: &Testbed, table: Mfn, idx: usize) -> u64 {
         tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, table, idx))
     }
 
     /// The frame entry `idx` of `table` points at.
-    fn below(tb: &Testbed, table: u64, idx: usize) -> u64 {
-        (entry(tb, table, idx) & ADDR) >> 12
+    fn below(tb: &Testbed, table: Mfn, idx: usize) -> Mfn {
+        Mfn::containing(entry(tb, table, idx) & ADDR)
     }
 
     #[test]
@@ -151,19 +152,11 @@ mod tests {
             .st(|st| translate(&st.mem, l4, va + 8192, false))
             .is_err());
         // Neighbouring pages shared the intermediate tables: one L3, L2 and L1 each.
-        let l3 = (tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l4, index(va, 4)))
-            & ADDR)
-            >> 12;
-        let l2 = (tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l3, index(va, 3)))
-            & ADDR)
-            >> 12;
-        let l1 = (tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l2, index(va, 2)))
-            & ADDR)
-            >> 12;
+        let l3 = below(&tb, l4, index(va, 4));
+        let l2 = below(&tb, l3, index(va, 3));
+        let l1 = below(&tb, l2, index(va, 2));
         for (i, page) in [0x777u64, 0x888, 0x999].into_iter().enumerate() {
-            let e =
-                tb.st(|st| crate::mm::page_types::TableMem::read(&st.mem, l1, index(va, 1) + i));
-            assert_eq!((e & ADDR) >> 12, page);
+            assert_eq!(below(&tb, l1, index(va, 1) + i), Mfn(page));
         }
     }
 
@@ -186,20 +179,23 @@ mod tests {
     fn the_m2p_covers_every_ram_frame_and_nothing_past_it() {
         let _tb = Testbed::boot();
         let last = max_mfn() - 1;
-        m2p_set(last, 42);
-        assert_eq!(m2p_get(last), 42);
-        m2p_set(max_mfn(), 7);
-        assert_eq!(m2p_get(max_mfn()), u64::MAX);
+        m2p_set(Mfn(last), Pfn(42));
+        assert_eq!(m2p_get(Mfn(last)), Pfn(42));
+        m2p_set(Mfn(max_mfn()), Pfn(7));
+        assert_eq!(m2p_get(Mfn(max_mfn())), INVALID_PFN);
         // dom0's frames map back to its PFNs: each of 0..DOM0_PAGES exactly once.
-        let mut pfns: Vec<u64> = _tb.st(|st| {
+        let mut pfns: Vec<Pfn> = _tb.st(|st| {
             let ft = crate::mm::page_types::FrameTable::new(st.frames);
             (0..last)
-                .filter(|&m| ft.owner(m) == 0)
-                .map(m2p_get)
-                .filter(|&p| p != u64::MAX)
+                .filter(|&m| ft.owner(Mfn(m)) == 0)
+                .map(|m| m2p_get(Mfn(m)))
+                .filter(|&p| p != INVALID_PFN)
                 .collect()
         });
         pfns.sort_unstable();
-        assert_eq!(pfns, (0..crate::testbed::DOM0_PAGES).collect::<Vec<_>>());
+        assert_eq!(
+            pfns,
+            (0..crate::testbed::DOM0_PAGES).map(Pfn).collect::<Vec<_>>()
+        );
     }
 }

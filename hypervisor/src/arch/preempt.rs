@@ -4,6 +4,7 @@
 //! CPU with interrupts off for long, whatever its count.
 
 use super::tsc;
+use guest_abi::types::Mfn;
 
 /// How long one hypercall may work before it is continued.
 pub const SLICE_NS: u64 = 100_000;
@@ -53,10 +54,10 @@ pub fn armed_expired() -> bool {
 
 /// Tables left part-way through their devalidation, by owner: each domain's batched MMU
 /// calls go on with its own before anything else.
-static PENDING: spin::Mutex<heapless::Vec<(u16, u64), 64>> = spin::Mutex::new(heapless::Vec::new());
+static PENDING: spin::Mutex<heapless::Vec<(u16, Mfn), 64>> = spin::Mutex::new(heapless::Vec::new());
 
 /// Remember table `mfn` of `owner` as part-way through its devalidation.
-pub fn note_pending(owner: u16, mfn: u64) {
+pub fn note_pending(owner: u16, mfn: Mfn) {
     let mut p = PENDING.lock();
     if !p.contains(&(owner, mfn)) && p.push((owner, mfn)).is_err() {
         log::error!("too many tables part-way through devalidation; {mfn:#x} stays so");
@@ -64,7 +65,7 @@ pub fn note_pending(owner: u16, mfn: u64) {
 }
 
 /// Take `owner`'s part-way tables.
-pub fn take_pending(owner: u16) -> heapless::Vec<u64, 64> {
+pub fn take_pending(owner: u16) -> heapless::Vec<Mfn, 64> {
     let mut p = PENDING.lock();
     let mine = p.iter().filter(|e| e.0 == owner).map(|e| e.1).collect();
     p.retain(|e| e.0 != owner);

@@ -1,6 +1,8 @@
 //! x86_64 page-table entry bits: the hypervisor's own tables use them and the PV MMU validates
 //! guests' entries against them.
 
+use guest_abi::types::Mfn;
+
 /// Present.
 pub const P: u64 = 1 << 0;
 /// Writable.
@@ -36,8 +38,8 @@ pub const UPPER_ALLOWED: u64 = P | RW | US | A | D | AVAIL | NX;
 pub const L1_CACHE_CTL: u64 = PWT | PCD | PAT_L1;
 
 /// The machine frame an entry points at.
-pub const fn mfn(pte: u64) -> u64 {
-    (pte & ADDR_MASK) >> 12
+pub const fn mfn(pte: u64) -> Mfn {
+    Mfn::containing(pte & ADDR_MASK)
 }
 
 /// Whether the entry is present.

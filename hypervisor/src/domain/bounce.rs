@@ -29,7 +29,7 @@ pub fn toggle_guest_mode(st: &mut State) {
     v.in_kernel = !v.in_kernel;
     let l4 = v.active_l4();
     st.sync_mode();
-    arch::cpu::write_cr3(l4 << 12);
+    arch::cpu::write_cr3(l4.addr());
 }
 
 /// Deliver to guest handler `handler`: write the bounce frame on the guest kernel stack

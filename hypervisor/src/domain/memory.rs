@@ -4,6 +4,7 @@ use super::state::State;
 use crate::arch::preempt::Slice;
 use crate::mm::page_types::{Cursor, FrameTable, Relinquish, XenPage};
 use guest_abi::errno::Errno;
+use guest_abi::types::{Mfn, Pfn, INVALID_PFN};
 
 /// Frames (in work units: a table's entries count) a teardown step handles per call at most,
 /// and within its time slice, so that destroying even a huge domain never runs long with
@@ -14,7 +15,7 @@ const TEARDOWN_CHUNK: u64 = 64;
 
 /// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
 /// counted against its `max_pages` and put on its page list.
-pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
+pub fn alloc_page(st: &mut State, dom: u16, pfn: Pfn) -> Result<Mfn, Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     if d.tot_pages >= d.max_pages || d.dying {
         return Err(Errno::ENOMEM);
@@ -33,7 +34,7 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: u64) -> Result<u64, Errno> {
 }
 
 /// Return a frame of `dom` to the allocator (it must hold no references).
-pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
+pub fn free_page(st: &mut State, dom: u16, mfn: Mfn) -> Result<(), Errno> {
     let d = st.domains.get_mut(&dom).ok_or(Errno::ESRCH)?;
     let mut ft = FrameTable::new(st.frames);
     if ft.owner(mfn) != dom {
@@ -46,8 +47,8 @@ pub fn free_page(st: &mut State, dom: u16, mfn: u64) -> Result<(), Errno> {
 }
 
 /// A frame nobody owns any more goes back to the allocator.
-fn give_back(mfn: u64) {
-    crate::arch::paging::m2p_set(mfn, u64::MAX);
+fn give_back(mfn: Mfn) {
+    crate::arch::paging::m2p_set(mfn, INVALID_PFN);
     crate::phys::frames::free(mfn);
 }
 

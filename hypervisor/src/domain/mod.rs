@@ -13,6 +13,7 @@ pub mod vcpu_info;
 use alloc::boxed::Box;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::sched::ShutdownReason;
+use guest_abi::types::Mfn;
 use zerocopy::FromZeros;
 
 /// The most vCPUs a domain may have (one until SMP guests are supported).
@@ -27,9 +28,9 @@ pub struct Vcpu {
     /// Whether the guest is in its kernel (vs. user) mode.
     pub in_kernel: bool,
     /// The kernel page table (L4 MFN), 0 until the context is set.
-    pub kernel_l4: u64,
+    pub kernel_l4: Mfn,
     /// The user page table (L4 MFN), 0 if none.
-    pub user_l4: u64,
+    pub user_l4: Mfn,
     /// Guest kernel stack for bounces from user mode.
     pub kernel_sp: u64,
     /// Guest kernel stack segment.
@@ -78,8 +79,8 @@ impl Vcpu {
         Vcpu {
             regs: CpuUserRegs::new_zeroed(),
             in_kernel: true,
-            kernel_l4: 0,
-            user_l4: 0,
+            kernel_l4: Mfn(0),
+            user_l4: Mfn(0),
             kernel_sp: 0,
             kernel_ss: 0,
             online: false,
@@ -97,8 +98,8 @@ impl Vcpu {
     }
 
     /// The page table that is live for the vCPU's current mode.
-    pub fn active_l4(&self) -> u64 {
-        if self.in_kernel || self.user_l4 == 0 {
+    pub fn active_l4(&self) -> Mfn {
+        if self.in_kernel || self.user_l4 == Mfn(0) {
             self.kernel_l4
         } else {
             self.user_l4
@@ -229,6 +230,6 @@ impl Domain {
             && !self.dying
             && self.vcpu.online
             && !self.vcpu.blocked
-            && self.vcpu.kernel_l4 != 0
+            && self.vcpu.kernel_l4 != Mfn(0)
     }
 }

@@ -167,7 +167,7 @@ impl State {
     pub fn set_current(&mut self, id: u16) {
         self.current = id;
         CURRENT_ID.store(id, core::sync::atomic::Ordering::Relaxed);
-        let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn());
+        let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn().0);
         CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();
     }

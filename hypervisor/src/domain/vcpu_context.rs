@@ -4,6 +4,7 @@
 use super::state::State;
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
 use guest_abi::errno::Errno;
+use guest_abi::types::Mfn;
 
 /// `EINVAL` unless every address the context loads is usable, as Xen checks: the registers
 /// and segment bases canonical (a non-canonical base would fault the hypervisor's own MSR
@@ -48,12 +49,12 @@ fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
 pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Result<(), Errno> {
     live(st, dom)?;
     check_addresses(c)?;
-    let l4 = c.ctrlreg[3] >> 12;
-    let user_l4 = c.ctrlreg[1] >> 12;
+    let l4 = Mfn::containing(c.ctrlreg[3]);
+    let user_l4 = Mfn::containing(c.ctrlreg[1]);
     {
         let (mut ft, mem) = st.frame_table();
         ft.get_type(mem, l4, crate::mm::page_types::PageType::L4, dom)?;
-        if user_l4 != 0 {
+        if user_l4 != Mfn(0) {
             if let Err(e) = ft.get_type(mem, user_l4, crate::mm::page_types::PageType::L4, dom) {
                 ft.put_type(mem, l4);
                 return Err(e);
@@ -88,7 +89,7 @@ pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Resul
     st.sync_mode();
     let (mut ft, mem) = st.frame_table();
     for m in [old.0, old.1] {
-        if m != 0 {
+        if m != Mfn(0) {
             ft.put_type(mem, m);
         }
     }

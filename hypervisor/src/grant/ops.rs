@@ -79,7 +79,7 @@ pub fn setup_table(st: &mut State, op: &mut GnttabSetupTable) -> Result<(), Errn
         .grant
         .frames
         .iter()
-        .map(|p| p.mfn())
+        .map(|p| p.mfn().0)
         .collect();
     for (i, f) in frames.iter().take(op.nr_frames as usize).enumerate() {
         if guest_copy::write(&st.mem, op.frame_list + 8 * i as u64, f).is_err() {
@@ -111,29 +111,24 @@ pub fn query_size(st: &mut State, op: &mut GnttabQuerySize) {
 }
 
 /// The L1 table and slot that map `va` in the caller's live page tables.
-fn l1_slot_of_va(st: &mut State, va: u64) -> GResult<(u64, usize)> {
-    if !crate::mm::guest_walk::guest_va_ok(va) || va & 0xFFF != 0 {
+fn l1_slot_of_va(st: &mut State, va: u64) -> GResult<(Mfn, usize)> {
+    if va & 0xFFF != 0 {
         return Err(GntStatus::BAD_VIRT_ADDR);
     }
-    let mut table = st.cur().vcpu.active_l4();
-    for level in (2..=4u32).rev() {
-        let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
-        let e = st.mem.read(table, idx);
-        if !pte::present(e) {
-            return Err(GntStatus::BAD_VIRT_ADDR);
-        }
-        table = pte::mfn(e);
-    }
-    Ok((table, ((va >> 12) & 0x1FF) as usize))
+    let l4 = st.cur().vcpu.active_l4();
+    crate::mm::guest_walk::l1_slot(&st.mem, l4, va).ok_or(GntStatus::BAD_VIRT_ADDR)
 }
 
 /// Where a map or unmap request puts the PTE.
-fn slot_for(st: &mut State, host_addr: u64, flags: GntmapFlags) -> GResult<(u64, usize)> {
+fn slot_for(st: &mut State, host_addr: u64, flags: GntmapFlags) -> GResult<(Mfn, usize)> {
     if flags.contains(GntmapFlags::CONTAINS_PTE) {
         if host_addr & 7 != 0 {
             return Err(GntStatus::BAD_VIRT_ADDR);
         }
-        Ok((host_addr >> 12, ((host_addr & 0xFFF) >> 3) as usize))
+        Ok((
+            Mfn::containing(host_addr),
+            ((host_addr & 0xFFF) >> 3) as usize,
+        ))
     } else {
         l1_slot_of_va(st, host_addr)
     }
@@ -206,7 +201,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
         if pte::present(mem.read(l1, idx)) {
             return Err(GntStatus::BAD_VIRT_ADDR);
         }
-        let mut e = (frame << 12) | pte::P | pte::US | pte::A;
+        let mut e = frame.addr() | pte::P | pte::US | pte::A;
         if write {
             e |= pte::RW | pte::D;
         }
@@ -217,7 +212,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             })?;
         (l1, idx)
     } else {
-        (0, 0)
+        (Mfn(0), 0)
     };
     if flags.contains(GntmapFlags::DEVICE_MAP) {
         if !flags.contains(GntmapFlags::HOST_MAP) {
@@ -237,7 +232,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
             }
         }
         // No IOMMU: the bus address is the machine address.
-        op.dev_bus_addr = frame << 12;
+        op.dev_bus_addr = frame.addr();
     }
     let g = live(&mut st.domains, granter)?;
     let granter_ref = g.dom_ref();
@@ -387,17 +382,17 @@ fn copy_side(
         if p.domid != guest_abi::types::DomId::SELF {
             return Err(GntStatus::PERMISSION_DENIED);
         }
-        p.u
+        Mfn(p.u)
     };
     let (ft, _) = st.frame_table();
     if !ft.owned_memory(frame, dom) {
         return Err(GntStatus::BAD_PAGE);
     }
     // Writing into a page table or descriptor page would bypass validation.
-    if write && ft.writable(Mfn(frame), dom).is_none() {
+    if write && ft.writable(frame, dom).is_none() {
         return Err(GntStatus::BAD_PAGE);
     }
-    Ok((Mfn(frame), dom))
+    Ok((frame, dom))
 }
 
 /// `GNTTABOP_copy`.

@@ -18,9 +18,10 @@ use crate::mm::page_types::{PageType, TableMem};
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
+use guest_abi::types::{Mfn, PAGE_SIZE};
 
 /// Type `frames` seg_desc for the current domain, all or none (Xen answers EINVAL).
-fn take_frames(st: &mut State, frames: &[u64]) -> Result<(), Errno> {
+fn take_frames(st: &mut State, frames: &[Mfn]) -> Result<(), Errno> {
     let cur = st.current;
     let (mut ft, mem) = st.frame_table();
     for (i, &mfn) in frames.iter().enumerate() {
@@ -34,7 +35,7 @@ fn take_frames(st: &mut State, frames: &[u64]) -> Result<(), Errno> {
     Ok(())
 }
 
-fn put_frames(st: &mut State, frames: &[u64]) {
+fn put_frames(st: &mut State, frames: &[Mfn]) {
     let (mut ft, mem) = st.frame_table();
     for &mfn in frames {
         ft.put_type(mem, mfn);
@@ -54,7 +55,7 @@ pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: SetGdtArgs) -> HcResu
         return Err(Errno::EINVAL);
     }
     let nr = entries.div_ceil(512) as usize;
-    let mut frames = [0u64; GUEST_GDT_PAGES];
+    let mut frames = [Mfn(0); GUEST_GDT_PAGES];
     for (i, f) in frames.iter_mut().enumerate().take(nr) {
         *f = guest_copy::read(&st.mem, list.wrapping_add(8 * i as u64))?;
     }
@@ -82,7 +83,7 @@ pub fn update_descriptor(
         return Err(Errno::EINVAL);
     }
     let cur = st.current;
-    let mfn = maddr >> 12;
+    let mfn = Mfn::containing(maddr);
     let (mut ft, mem) = st.frame_table();
     let info = *ft.get(mfn).ok_or(Errno::EINVAL)?;
     if info.owner != cur {
@@ -104,12 +105,14 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
     if va & 0xFFF != 0 || ents > LDT_ENTRIES || (ents != 0 && !guest_va_ok(va)) {
         return Err(Errno::EINVAL);
     }
-    let nr = (ents * 8).div_ceil(4096) as usize;
-    let root = crate::arch::cpu::read_cr3() >> 12;
-    let mut frames = [0u64; LDT_PAGES];
+    let nr = (ents * 8).div_ceil(PAGE_SIZE as u64) as usize;
+    let root = Mfn::containing(crate::arch::cpu::read_cr3());
+    let mut frames = [Mfn(0); LDT_PAGES];
     for (i, f) in frames.iter_mut().enumerate().take(nr) {
-        let page = va.checked_add(4096 * i as u64).ok_or(Errno::EINVAL)?;
-        *f = translate(&st.mem, root, page, false).map_err(|_| Errno::EINVAL)? >> 12;
+        let page = va
+            .checked_add((PAGE_SIZE * i) as u64)
+            .ok_or(Errno::EINVAL)?;
+        *f = Mfn::containing(translate(&st.mem, root, page, false).map_err(|_| Errno::EINVAL)?);
     }
     take_frames(st, &frames[..nr])?;
     let v = &mut st.cur().vcpu;

@@ -170,7 +170,7 @@ pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainIn
         flags: flags.bits(),
         tot_pages: d.tot_pages,
         max_pages: d.max_pages,
-        shared_info_frame: d.shared_info.mfn(),
+        shared_info_frame: d.shared_info.mfn().0,
         cpu_time: d.cpu_time_ns,
         nr_online_vcpus: u32::from(d.vcpu.online),
         max_vcpu_id: d.max_vcpus.saturating_sub(1),

@@ -22,7 +22,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
         }
     };
     if c.cs & 3 == 3 && st.cur().vcpu.in_kernel {
-        if st.cur().vcpu.user_l4 == 0 {
+        if st.cur().vcpu.user_l4 == guest_abi::types::Mfn(0) {
             return Err(crash(st, "iret to user mode with no user page tables"));
         }
         crate::domain::bounce::toggle_guest_mode(st);

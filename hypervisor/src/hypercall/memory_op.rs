@@ -8,7 +8,7 @@ use guest_abi::arch::{CpuUserRegs, MACH2PHYS_VIRT_START};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::memory::*;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn, Pfn, INVALID_PFN};
 
 /// Extents handled before the call is continued (lets other domains run).
 const BATCH: u64 = 2048;
@@ -44,7 +44,8 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcR
                 let slot = r.extent_start.wrapping_add(i * 8);
                 let ok = match op {
                     XENMEM_DECREASE_RESERVATION => {
-                        let mfn: u64 = match guest_copy::read(&st.mem, slot) {
+                        // A PV guest names its frames by MFN (no translation).
+                        let mfn: Mfn = match guest_copy::read(&st.mem, slot) {
                             Ok(mfn) => mfn,
                             Err(e) => return fault_at(i, e),
                         };
@@ -52,12 +53,12 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcR
                     }
                     _ => {
                         let pfn = if op == XENMEM_POPULATE_PHYSMAP {
-                            match guest_copy::read::<u64>(&st.mem, slot) {
+                            match guest_copy::read::<Pfn>(&st.mem, slot) {
                                 Ok(pfn) => pfn,
                                 Err(e) => return fault_at(i, e),
                             }
                         } else {
-                            u64::MAX
+                            INVALID_PFN
                         };
                         match memory::alloc_page(st, dom, pfn) {
                             Ok(mfn) => {

@@ -9,14 +9,14 @@ use crate::arch::preempt::{self, Slice};
 use crate::domain::state::State;
 use crate::lifecycle;
 use crate::mm::guest_copy;
-use crate::mm::guest_walk::guest_va_ok;
+use crate::mm::guest_walk::{guest_va_ok, l1_slot};
 use crate::mm::page_types::{PageType, TableMem};
 use crate::mm::pte;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::mmu::*;
-use guest_abi::types::Mfn;
+use guest_abi::types::{Mfn, Pfn, PAGE_SIZE};
 
 /// Requests handled before the call is continued.
 const BATCH: u32 = 512;
@@ -140,7 +140,7 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcRes
                 if addr & 7 != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let (table, idx) = (addr >> 12, ((addr & 0xFFF) >> 3) as usize);
+                let (table, idx) = (Mfn::containing(addr), ((addr & 0xFFF) >> 3) as usize);
                 let (mut ft, mem) = st.frame_table();
                 let mut val = r.val;
                 if r.ptr & MMU_UPDATE_CMD_MASK == MMU_PT_UPDATE_PRESERVE_AD {
@@ -150,11 +150,11 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcRes
                 ft.mod_entry(mem, table, idx, val, cur, pg_owner)
             }
             MMU_MACHPHYS_UPDATE => {
-                let mfn = r.ptr >> 12;
+                let mfn = Mfn::containing(r.ptr);
                 if st.frame_table().0.owner(mfn) != pg_owner {
                     return Err(Errno::EPERM);
                 }
-                crate::arch::paging::m2p_set(mfn, r.val);
+                crate::arch::paging::m2p_set(mfn, Pfn(r.val));
                 Ok(())
             }
             _ => Err(Errno::ENOSYS),
@@ -170,21 +170,21 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
             MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
                 let level = (op.cmd - MMUEXT_PIN_L1_TABLE + 1) as u8;
                 let (mut ft, mem) = st.frame_table();
-                ft.pin(mem, op.arg1, level, pg_owner)
+                ft.pin(mem, Mfn(op.arg1), level, pg_owner)
             }
             MMUEXT_UNPIN_TABLE => {
                 let (mut ft, mem) = st.frame_table();
-                ft.unpin(mem, op.arg1, pg_owner)
+                ft.unpin(mem, Mfn(op.arg1), pg_owner)
             }
             MMUEXT_NEW_BASEPTR | MMUEXT_NEW_USER_BASEPTR => {
                 if pg_owner != cur {
                     return Err(Errno::EINVAL);
                 }
                 let user = op.cmd == MMUEXT_NEW_USER_BASEPTR;
-                let new = op.arg1;
+                let new = Mfn(op.arg1);
                 {
                     let (mut ft, mem) = st.frame_table();
-                    if !(user && new == 0) {
+                    if !(user && new == Mfn(0)) {
                         ft.get_type(mem, new, PageType::L4, cur)?;
                     }
                 }
@@ -196,10 +196,10 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 };
                 let active = v.active_l4();
                 let (mut ft, mem) = st.frame_table();
-                if old != 0 {
+                if old != Mfn(0) {
                     ft.put_type(mem, old);
                 }
-                crate::arch::cpu::write_cr3(active << 12);
+                crate::arch::cpu::write_cr3(active.addr());
                 Ok(())
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
@@ -222,7 +222,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 let dst = ft.writable(Mfn(op.arg1), cur).ok_or(Errno::EINVAL)?;
                 if op.cmd == MMUEXT_COPY_PAGE {
                     let src = ft.readable(Mfn(op.arg2), cur).ok_or(Errno::EINVAL)?;
-                    let mut page = [0u8; 4096];
+                    let mut page = [0u8; PAGE_SIZE];
                     st.mem.read_frame(&src, 0, &mut page)?;
                     st.mem.write_frame(&dst, 0, &page)
                 } else {
@@ -234,27 +234,10 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
     })
 }
 
-/// Find the L1 table and index that map `va` in the L4 `l4`.
-fn l1_slot(st: &mut State, l4: u64, va: u64) -> Result<(u64, usize), Errno> {
-    if !guest_va_ok(va) {
-        return Err(Errno::EINVAL);
-    }
-    let mut table = l4;
-    for level in (2..=4u32).rev() {
-        let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
-        let e = st.mem.read(table, idx);
-        if !pte::present(e) {
-            return Err(Errno::EINVAL);
-        }
-        table = pte::mfn(e);
-    }
-    Ok((table, ((va >> 12) & 0x1FF) as usize))
-}
-
 fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> HcResult {
     let cur = st.current;
     let l4 = st.cur().vcpu.active_l4();
-    let (l1, idx) = l1_slot(st, l4, va)?;
+    let (l1, idx) = l1_slot(&st.mem, l4, va).ok_or(Errno::EINVAL)?;
     let (mut ft, mem) = st.frame_table();
     ft.mod_entry(mem, l1, idx, val, cur, pg_owner)?;
     match UvmfFlags::from_bits_truncate(flags & UvmfFlags::FLUSHTYPE_MASK) {

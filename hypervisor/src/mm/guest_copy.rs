@@ -11,8 +11,8 @@ use guest_abi::errno::Errno;
 use guest_abi::types::Mfn;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-fn l4() -> u64 {
-    crate::arch::cpu::read_cr3() >> 12
+fn l4() -> Mfn {
+    Mfn::containing(crate::arch::cpu::read_cr3())
 }
 
 /// Copy `out.len()` bytes from guest virtual address `va`.

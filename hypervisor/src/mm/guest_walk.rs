@@ -8,13 +8,14 @@
 
 use super::pte;
 use guest_abi::errno::Errno;
+use guest_abi::types::Mfn;
 
 /// Reads 64-bit words of machine memory.
 pub trait PhysRead {
     /// The word at machine address `maddr` (8-aligned).
     fn read_u64(&self, maddr: u64) -> u64;
     /// Whether `mfn` is RAM the hypervisor may touch on a guest's behalf.
-    fn is_ram(&self, mfn: u64) -> bool;
+    fn is_ram(&self, mfn: Mfn) -> bool;
 }
 
 /// The hypervisor hole, which guest pointers may never name.
@@ -32,7 +33,7 @@ pub fn guest_va_ok(va: u64) -> bool {
 
 /// Translate guest virtual address `va` under the L4 table in frame `l4_mfn` to a machine
 /// address, checking user access (and write access if `write`) at every level.
-pub fn translate(mem: &impl PhysRead, l4_mfn: u64, va: u64, write: bool) -> Result<u64, Errno> {
+pub fn translate(mem: &impl PhysRead, l4_mfn: Mfn, va: u64, write: bool) -> Result<u64, Errno> {
     if !guest_va_ok(va) {
         return Err(Errno::EFAULT);
     }
@@ -42,7 +43,7 @@ pub fn translate(mem: &impl PhysRead, l4_mfn: u64, va: u64, write: bool) -> Resu
             return Err(Errno::EFAULT);
         }
         let idx = (va >> (12 + 9 * (level - 1))) & 0x1FF;
-        let e = mem.read_u64((table << 12) | (idx << 3));
+        let e = mem.read_u64(table.addr() | (idx << 3));
         let need = pte::P | pte::US | if write { pte::RW } else { 0 };
         if e & need != need {
             return Err(Errno::EFAULT);
@@ -56,7 +57,30 @@ pub fn translate(mem: &impl PhysRead, l4_mfn: u64, va: u64, write: bool) -> Resu
     if !mem.is_ram(table) {
         return Err(Errno::EFAULT);
     }
-    Ok((table << 12) | (va & 0xFFF))
+    Ok(table.addr() | (va & 0xFFF))
+}
+
+/// The L1 table and slot through which `va` is mapped (or would be) under the L4 table in
+/// frame `l4`: the entries at L4–L2 on the way must be present (no user or write check: the
+/// PV MMU finds the slot to change, it does not access the page). `None` for an address a
+/// guest cannot name or a missing table.
+pub fn l1_slot(mem: &impl PhysRead, l4: Mfn, va: u64) -> Option<(Mfn, usize)> {
+    if !guest_va_ok(va) {
+        return None;
+    }
+    let mut table = l4;
+    for level in (2..=4u32).rev() {
+        let idx = (va >> (12 + 9 * (level - 1))) & 0x1FF;
+        if !mem.is_ram(table) {
+            return None;
+        }
+        let e = mem.read_u64(table.addr() | (idx << 3));
+        if !pte::present(e) {
+            return None;
+        }
+        table = pte::mfn(e);
+    }
+    Some((table, ((va >> 12) & 0x1FF) as usize))
 }
 
 /// Split the guest range `[va, va+len)` into per-page chunks `(va, len)`; `None` on overflow.
@@ -84,8 +108,8 @@ mod tests {
         fn read_u64(&self, maddr: u64) -> u64 {
             *self.0.get(&maddr).unwrap_or(&0)
         }
-        fn is_ram(&self, mfn: u64) -> bool {
-            mfn < 1000
+        fn is_ram(&self, mfn: Mfn) -> bool {
+            mfn.0 < 1000
         }
     }
 
@@ -106,26 +130,32 @@ mod tests {
     fn translates_a_user_mapping() {
         let va = 0xFFFF_FFFF_8012_3456;
         let m = map(va, UW, UW);
-        assert_eq!(translate(&m, 1, va, true), Ok((77 << 12) | 0x456));
+        assert_eq!(translate(&m, Mfn(1), va, true), Ok((77 << 12) | 0x456));
     }
 
     #[test]
     fn write_needs_rw_at_every_level() {
         let va = 0x40_1000;
-        assert_eq!(translate(&map(va, U, UW), 1, va, true), Err(Errno::EFAULT));
-        assert_eq!(translate(&map(va, UW, U), 1, va, true), Err(Errno::EFAULT));
-        assert!(translate(&map(va, U, U), 1, va, false).is_ok());
+        assert_eq!(
+            translate(&map(va, U, UW), Mfn(1), va, true),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            translate(&map(va, UW, U), Mfn(1), va, true),
+            Err(Errno::EFAULT)
+        );
+        assert!(translate(&map(va, U, U), Mfn(1), va, false).is_ok());
     }
 
     #[test]
     fn supervisor_only_and_absent_mappings_fault() {
         let va = 0x40_1000;
         assert_eq!(
-            translate(&map(va, pte::P, UW), 1, va, false),
+            translate(&map(va, pte::P, UW), Mfn(1), va, false),
             Err(Errno::EFAULT)
         );
         assert_eq!(
-            translate(&map(va, UW, UW), 1, va + 0x20_0000, false),
+            translate(&map(va, UW, UW), Mfn(1), va + 0x20_0000, false),
             Err(Errno::EFAULT)
         );
     }
@@ -139,7 +169,11 @@ mod tests {
             0x0000_8000_0000_0000,
         ] {
             let m = map(va, UW, UW);
-            assert_eq!(translate(&m, 1, va, false), Err(Errno::EFAULT), "{va:#x}");
+            assert_eq!(
+                translate(&m, Mfn(1), va, false),
+                Err(Errno::EFAULT),
+                "{va:#x}"
+            );
         }
     }
 
@@ -149,7 +183,7 @@ mod tests {
         let mut m = map(va, UW, UW);
         let idx1 = (va >> 12) & 0x1FF;
         m.0.insert((4 << 12) | (idx1 << 3), (5000 << 12) | UW);
-        assert_eq!(translate(&m, 1, va, false), Err(Errno::EFAULT));
+        assert_eq!(translate(&m, Mfn(1), va, false), Err(Errno::EFAULT));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn flush_tlb_local() {
 /// One byte of a frame the hypervisor allocated (a domain's shared_info), read through the
 /// direct map without the state lock.
 pub fn read_u8_unlocked(maddr: u64) -> u8 {
-    if maddr >> 12 >= crate::arch::paging::max_mfn() {
+    if Mfn::containing(maddr).0 >= crate::arch::paging::max_mfn() {
         return 0;
     }
     let p = crate::phys::directmap::phys_to_virt(maddr);
@@ -37,8 +37,8 @@ pub struct Machine {
 }
 
 impl Machine {
-    fn entry_ptr(&self, mfn: u64, idx: usize) -> Option<*mut u64> {
-        if mfn >= self.max_mfn || idx >= 512 {
+    fn entry_ptr(&self, mfn: Mfn, idx: usize) -> Option<*mut u64> {
+        if mfn.0 >= self.max_mfn || idx >= 512 {
             return None;
         }
         Some(
@@ -54,7 +54,7 @@ impl Machine {
         if mfn.0 >= self.max_mfn || off.checked_add(len).is_none_or(|end| end > 4096) {
             return Err(Errno::EFAULT);
         }
-        Ok(crate::phys::directmap::mfn_to_virt(mfn.0).wrapping_add(off))
+        Ok(crate::phys::directmap::mfn_to_virt(mfn).wrapping_add(off))
     }
 
     /// Copy `data` into frame `f` at `off` (within the frame, else `EFAULT` and nothing is
@@ -141,7 +141,7 @@ pub fn xen_u8(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU
 }
 
 impl TableMem for Machine {
-    fn read(&self, mfn: u64, idx: usize) -> u64 {
+    fn read(&self, mfn: Mfn, idx: usize) -> u64 {
         match self.entry_ptr(mfn, idx) {
             // SAFETY: an in-range, 8-aligned entry of a RAM frame mapped by the direct map.
             Some(p) => unsafe { p.read_volatile() },
@@ -149,7 +149,7 @@ impl TableMem for Machine {
         }
     }
 
-    fn write(&mut self, mfn: u64, idx: usize, val: u64) {
+    fn write(&mut self, mfn: Mfn, idx: usize, val: u64) {
         if let Some(p) = self.entry_ptr(mfn, idx) {
             // SAFETY: as in `read`; the PV MMU only writes entries of validated tables.
             unsafe { p.write_volatile(val) }
@@ -172,17 +172,21 @@ impl TableMem for Machine {
         crate::arch::preempt::armed_expired()
     }
 
-    fn note_pending(&mut self, owner: u16, mfn: u64) {
+    fn note_pending(&mut self, owner: u16, mfn: Mfn) {
         crate::arch::preempt::note_pending(owner, mfn);
     }
 }
 
 impl PhysRead for Machine {
     fn read_u64(&self, maddr: u64) -> u64 {
-        TableMem::read(self, maddr >> 12, ((maddr & 0xFFF) >> 3) as usize)
+        TableMem::read(
+            self,
+            Mfn::containing(maddr),
+            ((maddr & 0xFFF) >> 3) as usize,
+        )
     }
 
-    fn is_ram(&self, mfn: u64) -> bool {
-        mfn < self.max_mfn
+    fn is_ram(&self, mfn: Mfn) -> bool {
+        mfn.0 < self.max_mfn
     }
 }

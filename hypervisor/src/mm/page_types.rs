@@ -153,8 +153,8 @@ impl PageList {
     }
 
     /// The first frame.
-    pub fn first(&self) -> Option<u64> {
-        (self.head != NO_FRAME).then_some(u64::from(self.head))
+    pub fn first(&self) -> Option<Mfn> {
+        (self.head != NO_FRAME).then_some(Mfn(u64::from(self.head)))
     }
 }
 
@@ -175,9 +175,9 @@ pub enum Relinquish {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cursor {
     /// Phase 1: drop what the domain's tables hold on other domains' frames and reset types.
-    Untype(Option<u64>),
+    Untype(Option<Mfn>),
     /// Phase 2: take every frame without foreign references off the list.
-    Collect(Option<u64>),
+    Collect(Option<Mfn>),
 }
 
 /// Proof that a frame is the hypervisor's, shared with one domain: made only by
@@ -188,18 +188,18 @@ pub enum Cursor {
 /// land in a page table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct XenPage {
-    mfn: u64,
+    mfn: Mfn,
 }
 
 impl XenPage {
     /// The frame.
-    pub fn mfn(&self) -> u64 {
+    pub fn mfn(&self) -> Mfn {
         self.mfn
     }
 
     /// Its machine address.
     pub fn maddr(&self) -> u64 {
-        self.mfn << 12
+        self.mfn.addr()
     }
 }
 
@@ -226,9 +226,9 @@ impl Default for PageInfo {
 /// Access to page-table contents by machine frame.
 pub trait TableMem {
     /// Read entry `idx` (0..512) of the table in frame `mfn`.
-    fn read(&self, mfn: u64, idx: usize) -> u64;
+    fn read(&self, mfn: Mfn, idx: usize) -> u64;
     /// Write entry `idx` of the table in frame `mfn`.
-    fn write(&mut self, mfn: u64, idx: usize, val: u64);
+    fn write(&mut self, mfn: Mfn, idx: usize, val: u64);
     /// The hypervisor's own L4 entries for the hole, installed into every guest L4.
     fn hypervisor_slots(&self) -> [u64; 16];
     /// The current TLB epoch (≥ 1): it advances with every full TLB flush.
@@ -242,7 +242,7 @@ pub trait TableMem {
     }
     /// Table `mfn` of domain `owner` stopped part-way through its devalidation: the caller
     /// must go on with it ([`FrameTable::devalidate`]) before the domain does anything else.
-    fn note_pending(&mut self, _owner: u16, _mfn: u64) {}
+    fn note_pending(&mut self, _owner: u16, _mfn: Mfn) {}
 }
 
 /// The frame table: one [`PageInfo`] per machine frame.
@@ -270,19 +270,19 @@ impl<'a> FrameTable<'a> {
     }
 
     /// The bookkeeping of a frame, if it exists.
-    pub fn get(&self, mfn: u64) -> Option<&PageInfo> {
-        self.info.get(usize::try_from(mfn).ok()?)
+    pub fn get(&self, mfn: Mfn) -> Option<&PageInfo> {
+        self.info.get(usize::try_from(mfn.0).ok()?)
     }
 
-    fn slot(&mut self, mfn: u64) -> Result<&mut PageInfo, Errno> {
-        usize::try_from(mfn)
+    fn slot(&mut self, mfn: Mfn) -> Result<&mut PageInfo, Errno> {
+        usize::try_from(mfn.0)
             .ok()
             .and_then(|i| self.info.get_mut(i))
             .ok_or(Errno::EINVAL)
     }
 
     /// Give a free frame to `dom`.
-    pub fn assign(&mut self, mfn: u64, dom: u16) -> MmResult {
+    pub fn assign(&mut self, mfn: Mfn, dom: u16) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner != NO_OWNER {
             return Err(Errno::EBUSY);
@@ -295,7 +295,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Give a free frame to the hypervisor, shared with `dom` (see [`XenPage`]).
-    pub fn assign_xen(&mut self, mfn: u64, dom: u16) -> Result<XenPage, Errno> {
+    pub fn assign_xen(&mut self, mfn: Mfn, dom: u16) -> Result<XenPage, Errno> {
         self.assign(mfn, dom)?;
         self.slot(mfn)?.xen = true;
         Ok(XenPage { mfn })
@@ -303,7 +303,7 @@ impl<'a> FrameTable<'a> {
 
     /// Take a hypervisor frame back for freeing; while anyone still maps it the page is
     /// handed back unchanged.
-    pub fn release_xen(&mut self, mem: &mut impl TableMem, page: XenPage) -> Result<u64, XenPage> {
+    pub fn release_xen(&mut self, mem: &mut impl TableMem, page: XenPage) -> Result<Mfn, XenPage> {
         let Ok(p) = self.slot(page.mfn) else {
             return Err(page);
         };
@@ -319,14 +319,14 @@ impl<'a> FrameTable<'a> {
 
     /// Whether `mfn` is a frame of `dom` that `dom` may grant or have copied into: its own
     /// memory, not a hypervisor frame shared with it.
-    pub fn owned_memory(&self, mfn: u64, dom: u16) -> bool {
+    pub fn owned_memory(&self, mfn: Mfn, dom: u16) -> bool {
         self.get(mfn).is_some_and(|p| p.owner == dom && !p.xen)
     }
 
     /// Take a frame back from its owner, off the owner's `list`. Refused while any type or
     /// foreign reference is held, and for the hypervisor's own frames (only
     /// [`FrameTable::release_xen`] takes those).
-    pub fn release(&mut self, mem: &mut impl TableMem, list: &mut PageList, mfn: u64) -> MmResult {
+    pub fn release(&mut self, mem: &mut impl TableMem, list: &mut PageList, mfn: Mfn) -> MmResult {
         let p = self.slot(mfn)?;
         if p.xen {
             return Err(Errno::EPERM);
@@ -349,7 +349,7 @@ impl<'a> FrameTable<'a> {
     /// Proof that `mfn`'s contents may be read for `dom`: a frame it owns (its memory, or a
     /// hypervisor page shared with it).
     pub fn readable(&self, mfn: Mfn, dom: u16) -> Option<Readable> {
-        self.get(mfn.0)
+        self.get(mfn)
             .filter(|p| p.owner == dom)
             .map(|_| Readable::new(mfn))
     }
@@ -357,13 +357,13 @@ impl<'a> FrameTable<'a> {
     /// Proof that `mfn`'s contents may be written for `dom`: a frame it owns that is neither
     /// a page table nor a descriptor page.
     pub fn writable(&self, mfn: Mfn, dom: u16) -> Option<Writable> {
-        self.get(mfn.0)
+        self.get(mfn)
             .filter(|p| p.owner == dom && p.ptype.level().is_none() && p.ptype != PageType::SegDesc)
             .map(|_| Writable::new(mfn))
     }
 
     /// Owner of a frame ([`NO_OWNER`] if out of range).
-    pub fn owner(&self, mfn: u64) -> u16 {
+    pub fn owner(&self, mfn: Mfn) -> u16 {
         self.get(mfn).map_or(NO_OWNER, |p| p.owner)
     }
 
@@ -374,7 +374,7 @@ impl<'a> FrameTable<'a> {
     pub fn get_type(
         &mut self,
         mem: &mut impl TableMem,
-        mfn: u64,
+        mfn: Mfn,
         want: PageType,
         dom: u16,
     ) -> MmResult {
@@ -427,7 +427,7 @@ impl<'a> FrameTable<'a> {
     /// Drop a type reference; a table whose count reaches zero releases what it references
     /// ([`FrameTable::devalidate`]: a slice at a time; what is left is noted with
     /// [`TableMem::note_pending`] for the caller to continue).
-    pub fn put_type(&mut self, mem: &mut impl TableMem, mfn: u64) {
+    pub fn put_type(&mut self, mem: &mut impl TableMem, mfn: Mfn) {
         let Ok(p) = self.slot(mfn) else { return };
         if p.type_count == 0 {
             return;
@@ -449,7 +449,7 @@ impl<'a> FrameTable<'a> {
     /// done (its type is then gone) or `mem` says to stop (`ERESTART`; noted with
     /// [`TableMem::note_pending`]). A table below whose own release stopped is gone on with through
     /// the entry that referenced it, so only the path to the current one is ever part-way.
-    pub fn devalidate(&mut self, mem: &mut impl TableMem, mfn: u64) -> MmResult {
+    pub fn devalidate(&mut self, mem: &mut impl TableMem, mfn: Mfn) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
         if p.partial != Partial::Devalidating {
             return Ok(());
@@ -475,7 +475,7 @@ impl<'a> FrameTable<'a> {
             };
             if child_partway(self) {
                 // Our entry's reference is already gone; the table below is mid-way.
-                if let Err(e) = self.devalidate(mem, child.unwrap_or(0)) {
+                if let Err(e) = self.devalidate(mem, child.unwrap_or(Mfn(0))) {
                     self.stop_devalidation(mem, mfn, idx);
                     return Err(e);
                 }
@@ -503,7 +503,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Devalidation of `mfn` stops with entries `[0, idx)` still to release.
-    fn stop_devalidation(&mut self, mem: &mut impl TableMem, mfn: u64, idx: u16) {
+    fn stop_devalidation(&mut self, mem: &mut impl TableMem, mfn: Mfn, idx: u16) {
         if let Ok(p) = self.slot(mfn) {
             p.pidx = idx;
             mem.note_pending(p.owner, mfn);
@@ -514,7 +514,7 @@ impl<'a> FrameTable<'a> {
     /// first type reference. Preempted, `ERESTART` (entry `pidx` is where it goes on: a table
     /// below it may itself be part-way). Refused, what it validated is released and the
     /// refusal returned.
-    fn validate(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
+    fn validate(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: u16) -> MmResult {
         let start = self.get(mfn).map_or(0, |p| p.pidx);
         for idx in start..512u16 {
             let i = usize::from(idx);
@@ -565,7 +565,7 @@ impl<'a> FrameTable<'a> {
         level: u8,
         table_owner: u16,
         pg_owner: u16,
-        table_mfn: u64,
+        table_mfn: Mfn,
     ) -> MmResult {
         if !pte::present(e) {
             return Ok(());
@@ -574,7 +574,7 @@ impl<'a> FrameTable<'a> {
             return Err(Errno::EINVAL);
         }
         let target = pte::mfn(e);
-        if target >= self.len() {
+        if target.0 >= self.len() {
             // Not RAM: MMIO needs an I/O-memory permission no domain has yet.
             return Err(Errno::EPERM);
         }
@@ -649,13 +649,13 @@ impl<'a> FrameTable<'a> {
         e: u64,
         level: u8,
         table_owner: u16,
-        table_mfn: u64,
+        table_mfn: Mfn,
     ) {
         if !pte::present(e) {
             return;
         }
         let target = pte::mfn(e);
-        if target >= self.len() || (level > 1 && target == table_mfn) {
+        if target.0 >= self.len() || (level > 1 && target == table_mfn) {
             return;
         }
         // The TLB (or paging-structure caches) may still hold what this entry mapped.
@@ -698,7 +698,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Flush the TLB if an entry referencing `mfn` was removed since the last flush.
-    pub fn flush_if_stale(&mut self, mem: &mut impl TableMem, mfn: u64) {
+    pub fn flush_if_stale(&mut self, mem: &mut impl TableMem, mfn: Mfn) {
         let epoch = mem.tlb_epoch();
         if let Ok(p) = self.slot(mfn) {
             if p.stale != 0 && p.stale == epoch {
@@ -711,7 +711,7 @@ impl<'a> FrameTable<'a> {
     /// A reference on `mfn` held by domain `holder` without a mapping (a grant mapped for
     /// device access only): counted like a leaf mapping, so the frame is not freed or
     /// retyped away from under the device while it is held.
-    pub fn hold(&mut self, mfn: u64, holder: u16) -> MmResult {
+    pub fn hold(&mut self, mfn: Mfn, holder: u16) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner == NO_OWNER {
             return Err(Errno::EINVAL);
@@ -727,7 +727,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Drop a reference taken by [`FrameTable::hold`].
-    pub fn unhold(&mut self, mfn: u64, holder: u16) {
+    pub fn unhold(&mut self, mfn: Mfn, holder: u16) {
         if let Ok(p) = self.slot(mfn) {
             p.refs = p.refs.saturating_sub(1);
             if p.owner != holder {
@@ -737,7 +737,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Drop a foreign reference.
-    pub fn put_foreign(&mut self, mfn: u64) {
+    pub fn put_foreign(&mut self, mfn: Mfn) {
         if let Ok(p) = self.slot(mfn) {
             p.foreign_refs = p.foreign_refs.saturating_sub(1);
         }
@@ -748,7 +748,7 @@ impl<'a> FrameTable<'a> {
     pub fn mod_entry(
         &mut self,
         mem: &mut impl TableMem,
-        table_mfn: u64,
+        table_mfn: Mfn,
         idx: usize,
         new: u64,
         dom: u16,
@@ -777,7 +777,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Pin `mfn` as a table of `level` for `dom`.
-    pub fn pin(&mut self, mem: &mut impl TableMem, mfn: u64, level: u8, dom: u16) -> MmResult {
+    pub fn pin(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: u16) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
         if p.owner != dom {
             return Err(Errno::EPERM);
@@ -791,7 +791,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Unpin a table pinned by `dom`.
-    pub fn unpin(&mut self, mem: &mut impl TableMem, mfn: u64, dom: u16) -> MmResult {
+    pub fn unpin(&mut self, mem: &mut impl TableMem, mfn: Mfn, dom: u16) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
         if p.owner != dom {
             return Err(Errno::EPERM);
@@ -805,14 +805,14 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Put frame `mfn` (owned, not on any list) at the head of `list`.
-    pub fn list_push(&mut self, list: &mut PageList, mfn: u64) -> MmResult {
-        let m = u32::try_from(mfn).map_err(|_| Errno::EINVAL)?;
+    pub fn list_push(&mut self, list: &mut PageList, mfn: Mfn) -> MmResult {
+        let m = u32::try_from(mfn.0).map_err(|_| Errno::EINVAL)?;
         let head = list.head;
         let p = self.slot(mfn)?;
         p.next = head;
         p.prev = NO_FRAME;
         if head != NO_FRAME {
-            self.slot(u64::from(head))?.prev = m;
+            self.slot(Mfn(u64::from(head)))?.prev = m;
         }
         list.head = m;
         list.len += 1;
@@ -821,10 +821,10 @@ impl<'a> FrameTable<'a> {
 
     /// Take frame `mfn` off `list`; a frame not on it (no predecessor, not the head) is left
     /// alone.
-    pub fn list_remove(&mut self, list: &mut PageList, mfn: u64) {
+    pub fn list_remove(&mut self, list: &mut PageList, mfn: Mfn) {
         let Ok(p) = self.slot(mfn) else { return };
         let (next, prev) = (p.next, p.prev);
-        if prev == NO_FRAME && u64::from(list.head) != mfn {
+        if prev == NO_FRAME && u64::from(list.head) != mfn.0 {
             return;
         }
         let Ok(p) = self.slot(mfn) else { return };
@@ -832,11 +832,11 @@ impl<'a> FrameTable<'a> {
         p.prev = NO_FRAME;
         if prev == NO_FRAME {
             list.head = next;
-        } else if let Ok(q) = self.slot(u64::from(prev)) {
+        } else if let Ok(q) = self.slot(Mfn(u64::from(prev))) {
             q.next = next;
         }
         if next != NO_FRAME {
-            if let Ok(q) = self.slot(u64::from(next)) {
+            if let Ok(q) = self.slot(Mfn(u64::from(next))) {
                 q.prev = prev;
             }
         }
@@ -844,11 +844,11 @@ impl<'a> FrameTable<'a> {
     }
 
     /// The frame after `mfn` on its list.
-    pub fn list_next(&self, mfn: u64) -> Option<u64> {
+    pub fn list_next(&self, mfn: Mfn) -> Option<Mfn> {
         self.get(mfn)
             .map(|p| p.next)
             .filter(|&n| n != NO_FRAME)
-            .map(u64::from)
+            .map(|n| Mfn(u64::from(n)))
     }
 
     /// Tear down a dying domain's frames, at most `budget` of them per call: phase 1 releases
@@ -865,7 +865,7 @@ impl<'a> FrameTable<'a> {
         list: &mut PageList,
         cursor: Cursor,
         mut budget: u64,
-        mut free: impl FnMut(u64),
+        mut free: impl FnMut(Mfn),
     ) -> Relinquish {
         let mut cursor = cursor;
         loop {
@@ -896,7 +896,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Phase 1 of [`FrameTable::relinquish_step`] for one frame of the dying domain `dom`.
-    fn untype_dying(&mut self, mem: &mut impl TableMem, dom: u16, mfn: u64) {
+    fn untype_dying(&mut self, mem: &mut impl TableMem, dom: u16, mfn: Mfn) {
         let Some(p) = self.get(mfn).copied() else {
             return;
         };
@@ -921,7 +921,7 @@ impl<'a> FrameTable<'a> {
                 }
                 let target = pte::mfn(e);
                 // Foreign frames its L1s map (tables above L1 only ever hold its own).
-                if level == 1 && target < self.len() && self.owner(target) != dom {
+                if level == 1 && target.0 < self.len() && self.owner(target) != dom {
                     self.put_leaf(mem, e, dom);
                 }
             }
@@ -930,7 +930,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// A dying domain's frame loses its type: what remains are other domains' mappings.
-    pub fn reset_dying(&mut self, mfn: u64) {
+    pub fn reset_dying(&mut self, mfn: Mfn) {
         if let Ok(p) = self.slot(mfn) {
             p.ptype = PageType::None;
             p.type_count = 0;

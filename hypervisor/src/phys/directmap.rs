@@ -2,6 +2,8 @@
 //! During boot the first 4 GiB are mapped there by the boot page tables; `paging::init`
 //! replaces that with a map of all RAM.
 
+use guest_abi::types::Mfn;
+
 /// Base of the direct map.
 pub const DIRECTMAP_BASE: u64 = 0xFFFF_8300_0000_0000;
 
@@ -19,8 +21,8 @@ pub fn phys_to_virt(pa: u64) -> *mut u8 {
 }
 
 /// The direct-map address of machine frame `mfn`.
-pub fn mfn_to_virt(mfn: u64) -> *mut u8 {
-    phys_to_virt(mfn << 12)
+pub fn mfn_to_virt(mfn: Mfn) -> *mut u8 {
+    phys_to_virt(mfn.addr())
 }
 
 /// The physical address of a bare-metal direct-map address, if it is one.

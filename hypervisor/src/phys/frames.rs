@@ -232,6 +232,7 @@ pub use hw::*;
 mod hw {
     use super::{reserve_for, FrameBitmap, FreeError};
     use crate::boot_info::BootInfo;
+    use guest_abi::types::Mfn;
     use spin::Mutex;
 
     static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
@@ -307,20 +308,20 @@ mod hw {
     }
 
     fn zero(mfn: u64, count: u64) {
-        let p = crate::phys::directmap::mfn_to_virt(mfn);
+        let p = crate::phys::directmap::mfn_to_virt(Mfn(mfn));
         // SAFETY: the frames were just allocated (owned by nobody else) and are direct-mapped.
         unsafe { core::ptr::write_bytes(p, 0, (count * 4096) as usize) };
     }
 
     /// Allocates a zeroed frame for the hypervisor's own use (lowest first); returns its MFN.
-    pub fn alloc() -> Option<u64> {
+    pub fn alloc() -> Option<Mfn> {
         let mfn = with(|b| b.alloc())?;
         zero(mfn, 1);
-        Some(mfn)
+        Some(Mfn(mfn))
     }
 
     /// Allocates a zeroed frame for a domain's memory (highest first); returns its MFN.
-    pub fn alloc_for_domain() -> Option<u64> {
+    pub fn alloc_for_domain() -> Option<Mfn> {
         let mfn = with(|b| {
             if b.free_count() <= reserve_for(b.total_count()) {
                 return None;
@@ -328,7 +329,7 @@ mod hw {
             b.alloc_high()
         })?;
         zero(mfn, 1);
-        Some(mfn)
+        Some(Mfn(mfn))
     }
 
     /// Free frames domains' memory may still take: all but the hypervisor's reserve
@@ -338,10 +339,10 @@ mod hw {
     }
 
     /// Allocates `count` zeroed contiguous frames aligned to `align` frames; returns the first.
-    pub fn alloc_contiguous(count: u64, align: u64) -> Option<u64> {
+    pub fn alloc_contiguous(count: u64, align: u64) -> Option<Mfn> {
         let mfn = with(|b| b.alloc_contiguous(count, align))?;
         zero(mfn, count);
-        Some(mfn)
+        Some(Mfn(mfn))
     }
 
     /// A permanent array of `count` copies of `init` in contiguous frames reached through the
@@ -355,7 +356,7 @@ mod hw {
         // Not zeroed first: every element is written below (a frame table of a large machine
         // is hundreds of MiB).
         let mfn = with(|b| b.alloc_contiguous(bytes.div_ceil(4096).max(1), 1))?;
-        let p = crate::phys::directmap::mfn_to_virt(mfn).cast::<T>();
+        let p = crate::phys::directmap::mfn_to_virt(Mfn(mfn)).cast::<T>();
         for i in 0..count {
             // SAFETY: inside the frames just allocated (count * size_of::<T>() bytes, page
             // aligned, so aligned for T), owned by nobody else.
@@ -367,8 +368,8 @@ mod hw {
     }
 
     /// Frees a frame. A double free or a bad MFN is logged and ignored.
-    pub fn free(mfn: u64) {
-        if let Err(e) = with(|b| b.free(mfn)) {
+    pub fn free(mfn: Mfn) {
+        if let Err(e) = with(|b| b.free(mfn.0)) {
             match e {
                 FreeError::NotAllocated => log::error!("frames: double free of mfn {mfn:#x}"),
                 FreeError::NotRam => log::error!("frames: free of non-RAM mfn {mfn:#x}"),

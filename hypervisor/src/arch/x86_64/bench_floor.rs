@@ -154,17 +154,17 @@ fn measure(runs: usize, iters: u64) -> Option<Vec<u64>> {
     unsafe {
         core::ptr::copy_nonoverlapping(start as *const u8, directmap::mfn_to_virt(code), len)
     };
-    paging::map_4k(l4, CODE_VA, code << 12, paging::US).ok()?;
+    paging::map_4k(l4, CODE_VA, code.addr(), paging::US).ok()?;
     paging::map_4k(
         l4,
         STACK_VA,
-        stack << 12,
+        stack.addr(),
         paging::US | paging::RW | paging::nx(),
     )
     .ok()?;
     let old_cr3 = cpu::read_cr3();
     let old_lstar = cpu::rdmsr(cpu::MSR_LSTAR);
-    cpu::write_cr3(l4 << 12);
+    cpu::write_cr3(l4.addr());
     cpu::wrmsr(cpu::MSR_LSTAR, bench_floor_stub as *const () as u64);
     let mut out = Vec::with_capacity(runs);
     for _ in 0..runs {

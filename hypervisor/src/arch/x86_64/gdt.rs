@@ -3,6 +3,7 @@
 
 use core::arch::asm;
 use core::mem::size_of;
+use guest_abi::types::Mfn;
 
 /// Hypervisor 64-bit code.
 pub const HV_CS: u16 = 0xe008;
@@ -126,12 +127,12 @@ struct LdtArea([u64; LDT_ENTRIES as usize]);
 static mut LDT_AREA: LdtArea = LdtArea([0; LDT_ENTRIES as usize]);
 
 /// What each remappable page currently maps (0 = its own backing page).
-static mut LOADED: [u64; GUEST_GDT_PAGES + LDT_PAGES] = [0; GUEST_GDT_PAGES + LDT_PAGES];
+static mut LOADED: [Mfn; GUEST_GDT_PAGES + LDT_PAGES] = [Mfn(0); GUEST_GDT_PAGES + LDT_PAGES];
 
 /// Map machine frame `mfn` (0 = the page's own zeroed backing) at page `va`, supervisor RW.
 /// The CPU writes descriptors' accessed bits, so the mapping is writable; the guest cannot
 /// reach it (supervisor-only, in the hole) and cannot write the frames itself (typed seg_desc).
-fn remap(slot: usize, va: u64, mfn: u64) {
+fn remap(slot: usize, va: u64, mfn: Mfn) {
     // Single CPU, interrupts off: LOADED is only touched here.
     let loaded_ptr = &raw mut LOADED;
     // SAFETY: as above.
@@ -139,10 +140,10 @@ fn remap(slot: usize, va: u64, mfn: u64) {
     if loaded[slot] == mfn {
         return;
     }
-    let pa = if mfn == 0 {
+    let pa = if mfn == Mfn(0) {
         crate::phys::image_virt_to_phys(va)
     } else {
-        mfn << 12
+        mfn.addr()
     };
     let flags = super::paging::RW | super::paging::nx();
     if super::paging::map_4k(super::paging::idle_l4_mfn(), va, pa, flags).is_err() {
@@ -155,7 +156,7 @@ fn remap(slot: usize, va: u64, mfn: u64) {
 /// Make `t` the live descriptor tables: its GDT frames below 0xe000 and its LDT.
 pub fn load_guest_tables(t: &GuestDescTables) {
     for i in 0..GUEST_GDT_PAGES {
-        let mfn = if i < t.gdt_nr { t.gdt[i] } else { 0 };
+        let mfn = if i < t.gdt_nr { t.gdt[i] } else { Mfn(0) };
         remap(i, gdt_base() + (i as u64) * 4096, mfn);
     }
     if t.ldt_ents == 0 {
@@ -165,7 +166,7 @@ pub fn load_guest_tables(t: &GuestDescTables) {
     }
     let ldt = (&raw const LDT_AREA) as u64;
     for i in 0..LDT_PAGES {
-        let mfn = if i < t.ldt_nr { t.ldt[i] } else { 0 };
+        let mfn = if i < t.ldt_nr { t.ldt[i] } else { Mfn(0) };
         remap(GUEST_GDT_PAGES + i, ldt + (i as u64) * 4096, mfn);
     }
     let limit = t.ldt_ents * 8 - 1;

@@ -13,6 +13,7 @@ use crate::arch::page_tables::{self, index, map_2m, next, table};
 use crate::boot_info::BootInfo;
 use crate::phys::{directmap, frames, image_virt_to_phys};
 use core::sync::atomic::{AtomicU64, Ordering};
+use guest_abi::types::{Mfn, PAGE_SIZE};
 
 pub use crate::arch::page_tables::{
     m2p_get, m2p_set, map_4k, max_mfn, MapError, ADDR, NX, P, PCD, PS, PWT, RW, US,
@@ -94,16 +95,21 @@ pub fn init(info: &BootInfo) -> Result<(), MapError> {
     let max_mfn = ram().map(|r| r.end / 4096).max().unwrap_or(0);
     let (m2p, m2p_frames) = page_tables::init_m2p(max_mfn)?;
     for i in 0..m2p_frames {
-        map_4k(l4, M2P_BASE + i * 4096, (m2p + i) << 12, US | nx())?;
+        map_4k(
+            l4,
+            M2P_BASE + i * PAGE_SIZE as u64,
+            Mfn(m2p.0 + i).addr(),
+            US | nx(),
+        )?;
     }
-    IDLE_L4.store(l4, Ordering::Relaxed);
-    super::cpu::write_cr3(l4 << 12);
+    IDLE_L4.store(l4.0, Ordering::Relaxed);
+    super::cpu::write_cr3(l4.addr());
     Ok(())
 }
 
 /// The MFN of the idle L4.
-pub fn idle_l4_mfn() -> u64 {
-    IDLE_L4.load(Ordering::Relaxed)
+pub fn idle_l4_mfn() -> Mfn {
+    Mfn(IDLE_L4.load(Ordering::Relaxed))
 }
 
 /// The idle L4's entries for slots 256..272, to copy into every guest L4.
@@ -116,7 +122,7 @@ pub fn hypervisor_l4_slots() -> [u64; 16] {
 }
 
 /// Copies the hole slots of the idle L4 into the L4 in frame `l4_mfn`.
-pub fn copy_hypervisor_slots(l4_mfn: u64) {
+pub fn copy_hypervisor_slots(l4_mfn: Mfn) {
     let slots = hypervisor_l4_slots();
     // SAFETY: the caller owns the L4 frame being set up.
     let t = unsafe { table(l4_mfn) };
@@ -141,11 +147,11 @@ pub fn map_mmio(pa: u64, size: u64) -> Result<*mut u8, MapError> {
 }
 
 /// Maps machine frame `mfn` read-write at `va` in the heap region (see [`HEAP_BASE`]).
-pub fn map_heap_page(va: u64, mfn: u64) -> Result<(), MapError> {
+pub fn map_heap_page(va: u64, mfn: Mfn) -> Result<(), MapError> {
     if !(HEAP_BASE..HEAP_BASE + HEAP_REGION).contains(&va) {
         return Err(MapError::NoMemory);
     }
-    map_4k(idle_l4_mfn(), va, mfn << 12, RW | nx())
+    map_4k(idle_l4_mfn(), va, mfn.addr(), RW | nx())
 }
 
 /// Invalidates the TLB entry of `va`.

@@ -38,11 +38,11 @@ pub fn ring3() -> ! {
     unsafe {
         core::ptr::copy_nonoverlapping(CODE.as_ptr(), directmap::mfn_to_virt(code), CODE.len())
     };
-    paging::map_4k(l4, CODE_VA, code << 12, paging::US).expect("selftest: map code");
+    paging::map_4k(l4, CODE_VA, code.addr(), paging::US).expect("selftest: map code");
     paging::map_4k(
         l4,
         STACK_VA,
-        stack << 12,
+        stack.addr(),
         paging::US | paging::RW | paging::nx(),
     )
     .expect("selftest: map stack");
@@ -55,7 +55,7 @@ pub fn ring3() -> ! {
     r.ss = super::gdt::FLAT_RING3_DS;
     r.rflags = 0x202;
     entry::set_raw_entries(true);
-    super::cpu::write_cr3(l4 << 12);
+    super::cpu::write_cr3(l4.addr());
     entry::enter_guest()
 }
 

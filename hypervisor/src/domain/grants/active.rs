@@ -7,12 +7,13 @@
 //! that revokes with a compare-and-swap on `flags` sees the grant is busy and fails.
 
 use guest_abi::grant_table::{GntStatus, GrantEntryV1, GtfFlags};
+use guest_abi::types::Mfn;
 
 /// The hypervisor's record of a grant in use (its frame is fixed while pinned).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Active {
     /// The granted machine frame.
-    pub frame: u64,
+    pub frame: Mfn,
     /// The domain using it.
     pub grantee: u16,
     /// Read-only uses.
@@ -28,7 +29,7 @@ pub fn acquire(
     active: Option<&Active>,
     requester: u16,
     write: bool,
-) -> Result<(u64, u16), GntStatus> {
+) -> Result<(Mfn, u16), GntStatus> {
     let flags = GtfFlags::from_bits_retain(e.flags);
     if flags & GtfFlags::TYPE_MASK != GtfFlags::PERMIT_ACCESS {
         return Err(GntStatus::BAD_GNTREF);
@@ -46,7 +47,7 @@ pub fn acquire(
             }
             a.frame
         }
-        _ => u64::from(e.frame),
+        _ => Mfn(u64::from(e.frame)),
     };
     let mut new = flags | GtfFlags::READING;
     if write {
@@ -56,7 +57,7 @@ pub fn acquire(
 }
 
 /// Record one more use; returns the updated record.
-pub fn pin(active: Option<Active>, frame: u64, grantee: u16, write: bool) -> Active {
+pub fn pin(active: Option<Active>, frame: Mfn, grantee: u16, write: bool) -> Active {
     let mut a = match active {
         Some(a) if a.pin_ro + a.pin_rw > 0 => a,
         _ => Active {
@@ -109,7 +110,7 @@ mod tests {
     fn the_named_grantee_may_map() {
         let e = entry(GtfFlags::PERMIT_ACCESS, 2, 0x1234);
         let (frame, flags) = acquire(&e, None, 2, true).unwrap();
-        assert_eq!(frame, 0x1234);
+        assert_eq!(frame, Mfn(0x1234));
         let f = GtfFlags::from_bits_retain(flags);
         assert!(f.contains(GtfFlags::READING | GtfFlags::WRITING));
     }
@@ -151,14 +152,14 @@ mod tests {
     #[test]
     fn a_pinned_grant_keeps_its_frame() {
         let e = entry(GtfFlags::PERMIT_ACCESS, 2, 0x99);
-        let a = pin(None, 0x42, 2, false);
-        assert_eq!(acquire(&e, Some(&a), 2, false).unwrap().0, 0x42);
+        let a = pin(None, Mfn(0x42), 2, false);
+        assert_eq!(acquire(&e, Some(&a), 2, false).unwrap().0, Mfn(0x42));
     }
 
     #[test]
     fn busy_bits_clear_only_when_the_last_use_ends() {
-        let a = pin(None, 5, 2, true);
-        let a = pin(Some(a), 5, 2, false);
+        let a = pin(None, Mfn(5), 2, true);
+        let a = pin(Some(a), Mfn(5), 2, false);
         let (a, clear) = unpin(a, true);
         assert_eq!(GtfFlags::from_bits_retain(clear), GtfFlags::WRITING);
         let a = a.unwrap();

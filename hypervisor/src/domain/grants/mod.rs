@@ -9,6 +9,7 @@ use active::Active;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use guest_abi::grant_table::{GntmapFlags, GrantEntryV1, GRANT_ENTRIES_PER_FRAME_V1};
+use guest_abi::types::Mfn;
 use zerocopy::{FromZeros, IntoBytes};
 
 /// Grant-table frames a domain gets unless its creator asks for fewer.
@@ -30,9 +31,9 @@ pub struct MapTrack {
     /// The grant reference.
     pub gref: u32,
     /// The machine frame mapped.
-    pub frame: u64,
+    pub frame: Mfn,
     /// The L1 table and slot holding the mapping (0, 0 for a device-only mapping).
-    pub l1: (u64, usize),
+    pub l1: (Mfn, usize),
     /// How it was mapped.
     pub flags: GntmapFlags,
 }

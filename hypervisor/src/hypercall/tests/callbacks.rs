@@ -454,7 +454,7 @@ fn a_user_mode_syscall_enters_the_syscall_callback_on_the_stack_switch_stack() {
     // The guest kernel's syscall callback, in kernel mode, on the stack_switch stack,
     // with the kernel's page tables and GS base, events masked (CALLBACKF_mask_events).
     tb.st(|st| assert!(st.cur().vcpu.in_kernel && st.cur().runnable()));
-    assert_eq!(read_cr3(), kernel_l4 << 12);
+    assert_eq!(read_cr3(), kernel_l4.addr());
     assert_eq!(gs_base(), gk);
     assert!(masked(&tb));
     let frame = (ksp & !0xF) - 7 * 8;

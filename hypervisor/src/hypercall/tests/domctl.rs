@@ -13,7 +13,7 @@ use guest_abi::hypercall::nr;
 use guest_abi::sched::{
     SchedRemoteShutdown, SCHEDOP_BLOCK, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_YIELD,
 };
-use guest_abi::types::{DomId, EvtchnPort};
+use guest_abi::types::{DomId, EvtchnPort, Mfn};
 use zerocopy::FromZeros;
 
 /// The current domain issues `domctl(&op)` with `op` in its scratch memory; the result and
@@ -96,7 +96,7 @@ fn context_of(tb: &Testbed, dom: u16) -> VcpuGuestContext {
         let d = st.dom(dom).expect("domain");
         let mut c = VcpuGuestContext::new_zeroed();
         c.user_regs = d.vcpu.regs;
-        c.ctrlreg[3] = d.vcpu.kernel_l4 << 12;
+        c.ctrlreg[3] = d.vcpu.kernel_l4.addr();
         c.flags = VgcfFlags::IN_KERNEL.bits();
         c.kernel_ss = d.vcpu.kernel_ss;
         c.kernel_sp = d.vcpu.kernel_sp;
@@ -105,11 +105,11 @@ fn context_of(tb: &Testbed, dom: u16) -> VcpuGuestContext {
 }
 
 fn type_count(tb: &Testbed, mfn: u64) -> u32 {
-    tb.st(|st| st.frame_table().0.get(mfn).expect("frame").type_count)
+    tb.st(|st| st.frame_table().0.get(Mfn(mfn)).expect("frame").type_count)
 }
 
 fn kernel_l4(tb: &Testbed, dom: u16) -> u64 {
-    tb.st(|st| st.dom(dom).expect("domain").vcpu.kernel_l4)
+    tb.st(|st| st.dom(dom).expect("domain").vcpu.kernel_l4.0)
 }
 
 fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
@@ -349,7 +349,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     assert!(free_frames() < free_before);
     let owned: Vec<u64> = tb.st(|st| {
         let (ft, _) = st.frame_table();
-        (0..ft.len()).filter(|&m| ft.owner(m) == u).collect()
+        (0..ft.len()).filter(|&m| ft.owner(Mfn(m)) == u).collect()
     });
     assert_eq!(owned.len(), 1024 + 1, "its memory and its shared_info page");
 
@@ -366,7 +366,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     tb.st(|st| {
         let (ft, _) = st.frame_table();
         for &m in &owned {
-            let pi = ft.get(m).unwrap();
+            let pi = ft.get(Mfn(m)).unwrap();
             assert_eq!(
                 (pi.owner, pi.ptype, pi.type_count),
                 (NO_OWNER, PageType::None, 0)
@@ -480,7 +480,7 @@ fn getdomaininfo_reports_the_domain_asked_for_or_the_next_one() {
     assert_eq!(i.domain, DomId(0));
     assert_eq!(i.dominf_flags(), DominfFlags::RUNNING);
     assert_eq!((i.tot_pages, i.max_pages), (DOM0_PAGES, DOM0_PAGES));
-    assert_eq!(i.shared_info_frame, si);
+    assert_eq!(i.shared_info_frame, si.0);
     assert_eq!((i.nr_online_vcpus, i.max_vcpu_id), (1, 0));
     crate::arch::cpu::advance_ns(3_000_000);
     assert!(info(&mut tb, 0).unwrap().cpu_time >= i.cpu_time + 3_000_000);
@@ -695,7 +695,7 @@ fn setvcpucontext_loads_a_sanitised_context_and_balances_table_references() {
         assert_eq!((v.regs.cs, v.regs.ss), (0x0b, 0x13));
         assert_eq!(v.regs.rflags, 0x1 | 0x202, "IOPL and TF dropped, IF set");
         assert_eq!((v.kernel_ss, v.kernel_sp), (0x13, c.kernel_sp));
-        assert_eq!((v.kernel_l4, v.user_l4), (l4, 0));
+        assert_eq!((v.kernel_l4, v.user_l4), (Mfn(l4), Mfn(0)));
         assert_eq!(
             (v.callbacks.event, v.callbacks.failsafe, v.callbacks.syscall),
             (
@@ -729,7 +729,7 @@ fn setvcpucontext_refuses_bad_addresses_foreign_tables_and_the_caller_itself() {
         let (ft, _) = st.frame_table();
         (0..ft.len())
             .find(|&m| {
-                ft.get(m).is_some_and(|p| {
+                ft.get(Mfn(m)).is_some_and(|p| {
                     p.owner == u && p.ptype == PageType::Writable && p.type_count > 0
                 })
             })

@@ -191,7 +191,7 @@ fn guest_masks(tb: &Testbed, dom: u16, port: u32) {
 /// entries): a request there can be read but its result not written back.
 fn read_only_page(tb: &Testbed) -> u64 {
     tb.st(|st| {
-        let l4 = crate::arch::cpu::read_cr3() >> 12;
+        let l4 = guest_abi::types::Mfn::containing(crate::arch::cpu::read_cr3());
         let ro = |va: u64| {
             translate(&st.mem, l4, va, false).is_ok() && translate(&st.mem, l4, va, true).is_err()
         };

@@ -13,7 +13,7 @@ use guest_abi::grant_table::*;
 use guest_abi::hypercall::nr;
 use guest_abi::memory::XENMEM_INCREASE_RESERVATION;
 use guest_abi::memory::{XenMemoryReservation, XENMEM_DECREASE_RESERVATION};
-use guest_abi::types::{DomId, GrantRef};
+use guest_abi::types::{DomId, GrantRef, Mfn};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Where the guest's `syscall` sits (as the testbed places it).
@@ -86,11 +86,18 @@ fn query(tb: &mut Testbed, dom: DomId) -> (i16, u32, u32) {
 }
 
 /// Granter `granter` fills entry `gref` of its table (as the guest would through its mapping).
-fn grant(tb: &Testbed, granter: u16, gref: u32, grantee: u16, frame: u64, flags: GtfFlags) {
+fn grant(
+    tb: &Testbed,
+    granter: u16,
+    gref: u32,
+    grantee: u16,
+    frame: impl Into<Mfn>,
+    flags: GtfFlags,
+) {
     let e = GrantEntryV1 {
         flags: flags.bits(),
         domid: DomId(grantee),
-        frame: frame as u32,
+        frame: frame.into().0 as u32,
     };
     tb.st(|st| {
         let g = &st.dom(granter).unwrap().grant;
@@ -113,12 +120,14 @@ fn live_maps(tb: &Testbed, id: u16) -> usize {
     tb.st(|st| st.dom(id).unwrap().grant.live_maps())
 }
 
-fn info(tb: &Testbed, mfn: u64) -> PageInfo {
+fn info(tb: &Testbed, mfn: impl Into<Mfn>) -> PageInfo {
+    let mfn = mfn.into();
     tb.st(|st| *st.frame_table().0.get(mfn).expect("frame exists"))
 }
 
 /// (refs, foreign_refs, type, type_count) of a frame.
-fn counts(tb: &Testbed, mfn: u64) -> (u32, u32, PageType, u32) {
+fn counts(tb: &Testbed, mfn: impl Into<Mfn>) -> (u32, u32, PageType, u32) {
+    let mfn = mfn.into();
     let p = info(tb, mfn);
     (p.refs, p.foreign_refs, p.ptype, p.type_count)
 }
@@ -179,16 +188,10 @@ fn copy(tb: &mut Testbed, c: GnttabCopy) -> i16 {
 }
 
 /// The L1 table and slot mapping the current domain's `va`.
-fn l1_slot(tb: &Testbed, va: u64) -> (u64, usize) {
+fn l1_slot(tb: &Testbed, va: u64) -> (Mfn, usize) {
     tb.st(|st| {
-        let mut t = st.cur().vcpu.active_l4();
-        for level in (2..=4u32).rev() {
-            let e = st
-                .mem
-                .read(t, ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize);
-            t = pte::mfn(e);
-        }
-        (t, ((va >> 12) & 0x1FF) as usize)
+        let l4 = st.cur().vcpu.active_l4();
+        crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped")
     })
 }
 
@@ -199,7 +202,7 @@ fn l1e(tb: &Testbed, va: u64) -> u64 {
 
 /// The machine frame behind the current domain's `va`.
 fn frame_of(tb: &Testbed, va: u64) -> u64 {
-    pte::mfn(l1e(tb, va))
+    pte::mfn(l1e(tb, va)).0
 }
 
 /// Spare page `k` of the current domain, unmapped (its L1 slot free for a grant mapping).
@@ -310,7 +313,7 @@ fn setup_table_grows_the_table_in_hypervisor_frames_and_reports_them() {
             .grant
             .frames
             .iter()
-            .map(|p| p.mfn())
+            .map(|p| p.mfn().0)
             .collect()
     });
     assert_eq!(frames, table);
@@ -365,7 +368,7 @@ fn another_domains_table_needs_privilege_and_an_existing_live_domain() {
     assert_eq!(status, GntStatus::OKAY.0);
     assert_eq!(
         frames,
-        vec![tb.st(|st| st.dom(u).unwrap().grant.frames[0].mfn())]
+        vec![tb.st(|st| st.dom(u).unwrap().grant.frames[0].mfn().0)]
     );
     assert_eq!(
         query(&mut tb, DomId(u)),
@@ -471,7 +474,7 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     assert_eq!(m.status, GntStatus::OKAY.0);
     assert_eq!(m.handle, 0, "the first handle");
     let e = l1e(&tb, va);
-    assert_eq!(pte::mfn(e), f);
+    assert_eq!(pte::mfn(e).0, f);
     assert_eq!(e & (pte::P | pte::RW | pte::US), pte::P | pte::RW | pte::US);
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
     assert_eq!(
@@ -481,7 +484,7 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     assert_eq!(
         active(&tb, 0, GREF),
         Some(Active {
-            frame: f,
+            frame: Mfn(f),
             grantee: u,
             pin_ro: 0,
             pin_rw: 1
@@ -506,7 +509,7 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     assert_eq!(
         active(&tb, 0, GREF),
         Some(Active {
-            frame: f,
+            frame: Mfn(f),
             grantee: u,
             pin_ro: 1,
             pin_rw: 1
@@ -727,15 +730,15 @@ fn a_grant_of_a_frame_the_granter_does_not_own_is_refused() {
     });
     let free = tb.st(|st| {
         (0x200..st.mem.max_mfn)
-            .find(|&m| st.frame_table().0.owner(m) == NO_OWNER)
+            .find(|&m| st.frame_table().0.owner(Mfn(m)) == NO_OWNER)
             .unwrap()
     });
     for (gref, frame) in [
         (20, u_frame),
         (21, table),
         (22, shared),
-        (23, free),
-        (24, u32::MAX as u64),
+        (23, Mfn(free)),
+        (24, Mfn(u32::MAX as u64)),
     ] {
         grant(&tb, 0, gref, u, frame, RW_GRANT);
     }
@@ -810,7 +813,7 @@ fn unmapping_twice_or_with_a_wrong_handle_or_address_is_refused() {
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::BAD_HANDLE.0);
     tb.run(u);
     // All of that left the mapping alone.
-    assert_eq!(pte::mfn(l1e(&tb, va)), f);
+    assert_eq!(pte::mfn(l1e(&tb, va)).0, f);
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
     assert_eq!(active(&tb, 0, GREF).map(|a| a.pin_rw), Some(1));
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
@@ -855,7 +858,7 @@ fn a_mapping_the_grantee_removed_itself_still_unmaps_cleanly() {
     );
     let own_refs = counts(&tb, own).0;
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
-    assert_eq!(pte::mfn(l1e(&tb, va)), own);
+    assert_eq!(pte::mfn(l1e(&tb, va)).0, own);
     assert_eq!(counts(&tb, own).0, own_refs);
     assert_eq!(active(&tb, 0, GREF), None);
 }
@@ -880,14 +883,14 @@ fn a_pinned_grant_keeps_its_frame_when_the_granter_rewrites_the_entry() {
     );
     let m2 = map(&mut tb, DomId(0), GREF, va2, GntmapFlags::HOST_MAP);
     assert_eq!(m2.status, GntStatus::OKAY.0);
-    assert_eq!(pte::mfn(l1e(&tb, va2)), f);
+    assert_eq!(pte::mfn(l1e(&tb, va2)).0, f);
     assert_eq!(counts(&tb, g), (0, 0, PageType::None, 0));
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
     assert_eq!(unmap(&mut tb, va2, m2.handle), GntStatus::OKAY.0);
     // Once unused, the entry's new frame is the one mapped.
     let m3 = map(&mut tb, DomId(0), GREF, va, GntmapFlags::HOST_MAP);
     assert_eq!(m3.status, GntStatus::OKAY.0);
-    assert_eq!(pte::mfn(l1e(&tb, va)), g);
+    assert_eq!(pte::mfn(l1e(&tb, va)).0, g);
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
 }
 
@@ -951,7 +954,7 @@ fn a_device_mapping_holds_the_frame_and_reports_its_bus_address() {
         0,
         GntmapFlags::DEVICE_MAP | GntmapFlags::READONLY,
     );
-    assert_eq!((r.status, r.dev_bus_addr), (GntStatus::OKAY.0, l1 << 12));
+    assert_eq!((r.status, r.dev_bus_addr), (GntStatus::OKAY.0, l1.addr()));
     assert_eq!(counts(&tb, l1).0, l1_before.0 + 1);
     assert_eq!(
         (counts(&tb, l1).2, counts(&tb, l1).3),
@@ -994,7 +997,7 @@ fn contains_pte_maps_into_the_callers_own_l1_and_reveals_nothing_of_other_frames
         &mut tb,
         DomId(0),
         GREF,
-        (l1 << 12) + idx as u64 * 8 + 4,
+        l1.addr() + idx as u64 * 8 + 4,
         flags,
     );
     assert_eq!(
@@ -1012,27 +1015,21 @@ fn contains_pte_maps_into_the_callers_own_l1_and_reveals_nothing_of_other_frames
                     .read(t, ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize),
             );
         }
-        (t << 12) + ((va >> 21) & 0x1FF) * 8
+        t.addr() + ((va >> 21) & 0x1FF) * 8
     });
     let m = map(&mut tb, DomId(0), GREF, l2_entry, flags);
     assert_eq!(m.status, GntStatus::BAD_VIRT_ADDR.0, "its own L2's entry");
     let (sl1, sidx) = l1_slot(&tb, tb.scratch());
-    let m = map(
-        &mut tb,
-        DomId(0),
-        GREF,
-        (sl1 << 12) + sidx as u64 * 8,
-        flags,
-    );
+    let m = map(&mut tb, DomId(0), GREF, sl1.addr() + sidx as u64 * 8, flags);
     assert_eq!(m.status, GntStatus::BAD_VIRT_ADDR.0);
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
     assert_eq!(live_maps(&tb, u), 0);
     // The free entry of its own L1: mapped there.
-    let pte_addr = (l1 << 12) + idx as u64 * 8;
+    let pte_addr = l1.addr() + idx as u64 * 8;
     put_bytes(&tb, f, 0, b"via the PTE");
     let m = map(&mut tb, DomId(0), GREF, pte_addr, flags);
     assert_eq!(m.status, GntStatus::OKAY.0);
-    assert_eq!(pte::mfn(l1e(&tb, va)), f);
+    assert_eq!(pte::mfn(l1e(&tb, va)).0, f);
     assert_eq!(tb.read_bytes(va, 11), b"via the PTE");
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
     // Its unmap names the same entry.
@@ -1181,7 +1178,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
         (
             "into its own L4",
             gr(fref, 0),
-            me(l4, 0),
+            me(l4.0, 0),
             8,
             src_g,
             GntStatus::BAD_PAGE,
@@ -1189,7 +1186,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
         (
             "into its own L1",
             gr(fref, 0),
-            me(l1, 0),
+            me(l1.0, 0),
             8,
             src_g,
             GntStatus::BAD_PAGE,
@@ -1197,7 +1194,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
         (
             "into its shared_info",
             gr(fref, 0),
-            me(shared, 0),
+            me(shared.0, 0),
             8,
             src_g,
             GntStatus::BAD_PAGE,
@@ -1370,7 +1367,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
             .grant
             .frames
             .iter()
-            .map(|p| p.mfn())
+            .map(|p| p.mfn().0)
             .collect()
     });
     tb.run(0);

@@ -15,7 +15,7 @@ use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::mmu::{MmuextOp, UvmfFlags, MMUEXT_COPY_PAGE, MMUEXT_NEW_USER_BASEPTR};
 use guest_abi::sched::ShutdownReason;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn};
 
 /// Where the test kernel (and every test domain's memory) is mapped.
 pub(super) const BASE: u64 = 0xFFFF_FFFF_8000_0000;
@@ -33,14 +33,10 @@ const XEN_CS: u64 = 0xe008;
 const XEN_SS: u64 = 0xe010;
 
 /// The L1 table, index and entry mapping `va` in the current domain's live page tables.
-pub(super) fn l1e(tb: &Testbed, va: u64) -> (u64, usize, u64) {
+pub(super) fn l1e(tb: &Testbed, va: u64) -> (Mfn, usize, u64) {
     tb.st(|st| {
-        let mut t = st.cur().vcpu.active_l4();
-        for level in (2..=4u32).rev() {
-            let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
-            t = crate::mm::pte::mfn(st.mem.read(t, idx));
-        }
-        let idx = ((va >> 12) & 0x1FF) as usize;
+        let l4 = st.cur().vcpu.active_l4();
+        let (t, idx) = crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped");
         (t, idx, st.mem.read(t, idx))
     })
 }
@@ -48,7 +44,7 @@ pub(super) fn l1e(tb: &Testbed, va: u64) -> (u64, usize, u64) {
 /// Give the current domain user page tables distinct from its kernel ones (a copy of its
 /// kernel L4 in a frame taken out of its initial mapping), as a guest does with
 /// `MMUEXT_NEW_USER_BASEPTR`. Returns the user L4.
-pub(super) fn give_user_page_tables(tb: &mut Testbed) -> u64 {
+pub(super) fn give_user_page_tables(tb: &mut Testbed) -> Mfn {
     let va = BASE + 0x20_0000;
     let frame = crate::mm::pte::mfn(l1e(tb, va).2);
     assert_eq!(
@@ -63,8 +59,8 @@ pub(super) fn give_user_page_tables(tb: &mut Testbed) -> u64 {
     tb.write(
         ops,
         &[
-            MmuextOp::new(MMUEXT_COPY_PAGE, frame, kernel_l4),
-            MmuextOp::new(MMUEXT_NEW_USER_BASEPTR, frame, 0),
+            MmuextOp::new(MMUEXT_COPY_PAGE, frame.0, kernel_l4.0),
+            MmuextOp::new(MMUEXT_NEW_USER_BASEPTR, frame.0, 0),
         ],
     );
     assert_eq!(
@@ -257,7 +253,7 @@ fn iret_to_user_mode_switches_to_the_user_page_tables_and_gs_base() {
         assert_eq!(v.gs_base_kernel, gk);
     });
     assert!(!crate::domain::state::current_in_kernel());
-    assert_eq!(crate::arch::cpu::read_cr3(), user_l4 << 12);
+    assert_eq!(crate::arch::cpu::read_cr3(), user_l4.addr());
     assert_eq!(crate::arch::cpu::gs_base(), gu);
 }
 
@@ -395,7 +391,7 @@ fn iret_to_user_mode_with_a_noncanonical_rip_bounces_the_gp_onto_the_kernel_stac
     iret(&mut tb, s + 0x800, &ctx);
     // Back in guest kernel mode, on its registered stack, at its #GP handler.
     tb.st(|st| assert!(st.cur().vcpu.in_kernel));
-    assert_eq!(crate::arch::cpu::read_cr3(), kernel_l4 << 12);
+    assert_eq!(crate::arch::cpu::read_cr3(), kernel_l4.addr());
     assert_eq!(tb.regs.rip, gp);
     assert_eq!(tb.regs.rsp, ksp - 8 * 8);
     // The frame names the user context (RPL 3 selectors).

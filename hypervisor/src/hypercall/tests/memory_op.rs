@@ -1,7 +1,6 @@
 //! `memory_op`: populating, growing and shrinking a domain's memory (with continuations of
 //! long extent lists), the reservation queries and the M2P description.
 
-use crate::arch::paging::m2p_get;
 use crate::mm::page_types::{PageInfo, PageType, TableMem, NO_OWNER};
 use crate::mm::pte;
 use crate::testbed::{err, Testbed};
@@ -9,7 +8,7 @@ use guest_abi::arch::MACH2PHYS_VIRT_START;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::memory::*;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn};
 use zerocopy::IntoBytes;
 
 /// Where the guest's `syscall` sits (as the testbed places it).
@@ -57,8 +56,13 @@ fn read_list(tb: &Testbed, at: u64, n: usize) -> Vec<u64> {
         .collect()
 }
 
-fn info(tb: &Testbed, mfn: u64) -> PageInfo {
-    tb.st(|st| *st.frame_table().0.get(mfn).expect("frame exists"))
+/// M2P[mfn], by number.
+fn m2p(mfn: u64) -> u64 {
+    crate::arch::paging::m2p_get(Mfn(mfn)).0
+}
+
+fn info(tb: &Testbed, mfn: impl Into<Mfn>) -> PageInfo {
+    tb.st(|st| *st.frame_table().0.get(mfn.into()).expect("frame exists"))
 }
 
 fn tot(tb: &Testbed, id: u16) -> u64 {
@@ -88,17 +92,9 @@ fn frame_of(tb: &Testbed, va: u64) -> u64 {
 /// The L1 entry mapping the current domain's `va`.
 fn l1e(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
-        let mut t = st.cur().vcpu.active_l4();
-        for level in (1..=4u32).rev() {
-            let e = st
-                .mem
-                .read(t, ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize);
-            if level == 1 {
-                return e;
-            }
-            t = pte::mfn(e);
-        }
-        unreachable!()
+        let l4 = st.cur().vcpu.active_l4();
+        let (t, idx) = crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped");
+        st.mem.read(t, idx)
     })
 }
 
@@ -136,7 +132,7 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
         assert_eq!(p.owner, 0);
         assert!(!p.xen);
         assert_eq!((p.ptype, p.type_count, p.refs), (PageType::None, 0, 0));
-        assert_eq!(m2p_get(mfn), pfn, "the M2P records the PFN");
+        assert_eq!(m2p(mfn), pfn, "the M2P records the PFN");
         let mut b = [0xAAu8; 4096];
         tb.peek(mfn, 0, &mut b);
         let zeros = b.iter().all(|&x| x == 0);
@@ -193,11 +189,7 @@ fn increase_reservation_with_or_without_a_list_counts_the_frames_and_leaves_the_
     assert_eq!(rc, 3);
     for mfn in read_list(&tb, list, 3) {
         assert_eq!(info(&tb, mfn).owner, 0);
-        assert_eq!(
-            m2p_get(mfn),
-            u64::MAX,
-            "no PFN yet: the M2P entry is invalid"
-        );
+        assert_eq!(m2p(mfn), u64::MAX, "no PFN yet: the M2P entry is invalid");
     }
     assert_eq!(tot(&tb, 0), before + 5);
 }
@@ -276,7 +268,7 @@ fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
     assert_eq!(rc, 3);
     for &mfn in &mfns {
         assert_eq!(info(&tb, mfn).owner, NO_OWNER);
-        assert_eq!(m2p_get(mfn), u64::MAX);
+        assert_eq!(m2p(mfn), u64::MAX);
     }
     assert_eq!(tot(&tb, 0), before);
     assert_eq!(listed(&tb, 0), before);
@@ -321,13 +313,13 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     let free_frame = tb.st(|st| {
         (0..st.mem.max_mfn)
             .rev()
-            .find(|&m| st.frame_table().0.owner(m) == NO_OWNER && m > 0x1000)
+            .find(|&m| st.frame_table().0.owner(Mfn(m)) == NO_OWNER && m > 0x1000)
             .unwrap()
     });
     let (before, u_before, free_before) = (tot(&tb, 0), tot(&tb, u), free_frames());
     let l4_info = info(&tb, l4);
     // A free frame first, then the L4: one extent is done and the call stops at the table.
-    write_list(&tb, list, &[spare, l4]);
+    write_list(&tb, list, &[spare, l4.0]);
     let (rc, _) = reserve(
         &mut tb,
         XENMEM_DECREASE_RESERVATION.into(),
@@ -345,8 +337,8 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     // Each of these is refused as the first extent: nothing is done.
     for (what, mfn) in [
         ("a frame its page tables map", mapped),
-        ("another domain's frame", u_frame),
-        ("its shared_info (the hypervisor's page)", shared),
+        ("another domain's frame", u_frame.0),
+        ("its shared_info (the hypervisor's page)", shared.0),
         ("a free frame", free_frame),
         ("a frame beyond RAM", 1 << 40),
         ("an absurd frame number", u64::MAX),
@@ -423,7 +415,7 @@ fn dom0_may_populate_and_query_another_domain_but_not_a_missing_or_dying_one() {
     assert_eq!(rc, 2);
     for (mfn, pfn) in read_list(&tb, list, 2).into_iter().zip([0x8000, 0x8001]) {
         assert_eq!(info(&tb, mfn).owner, u, "the frame is the target's");
-        assert_eq!(m2p_get(mfn), pfn);
+        assert_eq!(m2p(mfn), pfn);
     }
     assert_eq!(tot(&tb, u), 1026);
     assert_eq!(tot(&tb, 0), crate::testbed::DOM0_PAGES);
@@ -485,7 +477,7 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     let mfns = read_list(&tb, list, N as usize);
     for (&mfn, &pfn) in mfns.iter().zip(&pfns) {
         assert_eq!(info(&tb, mfn).owner, 0);
-        assert_eq!(m2p_get(mfn), pfn);
+        assert_eq!(m2p(mfn), pfn);
     }
     assert_eq!(tot(&tb, 0), before + N);
     assert_eq!(listed(&tb, 0), before + N);
@@ -518,7 +510,7 @@ fn a_continued_call_resumes_at_the_extent_in_its_command_word() {
     assert_eq!(rc, 4);
     let got = read_list(&tb, list, 4);
     assert_eq!(&got[..2], &[0xA000, 0xA001]);
-    assert_eq!(m2p_get(got[2]), 0xA002);
+    assert_eq!(m2p(got[2]), 0xA002);
     assert_eq!(tot(&tb, 0), before + 2);
     // A start at or past the end does nothing and returns the start.
     let cmd = u64::from(XENMEM_INCREASE_RESERVATION) | 9 << MEMOP_EXTENT_SHIFT;

@@ -10,15 +10,25 @@ struct Mem(
     HashMap<(u64, usize), u64>,
     u32,
     Option<(u32, u32)>,
-    Vec<u64>,
+    Vec<Mfn>,
 );
 
-impl TableMem for Mem {
+/// The tests name frames by number.
+impl Mem {
     fn read(&self, mfn: u64, idx: usize) -> u64 {
         *self.0.get(&(mfn, idx)).unwrap_or(&0)
     }
     fn write(&mut self, mfn: u64, idx: usize, val: u64) {
         self.0.insert((mfn, idx), val);
+    }
+}
+
+impl TableMem for Mem {
+    fn read(&self, mfn: Mfn, idx: usize) -> u64 {
+        Mem::read(self, mfn.0, idx)
+    }
+    fn write(&mut self, mfn: Mfn, idx: usize, val: u64) {
+        Mem::write(self, mfn.0, idx, val);
     }
     fn hypervisor_slots(&self) -> [u64; 16] {
         [HV_SLOT; 16]
@@ -29,7 +39,7 @@ impl TableMem for Mem {
     fn flush_tlb(&mut self) {
         self.1 += 1;
     }
-    fn note_pending(&mut self, _owner: u16, mfn: u64) {
+    fn note_pending(&mut self, _owner: u16, mfn: Mfn) {
         if !self.3.contains(&mfn) {
             self.3.push(mfn);
         }
@@ -71,7 +81,7 @@ fn long_validation_and_devalidation_go_in_slices_and_end_as_one_would() {
         mem.2 = Some((every, 0));
         let mut restarts = 0;
         loop {
-            match ft.pin(&mut mem, 40, 4, D1) {
+            match ft.pin(&mut mem, Mfn(40), 4, D1) {
                 Ok(()) => break,
                 Err(Errno::ERESTART) => restarts += 1,
                 Err(e) => panic!("every {every}: {e:?}"),
@@ -80,10 +90,10 @@ fn long_validation_and_devalidation_go_in_slices_and_end_as_one_would() {
         }
         assert!(restarts > 0, "every {every}: never preempted");
         // As a pin in one go leaves it.
-        assert_eq!(ft.get(40).unwrap().type_count, 1);
-        assert_eq!(ft.get(41).unwrap().type_count, 1);
+        assert_eq!(ft.get(Mfn(40)).unwrap().type_count, 1);
+        assert_eq!(ft.get(Mfn(41)).unwrap().type_count, 1);
         for t in 42..178 {
-            let p = ft.get(t).unwrap();
+            let p = ft.get(Mfn(t)).unwrap();
             assert_eq!(
                 (p.type_count, p.partial),
                 (1, Partial::None),
@@ -92,7 +102,7 @@ fn long_validation_and_devalidation_go_in_slices_and_end_as_one_would() {
         }
         assert_eq!(mem.read(40, 256), HV_SLOT);
         // Unpinned: devalidation runs a slice at a time, what is left is pending.
-        ft.unpin(&mut mem, 40, D1).unwrap();
+        ft.unpin(&mut mem, Mfn(40), D1).unwrap();
         let mut rounds = 0;
         loop {
             let pending = core::mem::take(&mut mem.3);
@@ -106,7 +116,7 @@ fn long_validation_and_devalidation_go_in_slices_and_end_as_one_would() {
             assert!(rounds < 100_000, "no progress");
         }
         for t in 40..400 {
-            let p = ft.get(t).unwrap();
+            let p = ft.get(Mfn(t)).unwrap();
             assert_eq!(
                 (p.type_count, p.ptype, p.partial, p.refs),
                 (0, PageType::None, Partial::None, 0),
@@ -123,20 +133,20 @@ fn a_table_part_way_through_validation_is_busy_for_other_types_and_not_freed() {
     let mut mem = Mem::default();
     big_tree(&mut mem);
     mem.2 = Some((3, 0));
-    assert_eq!(ft.pin(&mut mem, 40, 4, D1), Err(Errno::ERESTART));
-    assert_eq!(ft.get(40).unwrap().partial, Partial::Validating);
+    assert_eq!(ft.pin(&mut mem, Mfn(40), 4, D1), Err(Errno::ERESTART));
+    assert_eq!(ft.get(Mfn(40)).unwrap().partial, Partial::Validating);
     mem.2 = None;
     assert_eq!(
-        ft.get_type(&mut mem, 40, PageType::Writable, D1),
+        ft.get_type(&mut mem, Mfn(40), PageType::Writable, D1),
         Err(Errno::EBUSY)
     );
     assert_eq!(
-        ft.release(&mut mem, &mut PageList::default(), 40),
+        ft.release(&mut mem, &mut PageList::default(), Mfn(40)),
         Err(Errno::EBUSY)
     );
     // Asked again, it goes on from where it stopped.
-    ft.pin(&mut mem, 40, 4, D1).unwrap();
-    assert_eq!(ft.get(40).unwrap().type_count, 1);
+    ft.pin(&mut mem, Mfn(40), 4, D1).unwrap();
+    assert_eq!(ft.get(Mfn(40)).unwrap().type_count, 1);
 }
 
 #[test]
@@ -144,9 +154,9 @@ fn adding_mappings_never_flushes() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
     for i in 0..8 {
-        ft.mod_entry(&mut mem, 13, i, e(20 + i as u64, RW), D1, D1)
+        ft.mod_entry(&mut mem, Mfn(13), i, e(20 + i as u64, RW), D1, D1)
             .unwrap();
     }
     assert_eq!(mem.1, 0, "no flush for new mappings");
@@ -157,19 +167,21 @@ fn a_frame_unmapped_since_the_last_flush_is_flushed_before_it_changes_type() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, e(30, RW), D1, D1)
+        .unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, 0, D1, D1).unwrap();
     assert_eq!(mem.1, 0, "unmapping alone does not flush");
     // Frame 30 may still be writable through a stale TLB entry: typing it as a table
     // must flush first.
-    ft.pin(&mut mem, 30, 1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(30), 1, D1).unwrap();
     assert_eq!(mem.1, 1);
     // Once flushed, other frames unmapped before that flush need no further flush.
-    ft.mod_entry(&mut mem, 13, 1, e(31, RW), D1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 1, 0, D1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 1, e(31, RW), D1, D1)
+        .unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 1, 0, D1, D1).unwrap();
     mem.flush_tlb();
-    ft.pin(&mut mem, 31, 1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(31), 1, D1).unwrap();
     assert_eq!(mem.1, 2, "only the explicit flush");
 }
 
@@ -178,13 +190,15 @@ fn a_frame_unmapped_since_the_last_flush_is_flushed_before_it_is_freed() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 0, e(30, pte::P | pte::US), D1, D1)
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, e(30, pte::P | pte::US), D1, D1)
         .unwrap();
-    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
-    ft.release(&mut mem, &mut PageList::default(), 30).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, 0, D1, D1).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), Mfn(30))
+        .unwrap();
     assert_eq!(mem.1, 1);
-    ft.release(&mut mem, &mut PageList::default(), 31).unwrap();
+    ft.release(&mut mem, &mut PageList::default(), Mfn(31))
+        .unwrap();
     assert_eq!(mem.1, 1, "a frame never mapped needs no flush");
 }
 
@@ -218,15 +232,15 @@ fn pinning_validates_recursively_and_installs_hypervisor_slots() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     chain(&mut mem);
-    ft.pin(&mut mem, 10, 4, D1).unwrap();
-    assert_eq!(ft.get(10).unwrap().ptype, PageType::L4);
-    assert_eq!(ft.get(11).unwrap().ptype, PageType::L3);
-    assert_eq!(ft.get(12).unwrap().ptype, PageType::L2);
-    assert_eq!(ft.get(13).unwrap().ptype, PageType::L1);
-    assert_eq!(ft.get(20).unwrap().ptype, PageType::Writable);
+    ft.pin(&mut mem, Mfn(10), 4, D1).unwrap();
+    assert_eq!(ft.get(Mfn(10)).unwrap().ptype, PageType::L4);
+    assert_eq!(ft.get(Mfn(11)).unwrap().ptype, PageType::L3);
+    assert_eq!(ft.get(Mfn(12)).unwrap().ptype, PageType::L2);
+    assert_eq!(ft.get(Mfn(13)).unwrap().ptype, PageType::L1);
+    assert_eq!(ft.get(Mfn(20)).unwrap().ptype, PageType::Writable);
     assert_eq!(mem.read(10, 256), HV_SLOT);
     assert_eq!(mem.read(10, 271), HV_SLOT);
-    assert!(ft.get(10).unwrap().pinned);
+    assert!(ft.get(Mfn(10)).unwrap().pinned);
 }
 
 #[test]
@@ -235,13 +249,13 @@ fn unpin_releases_every_type_reference() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     chain(&mut mem);
-    ft.pin(&mut mem, 10, 4, D1).unwrap();
-    ft.unpin(&mut mem, 10, D1).unwrap();
+    ft.pin(&mut mem, Mfn(10), 4, D1).unwrap();
+    ft.unpin(&mut mem, Mfn(10), D1).unwrap();
     for mfn in [10, 11, 12, 13, 20] {
-        let p = ft.get(mfn).unwrap();
+        let p = ft.get(Mfn(mfn)).unwrap();
         assert_eq!((p.ptype, p.type_count), (PageType::None, 0), "mfn {mfn}");
     }
-    assert_eq!(ft.unpin(&mut mem, 10, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.unpin(&mut mem, Mfn(10), D1), Err(Errno::EINVAL));
 }
 
 #[test]
@@ -251,10 +265,10 @@ fn a_table_cannot_be_mapped_writable() {
     let mut mem = Mem::default();
     chain(&mut mem);
     mem.write(13, 2, e(12, RW)); // writable mapping of the L2
-    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EBUSY));
+    assert_eq!(ft.pin(&mut mem, Mfn(10), 4, D1), Err(Errno::EBUSY));
     // The failed validation left nothing behind.
     for mfn in [10, 11, 12, 13, 20] {
-        assert_eq!(ft.get(mfn).unwrap().type_count, 0, "mfn {mfn}");
+        assert_eq!(ft.get(Mfn(mfn)).unwrap().type_count, 0, "mfn {mfn}");
     }
 }
 
@@ -264,11 +278,11 @@ fn a_writable_page_cannot_become_a_table() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(13, 0, e(30, RW));
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    assert_eq!(ft.pin(&mut mem, 30, 1, D1), Err(Errno::EBUSY));
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    assert_eq!(ft.pin(&mut mem, Mfn(30), 1, D1), Err(Errno::EBUSY));
     // Remove the writable mapping: now it can.
-    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
-    ft.pin(&mut mem, 30, 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, 0, D1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(30), 1, D1).unwrap();
 }
 
 #[test]
@@ -278,7 +292,7 @@ fn another_domains_frame_cannot_be_mapped() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(13, 0, e(40, RO));
-    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+    assert_eq!(ft.pin(&mut mem, Mfn(13), 1, D1), Err(Errno::EPERM));
 }
 
 #[test]
@@ -287,17 +301,19 @@ fn privileged_foreign_mapping_counts_a_foreign_reference() {
     info[40].owner = D1;
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D0).unwrap();
-    ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D1).unwrap();
-    assert_eq!(ft.get(40).unwrap().foreign_refs, 1);
-    assert_eq!(ft.get(40).unwrap().ptype, PageType::Writable);
+    ft.pin(&mut mem, Mfn(13), 1, D0).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 5, e(40, RW), D0, D1)
+        .unwrap();
+    assert_eq!(ft.get(Mfn(40)).unwrap().foreign_refs, 1);
+    assert_eq!(ft.get(Mfn(40)).unwrap().ptype, PageType::Writable);
     assert_eq!(
-        ft.release(&mut mem, &mut PageList::default(), 40),
+        ft.release(&mut mem, &mut PageList::default(), Mfn(40)),
         Err(Errno::EBUSY)
     );
-    ft.mod_entry(&mut mem, 13, 5, 0, D0, D0).unwrap();
-    assert_eq!(ft.get(40).unwrap().foreign_refs, 0);
-    ft.release(&mut mem, &mut PageList::default(), 40).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 5, 0, D0, D0).unwrap();
+    assert_eq!(ft.get(Mfn(40)).unwrap().foreign_refs, 0);
+    ft.release(&mut mem, &mut PageList::default(), Mfn(40))
+        .unwrap();
 }
 
 #[test]
@@ -306,9 +322,9 @@ fn foreign_domain_frames_need_the_foreign_owner_named() {
     info[40].owner = D1;
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D0).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D0).unwrap();
     assert_eq!(
-        ft.mod_entry(&mut mem, 13, 5, e(40, RW), D0, D0),
+        ft.mod_entry(&mut mem, Mfn(13), 5, e(40, RW), D0, D0),
         Err(Errno::EPERM)
     );
 }
@@ -319,16 +335,16 @@ fn superpages_and_reserved_bits_are_refused() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(12, 0, e(13, RW | pte::PSE));
-    assert_eq!(ft.pin(&mut mem, 12, 2, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, Mfn(12), 2, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
     mem.write(11, 0, e(12, RW | pte::PSE));
-    assert_eq!(ft.pin(&mut mem, 11, 3, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, Mfn(11), 3, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
     mem.write(13, 0, e(20, RW) | (1 << 55));
-    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, Mfn(13), 1, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
     mem.write(13, 0, e(20, RW | pte::PCD));
-    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+    assert_eq!(ft.pin(&mut mem, Mfn(13), 1, D1), Err(Errno::EPERM));
 }
 
 #[test]
@@ -337,7 +353,7 @@ fn mmio_needs_permission() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(13, 0, e(0xFEE00, RW));
-    assert_eq!(ft.pin(&mut mem, 13, 1, D1), Err(Errno::EPERM));
+    assert_eq!(ft.pin(&mut mem, Mfn(13), 1, D1), Err(Errno::EPERM));
 }
 
 #[test]
@@ -345,18 +361,19 @@ fn hypervisor_slots_cannot_be_written() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 10, 4, D1).unwrap();
+    ft.pin(&mut mem, Mfn(10), 4, D1).unwrap();
     assert_eq!(
-        ft.mod_entry(&mut mem, 10, 256, e(11, RW), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(10), 256, e(11, RW), D1, D1),
         Err(Errno::EPERM)
     );
     assert_eq!(
-        ft.mod_entry(&mut mem, 10, 271, 0, D1, D1),
+        ft.mod_entry(&mut mem, Mfn(10), 271, 0, D1, D1),
         Err(Errno::EPERM)
     );
     assert_eq!(mem.read(10, 256), HV_SLOT);
-    ft.mod_entry(&mut mem, 10, 255, e(11, RW), D1, D1).unwrap();
-    assert_eq!(ft.get(11).unwrap().ptype, PageType::L3);
+    ft.mod_entry(&mut mem, Mfn(10), 255, e(11, RW), D1, D1)
+        .unwrap();
+    assert_eq!(ft.get(Mfn(11)).unwrap().ptype, PageType::L3);
 }
 
 #[test]
@@ -365,12 +382,12 @@ fn linear_mappings_only_read_only() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(10, 1, e(10, RW));
-    assert_eq!(ft.pin(&mut mem, 10, 2, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, Mfn(10), 2, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
     mem.write(10, 1, e(10, RO));
-    ft.pin(&mut mem, 10, 2, D1).unwrap();
-    ft.unpin(&mut mem, 10, D1).unwrap();
-    assert_eq!(ft.get(10).unwrap().type_count, 0);
+    ft.pin(&mut mem, Mfn(10), 2, D1).unwrap();
+    ft.unpin(&mut mem, Mfn(10), D1).unwrap();
+    assert_eq!(ft.get(Mfn(10)).unwrap().type_count, 0);
 }
 
 #[test]
@@ -379,16 +396,16 @@ fn no_linear_mappings_at_l4_not_even_of_itself() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(10, 1, e(10, RO));
-    assert_eq!(ft.pin(&mut mem, 10, 4, D1), Err(Errno::EINVAL));
+    assert_eq!(ft.pin(&mut mem, Mfn(10), 4, D1), Err(Errno::EINVAL));
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 10, 4, D1).unwrap();
-    ft.pin(&mut mem, 11, 4, D1).unwrap();
+    ft.pin(&mut mem, Mfn(10), 4, D1).unwrap();
+    ft.pin(&mut mem, Mfn(11), 4, D1).unwrap();
     assert_eq!(
-        ft.mod_entry(&mut mem, 10, 0, e(11, RO), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(10), 0, e(11, RO), D1, D1),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        ft.mod_entry(&mut mem, 10, 0, e(10, RO), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(10), 0, e(10, RO), D1, D1),
         Err(Errno::EINVAL)
     );
 }
@@ -400,49 +417,52 @@ fn linear_references_never_chain_or_loop_and_unwind_exactly() {
         let mut ft = FrameTable::new(&mut info);
         let mut mem = Mem::default();
         for t in [20, 21, 22] {
-            ft.pin(&mut mem, t, level, D1).unwrap();
+            ft.pin(&mut mem, Mfn(t), level, D1).unwrap();
         }
         // 20 -> 21: allowed; 20 now holds a linear entry, 21 is used linearly.
-        ft.mod_entry(&mut mem, 20, 0, e(21, RO), D1, D1).unwrap();
-        assert_eq!(ft.get(20).unwrap().linear, -1);
-        assert_eq!(ft.get(21).unwrap().linear, 1);
-        assert_eq!(ft.get(21).unwrap().type_count, 2);
+        ft.mod_entry(&mut mem, Mfn(20), 0, e(21, RO), D1, D1)
+            .unwrap();
+        assert_eq!(ft.get(Mfn(20)).unwrap().linear, -1);
+        assert_eq!(ft.get(Mfn(21)).unwrap().linear, 1);
+        assert_eq!(ft.get(Mfn(21)).unwrap().type_count, 2);
         // A chain 21 -> 22 (21 is used linearly) and a loop 21 -> 20 are refused, and so
         // is 22 -> 20 (20 holds linear entries).
         assert_eq!(
-            ft.mod_entry(&mut mem, 21, 0, e(22, RO), D1, D1),
+            ft.mod_entry(&mut mem, Mfn(21), 0, e(22, RO), D1, D1),
             Err(Errno::EINVAL)
         );
         assert_eq!(
-            ft.mod_entry(&mut mem, 21, 0, e(20, RO), D1, D1),
+            ft.mod_entry(&mut mem, Mfn(21), 0, e(20, RO), D1, D1),
             Err(Errno::EINVAL)
         );
         assert_eq!(
-            ft.mod_entry(&mut mem, 22, 0, e(20, RO), D1, D1),
+            ft.mod_entry(&mut mem, Mfn(22), 0, e(20, RO), D1, D1),
             Err(Errno::EINVAL)
         );
         // More linear entries in 20, and another user of 21, are fine.
-        ft.mod_entry(&mut mem, 20, 1, e(22, RO), D1, D1).unwrap();
-        ft.mod_entry(&mut mem, 22, 5, e(21, RO), D1, D1)
+        ft.mod_entry(&mut mem, Mfn(20), 1, e(22, RO), D1, D1)
+            .unwrap();
+        ft.mod_entry(&mut mem, Mfn(22), 5, e(21, RO), D1, D1)
             .unwrap_err();
-        assert_eq!(ft.get(20).unwrap().linear, -2);
+        assert_eq!(ft.get(Mfn(20)).unwrap().linear, -2);
         // Unpinning the targets keeps them typed while referenced; removing the entries
         // unwinds every count.
-        ft.unpin(&mut mem, 21, D1).unwrap();
-        assert_eq!(ft.get(21).unwrap().ptype, PageType::table(level));
-        ft.mod_entry(&mut mem, 20, 0, 0, D1, D1).unwrap();
-        ft.mod_entry(&mut mem, 20, 1, 0, D1, D1).unwrap();
+        ft.unpin(&mut mem, Mfn(21), D1).unwrap();
+        assert_eq!(ft.get(Mfn(21)).unwrap().ptype, PageType::table(level));
+        ft.mod_entry(&mut mem, Mfn(20), 0, 0, D1, D1).unwrap();
+        ft.mod_entry(&mut mem, Mfn(20), 1, 0, D1, D1).unwrap();
         for t in [20, 21, 22] {
-            assert_eq!(ft.get(t).unwrap().linear, 0, "frame {t}");
+            assert_eq!(ft.get(Mfn(t)).unwrap().linear, 0, "frame {t}");
         }
-        assert_eq!(ft.get(21).unwrap().type_count, 0);
-        assert_eq!(ft.get(21).unwrap().ptype, PageType::None);
+        assert_eq!(ft.get(Mfn(21)).unwrap().type_count, 0);
+        assert_eq!(ft.get(Mfn(21)).unwrap().ptype, PageType::None);
         // Dropping the holder drops its linear references with it.
-        ft.mod_entry(&mut mem, 20, 0, e(22, RO), D1, D1).unwrap();
-        ft.unpin(&mut mem, 22, D1).unwrap();
-        ft.unpin(&mut mem, 20, D1).unwrap();
+        ft.mod_entry(&mut mem, Mfn(20), 0, e(22, RO), D1, D1)
+            .unwrap();
+        ft.unpin(&mut mem, Mfn(22), D1).unwrap();
+        ft.unpin(&mut mem, Mfn(20), D1).unwrap();
         for t in [20, 22] {
-            let p = ft.get(t).unwrap();
+            let p = ft.get(Mfn(t)).unwrap();
             assert_eq!(
                 (p.linear, p.type_count, p.ptype),
                 (0, 0, PageType::None),
@@ -458,7 +478,7 @@ fn modifying_a_non_table_is_refused() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     assert_eq!(
-        ft.mod_entry(&mut mem, 20, 0, e(21, RW), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(20), 0, e(21, RW), D1, D1),
         Err(Errno::EINVAL)
     );
 }
@@ -472,19 +492,21 @@ fn relinquish_drops_foreign_references_and_resets_types() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     // dom0 maps a domU frame; domU has its own pinned chain.
-    ft.pin(&mut mem, 3, 1, D0).unwrap();
-    ft.mod_entry(&mut mem, 3, 0, e(40, RW), D0, D1).unwrap();
+    ft.pin(&mut mem, Mfn(3), 1, D0).unwrap();
+    ft.mod_entry(&mut mem, Mfn(3), 0, e(40, RW), D0, D1)
+        .unwrap();
     mem.write(42, 0, e(43, RW));
     mem.write(43, 0, e(44, RW));
     mem.write(44, 0, e(45, RW));
     mem.write(45, 0, e(46, RW));
-    ft.pin(&mut mem, 42, 4, D1).unwrap();
+    ft.pin(&mut mem, Mfn(42), 4, D1).unwrap();
     let mut list = list_of(&mut ft, 32..64);
     // Phase 1 resets every type before phase 2 frees anything.
     let mut types_reset_before_any_free = true;
     let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, 1, |ft, freed| {
         if !freed.is_empty() {
-            types_reset_before_any_free &= (32..64).all(|m| ft.get(m).unwrap().type_count == 0);
+            types_reset_before_any_free &=
+                (32..64).all(|m| ft.get(Mfn(m)).unwrap().type_count == 0);
         }
     });
     assert!(types_reset_before_any_free);
@@ -493,10 +515,10 @@ fn relinquish_drops_foreign_references_and_resets_types() {
     assert_eq!(freed.len(), 31);
     assert!(!freed.contains(&40));
     for &mfn in &freed {
-        assert_eq!(ft.owner(mfn), NO_OWNER, "frame {mfn} released");
+        assert_eq!(ft.owner(Mfn(mfn)), NO_OWNER, "frame {mfn} released");
     }
-    assert_eq!(list.first(), Some(40));
-    ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
+    assert_eq!(list.first(), Some(Mfn(40)));
+    ft.mod_entry(&mut mem, Mfn(3), 0, 0, D0, D0).unwrap();
     let (freed, left) = collect(&mut ft, &mut mem, D1, &mut list);
     assert_eq!((freed, left), (vec![40], 0));
     assert!(list.is_empty());
@@ -506,7 +528,7 @@ fn relinquish_drops_foreign_references_and_resets_types() {
 fn list_of(ft: &mut FrameTable<'_>, r: core::ops::Range<u64>) -> PageList {
     let mut list = PageList::default();
     for mfn in r.rev() {
-        ft.list_push(&mut list, mfn).unwrap();
+        ft.list_push(&mut list, Mfn(mfn)).unwrap();
     }
     list
 }
@@ -525,7 +547,7 @@ fn teardown(
     let mut cursor = Cursor::Untype(list.first());
     for _ in 0..100_000 {
         let mut now = Vec::new();
-        let r = ft.relinquish_step(mem, dom, list, cursor, budget, |m| now.push(m));
+        let r = ft.relinquish_step(mem, dom, list, cursor, budget, |m| now.push(m.0));
         freed.extend(now);
         each(ft, &freed);
         match r {
@@ -545,7 +567,7 @@ fn collect(
 ) -> (Vec<u64>, u64) {
     let mut freed = Vec::new();
     let r = ft.relinquish_step(mem, dom, list, Cursor::Collect(list.first()), 1000, |m| {
-        freed.push(m)
+        freed.push(m.0)
     });
     match r {
         Relinquish::Done(left) => (freed, left),
@@ -560,7 +582,7 @@ fn teardown_works_in_bounded_steps_whatever_the_budget() {
         let mut ft = FrameTable::new(&mut info);
         let mut mem = Mem::default();
         chain(&mut mem);
-        ft.pin(&mut mem, 10, 4, D1).unwrap();
+        ft.pin(&mut mem, Mfn(10), 4, D1).unwrap();
         let mut list = list_of(&mut ft, 0..64);
         let mut steps = 0;
         let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, budget, |_, _| steps += 1);
@@ -570,7 +592,7 @@ fn teardown_works_in_bounded_steps_whatever_the_budget() {
             steps as u64 >= 128 / budget,
             "budget {budget}: {steps} steps"
         );
-        assert!((0..64).all(|m| ft.owner(m) == NO_OWNER));
+        assert!((0..64).all(|m| ft.owner(Mfn(m)) == NO_OWNER));
     }
 }
 
@@ -581,13 +603,13 @@ fn a_failed_update_keeps_the_old_entry() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     mem.write(13, 0, e(20, RW));
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
     assert_eq!(
-        ft.mod_entry(&mut mem, 13, 0, e(50, RW), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(13), 0, e(50, RW), D1, D1),
         Err(Errno::EPERM)
     );
     assert_eq!(mem.read(13, 0), e(20, RW));
-    assert_eq!(ft.get(20).unwrap().type_count, 1);
+    assert_eq!(ft.get(Mfn(20)).unwrap().type_count, 1);
 }
 
 #[test]
@@ -595,17 +617,19 @@ fn a_read_only_mapping_keeps_its_frame_from_being_freed() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 7, e(25, RO), D1, D1).unwrap();
-    assert_eq!(ft.get(25).unwrap().refs, 1);
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 7, e(25, RO), D1, D1)
+        .unwrap();
+    assert_eq!(ft.get(Mfn(25)).unwrap().refs, 1);
     // decrease_reservation of a still-mapped frame must not hand it to someone else.
     assert_eq!(
-        ft.release(&mut mem, &mut PageList::default(), 25),
+        ft.release(&mut mem, &mut PageList::default(), Mfn(25)),
         Err(Errno::EBUSY)
     );
-    ft.mod_entry(&mut mem, 13, 7, 0, D1, D1).unwrap();
-    assert_eq!(ft.get(25).unwrap().refs, 0);
-    ft.release(&mut mem, &mut PageList::default(), 25).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 7, 0, D1, D1).unwrap();
+    assert_eq!(ft.get(Mfn(25)).unwrap().refs, 0);
+    ft.release(&mut mem, &mut PageList::default(), Mfn(25))
+        .unwrap();
 }
 
 #[test]
@@ -613,9 +637,9 @@ fn pinned_tables_cannot_be_released() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
     assert_eq!(
-        ft.release(&mut mem, &mut PageList::default(), 13),
+        ft.release(&mut mem, &mut PageList::default(), Mfn(13)),
         Err(Errno::EBUSY)
     );
 }
@@ -632,18 +656,19 @@ fn descriptor_pages_are_validated_when_typed() {
     let mut mem = Mem::default();
     mem.write(30, 1, USER_DATA);
     mem.write(30, 2, USER_CODE);
-    ft.get_type(&mut mem, 30, PageType::SegDesc, D1).unwrap();
-    assert_eq!(ft.get(30).unwrap().ptype, PageType::SegDesc);
+    ft.get_type(&mut mem, Mfn(30), PageType::SegDesc, D1)
+        .unwrap();
+    assert_eq!(ft.get(Mfn(30)).unwrap().ptype, PageType::SegDesc);
     // A ring-0 code segment anywhere in the page refuses the whole page.
     mem.write(31, 300, RING0_CODE);
     assert_eq!(
-        ft.get_type(&mut mem, 31, PageType::SegDesc, D1),
+        ft.get_type(&mut mem, Mfn(31), PageType::SegDesc, D1),
         Err(Errno::EINVAL)
     );
-    assert_eq!(ft.get(31).unwrap().type_count, 0);
+    assert_eq!(ft.get(Mfn(31)).unwrap().type_count, 0);
     // Another domain cannot make our frame its descriptor page.
     assert_eq!(
-        ft.get_type(&mut mem, 63, PageType::SegDesc, D0),
+        ft.get_type(&mut mem, Mfn(63), PageType::SegDesc, D0),
         Err(Errno::EPERM)
     );
 }
@@ -653,24 +678,28 @@ fn descriptor_pages_and_writable_mappings_exclude_each_other() {
     let mut info = setup(64, D1);
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    ft.get_type(&mut mem, 30, PageType::SegDesc, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    ft.get_type(&mut mem, Mfn(30), PageType::SegDesc, D1)
+        .unwrap();
     // A descriptor page cannot be mapped writable, only read-only.
     assert_eq!(
-        ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(13), 0, e(30, RW), D1, D1),
         Err(Errno::EBUSY)
     );
-    ft.mod_entry(&mut mem, 13, 0, e(30, RO), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, e(30, RO), D1, D1)
+        .unwrap();
     // A writably mapped page cannot become a descriptor page.
-    ft.mod_entry(&mut mem, 13, 1, e(31, RW), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 1, e(31, RW), D1, D1)
+        .unwrap();
     assert_eq!(
-        ft.get_type(&mut mem, 31, PageType::SegDesc, D1),
+        ft.get_type(&mut mem, Mfn(31), PageType::SegDesc, D1),
         Err(Errno::EBUSY)
     );
     // Dropping the last descriptor reference frees the type.
-    ft.put_type(&mut mem, 30);
-    assert_eq!(ft.get(30).unwrap().ptype, PageType::None);
-    ft.mod_entry(&mut mem, 13, 0, e(30, RW), D1, D1).unwrap();
+    ft.put_type(&mut mem, Mfn(30));
+    assert_eq!(ft.get(Mfn(30)).unwrap().ptype, PageType::None);
+    ft.mod_entry(&mut mem, Mfn(13), 0, e(30, RW), D1, D1)
+        .unwrap();
 }
 
 #[test]
@@ -682,21 +711,24 @@ fn relinquish_resets_descriptor_pages_and_counts_only_foreign_mappings() {
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
     // domU: a pinned L1 mapping its own frame 50 read-only, and a descriptor page 51.
-    ft.pin(&mut mem, 45, 1, D1).unwrap();
-    ft.mod_entry(&mut mem, 45, 0, e(50, RO), D1, D1).unwrap();
-    ft.get_type(&mut mem, 51, PageType::SegDesc, D1).unwrap();
+    ft.pin(&mut mem, Mfn(45), 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(45), 0, e(50, RO), D1, D1)
+        .unwrap();
+    ft.get_type(&mut mem, Mfn(51), PageType::SegDesc, D1)
+        .unwrap();
     // dom0 maps domU frame 52 read-only.
-    ft.pin(&mut mem, 3, 1, D0).unwrap();
-    ft.mod_entry(&mut mem, 3, 0, e(52, RO), D0, D1).unwrap();
+    ft.pin(&mut mem, Mfn(3), 1, D0).unwrap();
+    ft.mod_entry(&mut mem, Mfn(3), 0, e(52, RO), D0, D1)
+        .unwrap();
     let mut list = list_of(&mut ft, 32..64);
     let (freed, left) = teardown(&mut ft, &mut mem, D1, &mut list, 5, |_, _| {});
     assert_eq!(left, 1);
     for f in [45, 50, 51] {
         assert!(freed.contains(&f), "frame {f} freed");
     }
-    assert_eq!(ft.release(&mut mem, &mut list, 52), Err(Errno::EBUSY));
-    ft.mod_entry(&mut mem, 3, 0, 0, D0, D0).unwrap();
-    ft.release(&mut mem, &mut list, 52).unwrap();
+    assert_eq!(ft.release(&mut mem, &mut list, Mfn(52)), Err(Errno::EBUSY));
+    ft.mod_entry(&mut mem, Mfn(3), 0, 0, D0, D0).unwrap();
+    ft.release(&mut mem, &mut list, Mfn(52)).unwrap();
     assert!(list.is_empty());
 }
 
@@ -707,37 +739,39 @@ fn hypervisor_pages_map_but_never_become_tables_descriptors_or_free_memory() {
     info[40] = PageInfo::default();
     let mut ft = FrameTable::new(&mut info);
     let mut mem = Mem::default();
-    let page = ft.assign_xen(40, D1).unwrap();
-    assert_eq!(page.mfn(), 40);
+    let page = ft.assign_xen(Mfn(40), D1).unwrap();
+    assert_eq!(page.mfn(), Mfn(40));
     // The guest may map it, writable too (as shared_info is).
-    ft.pin(&mut mem, 13, 1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 0, e(40, RW), D1, D1).unwrap();
-    ft.mod_entry(&mut mem, 13, 0, 0, D1, D1).unwrap();
+    ft.pin(&mut mem, Mfn(13), 1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, e(40, RW), D1, D1)
+        .unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 0, 0, D1, D1).unwrap();
     // Never a table, at any level, by pin or by reference from a higher table, nor descriptors.
     for level in 1..=4 {
-        assert_eq!(ft.pin(&mut mem, 40, level, D1), Err(Errno::EPERM));
+        assert_eq!(ft.pin(&mut mem, Mfn(40), level, D1), Err(Errno::EPERM));
     }
-    ft.pin(&mut mem, 14, 2, D1).unwrap();
+    ft.pin(&mut mem, Mfn(14), 2, D1).unwrap();
     assert_eq!(
-        ft.mod_entry(&mut mem, 14, 0, e(40, RO), D1, D1),
+        ft.mod_entry(&mut mem, Mfn(14), 0, e(40, RO), D1, D1),
         Err(Errno::EPERM)
     );
     assert_eq!(
-        ft.get_type(&mut mem, 40, PageType::SegDesc, D1),
+        ft.get_type(&mut mem, Mfn(40), PageType::SegDesc, D1),
         Err(Errno::EPERM)
     );
     // Not freeable or grantable as the guest's memory.
     assert_eq!(
-        ft.release(&mut mem, &mut PageList::default(), 40),
+        ft.release(&mut mem, &mut PageList::default(), Mfn(40)),
         Err(Errno::EPERM)
     );
-    assert!(!ft.owned_memory(40, D1));
-    assert!(ft.owned_memory(20, D1));
+    assert!(!ft.owned_memory(Mfn(40), D1));
+    assert!(ft.owned_memory(Mfn(20), D1));
     // While mapped it cannot be taken back; afterwards it can, and is then free.
-    ft.mod_entry(&mut mem, 13, 1, e(40, RO), D1, D1).unwrap();
+    ft.mod_entry(&mut mem, Mfn(13), 1, e(40, RO), D1, D1)
+        .unwrap();
     let page = ft.release_xen(&mut mem, page).unwrap_err();
-    ft.mod_entry(&mut mem, 13, 1, 0, D1, D1).unwrap();
-    assert_eq!(ft.release_xen(&mut mem, page), Ok(40));
-    assert_eq!(ft.owner(40), NO_OWNER);
-    assert!(!ft.get(40).unwrap().xen);
+    ft.mod_entry(&mut mem, Mfn(13), 1, 0, D1, D1).unwrap();
+    assert_eq!(ft.release_xen(&mut mem, page), Ok(Mfn(40)));
+    assert_eq!(ft.owner(Mfn(40)), NO_OWNER);
+    assert!(!ft.get(Mfn(40)).unwrap().xen);
 }
