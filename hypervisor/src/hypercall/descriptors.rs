@@ -100,8 +100,10 @@ pub fn update_descriptor(
 }
 
 /// MMUEXT_SET_LDT: `ents` descriptors at guest virtual address `va` (page-aligned) in the
-/// current page tables; the frames behind it become descriptor pages.
+/// current page tables; the frames behind it become descriptor pages. No entries: no LDT.
 pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
+    // Without entries the address is not used (Xen takes it as 0).
+    let va = if ents == 0 { 0 } else { va };
     if va & 0xFFF != 0 || ents > LDT_ENTRIES || (ents != 0 && !guest_va_ok(va)) {
         return Err(Errno::EINVAL);
     }

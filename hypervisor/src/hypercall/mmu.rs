@@ -116,11 +116,12 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     // No flush here: as in Xen the guest flushes what it needs, and the frame table flushes
     // before any frame that may still be cached changes type or is freed.
     lifecycle::reap_dying(st);
+    // Disarmed before anything can fail: work outside a batched call cannot be continued.
+    preempt::disarm();
     done += i;
     if pdone != 0 {
         guest_copy::write(&st.mem, pdone, &done)?;
     }
-    preempt::disarm();
     result?;
     if i < count || restart {
         regs.rdi = list + u64::from(i) * size;
@@ -166,6 +167,15 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcRes
 pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResult {
     batched(st, regs, a, |st, pg_owner, op: &MmuextOp| {
         let cur = st.current;
+        // What acts on the caller's own vCPU (base pointers, LDT, flushes) cannot name
+        // another domain (EPERM, as Xen).
+        let own = || {
+            if pg_owner == cur {
+                Ok(())
+            } else {
+                Err(Errno::EPERM)
+            }
+        };
         match op.cmd {
             MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
                 let level = (op.cmd - MMUEXT_PIN_L1_TABLE + 1) as u8;
@@ -177,9 +187,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 ft.unpin(mem, Mfn(op.arg1), pg_owner)
             }
             MMUEXT_NEW_BASEPTR | MMUEXT_NEW_USER_BASEPTR => {
-                if pg_owner != cur {
-                    return Err(Errno::EINVAL);
-                }
+                own()?;
                 let user = op.cmd == MMUEXT_NEW_USER_BASEPTR;
                 let new = Mfn(op.arg1);
                 {
@@ -203,18 +211,21 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 Ok(())
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
+                own()?;
                 flush_tlb_local();
                 Ok(())
             }
             MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
+                own()?;
                 invlpg(op.arg1);
                 Ok(())
             }
-            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => st.require_privileged(),
+            MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
+                own()?;
+                st.require_privileged()
+            }
             MMUEXT_SET_LDT => {
-                if pg_owner != cur {
-                    return Err(Errno::EINVAL);
-                }
+                own()?;
                 super::descriptors::set_ldt(st, op.arg1, op.arg2)
             }
             MMUEXT_CLEAR_PAGE | MMUEXT_COPY_PAGE => {
@@ -239,6 +250,10 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> Hc
     let l4 = st.cur().vcpu.active_l4();
     let (l1, idx) = l1_slot(&st.mem, l4, va).ok_or(Errno::EINVAL)?;
     let (mut ft, mem) = st.frame_table();
+    // Only an L1 entry: through a linear (same-level) entry the walk ends at a higher table.
+    if ft.get(l1).map(|p| p.ptype) != Some(PageType::L1) {
+        return Err(Errno::EINVAL);
+    }
     ft.mod_entry(mem, l1, idx, val, cur, pg_owner)?;
     match UvmfFlags::from_bits_truncate(flags & UvmfFlags::FLUSHTYPE_MASK) {
         f if f.contains(UvmfFlags::TLB_FLUSH) => flush_tlb_local(),
