@@ -13,7 +13,7 @@ use crate::testbed::{err, Testbed, SCRATCH_LEN};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::mmu::*;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn};
 use zerocopy::IntoBytes;
 
 const SELF: u64 = DomId::SELF.0 as u64;
@@ -69,7 +69,7 @@ fn info(tb: &Testbed, mfn: u64) -> (PageType, u32) {
 
 /// Descriptor (or entry) `i` of frame `mfn`.
 fn word(tb: &Testbed, mfn: u64, i: usize) -> u64 {
-    tb.st(|st| st.mem.read(mfn, i))
+    tb.st(|st| st.mem.read(Mfn(mfn), i))
 }
 
 fn uvm(tb: &mut Testbed, va: u64, val: u64) -> i64 {
@@ -117,29 +117,28 @@ fn set_ldt(tb: &mut Testbed, va: u64, ents: u64) -> i64 {
 /// The current vCPU's (GDT frames, GDT entries, LDT frames, LDT entries, LDT base).
 type Tables = (Vec<u64>, u64, Vec<u64>, u64, u64);
 
+/// `d` with frames by number.
+fn numbered(d: &crate::arch::desc::GuestDescTables) -> Tables {
+    let nums = |f: &[Mfn]| f.iter().map(|m| m.0).collect();
+    (
+        nums(&d.gdt[..d.gdt_nr]),
+        d.gdt_ents,
+        nums(&d.ldt[..d.ldt_nr]),
+        d.ldt_ents,
+        d.ldt_base,
+    )
+}
+
 fn tables(tb: &Testbed) -> Tables {
     tb.st(|st| {
         let d = st.cur().vcpu.desc;
-        (
-            d.gdt[..d.gdt_nr].to_vec(),
-            d.gdt_ents,
-            d.ldt[..d.ldt_nr].to_vec(),
-            d.ldt_ents,
-            d.ldt_base,
-        )
+        numbered(&d)
     })
 }
 
 /// What the (modelled) CPU has loaded, in the same form.
 fn loaded() -> Tables {
-    let d = gdt::loaded().expect("tables loaded");
-    (
-        d.gdt[..d.gdt_nr].to_vec(),
-        d.gdt_ents,
-        d.ldt[..d.ldt_nr].to_vec(),
-        d.ldt_ents,
-        d.ldt_base,
-    )
+    numbered(&gdt::loaded().expect("tables loaded"))
 }
 
 /// Every frame's (owner, type, count, pinned, refs).
@@ -255,13 +254,13 @@ fn set_gdt_refuses_page_tables_and_frames_the_caller_does_not_own() {
     let l1 = tb.st(|st| {
         let l4e = st.mem.read(l4, 511);
         let l3e = st.mem.read(pte::mfn(l4e), 510);
-        pte::mfn(st.mem.read(pte::mfn(l3e), 0))
+        pte::mfn(st.mem.read(pte::mfn(l3e), 0)).0
     });
-    let shared = tb.st(|st| st.cur().shared_info.mfn());
+    let shared = tb.st(|st| st.cur().shared_info.mfn().0);
     let good = desc_frame(&mut tb, 1, &[]);
     let snap = snapshot(&tb);
     for (what, m) in [
-        ("its L4", l4),
+        ("its L4", l4.0),
         ("an L1", l1),
         ("dom0's frame", d0_frame),
         ("its shared_info", shared),
@@ -276,7 +275,7 @@ fn set_gdt_refuses_page_tables_and_frames_the_caller_does_not_own() {
         assert_eq!(snapshot(&tb), snap, "{what}");
     }
     assert_eq!(tables(&tb), (vec![], 0, vec![], 0, 0));
-    assert_eq!(info(&tb, l4), (PageType::L4, 2));
+    assert_eq!(info(&tb, l4.0), (PageType::L4, 2));
 }
 
 #[test]
@@ -336,7 +335,7 @@ fn a_gdt_frame_cannot_be_mapped_writable_while_in_use() {
         let l3 = pte::mfn(st.mem.read(l4, 511));
         let l2 = pte::mfn(st.mem.read(l3, 510));
         let l1 = pte::mfn(st.mem.read(l2, ((other >> 21) & 0x1FF) as usize));
-        (l1 << 12) | (((other >> 12) & 0x1FF) * 8)
+        l1.addr() | (((other >> 12) & 0x1FF) * 8)
     });
     let snap = snapshot(&tb);
     assert_eq!(uvm(&mut tb, va, g0 << 12 | RW), err(Errno::EBUSY));
@@ -434,11 +433,11 @@ fn update_descriptor_refuses_page_tables_other_domains_frames_and_bad_addresses(
     let u = tb.domu(1024);
     tb.run(u);
     let l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
-    let l3 = tb.st(|st| pte::mfn(st.mem.read(l4, 511)));
+    let l3 = tb.st(|st| pte::mfn(st.mem.read(l4, 511)).0);
     let own = frame(&tb, spare(&tb, 0));
     let snap = snapshot(&tb);
     for (what, maddr) in [
-        ("its L4", l4 << 12),
+        ("its L4", l4.addr()),
         ("an entry of its L3", (l3 << 12) | (510 * 8)),
         ("dom0's frame", d0_frame << 12),
         ("a free frame", 0x10 << 12),
@@ -459,7 +458,7 @@ fn update_descriptor_refuses_page_tables_other_domains_frames_and_bad_addresses(
         );
     }
     assert_eq!(snapshot(&tb), snap);
-    assert_eq!(info(&tb, l4), (PageType::L4, 2));
+    assert_eq!(info(&tb, l4.0), (PageType::L4, 2));
     // Its own page works.
     assert_eq!(update_descriptor(&mut tb, own << 12, USER_DATA), 0);
     assert_eq!(tb.read::<u64>(spare(&tb, 0)), USER_DATA);

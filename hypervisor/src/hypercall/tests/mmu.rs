@@ -12,7 +12,7 @@ use crate::testbed::{err, Testbed, SCRATCH_LEN};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::mmu::*;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, Mfn};
 use zerocopy::IntoBytes;
 
 /// DOMID_SELF as a hypercall argument.
@@ -48,7 +48,7 @@ fn slot_of(tb: &Testbed, dom: u16, va: u64, level: u32) -> u64 {
             assert!(pte::present(e), "level {l} entry of {va:#x} not present");
             t = pte::mfn(e);
         }
-        (t << 12) | (idx(va, level) as u64 * 8)
+        t.addr() | (idx(va, level) as u64 * 8)
     })
 }
 
@@ -59,7 +59,10 @@ fn slot(tb: &Testbed, va: u64, level: u32) -> u64 {
 
 /// The 64-bit word at machine address `ma`.
 fn at(tb: &Testbed, ma: u64) -> u64 {
-    tb.st(|st| st.mem.read(ma >> 12, ((ma & 0xFFF) >> 3) as usize))
+    tb.st(|st| {
+        st.mem
+            .read(Mfn::containing(ma), ((ma & 0xFFF) >> 3) as usize)
+    })
 }
 
 /// The frame behind `va` in domain `dom`'s page tables.
@@ -81,7 +84,7 @@ fn info(tb: &Testbed, mfn: u64) -> PageInfo {
 }
 
 fn l4(tb: &Testbed) -> u64 {
-    tb.st(|st| st.cur().vcpu.kernel_l4)
+    tb.st(|st| st.cur().vcpu.kernel_l4.0)
 }
 
 fn uvm(tb: &mut Testbed, va: u64, val: u64, flags: u64) -> i64 {
@@ -104,50 +107,12 @@ fn unmap(tb: &mut Testbed, k: u64) -> u64 {
     m
 }
 
-/// Issue hypercall `nr` as the guest's CPU does: a continued call is re-executed with the
-/// argument registers the hypervisor updated (`Testbed::hypercall` re-issues the original
-/// arguments, which restarts a continued batch from its beginning).
-fn hypercall_cont(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> i64 {
-    const AT: u64 = 0xFFFF_FFFF_8000_1000;
-    let caller = tb.current();
-    tb.regs.rip = AT + 2;
-    tb.regs.rax = nr as u64;
-    [
-        tb.regs.rdi,
-        tb.regs.rsi,
-        tb.regs.rdx,
-        tb.regs.r10,
-        tb.regs.r8,
-    ] = args;
-    for _ in 0..100_000 {
-        crate::hypercall::syscall_entry(&mut tb.regs);
-        if tb.current() != caller {
-            let (rax, rip) = tb.st(|st| {
-                let r = &st.dom(caller).expect("caller exists").vcpu.regs;
-                (r.rax, r.rip)
-            });
-            if rip != AT {
-                return rax as i64;
-            }
-            tb.run(caller);
-        } else if tb.regs.rip != AT {
-            return tb.regs.rax as i64;
-        }
-        tb.regs.rip = AT + 2;
-    }
-    panic!("hypercall {nr} never finished");
-}
-
 /// `mmu_update` of `reqs` (placed in the scratch area) with `foreigndom`: (rc, *pdone).
 fn mmu(tb: &mut Testbed, reqs: &[MmuUpdate], dom: u64) -> (i64, u32) {
     let buf = tb.scratch();
     tb.write(buf, &u32::MAX);
     tb.write_bytes(buf + 64, reqs.as_bytes());
-    let rc = hypercall_cont(
-        tb,
-        nr::MMU_UPDATE,
-        [buf + 64, reqs.len() as u64, buf, dom, 0],
-    );
+    let rc = tb.hypercall(nr::MMU_UPDATE, [buf + 64, reqs.len() as u64, buf, dom, 0]);
     (rc, tb.read::<u32>(buf))
 }
 
@@ -156,7 +121,7 @@ fn ext(tb: &mut Testbed, ops: &[MmuextOp], dom: u64) -> (i64, u32) {
     let buf = tb.scratch();
     tb.write(buf, &u32::MAX);
     tb.write_bytes(buf + 64, ops.as_bytes());
-    let rc = hypercall_cont(tb, nr::MMUEXT_OP, [buf + 64, ops.len() as u64, buf, dom, 0]);
+    let rc = tb.hypercall(nr::MMUEXT_OP, [buf + 64, ops.len() as u64, buf, dom, 0]);
     (rc, tb.read::<u32>(buf))
 }
 
@@ -573,7 +538,7 @@ fn mmu_update_cannot_touch_another_domains_tables_or_frames() {
     assert_eq!(snapshot(&tb), snap);
     assert_eq!(at(&tb, d0_pte), d0_frame << 12 | RW);
     assert_eq!(at(&tb, u_pte), u_frame << 12 | RW);
-    assert_ne!(paging::m2p_get(d0_frame), 5);
+    assert_ne!(paging::m2p_get(Mfn(d0_frame)).0, 5);
 }
 
 #[test]
@@ -658,29 +623,29 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
         mmu(&mut tb, &[MmuUpdate::machphys(u_frame, 77)], u64::from(u)),
         (0, 1)
     );
-    assert_eq!(paging::m2p_get(u_frame), 77);
+    assert_eq!(paging::m2p_get(Mfn(u_frame)).0, 77);
 }
 
 #[test]
 fn mmu_update_machphys_sets_the_m2p_of_the_callers_frames_only() {
     let mut tb = Testbed::boot();
     let m = frame(&tb, spare(&tb, 0));
-    let pfn = paging::m2p_get(m);
+    let pfn = paging::m2p_get(Mfn(m)).0;
     assert!(pfn < 1024, "builder set the M2P: {pfn:#x}");
     assert_eq!(
         mmu(&mut tb, &[MmuUpdate::machphys(m, 0x4242)], SELF),
         (0, 1)
     );
-    assert_eq!(paging::m2p_get(m), 0x4242);
+    assert_eq!(paging::m2p_get(Mfn(m)).0, 0x4242);
     // Frames nobody owns, or beyond RAM.
     for bad in [0x10, crate::arch::paging::max_mfn(), 1 << 40] {
-        let old = paging::m2p_get(bad);
+        let old = paging::m2p_get(Mfn(bad)).0;
         assert_eq!(
             mmu(&mut tb, &[MmuUpdate::machphys(bad, 1)], SELF),
             (err(Errno::EPERM), 0),
             "mfn {bad:#x}"
         );
-        assert_eq!(paging::m2p_get(bad), old);
+        assert_eq!(paging::m2p_get(Mfn(bad)).0, old);
     }
     // A batch mixing both kinds of request.
     let pte_ma = slot(&tb, spare(&tb, 0), 1);
@@ -689,7 +654,7 @@ fn mmu_update_machphys_sets_the_m2p_of_the_callers_frames_only() {
         MmuUpdate::normal(pte_ma, m << 12 | RO),
     ];
     assert_eq!(mmu(&mut tb, &reqs, SELF), (0, 2));
-    assert_eq!(paging::m2p_get(m), pfn);
+    assert_eq!(paging::m2p_get(Mfn(m)).0, pfn);
     assert_eq!(at(&tb, pte_ma), m << 12 | RO);
 }
 
@@ -733,7 +698,7 @@ fn linear_page_table_entries_follow_xens_rules() {
     // Page i of the window is the table L2 entry i names: page 0 the L1, page 3 the L2.
     assert_eq!(tb.read::<u64>(L2_SLOT3_VA), at(&tb, l1 << 12));
     assert_eq!(tb.read::<u64>(L2_SLOT3_VA + 3 * 4096), at(&tb, l2 << 12));
-    assert_eq!(pte::mfn(tb.read::<u64>(L2_SLOT3_VA + 3 * 4096)), l1);
+    assert_eq!(pte::mfn(tb.read::<u64>(L2_SLOT3_VA + 3 * 4096)).0, l1);
     // It is read-only through it.
     assert_eq!(
         tb.st(|st| crate::mm::guest_copy::write(&st.mem, L2_SLOT3_VA, &0u64)),
@@ -910,9 +875,9 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
     let d0_l4 = l4(&tb);
     let d0_spare = frame(&tb, spare(&tb, 0));
     let u = tb.domu(1024);
-    let u_l4 = tb.st(|st| st.dom(u).unwrap().vcpu.kernel_l4);
+    let u_l4 = tb.st(|st| st.dom(u).unwrap().vcpu.kernel_l4.0);
     tb.run(u);
-    let shared = tb.st(|st| st.cur().shared_info.mfn());
+    let shared = tb.st(|st| st.cur().shared_info.mfn().0);
     let snap = snapshot(&tb);
     for (what, cmd, mfn, e) in [
         ("dom0's L4", MMUEXT_PIN_L4_TABLE, d0_l4, Errno::EPERM),
@@ -1060,7 +1025,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
     assert_eq!(snapshot(&tb), snap);
     assert_eq!(cpu::read_cr3(), cr3);
     assert_eq!(l4(&tb), u_l4);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
 
     // dom0 cannot load a domU's table as its own, even naming the domU (EPERM, as Xen).
     tb.run(0);
@@ -1070,7 +1035,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
             (err(Errno::EPERM), 0)
         );
     }
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
     assert_eq!(l4(&tb), d0_l4);
     assert_eq!(cpu::read_cr3(), d0_l4 << 12);
 }
@@ -1083,7 +1048,7 @@ fn mmuext_new_user_baseptr_sets_and_clears_the_user_table() {
     assert_eq!(ext1(&mut tb, MMUEXT_COPY_PAGE, user, k), 0);
     unwrite(&mut tb, 1);
     assert_eq!(ext1(&mut tb, MMUEXT_NEW_USER_BASEPTR, user, 0), 0);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4), user);
+    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), user);
     let p = info(&tb, user);
     assert_eq!((p.ptype, p.type_count), (PageType::L4, 1));
     // In kernel mode the kernel table stays live.
@@ -1091,7 +1056,7 @@ fn mmuext_new_user_baseptr_sets_and_clears_the_user_table() {
     assert_eq!(l4(&tb), k);
     // Cleared with 0: the reference goes.
     assert_eq!(ext1(&mut tb, MMUEXT_NEW_USER_BASEPTR, 0, 0), 0);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
     let p = info(&tb, user);
     assert_eq!((p.ptype, p.type_count), (PageType::None, 0));
     // The kernel's own L4 may serve as the user one too.
@@ -1204,7 +1169,11 @@ fn mmuext_clear_and_copy_page_work_on_ordinary_frames_only() {
     let list = tb.scratch() + 0x8000;
     tb.write(list, &gdt);
     assert_eq!(tb.hypercall(nr::SET_GDT, [list, 512, 0, 0, 0]), 0);
-    let l1_before = tb.st(|st| (0..512).map(|i| st.mem.read(l1, i)).collect::<Vec<_>>());
+    let l1_before = tb.st(|st| {
+        (0..512)
+            .map(|i| st.mem.read(Mfn(l1), i))
+            .collect::<Vec<_>>()
+    });
     let snap = snapshot(&tb);
     for (what, dst) in [
         ("the L4", l4f),
@@ -1232,7 +1201,9 @@ fn mmuext_clear_and_copy_page_work_on_ordinary_frames_only() {
     );
     assert_eq!(snapshot(&tb), snap);
     assert_eq!(
-        tb.st(|st| (0..512).map(|i| st.mem.read(l1, i)).collect::<Vec<_>>()),
+        tb.st(|st| (0..512)
+            .map(|i| st.mem.read(Mfn(l1), i))
+            .collect::<Vec<_>>()),
         l1_before
     );
     assert_eq!(tb.read_bytes(a, 4096), pattern);
@@ -1378,7 +1349,7 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
     );
     // Destroyed while dom0 maps one of its frames: it lingers, dying, with that frame.
     let mut steps = 0;
-    while tb.st(|st| crate::domain::lifecycle::destroy(st, u)) == Err(Errno::EAGAIN) {
+    while tb.st(|st| crate::lifecycle::destroy(st, u)) == Err(Errno::EAGAIN) {
         steps += 1;
         assert!(steps < 100);
     }
