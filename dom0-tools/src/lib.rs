@@ -20,5 +20,7 @@ pub mod shell;
 pub mod sim;
 #[cfg(test)]
 pub(crate) mod testalloc;
+#[cfg(test)]
+pub(crate) mod testhv;
 pub mod xenstore;
 pub mod xl;
