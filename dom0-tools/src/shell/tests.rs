@@ -1,19 +1,19 @@
 use super::*;
 use crate::initrd::{write_newc, Initrd};
-use crate::sim::SimHypervisor;
+use crate::testhv::TestHv;
 
-fn with_shell(f: impl FnOnce(&mut Shell<'_, SimHypervisor>)) {
+fn with_shell(f: impl FnOnce(&mut Shell<'_, TestHv>)) {
     let rd = write_newc(&[
         ("/etc/xen/domu.cfg", b"name = \"domu\"\n"),
         ("/etc/xen/x.cfg", b"no newline"),
         ("/boot/k", b"\xff\xfeab\n"),
     ]);
-    let ts = Toolstack::new(SimHypervisor::new(96, 32), Initrd::parse(&rd).unwrap());
+    let ts = Toolstack::new(TestHv::boot(96), Initrd::parse(&rd).unwrap());
     let mut sh = Shell::new(ts);
     f(&mut sh);
 }
 
-fn type_str(sh: &mut Shell<'_, SimHypervisor>, input: &[u8]) -> (String, ShellAction) {
+fn type_str(sh: &mut Shell<'_, TestHv>, input: &[u8]) -> (String, ShellAction) {
     let mut out = String::new();
     let mut last = ShellAction::Continue;
     for &b in input {
