@@ -21,7 +21,8 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     let copy_back = match op.cmd {
         XEN_DOMCTL_CREATEDOMAIN => {
             let c: DomctlCreateDomain = op.payload();
-            if c.max_vcpus > MAX_VCPUS {
+            // PV only: as Xen without HVM support, an HVM (or HAP) domain is refused.
+            if c.max_vcpus > MAX_VCPUS || c.flags & (XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP) != 0 {
                 return Err(Errno::EINVAL);
             }
             let want = (dom != 0 && dom < DomId::FIRST_RESERVED.0).then_some(dom);
@@ -42,6 +43,10 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             false
         }
         XEN_DOMCTL_PAUSEDOMAIN => {
+            // As Xen: the caller cannot pause itself (nothing would unpause it).
+            if dom == st.current {
+                return Err(Errno::EINVAL);
+            }
             let d = target(st, dom)?;
             d.pause_count = d.pause_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
             false
