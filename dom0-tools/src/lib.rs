@@ -16,8 +16,6 @@ pub mod config;
 pub mod hv;
 pub mod initrd;
 pub mod shell;
-#[cfg(any(test, feature = "std"))]
-pub mod sim;
 #[cfg(test)]
 pub(crate) mod testalloc;
 #[cfg(test)]

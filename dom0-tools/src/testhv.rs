@@ -21,6 +21,8 @@ mod fail;
 pub mod guest;
 pub mod inspect;
 mod ops;
+#[cfg(test)]
+mod tests;
 mod time;
 
 pub use fail::FailPoint;
@@ -68,8 +70,8 @@ pub struct TestHv {
     pub fail: Option<(FailPoint, Errno)>,
     /// Run this just before the operation (each time, until cleared).
     before: Option<(FailPoint, Hook)>,
-    /// Guests' planned shutdowns: (system time, domain, reason code), done as time passes.
-    planned: Vec<(u64, u16, guest_abi::sched::ShutdownReason)>,
+    /// Guests' planned actions: (system time, domain, action), done as time passes.
+    planned: Vec<(u64, u16, guest::Planned)>,
     /// Each guest's start_info address (by domain instance), as its kernel keeps it.
     start_infos: alloc::collections::BTreeMap<u64, u64>,
 }

@@ -13,6 +13,15 @@ use guest_abi::start_info::StartInfo;
 use guest_abi::types::DomId;
 use zerocopy::IntoBytes;
 
+/// What a guest is planned to do ([`TestHv::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// [`AsGuest::shutdown`].
+    Shutdown(ShutdownReason),
+    /// [`AsGuest::give_back`] of PFNs `first..end`.
+    GiveBack { first: u64, end: u64 },
+}
+
 /// Domain `id` on the CPU, issuing hypercalls; dom0 runs again when it is dropped.
 pub struct AsGuest<'h> {
     hv: &'h mut TestHv,
@@ -41,10 +50,10 @@ impl TestHv {
         }
     }
 
-    /// Domain `id` shuts itself down for `reason` when system time reaches `at_ns` (done
-    /// while time passes: [`TestHv::pass_time`]).
-    pub fn plan_shutdown(&mut self, id: u16, reason: ShutdownReason, at_ns: u64) {
-        self.planned.push((at_ns, id, reason));
+    /// Domain `id` does `what` when system time reaches `at_ns` (done while time passes:
+    /// [`TestHv::pass_time`]).
+    pub fn plan(&mut self, id: u16, what: Planned, at_ns: u64) {
+        self.planned.push((at_ns, id, what));
     }
 
     /// Does the planned guest actions whose time has come.
@@ -52,11 +61,15 @@ impl TestHv {
         let now = hypervisor::arch::now_ns();
         let (due, later): (Vec<_>, Vec<_>) = self.planned.drain(..).partition(|p| p.0 <= now);
         self.planned = later;
-        for (_, id, reason) in due {
+        for (_, id, what) in due {
             // A guest no longer running (destroyed, paused) does nothing.
             let runnable = self.tb.st(|st| st.dom(id).is_some_and(|d| d.runnable()));
             if runnable {
-                let _ = self.guest(id).shutdown(reason);
+                let g = self.guest(id);
+                let _ = match what {
+                    Planned::Shutdown(reason) => g.shutdown(reason),
+                    Planned::GiveBack { first, end } => g.give_back(first, end),
+                };
             }
         }
     }

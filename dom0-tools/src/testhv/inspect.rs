@@ -4,6 +4,7 @@
 use super::TestHv;
 use alloc::vec::Vec;
 use guest_abi::sched::ShutdownReason;
+use hypervisor::mm::page_types::TableMem;
 
 /// A domain as the hypervisor holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,33 @@ impl TestHv {
             .st(|st| st.mem.read_bytes(mfn << 12, &mut page))
             .expect("a frame of RAM");
         page
+    }
+
+    /// The frame domain `id`'s kernel page tables map at `va`, if they map it (a walk of
+    /// its L4 as the MMU would do it).
+    pub fn guest_mfn(&mut self, id: u16, va: u64) -> Option<u64> {
+        self.tb.st(|st| {
+            let mut table = st.dom(id)?.vcpu.kernel_l4;
+            for level in (1..=4u32).rev() {
+                let idx = ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize;
+                let e = st.mem.read(table, idx);
+                if e & 1 == 0 {
+                    return None;
+                }
+                table = (e >> 12) & ((1 << 40) - 1);
+            }
+            Some(table)
+        })
+    }
+
+    /// The bytes of domain `id`'s memory at `va` (within one page).
+    pub fn guest_bytes(&mut self, id: u16, va: u64, len: usize) -> Vec<u8> {
+        let off = (va & 0xFFF) as usize;
+        assert!(off + len <= 4096, "within one page");
+        let mfn = self
+            .guest_mfn(id, va)
+            .unwrap_or_else(|| panic!("domain {id} maps {va:#x}"));
+        self.frame(mfn)[off..off + len].to_vec()
     }
 
     /// The M2P entry of `mfn` (the PFN its owner has it at).
