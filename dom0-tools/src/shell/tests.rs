@@ -94,3 +94,34 @@ fn long_lines_are_capped() {
         assert_eq!(out.len(), MAX_LINE);
     });
 }
+
+#[test]
+fn xenperf_shows_the_hypervisors_counters() {
+    with_shell(|sh| {
+        let mut out = String::new();
+        sh.run_line("xenperf", &mut out);
+        let names: Vec<&str> = out
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "heap_used_bytes",
+                "heap_free_bytes",
+                "irqoff_max_ns",
+                "free_frames"
+            ],
+            "{out}"
+        );
+        let free = hypervisor::mm::frames::free_count();
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("free_frames ") && l.ends_with(&format!("T={free:>10}"))),
+            "{out}"
+        );
+        out.clear();
+        sh.run_line("xenperf -r", &mut out);
+        assert_eq!(out, "xenperf: counters reset\n");
+    });
+}
