@@ -1,6 +1,11 @@
 //! What the toolstack needs from the hypervisor: the [`Hypervisor`] trait (pv-guest implements
-//! it with real hypercalls, host tests with [`crate::sim`]) and [`ForeignMemory`], the domain
+//! it with real hypercalls; the host tests with the same hypercalls, issued as dom0 of the real
+//! hypervisor on its modelled machine: `crate::testhv`) and [`ForeignMemory`], the domain
 //! builder's view of another domain's memory through foreign mappings.
+//!
+//! Operations whose arguments embed pointers into the caller's memory are methods of their own
+//! (`set_vcpu_context`, `perfc_op`, `domain_info_batch`, `read_console`), so that an
+//! implementation whose memory is not the hypervisor's view of dom0 can marshal them.
 
 use crate::build::{BuildError, GuestMemory, PAGE_SIZE};
 use alloc::vec::Vec;
@@ -111,18 +116,14 @@ pub trait Hypervisor {
     /// `XEN_SYSCTL_perfc_op` query: every performance counter's name and values (the
     /// counters xenperf shows).
     fn perf_counters(&mut self) -> Result<Vec<(alloc::string::String, Vec<u32>)>, Errno> {
-        let n = self.perfc_op(XEN_SYSCTL_PERFCOP_QUERY, 0, 0)?;
+        let n = self.perfc_op(XEN_SYSCTL_PERFCOP_QUERY, None)?;
         let (counters, vals) = (n.nr_counters as usize, n.nr_vals as usize);
         if counters > 1024 || vals > 4096 {
             return Err(Errno::E2BIG);
         }
         let mut descs = alloc::vec![SysctlPerfcDesc::default(); counters];
         let mut values = alloc::vec![0u32; vals];
-        let again = self.perfc_op(
-            XEN_SYSCTL_PERFCOP_QUERY,
-            descs.as_mut_ptr() as u64,
-            values.as_mut_ptr() as u64,
-        )?;
+        let again = self.perfc_op(XEN_SYSCTL_PERFCOP_QUERY, Some((&mut descs, &mut values)))?;
         if again.nr_counters as usize != counters || again.nr_vals as usize != vals {
             return Err(Errno::EAGAIN);
         }
@@ -139,12 +140,19 @@ pub trait Hypervisor {
 
     /// `XEN_SYSCTL_perfc_op` reset: zero the counters that can be zeroed.
     fn perf_reset(&mut self) -> Result<(), Errno> {
-        self.perfc_op(XEN_SYSCTL_PERFCOP_RESET, 0, 0).map(|_| ())
+        self.perfc_op(XEN_SYSCTL_PERFCOP_RESET, None).map(|_| ())
     }
 
-    /// One `XEN_SYSCTL_perfc_op` with the description and value arrays at `desc` and `val`
-    /// (0: none), which must hold what the hypervisor reports.
-    fn perfc_op(&mut self, cmd: u32, desc: u64, val: u64) -> Result<SysctlPerfcOp, Errno> {
+    /// One `XEN_SYSCTL_perfc_op`, filling `out`'s description and value arrays (`None`: only
+    /// the counts), which must be as long as the counts a query without them reported.
+    fn perfc_op(
+        &mut self,
+        cmd: u32,
+        out: Option<(&mut [SysctlPerfcDesc], &mut [u32])>,
+    ) -> Result<SysctlPerfcOp, Errno> {
+        let (desc, val) = out.map_or((0, 0), |(d, v)| {
+            (d.as_mut_ptr() as u64, v.as_mut_ptr() as u64)
+        });
         let p = SysctlPerfcOp {
             cmd,
             desc,
@@ -170,21 +178,31 @@ pub trait Hypervisor {
         let mut first = 0u16;
         loop {
             let mut buf = [DomctlGetDomainInfo::default(); BATCH];
-            let l = SysctlGetdomaininfolist {
-                first_domain: DomId(first),
-                max_domains: BATCH as u32,
-                buffer: buf.as_mut_ptr() as u64,
-                ..Default::default()
-            };
-            let mut op = XenSysctl::with_payload(XEN_SYSCTL_GETDOMAININFOLIST, &l);
-            self.sysctl(&mut op)?;
-            let n = (op.payload::<SysctlGetdomaininfolist>().num_domains as usize).min(BATCH);
+            let n = self.domain_info_batch(DomId(first), &mut buf)?.min(BATCH);
             all.extend_from_slice(&buf[..n]);
             match buf[..n].last() {
                 Some(last) if n == BATCH && last.domain.0 < u16::MAX => first = last.domain.0 + 1,
                 _ => return Ok(all),
             }
         }
+    }
+
+    /// One `XEN_SYSCTL_getdomaininfolist` call: the domains from `first` on, into `buf`;
+    /// returns how many it holds.
+    fn domain_info_batch(
+        &mut self,
+        first: DomId,
+        buf: &mut [DomctlGetDomainInfo],
+    ) -> Result<usize, Errno> {
+        let l = SysctlGetdomaininfolist {
+            first_domain: first,
+            max_domains: u32::try_from(buf.len()).map_err(|_| Errno::E2BIG)?,
+            buffer: buf.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        let mut op = XenSysctl::with_payload(XEN_SYSCTL_GETDOMAININFOLIST, &l);
+        self.sysctl(&mut op)?;
+        Ok(op.payload::<SysctlGetdomaininfolist>().num_domains as usize)
     }
 
     /// `XEN_DOMCTL_getvcpuinfo` for vCPU `vcpu` of `domid`.
@@ -459,13 +477,13 @@ impl<H: Hypervisor + ?Sized> GuestMemory for ForeignMemory<'_, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SimHypervisor;
+    use crate::testhv::{FailPoint, TestHv};
     use guest_abi::domctl::{DomctlMaxMem, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
 
     /// A new domain that may have `pages` pages; nothing populated yet.
-    fn fresh_domain(sim: &mut SimHypervisor, pages: u64) -> DomId {
+    fn fresh_domain(hv: &mut TestHv, pages: u64) -> DomId {
         let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
-        sim.domctl(&mut op).unwrap();
+        hv.domctl(&mut op).unwrap();
         let dom = op.domain;
         let mut op = XenDomctl::with_payload(
             XEN_DOMCTL_MAX_MEM,
@@ -474,15 +492,15 @@ mod tests {
                 max_memkb: pages * 4,
             },
         );
-        sim.domctl(&mut op).unwrap();
+        hv.domctl(&mut op).unwrap();
         dom
     }
 
     #[test]
     fn zeroing_pages_never_written_maps_nothing() {
-        let mut sim = SimHypervisor::new(64, 16);
-        let dom = fresh_domain(&mut sim, 64);
-        let mut mem = ForeignMemory::populate(&mut sim, dom, 64, 64).unwrap();
+        let mut hv = TestHv::boot(64);
+        let dom = fresh_domain(&mut hv, 64);
+        let mut mem = ForeignMemory::populate(&mut hv, dom, 64, 64).unwrap();
         let (m5, m40) = (mem.pfn_to_mfn(5), mem.pfn_to_mfn(40));
         mem.write(5 * PAGE_SIZE + 10, b"data").unwrap();
         assert_eq!(mem.maps, 1);
@@ -490,20 +508,44 @@ mod tests {
         mem.zero(0, 64 * PAGE_SIZE).unwrap();
         assert_eq!(mem.maps, 2);
         let mut seen = [0xFFu8; 4];
-        sim.with_foreign_page(dom, m5, &mut |p| seen.copy_from_slice(&p[10..14]))
+        hv.with_foreign_page(dom, m5, &mut |p| seen.copy_from_slice(&p[10..14]))
             .unwrap();
         assert_eq!(seen, [0; 4], "the written page was zeroed");
+        // Dirty a frame, give it back and have it handed out again: it comes zeroed.
+        hv.with_foreign_page(dom, m40, &mut |p| p.fill(0xA5))
+            .unwrap();
+        assert_eq!(hv.frame(m40), [0xA5; 4096]);
         let mut untouched = 0xFFu8;
-        sim.with_foreign_page(dom, m40, &mut |p| untouched = p[123])
+        hv.with_foreign_page(dom, m40, &mut |p| untouched = p[123])
+            .unwrap();
+        assert_eq!(
+            untouched, 0xA5,
+            "writes through the mapping reach the frame"
+        );
+        destroy(&mut hv, dom);
+        let dom = fresh_domain(&mut hv, 64);
+        let mut all = [0u64; 64];
+        for (pfn, e) in all.iter_mut().enumerate() {
+            *e = pfn as u64;
+        }
+        assert_eq!(hv.populate_physmap(dom, &mut all), Ok(64));
+        assert!(all.contains(&m40), "the freed frame is handed out again");
+        hv.with_foreign_page(dom, m40, &mut |p| untouched = p[123])
             .unwrap();
         assert_eq!(untouched, 0, "populate_physmap hands out zeroed frames");
     }
 
+    /// Destroys `dom` as the toolstack does (again while the hypervisor answers EAGAIN).
+    fn destroy(hv: &mut TestHv, dom: DomId) {
+        crate::xl::destroy_domain(hv, dom).unwrap();
+        assert_eq!(hv.domain(dom.0), None);
+    }
+
     #[test]
     fn only_the_region_is_kept_and_the_rest_is_populated_in_order() {
-        let mut sim = SimHypervisor::new(64, 16);
-        let dom = fresh_domain(&mut sim, 2000);
-        let mut mem = ForeignMemory::populate(&mut sim, dom, 2000, 100).unwrap();
+        let mut hv = TestHv::boot(64);
+        let dom = fresh_domain(&mut hv, 2000);
+        let mut mem = ForeignMemory::populate(&mut hv, dom, 2000, 100).unwrap();
         assert_eq!((mem.nr_pages(), mem.populated()), (2000, 100));
         assert_eq!(mem.region.capacity(), 100, "a list of the region only");
         assert_eq!(mem.pfn_to_mfn(100), u64::MAX);
@@ -530,17 +572,19 @@ mod tests {
         assert!(mem.mfns(1990, &mut next[..20]).is_err());
         assert_eq!(mem.populated(), 200);
         mem.finish().unwrap();
-        let d = &sim.domains[&dom.0];
-        assert_eq!(d.p2m.len(), 2000);
-        assert!((50..200).all(|p| d.p2m[&p] == next[p as usize - 50]));
+        assert_eq!(hv.domain(dom.0).unwrap().tot_pages, 2000);
+        // The hypervisor put each frame at the PFN it was asked for.
+        for (pfn, &mfn) in (50u64..200).zip(next.iter()) {
+            assert_eq!((hv.owner(mfn), hv.m2p(mfn)), (dom.0, pfn));
+        }
     }
 
     #[test]
     fn populate_failures_name_how_far_it_got() {
-        let mut sim = SimHypervisor::new(64, 16);
+        let mut hv = TestHv::boot(64);
         // The domain may have 150 pages but is to get 200.
-        let dom = fresh_domain(&mut sim, 150);
-        let mem = ForeignMemory::populate(&mut sim, dom, 200, 100).unwrap();
+        let dom = fresh_domain(&mut hv, 150);
+        let mem = ForeignMemory::populate(&mut hv, dom, 200, 100).unwrap();
         assert_eq!(
             mem.finish(),
             Err(BuildError::Populate {
@@ -549,9 +593,9 @@ mod tests {
                 errno: None
             })
         );
-        let dom = fresh_domain(&mut sim, 150);
-        sim.fail = Some((crate::sim::FailPoint::PopulatePhysmap, Errno::ENOMEM));
-        let e = ForeignMemory::populate(&mut sim, dom, 100, 100).err();
+        let dom = fresh_domain(&mut hv, 150);
+        hv.fail = Some((FailPoint::PopulatePhysmap, Errno::ENOMEM));
+        let e = ForeignMemory::populate(&mut hv, dom, 100, 100).err();
         assert_eq!(
             e.map(|e| e.to_string()).as_deref(),
             Some("populate_physmap: ENOMEM")

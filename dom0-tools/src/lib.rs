@@ -16,9 +16,9 @@ pub mod config;
 pub mod hv;
 pub mod initrd;
 pub mod shell;
-#[cfg(any(test, feature = "std"))]
-pub mod sim;
 #[cfg(test)]
 pub(crate) mod testalloc;
+#[cfg(test)]
+pub(crate) mod testhv;
 pub mod xenstore;
 pub mod xl;

@@ -3,8 +3,8 @@
 //!
 //! [`peak_during`] runs a closure and returns the most bytes it had allocated at any one
 //! time beyond what was live when it started. Work inside [`unmetered`] is not counted: the
-//! simulated hypervisor's own bookkeeping (its frames and maps), which on a real machine
-//! lives in the hypervisor, not in dom0.
+//! test hypervisor's own work (its state and the copies of dom0's arguments), which on a
+//! real machine lives in the hypervisor, not in dom0.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

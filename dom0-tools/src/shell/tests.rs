@@ -1,19 +1,19 @@
 use super::*;
 use crate::initrd::{write_newc, Initrd};
-use crate::sim::SimHypervisor;
+use crate::testhv::TestHv;
 
-fn with_shell(f: impl FnOnce(&mut Shell<'_, SimHypervisor>)) {
+fn with_shell(f: impl FnOnce(&mut Shell<'_, TestHv>)) {
     let rd = write_newc(&[
         ("/etc/xen/domu.cfg", b"name = \"domu\"\n"),
         ("/etc/xen/x.cfg", b"no newline"),
         ("/boot/k", b"\xff\xfeab\n"),
     ]);
-    let ts = Toolstack::new(SimHypervisor::new(96, 32), Initrd::parse(&rd).unwrap());
+    let ts = Toolstack::new(TestHv::boot(96), Initrd::parse(&rd).unwrap());
     let mut sh = Shell::new(ts);
     f(&mut sh);
 }
 
-fn type_str(sh: &mut Shell<'_, SimHypervisor>, input: &[u8]) -> (String, ShellAction) {
+fn type_str(sh: &mut Shell<'_, TestHv>, input: &[u8]) -> (String, ShellAction) {
     let mut out = String::new();
     let mut last = ShellAction::Continue;
     for &b in input {
@@ -92,5 +92,36 @@ fn long_lines_are_capped() {
         let input = alloc::vec![b'a'; MAX_LINE + 10];
         let (out, _) = type_str(sh, &input);
         assert_eq!(out.len(), MAX_LINE);
+    });
+}
+
+#[test]
+fn xenperf_shows_the_hypervisors_counters() {
+    with_shell(|sh| {
+        let mut out = String::new();
+        sh.run_line("xenperf", &mut out);
+        let names: Vec<&str> = out
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "heap_used_bytes",
+                "heap_free_bytes",
+                "irqoff_max_ns",
+                "free_frames"
+            ],
+            "{out}"
+        );
+        let free = hypervisor::phys::frames::free_count();
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("free_frames ") && l.ends_with(&format!("T={free:>10}"))),
+            "{out}"
+        );
+        out.clear();
+        sh.run_line("xenperf -r", &mut out);
+        assert_eq!(out, "xenperf: counters reset\n");
     });
 }

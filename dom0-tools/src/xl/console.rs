@@ -353,13 +353,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
 mod tests {
     use super::*;
     use crate::initrd::{write_newc, Initrd};
-    use crate::sim::SimHypervisor;
+    use crate::testhv::TestHv;
     use guest_abi::domctl::{DomctlMaxMem, XenDomctl, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
 
     #[test]
     fn typed_input_a_domain_does_not_read_is_bounded() {
         let rd = write_newc(&[]);
-        let mut ts = Toolstack::new(SimHypervisor::new(64, 16), Initrd::parse(&rd).unwrap());
+        let mut ts = Toolstack::new(TestHv::boot(64), Initrd::parse(&rd).unwrap());
         // A domain with one page, its console ring, that never reads its input.
         let hv = ts.hypervisor();
         let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
@@ -370,7 +370,13 @@ mod tests {
         hv.domctl(&mut op).unwrap();
         let mut ring = [0u64];
         assert_eq!(hv.populate_physmap(dom, &mut ring).unwrap(), 1);
-        ts.console_back_up(dom, ring[0], 1).unwrap();
+        // Its console port, offered to dom0 as `xl create` offers it.
+        let port = hv.evtchn_alloc_unbound(dom, DomId(0)).unwrap();
+        ts.console_back_up(dom, ring[0], port).unwrap();
+        assert!(
+            ts.consoles[&dom.0].local_port.is_some(),
+            "dom0 bound the port"
+        );
         ts.console_attach(dom, true, &mut String::new()).unwrap();
         let mut out = String::new();
         for _ in 0..20_000 {

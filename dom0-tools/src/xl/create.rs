@@ -134,10 +134,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             ),
             None => None,
         };
+        // What the hypervisor offers dom0, less what only dom0 gets: the domain's features.
         let features = self
             .hv
             .features()
-            .map_err(|e| format!("cannot get the hypervisor's features (xen_version): {e}"))?;
+            .map_err(|e| format!("cannot get the hypervisor's features (xen_version): {e}"))?
+            & !(1 << guest_abi::version::XENFEAT_DOM0);
         check_features(&img, features).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
         if cfg.maxvcpus > MAX_VCPUS_PER_DOMAIN {
             return Err(format!(

@@ -33,13 +33,39 @@ pub fn connect<H: Hypervisor>(hv: &mut H, domid: DomId, cmdline: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SimHypervisor;
+    use crate::testhv::TestHv;
 
     #[test]
     fn plain_command_lines_pass_through() {
-        let mut hv = SimHypervisor::new(512, 64);
+        let mut hv = TestHv::boot(64);
         assert_eq!(connect(&mut hv, DomId(2), "test=x").unwrap(), "test=x");
         let e = connect(&mut hv, DomId(2), "evtchn_peer=abc").unwrap_err();
         assert!(e.contains("not a domain id"), "{e}");
+    }
+
+    #[test]
+    fn a_peer_gets_a_port_the_new_domain_may_bind() {
+        use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_CREATEDOMAIN};
+        use hypervisor::domain::ports::Binding;
+        let mut hv = TestHv::boot(64);
+        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        hv.domctl(&mut op).unwrap();
+        let new = op.domain;
+        let line = connect(&mut hv, new, "test=x evtchn_peer=0").unwrap();
+        let port: u32 = line
+            .strip_prefix("test=x evtchn_peer=0 evtchn_port=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        let binding = hv.testbed().st(|st| st.dom(0).map(|d| d.evtchn.get(port)));
+        assert_eq!(binding, Some(Ok(Binding::Unbound { remote: new.0 })));
+        // A peer that does not exist: the hypervisor's answer, named.
+        let e = connect(&mut hv, new, "evtchn_peer=7").unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "evtchn_peer=7: cannot allocate a port of domain 7 for domain {}: ESRCH",
+                new.0
+            )
+        );
     }
 }

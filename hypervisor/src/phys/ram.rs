@@ -2,7 +2,9 @@
 //! direct map (`phys::directmap`) points into. Machine frame `n` is bytes `n * 4096..` of it.
 //! Each test machine gets a fresh block of the size it asks for ([`reset`]); the host's
 //! allocator hands large zeroed blocks out lazily, so a machine of gigabytes costs only the
-//! pages the test touches.
+//! pages the test touches. (Only with the allocator's default alignment: asked for 4 KiB
+//! alignment, the system allocator zeroes the block itself, touching all of it; so the block
+//! is over-allocated by a frame and its frame-aligned part used.)
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
@@ -12,10 +14,14 @@ pub const DEFAULT_FRAMES: u64 = 16 * 1024;
 
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static FRAMES: AtomicU64 = AtomicU64::new(0);
+/// The block as allocated (BASE is its first frame-aligned byte).
+static BLOCK: AtomicUsize = AtomicUsize::new(0);
 static RESET: Mutex<()> = Mutex::new(());
 
+/// The block for `frames` frames: one frame more than they need, at the allocator's default
+/// alignment (so that it is zeroed lazily).
 fn layout(frames: u64) -> std::alloc::Layout {
-    std::alloc::Layout::from_size_align(frames as usize * 4096, 4096).expect("RAM layout")
+    std::alloc::Layout::from_size_align((frames as usize + 1) * 4096, 16).expect("RAM layout")
 }
 
 /// The host address of machine address 0 (a default-sized RAM if none was made yet).
@@ -39,7 +45,8 @@ pub fn frames() -> u64 {
 pub fn reset(frames: u64) {
     assert!(frames > 0, "a machine needs RAM");
     let _g = RESET.lock();
-    let old = BASE.swap(0, Ordering::AcqRel);
+    BASE.store(0, Ordering::Release);
+    let old = BLOCK.swap(0, Ordering::AcqRel);
     if old != 0 {
         // SAFETY: `old` came from `alloc_zeroed` below with the layout of the size recorded
         // in FRAMES, and nothing uses it any more (per the contract above).
@@ -51,6 +58,9 @@ pub fn reset(frames: u64) {
         !p.is_null(),
         "no host memory for {frames} frames of modelled RAM"
     );
+    // The block's first frame-aligned byte: `frames` frames of it follow within the block.
+    let base = (p as usize).next_multiple_of(4096);
     FRAMES.store(frames, Ordering::Release);
-    BASE.store(p as usize, Ordering::Release);
+    BLOCK.store(p as usize, Ordering::Release);
+    BASE.store(base, Ordering::Release);
 }
