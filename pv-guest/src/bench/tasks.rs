@@ -9,7 +9,7 @@
 //! Each task counts its own turns in `r12` and passes the count in `rdi`; the callback checks
 //! it, so a switch that lost or mixed up a task's registers is caught.
 
-use super::turns::Turns;
+use super::turns::{task_loop_asm, Turns};
 use crate::mm::Space;
 use crate::pagetable::{table_index, PAGE_SIZE, PTE_ACCESSED, PTE_PRESENT, PTE_RW, PTE_USER};
 use core::ptr::addr_of_mut;
@@ -45,17 +45,14 @@ const RDI: usize = 8;
 const RAX: usize = 12;
 
 core::arch::global_asm!(
-    r#"
+    concat!(
+        r#"
     .pushsection .rodata.pv_bench_user, "a"
     .balign 16
     .global pv_bench_user_code
-pv_bench_user_code:
-    xor r12d, r12d
-2:  inc r12
-    mov rdi, r12
-    mov eax, 1
-    syscall
-    jmp 2b
+pv_bench_user_code:"#,
+        task_loop_asm!(),
+        r#"
     .global pv_bench_user_code_end
 pv_bench_user_code_end:
     .popsection
@@ -121,7 +118,8 @@ pv_bench_resume:
     push {in_syscall}
     jmp hypercall_page + {iret}
     .popsection
-"#,
+"#
+    ),
     switch = sym pv_bench_switch,
     in_syscall = const VgcfFlags::IN_SYSCALL.bits(),
     iret = const nr::IRET * HYPERCALL_PAGE_SLOT_SIZE,

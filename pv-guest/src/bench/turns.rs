@@ -7,6 +7,24 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// The task both halves run, as assembly text for their `global_asm!`: count turns in `r12`,
+/// make system call 1 with the count in `rdi`, for ever.
+#[cfg(target_os = "none")]
+macro_rules! task_loop_asm {
+    () => {
+        "
+    xor r12d, r12d
+2:  inc r12
+    mov rdi, r12
+    mov eax, 1
+    syscall
+    jmp 2b
+"
+    };
+}
+#[cfg(target_os = "none")]
+pub(crate) use task_loop_asm;
+
 /// What the kernel does with the task that just made its `syscall`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Turn {

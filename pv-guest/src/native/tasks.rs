@@ -10,7 +10,7 @@
 use super::cpu;
 use super::layout::{self, entry, index, PAGE, USER_TABLE, USER_VA};
 use super::paging::{self, Table};
-use super::turns::Turns;
+use super::turns::{task_loop_asm, Turns};
 use core::ptr::addr_of_mut;
 
 const MSR_STAR: u32 = 0xC000_0081;
@@ -33,17 +33,14 @@ const RDI: usize = 9;
 const RAX: usize = 14;
 
 core::arch::global_asm!(
-    r#"
+    concat!(
+        r#"
     .section .rodata.native_user, "a"
     .balign 4096
     .global native_user_page
-native_user_page:
-    xor r12d, r12d
-2:  inc r12
-    mov rdi, r12
-    mov eax, 1
-    syscall
-    jmp 2b
+native_user_page:"#,
+        task_loop_asm!(),
+        r#"
     .balign 4096
 
     .section .text.native_syscall, "ax"
@@ -120,7 +117,8 @@ native_resume_user:
     .balign 16
     .skip 16384
 native_sysstack_top:
-"#,
+"#
+    ),
     switch = sym native_switch,
 );
 
