@@ -205,6 +205,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Every hypercall family in the table (`typed!(family::handler)` in `hypercall/mod.rs`)
+    /// has host tests of its own (`hypercall/tests/<family>.rs`) that issue its hypercalls.
+    #[test]
+    fn every_hypercall_family_has_host_tests() {
+        let hc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hypervisor/src/hypercall");
+        let table = std::fs::read_to_string(hc.join("mod.rs")).expect("hypercall/mod.rs");
+        let mut families: Vec<&str> = table
+            .split("typed!(")
+            .skip(1)
+            .filter_map(|rest| rest.split("::").next())
+            .collect();
+        families.sort_unstable();
+        families.dedup();
+        assert!(families.len() >= 15, "table not read: {families:?}");
+        for fam in families {
+            let f = hc.join("tests").join(format!("{fam}.rs"));
+            let text = std::fs::read_to_string(&f).unwrap_or_else(|_| {
+                panic!("hypercall family {fam} has no host tests ({})", f.display())
+            });
+            let tests = text.matches("#[test]").count();
+            assert!(tests > 0, "{}: no tests", f.display());
+            assert!(
+                text.contains("hypercall("),
+                "{}: its tests never issue a hypercall",
+                f.display()
+            );
+        }
+    }
+
     #[test]
     fn under_2k_hypervisor_lines_build_only_for_bare_metal() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hypervisor/src");
