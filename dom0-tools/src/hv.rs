@@ -538,7 +538,7 @@ mod tests {
     /// Destroys `dom` as the toolstack does (again while the hypervisor answers EAGAIN).
     fn destroy(hv: &mut TestHv, dom: DomId) {
         crate::xl::destroy_domain(hv, dom).unwrap();
-        assert_eq!(hv.domain(dom.0), None);
+        assert_eq!(hv.domain(dom), None);
     }
 
     #[test]
@@ -572,10 +572,10 @@ mod tests {
         assert!(mem.mfns(1990, &mut next[..20]).is_err());
         assert_eq!(mem.populated(), 200);
         mem.finish().unwrap();
-        assert_eq!(hv.domain(dom.0).unwrap().tot_pages, 2000);
+        assert_eq!(hv.domain(dom).unwrap().tot_pages, 2000);
         // The hypervisor put each frame at the PFN it was asked for.
         for (pfn, &mfn) in (50u64..200).zip(next.iter()) {
-            assert_eq!((hv.owner(mfn), hv.m2p(mfn)), (dom.0, pfn));
+            assert_eq!((hv.owner(mfn), hv.m2p(mfn)), (dom, pfn));
         }
     }
 

@@ -34,7 +34,7 @@ use guest_abi::event_channel::{EvtchnBindVirq, VIRQ_DOM_EXC};
 use guest_abi::hypercall::nr;
 use guest_abi::mmu::UvmfFlags;
 use guest_abi::start_info::StartInfo;
-use guest_abi::types::EvtchnPort;
+use guest_abi::types::{DomId, EvtchnPort};
 use hypervisor::testbed::{Testbed, SCRATCH_LEN};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -71,7 +71,7 @@ pub struct TestHv {
     /// Run this just before the operation (each time, until cleared).
     before: Option<(FailPoint, Hook)>,
     /// Guests' planned actions: (system time, domain, action), done as time passes.
-    planned: Vec<(u64, u16, guest::Planned)>,
+    planned: Vec<(u64, DomId, guest::Planned)>,
     /// Each guest's start_info address (by domain instance), as its kernel keeps it.
     start_infos: alloc::collections::BTreeMap<u64, u64>,
 }
@@ -159,8 +159,8 @@ impl TestHv {
     /// Put dom0 back on the CPU if a hypercall or interrupt scheduled another vCPU: dom0 gets
     /// the CPU again before the toolstack's next step.
     fn dom0_on_cpu(&mut self) {
-        if self.tb.current() != 0 {
-            self.tb.run(0);
+        if self.tb.current() != DomId::DOM0 {
+            self.tb.run(DomId::DOM0);
         }
     }
 

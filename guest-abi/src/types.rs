@@ -53,6 +53,19 @@ id_newtype!(
     GrantRef(u32)
 );
 
+/// Ids print as the plain decimal number, as Xen's messages show them (`domain 3`, `port 7`).
+macro_rules! decimal_display {
+    ($($name:ident),*) => {$(
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Display::fmt(&self.0, f)
+            }
+        }
+    )*};
+}
+
+decimal_display!(DomId, EvtchnPort, GrantRef);
+
 impl DomId {
     /// The first id reserved for special meanings; real domains are below it.
     pub const FIRST_RESERVED: DomId = DomId(0x7FF0);

@@ -8,7 +8,7 @@ use crate::mm::machine::Machine;
 use crate::mm::page_types::FrameTable;
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
-use guest_abi::types::{Mfn, Pfn, PAGE_SIZE};
+use guest_abi::types::{DomId, Mfn, Pfn, PAGE_SIZE};
 use pv_builder::build::{build_pv, fill_vcpu_context, BuildError, BuildParams, GuestMemory};
 use pv_builder::elf::ElfImage;
 use zerocopy::FromZeros;
@@ -19,7 +19,7 @@ struct Dom0Memory<'a> {
     mfns: &'a [Mfn],
     mem: &'a Machine,
     frames: FrameTable<'a>,
-    dom: u16,
+    dom: DomId,
 }
 
 impl Dom0Memory<'_> {
@@ -90,7 +90,7 @@ pub fn build(
     cmdline: &str,
     pages: u64,
 ) -> Result<(), &'static str> {
-    build_domain(st, Some(0), true, kernel, initrd, cmdline, pages).map(|_| ())
+    build_domain(st, Some(DomId::DOM0), true, kernel, initrd, cmdline, pages).map(|_| ())
 }
 
 /// Build a domain (id `want`, or the next free one) from a kernel ELF the way dom0 is built,
@@ -98,13 +98,13 @@ pub fn build(
 /// start the domains they run hypercalls in.
 pub fn build_domain(
     st: &mut State,
-    want: Option<u16>,
+    want: Option<DomId>,
     privileged: bool,
     kernel: &[u8],
     initrd: Option<&[u8]>,
     cmdline: &str,
     pages: u64,
-) -> Result<u16, &'static str> {
+) -> Result<DomId, &'static str> {
     let img = ElfImage::parse(kernel).map_err(|_| "kernel is not a usable PV ELF image")?;
     let id = lifecycle::create(st, want, privileged).map_err(|_| "cannot create the domain")?;
     st.dom(id).ok_or("domain vanished")?.max_pages = pages;
@@ -146,7 +146,7 @@ pub fn build_domain(
     crate::domain::vcpu_context::set_vcpu_context(st, id, &ctx)
         .map_err(|_| "cannot set the vCPU context")?;
     st.dom(id).ok_or("domain vanished")?.pause_count = 0;
-    let who = if id == 0 {
+    let who = if id == DomId::DOM0 {
         alloc::string::String::from("dom0")
     } else {
         alloc::format!("d{id}")

@@ -21,6 +21,7 @@ pub mod vga;
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
+use guest_abi::types::DomId;
 use spin::Mutex;
 use vga::TextScreen;
 
@@ -605,10 +606,10 @@ static WARN_BUCKETS: Mutex<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> =
 /// Where the log reads the system time (ns) and the domain a warning is charged to. Set at
 /// start-up by code that knows them (`start`), so the console, below everything else, calls
 /// nothing above it. Unset: time 0, domain 0.
-static CONTEXT: spin::Once<fn() -> (u64, u16)> = spin::Once::new();
+static CONTEXT: spin::Once<fn() -> (u64, DomId)> = spin::Once::new();
 
 /// Tell the log how to read the time and the current domain (once).
-pub fn set_context(f: fn() -> (u64, u16)) {
+pub fn set_context(f: fn() -> (u64, DomId)) {
     CONTEXT.call_once(|| f);
 }
 
@@ -626,11 +627,11 @@ impl log::Log for Logger {
             // reached): rate-limited, as Xen's guest-triggered messages are, with the number
             // left out said at most once a second.
             if r.level() <= log::Level::Warn {
-                let (now, dom) = CONTEXT.get().map_or((0, 0), |f| f());
+                let (now, dom) = CONTEXT.get().map_or((0, DomId::DOM0), |f| f());
                 // Charged to the domain running (whose request it is), one bucket per id
                 // modulo the table's size.
                 let mut buckets = WARN_BUCKETS.lock();
-                let b = &mut buckets[usize::from(dom) % WARN_BUCKETS_N];
+                let b = &mut buckets[usize::from(dom.0) % WARN_BUCKETS_N];
                 let ok = b.take_all(now, 1, WARN_RATE, WARN_BURST);
                 let dropped = b.report_due(now, 1_000_000_000);
                 drop(buckets);

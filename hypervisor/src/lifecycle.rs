@@ -1,10 +1,11 @@
 //! Creating, shutting down, crashing and destroying domains.
 
 use crate::domain::state::State;
-use crate::domain::{Domain, MAX_DOMID};
+use crate::domain::Domain;
 use alloc::boxed::Box;
 use guest_abi::errno::Errno;
 use guest_abi::sched::ShutdownReason;
+use guest_abi::types::DomId;
 
 /// isa-debug-exit values when dom0 stops (see docs/design.md).
 const EXIT_POWEROFF: u32 = 0x10;
@@ -13,16 +14,16 @@ const EXIT_REBOOT: u32 = 0x13;
 
 /// Create a paused domain with id `want` (`None`: the next id after the last one handed
 /// out that nothing still names, as Xen hands ids out increasing).
-pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16, Errno> {
+pub fn create(st: &mut State, want: Option<DomId>, privileged: bool) -> Result<DomId, Errno> {
     let id = match want {
-        Some(id) if id <= MAX_DOMID => {
+        Some(id) if id <= DomId::MAX_DOMAIN => {
             if st.domains.contains_key(&id) {
                 return Err(Errno::EEXIST);
             }
             id
         }
         Some(_) => return Err(Errno::EINVAL),
-        None => crate::domid::next_id(st.last_domid, MAX_DOMID, |id| st.id_referenced(id))
+        None => crate::domid::next_id(st.last_domid, DomId::MAX_DOMAIN, |id| st.id_referenced(id))
             .ok_or(Errno::ENOSPC)?,
     };
     // The new domain's boxes and its place in the map must not reach the allocator's
@@ -43,7 +44,7 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
     let mut d = Box::new(Domain::new(id, privileged, shared));
     st.instances += 1;
     d.instance = st.instances;
-    if id != 0 {
+    if id != DomId::DOM0 {
         st.last_domid = id;
     }
     st.domains.insert(id, d);
@@ -51,10 +52,10 @@ pub fn create(st: &mut State, want: Option<u16>, privileged: bool) -> Result<u16
 }
 
 /// Record that `id` shut down for `reason`. dom0 shutting down stops the machine.
-pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
+pub fn shutdown(st: &mut State, id: DomId, reason: ShutdownReason) {
     // As Xen: a code set earlier with SCHEDOP_shutdown_code is the one reported.
     let reason = st.dom(id).and_then(|d| d.shutdown_code).unwrap_or(reason);
-    if id == 0 {
+    if id == DomId::DOM0 {
         let code = match reason {
             ShutdownReason::Poweroff => EXIT_POWEROFF,
             ShutdownReason::Reboot => EXIT_REBOOT,
@@ -73,28 +74,28 @@ pub fn shutdown(st: &mut State, id: u16, reason: ShutdownReason) {
         if d.shutdown.is_none() {
             d.shutdown = Some(reason);
             log::info!("domain {id} shut down ({})", reason.name());
-            crate::evtchn::send_virq(st, 0, guest_abi::event_channel::VIRQ_DOM_EXC);
+            crate::evtchn::send_virq(st, DomId::DOM0, guest_abi::event_channel::VIRQ_DOM_EXC);
         }
     }
 }
 
 /// Crash domain `id`, reporting why. A crash of dom0 stops the machine.
-pub fn crash(st: &mut State, id: u16, why: core::fmt::Arguments) {
+pub fn crash(st: &mut State, id: DomId, why: core::fmt::Arguments) {
     crate::xen_println!("domain {id} crashed: {why}");
-    if id == 0 {
+    if id == DomId::DOM0 {
         crate::arch::exit::qemu_exit(EXIT_DOM0_CRASH);
     }
     if let Some(d) = st.dom(id) {
         d.shutdown = Some(ShutdownReason::Crash);
-        crate::evtchn::send_virq(st, 0, guest_abi::event_channel::VIRQ_DOM_EXC);
+        crate::evtchn::send_virq(st, DomId::DOM0, guest_abi::event_channel::VIRQ_DOM_EXC);
     }
 }
 
 /// Destroy domain `id`: free every frame nobody else maps, a bounded chunk per call
 /// (`EAGAIN` while more remains: the toolstack calls again, as Xen's does); the domain
 /// disappears once its last frame is gone.
-pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
-    if id == 0 {
+pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
+    if id == DomId::DOM0 {
         return Err(Errno::EINVAL);
     }
     let d = st.dom(id).ok_or(Errno::ESRCH)?;
@@ -118,7 +119,7 @@ pub fn destroy(st: &mut State, id: u16) -> Result<(), Errno> {
 /// One bounded step of giving back what dying domain `id` can give back; the domain goes,
 /// with the hypervisor pages it shared (shared_info, grant-table frames), when nothing is
 /// left. False while its teardown needs more steps.
-pub fn reap(st: &mut State, id: u16) -> bool {
+pub fn reap(st: &mut State, id: DomId) -> bool {
     let left = match crate::domain::memory::relinquish_step(st, id) {
         None => return false,
         Some(left) => left,
@@ -158,7 +159,7 @@ pub fn reap(st: &mut State, id: u16) -> bool {
 
 /// Reap every dying domain (after an unmapping may have dropped the last reference).
 pub fn reap_dying(st: &mut State) {
-    let dying: alloc::vec::Vec<u16> = st
+    let dying: alloc::vec::Vec<DomId> = st
         .domains
         .values()
         .filter(|d| d.dying)

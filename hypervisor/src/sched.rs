@@ -16,6 +16,7 @@ mod imp {
     use alloc::vec::Vec;
     use guest_abi::arch::CpuUserRegs;
     use guest_abi::event_channel::{VIRQ_CONSOLE, VIRQ_TIMER};
+    use guest_abi::types::DomId;
     use guest_abi::vcpu::{
         RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING,
     };
@@ -26,7 +27,7 @@ mod imp {
 
     struct Globals {
         /// The domain on the CPU (None: idle).
-        running: Option<u16>,
+        running: Option<DomId>,
         /// Since when it runs (or the CPU idles).
         since: u64,
         /// When the next accounting period starts.
@@ -46,7 +47,7 @@ mod imp {
     });
 
     /// Boot: domain `id`'s frame is loaded and about to run; start the clock.
-    pub fn start_running(id: u16) {
+    pub fn start_running(id: DomId) {
         let now = crate::time::now();
         {
             let mut g = G.lock();
@@ -61,7 +62,7 @@ mod imp {
     /// Put domain `id`'s vCPU on the CPU now, loading its frame into `regs` (saving the
     /// current one's), as a scheduling pass that picked it would: the host tests' way to run
     /// a chosen domain.
-    pub fn run_now(st: &mut State, regs: &mut CpuUserRegs, id: u16) {
+    pub fn run_now(st: &mut State, regs: &mut CpuUserRegs, id: DomId) {
         switch(st, regs, id);
         let now = crate::time::now();
         let mut g = G.lock();
@@ -111,7 +112,7 @@ mod imp {
         }
         run_timers(st, now);
         if crate::console::input_ready() {
-            crate::evtchn::send_virq(st, 0, VIRQ_CONSOLE);
+            crate::evtchn::send_virq(st, DomId::DOM0, VIRQ_CONSOLE);
         }
         if let Some(period) = acct_due {
             credit::account(
@@ -122,14 +123,14 @@ mod imp {
                 }),
             );
         }
-        let mut cands: Vec<(u16, u8, i64)> = st
+        let mut cands: Vec<(DomId, u8, i64)> = st
             .domains
             .values()
             .filter(|d| d.runnable() && !d.credit.parked)
             .map(|d| (d.id, d.credit.prio(), d.credit.credit))
             .collect();
         // A vCPU that yielded runs only if nobody else can.
-        let yielded: Vec<u16> = st
+        let yielded: Vec<DomId> = st
             .domains
             .values_mut()
             .filter_map(|d| core::mem::take(&mut d.credit.yielded).then_some(d.id))
@@ -177,7 +178,7 @@ mod imp {
 
     /// Load domain `next`'s frame (saving the current one's) unless it is already loaded.
     /// The frame at the top of the stack always belongs to `st.current`.
-    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: u16) {
+    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: DomId) {
         let cur = st.current;
         if next == cur {
             return;
@@ -207,7 +208,7 @@ mod imp {
     }
 
     /// Every domain's runstate as of `now`, `running` being on the CPU.
-    fn update_runstates(st: &mut State, now: u64, running: Option<u16>) {
+    fn update_runstates(st: &mut State, now: u64, running: Option<DomId>) {
         for d in st.domains.values_mut() {
             let s = if Some(d.id) == running {
                 RUNSTATE_RUNNING
@@ -224,7 +225,7 @@ mod imp {
 
     /// Fire every vCPU timer due at `now`: VIRQ_TIMER, poll timeouts, watchdogs.
     fn run_timers(st: &mut State, now: u64) {
-        let ids: Vec<u16> = st
+        let ids: Vec<DomId> = st
             .domains
             .values()
             .filter(|d| !d.dying && d.shutdown.is_none())
@@ -248,7 +249,7 @@ mod imp {
     }
 
     /// CPU time of domain `id` including the slice it is running now.
-    pub fn cpu_time(st: &State, id: u16) -> u64 {
+    pub fn cpu_time(st: &State, id: DomId) -> u64 {
         let base = st.domains.get(&id).map_or(0, |d| d.cpu_time_ns);
         let g = G.lock();
         match g.running {

@@ -44,11 +44,11 @@ pub fn start(info: &'static BootInfo) -> ! {
     // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {
-        st.set_current(0);
+        st.set_current(guest_abi::types::DomId::DOM0);
         let d = st.cur();
         *regs = d.vcpu.regs;
         arch::cpu::write_cr3(d.vcpu.active_l4().addr());
     });
-    crate::sched::start_running(0);
+    crate::sched::start_running(guest_abi::types::DomId::DOM0);
     arch::enter_guest()
 }

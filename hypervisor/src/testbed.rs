@@ -10,7 +10,7 @@
 use crate::arch::{self, CpuUserRegs};
 use crate::domain::state::{self, State, STATE};
 use guest_abi::errno::Errno;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 use pv_builder::elf::testimg::TestElf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -37,7 +37,7 @@ pub struct Call {
     /// How many times it was continued (re-executed).
     pub continued: u32,
     /// The domains put on the CPU while it ran, in order.
-    pub ran: Vec<u16>,
+    pub ran: Vec<DomId>,
 }
 
 /// The booted machine, with dom0 on the CPU.
@@ -85,27 +85,27 @@ impl Testbed {
         state::with(|st| crate::build::build(st, &kernel(), None, "", DOM0_PAGES))
             .expect("dom0 builds");
         state::with(|st| {
-            st.set_current(0);
+            st.set_current(DomId::DOM0);
             tb.regs = st.cur().vcpu.regs;
             arch::cpu::write_cr3(st.cur().vcpu.active_l4().addr());
         });
-        crate::sched::start_running(0);
+        crate::sched::start_running(DomId::DOM0);
         tb
     }
 
     /// Build another (unprivileged) domain of `pages` from the test kernel, runnable; its id.
-    pub fn domu(&mut self, pages: u64) -> u16 {
+    pub fn domu(&mut self, pages: u64) -> DomId {
         state::with(|st| crate::build::build_domain(st, None, false, &kernel(), None, "", pages))
             .expect("domU builds")
     }
 
     /// Put domain `id` on the CPU (its frame into [`Testbed::regs`]).
-    pub fn run(&mut self, id: u16) {
+    pub fn run(&mut self, id: DomId) {
         state::with(|st| crate::sched::run_now(st, &mut self.regs, id));
     }
 
     /// The domain on the CPU.
-    pub fn current(&self) -> u16 {
+    pub fn current(&self) -> DomId {
         state::with(|st| st.current)
     }
 

@@ -25,7 +25,7 @@ pub enum Planned {
 /// Domain `id` on the CPU, issuing hypercalls; dom0 runs again when it is dropped.
 pub struct AsGuest<'h> {
     hv: &'h mut TestHv,
-    id: u16,
+    id: DomId,
     /// Its instance number (ids are reused; instances are not).
     instance: u64,
 }
@@ -33,7 +33,7 @@ pub struct AsGuest<'h> {
 impl TestHv {
     /// Puts domain `id` on the CPU to act as its kernel would. It must be able to run
     /// (unpaused, not shut down, online): a paused guest issues no hypercalls.
-    pub fn guest(&mut self, id: u16) -> AsGuest<'_> {
+    pub fn guest(&mut self, id: DomId) -> AsGuest<'_> {
         let runnable = self.tb.st(|st| st.dom(id).is_some_and(|d| d.runnable()));
         assert!(runnable, "domain {id} cannot run: it cannot act");
         // Its kernel keeps the start_info address it got in rsi (before its first hypercall).
@@ -52,7 +52,7 @@ impl TestHv {
 
     /// Domain `id` does `what` when system time reaches `at_ns` (done while time passes:
     /// [`TestHv::pass_time`]).
-    pub fn plan(&mut self, id: u16, what: Planned, at_ns: u64) {
+    pub fn plan(&mut self, id: DomId, what: Planned, at_ns: u64) {
         self.planned.push((at_ns, id, what));
     }
 

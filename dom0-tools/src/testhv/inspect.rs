@@ -4,7 +4,7 @@
 use super::TestHv;
 use alloc::vec::Vec;
 use guest_abi::sched::ShutdownReason;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 use hypervisor::mm::page_types::TableMem;
 
 /// A domain as the hypervisor holds it.
@@ -39,7 +39,7 @@ pub struct DomainView {
 
 impl TestHv {
     /// Domain `id`, if it exists.
-    pub fn domain(&mut self, id: u16) -> Option<DomainView> {
+    pub fn domain(&mut self, id: DomId) -> Option<DomainView> {
         self.tb.st(|st| {
             let (l4, v) = {
                 let d = st.dom(id)?;
@@ -70,7 +70,7 @@ impl TestHv {
     }
 
     /// The ids of every domain, dom0 included, in order.
-    pub fn domain_ids(&mut self) -> Vec<u16> {
+    pub fn domain_ids(&mut self) -> Vec<DomId> {
         self.tb.st(|st| st.domains.keys().copied().collect())
     }
 
@@ -88,7 +88,7 @@ impl TestHv {
 
     /// The frame domain `id`'s kernel page tables map at `va`, if they map it (a walk of
     /// its L4 as the MMU would do it).
-    pub fn guest_mfn(&mut self, id: u16, va: u64) -> Option<u64> {
+    pub fn guest_mfn(&mut self, id: DomId, va: u64) -> Option<u64> {
         self.tb.st(|st| {
             let l4 = st.dom(id)?.vcpu.kernel_l4;
             let (l1, idx) = hypervisor::mm::guest_walk::l1_slot(&st.mem, l4, va)?;
@@ -98,7 +98,7 @@ impl TestHv {
     }
 
     /// The bytes of domain `id`'s memory at `va` (within one page).
-    pub fn guest_bytes(&mut self, id: u16, va: u64, len: usize) -> Vec<u8> {
+    pub fn guest_bytes(&mut self, id: DomId, va: u64, len: usize) -> Vec<u8> {
         let off = (va & 0xFFF) as usize;
         assert!(off + len <= 4096, "within one page");
         let mfn = self
@@ -113,12 +113,12 @@ impl TestHv {
     }
 
     /// The domain owning frame `mfn`.
-    pub fn owner(&mut self, mfn: u64) -> u16 {
+    pub fn owner(&mut self, mfn: u64) -> DomId {
         self.tb.st(|st| st.frame_table().0.owner(Mfn(mfn)))
     }
 
     /// The hypervisor crashes domain `id` (as when its kernel faults with no handler).
-    pub fn crash(&mut self, id: u16, why: &str) {
+    pub fn crash(&mut self, id: DomId, why: &str) {
         self.tb.st(|st| {
             hypervisor::lifecycle::crash(st, id, format_args!("{why}"));
         });

@@ -56,7 +56,7 @@ fn foreign_mappings_follow_ownership() {
     for d in [a, b] {
         crate::xl::destroy_domain(&mut hv, d).unwrap();
     }
-    assert_eq!(hv.domain_ids(), [0]);
+    assert_eq!(hv.domain_ids(), [DomId::DOM0]);
     assert_eq!(hv.free_pages(), free + 8 + 2);
 }
 
@@ -74,7 +74,7 @@ fn a_pinned_page_table_cannot_be_mapped_writable() {
     let mut out = alloc::string::String::new();
     assert_eq!(ts.run(&["xl", "create", "d.cfg"], &mut out), 0, "{out}");
     let hv = ts.hypervisor();
-    let d = hv.domain(1).unwrap();
+    let d = hv.domain(DomId(1)).unwrap();
     assert!(d.l4_pinned);
     let mut ran = false;
     let e = hv.with_foreign_page(DomId(1), d.l4, &mut |_| ran = true);
@@ -86,7 +86,7 @@ fn dom0_cannot_pause_itself() {
     let mut hv = TestHv::boot(64);
     let mut op = XenDomctl::new(XEN_DOMCTL_PAUSEDOMAIN, DomId(0));
     assert_eq!(hv.domctl(&mut op), Err(Errno::EINVAL));
-    assert!(!hv.domain(0).unwrap().paused);
+    assert!(!hv.domain(DomId(0)).unwrap().paused);
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn an_hvm_domain_is_refused() {
     };
     let mut op = XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(0), &c);
     assert_eq!(hv.domctl(&mut op), Err(Errno::EINVAL));
-    assert_eq!(hv.domain_ids(), [0]);
+    assert_eq!(hv.domain_ids(), [DomId::DOM0]);
 }
 
 #[test]
@@ -123,15 +123,22 @@ fn time_passes_and_guests_act_at_their_time() {
         "dom0 reads the hypervisor's time"
     );
     let exc = hv.dom_exc_count().unwrap();
-    hv.plan(1, Planned::Shutdown(ShutdownReason::Crash), t0 + 5_000_000);
+    hv.plan(
+        DomId(1),
+        Planned::Shutdown(ShutdownReason::Crash),
+        t0 + 5_000_000,
+    );
     for _ in 0..4 {
         hv.relax();
     }
     assert_eq!(hv.now_ns(), Some(t0 + 4_000_000));
-    assert_eq!(hv.domain(1).unwrap().shutdown, None, "not yet");
+    assert_eq!(hv.domain(DomId(1)).unwrap().shutdown, None, "not yet");
     assert_eq!(hv.dom_exc_count(), Some(exc));
     hv.relax();
-    assert_eq!(hv.domain(1).unwrap().shutdown, Some(ShutdownReason::Crash));
+    assert_eq!(
+        hv.domain(DomId(1)).unwrap().shutdown,
+        Some(ShutdownReason::Crash)
+    );
     assert_eq!(
         hv.dom_exc_count(),
         Some(exc + 1),

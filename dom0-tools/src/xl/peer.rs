@@ -46,6 +46,7 @@ mod tests {
     #[test]
     fn a_peer_gets_a_port_the_new_domain_may_bind() {
         use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_CREATEDOMAIN};
+        use guest_abi::types::EvtchnPort;
         use hypervisor::domain::ports::Binding;
         let mut hv = TestHv::boot(64);
         let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
@@ -56,8 +57,10 @@ mod tests {
             .strip_prefix("test=x evtchn_peer=0 evtchn_port=")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{line}"));
-        let binding = hv.testbed().st(|st| st.dom(0).map(|d| d.evtchn.get(port)));
-        assert_eq!(binding, Some(Ok(Binding::Unbound { remote: new.0 })));
+        let binding = hv
+            .testbed()
+            .st(|st| st.dom(DomId::DOM0).map(|d| d.evtchn.get(EvtchnPort(port))));
+        assert_eq!(binding, Some(Ok(Binding::Unbound { remote: new })));
         // A peer that does not exist: the hypervisor's answer, named.
         let e = connect(&mut hv, new, "evtchn_peer=7").unwrap_err();
         assert_eq!(

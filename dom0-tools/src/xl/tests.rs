@@ -8,7 +8,7 @@ use crate::testhv::{FailPoint, TestHv};
 use guest_abi::domctl::*;
 use guest_abi::sched::ShutdownReason;
 use guest_abi::sysctl::XEN_SYSCTL_READCONSOLE;
-use guest_abi::types::{Mfn, Pfn};
+use guest_abi::types::{DomId, Mfn, Pfn};
 
 const DOMU: &[u8] =
     b"name = \"domu\"\nkernel = \"/boot/pv-guest\"\nmemory = 16\nextra = \"greet\"\n";
@@ -76,7 +76,7 @@ fn xl<H: Hypervisor>(ts: &mut Toolstack<'_, H>, cmd: &str) -> (i32, String) {
 }
 
 /// What an error must leave unchanged.
-fn state(ts: &mut Toolstack<'_, TestHv>) -> (u64, Vec<u16>, String) {
+fn state(ts: &mut Toolstack<'_, TestHv>) -> (u64, Vec<DomId>, String) {
     let hv = ts.hypervisor();
     let free = hv.free_pages();
     let ids = hv.domain_ids();
@@ -114,7 +114,7 @@ fn create_list_destroy() {
     let hv = ts.hypervisor();
     // Its pages and its shared_info frame.
     assert_eq!(hv.free_pages(), free0 - 4096 - 1);
-    let d = hv.domain(1).unwrap();
+    let d = hv.domain(DomId(1)).unwrap();
     assert!(!d.paused);
     assert_eq!(d.tot_pages, 4096);
     assert_eq!(d.max_pages, 4096);
@@ -123,7 +123,7 @@ fn create_list_destroy() {
     assert_eq!(d.rip, 0xFFFF_FFFF_8000_0020);
     assert_eq!(d.cs, 0xe033);
     // start_info, where the guest's page tables map rsi.
-    let si = hv.guest_bytes(1, d.rsi, 160);
+    let si = hv.guest_bytes(DomId(1), d.rsi, 160);
     assert_eq!(&si[..14], b"xen-3.0-x86_64");
     assert_eq!(&si[128..134], b"greet\0");
     assert_eq!(
@@ -131,7 +131,7 @@ fn create_list_destroy() {
         d.shared_info_mfn << 12
     );
     // Its kernel starts and idles.
-    hv.guest(1).block().unwrap();
+    hv.guest(DomId(1)).block().unwrap();
 
     let (rc, out) = xl(&mut ts, "xl list");
     assert_eq!(rc, 0);
@@ -351,7 +351,7 @@ fn crashed_and_vanished_domains() {
     let rd = initrd_bytes();
     let mut ts = toolstack(&rd);
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
-    ts.hypervisor().crash(1, "a test");
+    ts.hypervisor().crash(DomId(1), "a test");
     let out = xl(&mut ts, "xl list").1;
     assert!(out.lines().nth(2).unwrap().contains("---sc-"), "{out}");
     // The hypervisor logged it.
@@ -478,7 +478,7 @@ fn create_paused_with_overrides() {
     assert_eq!(rec.config.memory, 8);
     assert_eq!(rec.config.kernel_cmdline(), "test=pong peer=1");
     assert!(
-        ts.hypervisor().domain(1).unwrap().paused,
+        ts.hypervisor().domain(DomId(1)).unwrap().paused,
         "-p leaves the domain paused"
     );
     let list = xl(&mut ts, "xl list pong").1;
@@ -495,7 +495,7 @@ fn create_paused_with_overrides() {
     let mut out = String::new();
     assert_eq!(ts.run(&argv, &mut out), 0, "{out}");
     assert_eq!(ts.domains()[1].config.kernel_cmdline(), "c");
-    assert!(!ts.hypervisor().domain(2).unwrap().paused);
+    assert!(!ts.hypervisor().domain(DomId(2)).unwrap().paused);
 }
 
 #[test]
@@ -504,7 +504,7 @@ fn create_applies_weight_and_cap_and_refuses_extra_vcpus() {
     let mut ts = toolstack(&rd);
     let (rc, out) = xl(&mut ts, "xl create domu.cfg cpu_weight=512 cap=30");
     assert_eq!(rc, 0, "{out}");
-    let d = ts.hypervisor().domain(1).unwrap();
+    let d = ts.hypervisor().domain(DomId(1)).unwrap();
     assert_eq!((d.weight, d.cap), (512, 30));
     let (_, out) = xl(&mut ts, "xl sched-credit -d domu");
     assert!(
@@ -576,7 +576,7 @@ fn mem_set_checks_the_limit_and_waits_for_the_guest() {
     // A guest whose balloon driver gives its last 8 MiB back 20 ms into the wait.
     let now = ts.hypervisor().guest_time();
     ts.hypervisor().plan(
-        1,
+        DomId(1),
         Planned::GiveBack {
             first: 2048,
             end: 4096,
@@ -589,7 +589,7 @@ fn mem_set_checks_the_limit_and_waits_for_the_guest() {
         out.contains("Domain 1 (\"domu\") reached its memory target: 8192 KiB (8 MiB)"),
         "{out}"
     );
-    assert_eq!(ts.hypervisor().domain(1).unwrap().tot_pages, 2048);
+    assert_eq!(ts.hypervisor().domain(DomId(1)).unwrap().tot_pages, 2048);
 }
 
 #[test]
@@ -599,7 +599,7 @@ fn lifecycle_notice_says_how_the_shutdown_was_found() {
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
     // The guest powers itself off; the hypervisor raises VIRQ_DOM_EXC to dom0.
     ts.hypervisor()
-        .guest(1)
+        .guest(DomId(1))
         .shutdown(ShutdownReason::Poweroff)
         .unwrap();
     ts.poll_lifecycle();
@@ -609,13 +609,13 @@ fn lifecycle_notice_says_how_the_shutdown_was_found() {
         "(xl) domain 1 \"domu\" shut down (poweroff): on_poweroff = destroy: destroyed \
          [VIRQ_DOM_EXC]\n"
     );
-    assert_eq!(ts.hypervisor().domain(1), None);
+    assert_eq!(ts.hypervisor().domain(DomId(1)), None);
     // A dom0 that did not bind VIRQ_DOM_EXC: polling found it.
     drop(ts);
     let mut ts = Toolstack::new(TestHv::boot_with(96, false), Initrd::parse(&rd).unwrap());
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
     ts.hypervisor()
-        .guest(1)
+        .guest(DomId(1))
         .shutdown(ShutdownReason::Poweroff)
         .unwrap();
     ts.poll_lifecycle();
@@ -644,7 +644,7 @@ fn shutdown_asks_through_control_shutdown_and_times_out_without_an_answer() {
         .read(0, "/local/domain/1/control/shutdown")
         .unwrap();
     assert_eq!(v, b"poweroff");
-    assert_eq!(ts.hypervisor().domain(1).unwrap().shutdown, None);
+    assert_eq!(ts.hypervisor().domain(DomId(1)).unwrap().shutdown, None);
     // A reboot request names itself.
     let (rc, out) = xl(&mut ts, "xl reboot domu");
     assert_eq!(rc, 1, "{out}");
@@ -667,7 +667,7 @@ fn shutdown_asks_through_control_shutdown_and_times_out_without_an_answer() {
         "-F must not wait for the guest"
     );
     assert_eq!(
-        ts.hypervisor().domain(1).unwrap().shutdown,
+        ts.hypervisor().domain(DomId(1)).unwrap().shutdown,
         Some(ShutdownReason::Poweroff)
     );
 }
@@ -680,7 +680,7 @@ fn shutdown_wait_follows_a_guest_that_acts() {
     // The guest acts 50 ms after the request: reboot, reason code 1.
     let now = ts.hypervisor().guest_time();
     ts.hypervisor().plan(
-        1,
+        DomId(1),
         Planned::Shutdown(ShutdownReason::Reboot),
         now + 50_000_000,
     );
@@ -696,7 +696,7 @@ fn shutdown_wait_follows_a_guest_that_acts() {
         ),
         "{out}"
     );
-    let new = ts.domains()[0].id.0;
+    let new = ts.domains()[0].id;
     assert!(
         ts.hypervisor().guest_time() - now < ACK_WAIT_NS,
         "waited past the guest's answer"
@@ -817,23 +817,23 @@ fn creating_a_large_domain_needs_little_of_dom0s_heap() {
         "xl create of a 512 MiB domain needed {peak} bytes of dom0's heap"
     );
     let hv = &mut ts.hypervisor().0;
-    let d = hv.domain(1).unwrap();
+    let d = hv.domain(DomId(1)).unwrap();
     assert_eq!(d.tot_pages, pages);
     assert_eq!(hv.free_pages(), free0 - pages - 1);
     // The guest's p2m list (in its own memory) names every frame it has, each at its PFN.
-    let si = hv.guest_bytes(1, d.rsi, 4096 - (d.rsi & 0xFFF) as usize);
+    let si = hv.guest_bytes(DomId(1), d.rsi, 4096 - (d.rsi & 0xFFF) as usize);
     let si = <guest_abi::start_info::StartInfo as zerocopy::FromBytes>::read_from_prefix(&si)
         .unwrap()
         .0;
     assert_eq!(si.nr_pages, pages);
     for k in 0..pages / 512 {
-        let mfn = hv.guest_mfn(1, si.mfn_list + k * 4096).unwrap();
+        let mfn = hv.guest_mfn(DomId(1), si.mfn_list + k * 4096).unwrap();
         let frame = hv.frame(mfn);
         let wrong = hv.testbed().st(|st| {
             frame.chunks_exact(8).enumerate().find_map(|(i, e)| {
                 let pfn = k * 512 + i as u64;
                 let mfn = u64::from_le_bytes(e.try_into().unwrap());
-                let ok = st.frame_table().0.owner(Mfn(mfn)) == 1
+                let ok = st.frame_table().0.owner(Mfn(mfn)) == DomId(1)
                     && hypervisor::arch::page_tables::m2p_get(Mfn(mfn)) == Pfn(pfn);
                 (!ok).then_some((pfn, mfn))
             })
@@ -887,7 +887,7 @@ fn create_checks_sizes_against_the_limits_and_the_host() {
             let newest = *hv.domain_ids().last().unwrap();
             let mut op = XenDomctl::with_payload(
                 XEN_DOMCTL_MAX_MEM,
-                DomId(newest),
+                newest,
                 &DomctlMaxMem { max_memkb: 4000 },
             );
             hv.domctl(&mut op).unwrap();
@@ -937,7 +937,7 @@ fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
     let rd = initrd_bytes();
     let mut ts = toolstack(&rd);
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
-    let max_pages = ts.hypervisor().domain(1).unwrap().max_pages;
+    let max_pages = ts.hypervisor().domain(DomId(1)).unwrap().max_pages;
     // The finding: accepted, and the next restart overflowed `maxmem * 1024`.
     for (arg, what) in [
         ("18446744073709551615k", "18446744073709551615 KiB"),
@@ -950,7 +950,10 @@ fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
             &format!("xl mem-max domu {arg}"),
             &format!("xl: mem-max: {what} is above the host's memory of 98304 KiB (96 MiB)"),
         );
-        assert_eq!(ts.hypervisor().domain(1).unwrap().max_pages, max_pages);
+        assert_eq!(
+            ts.hypervisor().domain(DomId(1)).unwrap().max_pages,
+            max_pages
+        );
         assert_eq!(ts.domains()[0].config.maxmem, 16);
     }
     refused(
@@ -966,9 +969,12 @@ fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
     );
     // Within the host's memory: set, and a restart builds the domain with it.
     assert_eq!(xl(&mut ts, "xl mem-max domu 96m").0, 0);
-    assert_eq!(ts.hypervisor().domain(1).unwrap().max_pages, 96 * 256);
+    assert_eq!(
+        ts.hypervisor().domain(DomId(1)).unwrap().max_pages,
+        96 * 256
+    );
     ts.hypervisor()
-        .guest(1)
+        .guest(DomId(1))
         .shutdown(ShutdownReason::Reboot)
         .unwrap();
     ts.poll_lifecycle();
@@ -977,7 +983,7 @@ fn mem_max_is_bounded_and_a_refusal_changes_nothing() {
         n.contains("on_reboot = restart: restarted as domain"),
         "{n}"
     );
-    let id = ts.domains()[0].id.0;
+    let id = ts.domains()[0].id;
     assert_eq!(ts.hypervisor().domain(id).unwrap().max_pages, 96 * 256);
 
     // On a host with more memory than a domain may have, that is the limit.
@@ -1000,19 +1006,22 @@ fn mem_max_below_the_config_memory_keeps_the_config_valid_for_a_restart() {
     let mut ts = toolstack(&rd);
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
     // The guest balloons down to 8 MiB (gives its last 2048 pages back).
-    assert_eq!(ts.hypervisor().guest(1).give_back(2048, 4096), Ok(2048));
-    assert_eq!(ts.hypervisor().domain(1).unwrap().tot_pages, 2048);
+    assert_eq!(
+        ts.hypervisor().guest(DomId(1)).give_back(2048, 4096),
+        Ok(2048)
+    );
+    assert_eq!(ts.hypervisor().domain(DomId(1)).unwrap().tot_pages, 2048);
     assert_eq!(xl(&mut ts, "xl mem-max domu 8").0, 0);
     let c = &ts.domains()[0].config;
     assert_eq!((c.memory, c.maxmem), (8, 8));
     ts.hypervisor()
-        .guest(1)
+        .guest(DomId(1))
         .shutdown(ShutdownReason::Reboot)
         .unwrap();
     ts.poll_lifecycle();
     let n = ts.take_notices();
     assert!(n.contains("restarted as domain"), "{n}");
-    let id = ts.domains()[0].id.0;
+    let id = ts.domains()[0].id;
     assert_eq!(ts.hypervisor().domain(id).unwrap().tot_pages, 2048);
 }
 
@@ -1072,11 +1081,11 @@ fn sched_credit_numbers_are_checked_naming_the_range() {
             &format!("xl sched-credit -d domu {arg}"),
             &format!("xl: sched-credit: {want}"),
         );
-        let d = ts.hypervisor().domain(1).unwrap();
+        let d = ts.hypervisor().domain(DomId(1)).unwrap();
         assert_eq!((d.weight, d.cap), (256, 0), "{arg}");
     }
     assert_eq!(xl(&mut ts, "xl sched-credit -d domu -w 65535 -c 100").0, 0);
-    let d = ts.hypervisor().domain(1).unwrap();
+    let d = ts.hypervisor().domain(DomId(1)).unwrap();
     assert_eq!((d.weight, d.cap), (65535, 100));
 }
 

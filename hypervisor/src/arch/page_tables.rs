@@ -187,7 +187,7 @@ mod tests {
         let mut pfns: Vec<Pfn> = _tb.st(|st| {
             let ft = crate::mm::page_types::FrameTable::new(st.frames);
             (0..last)
-                .filter(|&m| ft.owner(Mfn(m)) == 0)
+                .filter(|&m| ft.owner(Mfn(m)) == guest_abi::types::DomId::DOM0)
                 .map(|m| m2p_get(Mfn(m)))
                 .filter(|&p| p != INVALID_PFN)
                 .collect()

@@ -4,7 +4,7 @@
 //! CPU with interrupts off for long, whatever its count.
 
 use super::tsc;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 
 /// How long one hypercall may work before it is continued.
 pub const SLICE_NS: u64 = 100_000;
@@ -54,10 +54,11 @@ pub fn armed_expired() -> bool {
 
 /// Tables left part-way through their devalidation, by owner: each domain's batched MMU
 /// calls go on with its own before anything else.
-static PENDING: spin::Mutex<heapless::Vec<(u16, Mfn), 64>> = spin::Mutex::new(heapless::Vec::new());
+static PENDING: spin::Mutex<heapless::Vec<(DomId, Mfn), 64>> =
+    spin::Mutex::new(heapless::Vec::new());
 
 /// Remember table `mfn` of `owner` as part-way through its devalidation.
-pub fn note_pending(owner: u16, mfn: Mfn) {
+pub fn note_pending(owner: DomId, mfn: Mfn) {
     let mut p = PENDING.lock();
     if !p.contains(&(owner, mfn)) && p.push((owner, mfn)).is_err() {
         log::error!("too many tables part-way through devalidation; {mfn:#x} stays so");
@@ -65,7 +66,7 @@ pub fn note_pending(owner: u16, mfn: Mfn) {
 }
 
 /// Take `owner`'s part-way tables.
-pub fn take_pending(owner: u16) -> heapless::Vec<Mfn, 64> {
+pub fn take_pending(owner: DomId) -> heapless::Vec<Mfn, 64> {
     let mut p = PENDING.lock();
     let mine = p.iter().filter(|e| e.0 == owner).map(|e| e.1).collect();
     p.retain(|e| e.0 != owner);
@@ -73,7 +74,7 @@ pub fn take_pending(owner: u16) -> heapless::Vec<Mfn, 64> {
 }
 
 /// Whether `owner` has tables part-way through their devalidation.
-pub fn has_pending(owner: u16) -> bool {
+pub fn has_pending(owner: DomId) -> bool {
     PENDING.lock().iter().any(|e| e.0 == owner)
 }
 

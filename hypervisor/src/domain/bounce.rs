@@ -147,7 +147,7 @@ fn bounce_with(
 
 /// The CPU now runs the current domain's vCPU instead of domain `prev`'s: switch the lazily
 /// kept FPU state and the descriptor tables.
-pub fn vcpu_switched(st: &mut State, prev: u16) {
+pub fn vcpu_switched(st: &mut State, prev: guest_abi::types::DomId) {
     crate::domain::fpu::switched(st, prev);
     let desc = st.cur().vcpu.desc;
     arch::gdt::load_guest_tables(&desc);

@@ -7,6 +7,8 @@
 //! of both until it is next descheduled. A capped domain is parked once it has used its cap's
 //! share of the period, until the next period.
 
+use guest_abi::types::DomId;
+
 /// Default weight (as Xen).
 pub const DEFAULT_WEIGHT: u16 = 256;
 /// Weight bounds (as Xen: 1–65535).
@@ -179,7 +181,7 @@ pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = (&'a mut Credit, b
 /// Choose among `cands` (domain id, priority, credit) — runnable and not parked, in id
 /// order — the highest priority; within it the most credit (least debt, so time beyond
 /// everyone's credit is still shared by weight), round-robin after `after` among equals.
-pub fn pick(cands: &[(u16, u8, i64)], after: u16) -> Option<u16> {
+pub fn pick(cands: &[(DomId, u8, i64)], after: DomId) -> Option<DomId> {
     let best = cands.iter().map(|c| (c.1, c.2)).max()?;
     let mut it = cands.iter().filter(|c| (c.1, c.2) == best);
     let first = it.clone().next().map(|c| c.0);

@@ -34,7 +34,7 @@ pub fn forget_owner() {
 
 /// The CPU switched from domain `prev`'s vCPU to the current one: make its next FPU use
 /// trap unless its registers are already live and it has not set TS.
-pub fn switched(st: &mut State, prev: u16) {
+pub fn switched(st: &mut State, prev: guest_abi::types::DomId) {
     if !fpu::ts_set() && OWNER.load(Ordering::Relaxed) == 0 {
         // Someone used the FPU before any #NM established ownership: it was `prev`.
         if let Some(d) = st.dom(prev) {

@@ -4,7 +4,7 @@ use super::state::State;
 use crate::arch::preempt::Slice;
 use crate::mm::page_types::{Cursor, FrameTable, Relinquish, XenPage};
 use guest_abi::errno::Errno;
-use guest_abi::types::{Mfn, Pfn, INVALID_PFN};
+use guest_abi::types::{DomId, Mfn, Pfn, INVALID_PFN};
 
 /// Frames (in work units: a table's entries count) a teardown step handles per call at most,
 /// and within its time slice, so that destroying even a huge domain never runs long with
@@ -15,7 +15,7 @@ const TEARDOWN_CHUNK: u64 = 64;
 
 /// Allocate a zeroed frame for domain `dom` at pseudo-physical `pfn` (recorded in the M2P),
 /// counted against its `max_pages` and put on its page list.
-pub fn alloc_page(st: &mut State, dom: u16, pfn: Pfn) -> Result<Mfn, Errno> {
+pub fn alloc_page(st: &mut State, dom: DomId, pfn: Pfn) -> Result<Mfn, Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     if d.tot_pages >= d.max_pages || d.dying {
         return Err(Errno::ENOMEM);
@@ -34,7 +34,7 @@ pub fn alloc_page(st: &mut State, dom: u16, pfn: Pfn) -> Result<Mfn, Errno> {
 }
 
 /// Return a frame of `dom` to the allocator (it must hold no references).
-pub fn free_page(st: &mut State, dom: u16, mfn: Mfn) -> Result<(), Errno> {
+pub fn free_page(st: &mut State, dom: DomId, mfn: Mfn) -> Result<(), Errno> {
     let d = st.domains.get_mut(&dom).ok_or(Errno::ESRCH)?;
     let mut ft = FrameTable::new(st.frames);
     if ft.owner(mfn) != dom {
@@ -55,7 +55,7 @@ fn give_back(mfn: Mfn) {
 /// One bounded step of tearing down dying domain `dom` (see `FrameTable::relinquish_step`):
 /// `None` while more work remains, else how many of its frames other domains still map (the
 /// domain lingers until they go).
-pub fn relinquish_step(st: &mut State, dom: u16) -> Option<u64> {
+pub fn relinquish_step(st: &mut State, dom: DomId) -> Option<u64> {
     let d = st.domains.get_mut(&dom)?;
     let mut cursor = d.teardown.unwrap_or(Cursor::Collect(d.pages.first()));
     let mut ft = FrameTable::new(st.frames);

@@ -13,13 +13,11 @@ pub mod vcpu_info;
 use alloc::boxed::Box;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::sched::ShutdownReason;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, EvtchnPort, Mfn};
 use zerocopy::FromZeros;
 
 /// The most vCPUs a domain may have (one until SMP guests are supported).
 pub const MAX_VCPUS: u32 = 1;
-/// The highest domain id handed out.
-pub const MAX_DOMID: u16 = guest_abi::types::DomId::MAX_DOMAIN.0;
 
 /// One virtual CPU of a PV domain.
 pub struct Vcpu {
@@ -56,7 +54,7 @@ pub struct Vcpu {
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
     /// Ports of a `SCHEDOP_poll` in progress.
-    pub poll: Option<alloc::vec::Vec<u32>>,
+    pub poll: Option<alloc::vec::Vec<EvtchnPort>>,
 }
 
 /// The guest's registered entry points.
@@ -124,7 +122,7 @@ pub const CONSOLE_RATE: u64 = 16 * 1024;
 /// A domain.
 pub struct Domain {
     /// Its id.
-    pub id: u16,
+    pub id: DomId,
     /// Its instance number, unique over the hypervisor's lifetime (see `crate::domid`).
     pub instance: u64,
     /// May use the control interfaces (dom0).
@@ -192,7 +190,7 @@ impl Domain {
         }
     }
     /// A new, paused domain with no memory.
-    pub fn new(id: u16, privileged: bool, shared_info: XenPage) -> Self {
+    pub fn new(id: DomId, privileged: bool, shared_info: XenPage) -> Self {
         Domain {
             id,
             instance: 0,

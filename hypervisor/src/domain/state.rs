@@ -16,16 +16,16 @@ use spin::Mutex;
 /// Everything the hypercalls and the scheduler share.
 pub struct State {
     /// Live domains by id.
-    pub domains: BTreeMap<u16, Box<Domain>>,
+    pub domains: BTreeMap<DomId, Box<Domain>>,
     /// Per-frame bookkeeping, indexed by MFN (allocated at boot from frames, sized from the
     /// machine).
     pub frames: &'static mut [PageInfo],
     /// Machine memory access.
     pub mem: Machine,
     /// The domain whose vCPU is on the CPU (or whose frame is loaded).
-    pub current: u16,
+    pub current: DomId,
     /// The id handed out last (ids are handed out increasing, see `crate::domid`).
-    pub last_domid: u16,
+    pub last_domid: DomId,
     /// Domain instances created so far (each domain's `instance` is unique).
     pub instances: u64,
 }
@@ -38,8 +38,8 @@ impl State {
             domains: BTreeMap::new(),
             frames: crate::phys::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
             mem: Machine { max_mfn },
-            current: 0,
-            last_domid: 0,
+            current: DomId::DOM0,
+            last_domid: DomId::DOM0,
             instances: 0,
         })
     }
@@ -58,12 +58,12 @@ impl State {
     }
 
     /// A domain by id.
-    pub fn dom(&mut self, id: u16) -> Option<&mut Domain> {
+    pub fn dom(&mut self, id: DomId) -> Option<&mut Domain> {
         self.domains.get_mut(&id).map(|b| &mut **b)
     }
 
     /// Wake domain `id`'s vCPU if it is blocked or polling ([`Domain::wake`]).
-    pub fn wake(&mut self, id: u16) {
+    pub fn wake(&mut self, id: DomId) {
         let now = crate::time::now();
         if let Some(d) = self.dom(id) {
             d.wake(now);
@@ -71,11 +71,11 @@ impl State {
     }
 
     /// The domain id `dom` names: `DOMID_SELF` is the caller. The one place it is resolved.
-    pub fn resolve(&self, dom: DomId) -> u16 {
+    pub fn resolve(&self, dom: DomId) -> DomId {
         if dom == DomId::SELF {
             self.current
         } else {
-            dom.0
+            dom
         }
     }
 
@@ -98,7 +98,7 @@ impl State {
     /// The domain an operation acts on (`DOMID_SELF` = the caller), if the caller may act on
     /// it: itself, or any domain when privileged (`EPERM` otherwise); another domain must be
     /// alive (`ESRCH` if it does not exist or is dying). The one place handlers check this.
-    pub fn lookup(&mut self, dom: DomId) -> Result<u16, Errno> {
+    pub fn lookup(&mut self, dom: DomId) -> Result<DomId, Errno> {
         let id = self.resolve(dom);
         if id == self.current {
             return Ok(id);
@@ -118,7 +118,7 @@ impl State {
     /// Whether anything still names domain id `id`: a domain (live or dying), a grant
     /// mapping of its grants, or an event channel bound or open to it. Such an id is not
     /// handed out again.
-    pub fn id_referenced(&self, id: u16) -> bool {
+    pub fn id_referenced(&self, id: DomId) -> bool {
         self.domains.contains_key(&id)
             || self.domains.values().any(|d| {
                 d.grant
@@ -141,8 +141,8 @@ impl State {
 static CURRENT_ID: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
 
 /// The current domain's id.
-pub fn current_id() -> u16 {
-    CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed)
+pub fn current_id() -> DomId {
+    DomId(CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed))
 }
 
 static CURRENT_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -164,9 +164,9 @@ pub fn current_shared_info() -> u64 {
 
 impl State {
     /// Make `id` the current domain.
-    pub fn set_current(&mut self, id: u16) {
+    pub fn set_current(&mut self, id: DomId) {
         self.current = id;
-        CURRENT_ID.store(id, core::sync::atomic::Ordering::Relaxed);
+        CURRENT_ID.store(id.0, core::sync::atomic::Ordering::Relaxed);
         let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn().0);
         CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();

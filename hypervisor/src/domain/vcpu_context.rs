@@ -4,7 +4,7 @@
 use super::state::State;
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
 use guest_abi::errno::Errno;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 
 /// `EINVAL` unless every address the context loads is usable, as Xen checks: the registers
 /// and segment bases canonical (a non-canonical base would fault the hypervisor's own MSR
@@ -37,7 +37,7 @@ fn check_addresses(c: &VcpuGuestContext) -> Result<(), Errno> {
     }
 }
 
-fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
+fn live(st: &mut State, dom: DomId) -> Result<&mut super::Domain, Errno> {
     match st.dom(dom) {
         Some(d) if !d.dying => Ok(d),
         _ => Err(Errno::ESRCH),
@@ -46,7 +46,7 @@ fn live(st: &mut State, dom: u16) -> Result<&mut super::Domain, Errno> {
 
 /// Load a vCPU's initial state (as the domain builder sets it), taking a type reference on
 /// its page table, which must validate as an L4 of the domain.
-pub fn set_vcpu_context(st: &mut State, dom: u16, c: &VcpuGuestContext) -> Result<(), Errno> {
+pub fn set_vcpu_context(st: &mut State, dom: DomId, c: &VcpuGuestContext) -> Result<(), Errno> {
     live(st, dom)?;
     check_addresses(c)?;
     let l4 = Mfn::containing(c.ctrlreg[3]);

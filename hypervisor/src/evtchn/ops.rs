@@ -14,14 +14,14 @@ fn virq_is_per_vcpu(virq: u32) -> bool {
     matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
 }
 
-fn live(st: &mut State, id: u16) -> Result<&mut crate::domain::Domain, Errno> {
+fn live(st: &mut State, id: DomId) -> Result<&mut crate::domain::Domain, Errno> {
     match st.dom(id) {
         Some(d) if !d.dying => Ok(d),
         _ => Err(Errno::ESRCH),
     }
 }
 
-fn alloc(st: &mut State, dom: u16, b: Binding) -> Result<u32, Errno> {
+fn alloc(st: &mut State, dom: DomId, b: Binding) -> Result<EvtchnPort, Errno> {
     let d = live(st, dom)?;
     d.evtchn.alloc(b).inspect_err(|_| {
         log::warn!(
@@ -33,7 +33,7 @@ fn alloc(st: &mut State, dom: u16, b: Binding) -> Result<u32, Errno> {
 
 /// Raise `port` of domain `dom`: set it pending and kick the vCPU if the upcall became
 /// pending, or if it polls this port.
-pub fn raise(st: &mut State, dom: u16, port: u32) {
+pub fn raise(st: &mut State, dom: DomId, port: EvtchnPort) {
     let Some(d) = st.domains.get(&dom) else {
         return;
     };
@@ -53,7 +53,7 @@ pub fn raise(st: &mut State, dom: u16, port: u32) {
 }
 
 /// Raise VIRQ `virq` of domain `dom` if it bound one.
-pub fn send_virq(st: &mut State, dom: u16, virq: u32) {
+pub fn send_virq(st: &mut State, dom: DomId, virq: u32) {
     if let Some(port) = st.dom(dom).and_then(|d| d.evtchn.virq_port(virq)) {
         raise(st, dom, port);
     }
@@ -61,7 +61,7 @@ pub fn send_virq(st: &mut State, dom: u16, virq: u32) {
 
 /// EVTCHNOP_alloc_unbound: a port of `dom` (the caller, or any domain for a privileged
 /// caller) that `remote` may bind.
-pub fn alloc_unbound(st: &mut State, dom: DomId, remote: DomId) -> Result<u32, Errno> {
+pub fn alloc_unbound(st: &mut State, dom: DomId, remote: DomId) -> Result<EvtchnPort, Errno> {
     let dom = st.lookup(dom)?;
     let remote = st.resolve(remote);
     alloc(st, dom, Binding::Unbound { remote })
@@ -70,7 +70,11 @@ pub fn alloc_unbound(st: &mut State, dom: DomId, remote: DomId) -> Result<u32, E
 /// EVTCHNOP_bind_interdomain: connect a new local port to `remote_port` of `remote`, which
 /// must be unbound and offered to the caller. The local port is raised once, as in Xen, so
 /// no notification sent before the bind is lost.
-pub fn bind_interdomain(st: &mut State, remote: DomId, remote_port: u32) -> Result<u32, Errno> {
+pub fn bind_interdomain(
+    st: &mut State,
+    remote: DomId,
+    remote_port: EvtchnPort,
+) -> Result<EvtchnPort, Errno> {
     let me = st.current;
     let remote = st.resolve(remote);
     match live(st, remote)?.evtchn.get(remote_port)? {
@@ -96,7 +100,7 @@ pub fn bind_interdomain(st: &mut State, remote: DomId, remote_port: u32) -> Resu
 }
 
 /// EVTCHNOP_bind_virq.
-pub fn bind_virq(st: &mut State, virq: u32, vcpu: u32) -> Result<u32, Errno> {
+pub fn bind_virq(st: &mut State, virq: u32, vcpu: u32) -> Result<EvtchnPort, Errno> {
     if virq >= NR_VIRQS {
         return Err(Errno::EINVAL);
     }
@@ -115,7 +119,7 @@ pub fn bind_virq(st: &mut State, virq: u32, vcpu: u32) -> Result<u32, Errno> {
 }
 
 /// EVTCHNOP_bind_ipi.
-pub fn bind_ipi(st: &mut State, vcpu: u32) -> Result<u32, Errno> {
+pub fn bind_ipi(st: &mut State, vcpu: u32) -> Result<EvtchnPort, Errno> {
     if vcpu != 0 {
         return Err(Errno::ENOENT);
     }
@@ -124,7 +128,7 @@ pub fn bind_ipi(st: &mut State, vcpu: u32) -> Result<u32, Errno> {
 }
 
 /// EVTCHNOP_send from the caller's `port`.
-pub fn send(st: &mut State, port: u32) -> Result<(), Errno> {
+pub fn send(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
     let me = st.current;
     match st.cur().evtchn.get(port)? {
         Binding::Interdomain { remote, port: rp } => raise(st, remote, rp),
@@ -137,7 +141,7 @@ pub fn send(st: &mut State, port: u32) -> Result<(), Errno> {
 }
 
 /// Close `port` of `dom`: the peer of an interdomain channel sees its side go unbound.
-pub fn close(st: &mut State, dom: u16, port: u32) -> Result<(), Errno> {
+pub fn close(st: &mut State, dom: DomId, port: EvtchnPort) -> Result<(), Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     let old = d.evtchn.close(port)?;
     two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
@@ -153,8 +157,8 @@ pub fn close(st: &mut State, dom: u16, port: u32) -> Result<(), Errno> {
 }
 
 /// Close every port of `dom` (EVTCHNOP_reset, domain destruction).
-pub fn close_all(st: &mut State, dom: u16) {
-    let ports: alloc::vec::Vec<u32> = match st.dom(dom) {
+pub fn close_all(st: &mut State, dom: DomId) {
+    let ports: alloc::vec::Vec<EvtchnPort> = match st.dom(dom) {
         Some(d) => d.evtchn.in_use().map(|(p, _)| p).collect(),
         None => return,
     };
@@ -164,7 +168,7 @@ pub fn close_all(st: &mut State, dom: u16) {
 }
 
 /// EVTCHNOP_close from the caller.
-pub fn close_own(st: &mut State, port: u32) -> Result<(), Errno> {
+pub fn close_own(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
     let me = st.current;
     close(st, me, port)
 }
@@ -172,17 +176,17 @@ pub fn close_own(st: &mut State, port: u32) -> Result<(), Errno> {
 /// EVTCHNOP_status of (`dom`, `port`).
 pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
     let dom = st.lookup(q.dom)?;
-    let b = live(st, dom)?.evtchn.get(q.port.0)?;
+    let b = live(st, dom)?.evtchn.get(q.port)?;
     q.vcpu = 0;
     q.u = [0; 2];
     q.status = match b {
         Binding::Closed => EVTCHNSTAT_CLOSED,
         Binding::Unbound { remote } => {
-            q.u[0] = u32::from(remote);
+            q.u[0] = u32::from(remote.0);
             EVTCHNSTAT_UNBOUND
         }
         Binding::Interdomain { remote, port } => {
-            q.set_interdomain(DomId(remote), EvtchnPort(port));
+            q.set_interdomain(remote, port);
             EVTCHNSTAT_INTERDOMAIN
         }
         Binding::Virq(v) => {
@@ -195,7 +199,7 @@ pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
 }
 
 /// EVTCHNOP_unmask: clear the mask bit, re-raising a pending port.
-pub fn unmask(st: &mut State, port: u32) -> Result<(), Errno> {
+pub fn unmask(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
     let me = st.current;
     let d = st.cur();
     if !d.evtchn.valid(port) {
@@ -220,7 +224,7 @@ pub fn reset(st: &mut State, dom: DomId) -> Result<(), Errno> {
 }
 
 /// EVTCHNOP_bind_vcpu: with one vCPU per domain only vCPU 0 exists.
-pub fn bind_vcpu(st: &mut State, port: u32, vcpu: u32) -> Result<(), Errno> {
+pub fn bind_vcpu(st: &mut State, port: EvtchnPort, vcpu: u32) -> Result<(), Errno> {
     if vcpu != 0 {
         return Err(Errno::ENOENT);
     }

@@ -3,6 +3,7 @@
 //! The guest changes the same words concurrently, so every update is an atomic RMW.
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
+use guest_abi::types::EvtchnPort;
 
 /// Bits per pending/mask word.
 pub const BITS_PER_WORD: u32 = 64;
@@ -19,17 +20,17 @@ pub trait EventWords {
     fn upcall_pending(&self) -> &AtomicU8;
 }
 
-fn split(port: u32) -> (usize, u64) {
+fn split(port: EvtchnPort) -> (usize, u64) {
     (
-        (port / BITS_PER_WORD) as usize,
-        1u64 << (port % BITS_PER_WORD),
+        (port.0 / BITS_PER_WORD) as usize,
+        1u64 << (port.0 % BITS_PER_WORD),
     )
 }
 
 /// Mark the selector bit of `port`'s word and the upcall pending. Returns whether the upcall
 /// became pending now (the vCPU must be kicked).
-fn mark_selector(w: &impl EventWords, port: u32) -> bool {
-    let sel_bit = 1u64 << (port / BITS_PER_WORD);
+fn mark_selector(w: &impl EventWords, port: EvtchnPort) -> bool {
+    let sel_bit = 1u64 << (port.0 / BITS_PER_WORD);
     if w.selector().fetch_or(sel_bit, SeqCst) & sel_bit != 0 {
         return false;
     }
@@ -38,7 +39,7 @@ fn mark_selector(w: &impl EventWords, port: u32) -> bool {
 
 /// Raise `port`: set its pending bit; if that is new and the port is unmasked, set its
 /// selector bit and the upcall flag. Returns whether the vCPU needs a kick.
-pub fn set_pending(w: &impl EventWords, port: u32) -> bool {
+pub fn set_pending(w: &impl EventWords, port: EvtchnPort) -> bool {
     let (word, bit) = split(port);
     if w.pending(word).fetch_or(bit, SeqCst) & bit != 0 {
         return false;
@@ -50,32 +51,32 @@ pub fn set_pending(w: &impl EventWords, port: u32) -> bool {
 }
 
 /// Whether `port` is pending.
-pub fn is_pending(w: &impl EventWords, port: u32) -> bool {
+pub fn is_pending(w: &impl EventWords, port: EvtchnPort) -> bool {
     let (word, bit) = split(port);
     w.pending(word).load(SeqCst) & bit != 0
 }
 
 /// Whether `port` is masked.
-pub fn is_masked(w: &impl EventWords, port: u32) -> bool {
+pub fn is_masked(w: &impl EventWords, port: EvtchnPort) -> bool {
     let (word, bit) = split(port);
     w.mask(word).load(SeqCst) & bit != 0
 }
 
 /// Clear `port`'s pending bit.
-pub fn clear_pending(w: &impl EventWords, port: u32) {
+pub fn clear_pending(w: &impl EventWords, port: EvtchnPort) {
     let (word, bit) = split(port);
     w.pending(word).fetch_and(!bit, SeqCst);
 }
 
 /// Set `port`'s mask bit.
-pub fn mask(w: &impl EventWords, port: u32) {
+pub fn mask(w: &impl EventWords, port: EvtchnPort) {
     let (word, bit) = split(port);
     w.mask(word).fetch_or(bit, SeqCst);
 }
 
 /// Clear `port`'s mask bit; a still-pending port is raised again. Returns whether the vCPU
 /// needs a kick.
-pub fn unmask(w: &impl EventWords, port: u32) -> bool {
+pub fn unmask(w: &impl EventWords, port: EvtchnPort) -> bool {
     let (word, bit) = split(port);
     let was = w.mask(word).fetch_and(!bit, SeqCst);
     was & bit != 0 && w.pending(word).load(SeqCst) & bit != 0 && mark_selector(w, port)
@@ -84,6 +85,10 @@ pub fn unmask(w: &impl EventWords, port: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const fn p(n: u32) -> EvtchnPort {
+        EvtchnPort(n)
+    }
 
     struct Words {
         pending: [AtomicU64; 64],
@@ -140,15 +145,15 @@ mod tests {
     #[test]
     fn first_raise_kicks_later_ones_do_not() {
         let w = Words::default();
-        assert!(set_pending(&w, 5));
-        assert!(!set_pending(&w, 5), "already pending");
-        assert!(!set_pending(&w, 6), "upcall already pending");
-        assert!(!set_pending(&w, 130), "upcall already pending");
+        assert!(set_pending(&w, p(5)));
+        assert!(!set_pending(&w, p(5)), "already pending");
+        assert!(!set_pending(&w, p(6)), "upcall already pending");
+        assert!(!set_pending(&w, p(130)), "upcall already pending");
         assert_eq!(w.sel.load(SeqCst), 0b101);
         assert_eq!(guest_scan(&w), vec![5, 6, 130]);
-        assert!(!is_pending(&w, 5));
+        assert!(!is_pending(&w, p(5)));
         assert!(
-            set_pending(&w, 5),
+            set_pending(&w, p(5)),
             "after the handler ran, a new event kicks again"
         );
     }
@@ -156,24 +161,27 @@ mod tests {
     #[test]
     fn masked_port_stays_pending_until_unmasked() {
         let w = Words::default();
-        mask(&w, 70);
-        assert!(!set_pending(&w, 70));
-        assert!(is_pending(&w, 70));
+        mask(&w, p(70));
+        assert!(!set_pending(&w, p(70)));
+        assert!(is_pending(&w, p(70)));
         assert_eq!(w.upcall.load(SeqCst), 0);
         assert_eq!(guest_scan(&w), Vec::<u32>::new());
-        assert!(unmask(&w, 70), "unmask re-raises a pending port");
+        assert!(unmask(&w, p(70)), "unmask re-raises a pending port");
         assert_eq!(guest_scan(&w), vec![70]);
-        assert!(!unmask(&w, 70), "unmasking an unmasked port does nothing");
-        mask(&w, 71);
-        assert!(!unmask(&w, 71), "nothing pending: no kick");
-        assert!(!is_masked(&w, 71));
+        assert!(
+            !unmask(&w, p(70)),
+            "unmasking an unmasked port does nothing"
+        );
+        mask(&w, p(71));
+        assert!(!unmask(&w, p(71)), "nothing pending: no kick");
+        assert!(!is_masked(&w, p(71)));
     }
 
     #[test]
     fn clear_pending_drops_an_event() {
         let w = Words::default();
-        set_pending(&w, 9);
-        clear_pending(&w, 9);
+        set_pending(&w, p(9));
+        clear_pending(&w, p(9));
         assert_eq!(guest_scan(&w), Vec::<u32>::new());
     }
 }

@@ -10,7 +10,7 @@ use crate::mm::page_types::{FrameTable, PageType};
 use crate::mm::pte;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::*;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, GrantRef, Mfn};
 
 type GResult<T> = Result<T, GntStatus>;
 
@@ -23,10 +23,10 @@ fn access_status(e: Errno) -> GntStatus {
     }
 }
 
-type Domains = alloc::collections::BTreeMap<u16, alloc::boxed::Box<crate::domain::Domain>>;
+type Domains = alloc::collections::BTreeMap<DomId, alloc::boxed::Box<crate::domain::Domain>>;
 
 /// A live (not dying) domain, or BAD_DOMAIN.
-fn live(domains: &mut Domains, id: u16) -> GResult<&mut crate::domain::Domain> {
+fn live(domains: &mut Domains, id: DomId) -> GResult<&mut crate::domain::Domain> {
     match domains.get_mut(&id) {
         Some(d) if !d.dying => Ok(d),
         _ => Err(GntStatus::BAD_DOMAIN),
@@ -154,10 +154,10 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     }
     let write = !flags.contains(GntmapFlags::READONLY);
     let granter = st.resolve(op.dom);
-    let gref = op.ref_.0;
+    let gref = op.ref_;
     let (entry, act) = {
         let g = live(&mut st.domains, granter)?;
-        if gref >= g.grant.nr_entries() {
+        if !g.grant.has_entry(gref) {
             return Err(GntStatus::BAD_GNTREF);
         }
         let act = g.grant.active.get(&gref).copied();
@@ -306,7 +306,7 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
 }
 
 /// Drop the frame reference of a device-only mapping held by `holder`.
-fn drop_device_ref(st: &mut State, holder: u16, t: &MapTrack) {
+fn drop_device_ref(st: &mut State, holder: DomId, t: &MapTrack) {
     if t.flags.contains(GntmapFlags::DEVICE_MAP) && !t.flags.contains(GntmapFlags::HOST_MAP) {
         let (mut ft, mem) = st.frame_table();
         if !t.flags.contains(GntmapFlags::READONLY) {
@@ -342,7 +342,7 @@ fn release_pin(st: &mut State, t: &MapTrack) {
 
 /// A domain going away: release every grant it still has mapped (its page tables' references
 /// are dropped by the frame table's relinquish).
-pub fn release_all(st: &mut State, dom: u16) {
+pub fn release_all(st: &mut State, dom: DomId) {
     let maps: alloc::vec::Vec<MapTrack> = match st.dom(dom) {
         Some(d) => d.grant.maptrack.drain(..).flatten().collect(),
         None => return,
@@ -361,16 +361,16 @@ fn copy_side(
     is_gref: bool,
     write: bool,
     len: usize,
-) -> GResult<(Mfn, u16)> {
+) -> GResult<(Mfn, DomId)> {
     if usize::from(p.offset) + len > 4096 {
         return Err(GntStatus::BAD_COPY_ARG);
     }
     let me = st.current;
     let dom = st.resolve(p.domid);
     let frame = if is_gref {
-        let gref = u32::try_from(p.u).map_err(|_| GntStatus::BAD_GNTREF)?;
+        let gref = GrantRef(u32::try_from(p.u).map_err(|_| GntStatus::BAD_GNTREF)?);
         let g = live(&mut st.domains, dom)?;
-        if gref >= g.grant.nr_entries() {
+        if !g.grant.has_entry(gref) {
             return Err(GntStatus::BAD_GNTREF);
         }
         let act = g.grant.active.get(&gref).copied();
@@ -379,7 +379,7 @@ fn copy_side(
     } else {
         // As Xen: a side named by frame number is the caller's own memory, named DOMID_SELF;
         // any other domain's memory is reached only through its grants, privileged or not.
-        if p.domid != guest_abi::types::DomId::SELF {
+        if p.domid != DomId::SELF {
             return Err(GntStatus::PERMISSION_DENIED);
         }
         Mfn(p.u)

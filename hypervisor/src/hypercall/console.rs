@@ -8,6 +8,7 @@ use guest_abi::arch::CpuUserRegs;
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
+use guest_abi::types::DomId;
 
 /// Most bytes one call moves (longer writes are truncated; the return value says how much).
 const MAX_IO: usize = 4096;
@@ -59,7 +60,7 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: ConsoleIoArgs) -> 
 /// reported at most once a second).
 fn emit(st: &mut State, bytes: &[u8]) {
     let d = st.cur();
-    if d.id == 0 {
+    if d.id == DomId::DOM0 {
         crate::console::write_bytes_dom0(bytes);
         return;
     }

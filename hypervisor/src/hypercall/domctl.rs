@@ -8,7 +8,7 @@ use guest_abi::arch::{CpuUserRegs, VcpuGuestContext};
 use guest_abi::domctl::*;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
-use guest_abi::types::DomId;
+use guest_abi::types::{DomId, EvtchnPort};
 
 /// domctl(u_domctl).
 pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
@@ -18,7 +18,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
         return Err(Errno::EACCES);
     }
-    let dom = op.domain.0;
+    let dom = op.domain;
     let copy_back = match op.cmd {
         XEN_DOMCTL_CREATEDOMAIN => {
             let c: DomctlCreateDomain = op.payload();
@@ -32,7 +32,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             if c.max_vcpus > MAX_VCPUS {
                 return Err(Errno::EINVAL);
             }
-            let want = (dom != 0 && dom < DomId::FIRST_RESERVED.0).then_some(dom);
+            let want = (dom != DomId::DOM0 && dom.is_real()).then_some(dom);
             let id = lifecycle::create(st, want, false)?;
             let d = st.dom(id).ok_or(Errno::ESRCH)?;
             d.handle = c.handle;
@@ -42,8 +42,8 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             d.grant.max_frames = limits.max_frames;
             d.grant.max_maptrack = limits.max_maptrack;
             d.max_vcpus = c.max_vcpus.max(1);
-            d.evtchn = crate::domain::ports::PortTable::new(c.max_evtchn_port);
-            op.domain = DomId(id);
+            d.evtchn = crate::domain::ports::PortTable::new(EvtchnPort(c.max_evtchn_port));
+            op.domain = id;
             true
         }
         XEN_DOMCTL_DESTROYDOMAIN => {
@@ -75,7 +75,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
                 .next()
                 .map(|(_, d)| &**d)
                 .ok_or(Errno::ESRCH)?;
-            op.domain = DomId(d.id);
+            op.domain = d.id;
             let mut info = domain_info(d, st.current);
             info.cpu_time = crate::sched::cpu_time(st, d.id);
             op.set_payload(&info);
@@ -139,7 +139,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     Ok(Outcome::Done(0))
 }
 
-fn target(st: &mut State, dom: u16) -> Result<&mut crate::domain::Domain, Errno> {
+fn target(st: &mut State, dom: DomId) -> Result<&mut crate::domain::Domain, Errno> {
     match st.dom(dom) {
         Some(d) if !d.dying => Ok(d),
         _ => Err(Errno::ESRCH),
@@ -147,7 +147,7 @@ fn target(st: &mut State, dom: u16) -> Result<&mut crate::domain::Domain, Errno>
 }
 
 /// The `getdomaininfo` view of a domain.
-pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainInfo {
+pub fn domain_info(d: &crate::domain::Domain, current: DomId) -> DomctlGetDomainInfo {
     let mut flags = DominfFlags::empty();
     if d.dying {
         flags |= DominfFlags::DYING;
@@ -166,7 +166,7 @@ pub fn domain_info(d: &crate::domain::Domain, current: u16) -> DomctlGetDomainIn
         flags |= DominfFlags::RUNNING;
     }
     DomctlGetDomainInfo {
-        domain: DomId(d.id),
+        domain: d.id,
         flags: flags.bits(),
         tot_pages: d.tot_pages,
         max_pages: d.max_pages,

@@ -16,7 +16,7 @@ use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::mmu::*;
-use guest_abi::types::{Mfn, Pfn, PAGE_SIZE};
+use guest_abi::types::{DomId, Mfn, Pfn, PAGE_SIZE};
 
 /// Requests handled before the call is continued.
 const BATCH: u32 = 512;
@@ -36,7 +36,7 @@ fn invlpg(va: u64) {
 
 /// Goes on with `dom`'s tables left part-way through their release (within the armed slice);
 /// false if some are still part-way.
-fn drain_pending(st: &mut State, dom: u16) -> bool {
+fn drain_pending(st: &mut State, dom: DomId) -> bool {
     let (mut ft, mem) = st.frame_table();
     let mut done = true;
     for mfn in preempt::take_pending(dom) {
@@ -51,7 +51,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     st: &mut State,
     regs: &mut CpuUserRegs,
     a: BatchArgs,
-    mut one: impl FnMut(&mut State, u16, &T) -> Result<(), Errno>,
+    mut one: impl FnMut(&mut State, DomId, &T) -> Result<(), Errno>,
 ) -> HcResult {
     let (list, raw_count, pdone) = (a.list, a.count, a.done);
     let pg_owner = st.lookup(a.foreign_dom)?;
@@ -245,7 +245,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
     })
 }
 
-fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: u16) -> HcResult {
+fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: DomId) -> HcResult {
     let cur = st.current;
     let l4 = st.cur().vcpu.active_l4();
     let (l1, idx) = l1_slot(&st.mem, l4, va).ok_or(Errno::EINVAL)?;

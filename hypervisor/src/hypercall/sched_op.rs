@@ -10,6 +10,7 @@ use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::sched::*;
+use guest_abi::types::EvtchnPort;
 
 /// The most ports one SCHEDOP_poll may wait on (as Xen).
 const MAX_POLL_PORTS: u32 = 128;
@@ -43,10 +44,10 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
             st.require_privileged()?;
             let s: SchedRemoteShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
-            if st.dom(s.domain_id.0).is_none() {
+            if st.dom(s.domain_id).is_none() {
                 return Err(Errno::ESRCH);
             }
-            crate::lifecycle::shutdown(st, s.domain_id.0, reason);
+            crate::lifecycle::shutdown(st, s.domain_id, reason);
             Ok(Outcome::Reschedule(0))
         }
         SCHEDOP_WATCHDOG => {
@@ -81,7 +82,7 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
         .try_reserve_exact(p.nr_ports as usize)
         .map_err(|_| Errno::ENOMEM)?;
     for i in 0..u64::from(p.nr_ports) {
-        let port: u32 = guest_copy::read(&st.mem, p.ports.wrapping_add(4 * i))?;
+        let port: EvtchnPort = guest_copy::read(&st.mem, p.ports.wrapping_add(4 * i))?;
         if !st.cur().evtchn.valid(port) {
             return Err(Errno::EINVAL);
         }

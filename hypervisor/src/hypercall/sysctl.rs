@@ -60,7 +60,7 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             let current = st.current;
             let infos: alloc::vec::Vec<DomctlGetDomainInfo> = st
                 .domains
-                .range(l.first_domain.0..)
+                .range(l.first_domain..)
                 .take(l.max_domains as usize)
                 .map(|(_, d)| super::domctl::domain_info(d, current))
                 .collect();

@@ -6,7 +6,7 @@ use super::guest_walk::PhysRead;
 use super::page_types::{TableMem, XenPage};
 use core::sync::atomic::{AtomicU32, Ordering};
 use guest_abi::errno::Errno;
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 
 /// Advances with every full TLB flush; starts at 1 so that 0 can mean "no flush pending".
 static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
@@ -172,7 +172,7 @@ impl TableMem for Machine {
         crate::arch::preempt::armed_expired()
     }
 
-    fn note_pending(&mut self, owner: u16, mfn: Mfn) {
+    fn note_pending(&mut self, owner: DomId, mfn: Mfn) {
         crate::arch::preempt::note_pending(owner, mfn);
     }
 }

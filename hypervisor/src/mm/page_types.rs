@@ -18,7 +18,7 @@ use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, Mfn};
 
 /// The owner value of a frame that belongs to no domain.
-pub const NO_OWNER: u16 = DomId::INVALID.0;
+pub const NO_OWNER: DomId = DomId::INVALID;
 
 /// First and one-past-last L4 slot of the hypervisor hole.
 pub const HOLE_SLOTS: core::ops::Range<usize> =
@@ -71,7 +71,7 @@ impl PageType {
 #[derive(Clone, Copy, Debug)]
 pub struct PageInfo {
     /// Owning domain, [`NO_OWNER`] when free.
-    pub owner: u16,
+    pub owner: DomId,
     /// Current type.
     pub ptype: PageType,
     /// Whether the guest pinned it as a table (holds one type reference).
@@ -242,7 +242,7 @@ pub trait TableMem {
     }
     /// Table `mfn` of domain `owner` stopped part-way through its devalidation: the caller
     /// must go on with it ([`FrameTable::devalidate`]) before the domain does anything else.
-    fn note_pending(&mut self, _owner: u16, _mfn: Mfn) {}
+    fn note_pending(&mut self, _owner: DomId, _mfn: Mfn) {}
 }
 
 /// The frame table: one [`PageInfo`] per machine frame.
@@ -282,7 +282,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Give a free frame to `dom`.
-    pub fn assign(&mut self, mfn: Mfn, dom: u16) -> MmResult {
+    pub fn assign(&mut self, mfn: Mfn, dom: DomId) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner != NO_OWNER {
             return Err(Errno::EBUSY);
@@ -295,7 +295,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Give a free frame to the hypervisor, shared with `dom` (see [`XenPage`]).
-    pub fn assign_xen(&mut self, mfn: Mfn, dom: u16) -> Result<XenPage, Errno> {
+    pub fn assign_xen(&mut self, mfn: Mfn, dom: DomId) -> Result<XenPage, Errno> {
         self.assign(mfn, dom)?;
         self.slot(mfn)?.xen = true;
         Ok(XenPage { mfn })
@@ -319,7 +319,7 @@ impl<'a> FrameTable<'a> {
 
     /// Whether `mfn` is a frame of `dom` that `dom` may grant or have copied into: its own
     /// memory, not a hypervisor frame shared with it.
-    pub fn owned_memory(&self, mfn: Mfn, dom: u16) -> bool {
+    pub fn owned_memory(&self, mfn: Mfn, dom: DomId) -> bool {
         self.get(mfn).is_some_and(|p| p.owner == dom && !p.xen)
     }
 
@@ -348,7 +348,7 @@ impl<'a> FrameTable<'a> {
 
     /// Proof that `mfn`'s contents may be read for `dom`: a frame it owns (its memory, or a
     /// hypervisor page shared with it).
-    pub fn readable(&self, mfn: Mfn, dom: u16) -> Option<Readable> {
+    pub fn readable(&self, mfn: Mfn, dom: DomId) -> Option<Readable> {
         self.get(mfn)
             .filter(|p| p.owner == dom)
             .map(|_| Readable::new(mfn))
@@ -356,14 +356,14 @@ impl<'a> FrameTable<'a> {
 
     /// Proof that `mfn`'s contents may be written for `dom`: a frame it owns that is neither
     /// a page table nor a descriptor page.
-    pub fn writable(&self, mfn: Mfn, dom: u16) -> Option<Writable> {
+    pub fn writable(&self, mfn: Mfn, dom: DomId) -> Option<Writable> {
         self.get(mfn)
             .filter(|p| p.owner == dom && p.ptype.level().is_none() && p.ptype != PageType::SegDesc)
             .map(|_| Writable::new(mfn))
     }
 
     /// Owner of a frame ([`NO_OWNER`] if out of range).
-    pub fn owner(&self, mfn: Mfn) -> u16 {
+    pub fn owner(&self, mfn: Mfn) -> DomId {
         self.get(mfn).map_or(NO_OWNER, |p| p.owner)
     }
 
@@ -376,7 +376,7 @@ impl<'a> FrameTable<'a> {
         mem: &mut impl TableMem,
         mfn: Mfn,
         want: PageType,
-        dom: u16,
+        dom: DomId,
     ) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner != dom {
@@ -514,7 +514,7 @@ impl<'a> FrameTable<'a> {
     /// first type reference. Preempted, `ERESTART` (entry `pidx` is where it goes on: a table
     /// below it may itself be part-way). Refused, what it validated is released and the
     /// refusal returned.
-    fn validate(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: u16) -> MmResult {
+    fn validate(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: DomId) -> MmResult {
         let start = self.get(mfn).map_or(0, |p| p.pidx);
         for idx in start..512u16 {
             let i = usize::from(idx);
@@ -563,8 +563,8 @@ impl<'a> FrameTable<'a> {
         mem: &mut impl TableMem,
         e: u64,
         level: u8,
-        table_owner: u16,
-        pg_owner: u16,
+        table_owner: DomId,
+        pg_owner: DomId,
         table_mfn: Mfn,
     ) -> MmResult {
         if !pte::present(e) {
@@ -648,7 +648,7 @@ impl<'a> FrameTable<'a> {
         mem: &mut impl TableMem,
         e: u64,
         level: u8,
-        table_owner: u16,
+        table_owner: DomId,
         table_mfn: Mfn,
     ) {
         if !pte::present(e) {
@@ -684,7 +684,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Release what a present leaf entry of a table owned by `table_owner` holds.
-    fn put_leaf(&mut self, mem: &mut impl TableMem, e: u64, table_owner: u16) {
+    fn put_leaf(&mut self, mem: &mut impl TableMem, e: u64, table_owner: DomId) {
         let target = pte::mfn(e);
         if e & pte::RW != 0 {
             self.put_type(mem, target);
@@ -711,7 +711,7 @@ impl<'a> FrameTable<'a> {
     /// A reference on `mfn` held by domain `holder` without a mapping (a grant mapped for
     /// device access only): counted like a leaf mapping, so the frame is not freed or
     /// retyped away from under the device while it is held.
-    pub fn hold(&mut self, mfn: Mfn, holder: u16) -> MmResult {
+    pub fn hold(&mut self, mfn: Mfn, holder: DomId) -> MmResult {
         let p = self.slot(mfn)?;
         if p.owner == NO_OWNER {
             return Err(Errno::EINVAL);
@@ -727,7 +727,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Drop a reference taken by [`FrameTable::hold`].
-    pub fn unhold(&mut self, mfn: Mfn, holder: u16) {
+    pub fn unhold(&mut self, mfn: Mfn, holder: DomId) {
         if let Ok(p) = self.slot(mfn) {
             p.refs = p.refs.saturating_sub(1);
             if p.owner != holder {
@@ -751,8 +751,8 @@ impl<'a> FrameTable<'a> {
         table_mfn: Mfn,
         idx: usize,
         new: u64,
-        dom: u16,
-        pg_owner: u16,
+        dom: DomId,
+        pg_owner: DomId,
     ) -> MmResult {
         let t = *self.get(table_mfn).ok_or(Errno::EINVAL)?;
         if t.owner != dom {
@@ -777,7 +777,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Pin `mfn` as a table of `level` for `dom`.
-    pub fn pin(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: u16) -> MmResult {
+    pub fn pin(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: DomId) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
         if p.owner != dom {
             return Err(Errno::EPERM);
@@ -791,7 +791,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Unpin a table pinned by `dom`.
-    pub fn unpin(&mut self, mem: &mut impl TableMem, mfn: Mfn, dom: u16) -> MmResult {
+    pub fn unpin(&mut self, mem: &mut impl TableMem, mfn: Mfn, dom: DomId) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;
         if p.owner != dom {
             return Err(Errno::EPERM);
@@ -861,7 +861,7 @@ impl<'a> FrameTable<'a> {
     pub fn relinquish_step(
         &mut self,
         mem: &mut impl TableMem,
-        dom: u16,
+        dom: DomId,
         list: &mut PageList,
         cursor: Cursor,
         mut budget: u64,
@@ -896,7 +896,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Phase 1 of [`FrameTable::relinquish_step`] for one frame of the dying domain `dom`.
-    fn untype_dying(&mut self, mem: &mut impl TableMem, dom: u16, mfn: Mfn) {
+    fn untype_dying(&mut self, mem: &mut impl TableMem, dom: DomId, mfn: Mfn) {
         let Some(p) = self.get(mfn).copied() else {
             return;
         };

@@ -4,9 +4,10 @@ use crate::domain::credit::{MAX_CAP, MIN_WEIGHT};
 use crate::domain::state::State;
 use guest_abi::domctl::*;
 use guest_abi::errno::Errno;
+use guest_abi::types::DomId;
 
 /// Handle a scheduler_op on domain `dom`; `op` is updated in place for getinfo.
-pub fn scheduler_op(st: &mut State, dom: u16, op: &mut DomctlSchedulerOp) -> Result<(), Errno> {
+pub fn scheduler_op(st: &mut State, dom: DomId, op: &mut DomctlSchedulerOp) -> Result<(), Errno> {
     if op.sched_id != XEN_SCHEDULER_CREDIT {
         return Err(Errno::EINVAL);
     }

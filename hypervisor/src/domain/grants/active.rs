@@ -7,7 +7,7 @@
 //! that revokes with a compare-and-swap on `flags` sees the grant is busy and fails.
 
 use guest_abi::grant_table::{GntStatus, GrantEntryV1, GtfFlags};
-use guest_abi::types::Mfn;
+use guest_abi::types::{DomId, Mfn};
 
 /// The hypervisor's record of a grant in use (its frame is fixed while pinned).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Active {
     /// The granted machine frame.
     pub frame: Mfn,
     /// The domain using it.
-    pub grantee: u16,
+    pub grantee: DomId,
     /// Read-only uses.
     pub pin_ro: u32,
     /// Writable uses.
@@ -27,14 +27,14 @@ pub struct Active {
 pub fn acquire(
     e: &GrantEntryV1,
     active: Option<&Active>,
-    requester: u16,
+    requester: DomId,
     write: bool,
 ) -> Result<(Mfn, u16), GntStatus> {
     let flags = GtfFlags::from_bits_retain(e.flags);
     if flags & GtfFlags::TYPE_MASK != GtfFlags::PERMIT_ACCESS {
         return Err(GntStatus::BAD_GNTREF);
     }
-    if e.domid.0 != requester {
+    if e.domid != requester {
         return Err(GntStatus::PERMISSION_DENIED);
     }
     if write && flags.contains(GtfFlags::READONLY) {
@@ -57,7 +57,7 @@ pub fn acquire(
 }
 
 /// Record one more use; returns the updated record.
-pub fn pin(active: Option<Active>, frame: Mfn, grantee: u16, write: bool) -> Active {
+pub fn pin(active: Option<Active>, frame: Mfn, grantee: DomId, write: bool) -> Active {
     let mut a = match active {
         Some(a) if a.pin_ro + a.pin_rw > 0 => a,
         _ => Active {
@@ -96,20 +96,21 @@ pub fn unpin(mut a: Active, write: bool) -> (Option<Active>, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use guest_abi::types::DomId;
 
-    fn entry(flags: GtfFlags, domid: u16, frame: u32) -> GrantEntryV1 {
+    const D2: DomId = DomId(2);
+
+    fn entry(flags: GtfFlags, domid: DomId, frame: u32) -> GrantEntryV1 {
         GrantEntryV1 {
             flags: flags.bits(),
-            domid: DomId(domid),
+            domid,
             frame,
         }
     }
 
     #[test]
     fn the_named_grantee_may_map() {
-        let e = entry(GtfFlags::PERMIT_ACCESS, 2, 0x1234);
-        let (frame, flags) = acquire(&e, None, 2, true).unwrap();
+        let e = entry(GtfFlags::PERMIT_ACCESS, D2, 0x1234);
+        let (frame, flags) = acquire(&e, None, D2, true).unwrap();
         assert_eq!(frame, Mfn(0x1234));
         let f = GtfFlags::from_bits_retain(flags);
         assert!(f.contains(GtfFlags::READING | GtfFlags::WRITING));
@@ -117,21 +118,21 @@ mod tests {
 
     #[test]
     fn a_third_domain_is_refused() {
-        let e = entry(GtfFlags::PERMIT_ACCESS, 2, 0x1234);
+        let e = entry(GtfFlags::PERMIT_ACCESS, D2, 0x1234);
         assert_eq!(
-            acquire(&e, None, 3, false),
+            acquire(&e, None, DomId(3), false),
             Err(GntStatus::PERMISSION_DENIED)
         );
     }
 
     #[test]
     fn read_only_grants_are_never_writable() {
-        let e = entry(GtfFlags::PERMIT_ACCESS | GtfFlags::READONLY, 2, 7);
+        let e = entry(GtfFlags::PERMIT_ACCESS | GtfFlags::READONLY, D2, 7);
         assert_eq!(
-            acquire(&e, None, 2, true),
+            acquire(&e, None, D2, true),
             Err(GntStatus::PERMISSION_DENIED)
         );
-        let (_, flags) = acquire(&e, None, 2, false).unwrap();
+        let (_, flags) = acquire(&e, None, D2, false).unwrap();
         assert!(!GtfFlags::from_bits_retain(flags).contains(GtfFlags::WRITING));
     }
 
@@ -143,7 +144,7 @@ mod tests {
             GtfFlags::TRANSITIVE,
         ] {
             assert_eq!(
-                acquire(&entry(f, 2, 7), None, 2, false),
+                acquire(&entry(f, D2, 7), None, D2, false),
                 Err(GntStatus::BAD_GNTREF)
             );
         }
@@ -151,15 +152,15 @@ mod tests {
 
     #[test]
     fn a_pinned_grant_keeps_its_frame() {
-        let e = entry(GtfFlags::PERMIT_ACCESS, 2, 0x99);
-        let a = pin(None, Mfn(0x42), 2, false);
-        assert_eq!(acquire(&e, Some(&a), 2, false).unwrap().0, Mfn(0x42));
+        let e = entry(GtfFlags::PERMIT_ACCESS, D2, 0x99);
+        let a = pin(None, Mfn(0x42), D2, false);
+        assert_eq!(acquire(&e, Some(&a), D2, false).unwrap().0, Mfn(0x42));
     }
 
     #[test]
     fn busy_bits_clear_only_when_the_last_use_ends() {
-        let a = pin(None, Mfn(5), 2, true);
-        let a = pin(Some(a), Mfn(5), 2, false);
+        let a = pin(None, Mfn(5), D2, true);
+        let a = pin(Some(a), Mfn(5), D2, false);
         let (a, clear) = unpin(a, true);
         assert_eq!(GtfFlags::from_bits_retain(clear), GtfFlags::WRITING);
         let a = a.unwrap();

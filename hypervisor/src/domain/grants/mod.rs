@@ -9,7 +9,7 @@ use active::Active;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use guest_abi::grant_table::{GntmapFlags, GrantEntryV1, GRANT_ENTRIES_PER_FRAME_V1};
-use guest_abi::types::Mfn;
+use guest_abi::types::{GrantRef, Mfn};
 use zerocopy::{FromZeros, IntoBytes};
 
 /// Grant-table frames a domain gets unless its creator asks for fewer.
@@ -29,7 +29,7 @@ pub struct MapTrack {
     /// The granting domain instance (a later domain with its id is not it).
     pub granter: crate::domid::DomRef,
     /// The grant reference.
-    pub gref: u32,
+    pub gref: GrantRef,
     /// The machine frame mapped.
     pub frame: Mfn,
     /// The L1 table and slot holding the mapping (0, 0 for a device-only mapping).
@@ -47,7 +47,7 @@ pub struct GrantState {
     /// Limit on `frames`.
     pub max_frames: u32,
     /// This domain's grants in use, by reference.
-    pub active: BTreeMap<u32, Active>,
+    pub active: BTreeMap<GrantRef, Active>,
     /// This domain's mappings of others' grants; a handle indexes it.
     pub maptrack: Vec<Option<MapTrack>>,
     /// Limit on live mappings.
@@ -81,18 +81,23 @@ impl GrantState {
         (self.frames.len() * GRANT_ENTRIES_PER_FRAME_V1) as u32
     }
 
+    /// Whether the table has an entry `gref` (it has grown that far).
+    pub fn has_entry(&self, gref: GrantRef) -> bool {
+        gref.0 < self.nr_entries()
+    }
+
     /// The page and offset of entry `gref`, if it exists.
-    fn entry_at(&self, gref: u32) -> Option<(&XenPage, usize)> {
+    fn entry_at(&self, gref: GrantRef) -> Option<(&XenPage, usize)> {
         let per = GRANT_ENTRIES_PER_FRAME_V1 as u32;
-        let page = self.frames.get((gref / per) as usize)?;
+        let page = self.frames.get((gref.0 / per) as usize)?;
         Some((
             page,
-            (gref % per) as usize * core::mem::size_of::<GrantEntryV1>(),
+            (gref.0 % per) as usize * core::mem::size_of::<GrantEntryV1>(),
         ))
     }
 
     /// Read entry `gref` from the shared table.
-    pub fn read_entry(&self, gref: u32) -> Option<GrantEntryV1> {
+    pub fn read_entry(&self, gref: GrantRef) -> Option<GrantEntryV1> {
         let (page, off) = self.entry_at(gref)?;
         let mut e = GrantEntryV1::new_zeroed();
         crate::mm::machine::xen_read(page, off, e.as_mut_bytes()).ok()?;
@@ -100,7 +105,7 @@ impl GrantState {
     }
 
     /// Store the flags of entry `gref` (false if there is no such entry).
-    pub fn write_flags(&self, gref: u32, flags: u16) -> bool {
+    pub fn write_flags(&self, gref: GrantRef, flags: u16) -> bool {
         self.entry_at(gref).is_some_and(|(page, off)| {
             crate::mm::machine::xen_write(page, off, &flags.to_le_bytes()).is_ok()
         })

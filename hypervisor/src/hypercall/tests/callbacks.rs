@@ -15,6 +15,7 @@ use guest_abi::callback::*;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::sched::ShutdownReason;
+use guest_abi::types::DomId;
 
 const NONCANONICAL: u64 = 0x0000_8000_0000_0000;
 const HOLE: u64 = HYPERVISOR_VIRT_START + 0x1000;
@@ -389,7 +390,7 @@ fn stack_switch_sets_the_kernel_stack_with_a_guest_rpl() {
         0
     );
     tb.st(|st| {
-        assert_eq!(st.dom(0).unwrap().vcpu.kernel_sp, sp);
+        assert_eq!(st.dom(DomId::DOM0).unwrap().vcpu.kernel_sp, sp);
         assert_eq!(st.dom(u).unwrap().vcpu.kernel_sp, 0x1234_5000);
     });
 }
@@ -502,8 +503,8 @@ fn a_user_mode_syscall_with_no_callback_or_no_kernel_stack_crashes_only_that_dom
             Some(ShutdownReason::Crash),
             "with callback: {with_callback}"
         );
-        assert_eq!(tb.current(), 0);
-        tb.st(|st| assert!(st.dom(0).unwrap().runnable()));
+        assert_eq!(tb.current(), DomId::DOM0);
+        tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().runnable()));
     }
 }
 
@@ -544,7 +545,7 @@ fn segment_bases_follow_their_vcpu_across_switches() {
         set_base(&mut tb, u64::from(SEGBASE_GS_KERNEL), 0x4444_0000),
         0
     );
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!((fs_base(), gs_base()), (0x1111_0000, 0x2222_0000));
     tb.run(u);
     assert_eq!((fs_base(), gs_base()), (0x3333_0000, 0x4444_0000));

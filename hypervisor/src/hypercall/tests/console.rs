@@ -13,6 +13,7 @@ use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::start_info::StartInfo;
+use guest_abi::types::DomId;
 
 const SEC: u64 = 1_000_000_000;
 
@@ -57,11 +58,11 @@ fn log_since(from: u32) -> String {
     String::from_utf8_lossy(&all[..n]).into_owned()
 }
 
-fn line(tb: &Testbed, dom: u16) -> Vec<u8> {
+fn line(tb: &Testbed, dom: DomId) -> Vec<u8> {
     tb.st(|st| st.dom(dom).expect("domain exists").console_line.to_vec())
 }
 
-fn domu(tb: &mut Testbed) -> u16 {
+fn domu(tb: &mut Testbed) -> DomId {
     let u = tb.domu(1024);
     tb.run(u);
     u
@@ -82,7 +83,7 @@ fn dom0_output_goes_out_at_once_and_the_count_is_returned() {
     assert_eq!(write(&mut tb, b"hello\nworld"), 11);
     // As written, `\n` sent as `\r\n`, no prefix, nothing held back for the line's end.
     assert_eq!(queued(), 12);
-    assert!(line(&tb, 0).is_empty());
+    assert!(line(&tb, DomId::DOM0).is_empty());
     // A zero-length write does not look at the buffer.
     assert_eq!(io(&mut tb, CONSOLEIO_WRITE.into(), 0, 0), 0);
     assert_eq!(queued(), 0);
@@ -104,7 +105,7 @@ fn domu_output_is_line_buffered_and_prefixed_with_its_id() {
     assert_eq!(queued(), 2 * prefix + "f\r\n".len() + "g\r\n".len());
     assert!(line(&tb, u).is_empty());
     // dom0's own line state is untouched.
-    assert!(line(&tb, 0).is_empty());
+    assert!(line(&tb, DomId::DOM0).is_empty());
 }
 
 #[test]

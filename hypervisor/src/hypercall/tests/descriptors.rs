@@ -142,7 +142,7 @@ fn loaded() -> Tables {
 }
 
 /// Every frame's (owner, type, count, pinned, refs).
-fn snapshot(tb: &Testbed) -> Vec<(u16, PageType, u32, bool, u32)> {
+fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32)> {
     tb.st(|st| {
         st.frames
             .iter()
@@ -546,7 +546,7 @@ fn set_ldt_refuses_bad_addresses_counts_and_frames() {
     let u = tb.domu(1024);
     let s3 = spare(&tb, 3);
     assert_eq!(
-        set_ldt_as(&mut tb, s3, 10, u64::from(u)),
+        set_ldt_as(&mut tb, s3, 10, u64::from(u.0)),
         (err(Errno::EPERM), 0)
     );
     assert_eq!(loaded(), (vec![], 0, vec![m0], 10, va));
@@ -583,7 +583,7 @@ fn each_vcpu_runs_with_its_own_descriptor_tables() {
     // The domU cannot use dom0's frames.
     assert_eq!(set_gdt(&mut tb, &[g0], 9), err(Errno::EINVAL));
     assert_eq!(loaded(), (vec![g], 9, vec![], 0, 0));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(loaded(), d0);
     tb.run(u);
     assert_eq!(loaded(), (vec![g], 9, vec![], 0, 0));

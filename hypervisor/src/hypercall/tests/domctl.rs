@@ -25,25 +25,25 @@ fn domctl(tb: &mut Testbed, op: &XenDomctl) -> (i64, XenDomctl) {
     (r, tb.read(buf))
 }
 
-fn simple(tb: &mut Testbed, cmd: u32, dom: u16) -> i64 {
-    domctl(tb, &XenDomctl::new(cmd, DomId(dom))).0
+fn simple(tb: &mut Testbed, cmd: u32, dom: DomId) -> i64 {
+    domctl(tb, &XenDomctl::new(cmd, dom)).0
 }
 
-fn create(tb: &mut Testbed, dom: u16, c: &DomctlCreateDomain) -> Result<u16, i64> {
+fn create(tb: &mut Testbed, dom: DomId, c: &DomctlCreateDomain) -> Result<DomId, i64> {
     let (r, op) = domctl(
         tb,
-        &XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(dom), c),
+        &XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, dom, c),
     );
     if r == 0 {
-        Ok(op.domain.0)
+        Ok(op.domain)
     } else {
         Err(r)
     }
 }
 
 /// getdomaininfo for `dom`: the domain it answered for and its info.
-fn info(tb: &mut Testbed, dom: u16) -> Result<DomctlGetDomainInfo, i64> {
-    let (r, op) = domctl(tb, &XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, DomId(dom)));
+fn info(tb: &mut Testbed, dom: DomId) -> Result<DomctlGetDomainInfo, i64> {
+    let (r, op) = domctl(tb, &XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, dom));
     if r == 0 {
         let i: DomctlGetDomainInfo = op.payload();
         assert_eq!(i.domain, op.domain, "the answer names its domain");
@@ -53,10 +53,10 @@ fn info(tb: &mut Testbed, dom: u16) -> Result<DomctlGetDomainInfo, i64> {
     }
 }
 
-fn sched_op(tb: &mut Testbed, dom: u16, s: DomctlSchedulerOp) -> (i64, DomctlSchedulerOp) {
+fn sched_op(tb: &mut Testbed, dom: DomId, s: DomctlSchedulerOp) -> (i64, DomctlSchedulerOp) {
     let (r, op) = domctl(
         tb,
-        &XenDomctl::with_payload(XEN_DOMCTL_SCHEDULER_OP, DomId(dom), &s),
+        &XenDomctl::with_payload(XEN_DOMCTL_SCHEDULER_OP, dom, &s),
     );
     (r, op.payload())
 }
@@ -71,13 +71,13 @@ fn credit(cmd: u32, weight: u16, cap: u16) -> DomctlSchedulerOp {
 }
 
 /// dom0 sets the vCPU context of `dom` to `c` (placed after the request in scratch).
-fn set_context(tb: &mut Testbed, dom: u16, vcpu: u32, c: &VcpuGuestContext) -> i64 {
+fn set_context(tb: &mut Testbed, dom: DomId, vcpu: u32, c: &VcpuGuestContext) -> i64 {
     let at = tb.scratch() + 0x1000;
     tb.write(at, c);
     set_context_at(tb, dom, vcpu, at)
 }
 
-fn set_context_at(tb: &mut Testbed, dom: u16, vcpu: u32, at: u64) -> i64 {
+fn set_context_at(tb: &mut Testbed, dom: DomId, vcpu: u32, at: u64) -> i64 {
     let p = DomctlVcpuContext {
         vcpu,
         _pad: 0,
@@ -85,13 +85,13 @@ fn set_context_at(tb: &mut Testbed, dom: u16, vcpu: u32, at: u64) -> i64 {
     };
     domctl(
         tb,
-        &XenDomctl::with_payload(XEN_DOMCTL_SETVCPUCONTEXT, DomId(dom), &p),
+        &XenDomctl::with_payload(XEN_DOMCTL_SETVCPUCONTEXT, dom, &p),
     )
     .0
 }
 
 /// A context for `dom` as it is now (its kernel page table, registers and stack).
-fn context_of(tb: &Testbed, dom: u16) -> VcpuGuestContext {
+fn context_of(tb: &Testbed, dom: DomId) -> VcpuGuestContext {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
         let mut c = VcpuGuestContext::new_zeroed();
@@ -108,7 +108,7 @@ fn type_count(tb: &Testbed, mfn: u64) -> u32 {
     tb.st(|st| st.frame_table().0.get(Mfn(mfn)).expect("frame").type_count)
 }
 
-fn kernel_l4(tb: &Testbed, dom: u16) -> u64 {
+fn kernel_l4(tb: &Testbed, dom: DomId) -> u64 {
     tb.st(|st| st.dom(dom).expect("domain").vcpu.kernel_l4.0)
 }
 
@@ -119,12 +119,12 @@ fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
     (r, tb.read(buf))
 }
 
-fn alloc_unbound(tb: &mut Testbed, dom: u16, remote: u16) -> Result<u32, i64> {
+fn alloc_unbound(tb: &mut Testbed, dom: DomId, remote: DomId) -> Result<u32, i64> {
     let (r, op) = evtchn(
         tb,
         EvtchnAllocUnbound {
-            dom: DomId(dom),
-            remote_dom: DomId(remote),
+            dom,
+            remote_dom: remote,
             ..Default::default()
         },
     );
@@ -150,8 +150,8 @@ fn domctl_from_a_domu_is_refused_for_every_command_before_its_argument_is_read()
     tb.run(u);
     let before = domain_count(&tb);
     for cmd in 0..=100 {
-        for dom in [0, u, DomId::SELF.0] {
-            let op = XenDomctl::new(cmd, DomId(dom));
+        for dom in [DomId::DOM0, u, DomId::SELF] {
+            let op = XenDomctl::new(cmd, dom);
             assert_eq!(domctl(&mut tb, &op).0, err(Errno::EPERM), "cmd {cmd}");
         }
         let stale = XenDomctl {
@@ -169,7 +169,7 @@ fn domctl_from_a_domu_is_refused_for_every_command_before_its_argument_is_read()
     assert_eq!(domain_count(&tb), before);
     assert_eq!(tb.current(), u);
     tb.st(|st| {
-        let d0 = st.dom(0).unwrap();
+        let d0 = st.dom(DomId::DOM0).unwrap();
         assert!(d0.pause_count == 0 && !d0.dying && d0.shutdown.is_none());
         assert!(st.dom(u).unwrap().runnable());
     });
@@ -218,7 +218,11 @@ fn a_wrong_interface_version_is_refused_with_eacces_before_anything_happens() {
         XEN_DOMCTL_HYPERCALL_INIT,
         999,
     ] {
-        assert_eq!(simple(&mut tb, cmd, 0), err(Errno::ENOSYS), "cmd {cmd}");
+        assert_eq!(
+            simple(&mut tb, cmd, DomId(0)),
+            err(Errno::ENOSYS),
+            "cmd {cmd}"
+        );
     }
 }
 
@@ -234,14 +238,14 @@ fn createdomain_makes_a_paused_empty_domain_with_the_asked_limits() {
         max_maptrack_frames: 8,
         ..Default::default()
     };
-    let id = create(&mut tb, 0, &c).unwrap();
-    assert_ne!(id, 0);
+    let id = create(&mut tb, DomId::DOM0, &c).unwrap();
+    assert_ne!(id, DomId::DOM0);
     tb.st(|st| {
         let d = st.dom(id).expect("created");
         assert_eq!((d.pause_count, d.tot_pages, d.max_vcpus), (1, 0, 1));
         assert!(!d.runnable() && !d.privileged);
         assert_eq!(d.handle, handle);
-        assert_eq!(d.evtchn.max_port(), 7);
+        assert_eq!(d.evtchn.max_port(), EvtchnPort(7));
         let limits = crate::domain::grants::GrantState::new(4, 8);
         assert_eq!(d.grant.max_frames, limits.max_frames);
         assert_eq!(d.grant.max_maptrack, limits.max_maptrack);
@@ -251,26 +255,29 @@ fn createdomain_makes_a_paused_empty_domain_with_the_asked_limits() {
         assert_eq!((pi.owner, pi.xen), (id, true));
     });
     let i = info(&mut tb, id).unwrap();
-    assert_eq!(i.domain, DomId(id));
+    assert_eq!(i.domain, id);
     assert_eq!(i.dominf_flags(), DominfFlags::PAUSED);
     assert_eq!((i.tot_pages, i.max_vcpu_id, i.nr_online_vcpus), (0, 0, 0));
     assert_eq!(i.handle, handle);
     // Its port limit holds: 7 ports, then no more.
     for want in 1..=7 {
-        assert_eq!(alloc_unbound(&mut tb, id, 0), Ok(want));
+        assert_eq!(alloc_unbound(&mut tb, id, DomId::DOM0), Ok(want));
     }
-    assert_eq!(alloc_unbound(&mut tb, id, 0), Err(err(Errno::ENOSPC)));
+    assert_eq!(
+        alloc_unbound(&mut tb, id, DomId::DOM0),
+        Err(err(Errno::ENOSPC))
+    );
 
     // An id asked for; taken ids; reserved ids mean "any".
-    assert_eq!(create(&mut tb, 42, &c), Ok(42));
-    assert_eq!(create(&mut tb, 42, &c), Err(err(Errno::EEXIST)));
+    assert_eq!(create(&mut tb, DomId(42), &c), Ok(DomId(42)));
+    assert_eq!(create(&mut tb, DomId(42), &c), Err(err(Errno::EEXIST)));
     assert_eq!(
-        create(&mut tb, 0, &c),
-        Ok(43),
+        create(&mut tb, DomId::DOM0, &c),
+        Ok(DomId(43)),
         "ids are handed out increasing"
     );
-    let any = create(&mut tb, DomId::SELF.0, &c).unwrap();
-    assert!(any != 0 && any < DomId::FIRST_RESERVED.0 && any != 42 && any != 43);
+    let any = create(&mut tb, DomId::SELF, &c).unwrap();
+    assert!(any != DomId(0) && any < DomId::FIRST_RESERVED && any != DomId(42) && any != DomId(43));
 }
 
 #[test]
@@ -316,16 +323,20 @@ fn createdomain_refuses_what_it_cannot_provide_and_leaves_no_trace() {
         },
     ];
     for c in &bad {
-        assert_eq!(create(&mut tb, 0, c), Err(err(Errno::EINVAL)), "{c:?}");
+        assert_eq!(
+            create(&mut tb, DomId::DOM0, c),
+            Err(err(Errno::EINVAL)),
+            "{c:?}"
+        );
     }
     assert_eq!((domain_count(&tb), free_frames()), before);
     // Out of hypervisor memory: refused with ENOMEM, nothing allocated.
     crate::heap::fail_reservations(true);
-    let r = create(&mut tb, 0, &DomctlCreateDomain::default());
+    let r = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default());
     crate::heap::fail_reservations(false);
     assert_eq!(r, Err(err(Errno::ENOMEM)));
     assert_eq!((domain_count(&tb), free_frames()), before);
-    assert!(create(&mut tb, 0, &DomctlCreateDomain::default()).is_ok());
+    assert!(create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).is_ok());
 }
 
 #[test]
@@ -334,7 +345,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     let free_before = free_frames();
     let u = tb.domu(1024);
     // A channel from dom0 to u.
-    let p0 = alloc_unbound(&mut tb, 0, u).unwrap();
+    let p0 = alloc_unbound(&mut tb, DomId::DOM0, u).unwrap();
     tb.run(u);
     let (r, _) = evtchn(
         &mut tb,
@@ -345,7 +356,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
         },
     );
     assert_eq!(r, 0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert!(free_frames() < free_before);
     let owned: Vec<u64> = tb.st(|st| {
         let (ft, _) = st.frame_table();
@@ -380,7 +391,12 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     );
     // dom0's side of the channel now waits for a domain that is gone.
     assert_eq!(
-        tb.st(|st| st.dom(0).unwrap().evtchn.get(p0).unwrap()),
+        tb.st(|st| st
+            .dom(DomId::DOM0)
+            .unwrap()
+            .evtchn
+            .get(EvtchnPort(p0))
+            .unwrap()),
         Binding::Unbound { remote: u }
     );
     assert_eq!(
@@ -389,7 +405,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     );
     assert_eq!(info(&mut tb, u).err(), Some(err(Errno::ESRCH)));
     // The id is still named by dom0's port: a new domain gets another one.
-    let next = create(&mut tb, 0, &DomctlCreateDomain::default()).unwrap();
+    let next = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).unwrap();
     assert_ne!(next, u);
 }
 
@@ -398,23 +414,23 @@ fn destroying_dom0_or_a_missing_domain_is_refused() {
     let mut tb = Testbed::boot();
     let free = free_frames();
     assert_eq!(
-        simple(&mut tb, XEN_DOMCTL_DESTROYDOMAIN, 0),
+        simple(&mut tb, XEN_DOMCTL_DESTROYDOMAIN, DomId(0)),
         err(Errno::EINVAL)
     );
-    for dom in [500, DomId::SELF.0, DomId::INVALID.0, u16::MAX] {
+    for dom in [DomId(500), DomId::SELF, DomId::INVALID, DomId(u16::MAX)] {
         assert_eq!(
             simple(&mut tb, XEN_DOMCTL_DESTROYDOMAIN, dom),
             err(Errno::ESRCH)
         );
     }
     tb.st(|st| {
-        let d = st.dom(0).unwrap();
+        let d = st.dom(DomId::DOM0).unwrap();
         assert!(!d.dying && d.runnable());
         assert_eq!(d.tot_pages, DOM0_PAGES);
     });
     assert_eq!(free_frames(), free);
     assert_eq!(
-        info(&mut tb, 0).unwrap().dominf_flags(),
+        info(&mut tb, DomId::DOM0).unwrap().dominf_flags(),
         DominfFlags::RUNNING
     );
 }
@@ -433,7 +449,7 @@ fn pause_and_unpause_nest_and_dom0_cannot_pause_itself() {
         .contains(DominfFlags::PAUSED));
     // A paused domain does not run.
     tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_YIELD), 0, 0, 0, 0]);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     assert_eq!(simple(&mut tb, XEN_DOMCTL_UNPAUSEDOMAIN, u), 0);
     assert_eq!(pauses(&tb), 1);
     assert_eq!(simple(&mut tb, XEN_DOMCTL_UNPAUSEDOMAIN, u), 0);
@@ -449,15 +465,15 @@ fn pause_and_unpause_nest_and_dom0_cannot_pause_itself() {
     assert_eq!(pauses(&tb), 0);
     // As Xen: the caller cannot pause itself (nothing could unpause it).
     assert_eq!(
-        simple(&mut tb, XEN_DOMCTL_PAUSEDOMAIN, 0),
+        simple(&mut tb, XEN_DOMCTL_PAUSEDOMAIN, DomId(0)),
         err(Errno::EINVAL)
     );
     assert_eq!(
-        simple(&mut tb, XEN_DOMCTL_UNPAUSEDOMAIN, 0),
+        simple(&mut tb, XEN_DOMCTL_UNPAUSEDOMAIN, DomId(0)),
         err(Errno::EINVAL)
     );
-    assert_eq!(tb.st(|st| st.dom(0).unwrap().pause_count), 0);
-    for dom in [999, DomId::SELF.0] {
+    assert_eq!(tb.st(|st| st.dom(DomId::DOM0).unwrap().pause_count), 0);
+    for dom in [DomId(999), DomId::SELF] {
         assert_eq!(
             simple(&mut tb, XEN_DOMCTL_PAUSEDOMAIN, dom),
             err(Errno::ESRCH)
@@ -475,33 +491,36 @@ fn pause_and_unpause_nest_and_dom0_cannot_pause_itself() {
 #[test]
 fn getdomaininfo_reports_the_domain_asked_for_or_the_next_one() {
     let mut tb = Testbed::boot();
-    let i = info(&mut tb, 0).unwrap();
-    let si = tb.st(|st| st.dom(0).unwrap().shared_info.mfn());
+    let i = info(&mut tb, DomId::DOM0).unwrap();
+    let si = tb.st(|st| st.dom(DomId::DOM0).unwrap().shared_info.mfn());
     assert_eq!(i.domain, DomId(0));
     assert_eq!(i.dominf_flags(), DominfFlags::RUNNING);
     assert_eq!((i.tot_pages, i.max_pages), (DOM0_PAGES, DOM0_PAGES));
     assert_eq!(i.shared_info_frame, si.0);
     assert_eq!((i.nr_online_vcpus, i.max_vcpu_id), (1, 0));
     crate::arch::cpu::advance_ns(3_000_000);
-    assert!(info(&mut tb, 0).unwrap().cpu_time >= i.cpu_time + 3_000_000);
+    assert!(info(&mut tb, DomId::DOM0).unwrap().cpu_time >= i.cpu_time + 3_000_000);
 
     let u = tb.domu(1024);
-    let five = create(&mut tb, 5, &DomctlCreateDomain::default()).unwrap();
+    let five = create(&mut tb, DomId(5), &DomctlCreateDomain::default()).unwrap();
     assert_eq!(
-        info(&mut tb, u + 1).unwrap().domain,
-        DomId(five),
+        info(&mut tb, DomId(u.0 + 1)).unwrap().domain,
+        five,
         "the next one"
     );
-    assert_eq!(info(&mut tb, five + 1).err(), Some(err(Errno::ESRCH)));
     assert_eq!(
-        info(&mut tb, DomId::MAX_DOMAIN.0).err(),
+        info(&mut tb, DomId(five.0 + 1)).err(),
+        Some(err(Errno::ESRCH))
+    );
+    assert_eq!(
+        info(&mut tb, DomId::MAX_DOMAIN).err(),
         Some(err(Errno::ESRCH))
     );
 
     // Blocked, then shut down with a reason that shows in the flags.
     tb.run(u);
     tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     let i = info(&mut tb, u).unwrap();
     assert_eq!(i.dominf_flags(), DominfFlags::BLOCKED);
     assert_eq!((i.tot_pages, i.nr_online_vcpus), (1024, 1));
@@ -509,7 +528,7 @@ fn getdomaininfo_reports_the_domain_asked_for_or_the_next_one() {
     tb.write(
         buf,
         &SchedRemoteShutdown {
-            domain_id: DomId(u),
+            domain_id: u,
             _pad: 0,
             reason: 2,
         },
@@ -530,14 +549,10 @@ fn getdomaininfo_reports_the_domain_asked_for_or_the_next_one() {
 fn max_mem_sets_the_page_limit_from_kib() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    let max_mem = |tb: &mut Testbed, dom: u16, kb: u64| {
+    let max_mem = |tb: &mut Testbed, dom: DomId, kb: u64| {
         domctl(
             tb,
-            &XenDomctl::with_payload(
-                XEN_DOMCTL_MAX_MEM,
-                DomId(dom),
-                &DomctlMaxMem { max_memkb: kb },
-            ),
+            &XenDomctl::with_payload(XEN_DOMCTL_MAX_MEM, dom, &DomctlMaxMem { max_memkb: kb }),
         )
         .0
     };
@@ -548,20 +563,20 @@ fn max_mem_sets_the_page_limit_from_kib() {
     // Below what it has: allowed (as Xen), nothing taken away.
     assert_eq!(max_mem(&mut tb, u, 1024), 0);
     assert_eq!(info(&mut tb, u).unwrap().tot_pages, 1024);
-    assert_eq!(max_mem(&mut tb, 999, 1024), err(Errno::ESRCH));
-    assert_eq!(info(&mut tb, 0).unwrap().max_pages, DOM0_PAGES);
+    assert_eq!(max_mem(&mut tb, DomId(999), 1024), err(Errno::ESRCH));
+    assert_eq!(info(&mut tb, DomId::DOM0).unwrap().max_pages, DOM0_PAGES);
 }
 
 #[test]
 fn getvcpuinfo_describes_vcpu0_and_refuses_others() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    let vcpu = |tb: &mut Testbed, dom: u16, v: u32| {
+    let vcpu = |tb: &mut Testbed, dom: DomId, v: u32| {
         let (r, op) = domctl(
             tb,
             &XenDomctl::with_payload(
                 XEN_DOMCTL_GETVCPUINFO,
-                DomId(dom),
+                dom,
                 &DomctlGetVcpuInfo {
                     vcpu: v,
                     ..Default::default()
@@ -570,17 +585,17 @@ fn getvcpuinfo_describes_vcpu0_and_refuses_others() {
         );
         (r, op.payload::<DomctlGetVcpuInfo>())
     };
-    let (r, v) = vcpu(&mut tb, 0, 0);
+    let (r, v) = vcpu(&mut tb, DomId::DOM0, 0);
     assert_eq!((r, v.online, v.running, v.blocked, v.cpu), (0, 1, 1, 0, 0));
     tb.run(u);
     tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     let (r, v) = vcpu(&mut tb, u, 0);
     assert_eq!((r, v.online, v.running, v.blocked), (0, 1, 0, 1));
     for n in [1, 2, u32::MAX] {
         assert_eq!(vcpu(&mut tb, u, n).0, err(Errno::EINVAL));
     }
-    assert_eq!(vcpu(&mut tb, 999, 0).0, err(Errno::ESRCH));
+    assert_eq!(vcpu(&mut tb, DomId(999), 0).0, err(Errno::ESRCH));
 }
 
 #[test]
@@ -632,7 +647,12 @@ fn scheduler_op_gets_and_puts_the_credit_weight_and_cap() {
     );
     assert_eq!(get(&mut tb), (512, 0));
     assert_eq!(
-        sched_op(&mut tb, 999, credit(XEN_DOMCTL_SCHEDOP_GETINFO, 0, 0)).0,
+        sched_op(
+            &mut tb,
+            DomId(999),
+            credit(XEN_DOMCTL_SCHEDOP_GETINFO, 0, 0)
+        )
+        .0,
         err(Errno::ESRCH)
     );
 }
@@ -640,11 +660,11 @@ fn scheduler_op_gets_and_puts_the_credit_weight_and_cap() {
 #[test]
 fn max_vcpus_accepts_only_the_one_vcpu_there_is() {
     let mut tb = Testbed::boot();
-    let id = create(&mut tb, 0, &DomctlCreateDomain::default()).unwrap();
-    let mv = |tb: &mut Testbed, dom: u16, max: u32| {
+    let id = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).unwrap();
+    let mv = |tb: &mut Testbed, dom: DomId, max: u32| {
         domctl(
             tb,
-            &XenDomctl::with_payload(XEN_DOMCTL_MAX_VCPUS, DomId(dom), &DomctlMaxVcpus { max }),
+            &XenDomctl::with_payload(XEN_DOMCTL_MAX_VCPUS, dom, &DomctlMaxVcpus { max }),
         )
         .0
     };
@@ -653,7 +673,7 @@ fn max_vcpus_accepts_only_the_one_vcpu_there_is() {
     }
     assert_eq!(mv(&mut tb, id, 1), 0);
     assert_eq!(tb.st(|st| st.dom(id).unwrap().max_vcpus), 1);
-    assert_eq!(mv(&mut tb, 999, 1), err(Errno::ESRCH));
+    assert_eq!(mv(&mut tb, DomId(999), 1), err(Errno::ESRCH));
 }
 
 #[test]
@@ -719,7 +739,7 @@ fn setvcpucontext_loads_a_sanitised_context_and_balances_table_references() {
 fn setvcpucontext_refuses_bad_addresses_foreign_tables_and_the_caller_itself() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    let (l4, l4_0) = (kernel_l4(&tb, u), kernel_l4(&tb, 0));
+    let (l4, l4_0) = (kernel_l4(&tb, u), kernel_l4(&tb, DomId::DOM0));
     let refs = (type_count(&tb, l4), type_count(&tb, l4_0));
     let rip = tb.st(|st| st.dom(u).unwrap().vcpu.regs.rip);
     let good = context_of(&tb, u);
@@ -793,13 +813,19 @@ fn setvcpucontext_refuses_bad_addresses_foreign_tables_and_the_caller_itself() {
         assert_eq!((type_count(&tb, l4), type_count(&tb, l4_0)), refs, "{name}");
     }
     assert_eq!(set_context(&mut tb, u, 1, &good), err(Errno::EINVAL));
-    assert_eq!(set_context(&mut tb, 999, 0, &good), err(Errno::ESRCH));
+    assert_eq!(
+        set_context(&mut tb, DomId(999), 0, &good),
+        err(Errno::ESRCH)
+    );
     for at in [0x1000, hole, non_canonical] {
         assert_eq!(set_context_at(&mut tb, u, 0, at), err(Errno::EFAULT));
     }
     // As Xen: not the caller's own context, live on the CPU.
-    let mine = context_of(&tb, 0);
-    assert_eq!(set_context(&mut tb, 0, 0, &mine), err(Errno::EINVAL));
+    let mine = context_of(&tb, DomId::DOM0);
+    assert_eq!(
+        set_context(&mut tb, DomId::DOM0, 0, &mine),
+        err(Errno::EINVAL)
+    );
     assert_eq!((type_count(&tb, l4), type_count(&tb, l4_0)), refs);
     assert_eq!(crate::arch::cpu::read_cr3(), l4_0 << 12);
     // The untouched context still loads.

@@ -48,11 +48,11 @@ fn alloc_unbound(tb: &mut Testbed, dom: DomId, remote: DomId) -> Result<u32, i64
     }
 }
 
-fn bind_interdomain(tb: &mut Testbed, remote: u16, port: u32) -> Result<u32, i64> {
+fn bind_interdomain(tb: &mut Testbed, remote: DomId, port: u32) -> Result<u32, i64> {
     let (r, op) = evtchn(
         tb,
         EvtchnBindInterdomain {
-            remote_dom: DomId(remote),
+            remote_dom: remote,
             remote_port: p(port),
             ..Default::default()
         },
@@ -119,41 +119,41 @@ fn status(tb: &mut Testbed, dom: DomId, port: u32) -> (i64, EvtchnStatus) {
 }
 
 /// What port `port` of domain `dom` is bound to, in the hypervisor's table.
-fn binding(tb: &Testbed, dom: u16, port: u32) -> Binding {
+fn binding(tb: &Testbed, dom: DomId, port: u32) -> Binding {
     tb.st(|st| {
         st.dom(dom)
             .expect("domain")
             .evtchn
-            .get(port)
+            .get(p(port))
             .expect("in range")
     })
 }
 
 /// How many ports domain `dom` has in use.
-fn in_use(tb: &Testbed, dom: u16) -> usize {
+fn in_use(tb: &Testbed, dom: DomId) -> usize {
     tb.st(|st| st.dom(dom).expect("domain").evtchn.in_use().count())
 }
 
 /// Run `f` on domain `dom`'s event words in its shared_info page.
-fn words<R>(tb: &Testbed, dom: u16, f: impl FnOnce(&SharedWords) -> R) -> R {
+fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
     tb.st(|st| f(&SharedWords::new(&st.dom(dom).expect("domain").shared_info)))
 }
 
-fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
-    words(tb, dom, |w| two_level::is_pending(w, port))
+fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
+    words(tb, dom, |w| two_level::is_pending(w, EvtchnPort(port)))
 }
 
-fn masked(tb: &Testbed, dom: u16, port: u32) -> bool {
-    words(tb, dom, |w| two_level::is_masked(w, port))
+fn masked(tb: &Testbed, dom: DomId, port: u32) -> bool {
+    words(tb, dom, |w| two_level::is_masked(w, EvtchnPort(port)))
 }
 
-fn selector(tb: &Testbed, dom: u16) -> u64 {
+fn selector(tb: &Testbed, dom: DomId) -> u64 {
     words(tb, dom, |w| {
         w.selector().load(core::sync::atomic::Ordering::SeqCst)
     })
 }
 
-fn upcall_pending(tb: &Testbed, dom: u16) -> bool {
+fn upcall_pending(tb: &Testbed, dom: DomId) -> bool {
     words(tb, dom, |w| {
         w.upcall_pending()
             .load(core::sync::atomic::Ordering::SeqCst)
@@ -162,7 +162,7 @@ fn upcall_pending(tb: &Testbed, dom: u16) -> bool {
 }
 
 /// Every pending word of domain `dom` is zero (no event at all).
-fn nothing_pending(tb: &Testbed, dom: u16) -> bool {
+fn nothing_pending(tb: &Testbed, dom: DomId) -> bool {
     words(tb, dom, |w| {
         (0..64).all(|i| w.pending(i).load(core::sync::atomic::Ordering::SeqCst) == 0)
     })
@@ -170,7 +170,7 @@ fn nothing_pending(tb: &Testbed, dom: u16) -> bool {
 
 /// What the guest's upcall handler does: take every event (clear the upcall flag, the
 /// selector and all pending bits).
-fn guest_takes_events(tb: &Testbed, dom: u16) {
+fn guest_takes_events(tb: &Testbed, dom: DomId) {
     use core::sync::atomic::Ordering::SeqCst;
     words(tb, dom, |w| {
         w.upcall_pending().store(0, SeqCst);
@@ -182,8 +182,8 @@ fn guest_takes_events(tb: &Testbed, dom: u16) {
 }
 
 /// The guest sets the mask bit of `port` in its shared_info.
-fn guest_masks(tb: &Testbed, dom: u16, port: u32) {
-    words(tb, dom, |w| two_level::mask(w, port));
+fn guest_masks(tb: &Testbed, dom: DomId, port: u32) {
+    words(tb, dom, |w| two_level::mask(w, EvtchnPort(port)));
 }
 
 /// A page the current domain maps read-only (the builder maps its page tables so) right
@@ -208,13 +208,13 @@ fn read_only_page(tb: &Testbed) -> u64 {
 
 /// dom0 offers a port to `u`, which binds it: (dom0's port, u's port). dom0 is current
 /// again afterwards, and `u` has taken the event its bind raised.
-fn connect(tb: &mut Testbed, u: u16) -> (u32, u32) {
-    tb.run(0);
-    let p0 = alloc_unbound(tb, DomId::SELF, DomId(u)).expect("alloc_unbound");
+fn connect(tb: &mut Testbed, u: DomId) -> (u32, u32) {
+    tb.run(DomId::DOM0);
+    let p0 = alloc_unbound(tb, DomId::SELF, u).expect("alloc_unbound");
     tb.run(u);
-    let pu = bind_interdomain(tb, 0, p0).expect("bind_interdomain");
+    let pu = bind_interdomain(tb, DomId::DOM0, p0).expect("bind_interdomain");
     guest_takes_events(tb, u);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     (p0, pu)
 }
 
@@ -222,46 +222,49 @@ fn connect(tb: &mut Testbed, u: u16) -> (u32, u32) {
 fn alloc_unbound_then_bind_interdomain_connects_both_ends_and_raises_the_binder() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    let p0 = alloc_unbound(&mut tb, DomId::SELF, DomId(u)).unwrap();
+    let p0 = alloc_unbound(&mut tb, DomId::SELF, u).unwrap();
     assert_eq!(p0, 1, "port 0 is reserved: the first port is 1");
-    assert_eq!(binding(&tb, 0, p0), Binding::Unbound { remote: u });
-    let (r, s) = status(&mut tb, DomId::SELF, p0);
     assert_eq!(
-        (r, s.status, s.remote().0),
-        (0, EVTCHNSTAT_UNBOUND, DomId(u))
+        binding(&tb, DomId::DOM0, p0),
+        Binding::Unbound { remote: u }
     );
+    let (r, s) = status(&mut tb, DomId::SELF, p0);
+    assert_eq!((r, s.status, s.remote().0), (0, EVTCHNSTAT_UNBOUND, u));
 
     tb.run(u);
     assert!(!upcall_pending(&tb, u));
-    let pu = bind_interdomain(&mut tb, 0, p0).unwrap();
+    let pu = bind_interdomain(&mut tb, DomId::DOM0, p0).unwrap();
     assert_eq!(pu, 1);
     assert_eq!(
         binding(&tb, u, pu),
         Binding::Interdomain {
-            remote: 0,
-            port: p0
+            remote: DomId::DOM0,
+            port: p(p0)
         }
     );
     assert_eq!(
-        binding(&tb, 0, p0),
+        binding(&tb, DomId::DOM0, p0),
         Binding::Interdomain {
             remote: u,
-            port: pu
+            port: p(pu)
         }
     );
     // As Xen: the new local port is raised once, so nothing sent before the bind is lost.
     assert!(pending(&tb, u, pu));
     assert_eq!(selector(&tb, u), 1 << (pu / 64));
     assert!(upcall_pending(&tb, u));
-    assert!(!pending(&tb, 0, p0), "the offering side is not raised");
+    assert!(
+        !pending(&tb, DomId::DOM0, p0),
+        "the offering side is not raised"
+    );
 
     let (r, s) = status(&mut tb, DomId::SELF, pu);
     assert_eq!((r, s.status), (0, EVTCHNSTAT_INTERDOMAIN));
     assert_eq!(s.remote(), (DomId(0), p(p0)));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let (r, s) = status(&mut tb, DomId::SELF, p0);
     assert_eq!((r, s.status), (0, EVTCHNSTAT_INTERDOMAIN));
-    assert_eq!(s.remote(), (DomId(u), p(pu)));
+    assert_eq!(s.remote(), (u, p(pu)));
 }
 
 #[test]
@@ -275,7 +278,7 @@ fn send_on_an_interdomain_port_sets_the_peer_pending_and_wakes_it() {
         tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]),
         0
     );
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     assert!(tb.st(|st| st.dom(u).unwrap().vcpu.blocked));
     assert!(nothing_pending(&tb, u));
 
@@ -288,14 +291,17 @@ fn send_on_an_interdomain_port_sets_the_peer_pending_and_wakes_it() {
         (d.vcpu.blocked, d.runnable())
     });
     assert!(!blocked && runnable, "the receiver is woken");
-    assert!(!pending(&tb, 0, p0), "the sender's own port stays clear");
-    assert!(nothing_pending(&tb, 0));
+    assert!(
+        !pending(&tb, DomId::DOM0, p0),
+        "the sender's own port stays clear"
+    );
+    assert!(nothing_pending(&tb, DomId::DOM0));
 
     // The other direction: u sends, dom0's port goes pending.
     tb.run(u);
     assert_eq!(send(&mut tb, pu), 0);
-    assert!(pending(&tb, 0, p0));
-    assert_eq!(selector(&tb, 0), 1 << (p0 / 64));
+    assert!(pending(&tb, DomId::DOM0, p0));
+    assert_eq!(selector(&tb, DomId::DOM0), 1 << (p0 / 64));
 }
 
 #[test]
@@ -310,7 +316,7 @@ fn a_masked_port_stays_pending_without_waking_until_unmask_re_raises_it() {
         tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]),
         0
     );
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     assert_eq!(send(&mut tb, p0), 0);
     assert!(pending(&tb, u, pu));
     assert_eq!(selector(&tb, u), 0);
@@ -319,45 +325,45 @@ fn a_masked_port_stays_pending_without_waking_until_unmask_re_raises_it() {
 
     // An IPI to itself, masked: pending only; unmasking delivers it.
     let ipi = bind_ipi(&mut tb, 0).unwrap();
-    guest_takes_events(&tb, 0);
-    guest_masks(&tb, 0, ipi);
+    guest_takes_events(&tb, DomId::DOM0);
+    guest_masks(&tb, DomId::DOM0, ipi);
     assert_eq!(send(&mut tb, ipi), 0);
-    assert!(pending(&tb, 0, ipi));
-    assert!(!upcall_pending(&tb, 0));
-    assert_eq!(selector(&tb, 0), 0);
+    assert!(pending(&tb, DomId::DOM0, ipi));
+    assert!(!upcall_pending(&tb, DomId::DOM0));
+    assert_eq!(selector(&tb, DomId::DOM0), 0);
     assert_eq!(unmask(&mut tb, ipi), 0);
-    assert!(!masked(&tb, 0, ipi));
-    assert!(pending(&tb, 0, ipi));
-    assert_eq!(selector(&tb, 0), 1 << (ipi / 64));
-    assert!(upcall_pending(&tb, 0));
+    assert!(!masked(&tb, DomId::DOM0, ipi));
+    assert!(pending(&tb, DomId::DOM0, ipi));
+    assert_eq!(selector(&tb, DomId::DOM0), 1 << (ipi / 64));
+    assert!(upcall_pending(&tb, DomId::DOM0));
     // Unmasking an unmasked port, or one not pending, raises nothing.
-    guest_takes_events(&tb, 0);
+    guest_takes_events(&tb, DomId::DOM0);
     assert_eq!(unmask(&mut tb, ipi), 0);
-    assert!(!upcall_pending(&tb, 0));
-    assert!(nothing_pending(&tb, 0));
+    assert!(!upcall_pending(&tb, DomId::DOM0));
+    assert!(nothing_pending(&tb, DomId::DOM0));
 }
 
 #[test]
 fn send_refuses_closed_and_virq_ports_and_drops_sends_on_unbound_ones() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    for port in [0, 5, HARD_MAX_PORT + 1, u32::MAX] {
+    for port in [0, 5, HARD_MAX_PORT.0 + 1, u32::MAX] {
         assert_eq!(send(&mut tb, port), err(Errno::EINVAL), "port {port}");
     }
     // Unbound: nobody to tell, silently dropped (as Xen), nothing pending anywhere.
-    let un = alloc_unbound(&mut tb, DomId::SELF, DomId(u)).unwrap();
+    let un = alloc_unbound(&mut tb, DomId::SELF, u).unwrap();
     assert_eq!(send(&mut tb, un), 0);
-    assert!(nothing_pending(&tb, 0));
+    assert!(nothing_pending(&tb, DomId::DOM0));
     assert!(nothing_pending(&tb, u));
     // A VIRQ port is the hypervisor's to raise.
     let v = bind_virq(&mut tb, VIRQ_DOM_EXC, 0).unwrap();
     assert_eq!(send(&mut tb, v), err(Errno::EINVAL));
-    assert!(!pending(&tb, 0, v));
+    assert!(!pending(&tb, DomId::DOM0, v));
     // An IPI goes to the sender itself.
     let ipi = bind_ipi(&mut tb, 0).unwrap();
     assert_eq!(send(&mut tb, ipi), 0);
-    assert!(pending(&tb, 0, ipi));
-    assert!(upcall_pending(&tb, 0));
+    assert!(pending(&tb, DomId::DOM0, ipi));
+    assert!(upcall_pending(&tb, DomId::DOM0));
     assert!(nothing_pending(&tb, u));
 }
 
@@ -367,15 +373,15 @@ fn binding_a_port_not_offered_to_the_caller_is_refused_and_changes_nothing() {
     let u1 = tb.domu(1024);
     let u2 = tb.domu(1024);
     tb.run(u1);
-    let offer = alloc_unbound(&mut tb, DomId::SELF, DomId(u2)).unwrap();
+    let offer = alloc_unbound(&mut tb, DomId::SELF, u2).unwrap();
     // dom0, privileged as it is, was not offered the port.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(
         bind_interdomain(&mut tb, u1, offer),
         Err(err(Errno::EINVAL))
     );
     assert_eq!(binding(&tb, u1, offer), Binding::Unbound { remote: u2 });
-    assert_eq!(in_use(&tb, 0), 0, "no local port left behind");
+    assert_eq!(in_use(&tb, DomId::DOM0), 0, "no local port left behind");
 
     tb.run(u2);
     // A closed port, ports beyond the limit, a domain that does not exist.
@@ -384,17 +390,20 @@ fn binding_a_port_not_offered_to_the_caller_is_refused_and_changes_nothing() {
         Err(err(Errno::EINVAL))
     );
     assert_eq!(
-        bind_interdomain(&mut tb, u1, DEFAULT_MAX_PORT + 1),
+        bind_interdomain(&mut tb, u1, DEFAULT_MAX_PORT.0 + 1),
         Err(err(Errno::EINVAL))
     );
     assert_eq!(
         bind_interdomain(&mut tb, u1, u32::MAX),
         Err(err(Errno::EINVAL))
     );
-    assert_eq!(bind_interdomain(&mut tb, 77, offer), Err(err(Errno::ESRCH)));
+    assert_eq!(
+        bind_interdomain(&mut tb, DomId(77), offer),
+        Err(err(Errno::ESRCH))
+    );
     // Its own closed port (DOMID_SELF), or its own port offered to someone else.
     assert_eq!(
-        bind_interdomain(&mut tb, DomId::SELF.0, 9),
+        bind_interdomain(&mut tb, DomId::SELF, 9),
         Err(err(Errno::EINVAL))
     );
     assert_eq!(in_use(&tb, u2), 0);
@@ -410,7 +419,7 @@ fn binding_a_port_not_offered_to_the_caller_is_refused_and_changes_nothing() {
         binding(&tb, u1, offer),
         Binding::Interdomain {
             remote: u2,
-            port: local
+            port: p(local)
         }
     );
 }
@@ -422,15 +431,21 @@ fn a_loopback_channel_to_the_caller_itself_connects_two_of_its_ports() {
     tb.run(u);
     let a = alloc_unbound(&mut tb, DomId::SELF, DomId::SELF).unwrap();
     assert_eq!(binding(&tb, u, a), Binding::Unbound { remote: u });
-    let b = bind_interdomain(&mut tb, DomId::SELF.0, a).unwrap();
+    let b = bind_interdomain(&mut tb, DomId::SELF, a).unwrap();
     assert_ne!(a, b);
     assert_eq!(
         binding(&tb, u, a),
-        Binding::Interdomain { remote: u, port: b }
+        Binding::Interdomain {
+            remote: u,
+            port: p(b)
+        }
     );
     assert_eq!(
         binding(&tb, u, b),
-        Binding::Interdomain { remote: u, port: a }
+        Binding::Interdomain {
+            remote: u,
+            port: p(a)
+        }
     );
     guest_takes_events(&tb, u);
     assert_eq!(send(&mut tb, a), 0);
@@ -452,18 +467,21 @@ fn closing_a_port_unbinds_the_peer_and_a_second_close_is_refused() {
     assert_eq!(close(&mut tb, pu), 0);
     assert_eq!(binding(&tb, u, pu), Binding::Closed);
     assert!(!pending(&tb, u, pu));
-    assert_eq!(binding(&tb, 0, p0), Binding::Unbound { remote: u });
+    assert_eq!(
+        binding(&tb, DomId::DOM0, p0),
+        Binding::Unbound { remote: u }
+    );
     // Closed twice, port 0, beyond the limit.
-    for port in [pu, 0, DEFAULT_MAX_PORT + 1, u32::MAX] {
+    for port in [pu, 0, DEFAULT_MAX_PORT.0 + 1, u32::MAX] {
         assert_eq!(close(&mut tb, port), err(Errno::EINVAL), "port {port}");
     }
     // The peer's port is offered again: a send from it goes nowhere, u can bind it anew.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(send(&mut tb, p0), 0);
     assert!(nothing_pending(&tb, u));
     tb.run(u);
     assert_eq!(
-        bind_interdomain(&mut tb, 0, p0),
+        bind_interdomain(&mut tb, DomId::DOM0, p0),
         Ok(pu),
         "the lowest free port again"
     );
@@ -482,10 +500,10 @@ fn closing_a_port_unbinds_the_peer_and_a_second_close_is_refused() {
 fn ports_run_out_at_the_domain_limit_and_a_full_table_leaves_the_offer_intact() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    tb.run(0);
-    let offer = alloc_unbound(&mut tb, DomId::SELF, DomId(u)).unwrap();
+    tb.run(DomId::DOM0);
+    let offer = alloc_unbound(&mut tb, DomId::SELF, u).unwrap();
     tb.run(u);
-    for want in 1..=DEFAULT_MAX_PORT {
+    for want in 1..=DEFAULT_MAX_PORT.0 {
         assert_eq!(alloc_unbound(&mut tb, DomId::SELF, DomId(0)), Ok(want));
     }
     assert_eq!(
@@ -499,17 +517,23 @@ fn ports_run_out_at_the_domain_limit_and_a_full_table_leaves_the_offer_intact() 
         None
     );
     // A bind into the full table fails before touching the remote port.
-    assert_eq!(bind_interdomain(&mut tb, 0, offer), Err(err(Errno::ENOSPC)));
-    assert_eq!(binding(&tb, 0, offer), Binding::Unbound { remote: u });
-    assert_eq!(in_use(&tb, u), DEFAULT_MAX_PORT as usize);
+    assert_eq!(
+        bind_interdomain(&mut tb, DomId::DOM0, offer),
+        Err(err(Errno::ENOSPC))
+    );
+    assert_eq!(
+        binding(&tb, DomId::DOM0, offer),
+        Binding::Unbound { remote: u }
+    );
+    assert_eq!(in_use(&tb, u), DEFAULT_MAX_PORT.0 as usize);
     // A port closed is a port free again.
     assert_eq!(close(&mut tb, 500), 0);
-    assert_eq!(bind_interdomain(&mut tb, 0, offer), Ok(500));
+    assert_eq!(bind_interdomain(&mut tb, DomId::DOM0, offer), Ok(500));
     assert_eq!(
-        binding(&tb, 0, offer),
+        binding(&tb, DomId::DOM0, offer),
         Binding::Interdomain {
             remote: u,
-            port: 500
+            port: p(500)
         }
     );
 }
@@ -522,17 +546,17 @@ fn bind_virq_and_bind_ipi_check_the_number_the_vcpu_and_duplicates() {
     // A per-vCPU VIRQ on a vCPU that does not exist; a global VIRQ only on vCPU 0.
     assert_eq!(bind_virq(&mut tb, VIRQ_TIMER, 1), Err(err(Errno::ENOENT)));
     assert_eq!(bind_virq(&mut tb, VIRQ_DOM_EXC, 1), Err(err(Errno::EINVAL)));
-    assert_eq!(in_use(&tb, 0), 0);
+    assert_eq!(in_use(&tb, DomId::DOM0), 0);
 
     let t = bind_virq(&mut tb, VIRQ_TIMER, 0).unwrap();
-    assert_eq!(binding(&tb, 0, t), Binding::Virq(VIRQ_TIMER));
+    assert_eq!(binding(&tb, DomId::DOM0, t), Binding::Virq(VIRQ_TIMER));
     let (r, s) = status(&mut tb, DomId::SELF, t);
     assert_eq!(
         (r, s.status, s.virq_or_pirq(), s.vcpu),
         (0, EVTCHNSTAT_VIRQ, VIRQ_TIMER, 0)
     );
     assert_eq!(bind_virq(&mut tb, VIRQ_TIMER, 0), Err(err(Errno::EEXIST)));
-    assert_eq!(in_use(&tb, 0), 1);
+    assert_eq!(in_use(&tb, DomId::DOM0), 1);
 
     assert_eq!(bind_ipi(&mut tb, 1), Err(err(Errno::ENOENT)));
     assert_eq!(bind_ipi(&mut tb, u32::MAX), Err(err(Errno::ENOENT)));
@@ -548,7 +572,7 @@ fn bind_virq_and_bind_ipi_check_the_number_the_vcpu_and_duplicates() {
         },
     );
     assert_eq!(r, err(Errno::EPERM));
-    assert_eq!(in_use(&tb, 0), 2);
+    assert_eq!(in_use(&tb, DomId::DOM0), 2);
 }
 
 #[test]
@@ -579,12 +603,12 @@ fn status_reports_every_binding_and_guards_other_domains() {
     );
     assert_eq!((r, s.status, s.vcpu, s.u), (0, EVTCHNSTAT_IPI, 0, [0, 0]));
     assert_eq!(
-        status(&mut tb, DomId::SELF, DEFAULT_MAX_PORT + 1).0,
+        status(&mut tb, DomId::SELF, DEFAULT_MAX_PORT.0 + 1).0,
         0,
         "dom0 may use every 2-level port"
     );
     assert_eq!(
-        status(&mut tb, DomId::SELF, HARD_MAX_PORT + 1).0,
+        status(&mut tb, DomId::SELF, HARD_MAX_PORT.0 + 1).0,
         err(Errno::EINVAL)
     );
     assert_eq!(status(&mut tb, DomId(300), 1).0, err(Errno::ESRCH));
@@ -593,13 +617,13 @@ fn status_reports_every_binding_and_guards_other_domains() {
     tb.run(u);
     let un = alloc_unbound(&mut tb, DomId::SELF, DomId(0)).unwrap();
     assert_eq!(status(&mut tb, DomId(0), ipi).0, err(Errno::EPERM));
-    assert_eq!(status(&mut tb, DomId(u), un).0, 0, "its own id is itself");
+    assert_eq!(status(&mut tb, u, un).0, 0, "its own id is itself");
     assert_eq!(
-        status(&mut tb, DomId::SELF, DEFAULT_MAX_PORT + 1).0,
+        status(&mut tb, DomId::SELF, DEFAULT_MAX_PORT.0 + 1).0,
         err(Errno::EINVAL)
     );
-    tb.run(0);
-    let (r, s) = status(&mut tb, DomId(u), un);
+    tb.run(DomId::DOM0);
+    let (r, s) = status(&mut tb, u, un);
     assert_eq!(
         (r, s.status, s.remote().0),
         (0, EVTCHNSTAT_UNBOUND, DomId(0))
@@ -612,22 +636,24 @@ fn alloc_unbound_for_another_domain_needs_privilege() {
     let u = tb.domu(1024);
     let u2 = tb.domu(1024);
     tb.run(u);
+    assert_eq!(alloc_unbound(&mut tb, DomId(0), u), Err(err(Errno::EPERM)));
+    assert_eq!(alloc_unbound(&mut tb, u2, u), Err(err(Errno::EPERM)));
     assert_eq!(
-        alloc_unbound(&mut tb, DomId(0), DomId(u)),
-        Err(err(Errno::EPERM))
+        (in_use(&tb, DomId::DOM0), in_use(&tb, u), in_use(&tb, u2)),
+        (0, 0, 0)
     );
-    assert_eq!(
-        alloc_unbound(&mut tb, DomId(u2), DomId(u)),
-        Err(err(Errno::EPERM))
-    );
-    assert_eq!((in_use(&tb, 0), in_use(&tb, u), in_use(&tb, u2)), (0, 0, 0));
     // dom0 allocates in a domU's table, for itself (DOMID_SELF is the caller).
-    tb.run(0);
-    let port = alloc_unbound(&mut tb, DomId(u), DomId::SELF).unwrap();
-    assert_eq!(binding(&tb, u, port), Binding::Unbound { remote: 0 });
-    assert_eq!(in_use(&tb, 0), 0);
+    tb.run(DomId::DOM0);
+    let port = alloc_unbound(&mut tb, u, DomId::SELF).unwrap();
     assert_eq!(
-        alloc_unbound(&mut tb, DomId(999), DomId(u)),
+        binding(&tb, u, port),
+        Binding::Unbound {
+            remote: DomId::DOM0
+        }
+    );
+    assert_eq!(in_use(&tb, DomId::DOM0), 0);
+    assert_eq!(
+        alloc_unbound(&mut tb, DomId(999), u),
         Err(err(Errno::ESRCH))
     );
 }
@@ -636,7 +662,7 @@ fn alloc_unbound_for_another_domain_needs_privilege() {
 fn a_result_the_guest_cannot_take_back_undoes_the_allocation_or_bind() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    let offer = alloc_unbound(&mut tb, DomId::SELF, DomId(u)).unwrap();
+    let offer = alloc_unbound(&mut tb, DomId::SELF, u).unwrap();
     tb.run(u);
     let ro = read_only_page(&tb);
     // Readable (all zeros: vCPU 0, VIRQ 0), so the bind runs; not writable, so its result
@@ -660,17 +686,20 @@ fn a_result_the_guest_cannot_take_back_undoes_the_allocation_or_bind() {
         err(Errno::EFAULT)
     );
     tb.write_bytes(at, &saved);
-    assert_eq!(binding(&tb, 0, offer), Binding::Unbound { remote: u });
+    assert_eq!(
+        binding(&tb, DomId::DOM0, offer),
+        Binding::Unbound { remote: u }
+    );
     assert_eq!(in_use(&tb, u), 0);
     assert!(nothing_pending(&tb, u));
     // alloc_unbound likewise (dom0: domain 0 is itself, remote 0).
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let ro0 = read_only_page(&tb);
     assert_eq!(
         evtchn_raw(&mut tb, u64::from(EVTCHNOP_ALLOC_UNBOUND), ro0),
         err(Errno::EFAULT)
     );
-    assert_eq!(in_use(&tb, 0), 1, "only the offer");
+    assert_eq!(in_use(&tb, DomId::DOM0), 1, "only the offer");
     // Unreadable arguments: the hole, non-canonical, unmapped.
     tb.run(u);
     for bad in [0xFFFF_8000_0000_1000, 0x0000_8000_0000_0000, 0x1000] {
@@ -696,7 +725,7 @@ fn bind_vcpu_moves_only_what_xen_lets_move() {
         )
         .0
     };
-    let un = alloc_unbound(&mut tb, DomId::SELF, DomId(u)).unwrap();
+    let un = alloc_unbound(&mut tb, DomId::SELF, u).unwrap();
     let global = bind_virq(&mut tb, VIRQ_DOM_EXC, 0).unwrap();
     let per_vcpu = bind_virq(&mut tb, VIRQ_TIMER, 0).unwrap();
     let ipi = bind_ipi(&mut tb, 0).unwrap();
@@ -708,8 +737,8 @@ fn bind_vcpu_moves_only_what_xen_lets_move() {
     assert_eq!(bv(&mut tb, per_vcpu, 0), err(Errno::EINVAL));
     assert_eq!(bv(&mut tb, ipi, 0), err(Errno::EINVAL));
     assert_eq!(bv(&mut tb, 77, 0), err(Errno::EINVAL));
-    assert_eq!(bv(&mut tb, HARD_MAX_PORT + 1, 0), err(Errno::EINVAL));
-    assert_eq!(binding(&tb, 0, ipi), Binding::Ipi);
+    assert_eq!(bv(&mut tb, HARD_MAX_PORT.0 + 1, 0), err(Errno::EINVAL));
+    assert_eq!(binding(&tb, DomId::DOM0, ipi), Binding::Ipi);
 }
 
 #[test]
@@ -728,37 +757,43 @@ fn reset_closes_every_port_and_unbinds_peers() {
         evtchn(&mut tb, EvtchnReset { dom: DomId(0) }).0,
         err(Errno::EPERM)
     );
-    assert_eq!(in_use(&tb, 0), 2);
+    assert_eq!(in_use(&tb, DomId::DOM0), 2);
     assert_eq!(evtchn(&mut tb, EvtchnReset { dom: DomId::SELF }).0, 0);
     assert_eq!(in_use(&tb, u), 0);
     assert_eq!(
         tb.st(|st| st.dom(u).unwrap().evtchn.virq_port(VIRQ_TIMER)),
         None
     );
-    assert_eq!(binding(&tb, 0, p0), Binding::Unbound { remote: u });
-    assert_eq!(binding(&tb, 0, dom0_ipi), Binding::Ipi);
+    assert_eq!(
+        binding(&tb, DomId::DOM0, p0),
+        Binding::Unbound { remote: u }
+    );
+    assert_eq!(binding(&tb, DomId::DOM0, dom0_ipi), Binding::Ipi);
 
     // dom0 resets another domain only while the toolstack has it paused (as Xen).
     tb.run(u);
-    let pu = bind_interdomain(&mut tb, 0, p0).unwrap();
-    tb.run(0);
+    let pu = bind_interdomain(&mut tb, DomId::DOM0, p0).unwrap();
+    tb.run(DomId::DOM0);
     assert_eq!(
-        evtchn(&mut tb, EvtchnReset { dom: DomId(u) }).0,
+        evtchn(&mut tb, EvtchnReset { dom: u }).0,
         err(Errno::EINVAL)
     );
     assert_eq!(
         binding(&tb, u, pu),
         Binding::Interdomain {
-            remote: 0,
-            port: p0
+            remote: DomId::DOM0,
+            port: p(p0)
         }
     );
     let buf = tb.scratch() + 0x1000;
-    tb.write(buf, &XenDomctl::new(XEN_DOMCTL_PAUSEDOMAIN, DomId(u)));
+    tb.write(buf, &XenDomctl::new(XEN_DOMCTL_PAUSEDOMAIN, u));
     assert_eq!(tb.hypercall(nr::DOMCTL, [buf, 0, 0, 0, 0]), 0);
-    assert_eq!(evtchn(&mut tb, EvtchnReset { dom: DomId(u) }).0, 0);
+    assert_eq!(evtchn(&mut tb, EvtchnReset { dom: u }).0, 0);
     assert_eq!(in_use(&tb, u), 0);
-    assert_eq!(binding(&tb, 0, p0), Binding::Unbound { remote: u });
+    assert_eq!(
+        binding(&tb, DomId::DOM0, p0),
+        Binding::Unbound { remote: u }
+    );
     assert_eq!(
         evtchn(&mut tb, EvtchnReset { dom: DomId(999) }).0,
         err(Errno::ESRCH)
@@ -770,7 +805,7 @@ fn unmask_and_unknown_or_malformed_commands_are_refused() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
     tb.run(u);
-    assert_eq!(unmask(&mut tb, DEFAULT_MAX_PORT + 1), err(Errno::EINVAL));
+    assert_eq!(unmask(&mut tb, DEFAULT_MAX_PORT.0 + 1), err(Errno::EINVAL));
     assert_eq!(unmask(&mut tb, u32::MAX), err(Errno::EINVAL));
     let buf = tb.scratch();
     tb.write(buf, &[0u8; 64]);

@@ -13,6 +13,7 @@ use guest_abi::arch::{TrapInfo, FLAT_KERNEL_CS64};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
 use guest_abi::sched::ShutdownReason;
+use guest_abi::types::DomId;
 
 const NM_HANDLER: u64 = BASE + 0x2600;
 
@@ -41,11 +42,11 @@ fn taskswitch(tb: &mut Testbed, set: u64) -> i64 {
     tb.hypercall(nr::FPU_TASKSWITCH, [set, 0, 0, 0, 0])
 }
 
-fn guest_ts(tb: &Testbed, id: u16) -> bool {
+fn guest_ts(tb: &Testbed, id: DomId) -> bool {
     tb.st(|st| st.dom(id).unwrap().vcpu.fpu.guest_ts)
 }
 
-fn saved(tb: &Testbed, id: u16) -> [u8; 512] {
+fn saved(tb: &Testbed, id: DomId) -> [u8; 512] {
     tb.st(|st| st.dom(id).unwrap().vcpu.fpu.area.0)
 }
 
@@ -65,10 +66,10 @@ fn boot_owning() -> Testbed {
 fn fpu_taskswitch_sets_and_clears_the_guest_ts() {
     let mut tb = boot_owning();
     assert_eq!(taskswitch(&mut tb, 1), 0);
-    assert!(guest_ts(&tb, 0));
+    assert!(guest_ts(&tb, DomId::DOM0));
     assert!(ts_set(), "the next FPU use must trap");
     assert_eq!(taskswitch(&mut tb, 0), 0);
-    assert!(!guest_ts(&tb, 0));
+    assert!(!guest_ts(&tb, DomId::DOM0));
     // dom0 owns the registers: nothing to load, TS goes.
     assert!(!ts_set());
     assert_eq!(live(), regs_of(0xA0));
@@ -80,13 +81,13 @@ fn fpu_taskswitch_takes_any_nonzero_int_and_refuses_wider_values() {
     for set in [2, 0x8000_0000, 0xFFFF_FFFF] {
         assert_eq!(taskswitch(&mut tb, 0), 0);
         assert_eq!(taskswitch(&mut tb, set), 0);
-        assert!(guest_ts(&tb, 0) && ts_set(), "set {set:#x}");
+        assert!(guest_ts(&tb, DomId::DOM0) && ts_set(), "set {set:#x}");
     }
     assert_eq!(taskswitch(&mut tb, 0), 0);
     // 1 << 32 would be 0 if truncated to the ABI's int: refused instead, nothing changes.
     for set in [1 << 32, u64::MAX] {
         assert_eq!(taskswitch(&mut tb, set), err(Errno::EINVAL));
-        assert!(!guest_ts(&tb, 0) && !ts_set());
+        assert!(!guest_ts(&tb, DomId::DOM0) && !ts_set());
     }
 }
 
@@ -109,7 +110,7 @@ fn device_not_available_after_fpu_taskswitch_is_bounced_to_the_guest_once() {
     assert_eq!((tb.regs.rip, tb.regs.cs), (NM_HANDLER, FLAT_KERNEL_CS64));
     assert_eq!(tb.regs.rsp, rsp - 7 * 8);
     assert_eq!(words(&tb, rsp - 5 * 8, 1), [rip]);
-    assert!(!guest_ts(&tb, 0));
+    assert!(!guest_ts(&tb, DomId::DOM0));
     assert!(!ts_set());
     assert_eq!(live(), regs_of(0xA0));
     // The handler's own FPU use (and the retried instruction) does not trap again.
@@ -132,7 +133,7 @@ fn device_not_available_without_guest_ts_is_a_silent_lazy_switch() {
     tb.st(|st| assert!(st.dom(u).unwrap().runnable()));
     // domU got its own (reset) registers; dom0's were saved.
     assert_eq!(live(), reset_area().0);
-    assert_eq!(saved(&tb, 0), regs_of(0xA0));
+    assert_eq!(saved(&tb, DomId::DOM0), regs_of(0xA0));
 }
 
 #[test]
@@ -143,25 +144,25 @@ fn two_domains_fpu_registers_stay_separate_across_switches() {
     assert!(use_fpu(&mut tb));
     set_live(regs_of(0xB0));
     for _ in 0..3 {
-        tb.run(0);
+        tb.run(DomId::DOM0);
         assert!(use_fpu(&mut tb));
         assert_eq!(live(), regs_of(0xA0));
         assert_eq!(saved(&tb, u), regs_of(0xB0));
         tb.run(u);
         assert!(use_fpu(&mut tb));
         assert_eq!(live(), regs_of(0xB0));
-        assert_eq!(saved(&tb, 0), regs_of(0xA0));
+        assert_eq!(saved(&tb, DomId::DOM0), regs_of(0xA0));
     }
     // Each changes its registers while it owns them; the other never sees it.
     set_live(regs_of(0xB1));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert!(use_fpu(&mut tb));
     assert_eq!(live(), regs_of(0xA0));
     set_live(regs_of(0xA1));
     tb.run(u);
     assert!(use_fpu(&mut tb));
     assert_eq!(live(), regs_of(0xB1));
-    assert_eq!(saved(&tb, 0), regs_of(0xA1));
+    assert_eq!(saved(&tb, DomId::DOM0), regs_of(0xA1));
 }
 
 #[test]
@@ -171,7 +172,7 @@ fn switching_back_to_the_owner_needs_no_reload() {
     tb.run(u);
     assert!(ts_set());
     // domU does not touch the FPU; dom0 comes back to its registers still live.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert!(!ts_set());
     assert!(!use_fpu(&mut tb));
     assert_eq!(live(), regs_of(0xA0));
@@ -192,8 +193,8 @@ fn the_guest_ts_survives_a_context_switch() {
     tb.run(u);
     assert!(use_fpu(&mut tb));
     set_live(regs_of(0xB0));
-    assert!(guest_ts(&tb, 0) && !guest_ts(&tb, u));
-    tb.run(0);
+    assert!(guest_ts(&tb, DomId::DOM0) && !guest_ts(&tb, u));
+    tb.run(DomId::DOM0);
     assert!(ts_set());
     tb.regs.rsp = s + 0x3000;
     assert!(use_fpu(&mut tb));
@@ -201,7 +202,7 @@ fn the_guest_ts_survives_a_context_switch() {
     assert_eq!(tb.regs.rip, NM_HANDLER);
     assert_eq!(live(), regs_of(0xA0));
     assert_eq!(saved(&tb, u), regs_of(0xB0));
-    assert!(!guest_ts(&tb, 0) && !ts_set());
+    assert!(!guest_ts(&tb, DomId::DOM0) && !ts_set());
 }
 
 #[test]
@@ -218,7 +219,7 @@ fn fpu_taskswitch_clear_keeps_ts_while_another_vcpu_owns_the_registers() {
     assert!(use_fpu(&mut tb));
     assert_eq!(tb.regs.rip, rip, "a lazy switch, not a bounce");
     assert_eq!(live(), reset_area().0);
-    assert_eq!(saved(&tb, 0), regs_of(0xA0));
+    assert_eq!(saved(&tb, DomId::DOM0), regs_of(0xA0));
 }
 
 #[test]
@@ -232,8 +233,8 @@ fn device_not_available_with_guest_ts_and_no_handler_crashes_only_that_domain() 
         tb.st(|st| st.dom(u).unwrap().shutdown),
         Some(ShutdownReason::Crash)
     );
-    assert_eq!(tb.current(), 0);
-    tb.st(|st| assert!(st.dom(0).unwrap().runnable()));
+    assert_eq!(tb.current(), DomId::DOM0);
+    tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().runnable()));
     // dom0 gets its own registers back.
     use_fpu(&mut tb);
     assert_eq!(live(), regs_of(0xA0));
@@ -246,7 +247,7 @@ fn a_destroyed_owners_registers_are_dropped_and_the_next_vcpu_loads_its_own() {
     tb.run(u);
     assert!(use_fpu(&mut tb));
     set_live(regs_of(0xB0));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     tb.st(|st| {
         crate::lifecycle::crash(st, u, format_args!("test"));
         while crate::lifecycle::destroy(st, u) == Err(Errno::EAGAIN) {}

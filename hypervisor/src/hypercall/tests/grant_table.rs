@@ -88,15 +88,15 @@ fn query(tb: &mut Testbed, dom: DomId) -> (i16, u32, u32) {
 /// Granter `granter` fills entry `gref` of its table (as the guest would through its mapping).
 fn grant(
     tb: &Testbed,
-    granter: u16,
+    granter: DomId,
     gref: u32,
-    grantee: u16,
+    grantee: DomId,
     frame: impl Into<Mfn>,
     flags: GtfFlags,
 ) {
     let e = GrantEntryV1 {
         flags: flags.bits(),
-        domid: DomId(grantee),
+        domid: grantee,
         frame: frame.into().0 as u32,
     };
     tb.st(|st| {
@@ -108,15 +108,28 @@ fn grant(
 }
 
 /// Entry `gref` of `granter`'s table as the hypervisor left it.
-fn entry(tb: &Testbed, granter: u16, gref: u32) -> GrantEntryV1 {
-    tb.st(|st| st.dom(granter).unwrap().grant.read_entry(gref).unwrap())
+fn entry(tb: &Testbed, granter: DomId, gref: u32) -> GrantEntryV1 {
+    tb.st(|st| {
+        st.dom(granter)
+            .unwrap()
+            .grant
+            .read_entry(GrantRef(gref))
+            .unwrap()
+    })
 }
 
-fn active(tb: &Testbed, granter: u16, gref: u32) -> Option<Active> {
-    tb.st(|st| st.dom(granter).unwrap().grant.active.get(&gref).copied())
+fn active(tb: &Testbed, granter: DomId, gref: u32) -> Option<Active> {
+    tb.st(|st| {
+        st.dom(granter)
+            .unwrap()
+            .grant
+            .active
+            .get(&GrantRef(gref))
+            .copied()
+    })
 }
 
-fn live_maps(tb: &Testbed, id: u16) -> usize {
+fn live_maps(tb: &Testbed, id: DomId) -> usize {
     tb.st(|st| st.dom(id).unwrap().grant.live_maps())
 }
 
@@ -259,9 +272,9 @@ fn give_back(tb: &mut Testbed, mfn: u64) -> i64 {
 }
 
 /// dom0 (the current domain) destroys `id` to the end.
-fn destroy(tb: &mut Testbed, id: u16) {
+fn destroy(tb: &mut Testbed, id: DomId) {
     let at = tb.scratch() + BUF;
-    tb.write(at, &XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, DomId(id)));
+    tb.write(at, &XenDomctl::new(XEN_DOMCTL_DESTROYDOMAIN, id));
     for _ in 0..1000 {
         match tb.hypercall(nr::DOMCTL, [at, 0, 0, 0, 0]) {
             0 => return,
@@ -284,11 +297,11 @@ fn get_bytes(tb: &Testbed, mfn: u64, off: u64, len: usize) -> Vec<u8> {
 
 /// dom0 sets up a one-frame table and offers a fresh frame of its own, writable, at [`GREF`]
 /// to a new domU. Returns (domU, the frame); dom0 is on the CPU.
-fn offer(tb: &mut Testbed, flags: GtfFlags) -> (u16, u64) {
+fn offer(tb: &mut Testbed, flags: GtfFlags) -> (DomId, u64) {
     let u = tb.domu(1024);
     assert_eq!(setup(tb, DomId::SELF, 1).0, GntStatus::OKAY.0);
     let f = fresh_frame(tb);
-    grant(tb, 0, GREF, u, f, flags);
+    grant(tb, DomId::DOM0, GREF, u, f, flags);
     (u, f)
 }
 
@@ -333,7 +346,7 @@ fn setup_table_grows_the_table_in_hypervisor_frames_and_reports_them() {
         "not counted as its memory"
     );
     assert_eq!(
-        query(&mut tb, DomId(u)),
+        query(&mut tb, u),
         (GntStatus::OKAY.0, 2, DEFAULT_MAX_FRAMES)
     );
     // Asking for fewer never shrinks it; the first frames are reported again.
@@ -364,14 +377,14 @@ fn another_domains_table_needs_privilege_and_an_existing_live_domain() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
     // dom0 sets up the domU's table; the frames land in dom0's list.
-    let (status, frames) = setup(&mut tb, DomId(u), 1);
+    let (status, frames) = setup(&mut tb, u, 1);
     assert_eq!(status, GntStatus::OKAY.0);
     assert_eq!(
         frames,
         vec![tb.st(|st| st.dom(u).unwrap().grant.frames[0].mfn().0)]
     );
     assert_eq!(
-        query(&mut tb, DomId(u)),
+        query(&mut tb, u),
         (GntStatus::OKAY.0, 1, DEFAULT_MAX_FRAMES)
     );
     assert_eq!(setup(&mut tb, DomId(77), 1).0, GntStatus::BAD_DOMAIN.0);
@@ -383,12 +396,12 @@ fn another_domains_table_needs_privilege_and_an_existing_live_domain() {
         GntStatus::PERMISSION_DENIED.0
     );
     assert_eq!(query(&mut tb, DomId(0)).0, GntStatus::PERMISSION_DENIED.0);
-    assert!(tb.st(|st| st.dom(0).unwrap().grant.frames.is_empty()));
+    assert!(tb.st(|st| st.dom(DomId::DOM0).unwrap().grant.frames.is_empty()));
     // A dying domain's table neither grows nor is reported.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     tb.st(|st| st.dom(u).unwrap().dying = true);
-    assert_eq!(setup(&mut tb, DomId(u), 2).0, GntStatus::BAD_DOMAIN.0);
-    assert_eq!(query(&mut tb, DomId(u)).0, GntStatus::BAD_DOMAIN.0);
+    assert_eq!(setup(&mut tb, u, 2).0, GntStatus::BAD_DOMAIN.0);
+    assert_eq!(query(&mut tb, u).0, GntStatus::BAD_DOMAIN.0);
     assert_eq!(tb.st(|st| st.dom(u).unwrap().grant.frames.len()), 1);
 }
 
@@ -478,11 +491,11 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     assert_eq!(e & (pte::P | pte::RW | pte::US), pte::P | pte::RW | pte::US);
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
     assert_eq!(
-        entry(&tb, 0, GREF).flags,
+        entry(&tb, DomId::DOM0, GREF).flags,
         (RW_GRANT | GtfFlags::READING | GtfFlags::WRITING).bits()
     );
     assert_eq!(
-        active(&tb, 0, GREF),
+        active(&tb, DomId::DOM0, GREF),
         Some(Active {
             frame: Mfn(f),
             grantee: u,
@@ -507,7 +520,7 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     assert_eq!((m2.status, m2.handle), (GntStatus::OKAY.0, 1));
     assert_eq!(l1e(&tb, va2) & pte::RW, 0);
     assert_eq!(
-        active(&tb, 0, GREF),
+        active(&tb, DomId::DOM0, GREF),
         Some(Active {
             frame: Mfn(f),
             grantee: u,
@@ -524,18 +537,18 @@ fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     );
     assert_eq!(l1e(&tb, va), 0);
     assert_eq!(
-        entry(&tb, 0, GREF).flags,
+        entry(&tb, DomId::DOM0, GREF).flags,
         (RW_GRANT | GtfFlags::READING).bits()
     );
     assert_eq!(counts(&tb, f).0, 1);
     assert_eq!(counts(&tb, f).3, 0, "no writable mapping is left");
     assert_eq!(unmap(&mut tb, va2, 1), GntStatus::OKAY.0);
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
-    assert_eq!(active(&tb, 0, GREF), None);
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(active(&tb, DomId::DOM0, GREF), None);
     assert_eq!((counts(&tb, f).0, counts(&tb, f).1), (0, 0));
     assert_eq!(live_maps(&tb, u), 0);
     // The granter may reuse the frame now.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(give_back(&mut tb, f), 1);
     assert_eq!(info(&tb, f).owner, NO_OWNER);
 }
@@ -556,8 +569,11 @@ fn a_read_only_grant_maps_only_read_only() {
         assert_eq!(m.status, GntStatus::PERMISSION_DENIED.0, "{flags:?}");
     }
     assert_eq!(l1e(&tb, va), 0);
-    assert_eq!(entry(&tb, 0, GREF).flags, RO_GRANT.bits());
-    assert_eq!((active(&tb, 0, GREF), live_maps(&tb, u)), (None, 0));
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RO_GRANT.bits());
+    assert_eq!(
+        (active(&tb, DomId::DOM0, GREF), live_maps(&tb, u)),
+        (None, 0)
+    );
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
     let m = map(
         &mut tb,
@@ -570,7 +586,7 @@ fn a_read_only_grant_maps_only_read_only() {
     assert_eq!(l1e(&tb, va) & (pte::P | pte::RW), pte::P);
     assert_eq!(counts(&tb, f), (1, 1, PageType::None, 0));
     assert_eq!(
-        entry(&tb, 0, GREF).flags,
+        entry(&tb, DomId::DOM0, GREF).flags,
         (RO_GRANT | GtfFlags::READING).bits()
     );
     assert_eq!(tb.read_bytes(va, 7), b"read me");
@@ -578,7 +594,7 @@ fn a_read_only_grant_maps_only_read_only() {
     assert_eq!(wrote, Err(Errno::EFAULT));
     assert_eq!(get_bytes(&tb, f, 0, 7), b"read me");
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
-    assert_eq!(entry(&tb, 0, GREF).flags, RO_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RO_GRANT.bits());
 }
 
 #[test]
@@ -586,13 +602,20 @@ fn grants_to_someone_else_invalid_entries_and_bad_references_are_refused() {
     let mut tb = Testbed::boot();
     let (u, f) = offer(&mut tb, RW_GRANT);
     let third = tb.domu(1024);
-    grant(&tb, 0, 9, 0, f, RW_GRANT); // to dom0 itself
-    grant(&tb, 0, 10, third, f, RW_GRANT);
-    grant(&tb, 0, 11, u, f, GtfFlags::empty());
-    grant(&tb, 0, 12, u, f, GtfFlags::ACCEPT_TRANSFER);
-    grant(&tb, 0, 13, u, f, GtfFlags::TRANSITIVE);
-    grant(&tb, 0, 14, u, f, GtfFlags::empty() | GtfFlags::READONLY);
-    let flags_before: Vec<u16> = (8..16).map(|g| entry(&tb, 0, g).flags).collect();
+    grant(&tb, DomId::DOM0, 9, DomId::DOM0, f, RW_GRANT); // to dom0 itself
+    grant(&tb, DomId::DOM0, 10, third, f, RW_GRANT);
+    grant(&tb, DomId::DOM0, 11, u, f, GtfFlags::empty());
+    grant(&tb, DomId::DOM0, 12, u, f, GtfFlags::ACCEPT_TRANSFER);
+    grant(&tb, DomId::DOM0, 13, u, f, GtfFlags::TRANSITIVE);
+    grant(
+        &tb,
+        DomId::DOM0,
+        14,
+        u,
+        f,
+        GtfFlags::empty() | GtfFlags::READONLY,
+    );
+    let flags_before: Vec<u16> = (8..16).map(|g| entry(&tb, DomId::DOM0, g).flags).collect();
     tb.run(u);
     let va = spare(&mut tb, 0);
     let h = GntmapFlags::HOST_MAP;
@@ -676,7 +699,7 @@ fn grants_to_someone_else_invalid_entries_and_bad_references_are_refused() {
         ),
         (
             "a domain without a table",
-            DomId(third),
+            third,
             0,
             h.bits(),
             GntStatus::BAD_GNTREF,
@@ -704,14 +727,14 @@ fn grants_to_someone_else_invalid_entries_and_bad_references_are_refused() {
     }
     assert_eq!(l1e(&tb, va), 0);
     assert_eq!(live_maps(&tb, u), 0);
-    let flags_after: Vec<u16> = (8..16).map(|g| entry(&tb, 0, g).flags).collect();
+    let flags_after: Vec<u16> = (8..16).map(|g| entry(&tb, DomId::DOM0, g).flags).collect();
     assert_eq!(flags_after, flags_before);
-    assert!(tb.st(|st| st.dom(0).unwrap().grant.active.is_empty()));
+    assert!(tb.st(|st| st.dom(DomId::DOM0).unwrap().grant.active.is_empty()));
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
     // A dying granter's grants are no longer mapped.
-    tb.st(|st| st.dom(0).unwrap().dying = true);
+    tb.st(|st| st.dom(DomId::DOM0).unwrap().dying = true);
     let m = map(&mut tb, DomId(0), GREF, va, h);
-    tb.st(|st| st.dom(0).unwrap().dying = false);
+    tb.st(|st| st.dom(DomId::DOM0).unwrap().dying = false);
     assert_eq!(m.status, GntStatus::BAD_DOMAIN.0);
     assert_eq!(
         map(&mut tb, DomId(0), GREF, va, h).status,
@@ -724,8 +747,8 @@ fn a_grant_of_a_frame_the_granter_does_not_own_is_refused() {
     let mut tb = Testbed::boot();
     let (u, _) = offer(&mut tb, RW_GRANT);
     let (table, shared, u_frame) = tb.st(|st| {
-        let t = st.dom(0).unwrap().grant.frames[0].mfn();
-        let s = st.dom(0).unwrap().shared_info.mfn();
+        let t = st.dom(DomId::DOM0).unwrap().grant.frames[0].mfn();
+        let s = st.dom(DomId::DOM0).unwrap().shared_info.mfn();
         (t, s, st.dom(u).unwrap().pages.first().unwrap())
     });
     let free = tb.st(|st| {
@@ -740,7 +763,7 @@ fn a_grant_of_a_frame_the_granter_does_not_own_is_refused() {
         (23, Mfn(free)),
         (24, Mfn(u32::MAX as u64)),
     ] {
-        grant(&tb, 0, gref, u, frame, RW_GRANT);
+        grant(&tb, DomId::DOM0, gref, u, frame, RW_GRANT);
     }
     tb.run(u);
     let va = spare(&mut tb, 0);
@@ -753,7 +776,7 @@ fn a_grant_of_a_frame_the_granter_does_not_own_is_refused() {
             let m = map(&mut tb, DomId(0), gref, va, flags);
             assert_eq!(m.status, GntStatus::BAD_PAGE.0, "gref {gref} {flags:?}");
         }
-        assert_eq!(entry(&tb, 0, gref).flags, RW_GRANT.bits());
+        assert_eq!(entry(&tb, DomId::DOM0, gref).flags, RW_GRANT.bits());
     }
     assert_eq!(l1e(&tb, va), 0);
     assert_eq!(live_maps(&tb, u), 0);
@@ -780,7 +803,7 @@ fn map_refuses_unusable_host_addresses() {
         assert_eq!(m.status, GntStatus::BAD_VIRT_ADDR.0, "{what}");
     }
     assert_eq!(l1e(&tb, scratch), before, "the existing mapping stays");
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
     assert_eq!(live_maps(&tb, u), 0);
 }
@@ -809,13 +832,13 @@ fn unmapping_twice_or_with_a_wrong_handle_or_address_is_refused() {
         );
     }
     // Handles are the mapper's own: dom0 has none.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::BAD_HANDLE.0);
     tb.run(u);
     // All of that left the mapping alone.
     assert_eq!(pte::mfn(l1e(&tb, va)).0, f);
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
-    assert_eq!(active(&tb, 0, GREF).map(|a| a.pin_rw), Some(1));
+    assert_eq!(active(&tb, DomId::DOM0, GREF).map(|a| a.pin_rw), Some(1));
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
     assert_eq!(
         unmap(&mut tb, va, m.handle),
@@ -823,8 +846,8 @@ fn unmapping_twice_or_with_a_wrong_handle_or_address_is_refused() {
         "unmapped twice"
     );
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
-    assert_eq!(active(&tb, 0, GREF), None);
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(active(&tb, DomId::DOM0, GREF), None);
 }
 
 #[test]
@@ -839,14 +862,14 @@ fn a_mapping_the_grantee_removed_itself_still_unmaps_cleanly() {
     assert_eq!(tb.hypercall(nr::UPDATE_VA_MAPPING, [va, 0, 2, 0, 0]), 0);
     assert_eq!(counts(&tb, f).0, 0);
     assert_eq!(
-        entry(&tb, 0, GREF).flags & GtfFlags::READING.bits(),
+        entry(&tb, DomId::DOM0, GREF).flags & GtfFlags::READING.bits(),
         GtfFlags::READING.bits()
     );
     // The grant stays busy until the unmap, which then only drops the pin.
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
-    assert_eq!(active(&tb, 0, GREF), None);
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(active(&tb, DomId::DOM0, GREF), None);
     // Its own page mapped there instead is not touched by an unmap.
     let m = map(&mut tb, DomId(0), GREF, va, GntmapFlags::HOST_MAP);
     assert_eq!(tb.hypercall(nr::UPDATE_VA_MAPPING, [va, 0, 2, 0, 0]), 0);
@@ -860,7 +883,7 @@ fn a_mapping_the_grantee_removed_itself_still_unmaps_cleanly() {
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
     assert_eq!(pte::mfn(l1e(&tb, va)).0, own);
     assert_eq!(counts(&tb, own).0, own_refs);
-    assert_eq!(active(&tb, 0, GREF), None);
+    assert_eq!(active(&tb, DomId::DOM0, GREF), None);
 }
 
 #[test]
@@ -875,7 +898,7 @@ fn a_pinned_grant_keeps_its_frame_when_the_granter_rewrites_the_entry() {
     // The granter points the busy entry elsewhere: further uses still get the pinned frame.
     grant(
         &tb,
-        0,
+        DomId::DOM0,
         GREF,
         u,
         g,
@@ -902,19 +925,19 @@ fn a_granted_frame_in_use_cannot_be_given_back_by_the_granter() {
     let va = spare(&mut tb, 0);
     let m = map(&mut tb, DomId(0), GREF, va, GntmapFlags::HOST_MAP);
     assert_eq!(m.status, GntStatus::OKAY.0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(give_back(&mut tb, f), 0);
-    assert_eq!(info(&tb, f).owner, 0);
+    assert_eq!(info(&tb, f).owner, DomId::DOM0);
     tb.run(u);
     assert_eq!(unmap(&mut tb, va, m.handle), GntStatus::OKAY.0);
     // A device-only mapping holds it just the same.
     let d = map(&mut tb, DomId(0), GREF, 0, GntmapFlags::DEVICE_MAP);
     assert_eq!(d.status, GntStatus::OKAY.0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(give_back(&mut tb, f), 0);
     tb.run(u);
     assert_eq!(unmap(&mut tb, 0, d.handle), GntStatus::OKAY.0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(give_back(&mut tb, f), 1);
     assert_eq!(info(&tb, f).owner, NO_OWNER);
 }
@@ -925,7 +948,7 @@ fn a_device_mapping_holds_the_frame_and_reports_its_bus_address() {
     let (u, f) = offer(&mut tb, RW_GRANT);
     // dom0 also offers one of its L1 page tables.
     let l1 = l1_slot(&tb, tb.scratch()).0;
-    grant(&tb, 0, 9, u, l1, RW_GRANT);
+    grant(&tb, DomId::DOM0, 9, u, l1, RW_GRANT);
     let l1_before = counts(&tb, l1);
     tb.run(u);
     let d = map(&mut tb, DomId(0), GREF, 0, GntmapFlags::DEVICE_MAP);
@@ -933,12 +956,12 @@ fn a_device_mapping_holds_the_frame_and_reports_its_bus_address() {
     assert_eq!(d.dev_bus_addr, f << 12);
     assert_eq!(counts(&tb, f), (1, 1, PageType::Writable, 1));
     assert_eq!(
-        entry(&tb, 0, GREF).flags,
+        entry(&tb, DomId::DOM0, GREF).flags,
         (RW_GRANT | GtfFlags::READING | GtfFlags::WRITING).bits()
     );
     assert_eq!(unmap(&mut tb, 0, d.handle), GntStatus::OKAY.0);
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
     // A page table is never handed to a device (or a mapping) writable; read-only it may be.
     let va = spare(&mut tb, 0);
     for flags in [GntmapFlags::DEVICE_MAP, GntmapFlags::HOST_MAP] {
@@ -946,7 +969,7 @@ fn a_device_mapping_holds_the_frame_and_reports_its_bus_address() {
         assert_eq!(m.status, GntStatus::BAD_PAGE.0, "{flags:?}");
     }
     assert_eq!(counts(&tb, l1), l1_before);
-    assert_eq!(entry(&tb, 0, 9).flags, RW_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, 9).flags, RW_GRANT.bits());
     let r = map(
         &mut tb,
         DomId(0),
@@ -1037,7 +1060,7 @@ fn contains_pte_maps_into_the_callers_own_l1_and_reveals_nothing_of_other_frames
     assert_eq!(unmap(&mut tb, pte_addr, m.handle), GntStatus::OKAY.0);
     assert_eq!(l1e(&tb, va), 0);
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
 }
 
 #[test]
@@ -1045,7 +1068,7 @@ fn grant_copy_moves_bytes_between_grants_and_the_callers_own_frames() {
     let mut tb = Testbed::boot();
     let (u, f) = offer(&mut tb, RW_GRANT);
     let g = fresh_frame(&mut tb);
-    grant(&tb, 0, 9, u, g, RO_GRANT);
+    grant(&tb, DomId::DOM0, 9, u, g, RO_GRANT);
     put_bytes(&tb, f, 16, b"granted bytes");
     put_bytes(&tb, g, 0, b"read-only bytes");
     tb.run(u);
@@ -1104,9 +1127,12 @@ fn grant_copy_moves_bytes_between_grants_and_the_callers_own_frames() {
     assert_eq!(s, GntStatus::OKAY.0);
     assert_eq!(get_bytes(&tb, f, 1000, 15), b"read-only bytes");
     // A copy leaves no busy bits or pins behind.
-    assert_eq!(entry(&tb, 0, GREF).flags, RW_GRANT.bits());
-    assert_eq!(entry(&tb, 0, 9).flags, RO_GRANT.bits());
-    assert_eq!((active(&tb, 0, GREF), active(&tb, 0, 9)), (None, None));
+    assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
+    assert_eq!(entry(&tb, DomId::DOM0, 9).flags, RO_GRANT.bits());
+    assert_eq!(
+        (active(&tb, DomId::DOM0, GREF), active(&tb, DomId::DOM0, 9)),
+        (None, None)
+    );
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
 }
 
@@ -1115,7 +1141,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
     let mut tb = Testbed::boot();
     let (u, f) = offer(&mut tb, RW_GRANT);
     let g = fresh_frame(&mut tb);
-    grant(&tb, 0, 9, u, g, RO_GRANT);
+    grant(&tb, DomId::DOM0, 9, u, g, RO_GRANT);
     let dom0_frame = frame_of(&tb, tb.scratch());
     put_bytes(&tb, g, 0, &[0x5A; 64]);
     tb.run(u);
@@ -1301,7 +1327,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
     // domain names itself by its id; others' memory is reached through grants only.
     let by_id = GnttabCopyPtr {
         u: own3,
-        domid: DomId(third),
+        domid: third,
         offset: 0,
         _pad: 0,
     };
@@ -1316,7 +1342,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
         },
     );
     assert_eq!(s, GntStatus::PERMISSION_DENIED.0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let dom0_own = frame_of(&tb, tb.scratch() + 0x3000);
     let s = copy(
         &mut tb,
@@ -1324,7 +1350,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
             source: me(dom0_own, 0),
             dest: GnttabCopyPtr {
                 u: own,
-                domid: DomId(u),
+                domid: u,
                 offset: 0,
                 _pad: 0,
             },
@@ -1338,7 +1364,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
         GnttabCopy {
             source: GnttabCopyPtr {
                 u: own,
-                domid: DomId(u),
+                domid: u,
                 offset: 0,
                 _pad: 0,
             },
@@ -1359,7 +1385,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
     tb.run(u);
     assert_eq!(setup(&mut tb, DomId::SELF, 2).0, GntStatus::OKAY.0);
     let f = fresh_frame(&mut tb);
-    grant(&tb, u, GREF, 0, f, RW_GRANT);
+    grant(&tb, u, GREF, DomId::DOM0, f, RW_GRANT);
     put_bytes(&tb, f, 0, b"last words");
     let table: Vec<u64> = tb.st(|st| {
         st.dom(u)
@@ -1370,9 +1396,9 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
             .map(|p| p.mfn().0)
             .collect()
     });
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let va = spare(&mut tb, 0);
-    let m = map(&mut tb, DomId(u), GREF, va, GntmapFlags::HOST_MAP);
+    let m = map(&mut tb, u, GREF, va, GntmapFlags::HOST_MAP);
     assert_eq!(m.status, GntStatus::OKAY.0);
     destroy(&mut tb, u);
     // The granter lingers, dying, with the one frame still mapped.
@@ -1382,7 +1408,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
     assert_eq!(tb.read_bytes(va, 10), b"last words");
     let va1 = spare(&mut tb, 1);
     assert_eq!(
-        map(&mut tb, DomId(u), GREF, va1, GntmapFlags::HOST_MAP).status,
+        map(&mut tb, u, GREF, va1, GntmapFlags::HOST_MAP).status,
         GntStatus::BAD_DOMAIN.0
     );
     let own = frame_of(&tb, tb.scratch() + 0x3000);
@@ -1391,7 +1417,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
         GnttabCopy {
             source: GnttabCopyPtr {
                 u: GREF.into(),
-                domid: DomId(u),
+                domid: u,
                 offset: 0,
                 _pad: 0,
             },
@@ -1415,7 +1441,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
     for t in table {
         assert_eq!(info(&tb, t).owner, NO_OWNER);
     }
-    assert_eq!(live_maps(&tb, 0), 0);
+    assert_eq!(live_maps(&tb, DomId::DOM0), 0);
     assert_eq!(crate::phys::frames::free_count(), free_before);
 }
 
@@ -1423,7 +1449,7 @@ fn destroying_the_granter_keeps_a_mapped_frame_until_the_grantee_unmaps_it() {
 fn destroying_the_grantee_releases_its_mappings_and_the_grants_busy_bits() {
     let mut tb = Testbed::boot();
     let (u, f) = offer(&mut tb, RW_GRANT);
-    grant(&tb, 0, 9, u, f, RW_GRANT);
+    grant(&tb, DomId::DOM0, 9, u, f, RW_GRANT);
     tb.run(u);
     let va = spare(&mut tb, 0);
     assert_eq!(
@@ -1435,12 +1461,12 @@ fn destroying_the_grantee_releases_its_mappings_and_the_grants_busy_bits() {
         0
     );
     assert_eq!(counts(&tb, f), (2, 2, PageType::Writable, 2));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     destroy(&mut tb, u);
     assert!(tb.st(|st| st.dom(u).is_none()));
     for gref in [GREF, 9] {
-        assert_eq!(entry(&tb, 0, gref).flags, RW_GRANT.bits());
-        assert_eq!(active(&tb, 0, gref), None);
+        assert_eq!(entry(&tb, DomId::DOM0, gref).flags, RW_GRANT.bits());
+        assert_eq!(active(&tb, DomId::DOM0, gref), None);
     }
     assert_eq!(counts(&tb, f), (0, 0, PageType::None, 0));
     assert_eq!(give_back(&mut tb, f), 1);
@@ -1461,7 +1487,7 @@ fn the_maptrack_limit_and_heap_exhaustion_refuse_a_mapping_without_side_effects(
         GntStatus::NO_SPACE.0
     );
     assert_eq!(l1e(&tb, va), 0);
-    assert_eq!(active(&tb, 0, GREF).map(|a| a.pin_rw), Some(2));
+    assert_eq!(active(&tb, DomId::DOM0, GREF).map(|a| a.pin_rw), Some(2));
     // A freed handle is reused.
     assert_eq!(unmap(&mut tb, 0, a.handle), 0);
     crate::heap::fail_reservations(true);
@@ -1497,11 +1523,11 @@ fn a_grant_written_through_the_granters_own_mapping_of_its_table_is_honoured() {
     tb.write(at + 2, &DomId(0));
     tb.write(at + 4, &(page as u32));
     tb.write(at, &RW_GRANT.bits());
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let va = spare(&mut tb, 0);
     let m = map(
         &mut tb,
-        DomId(u),
+        u,
         GREF,
         va,
         GntmapFlags::HOST_MAP | GntmapFlags::READONLY,
@@ -1511,7 +1537,7 @@ fn a_grant_written_through_the_granters_own_mapping_of_its_table_is_honoured() {
     // The granter sees the busy bit in its own mapping of the entry.
     tb.run(u);
     assert_eq!(tb.read::<u16>(at), (RW_GRANT | GtfFlags::READING).bits());
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(unmap(&mut tb, va, m.handle), 0);
     tb.run(u);
     assert_eq!(tb.read::<u16>(at), RW_GRANT.bits());

@@ -133,7 +133,7 @@ fn kernel_ctx(rip: u64, rsp: u64) -> IretContext {
     }
 }
 
-fn crashed(tb: &Testbed, id: u16) -> bool {
+fn crashed(tb: &Testbed, id: DomId) -> bool {
     tb.st(|st| st.dom(id).map(|d| d.shutdown)) == Some(Some(ShutdownReason::Crash))
 }
 
@@ -269,9 +269,9 @@ fn iret_to_user_mode_without_user_page_tables_crashes_the_domain() {
     assert_eq!(iret(&mut tb, s + 0x800, &ctx), err(Errno::EFAULT));
     assert!(crashed(&tb, u));
     // dom0 runs on, untouched.
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     tb.st(|st| {
-        let d = st.dom(0).unwrap();
+        let d = st.dom(DomId::DOM0).unwrap();
         assert!(d.runnable() && d.shutdown.is_none() && d.vcpu.in_kernel);
         assert!(st.dom(u).unwrap().vcpu.in_kernel);
     });
@@ -295,13 +295,13 @@ fn iret_with_an_unreadable_frame_crashes_the_domain() {
             "rsp {sp:#x}"
         );
         assert!(crashed(&tb, u), "rsp {sp:#x}");
-        assert_eq!(tb.current(), 0);
+        assert_eq!(tb.current(), DomId::DOM0);
         // Nothing of the frame was taken: the crashed vCPU is left at the hypercall.
         tb.st(|st| {
             let r = st.dom(u).unwrap().vcpu.regs;
             assert_eq!((r.rip, r.rsp), (BASE + 0x1002, sp));
         });
-        tb.st(|st| assert!(st.dom(0).unwrap().runnable()));
+        tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().runnable()));
     }
 }
 
@@ -483,9 +483,9 @@ fn iret_to_an_unenterable_context_with_no_handler_crashes_the_domain() {
         ctx.cs = cs;
         assert_eq!(iret(&mut tb, s + 0x800, &ctx), err(Errno::EFAULT));
         assert!(crashed(&tb, u), "rip {rip:#x} cs {cs:#x}");
-        assert_eq!(tb.current(), 0);
+        assert_eq!(tb.current(), DomId::DOM0);
     }
-    tb.st(|st| assert!(st.dom(0).unwrap().runnable()));
+    tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().runnable()));
 }
 
 #[test]

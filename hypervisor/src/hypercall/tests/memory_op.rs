@@ -65,15 +65,15 @@ fn info(tb: &Testbed, mfn: impl Into<Mfn>) -> PageInfo {
     tb.st(|st| *st.frame_table().0.get(mfn.into()).expect("frame exists"))
 }
 
-fn tot(tb: &Testbed, id: u16) -> u64 {
+fn tot(tb: &Testbed, id: DomId) -> u64 {
     tb.st(|st| st.dom(id).expect("domain").tot_pages)
 }
 
-fn listed(tb: &Testbed, id: u16) -> u64 {
+fn listed(tb: &Testbed, id: DomId) -> u64 {
     tb.st(|st| st.dom(id).expect("domain").pages.len())
 }
 
-fn set_max(tb: &Testbed, id: u16, max: u64) {
+fn set_max(tb: &Testbed, id: DomId, max: u64) {
     tb.st(|st| st.dom(id).expect("domain").max_pages = max);
 }
 
@@ -104,7 +104,7 @@ fn remap(tb: &mut Testbed, va: u64, val: u64) {
 }
 
 /// Give domain `id` room for `more` pages beyond what it has.
-fn room(tb: &Testbed, id: u16, more: u64) {
+fn room(tb: &Testbed, id: DomId, more: u64) {
     let t = tot(tb, id);
     set_max(tb, id, t + more);
 }
@@ -112,8 +112,12 @@ fn room(tb: &Testbed, id: u16, more: u64) {
 #[test]
 fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 8);
-    let (before, listed_before, free_before) = (tot(&tb, 0), listed(&tb, 0), free_frames());
+    room(&tb, DomId::DOM0, 8);
+    let (before, listed_before, free_before) = (
+        tot(&tb, DomId::DOM0),
+        listed(&tb, DomId::DOM0),
+        free_frames(),
+    );
     let list = tb.scratch() + LIST;
     let pfns = [0x2000u64, 0x2001, 0x5000, 0x2003];
     write_list(&tb, list, &pfns);
@@ -129,7 +133,7 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
     for (&mfn, &pfn) in mfns.iter().zip(&pfns) {
         assert_ne!(mfn, pfn, "the slot holds the new MFN");
         let p = info(&tb, mfn);
-        assert_eq!(p.owner, 0);
+        assert_eq!(p.owner, DomId::DOM0);
         assert!(!p.xen);
         assert_eq!((p.ptype, p.type_count, p.refs), (PageType::None, 0, 0));
         assert_eq!(m2p(mfn), pfn, "the M2P records the PFN");
@@ -142,8 +146,8 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
     distinct.sort_unstable();
     distinct.dedup();
     assert_eq!(distinct.len(), 4);
-    assert_eq!(tot(&tb, 0), before + 4);
-    assert_eq!(listed(&tb, 0), listed_before + 4);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 4);
+    assert_eq!(listed(&tb, DomId::DOM0), listed_before + 4);
     assert_eq!(free_frames(), free_before - 4);
     // The queries see the new size.
     let at = tb.scratch() + 0x800;
@@ -163,8 +167,8 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
 #[test]
 fn increase_reservation_with_or_without_a_list_counts_the_frames_and_leaves_the_m2p_unset() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 5);
-    let before = tot(&tb, 0);
+    room(&tb, DomId::DOM0, 5);
+    let before = tot(&tb, DomId::DOM0);
     // No list: the frames are only counted.
     let (rc, _) = reserve(
         &mut tb,
@@ -174,8 +178,8 @@ fn increase_reservation_with_or_without_a_list_counts_the_frames_and_leaves_the_
         DomId::SELF,
     );
     assert_eq!(rc, 2);
-    assert_eq!(tot(&tb, 0), before + 2);
-    assert_eq!(listed(&tb, 0), before + 2);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2);
+    assert_eq!(listed(&tb, DomId::DOM0), before + 2);
     // With a list: its contents are ignored and replaced with the MFNs.
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[7, 7, 7]);
@@ -188,17 +192,17 @@ fn increase_reservation_with_or_without_a_list_counts_the_frames_and_leaves_the_
     );
     assert_eq!(rc, 3);
     for mfn in read_list(&tb, list, 3) {
-        assert_eq!(info(&tb, mfn).owner, 0);
+        assert_eq!(info(&tb, mfn).owner, DomId::DOM0);
         assert_eq!(m2p(mfn), u64::MAX, "no PFN yet: the M2P entry is invalid");
     }
-    assert_eq!(tot(&tb, 0), before + 5);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 5);
 }
 
 #[test]
 fn population_stops_at_max_pages_and_reports_how_many_extents_were_done() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 2);
-    let before = tot(&tb, 0);
+    room(&tb, DomId::DOM0, 2);
+    let before = tot(&tb, DomId::DOM0);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x3000, 0x3001, 0x3002, 0x3003, 0x3004]);
     let (rc, _) = reserve(
@@ -215,7 +219,7 @@ fn population_stops_at_max_pages_and_reports_how_many_extents_were_done() {
         &[0x3002, 0x3003, 0x3004],
         "slots not done are untouched"
     );
-    assert_eq!(tot(&tb, 0), before + 2);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2);
     let (rc, _) = reserve(
         &mut tb,
         XENMEM_INCREASE_RESERVATION.into(),
@@ -224,7 +228,7 @@ fn population_stops_at_max_pages_and_reports_how_many_extents_were_done() {
         DomId::SELF,
     );
     assert_eq!(rc, 0, "at its maximum a domain gets nothing more");
-    assert_eq!(tot(&tb, 0), before + 2);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2);
     // A domU built at its maximum gets nothing either, however much it asks for.
     let u = tb.domu(1024);
     tb.run(u);
@@ -242,8 +246,8 @@ fn population_stops_at_max_pages_and_reports_how_many_extents_were_done() {
 #[test]
 fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 3);
-    let (before, free_before) = (tot(&tb, 0), free_frames());
+    room(&tb, DomId::DOM0, 3);
+    let (before, free_before) = (tot(&tb, DomId::DOM0), free_frames());
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x4000, 0x4001, 0x4002]);
     assert_eq!(
@@ -270,8 +274,8 @@ fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
         assert_eq!(info(&tb, mfn).owner, NO_OWNER);
         assert_eq!(m2p(mfn), u64::MAX);
     }
-    assert_eq!(tot(&tb, 0), before);
-    assert_eq!(listed(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
+    assert_eq!(listed(&tb, DomId::DOM0), before);
     assert_eq!(free_frames(), free_before);
     // Given back once, a frame is no longer the domain's to give.
     let (rc, _) = reserve(
@@ -289,7 +293,7 @@ fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
 fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    room(&tb, 0, 1);
+    room(&tb, DomId::DOM0, 1);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x6000]);
     assert_eq!(
@@ -316,7 +320,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
             .find(|&m| st.frame_table().0.owner(Mfn(m)) == NO_OWNER && m > 0x1000)
             .unwrap()
     });
-    let (before, u_before, free_before) = (tot(&tb, 0), tot(&tb, u), free_frames());
+    let (before, u_before, free_before) = (tot(&tb, DomId::DOM0), tot(&tb, u), free_frames());
     let l4_info = info(&tb, l4);
     // A free frame first, then the L4: one extent is done and the call stops at the table.
     write_list(&tb, list, &[spare, l4.0]);
@@ -332,7 +336,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     let after = info(&tb, l4);
     assert_eq!(
         (after.owner, after.ptype, after.type_count, after.pinned),
-        (0, PageType::L4, l4_info.type_count, true)
+        (DomId::DOM0, PageType::L4, l4_info.type_count, true)
     );
     // Each of these is refused as the first extent: nothing is done.
     for (what, mfn) in [
@@ -353,11 +357,11 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
         );
         assert_eq!(rc, 0, "{what} is refused");
     }
-    assert_eq!(info(&tb, mapped).owner, 0);
+    assert_eq!(info(&tb, mapped).owner, DomId::DOM0);
     assert_eq!(info(&tb, u_frame).owner, u);
     assert!(info(&tb, shared).xen);
     assert_eq!(info(&tb, free_frame).owner, NO_OWNER);
-    assert_eq!((tot(&tb, 0), tot(&tb, u)), (before - 1, u_before));
+    assert_eq!((tot(&tb, DomId::DOM0), tot(&tb, u)), (before - 1, u_before));
     assert_eq!(free_frames(), free_before + 1);
     // The scratch page is still usable.
     tb.write(tb.scratch(), &0x1234u64);
@@ -369,8 +373,8 @@ fn an_unprivileged_domain_can_neither_change_nor_query_another_domains_reservati
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
     let dom0_frame = frame_of(&tb, tb.scratch());
-    let dom0_before = tot(&tb, 0);
-    room(&tb, 0, 4);
+    let dom0_before = tot(&tb, DomId::DOM0);
+    room(&tb, DomId::DOM0, 4);
     tb.run(u);
     let list = tb.scratch() + LIST;
     for cmd in [XENMEM_POPULATE_PHYSMAP, XENMEM_INCREASE_RESERVATION] {
@@ -395,13 +399,13 @@ fn an_unprivileged_domain_can_neither_change_nor_query_another_domains_reservati
             err(Errno::EPERM)
         );
         // Its own, by DOMID_SELF or by its id.
-        for me in [DomId::SELF, DomId(u)] {
+        for me in [DomId::SELF, u] {
             tb.write(at, &me);
             assert_eq!(tb.hypercall(nr::MEMORY_OP, [cmd.into(), at, 0, 0, 0]), 1024);
         }
     }
-    assert_eq!(tot(&tb, 0), dom0_before);
-    assert_eq!(info(&tb, dom0_frame).owner, 0);
+    assert_eq!(tot(&tb, DomId::DOM0), dom0_before);
+    assert_eq!(info(&tb, dom0_frame).owner, DomId::DOM0);
 }
 
 #[test]
@@ -411,16 +415,16 @@ fn dom0_may_populate_and_query_another_domain_but_not_a_missing_or_dying_one() {
     room(&tb, u, 2);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x8000, 0x8001]);
-    let (rc, _) = reserve(&mut tb, XENMEM_POPULATE_PHYSMAP.into(), list, 2, DomId(u));
+    let (rc, _) = reserve(&mut tb, XENMEM_POPULATE_PHYSMAP.into(), list, 2, u);
     assert_eq!(rc, 2);
     for (mfn, pfn) in read_list(&tb, list, 2).into_iter().zip([0x8000, 0x8001]) {
         assert_eq!(info(&tb, mfn).owner, u, "the frame is the target's");
         assert_eq!(m2p(mfn), pfn);
     }
     assert_eq!(tot(&tb, u), 1026);
-    assert_eq!(tot(&tb, 0), crate::testbed::DOM0_PAGES);
+    assert_eq!(tot(&tb, DomId::DOM0), crate::testbed::DOM0_PAGES);
     let at = tb.scratch() + 0x800;
-    tb.write(at, &DomId(u));
+    tb.write(at, &u);
     assert_eq!(
         tb.hypercall(
             nr::MEMORY_OP,
@@ -448,7 +452,7 @@ fn dom0_may_populate_and_query_another_domain_but_not_a_missing_or_dying_one() {
     assert_eq!(rc, err(Errno::ESRCH));
     // A dying domain gets nothing more.
     tb.st(|st| st.dom(u).unwrap().dying = true);
-    let (rc, _) = reserve(&mut tb, XENMEM_INCREASE_RESERVATION.into(), 0, 1, DomId(u));
+    let (rc, _) = reserve(&mut tb, XENMEM_INCREASE_RESERVATION.into(), 0, 1, u);
     assert_eq!(rc, err(Errno::ESRCH));
     assert_eq!(tot(&tb, u), 1026);
 }
@@ -457,8 +461,8 @@ fn dom0_may_populate_and_query_another_domain_but_not_a_missing_or_dying_one() {
 fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     let mut tb = Testbed::boot();
     const N: u64 = 4500; // more than two batches
-    room(&tb, 0, N);
-    let (before, free_before) = (tot(&tb, 0), free_frames());
+    room(&tb, DomId::DOM0, N);
+    let (before, free_before) = (tot(&tb, DomId::DOM0), free_frames());
     let list = tb.scratch() + LIST;
     let pfns: Vec<u64> = (0..N).map(|i| 0x10_0000 + i).collect();
     write_list(&tb, list, &pfns);
@@ -476,11 +480,11 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     );
     let mfns = read_list(&tb, list, N as usize);
     for (&mfn, &pfn) in mfns.iter().zip(&pfns) {
-        assert_eq!(info(&tb, mfn).owner, 0);
+        assert_eq!(info(&tb, mfn).owner, DomId::DOM0);
         assert_eq!(m2p(mfn), pfn);
     }
-    assert_eq!(tot(&tb, 0), before + N);
-    assert_eq!(listed(&tb, 0), before + N);
+    assert_eq!(tot(&tb, DomId::DOM0), before + N);
+    assert_eq!(listed(&tb, DomId::DOM0), before + N);
     assert_eq!(free_frames(), free_before - N);
     let (rc, continued) = reserve(
         &mut tb,
@@ -491,8 +495,8 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     );
     assert_eq!(rc as u64, N);
     assert_eq!(continued, 2);
-    assert_eq!(tot(&tb, 0), before);
-    assert_eq!(listed(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
+    assert_eq!(listed(&tb, DomId::DOM0), before);
     assert_eq!(free_frames(), free_before);
     assert!(mfns.iter().all(|&m| info(&tb, m).owner == NO_OWNER));
 }
@@ -500,8 +504,8 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
 #[test]
 fn a_continued_call_resumes_at_the_extent_in_its_command_word() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 8);
-    let before = tot(&tb, 0);
+    room(&tb, DomId::DOM0, 8);
+    let before = tot(&tb, DomId::DOM0);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0xA000, 0xA001, 0xA002, 0xA003]);
     // Start at extent 2: only slots 2 and 3 are used; the count returned includes the first 2.
@@ -511,7 +515,7 @@ fn a_continued_call_resumes_at_the_extent_in_its_command_word() {
     let got = read_list(&tb, list, 4);
     assert_eq!(&got[..2], &[0xA000, 0xA001]);
     assert_eq!(m2p(got[2]), 0xA002);
-    assert_eq!(tot(&tb, 0), before + 2);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2);
     // A start at or past the end does nothing and returns the start.
     let cmd = u64::from(XENMEM_INCREASE_RESERVATION) | 9 << MEMOP_EXTENT_SHIFT;
     assert_eq!(reserve(&mut tb, cmd, 0, 4, DomId::SELF).0, 9);
@@ -520,14 +524,14 @@ fn a_continued_call_resumes_at_the_extent_in_its_command_word() {
         reserve(&mut tb, cmd, 0, 4, DomId::SELF).0 as u64,
         u64::MAX >> MEMOP_EXTENT_SHIFT
     );
-    assert_eq!(tot(&tb, 0), before + 2);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2);
 }
 
 #[test]
 fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 8);
-    let before = tot(&tb, 0);
+    room(&tb, DomId::DOM0, 8);
+    let before = tot(&tb, DomId::DOM0);
     // The list's last page is unmapped: 3 extents are readable, the 4th is not.
     let hole = tb.scratch() + 0x20000;
     remap(&mut tb, hole, 0);
@@ -542,8 +546,8 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
     );
     assert_eq!(rc, 3, "the guest learns how many frames it got");
     let mfns = read_list(&tb, list, 3);
-    assert!(mfns.iter().all(|&m| info(&tb, m).owner == 0));
-    assert_eq!(tot(&tb, 0), before + 3);
+    assert!(mfns.iter().all(|&m| info(&tb, m).owner == DomId::DOM0));
+    assert_eq!(tot(&tb, DomId::DOM0), before + 3);
     // Giving them back over the same list: the same count, and they are free again.
     let (rc, _) = reserve(
         &mut tb,
@@ -554,9 +558,9 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
     );
     assert_eq!(rc, 3);
     assert!(mfns.iter().all(|&m| info(&tb, m).owner == NO_OWNER));
-    assert_eq!(tot(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
     // The fault is met first thing in a continued call: the earlier batch still counts.
-    room(&tb, 0, 2100);
+    room(&tb, DomId::DOM0, 2100);
     let list = hole - 2048 * 8;
     let pfns: Vec<u64> = (0..2048).map(|i| 0xD000 + i).collect();
     write_list(&tb, list, &pfns);
@@ -568,7 +572,7 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
         DomId::SELF,
     );
     assert_eq!((rc, continued), (2048, 1));
-    assert_eq!(tot(&tb, 0), before + 2048);
+    assert_eq!(tot(&tb, DomId::DOM0), before + 2048);
     let (rc, _) = reserve(
         &mut tb,
         XENMEM_DECREASE_RESERVATION.into(),
@@ -577,7 +581,7 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
         DomId::SELF,
     );
     assert_eq!(rc, 2048);
-    assert_eq!(tot(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
     // A list that is not there at all: a bad address, and nothing is done.
     for bad in [hole, HOLE, UNMAPPED, NONCANON] {
         for cmd in [XENMEM_POPULATE_PHYSMAP, XENMEM_DECREASE_RESERVATION] {
@@ -585,14 +589,14 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
             assert_eq!(rc, err(Errno::EFAULT), "cmd {cmd} list {bad:#x}");
         }
     }
-    assert_eq!(tot(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
 }
 
 #[test]
 fn a_read_only_extent_list_gets_no_frames_and_leaks_none() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 8);
-    let (before, free_before) = (tot(&tb, 0), free_frames());
+    room(&tb, DomId::DOM0, 8);
+    let (before, free_before) = (tot(&tb, DomId::DOM0), free_frames());
     let page = tb.scratch() + 0x21000;
     write_list(&tb, page, &[0xC000, 0xC001]);
     let mfn = frame_of(&tb, page);
@@ -603,16 +607,16 @@ fn a_read_only_extent_list_gets_no_frames_and_leaks_none() {
         assert_eq!(rc, err(Errno::EFAULT), "cmd {cmd}");
     }
     assert_eq!(read_list(&tb, page, 2), vec![0xC000, 0xC001]);
-    assert_eq!(tot(&tb, 0), before);
-    assert_eq!(listed(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
+    assert_eq!(listed(&tb, DomId::DOM0), before);
     assert_eq!(free_frames(), free_before);
 }
 
 #[test]
 fn hostile_arguments_are_refused_before_anything_changes() {
     let mut tb = Testbed::boot();
-    room(&tb, 0, 8);
-    let (before, free_before) = (tot(&tb, 0), free_frames());
+    room(&tb, DomId::DOM0, 8);
+    let (before, free_before) = (tot(&tb, DomId::DOM0), free_frames());
     for cmd in [
         XENMEM_POPULATE_PHYSMAP,
         XENMEM_INCREASE_RESERVATION,
@@ -665,7 +669,7 @@ fn hostile_arguments_are_refused_before_anything_changes() {
             "cmd {cmd}"
         );
     }
-    assert_eq!(tot(&tb, 0), before);
+    assert_eq!(tot(&tb, DomId::DOM0), before);
     assert_eq!(free_frames(), free_before);
 }
 

@@ -40,7 +40,7 @@ fn idx(va: u64, level: u32) -> usize {
 
 /// The machine address of the entry of the `level` table that maps `va` in domain `dom`'s
 /// active page tables.
-fn slot_of(tb: &Testbed, dom: u16, va: u64, level: u32) -> u64 {
+fn slot_of(tb: &Testbed, dom: DomId, va: u64, level: u32) -> u64 {
     tb.st(|st| {
         let mut t = st.dom(dom).expect("domain").vcpu.active_l4();
         for l in (level + 1..=4).rev() {
@@ -66,7 +66,7 @@ fn at(tb: &Testbed, ma: u64) -> u64 {
 }
 
 /// The frame behind `va` in domain `dom`'s page tables.
-fn frame_of(tb: &Testbed, dom: u16, va: u64) -> u64 {
+fn frame_of(tb: &Testbed, dom: DomId, va: u64) -> u64 {
     tb.st(|st| {
         let l4 = st.dom(dom).expect("domain").vcpu.active_l4();
         translate(&st.mem, l4, va, false).expect("mapped") >> 12
@@ -133,7 +133,7 @@ fn ext1(tb: &mut Testbed, cmd: u32, arg1: u64, arg2: u64) -> i64 {
 }
 
 /// Every frame's (owner, type, count, pinned, refs, foreign refs), to compare before/after.
-fn snapshot(tb: &Testbed) -> Vec<(u16, PageType, u32, bool, u32, u32)> {
+fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32, u32)> {
     tb.st(|st| {
         st.frames
             .iter()
@@ -549,7 +549,7 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
     tb.run(u);
     tb.write(va, &0xD0_0D_u64);
     let u_frame = frame(&tb, va);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     let d0_frame = frame(&tb, va);
     let pte_ma = slot(&tb, va, 1);
     let l2e = slot(&tb, L2_SLOT3_VA, 2);
@@ -572,7 +572,7 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
         (err(Errno::ESRCH), u32::MAX)
     );
     assert_eq!(
-        mmu(&mut tb, &[MmuUpdate::normal(l2e, 0)], u64::from(u)),
+        mmu(&mut tb, &[MmuUpdate::normal(l2e, 0)], u64::from(u.0)),
         (err(Errno::EPERM), 0)
     );
     assert_eq!(at(&tb, pte_ma), d0_frame << 12 | RW);
@@ -581,7 +581,7 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
         mmu(
             &mut tb,
             &[MmuUpdate::normal(pte_ma, u_frame << 12 | RW)],
-            u64::from(u)
+            u64::from(u.0)
         ),
         (0, 1)
     );
@@ -610,7 +610,7 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
     assert_eq!(
         tb.hypercall(
             nr::UPDATE_VA_MAPPING_OTHERDOMAIN,
-            [va, u_frame << 12 | RO, 0, u64::from(u), 0]
+            [va, u_frame << 12 | RO, 0, u64::from(u.0), 0]
         ),
         0
     );
@@ -620,7 +620,7 @@ fn a_privileged_domain_maps_a_foreign_frame_only_when_it_names_the_owner() {
     assert_eq!(info(&tb, u_frame).foreign_refs, before.foreign_refs);
     // And the M2P of the domU's frame.
     assert_eq!(
-        mmu(&mut tb, &[MmuUpdate::machphys(u_frame, 77)], u64::from(u)),
+        mmu(&mut tb, &[MmuUpdate::machphys(u_frame, 77)], u64::from(u.0)),
         (0, 1)
     );
     assert_eq!(paging::m2p_get(Mfn(u_frame)).0, 77);
@@ -904,16 +904,22 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
     assert_eq!((p.ptype, p.type_count, p.pinned), (PageType::L4, 2, true));
 
     // dom0 may unpin and pin the domU's table when it names the domU, as a builder does.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(
         ext1(&mut tb, MMUEXT_UNPIN_TABLE, u_l4, 0),
         err(Errno::EPERM)
     );
     let op = |cmd| [MmuextOp::new(cmd, u_l4, 0)];
-    assert_eq!(ext(&mut tb, &op(MMUEXT_UNPIN_TABLE), u64::from(u)), (0, 1));
+    assert_eq!(
+        ext(&mut tb, &op(MMUEXT_UNPIN_TABLE), u64::from(u.0)),
+        (0, 1)
+    );
     let p = info(&tb, u_l4);
     assert_eq!((p.ptype, p.type_count, p.pinned), (PageType::L4, 1, false));
-    assert_eq!(ext(&mut tb, &op(MMUEXT_PIN_L4_TABLE), u64::from(u)), (0, 1));
+    assert_eq!(
+        ext(&mut tb, &op(MMUEXT_PIN_L4_TABLE), u64::from(u.0)),
+        (0, 1)
+    );
     assert!(info(&tb, u_l4).pinned);
     assert_eq!(
         ext(&mut tb, &op(MMUEXT_PIN_L4_TABLE), 999),
@@ -1028,10 +1034,10 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
     assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
 
     // dom0 cannot load a domU's table as its own, even naming the domU (EPERM, as Xen).
-    tb.run(0);
+    tb.run(DomId::DOM0);
     for cmd in [MMUEXT_NEW_BASEPTR, MMUEXT_NEW_USER_BASEPTR] {
         assert_eq!(
-            ext(&mut tb, &[MmuextOp::new(cmd, u_l4, 0)], u64::from(u)),
+            ext(&mut tb, &[MmuextOp::new(cmd, u_l4, 0)], u64::from(u.0)),
             (err(Errno::EPERM), 0)
         );
     }
@@ -1107,7 +1113,7 @@ fn mmuext_flushes_reach_the_tlb() {
         MMUEXT_FLUSH_CACHE_GLOBAL,
     ] {
         assert_eq!(
-            ext(&mut tb, &[MmuextOp::new(cmd, va, 0)], u64::from(u)),
+            ext(&mut tb, &[MmuextOp::new(cmd, va, 0)], u64::from(u.0)),
             (err(Errno::EPERM), 0),
             "cmd {cmd}"
         );
@@ -1308,12 +1314,12 @@ fn update_va_mapping_otherdomain_is_for_privileged_callers() {
     // dom0: nonexistent or too-wide domain ids.
     assert_eq!(other(&mut tb, u_frame << 12 | RO, 999), err(Errno::ESRCH));
     assert_eq!(
-        other(&mut tb, u_frame << 12 | RO, 1 << 16 | u64::from(u)),
+        other(&mut tb, u_frame << 12 | RO, 1 << 16 | u64::from(u.0)),
         err(Errno::EINVAL)
     );
     // Naming the domU but mapping dom0's own frame: the frame is not the domU's.
     assert_eq!(
-        other(&mut tb, d0_frame << 12 | RO, u64::from(u)),
+        other(&mut tb, d0_frame << 12 | RO, u64::from(u.0)),
         err(Errno::EPERM)
     );
     // DOMID_SELF is the plain call.
@@ -1327,7 +1333,7 @@ fn update_va_mapping_otherdomain_is_for_privileged_callers() {
     assert_eq!(other(&mut tb, d0_frame << 12 | RO, 999), err(Errno::EPERM));
     assert_eq!(other(&mut tb, d0_frame << 12 | RO, SELF), err(Errno::EPERM));
     assert_eq!(snapshot(&tb), snap);
-    assert_eq!(other(&mut tb, u_frame << 12 | RO, u64::from(u)), 0);
+    assert_eq!(other(&mut tb, u_frame << 12 | RO, u64::from(u.0)), 0);
     assert_eq!(at(&tb, slot(&tb, va, 1)), u_frame << 12 | RO);
 }
 
@@ -1343,7 +1349,7 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
         mmu(
             &mut tb,
             &[MmuUpdate::normal(pte_ma, u_frame << 12 | RO)],
-            u64::from(u)
+            u64::from(u.0)
         ),
         (0, 1)
     );
@@ -1363,7 +1369,7 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
         mmu(
             &mut tb,
             &[MmuUpdate::normal(other_pte, u_frame << 12 | RO)],
-            u64::from(u)
+            u64::from(u.0)
         ),
         (err(Errno::ESRCH), u32::MAX)
     );
@@ -1371,14 +1377,14 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
         ext(
             &mut tb,
             &[MmuextOp::new(MMUEXT_PIN_L1_TABLE, u_frame, 0)],
-            u64::from(u)
+            u64::from(u.0)
         ),
         (err(Errno::ESRCH), u32::MAX)
     );
     assert_eq!(
         tb.hypercall(
             nr::UPDATE_VA_MAPPING_OTHERDOMAIN,
-            [spare(&tb, 1), u_frame << 12 | RO, 0, u64::from(u), 0]
+            [spare(&tb, 1), u_frame << 12 | RO, 0, u64::from(u.0), 0]
         ),
         err(Errno::ESRCH)
     );

@@ -29,7 +29,7 @@ fn call(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> i64 {
 }
 
 /// As [`call`], and the domains put on the CPU while the call was continued.
-fn call_noting_switches(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> (i64, Vec<u16>) {
+fn call_noting_switches(tb: &mut Testbed, nr: usize, args: [u64; 5]) -> (i64, Vec<DomId>) {
     let c = tb.hypercall_traced(nr, args);
     (c.rax, c.ran)
 }
@@ -182,7 +182,7 @@ fn multicall_of_many_entries_is_continued_until_every_entry_ran_in_order() {
     assert!(results(&tb, list, n as usize).iter().all(|&r| r == 0));
     // The last entry ran last.
     assert_eq!(fs_base(), 0x1000 * n);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
 }
 
 #[test]
@@ -347,7 +347,7 @@ fn multicall_yield_entry_lets_another_domain_run_and_the_batch_goes_on() {
     // domU was put on the CPU in between, then dom0 went on with the batch.
     assert_eq!(ran, [u]);
     assert_eq!(results(&tb, list, 2), [0, v]);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
 }
 
 #[test]
@@ -373,12 +373,12 @@ fn multicall_shutdown_entry_ends_a_domus_batch_there() {
         ],
     );
     call(&mut tb, nr::MULTICALL, [list, 3, 0, 0, 0]);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     tb.st(|st| {
         let d = st.dom(u).unwrap();
         assert_eq!(d.shutdown, Some(guest_abi::sched::ShutdownReason::Poweroff));
         assert_eq!(d.vcpu.fs_base, 0x1111_0000);
-        assert!(st.dom(0).unwrap().runnable());
+        assert!(st.dom(DomId::DOM0).unwrap().runnable());
     });
     tb.run(u);
     assert_eq!(results(&tb, list, 3), [0, 0, U]);
@@ -414,5 +414,5 @@ fn multicall_entries_run_with_the_callers_privilege() {
     assert_eq!(call(&mut tb, nr::MULTICALL, [list, 2, 0, 0, 0]), 0);
     assert_eq!(results(&tb, list, 2), [err(Errno::EPERM), v]);
     assert_eq!(tb.current(), u);
-    tb.st(|st| assert!(st.dom(0).unwrap().shutdown.is_none()));
+    tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().shutdown.is_none()));
 }

@@ -40,12 +40,12 @@ fn shutdown_code(tb: &mut Testbed, reason: u32) -> i64 {
     sched_with(tb, SCHEDOP_SHUTDOWN_CODE, &SchedShutdown { reason })
 }
 
-fn remote_shutdown(tb: &mut Testbed, dom: u16, reason: u32) -> i64 {
+fn remote_shutdown(tb: &mut Testbed, dom: DomId, reason: u32) -> i64 {
     sched_with(
         tb,
         SCHEDOP_REMOTE_SHUTDOWN,
         &SchedRemoteShutdown {
-            domain_id: DomId(dom),
+            domain_id: dom,
             _pad: 0,
             reason,
         },
@@ -114,13 +114,13 @@ fn send(tb: &mut Testbed, port: u32) {
 }
 
 /// dom0 offers a port to `u`, which binds it: (dom0's port, u's port); dom0 runs after.
-fn connect(tb: &mut Testbed, u: u16) -> (u32, u32) {
-    tb.run(0);
+fn connect(tb: &mut Testbed, u: DomId) -> (u32, u32) {
+    tb.run(DomId::DOM0);
     let (r, op) = evtchn(
         tb,
         EvtchnAllocUnbound {
             dom: DomId::SELF,
-            remote_dom: DomId(u),
+            remote_dom: u,
             ..Default::default()
         },
     );
@@ -136,33 +136,33 @@ fn connect(tb: &mut Testbed, u: u16) -> (u32, u32) {
     );
     assert_eq!(r, 0);
     take_events(tb, u);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     (op.port.0, b.local_port.0)
 }
 
-fn words<R>(tb: &Testbed, dom: u16, f: impl FnOnce(&SharedWords) -> R) -> R {
+fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
     tb.st(|st| f(&SharedWords::new(&st.dom(dom).expect("domain").shared_info)))
 }
 
-fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
-    words(tb, dom, |w| two_level::is_pending(w, port))
+fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
+    words(tb, dom, |w| two_level::is_pending(w, EvtchnPort(port)))
 }
 
-fn upcall_pending(tb: &Testbed, dom: u16) -> bool {
+fn upcall_pending(tb: &Testbed, dom: DomId) -> bool {
     tb.st(|st| vcpu_info::upcall_pending(&st.dom(dom).expect("domain").shared_info))
 }
 
-fn upcall_masked(tb: &Testbed, dom: u16) -> bool {
+fn upcall_masked(tb: &Testbed, dom: DomId) -> bool {
     tb.st(|st| vcpu_info::upcall_masked(&st.dom(dom).expect("domain").shared_info))
 }
 
-fn set_upcall_mask(tb: &Testbed, dom: u16, masked: bool) {
+fn set_upcall_mask(tb: &Testbed, dom: DomId, masked: bool) {
     tb.st(|st| vcpu_info::set_upcall_mask(&st.dom(dom).expect("domain").shared_info, masked));
 }
 
 /// What the guest's upcall handler does: clear the upcall flag, the selector and every
 /// pending bit.
-fn take_events(tb: &Testbed, dom: u16) {
+fn take_events(tb: &Testbed, dom: DomId) {
     use core::sync::atomic::Ordering::SeqCst;
     words(tb, dom, |w| {
         w.upcall_pending().store(0, SeqCst);
@@ -173,23 +173,23 @@ fn take_events(tb: &Testbed, dom: u16) {
     });
 }
 
-fn blocked(tb: &Testbed, dom: u16) -> bool {
+fn blocked(tb: &Testbed, dom: DomId) -> bool {
     tb.st(|st| st.dom(dom).expect("domain").vcpu.blocked)
 }
 
 /// The vCPU of `dom` is running normally: not blocked, no poll in progress or armed.
-fn not_waiting(tb: &Testbed, dom: u16) -> bool {
+fn not_waiting(tb: &Testbed, dom: DomId) -> bool {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
         !d.vcpu.blocked && d.vcpu.poll.is_none() && d.timers.poll_deadline.is_none()
     })
 }
 
-fn slots(tb: &Testbed, dom: u16) -> [Option<(u64, u32)>; NR_WATCHDOGS] {
+fn slots(tb: &Testbed, dom: DomId) -> [Option<(u64, u32)>; NR_WATCHDOGS] {
     tb.st(|st| st.dom(dom).expect("domain").timers.watchdogs)
 }
 
-fn shut_down(tb: &Testbed, dom: u16) -> Option<ShutdownReason> {
+fn shut_down(tb: &Testbed, dom: DomId) -> Option<ShutdownReason> {
     tb.st(|st| st.dom(dom).expect("domain").shutdown)
 }
 
@@ -207,13 +207,13 @@ fn yield_lets_another_runnable_domain_run_first() {
     let mut tb = Testbed::boot();
     // Alone, dom0 keeps the CPU.
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     assert!(!tb.st(|st| st.cur().credit.yielded), "consumed by the pass");
     let u = tb.domu(1024);
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
     assert_eq!(tb.current(), u, "the other runnable domain goes first");
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     // The argument is not looked at.
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0xFFFF_8000_0000_0000), 0);
 }
@@ -229,7 +229,7 @@ fn block_unmasks_events_and_sleeps_until_an_event_arrives() {
     );
     tb.run(u);
     assert_eq!(sched(&mut tb, SCHEDOP_BLOCK, 0), 0);
-    assert_eq!(tb.current(), 0, "dom0 runs while u sleeps");
+    assert_eq!(tb.current(), DomId::DOM0, "dom0 runs while u sleeps");
     assert!(blocked(&tb, u));
     assert!(!upcall_masked(&tb, u), "block enables event delivery");
     assert_eq!(
@@ -238,7 +238,7 @@ fn block_unmasks_events_and_sleeps_until_an_event_arrives() {
     );
     // A yield of dom0 does not run the sleeping domain.
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     send(&mut tb, p0);
     assert!(not_waiting(&tb, u));
     assert!(pending(&tb, u, pu) && upcall_pending(&tb, u));
@@ -274,27 +274,35 @@ fn poll_returns_at_once_when_a_polled_port_is_pending_or_an_upcall_is_due() {
     let last = *ports.last().unwrap();
     send(&mut tb, last);
     // Events masked (as at creation): only the polled port can end the poll.
-    assert!(upcall_masked(&tb, 0));
+    assert!(upcall_masked(&tb, DomId::DOM0));
     let t0 = now();
     assert_eq!(poll(&mut tb, &ports, 0), 0);
-    assert_eq!(tb.current(), 0);
-    assert!(not_waiting(&tb, 0));
+    assert_eq!(tb.current(), DomId::DOM0);
+    assert!(not_waiting(&tb, DomId::DOM0));
     assert_eq!(now(), t0, "no time passed");
-    assert!(pending(&tb, 0, last), "poll does not consume the event");
-    assert!(upcall_masked(&tb, 0), "poll leaves the upcall mask alone");
+    assert!(
+        pending(&tb, DomId::DOM0, last),
+        "poll does not consume the event"
+    );
+    assert!(
+        upcall_masked(&tb, DomId::DOM0),
+        "poll leaves the upcall mask alone"
+    );
     // Nothing polled pending, but an unmasked upcall due: back at once too.
-    take_events(&tb, 0);
+    take_events(&tb, DomId::DOM0);
     send(&mut tb, ports[0]);
-    words(&tb, 0, |w| two_level::clear_pending(w, ports[0]));
-    set_upcall_mask(&tb, 0, false);
+    words(&tb, DomId::DOM0, |w| {
+        two_level::clear_pending(w, EvtchnPort(ports[0]))
+    });
+    set_upcall_mask(&tb, DomId::DOM0, false);
     assert_eq!(poll(&mut tb, &ports[1..], 0), 0);
-    assert!(not_waiting(&tb, 0));
+    assert!(not_waiting(&tb, DomId::DOM0));
     // A timeout already in the past: back at once.
-    set_upcall_mask(&tb, 0, true);
-    take_events(&tb, 0);
+    set_upcall_mask(&tb, DomId::DOM0, true);
+    take_events(&tb, DomId::DOM0);
     advance_ns(1000);
     assert_eq!(poll(&mut tb, &ports, 1), 0);
-    assert!(not_waiting(&tb, 0));
+    assert!(not_waiting(&tb, DomId::DOM0));
 }
 
 #[test]
@@ -306,9 +314,9 @@ fn poll_sleeps_on_the_idle_cpu_until_its_timeout() {
     let t = now();
     assert!(t >= timeout, "woke at {t}, before the timeout {timeout}");
     assert!(t < timeout + 1_000_000, "woke late: {t} for {timeout}");
-    assert_eq!(tb.current(), 0);
-    assert!(not_waiting(&tb, 0));
-    assert!(!pending(&tb, 0, ipi));
+    assert_eq!(tb.current(), DomId::DOM0);
+    assert!(not_waiting(&tb, DomId::DOM0));
+    assert!(!pending(&tb, DomId::DOM0, ipi));
 }
 
 #[test]
@@ -319,16 +327,16 @@ fn poll_wakes_on_a_masked_polled_port_but_not_on_other_masked_ports() {
     let (q0, qu) = connect(&mut tb, u);
     // A spinlock-style wait: the ports masked, upcalls masked.
     words(&tb, u, |w| {
-        two_level::mask(w, pu);
-        two_level::mask(w, qu);
+        two_level::mask(w, EvtchnPort(pu));
+        two_level::mask(w, EvtchnPort(qu));
     });
     tb.run(u);
     assert_eq!(poll(&mut tb, &[pu], 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     assert!(blocked(&tb, u));
     assert_eq!(
         tb.st(|st| st.dom(u).unwrap().vcpu.poll.clone()),
-        Some(vec![pu])
+        Some(vec![EvtchnPort(pu)])
     );
     send(&mut tb, q0);
     assert!(
@@ -343,7 +351,7 @@ fn poll_wakes_on_a_masked_polled_port_but_not_on_other_masked_ports() {
     // An unmasked event on any port also ends a poll (the vCPU is kicked, as in Xen).
     take_events(&tb, u);
     words(&tb, u, |w| {
-        two_level::unmask(w, qu);
+        two_level::unmask(w, EvtchnPort(qu));
     });
     tb.run(u);
     assert_eq!(poll(&mut tb, &[pu], 0), 0);
@@ -360,8 +368,8 @@ fn poll_refuses_bad_port_lists_and_leaves_the_vcpu_running() {
     let check = |tb: &mut Testbed, req: SchedPoll, want: Errno| {
         tb.write(buf, &req);
         assert_eq!(sched(tb, SCHEDOP_POLL, buf), err(want), "{req:?}");
-        assert_eq!(tb.current(), 0);
-        assert!(not_waiting(tb, 0));
+        assert_eq!(tb.current(), DomId::DOM0);
+        assert!(not_waiting(tb, DomId::DOM0));
     };
     let list = buf + 0x100;
     tb.write(list, &ipi);
@@ -399,7 +407,7 @@ fn poll_refuses_bad_port_lists_and_leaves_the_vcpu_running() {
     for arg in [0xFFFF_8000_0000_1000u64, 0x1000] {
         assert_eq!(sched(&mut tb, SCHEDOP_POLL, arg), err(Errno::EFAULT));
     }
-    assert!(not_waiting(&tb, 0));
+    assert!(not_waiting(&tb, DomId::DOM0));
 }
 
 #[test]
@@ -408,20 +416,24 @@ fn shutdown_records_every_reason_and_tells_dom0() {
     let exc = bind_virq(&mut tb, VIRQ_DOM_EXC);
     for reason in 0..=SHUTDOWN_MAX {
         let u = tb.domu(1024);
-        take_events(&tb, 0);
+        take_events(&tb, DomId::DOM0);
         tb.run(u);
         shutdown(&mut tb, reason);
-        assert_eq!(tb.current(), 0, "reason {reason}: u does not run again");
+        assert_eq!(
+            tb.current(),
+            DomId::DOM0,
+            "reason {reason}: u does not run again"
+        );
         assert_eq!(shut_down(&tb, u), ShutdownReason::from_u32(reason));
         assert!(!tb.st(|st| st.dom(u).unwrap().runnable()));
         assert!(
-            pending(&tb, 0, exc),
+            pending(&tb, DomId::DOM0, exc),
             "VIRQ_DOM_EXC raised for reason {reason}"
         );
     }
     // Nothing left but dom0 to run.
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
 }
 
 #[test]
@@ -444,7 +456,7 @@ fn shutdown_with_a_bad_reason_or_pointer_is_refused_and_the_domain_runs_on() {
     assert_eq!(tb.current(), u);
     assert_eq!(shut_down(&tb, u), None);
     assert_eq!(tb.st(|st| st.dom(u).unwrap().shutdown_code), None);
-    assert!(!pending(&tb, 0, exc));
+    assert!(!pending(&tb, DomId::DOM0, exc));
 }
 
 #[test]
@@ -463,7 +475,7 @@ fn shutdown_code_is_latched_and_reported_by_the_later_shutdown() {
     let u2 = tb.domu(1024);
     tb.run(u2);
     assert_eq!(shutdown_code(&mut tb, SHUTDOWN_SUSPEND), 0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(remote_shutdown(&mut tb, u2, SHUTDOWN_POWEROFF), 0);
     assert_eq!(shut_down(&tb, u2), Some(ShutdownReason::Suspend));
 }
@@ -503,7 +515,7 @@ fn remote_shutdown_is_for_dom0_only_and_checks_its_target() {
     let u2 = tb.domu(1024);
     tb.run(u);
     assert_eq!(
-        remote_shutdown(&mut tb, 0, SHUTDOWN_POWEROFF),
+        remote_shutdown(&mut tb, DomId::DOM0, SHUTDOWN_POWEROFF),
         err(Errno::EPERM)
     );
     assert_eq!(
@@ -515,13 +527,13 @@ fn remote_shutdown_is_for_dom0_only_and_checks_its_target() {
         err(Errno::EPERM)
     );
     assert_eq!((shut_down(&tb, u), shut_down(&tb, u2)), (None, None));
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(
-        remote_shutdown(&mut tb, 999, SHUTDOWN_POWEROFF),
+        remote_shutdown(&mut tb, DomId(999), SHUTDOWN_POWEROFF),
         err(Errno::ESRCH)
     );
     assert_eq!(
-        remote_shutdown(&mut tb, DomId::SELF.0, SHUTDOWN_POWEROFF),
+        remote_shutdown(&mut tb, DomId::SELF, SHUTDOWN_POWEROFF),
         err(Errno::ESRCH)
     );
     assert_eq!(remote_shutdown(&mut tb, u2, 9), err(Errno::EINVAL));
@@ -530,21 +542,21 @@ fn remote_shutdown_is_for_dom0_only_and_checks_its_target() {
         err(Errno::EFAULT)
     );
     assert_eq!(shut_down(&tb, u2), None);
-    assert!(!pending(&tb, 0, exc));
+    assert!(!pending(&tb, DomId::DOM0, exc));
     assert_eq!(remote_shutdown(&mut tb, u2, SHUTDOWN_SUSPEND), 0);
     assert_eq!(shut_down(&tb, u2), Some(ShutdownReason::Suspend));
     assert_eq!(shut_down(&tb, u), None, "only the target");
-    assert!(pending(&tb, 0, exc));
+    assert!(pending(&tb, DomId::DOM0, exc));
     // The call may let another domain run first (as Xen's reschedules): dom0 again.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     // A second shutdown keeps the first reason.
     assert_eq!(remote_shutdown(&mut tb, u2, SHUTDOWN_CRASH), 0);
     assert_eq!(shut_down(&tb, u2), Some(ShutdownReason::Suspend));
     // dom0 naming itself stops the machine.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(
         machine_exit(|| {
-            remote_shutdown(&mut tb, 0, SHUTDOWN_POWEROFF);
+            remote_shutdown(&mut tb, DomId::DOM0, SHUTDOWN_POWEROFF);
         }),
         "machine exit 0x10"
     );
@@ -585,7 +597,7 @@ fn watchdog_slots_are_allocated_rearmed_and_freed() {
     );
     assert_eq!(sched(&mut tb, SCHEDOP_WATCHDOG, 0x1000), err(Errno::EFAULT));
     // Another domain's slots are its own.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(watchdog(&mut tb, 2, 0), err(Errno::EINVAL));
     assert_eq!(slots(&tb, u)[1], Some((t0 + 6 * NS_PER_SEC, 5)));
 }
@@ -594,13 +606,13 @@ fn watchdog_slots_are_allocated_rearmed_and_freed() {
 fn an_expired_watchdog_shuts_the_domain_down_while_the_idle_cpu_waits() {
     let mut tb = Testbed::boot();
     let exc = bind_virq(&mut tb, VIRQ_DOM_EXC);
-    take_events(&tb, 0);
+    take_events(&tb, DomId::DOM0);
     let u = tb.domu(1024);
     tb.run(u);
     let t0 = now();
     assert_eq!(watchdog(&mut tb, 0, 1), 1);
     assert_eq!(sched(&mut tb, SCHEDOP_BLOCK, 0), 0);
-    assert_eq!(tb.current(), 0);
+    assert_eq!(tb.current(), DomId::DOM0);
     // dom0 sleeps for up to 2 s; at 1 s u's watchdog fires and dom0 hears of it.
     assert_eq!(poll(&mut tb, &[], t0 + 2 * NS_PER_SEC), 0);
     let t = now();
@@ -609,7 +621,7 @@ fn an_expired_watchdog_shuts_the_domain_down_while_the_idle_cpu_waits() {
         "woke at {t}"
     );
     assert_eq!(shut_down(&tb, u), Some(ShutdownReason::Watchdog));
-    assert!(pending(&tb, 0, exc));
+    assert!(pending(&tb, DomId::DOM0, exc));
     assert_eq!(
         tb.st(|st| st.dom(u).unwrap().timers.watchdogs),
         [None, None]
@@ -629,7 +641,7 @@ fn a_kicked_watchdog_does_not_fire_and_a_disarmed_one_never_does() {
     advance_ns(1_500_000_000);
     tb.run(kicked);
     assert_eq!(watchdog(&mut tb, 1, 2), 0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     // 2.5 s after arming: past the first deadline, not the kicked one.
     advance_ns(NS_PER_SEC);
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
@@ -661,6 +673,6 @@ fn unknown_or_too_wide_sched_op_commands_are_refused() {
         ),
         err(Errno::EINVAL)
     );
-    assert_eq!(tb.current(), 0);
-    assert!(not_waiting(&tb, 0));
+    assert_eq!(tb.current(), DomId::DOM0);
+    assert!(not_waiting(&tb, DomId::DOM0));
 }

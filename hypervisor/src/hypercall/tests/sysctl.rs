@@ -216,8 +216,9 @@ fn bad_sysctl_pointers_fault() {
 #[test]
 fn getdomaininfolist_lists_the_domains_from_first_domain() {
     let mut tb = Testbed::boot();
-    let a = tb.domu(1024);
-    let b = tb.domu(1536);
+    // The ids as the guest reads them in the list.
+    let a = tb.domu(1024).0;
+    let b = tb.domu(1536).0;
     let buffer = area(&tb, 0);
     let list = |tb: &mut Testbed, first: u16, max: u32| {
         tb.write_bytes(buffer, &vec![0xEE; 5 * INFO as usize]);
@@ -243,7 +244,7 @@ fn getdomaininfolist_lists_the_domains_from_first_domain() {
         assert_eq!(rest, vec![0xEE; INFO as usize]);
         infos
     };
-    let expected = |tb: &Testbed, id: u16| {
+    let expected = |tb: &Testbed, id: DomId| {
         tb.st(|st| {
             let cur = st.current;
             crate::hypercall::domctl::domain_info(st.dom(id).unwrap(), cur)
@@ -253,7 +254,7 @@ fn getdomaininfolist_lists_the_domains_from_first_domain() {
     let ids: Vec<u16> = all.iter().map(|i| i.domain.0).collect();
     assert_eq!(ids, vec![0, a, b]);
     for info in &all {
-        assert_eq!(*info, expected(&tb, info.domain.0));
+        assert_eq!(*info, expected(&tb, info.domain));
     }
     assert_eq!(all[0].tot_pages, DOM0_PAGES);
     assert_eq!(all[2].tot_pages, 1536);

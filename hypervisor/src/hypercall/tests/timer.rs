@@ -8,6 +8,7 @@ use crate::evtchn::SharedWords;
 use crate::testbed::Testbed;
 use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
 use guest_abi::hypercall::nr;
+use guest_abi::types::{DomId, EvtchnPort};
 
 const MS: u64 = 1_000_000;
 
@@ -44,14 +45,14 @@ fn pass(tb: &mut Testbed) {
     crate::sched::schedule(&mut tb.regs);
 }
 
-fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
+fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::is_pending(&SharedWords::new(&d.shared_info), port)
+        two_level::is_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port))
     })
 }
 
-fn upcall_pending(tb: &Testbed, dom: u16) -> u8 {
+fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
         SharedWords::new(&d.shared_info)
@@ -60,14 +61,14 @@ fn upcall_pending(tb: &Testbed, dom: u16) -> u8 {
     })
 }
 
-fn clear(tb: &Testbed, dom: u16, port: u32) {
+fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
+        two_level::clear_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port));
     });
 }
 
-fn singleshot(tb: &Testbed, dom: u16) -> Option<u64> {
+fn singleshot(tb: &Testbed, dom: DomId) -> Option<u64> {
     tb.st(|st| st.dom(dom).expect("domain exists").timers.singleshot)
 }
 
@@ -77,7 +78,7 @@ fn set_timer_op_arms_the_one_shot_and_programs_the_lapic_for_it() {
     advance_ns(MS);
     let t = now() + 2 * MS;
     assert_eq!(set_timer(&mut tb, t), 0);
-    assert_eq!(singleshot(&tb, 0), Some(t));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(t));
     // Earlier than the end of the slice and the accounting period: the LAPIC fires for it.
     assert_eq!(crate::arch::lapic::deadline(), Some(t));
 }
@@ -91,22 +92,22 @@ fn the_timer_raises_virq_timer_when_due_and_only_once() {
     assert_eq!(set_timer(&mut tb, t), 0);
     advance_ns(MS - 1);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port), "1 ns early");
-    assert_eq!(singleshot(&tb, 0), Some(t), "still armed");
+    assert!(!pending(&tb, DomId::DOM0, port), "1 ns early");
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(t), "still armed");
     advance_ns(1);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port), "due at {t}, now {}", now());
-    assert_eq!(upcall_pending(&tb, 0), 1);
+    assert!(pending(&tb, DomId::DOM0, port), "due at {t}, now {}", now());
+    assert_eq!(upcall_pending(&tb, DomId::DOM0), 1);
     assert_eq!(
-        singleshot(&tb, 0),
+        singleshot(&tb, DomId::DOM0),
         None,
         "a one-shot is disarmed when it fires"
     );
     // It does not fire again.
-    clear(&tb, 0, port);
+    clear(&tb, DomId::DOM0, port);
     advance_ns(50 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
 }
 
 #[test]
@@ -116,7 +117,7 @@ fn zero_cancels_the_timer() {
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(set_timer(&mut tb, 0), 0);
-    assert_eq!(singleshot(&tb, 0), None);
+    assert_eq!(singleshot(&tb, DomId::DOM0), None);
     assert_ne!(
         crate::arch::lapic::deadline(),
         Some(t),
@@ -124,10 +125,10 @@ fn zero_cancels_the_timer() {
     );
     advance_ns(5 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
     // Cancelling with nothing armed is fine too.
     assert_eq!(set_timer(&mut tb, 0), 0);
-    assert_eq!(singleshot(&tb, 0), None);
+    assert_eq!(singleshot(&tb, DomId::DOM0), None);
 }
 
 #[test]
@@ -137,7 +138,7 @@ fn a_deadline_in_the_past_fires_on_the_next_pass() {
     advance_ns(5 * MS);
     let t = now() - MS;
     assert_eq!(set_timer(&mut tb, t), 0);
-    assert_eq!(singleshot(&tb, 0), Some(t));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(t));
     assert!(
         crate::arch::lapic::deadline().is_some_and(|d| d <= now()),
         "the LAPIC fires at once: {:?}",
@@ -145,8 +146,8 @@ fn a_deadline_in_the_past_fires_on_the_next_pass() {
     );
     // No time passes: the interrupt is immediate.
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
-    assert_eq!(singleshot(&tb, 0), None);
+    assert!(pending(&tb, DomId::DOM0, port));
+    assert_eq!(singleshot(&tb, DomId::DOM0), None);
 }
 
 #[test]
@@ -157,13 +158,16 @@ fn a_new_deadline_replaces_the_old_one() {
     let second = now() + 5 * MS;
     assert_eq!(set_timer(&mut tb, first), 0);
     assert_eq!(set_timer(&mut tb, second), 0);
-    assert_eq!(singleshot(&tb, 0), Some(second));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(second));
     advance_ns(2 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port), "the first deadline is gone");
+    assert!(
+        !pending(&tb, DomId::DOM0, port),
+        "the first deadline is gone"
+    );
     advance_ns(3 * MS);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
+    assert!(pending(&tb, DomId::DOM0, port));
 }
 
 #[test]
@@ -173,12 +177,16 @@ fn a_timer_without_a_bound_virq_expires_silently() {
     assert_eq!(set_timer(&mut tb, t), 0);
     advance_ns(2 * MS);
     pass(&mut tb);
-    assert_eq!(singleshot(&tb, 0), None, "expired");
-    assert_eq!(upcall_pending(&tb, 0), 0, "nothing to deliver it on");
+    assert_eq!(singleshot(&tb, DomId::DOM0), None, "expired");
+    assert_eq!(
+        upcall_pending(&tb, DomId::DOM0),
+        0,
+        "nothing to deliver it on"
+    );
     // Binding afterwards does not replay it.
     let port = bind_timer_virq(&mut tb);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
 }
 
 #[test]
@@ -189,24 +197,24 @@ fn wrapped_or_far_away_deadlines_fire_in_100ms_as_in_xen() {
     let fallback = now() + 100 * MS;
     // Bit 63 set: a negative system time.
     assert_eq!(set_timer(&mut tb, u64::MAX), 0);
-    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(fallback));
     assert_eq!(set_timer(&mut tb, 1 << 63), 0);
-    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(fallback));
     // 2^50 ns (about 13 days) or more ahead.
     assert_eq!(set_timer(&mut tb, now() + (1 << 50)), 0);
-    assert_eq!(singleshot(&tb, 0), Some(fallback));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(fallback));
     // Just under is taken as it is.
     let far = now() + (1 << 50) - 1;
     assert_eq!(set_timer(&mut tb, far), 0);
-    assert_eq!(singleshot(&tb, 0), Some(far));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(far));
     // The fallback does fire.
     assert_eq!(set_timer(&mut tb, u64::MAX), 0);
     advance_ns(100 * MS - 1);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
     advance_ns(1);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
+    assert!(pending(&tb, DomId::DOM0, port));
 }
 
 #[test]
@@ -221,7 +229,11 @@ fn each_domain_has_its_own_timer() {
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(singleshot(&tb, u), Some(t));
-    assert_eq!(singleshot(&tb, 0), Some(d0_deadline), "dom0's is untouched");
+    assert_eq!(
+        singleshot(&tb, DomId::DOM0),
+        Some(d0_deadline),
+        "dom0's is untouched"
+    );
     assert_eq!(
         crate::arch::lapic::deadline(),
         Some(t),
@@ -230,16 +242,16 @@ fn each_domain_has_its_own_timer() {
     advance_ns(MS);
     pass(&mut tb);
     assert!(pending(&tb, u, port_u));
-    assert!(!pending(&tb, 0, port0));
-    assert_eq!(singleshot(&tb, 0), Some(d0_deadline));
+    assert!(!pending(&tb, DomId::DOM0, port0));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(d0_deadline));
     // Cancelling one domain's timer leaves the other's.
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(set_timer(&mut tb, 0), 0);
-    assert_eq!(singleshot(&tb, 0), None);
+    assert_eq!(singleshot(&tb, DomId::DOM0), None);
     tb.run(u);
     let t2 = now() + MS;
     assert_eq!(set_timer(&mut tb, t2), 0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     assert_eq!(set_timer(&mut tb, 0), 0);
     assert_eq!(singleshot(&tb, u), Some(t2));
 }
@@ -251,7 +263,7 @@ fn the_timer_of_a_shut_down_domain_does_not_fire() {
     tb.run(u);
     let port = bind_timer_virq(&mut tb);
     assert_eq!(set_timer(&mut tb, now() + MS), 0);
-    tb.run(0);
+    tb.run(DomId::DOM0);
     tb.st(|st| crate::lifecycle::shutdown(st, u, guest_abi::sched::ShutdownReason::Poweroff));
     advance_ns(2 * MS);
     pass(&mut tb);
@@ -266,5 +278,5 @@ fn the_timeout_is_a_full_64_bit_value() {
     advance_ns(MS);
     let t = (1u64 << 32) + 7;
     assert_eq!(set_timer(&mut tb, t), 0);
-    assert_eq!(singleshot(&tb, 0), Some(t));
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(t));
 }

@@ -11,6 +11,7 @@ use guest_abi::errno::Errno;
 use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
 use guest_abi::hypercall::nr;
 use guest_abi::start_info::StartInfo;
+use guest_abi::types::{DomId, EvtchnPort};
 use guest_abi::vcpu::*;
 
 const MS: u64 = 1_000_000;
@@ -47,21 +48,21 @@ fn bind_timer_virq(tb: &mut Testbed) -> u32 {
     tb.read::<EvtchnBindVirq>(buf).port.0
 }
 
-fn pending(tb: &Testbed, dom: u16, port: u32) -> bool {
+fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::is_pending(&SharedWords::new(&d.shared_info), port)
+        two_level::is_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port))
     })
 }
 
-fn clear(tb: &Testbed, dom: u16, port: u32) {
+fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
+        two_level::clear_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port));
     });
 }
 
-fn timers(tb: &Testbed, dom: u16) -> crate::time::Timers {
+fn timers(tb: &Testbed, dom: DomId) -> crate::time::Timers {
     tb.st(|st| st.dom(dom).expect("domain exists").timers.clone())
 }
 
@@ -116,7 +117,7 @@ fn a_vcpu_the_domain_does_not_have_is_enoent_for_every_op() {
     ];
     tb.write(buf, &VcpuSetPeriodicTimer { period_ns: 10 * MS });
     let max = tb.st(|st| st.cur().max_vcpus.max(1));
-    let before = timers(&tb, 0);
+    let before = timers(&tb, DomId::DOM0);
     for cmd in cmds {
         for vcpu in [
             u64::from(max),
@@ -130,7 +131,7 @@ fn a_vcpu_the_domain_does_not_have_is_enoent_for_every_op() {
             );
         }
     }
-    let after = timers(&tb, 0);
+    let after = timers(&tb, DomId::DOM0);
     assert_eq!(
         (after.period, after.singleshot),
         (before.period, before.singleshot)
@@ -175,7 +176,11 @@ fn runstate_info_of_a_vcpu_kept_waiting_counts_runnable_time() {
     let u = tb.domu(1024);
     pass(&mut tb);
     let running = tb.current();
-    let waiting = if running == 0 { u } else { 0 };
+    let waiting = if running == DomId::DOM0 {
+        u
+    } else {
+        DomId::DOM0
+    };
     let entered = now();
     let runnable_before =
         tb.st(|st| st.dom(waiting).unwrap().vcpu.runstate.time[RUNSTATE_RUNNABLE as usize]);
@@ -228,26 +233,26 @@ fn periodic_timer_raises_virq_timer_every_period_until_stopped() {
     let start = now();
     tb.write(buf, &VcpuSetPeriodicTimer { period_ns: 4 * MS });
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf), 0);
-    let t = timers(&tb, 0);
+    let t = timers(&tb, DomId::DOM0);
     assert_eq!((t.period, t.periodic_next), (4 * MS, start + 4 * MS));
     assert_eq!(crate::arch::lapic::deadline(), Some(start + 4 * MS));
     advance_ns(4 * MS - 1);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port), "1 ns early");
+    assert!(!pending(&tb, DomId::DOM0, port), "1 ns early");
     advance_ns(1);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port), "first period");
-    assert_eq!(timers(&tb, 0).periodic_next, start + 8 * MS);
-    clear(&tb, 0, port);
+    assert!(pending(&tb, DomId::DOM0, port), "first period");
+    assert_eq!(timers(&tb, DomId::DOM0).periodic_next, start + 8 * MS);
+    clear(&tb, DomId::DOM0, port);
     advance_ns(4 * MS);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port), "second period");
-    clear(&tb, 0, port);
+    assert!(pending(&tb, DomId::DOM0, port), "second period");
+    clear(&tb, DomId::DOM0, port);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_PERIODIC_TIMER, 0, 0), 0);
-    assert_eq!(timers(&tb, 0).period, 0);
+    assert_eq!(timers(&tb, DomId::DOM0).period, 0);
     advance_ns(20 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port), "stopped");
+    assert!(!pending(&tb, DomId::DOM0, port), "stopped");
 }
 
 #[test]
@@ -261,7 +266,11 @@ fn periodic_timer_refuses_periods_under_1ms_or_beyond_i64_and_bad_pointers() {
             err(Errno::EINVAL),
             "{period_ns}"
         );
-        assert_eq!(timers(&tb, 0).period, 0, "nothing armed by {period_ns}");
+        assert_eq!(
+            timers(&tb, DomId::DOM0).period,
+            0,
+            "nothing armed by {period_ns}"
+        );
     }
     for p in [0, 0xFFFF_8000_0000_0000, mapped_end(&tb, buf) - 4] {
         assert_eq!(
@@ -270,12 +279,12 @@ fn periodic_timer_refuses_periods_under_1ms_or_beyond_i64_and_bad_pointers() {
             "{p:#x}"
         );
     }
-    assert_eq!(timers(&tb, 0).period, 0);
+    assert_eq!(timers(&tb, DomId::DOM0).period, 0);
     // The limits themselves are accepted.
     for period_ns in [MS, i64::MAX as u64] {
         tb.write(buf, &VcpuSetPeriodicTimer { period_ns });
         assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, buf), 0);
-        assert_eq!(timers(&tb, 0).period, period_ns);
+        assert_eq!(timers(&tb, DomId::DOM0).period, period_ns);
     }
 }
 
@@ -298,7 +307,7 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
         vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf),
         err(Errno::ETIME)
     );
-    assert_eq!(timers(&tb, 0).singleshot, None);
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
     // Exactly now is not in the past.
     tb.write(
         buf,
@@ -309,11 +318,11 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
         },
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
-    assert_eq!(timers(&tb, 0).singleshot, Some(now()));
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, Some(now()));
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
-    assert_eq!(timers(&tb, 0).singleshot, None);
-    clear(&tb, 0, port);
+    assert!(pending(&tb, DomId::DOM0, port));
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
+    clear(&tb, DomId::DOM0, port);
     // In the past without the flag: armed, and fires on the next pass.
     let past = now() - MS;
     tb.write(
@@ -325,10 +334,10 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
         },
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
-    assert_eq!(timers(&tb, 0).singleshot, Some(past));
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, Some(past));
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
-    clear(&tb, 0, port);
+    assert!(pending(&tb, DomId::DOM0, port));
+    clear(&tb, DomId::DOM0, port);
     // In the future: fires when due, once.
     let t = now() + 2 * MS;
     tb.write(
@@ -343,14 +352,14 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
     assert_eq!(crate::arch::lapic::deadline(), Some(t));
     advance_ns(2 * MS - 1);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
     advance_ns(1);
     pass(&mut tb);
-    assert!(pending(&tb, 0, port));
-    clear(&tb, 0, port);
+    assert!(pending(&tb, DomId::DOM0, port));
+    clear(&tb, DomId::DOM0, port);
     advance_ns(20 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
 }
 
 #[test]
@@ -368,16 +377,16 @@ fn stop_singleshot_timer_disarms_it() {
         },
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
-    assert_eq!(timers(&tb, 0).singleshot, Some(t));
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, Some(t));
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
-    assert_eq!(timers(&tb, 0).singleshot, None);
+    assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
     advance_ns(5 * MS);
     pass(&mut tb);
-    assert!(!pending(&tb, 0, port));
+    assert!(!pending(&tb, DomId::DOM0, port));
     // Stopping a stopped timer is fine; the periodic timer is a separate one.
     buf_periodic(&mut tb, 4 * MS);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
-    assert_eq!(timers(&tb, 0).period, 4 * MS);
+    assert_eq!(timers(&tb, DomId::DOM0).period, 4 * MS);
 }
 
 fn buf_periodic(tb: &mut Testbed, period_ns: u64) {
@@ -401,7 +410,7 @@ fn singleshot_timer_from_a_bad_pointer_faults_and_arms_nothing() {
             err(Errno::EFAULT),
             "{p:#x}"
         );
-        assert_eq!(timers(&tb, 0).singleshot, None);
+        assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
     }
 }
 
@@ -412,8 +421,12 @@ fn the_timers_are_per_domain() {
     tb.run(u);
     buf_periodic(&mut tb, 3 * MS);
     assert_eq!(timers(&tb, u).period, 3 * MS);
-    assert_eq!(timers(&tb, 0).period, 0, "dom0's timer is its own");
-    tb.run(0);
+    assert_eq!(
+        timers(&tb, DomId::DOM0).period,
+        0,
+        "dom0's timer is its own"
+    );
+    tb.run(DomId::DOM0);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_PERIODIC_TIMER, 0, 0), 0);
     assert_eq!(timers(&tb, u).period, 3 * MS, "dom0 cannot stop the domU's");
 }

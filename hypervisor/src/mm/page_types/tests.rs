@@ -1,8 +1,8 @@
 use super::*;
 use std::collections::HashMap;
 
-const D0: u16 = 0;
-const D1: u16 = 1;
+const D0: DomId = DomId(0);
+const D1: DomId = DomId(1);
 const HV_SLOT: u64 = 0xdead_0000 | pte::P;
 
 #[derive(Default)]
@@ -39,7 +39,7 @@ impl TableMem for Mem {
     fn flush_tlb(&mut self) {
         self.1 += 1;
     }
-    fn note_pending(&mut self, _owner: u16, mfn: Mfn) {
+    fn note_pending(&mut self, _owner: DomId, mfn: Mfn) {
         if !self.3.contains(&mfn) {
             self.3.push(mfn);
         }
@@ -209,7 +209,7 @@ fn e(mfn: u64, flags: u64) -> u64 {
 const RW: u64 = pte::P | pte::RW | pte::US;
 const RO: u64 = pte::P | pte::US;
 
-fn setup(n: usize, owner: u16) -> Vec<PageInfo> {
+fn setup(n: usize, owner: DomId) -> Vec<PageInfo> {
     let mut v = vec![PageInfo::default(); n];
     for p in v.iter_mut() {
         p.owner = owner;
@@ -538,7 +538,7 @@ fn list_of(ft: &mut FrameTable<'_>, r: core::ops::Range<u64>) -> PageList {
 fn teardown(
     ft: &mut FrameTable<'_>,
     mem: &mut Mem,
-    dom: u16,
+    dom: DomId,
     list: &mut PageList,
     budget: u64,
     mut each: impl FnMut(&FrameTable<'_>, &[u64]),
@@ -562,7 +562,7 @@ fn teardown(
 fn collect(
     ft: &mut FrameTable<'_>,
     mem: &mut Mem,
-    dom: u16,
+    dom: DomId,
     list: &mut PageList,
 ) -> (Vec<u64>, u64) {
     let mut freed = Vec::new();
