@@ -176,6 +176,7 @@ impl Cache {
             .is_some_and(|g| g.debs == wanted && missing.is_empty());
         if same {
             eprintln!("xtask: guests: the cache holds apt's current packages");
+            self.remove_stale_debs(&wanted);
             return self.unpacked(wanted);
         }
         if !missing.is_empty() {
