@@ -17,6 +17,8 @@ const TRAILER: &str = "TRAILER!!!";
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
+const S_IFLNK: u32 = 0o120000;
+const S_IFCHR: u32 = 0o020000;
 
 /// Why an initrd could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +56,10 @@ pub struct Entry<'a> {
     pub name: &'a str,
     /// The mode, file type bits included.
     pub mode: u32,
-    /// The contents (empty for directories).
+    /// The contents (empty for directories and devices; a symlink's target).
     pub data: &'a [u8],
+    /// A device node's major and minor number (0, 0 for everything else).
+    pub rdev: (u32, u32),
 }
 
 impl Entry<'_> {
@@ -66,6 +70,14 @@ impl Entry<'_> {
     /// Is this a directory?
     pub fn is_dir(&self) -> bool {
         self.mode & S_IFMT == S_IFDIR
+    }
+    /// Is this a symbolic link (its target is `data`)?
+    pub fn is_symlink(&self) -> bool {
+        self.mode & S_IFMT == S_IFLNK
+    }
+    /// Is this a character device node?
+    pub fn is_char_device(&self) -> bool {
+        self.mode & S_IFMT == S_IFCHR
     }
 }
 
@@ -182,6 +194,7 @@ fn parse_entry(data: &[u8], off: usize) -> Result<(Option<Entry<'_>>, usize), In
         *f = hex_field(data, off + 6 + i * 8, off)?;
     }
     let mode = fields[1];
+    let rdev = (fields[9], fields[10]);
     let filesize = fields[6] as usize;
     let namesize = fields[11] as usize;
     let name_start = off + HEADER_LEN;
@@ -207,6 +220,7 @@ fn parse_entry(data: &[u8], off: usize) -> Result<(Option<Entry<'_>>, usize), In
             name,
             mode,
             data: body,
+            rdev,
         }),
         next,
     ))
@@ -215,28 +229,99 @@ fn parse_entry(data: &[u8], off: usize) -> Result<(Option<Entry<'_>>, usize), In
 /// Packs `files` (path, contents) into a newc archive: regular files, mode 0644, the parent
 /// directories created as needed (mode 0755), names stored without a leading `/`.
 pub fn write_newc(files: &[(&str, &[u8])]) -> alloc::vec::Vec<u8> {
+    let members: alloc::vec::Vec<Member<'_>> = files
+        .iter()
+        .map(|&(path, data)| Member::File {
+            path,
+            mode: 0o644,
+            data,
+        })
+        .collect();
+    write_members(&members)
+}
+
+/// One member for [`write_members`]; `mode` is the permission bits only (e.g. `0o755`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member<'a> {
+    /// A regular file.
+    File {
+        path: &'a str,
+        mode: u32,
+        data: &'a [u8],
+    },
+    /// A directory.
+    Dir { path: &'a str, mode: u32 },
+    /// A symbolic link to `target`.
+    Symlink { path: &'a str, target: &'a str },
+    /// A character device node.
+    CharDevice {
+        path: &'a str,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    },
+}
+
+impl Member<'_> {
+    fn path(&self) -> &str {
+        match *self {
+            Self::File { path, .. }
+            | Self::Dir { path, .. }
+            | Self::Symlink { path, .. }
+            | Self::CharDevice { path, .. } => path,
+        }
+    }
+}
+
+/// Packs `members` into a newc archive in order, owned by root: parent directories not
+/// listed before their contents are created (mode 0755), each directory once, names stored
+/// without a leading `/`. What Linux unpacks as an initramfs.
+pub fn write_members(members: &[Member<'_>]) -> alloc::vec::Vec<u8> {
     use alloc::string::String;
     use alloc::vec::Vec;
     let mut out = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
     let mut ino = 1u32;
-    for (path, data) in files {
-        let path = normalize(path);
+    for member in members {
+        let path = normalize(member.path());
         // Parent directories first, each once.
         let mut from = 0;
         while let Some(i) = path[from..].find('/') {
             let dir = &path[..from + i];
             if !dir.is_empty() && !dirs.iter().any(|d| d == dir) {
                 dirs.push(String::from(dir));
-                push_entry(&mut out, ino, S_IFDIR | 0o755, 2, dir, &[]);
+                push_entry(&mut out, ino, S_IFDIR | 0o755, 2, dir, &[], (0, 0));
                 ino += 1;
             }
             from += i + 1;
         }
-        push_entry(&mut out, ino, S_IFREG | 0o644, 1, path, data);
+        let perm = |mode: u32| mode & 0o7777;
+        match *member {
+            Member::File { mode, data, .. } => {
+                push_entry(&mut out, ino, S_IFREG | perm(mode), 1, path, data, (0, 0));
+            }
+            Member::Dir { mode, .. } => {
+                let dir = path.trim_end_matches('/');
+                if dir.is_empty() || dirs.iter().any(|d| d == dir) {
+                    continue;
+                }
+                dirs.push(String::from(dir));
+                push_entry(&mut out, ino, S_IFDIR | perm(mode), 2, dir, &[], (0, 0));
+            }
+            Member::Symlink { target, .. } => {
+                let data = target.as_bytes();
+                push_entry(&mut out, ino, S_IFLNK | 0o777, 1, path, data, (0, 0));
+            }
+            Member::CharDevice {
+                mode, major, minor, ..
+            } => {
+                let rdev = (major, minor);
+                push_entry(&mut out, ino, S_IFCHR | perm(mode), 1, path, &[], rdev);
+            }
+        }
         ino += 1;
     }
-    push_entry(&mut out, 0, 0, 1, TRAILER, &[]);
+    push_entry(&mut out, 0, 0, 1, TRAILER, &[], (0, 0));
     out
 }
 
@@ -247,6 +332,7 @@ fn push_entry(
     nlink: u32,
     name: &str,
     data: &[u8],
+    rdev: (u32, u32),
 ) {
     use core::fmt::Write;
     let mut header = alloc::string::String::new();
@@ -260,8 +346,8 @@ fn push_entry(
         data.len() as u32,
         0,
         0,
-        0,
-        0,
+        rdev.0,
+        rdev.1,
         name.len() as u32 + 1,
         0,
     ];
@@ -313,6 +399,74 @@ mod tests {
         );
         let dirs: Vec<_> = rd.files().filter(|e| e.is_dir()).map(|e| e.name).collect();
         assert_eq!(dirs, ["etc", "etc/xen", "boot"]);
+    }
+
+    #[test]
+    fn members_of_every_kind() {
+        let bytes = write_members(&[
+            Member::Dir {
+                path: "/dev",
+                mode: 0o755,
+            },
+            Member::CharDevice {
+                path: "/dev/console",
+                mode: 0o600,
+                major: 5,
+                minor: 1,
+            },
+            Member::File {
+                path: "/init",
+                mode: 0o755,
+                data: b"#!/bin/sh\n",
+            },
+            Member::File {
+                path: "/bin/busybox",
+                mode: 0o100_755,
+                data: b"\x7fELF",
+            },
+            Member::Symlink {
+                path: "/bin/sh",
+                target: "busybox",
+            },
+            Member::Dir {
+                path: "bin/",
+                mode: 0o700,
+            },
+            Member::Dir {
+                path: "/tmp",
+                mode: 0o1777,
+            },
+        ]);
+        let rd = Initrd::parse(&bytes).unwrap();
+        let names: Vec<_> = rd.files().map(|e| e.name).collect();
+        assert_eq!(
+            names,
+            [
+                "dev",
+                "dev/console",
+                "init",
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "tmp"
+            ],
+            "parents once, before their contents; a directory listed again is skipped"
+        );
+        let console = rd.get_entry("/dev/console").unwrap();
+        assert!(console.is_char_device() && !console.is_file());
+        assert_eq!((console.mode & 0o7777, console.rdev), (0o600, (5, 1)));
+        let init = rd.get_entry("/init").unwrap();
+        assert!(init.is_file());
+        assert_eq!(init.mode, 0o100_755);
+        assert_eq!(rd.get("/init"), Some(&b"#!/bin/sh\n"[..]));
+        assert_eq!(rd.get_entry("/bin/busybox").unwrap().mode, 0o100_755);
+        let sh = rd.get_entry("/bin/sh").unwrap();
+        assert!(sh.is_symlink() && !sh.is_file());
+        assert_eq!((sh.data, sh.mode & 0o777), (&b"busybox"[..], 0o777));
+        assert_eq!(rd.get("/bin/sh"), None, "a symlink is not a regular file");
+        assert_eq!(rd.get_entry("/bin").unwrap().mode, 0o040_755);
+        assert_eq!(rd.get_entry("/tmp").unwrap().mode, 0o041_777);
+        assert_eq!(rd.get_entry("/bin").unwrap().rdev, (0, 0));
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! `boot/pv-guest` and every `dom0-tools/examples/*.cfg` under `etc/xen/`, and the native
 //! build of pv-guest's benchmark workloads (`--features native`, `pv-guest-native.elf`,
 //! booted on its own by `cargo xtask bench`).
+//!
+//! `cargo xtask build --guests`: dom0's initrd also carries Debian's Linux guests
+//! ([`crate::guests`]: `boot/vmlinuz`, `boot/initramfs-linux`, `boot/grub-x86_64-xen.bin`,
+//! `etc/xen/linux.cfg`, `etc/xen/pvgrub.cfg`; ~12 MB), fetched into `target/debian/` first
+//! if they are not cached there. Without `--guests` they are left out even when cached:
+//! the hypervisor keeps dom0's initrd in RAM for good, and 12 MB less free memory fails
+//! tests that size their domains to what a 512 MiB machine has free (xl_many).
 
 use crate::qemu::{self, Images};
 use std::path::{Path, PathBuf};
@@ -92,16 +99,65 @@ impl Crate {
 /// The native image's file name in `target/images/`.
 pub const NATIVE_IMAGE: &str = "pv-guest-native.elf";
 
-/// `cargo xtask build`.
-pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(a) = args.first() {
-        return Err(format!("build: unknown argument {a:?}"));
+/// Whether dom0's initrd carries Debian's Linux guests ([`crate::guests`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinuxGuests {
+    /// Yes, fetched first if not cached (`--guests`; the network on first use).
+    Fetch,
+    /// No (the default).
+    Off,
+}
+
+/// `--guests`: [`LinuxGuests::Fetch`]; any other argument is not ours (`false`).
+pub fn parse_guests_flag(arg: &str, guests: &mut LinuxGuests) -> bool {
+    let ours = arg == "--guests";
+    if ours {
+        *guests = LinuxGuests::Fetch;
     }
-    build_all()
+    ours
+}
+
+/// `cargo xtask build [--guests]`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut guests = LinuxGuests::Off;
+    for a in args {
+        if !parse_guests_flag(a, &mut guests) {
+            return Err(format!(
+                "build: unknown argument {a:?}\nusage: cargo xtask build [--guests]"
+            ));
+        }
+    }
+    build_with(guests)
+}
+
+/// Builds everything, without the Linux guests.
+pub fn build_all() -> Result<(), String> {
+    build_with(LinuxGuests::Off)
+}
+
+/// dom0's files for the Linux guests per `mode` (none without them); writes the initramfs
+/// to `target/images/` too.
+fn linux_guests(mode: LinuxGuests) -> Result<Vec<(String, Vec<u8>)>, String> {
+    if mode == LinuxGuests::Off {
+        return Ok(Vec::new());
+    }
+    let guests = crate::guests::Cache::new().ensure(false)?;
+    let files = crate::guests::dom0_files(&guests)?;
+    if let Some((_, initramfs)) = files.iter().find(|(n, _)| n == "boot/initramfs-linux") {
+        let path = qemu::images_dir().join(crate::guests::INITRAMFS_IMAGE);
+        std::fs::write(&path, initramfs).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let bytes: usize = files.iter().map(|(_, d)| d.len()).sum();
+    eprintln!(
+        "xtask: dom0's initrd carries the Linux guests ({:.1} MB, {})",
+        bytes as f64 / 1e6,
+        guests.vmlinuz.display()
+    );
+    Ok(files)
 }
 
 /// Builds everything, writing what it can even when pv-guest fails.
-pub fn build_all() -> Result<(), String> {
+pub fn build_with(guests: LinuxGuests) -> Result<(), String> {
     let root = qemu::workspace_root();
     crate::prereq::ensure_toolchain(&root)?;
     let images = Images::in_dir(&qemu::images_dir());
@@ -119,7 +175,8 @@ pub fn build_all() -> Result<(), String> {
         }
         Err(_) => None,
     };
-    let cpio = initrd(&root, guest_elf.as_deref())?;
+    let linux = linux_guests(guests)?;
+    let cpio = initrd(&root, guest_elf.as_deref(), &linux)?;
     std::fs::write(&images.initrd, cpio).map_err(|e| format!("writing initrd: {e}"))?;
     let native = cargo_build(&root, &PV_GUEST_NATIVE).and_then(|path| {
         check_multiboot(&path)?;
@@ -158,8 +215,13 @@ fn copy(from: &Path, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
 }
 
-/// dom0's initrd: `boot/pv-guest` (if built) and `etc/xen/*.cfg` from dom0-tools/examples.
-fn initrd(root: &Path, guest: Option<&[u8]>) -> Result<Vec<u8>, String> {
+/// dom0's initrd: `boot/pv-guest` (if built), `etc/xen/*.cfg` from dom0-tools/examples and
+/// the `linux` guests' files ([`linux_guests`]).
+fn initrd(
+    root: &Path,
+    guest: Option<&[u8]>,
+    linux: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, String> {
     let examples = root.join("dom0-tools").join("examples");
     let mut cfgs: Vec<(String, Vec<u8>)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir(&examples) {
@@ -173,11 +235,14 @@ fn initrd(root: &Path, guest: Option<&[u8]>) -> Result<Vec<u8>, String> {
         }
     }
     cfgs.push((String::from("etc/xen/bad-huge.cfg"), huge_config()));
+    cfgs.extend(linux.iter().filter(|(n, _)| n.starts_with("etc/")).cloned());
     cfgs.sort();
     let mut files: Vec<(&str, &[u8])> = Vec::new();
     if let Some(g) = guest {
         files.push(("boot/pv-guest", g));
     }
+    let boot = linux.iter().filter(|(n, _)| !n.starts_with("etc/"));
+    files.extend(boot.map(|(n, d)| (n.as_str(), d.as_slice())));
     files.extend(cfgs.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
     Ok(dom0_tools::initrd::write_newc(&files))
 }
@@ -235,7 +300,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace");
-        let cpio = initrd(root, None).expect("initrd");
+        let cpio = initrd(root, None, &[]).expect("initrd");
         let rd = dom0_tools::initrd::Initrd::parse(&cpio).expect("cpio");
         assert!(rd.get("/etc/xen/domu.cfg").is_some());
         assert!(rd.get("/etc/xen/bad-many-keys.cfg").is_some());

@@ -1,6 +1,7 @@
-//! `cargo xtask build|run|test|bench|clippy|iso|soak`.
+//! `cargo xtask build|run|test|bench|clippy|iso|soak|guests`.
 mod bench;
 mod build;
+mod guests;
 mod iso;
 mod prereq;
 #[allow(dead_code)]
@@ -19,7 +20,8 @@ fn main() {
         Some("clippy") => test::clippy::run(&args[1..]),
         Some("iso") => iso::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
-        _ => Err("usage: cargo xtask build|run|test|bench|clippy|iso|soak".to_string()),
+        Some("guests") => guests::run(&args[1..]),
+        _ => Err("usage: cargo xtask build|run|test|bench|clippy|iso|soak|guests".to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

@@ -129,14 +129,15 @@ pub fn ensure_toolchain(root: &Path) -> Result<(), String> {
     }
 }
 
-fn is_root() -> bool {
+/// Whether xtask runs as root (then apt-get may install and update).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn has_apt() -> bool {
+pub fn has_apt() -> bool {
     Command::new("apt-get")
         .arg("--version")
         .stdout(Stdio::null())
@@ -145,6 +146,17 @@ fn has_apt() -> bool {
 }
 
 static APT_UPDATE: Once = Once::new();
+
+/// `apt-get update`, at most once per xtask run (later calls do nothing).
+pub fn apt_update_once() {
+    APT_UPDATE.call_once(|| {
+        eprintln!("xtask: apt-get update");
+        let _ = Command::new("apt-get")
+            .args(["update", "-q"])
+            .stdin(Stdio::null())
+            .status();
+    });
+}
 
 /// One thing xtask needs from Debian: the packages that provide it and how to tell it is there.
 pub struct Need {
@@ -174,12 +186,7 @@ pub fn ensure(need: &Need) -> Result<(), String> {
         "xtask: {} not found; installing {pkgs} with apt-get",
         need.what
     );
-    APT_UPDATE.call_once(|| {
-        let _ = Command::new("apt-get")
-            .args(["update", "-q"])
-            .stdin(Stdio::null())
-            .status();
-    });
+    apt_update_once();
     let ok = Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(need.packages)

@@ -1,12 +1,17 @@
-//! `cargo xtask run [--hv-cmdline "..."]`: build, then boot QEMU interactively.
+//! `cargo xtask run [--hv-cmdline "..."] [--guests]`: build, then boot QEMU interactively
+//! (`--guests`: with Debian's Linux guests in dom0's initrd, as `cargo xtask build --guests`).
 
 use crate::qemu::{self, Images, Outcome};
 
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut hv_cmdline = String::new();
+    let mut guests = crate::build::LinuxGuests::Off;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if crate::build::parse_guests_flag(a, &mut guests) {
+            continue;
+        }
         match a.as_str() {
             "--hv-cmdline" => {
                 hv_cmdline = it.next().ok_or("--hv-cmdline needs a value")?.clone();
@@ -15,7 +20,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             other => return Err(format!("run: unknown argument {other:?}")),
         }
     }
-    crate::build::build_all()?;
+    crate::build::build_with(guests)?;
     qemu::ensure_qemu()?;
     let images = Images::in_dir(&qemu::images_dir());
     let mut cmd = qemu::qemu_command(&images, &hv_cmdline);
