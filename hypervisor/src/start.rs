@@ -1,16 +1,12 @@
 //! After arch and memory set-up: build dom0 from the first Multiboot module and run it.
 
 use crate::arch;
-use crate::boot_info::{BootInfo, Module};
+use crate::boot_info::BootInfo;
 use crate::domain::state::{State, STATE};
+use crate::phys::modules::BootModules;
 
 /// dom0's memory unless `dom0_mem=` says otherwise.
 const DEFAULT_DOM0_MIB: u64 = 64;
-
-fn module_bytes(m: &Module) -> &'static [u8] {
-    let len = (m.end - m.start) as usize;
-    crate::phys::directmap::reserved_bytes(m.start, len)
-}
 
 /// Parse `dom0_mem=` ("64M", "1G", or a number of MiB).
 pub fn parse_mib(v: &str) -> Option<u64> {
@@ -31,16 +27,20 @@ pub fn start(info: &'static BootInfo) -> ! {
     let Some(kmod) = info.modules.first() else {
         panic!("no dom0 kernel: pass it as the first Multiboot module");
     };
-    let kernel = module_bytes(kmod);
-    let initrd = info.modules.get(1).map(module_bytes);
     // dom0's arguments: the module's command line without the file name (boot_info).
     let cmdline = kmod.args.trim();
     let mib = match info.option("dom0_mem") {
         Some(v) => parse_mib(v).unwrap_or_else(|| panic!("dom0_mem={v}: expected a size like 64M")),
         None => DEFAULT_DOM0_MIB,
     };
+    let modules = BootModules::new(info.modules.iter().map(|m| (m.start, m.end)));
+    let kernel = modules.bytes(0).unwrap_or_default();
+    let initrd = modules.bytes(1);
     crate::domain::state::with(|st| crate::build::build(st, kernel, initrd, cmdline, mib * 256))
         .unwrap_or_else(|e| panic!("cannot start dom0: {e}"));
+    // dom0 has its copies: the modules' memory goes back to the allocator, as in Xen.
+    let freed = modules.release();
+    log::info!("boot modules: {} KiB given back", freed * 4);
     // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {

@@ -29,12 +29,3 @@ pub fn mfn_to_virt(mfn: Mfn) -> *mut u8 {
 pub fn virt_to_phys(va: u64) -> Option<u64> {
     va.checked_sub(DIRECTMAP_BASE).filter(|&pa| pa < 1 << 43)
 }
-
-/// The boot modules' bytes: `len` bytes of RAM from `pa`, which the frame allocator keeps
-/// reserved for the hypervisor's lifetime (nothing else allocates or writes them).
-#[cfg(target_os = "none")]
-pub fn reserved_bytes(pa: u64, len: usize) -> &'static [u8] {
-    // SAFETY: the range is RAM the allocator reserved at boot (a Multiboot module), mapped by
-    // the direct map and never written after boot.
-    unsafe { core::slice::from_raw_parts(phys_to_virt(pa), len) }
-}

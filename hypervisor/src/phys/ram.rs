@@ -64,3 +64,12 @@ pub fn reset(frames: u64) {
     BLOCK.store(p as usize, Ordering::Release);
     BASE.store(base, Ordering::Release);
 }
+
+/// A test puts `bytes` into RAM at physical address `pa` (as a boot loader would).
+#[cfg(test)]
+pub fn write_for_test(pa: u64, bytes: &[u8]) {
+    let end = pa + bytes.len() as u64;
+    assert!(end <= frames() * 4096, "inside the modelled RAM");
+    // SAFETY: inside the block (checked above); tests write RAM nothing else holds.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), base().add(pa as usize), bytes.len()) };
+}
