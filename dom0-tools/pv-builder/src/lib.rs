@@ -7,6 +7,8 @@
 extern crate alloc;
 
 pub mod build;
+pub mod bzimage;
+pub mod decompress;
 pub mod elf;
 
 /// The XENFEAT bits the builder's tests assume the hypervisor offers (the simulated
