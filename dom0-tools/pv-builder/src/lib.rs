@@ -10,6 +10,7 @@ pub mod build;
 pub mod bzimage;
 pub mod decompress;
 pub mod elf;
+pub mod kernel;
 
 /// The XENFEAT bits the builder's tests assume the hypervisor offers (the simulated
 /// hypervisor of the toolstack's tests offers the same).
