@@ -7,7 +7,10 @@
 extern crate alloc;
 
 pub mod build;
+pub mod bzimage;
+pub mod decompress;
 pub mod elf;
+pub mod kernel;
 
 /// The XENFEAT bits the builder's tests assume the hypervisor offers (the simulated
 /// hypervisor of the toolstack's tests offers the same).

@@ -6,7 +6,10 @@
 //!
 //! dom0's heap needed does not grow with the domain: the builder keeps the MFNs of the initial
 //! region only (at most [`MAX_REGION_MIB`] of it), and the rest of the domain's memory is
-//! populated a batch at a time while the p2m list is written ([`ForeignMemory`]).
+//! populated a batch at a time while the p2m list is written ([`ForeignMemory`]). The
+//! kernel is read in place, unless it is a bzImage: then its decompressed ELF is held on
+//! the heap while the domain is built, within what the heap has free
+//! ([`KERNEL_HEAP_HEADROOM`]).
 
 use super::args::{self, Opt};
 use super::{DomainRecord, Toolstack, XlResult, DOM0_NAME};
@@ -14,6 +17,7 @@ use crate::build::{build_pv, check_features, fill_vcpu_context, BuildError, Buil
 use crate::config::{DomainConfig, MAX_MEMORY_MIB};
 use crate::elf::ElfImage;
 use crate::hv::{ForeignMemory, Hypervisor};
+use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -30,6 +34,9 @@ pub const CONFIG_DIR: &str = "/etc/xen/";
 /// create` builds, in MiB: the builder keeps its MFN list on dom0's heap (8 bytes a page,
 /// here at most 256 KiB). A 4 GiB guest's region is about 20 MiB.
 pub const MAX_REGION_MIB: u64 = 128;
+/// dom0's heap left free while a bzImage's kernel is decompressed (for the rest of `xl
+/// create` and for xenstored): the decompression may take what the heap has beyond this.
+pub const KERNEL_HEAP_HEADROOM: usize = 2 << 20;
 /// vCPUs this hypervisor runs per domain (its `domain::MAX_VCPUS`; createdomain refuses more
 /// with EINVAL, which says nothing about the limit, so `xl create` checks first).
 pub const MAX_VCPUS_PER_DOMAIN: u32 = 1;
@@ -125,7 +132,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let kernel = initrd
             .get(&cfg.kernel)
             .ok_or_else(|| format!("kernel \"{}\" not found in dom0's initrd", cfg.kernel))?;
-        let img = ElfImage::parse(kernel).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
+        let kernel = self.kernel_elf(&cfg.kernel, kernel)?;
+        let img =
+            ElfImage::parse(&kernel).map_err(|e| format!("kernel \"{}\": {e}", cfg.kernel))?;
         let ramdisk = match &cfg.ramdisk {
             Some(r) => Some(
                 initrd
@@ -354,6 +363,31 @@ impl<H: Hypervisor> Toolstack<'_, H> {
 }
 
 impl<H: Hypervisor> Toolstack<'_, H> {
+    /// The ELF of the kernel at `path` (`bytes`): a plain ELF as it is, a bzImage's payload
+    /// decompressed, as Xen's libxc loads kernels. The decompressed kernel and the
+    /// decompressor's buffers live in dom0's heap: they may take what it has free beyond
+    /// [`KERNEL_HEAP_HEADROOM`] (as xenstored reports it), and a kernel needing more is
+    /// refused naming both.
+    fn kernel_elf<'k>(&self, path: &str, bytes: &'k [u8]) -> Result<Cow<'k, [u8]>, String> {
+        use pv_builder::decompress::Limits;
+        let free = self.xs.heap_free.map(|free| free());
+        let mut limits = Limits::default();
+        if let Some(free) = free {
+            limits.max_memory = limits
+                .max_memory
+                .min(free.saturating_sub(KERNEL_HEAP_HEADROOM));
+        }
+        pv_builder::kernel::kernel_elf_within(bytes, limits).map_err(|e| match free {
+            Some(free) if e.is_memory() => format!(
+                "kernel \"{path}\": {e}: dom0's heap has {} KiB free, of which {} KiB may go to \
+                 decompressing a kernel (dom0's heap grows with its memory: dom0_mem=)",
+                free >> 10,
+                limits.max_memory >> 10
+            ),
+            _ => format!("kernel \"{path}\": {e}"),
+        })
+    }
+
     /// The config's `cpu_weight` and `cap`, through the credit scheduler's putinfo.
     fn apply_sched_params(&mut self, domid: DomId, cfg: &DomainConfig) -> Result<(), String> {
         let cap = u16::try_from(cfg.cap).map_err(|_| format!("cap = {}: too large", cfg.cap))?;

@@ -1,3 +1,4 @@
+use super::create::KERNEL_HEAP_HEADROOM;
 use super::shutdown::ACK_WAIT_NS;
 use super::*;
 use crate::elf::testimg::TestElf;
@@ -206,7 +207,7 @@ fn errors_change_nothing() {
     refused(
         &mut ts,
         "xl create notelf.cfg",
-        "xl: kernel \"/etc/xen/domu.cfg\": not an ELF file",
+        "xl: kernel \"/etc/xen/domu.cfg\": not an ELF file nor a bzImage",
     );
     refused(
         &mut ts,
@@ -1134,4 +1135,241 @@ fn domain_ids_and_names_are_bounded() {
         "xl: rename: invalid name: too long (64 characters, at most 63)",
     );
     assert_eq!(xl(&mut ts, &format!("xl rename domu {}", &long[..63])).0, 0);
+}
+
+/// A config for `name` with `kernel`.
+fn cfg_for(name: &str, kernel: &str) -> Vec<u8> {
+    format!("name = \"{name}\"\nkernel = \"{kernel}\"\nmemory = 16\nextra = \"greet\"\n")
+        .into_bytes()
+}
+
+#[test]
+fn create_from_a_bzimage_builds_as_the_elf_would() {
+    use pv_builder::bzimage::testimg::bzimage;
+    use pv_builder::decompress::Compression;
+    let elf = TestElf::pv().bytes();
+    // xz as Debian's kernels, gzip as older ones.
+    let xz = bzimage(Compression::Xz, &elf);
+    let gz = bzimage(Compression::Gzip, &elf);
+    let rd = write_newc(&[
+        ("/etc/xen/elf.cfg", &cfg_for("elf", "/boot/pv-guest")),
+        ("/etc/xen/xz.cfg", &cfg_for("xz", "/boot/vmlinuz")),
+        ("/etc/xen/gz.cfg", &cfg_for("gz", "/boot/vmlinuz.gz")),
+        ("/boot/pv-guest", &elf),
+        ("/boot/vmlinuz", &xz),
+        ("/boot/vmlinuz.gz", &gz),
+    ]);
+    let mut ts = toolstack(&rd);
+    for (id, name) in [(1, "elf"), (2, "xz"), (3, "gz")] {
+        let (rc, out) = xl(&mut ts, &format!("xl create {name}.cfg"));
+        assert_eq!(
+            (rc, out.as_str()),
+            (
+                0,
+                format!("Parsing config from {name}.cfg\nStarted domain {name} (id={id})\n")
+                    .as_str()
+            )
+        );
+    }
+    let hv = ts.hypervisor();
+    let start_info = |hv: &mut TestHv, id: u16| {
+        let rsi = hv.domain(id).unwrap().rsi;
+        let si = hv.guest_bytes(id, rsi, 4096 - (rsi & 0xFFF) as usize);
+        <guest_abi::start_info::StartInfo as zerocopy::FromBytes>::read_from_prefix(&si)
+            .unwrap()
+            .0
+    };
+    // The kernel's six pages: text, data and bss.
+    let kernel = |hv: &mut TestHv, id: u16| {
+        (0..6u64)
+            .flat_map(|p| hv.guest_bytes(id, pv_builder::elf::testimg::BASE + p * 4096, 4096))
+            .collect::<Vec<u8>>()
+    };
+    let want = hv.domain(1).unwrap();
+    let want_si = start_info(hv, 1);
+    let want_kernel = kernel(hv, 1);
+    // (Its second page is the hypercall page, which the builder fills.)
+    assert!(want_kernel[..0x1000] == TestElf::pv().segs[0].data[..0x1000]);
+    for id in [2, 3] {
+        let d = hv.domain(id).unwrap();
+        assert_eq!(
+            (d.rip, d.cs, d.rsi, d.tot_pages, d.online, d.l4_pinned),
+            (
+                want.rip,
+                want.cs,
+                want.rsi,
+                want.tot_pages,
+                want.online,
+                want.l4_pinned
+            ),
+            "domain {id}"
+        );
+        // The same layout (everything but the machine frames and event channels).
+        let si = start_info(hv, id);
+        assert_eq!(
+            (
+                si.magic,
+                si.nr_pages,
+                si.flags,
+                si.pt_base,
+                si.nr_pt_frames,
+                si.mfn_list,
+                si.mod_start,
+                si.mod_len,
+                si.first_p2m_pfn,
+                si.nr_p2m_frames
+            ),
+            (
+                want_si.magic,
+                want_si.nr_pages,
+                want_si.flags,
+                want_si.pt_base,
+                want_si.nr_pt_frames,
+                want_si.mfn_list,
+                want_si.mod_start,
+                want_si.mod_len,
+                want_si.first_p2m_pfn,
+                want_si.nr_p2m_frames
+            ),
+            "domain {id}'s start_info"
+        );
+        assert_eq!(si.cmd_line, want_si.cmd_line);
+        // The kernel where the ELF put it.
+        assert!(kernel(hv, id) == want_kernel, "domain {id}'s kernel");
+        // And it runs.
+        hv.guest(id).block().unwrap();
+    }
+}
+
+#[test]
+fn create_refuses_bad_bzimages_naming_the_cause() {
+    use pv_builder::bzimage::testimg::{bzimage, compress, TestBzImage};
+    use pv_builder::decompress::Compression;
+    let elf = TestElf::pv().bytes();
+    let xz = bzimage(Compression::Xz, &elf);
+    let lzo = TestBzImage::new(b"\x89LZO\0\r\n\x1a\n".to_vec()).bytes();
+    let mut old = TestBzImage::new(compress(Compression::Xz, &elf));
+    old.version = 0x0206;
+    let old = old.bytes();
+    // A corrupt payload: one byte of the compressed data changed.
+    let mut bad = compress(Compression::Xz, &elf);
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    let bad = TestBzImage::new(bad).bytes();
+    let mut noxen = TestElf::pv();
+    noxen.notes.clear();
+    let noxen = bzimage(Compression::Xz, &noxen.bytes());
+    let notelf = bzimage(Compression::Zstd, b"a kernel for some other machine");
+    let kernels: [(&str, &[u8]); 7] = [
+        ("/boot/cut", &xz[..xz.len() / 2]),
+        ("/boot/lzo", &lzo),
+        ("/boot/old", &old),
+        ("/boot/bad", &bad),
+        ("/boot/noxen", &noxen),
+        ("/boot/notelf", &notelf),
+        ("/boot/header", &xz[..0x220]),
+    ];
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (path, bytes) in kernels {
+        let name = &path[6..];
+        files.push((format!("/etc/xen/{name}.cfg"), cfg_for(name, path)));
+        files.push((path.to_string(), bytes.to_vec()));
+    }
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let rd = write_newc(&entries);
+    let mut ts = toolstack(&rd);
+    let payload_len = compress(Compression::Xz, &elf).len();
+    refused(
+        &mut ts,
+        "xl create cut.cfg",
+        &format!(
+            "xl: kernel \"/boot/cut\": bzImage payload out of bounds: {payload_len} bytes at \
+             offset 1152 in a file of {} bytes",
+            xz.len() / 2
+        ),
+    );
+    refused(
+        &mut ts,
+        "xl create header.cfg",
+        "xl: kernel \"/boot/header\": truncated bzImage: 544 bytes, the setup header needs 592",
+    );
+    refused(
+        &mut ts,
+        "xl create lzo.cfg",
+        "xl: kernel \"/boot/lzo\": bzImage: unsupported compression: lzo",
+    );
+    refused(
+        &mut ts,
+        "xl create old.cfg",
+        "xl: kernel \"/boot/old\": bzImage boot protocol 2.06 is too old: need 2.08 or later \
+         (payload_offset)",
+    );
+    let before = state(&mut ts);
+    let (rc, out) = xl(&mut ts, "xl create bad.cfg");
+    assert_eq!(rc, 1);
+    assert!(
+        out.contains("xl: kernel \"/boot/bad\": bzImage: corrupt xz data: invalid LZMA2 data"),
+        "{out}"
+    );
+    assert_eq!(state(&mut ts), before);
+    refused(
+        &mut ts,
+        "xl create noxen.cfg",
+        "xl: kernel \"/boot/noxen\": no Xen ELF notes: not a PV kernel",
+    );
+    refused(
+        &mut ts,
+        "xl create notelf.cfg",
+        "xl: kernel \"/boot/notelf\": bzImage: its zstd payload is not an ELF file",
+    );
+}
+
+/// What the toolstack sees as dom0's free heap in the next test.
+static HEAP_FREE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn decompressing_a_kernel_stays_within_dom0s_free_heap() {
+    use core::sync::atomic::Ordering::Relaxed;
+    use pv_builder::bzimage::testimg::bzimage;
+    use pv_builder::decompress::Compression;
+    let elf = TestElf::pv().bytes();
+    let xz = bzimage(Compression::Xz, &elf);
+    let rd = write_newc(&[
+        ("/etc/xen/xz.cfg", &cfg_for("xz", "/boot/vmlinuz")),
+        ("/boot/vmlinuz", &xz),
+    ]);
+    let mut ts = toolstack(&rd);
+    ts.xs.heap_free = Some(|| HEAP_FREE.load(Relaxed));
+    // Room for the kernel, not for the xz dictionary: refused, naming both and the heap.
+    HEAP_FREE.store(KERNEL_HEAP_HEADROOM + (512 << 10), Relaxed);
+    let before = state(&mut ts);
+    let (rc, out) = xl(&mut ts, "xl create xz.cfg");
+    assert_eq!(rc, 1, "{out}");
+    let err = out.lines().find(|l| l.starts_with("xl: ")).unwrap();
+    let want_start = format!(
+        "xl: kernel \"/boot/vmlinuz\": bzImage: decompressing the xz payload needs 2 MiB ({} \
+         bytes for the kernel, 1 MiB for the xz dictionary), more than the 524288 bytes allowed",
+        elf.len() + (64 << 10)
+    );
+    assert!(err.starts_with(&want_start), "{err}");
+    assert!(
+        err.ends_with(&format!(
+            ": dom0's heap has {} KiB free, of which 512 KiB may go to decompressing a kernel \
+             (dom0's heap grows with its memory: dom0_mem=)",
+            (KERNEL_HEAP_HEADROOM >> 10) + 512
+        )),
+        "{err}"
+    );
+    assert_eq!(state(&mut ts), before, "the refusal changed something");
+    // With room for both (and measured: what it takes of the heap is within that room).
+    HEAP_FREE.store(KERNEL_HEAP_HEADROOM + (4 << 20), Relaxed);
+    let ((rc, out), peak) = peak_during(|| xl(&mut ts, "xl create xz.cfg"));
+    assert_eq!(rc, 0, "{out}");
+    assert!(
+        peak > elf.len() as u64 && peak < (4 << 20) + (256 << 10),
+        "xl create of a bzImage took {peak} bytes of dom0's heap"
+    );
 }
