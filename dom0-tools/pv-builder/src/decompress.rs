@@ -4,7 +4,7 @@
 //! | format | magic            | crate                                        |
 //! |--------|------------------|----------------------------------------------|
 //! | gzip   | `1f 8b`          | `miniz_oxide` (raw deflate; header, CRC32 and size checked here, CRC by `crc32fast`) |
-//! | bzip2  | `BZh`            | `libbz2-rs-sys` (the bzip2 library ported to Rust) |
+//! | bzip2  | `BZh`            | none: refused as unsupported (the pure-Rust port, `libbz2-rs-sys`, has a C-style interface that needs `unsafe` here, which the project keeps out of the builder) |
 //! | lzma   | `5d 00 00`       | `lzma-rust2` (the `.lzma` format)            |
 //! | xz     | `fd 37 7a 58 5a 00` | `xz4rust` (xz-embedded, the decoder Linux itself boots with, ported to safe Rust; BCJ x86 included) |
 //! | lz4    | `02 21 4c 18`    | `lz4_flex` blocks, in the legacy frame Linux uses (a size before each block) |
@@ -15,9 +15,9 @@
 //! (`try_reserve`), sized once from the payload's size trailer (Linux appends the
 //! uncompressed size to every payload; only a claim, checked against the limits), never
 //! beyond `max_output`. A decoder's own large buffer (xz's or lzma's dictionary, zstd's
-//! window, bzip2's block) is counted against `max_memory` together with the output *before*
+//! window) is counted against `max_memory` together with the output *before*
 //! it is allocated: xz's dictionary is allocated here, fallibly; lzma-rust2 gets the rest as
-//! its memory limit and allocates fallibly itself; bzip2 reports a failed allocation; zstd's
+//! its memory limit and allocates fallibly itself; zstd's
 //! window, which ruzstd allocates infallibly, is read from the frame header and counted
 //! before the frame is decoded. So a payload asking for more than the limits is refused
 //! naming them, and what was allocated is freed.
@@ -25,7 +25,6 @@
 //! No path here panics on a hostile payload: every length is checked, and the decoders
 //! report bad data as errors (the tests feed them truncated and corrupted payloads).
 
-mod bzip2;
 mod gzip;
 mod lz4;
 mod lzma;
@@ -257,12 +256,11 @@ pub fn decompress(
     type Decoder = fn(&[u8], &mut Output) -> Result<(), DecompressError>;
     let decode: Decoder = match format {
         Compression::Gzip => gzip::decode,
-        Compression::Bzip2 => bzip2::decode,
         Compression::Lzma => lzma::decode,
         Compression::Xz => xz::decode,
         Compression::Lz4 => lz4::decode,
         Compression::Zstd => zstd::decode,
-        Compression::Lzo => return Err(DecompressError::Unsupported(format)),
+        Compression::Lzo | Compression::Bzip2 => return Err(DecompressError::Unsupported(format)),
     };
     let mut out = Output::new(format, limits, size_hint)?;
     decode(data, &mut out)?;

@@ -215,7 +215,6 @@ fn the_memory_limit_counts_the_decoders_buffers() {
         (Compression::Xz, "the xz dictionary", 1 << 20),
         (Compression::Lzma, "the lzma dictionary", 1 << 20),
         (Compression::Zstd, "the zstd window", 1 << 20),
-        (Compression::Bzip2, "the bzip2 block buffer", 2 << 20),
     ] {
         let (p, claim) = payload(format, &data);
         let limits = Limits {

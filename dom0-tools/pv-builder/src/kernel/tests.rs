@@ -155,6 +155,8 @@ fn unknown_and_unsupported_compression() {
         KernelError::Decompress(DecompressError::Unsupported(Compression::Lzo))
     );
     assert_eq!(e.to_string(), "bzImage: unsupported compression: lzo");
+    let e = err(&TestBzImage::new(b"BZh91AY&SY rest of a bzip2 stream".to_vec()).bytes());
+    assert_eq!(e.to_string(), "bzImage: unsupported compression: bzip2");
 }
 
 #[test]
