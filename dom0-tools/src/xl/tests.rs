@@ -1172,7 +1172,7 @@ fn create_from_a_bzimage_builds_as_the_elf_would() {
         );
     }
     let hv = ts.hypervisor();
-    let start_info = |hv: &mut TestHv, id: u16| {
+    let start_info = |hv: &mut TestHv, id: DomId| {
         let rsi = hv.domain(id).unwrap().rsi;
         let si = hv.guest_bytes(id, rsi, 4096 - (rsi & 0xFFF) as usize);
         <guest_abi::start_info::StartInfo as zerocopy::FromBytes>::read_from_prefix(&si)
@@ -1180,17 +1180,17 @@ fn create_from_a_bzimage_builds_as_the_elf_would() {
             .0
     };
     // The kernel's six pages: text, data and bss.
-    let kernel = |hv: &mut TestHv, id: u16| {
+    let kernel = |hv: &mut TestHv, id: DomId| {
         (0..6u64)
             .flat_map(|p| hv.guest_bytes(id, pv_builder::elf::testimg::BASE + p * 4096, 4096))
             .collect::<Vec<u8>>()
     };
-    let want = hv.domain(1).unwrap();
-    let want_si = start_info(hv, 1);
-    let want_kernel = kernel(hv, 1);
+    let want = hv.domain(DomId(1)).unwrap();
+    let want_si = start_info(hv, DomId(1));
+    let want_kernel = kernel(hv, DomId(1));
     // (Its second page is the hypercall page, which the builder fills.)
     assert!(want_kernel[..0x1000] == TestElf::pv().segs[0].data[..0x1000]);
-    for id in [2, 3] {
+    for id in [DomId(2), DomId(3)] {
         let d = hv.domain(id).unwrap();
         assert_eq!(
             (d.rip, d.cs, d.rsi, d.tot_pages, d.online, d.l4_pinned),
