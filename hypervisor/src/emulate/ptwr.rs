@@ -5,9 +5,12 @@
 //! the instruction.
 //!
 //! As Xen: only L1 tables (typed, in use, owned by the caller), only from guest kernel
-//! mode, only a present read-only mapping, and only a naturally aligned 8-byte store within
+//! mode, only a present read-only mapping, and only a naturally aligned store within
 //! the faulting page. The forms Linux's PTE helpers use are emulated: `mov` of a register or
-//! of a sign-extended immediate, `xchg` and `(lock) cmpxchg`, all 64-bit. Anything else —
+//! of a sign-extended immediate, `xchg` and `(lock) cmpxchg`, all 64-bit, and the atomic
+//! bit operations of `clear_bit`/`set_bit`/`test_and_clear_bit` on an entry (`lock
+//! and`/`or` of a byte or qword, `lock btr`/`bts` with an immediate bit), the byte merged
+//! into the entry before validation as Xen does. Anything else —
 //! another width, a misaligned or displaced address, an FS/GS-relative operand, instruction
 //! bytes that cannot be read or decoded, an entry validation refuses — is not emulated and
 //! the caller delivers the original #PF to the guest.
@@ -59,6 +62,22 @@ enum Op {
     Exchange(Register),
     /// `cmpxchg` with a register: store it if the entry equals rax.
     CompareExchange(Register),
+    /// `(lock) and`/`or` of an operand into `width` bytes of the entry (Linux's
+    /// `clear_bit`/`set_bit` of a constant bit is a byte-wide `lock andb`/`orb`).
+    Logic { and: bool, src: u64, width: u64 },
+    /// `(lock) btr`/`bts` with an immediate bit number (`test_and_clear_bit`): CF gets the
+    /// bit's old value.
+    BitTest { set: bool, bit: u32 },
+}
+
+impl Op {
+    /// Bytes of the entry the instruction writes (its address must be aligned to them).
+    fn width(&self) -> u64 {
+        match self {
+            Op::Logic { width, .. } => *width,
+            _ => 8,
+        }
+    }
 }
 
 fn emulate(st: &mut State, regs: &mut CpuUserRegs) -> Option<()> {
@@ -92,13 +111,14 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs) -> Option<()> {
     let op = decode_op(&insn, regs)?;
     let addr = insn.virtual_address(0, 0, |r, _, _| segment_or_reg(regs, r))?;
     // Only naturally aligned stores within the page that faulted.
-    if (addr ^ cr2) & !0xFFF != 0 || addr & 7 != 0 {
+    if (addr ^ cr2) & !0xFFF != 0 || addr % op.width() != 0 {
         return None;
     }
     let idx = ((addr & 0xFFF) >> 3) as usize;
 
     let (mut ft, mem) = st.frame_table();
     let old = mem.read(table, idx);
+    let arith = CF | PF | AF | ZF | SF | OF;
     match op {
         Op::Store(v) => ft.mod_entry(mem, table, idx, v, cur, cur).ok()?,
         Op::Exchange(r) => {
@@ -115,7 +135,27 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs) -> Option<()> {
                 regs.rax = old;
             }
             // The flags of `cmp rax, old`, as the CPU leaves them.
-            regs.rflags = (regs.rflags & !(CF | PF | AF | ZF | SF | OF)) | cmp_flags(expected, old);
+            regs.rflags = (regs.rflags & !arith) | cmp_flags(expected, old);
+        }
+        Op::Logic { and, src, width } => {
+            let shift = (addr & 7) * 8;
+            let mask = if width == 8 {
+                u64::MAX
+            } else {
+                (1 << (width * 8)) - 1
+            };
+            let part = old >> shift & mask;
+            let res = if and { part & src } else { part | src } & mask;
+            let new = (old & !(mask << shift)) | res << shift;
+            ft.mod_entry(mem, table, idx, new, cur, cur).ok()?;
+            // and/or clear CF and OF and set SF, ZF, PF from the result (AF undefined: 0).
+            regs.rflags = (regs.rflags & !arith) | logic_flags(res, width);
+        }
+        Op::BitTest { set, bit } => {
+            let m = 1u64 << bit;
+            let new = if set { old | m } else { old & !m };
+            ft.mod_entry(mem, table, idx, new, cur, cur).ok()?;
+            regs.rflags = (regs.rflags & !CF) | if old & m != 0 { CF } else { 0 };
         }
     }
     regs.rip = insn.next_ip();
@@ -147,11 +187,29 @@ fn decode_op(insn: &Instruction, regs: &CpuUserRegs) -> Option<Op> {
     if insn.op0_kind() != OpKind::Memory {
         return None;
     }
+    let logic = |and: bool, width: u64| Op::Logic {
+        and,
+        src: insn.immediate(1),
+        width,
+    };
     match insn.code() {
         Code::Mov_rm64_r64 => Some(Op::Store(reg(regs, insn.op1_register())?)),
         Code::Mov_rm64_imm32 => Some(Op::Store(insn.immediate32to64() as u64)),
         Code::Xchg_rm64_r64 => Some(Op::Exchange(insn.op1_register())),
         Code::Cmpxchg_rm64_r64 => Some(Op::CompareExchange(insn.op1_register())),
+        Code::And_rm8_imm8 => Some(logic(true, 1)),
+        Code::Or_rm8_imm8 => Some(logic(false, 1)),
+        Code::And_rm64_imm8 | Code::And_rm64_imm32 => Some(logic(true, 8)),
+        Code::Or_rm64_imm8 | Code::Or_rm64_imm32 => Some(logic(false, 8)),
+        Code::And_rm64_r64 | Code::Or_rm64_r64 => Some(Op::Logic {
+            and: insn.code() == Code::And_rm64_r64,
+            src: reg(regs, insn.op1_register())?,
+            width: 8,
+        }),
+        Code::Btr_rm64_imm8 | Code::Bts_rm64_imm8 => Some(Op::BitTest {
+            set: insn.code() == Code::Bts_rm64_imm8,
+            bit: (insn.immediate(1) & 63) as u32,
+        }),
         _ => None,
     }
 }
@@ -197,6 +255,21 @@ fn reg(regs: &CpuUserRegs, r: Register) -> Option<u64> {
 fn set_reg(regs: &mut CpuUserRegs, r: Register, v: u64) -> Option<()> {
     *reg_slot(regs, r)? = v;
     Some(())
+}
+
+/// SF, ZF and PF of a logical result `r` of `width` bytes (CF, OF and AF clear).
+fn logic_flags(r: u64, width: u64) -> u64 {
+    let mut f = 0;
+    if r == 0 {
+        f |= ZF;
+    }
+    if r >> (width * 8 - 1) & 1 != 0 {
+        f |= SF;
+    }
+    if (r as u8).count_ones().is_multiple_of(2) {
+        f |= PF;
+    }
+    f
 }
 
 /// The arithmetic flags of `a - b` (64-bit), as `cmp a, b` sets them.

@@ -467,3 +467,66 @@ fn unreadable_or_hostile_instructions_are_contained() {
     assert_eq!(tb.regs.rip, PF_HANDLER);
     assert_eq!(entry(&tb, t, idx), old);
 }
+
+#[test]
+fn linux_bit_operations_on_an_entry_are_merged_and_validated() {
+    let mut tb = boot();
+    let va = spare(&tb, 0);
+    let m = frame(&tb, va).unwrap();
+    let (t, idx) = l1_of(&tb, va);
+    let at = entry_va(&tb, va);
+    tb.regs.rdi = at;
+
+    // clear_bit(_PAGE_BIT_RW): lock andb $~2, (rdi). The result byte 0x65 has even parity.
+    tb.regs.rflags = RFLAGS_IF | 2 | CF | ZF | OF;
+    assert!(fault(&mut tb, &[0xF0, 0x80, 0x27, 0xFD], at));
+    assert_eq!(entry(&tb, t, idx), m << 12 | RO);
+    assert_eq!(tb.regs.rflags, RFLAGS_IF | 2 | PF);
+    let p = info(&tb, m);
+    assert_eq!((p.ptype, p.type_count, p.refs), (PageType::None, 0, 1));
+
+    // set_bit(_PAGE_BIT_RW): lock orb $2, (rdi).
+    assert!(fault(&mut tb, &[0xF0, 0x80, 0x0F, 0x02], at));
+    assert_eq!(entry(&tb, t, idx), m << 12 | RW);
+    let p = info(&tb, m);
+    assert_eq!((p.ptype, p.type_count, p.refs), (PageType::Writable, 1, 1));
+
+    // test_and_clear_bit(_PAGE_BIT_ACCESSED): lock btrq $5, (rdi); CF is the old bit.
+    let btr = [0xF0, 0x48, 0x0F, 0xBA, 0x37, 0x05];
+    assert!(fault(&mut tb, &btr, at));
+    assert_ne!(tb.regs.rflags & CF, 0);
+    assert_eq!(entry(&tb, t, idx), m << 12 | (RW & !pte::A));
+    assert!(fault(&mut tb, &btr, at));
+    assert_eq!(tb.regs.rflags & CF, 0);
+    // lock btsq $5, (rdi) sets it back.
+    assert!(fault(&mut tb, &[0xF0, 0x48, 0x0F, 0xBA, 0x2F, 0x05], at));
+    assert_eq!(tb.regs.rflags & CF, 0);
+    assert_eq!(entry(&tb, t, idx), m << 12 | RW);
+
+    // A byte above the first: lock andb $0xff, 1(rdi) leaves the entry, and sets the flags
+    // from that byte (the entry's bits 8..15), not from the whole entry.
+    assert!(fault(&mut tb, &[0xF0, 0x80, 0x67, 0x01, 0xFF], at + 1));
+    assert_eq!(entry(&tb, t, idx), m << 12 | RW);
+    let byte1 = (m << 12 | RW) >> 8 & 0xFF;
+    assert_eq!(tb.regs.rflags & ZF != 0, byte1 == 0);
+    assert_eq!(tb.regs.rflags & SF != 0, byte1 & 0x80 != 0);
+    assert_eq!(
+        tb.regs.rflags & PF != 0,
+        byte1.count_ones().is_multiple_of(2)
+    );
+
+    // Making the entry that maps a page table writable is refused: the guest's #PF.
+    let l1_va = at & !0xFFF;
+    let (t2, idx2) = l1_of(&tb, l1_va);
+    let at2 = entry_va(&tb, l1_va);
+    let before = (entry(&tb, t2, idx2), snapshot(&tb));
+    tb.regs.rdi = at2;
+    tb.regs.rsp = tb.scratch() - 0x100;
+    assert!(!fault(&mut tb, &[0xF0, 0x80, 0x0F, 0x02], at2));
+    assert_eq!((entry(&tb, t2, idx2), snapshot(&tb)), before);
+    // A qword bit operation at a misaligned address is not emulated either.
+    tb.regs.rdi = at + 1;
+    tb.regs.rsp = tb.scratch() - 0x100;
+    assert!(!fault(&mut tb, &btr, at + 1));
+    assert_eq!(entry(&tb, t, idx), m << 12 | RW);
+}
