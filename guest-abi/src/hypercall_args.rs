@@ -199,6 +199,24 @@ impl HypercallArgs for FpuTaskswitchArgs {
     }
 }
 
+/// `vm_assist(unsigned int cmd, unsigned int type)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmAssistArgs {
+    /// `VMASST_CMD_enable` or `VMASST_CMD_disable`.
+    pub cmd: u32,
+    /// The assist (`VMASST_TYPE_*`).
+    pub type_: u32,
+}
+
+impl HypercallArgs for VmAssistArgs {
+    fn decode(r: RawArgs) -> Result<Self, Errno> {
+        Ok(VmAssistArgs {
+            cmd: narrow(r[0])?,
+            type_: narrow(r[1])?,
+        })
+    }
+}
+
 /// `set_timer_op(u64 timeout)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetTimerArgs {

@@ -145,3 +145,32 @@ assert_eq_size!(MmuUpdate, [u8; 16]);
 assert_eq_size!(MmuextOp, [u8; 24]);
 const_assert_eq!(core::mem::offset_of!(MmuextOp, arg1), 8);
 const_assert_eq!(core::mem::offset_of!(MmuextOp, arg2), 16);
+
+/// `vm_assist(cmd, type)`: turn assist `type` on.
+pub const VMASST_CMD_ENABLE: u32 = 0;
+/// `vm_assist(cmd, type)`: turn assist `type` off.
+pub const VMASST_CMD_DISABLE: u32 = 1;
+/// 4 GiB-segment emulation (32-bit guests; accepted and ignored for 64-bit PV).
+pub const VMASST_TYPE_4GB_SEGMENTS: u32 = 0;
+/// Notify the guest of 4 GiB-segment faults (as above).
+pub const VMASST_TYPE_4GB_SEGMENTS_NOTIFY: u32 = 1;
+/// Writable page tables: the guest kernel may write its own L1 entries directly (trapped,
+/// validated and emulated by the hypervisor).
+pub const VMASST_TYPE_WRITABLE_PAGETABLES: u32 = 2;
+/// PAE page directories above 4 GiB (32-bit PAE guests).
+pub const VMASST_TYPE_PAE_EXTENDED_CR3: u32 = 3;
+/// IOPL as the architecture defines it for the guest kernel.
+pub const VMASST_TYPE_ARCHITECTURAL_IOPL: u32 = 4;
+/// Runstate-area updates flagged in `state_entry_time`.
+pub const VMASST_TYPE_RUNSTATE_UPDATE_FLAG: u32 = 5;
+/// Strict M2P: the read-only M2P is not in user page tables.
+pub const VMASST_TYPE_M2P_STRICT: u32 = 32;
+/// The assist types a 64-bit PV guest may name (Xen's `NATIVE_VM_ASSIST_VALID`); any other
+/// type is `-EINVAL`.
+pub const VM_ASSIST_VALID: u64 = (1 << VMASST_TYPE_4GB_SEGMENTS)
+    | (1 << VMASST_TYPE_4GB_SEGMENTS_NOTIFY)
+    | (1 << VMASST_TYPE_WRITABLE_PAGETABLES)
+    | (1 << VMASST_TYPE_PAE_EXTENDED_CR3)
+    | (1 << VMASST_TYPE_ARCHITECTURAL_IOPL)
+    | (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG)
+    | (1 << VMASST_TYPE_M2P_STRICT);

@@ -81,6 +81,9 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             // Lazy FPU switch only: retry the instruction with the vCPU's state loaded.
             return Ok(());
         }
+        if rip_advance == 0 && crate::emulate::handled(st, regs, vector) {
+            return Ok(());
+        }
         let t = st.cur().vcpu.trap_table[vector as usize];
         if t.address == 0 {
             return Err("no handler registered");

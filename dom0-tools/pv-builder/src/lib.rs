@@ -14,4 +14,5 @@ pub mod kernel;
 
 /// The XENFEAT bits the builder's tests assume the hypervisor offers (the simulated
 /// hypervisor of the toolstack's tests offers the same).
-pub const TEST_FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+pub const TEST_FEATURES: u32 = (1 << guest_abi::version::XENFEAT_WRITABLE_PAGE_TABLES)
+    | (1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD);

@@ -107,9 +107,15 @@ impl Vcpu {
 
 use crate::mm::page_types::XenPage;
 
-/// The XENFEAT bits (submap 0) every PV guest gets. Writable page tables (trapping and
-/// emulating direct PTE writes) are not offered: guests use `mmu_update`.
-pub const FEATURES: u32 = 1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
+/// The XENFEAT bits (submap 0) every PV guest gets: writable page tables (a guest kernel's
+/// direct writes to its L1 tables are trapped, validated and emulated: `crate::emulate`)
+/// and `MMU_PT_UPDATE_PRESERVE_AD`.
+pub const FEATURES: u32 = (1 << guest_abi::version::XENFEAT_WRITABLE_PAGE_TABLES)
+    | (1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD);
+
+/// The `vm_assist` types a new domain has on: writable page tables, which are always in
+/// force for a 64-bit PV guest (as in Xen, the emulation does not depend on the bit).
+pub const DEFAULT_VM_ASSIST: u64 = 1 << guest_abi::mmu::VMASST_TYPE_WRITABLE_PAGETABLES;
 
 /// The longest line of a domU's direct console output kept whole (longer ones are split).
 pub const CONSOLE_LINE_MAX: usize = 256;
@@ -165,6 +171,8 @@ pub struct Domain {
     pub timers: crate::time::Timers,
     /// `SCHEDOP_shutdown_code`: the reason a later shutdown reports.
     pub shutdown_code: Option<ShutdownReason>,
+    /// The `vm_assist` types turned on (bit per `VMASST_TYPE_*`).
+    pub vm_assist: u64,
 }
 
 impl Domain {
@@ -202,6 +210,7 @@ impl Domain {
             teardown: None,
             shared_info,
             console_bucket: crate::ratelimit::Bucket::new(CONSOLE_BURST, 0),
+            vm_assist: DEFAULT_VM_ASSIST,
             grant: crate::domain::grants::GrantState::new(0, 0),
             pause_count: 1,
             shutdown: None,

@@ -17,6 +17,7 @@ mod sysctl;
 mod timer;
 mod vcpu_op;
 mod version;
+mod vm_assist;
 
 #[cfg(test)]
 mod tests;
@@ -86,6 +87,7 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::SET_GDT] = Some(typed!(descriptors::set_gdt));
     t[nr::UPDATE_DESCRIPTOR] = Some(typed!(descriptors::update_descriptor));
     t[nr::FPU_TASKSWITCH] = Some(typed!(fpu::fpu_taskswitch));
+    t[nr::VM_ASSIST] = Some(typed!(vm_assist::vm_assist));
     t
 }
 

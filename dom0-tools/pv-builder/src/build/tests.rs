@@ -334,7 +334,15 @@ fn required_features_the_hypervisor_lacks_are_refused() {
         )
         .bytes();
     let img = ElfImage::parse(&bytes).unwrap();
+    // Writable page tables are offered; dom0 is not.
     let err = check_features(&img, crate::TEST_FEATURES).unwrap_err();
+    assert_eq!(err, BuildError::Unsupported { missing: 1 << 11 });
+    assert_eq!(
+        err.to_string(),
+        "the kernel requires features this hypervisor lacks: dom0"
+    );
+    // Without writable page tables both are named.
+    let err = check_features(&img, 1 << 5).unwrap_err();
     assert_eq!(
         err,
         BuildError::Unsupported {
@@ -346,6 +354,17 @@ fn required_features_the_hypervisor_lacks_are_refused() {
         "the kernel requires features this hypervisor lacks: writable_page_tables dom0"
     );
     assert!(check_features(&img, 1 | 1 << 11).is_ok());
+}
+
+#[test]
+fn a_kernel_requiring_writable_page_tables_is_accepted() {
+    // As Linux's notes say: `!writable_page_tables`.
+    let bytes = TestElf::pv()
+        .with_note(XEN_ELFNOTE_FEATURES, b"!writable_page_tables\0".to_vec())
+        .bytes();
+    let img = ElfImage::parse(&bytes).unwrap();
+    assert_eq!(img.notes.required_features, 1);
+    assert!(check_features(&img, crate::TEST_FEATURES).is_ok());
 }
 
 /// A guest memory that records what the builder asks: the highest PFN looked up one at a

@@ -17,3 +17,4 @@ mod sysctl;
 mod timer;
 mod vcpu_op;
 mod version;
+mod vm_assist;
