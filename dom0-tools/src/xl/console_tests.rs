@@ -1,6 +1,7 @@
 //! The console back end as xenconsoled: each domU's start_info console ring served from
-//! creation, the xenbus console device on top, hostile rings cut off alone. Against the
-//! real hypervisor (`testhv`): the test domains do not run code of their own, so a test acts as their kernel (writes into
+//! creation, the xenbus console device on top, hostile rings cut off alone; and the XenStore
+//! nodes `xl create` writes for Linux's xenbus. Against the real hypervisor (`testhv`): the
+//! test domains do not run code of their own, so a test acts as their kernel (writes into
 //! its ring page, notifies its port, talks to xenstored as the domain).
 
 use super::console::{backend_path, frontend_path, DETACH};
@@ -19,7 +20,7 @@ fn initrd_bytes() -> Vec<u8> {
     write_newc(&[
         (
             "/etc/xen/a.cfg",
-            b"name = \"a\"\nkernel = \"/boot/k\"\nmemory = 16\n",
+            b"name = \"a\"\nkernel = \"/boot/k\"\nmemory = 16\nmaxmem = 32\n",
         ),
         (
             "/etc/xen/b.cfg",
@@ -287,4 +288,95 @@ fn a_ring_page_the_domain_gave_away_disconnects_that_console_only() {
     hv.guest(A).evtchn_send(port).unwrap();
     assert_eq!(serve(&mut ts), "");
     only_a_is_cut_off(&mut ts, "ring page");
+}
+
+#[test]
+fn xl_create_writes_the_nodes_linux_xenbus_expects_with_xens_permissions() {
+    let rd = initrd_bytes();
+    let mut ts = two_domains(&rd);
+    let (mfn, port) = start_info_console(&mut ts, A);
+    let perms = |ts: &mut Toolstack<'_, TestHv>, p: &str| -> Vec<String> {
+        ts.xenstore()
+            .store()
+            .get(p)
+            .unwrap_or_else(|| panic!("{p} exists"))
+            .perms
+            .texts()
+    };
+    let h = "/local/domain/1";
+    let vm = "/vm/00000000-0000-0000-0000-000000000001";
+    // Read-only to the domain: dom0's, the domain may read (libxl's roperm).
+    for (p, v) in [
+        ("", ""),
+        ("/name", "a"),
+        ("/domid", "1"),
+        ("/vm", vm),
+        ("/memory/target", "16384"),
+        ("/memory/static-max", "32768"),
+        ("/cpu/0/availability", "online"),
+        ("/device", ""),
+        ("/control", ""),
+        ("/control/platform-feature-multiprocessor-suspend", "1"),
+        ("/control/platform-feature-xs_reset_watches", "1"),
+    ] {
+        let path = format!("{h}{p}");
+        assert_eq!(xs_read(&mut ts, &path), v, "{path}");
+        assert_eq!(perms(&mut ts, &path), ["n0", "r1"], "{path}");
+        assert_eq!(
+            ts.xenstore().write(1, &path, b"x"),
+            Err(guest_abi::errno::Errno::EACCES),
+            "{path} is not the domain's to write"
+        );
+    }
+    assert_eq!(xs_read(&mut ts, &format!("{vm}/name")), "a");
+    // The domain's own (libxl's rwperm): created empty, the guest's drivers write them.
+    for p in [
+        "/control/shutdown",
+        "/control/feature-poweroff",
+        "/control/feature-reboot",
+        "/control/feature-suspend",
+        "/control/sysrq",
+        "/data",
+        "/drivers",
+        "/feature",
+        "/attr",
+        "/error",
+        "/device/suspend/event-channel",
+    ] {
+        let path = format!("{h}{p}");
+        assert_eq!(xs_read(&mut ts, &path), "", "{path}");
+        assert_eq!(perms(&mut ts, &path), ["n1"], "{path}");
+        ts.xenstore().write(1, &path, b"1").unwrap();
+    }
+    // The primary console: a front-end directory of the domain's, dom0 reads.
+    for (p, v) in [
+        ("", String::new()),
+        ("/ring-ref", format!("{mfn}")),
+        ("/port", format!("{port}")),
+        ("/type", "xenconsoled".into()),
+        ("/backend", "/local/domain/0/backend/console/1/0".into()),
+        ("/backend-id", "0".into()),
+    ] {
+        let path = format!("{h}/console{p}");
+        assert_eq!(xs_read(&mut ts, &path), v, "{path}");
+        assert_eq!(perms(&mut ts, &path), ["n1", "r0"], "{path}");
+    }
+    // The xenbus console device: the front end's, the back end's readable by the domain.
+    assert_eq!(
+        perms(&mut ts, &format!("{h}/device/console/0/state")),
+        ["n1", "r0"]
+    );
+    assert_eq!(
+        perms(&mut ts, "/local/domain/0/backend/console/1/0/state"),
+        ["n0", "r1"]
+    );
+    // Another domain sees none of it.
+    assert_eq!(
+        ts.xenstore().read(2, &format!("{h}/name")),
+        Err(guest_abi::errno::Errno::EACCES)
+    );
+    // Destroyed: all of it goes, /vm too.
+    assert_eq!(xl(&mut ts, "xl destroy a").0, 0);
+    assert!(ts.xenstore().store().get(h).is_none());
+    assert!(ts.xenstore().store().get(vm).is_none());
 }

@@ -349,6 +349,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             maxmem_kib,
             store,
             console,
+            vcpus: cfg.maxvcpus,
+            online_vcpus: cfg.vcpus,
         })?;
         self.apply_sched_params(domid, cfg)?;
         if !paused {
