@@ -470,4 +470,6 @@ fn usage() -> String {
 }
 
 #[cfg(test)]
+mod console_tests;
+#[cfg(test)]
 mod tests;

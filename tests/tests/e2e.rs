@@ -20,6 +20,7 @@ mod iso;
 mod memory_sizes;
 mod poweroff;
 mod pv_shutdown;
+mod pvgrub;
 mod pvmmu;
 mod sched;
 mod selftest;

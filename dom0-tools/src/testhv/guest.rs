@@ -147,6 +147,29 @@ impl AsGuest<'_> {
     }
 }
 
+impl AsGuest<'_> {
+    /// `EVTCHNOP_send` on one of its ports (its notification of a ring it wrote).
+    pub fn evtchn_send(mut self, port: u32) -> Result<u64, Errno> {
+        let va = self.scratch();
+        self.hv.tb.write(
+            va,
+            &guest_abi::event_channel::EvtchnSend {
+                port: guest_abi::types::EvtchnPort(port),
+            },
+        );
+        self.call(
+            nr::EVENT_CHANNEL_OP,
+            [
+                u64::from(guest_abi::event_channel::EVTCHNOP_SEND),
+                va,
+                0,
+                0,
+                0,
+            ],
+        )
+    }
+}
+
 impl Drop for AsGuest<'_> {
     fn drop(&mut self) {
         self.hv.dom0_on_cpu();

@@ -1,12 +1,26 @@
 //! The PV console back end (what xenconsoled does in Xen) and `xl console <dom>`.
 //!
-//! Each domU's console is a xenbus device: `xl create` writes the front-end directory
-//! `/local/domain/<id>/device/console/0` (owned by the domain) and the back-end directory
-//! `/local/domain/0/backend/console/<id>/0`, moves the back end to `InitWait` and watches the
-//! front end's `state`. When the front end says `Initialised` (its `ring-ref` and `port`
-//! published), the back end moves to `Connected` and serves the ring page: output is
-//! forwarded to the console prefixed `(d<id>) ` per line, or unprefixed to an attached
-//! `xl console`, whose typed input goes into the domain's input ring; Ctrl-] detaches.
+//! As Xen's xenconsoled, the back end serves each domU's console ring from the moment the
+//! domain is created: the ring page and event channel the builder put in its start_info
+//! (`console.domU`), which `xl create` also writes as `~/console/ring-ref` and
+//! `~/console/port`. Output is forwarded to the console prefixed `(d<id>) ` per line, or
+//! unprefixed to an attached `xl console`, whose typed input goes into the domain's input
+//! ring; Ctrl-] detaches. No xenbus state is waited for: a guest (PV-GRUB, Linux's early
+//! hvc0) may write into the ring as its first act.
+//!
+//! On top, the console is also a xenbus device for guests that use one: `xl create` writes
+//! the front-end directory `/local/domain/<id>/device/console/0` (owned by the domain) and
+//! the back-end directory `/local/domain/0/backend/console/<id>/0`, moves the back end to
+//! `InitWait` and watches the front end's `state`. When the front end says `Initialised` (its
+//! `ring-ref` and `port` naming the start_info ring), the back end moves to `Connected`. The
+//! handshake changes nothing in how the ring is read: there is one ring and one reader, so a
+//! guest that writes to it before, during and after the handshake has each byte forwarded
+//! once.
+//!
+//! A ring whose indices are impossible (a producer more than a ring ahead of the consumer,
+//! on either ring) or whose page dom0 can no longer map (given away by the domain) disconnects
+//! that console only: its port is closed, its back end goes `Closed`, a notice says why, and
+//! the domain and everyone else run on.
 
 use super::Toolstack;
 use crate::hv::Hypervisor;
@@ -43,6 +57,8 @@ pub struct ConsoleBack {
     line: Vec<u8>,
     /// Typed input not yet in the ring.
     input: VecDeque<u8>,
+    /// Why the ring is no longer served (hostile indices, page gone), if it is not.
+    pub broken: Option<String>,
 }
 
 /// Paths of domain `id`'s console device.
@@ -126,6 +142,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 state: XenbusState::Initialising,
                 line: Vec::new(),
                 input: VecDeque::new(),
+                broken: None,
             },
         );
         self.console_set_state(id, XenbusState::InitWait);
@@ -177,7 +194,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             else {
                 continue;
             };
-            let Some(own) = self.consoles.get(&id).map(|c| c.state) else {
+            let Some(own) = self
+                .consoles
+                .get(&id)
+                .filter(|c| c.broken.is_none())
+                .map(|c| c.state)
+            else {
                 continue;
             };
             let peer = self
@@ -216,12 +238,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             .is_some_and(|c| ring == Some(c.mfn) && port == Some(u64::from(c.remote_port)))
     }
 
-    /// Serves every connected console ring once: output forwarded, input delivered.
+    /// Serves every console ring once, whatever its xenbus state: output forwarded, input
+    /// delivered.
     fn service_consoles(&mut self, out: &mut dyn Write, all: bool) {
         let ids: Vec<(u16, Option<u32>, bool)> = self
             .consoles
             .iter()
-            .filter(|(_, c)| c.state == XenbusState::Connected)
+            .filter(|(_, c)| c.broken.is_none())
             .map(|(&id, c)| (id, c.local_port, !c.input.is_empty()))
             .collect();
         for (id, port, typed) in ids {
@@ -251,20 +274,47 @@ impl<H: Hypervisor> Toolstack<'_, H> {
 
     fn service_console(&mut self, id: u16, out: &mut dyn Write) {
         let attached = self.console_attached == Some(id);
-        let Some(c) = self.consoles.get_mut(&id) else {
+        let Some(c) = self.consoles.get_mut(&id).filter(|c| c.broken.is_none()) else {
             return;
         };
         let mut data = [0u8; 2048];
-        let mut n = 0;
-        let mut fed = 0;
+        let mut n = Ok(0);
+        let mut fed = Ok(0);
         let input: Vec<u8> = c.input.iter().copied().collect();
-        let r = self.hv.with_foreign_page(DomId(id), c.mfn, &mut |page| {
-            n = ring::read(&mut page[..], CONS_OUT, &mut data).unwrap_or(0);
-            fed = ring::write(&mut page[..], CONS_IN, &input).unwrap_or(0);
+        let mfn = c.mfn;
+        let r = self.hv.with_foreign_page(DomId(id), mfn, &mut |page| {
+            n = ring::read(&mut page[..], CONS_OUT, &mut data);
+            // Input only into a ring whose output side is sane (and the other way round).
+            if n.is_ok() {
+                fed = ring::write(&mut page[..], CONS_IN, &input);
+            }
         });
-        if r.is_err() {
+        let why = match (r, n, fed) {
+            (Err(e), _, _) => {
+                if self.hv.domain_info(DomId(id)) == Err(guest_abi::errno::Errno::ESRCH) {
+                    // Gone: the domain's own teardown forgets it.
+                    return;
+                }
+                Some(format!("ring page (mfn {mfn:#x}) cannot be mapped: {e}"))
+            }
+            (_, Err(b), _) => Some(format!(
+                "output ring indices impossible (cons {:#x}, prod {:#x})",
+                b.cons, b.prod
+            )),
+            (_, _, Err(b)) => Some(format!(
+                "input ring indices impossible (cons {:#x}, prod {:#x})",
+                b.cons, b.prod
+            )),
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.console_disconnect(id, why, out);
             return;
         }
+        let (n, fed) = (n.unwrap_or(0), fed.unwrap_or(0));
+        let Some(c) = self.consoles.get_mut(&id) else {
+            return;
+        };
         c.input.drain(..fed);
         if attached {
             if !c.line.is_empty() {
@@ -283,6 +333,28 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         }
     }
 
+    /// Stops serving domain `id`'s console ring (the domain broke it): its port closed, its
+    /// back end `Closed`, an attached `xl console` detached; the domain itself runs on.
+    fn console_disconnect(&mut self, id: u16, why: String, out: &mut dyn Write) {
+        let Some(c) = self.consoles.get_mut(&id) else {
+            return;
+        };
+        c.broken = Some(why.clone());
+        c.input.clear();
+        if let Some(p) = c.local_port.take() {
+            let _ = self.hv.evtchn_close(p);
+        }
+        if self.console_attached == Some(id) {
+            self.console_attached = None;
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            self.notices,
+            "(xl) console of domain {id}: {why}; console disconnected"
+        );
+        self.console_set_state(id, XenbusState::Closed);
+    }
+
     /// dom0's back ends, once: the xenstore rings and console rings whose event channel was
     /// signalled (all of them if `all`: a safety net against a lost event), console state
     /// changes.
@@ -295,25 +367,20 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     /// `xl console <dom>`: attach to a domain's console (the shell then feeds us its input).
     pub(super) fn console_cmd(&mut self, dom: &str, out: &mut dyn Write) -> super::XlResult {
         let (_, id) = self.resolve(dom).map_err(|e| format!("console: {e}"))?;
-        self.console_attach(id, false, out)
+        self.console_attach(id, out)
             .map_err(|e| format!("console: {e}"))
     }
 
-    /// Attaches the terminal to domain `id`'s console; with `pending`, also before its front
-    /// end has connected (`xl create -c`: output arrives once it has).
-    pub(super) fn console_attach(
-        &mut self,
-        id: DomId,
-        pending: bool,
-        out: &mut dyn Write,
-    ) -> Result<(), String> {
+    /// Attaches the terminal to domain `id`'s console: its ring is served from creation, so
+    /// neither `xl console` nor `xl create -c` waits for the xenbus device.
+    pub(super) fn console_attach(&mut self, id: DomId, out: &mut dyn Write) -> Result<(), String> {
         let Some(c) = self.consoles.get(&id.0) else {
             return Err(format!("domain {} has no PV console", id.0));
         };
-        if c.state != XenbusState::Connected && !pending {
+        if let Some(why) = &c.broken {
             return Err(format!(
-                "the console of domain {} is not connected (back end {:?})",
-                id.0, c.state
+                "the console of domain {} is disconnected ({why})",
+                id.0
             ));
         }
         let _ = writeln!(out, "Connected to domain {} console; Ctrl-] detaches", id.0);
@@ -377,7 +444,7 @@ mod tests {
             ts.consoles[&dom.0].local_port.is_some(),
             "dom0 bound the port"
         );
-        ts.console_attach(dom, true, &mut String::new()).unwrap();
+        ts.console_attach(dom, &mut String::new()).unwrap();
         let mut out = String::new();
         for _ in 0..20_000 {
             assert!(ts.console_input(b'x', &mut out));

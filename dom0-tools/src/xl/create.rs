@@ -78,9 +78,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         }
         let id = self.create(path, &overrides, p.has(OPTS, "p"), out)?;
         if p.has(OPTS, "c") {
-            // As `xl console`, but the front end may not have connected yet: its output
-            // reaches us once it has (until then it goes through console_io).
-            self.console_attach(id, true, out)
+            // As `xl console`: the ring is served from creation.
+            self.console_attach(id, out)
                 .map_err(|e| format!("create: {e}"))?;
         }
         Ok(())
@@ -350,6 +349,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             maxmem_kib,
             store,
             console,
+            vcpus: cfg.maxvcpus,
+            online_vcpus: cfg.vcpus,
         })?;
         self.apply_sched_params(domid, cfg)?;
         if !paused {

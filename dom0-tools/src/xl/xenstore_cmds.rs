@@ -32,6 +32,20 @@ pub struct NewDomain<'c> {
     pub maxmem_kib: u64,
     pub store: Option<(u64, u32)>,
     pub console: Option<(u64, u32)>,
+    /// `maxvcpus` (each gets `cpu/<n>/availability`) and how many of them are online.
+    pub vcpus: u32,
+    pub online_vcpus: u32,
+}
+
+/// The domain's `/vm` directory (libxl's `/vm/<uuid>`).
+pub fn vm_path(id: u16) -> String {
+    format!("/vm/{}", vm_uuid(id))
+}
+
+/// The domain's UUID: this toolstack gives none in createdomain, so one derived from its id
+/// (unique among running domains, as the path needs).
+pub fn vm_uuid(id: u16) -> String {
+    format!("00000000-0000-0000-0000-{id:012x}")
 }
 
 impl<H: Hypervisor> Toolstack<'_, H> {
@@ -40,9 +54,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let id = d.domid.0;
         let home = domain_path(id);
         let ro = perms(&[&"n0".into(), &format!("r{id}")]);
-        let rw = perms(&[&format!("n{id}"), &"r0".into()]);
+        // libxl's rwperm: the domain owns it, nobody else but dom0 sees it.
+        let rw = perms(&[&format!("n{id}")]);
+        // A front-end directory (libxl__device_generic_add): the domain's, read by the back
+        // end's domain.
+        let fe = perms(&[&format!("n{id}"), &"r0".into()]);
         // Leftovers of an earlier domain with this id go.
         let _ = self.xs.rm(0, &home);
+        let _ = self.xs.rm(0, &vm_path(id));
         let mut w = |p: &str, v: &str, pp: Option<&Perms>| {
             let xs = &mut self.xs;
             xs.write(0, p, v.as_bytes())
@@ -53,31 +72,89 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             }
             Ok::<(), String>(())
         };
+        // As libxl (`libxl__domain_make`, `libxl__build_post`, the primary console of
+        // `libxl__device_console_add`; Xen's docs/misc/xenstore-paths): the home directory and
+        // what the domain only reads are dom0's, readable by the domain; the nodes the guest
+        // writes (its control features and acknowledgements, data, its console) are its own.
+        let vm = vm_path(id);
         w(&home, "", Some(&ro))?;
+        w(&vm, "", Some(&ro))?;
+        w(&format!("{vm}/name"), d.name, None)?;
+        w(&format!("{vm}/uuid"), &vm_uuid(id), None)?;
+        w(&format!("{home}/vm"), &vm, None)?;
         w(&format!("{home}/name"), d.name, None)?;
         w(&format!("{home}/domid"), &format!("{id}"), None)?;
-        w(
-            &format!("{home}/memory/target"),
-            &format!("{}", d.memory_kib),
-            None,
-        )?;
+        w(&format!("{home}/cpu"), "", None)?;
+        for v in 0..d.vcpus.max(1) {
+            let avail = if v < d.online_vcpus.max(1) {
+                "online"
+            } else {
+                "offline"
+            };
+            w(&format!("{home}/cpu/{v}/availability"), avail, None)?;
+        }
+        w(&format!("{home}/memory"), "", None)?;
         w(
             &format!("{home}/memory/static-max"),
             &format!("{}", d.maxmem_kib),
             None,
         )?;
+        w(
+            &format!("{home}/memory/target"),
+            &format!("{}", d.memory_kib),
+            None,
+        )?;
         w(&format!("{home}/device"), "", None)?;
-        w(&format!("{home}/control"), "", Some(&rw))?;
-        w(&format!("{home}/control/shutdown"), "", Some(&rw))?;
-        w(&format!("{home}/data"), "", Some(&rw))?;
+        w(
+            &format!("{home}/device/suspend/event-channel"),
+            "",
+            Some(&rw),
+        )?;
+        w(&format!("{home}/control"), "", None)?;
+        // libxl creates them empty and domain-owned: the guest's drivers say what they
+        // support by writing "1" (Linux's `xenbus_write(..., "control", "feature-...")`).
+        for n in [
+            "shutdown",
+            "feature-poweroff",
+            "feature-reboot",
+            "feature-suspend",
+            "sysrq",
+        ] {
+            w(&format!("{home}/control/{n}"), "", Some(&rw))?;
+        }
+        w(
+            &format!("{home}/control/platform-feature-multiprocessor-suspend"),
+            "1",
+            None,
+        )?;
+        w(
+            &format!("{home}/control/platform-feature-xs_reset_watches"),
+            "1",
+            None,
+        )?;
+        for n in ["data", "drivers", "feature", "attr", "error"] {
+            w(&format!("{home}/{n}"), "", Some(&rw))?;
+        }
         if let Some((mfn, port)) = d.store {
             w(&format!("{home}/store/ring-ref"), &format!("{mfn}"), None)?;
             w(&format!("{home}/store/port"), &format!("{port}"), None)?;
         }
         if let Some((mfn, port)) = d.console {
-            w(&format!("{home}/console/ring-ref"), &format!("{mfn}"), None)?;
-            w(&format!("{home}/console/port"), &format!("{port}"), None)?;
-            w(&format!("{home}/console/type"), "xenconsoled", None)?;
+            // The primary console: a front-end directory of its own (the domain's, dom0 reads).
+            let c = format!("{home}/console");
+            w(&c, "", Some(&fe))?;
+            w(
+                &format!("{c}/backend"),
+                &format!("/local/domain/0/backend/console/{id}/0"),
+                None,
+            )?;
+            w(&format!("{c}/backend-id"), "0", None)?;
+            w(&format!("{c}/limit"), "1048576", None)?;
+            w(&format!("{c}/type"), "xenconsoled", None)?;
+            w(&format!("{c}/output"), "pty", None)?;
+            w(&format!("{c}/tty"), "", None)?;
+            w(&format!("{c}/ring-ref"), &format!("{mfn}"), None)?;
+            w(&format!("{c}/port"), &format!("{port}"), None)?;
         }
         if let Some((mfn, port)) = d.store {
             let local = self.hv.evtchn_bind_interdomain(d.domid, port).ok();
@@ -100,6 +177,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         }
         let _ = self.xs.release(id.0);
         let _ = self.xs.rm(0, &domain_path(id.0));
+        let _ = self.xs.rm(0, &vm_path(id.0));
     }
 
     /// Serves every introduced domain's xenstore ring once; a domain found gone is released.
