@@ -4,9 +4,8 @@
 //! domain creation (as Xen's xenconsoled). With no disk it stops at `grub>`; commands typed
 //! through `xl console` answer.
 //!
-//! Needs Debian's guests in dom0's initrd: `cargo xtask build --guests`, then
-//! `cargo test -p tests --test e2e pvgrub -- --ignored`. Ignored by default until the
-//! default test build carries them.
+//! Needs Debian's guests in dom0's initrd, which `cargo xtask test` builds (`cargo xtask
+//! build --guests` before running this file alone).
 
 use std::time::Duration;
 use tests::steps::boot;
@@ -15,7 +14,6 @@ use tests::test_name;
 const T: Duration = Duration::from_secs(120);
 
 #[test]
-#[ignore = "needs `cargo xtask build --guests` (Debian's PV-GRUB in dom0's initrd)"]
 fn pvgrub_reaches_its_prompt_and_answers_through_xl_console() {
     let mut sys = boot(&test_name!());
     sys.send("xl create /etc/xen/pvgrub.cfg -c\n")
