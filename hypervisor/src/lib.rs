@@ -13,6 +13,7 @@ pub mod console;
 pub mod dispatch;
 pub mod domain;
 pub mod domid;
+pub mod emulate;
 pub mod evtchn;
 pub mod grant;
 #[cfg(target_os = "none")]

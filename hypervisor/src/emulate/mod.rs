@@ -1,0 +1,52 @@
+//! Emulation of guest instructions that fault: the entry from `traps::guest_exception`, by
+//! vector. Only the guest kernel is emulated for; its user mode gets the fault delivered.
+
+pub mod cpuid;
+pub mod fetch;
+pub mod msr;
+pub mod privop;
+
+use crate::domain::state::State;
+use guest_abi::arch::CpuUserRegs;
+
+/// What emulating a faulting instruction came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emulation {
+    /// Emulated: the registers, rip included, are updated; return to the guest.
+    Done,
+    /// Deliver this exception to the guest instead of the original fault (`cr2` for #PF).
+    Inject {
+        /// The vector.
+        vector: u32,
+        /// Its error code, for vectors that have one.
+        error: Option<u64>,
+        /// The faulting address of a #PF.
+        cr2: Option<u64>,
+    },
+    /// Not emulated: deliver the original fault.
+    NotEmulated,
+}
+
+impl Emulation {
+    /// #GP with error code 0.
+    pub const GP0: Emulation = Emulation::Inject {
+        vector: 13,
+        error: Some(0),
+        cr2: None,
+    };
+}
+
+/// Try to emulate the instruction behind exception `vector` of the current vCPU.
+pub fn dispatch(st: &mut State, regs: &mut CpuUserRegs, vector: u32) -> Emulation {
+    if !st.cur().vcpu.in_kernel {
+        return Emulation::NotEmulated;
+    }
+    match vector {
+        6 => privop::invalid_opcode(st, regs),
+        13 => privop::general_protection(st, regs),
+        _ => Emulation::NotEmulated,
+    }
+}
+
+#[cfg(test)]
+mod tests;
