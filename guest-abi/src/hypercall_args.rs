@@ -217,6 +217,37 @@ impl HypercallArgs for VmAssistArgs {
     }
 }
 
+/// `set_debugreg(int reg, unsigned long value)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetDebugregArgs {
+    /// The debug register (0–3, 6, 7).
+    pub reg: u32,
+    /// Its new value.
+    pub value: u64,
+}
+
+impl HypercallArgs for SetDebugregArgs {
+    fn decode(r: RawArgs) -> Result<Self, Errno> {
+        Ok(SetDebugregArgs {
+            reg: narrow(r[0])?,
+            value: r[1],
+        })
+    }
+}
+
+/// `get_debugreg(int reg)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetDebugregArgs {
+    /// The debug register (0–3, 6, 7).
+    pub reg: u32,
+}
+
+impl HypercallArgs for GetDebugregArgs {
+    fn decode(r: RawArgs) -> Result<Self, Errno> {
+        Ok(GetDebugregArgs { reg: narrow(r[0])? })
+    }
+}
+
 /// `set_timer_op(u64 timeout)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetTimerArgs {

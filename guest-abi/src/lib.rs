@@ -14,6 +14,7 @@
 pub mod arch;
 pub mod callback;
 pub mod console;
+pub mod cpu;
 pub mod domctl;
 pub mod elfnote;
 pub mod errno;

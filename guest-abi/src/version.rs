@@ -102,3 +102,7 @@ pub struct XenPlatformParameters {
 assert_eq_size!(XenFeatureInfo, [u8; 8]);
 assert_eq_size!(XenCompileInfo, [u8; 144]);
 assert_eq_size!(XenPlatformParameters, [u8; 8]);
+
+/// The Xen interface version this hypervisor implements (4.17), as major<<16 | minor: the
+/// answer to `XENVER_version` and CPUID leaf 0x40000001.
+pub const XEN_VERSION_IMPLEMENTED: u32 = (4 << 16) | 17;

@@ -5,6 +5,7 @@
 
 use crate::arch;
 use crate::domain::{bounce, state, state::State, vcpu_info};
+use crate::emulate::Emulation;
 use crate::mm::guest_copy;
 use guest_abi::arch::CpuUserRegs;
 
@@ -77,11 +78,20 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
                 0,
             ),
         };
+        // Writable page tables, privileged instructions and the CPUID escape of the guest
+        // kernel (`emulate`).
+        let emulated = if rip_advance == 0 {
+            crate::emulate::dispatch(st, regs, vector)
+        } else {
+            Emulation::NotEmulated
+        };
+        let (vector, error, cr2) = match emulated {
+            Emulation::Done => return Ok(()),
+            Emulation::Inject { vector, error, cr2 } => (vector, error, cr2),
+            Emulation::NotEmulated => (vector, error, None),
+        };
         if vector == 7 && !crate::domain::fpu::device_not_available(st) {
             // Lazy FPU switch only: retry the instruction with the vCPU's state loaded.
-            return Ok(());
-        }
-        if rip_advance == 0 && crate::emulate::handled(st, regs, vector) {
             return Ok(());
         }
         let t = st.cur().vcpu.trap_table[vector as usize];
@@ -90,7 +100,8 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
         }
         let mut error = error;
         if vector == 14 {
-            vcpu_info::set_cr2(&st.cur().shared_info, arch::cpu::read_cr2());
+            let cr2 = cr2.unwrap_or_else(arch::cpu::read_cr2);
+            vcpu_info::set_cr2(&st.cur().shared_info, cr2);
             // The guest kernel runs in ring 3, so the CPU always reports a user access: as Xen
             // does, report the guest's own privilege (user only for its user mode).
             error = error.map(|e| pf_error_for_guest(e, st.cur().vcpu.in_kernel));

@@ -2,6 +2,7 @@
 
 pub mod bounce;
 pub mod credit;
+pub mod debugreg;
 pub mod fpu;
 pub mod grants;
 pub mod memory;
@@ -55,6 +56,9 @@ pub struct Vcpu {
     pub runstate: crate::time::Runstate,
     /// Ports of a `SCHEDOP_poll` in progress.
     pub poll: Option<alloc::vec::Vec<EvtchnPort>>,
+    /// Debug registers DR0–DR7 as the guest set them (`set_debugreg`, `mov %drN`; 4 and 5
+    /// unused). Kept per vCPU, not loaded into the CPU.
+    pub debugreg: [u64; 8],
 }
 
 /// The guest's registered entry points.
@@ -92,6 +96,7 @@ impl Vcpu {
             desc: crate::arch::desc::GuestDescTables::default(),
             runstate: crate::time::Runstate::default(),
             poll: None,
+            debugreg: debugreg::RESET,
         }
     }
 

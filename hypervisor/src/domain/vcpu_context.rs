@@ -95,3 +95,30 @@ pub fn set_vcpu_context(st: &mut State, dom: DomId, c: &VcpuGuestContext) -> Res
     }
     Ok(())
 }
+
+/// Load a new kernel (or, `user`, user) page table for the current vCPU, as
+/// `MMUEXT_NEW_BASEPTR`/`MMUEXT_NEW_USER_BASEPTR` and a guest kernel's `mov %cr3` do: the new
+/// L4 is typed (validated) first, the old one's type reference dropped, CR3 reloaded.
+pub fn new_baseptr(st: &mut State, user: bool, new: Mfn) -> Result<(), Errno> {
+    use crate::mm::page_types::PageType;
+    let cur = st.current;
+    {
+        let (mut ft, mem) = st.frame_table();
+        if !(user && new == Mfn(0)) {
+            ft.get_type(mem, new, PageType::L4, cur)?;
+        }
+    }
+    let v = &mut st.cur().vcpu;
+    let old = if user {
+        core::mem::replace(&mut v.user_l4, new)
+    } else {
+        core::mem::replace(&mut v.kernel_l4, new)
+    };
+    let active = v.active_l4();
+    let (mut ft, mem) = st.frame_table();
+    if old != Mfn(0) {
+        ft.put_type(mem, old);
+    }
+    crate::arch::cpu::write_cr3(active.addr());
+    Ok(())
+}

@@ -45,3 +45,10 @@ pub fn upcall_pending_unlocked(si: u64) -> bool {
 pub fn set_cr2(si: &XenPage, cr2: u64) {
     let _ = xen_write(si, CR2, &cr2.to_le_bytes());
 }
+
+/// The faulting address last recorded for the guest (vcpu_info.arch.cr2).
+pub fn cr2(si: &XenPage) -> u64 {
+    let mut b = [0u8; 8];
+    let _ = xen_read(si, CR2, &mut b);
+    u64::from_le_bytes(b)
+}

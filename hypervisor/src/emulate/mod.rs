@@ -1,21 +1,58 @@
-//! Instructions the hypervisor completes for a guest whose execution faulted: a dispatcher
-//! by exception vector, one file per kind of emulation. An emulated instruction is retired
-//! (the guest's rip moved past it); anything not emulated is left for the caller to deliver
-//! to the guest as the exception it was.
+//! Emulation of guest instructions that fault, entered from `traps::guest_exception` by
+//! vector, one file per kind: writable page tables on #PF (`ptwr`), privileged instructions
+//! on #GP and the PV CPUID escape on #UD (`privop`, `cpuid`, `msr`, reading the instruction
+//! through `fetch`). Only the guest kernel is emulated for; its user mode gets the fault
+//! delivered. An emulated instruction is retired (rip moved past it); anything else is
+//! delivered to the guest as the exception it was, or as the one emulation chose.
 
+pub mod cpuid;
+pub mod fetch;
+pub mod msr;
+pub mod privop;
 mod ptwr;
 
 use crate::domain::state::State;
 use guest_abi::arch::CpuUserRegs;
 
-/// The #PF vector.
-const PAGE_FAULT: u32 = 14;
+/// What emulating a faulting instruction came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emulation {
+    /// Emulated: the registers, rip included, are updated; return to the guest.
+    Done,
+    /// Deliver this exception to the guest instead of the original fault (`cr2` for #PF).
+    Inject {
+        /// The vector.
+        vector: u32,
+        /// Its error code, for vectors that have one.
+        error: Option<u64>,
+        /// The faulting address of a #PF.
+        cr2: Option<u64>,
+    },
+    /// Not emulated: deliver the original fault.
+    NotEmulated,
+}
 
-/// Try to complete the instruction that raised exception `vector` for the current guest;
-/// true if it was emulated and the guest resumes at `regs.rip`.
-pub fn handled(st: &mut State, regs: &mut CpuUserRegs, vector: u32) -> bool {
+impl Emulation {
+    /// #GP with error code 0.
+    pub const GP0: Emulation = Emulation::Inject {
+        vector: 13,
+        error: Some(0),
+        cr2: None,
+    };
+}
+
+/// Try to emulate the instruction behind exception `vector` of the current vCPU.
+pub fn dispatch(st: &mut State, regs: &mut CpuUserRegs, vector: u32) -> Emulation {
+    if !st.cur().vcpu.in_kernel {
+        return Emulation::NotEmulated;
+    }
     match vector {
-        PAGE_FAULT => ptwr::page_fault(st, regs),
-        _ => false,
+        6 => privop::invalid_opcode(st, regs),
+        13 => privop::general_protection(st, regs),
+        14 if ptwr::page_fault(st, regs) => Emulation::Done,
+        _ => Emulation::NotEmulated,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -189,26 +189,7 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
             MMUEXT_NEW_BASEPTR | MMUEXT_NEW_USER_BASEPTR => {
                 own()?;
                 let user = op.cmd == MMUEXT_NEW_USER_BASEPTR;
-                let new = Mfn(op.arg1);
-                {
-                    let (mut ft, mem) = st.frame_table();
-                    if !(user && new == Mfn(0)) {
-                        ft.get_type(mem, new, PageType::L4, cur)?;
-                    }
-                }
-                let v = &mut st.cur().vcpu;
-                let old = if user {
-                    core::mem::replace(&mut v.user_l4, new)
-                } else {
-                    core::mem::replace(&mut v.kernel_l4, new)
-                };
-                let active = v.active_l4();
-                let (mut ft, mem) = st.frame_table();
-                if old != Mfn(0) {
-                    ft.put_type(mem, old);
-                }
-                crate::arch::cpu::write_cr3(active.addr());
-                Ok(())
+                crate::domain::vcpu_context::new_baseptr(st, user, Mfn(op.arg1))
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
                 own()?;

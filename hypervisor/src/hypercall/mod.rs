@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod console;
+mod debugreg;
 pub mod descriptors;
 mod domctl;
 mod event_channel;
@@ -88,6 +89,8 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::UPDATE_DESCRIPTOR] = Some(typed!(descriptors::update_descriptor));
     t[nr::FPU_TASKSWITCH] = Some(typed!(fpu::fpu_taskswitch));
     t[nr::VM_ASSIST] = Some(typed!(vm_assist::vm_assist));
+    t[nr::SET_DEBUGREG] = Some(typed!(debugreg::set_debugreg));
+    t[nr::GET_DEBUGREG] = Some(typed!(debugreg::get_debugreg));
     t
 }
 

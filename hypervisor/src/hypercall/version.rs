@@ -10,7 +10,7 @@ use guest_abi::hypercall_args::*;
 use guest_abi::version::*;
 
 /// The Xen interface version we implement (4.17), as major<<16 | minor.
-pub const VERSION: u64 = (4 << 16) | 17;
+pub const VERSION: u64 = XEN_VERSION_IMPLEMENTED as u64;
 
 use crate::domain::FEATURES;
 

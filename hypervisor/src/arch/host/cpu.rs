@@ -71,3 +71,31 @@ pub fn advance_to_ns(ns: u64) {
         advance_ns(ns - now);
     }
 }
+
+/// CPUID leaf/subleaf of the modelled CPU: (eax, ebx, ecx, edx). A recent Intel part, with
+/// the features a PV guest must not see (VMX, MONITOR, x2APIC, TSC deadline, XSAVE/AVX,
+/// PCID, SMEP, 1 GiB pages, ...) present, so the PV policy's hiding can be tested.
+pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
+    match (leaf, sub) {
+        // Max basic leaf 0xD, "GenuineIntel".
+        (0, _) => (0xD, 0x756e_6547, 0x6c65_746e, 0x4965_6e69),
+        // Family 6; APIC id 3; SSE3, PCLMUL, MONITOR, VMX, EST, SSSE3, FMA, CX16, PCID,
+        // SSE4.1/4.2, x2APIC, MOVBE, POPCNT, TSC-deadline, AES, XSAVE, OSXSAVE, AVX, F16C,
+        // RDRAND; EDX: everything up to SSE2, HTT, TM, PBE.
+        (1, _) => (0x0009_06EA, 0x0310_0800, 0x7FFA_FBBF, 0xBFEB_FBFF),
+        (2, _) => (0x00FE_FF01, 0xF0, 0, 0),
+        (5, _) => (0x40, 0x40, 3, 0x1120),
+        (6, _) => (0x77, 2, 9, 0),
+        // FSGSBASE, TSC_ADJUST, BMI1, AVX2, SMEP, BMI2, ERMS, INVPCID, RDSEED, ADX, SMAP,
+        // CLFLUSHOPT; ECX/EDX: a few (UMIP, MD_CLEAR, SPEC_CTRL).
+        (7, 0) => (0, 0x029C_67AF, 1 << 2, (1 << 10) | (1 << 26)),
+        (0xB, _) => (1, 1, 0x100, 3),
+        (0xD, 0) => (7, 0x340, 0x340, 0),
+        (0x8000_0000, _) => (0x8000_0008, 0, 0, 0),
+        // LAHF, ABM, PREFETCHW; SYSCALL, NX, 1 GiB pages, RDTSCP, LM.
+        (0x8000_0001, _) => (0, 0, 0x121, 0x2C10_0800),
+        (0x8000_0007, _) => (0, 0, 0, 1 << 8),
+        (0x8000_0008, _) => (0x3027, 0, 0, 0),
+        _ => (0, 0, 0, 0),
+    }
+}

@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod console;
+mod debugreg;
 mod descriptors;
 mod domctl;
 mod event_channel;

@@ -105,7 +105,7 @@ fn multicall_a_failing_entry_does_not_stop_the_others() {
         set_fs(0x0000_8000_0000_0000),
         entry(nr::XEN_VERSION, &[u64::from(XENVER_VERSION)]),
         // A Xen hypercall this hypervisor does not implement, one past the table, huge.
-        entry(nr::SET_DEBUGREG, &[0, 0]),
+        entry(nr::KEXEC_OP, &[0, 0]),
         entry(nr::NR_HYPERCALLS, &[]),
         entry_raw(u64::MAX, &[]),
         entry_raw(1 << 32 | nr::XEN_VERSION as u64, &[]),
