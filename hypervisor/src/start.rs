@@ -22,6 +22,7 @@ pub fn parse_mib(v: &str) -> Option<u64> {
 pub fn start(info: &'static BootInfo) -> ! {
     crate::console::set_context(|| (crate::time::now(), crate::domain::state::current_id()));
     crate::time::init_wallclock();
+    crate::emulate::warm_up();
     let max_mfn = arch::paging::max_mfn();
     *STATE.lock() = Some(State::new(max_mfn).expect("no memory for the frame table"));
     let Some(kmod) = info.modules.first() else {

@@ -81,11 +81,11 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "iret with the hypervisor's stack selector: contained (failsafe callback)",
         "iret inside a multicall: contained (returned to its context; the batch ended there)",
         "iret to a non-canonical rip: contained (#GP to our handler)",
+        "in from port 0x64 in the guest kernel: contained (emulated: reads all ones, no port touched)",
         "cli in the guest kernel: contained (#GP to our handler)",
         "hlt in the guest kernel: contained (#GP to our handler)",
         "mov to cr3 in the guest kernel: contained (#GP to our handler)",
         "wrmsr in the guest kernel: contained (#GP to our handler)",
-        "in from port 0x64 in the guest kernel: contained (#GP to our handler)",
         "lgdt in the guest kernel: contained (#GP to our handler)",
         "int 0x80 (no gate) in the guest kernel: contained (#GP to our handler)",
     ]);

@@ -41,6 +41,14 @@ impl Emulation {
     };
 }
 
+/// Build the instruction decoder's tables now: iced-x86 makes them on first use, which takes
+/// millions of instructions; at start-up, not inside a guest's fault with interrupts off.
+pub fn warm_up() {
+    let nop = [0x90u8];
+    let mut d = iced_x86::Decoder::with_ip(64, &nop, 0, iced_x86::DecoderOptions::NONE);
+    let _ = d.decode();
+}
+
 /// Try to emulate the instruction behind exception `vector` of the current vCPU.
 pub fn dispatch(st: &mut State, regs: &mut CpuUserRegs, vector: u32) -> Emulation {
     if !st.cur().vcpu.in_kernel {
