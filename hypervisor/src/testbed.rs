@@ -15,6 +15,9 @@ use pv_builder::elf::testimg::TestElf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+mod probe;
+pub use probe::FrameState;
+
 static MACHINE: Mutex<()> = Mutex::new(());
 
 /// dom0's memory in the tests (4 MiB).

@@ -66,25 +66,6 @@ fn info(tb: &Testbed, mfn: u64) -> PageInfo {
     tb.st(|st| st.frames[mfn as usize])
 }
 
-/// Every frame's bookkeeping, to show a refused write changed nothing.
-fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32, u32)> {
-    tb.st(|st| {
-        st.frames
-            .iter()
-            .map(|p| {
-                (
-                    p.owner,
-                    p.ptype,
-                    p.type_count,
-                    p.pinned,
-                    p.refs,
-                    p.foreign_refs,
-                )
-            })
-            .collect()
-    })
-}
-
 /// Where the guest itself sees the L1 table that maps `va` (its read-only mapping in the
 /// builder's region), and the guest address of `va`'s entry in it.
 fn entry_va(tb: &Testbed, va: u64) -> u64 {
@@ -231,7 +212,7 @@ fn cmpxchg_stores_only_on_a_match_and_leaves_rax_and_flags_as_the_cpu_does() {
     // Mismatch (rax above the entry): nothing stored, rax gets the entry, ZF and CF clear.
     tb.regs.rax = old + 1;
     tb.regs.rflags = RFLAGS_IF | 2 | ZF | CF;
-    let before = snapshot(&tb);
+    let before = tb.frame_snapshot();
     assert!(fault(&mut tb, &LOCK_CMPXCHG, at));
     assert_eq!(entry(&tb, t, idx), old);
     assert_eq!(tb.regs.rax, old);
@@ -241,7 +222,7 @@ fn cmpxchg_stores_only_on_a_match_and_leaves_rax_and_flags_as_the_cpu_does() {
         RFLAGS_IF | 2,
         "other flags kept"
     );
-    assert_eq!(before, snapshot(&tb));
+    assert_eq!(before, tb.frame_snapshot());
 
     // Mismatch with rax below: CF set (a borrow), ZF clear.
     tb.regs.rax = 0;
@@ -296,7 +277,7 @@ fn a_write_validation_refuses_is_the_guests_page_fault_and_changes_nothing() {
         frame(&tb, va).unwrap() << 12 | RW | 1 << 51,
     ];
     for val in refused {
-        let before = snapshot(&tb);
+        let before = tb.frame_snapshot();
         tb.regs = {
             let mut r = tb.regs;
             r.rdi = at;
@@ -310,7 +291,11 @@ fn a_write_validation_refuses_is_the_guests_page_fault_and_changes_nothing() {
         // instruction, with CR2.
         assert_eq!(bounced(&tb), (u64::from(EC_WRITE & !4), rip, at));
         assert_eq!(entry(&tb, t, idx), old);
-        assert_eq!(before, snapshot(&tb), "{val:#x}: bookkeeping unchanged");
+        assert_eq!(
+            before,
+            tb.frame_snapshot(),
+            "{val:#x}: bookkeeping unchanged"
+        );
     }
 }
 
@@ -519,11 +504,11 @@ fn linux_bit_operations_on_an_entry_are_merged_and_validated() {
     let l1_va = at & !0xFFF;
     let (t2, idx2) = l1_of(&tb, l1_va);
     let at2 = entry_va(&tb, l1_va);
-    let before = (entry(&tb, t2, idx2), snapshot(&tb));
+    let before = (entry(&tb, t2, idx2), tb.frame_snapshot());
     tb.regs.rdi = at2;
     tb.regs.rsp = tb.scratch() - 0x100;
     assert!(!fault(&mut tb, &[0xF0, 0x80, 0x0F, 0x02], at2));
-    assert_eq!((entry(&tb, t2, idx2), snapshot(&tb)), before);
+    assert_eq!((entry(&tb, t2, idx2), tb.frame_snapshot()), before);
     // A qword bit operation at a misaligned address is not emulated either.
     tb.regs.rdi = at + 1;
     tb.regs.rsp = tb.scratch() - 0x100;

@@ -68,15 +68,6 @@ fn domu(tb: &mut Testbed) -> DomId {
     u
 }
 
-/// The first unmapped page at or after `va` in the current domain.
-fn mapped_end(tb: &Testbed, va: u64) -> u64 {
-    let mut p = va & !0xFFF;
-    while tb.st(|st| crate::mm::guest_copy::read::<u8>(&st.mem, p).is_ok()) {
-        p += 4096;
-    }
-    p
-}
-
 #[test]
 fn dom0_output_goes_out_at_once_and_the_count_is_returned() {
     let mut tb = boot();
@@ -205,7 +196,7 @@ fn a_write_is_cut_at_4096_bytes_and_says_so() {
 fn writes_from_bad_buffers_fault() {
     let mut tb = boot();
     let u = domu(&mut tb);
-    let end = mapped_end(&tb, tb.scratch());
+    let end = tb.mapped_end(tb.scratch());
     for p in [0x10, 0xFFFF_8000_0000_0000, 0x0000_8000_0000_0000, end] {
         assert_eq!(
             io(&mut tb, CONSOLEIO_WRITE.into(), 8, p),

@@ -132,25 +132,6 @@ fn ext1(tb: &mut Testbed, cmd: u32, arg1: u64, arg2: u64) -> i64 {
     rc
 }
 
-/// Every frame's (owner, type, count, pinned, refs, foreign refs), to compare before/after.
-fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32, u32)> {
-    tb.st(|st| {
-        st.frames
-            .iter()
-            .map(|p| {
-                (
-                    p.owner,
-                    p.ptype,
-                    p.type_count,
-                    p.pinned,
-                    p.refs,
-                    p.foreign_refs,
-                )
-            })
-            .collect()
-    })
-}
-
 #[test]
 fn mmu_update_rewrites_a_leaf_entry_and_moves_the_writable_reference() {
     let mut tb = Testbed::boot();
@@ -218,7 +199,7 @@ fn mmu_update_refuses_a_writable_mapping_of_a_page_table() {
         slot(&tb, va, 2) >> 12,
         pte_ma >> 12,
     ];
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for t in tables {
         assert_eq!(
             mmu(&mut tb, &[MmuUpdate::normal(pte_ma, t << 12 | RW)], SELF),
@@ -232,7 +213,7 @@ fn mmu_update_refuses_a_writable_mapping_of_a_page_table() {
         );
         assert_eq!(at(&tb, pte_ma), old);
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     // Read-only mappings of page tables are fine (the guest reads its tables so) and count.
     let l1 = pte_ma >> 12;
     let refs = info(&tb, l1).refs;
@@ -254,7 +235,7 @@ fn mmu_update_refuses_bad_entries_and_targets() {
     let pte_ma = slot(&tb, va, 1);
     let l2e = slot(&tb, L2_SLOT3_VA, 2);
     let data = frame(&tb, spare(&tb, 1));
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     let cases: [(&str, MmuUpdate, Errno); 12] = [
         (
             "misaligned entry",
@@ -326,7 +307,7 @@ fn mmu_update_refuses_bad_entries_and_targets() {
     for (what, req, e) in cases {
         assert_eq!(mmu(&mut tb, &[req], SELF), (err(e), 0), "{what}");
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(at(&tb, pte_ma), m << 12 | RW);
     assert_eq!(at(&tb, l2e), 0);
     // The hypervisor's L4 slots are untouched.
@@ -415,7 +396,7 @@ fn mmu_update_reads_requests_up_to_an_unreadable_one() {
     assert_eq!((at(&tb, pa), at(&tb, pb)), (ma << 12 | RO, mb << 12 | RO));
 
     // A list the guest cannot read at all: nothing done.
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for list in [HOLE, 0x1000, 0x0000_8000_0000_0000, next] {
         tb.write(pdone, &u32::MAX);
         assert_eq!(
@@ -430,7 +411,7 @@ fn mmu_update_reads_requests_up_to_an_unreadable_one() {
             "list {list:#x}"
         );
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     // A count or domain id too wide for its type is refused before anything is read.
     assert_eq!(
         tb.hypercall(nr::MMU_UPDATE, [list, 1 << 32 | 1, pdone, SELF, 0]),
@@ -508,7 +489,7 @@ fn mmu_update_cannot_touch_another_domains_tables_or_frames() {
     let u_pte = slot(&tb, va, 1);
     let u_frame = frame(&tb, va);
     assert_ne!(u_frame, d0_frame);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     // dom0's frame into the domU's own L1, with or without naming dom0.
     assert_eq!(
         mmu(
@@ -535,7 +516,7 @@ fn mmu_update_cannot_touch_another_domains_tables_or_frames() {
         mmu(&mut tb, &[MmuUpdate::machphys(d0_frame, 5)], SELF),
         (err(Errno::EPERM), 0)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(at(&tb, d0_pte), d0_frame << 12 | RW);
     assert_eq!(at(&tb, u_pte), u_frame << 12 | RW);
     assert_ne!(paging::m2p_get(Mfn(d0_frame)).0, 5);
@@ -666,7 +647,7 @@ fn linear_page_table_entries_follow_xens_rules() {
     let l3 = slot(&tb, va, 3) >> 12;
     let l2 = slot(&tb, va, 2) >> 12;
     let l1 = slot(&tb, va, 1) >> 12;
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     // Writable self-references at any level, and any self-reference at L4, are refused.
     for (t, i) in [(l4f, 0usize), (l3, 0), (l2, 3)] {
         assert_eq!(
@@ -687,7 +668,7 @@ fn linear_page_table_entries_follow_xens_rules() {
         ),
         (err(Errno::EINVAL), 0)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
 
     // A read-only L2 self-reference in slot 3: the L2's entries appear as an L1 there.
     let e = (l2 << 12) | (3 * 8);
@@ -731,7 +712,7 @@ fn linear_page_table_entries_follow_xens_rules() {
         ),
         (0, 2)
     );
-    let after = snapshot(&tb);
+    let after = tb.frame_snapshot();
     for t in [l4f, l3, l2, l1] {
         assert_eq!(after[t as usize], snap[t as usize], "table {t:#x}");
     }
@@ -767,7 +748,7 @@ fn mmuext_pins_each_level_and_unpin_releases_what_the_table_held() {
     let t4 = frame(&tb, spare(&tb, 4));
     assert_eq!(ext1(&mut tb, MMUEXT_COPY_PAGE, t4, l4f), 0);
     unwrite(&mut tb, 4);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
 
     let cases = [
         (MMUEXT_PIN_L1_TABLE, t1, PageType::L1, data),
@@ -806,7 +787,7 @@ fn mmuext_pins_each_level_and_unpin_releases_what_the_table_held() {
             (PageType::None, 0, false)
         );
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     // Unpinning a table that was never pinned (the live L3) is refused too.
     assert_eq!(ext1(&mut tb, MMUEXT_UNPIN_TABLE, l3, 0), err(Errno::EINVAL));
     assert_eq!(info(&tb, l3).type_count, 1);
@@ -827,7 +808,7 @@ fn mmuext_pin_refuses_tables_that_would_break_the_type_rules() {
     // An L1 entry with a reserved bit set.
     let bad3 = table_at(&mut tb, 3, &[(3, data << 12 | RO | 1 << 52)]);
     let writable = frame(&tb, spare(&tb, 4));
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     let cases = [
         (
             "maps the L4 writable",
@@ -862,7 +843,7 @@ fn mmuext_pin_refuses_tables_that_would_break_the_type_rules() {
         assert_eq!(ext1(&mut tb, cmd, mfn, 0), err(e), "{what}");
     }
     // Nothing was left typed, referenced or part-way.
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     for m in [bad1, bad2, bad3] {
         assert_eq!(info(&tb, m).partial, Partial::None);
     }
@@ -878,7 +859,7 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
     let u_l4 = tb.st(|st| st.dom(u).unwrap().vcpu.kernel_l4.0);
     tb.run(u);
     let shared = tb.st(|st| st.cur().shared_info.mfn().0);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for (what, cmd, mfn, e) in [
         ("dom0's L4", MMUEXT_PIN_L4_TABLE, d0_l4, Errno::EPERM),
         (
@@ -899,7 +880,7 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
         ext(&mut tb, &[MmuextOp::new(MMUEXT_UNPIN_TABLE, d0_l4, 0)], 0),
         (err(Errno::EPERM), u32::MAX)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     let p = info(&tb, d0_l4);
     assert_eq!((p.ptype, p.type_count, p.pinned), (PageType::L4, 2, true));
 
@@ -925,7 +906,7 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
         ext(&mut tb, &op(MMUEXT_PIN_L4_TABLE), 999),
         (err(Errno::ESRCH), u32::MAX)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
 }
 
 #[test]
@@ -1013,7 +994,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
     let writable = frame(&tb, spare(&tb, 0));
     let bad = table_at(&mut tb, 1, &[(3, writable << 12 | RW)]);
     let cr3 = cpu::read_cr3();
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for (what, mfn, e) in [
         ("dom0's L4", d0_l4, Errno::EPERM),
         ("an L1", l1, Errno::EBUSY),
@@ -1028,7 +1009,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
             "{what}"
         );
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(cpu::read_cr3(), cr3);
     assert_eq!(l4(&tb), u_l4);
     assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
@@ -1180,7 +1161,7 @@ fn mmuext_clear_and_copy_page_work_on_ordinary_frames_only() {
             .map(|i| st.mem.read(Mfn(l1), i))
             .collect::<Vec<_>>()
     });
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for (what, dst) in [
         ("the L4", l4f),
         ("an L1", l1),
@@ -1205,7 +1186,7 @@ fn mmuext_clear_and_copy_page_work_on_ordinary_frames_only() {
         ext1(&mut tb, MMUEXT_COPY_PAGE, ma, u_frame),
         err(Errno::EINVAL)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(
         tb.st(|st| (0..512)
             .map(|i| st.mem.read(Mfn(l1), i))
@@ -1274,7 +1255,7 @@ fn update_va_mapping_refuses_bad_addresses_and_entries() {
     let m = frame(&tb, va);
     let u = tb.domu(1024);
     let u_frame = frame_of(&tb, u, va);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     for (what, at_va, val, e) in [
         ("hypervisor hole", HOLE, m << 12 | RO, Errno::EINVAL),
         (
@@ -1297,7 +1278,7 @@ fn update_va_mapping_refuses_bad_addresses_and_entries() {
     ] {
         assert_eq!(uvm(&mut tb, at_va, val, 0), err(e), "{what}");
     }
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(at(&tb, slot(&tb, va, 1)), m << 12 | RW);
 }
 
@@ -1328,11 +1309,11 @@ fn update_va_mapping_otherdomain_is_for_privileged_callers() {
 
     // The domU cannot name dom0 (nor map its frame either way).
     tb.run(u);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     assert_eq!(other(&mut tb, d0_frame << 12 | RO, 0), err(Errno::EPERM));
     assert_eq!(other(&mut tb, d0_frame << 12 | RO, 999), err(Errno::EPERM));
     assert_eq!(other(&mut tb, d0_frame << 12 | RO, SELF), err(Errno::EPERM));
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(other(&mut tb, u_frame << 12 | RO, u64::from(u.0)), 0);
     assert_eq!(at(&tb, slot(&tb, va, 1)), u_frame << 12 | RO);
 }
@@ -1364,7 +1345,7 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
     assert_eq!((p.owner, p.foreign_refs, p.refs), (u, 1, 1));
     let other = frame(&tb, spare(&tb, 1));
     let other_pte = slot(&tb, spare(&tb, 1), 1);
-    let snap = snapshot(&tb);
+    let snap = tb.frame_snapshot();
     assert_eq!(
         mmu(
             &mut tb,
@@ -1388,7 +1369,7 @@ fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() 
         ),
         err(Errno::ESRCH)
     );
-    assert_eq!(snapshot(&tb), snap);
+    assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(at(&tb, slot(&tb, spare(&tb, 1), 1)), other << 12 | RW);
     // Still readable through dom0's mapping.
     assert_eq!(tb.read::<u64>(va), 0);

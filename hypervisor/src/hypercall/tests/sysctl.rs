@@ -9,7 +9,6 @@ use crate::testbed::{err, Testbed, DOM0_PAGES};
 use guest_abi::domctl::DomctlGetDomainInfo;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
-use guest_abi::start_info::StartInfo;
 use guest_abi::sysctl::*;
 use guest_abi::types::DomId;
 
@@ -34,20 +33,6 @@ fn physinfo(tb: &mut Testbed) -> SysctlPhysinfo {
     let (r, op) = sysctl(tb, &XenSysctl::new(XEN_SYSCTL_PHYSINFO));
     assert_eq!(r, 0);
     op.payload()
-}
-
-fn read_only_va(tb: &Testbed) -> u64 {
-    let si: StartInfo = tb.read(tb.st(|st| st.cur().vcpu.regs.rsi));
-    si.pt_base
-}
-
-/// The first unmapped page at or after `va` in the current domain.
-fn mapped_end(tb: &Testbed, va: u64) -> u64 {
-    let mut p = va & !0xFFF;
-    while tb.st(|st| crate::mm::guest_copy::read::<u8>(&st.mem, p).is_ok()) {
-        p += 4096;
-    }
-    p
 }
 
 fn readconsole(tb: &mut Testbed, rc: SysctlReadconsole) -> (i64, SysctlReadconsole, Vec<u8>) {
@@ -205,7 +190,7 @@ fn bad_sysctl_pointers_fault() {
         );
     }
     // Straddling the end of the mapping.
-    let end = mapped_end(&tb, tb.scratch());
+    let end = tb.mapped_end(tb.scratch());
     tb.write(end - 64, &[0u8; 64]);
     assert_eq!(
         tb.hypercall(nr::SYSCTL, [end - 64, 0, 0, 0, 0]),
@@ -273,8 +258,8 @@ fn getdomaininfolist_lists_the_domains_from_first_domain() {
 fn getdomaininfolist_into_a_bad_buffer_faults() {
     let mut tb = Testbed::boot();
     tb.domu(1024);
-    let end = mapped_end(&tb, tb.scratch());
-    let ro = read_only_va(&tb);
+    let end = tb.mapped_end(tb.scratch());
+    let ro = tb.read_only_va();
     let ro_before = tb.read_bytes(ro, 2 * INFO as usize);
     for buffer in [0, 0xFFFF_8000_0000_0000, ro, end - INFO, u64::MAX - INFO] {
         let op = XenSysctl::with_payload(
@@ -419,8 +404,8 @@ fn readconsole_into_a_bad_buffer_faults_and_keeps_the_log() {
     let mut tb = Testbed::boot();
     crate::xen_println!("do not lose me");
     let (log, _) = ring();
-    let end = mapped_end(&tb, tb.scratch());
-    let ro = read_only_va(&tb);
+    let end = tb.mapped_end(tb.scratch());
+    let ro = tb.read_only_va();
     for buffer in [0, 0x10, 0xFFFF_8000_0000_0000, ro, end - 8] {
         let op = XenSysctl::with_payload(
             XEN_SYSCTL_READCONSOLE,
@@ -574,8 +559,8 @@ fn perfc_refuses_unknown_commands_and_bad_arrays() {
         );
         assert_eq!(r, err(Errno::EINVAL), "cmd {cmd}");
     }
-    let end = mapped_end(&tb, tb.scratch());
-    let ro = read_only_va(&tb);
+    let end = tb.mapped_end(tb.scratch());
+    let ro = tb.read_only_va();
     let good = area(&tb, 0);
     for bad in [0x10, 0xFFFF_8000_0000_0000, ro, end - 8] {
         for (desc, val) in [(bad, good), (good, bad)] {

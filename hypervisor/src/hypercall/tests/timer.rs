@@ -6,7 +6,6 @@ use crate::arch::cpu::advance_ns;
 use crate::evtchn::two_level::{self, EventWords};
 use crate::evtchn::SharedWords;
 use crate::testbed::Testbed;
-use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
 use guest_abi::hypercall::nr;
 use guest_abi::types::{DomId, EvtchnPort};
 
@@ -16,40 +15,8 @@ fn now() -> u64 {
     crate::time::now()
 }
 
-/// The current domain binds VIRQ_TIMER on vCPU 0; its port.
-fn bind_timer_virq(tb: &mut Testbed) -> u32 {
-    let buf = tb.scratch();
-    tb.write(
-        buf,
-        &EvtchnBindVirq {
-            virq: VIRQ_TIMER,
-            ..Default::default()
-        },
-    );
-    assert_eq!(
-        tb.hypercall(
-            nr::EVENT_CHANNEL_OP,
-            [EVTCHNOP_BIND_VIRQ as u64, buf, 0, 0, 0]
-        ),
-        0
-    );
-    tb.read::<EvtchnBindVirq>(buf).port.0
-}
-
 fn set_timer(tb: &mut Testbed, deadline: u64) -> i64 {
     tb.hypercall(nr::SET_TIMER_OP, [deadline, 0, 0, 0, 0])
-}
-
-/// A scheduling pass (what the LAPIC timer interrupt runs): due timers fire.
-fn pass(tb: &mut Testbed) {
-    crate::sched::schedule(&mut tb.regs);
-}
-
-fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
-    tb.st(|st| {
-        let d = st.dom(dom).expect("domain exists");
-        two_level::is_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port))
-    })
 }
 
 fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
@@ -86,17 +53,17 @@ fn set_timer_op_arms_the_one_shot_and_programs_the_lapic_for_it() {
 #[test]
 fn the_timer_raises_virq_timer_when_due_and_only_once() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     advance_ns(MS);
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     advance_ns(MS - 1);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port), "1 ns early");
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port), "1 ns early");
     assert_eq!(singleshot(&tb, DomId::DOM0), Some(t), "still armed");
     advance_ns(1);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port), "due at {t}, now {}", now());
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port), "due at {t}, now {}", now());
     assert_eq!(upcall_pending(&tb, DomId::DOM0), 1);
     assert_eq!(
         singleshot(&tb, DomId::DOM0),
@@ -106,14 +73,14 @@ fn the_timer_raises_virq_timer_when_due_and_only_once() {
     // It does not fire again.
     clear(&tb, DomId::DOM0, port);
     advance_ns(50 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
 }
 
 #[test]
 fn zero_cancels_the_timer() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(set_timer(&mut tb, 0), 0);
@@ -124,8 +91,8 @@ fn zero_cancels_the_timer() {
         "the LAPIC is no longer armed for the cancelled deadline"
     );
     advance_ns(5 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
     // Cancelling with nothing armed is fine too.
     assert_eq!(set_timer(&mut tb, 0), 0);
     assert_eq!(singleshot(&tb, DomId::DOM0), None);
@@ -134,7 +101,7 @@ fn zero_cancels_the_timer() {
 #[test]
 fn a_deadline_in_the_past_fires_on_the_next_pass() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     advance_ns(5 * MS);
     let t = now() - MS;
     assert_eq!(set_timer(&mut tb, t), 0);
@@ -145,29 +112,26 @@ fn a_deadline_in_the_past_fires_on_the_next_pass() {
         crate::arch::lapic::deadline()
     );
     // No time passes: the interrupt is immediate.
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
     assert_eq!(singleshot(&tb, DomId::DOM0), None);
 }
 
 #[test]
 fn a_new_deadline_replaces_the_old_one() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     let first = now() + MS;
     let second = now() + 5 * MS;
     assert_eq!(set_timer(&mut tb, first), 0);
     assert_eq!(set_timer(&mut tb, second), 0);
     assert_eq!(singleshot(&tb, DomId::DOM0), Some(second));
     advance_ns(2 * MS);
-    pass(&mut tb);
-    assert!(
-        !pending(&tb, DomId::DOM0, port),
-        "the first deadline is gone"
-    );
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port), "the first deadline is gone");
     advance_ns(3 * MS);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
 }
 
 #[test]
@@ -176,7 +140,7 @@ fn a_timer_without_a_bound_virq_expires_silently() {
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     advance_ns(2 * MS);
-    pass(&mut tb);
+    tb.pass();
     assert_eq!(singleshot(&tb, DomId::DOM0), None, "expired");
     assert_eq!(
         upcall_pending(&tb, DomId::DOM0),
@@ -184,15 +148,15 @@ fn a_timer_without_a_bound_virq_expires_silently() {
         "nothing to deliver it on"
     );
     // Binding afterwards does not replay it.
-    let port = bind_timer_virq(&mut tb);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    let port = tb.bind_timer_virq();
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
 }
 
 #[test]
 fn wrapped_or_far_away_deadlines_fire_in_100ms_as_in_xen() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     advance_ns(MS);
     let fallback = now() + 100 * MS;
     // Bit 63 set: a negative system time.
@@ -210,22 +174,22 @@ fn wrapped_or_far_away_deadlines_fire_in_100ms_as_in_xen() {
     // The fallback does fire.
     assert_eq!(set_timer(&mut tb, u64::MAX), 0);
     advance_ns(100 * MS - 1);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
     advance_ns(1);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
 }
 
 #[test]
 fn each_domain_has_its_own_timer() {
     let mut tb = Testbed::boot();
-    let port0 = bind_timer_virq(&mut tb);
+    let port0 = tb.bind_timer_virq();
     let d0_deadline = now() + 50 * MS;
     assert_eq!(set_timer(&mut tb, d0_deadline), 0);
     let u = tb.domu(1024);
     tb.run(u);
-    let port_u = bind_timer_virq(&mut tb);
+    let port_u = tb.bind_timer_virq();
     let t = now() + MS;
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(singleshot(&tb, u), Some(t));
@@ -240,9 +204,9 @@ fn each_domain_has_its_own_timer() {
         "the LAPIC follows the earliest deadline of any domain"
     );
     advance_ns(MS);
-    pass(&mut tb);
-    assert!(pending(&tb, u, port_u));
-    assert!(!pending(&tb, DomId::DOM0, port0));
+    tb.pass();
+    assert!(tb.pending(u, port_u));
+    assert!(!tb.pending(DomId::DOM0, port0));
     assert_eq!(singleshot(&tb, DomId::DOM0), Some(d0_deadline));
     // Cancelling one domain's timer leaves the other's.
     tb.run(DomId::DOM0);
@@ -261,13 +225,13 @@ fn the_timer_of_a_shut_down_domain_does_not_fire() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
     tb.run(u);
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     assert_eq!(set_timer(&mut tb, now() + MS), 0);
     tb.run(DomId::DOM0);
     tb.st(|st| crate::lifecycle::shutdown(st, u, guest_abi::sched::ShutdownReason::Poweroff));
     advance_ns(2 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, u, port));
+    tb.pass();
+    assert!(!tb.pending(u, port));
 }
 
 #[test]

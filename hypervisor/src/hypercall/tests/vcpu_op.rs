@@ -8,9 +8,7 @@ use crate::evtchn::two_level;
 use crate::evtchn::SharedWords;
 use crate::testbed::{err, Testbed};
 use guest_abi::errno::Errno;
-use guest_abi::event_channel::{EvtchnBindVirq, EVTCHNOP_BIND_VIRQ, VIRQ_TIMER};
 use guest_abi::hypercall::nr;
-use guest_abi::start_info::StartInfo;
 use guest_abi::types::{DomId, EvtchnPort};
 use guest_abi::vcpu::*;
 
@@ -24,37 +22,6 @@ fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
     tb.hypercall(nr::VCPU_OP, [u64::from(cmd), vcpu, arg, 0, 0])
 }
 
-/// A scheduling pass (what the LAPIC timer interrupt runs): due timers fire.
-fn pass(tb: &mut Testbed) {
-    crate::sched::schedule(&mut tb.regs);
-}
-
-fn bind_timer_virq(tb: &mut Testbed) -> u32 {
-    let buf = tb.scratch();
-    tb.write(
-        buf,
-        &EvtchnBindVirq {
-            virq: VIRQ_TIMER,
-            ..Default::default()
-        },
-    );
-    assert_eq!(
-        tb.hypercall(
-            nr::EVENT_CHANNEL_OP,
-            [EVTCHNOP_BIND_VIRQ as u64, buf, 0, 0, 0]
-        ),
-        0
-    );
-    tb.read::<EvtchnBindVirq>(buf).port.0
-}
-
-fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
-    tb.st(|st| {
-        let d = st.dom(dom).expect("domain exists");
-        two_level::is_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port))
-    })
-}
-
 fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
@@ -64,21 +31,6 @@ fn clear(tb: &Testbed, dom: DomId, port: u32) {
 
 fn timers(tb: &Testbed, dom: DomId) -> crate::time::Timers {
     tb.st(|st| st.dom(dom).expect("domain exists").timers.clone())
-}
-
-/// The current domain's initial page tables: mapped in its address space, read-only.
-fn read_only_va(tb: &Testbed) -> u64 {
-    let si: StartInfo = tb.read(tb.st(|st| st.cur().vcpu.regs.rsi));
-    si.pt_base
-}
-
-/// The first unmapped page at or after `va` in the current domain.
-fn mapped_end(tb: &Testbed, va: u64) -> u64 {
-    let mut p = va & !0xFFF;
-    while tb.st(|st| crate::mm::guest_copy::read::<u8>(&st.mem, p).is_ok()) {
-        p += 4096;
-    }
-    p
 }
 
 fn runstate(tb: &mut Testbed) -> VcpuRunstateInfo {
@@ -150,7 +102,7 @@ fn a_vcpu_the_domain_does_not_have_is_enoent_for_every_op() {
 #[test]
 fn runstate_info_accounts_the_time_running() {
     let mut tb = Testbed::boot();
-    pass(&mut tb);
+    tb.pass();
     advance_ns(3 * MS);
     let a = runstate(&mut tb);
     assert_eq!(a.state, RUNSTATE_RUNNING);
@@ -174,7 +126,7 @@ fn runstate_info_accounts_the_time_running() {
 fn runstate_info_of_a_vcpu_kept_waiting_counts_runnable_time() {
     let mut tb = Testbed::boot();
     let u = tb.domu(1024);
-    pass(&mut tb);
+    tb.pass();
     let running = tb.current();
     let waiting = if running == DomId::DOM0 {
         u
@@ -203,7 +155,7 @@ fn runstate_info_of_a_vcpu_kept_waiting_counts_runnable_time() {
 #[test]
 fn runstate_info_to_a_bad_pointer_faults_and_writes_nothing() {
     let mut tb = Testbed::boot();
-    let ro = read_only_va(&tb);
+    let ro = tb.read_only_va();
     let before = tb.read_bytes(ro, 48);
     for p in [0x10, 0xFFFF_8000_0000_1000, 0x0000_8000_0000_0000, ro] {
         assert_eq!(
@@ -214,7 +166,7 @@ fn runstate_info_to_a_bad_pointer_faults_and_writes_nothing() {
     }
     assert_eq!(tb.read_bytes(ro, 48), before);
     // Straddling the end of the mapping: nothing of it is written.
-    let end = mapped_end(&tb, tb.scratch());
+    let end = tb.mapped_end(tb.scratch());
     let p = end - 16;
     tb.write_bytes(p, &[0xAA; 16]);
     assert_eq!(
@@ -227,7 +179,7 @@ fn runstate_info_to_a_bad_pointer_faults_and_writes_nothing() {
 #[test]
 fn periodic_timer_raises_virq_timer_every_period_until_stopped() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     let buf = tb.scratch();
     advance_ns(MS);
     let start = now();
@@ -237,22 +189,22 @@ fn periodic_timer_raises_virq_timer_every_period_until_stopped() {
     assert_eq!((t.period, t.periodic_next), (4 * MS, start + 4 * MS));
     assert_eq!(crate::arch::lapic::deadline(), Some(start + 4 * MS));
     advance_ns(4 * MS - 1);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port), "1 ns early");
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port), "1 ns early");
     advance_ns(1);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port), "first period");
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port), "first period");
     assert_eq!(timers(&tb, DomId::DOM0).periodic_next, start + 8 * MS);
     clear(&tb, DomId::DOM0, port);
     advance_ns(4 * MS);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port), "second period");
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port), "second period");
     clear(&tb, DomId::DOM0, port);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_PERIODIC_TIMER, 0, 0), 0);
     assert_eq!(timers(&tb, DomId::DOM0).period, 0);
     advance_ns(20 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port), "stopped");
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port), "stopped");
 }
 
 #[test]
@@ -272,7 +224,7 @@ fn periodic_timer_refuses_periods_under_1ms_or_beyond_i64_and_bad_pointers() {
             "nothing armed by {period_ns}"
         );
     }
-    for p in [0, 0xFFFF_8000_0000_0000, mapped_end(&tb, buf) - 4] {
+    for p in [0, 0xFFFF_8000_0000_0000, tb.mapped_end(buf) - 4] {
         assert_eq!(
             vcpu_op(&mut tb, VCPUOP_SET_PERIODIC_TIMER, 0, p),
             err(Errno::EFAULT),
@@ -291,7 +243,7 @@ fn periodic_timer_refuses_periods_under_1ms_or_beyond_i64_and_bad_pointers() {
 #[test]
 fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     let buf = tb.scratch();
     advance_ns(5 * MS);
     // In the past with VCPU_SSHOTTMR_future: ETIME, nothing armed.
@@ -319,8 +271,8 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
     assert_eq!(timers(&tb, DomId::DOM0).singleshot, Some(now()));
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
     assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
     clear(&tb, DomId::DOM0, port);
     // In the past without the flag: armed, and fires on the next pass.
@@ -335,8 +287,8 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
     assert_eq!(timers(&tb, DomId::DOM0).singleshot, Some(past));
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
     clear(&tb, DomId::DOM0, port);
     // In the future: fires when due, once.
     let t = now() + 2 * MS;
@@ -351,21 +303,21 @@ fn singleshot_timer_fires_once_and_the_future_flag_refuses_a_past_deadline() {
     assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
     assert_eq!(crate::arch::lapic::deadline(), Some(t));
     advance_ns(2 * MS - 1);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
     advance_ns(1);
-    pass(&mut tb);
-    assert!(pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port));
     clear(&tb, DomId::DOM0, port);
     advance_ns(20 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
 }
 
 #[test]
 fn stop_singleshot_timer_disarms_it() {
     let mut tb = Testbed::boot();
-    let port = bind_timer_virq(&mut tb);
+    let port = tb.bind_timer_virq();
     let buf = tb.scratch();
     let t = now() + MS;
     tb.write(
@@ -381,8 +333,8 @@ fn stop_singleshot_timer_disarms_it() {
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
     assert_eq!(timers(&tb, DomId::DOM0).singleshot, None);
     advance_ns(5 * MS);
-    pass(&mut tb);
-    assert!(!pending(&tb, DomId::DOM0, port));
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
     // Stopping a stopped timer is fine; the periodic timer is a separate one.
     buf_periodic(&mut tb, 4 * MS);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), 0);
@@ -398,7 +350,7 @@ fn buf_periodic(tb: &mut Testbed, period_ns: u64) {
 #[test]
 fn singleshot_timer_from_a_bad_pointer_faults_and_arms_nothing() {
     let mut tb = Testbed::boot();
-    let end = mapped_end(&tb, tb.scratch());
+    let end = tb.mapped_end(tb.scratch());
     for p in [
         0x10,
         0xFFFF_8000_0000_1000,

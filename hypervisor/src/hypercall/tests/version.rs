@@ -48,21 +48,6 @@ fn version_and_features_as_a_guest_reads_them() {
     );
 }
 
-/// The first unmapped page at or after `va` in the current domain.
-fn mapped_end(tb: &Testbed, va: u64) -> u64 {
-    let mut p = va & !0xFFF;
-    while tb.st(|st| crate::mm::guest_copy::read::<u8>(&st.mem, p).is_ok()) {
-        p += 4096;
-    }
-    p
-}
-
-/// The current domain's initial page tables: mapped, readable, not writable.
-fn read_only_va(tb: &Testbed) -> u64 {
-    let si: guest_abi::start_info::StartInfo = tb.read(tb.st(|st| st.cur().vcpu.regs.rsi));
-    si.pt_base
-}
-
 fn ver(tb: &mut Testbed, cmd: u32, arg: u64) -> i64 {
     tb.hypercall(nr::XEN_VERSION, [u64::from(cmd), arg, 0, 0, 0])
 }
@@ -203,8 +188,8 @@ fn get_features_refuses_submaps_that_do_not_exist() {
 #[test]
 fn buffer_sub_ops_fault_on_bad_pointers_without_writing_part_of_the_result() {
     let mut tb = Testbed::boot();
-    let end = mapped_end(&tb, tb.scratch());
-    let ro = read_only_va(&tb);
+    let end = tb.mapped_end(tb.scratch());
+    let ro = tb.read_only_va();
     let ro_before = tb.read_bytes(ro, 1024);
     for (cmd, len) in BUFFER_OPS {
         for p in [
