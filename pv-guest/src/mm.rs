@@ -121,6 +121,13 @@ impl Space {
         Err(Errno::EINVAL)
     }
 
+    /// Where we see the level-`level` entry that maps `va`: its address in our read-only
+    /// mapping of the table (a table inside the initial region).
+    pub fn entry_va(&self, va: u64, level: u8) -> Result<u64, Errno> {
+        let maddr = self.entry_maddr(va, level)?;
+        Ok(self.table_va(maddr >> 12)? + (maddr & 0xFFF))
+    }
+
     /// The entry at machine address `maddr` (a table inside the initial region).
     pub fn read_entry(&self, maddr: u64) -> Result<u64, Errno> {
         let va = self.table_va(maddr >> 12)? + (maddr & 0xFFF);

@@ -217,6 +217,19 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
                 "vcpu_op is_up on vCPU 2^32: refused (EINVAL)",
             ]),
         ),
+        (
+            "emulation",
+            strings(&[
+                "a valid entry stored into its L1 through the read-only mapping: contained (emulated: the entry is what mmu_update would have made it)",
+                "its own L4 mapped writable through a store to its L1: contained (#PF to our handler)",
+                "a frame not its own mapped through a store to its L1: contained (#PF to our handler)",
+                "cpuid escape asking for VMX: contained (emulated: VMX hidden, hypervisor bit set)",
+                "rdmsr of an unknown MSR: contained (#GP to our handler)",
+                "wrmsr of an unknown MSR: contained (#GP to our handler)",
+                "set_debugreg DR0 inside the hypervisor hole: refused (EPERM)",
+                "vm_assist with an unknown assist: refused (EINVAL)",
+            ]),
+        ),
     ]
 }
 

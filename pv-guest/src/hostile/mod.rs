@@ -5,6 +5,7 @@
 //! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod emulation;
 mod evtchn;
 mod floods;
 mod grants;
@@ -93,6 +94,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     lifecycle::all(&sp, &t);
     floods::all(&t);
     widths::all(&t);
+    emulation::all(&sp, &t);
     t.report();
     true
 }
