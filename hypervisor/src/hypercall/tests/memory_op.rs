@@ -29,6 +29,16 @@ fn call(tb: &mut Testbed, num: usize, args: [u64; 5]) -> (i64, u32) {
     (c.rax, c.continued)
 }
 
+/// `populate_physmap` of the current domain over the `n` PFNs listed at `list`.
+fn own_populate(tb: &mut Testbed, list: u64, n: u64) -> (i64, u32) {
+    reserve(tb, XENMEM_POPULATE_PHYSMAP.into(), list, n, DomId::SELF)
+}
+
+/// `decrease_reservation` of the current domain over the `n` MFNs listed at `list`.
+fn own_decrease(tb: &mut Testbed, list: u64, n: u64) -> (i64, u32) {
+    reserve(tb, XENMEM_DECREASE_RESERVATION.into(), list, n, DomId::SELF)
+}
+
 /// A reservation operation `cmd` (command word, continuation bits included) of the current
 /// domain on `dom` over `n` extents listed at `list`.
 fn reserve(tb: &mut Testbed, cmd: u64, list: u64, n: u64, dom: DomId) -> (i64, u32) {
@@ -121,13 +131,7 @@ fn populate_physmap_allocates_at_the_requested_pfns_and_writes_the_mfns_back() {
     let list = tb.scratch() + LIST;
     let pfns = [0x2000u64, 0x2001, 0x5000, 0x2003];
     write_list(&tb, list, &pfns);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_POPULATE_PHYSMAP.into(),
-        list,
-        4,
-        DomId::SELF,
-    );
+    let (rc, _) = own_populate(&mut tb, list, 4);
     assert_eq!(rc, 4);
     let mfns = read_list(&tb, list, 4);
     for (&mfn, &pfn) in mfns.iter().zip(&pfns) {
@@ -205,13 +209,7 @@ fn population_stops_at_max_pages_and_reports_how_many_extents_were_done() {
     let before = tot(&tb, DomId::DOM0);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x3000, 0x3001, 0x3002, 0x3003, 0x3004]);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_POPULATE_PHYSMAP.into(),
-        list,
-        5,
-        DomId::SELF,
-    );
+    let (rc, _) = own_populate(&mut tb, list, 5);
     assert_eq!(rc, 2);
     let got = read_list(&tb, list, 5);
     assert_eq!(
@@ -250,25 +248,9 @@ fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
     let (before, free_before) = (tot(&tb, DomId::DOM0), free_frames());
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x4000, 0x4001, 0x4002]);
-    assert_eq!(
-        reserve(
-            &mut tb,
-            XENMEM_POPULATE_PHYSMAP.into(),
-            list,
-            3,
-            DomId::SELF
-        )
-        .0,
-        3
-    );
+    assert_eq!(own_populate(&mut tb, list, 3).0, 3);
     let mfns = read_list(&tb, list, 3);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        3,
-        DomId::SELF,
-    );
+    let (rc, _) = own_decrease(&mut tb, list, 3);
     assert_eq!(rc, 3);
     for &mfn in &mfns {
         assert_eq!(info(&tb, mfn).owner, NO_OWNER);
@@ -278,13 +260,7 @@ fn decrease_reservation_gives_unused_frames_back_to_the_allocator() {
     assert_eq!(listed(&tb, DomId::DOM0), before);
     assert_eq!(free_frames(), free_before);
     // Given back once, a frame is no longer the domain's to give.
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        1,
-        DomId::SELF,
-    );
+    let (rc, _) = own_decrease(&mut tb, list, 1);
     assert_eq!(rc, 0);
     assert_eq!(free_frames(), free_before);
 }
@@ -296,17 +272,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     room(&tb, DomId::DOM0, 1);
     let list = tb.scratch() + LIST;
     write_list(&tb, list, &[0x6000]);
-    assert_eq!(
-        reserve(
-            &mut tb,
-            XENMEM_POPULATE_PHYSMAP.into(),
-            list,
-            1,
-            DomId::SELF
-        )
-        .0,
-        1
-    );
+    assert_eq!(own_populate(&mut tb, list, 1).0, 1);
     let spare = read_list(&tb, list, 1)[0];
     let l4 = tb.st(|st| st.cur().vcpu.active_l4());
     let mapped = frame_of(&tb, tb.scratch());
@@ -324,13 +290,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     let l4_info = info(&tb, l4);
     // A free frame first, then the L4: one extent is done and the call stops at the table.
     write_list(&tb, list, &[spare, l4.0]);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        2,
-        DomId::SELF,
-    );
+    let (rc, _) = own_decrease(&mut tb, list, 2);
     assert_eq!(rc, 1);
     assert_eq!(info(&tb, spare).owner, NO_OWNER);
     let after = info(&tb, l4);
@@ -348,13 +308,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
         ("an absurd frame number", u64::MAX),
     ] {
         write_list(&tb, list, &[mfn]);
-        let (rc, _) = reserve(
-            &mut tb,
-            XENMEM_DECREASE_RESERVATION.into(),
-            list,
-            1,
-            DomId::SELF,
-        );
+        let (rc, _) = own_decrease(&mut tb, list, 1);
         assert_eq!(rc, 0, "{what} is refused");
     }
     assert_eq!(info(&tb, mapped).owner, DomId::DOM0);
@@ -466,13 +420,7 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     let list = tb.scratch() + LIST;
     let pfns: Vec<u64> = (0..N).map(|i| 0x10_0000 + i).collect();
     write_list(&tb, list, &pfns);
-    let (rc, continued) = reserve(
-        &mut tb,
-        XENMEM_POPULATE_PHYSMAP.into(),
-        list,
-        N,
-        DomId::SELF,
-    );
+    let (rc, continued) = own_populate(&mut tb, list, N);
     assert_eq!(rc as u64, N);
     assert_eq!(
         continued, 2,
@@ -486,13 +434,7 @@ fn long_extent_lists_are_continued_and_finish_with_every_extent_done() {
     assert_eq!(tot(&tb, DomId::DOM0), before + N);
     assert_eq!(listed(&tb, DomId::DOM0), before + N);
     assert_eq!(free_frames(), free_before - N);
-    let (rc, continued) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        N,
-        DomId::SELF,
-    );
+    let (rc, continued) = own_decrease(&mut tb, list, N);
     assert_eq!(rc as u64, N);
     assert_eq!(continued, 2);
     assert_eq!(tot(&tb, DomId::DOM0), before);
@@ -537,25 +479,13 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
     remap(&mut tb, hole, 0);
     let list = hole - 3 * 8;
     write_list(&tb, list, &[0xB000, 0xB001, 0xB002]);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_POPULATE_PHYSMAP.into(),
-        list,
-        5,
-        DomId::SELF,
-    );
+    let (rc, _) = own_populate(&mut tb, list, 5);
     assert_eq!(rc, 3, "the guest learns how many frames it got");
     let mfns = read_list(&tb, list, 3);
     assert!(mfns.iter().all(|&m| info(&tb, m).owner == DomId::DOM0));
     assert_eq!(tot(&tb, DomId::DOM0), before + 3);
     // Giving them back over the same list: the same count, and they are free again.
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        5,
-        DomId::SELF,
-    );
+    let (rc, _) = own_decrease(&mut tb, list, 5);
     assert_eq!(rc, 3);
     assert!(mfns.iter().all(|&m| info(&tb, m).owner == NO_OWNER));
     assert_eq!(tot(&tb, DomId::DOM0), before);
@@ -564,22 +494,10 @@ fn a_fault_part_way_through_the_extent_list_reports_the_extents_already_done() {
     let list = hole - 2048 * 8;
     let pfns: Vec<u64> = (0..2048).map(|i| 0xD000 + i).collect();
     write_list(&tb, list, &pfns);
-    let (rc, continued) = reserve(
-        &mut tb,
-        XENMEM_POPULATE_PHYSMAP.into(),
-        list,
-        2100,
-        DomId::SELF,
-    );
+    let (rc, continued) = own_populate(&mut tb, list, 2100);
     assert_eq!((rc, continued), (2048, 1));
     assert_eq!(tot(&tb, DomId::DOM0), before + 2048);
-    let (rc, _) = reserve(
-        &mut tb,
-        XENMEM_DECREASE_RESERVATION.into(),
-        list,
-        2100,
-        DomId::SELF,
-    );
+    let (rc, _) = own_decrease(&mut tb, list, 2100);
     assert_eq!(rc, 2048);
     assert_eq!(tot(&tb, DomId::DOM0), before);
     // A list that is not there at all: a bad address, and nothing is done.
