@@ -121,6 +121,13 @@ bitflags! {
     }
 }
 
+/// The first of the guest's "available" flag bits of a grant map (`_GNTMAP_guest_avail0`):
+/// bits from here up are the guest's own, copied into the new PTE's available bits (9-11)
+/// when the hypervisor offers `XENFEAT_gnttab_map_avail_bits`.
+pub const GNTMAP_GUEST_AVAIL0: u32 = 16;
+/// The guest-available flag bits of a grant map (`GNTMAP_guest_avail_mask`).
+pub const GNTMAP_GUEST_AVAIL_MASK: u32 = !0 << GNTMAP_GUEST_AVAIL0;
+
 /// A grant operation status (`GNTST_*`, an `i16` in the structures).
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable,

@@ -121,6 +121,13 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
                 regs.error_code
             ),
         );
+        // The top of the guest's stack (its caller's return address, usually), as far as
+        // the guest's own page tables let it be read.
+        let top = state::with(|st| guest_copy::read::<u64>(&st.mem, regs.rsp).ok());
+        let _ = core::fmt::write(&mut w, format_args!(", rsp {:#x}", regs.rsp));
+        if let Some(top) = top {
+            let _ = core::fmt::write(&mut w, format_args!(" ([rsp] {top:#x})"));
+        }
         if vector == 14 {
             let _ = core::fmt::write(&mut w, format_args!(", cr2 {:#x}", arch::cpu::read_cr2()));
         }

@@ -113,10 +113,12 @@ impl Vcpu {
 use crate::mm::page_types::XenPage;
 
 /// The XENFEAT bits (submap 0) every PV guest gets: writable page tables (a guest kernel's
-/// direct writes to its L1 tables are trapped, validated and emulated: `crate::emulate`)
-/// and `MMU_PT_UPDATE_PRESERVE_AD`.
+/// direct writes to its L1 tables are trapped, validated and emulated: `crate::emulate`),
+/// `MMU_PT_UPDATE_PRESERVE_AD`, and `GNTTAB_MAP_AVAIL_BITS` (a grant map's guest bits go
+/// into the PTE's available bits; Linux 6 refuses to boot as a PV guest without it).
 pub const FEATURES: u32 = (1 << guest_abi::version::XENFEAT_WRITABLE_PAGE_TABLES)
-    | (1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD);
+    | (1 << guest_abi::version::XENFEAT_MMU_PT_UPDATE_PRESERVE_AD)
+    | (1 << guest_abi::version::XENFEAT_GNTTAB_MAP_AVAIL_BITS);
 
 /// The `vm_assist` types a new domain has on: writable page tables, which are always in
 /// force for a 64-bit PV guest (as in Xen, the emulation does not depend on the bit).

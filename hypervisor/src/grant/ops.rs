@@ -147,7 +147,10 @@ pub fn map(st: &mut State, op: &mut GnttabMapGrantRef) {
 
 fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
     let me = st.current;
-    let flags = GntmapFlags::from_bits(op.flags).ok_or(GntStatus::GENERAL_ERROR)?;
+    // The guest's own bits (XENFEAT_gnttab_map_avail_bits) go into the PTE's available bits.
+    let flags = GntmapFlags::from_bits(op.flags & !GNTMAP_GUEST_AVAIL_MASK)
+        .ok_or(GntStatus::GENERAL_ERROR)?;
+    let avail = u64::from(op.flags >> GNTMAP_GUEST_AVAIL0) << 9 & pte::AVAIL;
     if !flags.intersects(GntmapFlags::HOST_MAP | GntmapFlags::DEVICE_MAP) {
         // As Xen: a map request asking for no mapping at all is a bad reference.
         return Err(GntStatus::BAD_GNTREF);
@@ -201,7 +204,7 @@ fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
         if pte::present(mem.read(l1, idx)) {
             return Err(GntStatus::BAD_VIRT_ADDR);
         }
-        let mut e = frame.addr() | pte::P | pte::US | pte::A;
+        let mut e = frame.addr() | pte::P | pte::US | pte::A | avail;
         if write {
             e |= pte::RW | pte::D;
         }

@@ -477,6 +477,22 @@ fn bad_pointers_fail_the_call_or_the_operation_as_xen_defines() {
 }
 
 #[test]
+fn a_maps_guest_available_bits_go_into_the_pte_available_bits() {
+    let mut tb = Testbed::boot();
+    let (u, f) = offer(&mut tb, RW_GRANT);
+    tb.run(u);
+    let va = spare(&mut tb, 0);
+    // XENFEAT_gnttab_map_avail_bits: the flags' bits from _GNTMAP_guest_avail0 up become
+    // the PTE's available bits 9-11 (only three of them fit).
+    let flags = GntmapFlags::HOST_MAP.bits() | 0b1101 << GNTMAP_GUEST_AVAIL0;
+    let m = map_raw(&mut tb, DomId(0), GREF, va, flags);
+    assert_eq!(m.status, GntStatus::OKAY.0);
+    let e = l1e(&tb, va);
+    assert_eq!(pte::mfn(e).0, f);
+    assert_eq!(e & pte::AVAIL, 0b101 << 9);
+}
+
+#[test]
 fn map_grant_ref_maps_the_granted_frame_writable_and_marks_the_entry_busy() {
     let mut tb = Testbed::boot();
     let (u, f) = offer(&mut tb, RW_GRANT);
@@ -717,7 +733,7 @@ fn grants_to_someone_else_invalid_entries_and_bad_references_are_refused() {
             "an unknown flag",
             DomId(0),
             GREF,
-            h.bits() | 1 << 20,
+            h.bits() | 1 << 8,
             GntStatus::GENERAL_ERROR,
         ),
     ] {
