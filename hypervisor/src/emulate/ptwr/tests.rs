@@ -78,6 +78,14 @@ fn entry_va(tb: &Testbed, va: u64) -> u64 {
     page + idx as u64 * 8
 }
 
+/// Spare page 0: its address, the L1 table and slot mapping it, where the guest sees that
+/// entry (read-only), and the entry.
+fn spare_entry(tb: &Testbed) -> (u64, Mfn, usize, u64, u64) {
+    let va = spare(tb, 0);
+    let (t, idx) = l1_of(tb, va);
+    (va, t, idx, entry_va(tb, va), entry(tb, t, idx))
+}
+
 /// Boot with a #PF handler registered; the guest's code goes at spare page 8.
 fn boot() -> Testbed {
     let mut tb = Testbed::boot();
@@ -259,10 +267,7 @@ fn xchg_swaps_the_entry_with_the_register() {
 #[test]
 fn a_write_validation_refuses_is_the_guests_page_fault_and_changes_nothing() {
     let mut tb = boot();
-    let va = spare(&tb, 0);
-    let (t, idx) = l1_of(&tb, va);
-    let at = entry_va(&tb, va);
-    let old = entry(&tb, t, idx);
+    let (va, t, idx, at, old) = spare_entry(&tb);
     let foreign = {
         let d = tb.domu(1024);
         tb.st(|st| st.dom(d).unwrap().pages.first().unwrap().0)
@@ -321,10 +326,7 @@ fn a_write_to_a_read_only_page_that_is_no_table_is_the_guests_page_fault() {
 #[test]
 fn forms_that_are_not_emulated_are_the_guests_page_fault() {
     let mut tb = boot();
-    let va = spare(&tb, 0);
-    let (t, idx) = l1_of(&tb, va);
-    let at = entry_va(&tb, va);
-    let old = entry(&tb, t, idx);
+    let (_, t, idx, at, old) = spare_entry(&tb);
     let ro = pte::mfn(old).0 << 12 | RO;
     let cases: [(&str, &[u8], u64); 8] = [
         ("32-bit mov", &[0x89, 0x37], at),
@@ -371,10 +373,7 @@ fn forms_that_are_not_emulated_are_the_guests_page_fault() {
 #[test]
 fn a_fault_from_guest_user_mode_is_bounced_with_the_user_bit() {
     let mut tb = boot();
-    let va = spare(&tb, 0);
-    let (t, idx) = l1_of(&tb, va);
-    let at = entry_va(&tb, va);
-    let old = entry(&tb, t, idx);
+    let (_, t, idx, at, old) = spare_entry(&tb);
     let ksp = tb.scratch() - 0x200;
     tb.st(|st| {
         st.cur().vcpu.in_kernel = false;
@@ -393,10 +392,7 @@ fn a_fault_from_guest_user_mode_is_bounced_with_the_user_bit() {
 #[test]
 fn unreadable_or_hostile_instructions_are_contained() {
     let mut tb = boot();
-    let va = spare(&tb, 0);
-    let (t, idx) = l1_of(&tb, va);
-    let at = entry_va(&tb, va);
-    let old = entry(&tb, t, idx);
+    let (_, t, idx, at, old) = spare_entry(&tb);
     let ro = pte::mfn(old).0 << 12 | RO;
 
     // rip where nothing is mapped, in the hypervisor hole, non-canonical.

@@ -2,13 +2,14 @@
 //! getdomaininfo, max_mem, getvcpuinfo, scheduler_op, max_vcpus, setvcpucontext — for dom0
 //! only, with the interface version checked.
 
+use super::event_channel::{alloc_unbound, evtchn};
 use crate::domain::ports::Binding;
 use crate::mm::page_types::{PageType, NO_OWNER};
 use crate::testbed::{err, Testbed, DOM0_PAGES};
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
 use guest_abi::domctl::*;
 use guest_abi::errno::Errno;
-use guest_abi::event_channel::{EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnOp};
+use guest_abi::event_channel::EvtchnBindInterdomain;
 use guest_abi::hypercall::nr;
 use guest_abi::sched::{
     SchedRemoteShutdown, SCHEDOP_BLOCK, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_YIELD,
@@ -110,29 +111,6 @@ fn type_count(tb: &Testbed, mfn: u64) -> u32 {
 
 fn kernel_l4(tb: &Testbed, dom: DomId) -> u64 {
     tb.st(|st| st.dom(dom).expect("domain").vcpu.kernel_l4.0)
-}
-
-fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
-    let buf = tb.scratch() + 0x800;
-    tb.write(buf, &op);
-    let r = tb.hypercall(nr::EVENT_CHANNEL_OP, [u64::from(T::CMD), buf, 0, 0, 0]);
-    (r, tb.read(buf))
-}
-
-fn alloc_unbound(tb: &mut Testbed, dom: DomId, remote: DomId) -> Result<u32, i64> {
-    let (r, op) = evtchn(
-        tb,
-        EvtchnAllocUnbound {
-            dom,
-            remote_dom: remote,
-            ..Default::default()
-        },
-    );
-    if r == 0 {
-        Ok(op.port.0)
-    } else {
-        Err(r)
-    }
 }
 
 fn domain_count(tb: &Testbed) -> usize {

@@ -16,7 +16,7 @@ use guest_abi::types::{DomId, EvtchnPort};
 
 /// The current domain issues `event_channel_op(T::CMD, &op)` with `op` in its scratch
 /// memory; the result and the structure as the guest then reads it.
-fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
+pub(super) fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
     let buf = tb.scratch();
     tb.write(buf, &op);
     let r = tb.hypercall(nr::EVENT_CHANNEL_OP, [u64::from(T::CMD), buf, 0, 0, 0]);
@@ -32,7 +32,7 @@ fn p(port: u32) -> EvtchnPort {
     EvtchnPort(port)
 }
 
-fn alloc_unbound(tb: &mut Testbed, dom: DomId, remote: DomId) -> Result<u32, i64> {
+pub(super) fn alloc_unbound(tb: &mut Testbed, dom: DomId, remote: DomId) -> Result<u32, i64> {
     let (r, op) = evtchn(
         tb,
         EvtchnAllocUnbound {

@@ -73,6 +73,14 @@ fn frame_of(tb: &Testbed, dom: DomId, va: u64) -> u64 {
     })
 }
 
+/// A domU beside dom0: spare page 0's address and the frame each maps there, and the domU.
+fn dom0_and_domu(tb: &mut Testbed) -> (u64, u64, DomId, u64) {
+    let va = spare(tb, 0);
+    let d0_frame = frame(tb, va);
+    let u = tb.domu(1024);
+    (va, d0_frame, u, frame_of(tb, u, va))
+}
+
 /// The frame behind `va` for the current domain.
 fn frame(tb: &Testbed, va: u64) -> u64 {
     frame_of(tb, tb.current(), va)
@@ -1285,10 +1293,7 @@ fn update_va_mapping_refuses_bad_addresses_and_entries() {
 #[test]
 fn update_va_mapping_otherdomain_is_for_privileged_callers() {
     let mut tb = Testbed::boot();
-    let va = spare(&tb, 0);
-    let d0_frame = frame(&tb, va);
-    let u = tb.domu(1024);
-    let u_frame = frame_of(&tb, u, va);
+    let (va, d0_frame, u, u_frame) = dom0_and_domu(&mut tb);
     let other = |tb: &mut Testbed, val: u64, dom: u64| {
         tb.hypercall(nr::UPDATE_VA_MAPPING_OTHERDOMAIN, [va, val, 0, dom, 0])
     };
@@ -1321,10 +1326,7 @@ fn update_va_mapping_otherdomain_is_for_privileged_callers() {
 #[test]
 fn a_dying_domain_lingers_while_mapped_cannot_be_named_and_goes_when_unmapped() {
     let mut tb = Testbed::boot();
-    let va = spare(&tb, 0);
-    let d0_frame = frame(&tb, va);
-    let u = tb.domu(1024);
-    let u_frame = frame_of(&tb, u, va);
+    let (va, d0_frame, u, u_frame) = dom0_and_domu(&mut tb);
     let pte_ma = slot(&tb, va, 1);
     assert_eq!(
         mmu(
