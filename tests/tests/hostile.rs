@@ -65,10 +65,11 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "pin and unpin an L4 over 256 L1 tables: contained (done, in slices; every frame writable again)",
     ]);
     let descriptors = strings(&[
-        "set_gdt with a ring-0 code segment: refused (EINVAL)",
+        "set_gdt with a ring-0 code segment: contained (installed with DPL 3)",
+        "update_descriptor with ring-0 code: contained (installed with DPL 3)",
         "set_gdt with 15 frames: refused (EINVAL)",
         "update_descriptor with a call gate: refused (EINVAL)",
-        "update_descriptor with ring-0 code: refused (EINVAL)",
+        "update_descriptor with conforming code: refused (EINVAL)",
         "update_descriptor into a page table: refused (EINVAL)",
         "set_ldt on a misaligned address: refused (EINVAL)",
         "set_ldt in the hypervisor hole: refused (EINVAL)",

@@ -11,7 +11,7 @@ use crate::arch::desc::{
 };
 use crate::arch::gdt;
 use crate::domain::state::State;
-use crate::mm::descriptor::guest_descriptor_ok;
+use crate::mm::descriptor::guest_descriptor;
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::{guest_va_ok, translate};
 use crate::mm::page_types::{PageType, TableMem};
@@ -78,10 +78,12 @@ pub fn update_descriptor(
     _regs: &mut CpuUserRegs,
     a: UpdateDescriptorArgs,
 ) -> HcResult {
-    let (maddr, desc) = (a.maddr, a.desc);
-    if maddr & 7 != 0 || !guest_descriptor_ok(desc) {
+    let maddr = a.maddr;
+    if maddr & 7 != 0 {
         return Err(Errno::EINVAL);
     }
+    // What is written is the checked descriptor (a ring-0 segment demoted to ring 3).
+    let desc = guest_descriptor(a.desc).ok_or(Errno::EINVAL)?;
     let cur = st.current;
     let mfn = Mfn::containing(maddr);
     let (mut ft, mem) = st.frame_table();

@@ -1,11 +1,13 @@
 //! Segment descriptors a PV guest may place in its GDT or LDT (pure logic, host-tested).
 //!
-//! The guest kernel runs in ring 3, so every usable descriptor must be a ring-3 one: a
-//! present code or data segment needs DPL 3, conforming code is refused (it would run at the
-//! caller's privilege, which is never what a guest needs), and system descriptors (TSS, LDT,
-//! call/interrupt/trap gates) are refused, except type 0, which is harmless (it is the upper
-//! half of a 16-byte system descriptor and faults when loaded). Not-present descriptors
-//! always fault when loaded, so any content is accepted.
+//! The guest kernel runs in ring 3, so every usable descriptor must be a ring-3 one. As Xen
+//! does for a 64-bit PV guest, a present code or data segment with a lower DPL is not refused
+//! but raised to DPL 3 (Linux's boot GDT holds ring-0 kernel segments and expects `set_gdt`
+//! to take it). Conforming code is refused (it would run at the caller's privilege, which is
+//! never what a guest needs; Xen fixes its DPL instead, and no PV kernel uses it), and system
+//! descriptors (TSS, LDT, call/interrupt/trap gates) are refused, except type 0, which is
+//! harmless (it is the upper half of a 16-byte system descriptor and faults when loaded).
+//! Not-present descriptors always fault when loaded, so any content is accepted unchanged.
 
 /// Present.
 const P: u64 = 1 << 47;
@@ -18,17 +20,17 @@ const CONFORMING: u64 = 1 << 42;
 const DPL_SHIFT: u32 = 45;
 const TYPE_SHIFT: u32 = 40;
 
-/// Whether a guest may install descriptor `d`.
-pub fn guest_descriptor_ok(d: u64) -> bool {
+/// The descriptor installed when a guest asks for `d` (its DPL raised to 3 where it was
+/// lower), or `None` when a guest may not install it at all.
+pub fn guest_descriptor(d: u64) -> Option<u64> {
     if d & P == 0 {
-        return true;
+        return Some(d);
     }
     if d & S != 0 {
-        let dpl = (d >> DPL_SHIFT) & 3;
         let conforming_code = d & CODE != 0 && d & CONFORMING != 0;
-        return dpl == 3 && !conforming_code;
+        return (!conforming_code).then_some(d | (3 << DPL_SHIFT));
     }
-    (d >> TYPE_SHIFT) & 0xF == 0
+    ((d >> TYPE_SHIFT) & 0xF == 0).then_some(d)
 }
 
 #[cfg(test)]
@@ -45,41 +47,59 @@ mod tests {
     const KERNEL_DATA: u64 = 0x00CF_9200_0000_FFFF;
 
     #[test]
-    fn ring3_code_and_data_are_accepted() {
-        assert!(guest_descriptor_ok(USER_CODE64));
-        assert!(guest_descriptor_ok(USER_DATA));
-        assert!(guest_descriptor_ok(0));
+    fn ring3_code_and_data_are_accepted_unchanged() {
+        assert_eq!(guest_descriptor(USER_CODE64), Some(USER_CODE64));
+        assert_eq!(guest_descriptor(USER_DATA), Some(USER_DATA));
+        assert_eq!(guest_descriptor(0), Some(0));
     }
 
     #[test]
-    fn privileged_segments_are_refused() {
-        assert!(!guest_descriptor_ok(KERNEL_CODE64));
-        assert!(!guest_descriptor_ok(KERNEL_DATA));
+    fn privileged_segments_are_demoted_to_ring_3() {
+        assert_eq!(guest_descriptor(KERNEL_CODE64), Some(0x00AF_FA00_0000_FFFF));
+        assert_eq!(guest_descriptor(KERNEL_DATA), Some(USER_DATA));
         // DPL 1 and 2 too.
-        assert!(!guest_descriptor_ok((USER_DATA & !(3 << 45)) | (1 << 45)));
-        assert!(!guest_descriptor_ok((USER_DATA & !(3 << 45)) | (2 << 45)));
+        assert_eq!(
+            guest_descriptor((USER_DATA & !(3 << 45)) | (1 << 45)),
+            Some(USER_DATA)
+        );
+        assert_eq!(
+            guest_descriptor((USER_DATA & !(3 << 45)) | (2 << 45)),
+            Some(USER_DATA)
+        );
     }
 
     #[test]
     fn conforming_code_is_refused() {
-        assert!(!guest_descriptor_ok(USER_CODE64 | CONFORMING));
+        assert_eq!(guest_descriptor(USER_CODE64 | CONFORMING), None);
+        assert_eq!(guest_descriptor(KERNEL_CODE64 | CONFORMING), None);
         // The same bit on a data segment is "expand-down": harmless.
-        assert!(guest_descriptor_ok(USER_DATA | CONFORMING));
+        assert_eq!(
+            guest_descriptor(USER_DATA | CONFORMING),
+            Some(USER_DATA | CONFORMING)
+        );
     }
 
     #[test]
     fn system_descriptors_are_refused_except_type_0() {
-        let present_dpl3 = P | (3 << 45);
-        for ty in 1..16u64 {
-            // LDT (2), TSS (9/11), call gate (12), interrupt/trap gates (14/15)...
-            assert!(!guest_descriptor_ok(present_dpl3 | (ty << 40)), "type {ty}");
+        for dpl in 0..4u64 {
+            let present = P | (dpl << 45);
+            for ty in 1..16u64 {
+                // LDT (2), TSS (9/11), call gate (12), interrupt/trap gates (14/15)...
+                assert_eq!(guest_descriptor(present | (ty << 40)), None, "type {ty}");
+            }
+            assert_eq!(guest_descriptor(present), Some(present));
         }
-        assert!(guest_descriptor_ok(present_dpl3));
     }
 
     #[test]
-    fn not_present_descriptors_are_harmless() {
-        assert!(guest_descriptor_ok(KERNEL_CODE64 & !P));
-        assert!(guest_descriptor_ok((0xC << 40) | (3 << 45)));
+    fn not_present_descriptors_are_harmless_and_unchanged() {
+        assert_eq!(
+            guest_descriptor(KERNEL_CODE64 & !P),
+            Some(KERNEL_CODE64 & !P)
+        );
+        assert_eq!(
+            guest_descriptor((0xC << 40) | (3 << 45)),
+            Some((0xC << 40) | (3 << 45))
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! the host.
 
 use super::access::{Readable, Writable};
-use super::descriptor::guest_descriptor_ok;
+use super::descriptor::guest_descriptor;
 use super::pte;
 use guest_abi::arch::{HYPERVISOR_L4_FIRST_SLOT, HYPERVISOR_L4_LAST_SLOT};
 use guest_abi::errno::Errno;
@@ -415,11 +415,22 @@ impl<'a> FrameTable<'a> {
             return self.validate(mem, mfn, level, dom);
         }
         p.type_count = 1;
-        if want == PageType::SegDesc && !(0..512).all(|i| guest_descriptor_ok(mem.read(mfn, i))) {
-            let p = self.slot(mfn)?;
-            p.ptype = PageType::None;
-            p.type_count = 0;
-            return Err(Errno::EINVAL);
+        if want == PageType::SegDesc {
+            // Every entry is checked before any is changed: a refused page is left as it was.
+            if !(0..512).all(|i| guest_descriptor(mem.read(mfn, i)).is_some()) {
+                let p = self.slot(mfn)?;
+                p.ptype = PageType::None;
+                p.type_count = 0;
+                return Err(Errno::EINVAL);
+            }
+            // Then the ring-0 segments are demoted in place, as Xen does.
+            for i in 0..512 {
+                let d = mem.read(mfn, i);
+                match guest_descriptor(d) {
+                    Some(fixed) if fixed != d => mem.write(mfn, i, fixed),
+                    _ => {}
+                }
+            }
         }
         Ok(())
     }

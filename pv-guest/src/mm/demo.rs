@@ -194,13 +194,20 @@ fn descriptors(sp: &Space) {
         "test=mm: set_gdt: our descriptor is live (lar, accessed bit): {}",
         verdict(ok)
     );
+    // Ring-0 code is installed as ring-3 code (as Xen does); conforming code is refused.
     let r0 = upd_desc((g << 12) + 16, RING0_CODE);
+    let r0_ring3 = lar(0x13).is_some_and(|ar| ar & 0xFF00 == 0xFA00);
+    let rc = upd_desc((g << 12) + 16, USER_CODE | 1 << 42);
     let r3 = upd_desc((g << 12) + 16, USER_CODE);
-    let ok =
-        r0 == Err(Errno::EINVAL) && r3.is_ok() && lar(0x13).is_some_and(|ar| ar & 0xFF00 == 0xFA00);
+    let ok = r0.is_ok()
+        && r0_ring3
+        && rc == Err(Errno::EINVAL)
+        && r3.is_ok()
+        && lar(0x13).is_some_and(|ar| ar & 0xFF00 == 0xFA00);
     println!(
-        "test=mm: update_descriptor: ring-0 code {}, ring-3 code {}: {}",
+        "test=mm: update_descriptor: ring-0 code {} (as ring 3: {r0_ring3}), conforming {}, ring-3 code {}: {}",
         res(r0),
+        res(rc),
         res(r3),
         verdict(ok)
     );

@@ -34,13 +34,25 @@ const fn system(t: u64) -> u64 {
     1 << 47 | 3 << 45 | t << 40
 }
 
-/// Descriptors a guest may never install (present ones with privilege or a gate).
-const BAD: [(&str, u64); 9] = [
-    ("DPL 0 code", KERNEL_CODE64),
-    ("DPL 0 data", KERNEL_DATA),
-    ("DPL 1 data", USER_DATA & !(3 << 45) | 1 << 45),
-    ("DPL 2 code", USER_CODE64 & !(3 << 45) | 2 << 45),
+/// Present segments below ring 3: installed, as Xen does, with their DPL raised to 3.
+const DEMOTED: [(&str, u64, u64); 4] = [
+    ("DPL 0 code", KERNEL_CODE64, USER_CODE64),
+    ("DPL 0 data", KERNEL_DATA, USER_DATA),
+    ("DPL 1 data", USER_DATA & !(3 << 45) | 1 << 45, USER_DATA),
+    (
+        "DPL 2 code",
+        USER_CODE64 & !(3 << 45) | 2 << 45,
+        USER_CODE64,
+    ),
+];
+
+/// Conforming ring-0 code.
+const CONFORMING_CODE: u64 = KERNEL_CODE64 | 1 << 42;
+
+/// Descriptors a guest may never install (conforming code or a system descriptor).
+const BAD: [(&str, u64); 6] = [
     ("conforming ring-3 code", USER_CODE64 | 1 << 42),
+    ("conforming ring-0 code", CONFORMING_CODE),
     ("call gate", system(0xC) | 0xE008 << 16 | 0x1000),
     ("64-bit TSS", system(0x9) | 0x67),
     ("LDT descriptor", system(0x2) | 0xFFF),
@@ -219,7 +231,29 @@ fn set_gdt_refuses_a_writable_frame_and_keeps_the_old_table() {
 }
 
 #[test]
-fn set_gdt_refuses_frames_holding_privileged_or_system_descriptors() {
+fn set_gdt_demotes_ring_0_segments_to_ring_3_in_place() {
+    let mut tb = Testbed::boot();
+    let entries: Vec<(usize, u64)> = DEMOTED
+        .iter()
+        .enumerate()
+        .map(|(i, (_, asked, _))| (i + 1, *asked))
+        .chain([(9, USER_DATA), (10, KERNEL_CODE64 & !(1 << 47))])
+        .collect();
+    let m = desc_frame(&mut tb, 0, &entries);
+    // Only the entries in use are declared; the whole frame is fixed up all the same.
+    assert_eq!(set_gdt(&mut tb, &[m], 2), 0);
+    assert_eq!(info(&tb, m), (PageType::SegDesc, 1));
+    for (i, (what, _, installed)) in DEMOTED.iter().enumerate() {
+        assert_eq!(word(&tb, m, i + 1), *installed, "{what}");
+    }
+    // Ring-3 and not-present descriptors are left exactly as they were.
+    assert_eq!(word(&tb, m, 9), USER_DATA);
+    assert_eq!(word(&tb, m, 10), KERNEL_CODE64 & !(1 << 47));
+    assert_eq!(loaded(), (vec![m], 2, vec![], 0, 0));
+}
+
+#[test]
+fn set_gdt_refuses_frames_holding_conforming_code_or_system_descriptors() {
     let mut tb = Testbed::boot();
     for (k, (what, d)) in BAD.iter().enumerate() {
         let m = desc_frame(&mut tb, k as u64, &[(0, USER_CODE64), (7, *d)]);
@@ -362,9 +396,12 @@ fn a_gdt_frame_cannot_be_mapped_writable_while_in_use() {
     assert_eq!(info(&tb, g0), (PageType::Writable, 1));
     tb.write(va + 8, &KERNEL_CODE64);
     assert_eq!(word(&tb, g0, 1), KERNEL_CODE64);
-    // And now, holding a DPL 0 descriptor, it cannot be a GDT frame again.
+    // And now, holding a conforming code descriptor, it cannot be a GDT frame again.
+    tb.write(va + 16, &CONFORMING_CODE);
     assert_eq!(uvm(&mut tb, va, g0 << 12 | RO), 0);
     assert_eq!(set_gdt(&mut tb, &[g0], 8), err(Errno::EINVAL));
+    // Nothing in it was changed by the refused attempt (not even the DPL 0 entry).
+    assert_eq!(word(&tb, g0, 1), KERNEL_CODE64);
 }
 
 #[test]
@@ -407,7 +444,21 @@ fn update_descriptor_writes_valid_descriptors_into_descriptor_and_ordinary_frame
 }
 
 #[test]
-fn update_descriptor_refuses_privileged_and_system_descriptors() {
+fn update_descriptor_writes_ring_0_segments_demoted_to_ring_3() {
+    let mut tb = Testbed::boot();
+    let g0 = desc_frame(&mut tb, 0, &[]);
+    assert_eq!(set_gdt(&mut tb, &[g0], 512), 0);
+    let mw = frame(&tb, spare(&tb, 1));
+    for (what, asked, installed) in DEMOTED {
+        for m in [g0, mw] {
+            assert_eq!(update_descriptor(&mut tb, (m << 12) | (6 * 8), asked), 0);
+            assert_eq!(word(&tb, m, 6), installed, "{what} into {m:#x}");
+        }
+    }
+}
+
+#[test]
+fn update_descriptor_refuses_conforming_code_and_system_descriptors() {
     let mut tb = Testbed::boot();
     let g0 = desc_frame(&mut tb, 0, &[(6, USER_DATA)]);
     assert_eq!(set_gdt(&mut tb, &[g0], 512), 0);
@@ -505,7 +556,7 @@ fn set_ldt_refuses_bad_addresses_counts_and_frames() {
     let va = spare(&tb, 0);
     assert_eq!(set_ldt(&mut tb, va, 10), 0);
     let good = desc_frame(&mut tb, 3, &[]);
-    let bad = desc_frame(&mut tb, 4, &[(2, KERNEL_CODE64)]);
+    let bad = desc_frame(&mut tb, 4, &[(2, CONFORMING_CODE)]);
     let s5 = spare(&tb, 5);
     assert_eq!(uvm(&mut tb, s5, 0), 0);
     let writable = spare(&tb, 6);
@@ -522,7 +573,7 @@ fn set_ldt_refuses_bad_addresses_counts_and_frames() {
         ("non-canonical", 0x0000_8000_0000_0000, 10),
         ("unmapped", spare(&tb, 5), 10),
         ("mapped writable", writable, 10),
-        ("holding a DPL 0 descriptor", spare(&tb, 4), 10),
+        ("holding conforming code", spare(&tb, 4), 10),
         ("running into an unmapped page", spare(&tb, 7), 1000),
         (
             "wrapping around the address space",

@@ -648,6 +648,8 @@ fn pinned_tables_cannot_be_released() {
 const USER_DATA: u64 = 0x00CF_F200_0000_FFFF;
 const USER_CODE: u64 = 0x00AF_FA00_0000_FFFF;
 const RING0_CODE: u64 = 0x00AF_9A00_0000_FFFF;
+/// The conforming bit of a code segment.
+const CONFORMING: u64 = 1 << 42;
 
 #[test]
 fn descriptor_pages_are_validated_when_typed() {
@@ -659,13 +661,21 @@ fn descriptor_pages_are_validated_when_typed() {
     ft.get_type(&mut mem, Mfn(30), PageType::SegDesc, D1)
         .unwrap();
     assert_eq!(ft.get(Mfn(30)).unwrap().ptype, PageType::SegDesc);
-    // A ring-0 code segment anywhere in the page refuses the whole page.
-    mem.write(31, 300, RING0_CODE);
+    // A conforming code segment anywhere in the page refuses the whole page, and nothing
+    // in it is changed (not even the ring-0 segment before it).
+    mem.write(31, 3, RING0_CODE);
+    mem.write(31, 300, RING0_CODE | CONFORMING);
     assert_eq!(
         ft.get_type(&mut mem, Mfn(31), PageType::SegDesc, D1),
         Err(Errno::EINVAL)
     );
     assert_eq!(ft.get(Mfn(31)).unwrap().type_count, 0);
+    assert_eq!(mem.read(31, 3), RING0_CODE);
+    // Without it, the page is taken and its ring-0 segment raised to ring 3, as Xen does.
+    mem.write(31, 300, 0);
+    ft.get_type(&mut mem, Mfn(31), PageType::SegDesc, D1)
+        .unwrap();
+    assert_eq!(mem.read(31, 3), RING0_CODE | 3 << 45);
     // Another domain cannot make our frame its descriptor page.
     assert_eq!(
         ft.get_type(&mut mem, Mfn(63), PageType::SegDesc, D0),
