@@ -84,6 +84,22 @@ pub struct VcpuSetSingleshotTimer {
     pub _pad: u32,
 }
 
+/// Set in the guest's copy of `VcpuRunstateInfo::state_entry_time` while the hypervisor
+/// rewrites a registered runstate area (with `VMASST_TYPE_RUNSTATE_UPDATE_FLAG` on).
+pub const XEN_RUNSTATE_UPDATE: u64 = 1 << 63;
+
+/// Argument of `VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA` (8 B): the guest virtual address the
+/// hypervisor keeps a [`VcpuRunstateInfo`] at (0: none).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct VcpuRegisterRunstateMemoryArea {
+    /// The area's address (a union of handle, virtual and physical address in Xen's header;
+    /// 64-bit PV guests pass a virtual address).
+    pub addr: u64,
+}
+
 /// Argument of `VCPUOP_REGISTER_VCPU_INFO` (16 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -104,3 +120,4 @@ const_assert_eq!(core::mem::offset_of!(VcpuRunstateInfo, time), 16);
 assert_eq_size!(VcpuSetPeriodicTimer, [u8; 8]);
 assert_eq_size!(VcpuSetSingleshotTimer, [u8; 16]);
 assert_eq_size!(VcpuRegisterVcpuInfo, [u8; 16]);
+assert_eq_size!(VcpuRegisterRunstateMemoryArea, [u8; 8]);

@@ -311,6 +311,12 @@ fn layouts(k: &mut Checks) {
     );
     layout!(
         k,
+        "vcpu_register_runstate_memory_area",
+        VcpuRegisterRunstateMemoryArea,
+        [addr]
+    );
+    layout!(
+        k,
         "vcpu_register_vcpu_info",
         VcpuRegisterVcpuInfo,
         [mfn, offset, rsvd]
@@ -883,6 +889,7 @@ fn constants(k: &mut Checks) {
         RUNSTATE_running => RUNSTATE_RUNNING, RUNSTATE_runnable => RUNSTATE_RUNNABLE,
         RUNSTATE_blocked => RUNSTATE_BLOCKED, RUNSTATE_offline => RUNSTATE_OFFLINE,
         VCPU_SSHOTTMR_future => VCPU_SSHOTTMR_FUTURE,
+        XEN_RUNSTATE_UPDATE => XEN_RUNSTATE_UPDATE,
     );
     consts!(k,
         XENVER_version => XENVER_VERSION, XENVER_extraversion => XENVER_EXTRAVERSION,

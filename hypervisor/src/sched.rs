@@ -219,7 +219,9 @@ mod imp {
             } else {
                 RUNSTATE_OFFLINE
             };
-            d.vcpu.runstate.change(s, now);
+            if d.vcpu.runstate.change(s, now) {
+                crate::domain::runstate_area::publish(&st.mem, d);
+            }
         }
     }
 

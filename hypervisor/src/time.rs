@@ -101,16 +101,28 @@ impl Default for Runstate {
 }
 
 impl Runstate {
-    /// Enter `state` at `now` (no-op if already in it).
-    pub fn change(&mut self, state: i32, now: u64) {
+    /// Enter `state` at `now` (no-op if already in it); whether it changed.
+    pub fn change(&mut self, state: i32, now: u64) -> bool {
         if state == self.state {
-            return;
+            return false;
         }
         if let Some(t) = self.time.get_mut(self.state as usize) {
             *t += now.saturating_sub(self.entry);
         }
         self.state = state;
         self.entry = now;
+        true
+    }
+
+    /// The record as a registered runstate area holds it (as Xen's): the times of the states
+    /// left so far, and when the current one was entered.
+    pub fn recorded(&self) -> VcpuRunstateInfo {
+        VcpuRunstateInfo {
+            state: self.state,
+            _pad: 0,
+            state_entry_time: self.entry,
+            time: self.time,
+        }
     }
 
     /// The guest's view at `now`: the current state's time counts up to `now`.

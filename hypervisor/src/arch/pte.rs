@@ -47,5 +47,17 @@ pub const fn present(pte: u64) -> bool {
     pte & P != 0
 }
 
+/// A 64-bit PV guest's entry as it is stored: present entries at every level get the user
+/// bit, as Xen does, because the guest kernel runs in ring 3 (its kernel and user halves are
+/// kept apart by separate page tables, not by this bit). Not-present entries are stored as
+/// the guest wrote them.
+pub const fn guest_entry(pte: u64) -> u64 {
+    if present(pte) {
+        pte | US
+    } else {
+        pte
+    }
+}
+
 /// The bits that are neither flags nor address (must be zero).
 pub const RESERVED: u64 = !(ADDR_MASK | 0xFFF | NX);

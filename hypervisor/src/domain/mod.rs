@@ -7,6 +7,7 @@ pub mod fpu;
 pub mod grants;
 pub mod memory;
 pub mod ports;
+pub mod runstate_area;
 pub mod state;
 pub mod vcpu_context;
 pub mod vcpu_info;
@@ -54,6 +55,9 @@ pub struct Vcpu {
     pub desc: crate::arch::desc::GuestDescTables,
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
+    /// Guest virtual address of its registered runstate area, 0 for none
+    /// (`VCPUOP_register_runstate_memory_area`, kept current by [`runstate_area::publish`]).
+    pub runstate_area: u64,
     /// Ports of a `SCHEDOP_poll` in progress.
     pub poll: Option<alloc::vec::Vec<EvtchnPort>>,
     /// Debug registers DR0–DR7 as the guest set them (`set_debugreg`, `mov %drN`; 4 and 5
@@ -95,6 +99,7 @@ impl Vcpu {
             fpu: crate::arch::fpu::FpuState::new(),
             desc: crate::arch::desc::GuestDescTables::default(),
             runstate: crate::time::Runstate::default(),
+            runstate_area: 0,
             poll: None,
             debugreg: debugreg::RESET,
         }

@@ -1,12 +1,15 @@
-//! `vcpu_op`: is_up, runstate, and the per-vCPU one-shot and periodic timers.
+//! `vcpu_op`: up, down, is_up, runstate (read and a registered area), and the per-vCPU
+//! one-shot and periodic timers.
 
 use super::{HcResult, Outcome};
 use crate::domain::state::State;
 use crate::mm::guest_copy;
+use crate::mm::guest_walk::guest_va_ok;
 use crate::time::MIN_PERIOD_NS;
 use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
+use guest_abi::sched::ShutdownReason;
 use guest_abi::vcpu::*;
 
 /// vcpu_op(cmd, vcpuid, arg) on the caller's own vCPUs.
@@ -52,9 +55,34 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             d.timers.singleshot = None;
             Ok(Outcome::Done(0))
         }
+        VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {
+            let area: VcpuRegisterRunstateMemoryArea = guest_copy::read(&st.mem, arg)?;
+            // As Xen: the address must be the guest's own (0 unregisters); the record is
+            // written now and at every change of state.
+            let len = core::mem::size_of::<VcpuRunstateInfo>() as u64;
+            let end = area.addr.checked_add(len - 1).ok_or(Errno::EFAULT)?;
+            if area.addr != 0 && !(guest_va_ok(area.addr) && guest_va_ok(end)) {
+                return Err(Errno::EFAULT);
+            }
+            st.cur().vcpu.runstate_area = area.addr;
+            let cur = st.current;
+            if let Some(d) = st.domains.get(&cur) {
+                crate::domain::runstate_area::publish(&st.mem, d);
+            }
+            Ok(Outcome::Done(0))
+        }
         // vCPU 0 is brought up by the builder and cannot be re-initialised.
         VCPUOP_INITIALISE => Err(Errno::EEXIST),
+        // Up again (it is running, so there is nothing to do; with more vCPUs, another one
+        // would be woken here).
         VCPUOP_UP => Ok(Outcome::Done(0)),
+        VCPUOP_DOWN => {
+            // As Xen: the domain's last vCPU going down powers the domain off (Linux halts
+            // this way with interrupts off, after a panic for instance).
+            let id = st.current;
+            crate::lifecycle::shutdown(st, id, ShutdownReason::Poweroff);
+            Ok(Outcome::Deschedule)
+        }
         _ => Err(Errno::ENOSYS),
     }
 }

@@ -31,7 +31,14 @@ pub fn copy_from_guest(mem: &Machine, va: u64, out: &mut [u8]) -> Result<(), Err
 
 /// Copy `data` to guest virtual address `va` (which must be mapped writable).
 pub fn copy_to_guest(mem: &Machine, va: u64, data: &[u8]) -> Result<(), Errno> {
-    let root = l4();
+    copy_to_guest_via(mem, l4(), va, data)
+}
+
+/// Copy `data` to `va` as the page tables rooted at `root` map it: for a vCPU that is not the
+/// one running (its registered runstate area). `root` must be a validated L4 of the domain
+/// the write is for (its vCPU's kernel table): the walk then reaches only that domain's
+/// writable pages, as for its own hypercalls.
+pub fn copy_to_guest_via(mem: &Machine, root: Mfn, va: u64, data: &[u8]) -> Result<(), Errno> {
     // Check the whole range first so a fault never leaves a partial write.
     for (cva, _) in chunks(va, data.len()).ok_or(Errno::EFAULT)? {
         translate(mem, root, cva, true)?;
@@ -57,4 +64,14 @@ pub fn read<T: FromBytes + IntoBytes + KnownLayout>(mem: &Machine, va: u64) -> R
 /// Write a `T` to the guest.
 pub fn write<T: IntoBytes + Immutable>(mem: &Machine, va: u64, v: &T) -> Result<(), Errno> {
     copy_to_guest(mem, va, v.as_bytes())
+}
+
+/// Write a `T` through the page tables rooted at `root` ([`copy_to_guest_via`]).
+pub fn write_via<T: IntoBytes + Immutable>(
+    mem: &Machine,
+    root: Mfn,
+    va: u64,
+    v: &T,
+) -> Result<(), Errno> {
+    copy_to_guest_via(mem, root, va, v.as_bytes())
 }

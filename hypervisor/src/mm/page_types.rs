@@ -524,7 +524,7 @@ impl<'a> FrameTable<'a> {
     /// Validate table `mfn` (validating as `level`) from entry `pidx` on; done, it holds its
     /// first type reference. Preempted, `ERESTART` (entry `pidx` is where it goes on: a table
     /// below it may itself be part-way). Refused, what it validated is released and the
-    /// refusal returned.
+    /// refusal returned. Present entries without the user bit get it ([`pte::guest_entry`]).
     fn validate(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: DomId) -> MmResult {
         let start = self.get(mfn).map_or(0, |p| p.pidx);
         for idx in start..512u16 {
@@ -539,6 +539,7 @@ impl<'a> FrameTable<'a> {
             }
             let e = mem.read(mfn, i);
             match self.get_entry(mem, e, level, dom, dom, mfn) {
+                Ok(()) if pte::guest_entry(e) != e => mem.write(mfn, i, pte::guest_entry(e)),
                 Ok(()) => {}
                 Err(Errno::ERESTART) => {
                     self.slot(mfn)?.pidx = idx;
@@ -754,8 +755,9 @@ impl<'a> FrameTable<'a> {
         }
     }
 
-    /// Replace entry `idx` of table `table_mfn` (owned by `dom`) with `new`, mapping frames of
-    /// `pg_owner`. The new entry's references are taken before the old one's are dropped.
+    /// Replace entry `idx` of table `table_mfn` (owned by `dom`) with `new` (stored as
+    /// [`pte::guest_entry`]), mapping frames of `pg_owner`. The new entry's references are
+    /// taken before the old one's are dropped.
     pub fn mod_entry(
         &mut self,
         mem: &mut impl TableMem,
@@ -781,6 +783,7 @@ impl<'a> FrameTable<'a> {
             return Err(Errno::EPERM);
         }
         let old = mem.read(table_mfn, idx);
+        let new = pte::guest_entry(new);
         self.get_entry(mem, new, level, dom, pg_owner, table_mfn)?;
         mem.write(table_mfn, idx, new);
         self.put_entry(mem, old, level, dom, table_mfn);

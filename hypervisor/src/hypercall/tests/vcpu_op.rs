@@ -1,7 +1,9 @@
 //! `vcpu_op` on the caller's own vCPU: is_up, get_runstate_info (the scheduler's runstate
-//! accounting as the guest reads it), the periodic and one-shot timers (VIRQ_TIMER when
-//! due, after the modelled time moves and a scheduling pass), initialise/up of a running
-//! vCPU; bad vCPU ids, bad pointers and out-of-range arguments.
+//! accounting as the guest reads it), a registered runstate area (kept current through every
+//! change of state, with and without the update flag), the periodic and one-shot timers
+//! (VIRQ_TIMER when due, after the modelled time moves and a scheduling pass),
+//! initialise/up of a running vCPU, down of the last one (the domain powers off); bad vCPU
+//! ids, bad pointers and out-of-range arguments.
 
 use crate::arch::cpu::advance_ns;
 use crate::evtchn::two_level;
@@ -9,6 +11,8 @@ use crate::evtchn::SharedWords;
 use crate::testbed::{err, Testbed};
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::nr;
+use guest_abi::mmu::{VMASST_CMD_ENABLE, VMASST_TYPE_RUNSTATE_UPDATE_FLAG};
+use guest_abi::sched::ShutdownReason;
 use guest_abi::types::{DomId, EvtchnPort};
 use guest_abi::vcpu::*;
 
@@ -404,4 +408,151 @@ fn unknown_commands_are_enosys() {
     for cmd in [14, 99, 0xFFFF_FFFF] {
         assert_eq!(vcpu_op(&mut tb, cmd, 0, buf), err(Errno::ENOSYS), "{cmd}");
     }
+}
+
+/// VCPUOP_register_runstate_memory_area at `addr` (the argument in the scratch area).
+fn register_area(tb: &mut Testbed, addr: u64) -> i64 {
+    let buf = tb.scratch();
+    tb.write(buf, &VcpuRegisterRunstateMemoryArea { addr });
+    vcpu_op(tb, VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA, 0, buf)
+}
+
+fn recorded(tb: &Testbed, dom: DomId) -> VcpuRunstateInfo {
+    tb.st(|st| st.dom(dom).expect("domain exists").vcpu.runstate.recorded())
+}
+
+fn area_of(tb: &Testbed, dom: DomId) -> u64 {
+    tb.st(|st| st.dom(dom).expect("domain exists").vcpu.runstate_area)
+}
+
+#[test]
+fn a_registered_runstate_area_is_written_at_once_and_at_every_change_of_state() {
+    for update_flag in [false, true] {
+        let mut tb = Testbed::boot();
+        let area = tb.scratch() + 0x400;
+        let u = tb.domu(1024);
+        for d in [DomId::DOM0, u] {
+            tb.run(d);
+            if update_flag {
+                let vmasst = [
+                    VMASST_CMD_ENABLE.into(),
+                    VMASST_TYPE_RUNSTATE_UPDATE_FLAG.into(),
+                ];
+                assert_eq!(
+                    tb.hypercall(nr::VM_ASSIST, [vmasst[0], vmasst[1], 0, 0, 0]),
+                    0
+                );
+            }
+            tb.write_bytes(area, &[0xAA; 48]);
+            assert_eq!(register_area(&mut tb, area), 0);
+            assert_eq!(
+                tb.read::<VcpuRunstateInfo>(area),
+                recorded(&tb, d),
+                "at once"
+            );
+        }
+        // Scheduling passes put one domain on the CPU and keep the other waiting; each one's
+        // area follows, written while the other domain's page tables are live.
+        let mut states = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            advance_ns(11 * MS);
+            tb.pass();
+            let running = tb.current();
+            for d in [DomId::DOM0, u] {
+                tb.run(d);
+                let a: VcpuRunstateInfo = tb.read(area);
+                assert_eq!(a, recorded(&tb, d), "flag {update_flag}");
+                assert_eq!(a.state_entry_time & XEN_RUNSTATE_UPDATE, 0);
+                let want = if d == running {
+                    RUNSTATE_RUNNING
+                } else {
+                    RUNSTATE_RUNNABLE
+                };
+                assert_eq!(a.state, want, "flag {update_flag}");
+                states.insert((d, a.state));
+            }
+            tb.run(running);
+        }
+        // The time a domain spent waiting shows in its area.
+        let waited = [DomId::DOM0, u]
+            .iter()
+            .any(|&d| recorded(&tb, d).time[RUNSTATE_RUNNABLE as usize] > 0);
+        assert!(waited, "flag {update_flag}: {states:?}");
+    }
+}
+
+#[test]
+fn runstate_area_outside_the_guest_is_efault_and_registers_nothing() {
+    let mut tb = Testbed::boot();
+    let good = tb.scratch() + 0x400;
+    assert_eq!(register_area(&mut tb, good), 0);
+    for p in [
+        0xFFFF_8000_0000_1000u64,
+        0xFFFF_87FF_FFFF_FFF0,
+        0x0000_8000_0000_0000,
+        0x0000_7FFF_FFFF_FFF0,
+        u64::MAX - 8,
+    ] {
+        assert_eq!(register_area(&mut tb, p), err(Errno::EFAULT), "{p:#x}");
+        assert_eq!(area_of(&tb, DomId::DOM0), good, "{p:#x}");
+    }
+    // An argument the hypervisor cannot read.
+    assert_eq!(
+        vcpu_op(
+            &mut tb,
+            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
+            0,
+            0xFFFF_8000_0000_1000
+        ),
+        err(Errno::EFAULT)
+    );
+    assert_eq!(area_of(&tb, DomId::DOM0), good);
+}
+
+#[test]
+fn runstate_area_on_a_read_only_or_unmapped_page_is_never_written() {
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    // The guest's own page tables (mapped read-only): registered, but no write lands.
+    let ro = tb.read_only_va();
+    let before = tb.read_bytes(ro, 48);
+    assert_eq!(register_area(&mut tb, ro), 0);
+    tb.run(u);
+    let end = tb.mapped_end(tb.scratch());
+    assert_eq!(register_area(&mut tb, end), 0);
+    for _ in 0..4 {
+        advance_ns(11 * MS);
+        tb.pass();
+    }
+    tb.run(DomId::DOM0);
+    assert_eq!(tb.read_bytes(ro, 48), before);
+    // Unregistered with 0: later changes write nothing.
+    let area = tb.scratch() + 0x400;
+    assert_eq!(register_area(&mut tb, area), 0);
+    assert_eq!(register_area(&mut tb, 0), 0);
+    tb.write_bytes(area, &[0x55; 48]);
+    for _ in 0..4 {
+        advance_ns(11 * MS);
+        tb.pass();
+    }
+    tb.run(DomId::DOM0);
+    assert_eq!(tb.read_bytes(area, 48), vec![0x55; 48]);
+}
+
+#[test]
+fn down_of_the_last_vcpu_powers_the_domain_off() {
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    tb.run(u);
+    vcpu_op(&mut tb, VCPUOP_DOWN, 0, 0);
+    assert_eq!(tb.current(), DomId::DOM0, "u does not run again");
+    assert_eq!(
+        tb.st(|st| st.dom(u).unwrap().shutdown),
+        Some(ShutdownReason::Poweroff)
+    );
+    // Another vCPU id is still ENOENT, and nothing is shut down for it.
+    let v = tb.domu(1024);
+    tb.run(v);
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_DOWN, 1, 0), err(Errno::ENOENT));
+    assert_eq!(tb.st(|st| st.dom(v).unwrap().shutdown), None);
 }

@@ -785,3 +785,33 @@ fn hypervisor_pages_map_but_never_become_tables_descriptors_or_free_memory() {
     assert_eq!(ft.owner(Mfn(40)), NO_OWNER);
     assert!(!ft.get(Mfn(40)).unwrap().xen);
 }
+
+#[test]
+fn kernel_entries_are_stored_with_the_user_bit_at_every_level() {
+    // Linux writes its kernel mappings without the user bit; its kernel runs in ring 3, so
+    // the stored entries carry it (as Xen does), whether validated or written later.
+    let mut info = setup(64, D1);
+    let mut ft = FrameTable::new(&mut info);
+    let mut mem = Mem::default();
+    let kernel = pte::P | pte::RW;
+    mem.write(40, 0, e(41, kernel));
+    mem.write(41, 0, e(42, kernel));
+    mem.write(42, 0, e(43, kernel));
+    mem.write(43, 0, e(50, pte::P | pte::NX));
+    mem.write(43, 1, e(51, 0x2)); // not present: stored as written
+    ft.pin(&mut mem, Mfn(40), 4, D1).unwrap();
+    assert_eq!(mem.read(40, 0), e(41, kernel | pte::US));
+    assert_eq!(mem.read(41, 0), e(42, kernel | pte::US));
+    assert_eq!(mem.read(42, 0), e(43, kernel | pte::US));
+    assert_eq!(mem.read(43, 0), e(50, pte::P | pte::NX | pte::US));
+    assert_eq!(mem.read(43, 1), e(51, 0x2));
+    ft.mod_entry(&mut mem, Mfn(43), 2, e(52, kernel), D1, D1)
+        .unwrap();
+    assert_eq!(mem.read(43, 2), e(52, kernel | pte::US));
+    ft.mod_entry(&mut mem, Mfn(43), 3, e(53, 0), D1, D1)
+        .unwrap();
+    assert_eq!(mem.read(43, 3), e(53, 0));
+    // The references are those of the entries: 52 is writable once, 50 and 51 untyped.
+    assert_eq!(ft.get(Mfn(52)).unwrap().ptype, PageType::Writable);
+    assert_eq!(ft.get(Mfn(50)).unwrap().ptype, PageType::None);
+}
