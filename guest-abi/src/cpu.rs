@@ -180,8 +180,10 @@ pub const XEN_MSR_PAT: u64 = 0x0005_0100_0704_0406;
 pub const PV_CR0: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 16) | (1 << 31);
 /// CR0.TS.
 pub const CR0_TS: u64 = 1 << 3;
-/// CR4 as a PV guest reads it: PAE, PGE, OSFXSR, OSXMMEXCPT.
-pub const PV_CR4: u64 = (1 << 5) | (1 << 7) | (1 << 9) | (1 << 10);
+/// CR4 as a PV guest reads it: PAE, OSFXSR, OSXMMEXCPT (the bits Xen shows a PV guest of
+/// its own settings; MCE is hidden with the MCE feature). The bits Xen lets a guest choose
+/// (TSD, DE, FSGSBASE, OSXSAVE) follow features not offered, so writes leave it as it is.
+pub const PV_CR4: u64 = (1 << 5) | (1 << 9) | (1 << 10);
 
 /// Debug registers (`set_debugreg`/`get_debugreg`, `mov %drN`).
 pub mod debugreg {

@@ -173,7 +173,8 @@ fn read_cr(st: &mut State, r: Register) -> Option<u64> {
 }
 
 /// `mov` to a control register: CR3 loads the kernel page table (`MMUEXT_NEW_BASEPTR`, #GP
-/// if the table is refused); CR0 may only toggle TS (`fpu_taskswitch`).
+/// if the table is refused); CR0 may only toggle TS (`fpu_taskswitch`); CR4 is taken and
+/// ignored.
 fn write_cr(st: &mut State, r: Register, v: u64) -> Emulation {
     match r {
         Register::CR3 => {
@@ -182,6 +183,9 @@ fn write_cr(st: &mut State, r: Register, v: u64) -> Emulation {
             }
         }
         Register::CR0 if v & !CR0_TS == PV_CR0 => fpu::set_guest_ts(st, v & CR0_TS != 0),
+        // As Xen: the visible bits are the hypervisor's and the ones a guest may choose are
+        // not offered (see `PV_CR4`), so the write is taken and changes nothing.
+        Register::CR4 => {}
         _ => return Emulation::GP0,
     }
     Emulation::Done

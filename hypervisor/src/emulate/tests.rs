@@ -275,9 +275,30 @@ fn control_register_reads() {
     assert_eq!(tb.regs.r9 & (1 << 5), 1 << 5, "PAE");
     assert_eq!(
         tb.regs.r9 & (1 << 7 | 1 << 17 | 1 << 18),
-        1 << 7,
-        "PGE; no PCIDE/OSXSAVE"
+        0,
+        "no PGE, PCIDE or OSXSAVE"
     );
+}
+
+#[test]
+fn mov_to_cr4_is_taken_and_changes_nothing_the_guest_sees() {
+    // As Xen: the visible bits (PAE, OSFXSR, OSXMMEXCPT) are the hypervisor's; the bits a
+    // guest could choose (TSD, DE, FSGSBASE, OSXSAVE) are not offered, so they are dropped.
+    let mut tb = boot();
+    emulated(&mut tb, b"\x41\x0f\x20\xe1");
+    let cr4 = tb.regs.r9;
+    for v in [
+        0,
+        cr4 | 1 << 7,
+        1 << 2 | 1 << 3 | 1 << 16 | 1 << 18,
+        u64::MAX,
+    ] {
+        // mov %rdi,%cr4 (Linux's native_write_cr4), then read it back.
+        tb.regs.rdi = v;
+        emulated(&mut tb, b"\x0f\x22\xe7");
+        emulated(&mut tb, b"\x41\x0f\x20\xe1");
+        assert_eq!(tb.regs.r9, cr4, "after writing {v:#x}");
+    }
 }
 
 #[test]
@@ -300,8 +321,8 @@ fn mov_to_cr3_is_new_baseptr() {
     let rip = exec(&mut tb, b"\x0f\x22\xd8", 13);
     delivered(&tb, GP_HANDLER, rip, Some(0));
     tb.st(|st| assert_eq!(st.cur().vcpu.kernel_l4, l4));
-    // mov to CR4 is not allowed.
-    let rip = exec(&mut tb, b"\x0f\x22\xe0", 13);
+    // Nor is CR8 (the task priority: no local APIC for a PV guest).
+    let rip = exec(&mut tb, b"\x44\x0f\x22\xc0", 13);
     delivered(&tb, GP_HANDLER, rip, Some(0));
     let _ = Mfn(0);
 }
