@@ -21,6 +21,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "write a hypervisor L4 slot: refused (EPERM)",
         "point a hypervisor L4 slot at own L3: refused (EPERM)",
         "mmu_update on a dom0 frame: refused (EPERM)",
+        "mmu_update into the hypervisor's image: refused (EPERM)",
         "machphys_update of a dom0 frame: refused (EPERM)",
         "mmu_update with foreigndom dom0: refused (EPERM)",
         "pin a dom0 frame: refused (EPERM)",

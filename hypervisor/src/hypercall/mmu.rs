@@ -144,6 +144,10 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcRes
                 let (table, idx) = (Mfn::containing(addr), ((addr & 0xFFF) >> 3) as usize);
                 let (mut ft, mem) = st.frame_table();
                 let mut val = r.val;
+                if !ft.is_table(table) {
+                    // Not a page table (yet): plain data, as Xen writes it.
+                    return ft.write_untyped(mem, table, idx, val, cur);
+                }
                 if r.ptr & MMU_UPDATE_CMD_MASK == MMU_PT_UPDATE_PRESERVE_AD {
                     let old = mem.read(table, idx);
                     val = (val & !(pte::A | pte::D)) | (old & (pte::A | pte::D));

@@ -790,6 +790,33 @@ impl<'a> FrameTable<'a> {
         Ok(())
     }
 
+    /// Whether `mfn` is a page table in use (validated, holding a type reference).
+    pub fn is_table(&self, mfn: Mfn) -> bool {
+        self.get(mfn)
+            .is_some_and(|p| p.ptype.level().is_some() && p.type_count > 0)
+    }
+
+    /// Write word `idx` of `dom`'s frame `mfn` that is not a page table, as `mmu_update` does
+    /// for one (Xen: a page that can be typed writable takes the value as plain data; Linux
+    /// fills a new table this way before hooking it in). Refused, as typing it writable
+    /// would be: another domain's frame, a descriptor page, a table part-way validated.
+    pub fn write_untyped(
+        &mut self,
+        mem: &mut impl TableMem,
+        mfn: Mfn,
+        idx: usize,
+        val: u64,
+        dom: DomId,
+    ) -> MmResult {
+        if idx >= 512 {
+            return Err(Errno::EINVAL);
+        }
+        self.get_type(mem, mfn, PageType::Writable, dom)?;
+        mem.write(mfn, idx, val);
+        self.put_type(mem, mfn);
+        Ok(())
+    }
+
     /// Pin `mfn` as a table of `level` for `dom`.
     pub fn pin(&mut self, mem: &mut impl TableMem, mfn: Mfn, level: u8, dom: DomId) -> MmResult {
         let p = *self.get(mfn).ok_or(Errno::EINVAL)?;

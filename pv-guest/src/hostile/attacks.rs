@@ -90,6 +90,12 @@ fn memory(sp: &Space, t: &Tally) {
         "mmu_update on a dom0 frame",
         ok_or(sp.update(foreign << 12, 0)),
     );
+    // A frame that is not a page table takes an mmu_update as plain data (as on Xen), so
+    // the owner check is all that stands between a guest and the hypervisor's image.
+    t.refused(
+        "mmu_update into the hypervisor's image",
+        ok_or(sp.update(HV_IMAGE_MFN << 12, 0)),
+    );
     t.refused(
         "machphys_update of a dom0 frame",
         ok_or(sp.update((foreign << 12) | MMU_MACHPHYS_UPDATE, 0)),

@@ -244,18 +244,13 @@ fn mmu_update_refuses_bad_entries_and_targets() {
     let l2e = slot(&tb, L2_SLOT3_VA, 2);
     let data = frame(&tb, spare(&tb, 1));
     let snap = tb.frame_snapshot();
-    let cases: [(&str, MmuUpdate, Errno); 12] = [
+    let cases: [(&str, MmuUpdate, Errno); 11] = [
         (
             "misaligned entry",
             MmuUpdate {
                 ptr: pte_ma + 4,
                 val: 0,
             },
-            Errno::EINVAL,
-        ),
-        (
-            "entry in a data frame",
-            MmuUpdate::normal(data << 12, 0),
             Errno::EINVAL,
         ),
         (
@@ -321,6 +316,83 @@ fn mmu_update_refuses_bad_entries_and_targets() {
     // The hypervisor's L4 slots are untouched.
     let slots = paging::hypervisor_l4_slots();
     assert_eq!(at(&tb, (l4(&tb) << 12) | (256 * 8)), slots[0]);
+}
+
+#[test]
+fn mmu_update_into_a_frame_that_is_no_table_writes_plain_data_as_xen_does() {
+    let mut tb = Testbed::boot();
+    // A page mapped writable, one mapped read-only (Linux's new page table before it is
+    // hooked in) and one not mapped at all: the value lands unvalidated (even a superpage
+    // entry, which no table here would take) and the frame's type is as before.
+    let writable = frame(&tb, spare(&tb, 0));
+    let ro = unwrite(&mut tb, 1);
+    let unmapped = unmap(&mut tb, 2);
+    let val = writable << 12 | RW | pte::PSE;
+    for (m, ty) in [
+        (writable, (PageType::Writable, 1)),
+        (ro, (PageType::None, 0)),
+        (unmapped, (PageType::None, 0)),
+    ] {
+        for ptr in [m << 12 | 0x18, m << 12 | 0xFF8] {
+            assert_eq!(
+                mmu(&mut tb, &[MmuUpdate::normal(ptr, val)], SELF),
+                (0, 1),
+                "{m:#x}"
+            );
+            assert_eq!(at(&tb, ptr), val);
+        }
+        let i = info(&tb, m);
+        assert_eq!((i.ptype, i.type_count), ty, "{m:#x}");
+    }
+    // Then it can still become a table, validated as any other: the superpage entry in it
+    // refuses it as an L2, and, cleared, it is taken.
+    assert_eq!(
+        ext1(&mut tb, MMUEXT_PIN_L2_TABLE, ro, 0),
+        err(Errno::EINVAL)
+    );
+    let clear = [
+        MmuUpdate::normal(ro << 12 | 0x18, 0),
+        MmuUpdate::normal(ro << 12 | 0xFF8, 0),
+    ];
+    assert_eq!(mmu(&mut tb, &clear, SELF), (0, 2));
+    assert_eq!(ext1(&mut tb, MMUEXT_PIN_L2_TABLE, ro, 0), 0);
+    assert_eq!(info(&tb, ro).ptype, PageType::table(2));
+}
+
+#[test]
+fn mmu_update_into_a_frame_that_is_no_table_is_refused_where_writing_it_would_be() {
+    let mut tb = Testbed::boot();
+    let (_va, d0_frame, u, _u_frame) = dom0_and_domu(&mut tb);
+    // The domU writing into dom0's frame, or into one nobody owns.
+    tb.run(u);
+    let before = at(&tb, d0_frame << 12);
+    for (what, ptr, e) in [
+        ("another domain's frame", d0_frame << 12, Errno::EPERM),
+        ("a frame nobody owns", 0x10 << 12, Errno::EPERM),
+    ] {
+        assert_eq!(
+            mmu(&mut tb, &[MmuUpdate::normal(ptr, 0x5000 | RW)], SELF),
+            (err(e), 0),
+            "{what}"
+        );
+    }
+    assert_eq!(at(&tb, d0_frame << 12), before);
+    // A descriptor page in use.
+    let g = unwrite(&mut tb, 3);
+    let list = tb.scratch() + 0x800;
+    tb.write(list, &g);
+    assert_eq!(tb.hypercall(nr::SET_GDT, [list, 16, 0, 0, 0]), 0);
+    let snap_gdt = tb.frame_snapshot();
+    assert_eq!(
+        mmu(
+            &mut tb,
+            &[MmuUpdate::normal(g << 12 | 8, 0x00AF_9A00_0000_FFFF)],
+            SELF
+        ),
+        (err(Errno::EBUSY), 0)
+    );
+    assert_eq!(at(&tb, g << 12 | 8), 0);
+    assert_eq!(tb.frame_snapshot(), snap_gdt);
 }
 
 #[test]
