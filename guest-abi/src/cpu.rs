@@ -65,12 +65,16 @@ pub mod leaf1_edx {
     pub const VME: u32 = 1 << 1;
     /// Debugging extensions (CR4.DE).
     pub const DE: u32 = 1 << 2;
+    /// Page size extensions (superpages).
+    pub const PSE: u32 = 1 << 3;
     /// Machine-check exception.
     pub const MCE: u32 = 1 << 7;
     /// Local APIC.
     pub const APIC: u32 = 1 << 9;
     /// MTRRs.
     pub const MTRR: u32 = 1 << 12;
+    /// Global pages.
+    pub const PGE: u32 = 1 << 13;
     /// Machine-check architecture.
     pub const MCA: u32 = 1 << 14;
     /// 36-bit page size extension.

@@ -31,12 +31,16 @@ const HIDDEN_1_ECX: u32 = leaf1_ecx::MONITOR
     | leaf1_ecx::AVX
     | leaf1_ecx::F16C;
 
-/// CPUID.1:EDX bits hidden from a PV guest.
+/// CPUID.1:EDX bits hidden from a PV guest. PSE, PSE36 and PGE as in Xen's PV policy: the PV
+/// MMU takes no superpage entries and global pages are the hypervisor's (Linux maps its
+/// direct map with 2 MiB pages when it sees PSE).
 const HIDDEN_1_EDX: u32 = leaf1_edx::VME
     | leaf1_edx::DE
+    | leaf1_edx::PSE
     | leaf1_edx::MCE
     | leaf1_edx::APIC
     | leaf1_edx::MTRR
+    | leaf1_edx::PGE
     | leaf1_edx::MCA
     | leaf1_edx::PSE36
     | leaf1_edx::PSN

@@ -135,6 +135,10 @@ fn cpuid_escape_hides_what_a_pv_guest_cannot_use() {
         host1.2 & (1 << 0 | 1 << 9 | 1 << 20)
     );
     assert_eq!(d & leaf1_edx::APIC, 0);
+    // No superpages or global pages (Linux would map its direct map with 2 MiB pages).
+    let no_pages = leaf1_edx::PSE | leaf1_edx::PGE | leaf1_edx::PSE36;
+    assert_eq!(host1.3 & no_pages, no_pages, "the modelled host has them");
+    assert_eq!(d & no_pages, 0);
     assert_ne!(d & (1 << 25 | 1 << 26), 0, "SSE/SSE2 kept");
     assert_eq!(b >> 24, 0, "APIC id 0");
     // MONITOR/MWAIT leaf and XSAVE leaf empty; leaf 7 only the harmless bits.
