@@ -39,7 +39,10 @@ pub fn create(st: &mut State, want: Option<DomId>, privileged: bool) -> Result<D
     };
     crate::mm::machine::xen_zero(&shared);
     // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
-    crate::domain::vcpu_info::set_upcall_mask(&shared, true);
+    crate::domain::vcpu_info::set_upcall_mask(
+        &crate::mm::machine::VcpuInfoAt::shared(&shared),
+        true,
+    );
     crate::time::init_shared_info(&shared);
     let mut d = Box::new(Domain::new(id, privileged, shared));
     st.instances += 1;
@@ -102,6 +105,12 @@ pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
     if !d.dying {
         d.dying = true;
         d.teardown = Some(crate::mm::page_types::Cursor::Untype(d.pages.first()));
+        // The hypervisor writes nothing more into its frames: a registered vcpu_info goes
+        // back to its shared_info slot and its frame is let go before the teardown frees it.
+        if let Some(r) = d.vcpu.registered_info.take() {
+            let (mut ft, mem) = st.frame_table();
+            ft.drop_held(mem, r.page, id);
+        }
         // Its tables part-way through a release are reset by the teardown itself.
         crate::arch::preempt::take_pending(id);
         // Its ports close now; peers see their side of a channel go unbound.

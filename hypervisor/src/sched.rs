@@ -141,7 +141,7 @@ mod imp {
         let next = credit::pick(&cands, st.current);
         if let Some(n) = next {
             switch(st, regs, n);
-            crate::time::update_vcpu_time(&st.cur().shared_info);
+            crate::time::update_vcpu_time(&st.cur().vcpu_info());
         }
         update_runstates(st, now, next);
         let slice_end = match next {

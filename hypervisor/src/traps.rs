@@ -101,7 +101,7 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
         let mut error = error;
         if vector == 14 {
             let cr2 = cr2.unwrap_or_else(arch::cpu::read_cr2);
-            vcpu_info::set_cr2(&st.cur().shared_info, cr2);
+            vcpu_info::set_cr2(&st.cur().vcpu_info(), cr2);
             // The guest kernel runs in ring 3, so the CPU always reports a user access: as Xen
             // does, report the guest's own privilege (user only for its user mode).
             error = error.map(|e| pf_error_for_guest(e, st.cur().vcpu.in_kernel));

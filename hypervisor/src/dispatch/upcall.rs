@@ -9,17 +9,17 @@ use guest_abi::arch::CpuUserRegs;
 /// cannot be written is crashed and another vCPU is scheduled (which is checked in turn).
 pub fn deliver(regs: &mut CpuUserRegs) {
     for _ in 0..64 {
-        let si = state::current_shared_info();
-        if si == 0 {
+        let vi = state::current_vcpu_info();
+        if vi == 0 {
             return;
         }
         // The common case, without the lock: nothing pending in the current vCPU's vcpu_info.
-        if !vcpu_info::upcall_pending_unlocked(si) {
+        if !vcpu_info::upcall_pending_unlocked(vi) {
             return;
         }
         let r = state::with(|st| {
             let d = st.cur();
-            let (cb, si) = (d.vcpu.callbacks.event, &d.shared_info);
+            let (cb, si) = (d.vcpu.callbacks.event, &d.vcpu_info());
             if cb == 0
                 || !d.runnable()
                 || !vcpu_info::upcall_pending(si)

@@ -94,7 +94,7 @@ fn bounce_with(
     middle: &[u64],
     mask_events: bool,
 ) -> Result<(), &'static str> {
-    let saved_mask = vcpu_info::upcall_masked(&st.cur().shared_info);
+    let saved_mask = vcpu_info::upcall_masked(&st.cur().vcpu_info());
     let was_kernel = st.cur().vcpu.in_kernel;
     if !was_kernel {
         toggle_guest_mode(st);
@@ -140,7 +140,7 @@ fn bounce_with(
     regs.ss = FLAT_KERNEL_SS64;
     regs.rflags &= !RFLAGS_HANDLER_CLEAR;
     if mask_events {
-        vcpu_info::set_upcall_mask(&st.cur().shared_info, true);
+        vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), true);
     }
     Ok(())
 }

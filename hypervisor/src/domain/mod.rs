@@ -55,6 +55,9 @@ pub struct Vcpu {
     pub desc: crate::arch::desc::GuestDescTables,
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
+    /// Where the guest registered its vcpu_info (`VCPUOP_register_vcpu_info`); until then,
+    /// slot 0 of shared_info ([`Domain::vcpu_info`]).
+    pub registered_info: Option<RegisteredVcpuInfo>,
     /// Guest virtual address of its registered runstate area, 0 for none
     /// (`VCPUOP_register_runstate_memory_area`, kept current by [`runstate_area::publish`]).
     pub runstate_area: u64,
@@ -63,6 +66,14 @@ pub struct Vcpu {
     /// Debug registers DR0–DR7 as the guest set them (`set_debugreg`, `mov %drN`; 4 and 5
     /// unused). Kept per vCPU, not loaded into the CPU.
     pub debugreg: [u64; 8],
+}
+
+/// A vcpu_info the guest placed in a frame of its own: the frame, held, and the offset.
+pub struct RegisteredVcpuInfo {
+    /// The frame (held for the hypervisor's writes while registered).
+    pub page: crate::mm::page_types::HeldPage,
+    /// Offset of the vcpu_info in it (it fits in the frame and is 8-byte aligned).
+    pub off: usize,
 }
 
 /// The guest's registered entry points.
@@ -99,6 +110,7 @@ impl Vcpu {
             fpu: crate::arch::fpu::FpuState::new(),
             desc: crate::arch::desc::GuestDescTables::default(),
             runstate: crate::time::Runstate::default(),
+            registered_info: None,
             runstate_area: 0,
             poll: None,
             debugreg: debugreg::RESET,
@@ -240,6 +252,16 @@ impl Domain {
             timers: crate::time::Timers::default(),
             shutdown_code: None,
         }
+    }
+
+    /// Where vCPU 0's vcpu_info is now.
+    pub fn vcpu_info(&self) -> crate::mm::machine::VcpuInfoAt<'_> {
+        use crate::mm::machine::VcpuInfoAt;
+        self.vcpu
+            .registered_info
+            .as_ref()
+            .and_then(|r| VcpuInfoAt::held(&r.page, r.off))
+            .unwrap_or_else(|| VcpuInfoAt::shared(&self.shared_info))
     }
 
     /// Whether the scheduler may run it.

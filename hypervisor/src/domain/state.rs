@@ -145,7 +145,7 @@ pub fn current_id() -> DomId {
     DomId(CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed))
 }
 
-static CURRENT_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static CURRENT_VCPU_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Whether the current vCPU is in guest kernel mode: the hypercall entry's mode check, read
 /// without a domain lookup. Kept by [`State::set_current`] and [`State::sync_mode`].
@@ -157,9 +157,9 @@ pub fn current_in_kernel() -> bool {
     CURRENT_IN_KERNEL.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// The current domain's shared_info frame (0 if none yet).
-pub fn current_shared_info() -> u64 {
-    CURRENT_SHARED_INFO.load(core::sync::atomic::Ordering::Relaxed)
+/// The machine address of the current vCPU's vcpu_info (0 if none yet).
+pub fn current_vcpu_info() -> u64 {
+    CURRENT_VCPU_INFO.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 impl State {
@@ -167,8 +167,8 @@ impl State {
     pub fn set_current(&mut self, id: DomId) {
         self.current = id;
         CURRENT_ID.store(id.0, core::sync::atomic::Ordering::Relaxed);
-        let si = self.domains.get(&id).map_or(0, |d| d.shared_info.mfn().0);
-        CURRENT_SHARED_INFO.store(si, core::sync::atomic::Ordering::Relaxed);
+        let vi = self.domains.get(&id).map_or(0, |d| d.vcpu_info().maddr());
+        CURRENT_VCPU_INFO.store(vi, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();
     }
 

@@ -164,7 +164,7 @@ fn read_cr(st: &mut State, r: Register) -> Option<u64> {
     let v = &st.cur().vcpu;
     Some(match r {
         Register::CR0 => PV_CR0 | if v.fpu.guest_ts { CR0_TS } else { 0 },
-        Register::CR2 => vcpu_info::cr2(&st.cur().shared_info),
+        Register::CR2 => vcpu_info::cr2(&st.cur().vcpu_info()),
         // The machine address of the L4 in use (kernel or user).
         Register::CR3 => v.active_l4().addr(),
         Register::CR4 => PV_CR4,

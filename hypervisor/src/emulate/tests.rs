@@ -271,7 +271,7 @@ fn control_register_reads() {
     let l4 = tb.st(|st| st.cur().vcpu.active_l4());
     assert_eq!(tb.regs.rbx, l4.addr());
     // mov %cr2,%rdx: the guest's recorded fault address.
-    tb.st(|st| vcpu_info::set_cr2(&st.cur().shared_info, 0x1234_5000));
+    tb.st(|st| vcpu_info::set_cr2(&st.cur().vcpu_info(), 0x1234_5000));
     emulated(&mut tb, b"\x0f\x20\xd2");
     assert_eq!(tb.regs.rdx, 0x1234_5000);
     // mov %cr4,%r9.
@@ -446,7 +446,7 @@ fn unreadable_instruction_bytes_are_a_page_fault_for_the_guest() {
         let mut tb = boot();
         raise_at(&mut tb, rip, 13, 0);
         delivered(&tb, PF_HANDLER, rip, Some(1 << 4));
-        tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().shared_info), rip));
+        tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().vcpu_info()), rip));
     }
 }
 
@@ -470,7 +470,7 @@ fn an_instruction_running_into_an_unmapped_page() {
     tb.write_bytes(next - 1, b"\x0f");
     raise_at(&mut tb, next - 1, 13, 0);
     delivered(&tb, PF_HANDLER, next - 1, Some(1 << 4));
-    tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().shared_info), next));
+    tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().vcpu_info()), next));
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub fn raise(st: &mut State, dom: DomId, port: EvtchnPort) {
     if d.dying {
         return;
     }
-    let w = SharedWords::new(&d.shared_info);
+    let w = SharedWords::new(d);
     let kick = two_level::set_pending(&w, port);
     let polled = d
         .vcpu
@@ -144,7 +144,7 @@ pub fn send(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
 pub fn close(st: &mut State, dom: DomId, port: EvtchnPort) -> Result<(), Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     let old = d.evtchn.close(port)?;
-    two_level::clear_pending(&SharedWords::new(&d.shared_info), port);
+    two_level::clear_pending(&SharedWords::new(d), port);
     if let Binding::Interdomain { remote, port: rp } = old {
         if let Some(peer) = st.dom(remote) {
             let back = Binding::Interdomain { remote: dom, port };
@@ -205,7 +205,7 @@ pub fn unmask(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
     if !d.evtchn.valid(port) {
         return Err(Errno::EINVAL);
     }
-    if two_level::unmask(&SharedWords::new(&d.shared_info), port) {
+    if two_level::unmask(&SharedWords::new(d), port) {
         st.wake(me);
     }
     Ok(())

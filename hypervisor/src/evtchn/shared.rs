@@ -1,25 +1,32 @@
-//! [`EventWords`] over a domain's shared_info page, through its [`XenPage`] proof.
+//! [`EventWords`] over a domain's shared_info page (bitmaps) and its vCPU's vcpu_info
+//! (selector, upcall flag), through their proofs.
 
 use super::two_level::EventWords;
-use crate::mm::machine::{xen_u64, xen_u8};
+use crate::domain::Domain;
+use crate::mm::machine::{xen_u64, VcpuInfoAt};
 use crate::mm::page_types::XenPage;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, AtomicU8};
 use guest_abi::shared_info::{SharedInfo, VcpuInfo};
 
-/// Stand-ins if an offset were ever outside the page (every one below is a shared_info field).
+/// Stand-ins if an offset were ever outside the page (every one below is a shared_info or
+/// vcpu_info field).
 static NO_WORD: AtomicU64 = AtomicU64::new(0);
 static NO_BYTE: AtomicU8 = AtomicU8::new(0);
 
-/// The event words of a shared_info page (vCPU 0).
+/// The event words of a domain (vCPU 0).
 pub struct SharedWords<'a> {
     page: &'a XenPage,
+    vcpu: VcpuInfoAt<'a>,
 }
 
 impl<'a> SharedWords<'a> {
-    /// The words of shared_info page `page`.
-    pub fn new(page: &'a XenPage) -> Self {
-        SharedWords { page }
+    /// The words of domain `d`.
+    pub fn new(d: &'a Domain) -> Self {
+        SharedWords {
+            page: &d.shared_info,
+            vcpu: d.vcpu_info(),
+        }
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
@@ -35,9 +42,13 @@ impl EventWords for SharedWords<'_> {
         self.word(offset_of!(SharedInfo, evtchn_mask) + 8 * (w % 64))
     }
     fn selector(&self) -> &AtomicU64 {
-        self.word(offset_of!(VcpuInfo, evtchn_pending_sel))
+        self.vcpu
+            .u64(offset_of!(VcpuInfo, evtchn_pending_sel))
+            .unwrap_or(&NO_WORD)
     }
     fn upcall_pending(&self) -> &AtomicU8 {
-        xen_u8(self.page, offset_of!(VcpuInfo, evtchn_upcall_pending)).unwrap_or(&NO_BYTE)
+        self.vcpu
+            .u8(offset_of!(VcpuInfo, evtchn_upcall_pending))
+            .unwrap_or(&NO_BYTE)
     }
 }

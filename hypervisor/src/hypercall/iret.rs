@@ -35,7 +35,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
     regs.rflags = (c.rflags & RFLAGS_GUEST) | RFLAGS_IF | 2;
     regs.rsp = c.rsp;
     regs.ss = (c.ss as u16) | 3;
-    vcpu_info::set_upcall_mask(&st.cur().shared_info, c.rflags & RFLAGS_IF == 0);
+    vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), c.rflags & RFLAGS_IF == 0);
     if !crate::domain::bounce::return_frame_ok(regs.cs, regs.ss, regs.rip) {
         // A context the CPU cannot enter: a #GP or the failsafe callback for the guest
         // kernel (`domain::bounce::bad_return`), else the domain is crashed.

@@ -61,7 +61,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
 /// Block until an event: events are unmasked first; with an upcall already pending the
 /// call returns at once (the upcall is delivered on the way out).
 fn block(st: &mut State) -> HcResult {
-    let si = &st.cur().shared_info;
+    let si = &st.cur().vcpu_info();
     vcpu_info::set_upcall_mask(si, false);
     if vcpu_info::upcall_pending(si) {
         return Ok(Outcome::Done(0));
@@ -88,11 +88,12 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
         }
         ports.push(port);
     }
-    let si = &st.cur().shared_info;
+    let d = st.cur();
+    let si = &d.vcpu_info();
     if vcpu_info::upcall_pending(si) && !vcpu_info::upcall_masked(si) {
         return Ok(Outcome::Done(0));
     }
-    let w = SharedWords::new(si);
+    let w = SharedWords::new(d);
     if ports.iter().any(|&port| two_level::is_pending(&w, port)) {
         return Ok(Outcome::Done(0));
     }

@@ -10,6 +10,7 @@ use guest_abi::arch::CpuUserRegs;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::sched::ShutdownReason;
+use guest_abi::types::Mfn;
 use guest_abi::vcpu::*;
 
 /// vcpu_op(cmd, vcpuid, arg) on the caller's own vCPUs.
@@ -71,6 +72,11 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             }
             Ok(Outcome::Done(0))
         }
+        VCPUOP_REGISTER_VCPU_INFO => {
+            let r: VcpuRegisterVcpuInfo = guest_copy::read(&st.mem, arg)?;
+            register_vcpu_info(st, r)?;
+            Ok(Outcome::Done(0))
+        }
         // vCPU 0 is brought up by the builder and cannot be re-initialised.
         VCPUOP_INITIALISE => Err(Errno::EEXIST),
         // Up again (it is running, so there is nothing to do; with more vCPUs, another one
@@ -85,4 +91,34 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// VCPUOP_register_vcpu_info: move the vCPU's vcpu_info into frame `mfn` of the caller at
+/// `offset`, once (as Xen: `EINVAL` for a second time, an offset where it would not fit, a
+/// frame that cannot be held writable). The frame is held for as long as the domain lives.
+/// The offset must also be 8-byte aligned, for the atomic accesses to the event selector.
+fn register_vcpu_info(st: &mut State, r: VcpuRegisterVcpuInfo) -> Result<(), Errno> {
+    use crate::domain::RegisteredVcpuInfo;
+    use crate::mm::machine::{VcpuInfoAt, VCPU_INFO_SIZE};
+    let off = r.offset as usize;
+    if st.cur().vcpu.registered_info.is_some()
+        || off > 4096 - VCPU_INFO_SIZE
+        || !off.is_multiple_of(8)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let cur = st.current;
+    let (mut ft, mem) = st.frame_table();
+    let page = ft
+        .take_held(mem, Mfn(r.mfn), cur)
+        .map_err(|_| Errno::EINVAL)?;
+    let d = st.cur();
+    if let Some(to) = VcpuInfoAt::held(&page, off) {
+        crate::domain::vcpu_info::move_to(&VcpuInfoAt::shared(&d.shared_info), &to);
+        crate::time::update_vcpu_time(&to);
+    }
+    d.vcpu.registered_info = Some(RegisteredVcpuInfo { page, off });
+    // The unlocked upcall check follows it from now on.
+    st.set_current(cur);
+    Ok(())
 }

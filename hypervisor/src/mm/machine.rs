@@ -3,7 +3,7 @@
 
 use super::access::{Readable, Writable};
 use super::guest_walk::PhysRead;
-use super::page_types::{TableMem, XenPage};
+use super::page_types::{HeldPage, TableMem, XenPage};
 use core::sync::atomic::{AtomicU32, Ordering};
 use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, Mfn};
@@ -85,18 +85,44 @@ impl Machine {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A frame the hypervisor may write on a guest's behalf whatever the guest does: a
+/// [`XenPage`] (its own page shared with the guest) or a [`HeldPage`] (a guest frame it
+/// holds). Sealed: only these proofs are such frames.
+pub trait SharedFrame: sealed::Sealed {
+    /// The frame.
+    fn frame(&self) -> Mfn;
+}
+
+impl sealed::Sealed for XenPage {}
+impl SharedFrame for XenPage {
+    fn frame(&self) -> Mfn {
+        self.mfn()
+    }
+}
+
+impl sealed::Sealed for HeldPage {}
+impl SharedFrame for HeldPage {
+    fn frame(&self) -> Mfn {
+        self.mfn()
+    }
+}
+
 /// The direct-map address of byte `off..off + len` of a hypervisor page, if it fits.
-fn xen_ptr(page: &XenPage, off: usize, len: usize) -> Result<*mut u8, Errno> {
+fn xen_ptr<P: SharedFrame + ?Sized>(page: &P, off: usize, len: usize) -> Result<*mut u8, Errno> {
     if off.checked_add(len).is_none_or(|end| end > 4096) {
         return Err(Errno::EINVAL);
     }
-    Ok(crate::phys::directmap::mfn_to_virt(page.mfn()).wrapping_add(off))
+    Ok(crate::phys::directmap::mfn_to_virt(page.frame()).wrapping_add(off))
 }
 
-/// Write `data` at `off` in a hypervisor page shared with a guest (`EINVAL` past its end).
-/// The [`XenPage`] is the proof that the frame is the hypervisor's and so never a page table
-/// or descriptor page, whatever the guest does.
-pub fn xen_write(page: &XenPage, off: usize, data: &[u8]) -> Result<(), Errno> {
+/// Write `data` at `off` in a page shared with a guest (`EINVAL` past its end). The
+/// [`SharedFrame`] proof says the frame is never a page table or descriptor page, whatever
+/// the guest does.
+pub fn xen_write<P: SharedFrame + ?Sized>(page: &P, off: usize, data: &[u8]) -> Result<(), Errno> {
     let p = xen_ptr(page, off, data.len())?;
     // SAFETY: inside the hypervisor page (checked above), a RAM frame the direct map maps
     // writable; the guest may write it concurrently, which only it can observe.
@@ -105,7 +131,11 @@ pub fn xen_write(page: &XenPage, off: usize, data: &[u8]) -> Result<(), Errno> {
 }
 
 /// Read `out.len()` bytes at `off` of a hypervisor page (`EINVAL` past its end).
-pub fn xen_read(page: &XenPage, off: usize, out: &mut [u8]) -> Result<(), Errno> {
+pub fn xen_read<P: SharedFrame + ?Sized>(
+    page: &P,
+    off: usize,
+    out: &mut [u8],
+) -> Result<(), Errno> {
     let p = xen_ptr(page, off, out.len())?;
     // SAFETY: inside the hypervisor page (checked above), mapped by the direct map.
     unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
@@ -122,7 +152,10 @@ pub fn xen_zero(page: &XenPage) {
 /// The aligned word at `off` of a hypervisor page as an atomic, for words a guest updates
 /// concurrently (event-channel bitmaps); borrowed from the page's proof, so it cannot outlive
 /// the page. `EINVAL` if unaligned or past the end.
-pub fn xen_u64(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU64, Errno> {
+pub fn xen_u64<P: SharedFrame + ?Sized>(
+    page: &P,
+    off: usize,
+) -> Result<&core::sync::atomic::AtomicU64, Errno> {
     if !off.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
@@ -133,7 +166,10 @@ pub fn xen_u64(page: &XenPage, off: usize) -> Result<&core::sync::atomic::Atomic
 }
 
 /// The byte at `off` of a hypervisor page as an atomic (vcpu_info's upcall flags).
-pub fn xen_u8(page: &XenPage, off: usize) -> Result<&core::sync::atomic::AtomicU8, Errno> {
+pub fn xen_u8<P: SharedFrame + ?Sized>(
+    page: &P,
+    off: usize,
+) -> Result<&core::sync::atomic::AtomicU8, Errno> {
     let p = xen_ptr(page, off, 1)?;
     // SAFETY: a byte of the hypervisor page, mapped writable by the direct map while the page
     // exists; all accesses through it are atomic.
@@ -188,5 +224,60 @@ impl PhysRead for Machine {
 
     fn is_ram(&self, mfn: Mfn) -> bool {
         mfn.0 < self.max_mfn
+    }
+}
+
+/// Where a vCPU's `vcpu_info` is: slot 0 of its domain's shared_info, or where the guest
+/// registered it (`VCPUOP_register_vcpu_info`) in a frame the hypervisor holds. Offsets
+/// given to its accessors are within the `vcpu_info`.
+pub struct VcpuInfoAt<'a> {
+    page: &'a dyn SharedFrame,
+    off: usize,
+}
+
+/// Size of a `vcpu_info`.
+pub const VCPU_INFO_SIZE: usize = core::mem::size_of::<guest_abi::shared_info::VcpuInfo>();
+
+impl<'a> VcpuInfoAt<'a> {
+    /// vcpu_info[0] of shared_info page `si`.
+    pub fn shared(si: &'a XenPage) -> Self {
+        VcpuInfoAt { page: si, off: 0 }
+    }
+
+    /// A registered `vcpu_info` at `off` of held frame `page` (`None` if it would not fit).
+    pub fn held(page: &'a HeldPage, off: usize) -> Option<Self> {
+        (off.checked_add(VCPU_INFO_SIZE)? <= 4096).then_some(VcpuInfoAt { page, off })
+    }
+
+    /// Its machine address.
+    pub fn maddr(&self) -> u64 {
+        self.page.frame().addr() + self.off as u64
+    }
+
+    fn at(&self, rel: usize, len: usize) -> Result<usize, Errno> {
+        match rel.checked_add(len) {
+            Some(end) if end <= VCPU_INFO_SIZE => Ok(self.off + rel),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Write `data` at `rel` in the `vcpu_info`.
+    pub fn write(&self, rel: usize, data: &[u8]) -> Result<(), Errno> {
+        xen_write(self.page, self.at(rel, data.len())?, data)
+    }
+
+    /// Read `out.len()` bytes at `rel` of the `vcpu_info`.
+    pub fn read(&self, rel: usize, out: &mut [u8]) -> Result<(), Errno> {
+        xen_read(self.page, self.at(rel, out.len())?, out)
+    }
+
+    /// The byte at `rel` as an atomic.
+    pub fn u8(&self, rel: usize) -> Result<&'a core::sync::atomic::AtomicU8, Errno> {
+        xen_u8(self.page, self.at(rel, 1)?)
+    }
+
+    /// The aligned word at `rel` as an atomic (`EINVAL` if unaligned).
+    pub fn u64(&self, rel: usize) -> Result<&'a core::sync::atomic::AtomicU64, Errno> {
+        xen_u64(self.page, self.at(rel, 8)?)
     }
 }

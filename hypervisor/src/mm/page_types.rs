@@ -180,6 +180,23 @@ pub enum Cursor {
     Collect(Option<Mfn>),
 }
 
+/// Proof that the hypervisor holds a domain's own frame to write on its behalf at any time
+/// (a registered vcpu_info): made only by [`FrameTable::take_held`], which takes a writable
+/// type reference and a plain reference on it, and given back only to
+/// [`FrameTable::drop_held`]. Neither `Clone` nor `Copy`: while one exists the frame can
+/// become no page table or descriptor page and cannot be given back by its domain.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HeldPage {
+    mfn: Mfn,
+}
+
+impl HeldPage {
+    /// The frame.
+    pub fn mfn(&self) -> Mfn {
+        self.mfn
+    }
+}
+
 /// Proof that a frame is the hypervisor's, shared with one domain: made only by
 /// [`FrameTable::assign_xen`] and given back only to [`FrameTable::release_xen`]. It is
 /// neither `Clone` nor `Copy`, so while one exists its frame stays the hypervisor's and no
@@ -815,6 +832,32 @@ impl<'a> FrameTable<'a> {
         mem.write(mfn, idx, val);
         self.put_type(mem, mfn);
         Ok(())
+    }
+
+    /// Hold `dom`'s frame `mfn` for the hypervisor to write ([`HeldPage`]): refused (as
+    /// typing it writable would be, or `EINVAL` for a hypervisor page) if it is another
+    /// domain's, a page table or a descriptor page.
+    pub fn take_held(
+        &mut self,
+        mem: &mut impl TableMem,
+        mfn: Mfn,
+        dom: DomId,
+    ) -> Result<HeldPage, Errno> {
+        if self.get(mfn).ok_or(Errno::EINVAL)?.xen {
+            return Err(Errno::EINVAL);
+        }
+        self.get_type(mem, mfn, PageType::Writable, dom)?;
+        if let Err(e) = self.hold(mfn, dom) {
+            self.put_type(mem, mfn);
+            return Err(e);
+        }
+        Ok(HeldPage { mfn })
+    }
+
+    /// Give back a frame taken by [`FrameTable::take_held`] by `dom`.
+    pub fn drop_held(&mut self, mem: &mut impl TableMem, page: HeldPage, dom: DomId) {
+        self.unhold(page.mfn, dom);
+        self.put_type(mem, page.mfn);
     }
 
     /// Pin `mfn` as a table of `level` for `dom`.

@@ -25,7 +25,7 @@ impl Testbed {
     pub fn pending(&self, dom: DomId, port: u32) -> bool {
         self.st(|st| {
             let d = st.dom(dom).expect("domain exists");
-            two_level::is_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port))
+            two_level::is_pending(&SharedWords::new(d), EvtchnPort(port))
         })
     }
 

@@ -1,8 +1,9 @@
-//! Publishing time to guests: vcpu_info[0].time and the wall clock in shared_info, each
-//! written under its version seqlock (odd while being updated).
+//! Publishing time to guests: the vCPU's vcpu_info.time (in shared_info or where the guest
+//! registered it) and the wall clock in shared_info, each written under its version seqlock
+//! (odd while being updated).
 
 use crate::arch::tsc;
-use crate::mm::machine::{xen_read, xen_write};
+use crate::mm::machine::{xen_read, xen_write, VcpuInfoAt};
 use crate::mm::page_types::XenPage;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -34,8 +35,17 @@ fn version_bump(si: &XenPage, off: usize) -> u32 {
     v
 }
 
-/// Refresh vcpu_info[0].time of the shared_info page `si` to the current TSC.
-pub fn update_vcpu_time(si: &XenPage) {
+/// The same for a field of a vcpu_info.
+fn vcpu_version_bump(vi: &VcpuInfoAt, off: usize) {
+    let mut b = [0u8; 4];
+    let _ = vi.read(off, &mut b);
+    let v = u32::from_le_bytes(b).wrapping_add(1);
+    let _ = vi.write(off, &v.to_le_bytes());
+    core::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Refresh the time in vcpu_info `vi` to the current TSC.
+pub fn update_vcpu_time(vi: &VcpuInfoAt) {
     let base = offset_of!(VcpuInfo, time);
     let ver = base + offset_of!(VcpuTimeInfo, version);
     let (mul, shift) = tsc::scale();
@@ -50,17 +60,17 @@ pub fn update_vcpu_time(si: &XenPage) {
         flags: XEN_PVCLOCK_TSC_STABLE_BIT,
         pad1: [0; 2],
     };
-    version_bump(si, ver); // odd: being updated
+    vcpu_version_bump(vi, ver); // odd: being updated
     let bytes = zerocopy::IntoBytes::as_bytes(&t);
     let from = offset_of!(VcpuTimeInfo, tsc_timestamp);
-    let _ = xen_write(si, base + from, &bytes[from..]);
+    let _ = vi.write(base + from, &bytes[from..]);
     core::sync::atomic::fence(Ordering::SeqCst);
-    version_bump(si, ver); // even: consistent
+    vcpu_version_bump(vi, ver); // even: consistent
 }
 
 /// Fill a new domain's shared_info with the time: vcpu_info[0].time and the wall clock.
 pub fn init_shared_info(si: &XenPage) {
-    update_vcpu_time(si);
+    update_vcpu_time(&VcpuInfoAt::shared(si));
     let wall = BOOT_WALL_NS.load(Ordering::Relaxed);
     let ver = offset_of!(SharedInfo, wc_version);
     version_bump(si, ver);

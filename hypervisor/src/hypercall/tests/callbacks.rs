@@ -449,7 +449,7 @@ fn a_user_mode_syscall_enters_the_syscall_callback_on_the_stack_switch_stack() {
     assert_eq!(set_base(&mut tb, u64::from(SEGBASE_GS_USER), gu), 0);
     enter_user_mode(&mut tb, 0x40_1000, 0x50_0000);
     assert_eq!(gs_base(), gu);
-    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().shared_info));
+    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()));
     assert!(!masked(&tb));
     user_syscall(&mut tb, 0x40_1100);
     // The guest kernel's syscall callback, in kernel mode, on the stack_switch stack,

@@ -136,7 +136,7 @@ fn in_use(tb: &Testbed, dom: DomId) -> usize {
 
 /// Run `f` on domain `dom`'s event words in its shared_info page.
 fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
-    tb.st(|st| f(&SharedWords::new(&st.dom(dom).expect("domain").shared_info)))
+    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"))))
 }
 
 fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {

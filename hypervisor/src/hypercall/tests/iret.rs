@@ -115,7 +115,7 @@ fn iret(tb: &mut Testbed, sp: u64, ctx: &IretContext) -> i64 {
 }
 
 fn masked(tb: &Testbed) -> bool {
-    tb.st(|st| vcpu_info::upcall_masked(&st.cur().shared_info))
+    tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()))
 }
 
 /// A context returning to guest kernel code at `rip` on stack `rsp`.

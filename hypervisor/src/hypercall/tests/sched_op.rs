@@ -141,7 +141,7 @@ fn connect(tb: &mut Testbed, u: DomId) -> (u32, u32) {
 }
 
 fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
-    tb.st(|st| f(&SharedWords::new(&st.dom(dom).expect("domain").shared_info)))
+    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"))))
 }
 
 fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
@@ -149,15 +149,15 @@ fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
 }
 
 fn upcall_pending(tb: &Testbed, dom: DomId) -> bool {
-    tb.st(|st| vcpu_info::upcall_pending(&st.dom(dom).expect("domain").shared_info))
+    tb.st(|st| vcpu_info::upcall_pending(&st.dom(dom).expect("domain").vcpu_info()))
 }
 
 fn upcall_masked(tb: &Testbed, dom: DomId) -> bool {
-    tb.st(|st| vcpu_info::upcall_masked(&st.dom(dom).expect("domain").shared_info))
+    tb.st(|st| vcpu_info::upcall_masked(&st.dom(dom).expect("domain").vcpu_info()))
 }
 
 fn set_upcall_mask(tb: &Testbed, dom: DomId, masked: bool) {
-    tb.st(|st| vcpu_info::set_upcall_mask(&st.dom(dom).expect("domain").shared_info, masked));
+    tb.st(|st| vcpu_info::set_upcall_mask(&st.dom(dom).expect("domain").vcpu_info(), masked));
 }
 
 /// What the guest's upcall handler does: clear the upcall flag, the selector and every

@@ -22,7 +22,7 @@ fn set_timer(tb: &mut Testbed, deadline: u64) -> i64 {
 fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        SharedWords::new(&d.shared_info)
+        SharedWords::new(d)
             .upcall_pending()
             .load(core::sync::atomic::Ordering::SeqCst)
     })
@@ -31,7 +31,7 @@ fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
 fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port));
+        two_level::clear_pending(&SharedWords::new(d), EvtchnPort(port));
     });
 }
 

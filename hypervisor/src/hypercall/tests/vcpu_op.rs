@@ -29,7 +29,7 @@ fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
 fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(&d.shared_info), EvtchnPort(port));
+        two_level::clear_pending(&SharedWords::new(d), EvtchnPort(port));
     });
 }
 
@@ -555,4 +555,176 @@ fn down_of_the_last_vcpu_powers_the_domain_off() {
     tb.run(v);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_DOWN, 1, 0), err(Errno::ENOENT));
     assert_eq!(tb.st(|st| st.dom(v).unwrap().shutdown), None);
+}
+
+/// The frame behind `va` in the current domain's tables.
+fn frame_at(tb: &Testbed, va: u64) -> u64 {
+    tb.st(|st| {
+        let l4 = st.cur().vcpu.active_l4();
+        crate::mm::guest_walk::translate(&st.mem, l4, va, false).expect("mapped") >> 12
+    })
+}
+
+/// VCPUOP_register_vcpu_info of `mfn`/`offset` (the argument in the scratch area).
+fn register_info(tb: &mut Testbed, mfn: u64, offset: u32) -> i64 {
+    let buf = tb.scratch();
+    tb.write(
+        buf,
+        &VcpuRegisterVcpuInfo {
+            mfn,
+            offset,
+            rsvd: 0,
+        },
+    );
+    vcpu_op(tb, VCPUOP_REGISTER_VCPU_INFO, 0, buf)
+}
+
+/// A spare page of the current domain beyond the scratch area: its address and frame.
+fn spare_page(tb: &Testbed, k: u64) -> (u64, u64) {
+    let va = tb.scratch() + crate::testbed::SCRATCH_LEN + k * 4096;
+    (va, frame_at(tb, va))
+}
+
+#[test]
+fn a_registered_vcpu_info_takes_over_events_mask_time_and_cr2() {
+    use core::mem::offset_of;
+    use guest_abi::shared_info::{VcpuInfo, VcpuTimeInfo};
+    let mut tb = Testbed::boot();
+    let port = tb.bind_timer_virq();
+    let (va, mfn) = spare_page(&tb, 0);
+    tb.write_bytes(va, &[0u8; 4096]);
+    let si_mask_before = tb.st(|st| {
+        crate::domain::vcpu_info::upcall_masked(&crate::mm::machine::VcpuInfoAt::shared(
+            &st.cur().shared_info,
+        ))
+    });
+    assert_eq!(register_info(&mut tb, mfn, 128), 0);
+    let vi = va + 128;
+    let at = |tb: &Testbed, off: usize| tb.read::<u8>(vi + off as u64);
+    // Moved with its contents (the mask as it was), then an upcall pending with every
+    // selector bit set, as Xen does.
+    assert_eq!(
+        at(&tb, offset_of!(VcpuInfo, evtchn_upcall_mask)) != 0,
+        si_mask_before
+    );
+    assert_eq!(at(&tb, offset_of!(VcpuInfo, evtchn_upcall_pending)), 1);
+    assert_eq!(
+        tb.read::<u64>(vi + offset_of!(VcpuInfo, evtchn_pending_sel) as u64),
+        u64::MAX
+    );
+    // Time is kept there (an even, non-zero version).
+    let ver_at = vi + (offset_of!(VcpuInfo, time) + offset_of!(VcpuTimeInfo, version)) as u64;
+    let v0 = tb.read::<u32>(ver_at);
+    assert!(v0 != 0 && v0 % 2 == 0, "version {v0}");
+    // Events now raise the selector and the upcall flag there.
+    tb.write_bytes(vi, &[0u8; 16]);
+    clear(&tb, DomId::DOM0, port);
+    tb.write(
+        tb.scratch(),
+        &VcpuSetSingleshotTimer {
+            timeout_abs_ns: now() + MS,
+            flags: 0,
+            _pad: 0,
+        },
+    );
+    let buf = tb.scratch();
+    assert_eq!(vcpu_op(&mut tb, VCPUOP_SET_SINGLESHOT_TIMER, 0, buf), 0);
+    advance_ns(2 * MS);
+    tb.pass();
+    tb.run(DomId::DOM0);
+    assert!(tb.pending(DomId::DOM0, port));
+    assert_eq!(at(&tb, offset_of!(VcpuInfo, evtchn_upcall_pending)), 1);
+    assert_ne!(
+        tb.read::<u64>(vi + offset_of!(VcpuInfo, evtchn_pending_sel) as u64),
+        0
+    );
+    assert!(tb.read::<u32>(ver_at) > v0, "time refreshed on the pass");
+    // The upcall check on the way back to the guest reads the new place.
+    assert_eq!(crate::domain::state::current_vcpu_info(), (mfn << 12) + 128);
+    // A page fault's address is recorded there too.
+    tb.st(|st| crate::domain::vcpu_info::set_cr2(&st.cur().vcpu_info(), 0xdead_b000));
+    let cr2 = offset_of!(VcpuInfo, arch) + offset_of!(guest_abi::shared_info::ArchVcpuInfo, cr2);
+    assert_eq!(tb.read::<u64>(vi + cr2 as u64), 0xdead_b000);
+}
+
+#[test]
+fn register_vcpu_info_refuses_what_xen_refuses_and_holds_nothing_then() {
+    let mut tb = Testbed::boot();
+    let (_, own) = spare_page(&tb, 1);
+    let l4 = tb.st(|st| st.cur().vcpu.kernel_l4.0);
+    let si = tb.st(|st| st.cur().shared_info.mfn().0);
+    let u = tb.domu(1024);
+    tb.run(u);
+    let (_, other) = spare_page(&tb, 1);
+    tb.run(DomId::DOM0);
+    let snap = tb.frame_snapshot();
+    for (what, mfn, off) in [
+        ("an offset where it does not fit", own, 4096 - 63),
+        ("an offset past the page", own, 8192),
+        ("a misaligned offset", own, 4),
+        ("its L4", l4, 0),
+        ("its shared_info page", si, 0),
+        ("another domain's frame", other, 0),
+        ("a frame nobody owns", 0x10, 0),
+        ("a frame beyond RAM", 1 << 40, 0),
+    ] {
+        assert_eq!(
+            register_info(&mut tb, mfn, off),
+            err(Errno::EINVAL),
+            "{what}"
+        );
+        assert_eq!(tb.frame_snapshot(), snap, "{what}");
+        assert!(
+            tb.st(|st| st.cur().vcpu.registered_info.is_none()),
+            "{what}"
+        );
+    }
+    // From a pointer it cannot read.
+    assert_eq!(
+        vcpu_op(&mut tb, VCPUOP_REGISTER_VCPU_INFO, 0, 0xFFFF_8000_0000_1000),
+        err(Errno::EFAULT)
+    );
+    // Once only.
+    assert_eq!(register_info(&mut tb, own, 4096 - 64), 0);
+    assert_eq!(register_info(&mut tb, own, 0), err(Errno::EINVAL));
+    let (_, other_own) = spare_page(&tb, 2);
+    assert_eq!(register_info(&mut tb, other_own, 0), err(Errno::EINVAL));
+}
+
+#[test]
+fn a_held_vcpu_info_frame_cannot_become_a_table_and_is_let_go_on_destroy() {
+    use crate::mm::page_types::PageType;
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    tb.run(u);
+    let (va, mfn) = spare_page(&tb, 0);
+    assert_eq!(register_info(&mut tb, mfn, 0), 0);
+    let info = |tb: &Testbed| tb.st(|st| st.frames[mfn as usize]);
+    assert_eq!(
+        (info(&tb).ptype, info(&tb).type_count),
+        (PageType::Writable, 2)
+    );
+    // Even mapped read-only, it is no table to pin.
+    let ro = (mfn << 12) | 0x25;
+    assert_eq!(tb.hypercall(nr::UPDATE_VA_MAPPING, [va, ro, 0, 0, 0]), 0);
+    let buf = tb.scratch();
+    tb.write(
+        buf,
+        &guest_abi::mmu::MmuextOp::new(guest_abi::mmu::MMUEXT_PIN_L1_TABLE, mfn, 0),
+    );
+    let self_dom = u64::from(DomId::SELF.0);
+    assert_eq!(
+        tb.hypercall(nr::MMUEXT_OP, [buf, 1, 0, self_dom, 0]),
+        err(Errno::EBUSY)
+    );
+    assert_eq!(
+        (info(&tb).ptype, info(&tb).type_count),
+        (PageType::Writable, 1)
+    );
+    // Destroyed: the frame is no longer held and goes back with the domain.
+    tb.run(DomId::DOM0);
+    tb.st(|st| crate::lifecycle::destroy(st, u))
+        .expect("destroyed");
+    assert!(tb.st(|st| st.dom(u).is_none()));
+    assert_eq!(info(&tb).owner, crate::mm::page_types::NO_OWNER);
 }
