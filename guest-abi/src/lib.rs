@@ -30,6 +30,7 @@ pub mod mmu;
 pub mod multicall;
 mod op;
 pub mod payload;
+pub mod physdev;
 pub mod ring;
 pub mod sched;
 pub mod shared_info;

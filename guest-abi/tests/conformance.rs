@@ -20,6 +20,7 @@ use guest_abi::io::xenstore::*;
 use guest_abi::memory::*;
 use guest_abi::mmu::*;
 use guest_abi::multicall::*;
+use guest_abi::physdev::*;
 use guest_abi::ring::{ring_geometry, SharedRing};
 use guest_abi::sched::*;
 use guest_abi::shared_info::*;
@@ -321,6 +322,8 @@ fn layouts(k: &mut Checks) {
         VcpuRegisterVcpuInfo,
         [mfn, offset, rsvd]
     );
+    // physdev.h
+    layout!(k, "physdev_set_iopl", PhysdevSetIopl, [iopl]);
     // version.h
     layout!(k, "xen_feature_info", XenFeatureInfo, [submap_idx, submap]);
     layout!(
@@ -890,6 +893,7 @@ fn constants(k: &mut Checks) {
         RUNSTATE_blocked => RUNSTATE_BLOCKED, RUNSTATE_offline => RUNSTATE_OFFLINE,
         VCPU_SSHOTTMR_future => VCPU_SSHOTTMR_FUTURE,
         XEN_RUNSTATE_UPDATE => XEN_RUNSTATE_UPDATE,
+        PHYSDEVOP_set_iopl => PHYSDEVOP_SET_IOPL,
     );
     consts!(k,
         XENVER_version => XENVER_VERSION, XENVER_extraversion => XENVER_EXTRAVERSION,
@@ -1141,6 +1145,7 @@ const PRELUDE: &str = r#"
 #include <xen/memory.h>
 #include <xen/sched.h>
 #include <xen/vcpu.h>
+#include <xen/physdev.h>
 #include <xen/callback.h>
 #include <xen/version.h>
 #include <xen/features.h>

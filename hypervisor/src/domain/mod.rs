@@ -63,6 +63,9 @@ pub struct Vcpu {
     pub runstate_area: u64,
     /// Ports of a `SCHEDOP_poll` in progress.
     pub poll: Option<alloc::vec::Vec<EvtchnPort>>,
+    /// Virtual I/O privilege level (`PHYSDEVOP_set_iopl`): at 1 or more, the guest kernel's
+    /// `cli`/`sti` are emulated (they set the event mask).
+    pub iopl: u8,
     /// Debug registers DR0–DR7 as the guest set them (`set_debugreg`, `mov %drN`; 4 and 5
     /// unused). Kept per vCPU, not loaded into the CPU.
     pub debugreg: [u64; 8],
@@ -113,6 +116,7 @@ impl Vcpu {
             registered_info: None,
             runstate_area: 0,
             poll: None,
+            iopl: 0,
             debugreg: debugreg::RESET,
         }
     }

@@ -118,6 +118,12 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs, insn: &Instruction) -> Emulat
             return write_cr(st, insn.op0_register(), v);
         }
         Code::Clts => fpu::set_guest_ts(st, false),
+        // As Xen: with a virtual IOPL of 1 or more the guest kernel's `cli`/`sti` set and clear
+        // its event mask (a later `popf` cannot restore it: the guest's own business).
+        Code::Cli | Code::Sti if st.cur().vcpu.iopl >= 1 => {
+            let masked = insn.code() == Code::Cli;
+            vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), masked);
+        }
         // No cache state of the guest's own to write back.
         Code::Wbinvd => {}
         Code::Mov_r64_dr => {

@@ -484,3 +484,26 @@ fn a_non_canonical_rip_is_a_gp() {
     raise_at(&mut tb, 0x0000_8000_0000_0000, 6, 0);
     delivered(&tb, UD_HANDLER, 0x0000_8000_0000_0000, None);
 }
+
+#[test]
+fn cli_and_sti_set_the_event_mask_only_with_a_virtual_iopl() {
+    use guest_abi::physdev::{PhysdevSetIopl, PHYSDEVOP_SET_IOPL};
+    let mut tb = boot();
+    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()));
+    // IOPL 0 (the default): a #GP for the guest, the mask untouched.
+    let before = masked(&tb);
+    let rip = exec(&mut tb, b"\xfa", 13);
+    delivered(&tb, GP_HANDLER, rip, Some(0));
+    assert_eq!(masked(&tb), before);
+    // IOPL 1, as Linux sets it: cli masks, sti unmasks.
+    let buf = tb.scratch();
+    tb.write(buf, &PhysdevSetIopl { iopl: 1 });
+    let cmd = u64::from(PHYSDEVOP_SET_IOPL);
+    assert_eq!(tb.hypercall(nr::PHYSDEV_OP, [cmd, buf, 0, 0, 0]), 0);
+    emulated(&mut tb, b"\xfb");
+    assert!(!masked(&tb));
+    emulated(&mut tb, b"\xfa");
+    assert!(masked(&tb));
+    emulated(&mut tb, b"\xfb");
+    assert!(!masked(&tb));
+}

@@ -13,6 +13,7 @@ mod memory_op;
 mod mmu;
 mod multicall;
 mod perfc;
+mod physdev;
 mod sched_op;
 mod sysctl;
 mod timer;
@@ -89,6 +90,7 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
     t[nr::UPDATE_DESCRIPTOR] = Some(typed!(descriptors::update_descriptor));
     t[nr::FPU_TASKSWITCH] = Some(typed!(fpu::fpu_taskswitch));
     t[nr::VM_ASSIST] = Some(typed!(vm_assist::vm_assist));
+    t[nr::PHYSDEV_OP] = Some(typed!(physdev::physdev_op));
     t[nr::SET_DEBUGREG] = Some(typed!(debugreg::set_debugreg));
     t[nr::GET_DEBUGREG] = Some(typed!(debugreg::get_debugreg));
     t

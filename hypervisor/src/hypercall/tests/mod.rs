@@ -13,6 +13,7 @@ mod iret;
 mod memory_op;
 mod mmu;
 mod multicall;
+mod physdev;
 mod sched_op;
 mod sysctl;
 mod timer;
