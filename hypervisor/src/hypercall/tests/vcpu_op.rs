@@ -615,7 +615,7 @@ fn a_registered_vcpu_info_takes_over_events_mask_time_and_cr2() {
     // Time is kept there (an even, non-zero version).
     let ver_at = vi + (offset_of!(VcpuInfo, time) + offset_of!(VcpuTimeInfo, version)) as u64;
     let v0 = tb.read::<u32>(ver_at);
-    assert!(v0 != 0 && v0 % 2 == 0, "version {v0}");
+    assert!(v0 != 0 && v0.is_multiple_of(2), "version {v0}");
     // Events now raise the selector and the upcall flag there.
     tb.write_bytes(vi, &[0u8; 16]);
     clear(&tb, DomId::DOM0, port);
