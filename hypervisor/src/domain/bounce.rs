@@ -7,11 +7,9 @@
 
 use crate::arch;
 use crate::domain::{state::State, vcpu_info};
-use crate::mm::guest_copy;
-use guest_abi::arch::{
-    CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, FLAT_RING3_CS32, FLAT_RING3_CS64,
-    FLAT_RING3_SS64,
-};
+use crate::hypercall::descriptors;
+use crate::mm::{descriptor, guest_copy};
+use guest_abi::arch::{CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
 
 const RFLAGS_IF: u64 = 1 << 9;
 /// Flags cleared when entering a guest handler: TF, NT, RF, AC.
@@ -47,15 +45,10 @@ pub fn bounce(
     }
 }
 
-/// Whether `iretq` can return to this context: the flat ring-3 selectors and a canonical
-/// rip (below 4 GiB for 32-bit code).
-pub fn return_frame_ok(cs: u16, ss: u16, rip: u64) -> bool {
-    let cs_ok = match cs {
-        FLAT_RING3_CS64 => crate::mm::guest_walk::canonical(rip),
-        FLAT_RING3_CS32 => rip <= u64::from(u32::MAX),
-        _ => false,
-    };
-    cs_ok && ss == FLAT_RING3_SS64
+/// Whether `iretq` can return the current vCPU to this context: usable ring-3 selectors (the
+/// flat ones or the guest's own, as Linux's 0x33/0x2b) and a rip the code segment can hold.
+pub fn return_frame_ok(st: &State, cs: u16, ss: u16, rip: u64) -> bool {
+    descriptor::user_return_ok(cs, ss, rip, |sel| descriptors::descriptor(st, sel))
 }
 
 /// The guest is to return to a context the CPU cannot enter. As when Xen's own exit to the
@@ -65,7 +58,8 @@ pub fn return_frame_ok(cs: u16, ss: u16, rip: u64) -> bool {
 /// caller crashes the domain.
 pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
     let selectors_ok =
-        matches!(regs.cs, FLAT_RING3_CS64 | FLAT_RING3_CS32) && regs.ss == FLAT_RING3_SS64;
+        descriptor::user_selectors(regs.cs, regs.ss, |sel| descriptors::descriptor(st, sel))
+            .is_some();
     let gp = st.cur().vcpu.trap_table[13];
     if selectors_ok && gp.address != 0 {
         return bounce(st, regs, gp.address, Some(0), gp.flags & 4 != 0);

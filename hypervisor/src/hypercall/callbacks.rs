@@ -5,7 +5,9 @@ use crate::arch;
 use crate::domain::state::State;
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::{canonical, guest_va_ok};
-use guest_abi::arch::{CpuUserRegs, TrapInfo, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
+use guest_abi::arch::{
+    CpuUserRegs, TrapInfo, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL,
+};
 use guest_abi::callback::*;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
@@ -107,9 +109,25 @@ pub fn stack_switch(st: &mut State, _regs: &mut CpuUserRegs, a: StackSwitchArgs)
     Ok(Outcome::Done(0))
 }
 
-/// set_segment_base(which, base).
+/// set_segment_base(which, base). SEGBASE_GS_USER_SEL loads user mode's GS selector (the low
+/// 16 bits of `base`) and takes its user GS base from the descriptor, as `mov gs` in user mode
+/// would; a selector that would fault loads the null selector instead (base 0), as in Xen.
 pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: SegmentBaseArgs) -> HcResult {
     let (which, base) = (a.which, a.base);
+    if which == SEGBASE_GS_USER_SEL {
+        let sel = base as u16;
+        let (sel, base) = match super::descriptors::data_selector_base(st, sel) {
+            Some(b) => (sel, b),
+            None => (0, 0),
+        };
+        arch::cpu::load_gs_selector(sel);
+        let v = &mut st.cur().vcpu;
+        v.gs_base_user = base;
+        if !v.in_kernel {
+            arch::cpu::set_gs_base(base);
+        }
+        return Ok(Outcome::Done(0));
+    }
     if !canonical(base) {
         return Err(Errno::EINVAL);
     }

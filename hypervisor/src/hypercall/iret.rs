@@ -36,7 +36,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
     regs.rsp = c.rsp;
     regs.ss = (c.ss as u16) | 3;
     vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), c.rflags & RFLAGS_IF == 0);
-    if !crate::domain::bounce::return_frame_ok(regs.cs, regs.ss, regs.rip) {
+    if !crate::domain::bounce::return_frame_ok(st, regs.cs, regs.ss, regs.rip) {
         // A context the CPU cannot enter: a #GP or the failsafe callback for the guest
         // kernel (`domain::bounce::bad_return`), else the domain is crashed.
         regs.entry_vector = 0;

@@ -30,6 +30,16 @@ register!(
     GS_BASE, gs_base, set_gs_base
 );
 
+static GS_SEL: AtomicU64 = AtomicU64::new(0);
+/// Loads the GS selector (the active GS base is kept, as on the CPU).
+pub fn load_gs_selector(sel: u16) {
+    GS_SEL.store(u64::from(sel), Ordering::Relaxed);
+}
+/// The GS selector.
+pub fn gs_selector() -> u16 {
+    GS_SEL.load(Ordering::Relaxed) as u16
+}
+
 static CR3: AtomicU64 = AtomicU64::new(0);
 static CR3_WRITES: AtomicU64 = AtomicU64::new(0);
 /// The TSC runs at 1 GHz: one cycle a nanosecond ([`TSC_KHZ`]).

@@ -95,6 +95,22 @@ pub fn gs_base() -> u64 {
 pub fn set_gs_base(v: u64) {
     wrmsr(MSR_GS_BASE, v)
 }
+/// Loads the GS selector, keeping the active GS base: the base the descriptor gives is the
+/// caller's to record. `sel` must be null or name a loadable data segment of the live tables.
+pub fn load_gs_selector(sel: u16) {
+    let base = gs_base();
+    // SAFETY: the selector was checked loadable against the live GDT/LDT (or is null), so
+    // the load cannot fault; GS is not used by the hypervisor, and its base is put back.
+    unsafe { asm!("mov gs, {0:x}", in(reg) sel, options(nostack, preserves_flags)) };
+    set_gs_base(base);
+}
+/// The GS selector.
+pub fn gs_selector() -> u16 {
+    let sel: u16;
+    // SAFETY: reading a segment register has no side effects.
+    unsafe { asm!("mov {0:x}, gs", out(reg) sel, options(nomem, nostack, preserves_flags)) };
+    sel
+}
 /// The inactive GS base (swapped in by `swapgs`).
 pub fn kernel_gs_base() -> u64 {
     rdmsr(MSR_KERNEL_GS_BASE)

@@ -4,7 +4,7 @@
 //! `syscall` builds the same frame by hand with `entry_vector = 0x100`. `enter_guest`
 //! restores from that frame by `sysretq` or `iretq`.
 
-use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
+use super::gdt::{FLAT_RING3_CS64, FLAT_RING3_DS};
 use crate::arch::CpuUserRegs;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -151,19 +151,11 @@ const RFLAGS_IF: u64 = 1 << 9;
 /// Flags a guest never gets: TF stays theirs; IOPL, NT, RF, VM, VIF, VIP are cleared.
 const RFLAGS_FORBIDDEN: u64 = (3 << 12) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 20);
 
-fn canonical(va: u64) -> bool {
-    ((va as i64) << 16 >> 16) as u64 == va
-}
-
-/// Whether `iretq` can return to this frame without faulting in ring 0: a canonical rip (below
-/// 4 GiB for 32-bit code) and the flat ring-3 selectors.
+/// Whether `iretq` can return to this frame without faulting in ring 0: ring-3 selectors the
+/// live GDT/LDT make usable (the flat ones or the guest's own) and a rip the code segment
+/// can hold (canonical for 64-bit code, below 4 GiB for 32-bit).
 fn frame_ok(r: &CpuUserRegs) -> bool {
-    let cs_ok = match r.cs {
-        FLAT_RING3_CS64 => canonical(r.rip),
-        FLAT_RING3_CS32 => r.rip <= u64::from(u32::MAX),
-        _ => false,
-    };
-    cs_ok && r.ss == FLAT_RING3_DS
+    crate::mm::descriptor::user_return_ok(r.cs, r.ss, r.rip, super::gdt::live_descriptor)
 }
 
 /// Enters (or returns to) the guest from the fixed frame: `sysretq` when the frame came from
@@ -188,7 +180,9 @@ pub fn enter_guest() -> ! {
         }
     }
     r.rflags = (r.rflags | RFLAGS_IF | 2) & !RFLAGS_FORBIDDEN;
-    let sysret = r.entry_vector & TRAP_SYSCALL != 0 && r.cs == FLAT_RING3_CS64;
+    // sysretq loads the flat selectors: only for a frame that has them.
+    let sysret =
+        r.entry_vector & TRAP_SYSCALL != 0 && r.cs == FLAT_RING3_CS64 && r.ss == FLAT_RING3_DS;
     // SAFETY: the frame holds a ring-3 context with a canonical rip and flat ring-3 selectors
     // (checked above), so neither sysretq nor iretq can fault in ring 0; they never return.
     unsafe {

@@ -117,7 +117,9 @@ pub fn init(rsp0: u64) {
     }
 }
 
-use crate::arch::desc::{GuestDescTables, GUEST_GDT_PAGES, LDT_ENTRIES, LDT_PAGES};
+use crate::arch::desc::{
+    GuestDescTables, GUEST_GDT_ENTRIES, GUEST_GDT_PAGES, LDT_ENTRIES, LDT_PAGES,
+};
 /// The LDT descriptor (16 bytes, after the TSS's 16) in the reserved area.
 pub const LDT_SEL: u16 = 0xe050;
 
@@ -125,6 +127,31 @@ pub const LDT_SEL: u16 = 0xe050;
 #[repr(C, align(4096))]
 struct LdtArea([u64; LDT_ENTRIES as usize]);
 static mut LDT_AREA: LdtArea = LdtArea([0; LDT_ENTRIES as usize]);
+
+/// Entries of the LDT loaded (0: none).
+static LDT_LOADED_ENTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The descriptor the non-null selector `sel` names in the live tables, as the CPU would read
+/// it: the guest's GDT pages below the reserved area, or the loaded LDT within its limit.
+/// `None` for the reserved area (the hypervisor's own entries), null, or past the LDT.
+pub fn live_descriptor(sel: u16) -> Option<u64> {
+    let idx = usize::from(sel >> 3);
+    if sel & 4 != 0 {
+        let ents = LDT_LOADED_ENTS.load(core::sync::atomic::Ordering::Relaxed);
+        if idx as u64 >= ents {
+            return None;
+        }
+        // SAFETY: idx is within the loaded LDT, whose pages are mapped in LDT_AREA (guest
+        // frames or the zeroed backing); a read races nothing on this single CPU.
+        return Some(unsafe { (&raw const LDT_AREA.0[idx]).read_volatile() });
+    }
+    if idx == 0 || idx as u64 >= GUEST_GDT_ENTRIES {
+        return None;
+    }
+    // SAFETY: below the reserved area the GDT's pages map the vCPU's descriptor frames or
+    // the zeroed backing; reading one entry races nothing on this single CPU.
+    Some(unsafe { (&raw const GDT.0[idx]).read_volatile() })
+}
 
 /// What each remappable page currently maps (0 = its own backing page).
 static mut LOADED: [Mfn; GUEST_GDT_PAGES + LDT_PAGES] = [Mfn(0); GUEST_GDT_PAGES + LDT_PAGES];
@@ -159,6 +186,7 @@ pub fn load_guest_tables(t: &GuestDescTables) {
         let mfn = if i < t.gdt_nr { t.gdt[i] } else { Mfn(0) };
         remap(i, gdt_base() + (i as u64) * 4096, mfn);
     }
+    LDT_LOADED_ENTS.store(t.ldt_ents, core::sync::atomic::Ordering::Relaxed);
     if t.ldt_ents == 0 {
         // SAFETY: a null LDT selector just disables the LDT.
         unsafe { asm!("lldt {0:x}", in(reg) 0u16, options(nostack)) };

@@ -640,3 +640,63 @@ fn each_vcpu_runs_with_its_own_descriptor_tables() {
     assert_eq!(loaded(), (vec![g], 9, vec![], 0, 0));
     assert_eq!(info(&tb, g0), (PageType::SegDesc, 1));
 }
+
+/// set_segment_base(SEGBASE_GS_USER_SEL, sel): the user GS base and selector.
+fn gs_user_sel(tb: &mut Testbed, sel: u64) -> i64 {
+    let which = u64::from(guest_abi::arch::SEGBASE_GS_USER_SEL);
+    tb.hypercall(nr::SET_SEGMENT_BASE, [which, sel, 0, 0, 0])
+}
+
+fn gs_user(tb: &Testbed) -> (u16, u64) {
+    (
+        crate::arch::cpu::gs_selector(),
+        tb.st(|st| st.cur().vcpu.gs_base_user),
+    )
+}
+
+#[test]
+fn gs_user_sel_loads_the_selector_and_its_descriptors_base() {
+    let mut tb = Testbed::boot();
+    let based = USER_DATA | 0x34_5678 << 16 | 0x12 << 56;
+    let g0 = desc_frame(
+        &mut tb,
+        0,
+        &[
+            (1, USER_CODE64 & !(1 << 41)),
+            (4, based),
+            (5, USER_DATA),
+            (6, USER_DATA & !(1 << 47)),
+        ],
+    );
+    assert_eq!(set_gdt(&mut tb, &[g0], 7), 0);
+    desc_frame(&mut tb, 1, &[(2, USER_DATA | 0x5000 << 16)]);
+    let ldt_va = spare(&tb, 1);
+    assert_eq!(set_ldt(&mut tb, ldt_va, 3), 0);
+    let kernel_gs = crate::arch::cpu::gs_base();
+    for (what, sel, want) in [
+        ("GDT data with a base", 0x23, (0x23, 0x1234_5678)),
+        ("Linux's __USER_DS", 0x2b, (0x2b, 0)),
+        ("RPL 0", 0x28, (0x28, 0)),
+        ("LDT data", 0x17, (0x17, 0x5000)),
+        ("the hypervisor's flat data", 0xe02b, (0xe02b, 0)),
+        ("null", 0, (0, 0)),
+    ] {
+        assert_eq!(gs_user_sel(&mut tb, sel), 0, "{what}");
+        assert_eq!(gs_user(&tb), want, "{what}");
+        // The kernel's own GS base stays active.
+        assert_eq!(crate::arch::cpu::gs_base(), kernel_gs, "{what}");
+    }
+    // Selectors that would fault load the null selector instead, as Xen's fixup does.
+    for (what, sel) in [
+        ("execute-only code", 0x0b),
+        ("not present", 0x33),
+        ("beyond the GDT's entries", 0x3b),
+        ("beyond the LDT's entries", 0x1f),
+        ("the hypervisor's own data", 0xe010),
+        ("the TSS", 0xe040),
+    ] {
+        assert_eq!(gs_user_sel(&mut tb, 0x23), 0);
+        assert_eq!(gs_user_sel(&mut tb, sel), 0, "{what}");
+        assert_eq!(gs_user(&tb), (0, 0), "{what}");
+    }
+}
