@@ -17,6 +17,7 @@ mod grants;
 mod guest_errors;
 mod hostile;
 mod iso;
+mod linux;
 mod memory_sizes;
 mod poweroff;
 mod pv_shutdown;
