@@ -6,9 +6,10 @@
 //! RSP, SS.
 
 use crate::arch;
+use crate::arch::desc as descriptor;
+use crate::domain::selectors as descriptors;
 use crate::domain::{state::State, vcpu_info};
-use crate::hypercall::descriptors;
-use crate::mm::{descriptor, guest_copy};
+use crate::mm::guest_copy;
 use guest_abi::arch::{CpuUserRegs, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
 
 const RFLAGS_IF: u64 = 1 << 9;

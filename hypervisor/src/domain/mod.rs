@@ -8,6 +8,7 @@ pub mod grants;
 pub mod memory;
 pub mod ports;
 pub mod runstate_area;
+pub mod selectors;
 pub mod state;
 pub mod vcpu_context;
 pub mod vcpu_info;

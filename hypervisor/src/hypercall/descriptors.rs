@@ -131,23 +131,6 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The descriptor the non-null selector `sel` names in the current vCPU's GDT (below the
-/// reserved entries) or LDT, `None` beyond them.
-pub fn descriptor(st: &State, sel: u16) -> Option<u64> {
-    let idx = u64::from(sel >> 3);
-    let t = &st.domains.get(&st.current)?.vcpu.desc;
-    let (frames, ents) = if sel & 4 != 0 {
-        (&t.ldt[..t.ldt_nr], t.ldt_ents)
-    } else {
-        (&t.gdt[..t.gdt_nr], t.gdt_ents)
-    };
-    if idx >= ents || (sel & 4 == 0 && idx == 0) {
-        return None;
-    }
-    let mfn = *frames.get((idx / 512) as usize)?;
-    Some(st.mem.read(mfn, (idx % 512) as usize))
-}
-
 /// The base of the segment selector `sel` names for the current vCPU when a data segment
 /// register may be loaded with it: a descriptor of its GDT or LDT ([`data_segment_base`]) or
 /// one of the hypervisor's flat ring-3 segments. `None` for the null selector and for any
@@ -157,5 +140,5 @@ pub fn data_selector_base(st: &State, sel: u16) -> Option<u64> {
     if sel & 4 == 0 && [FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS32].contains(&(sel | 3)) {
         return Some(0);
     }
-    descriptor(st, sel).and_then(data_segment_base)
+    crate::domain::selectors::descriptor(st, sel).and_then(data_segment_base)
 }

@@ -155,7 +155,7 @@ const RFLAGS_FORBIDDEN: u64 = (3 << 12) | (1 << 14) | (1 << 16) | (1 << 17) | (1
 /// live GDT/LDT make usable (the flat ones or the guest's own) and a rip the code segment
 /// can hold (canonical for 64-bit code, below 4 GiB for 32-bit).
 fn frame_ok(r: &CpuUserRegs) -> bool {
-    crate::mm::descriptor::user_return_ok(r.cs, r.ss, r.rip, super::gdt::live_descriptor)
+    crate::arch::desc::user_return_ok(r.cs, r.ss, r.rip, super::gdt::live_descriptor)
 }
 
 /// Enters (or returns to) the guest from the fixed frame: `sysretq` when the frame came from
