@@ -101,20 +101,33 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     );
     let out = linux(&mut sys, "cat /proc/cpuinfo");
     for want in ["vendor_id", "model name", "flags"] {
-        sys.check(out.contains(want), format!("/proc/cpuinfo has no {want:?}:\n{out}"));
+        sys.check(
+            out.contains(want),
+            format!("/proc/cpuinfo has no {want:?}:\n{out}"),
+        );
     }
     let out = linux(&mut sys, "ls /sys/hypervisor");
     for want in ["properties", "type", "version"] {
-        sys.check(out.contains(want), format!("/sys/hypervisor has no {want:?}:\n{out}"));
+        sys.check(
+            out.contains(want),
+            format!("/sys/hypervisor has no {want:?}:\n{out}"),
+        );
     }
-    let out = linux(&mut sys, "cat /sys/hypervisor/type /sys/hypervisor/version/major");
+    let out = linux(
+        &mut sys,
+        "cat /sys/hypervisor/type /sys/hypervisor/version/major",
+    );
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     sys.check(
         lines.contains(&"xen") && lines.contains(&"4"),
         format!("/sys/hypervisor/type and version/major: {out:?}"),
     );
     let out = linux(&mut sys, "dmesg");
-    for want in ["Hypervisor detected: Xen PV", "Booting kernel on Xen", "Run /init"] {
+    for want in [
+        "Hypervisor detected: Xen PV",
+        "Booting kernel on Xen",
+        "Run /init",
+    ] {
         sys.check(out.contains(want), format!("dmesg has no {want:?}"));
     }
 
@@ -125,11 +138,17 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
          i=$((i+1)); done; echo loop-done $i; grep processes /proc/stat",
     );
     let forks = numbers_after(&out, "processes ");
-    sys.check(out.contains("loop-done 300"), format!("the loop did not finish:\n{out}"));
+    sys.check(
+        out.contains("loop-done 300"),
+        format!("the loop did not finish:\n{out}"),
+    );
     match forks.as_slice() {
         [before, after] => sys.check(
             after - before >= 300,
-            format!("300 commands ran but Linux counted {} forks", after - before),
+            format!(
+                "300 commands ran but Linux counted {} forks",
+                after - before
+            ),
         ),
         _ => sys.fail(format!("no two fork counts in:\n{out}")),
     }
@@ -157,11 +176,17 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     // `xl shutdown`: Linux's own shutdown watcher runs poweroff.
     let mark = sys.mark();
     sys.run("xl shutdown linux");
-    for want in ["Requesting system poweroff", "\"linux\" shut down (poweroff)"] {
+    for want in [
+        "Requesting system poweroff",
+        "\"linux\" shut down (poweroff)",
+    ] {
         sys.wait_line(mark, want, BOOT).or_fail();
     }
     let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(row(&rows, "linux").is_none(), format!("linux still listed: {rows:?}"));
+    sys.check(
+        row(&rows, "linux").is_none(),
+        format!("linux still listed: {rows:?}"),
+    );
     let free_after = sys.free_memory();
     sys.check(
         free_after == free_before,
@@ -182,7 +207,9 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
         .or_fail();
     let mark = sys.mark();
     sys.run("xl reboot linux");
-    let notice = sys.wait_line(mark, "\"linux\" shut down (reboot)", BOOT).or_fail();
+    let notice = sys
+        .wait_line(mark, "\"linux\" shut down (reboot)", BOOT)
+        .or_fail();
     let Some(new_id) = restarted_domid(&notice) else {
         sys.fail(format!("no restart in {notice:?}"))
     };
@@ -195,7 +222,10 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
     let out = sys.run("xl destroy linux");
     sys.check(!out.contains("xl:"), format!("xl destroy linux: {out}"));
     let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(row(&rows, "linux").is_none(), format!("linux still listed: {rows:?}"));
+    sys.check(
+        row(&rows, "linux").is_none(),
+        format!("linux still listed: {rows:?}"),
+    );
     let free = sys.free_memory();
     sys.check(
         free == free_before,
@@ -218,7 +248,10 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
     // The console session ended with the domain: dom0's prompt is back.
     sys.expect_prompt().or_fail();
     let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(row(&rows, "linux").is_none(), format!("linux still listed: {rows:?}"));
+    sys.check(
+        row(&rows, "linux").is_none(),
+        format!("linux still listed: {rows:?}"),
+    );
     let free = sys.free_memory();
     sys.check(
         free == free_before,
