@@ -1,9 +1,12 @@
 //! `cargo xtask bench [--smoke]`: boots the system in QEMU with `bench=<mode>` on the
 //! hypervisor's and dom0's command lines, reads the BENCH lines the hypervisor and the guests
 //! print (docs/performance.md), and prints one table plus `target/bench/results.json`.
+//! Debian's Linux is built into dom0's initrd (fetched on first use) and its boot to a
+//! shell timed (`linux_boot`).
 //! `--smoke` uses tiny iteration counts and checks that every row is produced and sane
 //! (no timing is asserted); `cargo xtask test` runs it.
 
+mod linux_boot;
 mod parse;
 mod report;
 
@@ -23,7 +26,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         [a] if a == "--smoke" => true,
         _ => return Err("usage: cargo xtask bench [--smoke]".into()),
     };
-    crate::build::build_all()?;
+    // With Debian's Linux in dom0's initrd: its boot time is a row.
+    crate::build::build_with(crate::build::LinuxGuests::Fetch)?;
     qemu::ensure_qemu()?;
     bench(smoke)
 }
@@ -78,6 +82,22 @@ pub fn bench(smoke: bool) -> Result<(), String> {
         rows.entry(format!("native_{w}"))
             .or_insert_with(|| Row::Unavailable("native image not built".into()));
     }
+
+    let linux_log = out_dir.join("linux.log");
+    let linux = if linux_boot::available(&images.initrd) {
+        let runs = if smoke { 1 } else { 3 };
+        eprintln!("xtask bench: booting Debian's Linux as a domU ({runs}x)");
+        let row = linux_boot::measure(&images, runs, &linux_log);
+        if let (true, Row::Unavailable(why)) = (smoke, &row) {
+            return Err(format!("bench --smoke: linux_boot: {why}"));
+        }
+        row
+    } else {
+        Row::Unavailable(
+            "Debian's Linux is not in dom0's initrd (cargo xtask build --guests)".into(),
+        )
+    };
+    rows.insert("linux_boot".into(), linux);
 
     let lines = report::lines(&rows);
     print!("{}", report::table(&lines, khz));

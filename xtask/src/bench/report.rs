@@ -197,6 +197,13 @@ pub fn lines(rows: &BTreeMap<String, Row>) -> Vec<Line> {
         "cycles",
         "Xen ~720 ms (4 MiB); target <7 ms",
     ));
+    out.push(plain(
+        "linux_boot",
+        "Debian's Linux 6.1 domU: xl create -> busybox shell prompt (wall clock)",
+        median(rows, "linux_boot"),
+        "ms",
+        "-",
+    ));
     let sizes: Vec<(f64, f64)> = [16.0, 32.0, 64.0]
         .iter()
         .filter_map(|&m| {
