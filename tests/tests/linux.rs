@@ -259,3 +259,22 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
     );
     sys.poweroff();
 }
+
+/// Bad kernels and ramdisks (made from the real ones by `cargo xtask build --guests`): each
+/// refused with an `xl:` line naming the cause, nothing created, no memory lost.
+#[test]
+fn bad_kernels_and_ramdisks_are_refused_naming_the_cause() {
+    let mut sys = tests::steps::boot(&test_name!());
+    for (cfg, mention) in [
+        (
+            "bad-truncated.cfg",
+            &["vmlinuz-truncated", "payload out of bounds"][..],
+        ),
+        ("bad-no-xen.cfg", &["bzimage-no-xen", "not a PV kernel"]),
+        ("bad-32bit.cfg", &["vmlinux-32", "not a 64-bit"]),
+        ("bad-ramdisk.cfg", &["does not fit", "KiB ramdisk"]),
+    ] {
+        tests::steps::create_refused(&mut sys, cfg, mention);
+    }
+    sys.poweroff();
+}

@@ -462,8 +462,53 @@ pub fn dom0_files(guests: &Guests) -> Result<Vec<(String, Vec<u8>)>, String> {
             read(&guests.pvgrub)?,
         ),
     ];
+    files.extend(bad_kernels(&read(&guests.vmlinuz)?, &busybox));
     files.extend(configs()?);
     Ok(files)
+}
+
+/// gzip of `data` (RFC 1952: header, deflate, CRC-32, size).
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    out.extend(crc32fast::hash(data).to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out
+}
+
+/// Kernels `xl create` must refuse, naming the cause (the e2e bad-kernel test, configs
+/// `dom0-tools/examples/debian/bad-*.cfg`), made from the real ones:
+/// - `boot/bad/vmlinuz-truncated`: the first MiB of Debian's bzImage (its payload runs past the end);
+/// - `boot/bad/bzimage-no-xen`: Debian's setup header around a gzip payload holding an ELF
+///   without Xen notes (busybox): a bzImage of a kernel built without Xen PV support;
+/// - `boot/bad/vmlinux-32`: a 32-bit (ELF32, i386) kernel image header.
+pub fn bad_kernels(vmlinuz: &[u8], busybox: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let truncated = vmlinuz[..(vmlinuz.len() / 2).min(1 << 20)].to_vec();
+    // The setup sectors (0x1F1: their count; 0 means 4) then the new payload.
+    let sects = match vmlinuz.get(0x1F1).copied().unwrap_or(0) {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let setup_len = ((sects + 1) * 512).min(vmlinuz.len());
+    let payload = gzip(busybox);
+    let mut no_xen = vmlinuz[..setup_len].to_vec();
+    if no_xen.len() >= 0x250 {
+        no_xen[0x248..0x24C].copy_from_slice(&0u32.to_le_bytes());
+        no_xen[0x24C..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    }
+    no_xen.extend(payload);
+    // ELF32 header: class 1 (32-bit), little-endian, version 1, executable, EM_386.
+    let mut elf32 = vec![0u8; 52];
+    elf32[..7].copy_from_slice(&[0x7F, b'E', b'L', b'F', 1, 1, 1]);
+    elf32[16..18].copy_from_slice(&2u16.to_le_bytes());
+    elf32[18..20].copy_from_slice(&3u16.to_le_bytes());
+    elf32[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf32[40..42].copy_from_slice(&52u16.to_le_bytes());
+    vec![
+        ("boot/bad/vmlinuz-truncated".to_string(), truncated),
+        ("boot/bad/bzimage-no-xen".to_string(), no_xen),
+        ("boot/bad/vmlinux-32".to_string(), elf32),
+    ]
 }
 
 /// `dom0-tools/examples/debian/*.cfg` as `(etc/xen/NAME.cfg, contents)`, sorted.
@@ -756,12 +801,26 @@ mod tests {
     fn the_example_configs_parse() {
         let cfgs = configs().expect("dom0-tools/examples/debian");
         let names: Vec<&str> = cfgs.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["etc/xen/linux.cfg", "etc/xen/pvgrub.cfg"]);
+        assert_eq!(
+            names,
+            [
+                "etc/xen/bad-32bit.cfg",
+                "etc/xen/bad-no-xen.cfg",
+                "etc/xen/bad-ramdisk.cfg",
+                "etc/xen/bad-truncated.cfg",
+                "etc/xen/linux.cfg",
+                "etc/xen/pvgrub.cfg",
+            ]
+        );
+        let text = |name: &str| {
+            let (_, d) = cfgs.iter().find(|(n, _)| n == name).expect(name);
+            String::from_utf8(d.clone()).unwrap()
+        };
         for (name, data) in &cfgs {
             dom0_tools::config::DomainConfig::parse_bytes(name, data)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        let linux = String::from_utf8(cfgs[0].1.clone()).unwrap();
+        let linux = text("etc/xen/linux.cfg");
         for line in [
             "kernel = \"/boot/vmlinuz\"",
             "ramdisk = \"/boot/initramfs-linux\"",
@@ -770,9 +829,45 @@ mod tests {
         ] {
             assert!(linux.lines().any(|l| l == line), "linux.cfg lacks {line}");
         }
-        let pvgrub = String::from_utf8(cfgs[1].1.clone()).unwrap();
+        let pvgrub = text("etc/xen/pvgrub.cfg");
         assert!(pvgrub
             .lines()
             .any(|l| l == "kernel = \"/boot/grub-x86_64-xen.bin\""));
+    }
+
+    #[test]
+    fn the_bad_kernels_are_bad_in_the_way_their_configs_say() {
+        // A bzImage: 1 setup sector after the boot sector, protocol 2.15, 1.5 MiB payload.
+        let mut vmlinuz = vec![0u8; 1024 + (3 << 19)];
+        vmlinuz[0x1F1] = 1;
+        vmlinuz[0x202..0x206].copy_from_slice(b"HdrS");
+        vmlinuz[0x206..0x208].copy_from_slice(&0x020Fu16.to_le_bytes());
+        vmlinuz[0x24C..0x250].copy_from_slice(&(3u32 << 19).to_le_bytes());
+        let busybox = b"\x7fELF not a PV kernel".repeat(1000);
+        let bad = bad_kernels(&vmlinuz, &busybox);
+        let get = |n: &str| &bad.iter().find(|(name, _)| name == n).expect(n).1;
+        // Cut short: its payload runs past the end.
+        let trunc = get("boot/bad/vmlinuz-truncated");
+        let cut = (vmlinuz.len() / 2).min(1 << 20);
+        assert!(
+            trunc.len() == cut && trunc[..] == vmlinuz[..cut],
+            "a prefix"
+        );
+        // The same setup header around a gzip of busybox.
+        let no_xen = get("boot/bad/bzimage-no-xen");
+        assert!(no_xen[..0x248] == vmlinuz[..0x248], "the same setup header");
+        let len = u32::from_le_bytes(no_xen[0x24C..0x250].try_into().unwrap()) as usize;
+        assert_eq!(len, no_xen.len() - 1024);
+        let gz = &no_xen[1024..];
+        assert_eq!(gz[..3], [0x1F, 0x8B, 8]);
+        let body = miniz_oxide::inflate::decompress_to_vec(&gz[10..gz.len() - 8]).unwrap();
+        assert!(body == busybox, "busybox inside");
+        assert_eq!(
+            gz[gz.len() - 8..gz.len() - 4],
+            crc32fast::hash(&busybox).to_le_bytes()
+        );
+        // 32-bit: the builder's ELF check refuses it as such.
+        let e = dom0_tools::elf::ElfImage::parse(get("boot/bad/vmlinux-32")).err();
+        assert_eq!(e, Some(dom0_tools::elf::ElfError::Not64Bit));
     }
 }

@@ -166,8 +166,13 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         })?;
         let ramdisk_len = ramdisk.map_or(0, |r| r.len() as u64);
         let layout = Layout::compute(&img, ramdisk_len, nr_pages, true, true).map_err(|e| {
+            // The ramdisk's size is named: it is often what does not fit.
+            let with = match ramdisk_len {
+                0 => String::new(),
+                n => format!(" with its {} KiB ramdisk", n.div_ceil(1024)),
+            };
             format!(
-                "domain \"{}\" does not fit in memory = {} MiB: {e}",
+                "domain \"{}\" does not fit in memory = {} MiB{with}: {e}",
                 cfg.name, cfg.memory
             )
         })?;

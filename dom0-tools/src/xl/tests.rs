@@ -18,6 +18,9 @@ fn initrd_bytes() -> Vec<u8> {
     let kernel = TestElf::pv().bytes();
     let big = b"name = \"big\"\nkernel = \"/boot/pv-guest\"\nmemory = 200\n";
     let tiny = b"name = \"tiny\"\nkernel = \"/boot/pv-guest\"\nmemory = 1\n";
+    // A 2 MiB domain with a 3 MiB ramdisk.
+    let tinyrd =
+        b"name = \"tinyrd\"\nkernel = \"/boot/pv-guest\"\nramdisk = \"/boot/big-rd\"\nmemory = 2\n";
     let notelf = b"name = \"notelf\"\nkernel = \"/etc/xen/domu.cfg\"\n";
     let other = b"name = \"other\"\nkernel = \"/boot/pv-guest\"\nmemory = 16\n";
     let rd = b"name = \"rd\"\nkernel = \"/boot/pv-guest\"\nramdisk = \"/boot/nope\"\n";
@@ -40,6 +43,8 @@ fn initrd_bytes() -> Vec<u8> {
         ("/etc/xen/domu.cfg", DOMU),
         ("/etc/xen/big.cfg", big),
         ("/etc/xen/tiny.cfg", tiny),
+        ("/etc/xen/tinyrd.cfg", tinyrd),
+        ("/boot/big-rd", &[0x5A; 3 << 20]),
         ("/etc/xen/notelf.cfg", notelf),
         ("/etc/xen/other.cfg", other),
         ("/etc/xen/rd.cfg", rd),
@@ -213,6 +218,13 @@ fn errors_change_nothing() {
         &mut ts,
         "xl create tiny.cfg",
         "xl: domain \"tiny\" does not fit in memory = 1 MiB: guest needs 1024 pages (4096 KiB) but has 256 (1024 KiB)",
+    );
+    let before = state(&mut ts);
+    let (rc, out) = xl(&mut ts, "xl create tinyrd.cfg");
+    assert_eq!((rc, state(&mut ts)), (1, before), "{out}");
+    assert!(
+        out.contains("xl: domain \"tinyrd\" does not fit in memory = 2 MiB with its 3072 KiB ramdisk: guest needs"),
+        "{out}"
     );
     refused(
         &mut ts,
