@@ -78,6 +78,27 @@ fn memory(sp: &Space, t: &Tally) {
     t.refused("map own L1 writable", ok_or(sp.map(va, l1, PTE_KERNEL_RW)));
     t.refused("map own L2 writable", ok_or(sp.map(va, l2, PTE_KERNEL_RW)));
     t.refused("map own L4 writable", ok_or(sp.map(va, l4, PTE_KERNEL_RW)));
+    // vcpu_info may move only into an ordinary frame of ours, whole within it.
+    let info = |mfn: u64, offset: u32| {
+        let a = guest_abi::vcpu::VcpuRegisterVcpuInfo {
+            mfn,
+            offset,
+            rsvd: 0,
+        };
+        let cmd = u64::from(guest_abi::vcpu::VCPUOP_REGISTER_VCPU_INFO);
+        // SAFETY: refused (if not, the vcpu_info moved and the suite reports it).
+        r(unsafe { hypercall3(nr::VCPU_OP, cmd, 0, (&raw const a) as u64) })
+    };
+    t.refused("register_vcpu_info on own L1", info(l1, 0));
+    t.refused("register_vcpu_info on own L4", info(l4, 0));
+    t.refused("register_vcpu_info on a dom0 frame", info(foreign, 0));
+    t.refused(
+        "register_vcpu_info on a hypervisor frame",
+        info(HV_IMAGE_MFN, 0),
+    );
+    if let Some(own) = sp.alloc_frame() {
+        t.refused("register_vcpu_info across a page end", info(own, 4090));
+    }
     t.refused(
         "write a hypervisor L4 slot",
         ok_or(sp.update((l4 << 12) + 256 * 8, 0)),
@@ -387,6 +408,7 @@ fn descriptors(sp: &Space, t: &Tally) {
             Err(_) => Err("refused"),
         },
     );
+    guest_selectors(t, g);
     // The frame goes back to being an ordinary page.
     let _ = set_gdt(&[], 0);
     t.refused("set_gdt with 15 frames", ok_or(set_gdt(&[g; 15], 15 * 512)));
@@ -433,6 +455,64 @@ fn descriptors(sp: &Space, t: &Tally) {
         unsafe { guest::callback_register(&cb) }.map(|()| 0),
     );
 }
+
+/// The guest's own GDT `g` (installed, 512 entries; entries 1 and 2 hold 64-bit code demoted
+/// to DPL 3): returns to its segments go through the live descriptors, never to one the CPU
+/// would fault on in ring 0, and `load_gs_index` never loads a selector that would fault.
+fn guest_selectors(t: &Tally, g: u64) {
+    let probe = pv_ring_probe as *const () as u64;
+    let ss = u64::from(FLAT_KERNEL_SS64);
+    let _ = upd_desc((g << 12) + 24, USER_DATA);
+    let _ = upd_desc((g << 12) + 32, RING0_CODE & !(1 << 47));
+    // RPL 0 selectors: an iret from the guest kernel to RPL 3 is a return to user mode (Xen).
+    let f = iret_to(0x08, ss, probe);
+    // SAFETY: written by the probe, read after it faulted.
+    let cs = unsafe { PV_PROBE_CS };
+    t.contained(
+        "iret to our own GDT's code segment",
+        match f {
+            Some(f) if f.vector == 6 && f.rip > probe && cs == 0x0b => Ok("ran there, at ring 3"),
+            _ => Err("did not run there"),
+        },
+    );
+    for (name, cs, ss) in [
+        ("iret with a data segment as CS", 0x18, ss),
+        ("iret with a not-present CS", 0x20, ss),
+        ("iret with a code segment as SS", 0x08, 0x10),
+        ("iret with a CS beyond the GDT", 0x12c0, ss),
+        ("iret with an LDT CS and no LDT", 0x0c, ss),
+    ] {
+        t.contained(
+            name,
+            match iret_to(cs, ss, probe) {
+                Some(f) if f.vector == FAILSAFE => Ok("failsafe callback"),
+                _ => Err("returned"),
+            },
+        );
+    }
+    for (name, sel) in [
+        ("load_gs_index with the hypervisor's code selector", 0xe008),
+        ("load_gs_index with the TSS selector", 0xe040),
+        ("load_gs_index with a not-present segment", 0x23),
+    ] {
+        // SAFETY: only user mode's GS changes; this kernel does not use it.
+        let r = unsafe { guest::set_segment_base(guest_abi::arch::SEGBASE_GS_USER_SEL, sel) };
+        let gs: u16;
+        // SAFETY: reading a segment register.
+        unsafe { core::arch::asm!("mov {0:x}, gs", out(reg) gs) };
+        t.contained(
+            name,
+            match (r, gs) {
+                (Ok(()), 0) => Ok("the null selector loaded instead"),
+                (Err(_), _) => Err("refused (Xen loads null)"),
+                _ => Err("loaded"),
+            },
+        );
+    }
+}
+
+/// Flat ring-3 data.
+const USER_DATA: u64 = 0x00CF_F200_0000_FFFF;
 
 static mut PROBE_STACK: [u64; 512] = [0; 512];
 #[no_mangle]
@@ -571,6 +651,18 @@ fn cpu(t: &Tally) {
             }
             _ => Err("the batch went on, or the iret was not done"),
         },
+    );
+    let iopl = guest_abi::physdev::PhysdevSetIopl { iopl: 4 };
+    t.refused(
+        "physdev set_iopl 4",
+        // SAFETY: refused; the argument is ours and only read.
+        r(unsafe {
+            hypercall2(
+                nr::PHYSDEV_OP,
+                u64::from(guest_abi::physdev::PHYSDEVOP_SET_IOPL),
+                (&raw const iopl) as u64,
+            )
+        }),
     );
     // Usable selectors, a rip the CPU cannot return to: a #GP in the guest kernel, as when
     // Xen's own return to the guest faults, with the bad rip in the frame.
