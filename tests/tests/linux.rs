@@ -77,6 +77,20 @@ fn mem_set(sys: &mut System, mib: u64) {
     );
 }
 
+/// Linux is gone from `xl list` (dom0 healthy) and free memory is back to `free_before`.
+fn gone_with_every_page(sys: &mut System, free_before: u64, after: &str) {
+    let rows = list_with_healthy_dom0(sys);
+    sys.check(
+        row(&rows, "linux").is_none(),
+        format!("linux still listed {after}: {rows:?}"),
+    );
+    let free = sys.free_memory();
+    sys.check(
+        free == free_before,
+        format!("free memory {free} MiB {after}, {free_before} before"),
+    );
+}
+
 #[test]
 fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     let mut sys = boot(&test_name!());
@@ -182,16 +196,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     ] {
         sys.wait_line(mark, want, BOOT).or_fail();
     }
-    let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(
-        row(&rows, "linux").is_none(),
-        format!("linux still listed: {rows:?}"),
-    );
-    let free_after = sys.free_memory();
-    sys.check(
-        free_after == free_before,
-        format!("free memory {free_after} MiB after Linux powered off, {free_before} before"),
-    );
+    gone_with_every_page(&mut sys, free_before, "after Linux powered off");
     sys.poweroff();
 }
 
@@ -221,16 +226,7 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
     // `xl destroy` of a running Linux returns every page.
     let out = sys.run("xl destroy linux");
     sys.check(!out.contains("xl:"), format!("xl destroy linux: {out}"));
-    let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(
-        row(&rows, "linux").is_none(),
-        format!("linux still listed: {rows:?}"),
-    );
-    let free = sys.free_memory();
-    sys.check(
-        free == free_before,
-        format!("free memory {free} MiB after destroying Linux, {free_before} before"),
-    );
+    gone_with_every_page(&mut sys, free_before, "after destroying Linux");
 
     // A panic inside Linux crashes the domain per on_crash (destroy); its last console lines
     // still reach the console, and dom0 runs on.
@@ -247,16 +243,7 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
     }
     // The console session ended with the domain: dom0's prompt is back.
     sys.expect_prompt().or_fail();
-    let rows = list_with_healthy_dom0(&mut sys);
-    sys.check(
-        row(&rows, "linux").is_none(),
-        format!("linux still listed: {rows:?}"),
-    );
-    let free = sys.free_memory();
-    sys.check(
-        free == free_before,
-        format!("free memory {free} MiB after Linux crashed, {free_before} before"),
-    );
+    gone_with_every_page(&mut sys, free_before, "after Linux crashed");
     sys.poweroff();
 }
 
