@@ -100,6 +100,18 @@ pub struct VcpuRegisterRunstateMemoryArea {
     pub addr: u64,
 }
 
+/// Argument of `VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA` (8 B): the guest virtual address the
+/// hypervisor keeps a copy of the vCPU's `vcpu_time_info` at (0: none).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct VcpuRegisterTimeMemoryArea {
+    /// The area's address (a union of handle, pointer and physical address in Xen's header;
+    /// 64-bit PV guests pass a virtual address).
+    pub addr: u64,
+}
+
 /// Argument of `VCPUOP_REGISTER_VCPU_INFO` (16 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -121,3 +133,4 @@ assert_eq_size!(VcpuSetPeriodicTimer, [u8; 8]);
 assert_eq_size!(VcpuSetSingleshotTimer, [u8; 16]);
 assert_eq_size!(VcpuRegisterVcpuInfo, [u8; 16]);
 assert_eq_size!(VcpuRegisterRunstateMemoryArea, [u8; 8]);
+assert_eq_size!(VcpuRegisterTimeMemoryArea, [u8; 8]);

@@ -318,6 +318,12 @@ fn layouts(k: &mut Checks) {
     );
     layout!(
         k,
+        "vcpu_register_time_memory_area",
+        VcpuRegisterTimeMemoryArea,
+        [addr]
+    );
+    layout!(
+        k,
         "vcpu_register_vcpu_info",
         VcpuRegisterVcpuInfo,
         [mfn, offset, rsvd]

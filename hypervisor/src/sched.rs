@@ -142,6 +142,10 @@ mod imp {
         if let Some(n) = next {
             switch(st, regs, n);
             crate::time::update_vcpu_time(&st.cur().vcpu_info());
+            let cur = st.current;
+            if let Some(d) = st.domains.get(&cur) {
+                crate::domain::time_area::publish(&st.mem, d);
+            }
         }
         update_runstates(st, now, next);
         let slice_end = match next {

@@ -23,6 +23,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "register_vcpu_info on a dom0 frame: refused (EINVAL)",
         "register_vcpu_info on a hypervisor frame: refused (EINVAL)",
         "register_vcpu_info across a page end: refused (EINVAL)",
+        "register_vcpu_time_memory_area in the hypervisor hole: refused (EFAULT)",
         "write a hypervisor L4 slot: refused (EPERM)",
         "point a hypervisor L4 slot at own L3: refused (EPERM)",
         "mmu_update on a dom0 frame: refused (EPERM)",

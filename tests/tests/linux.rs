@@ -144,6 +144,18 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     ] {
         sys.check(out.contains(want), format!("dmesg has no {want:?}"));
     }
+    // The vDSO's pvclock: Linux registered its time area (it says so when it cannot).
+    sys.check(
+        !out.contains("VDSO_CLOCKMODE_PVCLOCK not supported"),
+        "Linux could not register its vCPU time area",
+    );
+    // User-space time (read through that clock) moves with a sleep.
+    let out = linux(&mut sys, "date +%s; sleep 2; date +%s");
+    let secs: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    match secs.as_slice() {
+        [a, b] => sys.check(b > a, format!("date went from {a} to {b} across `sleep 2`")),
+        _ => sys.fail(format!("no two times from date:\n{out}")),
+    }
 
     // A few hundred processes, each forked and exec'd: the kernel's fork count says so.
     let out = linux(

@@ -10,6 +10,7 @@ pub mod ports;
 pub mod runstate_area;
 pub mod selectors;
 pub mod state;
+pub mod time_area;
 pub mod vcpu_context;
 pub mod vcpu_info;
 
@@ -62,6 +63,9 @@ pub struct Vcpu {
     /// Guest virtual address of its registered runstate area, 0 for none
     /// (`VCPUOP_register_runstate_memory_area`, kept current by [`runstate_area::publish`]).
     pub runstate_area: u64,
+    /// Guest virtual address of its registered copy of the vCPU's time info, 0 for none
+    /// (`VCPUOP_register_vcpu_time_memory_area`, kept current by [`time_area::publish`]).
+    pub time_area: u64,
     /// Ports of a `SCHEDOP_poll` in progress.
     pub poll: Option<alloc::vec::Vec<EvtchnPort>>,
     /// Virtual I/O privilege level (`PHYSDEVOP_set_iopl`): at 1 or more, the guest kernel's
@@ -116,6 +120,7 @@ impl Vcpu {
             runstate: crate::time::Runstate::default(),
             registered_info: None,
             runstate_area: 0,
+            time_area: 0,
             poll: None,
             iopl: 0,
             debugreg: debugreg::RESET,

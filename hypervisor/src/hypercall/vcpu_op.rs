@@ -72,6 +72,22 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             }
             Ok(Outcome::Done(0))
         }
+        VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => {
+            let area: VcpuRegisterTimeMemoryArea = guest_copy::read(&st.mem, arg)?;
+            // As the runstate area: the guest's own addresses (0 unregisters); the copy is
+            // written now and whenever the vCPU's time is refreshed.
+            let len = core::mem::size_of::<guest_abi::shared_info::VcpuTimeInfo>() as u64;
+            let end = area.addr.checked_add(len - 1).ok_or(Errno::EFAULT)?;
+            if area.addr != 0 && !(guest_va_ok(area.addr) && guest_va_ok(end)) {
+                return Err(Errno::EFAULT);
+            }
+            st.cur().vcpu.time_area = area.addr;
+            let cur = st.current;
+            if let Some(d) = st.domains.get(&cur) {
+                crate::domain::time_area::publish(&st.mem, d);
+            }
+            Ok(Outcome::Done(0))
+        }
         VCPUOP_REGISTER_VCPU_INFO => {
             let r: VcpuRegisterVcpuInfo = guest_copy::read(&st.mem, arg)?;
             register_vcpu_info(st, r)?;

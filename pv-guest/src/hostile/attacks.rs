@@ -99,6 +99,13 @@ fn memory(sp: &Space, t: &Tally) {
     if let Some(own) = sp.alloc_frame() {
         t.refused("register_vcpu_info across a page end", info(own, 4090));
     }
+    let area = guest_abi::vcpu::VcpuRegisterTimeMemoryArea { addr: HOLE };
+    let cmd = u64::from(guest_abi::vcpu::VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA);
+    t.refused(
+        "register_vcpu_time_memory_area in the hypervisor hole",
+        // SAFETY: refused; the argument is ours and only read.
+        r(unsafe { hypercall3(nr::VCPU_OP, cmd, 0, (&raw const area) as u64) }),
+    );
     t.refused(
         "write a hypervisor L4 slot",
         ok_or(sp.update((l4 << 12) + 256 * 8, 0)),
