@@ -2,7 +2,7 @@
 //! table.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -73,13 +73,6 @@ pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
             format!("{},{}", s(&images.pv_guest), s(&images.initrd)),
         ])
         .collect()
-}
-
-/// The QEMU command booting `images` with `hv_cmdline` (stdio left to the caller).
-pub fn qemu_command(images: &Images, hv_cmdline: &str) -> Command {
-    let mut cmd = Command::new(QEMU);
-    cmd.args(qemu_args(images, hv_cmdline));
-    cmd
 }
 
 /// Writes `qemu_args` one per line into `target/images/qemu-args.txt` for the tests crate.
