@@ -157,16 +157,17 @@ impl Uart {
             self.putc(b);
         }
     }
-    /// Queues bytes (`\n` becoming `\r\n`). `guest` output that does not fit is dropped and
-    /// counted; the hypervisor's own makes room by feeding the UART.
+    /// Queues bytes (`\n` becoming `\r\n`). `guest` output (a whole prefixed line) that does
+    /// not fit is dropped whole and counted, so no torn line reaches the console; the
+    /// hypervisor's own makes room by feeding the UART.
     fn write_queued(&mut self, bytes: &[u8], guest: bool) {
+        if guest && self.tx.room() < queued_len(bytes) {
+            self.tx.dropped += bytes.len() as u64;
+            return;
+        }
         for &c in bytes {
             let need = if c == b'\n' { 2 } else { 1 };
             if self.tx.room() < need {
-                if guest {
-                    self.tx.dropped += 1;
-                    continue;
-                }
                 while self.tx.room() < need {
                     if let Some(b) = self.tx.pop() {
                         self.putc(b);
@@ -183,6 +184,11 @@ impl Uart {
     fn read_byte(&mut self) -> Option<u8> {
         (inb(self.base + 5) & 1 != 0).then(|| inb(self.base))
     }
+}
+
+/// The bytes `bytes` take in the transmit ring (`\n` becomes `\r\n`).
+fn queued_len(bytes: &[u8]) -> usize {
+    bytes.len() + bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Writes one byte to the UART at `base`, waiting (boundedly) for its transmitter.
@@ -688,6 +694,13 @@ macro_rules! xen_println {
 mod tests {
     use super::RING_SIZE;
     use super::{parse_console, parse_level, vga_geometry, Devices, LogRing, VgaUnavailable};
+
+    #[test]
+    fn a_line_takes_a_byte_more_for_its_carriage_return() {
+        assert_eq!(super::queued_len(b"(d1) FLOOD\n"), 12);
+        assert_eq!(super::queued_len(b"a\nb\n"), 6);
+        assert_eq!(super::queued_len(b""), 0);
+    }
     use crate::boot_info::Framebuffer;
 
     #[test]

@@ -58,14 +58,8 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
         }
         VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {
             let area: VcpuRegisterRunstateMemoryArea = guest_copy::read(&st.mem, arg)?;
-            // As Xen: the address must be the guest's own (0 unregisters); the record is
-            // written now and at every change of state.
-            let len = core::mem::size_of::<VcpuRunstateInfo>() as u64;
-            let end = area.addr.checked_add(len - 1).ok_or(Errno::EFAULT)?;
-            if area.addr != 0 && !(guest_va_ok(area.addr) && guest_va_ok(end)) {
-                return Err(Errno::EFAULT);
-            }
-            st.cur().vcpu.runstate_area = area.addr;
+            // As Xen: the record is written now and at every change of state.
+            st.cur().vcpu.runstate_area = area_addr::<VcpuRunstateInfo>(area.addr)?;
             let cur = st.current;
             if let Some(d) = st.domains.get(&cur) {
                 crate::domain::runstate_area::publish(&st.mem, d);
@@ -74,14 +68,9 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
         }
         VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => {
             let area: VcpuRegisterTimeMemoryArea = guest_copy::read(&st.mem, arg)?;
-            // As the runstate area: the guest's own addresses (0 unregisters); the copy is
-            // written now and whenever the vCPU's time is refreshed.
-            let len = core::mem::size_of::<guest_abi::shared_info::VcpuTimeInfo>() as u64;
-            let end = area.addr.checked_add(len - 1).ok_or(Errno::EFAULT)?;
-            if area.addr != 0 && !(guest_va_ok(area.addr) && guest_va_ok(end)) {
-                return Err(Errno::EFAULT);
-            }
-            st.cur().vcpu.time_area = area.addr;
+            // The copy is written now and whenever the vCPU's time is refreshed.
+            type T = guest_abi::shared_info::VcpuTimeInfo;
+            st.cur().vcpu.time_area = area_addr::<T>(area.addr)?;
             let cur = st.current;
             if let Some(d) = st.domains.get(&cur) {
                 crate::domain::time_area::publish(&st.mem, d);
@@ -107,6 +96,18 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// The address of a registered area holding a `T` (runstate, time): as Xen, it must lie in
+/// the guest's own half of the address space without wrapping (`EFAULT`); 0 unregisters.
+fn area_addr<T>(addr: u64) -> Result<u64, Errno> {
+    let end = addr
+        .checked_add(core::mem::size_of::<T>() as u64 - 1)
+        .ok_or(Errno::EFAULT)?;
+    if addr != 0 && !(guest_va_ok(addr) && guest_va_ok(end)) {
+        return Err(Errno::EFAULT);
+    }
+    Ok(addr)
 }
 
 /// VCPUOP_register_vcpu_info: move the vCPU's vcpu_info into frame `mfn` of the caller at
