@@ -4,6 +4,8 @@
 
 use crate::qemu::{self, Images, Outcome};
 
+const USAGE: &str = "usage: cargo xtask run [--hv-cmdline \"...\"] [--guests] [--memory SIZE]";
+
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut hv_cmdline = String::new();
@@ -22,7 +24,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--memory" => {
                 memory = Some(it.next().ok_or("--memory needs a size (e.g. 1G)")?.clone())
             }
-            other => return Err(format!("run: unknown argument {other:?}")),
+            other => return Err(format!("run: unknown argument {other:?}\n{USAGE}")),
         }
     }
     crate::build::build_with(guests)?;
