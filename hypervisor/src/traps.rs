@@ -139,6 +139,9 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
     }
 }
 
+/// RFLAGS.DF, cleared for a syscall callback (as Xen).
+const RFLAGS_DF: u64 = 1 << 10;
+
 /// A `syscall` from guest user mode: bounce to the guest kernel's syscall callback.
 pub fn user_syscall(regs: &mut CpuUserRegs) {
     let r = state::with(|st| {
@@ -147,6 +150,48 @@ pub fn user_syscall(regs: &mut CpuUserRegs) {
             return Err("syscall from guest user mode with no syscall callback");
         }
         bounce::bounce(st, regs, cb.syscall, None, cb.syscall_masks_events)
+    });
+    match r {
+        Ok(()) => regs.rflags &= !RFLAGS_DF,
+        Err(why) => crate::sched::crash_current(regs, why),
+    }
+}
+
+/// A compat-mode `syscall` (the frame's CS is FLAT_RING3_CS32): bounce to the syscall32
+/// callback, or the 64-bit syscall callback if none is registered (as Xen). Never a
+/// hypercall, even from guest kernel mode.
+pub fn compat_syscall(regs: &mut CpuUserRegs) {
+    let r = state::with(|st| {
+        let cb = st.cur().vcpu.callbacks;
+        let (to, mask) = if cb.syscall32 != 0 {
+            (cb.syscall32, cb.syscall32_masks_events)
+        } else {
+            (cb.syscall, cb.syscall_masks_events)
+        };
+        if to == 0 {
+            return Err("compat-mode syscall with no syscall32 or syscall callback");
+        }
+        bounce::bounce(st, regs, to, None, mask)
+    });
+    match r {
+        Ok(()) => regs.rflags &= !RFLAGS_DF,
+        Err(why) => crate::sched::crash_current(regs, why),
+    }
+}
+
+/// A `sysenter` (the frame holds rip 0, rsp 0, cs 3, as Xen's): bounce to the sysenter
+/// callback; with none registered, a #GP with error code 0 through the trap table (as Xen).
+pub fn sysenter(regs: &mut CpuUserRegs) {
+    let r = state::with(|st| {
+        let cb = st.cur().vcpu.callbacks;
+        if cb.sysenter != 0 {
+            return bounce::bounce(st, regs, cb.sysenter, None, cb.sysenter_masks_events);
+        }
+        let gp = st.cur().vcpu.trap_table[13];
+        if gp.address == 0 {
+            return Err("sysenter with no sysenter callback and no #GP handler");
+        }
+        bounce::bounce(st, regs, gp.address, Some(0), gp.flags & 4 != 0)
     });
     if let Err(why) = r {
         crate::sched::crash_current(regs, why);

@@ -52,6 +52,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     }
     if crate::mm::demo::run(cmd, si)
         || crate::user::run(cmd, si)
+        || crate::compat::run(cmd, si)
         || crate::hostile::run(cmd, si)
         || crate::fuzz::run(cmd, si)
     {

@@ -25,6 +25,8 @@ fn main() {
 #[cfg(target_os = "none")]
 mod balloon;
 #[cfg(target_os = "none")]
+mod compat;
+#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod console_ring;

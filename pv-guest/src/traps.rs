@@ -10,7 +10,11 @@
 use crate::println;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use guest_abi::arch::{TrapInfo, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
-use guest_abi::callback::{CallbackRegister, CALLBACKF_MASK_EVENTS, CALLBACKTYPE_FAILSAFE};
+use guest_abi::arch::{FLAT_USER_CS32, FLAT_USER_SS};
+use guest_abi::callback::{
+    CallbackRegister, CALLBACKF_MASK_EVENTS, CALLBACKTYPE_FAILSAFE, CALLBACKTYPE_SYSCALL32,
+    CALLBACKTYPE_SYSENTER,
+};
 use guest_abi::guest;
 use guest_abi::hypercall::{nr, HYPERCALL_PAGE_SLOT_SIZE};
 use guest_abi::sched::ShutdownReason;
@@ -33,6 +37,9 @@ pub struct Fault {
 /// `Fault::vector` of a failsafe callback (a bad `iret` context).
 pub const FAILSAFE: u32 = 0x200;
 const SYSCALL: u32 = 0x100;
+const SYSCALL32: u32 = 0x300;
+const SYSENTER: u32 = 0x301;
+const RFLAGS_TF: u64 = 1 << 8;
 const HAS_ERR: u32 = 0x1000;
 
 /// Vectors with a handler: #DE, #DB, #BP, #OF, #BR, #UD, #NM, #TS, #NP, #SS, #GP, #PF, #MF,
@@ -53,6 +60,25 @@ pub static NM_COUNT: AtomicU64 = AtomicU64::new(0);
 static VCPU_INFO: AtomicU64 = AtomicU64::new(0);
 /// The guest kernel's system-call handler for its user tasks: (number, argument) → result.
 static SYSCALL_FN: AtomicU64 = AtomicU64::new(0);
+
+/// What the 32-bit user entries delivered: counts per entry, the CS a syscall callback saw
+/// last, and the frame (rip, cs, rflags) the last sysenter callback got.
+pub struct EntryLog {
+    pub syscall64: AtomicU64,
+    pub syscall32: AtomicU64,
+    pub sysenter: AtomicU64,
+    pub last_syscall_cs: AtomicU64,
+    pub sysenter_frame: [AtomicU64; 3],
+}
+
+/// The log of user-task entries.
+pub static ENTRIES: EntryLog = EntryLog {
+    syscall64: AtomicU64::new(0),
+    syscall32: AtomicU64::new(0),
+    sysenter: AtomicU64::new(0),
+    last_syscall_cs: AtomicU64::new(0),
+    sysenter_frame: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+};
 
 macro_rules! save_restore_body {
     ($label:literal, $skip:literal) => {
@@ -101,6 +127,8 @@ core::arch::global_asm!(
     concat!(stub!("17", "0x1011"), "pv_common_err"),
     concat!(stub!("19", "19"), "pv_common_noerr"),
     concat!(stub!("syscall", "0x100"), "pv_common_noerr"),
+    concat!(stub!("syscall32", "0x300"), "pv_common_noerr"),
+    concat!(stub!("sysenter", "0x301"), "pv_common_noerr"),
     concat!(stub!("failsafe", "0x200"), "pv_common_failsafe"),
     // pv_catch(func, arg): 0 if func(arg) returned, 1 if a fault resumed at pv_catch_recover.
     "pv_catch:",
@@ -137,6 +165,8 @@ extern "C" {
     fn pv_trap_17();
     fn pv_trap_19();
     fn pv_trap_syscall();
+    fn pv_trap_syscall32();
+    fn pv_trap_sysenter();
     fn pv_trap_failsafe();
 }
 
@@ -220,6 +250,29 @@ pub fn set_syscall_handler(f: fn(u64, u64) -> u64, kernel_stack_top: u64) {
     }
 }
 
+/// Register the 32-bit user-mode entries (compat `syscall`, `sysenter`) with events masked:
+/// the compat syscall runs the same handler as `syscall`; a `sysenter` returns to the task at
+/// its edx with its ecx as stack (this kernel's convention; the CPU saves neither).
+pub fn set_compat_entries() -> Result<(), guest_abi::errno::Errno> {
+    for (type_, f) in [
+        (
+            CALLBACKTYPE_SYSCALL32,
+            pv_trap_syscall32 as unsafe extern "C" fn(),
+        ),
+        (CALLBACKTYPE_SYSENTER, pv_trap_sysenter),
+    ] {
+        let cb = CallbackRegister {
+            type_,
+            flags: CALLBACKF_MASK_EVENTS,
+            _pad: 0,
+            address: addr(f),
+        };
+        // SAFETY: both entries are handlers of this module.
+        unsafe { guest::callback_register(&cb)? };
+    }
+    Ok(())
+}
+
 extern "C" fn trampoline<F: FnOnce()>(arg: *mut u8) {
     // SAFETY: `catch` passes a pointer to its live `Option<F>`.
     let f = unsafe { &mut *(arg as *mut Option<F>) };
@@ -288,7 +341,7 @@ extern "C" fn pv_trap_rust(gprs: *mut u64, info: u32) {
         _ if info & HAS_ERR != 0 => 1,
         _ => 0,
     };
-    let vector = if vector == FAILSAFE || vector == SYSCALL {
+    let vector = if matches!(vector, FAILSAFE | SYSCALL | SYSCALL32 | SYSENTER) {
         vector
     } else {
         vector & 0xFF
@@ -296,16 +349,38 @@ extern "C" fn pv_trap_rust(gprs: *mut u64, info: u32) {
     let error = if middle == 1 { regs[17] } else { 0 };
     let rip_at = 17 + middle;
     let (rip, cs) = (regs[rip_at], regs[rip_at + 1]);
-    if vector == SYSCALL {
+    if vector == SYSCALL || vector == SYSCALL32 {
+        let log = &ENTRIES;
+        let (count, mask) = if vector == SYSCALL {
+            (&log.syscall64, u64::MAX)
+        } else {
+            (&log.syscall32, u64::from(u32::MAX))
+        };
+        count.fetch_add(1, Ordering::SeqCst);
+        log.last_syscall_cs.store(cs & 0xFFFF, Ordering::SeqCst);
         let f = SYSCALL_FN.load(Ordering::Relaxed);
         let r = if f == 0 {
             u64::MAX
         } else {
             // SAFETY: only `set_syscall_handler` stores here, a `fn(u64, u64) -> u64`.
             let f: fn(u64, u64) -> u64 = unsafe { core::mem::transmute(f as usize) };
-            f(regs[14], regs[9])
+            f(regs[14] & mask, regs[9] & mask)
         };
-        regs[14] = r;
+        regs[14] = r & mask;
+        return;
+    }
+    if vector == SYSENTER {
+        let log = &ENTRIES;
+        log.sysenter.fetch_add(1, Ordering::SeqCst);
+        for (slot, v) in log.sysenter_frame.iter().zip([rip, cs & 0xFFFF, regs[19]]) {
+            slot.store(v, Ordering::SeqCst);
+        }
+        // Back to the task: rip = its edx, rsp = its ecx (saved in the frame's rcx slot).
+        regs[17] = regs[11] & u64::from(u32::MAX);
+        regs[18] = u64::from(FLAT_USER_CS32);
+        regs[19] &= !RFLAGS_TF;
+        regs[20] = regs[15] & u64::from(u32::MAX);
+        regs[21] = u64::from(FLAT_USER_SS);
         return;
     }
     if ARMED.swap(false, Ordering::SeqCst) {
@@ -317,7 +392,7 @@ extern "C" fn pv_trap_rust(gprs: *mut u64, info: u32) {
         // Resume in kernel mode at the catch point.
         regs[rip_at] = pv_catch_recover as *const () as u64;
         regs[rip_at + 1] = u64::from(FLAT_KERNEL_CS64 & !3);
-        regs[rip_at + 2] |= 1 << 9;
+        regs[rip_at + 2] = (regs[rip_at + 2] | 1 << 9) & !RFLAGS_TF;
         // SAFETY: written by pv_catch before any fault can be armed.
         regs[rip_at + 3] = unsafe { PV_CATCH_RSP };
         regs[rip_at + 4] = u64::from(FLAT_KERNEL_SS64);

@@ -15,14 +15,14 @@ use guest_abi::mmu::*;
 use guest_abi::start_info::StartInfo;
 
 /// Where the user task's code lives; its stack page follows.
-const UVA: u64 = 0x40_0000;
+pub const UVA: u64 = 0x40_0000;
 /// The kernel address the task touches (our own image).
 const KERNEL_VA: u64 = 0xFFFF_FFFF_8000_0000;
 
 #[repr(C, align(16))]
-struct Stack([u8; 16384]);
+pub struct Stack([u8; 16384]);
 /// The kernel stack for entries from user mode (`stack_switch`).
-static mut KSTACK: Stack = Stack([0; 16384]);
+pub static mut KSTACK: Stack = Stack([0; 16384]);
 
 static SYSCALLS: AtomicU64 = AtomicU64::new(0);
 static FIRST_ARG: AtomicU64 = AtomicU64::new(0);
@@ -48,6 +48,72 @@ core::arch::global_asm!(
     kva = const KERNEL_VA,
 );
 
+/// A user address space: the task's code page at `UVA` (read-only), its stack page after
+/// it, under its own pinned L4 installed with `MMUEXT_NEW_USER_BASEPTR`.
+pub struct UserSpace {
+    l4: u64,
+    l1: u64,
+}
+
+impl UserSpace {
+    /// Build, pin and install it with `code` copied in; None if frames or hypercalls fail.
+    pub fn build(sp: &Space, code: &[u8]) -> Option<UserSpace> {
+        let frames: [Option<u64>; 6] = core::array::from_fn(|_| sp.alloc_frame());
+        let [Some(l4), Some(l3), Some(l2), Some(l1), Some(page), Some(stack)] = frames else {
+            println!("user space: no free frames");
+            return None;
+        };
+        if code.len() > 4096 {
+            return None;
+        }
+        let table = PTE_PRESENT | PTE_RW | PTE_USER;
+        let built = sp
+            .fill(page, 8, |p| {
+                // SAFETY: a 4 KiB page viewed as bytes; the code is at most a page.
+                let b = unsafe { &mut *(p as *mut [u64; 512] as *mut [u8; 4096]) };
+                b[..code.len()].copy_from_slice(code);
+            })
+            .and_then(|()| sp.fill(stack, 8, |p| p.fill(0)))
+            .and_then(|()| {
+                sp.fill(l1, 8, |p| {
+                    p.fill(0);
+                    p[table_index(UVA, 1) as usize] = (page << 12) | PTE_PRESENT | PTE_USER;
+                    p[table_index(UVA + 4096, 1) as usize] = (stack << 12) | table;
+                })
+            })
+            .and_then(|()| {
+                sp.fill(l2, 8, |p| {
+                    p.fill(0);
+                    p[table_index(UVA, 2) as usize] = (l1 << 12) | table;
+                })
+            })
+            .and_then(|()| {
+                sp.fill(l3, 8, |p| {
+                    p.fill(0);
+                    p[table_index(UVA, 3) as usize] = (l2 << 12) | table;
+                })
+            })
+            .and_then(|()| {
+                sp.fill(l4, 8, |p| {
+                    p.fill(0);
+                    p[table_index(UVA, 4) as usize] = (l3 << 12) | table;
+                })
+            });
+        // Pinning the L4 validates the whole tree; then it becomes the user page table.
+        let ok = built.is_ok()
+            && sp.ext(MMUEXT_PIN_L4_TABLE, l4, 0).is_ok()
+            && sp.ext(MMUEXT_NEW_USER_BASEPTR, l4, 0).is_ok();
+        ok.then_some(UserSpace { l4, l1 })
+    }
+
+    /// Uninstall and unpin it; true if its L1 is an ordinary writable frame again.
+    pub fn release(&self, sp: &Space) -> bool {
+        sp.ext(MMUEXT_NEW_USER_BASEPTR, 0, 0).is_ok()
+            && sp.ext(MMUEXT_UNPIN_TABLE, self.l4, 0).is_ok()
+            && sp.fill(self.l1, 9, |_| {}).is_ok()
+    }
+}
+
 extern "C" {
     static pv_user_code: u8;
     static pv_user_code_end: u8;
@@ -69,7 +135,7 @@ fn syscall(nr: u64, arg: u64) -> u64 {
     }
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub fn verdict(ok: bool) -> &'static str {
     if ok {
         "ok"
     } else {
@@ -84,61 +150,20 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     }
     let sp = Space::new(si);
     demo::install_traps(&sp);
-    let frames: [Option<u64>; 6] = core::array::from_fn(|_| sp.alloc_frame());
-    let [Some(l4), Some(l3), Some(l2), Some(l1), Some(code), Some(stack)] = frames else {
-        println!("test=user: no free frames");
-        return true;
-    };
-    let table = PTE_PRESENT | PTE_RW | PTE_USER;
     // SAFETY: the linker places both symbols around the task's code in .rodata.
     let bytes = unsafe {
         let start = &raw const pv_user_code;
         let len = (&raw const pv_user_code_end as usize) - (start as usize);
         core::slice::from_raw_parts(start, len)
     };
-    let built = sp
-        .fill(code, 8, |p| {
-            // SAFETY: a 4 KiB page viewed as bytes; the task is a few dozen bytes.
-            let b = unsafe { &mut *(p as *mut [u64; 512] as *mut [u8; 4096]) };
-            b[..bytes.len()].copy_from_slice(bytes);
-        })
-        .and_then(|()| sp.fill(stack, 8, |p| p.fill(0)))
-        .and_then(|()| {
-            sp.fill(l1, 8, |p| {
-                p.fill(0);
-                p[table_index(UVA, 1) as usize] = (code << 12) | PTE_PRESENT | PTE_USER;
-                p[table_index(UVA + 4096, 1) as usize] = (stack << 12) | table;
-            })
-        })
-        .and_then(|()| {
-            sp.fill(l2, 8, |p| {
-                p.fill(0);
-                p[table_index(UVA, 2) as usize] = (l1 << 12) | table;
-            })
-        })
-        .and_then(|()| {
-            sp.fill(l3, 8, |p| {
-                p.fill(0);
-                p[table_index(UVA, 3) as usize] = (l2 << 12) | table;
-            })
-        })
-        .and_then(|()| {
-            sp.fill(l4, 8, |p| {
-                p.fill(0);
-                p[table_index(UVA, 4) as usize] = (l3 << 12) | table;
-            })
-        });
-    // Pinning the L4 validates the whole tree; then it becomes the user page table.
-    let ok = built.is_ok()
-        && sp.ext(MMUEXT_PIN_L4_TABLE, l4, 0).is_ok()
-        && sp.ext(MMUEXT_NEW_USER_BASEPTR, l4, 0).is_ok();
+    let space = UserSpace::build(&sp, bytes);
     println!(
         "test=user: user page tables built, pinned and installed (NEW_USER_BASEPTR): {}",
-        verdict(ok)
+        verdict(space.is_some())
     );
-    if !ok {
+    let Some(space) = space else {
         return true;
-    }
+    };
     let top = (&raw const KSTACK) as u64 + 16384;
     traps::set_syscall_handler(syscall, top);
     let ctx = IretContext {
@@ -174,9 +199,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
         ),
         None => println!("test=user: the user task returned without faulting: FAILED"),
     }
-    let ok = sp.ext(MMUEXT_NEW_USER_BASEPTR, 0, 0).is_ok()
-        && sp.ext(MMUEXT_UNPIN_TABLE, l4, 0).is_ok()
-        && sp.fill(l1, 9, |_| {}).is_ok();
+    let ok = space.release(&sp);
     println!(
         "test=user: user page tables released, their frames writable again: {}",
         verdict(ok)

@@ -91,6 +91,9 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "set_ldt in the hypervisor hole: refused (EINVAL)",
         "set_trap_table with a hole handler: refused (EINVAL)",
         "register a callback in the hole: refused (EINVAL)",
+        "register a syscall32 callback in the hole: refused (EINVAL)",
+        "register a sysenter callback at a non-canonical address: refused (EINVAL)",
+        "sysenter in guest kernel mode: contained (a fault delivered to the kernel)",
     ]);
     let traps = strings(&[
         "iret to ring 0 (cs 0xe030): contained (ran with RPL 3)",

@@ -42,6 +42,18 @@ pub fn syscall(regs: &mut CpuUserRegs) {
     crate::hypercall::syscall_entry(regs)
 }
 
+/// A compat-mode `syscall` from ring 3 (a 32-bit user task's system call).
+pub fn syscall32(regs: &mut CpuUserRegs) {
+    irqoff::enter();
+    crate::traps::compat_syscall(regs)
+}
+
+/// A `sysenter` from ring 3 (a 32-bit user task's system call, Intel CPUs only).
+pub fn sysenter(regs: &mut CpuUserRegs) {
+    irqoff::enter();
+    crate::traps::sysenter(regs)
+}
+
 /// `enter_guest` found a frame it cannot return to (non-canonical rip, bad selectors): the
 /// guest kernel gets a #GP or its failsafe callback, or the domain is crashed and another
 /// one scheduled into `regs`.

@@ -97,6 +97,14 @@ pub struct Callbacks {
     pub syscall_masks_events: bool,
     /// The failsafe callback runs with events masked.
     pub failsafe_masks_events: bool,
+    /// `syscall` from compat mode (0: the 64-bit syscall callback takes it).
+    pub syscall32: u64,
+    /// The syscall32 callback runs with events masked.
+    pub syscall32_masks_events: bool,
+    /// `sysenter` (0: a #GP is delivered instead).
+    pub sysenter: u64,
+    /// The sysenter callback runs with events masked.
+    pub sysenter_masks_events: bool,
 }
 
 impl Vcpu {

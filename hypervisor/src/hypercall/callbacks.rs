@@ -93,9 +93,16 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
             cb.syscall = addr;
             cb.syscall_masks_events = mask;
         }
+        CALLBACKTYPE_SYSCALL32 => {
+            cb.syscall32 = addr;
+            cb.syscall32_masks_events = mask;
+        }
+        CALLBACKTYPE_SYSENTER => {
+            cb.sysenter = addr;
+            cb.sysenter_masks_events = mask;
+        }
         // NMIs are never forwarded to guests yet; accept registration of the handler.
         CALLBACKTYPE_NMI => {}
-        // 32-bit user-mode entries (syscall32, sysenter) are not supported.
         _ => return Err(Errno::ENOSYS),
     }
     Ok(Outcome::Done(0))

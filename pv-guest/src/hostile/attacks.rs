@@ -461,6 +461,40 @@ fn descriptors(sp: &Space, t: &Tally) {
         "register a callback in the hole",
         unsafe { guest::callback_register(&cb) }.map(|()| 0),
     );
+    use guest_abi::callback::{CALLBACKTYPE_SYSCALL32, CALLBACKTYPE_SYSENTER};
+    for (what, type_, address) in [
+        (
+            "register a syscall32 callback in the hole",
+            CALLBACKTYPE_SYSCALL32,
+            HOLE,
+        ),
+        (
+            "register a sysenter callback at a non-canonical address",
+            CALLBACKTYPE_SYSENTER,
+            0x0000_8000_0000_0000,
+        ),
+    ] {
+        let cb = guest_abi::callback::CallbackRegister {
+            type_,
+            address,
+            ..Default::default()
+        };
+        // SAFETY: refused (the entry is in the hole or not canonical).
+        t.refused(what, unsafe { guest::callback_register(&cb) }.map(|()| 0));
+    }
+    // sysenter in kernel mode, no sysenter callback: #GP(0) (Xen), or #UD where the CPU has
+    // no sysenter in 64-bit mode (AMD, QEMU's TCG): either is the kernel's own fault.
+    // SAFETY: sysenter either faults into our handlers (caught) or never returns here.
+    let f = catch(|| unsafe { core::arch::asm!("sysenter") });
+    t.contained(
+        "sysenter in guest kernel mode",
+        match f {
+            Some(f) if f.vector == 6 || (f.vector == 13 && f.error == 0) => {
+                Ok("a fault delivered to the kernel")
+            }
+            _ => Err("no fault delivered"),
+        },
+    );
 }
 
 /// The guest's own GDT `g` (installed, 512 entries; entries 1 and 2 hold 64-bit code demoted

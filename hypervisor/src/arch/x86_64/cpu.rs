@@ -2,6 +2,12 @@
 
 use core::arch::asm;
 
+/// IA32_SYSENTER_CS (SS is this + 8).
+pub const MSR_SYSENTER_CS: u32 = 0x174;
+/// IA32_SYSENTER_ESP.
+pub const MSR_SYSENTER_ESP: u32 = 0x175;
+/// IA32_SYSENTER_EIP.
+pub const MSR_SYSENTER_EIP: u32 = 0x176;
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xC000_0080;
 /// STAR (syscall selectors).

@@ -4,7 +4,7 @@
 //! `syscall` builds the same frame by hand with `entry_vector = 0x100`. `enter_guest`
 //! restores from that frame by `sysretq` or `iretq`.
 
-use super::gdt::{FLAT_RING3_CS64, FLAT_RING3_DS};
+use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
 use crate::arch::CpuUserRegs;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +33,40 @@ macro_rules! restore_gprs {
     () => {
         "pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx; pop r11; pop r10; pop r9; pop r8; \
          pop rax; pop rcx; pop rdx; pop rsi; pop rdi"
+    };
+}
+
+/// A `syscall` entry stub: switch to the fixed frame, build rip..ss there with code selector
+/// `$cs`, the GPRs below, and call `$from`.
+macro_rules! syscall_stub {
+    ($name:literal, $cs:literal, $from:literal) => {
+        concat!(
+            ".global ",
+            $name,
+            "\n",
+            $name,
+            ":\n",
+            "mov [rip + {scratch}], rsp\n",
+            "lea rsp, [rip + hv_stack_top - {top_to_es}]\n",
+            "push {ss}\n",
+            "push qword ptr [rip + {scratch}]\n",
+            "push r11\n",
+            "push ",
+            $cs,
+            "\n",
+            "push rcx\n",
+            "push 0\n",
+            "mov dword ptr [rsp + 4], {trap_syscall}\n",
+            save_gprs!(),
+            "\n",
+            "cld\n",
+            "mov rdi, rsp\n",
+            "and rsp, -16\n",
+            "call ",
+            $from,
+            "\n",
+            "ud2\n",
+        )
     };
 }
 
@@ -66,22 +100,29 @@ global_asm!(
     "mov rdi, rsp",
     "jmp 1b",
     // syscall from ring 3: rcx = rip, r11 = rflags, rsp = guest's; IF is off (FMASK).
-    ".global hv_syscall_entry",
-    "hv_syscall_entry:",
-    "mov [rip + {scratch}], rsp",
-    "lea rsp, [rip + hv_stack_top - {top_to_es}]",
+    syscall_stub!("hv_syscall_entry", "{cs64}", "{from_syscall}"),
+    // The same from compat mode (CSTAR): the frame says FLAT_RING3_CS32.
+    syscall_stub!("hv_syscall32_entry", "{cs32}", "{from_syscall32}"),
+    // sysenter from ring 3: rsp = SYSENTER_ESP = the fixed frame's `es` slot; IF is off. The
+    // CPU saves neither rip nor rsp: as Xen, the frame holds rip 0, rsp 0, cs 3 (a null ring-3
+    // selector). TF survives sysenter: a single step taken in the first instructions here is
+    // absorbed by the ring-0 #DB handler (see `sysenter_step`), up to `hv_sysenter_flags_saved`.
+    ".global hv_sysenter_entry",
+    "hv_sysenter_entry:",
     "push {ss}",
-    "push qword ptr [rip + {scratch}]",
-    "push r11",
-    "push {cs}",
-    "push rcx",
+    "push 0",
+    "pushfq",
+    ".global hv_sysenter_flags_saved",
+    "hv_sysenter_flags_saved:",
+    "push 3",
+    "push 0",
     "push 0",
     "mov dword ptr [rsp + 4], {trap_syscall}",
     save_gprs!(),
     "cld",
     "mov rdi, rsp",
     "and rsp, -16",
-    "call {from_syscall}",
+    "call {from_sysenter}",
     "ud2",
     // rdi = the fixed frame.
     ".global hv_restore_iret",
@@ -101,10 +142,13 @@ global_asm!(
     from_guest = sym super::trap::hv_trap_from_guest,
     from_hv = sym super::trap::hv_trap_from_hypervisor,
     from_syscall = sym super::trap::hv_syscall_from_guest,
+    from_syscall32 = sym super::trap::hv_syscall32_from_guest,
+    from_sysenter = sym super::trap::hv_sysenter_from_guest,
     scratch = sym SYSCALL_SCRATCH,
     top_to_es = const FRAME_SIZE - ES_OFFSET,
     ss = const FLAT_RING3_DS as u32,
-    cs = const FLAT_RING3_CS64 as u32,
+    cs64 = const FLAT_RING3_CS64 as u32,
+    cs32 = const FLAT_RING3_CS32 as u32,
     trap_syscall = const TRAP_SYSCALL,
 );
 
@@ -114,6 +158,9 @@ static mut SYSCALL_SCRATCH: u64 = 0;
 extern "C" {
     static hv_stack_top: u8;
     fn hv_syscall_entry();
+    fn hv_syscall32_entry();
+    fn hv_sysenter_entry();
+    fn hv_sysenter_flags_saved();
     fn hv_restore_iret(frame: *mut CpuUserRegs) -> !;
     fn hv_restore_sysret(frame: *mut CpuUserRegs) -> !;
 }
@@ -145,6 +192,22 @@ pub fn rsp0() -> u64 {
 /// The `syscall` entry point for LSTAR.
 pub fn syscall_entry_addr() -> u64 {
     hv_syscall_entry as *const () as u64
+}
+
+/// The compat-mode `syscall` entry point for CSTAR.
+pub fn syscall32_entry_addr() -> u64 {
+    hv_syscall32_entry as *const () as u64
+}
+
+/// The `sysenter` entry point for SYSENTER_EIP.
+pub fn sysenter_entry_addr() -> u64 {
+    hv_sysenter_entry as *const () as u64
+}
+
+/// Whether a ring-0 #DB at `rip` is the single step a guest's TF causes right after its
+/// `sysenter`, before the entry stub has saved RFLAGS (which then carry TF to the guest).
+pub fn sysenter_step(rip: u64) -> bool {
+    (sysenter_entry_addr()..=hv_sysenter_flags_saved as *const () as u64).contains(&rip)
 }
 
 const RFLAGS_IF: u64 = 1 << 9;

@@ -1,14 +1,19 @@
-//! `syscall` set-up: EFER.SCE, STAR = 0xe023<<48 | 0xe008<<32, LSTAR = the entry stub,
-//! FMASK clears IF, TF, DF, AC, NT. CSTAR goes to the same stub.
+//! `syscall` and `sysenter` set-up: EFER.SCE, STAR = 0xe023<<48 | 0xe008<<32, LSTAR and
+//! CSTAR = the 64-bit and compat-mode entry stubs, FMASK clears IF, TF, DF, AC, NT; the
+//! SYSENTER MSRs enter the hypervisor's code and data selectors on the fixed frame (a
+//! `sysenter` exists in long mode only on Intel CPUs: AMD raises #UD, which goes to the guest).
 
-use super::cpu::{self, MSR_CSTAR, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR};
+use super::cpu::{
+    self, MSR_CSTAR, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, MSR_SYSENTER_CS, MSR_SYSENTER_EIP,
+    MSR_SYSENTER_ESP,
+};
 use super::gdt::{FLAT_RING3_CS32, HV_CS};
 
 const EFER_SCE: u64 = 1;
 /// RFLAGS bits cleared on entry.
 const FMASK: u64 = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
 
-/// Programs the syscall MSRs.
+/// Programs the syscall and sysenter MSRs.
 pub fn init() {
     cpu::wrmsr(MSR_EFER, cpu::rdmsr(MSR_EFER) | EFER_SCE);
     cpu::wrmsr(
@@ -16,7 +21,9 @@ pub fn init() {
         (u64::from(FLAT_RING3_CS32) << 48) | (u64::from(HV_CS) << 32),
     );
     cpu::wrmsr(MSR_LSTAR, super::entry::syscall_entry_addr());
-    // A compat-mode syscall (AMD only) enters like a 64-bit one: it can only confuse its own guest.
-    cpu::wrmsr(MSR_CSTAR, super::entry::syscall_entry_addr());
+    cpu::wrmsr(MSR_CSTAR, super::entry::syscall32_entry_addr());
     cpu::wrmsr(MSR_FMASK, FMASK);
+    cpu::wrmsr(MSR_SYSENTER_CS, u64::from(HV_CS));
+    cpu::wrmsr(MSR_SYSENTER_ESP, super::entry::rsp0());
+    cpu::wrmsr(MSR_SYSENTER_EIP, super::entry::sysenter_entry_addr());
 }

@@ -5,6 +5,9 @@
 use super::{cpu, entry::enter_guest, exit::qemu_exit, lapic, selftest};
 use crate::arch::CpuUserRegs;
 use crate::console::emergency_write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+const RFLAGS_TF: u64 = 1 << 8;
 
 /// From ring 3, vectors 0–255 except NMI/#DF/#MC. `regs` is the fixed frame.
 pub extern "C" fn hv_trap_from_guest(regs: &mut CpuUserRegs) -> ! {
@@ -36,12 +39,36 @@ pub extern "C" fn hv_syscall_from_guest(regs: &mut CpuUserRegs) -> ! {
     enter_guest()
 }
 
+/// `syscall` from ring 3 in compat mode (CSTAR). `regs` is the fixed frame.
+pub extern "C" fn hv_syscall32_from_guest(regs: &mut CpuUserRegs) -> ! {
+    crate::dispatch::syscall32(regs);
+    enter_guest()
+}
+
+/// Set by the ring-0 #DB handler when a guest's `sysenter` ran with TF set.
+static SYSENTER_TF: AtomicBool = AtomicBool::new(false);
+
+/// `sysenter` from ring 3. `regs` is the fixed frame (rip 0, rsp 0, cs 3).
+pub extern "C" fn hv_sysenter_from_guest(regs: &mut CpuUserRegs) -> ! {
+    if SYSENTER_TF.swap(false, Ordering::Relaxed) {
+        regs.rflags |= RFLAGS_TF;
+    }
+    crate::dispatch::sysenter(regs);
+    enter_guest()
+}
+
 /// Taken in ring 0 (or any NMI/#DF/#MC): interrupts go to the idle handler, exceptions are fatal.
 pub extern "C" fn hv_trap_from_hypervisor(regs: &mut CpuUserRegs) {
     let v = regs.entry_vector;
     if v >= 32 {
         lapic::acknowledge(v as u8);
         crate::dispatch::idle_interrupt(v as u8);
+        return;
+    }
+    if v == 1 && super::entry::sysenter_step(regs.rip) {
+        // A guest's TF survived its sysenter: step no further and hand TF to the guest.
+        regs.rflags &= !RFLAGS_TF;
+        SYSENTER_TF.store(true, Ordering::Relaxed);
         return;
     }
     if v == 2 {

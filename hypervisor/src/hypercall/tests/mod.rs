@@ -2,6 +2,7 @@
 //! modelled machine ([`crate::testbed`]): one file per family, named as the handler's file.
 
 mod callbacks;
+mod callbacks_compat;
 mod console;
 mod debugreg;
 mod descriptors;
