@@ -18,6 +18,7 @@ mod report;
 mod sched_credit;
 mod shutdown;
 mod top;
+mod trigger;
 mod vcpu;
 mod xenstore_cmds;
 
@@ -71,6 +72,7 @@ pub enum Cmd {
     Top,
     SchedCredit,
     Console,
+    Trigger,
     Help,
 }
 
@@ -234,6 +236,15 @@ the domain. Ctrl-] detaches and returns to the dom0 shell.\n",
         cmd: Cmd::Console,
     },
     Command {
+        name: "trigger",
+        summary: "Send a trigger to a domain",
+        usage: "Usage: xl trigger <Domain> <nmi|reset|init|power|sleep|s3resume> [<VCPU>]\n\n\
+Send a trigger to a domain's vCPU (default 0). A PV guest takes `nmi`: a virtual NMI,\n\
+delivered to the NMI handler it registered (none: it is dropped). The others are for\n\
+HVM guests and are refused.\n",
+        cmd: Cmd::Trigger,
+    },
+    Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
@@ -361,6 +372,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             (Cmd::Top, _) => self.top(rest, out),
             (Cmd::SchedCredit, _) => self.sched_credit(rest, out),
             (Cmd::Console, [dom]) => self.console_cmd(dom, out),
+            (Cmd::Trigger, _) => self.trigger(rest, out),
             (Cmd::Help, []) => {
                 let _ = out.write_str(&usage());
                 Ok(())
@@ -473,3 +485,5 @@ fn usage() -> String {
 mod console_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trigger_tests;

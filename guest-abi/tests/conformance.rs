@@ -527,6 +527,12 @@ fn layouts(k: &mut Checks) {
     );
     layout!(k, "xen_domctl_max_mem", DomctlMaxMem, [max_memkb]);
     layout!(k, "xen_domctl_max_vcpus", DomctlMaxVcpus, [max]);
+    layout!(
+        k,
+        "xen_domctl_sendtrigger",
+        DomctlSendTrigger,
+        [trigger, vcpu]
+    );
     layout!(k, "xen_domctl_vcpucontext", DomctlVcpuContext, [vcpu, ctxt]);
     layout!(
         k,
@@ -1016,6 +1022,11 @@ fn constants(k: &mut Checks) {
         XEN_DOMCTL_getvcpuaffinity => XEN_DOMCTL_GETVCPUAFFINITY,
         XEN_DOMCTL_resumedomain => XEN_DOMCTL_RESUMEDOMAIN,
         XEN_DOMCTL_sendtrigger => XEN_DOMCTL_SENDTRIGGER,
+        XEN_DOMCTL_SENDTRIGGER_NMI => XEN_DOMCTL_SENDTRIGGER_NMI,
+        XEN_DOMCTL_SENDTRIGGER_RESET => XEN_DOMCTL_SENDTRIGGER_RESET,
+        XEN_DOMCTL_SENDTRIGGER_INIT => XEN_DOMCTL_SENDTRIGGER_INIT,
+        XEN_DOMCTL_SENDTRIGGER_POWER => XEN_DOMCTL_SENDTRIGGER_POWER,
+        XEN_DOMCTL_SENDTRIGGER_SLEEP => XEN_DOMCTL_SENDTRIGGER_SLEEP,
         XEN_DOMCTL_subscribe => XEN_DOMCTL_SUBSCRIBE,
         XEN_DOMCTL_set_address_size => XEN_DOMCTL_SET_ADDRESS_SIZE,
         XEN_DOMCTL_get_address_size => XEN_DOMCTL_GET_ADDRESS_SIZE,

@@ -23,6 +23,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     if let Some(rd) = crate::ramdisk::module(si) {
         println!("{}", crate::ramdisk::describe(rd));
     }
+    crate::traps::install_nmi_handler();
     if let Err(e) = crate::events::init(si).and_then(|()| crate::time::init()) {
         println!("pv-guest: no event channels: {}", e.name());
     }

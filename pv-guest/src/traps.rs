@@ -54,6 +54,10 @@ static F_ERROR: AtomicU64 = AtomicU64::new(0);
 static F_CR2: AtomicU64 = AtomicU64::new(0);
 static F_RIP: AtomicU64 = AtomicU64::new(0);
 static F_USER: AtomicBool = AtomicBool::new(false);
+/// Virtual NMIs taken (`xl trigger <domain> nmi`).
+static NMIS: AtomicU64 = AtomicU64::new(0);
+/// NMIs already reported by [`report_nmis`].
+static NMIS_REPORTED: AtomicU64 = AtomicU64::new(0);
 /// #NM exceptions taken (lazy FPU protocol of the guest's own).
 pub static NM_COUNT: AtomicU64 = AtomicU64::new(0);
 /// Where `vcpu_info[0]` is mapped (for CR2), 0 until [`install`].
@@ -113,6 +117,7 @@ core::arch::global_asm!(
     save_restore_body!("pv_common_failsafe", "add rsp, 32"),
     concat!(stub!("0", "0"), "pv_common_noerr"),
     concat!(stub!("1", "1"), "pv_common_noerr"),
+    concat!(stub!("2", "2"), "pv_common_noerr"),
     concat!(stub!("3", "3"), "pv_common_noerr"),
     concat!(stub!("4", "4"), "pv_common_noerr"),
     concat!(stub!("5", "5"), "pv_common_noerr"),
@@ -151,6 +156,7 @@ extern "C" {
     fn pv_catch_recover();
     fn pv_trap_0();
     fn pv_trap_1();
+    fn pv_trap_2();
     fn pv_trap_3();
     fn pv_trap_4();
     fn pv_trap_5();
@@ -227,6 +233,34 @@ pub fn install(vcpu_info_va: u64) {
     // SAFETY: the failsafe entry is a handler of this module.
     if let Err(e) = unsafe { guest::callback_register(&cb) } {
         println!("pv-guest: failsafe callback registration failed: {e:?}");
+    }
+}
+
+/// Register the NMI handler (`CALLBACKTYPE_NMI`): it only counts; [`report_nmis`] tells.
+pub fn install_nmi_handler() {
+    let cb = CallbackRegister {
+        type_: guest_abi::callback::CALLBACKTYPE_NMI,
+        flags: 0,
+        _pad: 0,
+        address: addr(pv_trap_2),
+    };
+    // SAFETY: the NMI entry is a handler of this module.
+    if let Err(e) = unsafe { guest::callback_register(&cb) } {
+        println!("pv-guest: NMI callback registration failed: {e:?}");
+    }
+}
+
+/// NMIs taken so far.
+pub fn nmi_count() -> u64 {
+    NMIS.load(Ordering::SeqCst)
+}
+
+/// Print a line for NMIs taken since the last report (outside the handler: it may have
+/// interrupted anything, the console included).
+pub fn report_nmis() {
+    let n = NMIS.load(Ordering::SeqCst);
+    if NMIS_REPORTED.swap(n, Ordering::SeqCst) != n {
+        println!("pv-guest: NMI received ({n} so far)");
     }
 }
 
@@ -381,6 +415,11 @@ extern "C" fn pv_trap_rust(gprs: *mut u64, info: u32) {
         regs[19] &= !RFLAGS_TF;
         regs[20] = regs[15] & u64::from(u32::MAX);
         regs[21] = u64::from(FLAT_USER_SS);
+        return;
+    }
+    if vector == 2 {
+        // An NMI may interrupt anything (a caught fault's handler too): count it only.
+        NMIS.fetch_add(1, Ordering::SeqCst);
         return;
     }
     if ARMED.swap(false, Ordering::SeqCst) {

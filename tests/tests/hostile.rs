@@ -92,6 +92,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "set_trap_table with a hole handler: refused (EINVAL)",
         "register a callback in the hole: refused (EINVAL)",
         "register a syscall32 callback in the hole: refused (EINVAL)",
+        "register an NMI callback in the hole: refused (EINVAL)",
         "register a sysenter callback at a non-canonical address: refused (EINVAL)",
         "sysenter in guest kernel mode: contained (a fault delivered to the kernel)",
     ]);
@@ -195,6 +196,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
     let lifecycle = strings(&[
         "destroy dom0: refused (EPERM)",
         "pause dom0: refused (EPERM)",
+        "send dom0 an NMI (xl trigger): refused (EPERM)",
         "shut dom0 down (remote_shutdown): refused (EPERM)",
         "give dom0 more memory: refused (EPERM)",
         "take 4 GiB more memory: contained (stopped at our maximum)",

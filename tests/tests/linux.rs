@@ -199,6 +199,28 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     );
     detach(&mut sys);
 
+    // `xl trigger linux nmi`: Linux's own NMI handler (its trap-table vector 2) takes the
+    // virtual NMI, finds no reason for it, says so and carries on.
+    let mark = sys.mark();
+    let out = sys.run("xl trigger linux nmi");
+    sys.check(
+        !out.contains("xl: "),
+        format!("xl trigger linux nmi: {out}"),
+    );
+    for want in [
+        "Uhhuh. NMI received for unknown reason 00 on CPU 0.",
+        "Dazed and confused, but trying to continue",
+    ] {
+        sys.wait_line(mark, want, CMD).or_fail();
+    }
+    attach(&mut sys);
+    let out = linux(&mut sys, "echo after-nmi $((6*7))");
+    sys.check(
+        out.contains("after-nmi 42"),
+        format!("the shell after the NMI: {out}"),
+    );
+    detach(&mut sys);
+
     // `xl shutdown`: Linux's own shutdown watcher runs poweroff.
     let mark = sys.mark();
     sys.run("xl shutdown linux");

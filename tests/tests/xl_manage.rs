@@ -116,3 +116,42 @@ fn every_command_has_help_and_errors_name_the_cause() {
         format!("out-of-memory error must say how much is free: {out}"),
     );
 }
+
+/// `xl trigger <domain> nmi`: a virtual NMI reaches the guest's registered NMI handler (one
+/// per trigger, the guest running or blocked); HVM-only triggers and vCPUs it does not have
+/// are refused naming why, and the guest runs on.
+#[test]
+fn trigger_nmi_reaches_the_guests_nmi_handler() {
+    let mut sys = boot(&test_name!());
+    let (id, _) = create_and_wait_guest_line(&mut sys, "domu.cfg", "Hello from pv-guest domU");
+    for n in 1..=3 {
+        let mark = sys.mark();
+        run_ok(&mut sys, "xl trigger domu nmi");
+        let want = format!("pv-guest: NMI received ({n} so far)");
+        sys.wait_line_where(mark, &want, tests::CMD_TIMEOUT, |l| {
+            tests::xl::domu_line(l).is_some_and(|(d, t)| d == id && t == want)
+        })
+        .unwrap_or_else(|f| sys.fail(f.msg));
+    }
+    for (cmd, want) in [
+        ("xl trigger domu nmi 1", "xl: trigger: domain 1 (\"domu\") has no vCPU 1"),
+        ("xl trigger domu power", "xl: trigger: power to domain 1 (\"domu\"): only HVM guests have ACPI buttons (EINVAL)"),
+        ("xl trigger domu reset", "xl: trigger: reset to domain 1 (\"domu\"): not supported for PV guests (ENOSYS)"),
+        ("xl trigger domu halt", "xl: trigger: invalid trigger \"halt\" (one of nmi, reset, init, power, sleep, s3resume)"),
+    ] {
+        let out = sys.run(cmd);
+        sys.check(xl_errors(&out) == [want], format!("`{cmd}`: want {want:?}, got {out:?}"));
+    }
+    // The guest still answers: a fourth NMI is its fourth.
+    let mark = sys.mark();
+    run_ok(&mut sys, "xl trigger 1 nmi 0");
+    sys.wait_line_where(mark, "NMI received (4 so far)", tests::CMD_TIMEOUT, |l| {
+        tests::xl::domu_line(l).is_some_and(|(d, t)| d == id && t.ends_with("(4 so far)"))
+    })
+    .unwrap_or_else(|f| sys.fail(f.msg));
+    let rows = list_with_healthy_dom0(&mut sys);
+    sys.check(
+        row(&rows, "domu").is_some_and(|r| !r.is_crashed()),
+        format!("{rows:?}"),
+    );
+}

@@ -35,6 +35,8 @@ pub struct DomainView {
     pub shutdown: Option<ShutdownReason>,
     /// Being destroyed.
     pub dying: bool,
+    /// A virtual NMI waits for delivery (`xl trigger`).
+    pub nmi_pending: bool,
 }
 
 impl TestHv {
@@ -58,6 +60,7 @@ impl TestHv {
                     cap: d.credit.cap,
                     shutdown: d.shutdown,
                     dying: d.dying,
+                    nmi_pending: d.vcpu.nmi.pending,
                 };
                 (d.vcpu.kernel_l4, v)
             };

@@ -215,6 +215,29 @@ pub struct DomctlGetVcpuInfo {
     pub _pad1: u32,
 }
 
+/// `XEN_DOMCTL_SENDTRIGGER` trigger: an NMI.
+pub const XEN_DOMCTL_SENDTRIGGER_NMI: u32 = 0;
+/// Trigger: reset (HVM).
+pub const XEN_DOMCTL_SENDTRIGGER_RESET: u32 = 1;
+/// Trigger: INIT (HVM).
+pub const XEN_DOMCTL_SENDTRIGGER_INIT: u32 = 2;
+/// Trigger: the ACPI power button (HVM).
+pub const XEN_DOMCTL_SENDTRIGGER_POWER: u32 = 3;
+/// Trigger: the ACPI sleep button (HVM).
+pub const XEN_DOMCTL_SENDTRIGGER_SLEEP: u32 = 4;
+
+/// Payload of `XEN_DOMCTL_SENDTRIGGER` (8 B).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct DomctlSendTrigger {
+    /// `XEN_DOMCTL_SENDTRIGGER_*`.
+    pub trigger: u32,
+    /// The vCPU it is sent to.
+    pub vcpu: u32,
+}
+
 /// Payload of `XEN_DOMCTL_HYPERCALL_INIT` (8 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

@@ -1,6 +1,6 @@
-//! Event upcalls: on every return to a guest, a pending, unmasked upcall is delivered by
-//! bouncing to the guest's registered event callback with events masked (Xen's
-//! `evtchn_upcall_pending && !evtchn_upcall_mask`).
+//! Event upcalls: on every return to a guest, a pending virtual NMI is delivered first
+//! (`domain::nmi`), then a pending, unmasked upcall by bouncing to the guest's registered
+//! event callback with events masked (Xen's `evtchn_upcall_pending && !evtchn_upcall_mask`).
 
 use crate::domain::{state, vcpu_info};
 use guest_abi::arch::CpuUserRegs;
@@ -9,6 +9,13 @@ use guest_abi::arch::CpuUserRegs;
 /// cannot be written is crashed and another vCPU is scheduled (which is checked in turn).
 pub fn deliver(regs: &mut CpuUserRegs) {
     for _ in 0..64 {
+        // Without the lock unless some vCPU has an NMI pending.
+        if crate::domain::nmi::any_pending() {
+            if let Err(why) = state::with(|st| crate::domain::nmi::deliver(st, regs)) {
+                crate::sched::crash_current(regs, why);
+                continue;
+            }
+        }
         let vi = state::current_vcpu_info();
         if vi == 0 {
             return;

@@ -6,6 +6,7 @@ pub mod debugreg;
 pub mod fpu;
 pub mod grants;
 pub mod memory;
+pub mod nmi;
 pub mod ports;
 pub mod runstate_area;
 pub mod selectors;
@@ -74,6 +75,8 @@ pub struct Vcpu {
     /// Debug registers DR0–DR7 as the guest set them (`set_debugreg`, `mov %drN`; 4 and 5
     /// unused). Kept per vCPU, not loaded into the CPU.
     pub debugreg: [u64; 8],
+    /// Virtual NMI state ([`nmi`]).
+    pub nmi: nmi::Nmi,
 }
 
 /// A vcpu_info the guest placed in a frame of its own: the frame, held, and the offset.
@@ -132,6 +135,7 @@ impl Vcpu {
             poll: None,
             iopl: 0,
             debugreg: debugreg::RESET,
+            nmi: nmi::Nmi::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::{HcResult, Outcome};
 use crate::arch;
-use crate::domain::state::State;
+use crate::domain::{nmi, state::State};
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::{canonical, guest_va_ok};
 use guest_abi::arch::{
@@ -74,13 +74,21 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
                 | CALLBACKTYPE_SYSCALL
                 | CALLBACKTYPE_SYSCALL32
                 | CALLBACKTYPE_SYSENTER => Err(Errno::EINVAL),
-                // NMIs are never forwarded to guests yet; accept unregistering the handler.
-                CALLBACKTYPE_NMI => Ok(Outcome::Done(0)),
+                // As Xen: the NMI handler is trap-table vector 2, cleared.
+                CALLBACKTYPE_NMI => {
+                    st.cur().vcpu.trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(0);
+                    Ok(Outcome::Done(0))
+                }
                 _ => Err(Errno::ENOSYS),
             };
         }
         _ => return Err(Errno::ENOSYS),
     };
+    if ty == CALLBACKTYPE_NMI {
+        // As Xen: trap-table vector 2, entered with events masked (`domain::nmi`).
+        st.cur().vcpu.trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(addr);
+        return Ok(Outcome::Done(0));
+    }
     let cb = &mut st.cur().vcpu.callbacks;
     let mask = flags & CALLBACKF_MASK_EVENTS != 0;
     match ty {
@@ -101,8 +109,6 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
             cb.sysenter = addr;
             cb.sysenter_masks_events = mask;
         }
-        // NMIs are never forwarded to guests yet; accept registration of the handler.
-        CALLBACKTYPE_NMI => {}
         _ => return Err(Errno::ENOSYS),
     }
     Ok(Outcome::Done(0))

@@ -131,6 +131,25 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             crate::domain::vcpu_context::set_vcpu_context(st, dom, &ctxt)?;
             false
         }
+        XEN_DOMCTL_SENDTRIGGER => {
+            let t: DomctlSendTrigger = op.payload();
+            let d = target(st, dom)?;
+            if t.vcpu >= d.max_vcpus.max(1) || t.vcpu != 0 {
+                return Err(Errno::ESRCH);
+            }
+            match t.trigger {
+                XEN_DOMCTL_SENDTRIGGER_NMI => {
+                    d.vcpu.nmi.raise();
+                    d.wake(crate::time::now());
+                }
+                // The ACPI buttons exist only for HVM guests (as Xen).
+                XEN_DOMCTL_SENDTRIGGER_POWER | XEN_DOMCTL_SENDTRIGGER_SLEEP => {
+                    return Err(Errno::EINVAL)
+                }
+                _ => return Err(Errno::ENOSYS),
+            }
+            false
+        }
         _ => return Err(Errno::ENOSYS),
     };
     if copy_back {

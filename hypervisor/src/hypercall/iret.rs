@@ -27,6 +27,8 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
         }
         crate::domain::bounce::toggle_guest_mode(st);
     }
+    // The end of an NMI handler, if one ran (as Xen: any iret ends it).
+    st.cur().vcpu.nmi.in_handler = false;
     regs.rax = c.rax;
     regs.r11 = c.r11;
     regs.rcx = c.rcx;

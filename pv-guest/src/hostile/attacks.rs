@@ -461,11 +461,16 @@ fn descriptors(sp: &Space, t: &Tally) {
         "register a callback in the hole",
         unsafe { guest::callback_register(&cb) }.map(|()| 0),
     );
-    use guest_abi::callback::{CALLBACKTYPE_SYSCALL32, CALLBACKTYPE_SYSENTER};
+    use guest_abi::callback::{CALLBACKTYPE_NMI, CALLBACKTYPE_SYSCALL32, CALLBACKTYPE_SYSENTER};
     for (what, type_, address) in [
         (
             "register a syscall32 callback in the hole",
             CALLBACKTYPE_SYSCALL32,
+            HOLE,
+        ),
+        (
+            "register an NMI callback in the hole",
+            CALLBACKTYPE_NMI,
             HOLE,
         ),
         (

@@ -6,7 +6,10 @@ use super::Tally;
 use crate::mm::{poke, Space};
 use crate::pagetable::PTE_KERNEL_RW;
 use crate::traps::catch;
-use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_DESTROYDOMAIN, XEN_DOMCTL_PAUSEDOMAIN};
+use guest_abi::domctl::{
+    DomctlSendTrigger, XenDomctl, XEN_DOMCTL_DESTROYDOMAIN, XEN_DOMCTL_PAUSEDOMAIN,
+    XEN_DOMCTL_SENDTRIGGER, XEN_DOMCTL_SENDTRIGGER_NMI,
+};
 use guest_abi::errno::Errno;
 use guest_abi::guest::{self, hypercall2, hypercall3};
 use guest_abi::hypercall::nr;
@@ -26,6 +29,19 @@ pub fn all(sp: &Space, t: &Tally) {
     t.class("domain lifecycle");
     t.refused("destroy dom0", domctl(XEN_DOMCTL_DESTROYDOMAIN, DomId(0)));
     t.refused("pause dom0", domctl(XEN_DOMCTL_PAUSEDOMAIN, DomId(0)));
+    let mut op = XenDomctl::with_payload(
+        XEN_DOMCTL_SENDTRIGGER,
+        DomId(0),
+        &DomctlSendTrigger {
+            trigger: XEN_DOMCTL_SENDTRIGGER_NMI,
+            vcpu: 0,
+        },
+    );
+    // SAFETY: refused for a domU before anything is done.
+    t.refused(
+        "send dom0 an NMI (xl trigger)",
+        unsafe { guest::domctl(&mut op) }.map(|_| 0),
+    );
     let rs = [0u64, 0]; // sched_remote_shutdown { domid 0, reason poweroff }
                         // SAFETY: refused for a domU.
     t.refused(

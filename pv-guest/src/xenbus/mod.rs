@@ -218,6 +218,7 @@ impl XsClient {
     /// (any event wakes us; a 1 s timer is the safety net against a lost one).
     pub fn wait_event(&mut self) -> (String, String) {
         loop {
+            crate::traps::report_nmis();
             self.pull();
             self.sort(0);
             if let Some(e) = self.events.pop_front() {
@@ -226,9 +227,11 @@ impl XsClient {
             let page = self.page;
             let _ = guest_abi::guest::set_timer_op(crate::time::now() + IDLE_CHECK_NS);
             let before = crate::events::HANDLED.load(core::sync::atomic::Ordering::SeqCst);
+            let nmis = crate::traps::nmi_count();
             crate::time::block_until(|| {
                 ring::pending(&page, XS_RSP).unwrap_or(0) > 0
                     || crate::events::HANDLED.load(core::sync::atomic::Ordering::SeqCst) != before
+                    || crate::traps::nmi_count() != nmis
             });
         }
     }
