@@ -87,3 +87,28 @@ fn create_paused_then_unpause() {
         format!("after pause: {st:?}"),
     );
 }
+
+/// A kernel shipped as a bzImage with a bzip2 payload (xtask wraps pv-guest so): the builder
+/// in dom0 decompresses it and the guest boots and greets; the same ELF as `/boot/pv-guest`.
+#[test]
+fn a_bzip2_bzimage_kernel_boots() {
+    let mut sys = boot(&test_name!());
+    let mark = sys.mark();
+    let out = sys.run("xl create /etc/xen/domu-bzip2.cfg");
+    let errs = xl_errors(&out);
+    sys.check(errs.is_empty(), format!("create failed: {errs:?}"));
+    let line = sys
+        .wait_line_where(mark, "(dN) Hello ...", Duration::from_secs(30), |l| {
+            domu_line(l).is_some_and(|(_, t)| t.starts_with("Hello from pv-guest domU"))
+        })
+        .or_fail();
+    sys.check(
+        line.ends_with("cmdline \"greet\""),
+        format!("not the bzip2 config's guest: {line:?}"),
+    );
+    let rows = list_with_healthy_dom0(&mut sys);
+    sys.check(
+        row(&rows, "domu-bz").is_some_and(|r| !r.is_crashed() && r.mem == 16),
+        format!("{rows:?}"),
+    );
+}

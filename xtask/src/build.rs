@@ -1,6 +1,6 @@
 //! `cargo xtask build`: the hypervisor and pv-guest for `x86_64-unknown-none` (release), copied
 //! to `target/images/`, plus dom0's initrd (`dom0-initrd.cpio`, cpio newc) holding
-//! `boot/pv-guest` and every `dom0-tools/examples/*.cfg` under `etc/xen/`, and the native
+//! `boot/pv-guest` (and `boot/pv-guest-bzip2`, the same kernel as a bzip2 bzImage) and every `dom0-tools/examples/*.cfg` under `etc/xen/`, and the native
 //! build of pv-guest's benchmark workloads (`--features native`, `pv-guest-native.elf`,
 //! booted on its own by `cargo xtask bench`).
 //!
@@ -237,9 +237,11 @@ fn initrd(
     cfgs.push((String::from("etc/xen/bad-huge.cfg"), huge_config()));
     cfgs.extend(linux.iter().filter(|(n, _)| n.starts_with("etc/")).cloned());
     cfgs.sort();
+    let bzip2 = guest.map(crate::bzimage::bzip2_bzimage).transpose()?;
     let mut files: Vec<(&str, &[u8])> = Vec::new();
-    if let Some(g) = guest {
+    if let (Some(g), Some(bz)) = (guest, bzip2.as_deref()) {
         files.push(("boot/pv-guest", g));
+        files.push(("boot/pv-guest-bzip2", bz));
     }
     let boot = linux.iter().filter(|(n, _)| !n.starts_with("etc/"));
     files.extend(boot.map(|(n, d)| (n.as_str(), d.as_slice())));

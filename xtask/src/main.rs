@@ -1,6 +1,7 @@
 //! `cargo xtask build|run|test|bench|clippy|iso|soak|guests`.
 mod bench;
 mod build;
+mod bzimage;
 mod guests;
 mod iso;
 mod prereq;

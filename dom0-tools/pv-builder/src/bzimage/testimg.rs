@@ -74,8 +74,7 @@ pub fn compress_small(format: Compression, data: &[u8]) -> Vec<u8> {
 fn compress_as(format: Compression, data: &[u8], small: bool) -> Vec<u8> {
     let mut out = match format {
         Compression::Gzip => return gzip(data),
-        // Refused by its magic (no decoder here): a stand-in with bzip2's header.
-        Compression::Bzip2 => [b"BZh9".as_slice(), data].concat(),
+        Compression::Bzip2 => bzip2(data, if small { 1 } else { 9 }),
         Compression::Lzma => lzma(data, if small { 0 } else { 1 }),
         Compression::Xz => xz(data, if small { 0 } else { 1 }),
         Compression::Lz4 => lz4(data),
@@ -94,13 +93,38 @@ pub fn bzimage(format: Compression, elf: &[u8]) -> Vec<u8> {
 }
 
 /// The formats decompressed here.
-pub const FORMATS: [Compression; 5] = [
+pub const FORMATS: [Compression; 6] = [
     Compression::Gzip,
+    Compression::Bzip2,
     Compression::Lzma,
     Compression::Xz,
     Compression::Lz4,
     Compression::Zstd,
 ];
+
+/// As `bzip2 -<level>`, with libbzip2's own compressor (the decoder's crate).
+fn bzip2(data: &[u8], level: i32) -> Vec<u8> {
+    use core::ffi::c_uint;
+    let mut src = data.to_vec();
+    let mut out = vec![0u8; data.len() + data.len() / 100 + 1024];
+    let mut len = out.len() as c_uint;
+    // SAFETY: `out` is writable for `len` bytes and `src` (a copy, only read) readable for its
+    // length; `len` is a live local.
+    let r = unsafe {
+        libbz2_rs_sys::BZ2_bzBuffToBuffCompress(
+            out.as_mut_ptr().cast(),
+            &mut len,
+            src.as_mut_ptr().cast(),
+            src.len() as c_uint,
+            level,
+            0,
+            0,
+        )
+    };
+    assert_eq!(r, libbz2_rs_sys::BZ_OK, "bzip2 compression failed");
+    out.truncate(len as usize);
+    out
+}
 
 /// As `gzip -n -9`: no name, no time; then CRC32 and size.
 fn gzip(data: &[u8]) -> Vec<u8> {

@@ -220,6 +220,14 @@ impl Output {
         }
     }
 
+    /// The error for a decoder whose allocation of `bytes` (0: unknown) failed.
+    pub(super) fn no_memory(&self, bytes: u64) -> DecompressError {
+        DecompressError::NoMemory {
+            format: self.format,
+            bytes,
+        }
+    }
+
     /// The error for output beyond the limit.
     pub(super) fn too_large(&self) -> DecompressError {
         DecompressError::TooLarge {

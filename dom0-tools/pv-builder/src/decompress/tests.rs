@@ -215,6 +215,7 @@ fn the_memory_limit_counts_the_decoders_buffers() {
         (Compression::Xz, "the xz dictionary", 1 << 20),
         (Compression::Lzma, "the lzma dictionary", 1 << 20),
         (Compression::Zstd, "the zstd window", 1 << 20),
+        (Compression::Bzip2, "bzip2's block buffer", 1 << 20),
     ] {
         let (p, claim) = payload(format, &data);
         let limits = Limits {
@@ -355,4 +356,48 @@ fn lz4_legacy_frames() {
         decompress(&bad, claim, Limits::default()),
         Err(DecompressError::Corrupt { .. })
     ));
+}
+
+#[test]
+fn bzip2_block_sizes_and_trailers() {
+    let data = noise(300_000);
+    // Every block size decodes (level 1: 100 kB blocks, so three of them here).
+    for level in [1, 9] {
+        let mut p = if level == 1 {
+            compress_small(Compression::Bzip2, &data)
+        } else {
+            compress(Compression::Bzip2, &data)
+        };
+        assert_eq!(&p[..4], [b'B', b'Z', b'h', b'0' + level]);
+        let (f, got) = decompress(&p, None, Limits::default()).unwrap();
+        assert_eq!((f, got.len()), (Compression::Bzip2, data.len()));
+        assert!(got == data, "level {level}");
+        // A size trailer that disagrees, and bytes that are no trailer.
+        let n = p.len();
+        p[n - 4..].copy_from_slice(&5u32.to_le_bytes());
+        let e = decompress(&p, None, Limits::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "corrupt bzip2 data: its size trailer says 5 bytes, the stream holds 300000"
+        );
+        p.push(0);
+        let e = decompress(&p, None, Limits::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "corrupt bzip2 data: 5 bytes after the end of the stream"
+        );
+    }
+    // A block size that is not 1-9.
+    let mut p = compress(Compression::Bzip2, &data);
+    p[3] = b'0';
+    let e = decompress(&p, None, Limits::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "corrupt bzip2 data: the header's block size is not 1 to 9"
+    );
+    // A flipped bit inside a block fails its CRC (or its decoding), never passes.
+    let mut p = compress(Compression::Bzip2, &data);
+    p[200] ^= 0x10;
+    let e = decompress(&p, None, Limits::default()).unwrap_err();
+    assert!(e.to_string().starts_with("corrupt bzip2 data: "), "{e}");
 }
