@@ -482,7 +482,11 @@ mod tests {
 
     /// A new domain that may have `pages` pages; nothing populated yet.
     fn fresh_domain(hv: &mut TestHv, pages: u64) -> DomId {
-        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        let one_vcpu = guest_abi::domctl::DomctlCreateDomain {
+            max_vcpus: 1,
+            ..Default::default()
+        };
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(0), &one_vcpu);
         hv.domctl(&mut op).unwrap();
         let dom = op.domain;
         let mut op = XenDomctl::with_payload(

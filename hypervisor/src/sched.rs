@@ -189,6 +189,7 @@ mod imp {
         }
         if let Some(d) = st.dom(cur) {
             d.vcpu.regs = *regs;
+            d.vcpu.data_sel = arch::cpu::data_selectors();
             d.vcpu.fs_base = arch::cpu::fs_base();
             let gs = arch::cpu::gs_base();
             if d.vcpu.in_kernel {
@@ -200,15 +201,19 @@ mod imp {
         st.set_current(next);
         let d = st.cur();
         *regs = d.vcpu.regs;
+        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
+        // FPU (lazy) and descriptor tables follow the vCPU; then its data selectors, each
+        // checked against its own tables (one that no longer names a loadable segment is
+        // loaded null, as Xen does), and its FS/GS bases over what they loaded.
+        crate::domain::bounce::vcpu_switched(st, cur);
+        crate::domain::selectors::load_data_selectors(st);
+        let d = st.cur();
         arch::cpu::set_fs_base(d.vcpu.fs_base);
         arch::cpu::set_gs_base(if d.vcpu.in_kernel {
             d.vcpu.gs_base_kernel
         } else {
             d.vcpu.gs_base_user
         });
-        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
-        // FPU (lazy) and descriptor tables follow the vCPU.
-        crate::domain::bounce::vcpu_switched(st, cur);
     }
 
     /// Every domain's runstate as of `now`, `running` being on the CPU.

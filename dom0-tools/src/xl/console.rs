@@ -429,7 +429,14 @@ mod tests {
         let mut ts = Toolstack::new(TestHv::boot(64), Initrd::parse(&rd).unwrap());
         // A domain with one page, its console ring, that never reads its input.
         let hv = ts.hypervisor();
-        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        let mut op = XenDomctl::with_payload(
+            XEN_DOMCTL_CREATEDOMAIN,
+            DomId(0),
+            &guest_abi::domctl::DomctlCreateDomain {
+                max_vcpus: 1,
+                ..Default::default()
+            },
+        );
         hv.domctl(&mut op).unwrap();
         let dom = op.domain;
         let mut op =

@@ -49,7 +49,14 @@ mod tests {
         use guest_abi::types::EvtchnPort;
         use hypervisor::domain::ports::Binding;
         let mut hv = TestHv::boot(64);
-        let mut op = XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, DomId(0));
+        let mut op = XenDomctl::with_payload(
+            XEN_DOMCTL_CREATEDOMAIN,
+            DomId(0),
+            &guest_abi::domctl::DomctlCreateDomain {
+                max_vcpus: 1,
+                ..Default::default()
+            },
+        );
         hv.domctl(&mut op).unwrap();
         let new = op.domain;
         let line = connect(&mut hv, new, "test=x evtchn_peer=0").unwrap();

@@ -77,6 +77,8 @@ pub struct Vcpu {
     pub debugreg: [u64; 8],
     /// Virtual NMI state ([`nmi`]).
     pub nmi: nmi::Nmi,
+    /// DS, ES, FS, GS as the vCPU left them when it was switched out.
+    pub data_sel: [u16; 4],
 }
 
 /// A vcpu_info the guest placed in a frame of its own: the frame, held, and the offset.
@@ -136,6 +138,7 @@ impl Vcpu {
             iopl: 0,
             debugreg: debugreg::RESET,
             nmi: nmi::Nmi::default(),
+            data_sel: [0; 4],
         }
     }
 

@@ -129,7 +129,7 @@ pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: SegmentBaseA
     let (which, base) = (a.which, a.base);
     if which == SEGBASE_GS_USER_SEL {
         let sel = base as u16;
-        let (sel, base) = match super::descriptors::data_selector_base(st, sel) {
+        let (sel, base) = match crate::domain::selectors::data_selector_base(st, sel) {
             Some(b) => (sel, b),
             None => (0, 0),
         };

@@ -11,7 +11,7 @@ use crate::arch::desc::{
 };
 use crate::arch::gdt;
 use crate::domain::state::State;
-use crate::mm::descriptor::{data_segment_base, guest_descriptor};
+use crate::mm::descriptor::guest_descriptor;
 use crate::mm::guest_copy;
 use crate::mm::guest_walk::{guest_va_ok, translate};
 use crate::mm::page_types::{PageType, TableMem};
@@ -129,16 +129,4 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
     put_frames(st, &old.ldt[..old.ldt_nr]);
     gdt::load_guest_tables(&now);
     Ok(())
-}
-
-/// The base of the segment selector `sel` names for the current vCPU when a data segment
-/// register may be loaded with it: a descriptor of its GDT or LDT ([`data_segment_base`]) or
-/// one of the hypervisor's flat ring-3 segments. `None` for the null selector and for any
-/// selector loading would fault on (beyond the tables, not present, not data).
-pub fn data_selector_base(st: &State, sel: u16) -> Option<u64> {
-    use guest_abi::arch::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS32};
-    if sel & 4 == 0 && [FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS32].contains(&(sel | 3)) {
-        return Some(0);
-    }
-    crate::domain::selectors::descriptor(st, sel).and_then(data_segment_base)
 }

@@ -29,7 +29,11 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             if c.flags & !pv_flags != 0 {
                 return Err(Errno::EINVAL);
             }
-            if c.max_vcpus > MAX_VCPUS {
+            // As Xen: at least one vCPU; grant options beyond the version are unknown.
+            if c.max_vcpus == 0 || c.max_vcpus > MAX_VCPUS {
+                return Err(Errno::EINVAL);
+            }
+            if c.grant_opts & !XEN_DOMCTL_GRANT_VERSION_MASK != 0 {
                 return Err(Errno::EINVAL);
             }
             let want = (dom != DomId::DOM0 && dom.is_real()).then_some(dom);
@@ -41,7 +45,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
                 crate::domain::grants::GrantState::new(c.max_grant_frames, c.max_maptrack_frames);
             d.grant.max_frames = limits.max_frames;
             d.grant.max_maptrack = limits.max_maptrack;
-            d.max_vcpus = c.max_vcpus.max(1);
+            d.max_vcpus = c.max_vcpus;
             d.evtchn = crate::domain::ports::PortTable::new(EvtchnPort(c.max_evtchn_port));
             op.domain = id;
             true

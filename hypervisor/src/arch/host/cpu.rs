@@ -30,14 +30,25 @@ register!(
     GS_BASE, gs_base, set_gs_base
 );
 
-static GS_SEL: AtomicU64 = AtomicU64::new(0);
+/// DS, ES, FS, GS.
+static DATA_SEL: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Loads the GS selector (the active GS base is kept, as on the CPU).
 pub fn load_gs_selector(sel: u16) {
-    GS_SEL.store(u64::from(sel), Ordering::Relaxed);
+    DATA_SEL[3].store(u64::from(sel), Ordering::Relaxed);
 }
 /// The GS selector.
 pub fn gs_selector() -> u16 {
-    GS_SEL.load(Ordering::Relaxed) as u16
+    DATA_SEL[3].load(Ordering::Relaxed) as u16
+}
+/// DS, ES, FS and GS (what the guest last loaded).
+pub fn data_selectors() -> [u16; 4] {
+    core::array::from_fn(|i| DATA_SEL[i].load(Ordering::Relaxed) as u16)
+}
+/// Loads DS, ES, FS and GS (the bases are the caller's to set, as on the CPU).
+pub fn load_data_selectors(sel: [u16; 4]) {
+    for (r, s) in DATA_SEL.iter().zip(sel) {
+        r.store(u64::from(s), Ordering::Relaxed);
+    }
 }
 
 static CR3: AtomicU64 = AtomicU64::new(0);

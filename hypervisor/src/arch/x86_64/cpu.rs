@@ -117,6 +117,33 @@ pub fn gs_selector() -> u16 {
     unsafe { asm!("mov {0:x}, gs", out(reg) sel, options(nomem, nostack, preserves_flags)) };
     sel
 }
+/// DS, ES, FS and GS, as the guest left them.
+pub fn data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe {
+        asm!(
+            "mov {0:x}, ds", "mov {1:x}, es", "mov {2:x}, fs", "mov {3:x}, gs",
+            out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    [ds, es, fs, gs]
+}
+/// Loads DS, ES, FS and GS. Each must be null or name a loadable data (or readable code)
+/// segment of the live GDT/LDT. The FS and GS bases become the descriptors': the caller
+/// sets the ones it keeps afterwards.
+pub fn load_data_selectors(sel: [u16; 4]) {
+    // SAFETY: every selector was checked loadable against the live tables (or is null), so
+    // no load can fault; the hypervisor uses none of these registers (flat 64-bit mode).
+    unsafe {
+        asm!(
+            "mov ds, {0:x}", "mov es, {1:x}", "mov fs, {2:x}", "mov gs, {3:x}",
+            in(reg) sel[0], in(reg) sel[1], in(reg) sel[2], in(reg) sel[3],
+            options(nostack, preserves_flags)
+        )
+    };
+}
 /// The inactive GS base (swapped in by `swapgs`).
 pub fn kernel_gs_base() -> u64 {
     rdmsr(MSR_KERNEL_GS_BASE)

@@ -546,6 +546,31 @@ fn segment_bases_follow_their_vcpu_across_switches() {
 }
 
 #[test]
+fn data_selectors_follow_their_vcpu_and_one_its_tables_no_longer_hold_loads_null() {
+    use crate::arch::cpu::{data_selectors, load_data_selectors};
+    let mut tb = Testbed::boot();
+    let u = tb.domu(1024);
+    let ds = FLAT_USER_SS64;
+    // dom0 loaded the flat data segment into DS, ES and GS (as a guest's `mov` would).
+    let mine = [ds, ds, 0, ds];
+    load_data_selectors(mine);
+    tb.run(u);
+    assert_eq!(data_selectors(), [0; 4], "the domU never loaded any");
+    // The domU loads DS, and into FS an LDT selector while it has no LDT (say, one it
+    // just dropped): that one cannot be reloaded.
+    load_data_selectors([ds, 0, 0x1007, 0]);
+    tb.run(DomId::DOM0);
+    assert_eq!(data_selectors(), mine);
+    tb.run(u);
+    assert_eq!(data_selectors(), [ds, 0, 0, 0]);
+    // The bases are the vCPU's, set after the selectors.
+    assert_eq!(set_base(&mut tb, u64::from(SEGBASE_FS), 0x7000_0000), 0);
+    tb.run(DomId::DOM0);
+    tb.run(u);
+    assert_eq!(fs_base(), 0x7000_0000);
+}
+
+#[test]
 fn set_segment_base_refuses_noncanonical_bases_and_unknown_selectors() {
     let mut tb = Testbed::boot();
     let (f, gk, gu) = (0x1000_0000, 0x1800_0000, 0x2000_0000);

@@ -17,6 +17,14 @@ use guest_abi::sched::{
 use guest_abi::types::{DomId, EvtchnPort, Mfn};
 use zerocopy::FromZeros;
 
+/// A createdomain asking for the one vCPU there is, everything else default.
+fn one_vcpu() -> DomctlCreateDomain {
+    DomctlCreateDomain {
+        max_vcpus: 1,
+        ..Default::default()
+    }
+}
+
 /// The current domain issues `domctl(&op)` with `op` in its scratch memory; the result and
 /// the structure as the guest then reads it.
 fn domctl(tb: &mut Testbed, op: &XenDomctl) -> (i64, XenDomctl) {
@@ -172,11 +180,7 @@ fn a_wrong_interface_version_is_refused_with_eacces_before_anything_happens() {
         assert_eq!(back, op, "nothing written back");
         let c = XenDomctl {
             interface_version: version,
-            ..XenDomctl::with_payload(
-                XEN_DOMCTL_CREATEDOMAIN,
-                DomId(0),
-                &DomctlCreateDomain::default(),
-            )
+            ..XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(0), &one_vcpu())
         };
         assert_eq!(domctl(&mut tb, &c).0, err(Errno::EACCES));
     }
@@ -263,6 +267,13 @@ fn createdomain_refuses_what_it_cannot_provide_and_leaves_no_trace() {
     let mut tb = Testbed::boot();
     let before = (domain_count(&tb), free_frames());
     let bad = [
+        // As Xen: no vCPU at all, and grant options beyond the version.
+        DomctlCreateDomain::default(),
+        DomctlCreateDomain {
+            max_vcpus: 1,
+            grant_opts: 1 << 4,
+            ..Default::default()
+        },
         DomctlCreateDomain {
             max_vcpus: 2,
             ..Default::default()
@@ -272,30 +283,37 @@ fn createdomain_refuses_what_it_cannot_provide_and_leaves_no_trace() {
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: XEN_DOMCTL_CDF_HVM,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: XEN_DOMCTL_CDF_HAP,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: XEN_DOMCTL_CDF_NESTED_VIRT,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: XEN_DOMCTL_CDF_IOMMU,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: 1 << 8,
             ..Default::default()
         },
         DomctlCreateDomain {
+            max_vcpus: 1,
             flags: u32::MAX,
             ..Default::default()
         },
@@ -310,11 +328,11 @@ fn createdomain_refuses_what_it_cannot_provide_and_leaves_no_trace() {
     assert_eq!((domain_count(&tb), free_frames()), before);
     // Out of hypervisor memory: refused with ENOMEM, nothing allocated.
     crate::heap::fail_reservations(true);
-    let r = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default());
+    let r = create(&mut tb, DomId::DOM0, &one_vcpu());
     crate::heap::fail_reservations(false);
     assert_eq!(r, Err(err(Errno::ENOMEM)));
     assert_eq!((domain_count(&tb), free_frames()), before);
-    assert!(create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).is_ok());
+    assert!(create(&mut tb, DomId::DOM0, &one_vcpu()).is_ok());
 }
 
 #[test]
@@ -383,7 +401,7 @@ fn destroydomain_gives_every_frame_back_and_unbinds_the_peers() {
     );
     assert_eq!(info(&mut tb, u).err(), Some(err(Errno::ESRCH)));
     // The id is still named by dom0's port: a new domain gets another one.
-    let next = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).unwrap();
+    let next = create(&mut tb, DomId::DOM0, &one_vcpu()).unwrap();
     assert_ne!(next, u);
 }
 
@@ -480,7 +498,7 @@ fn getdomaininfo_reports_the_domain_asked_for_or_the_next_one() {
     assert!(info(&mut tb, DomId::DOM0).unwrap().cpu_time >= i.cpu_time + 3_000_000);
 
     let u = tb.domu(1024);
-    let five = create(&mut tb, DomId(5), &DomctlCreateDomain::default()).unwrap();
+    let five = create(&mut tb, DomId(5), &one_vcpu()).unwrap();
     assert_eq!(
         info(&mut tb, DomId(u.0 + 1)).unwrap().domain,
         five,
@@ -638,7 +656,7 @@ fn scheduler_op_gets_and_puts_the_credit_weight_and_cap() {
 #[test]
 fn max_vcpus_accepts_only_the_one_vcpu_there_is() {
     let mut tb = Testbed::boot();
-    let id = create(&mut tb, DomId::DOM0, &DomctlCreateDomain::default()).unwrap();
+    let id = create(&mut tb, DomId::DOM0, &one_vcpu()).unwrap();
     let mv = |tb: &mut Testbed, dom: DomId, max: u32| {
         domctl(
             tb,
