@@ -34,6 +34,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "new baseptr to a dom0 frame: refused (EPERM)",
         "clear a dom0 frame: refused (EINVAL)",
         "copy a dom0 frame: refused (EINVAL)",
+        "flush the machine's caches (wbinvd): refused (EACCES)",
         "map the local APIC (MMIO): refused (EPERM)",
         "map own page uncached (PCD): refused (EPERM)",
         "superpage (PSE) at L2: refused (EINVAL)",

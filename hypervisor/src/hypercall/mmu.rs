@@ -205,9 +205,10 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
                 invlpg(op.arg1);
                 Ok(())
             }
+            // As Xen: only a domain with I/O privilege (dom0 here) may; others EACCES.
             MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
                 own()?;
-                st.require_privileged()
+                st.require_privileged().map_err(|_| Errno::EACCES)
             }
             MMUEXT_SET_LDT => {
                 own()?;

@@ -152,6 +152,10 @@ fn memory(sp: &Space, t: &Tally) {
         ok_or(sp.ext(MMUEXT_COPY_PAGE, own, foreign)),
     );
     t.refused(
+        "flush the machine's caches (wbinvd)",
+        ok_or(sp.ext(MMUEXT_FLUSH_CACHE_GLOBAL, 0, 0)),
+    );
+    t.refused(
         "map the local APIC (MMIO)",
         ok_or(sp.map(va, 0xFEE00, PTE_KERNEL_RW)),
     );
