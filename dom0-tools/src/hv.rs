@@ -101,6 +101,14 @@ pub trait Hypervisor {
         self.domctl(&mut op)
     }
 
+    /// Read `width` bytes (1, 2, 4 or 8; aligned) of device memory at machine address `maddr`
+    /// through an uncached mapping the hypervisor grants dom0 for I/O memory only (DOMID_IO);
+    /// `EPERM` for RAM and the hypervisor's own devices. Not every hypervisor has it.
+    fn read_io(&mut self, maddr: u64, width: u8) -> Result<u64, Errno> {
+        let _ = (maddr, width);
+        Err(Errno::ENOSYS)
+    }
+
     /// `XEN_DOMCTL_getdomaininfo` for exactly `domid` (an answer about another domain, as
     /// Xen's older "next domain at or above" semantics give, is reported as `ESRCH`).
     fn domain_info(&mut self, domid: DomId) -> Result<DomctlGetDomainInfo, Errno> {

@@ -25,6 +25,7 @@ const HELP: &str = "Commands:
   echo [words]             print the words
   xenstore-ls [path]       XenStore: also xenstore-read, -write, -rm, -chmod, -list
   xenperf [-r]             the hypervisor's performance counters (-r: reset them)
+  devmem ADDRESS [WIDTH]   read device memory (I/O memory only; WIDTH 8, 16, 32, 64 bits)
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -223,6 +224,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
                 self.ts.xenstore_cmd(&argv, out);
             }
             "xenperf" => self.xenperf(&argv[1..], out),
+            "devmem" => devmem::run(self.ts.hypervisor(), &argv[1..], out),
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -340,5 +342,6 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+mod devmem;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,10 @@
 
 use crate::console::Console;
 use crate::entry::VIRT_BASE;
-use crate::pagetable::{self, Memory, Walker, PAGE_SIZE, PTE_KERNEL_RW};
+use crate::pagetable::{
+    self, Memory, Walker, PAGE_SIZE, PTE_ACCESSED, PTE_ADDR_MASK, PTE_KERNEL_RW, PTE_PRESENT,
+    PTE_USER,
+};
 use crate::println;
 use core::fmt::Write;
 use dom0_tools::hv::Hypervisor;
@@ -141,6 +144,31 @@ impl Hypervisor for Dom0Hypervisor {
         let page = unsafe { &mut *(self.window_va as *mut [u8; 4096]) };
         f(page);
         self.unmap_window()
+    }
+
+    fn read_io(&mut self, maddr: u64, width: u8) -> Result<u64, Errno> {
+        let w = u64::from(width);
+        if !matches!(width, 1 | 2 | 4 | 8) || !maddr.is_multiple_of(w) {
+            return Err(Errno::EINVAL);
+        }
+        // Read-only, uncached, not executable; the hypervisor refuses anything but I/O memory.
+        const PCD_PWT: u64 = (1 << 4) | (1 << 3);
+        const NX: u64 = 1 << 63;
+        let pte = (maddr & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | PTE_ACCESSED | PCD_PWT | NX;
+        self.set_window(pte, DomId::IO)?;
+        let at = self.window_va + (maddr & 0xFFF);
+        // SAFETY: the window VA now maps the device page (the hypervisor accepted the PTE);
+        // an aligned volatile read of `width` bytes stays within it.
+        let v = unsafe {
+            match width {
+                1 => u64::from(core::ptr::read_volatile(at as *const u8)),
+                2 => u64::from(core::ptr::read_volatile(at as *const u16)),
+                4 => u64::from(core::ptr::read_volatile(at as *const u32)),
+                _ => core::ptr::read_volatile(at as *const u64),
+            }
+        };
+        self.unmap_window()?;
+        Ok(v)
     }
 
     fn mmuext_foreign(&mut self, domid: DomId, op: &MmuextOp) -> Result<(), Errno> {

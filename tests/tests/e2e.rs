@@ -9,6 +9,7 @@ mod bench_smoke;
 mod boot;
 mod console;
 mod crash;
+mod devices;
 mod domu;
 mod events;
 mod exhaustion;

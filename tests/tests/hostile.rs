@@ -36,6 +36,8 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "copy a dom0 frame: refused (EINVAL)",
         "flush the machine's caches (wbinvd): refused (EACCES)",
         "map the local APIC (MMIO): refused (EPERM)",
+        "map a device's registers (virtio-mmio; dom0's I/O memory): refused (EPERM)",
+        "mmu_update naming DOMID_IO: refused (EPERM)",
         "map own page uncached (PCD): refused (EPERM)",
         "superpage (PSE) at L2: refused (EINVAL)",
         "superpage (PSE) at L3: refused (EINVAL)",

@@ -41,8 +41,9 @@ pub fn bench(smoke: bool) -> Result<(), String> {
     let limit = Duration::from_secs(if smoke { 180 } else { 540 });
 
     let mut args = qemu::qemu_args(&images, &format!("bench={mode}"));
-    if let Some(last) = args.last_mut() {
-        *last = format!(
+    // dom0's module line gets the bench mode: the value after `-initrd`.
+    if let Some(i) = args.iter().position(|a| a == "-initrd") {
+        args[i + 1] = format!(
             "{} bench={mode},{}",
             images.pv_guest.display(),
             images.initrd.display()

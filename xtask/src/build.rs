@@ -182,6 +182,7 @@ pub fn build_with(guests: LinuxGuests) -> Result<(), String> {
         check_multiboot(&path)?;
         copy(&path, &qemu::images_dir().join(NATIVE_IMAGE))
     });
+    qemu::ensure_disk(&images)?;
     let args = qemu::write_args_file(&images, "")?;
     eprintln!(
         "xtask: images in {}, QEMU args in {}",

@@ -16,6 +16,8 @@ pub struct Images {
     pub pv_guest: PathBuf,
     /// Module 2: dom0's initrd (cpio newc).
     pub initrd: PathBuf,
+    /// The machine's disk: a raw image on a virtio-mmio block device ([`DISK_BYTES`], sparse).
+    pub disk: PathBuf,
 }
 
 impl Images {
@@ -25,6 +27,7 @@ impl Images {
             hypervisor: dir.join("hypervisor.elf"),
             pv_guest: dir.join("pv-guest.elf"),
             initrd: dir.join("dom0-initrd.cpio"),
+            disk: dir.join("disk.img"),
         }
     }
 }
@@ -58,7 +61,13 @@ pub const MACHINE_ARGS: [&str; 11] = [
     "isa-debug-exit,iobase=0xf4,iosize=4",
 ];
 
-/// QEMU's arguments (without the program name), exactly as docs/design.md gives them.
+/// The size of the machine's disk image.
+pub const DISK_BYTES: u64 = 64 << 20;
+
+/// QEMU's arguments (without the program name), exactly as docs/design.md gives them: the
+/// machine, the images, and the disk on a (modern, version 2) virtio-mmio block device. The disk is opened with
+/// `snapshot=on`: each QEMU writes to a temporary overlay, so machines booted side by side
+/// (the tests) share the image without locking it, and none changes it.
 pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
     let s = |p: &Path| p.display().to_string();
     MACHINE_ARGS
@@ -71,8 +80,29 @@ pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
             hv_cmdline.into(),
             "-initrd".into(),
             format!("{},{}", s(&images.pv_guest), s(&images.initrd)),
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=vd0,format=raw,snapshot=on",
+                s(&images.disk)
+            ),
+            "-device".into(),
+            "virtio-blk-device,drive=vd0".into(),
+            // Virtio 1.x over MMIO (version 2), not the legacy interface microvm defaults to.
+            "-global".into(),
+            "virtio-mmio.force-legacy=false".into(),
         ])
         .collect()
+}
+
+/// Creates the disk image ([`DISK_BYTES`], sparse, zeros) unless it exists with that size.
+pub fn ensure_disk(images: &Images) -> Result<(), String> {
+    let path = &images.disk;
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == DISK_BYTES) {
+        return Ok(());
+    }
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.set_len(DISK_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes `qemu_args` one per line into `target/images/qemu-args.txt` for the tests crate.

@@ -47,6 +47,16 @@ fn drain_pending(st: &mut State, dom: DomId) -> bool {
 }
 
 /// Shared driver of the two batched calls: runs `one` on each request, continuing long batches.
+/// Whose frames a PV MMU operation may map: the caller's, another domain's (privileged
+/// callers only), or DOMID_IO, I/O memory (privileged callers only; `phys::iomem`).
+fn pg_owner(st: &mut State, dom: DomId) -> Result<DomId, Errno> {
+    if dom == DomId::IO {
+        st.require_privileged()?;
+        return Ok(DomId::IO);
+    }
+    st.lookup(dom)
+}
+
 fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>(
     st: &mut State,
     regs: &mut CpuUserRegs,
@@ -54,7 +64,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     mut one: impl FnMut(&mut State, DomId, &T) -> Result<(), Errno>,
 ) -> HcResult {
     let (list, raw_count, pdone) = (a.list, a.count, a.done);
-    let pg_owner = st.lookup(a.foreign_dom)?;
+    let pg_owner = pg_owner(st, a.foreign_dom)?;
     let mut done: u32 = 0;
     if raw_count & PREEMPTED != 0 && pdone != 0 {
         done = guest_copy::read(&st.mem, pdone)?;
@@ -253,7 +263,7 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: DomId) -> 
 /// update_va_mapping(va, val, flags): the frame's owner is the caller (`a.domid` is
 /// DOMID_SELF).
 pub fn update_va_mapping(st: &mut State, _regs: &mut CpuUserRegs, a: UpdateVaArgs) -> HcResult {
-    let pg_owner = st.lookup(a.domid)?;
+    let pg_owner = pg_owner(st, a.domid)?;
     update_va(st, a.va, a.val, a.flags, pg_owner)
 }
 

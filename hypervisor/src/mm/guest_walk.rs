@@ -16,6 +16,11 @@ pub trait PhysRead {
     fn read_u64(&self, maddr: u64) -> u64;
     /// Whether `mfn` is RAM the hypervisor may touch on a guest's behalf.
     fn is_ram(&self, mfn: Mfn) -> bool;
+    /// Whether the page `mfn` a guest mapping ends at may be read or written for the guest:
+    /// RAM, never I/O memory (a device's registers are the guest's own business).
+    fn is_guest_data(&self, mfn: Mfn) -> bool {
+        self.is_ram(mfn)
+    }
 }
 
 /// The hypervisor hole, which guest pointers may never name.
@@ -54,7 +59,7 @@ pub fn translate(mem: &impl PhysRead, l4_mfn: Mfn, va: u64, write: bool) -> Resu
         }
         table = pte::mfn(e);
     }
-    if !mem.is_ram(table) {
+    if !mem.is_guest_data(table) {
         return Err(Errno::EFAULT);
     }
     Ok(table.addr() | (va & 0xFFF))
@@ -110,6 +115,10 @@ mod tests {
         }
         fn is_ram(&self, mfn: Mfn) -> bool {
             mfn.0 < 1000
+        }
+        fn is_guest_data(&self, mfn: Mfn) -> bool {
+            // Frame 500 plays a device's registers inside the RAM range.
+            self.is_ram(mfn) && mfn.0 != 500
         }
     }
 
@@ -183,6 +192,16 @@ mod tests {
         let mut m = map(va, UW, UW);
         let idx1 = (va >> 12) & 0x1FF;
         m.0.insert((4 << 12) | (idx1 << 3), (5000 << 12) | UW);
+        assert_eq!(translate(&m, Mfn(1), va, false), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn a_leaf_on_io_memory_faults_even_within_the_ram_range() {
+        let va = 0x40_0000;
+        let mut m = map(va, U, U);
+        assert!(translate(&m, Mfn(1), va, false).is_ok());
+        // The same leaf, pointing at frame 500 (I/O memory here).
+        m.0.insert((4 << 12) | (((va >> 12) & 0x1FF) << 3), (500 << 12) | U);
         assert_eq!(translate(&m, Mfn(1), va, false), Err(Errno::EFAULT));
     }
 

@@ -225,6 +225,10 @@ impl PhysRead for Machine {
     fn is_ram(&self, mfn: Mfn) -> bool {
         mfn.0 < self.max_mfn
     }
+
+    fn is_guest_data(&self, mfn: Mfn) -> bool {
+        self.is_ram(mfn) && !crate::phys::iomem::is_io(mfn)
+    }
 }
 
 /// Where a vCPU's `vcpu_info` is: slot 0 of its domain's shared_info, or where the guest

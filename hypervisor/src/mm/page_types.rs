@@ -603,8 +603,11 @@ impl<'a> FrameTable<'a> {
             return Err(Errno::EINVAL);
         }
         let target = pte::mfn(e);
+        if self.is_io_frame(target) {
+            return io_entry(e, level, table_owner, pg_owner);
+        }
         if target.0 >= self.len() {
-            // Not RAM: MMIO needs an I/O-memory permission no domain has yet.
+            // Neither RAM nor I/O memory a guest may map (the hypervisor's devices).
             return Err(Errno::EPERM);
         }
         if level == 1 {
@@ -671,6 +674,13 @@ impl<'a> FrameTable<'a> {
         self.get_type(mem, target, want, table_owner)
     }
 
+    /// Whether `mfn` is I/O memory ([`iomem`](crate::phys::iomem)): a frame no domain owns (beyond
+    /// the frame table, or a hole in it) that is not RAM. Owned frames are RAM, so the common
+    /// case never consults the I/O map.
+    pub fn is_io_frame(&self, mfn: Mfn) -> bool {
+        (mfn.0 >= self.len() || self.owner(mfn) == NO_OWNER) && crate::phys::iomem::is_io(mfn)
+    }
+
     /// Release the references an entry of a table at `level` owned by `table_owner` holds.
     pub fn put_entry(
         &mut self,
@@ -684,7 +694,8 @@ impl<'a> FrameTable<'a> {
             return;
         }
         let target = pte::mfn(e);
-        if target.0 >= self.len() || (level > 1 && target == table_mfn) {
+        if target.0 >= self.len() || (level > 1 && target == table_mfn) || self.is_io_frame(target)
+        {
             return;
         }
         // The TLB (or paging-structure caches) may still hold what this entry mapped.
@@ -1005,7 +1016,11 @@ impl<'a> FrameTable<'a> {
                 }
                 let target = pte::mfn(e);
                 // Foreign frames its L1s map (tables above L1 only ever hold its own).
-                if level == 1 && target.0 < self.len() && self.owner(target) != dom {
+                if level == 1
+                    && target.0 < self.len()
+                    && self.owner(target) != dom
+                    && !self.is_io_frame(target)
+                {
                     self.put_leaf(mem, e, dom);
                 }
             }
@@ -1025,6 +1040,22 @@ impl<'a> FrameTable<'a> {
             p.refs = p.foreign_refs;
         }
     }
+}
+
+/// A new entry mapping I/O memory: only a leaf, only in a table of the I/O-privileged domain
+/// (as its own mapping or one naming DOMID_IO), with any cache attributes (a device wants
+/// uncached); it takes no reference, I/O frames having no page to count on.
+fn io_entry(e: u64, level: u8, table_owner: DomId, pg_owner: DomId) -> MmResult {
+    if level != 1
+        || !crate::phys::iomem::permitted(table_owner)
+        || (pg_owner != table_owner && pg_owner != DomId::IO)
+    {
+        return Err(Errno::EPERM);
+    }
+    if e & !(pte::L1_ALLOWED | pte::L1_CACHE_CTL) & !pte::ADDR_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

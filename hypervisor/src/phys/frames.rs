@@ -287,6 +287,8 @@ mod hw {
                 core::slice::from_raw_parts_mut(base.add(words), words),
             )
         };
+        // Every frame that is not RAM is I/O memory (`phys::iomem`).
+        crate::phys::iomem::set_ram(ranges);
         let mut bm = FrameBitmap::new(ram, used);
         for &(s, e) in ranges {
             bm.add_ram(s.div_ceil(4096), e / 4096);

@@ -3,6 +3,7 @@
 //! (tests) RAM is a block of host memory ([`ram`]) the direct map points into.
 pub mod directmap;
 pub mod frames;
+pub mod iomem;
 pub mod modules;
 #[cfg(not(target_os = "none"))]
 pub mod ram;

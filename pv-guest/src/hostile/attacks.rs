@@ -160,6 +160,18 @@ fn memory(sp: &Space, t: &Tally) {
         ok_or(sp.map(va, 0xFEE00, PTE_KERNEL_RW)),
     );
     t.refused(
+        "map a device's registers (virtio-mmio; dom0's I/O memory)",
+        ok_or(sp.map(va, 0xFEB02, PTE_KERNEL_RW)),
+    );
+    let req = guest_abi::mmu::MmuUpdate::normal(0, 0xFEB02 << 12 | PTE_KERNEL_RW);
+    // SAFETY: refused before any request is read (naming DOMID_IO is for dom0).
+    t.refused(
+        "mmu_update naming DOMID_IO",
+        unsafe { guest::mmu_update(core::slice::from_ref(&req), DomId::IO) }
+            .map(|_| 0)
+            .map_err(|(_, e)| e),
+    );
+    t.refused(
         "map own page uncached (PCD)",
         ok_or(sp.map(va, own, PTE_KERNEL_RW | (1 << 4))),
     );

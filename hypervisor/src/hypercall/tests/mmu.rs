@@ -16,20 +16,20 @@ use guest_abi::types::{DomId, Mfn};
 use zerocopy::IntoBytes;
 
 /// DOMID_SELF as a hypercall argument.
-const SELF: u64 = DomId::SELF.0 as u64;
+pub(super) const SELF: u64 = DomId::SELF.0 as u64;
 /// A read-only data mapping, as the builder makes them (accessed and dirty set).
-const RO: u64 = pte::P | pte::US | pte::A | pte::D;
+pub(super) const RO: u64 = pte::P | pte::US | pte::A | pte::D;
 /// A writable data mapping (also the flags of the builder's non-leaf entries).
-const RW: u64 = RO | pte::RW;
+pub(super) const RW: u64 = RO | pte::RW;
 /// A kernel-only address: inside the hypervisor hole.
 const HOLE: u64 = 0xFFFF_8000_0010_0000;
 /// Set in a continued batch's count.
 const PREEMPTED: u64 = 1 << 31;
 /// A VA of the region the builder left unmapped at L2 (L2 slot 3 of the region's L2).
-const L2_SLOT3_VA: u64 = 0xFFFF_FFFF_8060_0000;
+pub(super) const L2_SLOT3_VA: u64 = 0xFFFF_FFFF_8060_0000;
 
 /// The `k`th spare page past the scratch area (mapped writable by the builder).
-fn spare(tb: &Testbed, k: u64) -> u64 {
+pub(super) fn spare(tb: &Testbed, k: u64) -> u64 {
     tb.scratch() + SCRATCH_LEN + k * 4096
 }
 
@@ -53,12 +53,12 @@ fn slot_of(tb: &Testbed, dom: DomId, va: u64, level: u32) -> u64 {
 }
 
 /// [`slot_of`] for the current domain.
-fn slot(tb: &Testbed, va: u64, level: u32) -> u64 {
+pub(super) fn slot(tb: &Testbed, va: u64, level: u32) -> u64 {
     slot_of(tb, tb.current(), va, level)
 }
 
 /// The 64-bit word at machine address `ma`.
-fn at(tb: &Testbed, ma: u64) -> u64 {
+pub(super) fn at(tb: &Testbed, ma: u64) -> u64 {
     tb.st(|st| {
         st.mem
             .read(Mfn::containing(ma), ((ma & 0xFFF) >> 3) as usize)
@@ -82,12 +82,12 @@ fn dom0_and_domu(tb: &mut Testbed) -> (u64, u64, DomId, u64) {
 }
 
 /// The frame behind `va` for the current domain.
-fn frame(tb: &Testbed, va: u64) -> u64 {
+pub(super) fn frame(tb: &Testbed, va: u64) -> u64 {
     frame_of(tb, tb.current(), va)
 }
 
 /// A frame's bookkeeping.
-fn info(tb: &Testbed, mfn: u64) -> PageInfo {
+pub(super) fn info(tb: &Testbed, mfn: u64) -> PageInfo {
     tb.st(|st| st.frames[mfn as usize])
 }
 
@@ -95,12 +95,12 @@ fn l4(tb: &Testbed) -> u64 {
     tb.st(|st| st.cur().vcpu.kernel_l4.0)
 }
 
-fn uvm(tb: &mut Testbed, va: u64, val: u64, flags: u64) -> i64 {
+pub(super) fn uvm(tb: &mut Testbed, va: u64, val: u64, flags: u64) -> i64 {
     tb.hypercall(nr::UPDATE_VA_MAPPING, [va, val, flags, 0, 0])
 }
 
 /// Map spare page `k` read-only (so its frame may become a table); its frame.
-fn unwrite(tb: &mut Testbed, k: u64) -> u64 {
+pub(super) fn unwrite(tb: &mut Testbed, k: u64) -> u64 {
     let va = spare(tb, k);
     let m = frame(tb, va);
     assert_eq!(uvm(tb, va, m << 12 | RO, 0), 0);
@@ -116,7 +116,7 @@ fn unmap(tb: &mut Testbed, k: u64) -> u64 {
 }
 
 /// `mmu_update` of `reqs` (placed in the scratch area) with `foreigndom`: (rc, *pdone).
-fn mmu(tb: &mut Testbed, reqs: &[MmuUpdate], dom: u64) -> (i64, u32) {
+pub(super) fn mmu(tb: &mut Testbed, reqs: &[MmuUpdate], dom: u64) -> (i64, u32) {
     let buf = tb.scratch();
     tb.write(buf, &u32::MAX);
     tb.write_bytes(buf + 64, reqs.as_bytes());
@@ -134,7 +134,7 @@ fn ext(tb: &mut Testbed, ops: &[MmuextOp], dom: u64) -> (i64, u32) {
 }
 
 /// One `mmuext_op` of the current domain on itself.
-fn ext1(tb: &mut Testbed, cmd: u32, arg1: u64, arg2: u64) -> i64 {
+pub(super) fn ext1(tb: &mut Testbed, cmd: u32, arg1: u64, arg2: u64) -> i64 {
     let (rc, done) = ext(tb, &[MmuextOp::new(cmd, arg1, arg2)], SELF);
     assert_eq!(done, u32::from(rc == 0), "done of cmd {cmd} with rc {rc}");
     rc

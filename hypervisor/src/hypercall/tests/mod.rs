@@ -14,6 +14,7 @@ mod grant_table;
 mod iret;
 mod memory_op;
 mod mmu;
+mod mmu_iomem;
 mod multicall;
 mod physdev;
 mod sched_op;
