@@ -449,6 +449,55 @@ pub fn flush() {
     UART.lock().flush();
 }
 
+/// The vector COM1's receive interrupt arrives on (routed by the I/O APIC).
+pub const RX_VECTOR: u8 = 0x40;
+/// Whether input arrives by interrupt ([`enable_rx_interrupt`]); else it is polled.
+static RX_IRQ: AtomicBool = AtomicBool::new(false);
+/// A receive interrupt came and dom0 has not been told yet.
+static RX_PENDING: AtomicBool = AtomicBool::new(false);
+/// Receive interrupts taken.
+static RX_IRQS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Has COM1 interrupt on received data (trigger level 1 byte; OUT2 opens the IRQ line on a
+/// PC): called once the I/O APIC routes its IRQ to [`RX_VECTOR`].
+pub fn enable_rx_interrupt() {
+    let b = COM1;
+    outb(b + 2, 0x07); // FIFOs on, cleared, interrupt at every byte
+    outb(b + 4, 0x0B); // DTR, RTS, OUT2
+    outb(b + 1, 0x01); // received-data interrupt
+    RX_IRQ.store(true, Ordering::Relaxed);
+}
+
+/// Whether input arrives by interrupt.
+pub fn rx_by_interrupt() -> bool {
+    RX_IRQ.load(Ordering::Relaxed)
+}
+
+/// The receive interrupt fired (any context): dom0 is to be told at the next scheduling pass.
+pub fn rx_interrupt() {
+    RX_IRQS.fetch_add(1, Ordering::Relaxed);
+    RX_PENDING.store(true, Ordering::Relaxed);
+}
+
+/// Receive interrupts taken so far.
+pub fn rx_irqs() -> u64 {
+    RX_IRQS.load(Ordering::Relaxed)
+}
+
+/// Whether dom0 should hear of input now: a receive interrupt came (taking it), or, when
+/// input is polled, the UART holds a byte.
+pub fn input_to_announce() -> bool {
+    announce(rx_by_interrupt())
+}
+
+fn announce(by_interrupt: bool) -> bool {
+    if by_interrupt {
+        RX_PENDING.swap(false, Ordering::Relaxed)
+    } else {
+        input_ready()
+    }
+}
+
 /// Whether the UART holds a received byte (line-status data ready), without reading it.
 pub fn input_ready() -> bool {
     inb(COM1 + 5) & 1 != 0
@@ -688,6 +737,27 @@ pub fn init_logger(cmdline: &str) {
 #[macro_export]
 macro_rules! xen_println {
     ($($arg:tt)*) => { $crate::console::xen_print(format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod rx_tests {
+    use super::*;
+
+    #[test]
+    fn by_interrupt_dom0_hears_of_input_once_per_interrupt_and_never_by_polling() {
+        // The host UART model never holds input: polling finds none.
+        assert!(!announce(false));
+        let before = rx_irqs();
+        rx_interrupt();
+        rx_interrupt();
+        assert_eq!(rx_irqs(), before + 2);
+        assert!(announce(true));
+        assert!(!announce(true), "told once");
+        crate::dispatch::idle_interrupt(RX_VECTOR);
+        assert!(announce(true), "an interrupt in the idle loop counts too");
+        crate::dispatch::idle_interrupt(RX_VECTOR + 1);
+        assert!(!announce(true), "another vector is not console input");
+    }
 }
 
 #[cfg(test)]

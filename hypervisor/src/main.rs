@@ -119,6 +119,14 @@ mod boot {
             Some("fault") => arch::selftest::ring0_fault(),
             _ => {}
         }
+        // Console input by interrupt where an I/O APIC routes COM1's IRQ, else polled.
+        let inputs = arch::ioapic::init();
+        if inputs > 0 && arch::ioapic::route_isa(arch::ioapic::COM1_GSI, console::RX_VECTOR) {
+            console::enable_rx_interrupt();
+            log::info!("I/O APIC: {inputs} inputs; console input by interrupt (IRQ 4)");
+        } else {
+            log::info!("no I/O APIC: console input polled");
+        }
         hypervisor::start::start(info)
     }
 

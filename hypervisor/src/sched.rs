@@ -22,7 +22,8 @@ mod imp {
     };
     use spin::Mutex;
 
-    /// How often the idle CPU wakes to look at the UART (there is no IOAPIC driver yet).
+    /// How often the idle CPU wakes to look at the UART when its input is polled (no I/O
+    /// APIC answered).
     const IDLE_TICK_NS: u64 = TSLICE_NS;
 
     struct Globals {
@@ -111,7 +112,7 @@ mod imp {
             }
         }
         run_timers(st, now);
-        if crate::console::input_ready() {
+        if crate::console::input_to_announce() {
             crate::evtchn::send_virq(st, DomId::DOM0, VIRQ_CONSOLE);
         }
         if let Some(period) = acct_due {
@@ -150,6 +151,8 @@ mod imp {
         update_runstates(st, now, next);
         let slice_end = match next {
             Some(_) => now + st.cur().credit.slice(cands.len() > 1),
+            // Idle until a timer or an interrupt; with polled input, look at the UART often.
+            None if crate::console::rx_by_interrupt() => u64::MAX,
             None => now + IDLE_TICK_NS,
         };
         {

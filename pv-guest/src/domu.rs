@@ -14,6 +14,8 @@ const UNUSED_HYPERCALL: usize = 60;
 /// Runs the domU.
 pub fn run(si: &'static StartInfo) -> ! {
     let cmd = cmdline::from_raw(&si.cmd_line);
+    // Before the greeting: whoever sees it may send an NMI at once (`xl trigger`).
+    crate::traps::install_nmi_handler();
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
     let (lo, hi) = crate::mm::Space::new(si).mfn_range();
     println!(
@@ -23,7 +25,6 @@ pub fn run(si: &'static StartInfo) -> ! {
     if let Some(rd) = crate::ramdisk::module(si) {
         println!("{}", crate::ramdisk::describe(rd));
     }
-    crate::traps::install_nmi_handler();
     if let Err(e) = crate::events::init(si).and_then(|()| crate::time::init()) {
         println!("pv-guest: no event channels: {}", e.name());
     }

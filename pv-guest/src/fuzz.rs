@@ -246,7 +246,7 @@ fn fuzz(cmd: &str, si: &StartInfo) {
     }
     .unwrap_or(0);
     let ours_in_use = |m: u64| {
-        m <= max_mfn
+        m < max_mfn
             && ours(m, crate::mm::peek(MACH2PHYS_VIRT_START + m * 8))
             && !t.spare_mfns.contains(&m)
     };

@@ -40,3 +40,27 @@ fn dom0_reads_the_virtio_disks_registers_and_nothing_that_is_not_io_memory() {
     }
     list_with_healthy_dom0(&mut sys);
 }
+
+/// Console input arrives by interrupt: the I/O APIC routes COM1's IRQ 4 to the hypervisor,
+/// which tells dom0 (VIRQ_CONSOLE) instead of looking at the UART on every scheduling pass.
+#[test]
+fn console_input_arrives_by_interrupt_through_the_io_apic() {
+    let mut sys = boot(&test_name!());
+    let boot_log = sys.transcript();
+    sys.check(
+        boot_log.contains("(XEN) I/O APIC: 24 inputs; console input by interrupt (IRQ 4)"),
+        "the boot log does not say console input is by interrupt",
+    );
+    let before = sys.xenperf_counter("console_rx_irqs");
+    let out = sys.run("echo typed-through-the-io-apic");
+    sys.check(
+        out.contains("typed-through-the-io-apic"),
+        format!("echo: {out:?}"),
+    );
+    let after = sys.xenperf_counter("console_rx_irqs");
+    // At least one interrupt for the command typed (the FIFO may bundle bytes).
+    sys.check(
+        after > before,
+        format!("console_rx_irqs went from {before} to {after} across a typed command"),
+    );
+}

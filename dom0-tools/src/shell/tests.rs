@@ -110,7 +110,8 @@ fn xenperf_shows_the_hypervisors_counters() {
                 "heap_used_bytes",
                 "heap_free_bytes",
                 "irqoff_max_ns",
-                "free_frames"
+                "free_frames",
+                "console_rx_irqs"
             ],
             "{out}"
         );

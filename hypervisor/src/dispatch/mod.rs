@@ -17,7 +17,13 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
     irqoff::enter();
-    if regs.entry_vector & 0xFF == u32::from(lapic::TIMER_VECTOR) {
+    let v = regs.entry_vector & 0xFF;
+    if v == u32::from(crate::console::RX_VECTOR) {
+        // Console input: the scheduling pass tells dom0 (VIRQ_CONSOLE), which, woken and
+        // boosted, runs before the interrupted vCPU's slice is over.
+        crate::console::rx_interrupt();
+        crate::sched::schedule(regs);
+    } else if v == u32::from(lapic::TIMER_VECTOR) {
         // A deadline passed (slice end, a vCPU timer, accounting): let the scheduler
         // charge, fire timers and pick the next vCPU.
         crate::sched::schedule(regs);
@@ -26,7 +32,11 @@ pub fn guest_interrupt(regs: &mut CpuUserRegs) {
 
 /// An interrupt that arrived in the hypervisor's idle loop. Already acknowledged (EOI).
 /// The idle loop re-runs the scheduler after every wake-up (timers, console input).
-pub fn idle_interrupt(_vector: u8) {}
+pub fn idle_interrupt(vector: u8) {
+    if vector == crate::console::RX_VECTOR {
+        crate::console::rx_interrupt();
+    }
+}
 
 /// Just before every return to a guest: deliver a pending, unmasked event upcall.
 pub fn before_guest_entry(regs: &mut CpuUserRegs) {

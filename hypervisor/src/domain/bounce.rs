@@ -76,7 +76,9 @@ pub fn failsafe(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static s
     if cb.failsafe == 0 {
         return Err("bad iret context (selectors or rip) and no failsafe callback");
     }
-    let segs = [regs.ds, regs.es, regs.fs, regs.gs].map(u64::from);
+    // As Xen: the data selectors the guest has loaded (the CPU keeps them; the entry frame
+    // of a 64-bit guest does not hold them).
+    let segs = arch::cpu::data_selectors().map(u64::from);
     bounce_with(st, regs, cb.failsafe, &segs, cb.failsafe_masks_events)
 }
 

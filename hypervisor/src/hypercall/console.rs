@@ -49,6 +49,15 @@ pub fn console_io(st: &mut State, _regs: &mut CpuUserRegs, a: ConsoleIoArgs) -> 
                 }
             }
             guest_copy::copy_to_guest(&st.mem, buf, &chunk[..n])?;
+            // More than this read took: dom0 hears of it again (the receive interrupt is an
+            // edge, which comes again only once the UART has been emptied).
+            if n == want && crate::console::input_ready() {
+                crate::evtchn::send_virq(
+                    st,
+                    guest_abi::types::DomId::DOM0,
+                    guest_abi::event_channel::VIRQ_CONSOLE,
+                );
+            }
             Ok(Outcome::Done(n as u64))
         }
         _ => Err(Errno::ENOSYS),

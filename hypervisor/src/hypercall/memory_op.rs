@@ -95,7 +95,8 @@ pub fn memory_op(st: &mut State, regs: &mut CpuUserRegs, a: MemoryOpArgs) -> HcR
                 d.max_pages
             }))
         }
-        XENMEM_MAXIMUM_RAM_PAGE => Ok(Outcome::Done(st.mem.max_mfn.saturating_sub(1))),
+        // As Xen's `max_page`: one past the highest RAM frame.
+        XENMEM_MAXIMUM_RAM_PAGE => Ok(Outcome::Done(st.mem.max_mfn)),
         XENMEM_MACHPHYS_MAPPING => {
             let m = XenMachphysMapping {
                 v_start: MACH2PHYS_VIRT_START,

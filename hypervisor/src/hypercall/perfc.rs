@@ -1,6 +1,7 @@
 //! `XEN_SYSCTL_perfc_op`: the hypervisor's counters for the toolstack (Xen's xenperf
-//! interface): gauges (the heap's bytes in use and free) and the longest stretch the
-//! hypervisor ran with interrupts off, which `PERFCOP_reset` zeroes (gauges stay).
+//! interface): gauges (the heap's bytes in use and free, free frames), the console's receive
+//! interrupts so far, and the longest stretch the hypervisor ran with interrupts off, which
+//! `PERFCOP_reset` zeroes (the others stay).
 
 use crate::mm::{guest_copy, machine::Machine};
 use guest_abi::errno::Errno;
@@ -9,14 +10,15 @@ use guest_abi::sysctl::{
 };
 
 /// The counters' names, in the order of their values.
-pub const NAMES: [&str; 4] = [
+pub const NAMES: [&str; 5] = [
     "heap_used_bytes",
     "heap_free_bytes",
     "irqoff_max_ns",
     "free_frames",
+    "console_rx_irqs",
 ];
 
-fn values() -> [u32; 4] {
+fn values() -> [u32; 5] {
     let (used, free) = crate::heap::usage();
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     [
@@ -24,6 +26,7 @@ fn values() -> [u32; 4] {
         clamp(free as u64),
         clamp(crate::arch::irqoff::max_ns()),
         clamp(crate::phys::frames::free_count()),
+        clamp(crate::console::rx_irqs()),
     ]
 }
 

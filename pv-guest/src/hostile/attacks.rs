@@ -37,7 +37,8 @@ pub(super) fn foreign_frame(sp: &Space) -> Option<u64> {
     let top =
         unsafe { guest::memory_op_raw(XENMEM_MAXIMUM_RAM_PAGE, core::ptr::null_mut()) }.ok()?;
     let ours = |m: u64, pfn: u64| pfn < sp.nr_pages() && sp.pfn_to_mfn(pfn) == m;
-    (0x100..=top).rev().take(1 << 20).find(|&m| {
+    // `top` is one past the highest RAM frame (Xen's max_page).
+    (0x100..top).rev().take(1 << 20).find(|&m| {
         let pfn = peek(MACH2PHYS_VIRT_START + m * 8);
         pfn != 0 && pfn < 0x10_0000 && !ours(m, pfn)
     })

@@ -8,6 +8,7 @@ pub mod fpu_regs;
 pub mod gdt;
 use crate::arch::{irqoff, now_ns, tsc_khz};
 pub mod idt;
+pub mod ioapic;
 pub mod lapic;
 pub mod paging;
 pub mod pic;

@@ -430,8 +430,11 @@ fn iret_with_hypervisor_selectors_goes_to_the_failsafe_callback() {
         s + 0x8000,
         &[TrapInfo::new(13, 0, false, 0, BASE + 0x2800)],
     );
+    // The guest loaded its own data selectors (the flat data segment into DS and GS).
+    let ds = FLAT_KERNEL_SS64;
+    crate::arch::cpu::load_data_selectors([ds, 0, 0, ds]);
     for (cs, ss) in [(XEN_CS, KERNEL_SS_RPL0), (KERNEL_CS_RPL0, XEN_SS)] {
-        let segs = [tb.regs.ds, tb.regs.es, tb.regs.fs, tb.regs.gs].map(u64::from);
+        let segs = [ds, 0, 0, ds].map(u64::from);
         let mut ctx = kernel_ctx(BASE + 0x2000, s + 0x3000);
         ctx.cs = cs;
         ctx.ss = ss;
