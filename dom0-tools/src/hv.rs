@@ -486,15 +486,11 @@ impl<H: Hypervisor + ?Sized> GuestMemory for ForeignMemory<'_, H> {
 mod tests {
     use super::*;
     use crate::testhv::{FailPoint, TestHv};
-    use guest_abi::domctl::{DomctlMaxMem, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
+    use guest_abi::domctl::{DomctlMaxMem, XEN_DOMCTL_MAX_MEM};
 
     /// A new domain that may have `pages` pages; nothing populated yet.
     fn fresh_domain(hv: &mut TestHv, pages: u64) -> DomId {
-        let one_vcpu = guest_abi::domctl::DomctlCreateDomain {
-            max_vcpus: 1,
-            ..Default::default()
-        };
-        let mut op = XenDomctl::with_payload(XEN_DOMCTL_CREATEDOMAIN, DomId(0), &one_vcpu);
+        let mut op = crate::testhv::createdomain_op();
         hv.domctl(&mut op).unwrap();
         let dom = op.domain;
         let mut op = XenDomctl::with_payload(

@@ -76,6 +76,18 @@ pub struct TestHv {
     start_infos: alloc::collections::BTreeMap<u64, u64>,
 }
 
+/// A `createdomain` for an empty domain with the one vCPU there is (the tests' own domains).
+pub fn createdomain_op() -> guest_abi::domctl::XenDomctl {
+    guest_abi::domctl::XenDomctl::with_payload(
+        guest_abi::domctl::XEN_DOMCTL_CREATEDOMAIN,
+        guest_abi::types::DomId(0),
+        &guest_abi::domctl::DomctlCreateDomain {
+            max_vcpus: 1,
+            ..Default::default()
+        },
+    )
+}
+
 impl TestHv {
     /// A machine with `mib` MiB of RAM and dom0 (`hypervisor::testbed::DOM0_PAGES`) running,
     /// dom0 bound to VIRQ_DOM_EXC as pv-guest's dom0 is.

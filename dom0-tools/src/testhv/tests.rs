@@ -11,14 +11,7 @@ use guest_abi::types::DomId;
 
 /// A new, empty domain that may have `pages` pages, `n` of them populated; their MFNs.
 fn domain_with_pages(hv: &mut TestHv, pages: u64, n: usize) -> (DomId, Vec<u64>) {
-    let mut op = XenDomctl::with_payload(
-        XEN_DOMCTL_CREATEDOMAIN,
-        DomId(0),
-        &guest_abi::domctl::DomctlCreateDomain {
-            max_vcpus: 1,
-            ..Default::default()
-        },
-    );
+    let mut op = crate::testhv::createdomain_op();
     hv.domctl(&mut op).unwrap();
     let dom = op.domain;
     let mut op = XenDomctl::with_payload(

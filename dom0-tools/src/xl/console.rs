@@ -421,7 +421,7 @@ mod tests {
     use super::*;
     use crate::initrd::{write_newc, Initrd};
     use crate::testhv::TestHv;
-    use guest_abi::domctl::{DomctlMaxMem, XenDomctl, XEN_DOMCTL_CREATEDOMAIN, XEN_DOMCTL_MAX_MEM};
+    use guest_abi::domctl::{DomctlMaxMem, XenDomctl, XEN_DOMCTL_MAX_MEM};
 
     #[test]
     fn typed_input_a_domain_does_not_read_is_bounded() {
@@ -429,14 +429,7 @@ mod tests {
         let mut ts = Toolstack::new(TestHv::boot(64), Initrd::parse(&rd).unwrap());
         // A domain with one page, its console ring, that never reads its input.
         let hv = ts.hypervisor();
-        let mut op = XenDomctl::with_payload(
-            XEN_DOMCTL_CREATEDOMAIN,
-            DomId(0),
-            &guest_abi::domctl::DomctlCreateDomain {
-                max_vcpus: 1,
-                ..Default::default()
-            },
-        );
+        let mut op = crate::testhv::createdomain_op();
         hv.domctl(&mut op).unwrap();
         let dom = op.domain;
         let mut op =

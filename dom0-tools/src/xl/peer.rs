@@ -45,18 +45,10 @@ mod tests {
 
     #[test]
     fn a_peer_gets_a_port_the_new_domain_may_bind() {
-        use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_CREATEDOMAIN};
         use guest_abi::types::EvtchnPort;
         use hypervisor::domain::ports::Binding;
         let mut hv = TestHv::boot(64);
-        let mut op = XenDomctl::with_payload(
-            XEN_DOMCTL_CREATEDOMAIN,
-            DomId(0),
-            &guest_abi::domctl::DomctlCreateDomain {
-                max_vcpus: 1,
-                ..Default::default()
-            },
-        );
+        let mut op = crate::testhv::createdomain_op();
         hv.domctl(&mut op).unwrap();
         let new = op.domain;
         let line = connect(&mut hv, new, "test=x evtchn_peer=0").unwrap();

@@ -51,6 +51,26 @@ fn in_compat_user_mode(tb: &mut Testbed) -> u64 {
     ksp
 }
 
+/// The current vCPU's syscall32 and sysenter callbacks with their event-mask flags.
+fn compat_callbacks(tb: &Testbed) -> (u64, bool, u64, bool) {
+    let cb = tb.st(|st| st.cur().vcpu.callbacks);
+    (
+        cb.syscall32,
+        cb.syscall32_masks_events,
+        cb.sysenter,
+        cb.sysenter_masks_events,
+    )
+}
+
+/// Domain `u` was crashed, and dom0 runs on.
+fn crashed_alone(tb: &Testbed, u: DomId) {
+    assert_eq!(
+        tb.st(|st| st.dom(u).unwrap().shutdown),
+        Some(ShutdownReason::Crash)
+    );
+    assert_eq!(tb.current(), DomId::DOM0);
+}
+
 /// The frame the CSTAR stub builds for a compat-mode `syscall` at `rip` (2 bytes).
 fn compat_syscall(tb: &mut Testbed, rip: u64, rflags: u64) {
     let r = &mut tb.regs;
@@ -76,16 +96,7 @@ fn syscall32_and_sysenter_callbacks_are_registered_with_their_event_mask_flags()
         0
     );
     assert_eq!(register(&mut tb, CALLBACKTYPE_SYSENTER, se, 0), 0);
-    let cb = tb.st(|st| st.cur().vcpu.callbacks);
-    assert_eq!(
-        (
-            cb.syscall32,
-            cb.syscall32_masks_events,
-            cb.sysenter,
-            cb.sysenter_masks_events
-        ),
-        (s32, true, se, false)
-    );
+    assert_eq!(compat_callbacks(&tb), (s32, true, se, false));
     assert_eq!(register(&mut tb, CALLBACKTYPE_SYSCALL32, s32 + 8, 0), 0);
     assert_eq!(
         register(
@@ -106,16 +117,7 @@ fn syscall32_and_sysenter_callbacks_are_registered_with_their_event_mask_flags()
             );
         }
     }
-    let cb = tb.st(|st| st.cur().vcpu.callbacks);
-    assert_eq!(
-        (
-            cb.syscall32,
-            cb.syscall32_masks_events,
-            cb.sysenter,
-            cb.sysenter_masks_events
-        ),
-        (s32 + 8, false, se + 8, true)
-    );
+    assert_eq!(compat_callbacks(&tb), (s32 + 8, false, se + 8, true));
     // Only the calling vCPU's.
     let u = tb.domu(1024);
     tb.st(|st| {
@@ -201,11 +203,7 @@ fn a_compat_syscall_with_no_callback_at_all_crashes_only_that_domain() {
     tb.run(u);
     in_compat_user_mode(&mut tb);
     compat_syscall(&mut tb, USER_RIP, RFLAGS_IF | 2);
-    assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().shutdown),
-        Some(ShutdownReason::Crash)
-    );
-    assert_eq!(tb.current(), DomId::DOM0);
+    crashed_alone(&tb, u);
 }
 
 #[test]
@@ -257,11 +255,7 @@ fn sysenter_without_a_callback_is_a_gp_with_error_code_0_else_a_crash() {
     tb.run(u);
     in_compat_user_mode(&mut tb);
     sysenter(&mut tb, 2);
-    assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().shutdown),
-        Some(ShutdownReason::Crash)
-    );
-    assert_eq!(tb.current(), DomId::DOM0);
+    crashed_alone(&tb, u);
 }
 
 #[test]
@@ -274,9 +268,5 @@ fn sysenter_in_guest_kernel_mode_has_no_stack_to_bounce_to_and_crashes_only_that
         0
     );
     sysenter(&mut tb, 2);
-    assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().shutdown),
-        Some(ShutdownReason::Crash)
-    );
-    assert_eq!(tb.current(), DomId::DOM0);
+    crashed_alone(&tb, u);
 }
