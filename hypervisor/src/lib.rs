@@ -25,6 +25,7 @@ pub mod hypercall;
 pub mod lifecycle;
 pub mod mm;
 pub mod phys;
+pub mod platform;
 pub mod ratelimit;
 pub mod sched;
 #[cfg(target_os = "none")]

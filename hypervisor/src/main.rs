@@ -119,13 +119,38 @@ mod boot {
             Some("fault") => arch::selftest::ring0_fault(),
             _ => {}
         }
-        // Console input by interrupt where an I/O APIC routes COM1's IRQ, else polled.
-        let inputs = arch::ioapic::init();
-        if inputs > 0 && arch::ioapic::route_isa(arch::ioapic::COM1_GSI, console::RX_VECTOR) {
+        // The machine as ACPI describes it; console input by interrupt where an I/O APIC
+        // routes COM1's IRQ, else polled.
+        let machine = arch::acpi::discover();
+        match &machine {
+            Some(m) => log::info!(
+                "ACPI: {} CPU(s), {} I/O APIC(s), {} ISA override(s)",
+                m.cpus,
+                m.io_apics.len(),
+                m.overrides.len()
+            ),
+            None => log::info!("no ACPI tables found: one I/O APIC at its default address"),
+        }
+        let list = machine.as_ref().map_or(&[][..], |m| &m.io_apics[..]);
+        for (a, inputs) in arch::ioapic::init(list) {
+            log::info!(
+                "I/O APIC {} at {:#x}: GSI {}-{}",
+                a.id,
+                a.address,
+                a.gsi_base,
+                a.gsi_base + inputs - 1
+            );
+        }
+        let com1 = machine
+            .as_ref()
+            .map_or(u32::from(arch::ioapic::COM1_IRQ), |m| {
+                m.isa_gsi(arch::ioapic::COM1_IRQ)
+            });
+        if arch::ioapic::route_isa(com1, console::RX_VECTOR) {
             console::enable_rx_interrupt();
-            log::info!("I/O APIC: {inputs} inputs; console input by interrupt (IRQ 4)");
+            log::info!("console input by interrupt (GSI {com1})");
         } else {
-            log::info!("no I/O APIC: console input polled");
+            log::info!("no I/O APIC for GSI {com1}: console input polled");
         }
         hypervisor::start::start(info)
     }

@@ -1,16 +1,17 @@
-//! The I/O APIC (at its default 0xFEC00000, where QEMU's microvm and PCs put it): the
-//! hypervisor routes the interrupts it owns (COM1's receive interrupt, ISA IRQ 4) to the
-//! boot CPU's LAPIC; every other input stays masked until a driver asks for it. A machine
-//! whose I/O APIC does not answer (its version register reads all ones) has none: the
-//! caller stays with polling.
+//! The I/O APICs, as the MADT lists them ([`crate::platform`]; without ACPI tables, one at its
+//! default 0xFEC00000 serving GSIs from 0): the hypervisor masks every input and routes only
+//! the interrupts it owns (COM1's receive interrupt) to the boot CPU's LAPIC; the others stay
+//! masked until a driver asks for them. An I/O APIC that does not answer (its version
+//! register reads all ones) is left out.
 
 use super::{lapic, paging};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use crate::platform::IoApic;
+use spin::Mutex;
 
 /// The I/O APIC's default physical address.
 pub const DEFAULT_BASE: u64 = 0xFEC0_0000;
-/// COM1's ISA IRQ (identity-mapped to GSI 4 on these machines).
-pub const COM1_GSI: u32 = 4;
+/// COM1's ISA IRQ.
+pub const COM1_IRQ: u8 = 4;
 
 const IOREGSEL: usize = 0x00;
 const IOWIN: usize = 0x10;
@@ -18,12 +19,18 @@ const REG_VER: u32 = 0x01;
 const REDIR_BASE: u32 = 0x10;
 const MASKED: u64 = 1 << 16;
 
-static BASE: AtomicU64 = AtomicU64::new(0);
-/// Redirection entries (0: no I/O APIC).
-static ENTRIES: AtomicU8 = AtomicU8::new(0);
+/// A mapped I/O APIC: its registers' address, first GSI and number of inputs.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    regs: u64,
+    gsi_base: u32,
+    inputs: u32,
+}
 
-fn read(reg: u32) -> u32 {
-    let b = BASE.load(Ordering::Relaxed) as *mut u8;
+static UNITS: Mutex<heapless::Vec<Unit, 8>> = Mutex::new(heapless::Vec::new());
+
+fn read(u: &Unit, reg: u32) -> u32 {
+    let b = u.regs as *mut u8;
     // SAFETY: the I/O APIC's index and window registers, in the uncached page `init` mapped.
     unsafe {
         (b.wrapping_add(IOREGSEL) as *mut u32).write_volatile(reg);
@@ -31,8 +38,8 @@ fn read(reg: u32) -> u32 {
     }
 }
 
-fn write(reg: u32, v: u32) {
-    let b = BASE.load(Ordering::Relaxed) as *mut u8;
+fn write(u: &Unit, reg: u32, v: u32) {
+    let b = u.regs as *mut u8;
     // SAFETY: as `read`.
     unsafe {
         (b.wrapping_add(IOREGSEL) as *mut u32).write_volatile(reg);
@@ -40,38 +47,57 @@ fn write(reg: u32, v: u32) {
     }
 }
 
-fn write_entry(gsi: u32, v: u64) {
+fn write_entry(u: &Unit, input: u32, v: u64) {
     // The high half (destination) first, so the entry is never live half-written.
-    write(REDIR_BASE + 2 * gsi + 1, (v >> 32) as u32);
-    write(REDIR_BASE + 2 * gsi, v as u32);
+    write(u, REDIR_BASE + 2 * input + 1, (v >> 32) as u32);
+    write(u, REDIR_BASE + 2 * input, v as u32);
 }
 
-/// Maps the I/O APIC and masks every input; the number of inputs (0: none answered).
-pub fn init() -> u8 {
-    let Ok(va) = paging::map_mmio(DEFAULT_BASE, 4096) else {
-        return 0;
-    };
-    BASE.store(va as u64, Ordering::Relaxed);
-    let ver = read(REG_VER);
-    if ver == u32::MAX {
-        BASE.store(0, Ordering::Relaxed);
-        return 0;
+/// Maps the I/O APICs `list` names (the default one if empty) and masks every input; those
+/// that answered, with their GSI ranges.
+pub fn init(list: &[IoApic]) -> heapless::Vec<(IoApic, u32), 8> {
+    let default = [IoApic {
+        id: 0,
+        address: DEFAULT_BASE,
+        gsi_base: 0,
+    }];
+    let list = if list.is_empty() { &default[..] } else { list };
+    let mut units = UNITS.lock();
+    let mut found = heapless::Vec::new();
+    for a in list {
+        let Ok(va) = paging::map_mmio(a.address, 4096) else {
+            continue;
+        };
+        let mut u = Unit {
+            regs: va as u64,
+            gsi_base: a.gsi_base,
+            inputs: 0,
+        };
+        let ver = read(&u, REG_VER);
+        if ver == u32::MAX {
+            continue;
+        }
+        u.inputs = ((ver >> 16) & 0xFF) + 1;
+        for i in 0..u.inputs {
+            write_entry(&u, i, MASKED);
+        }
+        if units.push(u).is_ok() {
+            let _ = found.push((*a, u.inputs));
+        }
     }
-    let entries = ((ver >> 16) & 0xFF) as u8 + 1;
-    for gsi in 0..u32::from(entries) {
-        write_entry(gsi, MASKED);
-    }
-    ENTRIES.store(entries, Ordering::Relaxed);
-    entries
+    found
 }
 
-/// Routes input `gsi` (edge-triggered, active high: an ISA interrupt) to `vector` on this
-/// CPU's LAPIC, unmasked. False if there is no such input.
+/// Routes `gsi` (edge-triggered, active high: an ISA interrupt) to `vector` on this CPU's
+/// LAPIC, unmasked. False if no I/O APIC has that input.
 pub fn route_isa(gsi: u32, vector: u8) -> bool {
-    if gsi >= u32::from(ENTRIES.load(Ordering::Relaxed)) {
+    let units = UNITS.lock();
+    let Some((i, input)) =
+        crate::platform::input_of(units.iter().map(|u| (u.gsi_base, u.inputs)), gsi)
+    else {
         return false;
-    }
+    };
     let dest = u64::from(lapic::id() & 0xFF) << 56;
-    write_entry(gsi, dest | u64::from(vector));
+    write_entry(&units[i], input, dest | u64::from(vector));
     true
 }

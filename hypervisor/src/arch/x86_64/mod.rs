@@ -1,4 +1,5 @@
 //! x86_64: boot, descriptor tables, entry/exit paths, paging, LAPIC and time.
+pub mod acpi;
 pub mod bench_floor;
 pub mod boot;
 pub mod cpu;
