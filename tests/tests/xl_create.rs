@@ -2,7 +2,9 @@
 //! `-p` leaves the domain paused until `xl unpause`.
 
 use std::time::Duration;
-use tests::steps::{boot, list_with_healthy_dom0, row, run_ok, xl_errors};
+use tests::steps::{
+    boot, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok, xl_errors,
+};
 use tests::test_name;
 use tests::xl::domu_line;
 use tests::OrFail;
@@ -93,18 +95,11 @@ fn create_paused_then_unpause() {
 #[test]
 fn a_bzip2_bzimage_kernel_boots() {
     let mut sys = boot(&test_name!());
-    let mark = sys.mark();
-    let out = sys.run("xl create /etc/xen/domu-bzip2.cfg");
-    let errs = xl_errors(&out);
-    sys.check(errs.is_empty(), format!("create failed: {errs:?}"));
-    let line = sys
-        .wait_line_where(mark, "(dN) Hello ...", Duration::from_secs(30), |l| {
-            domu_line(l).is_some_and(|(_, t)| t.starts_with("Hello from pv-guest domU"))
-        })
-        .or_fail();
+    let (_, text) =
+        create_and_wait_guest_line(&mut sys, "domu-bzip2.cfg", "Hello from pv-guest domU");
     sys.check(
-        line.ends_with("cmdline \"greet\""),
-        format!("not the bzip2 config's guest: {line:?}"),
+        text.ends_with("cmdline \"greet\""),
+        format!("not the bzip2 config's guest: {text:?}"),
     );
     let rows = list_with_healthy_dom0(&mut sys);
     sys.check(
