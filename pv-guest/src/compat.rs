@@ -9,11 +9,10 @@
 
 use crate::mm::{demo, Space};
 use crate::println;
-use crate::traps::{self, catch, Fault, ENTRIES};
-use crate::user::{verdict, UserSpace, KSTACK, UVA};
+use crate::traps::{self, Fault, ENTRIES};
+use crate::user::{verdict, UserSpace, UVA};
 use core::sync::atomic::{AtomicU64, Ordering};
-use guest_abi::arch::{IretContext, FLAT_USER_CS32, FLAT_USER_SS};
-use guest_abi::guest;
+use guest_abi::arch::{FLAT_USER_CS32, FLAT_USER_SS};
 use guest_abi::start_info::StartInfo;
 
 static REPORTED: AtomicU64 = AtomicU64::new(0);
@@ -91,17 +90,7 @@ fn syscall(nr: u64, arg: u64) -> u64 {
 
 /// Enter the task at `rip` in compat mode; the fault it ends with.
 fn run_task(rip: u64) -> Option<Fault> {
-    let ctx = IretContext {
-        rip,
-        cs: u64::from(FLAT_USER_CS32),
-        rflags: 0x200,
-        rsp: UVA + 2 * 4096,
-        ss: u64::from(FLAT_USER_SS),
-        ..Default::default()
-    };
-    // SAFETY: returns to the user task in its own address space; we come back through the
-    // fault it ends with (caught), never by returning.
-    catch(|| unsafe { guest::iret(&ctx) })
+    crate::user::enter(rip, FLAT_USER_CS32, FLAT_USER_SS)
 }
 
 fn describe(f: Option<Fault>) -> (u32, u64, u64, bool) {
@@ -127,8 +116,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
         println!("test=compat: user address space: FAILED");
         return true;
     };
-    let top = (&raw const KSTACK) as u64 + 16384;
-    traps::set_syscall_handler(syscall, top);
+    traps::set_syscall_handler(syscall, crate::user::kernel_stack_top());
 
     // sysenter with no callback: #GP(0) from user mode at Xen's null rip (or #UD).
     let (v, rip, err, user) = describe(run_task(UVA));

@@ -20,9 +20,9 @@ pub const UVA: u64 = 0x40_0000;
 const KERNEL_VA: u64 = 0xFFFF_FFFF_8000_0000;
 
 #[repr(C, align(16))]
-pub struct Stack([u8; 16384]);
+struct Stack([u8; 16384]);
 /// The kernel stack for entries from user mode (`stack_switch`).
-pub static mut KSTACK: Stack = Stack([0; 16384]);
+static mut KSTACK: Stack = Stack([0; 16384]);
 
 static SYSCALLS: AtomicU64 = AtomicU64::new(0);
 static FIRST_ARG: AtomicU64 = AtomicU64::new(0);
@@ -143,6 +143,27 @@ pub fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// The top of the kernel stack entries from user mode run on.
+pub fn kernel_stack_top() -> u64 {
+    (&raw const KSTACK) as u64 + 16384
+}
+
+/// Enter the user task at `rip` with code and stack selectors `cs`/`ss`, its stack at the
+/// top of its [`UserSpace`]'s stack page; the fault it ends with.
+pub fn enter(rip: u64, cs: u16, ss: u16) -> Option<crate::traps::Fault> {
+    let ctx = IretContext {
+        rip,
+        cs: u64::from(cs),
+        rflags: 0x200,
+        rsp: UVA + 2 * 4096,
+        ss: u64::from(ss),
+        ..Default::default()
+    };
+    // SAFETY: returns to the user task in its own address space; we come back through the
+    // fault it ends with (caught), never by returning.
+    catch(|| unsafe { guest::iret(&ctx) })
+}
+
 /// Runs `test=user`; false if the command line asks for something else.
 pub fn run(cmd: &str, si: &StartInfo) -> bool {
     if !cmd.split_ascii_whitespace().any(|w| w == "test=user") {
@@ -164,19 +185,8 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
     let Some(space) = space else {
         return true;
     };
-    let top = (&raw const KSTACK) as u64 + 16384;
-    traps::set_syscall_handler(syscall, top);
-    let ctx = IretContext {
-        rip: UVA,
-        cs: u64::from(FLAT_USER_CS64),
-        rflags: 0x200,
-        rsp: UVA + 2 * 4096,
-        ss: u64::from(FLAT_USER_SS64),
-        ..Default::default()
-    };
-    // SAFETY: returns to the user task in its own address space; we come back through the
-    // fault it ends with (caught), never by returning.
-    let fault = catch(|| unsafe { guest::iret(&ctx) });
+    traps::set_syscall_handler(syscall, kernel_stack_top());
+    let fault = enter(UVA, FLAT_USER_CS64, FLAT_USER_SS64);
     let ok = SYSCALLS.load(Ordering::SeqCst) == 2
         && FIRST_ARG.load(Ordering::SeqCst) == 41
         && REPORTED.load(Ordering::SeqCst) == 42;
