@@ -22,6 +22,7 @@ pub mod heap;
 #[path = "heap_host.rs"]
 pub mod heap;
 pub mod hypercall;
+pub mod irq;
 pub mod lifecycle;
 pub mod mm;
 pub mod phys;

@@ -117,6 +117,8 @@ pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
         crate::arch::preempt::take_pending(id);
         // Its ports close now; peers see their side of a channel go unbound.
         crate::evtchn::close_all(st, id);
+        // And the machine's interrupt lines it drove are masked and unmapped.
+        crate::irq::release_domain(id);
         crate::grant::ops::release_all(st, id);
         // Any dying granter that waited only for references it held.
         reap_dying(st);

@@ -131,8 +131,7 @@ mod boot {
             ),
             None => log::info!("no ACPI tables found: one I/O APIC at its default address"),
         }
-        let list = machine.as_ref().map_or(&[][..], |m| &m.io_apics[..]);
-        for (a, inputs) in arch::ioapic::init(list) {
+        for (a, inputs) in arch::ioapic::init(&hypervisor::platform::io_apics(machine.as_ref())) {
             log::info!(
                 "I/O APIC {} at {:#x}: GSI {}-{}",
                 a.id,
@@ -141,12 +140,11 @@ mod boot {
                 a.gsi_base + inputs - 1
             );
         }
-        let com1 = machine
-            .as_ref()
-            .map_or(u32::from(arch::ioapic::COM1_IRQ), |m| {
-                m.isa_gsi(arch::ioapic::COM1_IRQ)
-            });
-        if arch::ioapic::route_isa(com1, console::RX_VECTOR) {
+        let com1 = hypervisor::platform::com1_gsi(machine.as_ref());
+        // The console's line is the hypervisor's: never mapped for a domain.
+        hypervisor::irq::reserve_for_hypervisor(com1);
+        if arch::ioapic::program(com1, console::RX_VECTOR, false, false) {
+            arch::ioapic::set_masked(com1, false);
             console::enable_rx_interrupt();
             log::info!("console input by interrupt (GSI {com1})");
         } else {

@@ -115,6 +115,7 @@ mod imp {
         if crate::console::input_to_announce() {
             crate::evtchn::send_virq(st, DomId::DOM0, VIRQ_CONSOLE);
         }
+        crate::evtchn::deliver_pirqs(st);
         if let Some(period) = acct_due {
             credit::account(
                 period,

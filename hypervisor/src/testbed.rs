@@ -78,6 +78,11 @@ impl Testbed {
         arch::cpu::set_gs_base(0);
         arch::preempt::forget_all();
         crate::heap::fail_reservations(false);
+        // Every I/O APIC input masked, no pirq mapped; COM1's GSI is the hypervisor's, as
+        // on the machine.
+        arch::ioapic::reset();
+        crate::irq::reset();
+        crate::irq::reserve_for_hypervisor(4);
         crate::console::set_context(|| (crate::time::now(), state::current_id()));
         crate::time::init_wallclock();
         *STATE.lock() = Some(State::new(frames).expect("frame table"));
@@ -100,6 +105,21 @@ impl Testbed {
     pub fn domu(&mut self, pages: u64) -> DomId {
         state::with(|st| crate::build::build_domain(st, None, false, &kernel(), None, "", pages))
             .expect("domU builds")
+    }
+
+    /// A device asserts `gsi`: if its I/O APIC input is unmasked, the CPU takes its vector
+    /// while the current guest runs, through the interrupt entry's steps (before the EOI,
+    /// then dispatch, which schedules). Whether the CPU took an interrupt.
+    pub fn fire_gsi(&mut self, gsi: u32) -> bool {
+        match arch::ioapic::entry(gsi) {
+            Some(e) if !e.masked => {
+                crate::irq::before_eoi(e.vector);
+                self.regs.entry_vector = u32::from(e.vector);
+                crate::dispatch::guest_interrupt(&mut self.regs);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Put domain `id` on the CPU (its frame into [`Testbed::regs`]).

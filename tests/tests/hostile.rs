@@ -196,6 +196,15 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         "100000 sends to our own port: contained (every send a pending bit, nothing queued)",
         "allocate ports until refused: refused (ENOSPC)",
     ]);
+    let devices = strings(&[
+        "map the disk's interrupt line for ourselves: refused (EPERM)",
+        "map an interrupt line for dom0: refused (EPERM)",
+        "map an MSI: refused (EPERM)",
+        "set the disk line's trigger mode: refused (EPERM)",
+        "unmap dom0's disk interrupt: refused (EPERM)",
+        "acknowledge dom0's disk interrupt (EOI): refused (EINVAL)",
+        "query dom0's disk interrupt: refused (EINVAL)",
+    ]);
     let lifecycle = strings(&[
         "destroy dom0: refused (EPERM)",
         "pause dom0: refused (EPERM)",
@@ -219,6 +228,7 @@ fn expected() -> Vec<(&'static str, Vec<String>)> {
         ("linear page tables", linear),
         ("grants", grants),
         ("event channels", events),
+        ("physical devices", devices),
         ("domain lifecycle", lifecycle),
         ("stale TLB entries", tlb),
         (

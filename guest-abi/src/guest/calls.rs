@@ -377,6 +377,14 @@ pub fn event_channel_op<T: EvtchnOp>(arg: &mut T) -> Result<u64, Errno> {
     ret(unsafe { hypercall2(nr::EVENT_CHANNEL_OP, T::CMD as u64, ptr_mut(arg)) })
 }
 
+/// Performs a typed physical-device operation (the command comes from the
+/// argument type, see [`PhysdevOp`](crate::physdev::PhysdevOp)).
+pub fn physdev_op<T: crate::physdev::PhysdevOp>(arg: &mut T) -> Result<u64, Errno> {
+    // SAFETY: `T` is exactly the structure `T::CMD` reads and writes, and it
+    // contains no pointers.
+    ret(unsafe { hypercall2(nr::PHYSDEV_OP, T::CMD as u64, ptr_mut(arg)) })
+}
+
 /// Signals event channel `port`.
 pub fn evtchn_send(port: EvtchnPort) -> Result<(), Errno> {
     event_channel_op(&mut crate::event_channel::EvtchnSend { port }).map(|_| ())

@@ -14,6 +14,12 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
     crate::traps::guest_exception(regs)
 }
 
+/// Any interrupt (vector 32–255), before the LAPIC's EOI: a device line for a domain is
+/// masked if level-triggered and noted (`crate::irq::line`).
+pub fn before_eoi(vector: u8) {
+    crate::irq::before_eoi(vector);
+}
+
 /// An interrupt (vector 32–255) that arrived while a guest ran. Already acknowledged (EOI).
 pub fn guest_interrupt(regs: &mut CpuUserRegs) {
     irqoff::enter();
@@ -23,9 +29,10 @@ pub fn guest_interrupt(regs: &mut CpuUserRegs) {
         // boosted, runs before the interrupted vCPU's slice is over.
         crate::console::rx_interrupt();
         crate::sched::schedule(regs);
-    } else if v == u32::from(lapic::TIMER_VECTOR) {
-        // A deadline passed (slice end, a vCPU timer, accounting): let the scheduler
-        // charge, fire timers and pick the next vCPU.
+    } else if v == u32::from(lapic::TIMER_VECTOR) || crate::irq::is_device_vector(v as u8) {
+        // A deadline passed (slice end, a vCPU timer, accounting), or a device interrupt
+        // for a domain (`crate::irq`, raised in the pass): let the scheduler charge, fire
+        // timers, deliver and pick the next vCPU.
         crate::sched::schedule(regs);
     }
 }

@@ -35,6 +35,8 @@ pub enum Binding {
     Virq(u32),
     /// An inter-vCPU interrupt (to itself, with one vCPU).
     Ipi,
+    /// A physical IRQ of the domain (`crate::irq`).
+    Pirq(u32),
 }
 
 /// A domain's ports. Port 0 is reserved, as in Xen: never allocated, always closed.

@@ -6,6 +6,8 @@
 pub mod two_level;
 
 mod ops;
+mod pirq;
 mod shared;
 pub use ops::*;
+pub use pirq::{bind_pirq, deliver_pirqs};
 pub use shared::SharedWords;

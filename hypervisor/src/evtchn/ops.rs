@@ -135,7 +135,7 @@ pub fn send(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
         Binding::Ipi => raise(st, me, port),
         // As Xen: sending on a port nobody bound yet is dropped silently.
         Binding::Unbound { .. } => {}
-        Binding::Closed | Binding::Virq(_) => return Err(Errno::EINVAL),
+        Binding::Closed | Binding::Virq(_) | Binding::Pirq(_) => return Err(Errno::EINVAL),
     }
     Ok(())
 }
@@ -145,6 +145,9 @@ pub fn close(st: &mut State, dom: DomId, port: EvtchnPort) -> Result<(), Errno> 
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     let old = d.evtchn.close(port)?;
     two_level::clear_pending(&SharedWords::new(d), port);
+    if let Binding::Pirq(pirq) = old {
+        crate::irq::unbind(dom, pirq, port);
+    }
     if let Binding::Interdomain { remote, port: rp } = old {
         if let Some(peer) = st.dom(remote) {
             let back = Binding::Interdomain { remote: dom, port };
@@ -194,6 +197,10 @@ pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
             EVTCHNSTAT_VIRQ
         }
         Binding::Ipi => EVTCHNSTAT_IPI,
+        Binding::Pirq(p) => {
+            q.u[0] = p;
+            EVTCHNSTAT_PIRQ
+        }
     };
     Ok(())
 }

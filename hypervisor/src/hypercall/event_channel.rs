@@ -37,7 +37,11 @@ pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> H
             op.port = evtchn::bind_ipi(st, op.vcpu)?;
             write_or_close(st, arg, &op, me, op.port)?;
         }
-        EVTCHNOP_BIND_PIRQ => return Err(Errno::EPERM),
+        EVTCHNOP_BIND_PIRQ => {
+            let mut op: EvtchnBindPirq = guest_copy::read(&st.mem, arg)?;
+            op.port = evtchn::bind_pirq(st, op.pirq)?;
+            write_or_close(st, arg, &op, me, op.port)?;
+        }
         EVTCHNOP_CLOSE => {
             let op: EvtchnClose = guest_copy::read(&st.mem, arg)?;
             evtchn::close_own(st, op.port)?;

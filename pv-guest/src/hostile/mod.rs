@@ -5,6 +5,7 @@
 //! line count them. Faulting attacks run inside `traps::catch`, so the guest survives them.
 
 mod attacks;
+mod devices;
 mod emulation;
 mod evtchn;
 mod floods;
@@ -91,6 +92,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
         grants::all(&sp, &t, guest_abi::types::DomId(me), table);
     }
     evtchn::all(&t);
+    devices::all(&t);
     lifecycle::all(&sp, &t);
     floods::all(&t);
     widths::all(&t);

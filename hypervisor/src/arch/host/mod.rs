@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod exit;
 pub mod fpu_regs;
 pub mod gdt;
+pub mod ioapic;
 pub mod lapic;
 pub mod paging;
 pub mod rtc;

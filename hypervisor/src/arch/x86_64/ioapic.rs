@@ -1,23 +1,17 @@
 //! The I/O APICs, as the MADT lists them ([`crate::platform`]; without ACPI tables, one at its
-//! default 0xFEC00000 serving GSIs from 0): the hypervisor masks every input and routes only
-//! the interrupts it owns (COM1's receive interrupt) to the boot CPU's LAPIC; the others stay
-//! masked until a driver asks for them. An I/O APIC that does not answer (its version
+//! default 0xFEC00000 serving GSIs from 0): the hypervisor masks every input and routes the
+//! interrupts it owns (COM1's receive interrupt) to the boot CPU's LAPIC; the others stay
+//! masked until dom0 maps and binds them (`crate::irq`). An I/O APIC that does not answer (its version
 //! register reads all ones) is left out.
 
 use super::{lapic, paging};
-use crate::platform::IoApic;
+use crate::platform::{self, IoApic};
 use spin::Mutex;
-
-/// The I/O APIC's default physical address.
-pub const DEFAULT_BASE: u64 = 0xFEC0_0000;
-/// COM1's ISA IRQ.
-pub const COM1_IRQ: u8 = 4;
 
 const IOREGSEL: usize = 0x00;
 const IOWIN: usize = 0x10;
 const REG_VER: u32 = 0x01;
 const REDIR_BASE: u32 = 0x10;
-const MASKED: u64 = 1 << 16;
 
 /// A mapped I/O APIC: its registers' address, first GSI and number of inputs.
 #[derive(Clone, Copy, Debug)]
@@ -53,15 +47,9 @@ fn write_entry(u: &Unit, input: u32, v: u64) {
     write(u, REDIR_BASE + 2 * input, v as u32);
 }
 
-/// Maps the I/O APICs `list` names (the default one if empty) and masks every input; those
-/// that answered, with their GSI ranges.
+/// Maps the I/O APICs `list` names and masks every input; those that answered, with their
+/// GSI ranges.
 pub fn init(list: &[IoApic]) -> heapless::Vec<(IoApic, u32), 8> {
-    let default = [IoApic {
-        id: 0,
-        address: DEFAULT_BASE,
-        gsi_base: 0,
-    }];
-    let list = if list.is_empty() { &default[..] } else { list };
     let mut units = UNITS.lock();
     let mut found = heapless::Vec::new();
     for a in list {
@@ -79,7 +67,7 @@ pub fn init(list: &[IoApic]) -> heapless::Vec<(IoApic, u32), 8> {
         }
         u.inputs = ((ver >> 16) & 0xFF) + 1;
         for i in 0..u.inputs {
-            write_entry(&u, i, MASKED);
+            write_entry(&u, i, platform::REDIRECTION_MASKED);
         }
         if units.push(u).is_ok() {
             let _ = found.push((*a, u.inputs));
@@ -88,16 +76,36 @@ pub fn init(list: &[IoApic]) -> heapless::Vec<(IoApic, u32), 8> {
     found
 }
 
-/// Routes `gsi` (edge-triggered, active high: an ISA interrupt) to `vector` on this CPU's
-/// LAPIC, unmasked. False if no I/O APIC has that input.
-pub fn route_isa(gsi: u32, vector: u8) -> bool {
+fn unit_of(units: &[Unit], gsi: u32) -> Option<(&Unit, u32)> {
+    let (i, input) = platform::input_of(units.iter().map(|u| (u.gsi_base, u.inputs)), gsi)?;
+    Some((&units[i], input))
+}
+
+/// How many GSIs the I/O APICs serve (one past the highest).
+pub fn gsi_count() -> u32 {
+    platform::gsi_end(UNITS.lock().iter().map(|u| (u.gsi_base, u.inputs)))
+}
+
+/// Programs `gsi` to deliver `vector` to this CPU with the trigger mode and polarity given,
+/// masked. False if no I/O APIC has that input.
+pub fn program(gsi: u32, vector: u8, level: bool, active_low: bool) -> bool {
     let units = UNITS.lock();
-    let Some((i, input)) =
-        crate::platform::input_of(units.iter().map(|u| (u.gsi_base, u.inputs)), gsi)
-    else {
+    let Some((u, input)) = unit_of(&units, gsi) else {
         return false;
     };
-    let dest = u64::from(lapic::id() & 0xFF) << 56;
-    write_entry(&units[i], input, dest | u64::from(vector));
+    write_entry(
+        u,
+        input,
+        platform::redirection_entry(lapic::id(), vector, level, active_low),
+    );
     true
+}
+
+/// Masks or unmasks `gsi` (its other settings kept).
+pub fn set_masked(gsi: u32, masked: bool) {
+    let units = UNITS.lock();
+    if let Some((u, input)) = unit_of(&units, gsi) {
+        let reg = REDIR_BASE + 2 * input;
+        write(u, reg, platform::with_mask(read(u, reg), masked));
+    }
 }

@@ -19,6 +19,7 @@ pub extern "C" fn hv_trap_from_guest(regs: &mut CpuUserRegs) -> ! {
             crate::dispatch::guest_exception(regs);
         }
     } else {
+        crate::dispatch::before_eoi(v as u8);
         lapic::acknowledge(v as u8);
         if selftest::active() {
             selftest::on_interrupt(regs);
@@ -61,6 +62,7 @@ pub extern "C" fn hv_sysenter_from_guest(regs: &mut CpuUserRegs) -> ! {
 pub extern "C" fn hv_trap_from_hypervisor(regs: &mut CpuUserRegs) {
     let v = regs.entry_vector;
     if v >= 32 {
+        crate::dispatch::before_eoi(v as u8);
         lapic::acknowledge(v as u8);
         crate::dispatch::idle_interrupt(v as u8);
         return;

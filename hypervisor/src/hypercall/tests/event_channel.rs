@@ -189,7 +189,7 @@ fn guest_masks(tb: &Testbed, dom: DomId, port: u32) {
 /// A page the current domain maps read-only (the builder maps its page tables so) right
 /// after one it maps writable, whose first 16 bytes read as zeros (unused low L4/L3
 /// entries): a request there can be read but its result not written back.
-fn read_only_page(tb: &Testbed) -> u64 {
+pub(super) fn read_only_page(tb: &Testbed) -> u64 {
     tb.st(|st| {
         let l4 = guest_abi::types::Mfn::containing(crate::arch::cpu::read_cr3());
         let ro = |va: u64| {

@@ -17,6 +17,7 @@ mod mmu;
 mod mmu_iomem;
 mod multicall;
 mod physdev;
+mod physdev_pirq;
 mod sched_op;
 mod sysctl;
 mod timer;
