@@ -182,7 +182,7 @@ pub fn build_with(guests: LinuxGuests) -> Result<(), String> {
         check_multiboot(&path)?;
         copy(&path, &qemu::images_dir().join(NATIVE_IMAGE))
     });
-    qemu::ensure_disk(&images)?;
+    crate::disk::ensure(&images)?;
     let args = qemu::write_args_file(&images, "")?;
     eprintln!(
         "xtask: images in {}, QEMU args in {}",

@@ -85,7 +85,8 @@ impl Cache {
         self.dir.join("debs")
     }
 
-    fn root(&self) -> PathBuf {
+    /// The unpacked packages: `root/` (what `dpkg -x` put there).
+    pub fn root(&self) -> PathBuf {
         self.dir.join("root")
     }
 
@@ -96,15 +97,18 @@ impl Cache {
     /// The guests if the cache holds them all (no apt, no network): the stamp's `.deb` files
     /// present with their sizes and the unpacked files there.
     pub fn cached(&self) -> Option<Guests> {
+        self.unpacked(self.cached_debs()?).ok()
+    }
+
+    /// The `.deb` files the stamp names, if each is there with its size (then `root/` holds
+    /// them unpacked: the stamp is written last).
+    pub fn cached_debs(&self) -> Option<Vec<CachedDeb>> {
         let text = std::fs::read_to_string(self.stamp()).ok()?;
         let debs = parse_stamp(&text)?;
         let present = debs
             .iter()
             .all(|d| std::fs::metadata(self.debs().join(&d.file)).is_ok_and(|m| m.len() == d.size));
-        if !present {
-            return None;
-        }
-        self.unpacked(debs).ok()
+        present.then_some(debs)
     }
 
     /// The guests' files in the unpacked tree.
@@ -149,18 +153,25 @@ impl Cache {
                 return Ok(g);
             }
         }
-        for tool in ["apt-get", "apt-cache", "dpkg"] {
-            if !prereq::runs(tool) {
-                return Err(format!(
-                    "the Linux guests come from Debian's packages and need `{tool}` \
-                     (a Debian host, as CI's): not found"
-                ));
-            }
-        }
+        need_apt("the Linux guests")?;
         let started = Instant::now();
         let kernel = with_fresh_index(resolve_kernel)?;
         let packages = [kernel.as_str(), BUSYBOX_PACKAGE, PVGRUB_PACKAGE];
-        let wanted = with_fresh_index(|| print_uris(&packages))?;
+        let wanted = self.fetch("guests", &packages)?;
+        let guests = self.unpacked(wanted)?;
+        eprintln!(
+            "xtask: guests: {} ready in {:.1} s",
+            self.dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(guests)
+    }
+
+    /// apt's current `.deb` files of `packages`, downloaded (only those not already here
+    /// with their sizes) and unpacked into `root/` (unless the stamp already names exactly
+    /// them); older `.deb` files are removed. `what` names the cache in messages.
+    pub fn fetch(&self, what: &str, packages: &[&str]) -> Result<Vec<CachedDeb>, String> {
+        let wanted = with_fresh_index(|| print_uris(packages))?;
         let debs_dir = self.debs();
         std::fs::create_dir_all(&debs_dir).map_err(|e| format!("{}: {e}", debs_dir.display()))?;
         let missing: Vec<&str> = packages
@@ -172,17 +183,17 @@ impl Cache {
             .map(|(p, _)| *p)
             .collect();
         let same = self
-            .cached()
-            .is_some_and(|g| g.debs == wanted && missing.is_empty());
+            .cached_debs()
+            .is_some_and(|d| d == wanted && missing.is_empty());
         if same {
-            eprintln!("xtask: guests: the cache holds apt's current packages");
+            eprintln!("xtask: {what}: the cache holds apt's current packages");
             self.remove_stale_debs(&wanted);
-            return self.unpacked(wanted);
+            return Ok(wanted);
         }
         if !missing.is_empty() {
             let mb = wanted.iter().map(|d| d.size).sum::<u64>() as f64 / 1e6;
             eprintln!(
-                "xtask: guests: apt-get download {} (of {mb:.0} MB in all) into {}",
+                "xtask: {what}: apt-get download {} (of {mb:.1} MB in all) into {}",
                 missing.join(" "),
                 debs_dir.display()
             );
@@ -201,13 +212,7 @@ impl Cache {
         }
         self.unpack(&wanted)?;
         self.remove_stale_debs(&wanted);
-        let guests = self.unpacked(wanted)?;
-        eprintln!(
-            "xtask: guests: {} ready in {:.1} s",
-            self.dir.display(),
-            started.elapsed().as_secs_f64()
-        );
-        Ok(guests)
+        Ok(wanted)
     }
 
     /// `dpkg -x` of every `.deb` into `root.new/`, less `lib/modules`, then renamed to `root/`
@@ -253,10 +258,23 @@ impl Cache {
     }
 }
 
+/// Checks that apt and dpkg are there, which `what` needs (it comes from Debian's packages).
+pub fn need_apt(what: &str) -> Result<(), String> {
+    for tool in ["apt-get", "apt-cache", "dpkg"] {
+        if !prereq::runs(tool) {
+            return Err(format!(
+                "{what} come from Debian's packages and need `{tool}` \
+                 (a Debian host, as CI's): not found"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `apt-get`/`apt-cache` with output in English (it is parsed) and, as root, the download
 /// sandbox user set to root: apt-get would otherwise warn that `_apt` cannot write to
 /// `target/` and download as root anyway.
-fn apt(prog: &str) -> Command {
+pub fn apt(prog: &str) -> Command {
     let mut cmd = Command::new(prog);
     cmd.env("LC_ALL", "C")
         .env("LANGUAGE", "")
@@ -269,7 +287,7 @@ fn apt(prog: &str) -> Command {
 }
 
 /// Runs `cmd`, capturing its output; an error names `shown` and apt's last words.
-fn run_captured(cmd: &mut Command, shown: &str) -> Result<Output, String> {
+pub fn run_captured(cmd: &mut Command, shown: &str) -> Result<Output, String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -295,11 +313,11 @@ fn is_sandbox_warning(line: &str) -> bool {
 /// Runs `step`; if it fails, runs `apt-get update` (as root; once per run) and tries again:
 /// a missing package or a 404 usually means an old package index. Not as root, the error
 /// says to run it.
-fn with_fresh_index<T>(mut step: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+pub fn with_fresh_index<T>(mut step: impl FnMut() -> Result<T, String>) -> Result<T, String> {
     match step() {
         Ok(v) => Ok(v),
         Err(e) if prereq::is_root() => {
-            eprintln!("xtask: guests: {e}\nxtask: guests: updating the package index and retrying");
+            eprintln!("xtask: {e}\nxtask: updating the package index and retrying");
             prereq::apt_update_once();
             step().map_err(|e| {
                 format!("{e} (also after `apt-get update`: is a Debian mirror reachable?)")
@@ -414,14 +432,19 @@ fn parse_stamp(text: &str) -> Option<Vec<CachedDeb>> {
     debs.filter(|d| !d.is_empty())
 }
 
-/// The Linux domU's initramfs (cpio newc, uncompressed): `/bin/busybox` (its applets linked
-/// by `/init` with `busybox --install -s`), `/bin/sh`, `/init`, busybox init's
-/// `/etc/inittab`, `/etc/profile`, `/dev/console` (the kernel opens it for init before
-/// devtmpfs is mounted) and the mount points.
+/// The Linux domU's initramfs (cpio newc, uncompressed) of the [`busybox_root`] tree.
 pub fn initramfs(busybox: &[u8]) -> Vec<u8> {
+    dom0_tools::initrd::write_members(&busybox_root(busybox))
+}
+
+/// The Linux domU's busybox root tree, the initramfs's and the disk's (`crate::disk`):
+/// `/bin/busybox` (its applets linked by `/init` with `busybox --install -s`), `/bin/sh`,
+/// `/init`, busybox init's `/etc/inittab`, `/etc/profile`, `/dev/console` (the kernel opens
+/// it for init before devtmpfs is mounted) and the mount points.
+pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
     let dir = |path, mode| Member::Dir { path, mode };
     let file = |path, mode, data| Member::File { path, mode, data };
-    dom0_tools::initrd::write_members(&[
+    vec![
         dir("bin", 0o755),
         dir("sbin", 0o755),
         dir("usr/bin", 0o755),
@@ -445,7 +468,7 @@ pub fn initramfs(busybox: &[u8]) -> Vec<u8> {
         file("etc/inittab", 0o644, INITTAB.as_bytes()),
         file("etc/profile", 0o644, PROFILE.as_bytes()),
         file("init", 0o755, INIT.as_bytes()),
-    ])
+    ]
 }
 
 /// What dom0's initrd gains for `guests`, as `(path, contents)`: `/boot/vmlinuz`,

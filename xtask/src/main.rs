@@ -2,6 +2,8 @@
 mod bench;
 mod build;
 mod bzimage;
+mod disk;
+mod e2fsprogs;
 mod guests;
 mod iso;
 mod prereq;

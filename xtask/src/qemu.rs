@@ -16,7 +16,7 @@ pub struct Images {
     pub pv_guest: PathBuf,
     /// Module 2: dom0's initrd (cpio newc).
     pub initrd: PathBuf,
-    /// The machine's disk: a raw image on a virtio-mmio block device ([`DISK_BYTES`], sparse).
+    /// The machine's disk: a raw GPT image on a virtio-mmio block device ([`crate::disk`]).
     pub disk: PathBuf,
 }
 
@@ -61,9 +61,6 @@ pub const MACHINE_ARGS: [&str; 11] = [
     "isa-debug-exit,iobase=0xf4,iosize=4",
 ];
 
-/// The size of the machine's disk image.
-pub const DISK_BYTES: u64 = 64 << 20;
-
 /// QEMU's arguments (without the program name), exactly as docs/design.md gives them: the
 /// machine, the images, and the disk on a (modern, version 2) virtio-mmio block device. The disk is opened with
 /// `snapshot=on`: each QEMU writes to a temporary overlay, so machines booted side by side
@@ -92,17 +89,6 @@ pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
             "virtio-mmio.force-legacy=false".into(),
         ])
         .collect()
-}
-
-/// Creates the disk image ([`DISK_BYTES`], sparse, zeros) unless it exists with that size.
-pub fn ensure_disk(images: &Images) -> Result<(), String> {
-    let path = &images.disk;
-    if std::fs::metadata(path).is_ok_and(|m| m.len() == DISK_BYTES) {
-        return Ok(());
-    }
-    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.set_len(DISK_BYTES)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes `qemu_args` one per line into `target/images/qemu-args.txt` for the tests crate.
