@@ -24,6 +24,15 @@ use guest_abi::sysctl::{
 };
 use guest_abi::types::DomId;
 
+/// The widest access (8, 4, 2 or 1 bytes) aligned at `addr` that reads no more than `left`
+/// bytes: how [`Hypervisor::read_io_bytes`] walks a range.
+pub fn io_access_width(addr: u64, left: usize) -> u8 {
+    [8u8, 4, 2]
+        .into_iter()
+        .find(|&w| addr.is_multiple_of(u64::from(w)) && usize::from(w) <= left)
+        .unwrap_or(1)
+}
+
 /// The hypervisor as seen from dom0's toolstack.
 pub trait Hypervisor {
     /// `HYPERVISOR_domctl`: `op` is updated in place with the hypervisor's answer.
@@ -107,6 +116,25 @@ pub trait Hypervisor {
     fn read_io(&mut self, maddr: u64, width: u8) -> Result<u64, Errno> {
         let _ = (maddr, width);
         Err(Errno::ENOSYS)
+    }
+
+    /// Reads `buf.len()` bytes of I/O memory starting at machine address `maddr` (any
+    /// alignment), touching no byte outside the range: each access is the widest aligned
+    /// [`read_io`](Self::read_io) that fits. `EINVAL` if the range wraps past the end of the
+    /// address space; the first refusal otherwise (`EPERM`: RAM or the hypervisor's device).
+    /// Implementations that can map a page once for many reads override it.
+    fn read_io_bytes(&mut self, maddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        maddr.checked_add(buf.len() as u64).ok_or(Errno::EINVAL)?;
+        let mut at = 0usize;
+        while at < buf.len() {
+            let addr = maddr + at as u64;
+            let width = io_access_width(addr, buf.len() - at);
+            let v = self.read_io(addr, width)?;
+            let n = usize::from(width);
+            buf[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+            at += n;
+        }
+        Ok(())
     }
 
     /// `XEN_DOMCTL_getdomaininfo` for exactly `domid` (an answer about another domain, as

@@ -95,6 +95,17 @@ impl Dom0Hypervisor {
             .map_err(|(_, e)| e)
     }
 
+    /// Maps the page of I/O memory holding `maddr` at the window (read-only, uncached, not
+    /// executable; the hypervisor refuses anything but I/O memory) and returns the virtual
+    /// address of `maddr` in it. The caller unmaps it with [`Self::unmap_window`].
+    fn map_io(&self, maddr: u64) -> Result<u64, Errno> {
+        const PCD_PWT: u64 = (1 << 4) | (1 << 3);
+        const NX: u64 = 1 << 63;
+        let pte = (maddr & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | PTE_ACCESSED | PCD_PWT | NX;
+        self.set_window(pte, DomId::IO)?;
+        Ok(self.window_va + (maddr & 0xFFF))
+    }
+
     fn unmap_window(&self) -> Result<(), Errno> {
         self.set_window(0, DomId::SELF)?;
         let op = MmuextOp::new(MMUEXT_INVLPG_LOCAL, self.window_va, 0);
@@ -151,24 +162,36 @@ impl Hypervisor for Dom0Hypervisor {
         if !matches!(width, 1 | 2 | 4 | 8) || !maddr.is_multiple_of(w) {
             return Err(Errno::EINVAL);
         }
-        // Read-only, uncached, not executable; the hypervisor refuses anything but I/O memory.
-        const PCD_PWT: u64 = (1 << 4) | (1 << 3);
-        const NX: u64 = 1 << 63;
-        let pte = (maddr & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | PTE_ACCESSED | PCD_PWT | NX;
-        self.set_window(pte, DomId::IO)?;
-        let at = self.window_va + (maddr & 0xFFF);
-        // SAFETY: the window VA now maps the device page (the hypervisor accepted the PTE);
-        // an aligned volatile read of `width` bytes stays within it.
-        let v = unsafe {
-            match width {
-                1 => u64::from(core::ptr::read_volatile(at as *const u8)),
-                2 => u64::from(core::ptr::read_volatile(at as *const u16)),
-                4 => u64::from(core::ptr::read_volatile(at as *const u32)),
-                _ => core::ptr::read_volatile(at as *const u64),
-            }
-        };
+        let at = self.map_io(maddr)?;
+        // SAFETY: `map_io` mapped the page of `maddr` at the window; an aligned access of
+        // `width` bytes stays within it.
+        let v = unsafe { read_mapped(at, width) };
         self.unmap_window()?;
         Ok(v)
+    }
+
+    /// One mapping per page: firmware tables are read thousands of bytes at a time.
+    fn read_io_bytes(&mut self, maddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        maddr.checked_add(buf.len() as u64).ok_or(Errno::EINVAL)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let page_at = maddr + done as u64;
+            let in_page = ((PAGE_SIZE - (page_at & 0xFFF)) as usize).min(buf.len() - done);
+            let va = self.map_io(page_at)?;
+            let mut off = 0usize;
+            while off < in_page {
+                let width = dom0_tools::hv::io_access_width(page_at + off as u64, in_page - off);
+                let n = usize::from(width);
+                // SAFETY: `map_io` mapped the page of `page_at` at the window; this aligned
+                // access of `width` bytes ends within `in_page`, so within that page.
+                let v = unsafe { read_mapped(va + off as u64, width) };
+                buf[done + off..done + off + n].copy_from_slice(&v.to_le_bytes()[..n]);
+                off += n;
+            }
+            self.unmap_window()?;
+            done += in_page;
+        }
+        Ok(())
     }
 
     fn mmuext_foreign(&mut self, domid: DomId, op: &MmuextOp) -> Result<(), Errno> {
@@ -251,6 +274,23 @@ impl Hypervisor for Dom0Hypervisor {
             crate::time::wait_any(RELAX_NS);
         } else {
             let _ = guest::sched_yield();
+        }
+    }
+}
+
+/// A volatile read of `width` bytes (1, 2, 4 or 8) at `va`.
+///
+/// # Safety
+/// `va` is aligned to `width` and the `width` bytes there are mapped readable (the window,
+/// mapped by `Dom0Hypervisor::map_io`).
+unsafe fn read_mapped(va: u64, width: u8) -> u64 {
+    // SAFETY: the caller guarantees an aligned, mapped access of `width` bytes.
+    unsafe {
+        match width {
+            1 => u64::from(core::ptr::read_volatile(va as *const u8)),
+            2 => u64::from(core::ptr::read_volatile(va as *const u16)),
+            4 => u64::from(core::ptr::read_volatile(va as *const u32)),
+            _ => core::ptr::read_volatile(va as *const u64),
         }
     }
 }
