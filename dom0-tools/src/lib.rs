@@ -12,6 +12,7 @@ extern crate alloc;
 /// without the toolstack); these are their paths here.
 pub use pv_builder::{build, elf};
 
+pub mod acpi;
 pub mod config;
 pub mod gpt;
 pub mod hv;
