@@ -26,6 +26,7 @@ const HELP: &str = "Commands:
   xenstore-ls [path]       XenStore: also xenstore-read, -write, -rm, -chmod, -list
   xenperf [-r]             the hypervisor's performance counters (-r: reset them)
   devmem ADDRESS [WIDTH]   read device memory (I/O memory only; WIDTH 8, 16, 32, 64 bits)
+  lsdev                    the virtio-mmio devices the ACPI tables describe
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -225,6 +226,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             }
             "xenperf" => self.xenperf(&argv[1..], out),
             "devmem" => devmem::run(self.ts.hypervisor(), &argv[1..], out),
+            "lsdev" => lsdev::run(self.ts.hypervisor(), &argv[1..], out),
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -343,5 +345,6 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
 }
 
 mod devmem;
+pub mod lsdev;
 #[cfg(test)]
 mod tests;
