@@ -27,6 +27,9 @@ const HELP: &str = "Commands:
   xenperf [-r]             the hypervisor's performance counters (-r: reset them)
   devmem ADDRESS [WIDTH]   read device memory (I/O memory only; WIDTH 8, 16, 32, 64 bits)
   lsdev                    the virtio-mmio devices the ACPI tables describe
+  lsblk                    the block devices: disks and their GPT partitions
+  hexdump -C [-s OFF] [-n LEN] DEV   a block device's bytes
+  dd if=SRC of=DST [bs= count= skip= seek=]   copy between devices, /dev/zero, /dev/null
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -227,6 +230,12 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             "xenperf" => self.xenperf(&argv[1..], out),
             "devmem" => devmem::run(self.ts.hypervisor(), &argv[1..], out),
             "lsdev" => lsdev::run(self.ts.hypervisor(), &argv[1..], out),
+            "lsblk" => blockdev::lsblk(self.ts.disks(), out),
+            "hexdump" => blockdev::hexdump(self.ts.disks(), &argv[1..], out),
+            "dd" => {
+                let (hv, disks) = self.ts.hypervisor_and_disks();
+                blockdev::dd(disks, &argv[1..], &mut || hv.now_ns(), out);
+            }
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -344,6 +353,7 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+mod blockdev;
 mod devmem;
 pub mod lsdev;
 #[cfg(test)]

@@ -285,6 +285,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     console_attached: Option<u16>,
     /// VIRQ_DOM_EXC events already acted on ([`Hypervisor::dom_exc_count`]).
     dom_exc_seen: u64,
+    /// dom0's block devices (the machine's disks and their partitions).
+    disks: crate::block::Disks,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -300,7 +302,18 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             consoles: alloc::collections::BTreeMap::new(),
             console_attached: None,
             dom_exc_seen: 0,
+            disks: crate::block::Disks::new(),
         }
+    }
+
+    /// dom0's block devices.
+    pub fn disks(&mut self) -> &mut crate::block::Disks {
+        &mut self.disks
+    }
+
+    /// The hypervisor and the block devices together (a command that times its I/O).
+    pub fn hypervisor_and_disks(&mut self) -> (&mut H, &mut crate::block::Disks) {
+        (&mut self.hv, &mut self.disks)
     }
 
     pub fn hypervisor(&mut self) -> &mut H {

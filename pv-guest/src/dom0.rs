@@ -382,12 +382,61 @@ pub fn run(si: &'static StartInfo) -> ! {
     }
     let initrd = initrd(si);
     match Dom0Hypervisor::new(si) {
-        Ok(hv) => shell(Shell::new(with_store_limits(Toolstack::new(hv, initrd)))),
+        Ok(hv) => {
+            let mut ts = with_store_limits(Toolstack::new(hv, initrd));
+            attach_disks(si, &mut ts);
+            shell(Shell::new(ts))
+        }
         Err(e) => {
             println!("dom0: no foreign-mapping window ({e}); domain building disabled");
             shell(Shell::new(with_store_limits(Toolstack::new(
                 Broken, initrd,
             ))))
+        }
+    }
+}
+
+/// The machine's virtio block devices, as its ACPI tables describe them, started and named
+/// as Linux names them (`vda`, `vdb`, ... in address order), with their GPT partitions.
+fn attach_disks<H: Hypervisor>(si: &StartInfo, ts: &mut Toolstack<'static, H>) {
+    use dom0_tools::acpi::{Polarity, Trigger};
+    use dom0_tools::block::BlockDevice;
+    crate::devices::init(si);
+    let found = match dom0_tools::acpi::find_virtio_mmio(ts.hypervisor()) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("dom0: no devices: {e}");
+            return;
+        }
+    };
+    let mut name = b'a';
+    for dev in &found.devices {
+        // Device ID 2: a block device (the others are not driven yet).
+        if ts.hypervisor().read_io(dev.base + 8, 4) != Ok(2) {
+            continue;
+        }
+        let vd = alloc::format!("vd{}", name as char);
+        let loc = crate::devices::virtio_disk::Location {
+            base: dev.base,
+            size: dev.size,
+            gsi: dev.gsi,
+            level: dev.trigger == Trigger::Level,
+            active_low: dev.polarity == Polarity::Low,
+        };
+        match crate::devices::virtio_disk::VirtioDisk::open(loc) {
+            Ok(disk) => {
+                let (sectors, pirq) = (disk.sectors(), disk.pirq());
+                let parts = match ts.disks().add(&vd, alloc::boxed::Box::new(disk)) {
+                    Ok(n) => alloc::format!("{n} GPT partition(s)"),
+                    Err(e) => alloc::format!("no partitions ({e})"),
+                };
+                println!(
+                    "dom0: {vd}: virtio-blk at {:#x}, GSI {} {} {} as pirq {pirq}: {sectors} sectors, {parts}",
+                    dev.base, dev.gsi, dev.trigger, dev.polarity
+                );
+                name += 1;
+            }
+            Err(e) => println!("dom0: virtio-blk at {:#x}: {e}", dev.base),
         }
     }
 }

@@ -35,6 +35,8 @@ mod control;
 #[cfg(target_os = "none")]
 mod dom0;
 #[cfg(target_os = "none")]
+mod devices;
+#[cfg(target_os = "none")]
 mod domu;
 #[cfg(target_os = "none")]
 mod entry;

@@ -10,6 +10,7 @@ mod boot;
 mod console;
 mod crash;
 mod devices;
+mod dom0_disk;
 mod domu;
 mod events;
 mod exhaustion;

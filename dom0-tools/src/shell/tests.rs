@@ -111,7 +111,8 @@ fn xenperf_shows_the_hypervisors_counters() {
                 "heap_free_bytes",
                 "irqoff_max_ns",
                 "free_frames",
-                "console_rx_irqs"
+                "console_rx_irqs",
+                "device_irqs"
             ],
             "{out}"
         );

@@ -1,6 +1,6 @@
 //! `XEN_SYSCTL_perfc_op`: the hypervisor's counters for the toolstack (Xen's xenperf
 //! interface): gauges (the heap's bytes in use and free, free frames), the console's receive
-//! interrupts so far, and the longest stretch the hypervisor ran with interrupts off, which
+//! interrupts and the device interrupts delivered to dom0 (`crate::irq`) so far, and the longest stretch the hypervisor ran with interrupts off, which
 //! `PERFCOP_reset` zeroes (the others stay).
 
 use crate::mm::{guest_copy, machine::Machine};
@@ -10,15 +10,16 @@ use guest_abi::sysctl::{
 };
 
 /// The counters' names, in the order of their values.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 6] = [
     "heap_used_bytes",
     "heap_free_bytes",
     "irqoff_max_ns",
     "free_frames",
     "console_rx_irqs",
+    "device_irqs",
 ];
 
-fn values() -> [u32; 5] {
+fn values() -> [u32; 6] {
     let (used, free) = crate::heap::usage();
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     [
@@ -27,6 +28,7 @@ fn values() -> [u32; 5] {
         clamp(crate::arch::irqoff::max_ns()),
         clamp(crate::phys::frames::free_count()),
         clamp(crate::console::rx_irqs()),
+        clamp(crate::irq::line::taken()),
     ]
 }
 

@@ -1,0 +1,15 @@
+//! dom0's devices: the machine's virtio-mmio devices as ACPI describes them, driven with the
+//! `virtio-drivers` crate. Their registers are mapped through the PV MMU as I/O memory
+//! (`DOMID_IO`, uncached), their DMA buffers are dom0's own frames at their machine addresses
+//! ([`dma`]), and their interrupts arrive as event channels bound to pirqs ([`pirq`]).
+
+pub mod dma;
+pub mod pirq;
+pub mod virtio_disk;
+
+use guest_abi::start_info::StartInfo;
+
+/// Records what the DMA layer needs of our memory (call once, before any driver).
+pub fn init(si: &StartInfo) {
+    dma::init(si);
+}
