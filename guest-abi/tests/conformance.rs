@@ -330,6 +330,27 @@ fn layouts(k: &mut Checks) {
     );
     // physdev.h
     layout!(k, "physdev_set_iopl", PhysdevSetIopl, [iopl]);
+    layout!(
+        k,
+        "physdev_irq_status_query",
+        PhysdevIrqStatusQuery,
+        [irq, flags]
+    );
+    layout!(k, "physdev_eoi", PhysdevEoi, [irq]);
+    layout!(
+        k,
+        "physdev_map_pirq",
+        PhysdevMapPirq,
+        [domid, type => kind, index, pirq, bus, devfn, entry_nr, table_base]
+    );
+    layout!(k, "physdev_unmap_pirq", PhysdevUnmapPirq, [domid, pirq]);
+    layout!(
+        k,
+        "physdev_setup_gsi",
+        PhysdevSetupGsi,
+        [gsi, triggering, polarity]
+    );
+    layout!(k, "physdev_get_free_pirq", PhysdevGetFreePirq, [type => kind, pirq]);
     // version.h
     layout!(k, "xen_feature_info", XenFeatureInfo, [submap_idx, submap]);
     layout!(
@@ -692,6 +713,20 @@ fn layouts(k: &mut Checks) {
     layout!(k, "blkif_response", BlkifResponse, [id, operation, status]);
     layout!(
         k,
+        "blkif_request_indirect",
+        BlkifRequestIndirect,
+        [
+            operation,
+            indirect_op,
+            nr_segments,
+            id,
+            sector_number,
+            handle,
+            indirect_grefs
+        ]
+    );
+    layout!(
+        k,
         "netif_tx_request",
         NetifTxRequest,
         [gref, offset, flags, id, size]
@@ -906,6 +941,21 @@ fn constants(k: &mut Checks) {
         VCPU_SSHOTTMR_future => VCPU_SSHOTTMR_FUTURE,
         XEN_RUNSTATE_UPDATE => XEN_RUNSTATE_UPDATE,
         PHYSDEVOP_set_iopl => PHYSDEVOP_SET_IOPL,
+        PHYSDEVOP_irq_status_query => PHYSDEVOP_IRQ_STATUS_QUERY,
+        PHYSDEVOP_eoi => PHYSDEVOP_EOI,
+        PHYSDEVOP_map_pirq => PHYSDEVOP_MAP_PIRQ,
+        PHYSDEVOP_unmap_pirq => PHYSDEVOP_UNMAP_PIRQ,
+        PHYSDEVOP_pirq_eoi_gmfn_v1 => PHYSDEVOP_PIRQ_EOI_GMFN_V1,
+        PHYSDEVOP_setup_gsi => PHYSDEVOP_SETUP_GSI,
+        PHYSDEVOP_get_free_pirq => PHYSDEVOP_GET_FREE_PIRQ,
+        PHYSDEVOP_pirq_eoi_gmfn_v2 => PHYSDEVOP_PIRQ_EOI_GMFN_V2,
+        MAP_PIRQ_TYPE_MSI => MAP_PIRQ_TYPE_MSI,
+        MAP_PIRQ_TYPE_GSI => MAP_PIRQ_TYPE_GSI,
+        MAP_PIRQ_TYPE_UNKNOWN => MAP_PIRQ_TYPE_UNKNOWN,
+        MAP_PIRQ_TYPE_MSI_SEG => MAP_PIRQ_TYPE_MSI_SEG,
+        MAP_PIRQ_TYPE_MULTI_MSI => MAP_PIRQ_TYPE_MULTI_MSI,
+        XENIRQSTAT_needs_eoi => XENIRQSTAT_NEEDS_EOI,
+        XENIRQSTAT_shared => XENIRQSTAT_SHARED,
     );
     consts!(k,
         XENVER_version => XENVER_VERSION, XENVER_extraversion => XENVER_EXTRAVERSION,
@@ -1136,6 +1186,7 @@ fn constants(k: &mut Checks) {
         BLKIF_OP_FLUSH_DISKCACHE => BLKIF_OP_FLUSH_DISKCACHE,
         BLKIF_OP_DISCARD => BLKIF_OP_DISCARD, BLKIF_OP_INDIRECT => BLKIF_OP_INDIRECT,
         BLKIF_MAX_SEGMENTS_PER_REQUEST => BLKIF_MAX_SEGMENTS_PER_REQUEST,
+        BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST => BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
         BLKIF_RSP_OKAY => BLKIF_RSP_OKAY, BLKIF_RSP_ERROR => BLKIF_RSP_ERROR,
         BLKIF_RSP_EOPNOTSUPP => BLKIF_RSP_EOPNOTSUPP,
         VDISK_CDROM => VDISK_CDROM, VDISK_REMOVABLE => VDISK_REMOVABLE,

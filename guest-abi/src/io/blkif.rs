@@ -18,6 +18,10 @@ pub const BLKIF_OP_DISCARD: u8 = 5;
 pub const BLKIF_OP_INDIRECT: u8 = 6;
 /// Segments in a direct request.
 pub const BLKIF_MAX_SEGMENTS_PER_REQUEST: usize = 11;
+/// Grant pages of segments an indirect request may name.
+pub const BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST: usize = 8;
+/// Segments (`BlkifRequestSegment`, 8 B) in one indirect page.
+pub const BLKIF_SEGMENTS_PER_INDIRECT_PAGE: usize = 4096 / 8;
 /// Response status: success.
 pub const BLKIF_RSP_OKAY: i16 = 0;
 /// Response status: error.
@@ -71,6 +75,35 @@ pub struct BlkifRequest {
     pub seg: [BlkifRequestSegment; BLKIF_MAX_SEGMENTS_PER_REQUEST],
 }
 
+/// An indirect block request (`blkif_request_indirect`, 64 B on x86_64, in a 112-byte
+/// ring slot): its segments are in the pages `indirect_grefs` grant, 512 to a page.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct BlkifRequestIndirect {
+    /// `BLKIF_OP_INDIRECT`.
+    pub operation: u8,
+    /// `BLKIF_OP_READ` or `BLKIF_OP_WRITE`.
+    pub indirect_op: u8,
+    /// Segments in all.
+    pub nr_segments: u16,
+    /// Padding.
+    pub _pad1: u32,
+    /// Front-end private id, echoed in the response.
+    pub id: u64,
+    /// Start sector (512-byte units).
+    pub sector_number: u64,
+    /// Virtual device handle.
+    pub handle: u16,
+    /// Padding.
+    pub _pad2: u16,
+    /// Grants of the pages holding the segments.
+    pub indirect_grefs: [GrantRef; BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST],
+    /// Padding (x86_64).
+    pub _pad3: u32,
+}
+
 /// A block response (`blkif_response`, 16 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -94,6 +127,17 @@ assert_eq_size!(BlkifRequest, [u8; 112]);
 const_assert_eq!(core::mem::offset_of!(BlkifRequest, id), 8);
 const_assert_eq!(core::mem::offset_of!(BlkifRequest, sector_number), 16);
 const_assert_eq!(core::mem::offset_of!(BlkifRequest, seg), 24);
+assert_eq_size!(BlkifRequestIndirect, [u8; 64]);
+const_assert_eq!(core::mem::offset_of!(BlkifRequestIndirect, id), 8);
+const_assert_eq!(
+    core::mem::offset_of!(BlkifRequestIndirect, sector_number),
+    16
+);
+const_assert_eq!(core::mem::offset_of!(BlkifRequestIndirect, handle), 24);
+const_assert_eq!(
+    core::mem::offset_of!(BlkifRequestIndirect, indirect_grefs),
+    28
+);
 assert_eq_size!(BlkifResponse, [u8; 16]);
 const_assert_eq!(core::mem::offset_of!(BlkifResponse, operation), 8);
 const_assert_eq!(core::mem::offset_of!(BlkifResponse, status), 10);
