@@ -33,6 +33,45 @@ pub fn io_access_width(addr: u64, left: usize) -> u8 {
         .unwrap_or(1)
 }
 
+/// One piece of a grant copy between our memory and a page another domain granted us:
+/// bytes `offset..offset + buf.len()` of page `gref` of `domid` (within the page).
+pub enum GrantCopy<'a> {
+    /// From the granted page into `buf`.
+    FromGuest {
+        domid: DomId,
+        gref: u32,
+        offset: u16,
+        buf: &'a mut [u8],
+    },
+    /// From `buf` into the granted page.
+    ToGuest {
+        domid: DomId,
+        gref: u32,
+        offset: u16,
+        buf: &'a [u8],
+    },
+}
+
+impl GrantCopy<'_> {
+    /// (domain, grant, offset, length) of the granted side.
+    pub fn target(&self) -> (DomId, u32, u16, usize) {
+        match self {
+            GrantCopy::FromGuest {
+                domid,
+                gref,
+                offset,
+                buf,
+            } => (*domid, *gref, *offset, buf.len()),
+            GrantCopy::ToGuest {
+                domid,
+                gref,
+                offset,
+                buf,
+            } => (*domid, *gref, *offset, buf.len()),
+        }
+    }
+}
+
 /// The hypervisor as seen from dom0's toolstack.
 pub trait Hypervisor {
     /// `HYPERVISOR_domctl`: `op` is updated in place with the hypervisor's answer.
@@ -135,6 +174,14 @@ pub trait Hypervisor {
             at += n;
         }
         Ok(())
+    }
+
+    /// `GNTTABOP_copy` of each of `ops` (in order), its `GNTST_*` status in `status` (as
+    /// long as `ops`); `Err` only if the operation as a whole could not be issued. A piece
+    /// reaching past its page is `GNTST_bad_copy_arg` without being tried.
+    fn grant_copy(&mut self, ops: &mut [GrantCopy<'_>], status: &mut [i16]) -> Result<(), Errno> {
+        let _ = (ops, status);
+        Err(Errno::ENOSYS)
     }
 
     /// `XEN_DOMCTL_getdomaininfo` for exactly `domid` (an answer about another domain, as

@@ -13,6 +13,7 @@ extern crate alloc;
 pub use pv_builder::{build, elf};
 
 pub mod acpi;
+pub mod blkback;
 pub mod block;
 pub mod config;
 pub mod gpt;

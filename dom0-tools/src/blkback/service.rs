@@ -1,0 +1,329 @@
+//! Serving a connected ring: every request the front end published is read from a copy of
+//! its ring pages (grant copy), checked ([`super::request`]), done against the disk with its
+//! data grant-copied to or from the front end's pages, and answered in the slot it came in;
+//! then `rsp_prod` is published and the front end notified. A front end cannot make dom0
+//! do more than one ring's worth of requests per pass, nor read or write outside its disk.
+
+use super::request::{self, Parsed, Refusal, Request, Segment};
+use super::ring::{self, PAGE, REQ_EVENT, REQ_PROD, RSP_PROD, SLOT};
+use crate::block::{BlockDevice, SECTOR};
+use crate::hv::{GrantCopy, Hypervisor};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use guest_abi::grant_table::GntStatus;
+use guest_abi::io::blkif::BLKIF_RSP_OKAY;
+use guest_abi::types::DomId;
+
+/// Largest request (bytes of data) a front end may make: the advertised indirect maximum.
+pub const MAX_INDIRECT_SEGMENTS: u16 = 256;
+
+/// A connected ring's back-end state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ring {
+    pub domid: DomId,
+    /// The ring pages' grants, in order.
+    pub grefs: Vec<u32>,
+    /// Slots.
+    pub entries: u32,
+    /// Next request to take.
+    pub req_cons: u32,
+    /// Responses produced (published).
+    pub rsp_prod: u32,
+}
+
+/// How a pass went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    /// Responses were published: notify the front end.
+    pub published: bool,
+    /// Requests are left for the next pass.
+    pub more: bool,
+}
+
+/// What the passes did, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Done {
+    pub requests: u64,
+    pub errors: u64,
+    pub sectors_read: u64,
+    pub sectors_written: u64,
+    pub flushes: u64,
+}
+
+impl Ring {
+    /// A ring of `grefs` pages of `domid`, as the front end initialised it (indices 0).
+    pub fn new(domid: DomId, grefs: Vec<u32>) -> Ring {
+        let entries = ring::entries(grefs.len());
+        Ring {
+            domid,
+            grefs,
+            entries,
+            req_cons: 0,
+            rsp_prod: 0,
+        }
+    }
+
+    fn copy<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        ops: &mut [GrantCopy<'_>],
+    ) -> Result<(), String> {
+        let mut st = vec![0i16; ops.len()];
+        hv.grant_copy(ops, &mut st)
+            .map_err(|e| format!("grant copy: {e}"))?;
+        match st.iter().find(|&&s| s != GntStatus::OKAY.0) {
+            Some(s) => Err(format!("grant copy of a ring page: status {s}")),
+            None => Ok(()),
+        }
+    }
+
+    /// A copy of the ring pages.
+    fn read_ring<H: Hypervisor + ?Sized>(&self, hv: &mut H) -> Result<Vec<u8>, String> {
+        let mut bytes = vec![0u8; self.grefs.len() * PAGE];
+        let mut ops: Vec<GrantCopy<'_>> = bytes
+            .chunks_mut(PAGE)
+            .zip(&self.grefs)
+            .map(|(buf, &gref)| GrantCopy::FromGuest {
+                domid: self.domid,
+                gref,
+                offset: 0,
+                buf,
+            })
+            .collect();
+        self.copy(hv, &mut ops)?;
+        Ok(bytes)
+    }
+
+    /// Writes `data` at byte `at` of the ring (split at page boundaries).
+    fn write_ring_ops<'a>(&self, at: usize, data: &'a [u8], ops: &mut Vec<GrantCopy<'a>>) {
+        let mut done = 0;
+        while done < data.len() {
+            let pos = at + done;
+            let (page, off) = (pos / PAGE, pos % PAGE);
+            let n = (PAGE - off).min(data.len() - done);
+            if let Some(&gref) = self.grefs.get(page) {
+                ops.push(GrantCopy::ToGuest {
+                    domid: self.domid,
+                    gref,
+                    offset: off as u16,
+                    buf: &data[done..done + n],
+                });
+            }
+            done += n;
+        }
+    }
+
+    /// Serves what is on the ring, at most one ring's worth of requests: a front end that
+    /// keeps producing is served again at the next pass (`more`), not now. `Err` names why
+    /// the ring cannot be served any more (the device is then disconnected).
+    pub fn serve<H: Hypervisor + ?Sized>(
+        &mut self,
+        hv: &mut H,
+        disk: &mut dyn BlockDevice,
+        max_indirect: u16,
+        done: &mut Done,
+    ) -> Result<Served, String> {
+        let mut served = Served::default();
+        let mut budget = self.entries;
+        // Each round either takes requests or finds none; a front end moving its index back
+        // and forth between our reads cannot keep us here.
+        for _ in 0..4 {
+            let bytes = self.read_ring(hv)?;
+            let req_prod = ring::read_u32(&bytes, REQ_PROD);
+            let n = ring::unconsumed(req_prod, self.req_cons, self.rsp_prod, self.entries)
+                .ok_or_else(|| {
+                    format!(
+                        "impossible ring indices: req_prod {req_prod}, ours req_cons {} rsp_prod {} of {} slots",
+                        self.req_cons, self.rsp_prod, self.entries
+                    )
+                })?;
+            if n == 0 {
+                // Nothing left: ask for a notification at the next request, then look once
+                // more for one that came in meanwhile.
+                let ev = self.req_cons.wrapping_add(1).to_le_bytes();
+                let mut ops = Vec::new();
+                self.write_ring_ops(REQ_EVENT, &ev, &mut ops);
+                self.copy(hv, &mut ops)?;
+                let mut prod = [0u8; 4];
+                let mut ops = [GrantCopy::FromGuest {
+                    domid: self.domid,
+                    gref: self.grefs[0],
+                    offset: REQ_PROD as u16,
+                    buf: &mut prod,
+                }];
+                self.copy(hv, &mut ops)?;
+                if u32::from_le_bytes(prod) == self.req_cons {
+                    return Ok(served);
+                }
+                continue;
+            }
+            if budget == 0 {
+                served.more = true;
+                return Ok(served);
+            }
+            let n = n.min(budget);
+            budget -= n;
+            let mut responses: Vec<(u32, [u8; 16])> = Vec::new();
+            for _ in 0..n {
+                let at = ring::slot_offset(self.req_cons, self.entries);
+                let p = request::parse(&bytes[at..at + SLOT], max_indirect);
+                let status = self.execute(hv, disk, &p, max_indirect, done);
+                done.requests += 1;
+                if status != BLKIF_RSP_OKAY {
+                    done.errors += 1;
+                }
+                responses.push((
+                    self.rsp_prod,
+                    ring::response_bytes(p.id, p.operation, status),
+                ));
+                self.req_cons = self.req_cons.wrapping_add(1);
+                self.rsp_prod = self.rsp_prod.wrapping_add(1);
+            }
+            // The responses, then the producer index that publishes them.
+            let prod = self.rsp_prod.to_le_bytes();
+            let mut ops = Vec::new();
+            for (idx, r) in &responses {
+                self.write_ring_ops(ring::slot_offset(*idx, self.entries), r, &mut ops);
+            }
+            self.write_ring_ops(RSP_PROD, &prod, &mut ops);
+            self.copy(hv, &mut ops)?;
+            served.published = true;
+        }
+        served.more = true;
+        Ok(served)
+    }
+
+    /// Does one request; its response status.
+    fn execute<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        disk: &mut dyn BlockDevice,
+        p: &Parsed,
+        max_indirect: u16,
+        done: &mut Done,
+    ) -> i16 {
+        let r = match &p.request {
+            Err(refusal) => return refusal.status(),
+            Ok(r) => r,
+        };
+        let (write, sector, segments) = match r {
+            Request::Flush => {
+                done.flushes += 1;
+                return match disk.flush() {
+                    Ok(()) => BLKIF_RSP_OKAY,
+                    Err(_) => Refusal::Invalid.status(),
+                };
+            }
+            Request::Rw {
+                write,
+                sector,
+                segments,
+            } => (*write, *sector, segments.clone()),
+            Request::Indirect {
+                write,
+                sector,
+                count,
+                pages,
+            } => match self.indirect_segments(hv, pages, *count, max_indirect) {
+                Ok(s) => (*write, *sector, s),
+                Err(r) => return r.status(),
+            },
+        };
+        match self.transfer(hv, disk, write, sector, &segments) {
+            Ok(n) => {
+                if write {
+                    done.sectors_written += n;
+                } else {
+                    done.sectors_read += n;
+                }
+                BLKIF_RSP_OKAY
+            }
+            Err(r) => r.status(),
+        }
+    }
+
+    fn indirect_segments<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        pages: &[u32],
+        count: u16,
+        max_indirect: u16,
+    ) -> Result<Vec<Segment>, Refusal> {
+        if count > max_indirect {
+            return Err(Refusal::Invalid);
+        }
+        let need = usize::from(count) * 8;
+        let mut bytes = vec![0u8; need];
+        let mut ops: Vec<GrantCopy<'_>> = bytes
+            .chunks_mut(PAGE)
+            .zip(pages)
+            .map(|(buf, &gref)| GrantCopy::FromGuest {
+                domid: self.domid,
+                gref,
+                offset: 0,
+                buf,
+            })
+            .collect();
+        let mut st = vec![0i16; ops.len()];
+        hv.grant_copy(&mut ops, &mut st)
+            .map_err(|_| Refusal::Invalid)?;
+        if st.iter().any(|&s| s != GntStatus::OKAY.0) {
+            return Err(Refusal::Invalid);
+        }
+        request::indirect_segments(&bytes, count)
+    }
+
+    /// Moves the data of `segments` between the disk (from `sector` on) and the front end's
+    /// pages; the sectors moved.
+    fn transfer<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        disk: &mut dyn BlockDevice,
+        write: bool,
+        sector: u64,
+        segments: &[Segment],
+    ) -> Result<u64, Refusal> {
+        let total =
+            request::check_bounds(segments, sector, disk.sectors(), write, disk.read_only())?;
+        let mut data = vec![0u8; total as usize * SECTOR];
+        if !write {
+            disk.read(sector, &mut data).map_err(|_| Refusal::Invalid)?;
+        }
+        let mut st = vec![0i16; segments.len()];
+        {
+            let mut rest: &mut [u8] = &mut data;
+            let mut ops = Vec::with_capacity(segments.len());
+            for s in segments {
+                let (chunk, tail) = rest.split_at_mut(s.sectors() as usize * SECTOR);
+                rest = tail;
+                let offset = u16::from(s.first) * SECTOR as u16;
+                ops.push(if write {
+                    GrantCopy::FromGuest {
+                        domid: self.domid,
+                        gref: s.gref,
+                        offset,
+                        buf: chunk,
+                    }
+                } else {
+                    GrantCopy::ToGuest {
+                        domid: self.domid,
+                        gref: s.gref,
+                        offset,
+                        buf: &*chunk,
+                    }
+                });
+            }
+            hv.grant_copy(&mut ops, &mut st)
+                .map_err(|_| Refusal::Invalid)?;
+        }
+        if st.iter().any(|&s| s != GntStatus::OKAY.0) {
+            return Err(Refusal::Invalid);
+        }
+        if write {
+            disk.write(sector, &data).map_err(|_| Refusal::Invalid)?;
+        }
+        Ok(total)
+    }
+}
