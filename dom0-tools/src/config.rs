@@ -26,6 +26,7 @@
 //!
 //! `xl create <cfg> KEY=VALUE...` overrides: see [`DomainConfig::parse_with_overrides`].
 
+pub mod disk;
 mod get;
 mod lexer;
 mod limits;
