@@ -206,6 +206,17 @@ impl Disks {
             .collect()
     }
 
+    /// Where device `name` (with or without `/dev/`) lies: (disk index, first sector,
+    /// sectors, read-only).
+    pub fn extent(&self, name: &str) -> Option<(usize, u64, u64, bool)> {
+        let name = name.strip_prefix("/dev/").unwrap_or(name);
+        let node = self.names.iter().find(|(n, _)| n == name)?.1;
+        Some(match node {
+            Node::Disk(i) => (i, 0, self.disks[i].sectors(), self.disks[i].read_only()),
+            Node::Part(p) => (p.disk, p.first, p.sectors, self.disks[p.disk].read_only()),
+        })
+    }
+
     /// The device `name` (with or without `/dev/`), as a [`Device`] to read and write.
     pub fn open(&mut self, name: &str) -> Option<Device<'_>> {
         let name = name.strip_prefix("/dev/").unwrap_or(name);

@@ -6,6 +6,7 @@
 //! table is [`COMMANDS`] (usage text) and [`Toolstack::dispatch`] (handlers).
 
 mod args;
+mod block;
 mod console;
 mod control;
 mod create;
@@ -73,6 +74,9 @@ pub enum Cmd {
     SchedCredit,
     Console,
     Trigger,
+    BlockAttach,
+    BlockDetach,
+    BlockList,
     Help,
 }
 
@@ -245,6 +249,28 @@ HVM guests and are refused.\n",
         cmd: Cmd::Trigger,
     },
     Command {
+        name: "block-attach",
+        summary: "Create a new virtual block device",
+        usage: "Usage: xl block-attach <Domain> <disk-spec-component(s)>...\n\n\
+Give a running domain another disk, e.g. `xl block-attach 1 phy:/dev/vda3,xvdb,w`\n\
+(Xen's disk-spec syntax; the target is one of dom0's block devices, `lsblk`).\n",
+        cmd: Cmd::BlockAttach,
+    },
+    Command {
+        name: "block-detach",
+        summary: "Destroy a domain's virtual block device",
+        usage: "Usage: xl block-detach <Domain> <DevId>\n\n\
+Take a disk (its vdev, e.g. xvdb, or device number, e.g. 51728) away from a domain:\n\
+the back end closes and waits for the front end to let go.\n",
+        cmd: Cmd::BlockDetach,
+    },
+    Command {
+        name: "block-list",
+        summary: "List virtual block devices for a domain",
+        usage: "Usage: xl block-list <Domain(s)>\n\nList the disks of each domain.\n",
+        cmd: Cmd::BlockList,
+    },
+    Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
@@ -287,6 +313,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     dom_exc_seen: u64,
     /// dom0's block devices (the machine's disks and their partitions).
     disks: crate::block::Disks,
+    /// Virtual disks served to domains, by (domain, device id).
+    vbds: alloc::collections::BTreeMap<(u16, u32), block::VbdBack>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -303,6 +331,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             console_attached: None,
             dom_exc_seen: 0,
             disks: crate::block::Disks::new(),
+            vbds: alloc::collections::BTreeMap::new(),
         }
     }
 
@@ -386,6 +415,9 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             (Cmd::SchedCredit, _) => self.sched_credit(rest, out),
             (Cmd::Console, [dom]) => self.console_cmd(dom, out),
             (Cmd::Trigger, _) => self.trigger(rest, out),
+            (Cmd::BlockAttach, _) => self.block_attach(rest, out),
+            (Cmd::BlockDetach, _) => self.block_detach(rest, out),
+            (Cmd::BlockList, _) => self.block_list(rest, out),
             (Cmd::Help, []) => {
                 let _ = out.write_str(&usage());
                 Ok(())

@@ -194,6 +194,14 @@ impl Hypervisor for Dom0Hypervisor {
         Ok(())
     }
 
+    fn grant_copy(
+        &mut self,
+        ops: &mut [dom0_tools::hv::GrantCopy<'_>],
+        status: &mut [i16],
+    ) -> Result<(), Errno> {
+        grant_copy(ops, status)
+    }
+
     fn mmuext_foreign(&mut self, domid: DomId, op: &MmuextOp) -> Result<(), Errno> {
         // SAFETY: operations on another domain's tables (pin/unpin) do not change our mappings.
         unsafe { guest::mmuext_op(core::slice::from_ref(op), domid) }
@@ -298,6 +306,94 @@ unsafe fn read_mapped(va: u64, width: u8) -> u64 {
 /// The longest [`Hypervisor::relax`] blocks.
 const RELAX_NS: u64 = 1_000_000;
 
+/// Pieces of our side of a grant copy per hypercall.
+const COPY_BATCH: usize = 64;
+
+/// `GNTTABOP_copy` of `ops`: each piece's local side split where our buffer crosses into
+/// another frame (our memory is not machine-contiguous), batched; a piece's status is its
+/// first failing part's.
+fn grant_copy(ops: &mut [dom0_tools::hv::GrantCopy<'_>], status: &mut [i16]) -> Result<(), Errno> {
+    use dom0_tools::hv::GrantCopy as G;
+    use guest_abi::grant_table::{
+        GntStatus, GnttabCopy, GnttabCopyPtr, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTTABOP_COPY,
+    };
+    // (index of the piece, the hypercall's operation)
+    let mut batch: alloc::vec::Vec<(usize, GnttabCopy)> = alloc::vec::Vec::new();
+    let flush = |batch: &mut alloc::vec::Vec<(usize, GnttabCopy)>, status: &mut [i16]| {
+        let mut raw: alloc::vec::Vec<GnttabCopy> = batch.iter().map(|b| b.1).collect();
+        // SAFETY: every local frame named is one of ours behind a buffer the caller lent us
+        // for this call (a data page, written only where the piece says); the hypervisor
+        // checks every frame and grant.
+        let r = unsafe { guest::grant_table_op(GNTTABOP_COPY, &mut raw) };
+        for ((i, _), op) in batch.iter().zip(&raw) {
+            if status[*i] == GntStatus::OKAY.0 {
+                status[*i] = if r.is_ok() {
+                    op.status
+                } else {
+                    GntStatus::GENERAL_ERROR.0
+                };
+            }
+        }
+        batch.clear();
+        r.map(|_| ())
+    };
+    for (i, op) in ops.iter().enumerate() {
+        status[i] = GntStatus::OKAY.0;
+        let (domid, gref, offset, len) = op.target();
+        if usize::from(offset) + len > PAGE_SIZE as usize {
+            status[i] = GntStatus::BAD_COPY_ARG.0;
+            continue;
+        }
+        let local = match op {
+            G::FromGuest { buf, .. } => buf.as_ptr() as u64,
+            G::ToGuest { buf, .. } => buf.as_ptr() as u64,
+        };
+        let mut done = 0usize;
+        while done < len {
+            let va = local + done as u64;
+            let n = (PAGE_SIZE as usize - (va & 0xFFF) as usize).min(len - done);
+            let Some(maddr) = crate::devices::dma::maddr_of(va) else {
+                status[i] = GntStatus::GENERAL_ERROR.0;
+                break;
+            };
+            let ours = GnttabCopyPtr {
+                u: maddr >> 12,
+                domid: DomId::SELF,
+                offset: (maddr & 0xFFF) as u16,
+                _pad: 0,
+            };
+            let theirs = GnttabCopyPtr {
+                u: u64::from(gref),
+                domid,
+                offset: offset + done as u16,
+                _pad: 0,
+            };
+            let (source, dest, flags) = match op {
+                G::FromGuest { .. } => (theirs, ours, GNTCOPY_SOURCE_GREF),
+                G::ToGuest { .. } => (ours, theirs, GNTCOPY_DEST_GREF),
+            };
+            batch.push((
+                i,
+                GnttabCopy {
+                    source,
+                    dest,
+                    len: n as u16,
+                    flags,
+                    ..Default::default()
+                },
+            ));
+            if batch.len() == COPY_BATCH {
+                flush(&mut batch, status)?;
+            }
+            done += n;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, status)?;
+    }
+    Ok(())
+}
+
 /// A hypervisor that refuses everything: used if the foreign-mapping window cannot be set
 /// up, so that the shell still runs (and `xl create` fails with a clear error).
 struct Broken;
@@ -359,6 +455,8 @@ pub fn run(si: &'static StartInfo) -> ! {
         crate::heap::size() >> 10,
         crate::cmdline::from_raw(&si.cmd_line)
     );
+    // Our memory's machine addresses, for device DMA and grant copies.
+    crate::devices::init(si);
     let (lo, hi) = crate::mm::Space::new(si).mfn_range();
     println!(
         "dom0: memory: {} pages in machine frames {lo:#x}-{hi:#x}",
@@ -384,7 +482,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     match Dom0Hypervisor::new(si) {
         Ok(hv) => {
             let mut ts = with_store_limits(Toolstack::new(hv, initrd));
-            attach_disks(si, &mut ts);
+            attach_disks(&mut ts);
             shell(Shell::new(ts))
         }
         Err(e) => {
@@ -398,10 +496,9 @@ pub fn run(si: &'static StartInfo) -> ! {
 
 /// The machine's virtio block devices, as its ACPI tables describe them, started and named
 /// as Linux names them (`vda`, `vdb`, ... in address order), with their GPT partitions.
-fn attach_disks<H: Hypervisor>(si: &StartInfo, ts: &mut Toolstack<'static, H>) {
+fn attach_disks<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
     use dom0_tools::acpi::{Polarity, Trigger};
     use dom0_tools::block::BlockDevice;
-    crate::devices::init(si);
     let found = match dom0_tools::acpi::find_virtio_mmio(ts.hypervisor()) {
         Ok(d) => d,
         Err(e) => {

@@ -26,18 +26,22 @@ fn dom0_reads_and_writes_the_virtio_disk_by_interrupt_and_names_its_partitions()
         let row = out.lines().find(|l| l.starts_with(&line));
         sys.check(
             row.is_some_and(|r| r.split_whitespace().nth(1) == Some(&p.sectors().to_string())),
-            format!("lsblk: vda{} with {} sectors missing in {out:?}", p.index, p.sectors()),
+            format!(
+                "lsblk: vda{} with {} sectors missing in {out:?}",
+                p.index,
+                p.sectors()
+            ),
         );
     }
     // The GPT header through the device, and the ext4 magic (0xEF53 at byte 1080) of the
     // Linux root through its partition.
     let irqs = sys.xenperf_counter("device_irqs");
     let out = sys.run("hexdump -C -s 512 -n 8 /dev/vda");
-    sys.check(
-        out.contains("|EFI PART|"),
-        format!("GPT header: {out:?}"),
-    );
-    let out = sys.run(&format!("hexdump -C -s 1080 -n 2 /dev/vda{}", disk::LINUX_ROOT));
+    sys.check(out.contains("|EFI PART|"), format!("GPT header: {out:?}"));
+    let out = sys.run(&format!(
+        "hexdump -C -s 1080 -n 2 /dev/vda{}",
+        disk::LINUX_ROOT
+    ));
     sys.check(out.contains("53 ef"), format!("ext4 magic: {out:?}"));
     let after = sys.xenperf_counter("device_irqs");
     sys.check(
@@ -49,25 +53,34 @@ fn dom0_reads_and_writes_the_virtio_disk_by_interrupt_and_names_its_partitions()
         "dd if=/dev/vda of=/dev/vda{} bs=512 count=1 skip=1 seek=3",
         disk::PVTEST
     ));
-    sys.check(
-        out.contains("1+0 records out"),
-        format!("dd: {out:?}"),
-    );
+    sys.check(out.contains("1+0 records out"), format!("dd: {out:?}"));
     let out = sys.run(&format!("hexdump -C -s 1536 -n 8 /dev/vda{}", disk::PVTEST));
-    sys.check(out.contains("|EFI PART|"), format!("written sector: {out:?}"));
+    sys.check(
+        out.contains("|EFI PART|"),
+        format!("written sector: {out:?}"),
+    );
     // Many requests in a row: 4 MiB read to /dev/null.
-    let out = sys.run(&format!("dd if=/dev/vda{} of=/dev/null bs=64k count=64", disk::LINUX_ROOT));
+    let out = sys.run(&format!(
+        "dd if=/dev/vda{} of=/dev/null bs=64k count=64",
+        disk::LINUX_ROOT
+    ));
     sys.check(
         out.contains("64+0 records in") && out.contains("4194304 bytes"),
         format!("dd read: {out:?}"),
     );
     // Bad requests are refused naming why, and the disk still works.
-    let out = sys.run(&format!("dd if=/dev/zero of=/dev/vda{} count=1 seek=99999999", disk::PVTEST));
+    let out = sys.run(&format!(
+        "dd if=/dev/zero of=/dev/vda{} count=1 seek=99999999",
+        disk::PVTEST
+    ));
     sys.check(
         out.contains("past its end"),
         format!("dd past the end: {out:?}"),
     );
     let out = sys.run("hexdump -C -s 512 -n 8 /dev/vda");
-    sys.check(out.contains("|EFI PART|"), format!("after the refusal: {out:?}"));
+    sys.check(
+        out.contains("|EFI PART|"),
+        format!("after the refusal: {out:?}"),
+    );
     list_with_healthy_dom0(&mut sys);
 }

@@ -6,6 +6,7 @@
 
 mod bad_config;
 mod bench_smoke;
+mod blkback;
 mod boot;
 mod console;
 mod crash;

@@ -186,8 +186,8 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     }
 
     /// Reacts to dom0's watch events: each front-end state change moves its back end.
-    fn console_watch_events(&mut self) {
-        for (path, tok) in self.xs.take_events(0) {
+    fn console_watch_events(&mut self, events: &[(String, String)]) {
+        for (path, tok) in events {
             let Some(id) = tok
                 .strip_prefix("console/")
                 .and_then(|s| s.parse::<u16>().ok())
@@ -204,7 +204,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             };
             let peer = self
                 .xs
-                .read(0, &path)
+                .read(0, path)
                 .map_or(XenbusState::Unknown, |v| xenbus::parse(&v));
             let Some(next) = back_step(own, peer) else {
                 continue;
@@ -355,13 +355,16 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         self.console_set_state(id, XenbusState::Closed);
     }
 
-    /// dom0's back ends, once: the xenstore rings and console rings whose event channel was
-    /// signalled (all of them if `all`: a safety net against a lost event), console state
-    /// changes.
+    /// dom0's back ends, once: the xenstore rings, console rings and disks whose event
+    /// channel was signalled (all of them if `all`: a safety net against a lost event), and
+    /// the front ends' state changes.
     pub fn service_backends(&mut self, out: &mut dyn Write, all: bool) {
         self.service_store_rings(all);
-        self.console_watch_events();
+        let events = self.xs.take_events(0);
+        self.console_watch_events(&events);
+        self.vbd_watch_events(&events);
         self.service_consoles(out, all);
+        self.service_vbds(all);
     }
 
     /// `xl console <dom>`: attach to a domain's console (the shell then feeds us its input).

@@ -128,6 +128,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 cfg.name, r.id.0
             ));
         }
+        // Its disks, before anything is built: each must exist in dom0 and be free to give.
+        self.vbd_check_config(u16::MAX, &cfg.disks)
+            .map_err(|e| format!("domain \"{}\": {e}", cfg.name))?;
         let kernel = initrd
             .get(&cfg.kernel)
             .ok_or_else(|| format!("kernel \"{}\" not found in dom0's initrd", cfg.kernel))?;
@@ -357,6 +360,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             vcpus: cfg.maxvcpus,
             online_vcpus: cfg.vcpus,
         })?;
+        for spec in self.vbd_check_config(domid.0, &cfg.disks)? {
+            self.vbd_up(domid, spec)?;
+        }
         self.apply_sched_params(domid, cfg)?;
         if !paused {
             let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);

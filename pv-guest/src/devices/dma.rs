@@ -111,12 +111,10 @@ pub fn map_mmio(maddr: u64, size: usize) -> Result<NonNull<u8>, Errno> {
         let req = MmuUpdate::normal(pte_maddr, pte);
         // SAFETY: the page is a spare slot of the initial region's padding that nothing else
         // uses; the hypervisor maps it only if `frame` is I/O memory dom0 may reach.
-        unsafe { guest::mmu_update(core::slice::from_ref(&req), DomId::IO) }
-            .map_err(|(_, e)| e)?;
+        unsafe { guest::mmu_update(core::slice::from_ref(&req), DomId::IO) }.map_err(|(_, e)| e)?;
         let op = MmuextOp::new(MMUEXT_INVLPG_LOCAL, page_va, 0);
         // SAFETY: flushing our own TLB entry for the page just mapped.
-        unsafe { guest::mmuext_op(core::slice::from_ref(&op), DomId::SELF) }
-            .map_err(|(_, e)| e)?;
+        unsafe { guest::mmuext_op(core::slice::from_ref(&op), DomId::SELF) }.map_err(|(_, e)| e)?;
     }
     *used += pages;
     NonNull::new((va + (maddr & 0xFFF)) as *mut u8).ok_or(Errno::EFAULT)

@@ -55,7 +55,10 @@ impl Pirq {
         };
         guest::physdev_op(&mut map)?;
         let pirq = map.pirq as u32;
-        let mut q = PhysdevIrqStatusQuery { irq: pirq, flags: 0 };
+        let mut q = PhysdevIrqStatusQuery {
+            irq: pirq,
+            flags: 0,
+        };
         guest::physdev_op(&mut q)?;
         let mut b = EvtchnBindPirq {
             pirq,
@@ -80,7 +83,9 @@ impl Pirq {
 
     /// Whether it fired (the mark stays).
     pub fn fired(&self) -> bool {
-        FIRED.get(self.port as usize).is_some_and(|f| f.load(SeqCst))
+        FIRED
+            .get(self.port as usize)
+            .is_some_and(|f| f.load(SeqCst))
     }
 
     /// The driver handled it (and the device lowered its line): unmask a level-triggered line.

@@ -75,10 +75,9 @@ impl VirtioDisk {
         let regs = super::dma::map_mmio(loc.base, loc.size as usize).map_err(OpenError::Map)?;
         // SAFETY: `regs` maps the device's whole register window (header and config space),
         // uncached, for the rest of dom0's life, and nothing else accesses it.
-        let transport = unsafe {
-            MmioTransport::new(regs.cast::<VirtIOHeader>(), loc.size as usize)
-        }
-        .map_err(|_| OpenError::NotABlockDevice)?;
+        let transport =
+            unsafe { MmioTransport::new(regs.cast::<VirtIOHeader>(), loc.size as usize) }
+                .map_err(|_| OpenError::NotABlockDevice)?;
         if transport.device_type() != DeviceType::Block {
             return Err(OpenError::NotABlockDevice);
         }
@@ -130,9 +129,11 @@ impl VirtioDisk {
         let r = unsafe {
             let buf = &mut *page.as_ptr();
             let token = if write {
-                self.blk.write_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+                self.blk
+                    .write_blocks_nb(sector as usize, &mut req, buf, &mut resp)
             } else {
-                self.blk.read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+                self.blk
+                    .read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
             }
             .map_err(|_| BlockError::Io)?;
             self.wait(token);

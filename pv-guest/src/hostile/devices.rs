@@ -35,10 +35,7 @@ pub fn all(t: &Tally) {
         "map an interrupt line for dom0",
         map(DomId::DOM0, MAP_PIRQ_TYPE_GSI, 20),
     );
-    t.refused(
-        "map an MSI",
-        map(DomId::SELF, MAP_PIRQ_TYPE_MSI, 0),
-    );
+    t.refused("map an MSI", map(DomId::SELF, MAP_PIRQ_TYPE_MSI, 0));
     t.refused(
         "set the disk line's trigger mode",
         op(PhysdevSetupGsi {
