@@ -1,7 +1,7 @@
 //! The machine's disk: a virtio-blk device on the virtio-mmio transport, driven by
 //! virtio-drivers, its completions signalled by its interrupt (a pirq, [`super::pirq`]).
-//! Requests go one page at a time through a page-aligned buffer of our own (machine
-//! contiguous by construction), so no request needs a bounce.
+//! Requests go a page at a time through page-aligned buffers of our own (machine contiguous
+//! by construction, so no request needs a bounce), several at the device at once.
 
 use super::dma::Dom0Hal;
 use super::pirq::Pirq;
@@ -36,11 +36,26 @@ pub struct Location {
 #[repr(C, align(4096))]
 struct Page([u8; 4096]);
 
+/// Requests at the device at once: each takes three of the queue's 16 descriptors.
+const IN_FLIGHT: usize = 5;
+
+/// A request slot: its page (machine-contiguous: one aligned page), request and response,
+/// which stay put while the device has them.
+struct Slot {
+    page: Page,
+    req: BlkReq,
+    resp: BlkResp,
+    token: Option<u16>,
+    /// Which page of the transfer, and its length.
+    chunk: usize,
+    len: usize,
+}
+
 /// The disk.
 pub struct VirtioDisk {
     blk: VirtIOBlk<Dom0Hal, MmioTransport<'static>>,
     irq: Pirq,
-    page: Box<Page>,
+    slots: Box<[Slot]>,
     sectors: u64,
     read_only: bool,
 }
@@ -89,7 +104,16 @@ impl VirtioDisk {
         Ok(VirtioDisk {
             blk,
             irq,
-            page: Box::new(Page([0; 4096])),
+            slots: (0..IN_FLIGHT)
+                .map(|_| Slot {
+                    page: Page([0; 4096]),
+                    req: BlkReq::default(),
+                    resp: BlkResp::default(),
+                    token: None,
+                    chunk: 0,
+                    len: 0,
+                })
+                .collect(),
             sectors,
             read_only,
         })
@@ -100,54 +124,126 @@ impl VirtioDisk {
         self.irq.pirq
     }
 
-    /// Waits for the request `token` to complete: sleeps until the device interrupts (or a
-    /// while passes), acknowledges the interrupt at the device, then at the hypervisor.
-    fn wait(&mut self, token: u16) {
-        loop {
-            if self.blk.peek_used() == Some(token) {
-                return;
-            }
-            let deadline = crate::time::now().saturating_add(WAIT_NS);
-            let _ = guest_abi::guest::set_timer_op(deadline);
-            let irq = &self.irq;
-            crate::time::block_until(|| irq.fired() || crate::time::now() >= deadline);
-            if self.irq.take() {
-                self.blk.ack_interrupt();
-                self.irq.done();
-            }
+    /// Sleeps until the device interrupts (or a while passes), then acknowledges the
+    /// interrupt at the device and at the hypervisor.
+    fn wait_interrupt(&mut self) {
+        let deadline = crate::time::now().saturating_add(WAIT_NS);
+        let _ = guest_abi::guest::set_timer_op(deadline);
+        let irq = &self.irq;
+        crate::time::block_until(|| irq.fired() || crate::time::now() >= deadline);
+        if self.irq.take() {
+            self.blk.ack_interrupt();
+            self.irq.done();
         }
     }
 
-    /// One request of at most a page, through our page.
-    fn transfer(&mut self, sector: u64, len: usize, write: bool) -> Result<(), BlockError> {
-        let mut req = BlkReq::default();
-        let mut resp = BlkResp::default();
-        let buf = &mut self.page.0[..len];
-        let page = NonNull::from(&mut *buf);
-        // SAFETY: `req`, `resp` and our page stay untouched until the request completes
-        // (`wait` returns only then) and are passed again to complete it.
-        let r = unsafe {
-            let buf = &mut *page.as_ptr();
-            let token = if write {
-                self.blk
-                    .write_blocks_nb(sector as usize, &mut req, buf, &mut resp)
-            } else {
-                self.blk
-                    .read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+    /// Moves `len` bytes between the disk (from `sector` on) and `data` (`Out`: to the
+    /// disk), a page per request, up to [`IN_FLIGHT`] requests at the device at once.
+    fn transfer(&mut self, sector: u64, len: usize, mut data: Data<'_>) -> Result<(), BlockError> {
+        let chunks = len.div_ceil(4096);
+        let (mut next, mut outstanding) = (0usize, 0usize);
+        let mut failed = None;
+        loop {
+            // Fill the free slots.
+            while next < chunks && failed.is_none() {
+                let Some(i) = self.slots.iter().position(|s| s.token.is_none()) else {
+                    break;
+                };
+                let n = (len - next * 4096).min(4096);
+                let at = sector + (next * 4096 / SECTOR) as u64;
+                let slot = &mut self.slots[i];
+                if let Data::Out(d) = &data {
+                    slot.page.0[..n].copy_from_slice(&d[next * 4096..next * 4096 + n]);
+                }
+                let buf = NonNull::from(&mut slot.page.0[..n]);
+                // SAFETY: the slot's request, response and page stay where they are and
+                // untouched until the device is done with them (`complete` below is the
+                // only other user, for the same token).
+                let token = unsafe {
+                    let buf = &mut *buf.as_ptr();
+                    match data {
+                        Data::Out(_) => self.blk.write_blocks_nb(
+                            at as usize,
+                            &mut slot.req,
+                            buf,
+                            &mut slot.resp,
+                        ),
+                        Data::In(_) => self.blk.read_blocks_nb(
+                            at as usize,
+                            &mut slot.req,
+                            buf,
+                            &mut slot.resp,
+                        ),
+                    }
+                };
+                match token {
+                    Ok(t) => {
+                        slot.token = Some(t);
+                        slot.chunk = next;
+                        slot.len = n;
+                        next += 1;
+                        outstanding += 1;
+                    }
+                    Err(virtio_drivers::Error::QueueFull) => break,
+                    Err(_) => failed = Some(BlockError::Io),
+                }
             }
-            .map_err(|_| BlockError::Io)?;
-            self.wait(token);
-            if write {
-                self.blk.complete_write_blocks(token, &req, buf, &mut resp)
-            } else {
-                self.blk.complete_read_blocks(token, &req, buf, &mut resp)
+            if outstanding == 0 {
+                break;
             }
-        };
-        r.map_err(|e| match e {
-            virtio_drivers::Error::Unsupported => BlockError::Unsupported,
-            _ => BlockError::Io,
-        })
+            let Some(token) = self.blk.peek_used() else {
+                self.wait_interrupt();
+                continue;
+            };
+            let Some(i) = self.slots.iter().position(|s| s.token == Some(token)) else {
+                // Not one of ours: the queue is out of step with us.
+                return Err(BlockError::Io);
+            };
+            let slot = &mut self.slots[i];
+            let n = slot.len;
+            let buf = NonNull::from(&mut slot.page.0[..n]);
+            // SAFETY: the same request, page and response the token was given for.
+            let r = unsafe {
+                let buf = &mut *buf.as_ptr();
+                match data {
+                    Data::Out(_) => {
+                        self.blk
+                            .complete_write_blocks(token, &slot.req, buf, &mut slot.resp)
+                    }
+                    Data::In(_) => {
+                        self.blk
+                            .complete_read_blocks(token, &slot.req, buf, &mut slot.resp)
+                    }
+                }
+            };
+            slot.token = None;
+            outstanding -= 1;
+            match r {
+                Ok(()) => {
+                    if let Data::In(d) = &mut data {
+                        let c = slot.chunk * 4096;
+                        d[c..c + n].copy_from_slice(&slot.page.0[..n]);
+                    }
+                }
+                Err(virtio_drivers::Error::Unsupported) => {
+                    failed.get_or_insert(BlockError::Unsupported);
+                }
+                Err(_) => {
+                    failed.get_or_insert(BlockError::Io);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
+}
+
+/// Where a transfer's data comes from or goes to.
+enum Data<'a> {
+    In(&'a mut [u8]),
+    Out(&'a [u8]),
 }
 
 impl BlockDevice for VirtioDisk {
@@ -161,12 +257,8 @@ impl BlockDevice for VirtioDisk {
 
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         check(self.sectors, sector, buf.len())?;
-        for (i, chunk) in buf.chunks_mut(4096).enumerate() {
-            let s = sector + (i * 4096 / SECTOR) as u64;
-            self.transfer(s, chunk.len(), false)?;
-            chunk.copy_from_slice(&self.page.0[..chunk.len()]);
-        }
-        Ok(())
+        let len = buf.len();
+        self.transfer(sector, len, Data::In(buf))
     }
 
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), BlockError> {
@@ -174,12 +266,7 @@ impl BlockDevice for VirtioDisk {
             return Err(BlockError::ReadOnly);
         }
         check(self.sectors, sector, buf.len())?;
-        for (i, chunk) in buf.chunks(4096).enumerate() {
-            let s = sector + (i * 4096 / SECTOR) as u64;
-            self.page.0[..chunk.len()].copy_from_slice(chunk);
-            self.transfer(s, chunk.len(), true)?;
-        }
-        Ok(())
+        self.transfer(sector, buf.len(), Data::Out(buf))
     }
 
     fn flush(&mut self) -> Result<(), BlockError> {
