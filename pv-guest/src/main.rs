@@ -13,6 +13,7 @@
 extern crate alloc;
 
 mod bench;
+mod blkfront;
 mod cmdline;
 mod pagetable;
 
