@@ -14,3 +14,11 @@ pub mod pattern;
 pub mod request;
 pub mod ring;
 pub mod shadow;
+
+#[cfg(target_os = "none")]
+mod device;
+#[cfg(target_os = "none")]
+mod suite;
+
+#[cfg(target_os = "none")]
+pub use suite::run;
