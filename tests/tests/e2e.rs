@@ -6,6 +6,7 @@
 
 mod bad_config;
 mod bench_smoke;
+mod blk_front;
 mod blkback;
 mod boot;
 mod console;
