@@ -571,7 +571,10 @@ fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
         if n == 0 {
             shell.poll(&mut out);
             out.flush();
-            if crate::events::shared_info().is_some() {
+            if shell.busy() {
+                // A back end has requests left: let the other domains run, then serve on.
+                let _ = guest::sched_yield();
+            } else if crate::events::shared_info().is_some() {
                 crate::time::wait_any(SHELL_POLL_NS);
             } else {
                 let _ = guest::sched_yield();

@@ -18,6 +18,9 @@ use guest_abi::types::DomId;
 
 /// Largest request (bytes of data) a front end may make: the advertised indirect maximum.
 pub const MAX_INDIRECT_SEGMENTS: u16 = 256;
+/// Data moved for one ring in one pass before the rest waits for the next pass (so that one
+/// front end's full ring of 1 MiB requests cannot hold dom0 for seconds).
+pub const PASS_BYTES: u64 = 4 << 20;
 
 /// A connected ring's back-end state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +169,13 @@ impl Ring {
             let n = n.min(budget);
             budget -= n;
             let mut responses: Vec<(u32, [u8; 16])> = Vec::new();
+            let moved = |d: &Done| (d.sectors_read + d.sectors_written) * SECTOR as u64;
+            let start = moved(done);
             for _ in 0..n {
+                if moved(done) - start >= PASS_BYTES {
+                    budget = 0;
+                    break;
+                }
                 let at = ring::slot_offset(self.req_cons, self.entries);
                 let p = request::parse(&bytes[at..at + SLOT], max_indirect);
                 let status = self.execute(hv, disk, &p, max_indirect, done);

@@ -388,3 +388,49 @@ fn an_indirect_request_over_the_maximum_or_with_bad_pages_is_refused() {
         "indirect page not granted"
     );
 }
+
+#[test]
+fn a_pass_moves_at_most_its_byte_budget_and_says_there_is_more() {
+    use super::service::PASS_BYTES;
+    let mut f = Front::default();
+    let mut fr = FrontRing::new(&mut f, &[1]);
+    let mut ring = Ring::new(FRONT, vec![1]);
+    let mut disk = MemDisk::new(8192);
+    // One data page read by every segment; one segment list of 256 segments (1 MiB).
+    f.grant(60);
+    f.grant(61);
+    for i in 0..256usize {
+        let s = segment_bytes(60, 0, 7);
+        f.page(61)[i * 8..i * 8 + 8].copy_from_slice(s.as_bytes());
+    }
+    let per = 256 * 4096u64;
+    let n = PASS_BYTES / per + 1;
+    for id in 0..n {
+        let mut grefs = [GrantRef(0); 8];
+        grefs[0] = GrantRef(61);
+        let req = BlkifRequestIndirect {
+            operation: BLKIF_OP_INDIRECT,
+            indirect_op: BLKIF_OP_READ,
+            nr_segments: 256,
+            id,
+            indirect_grefs: grefs,
+            ..Default::default()
+        };
+        let mut slot = req.as_bytes().to_vec();
+        slot.resize(112, 0);
+        fr.push(&mut f, &slot);
+    }
+    let mut done = Done::default();
+    let s = ring
+        .serve(&mut f, &mut disk, MAX_INDIRECT_SEGMENTS, &mut done)
+        .unwrap();
+    assert!(s.published && s.more, "{s:?}");
+    assert_eq!(done.requests, PASS_BYTES / per);
+    assert_eq!(fr.rsp_prod(&mut f), (PASS_BYTES / per) as u32);
+    let s = ring
+        .serve(&mut f, &mut disk, MAX_INDIRECT_SEGMENTS, &mut done)
+        .unwrap();
+    assert!(s.published && !s.more, "{s:?}");
+    assert_eq!(done.requests, n);
+    assert_eq!(done.errors, 0);
+}

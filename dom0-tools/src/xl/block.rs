@@ -439,6 +439,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         }
     }
 
+    /// Whether a disk has requests left from the last pass (dom0 should come back at once
+    /// rather than sleep).
+    pub fn vbds_busy(&self) -> bool {
+        self.vbds.values().any(|v| v.busy)
+    }
+
     /// `xl block-attach <domain> <disk-spec>...`.
     pub(super) fn block_attach(&mut self, argv: &[&str], _out: &mut dyn Write) -> XlResult {
         let [dom, words @ ..] = argv else {
