@@ -84,8 +84,9 @@ fn info_accounts_for_every_page() {
 #[test]
 fn list_long_and_json() {
     let mut sys = boot(&test_name!());
-    let out = sys
-        .run("xl create /etc/xen/domu.cfg maxmem=24 cpu_weight=512 disk=\"['phy:/dev/x,xvda,w']\"");
+    let out = sys.run(
+        "xl create /etc/xen/domu.cfg maxmem=24 cpu_weight=512 disk=\"['phy:/dev/vda1,xvda,w']\"",
+    );
     sys.check(xl_errors(&out).is_empty(), format!("create failed: {out}"));
     let out = sys.run("xl list -l domu");
     sys.check(
@@ -97,7 +98,7 @@ fn list_long_and_json() {
     );
     sys.check(
         out.contains("\"cmdline\": \"greet\"")
-            && out.contains("\"phy:/dev/x,xvda,w\"")
+            && out.contains("\"phy:/dev/vda1,xvda,w\"")
             && out.contains("\"on_reboot\": \"restart\""),
         format!("`xl list -l domu`: {out}"),
     );

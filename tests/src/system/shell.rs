@@ -17,6 +17,65 @@ pub fn strip_echo(out: &str, cmd: &str) -> String {
     lines.concat()
 }
 
+/// Where a console line of a domain or of the hypervisor starts inside `line` (not at its
+/// start): `(dN) ` or `(XEN) `.
+fn foreign_line_at(line: &str) -> Option<usize> {
+    let mut from = 1;
+    while let Some(i) = line.get(from..).and_then(|t| t.find('(')) {
+        let at = from + i;
+        let rest = &line[at + 1..];
+        let digits = rest
+            .strip_prefix('d')
+            .map_or(0, |r| r.bytes().take_while(u8::is_ascii_digit).count());
+        if (digits > 0 && rest[1 + digits..].starts_with(") ")) || rest.starts_with("XEN) ") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Puts the whole lines that a domain or the hypervisor printed in the middle of one of dom0's
+/// lines (the console interleaves them at line granularity: dom0's echo of a command may be
+/// cut by a guest's `(d1) ...` line) before the line they cut, so dom0's line reads whole.
+pub fn untangle(out: &str) -> String {
+    let mut result = String::new();
+    let mut rest = out;
+    // The dom0 text of the line being rebuilt, and the lines moved before it.
+    let mut line = String::new();
+    let mut moved = String::new();
+    while !rest.is_empty() {
+        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        let chunk = &rest[..end];
+        rest = &rest[end..];
+        let mut piece = chunk;
+        // A foreign line starting inside: everything from it to the end of the chunk is it.
+        let probe = format!("{line}{piece}");
+        match foreign_line_at(&probe).filter(|&at| at >= line.len()) {
+            Some(at) if !line.is_empty() || at > 0 => {
+                let cut = at - line.len();
+                line.push_str(&piece[..cut]);
+                moved.push_str(&piece[cut..]);
+                if !moved.ends_with('\n') {
+                    moved.push('\n');
+                }
+                piece = "";
+            }
+            _ => {}
+        }
+        line.push_str(piece);
+        if line.ends_with('\n') || (rest.is_empty() && !line.is_empty()) {
+            result.push_str(&moved);
+            result.push_str(&line);
+            moved.clear();
+            line.clear();
+        }
+    }
+    result.push_str(&moved);
+    result.push_str(&line);
+    result
+}
+
 impl System {
     /// Type a command line and wait for the next prompt; the output without the echo.
     pub fn try_run(&mut self, cmd: &str, timeout: Duration) -> Result<String, Failure> {
@@ -25,7 +84,7 @@ impl System {
             msg: format!("{} (after typing {cmd:?})", f.msg),
             ..f
         })?;
-        Ok(strip_echo(&out, cmd))
+        Ok(strip_echo(&untangle(&out), cmd))
     }
 
     /// Run a dom0 shell command; panics with the transcript if no prompt comes back.
@@ -107,6 +166,29 @@ impl System {
             Err(f) => {
                 panic!("{f}")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod untangle_tests {
+    use super::untangle;
+
+    #[test]
+    fn guest_lines_inside_a_dom0_line_move_before_it() {
+        let out = "xenstore-read /local/domain/0/backe(d1) xenbus: front end Initialising\nnd/v(d1) console: on\nbd/1/51712/frontend\n/local/domain/1\n";
+        assert_eq!(
+            untangle(out),
+            "(d1) xenbus: front end Initialising\n(d1) console: on\nxenstore-read /local/domain/0/backend/vbd/1/51712/frontend\n/local/domain/1\n"
+        );
+        // The hypervisor's lines too; whole lines stay where they are.
+        assert_eq!(
+            untangle("ec(XEN) hi\nho x\n(d2) y\nz\n"),
+            "(XEN) hi\necho x\n(d2) y\nz\n"
+        );
+        // Nothing foreign: unchanged, even with parentheses and an unfinished last line.
+        for s in ["a (b) c\n(dx) d\nlast", "", "\n\n", "f(d) (d12x) g\n"] {
+            assert_eq!(untangle(s), s, "{s:?}");
         }
     }
 }
