@@ -45,6 +45,8 @@ const FIRST_GREF: u32 = 8;
 const GRANT_TABLE_SPARE: u64 = 1;
 /// How long the back end may take for each handshake step.
 const HANDSHAKE_NS: u64 = 30_000_000_000;
+/// What a read's sectors hold until the back end writes them.
+const READ_POISON: u8 = 0xA5;
 /// How many times a transaction that raced with another writer is retried.
 const TX_RETRIES: u32 = 10;
 
@@ -384,13 +386,22 @@ impl Blkfront {
             layout.iter().map(geometry::Seg::sectors).sum::<usize>(),
             sectors
         );
-        if let Some(d) = data {
-            for (i, s) in d.chunks_exact(BLKIF_SECTOR_SIZE).enumerate() {
-                let (p, at) = sector_at(offset, i);
-                let dst = self.data[pages[p]].va + at;
-                // SAFETY: `dst..dst + 512` lies in data page `pages[p]`, ours and not in
-                // flight (just taken from the pool), so the back end does not touch it now.
-                unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), dst as *mut u8, s.len()) };
+        for i in 0..sectors {
+            let (p, at) = sector_at(offset, i);
+            let dst = (self.data[pages[p]].va + at) as *mut u8;
+            // SAFETY: `dst..dst + 512` lies in data page `pages[p]`, ours and not in flight
+            // (just taken from the pool), so the back end does not touch it now. A read's
+            // sectors are poisoned first, so that data the back end never wrote (a page
+            // still holding what an earlier request left) cannot pass for a good read.
+            unsafe {
+                match data {
+                    Some(d) => core::ptr::copy_nonoverlapping(
+                        d[i * BLKIF_SECTOR_SIZE..].as_ptr(),
+                        dst,
+                        BLKIF_SECTOR_SIZE,
+                    ),
+                    None => core::ptr::write_bytes(dst, READ_POISON, BLKIF_SECTOR_SIZE),
+                }
             }
         }
         let grefs: Vec<GrantRef> = pages.iter().map(|&p| self.data[p].gref).collect();
@@ -514,11 +525,6 @@ impl Blkfront {
     /// Ring slots.
     pub fn slots(&self) -> usize {
         self.ring.slots()
-    }
-
-    /// Requests queued and not answered.
-    pub fn in_flight(&self) -> usize {
-        self.shadow.len()
     }
 
     /// Publishes the queued requests and notifies the back end if it asked.

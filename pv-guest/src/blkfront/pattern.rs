@@ -67,8 +67,8 @@ impl fmt::Display for Mismatch {
         } else {
             write!(
                 f,
-                "sector {}: holds sector {} seed {}, want seed {}",
-                self.sector, self.found_sector, self.found_seed, self.seed
+                "sector {}: holds sector {} seed {} (want sector {} seed {})",
+                self.sector, self.found_sector, self.found_seed, self.sector, self.seed
             )
         }
     }
@@ -117,11 +117,15 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "sector 10: holds sector 10 seed 1, want seed 2"
+            "sector 10: holds sector 10 seed 1 (want sector 10 seed 2)"
         );
         // Shifted by one sector: the data of sector 11 read as sector 12.
         let e = verify(&buf[512..], 12, 1).unwrap_err();
         assert_eq!((e.sector, e.found_sector), (12, 11));
+        assert_eq!(
+            e.to_string(),
+            "sector 12: holds sector 11 seed 1 (want sector 12 seed 1)"
+        );
         // One byte changed in the third sector's tail.
         buf[2 * 512 + 300] ^= 0x40;
         let e = verify(&buf, 10, 1).unwrap_err();

@@ -366,8 +366,15 @@ fn in_flight_step(d: &mut Blkfront, first: u64, seed: u64) -> Result<(), String>
             .map_err(|e| format!("queueing write {i}: {e}"))?;
         ids.push(id);
     }
-    let peak_writes = d.in_flight();
-    for done in d.wait_all(IO_NS).map_err(|e| format!("writes: {e}"))? {
+    let writes = d.wait_all(IO_NS).map_err(|e| format!("writes: {e}"))?;
+    let peak_writes = core::mem::take(&mut d.peak_in_flight);
+    if writes.len() != IN_FLIGHT {
+        return Err(format!(
+            "{} writes answered, want {IN_FLIGHT}",
+            writes.len()
+        ));
+    }
+    for done in writes {
         let i = ids
             .iter()
             .position(|&x| x == done.id)
@@ -382,9 +389,10 @@ fn in_flight_step(d: &mut Blkfront, first: u64, seed: u64) -> Result<(), String>
             .map_err(|e| format!("queueing read {i}: {e}"))?;
         ids.push(id);
     }
-    let peak_reads = d.in_flight();
     let mut seen = 0;
-    for done in d.wait_all(IO_NS).map_err(|e| format!("reads: {e}"))? {
+    let reads = d.wait_all(IO_NS).map_err(|e| format!("reads: {e}"))?;
+    let peak_reads = d.peak_in_flight;
+    for done in reads {
         let i = ids
             .iter()
             .position(|&x| x == done.id)
