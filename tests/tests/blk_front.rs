@@ -6,6 +6,7 @@
 //! which must be answered with an error (or the disk disconnected), with dom0 and the domain
 //! still running and the disk serving the next domain.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tests::steps::{boot, create_ok, list_with_healthy_dom0, row, run_ok};
 use tests::system::System;
@@ -64,6 +65,69 @@ fn run_guest(sys: &mut System, name: &str, extra: &str, tag: &str) -> (u32, Vec<
         .filter_map(|l| domu_line(l).map(|(_, t)| t.to_string()))
         .collect();
     (id, lines)
+}
+
+/// The front end's nodes directly under `/local/domain/<id>/device/vbd/51712` (name, value).
+fn front_nodes(sys: &mut System, id: u32) -> BTreeMap<String, String> {
+    let out = run_ok(
+        sys,
+        &format!("xenstore-ls /local/domain/{id}/device/vbd/51712"),
+    );
+    out.lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(" = ")?;
+            Some((k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+/// Checks what the front end published: the ring's grants for `order` (ring-ref for one
+/// page, ring-page-order and ring-ref0.. for more), its channel, ABI and persistent grants,
+/// and its state Closed after the disconnect.
+fn check_front_nodes(sys: &mut System, id: u32, order: u32) {
+    let n = front_nodes(sys, id);
+    let get = |k: &str| n.get(k).map(String::as_str);
+    sys.check(
+        get("protocol") == Some("x86_64-abi"),
+        format!("protocol: {n:?}"),
+    );
+    sys.check(
+        get("feature-persistent") == Some("1"),
+        format!("feature-persistent: {n:?}"),
+    );
+    sys.check(
+        get("event-channel").is_some_and(|v| v.parse::<u32>().is_ok_and(|p| p > 0)),
+        format!("event-channel: {n:?}"),
+    );
+    sys.check(
+        get("state") == Some("6"),
+        format!("front end not Closed: {n:?}"),
+    );
+    let refs: Vec<&String> = n.keys().filter(|k| k.starts_with("ring-ref")).collect();
+    if order == 0 {
+        sys.check(
+            refs == ["ring-ref"] && get("ring-page-order").is_none(),
+            format!("a one-page ring is published as ring-ref alone: {n:?}"),
+        );
+    } else {
+        let want: Vec<String> = (0..1u32 << order).map(|i| format!("ring-ref{i}")).collect();
+        let mut got: Vec<String> = refs.into_iter().cloned().collect();
+        got.sort_by_key(|k| k["ring-ref".len()..].parse::<u32>().unwrap_or(u32::MAX));
+        sys.check(
+            got == want && get("ring-page-order") == Some(&order.to_string()),
+            format!("a ring of order {order}: ring-page-order and {want:?}, got {n:?}"),
+        );
+    }
+    let grefs: Vec<&str> = n
+        .iter()
+        .filter(|(k, _)| k.starts_with("ring-ref"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    sys.check(
+        grefs.iter().all(|g| g.parse::<u32>().is_ok_and(|g| g >= 8)),
+        format!("ring grants must be references past the reserved 0..7: {grefs:?}"),
+    );
 }
 
 fn step_line<'a>(lines: &'a [String], tag: &str, step: &str) -> Option<&'a str> {
@@ -137,6 +201,7 @@ fn blkfront_writes_a_pattern_and_reads_it_back() {
         state.lines().any(|l| l.trim() == "6"),
         format!("the back end is not Closed after the front end's disconnect: {state:?}"),
     );
+    check_front_nodes(&mut sys, id, 4);
     // dom0 reads the pattern from vda1 itself: the writes reached the disk.
     for sector in [0, 1, 13, 14, 101, 102, 357, 358, REGION - 1] {
         let got = head(&mut sys, "/dev/vda1", sector * 512);
@@ -226,5 +291,47 @@ fn blkfront_hostile_requests_are_refused_and_the_disk_serves_the_next_domain() {
         lines.last() == Some(&total),
         format!("the next domain on the same disk: {lines:#?}"),
     );
+    list_with_healthy_dom0(&mut sys);
+}
+
+#[test]
+fn blkfront_with_a_one_page_ring_and_direct_requests_only() {
+    let mut sys = boot(&test_name!());
+    let seed = seed();
+    let extra = format!("test=blk seed={seed} max-ring-order=0 max-indirect=0");
+    let (id, lines) = run_guest(&mut sys, "blk1", &extra, "blk");
+    sys.check(
+        lines
+            .iter()
+            .any(|l| l.ends_with(" sectors, ring order 0, indirect 0, persistent 1")),
+        format!("want a one-page ring without indirect requests: {lines:#?}"),
+    );
+    for step in STEPS {
+        let want = if *step == "indirect" {
+            "skipped (no indirect segments negotiated)"
+        } else {
+            "ok"
+        };
+        let got = step_line(&lines, "blk", step);
+        sys.check(
+            got == Some(want),
+            format!("step {step}: want {want:?}, got {got:?} in {lines:#?}"),
+        );
+    }
+    let total = format!("blk: {} passed, 0 failed", STEPS.len() - 1);
+    sys.check(
+        lines.last() == Some(&total),
+        format!("want {total:?} last: {lines:#?}"),
+    );
+    check_front_nodes(&mut sys, id, 0);
+    // The region the indirect step would have written was written by direct requests.
+    for sector in [102, 357] {
+        let got = head(&mut sys, "/dev/vda1", sector * 512);
+        let want = pattern_head(sector, seed);
+        sys.check(
+            got == want,
+            format!("vda1 sector {sector}: dom0 reads {got:?}, want {want:?}"),
+        );
+    }
     list_with_healthy_dom0(&mut sys);
 }

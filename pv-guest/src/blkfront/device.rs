@@ -32,9 +32,28 @@ use guest_abi::types::{DomId, EvtchnPort, GrantRef};
 use zerocopy::IntoBytes;
 
 /// Our largest ring: order 4, 16 pages, 512 slots (the most Linux's blkback accepts).
-const MAX_RING_ORDER: u32 = 4;
+pub const MAX_RING_ORDER: u32 = 4;
 /// Segments we put in one indirect request at most (one indirect page).
 pub const MAX_INDIRECT: usize = 256;
+
+/// Bounds on what the front end asks for, below what the back end offers (the tests lower
+/// them to exercise the one-page ring and direct-only requests).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Ring order at most ([`MAX_RING_ORDER`] and below).
+    pub ring_order: u32,
+    /// Indirect segments per request at most (0: no indirect requests).
+    pub indirect: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            ring_order: MAX_RING_ORDER,
+            indirect: MAX_INDIRECT,
+        }
+    }
+}
 /// Data pages, granted once for the life of the connection.
 pub const DATA_PAGES: usize = 128;
 /// Indirect pages (one per indirect request in flight).
@@ -211,8 +230,14 @@ pub struct Blkfront {
 }
 
 impl Blkfront {
-    /// Connects to disk `devid` (`device/vbd/<devid>`), through the whole xenbus handshake.
-    pub fn connect(xs: &mut XsClient, si: &StartInfo, devid: u32) -> Result<Blkfront, String> {
+    /// Connects to disk `devid` (`device/vbd/<devid>`), through the whole xenbus handshake,
+    /// asking for no more than `limits`.
+    pub fn connect(
+        xs: &mut XsClient,
+        si: &StartInfo,
+        devid: u32,
+        limits: Limits,
+    ) -> Result<Blkfront, String> {
         let dev = format!("device/vbd/{devid}");
         let name = nodes::vdev_name(devid).unwrap_or_else(|| format!("vbd{devid}"));
         let backend = xs
@@ -240,7 +265,10 @@ impl Blkfront {
             crate::println!("blk: {name}: back end went to {seen:?} without InitWait");
         }
         let offer = Offer::read(|n| xs.read(&format!("{backend}/{n}")).ok());
-        let neg = offer.negotiate(MAX_RING_ORDER, MAX_INDIRECT);
+        let neg = offer.negotiate(
+            limits.ring_order.min(MAX_RING_ORDER),
+            limits.indirect.min(MAX_INDIRECT),
+        );
 
         let spare = Spare::new(si);
         let table = GrantTable::setup(spare.va(GRANT_TABLE_SPARE))

@@ -2,13 +2,14 @@
 //! step (`blk: <step>: ok` or `blk: <step>: FAILED (<why>)`, `skipped (<why>)` for what the
 //! back end does not offer) and a last `blk: N passed, M failed`.
 //!
-//! `test=blk [seed=N] [base=S]`: connects and prints the connection, then writes a pattern
-//! (each sector holds its number and the seed: [`pattern`]) over sectors `S..S+870`, reading
-//! each part back: the whole region first under the inverted seed (so that a later read
-//! cannot pass on stale data), then one sector, a transfer of partial page segments, 11
-//! segments, an indirect request of 32 segments, 16 requests in flight at once; a flush;
-//! the whole region read back; reads and a write beyond the end (must be BLKIF_RSP_ERROR);
-//! and a clean disconnect (every grant released).
+//! `test=blk [seed=N] [base=S] [max-ring-order=K] [max-indirect=M]`: connects (asking for a
+//! ring of at most 2^K pages and M indirect segments, if given) and prints the connection,
+//! then writes a pattern (each sector holds its number and the seed: [`pattern`]) over
+//! sectors `S..S+870`, reading each part back: the whole region first under the inverted
+//! seed (so that a later read cannot pass on stale data), then one sector, a transfer of
+//! partial page segments, 11 segments, an indirect request of 32 segments, 16 requests in
+//! flight at once; a flush; the whole region read back; reads and a write beyond the end
+//! (must be BLKIF_RSP_ERROR); and a clean disconnect (every grant released).
 //!
 //! `test=blk-hostile`: sends malformed requests one at a time and prints the answer to each
 //! (`blk-hostile: <step>: ok (status -1 BLKIF_RSP_ERROR)`); an error status or the back end
@@ -16,7 +17,7 @@
 //! publishes a request producer far beyond the ring; then it disconnects and says that it
 //! still runs.
 
-use super::device::{Blkfront, Done, Shape};
+use super::device::{Blkfront, Done, Limits, Shape};
 use super::geometry::{MAX_DIRECT_SEGMENTS, SECTORS_PER_PAGE, SEGMENTS_PER_INDIRECT_PAGE};
 use super::pattern;
 use super::request;
@@ -70,7 +71,14 @@ pub fn run(cmd: &str, si: &StartInfo, xs: Option<&mut XsClient>) -> bool {
         r.finish();
         return true;
     };
-    let dev = match Blkfront::connect(xs, si, DISK) {
+    let mut limits = Limits::default();
+    if let Some(o) = num(cmd, "max-ring-order") {
+        limits.ring_order = o.min(u64::from(u32::MAX)) as u32;
+    }
+    if let Some(n) = num(cmd, "max-indirect") {
+        limits.indirect = n.min(usize::MAX as u64) as usize;
+    }
+    let dev = match Blkfront::connect(xs, si, DISK, limits) {
         Ok(d) => d,
         Err(e) => {
             r.step("connect", Err(e));
@@ -296,7 +304,7 @@ fn pattern_run(r: &mut Report, xs: &mut XsClient, mut dev: Blkfront, cmd: &str) 
         read_verify(d, multi, MULTI, 0, Shape::Direct, seed)
     });
     if d.neg.indirect_segments == 0 {
-        r.skip("indirect", "the back end offers no indirect segments");
+        r.skip("indirect", "no indirect segments negotiated");
         // The region still gets its pattern, for the whole-region check.
         if let Err(e) = chunked(d, indirect, INDIRECT, MULTI, Shape::Direct, seed, true) {
             println!("blk: indirect region by direct requests: {e}");
