@@ -34,9 +34,9 @@ mod console_ring;
 #[cfg(target_os = "none")]
 mod control;
 #[cfg(target_os = "none")]
-mod dom0;
-#[cfg(target_os = "none")]
 mod devices;
+#[cfg(target_os = "none")]
+mod dom0;
 #[cfg(target_os = "none")]
 mod domu;
 #[cfg(target_os = "none")]

@@ -168,12 +168,10 @@ impl VirtioDisk {
                             buf,
                             &mut slot.resp,
                         ),
-                        Data::In(_) => self.blk.read_blocks_nb(
-                            at as usize,
-                            &mut slot.req,
-                            buf,
-                            &mut slot.resp,
-                        ),
+                        Data::In(_) => {
+                            self.blk
+                                .read_blocks_nb(at as usize, &mut slot.req, buf, &mut slot.resp)
+                        }
                     }
                 };
                 match token {
