@@ -242,6 +242,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
                 let (hv, disks) = self.ts.hypervisor_and_disks();
                 blockdev::dd(disks, &argv[1..], &mut || hv.now_ns(), out);
             }
+            "blkbench" => blkbench::run(self.ts.hypervisor_and_disks(), &argv[1..], out),
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -359,6 +360,7 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+mod blkbench;
 mod blockdev;
 mod devmem;
 pub mod lsdev;
