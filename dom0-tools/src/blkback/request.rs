@@ -69,6 +69,9 @@ impl Refusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub id: u64,
+    /// The operation the response names: the request's, or for `BLKIF_OP_INDIRECT` the
+    /// operation done indirectly (`indirect_op`), as Linux's blkback answers and Linux's
+    /// blkfront checks (it stops using a disk whose responses name `BLKIF_OP_INDIRECT`).
     pub operation: u8,
     pub request: Result<Request, Refusal>,
 }
@@ -115,9 +118,14 @@ pub fn parse(slot: &[u8], max_indirect: u16) -> Parsed {
         BLKIF_OP_INDIRECT => indirect(slot, max_indirect),
         _ => Err(Refusal::Unsupported),
     };
+    let operation = match r.operation {
+        // `indirect_op`, the byte after `operation` in blkif_request_indirect.
+        BLKIF_OP_INDIRECT => slot[1],
+        op => op,
+    };
     Parsed {
         id: r.id,
-        operation: r.operation,
+        operation,
         request,
     }
 }
@@ -294,6 +302,7 @@ mod tests {
                 pages: alloc::vec![1, 2],
             })
         );
+        assert_eq!(p.operation, BLKIF_OP_READ, "the response names the indirect operation");
         assert_eq!(
             parse(&ind(BLKIF_OP_WRITE, 257, [0; 8]), 256).request,
             Err(Refusal::Invalid)

@@ -283,7 +283,8 @@ fn an_indirect_request_takes_its_segments_from_the_granted_pages() {
     let rsp = fr.response(&mut f, 0);
     assert_eq!(
         (rsp.id, rsp.operation, rsp.status),
-        (5, BLKIF_OP_INDIRECT, BLKIF_RSP_OKAY)
+        (5, BLKIF_OP_WRITE, BLKIF_RSP_OKAY),
+        "an indirect request is answered with the operation it did"
     );
     for i in 0..32usize {
         let at = (8 + i * 8) * 512;
@@ -381,7 +382,10 @@ fn an_indirect_request_over_the_maximum_or_with_bad_pages_is_refused() {
     let (r, done) = serve(&mut ring, &mut f, &mut disk);
     assert_eq!(r, Ok(true));
     assert_eq!(done.errors, 2);
-    assert_eq!(fr.response(&mut f, 0).status, BLKIF_RSP_ERROR);
+    assert_eq!(
+        (fr.response(&mut f, 0).status, fr.response(&mut f, 0).operation),
+        (BLKIF_RSP_ERROR, BLKIF_OP_READ)
+    );
     assert_eq!(
         fr.response(&mut f, 1).status,
         BLKIF_RSP_ERROR,
