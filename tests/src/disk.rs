@@ -1,5 +1,5 @@
 //! The machine's disk as the host sees it: `target/images/disk.img` (`cargo xtask build`
-//! makes it: a GPT with `pvtest`, `linux-root` (ext4) and `spare`), its partitions as
+//! makes it: a GPT with `pvtest`, `linux-root` (ext4) and `boot` (ext4)), its partitions as
 //! dom0-tools' own GPT reader finds them, and Debian's e2fsprogs, which xtask fetches into
 //! `target/e2fsprogs/root/` (`apt-get download` + `dpkg -x`, never installed on the host),
 //! to check an ext4 partition with `e2fsck -fn` and read files from it with `debugfs`.
@@ -25,8 +25,10 @@ use std::process::{Command, Stdio};
 pub const PVTEST: u32 = 1;
 /// The Linux guests' root filesystem (ext4).
 pub const LINUX_ROOT: u32 = 2;
-/// Free for later.
-pub const SPARE: u32 = 3;
+/// PV-GRUB's boot disk (ext4: `/boot/vmlinuz`, `/boot/initrd.img`, `/boot/grub/grub.cfg`).
+pub const BOOT: u32 = 3;
+/// The third partition's former name (it is [`BOOT`] now).
+pub const SPARE: u32 = BOOT;
 
 /// `target/images/disk.img` (or in `$E2E_IMAGES`).
 pub fn image() -> PathBuf {

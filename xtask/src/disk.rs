@@ -5,11 +5,11 @@
 //! | --- | --- | --- | --- |
 //! | 1 | `pvtest` | 8 MiB from 1 MiB | zeros: our PV front end's pattern tests |
 //! | 2 | `linux-root` | 96 MiB from 9 MiB | ext4: the Linux guests' root ([`linux_root_tree`]) |
-//! | 3 | `spare` | 22 MiB from 105 MiB | zeros: free for later |
+//! | 3 | `boot` | 22 MiB from 105 MiB | ext4: PV-GRUB's boot disk ([`boot_tree`]) |
 //!
 //! All three are typed Linux filesystem data; the disk is 128 MiB. The GPT (protective MBR,
 //! primary and backup headers and arrays of 128 entries) is written by the `gpt` crate.
-//! The ext4 filesystem is made in a file of the partition's size by Debian's
+//! Each ext4 filesystem is made in a file of the partition's size by Debian's
 //! `mkfs.ext4 -d` from the tree laid out in a scratch directory ([`crate::e2fsprogs`]), fixed
 //! up with `debugfs -w` (ownership root, device nodes, which `-d` cannot take from a tree
 //! made without root), checked with `e2fsck -fn`, then copied into the image at the
@@ -46,6 +46,9 @@ pub enum Contents {
     Zeros,
     /// The ext4 filesystem of [`linux_root_tree`].
     LinuxRoot,
+    /// The ext4 filesystem of [`boot_tree`]: PV-GRUB's `/boot/grub/grub.cfg`, the kernel and
+    /// initrd it boots.
+    Boot,
 }
 
 /// One partition of [`LAYOUT`].
@@ -77,6 +80,9 @@ pub const DISK_GUID: u128 = 0x7194_8384_f6d5_4e11_88b8_aa9c_bec4_af08;
 pub const ROOT_FS_UUID: &str = "1f1712e6-fa27-4d58-9fdd-13e56e4d49d7";
 /// The ext4 filesystem's label.
 pub const ROOT_FS_LABEL: &str = "linux-root";
+/// The boot filesystem's UUID and label.
+pub const BOOT_FS_UUID: &str = "5b0f6a1c-3c1e-4a8e-9d55-2f6c0b7e9a31";
+pub const BOOT_FS_LABEL: &str = "boot";
 
 /// The partitions, in slot order.
 pub const LAYOUT: [Part; 3] = [
@@ -98,11 +104,11 @@ pub const LAYOUT: [Part; 3] = [
     },
     Part {
         index: 3,
-        name: "spare",
+        name: "boot",
         offset: 105 * MIB,
         bytes: 22 * MIB,
         guid: 0x0293_0b94_70cb_43a8_9fec_5d9f_a0cb_539a,
-        contents: Contents::Zeros,
+        contents: Contents::Boot,
     },
 ];
 
@@ -111,6 +117,26 @@ pub const LAYOUT: [Part; 3] = [
 /// under `/lib/modules`) join it here; the stamp follows whatever the list holds.
 pub fn linux_root_tree(busybox: &[u8]) -> Vec<Member<'_>> {
     crate::guests::busybox_root(busybox)
+}
+
+/// PV-GRUB's menu on the boot disk (`/boot/grub/grub.cfg`): boots `/boot/vmlinuz` with
+/// `/boot/initrd.img` after a short timeout.
+pub const GRUB_CFG: &str = include_str!("../../dom0-tools/examples/debian/pvgrub-disk/grub.cfg");
+
+/// The boot disk's tree (partition 3, `boot`), a Debian-style `/boot` that PV-GRUB finds by
+/// itself (Debian's grub-x86_64-xen.bin's built-in config searches every disk for
+/// `/boot/grub/grub.cfg`): `/boot/vmlinuz` (Debian's kernel, the Linux guest's),
+/// `/boot/initrd.img` (the Linux guest's initramfs) and `/boot/grub/grub.cfg` ([`GRUB_CFG`]).
+pub fn boot_tree<'a>(vmlinuz: &'a [u8], initrd: &'a [u8]) -> Vec<Member<'a>> {
+    let dir = |path, mode| Member::Dir { path, mode };
+    let file = |path, mode, data| Member::File { path, mode, data };
+    vec![
+        dir("boot", 0o755),
+        dir("boot/grub", 0o755),
+        file("boot/vmlinuz", 0o644, vmlinuz),
+        file("boot/initrd.img", 0o644, initrd),
+        file("boot/grub/grub.cfg", 0o644, GRUB_CFG.as_bytes()),
+    ]
 }
 
 /// What [`ensure`] did.
@@ -129,14 +155,27 @@ pub fn ensure(images: &Images) -> Result<Outcome, String> {
     let e2fs = E2fsprogs::ensure()?;
     let busybox =
         std::fs::read(&guests.busybox).map_err(|e| format!("{}: {e}", guests.busybox.display()))?;
-    ensure_image(&images.disk, &linux_root_tree(&busybox), &e2fs)
+    let vmlinuz =
+        std::fs::read(&guests.vmlinuz).map_err(|e| format!("{}: {e}", guests.vmlinuz.display()))?;
+    let initrd = crate::guests::initramfs(&busybox);
+    ensure_image(
+        &images.disk,
+        &linux_root_tree(&busybox),
+        &boot_tree(&vmlinuz, &initrd),
+        &e2fs,
+    )
 }
 
-/// The image at `path` with `tree` as the Linux root, (re)built unless its stamp says it
-/// already is.
-pub fn ensure_image(path: &Path, tree: &[Member], e2fs: &E2fsprogs) -> Result<Outcome, String> {
+/// The image at `path` with `tree` as the Linux root and `boot` as the boot disk, (re)built
+/// unless its stamp says it already is.
+pub fn ensure_image(
+    path: &Path,
+    tree: &[Member],
+    boot: &[Member],
+    e2fs: &E2fsprogs,
+) -> Result<Outcome, String> {
     let stamp_path = stamp_path(path);
-    let stamp = stamp_text(tree, e2fs);
+    let stamp = stamp_text(tree, boot, e2fs);
     let current = std::fs::metadata(path).is_ok_and(|m| m.len() == DISK_BYTES)
         && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp);
     if current {
@@ -147,7 +186,7 @@ pub fn ensure_image(path: &Path, tree: &[Member], e2fs: &E2fsprogs) -> Result<Ou
     // Per process: two builds at once (tests of several developers) must not share them.
     let work = path.with_extension(format!("build.{}", std::process::id()));
     remove_abandoned_work(path);
-    let result = build(path, &work, tree, e2fs);
+    let result = build(path, &work, tree, boot, e2fs);
     let _ = std::fs::remove_dir_all(&work);
     result?;
     std::fs::write(&stamp_path, stamp).map_err(|e| format!("{}: {e}", stamp_path.display()))?;
@@ -191,7 +230,7 @@ pub fn stamp_path(image: &Path) -> PathBuf {
 }
 
 /// The description of every input of the image, one line each.
-fn stamp_text(tree: &[Member], e2fs: &E2fsprogs) -> String {
+fn stamp_text(tree: &[Member], boot: &[Member], e2fs: &E2fsprogs) -> String {
     let mut s = format!("disk image format {FORMAT}, {DISK_BYTES} bytes\n");
     s += &format!("disk guid {DISK_GUID:032x}\n");
     for p in &LAYOUT {
@@ -205,10 +244,26 @@ fn stamp_text(tree: &[Member], e2fs: &E2fsprogs) -> String {
             p.contents
         );
     }
-    s += &format!("mkfs.ext4 {}\n", mkfs_args().join(" "));
+    s += &format!(
+        "mkfs.ext4 {}\n",
+        mkfs_args(ROOT_FS_LABEL, ROOT_FS_UUID).join(" ")
+    );
+    s += &format!(
+        "mkfs.ext4 {}\n",
+        mkfs_args(BOOT_FS_LABEL, BOOT_FS_UUID).join(" ")
+    );
     for d in &e2fs.debs {
         s += &format!("deb {} {}\n", d.file, d.size);
     }
+    s += &tree_stamp(tree);
+    s += "boot disk\n";
+    s += &tree_stamp(boot);
+    s
+}
+
+/// One line a member of `tree`: its kind, path, mode and (files) size and CRC32.
+fn tree_stamp(tree: &[Member]) -> String {
+    let mut s = String::new();
     for m in tree {
         s += &match *m {
             Member::File { path, mode, data } => format!(
@@ -232,7 +287,7 @@ fn stamp_text(tree: &[Member], e2fs: &E2fsprogs) -> String {
 /// `mkfs.ext4`'s options (then the tree and the file): quiet, no questions, the usual
 /// ext4 of mke2fs.conf's `[defaults]` (4 KiB blocks, 256-byte inodes) rather than the
 /// `small` type its size would pick, a fixed label and UUID, the root directory root's.
-fn mkfs_args() -> Vec<String> {
+fn mkfs_args(label: &str, uuid: &str) -> Vec<String> {
     [
         "-q",
         "-F",
@@ -241,9 +296,9 @@ fn mkfs_args() -> Vec<String> {
         "-b",
         "4096",
         "-L",
-        ROOT_FS_LABEL,
+        label,
         "-U",
-        ROOT_FS_UUID,
+        uuid,
         "-E",
         "root_owner=0:0",
     ]
@@ -251,21 +306,52 @@ fn mkfs_args() -> Vec<String> {
     .into()
 }
 
+/// The partition of [`LAYOUT`] holding `contents`.
+fn part_of(contents: Contents) -> &'static Part {
+    LAYOUT
+        .iter()
+        .find(|p| p.contents == contents)
+        .expect("the layout has each filesystem")
+}
+
 /// Builds the image at `path`, working in `work`.
-fn build(path: &Path, work: &Path, tree: &[Member], e2fs: &E2fsprogs) -> Result<(), String> {
+fn build(
+    path: &Path,
+    work: &Path,
+    tree: &[Member],
+    boot: &[Member],
+    e2fs: &E2fsprogs,
+) -> Result<(), String> {
     if work.exists() {
         std::fs::remove_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     }
-    let tree_dir = work.join("tree");
-    std::fs::create_dir_all(&tree_dir).map_err(|e| format!("{}: {e}", tree_dir.display()))?;
-    let root = LAYOUT
-        .iter()
-        .find(|p| p.contents == Contents::LinuxRoot)
-        .expect("the layout has a Linux root");
-    let fs = work.join("linux-root.ext4");
-    make_ext4(&fs, root.bytes, &tree_dir, tree, e2fs)?;
+    let mut filesystems = Vec::new();
+    for (name, contents, tree, label, uuid) in [
+        (
+            "linux-root",
+            Contents::LinuxRoot,
+            tree,
+            ROOT_FS_LABEL,
+            ROOT_FS_UUID,
+        ),
+        ("boot", Contents::Boot, boot, BOOT_FS_LABEL, BOOT_FS_UUID),
+    ] {
+        let tree_dir = work.join(format!("{name}.tree"));
+        std::fs::create_dir_all(&tree_dir).map_err(|e| format!("{}: {e}", tree_dir.display()))?;
+        let part = part_of(contents);
+        let fs = work.join(format!("{name}.ext4"));
+        make_ext4(
+            &fs,
+            part.bytes,
+            &tree_dir,
+            tree,
+            &mkfs_args(label, uuid),
+            e2fs,
+        )?;
+        filesystems.push((fs, part.offset));
+    }
     let tmp = work.join("disk.img");
-    write_image(&tmp, &fs, root.offset)?;
+    write_image(&tmp, &filesystems)?;
     std::fs::rename(&tmp, path)
         .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), path.display()))
 }
@@ -276,6 +362,7 @@ fn make_ext4(
     bytes: u64,
     tree_dir: &Path,
     tree: &[Member],
+    args: &[String],
     e2fs: &E2fsprogs,
 ) -> Result<(), String> {
     let fixups = lay_out(tree_dir, tree)?;
@@ -284,7 +371,7 @@ fn make_ext4(
         .map_err(|e| format!("{}: {e}", fs.display()))?;
     drop(file);
     let mut mkfs = e2fs.command("mkfs.ext4")?;
-    mkfs.args(mkfs_args()).arg("-d").arg(tree_dir).arg(fs);
+    mkfs.args(args).arg("-d").arg(tree_dir).arg(fs);
     run(&mut mkfs, "mkfs.ext4")?;
     let script = fs.with_extension("debugfs");
     std::fs::write(&script, fixups.join("\n") + "\n")
@@ -387,9 +474,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The image: [`DISK_BYTES`] sparse, protective MBR and GPT of [`LAYOUT`], the ext4
-/// filesystem `fs` at `offset`.
-fn write_image(path: &Path, fs: &Path, offset: u64) -> Result<(), String> {
+/// The image: [`DISK_BYTES`] sparse, protective MBR and GPT of [`LAYOUT`], each filesystem
+/// of `filesystems` (a file and its byte offset in the image) in place.
+fn write_image(path: &Path, filesystems: &[(PathBuf, u64)]) -> Result<(), String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     // Read and write: the gpt crate reads the device back.
     let mut file = std::fs::OpenOptions::new()
@@ -426,7 +513,9 @@ fn write_image(path: &Path, fs: &Path, offset: u64) -> Result<(), String> {
         .collect();
     disk.update_partitions(parts).map_err(gpt_err)?;
     let file = disk.write().map_err(gpt_err)?;
-    copy_sparse(fs, &file, offset)?;
+    for (fs, offset) in filesystems {
+        copy_sparse(fs, &file, *offset)?;
+    }
     file.sync_all().map_err(err)
 }
 
@@ -503,6 +592,13 @@ mod tests {
             1
         );
         assert_eq!(LAYOUT[1].name, "linux-root");
+        assert_eq!(
+            LAYOUT
+                .iter()
+                .filter(|p| p.contents == Contents::Boot)
+                .count(),
+            1
+        );
         assert_eq!(
             (LAYOUT[1].first_lba(), LAYOUT[1].last_lba()),
             (18432, 215039)
@@ -653,12 +749,21 @@ mod tests {
             .expect("Debian's guests");
         let e2fs = E2fsprogs::ensure().expect("Debian's e2fsprogs");
         let busybox = std::fs::read(&guests.busybox).unwrap();
+        let vmlinuz = std::fs::read(&guests.vmlinuz).unwrap();
+        let initrd = crate::guests::initramfs(&busybox);
         let tree = linux_root_tree(&busybox);
+        let boot = boot_tree(&vmlinuz, &initrd);
         let started = Instant::now();
-        assert_eq!(ensure_image(&image, &tree, &e2fs), Ok(Outcome::Built));
+        assert_eq!(
+            ensure_image(&image, &tree, &boot, &e2fs),
+            Ok(Outcome::Built)
+        );
         let first = started.elapsed();
         let started = Instant::now();
-        assert_eq!(ensure_image(&image, &tree, &e2fs), Ok(Outcome::UpToDate));
+        assert_eq!(
+            ensure_image(&image, &tree, &boot, &e2fs),
+            Ok(Outcome::UpToDate)
+        );
         eprintln!(
             "disk image: built in {:.2} s, up to date in {:.3} s",
             first.as_secs_f64(),
@@ -714,13 +819,17 @@ mod tests {
             .unwrap();
         assert_eq!(u16::from_le_bytes([sb[56], sb[57]]), 0xEF53, "ext4 magic");
         assert_eq!(&sb[120..120 + ROOT_FS_LABEL.len() + 1], b"linux-root\0");
-        // Partitions 1 and 3 hold zeros.
-        for index in [1, 3] {
-            let p = gpt.partition(index).unwrap();
-            let mut data = vec![0u8; (p.sectors() * SECTOR) as usize];
-            file.read_exact_at(&mut data, p.byte_offset()).unwrap();
-            assert!(data.iter().all(|&b| b == 0), "partition {index} is zeros");
-        }
+        // Partition 3: ext4 too, labelled boot.
+        let p3 = gpt.partition(3).unwrap();
+        file.read_exact_at(&mut sb, p3.byte_offset() + 1024)
+            .unwrap();
+        assert_eq!(u16::from_le_bytes([sb[56], sb[57]]), 0xEF53, "ext4 magic");
+        assert_eq!(&sb[120..120 + BOOT_FS_LABEL.len() + 1], b"boot\0");
+        // Partition 1 holds zeros.
+        let p1 = gpt.partition(1).unwrap();
+        let mut data = vec![0u8; (p1.sectors() * SECTOR) as usize];
+        file.read_exact_at(&mut data, p1.byte_offset()).unwrap();
+        assert!(data.iter().all(|&b| b == 0), "partition 1 is zeros");
 
         // The e2e tests' helpers find the same e2fsprogs and read the filesystem back.
         let tools = ::tests::disk::E2fsprogs::at(&crate::e2fsprogs::cache_dir().join("root"));
@@ -747,6 +856,35 @@ mod tests {
         );
         let ls = String::from_utf8(tools.debugfs(&root, "ls -l /bin").unwrap()).unwrap();
         assert!(ls.contains(" sh") && ls.contains(" busybox"), "{ls}");
+        // The boot disk: the kernel, the initrd and GRUB's menu, clean.
+        let bootfs = ::tests::disk::ext4_partition(&image, ::tests::disk::BOOT).unwrap();
+        assert_eq!(bootfs.offset, 105 * MIB);
+        let report = tools.e2fsck(&bootfs).expect("clean");
+        assert!(report.contains("boot: "), "{report}");
+        assert!(
+            tools.cat(&bootfs, "/boot/vmlinuz").unwrap() == vmlinuz,
+            "vmlinuz"
+        );
+        assert!(
+            tools.cat(&bootfs, "/boot/initrd.img").unwrap() == initrd,
+            "initrd"
+        );
+        let cfg = tools.cat(&bootfs, "/boot/grub/grub.cfg").unwrap();
+        assert_eq!(cfg, GRUB_CFG.as_bytes());
+        for line in [
+            "set default=0",
+            "set timeout=1",
+            "linux /boot/vmlinuz console=hvc0 booted_by=pvgrub-disk",
+            "initrd /boot/initrd.img",
+        ] {
+            assert!(
+                GRUB_CFG.lines().any(|l| l.trim() == line),
+                "grub.cfg lacks {line:?}"
+            );
+        }
+        let stat =
+            String::from_utf8(tools.debugfs(&bootfs, "stat /boot/vmlinuz").unwrap()).unwrap();
+        assert!(stat.contains("User:     0   Group:     0"), "{stat}");
         let missing = tools.cat(&root, "/no/such/file").unwrap_err();
         assert!(missing.contains("File not found"), "{missing}");
 
@@ -757,13 +895,37 @@ mod tests {
             mode: 0o644,
             data: b"linux\n",
         });
-        assert_eq!(ensure_image(&image, &other, &e2fs), Ok(Outcome::Built));
+        assert_eq!(
+            ensure_image(&image, &other, &boot, &e2fs),
+            Ok(Outcome::Built)
+        );
         assert_eq!(tools.cat(&root, "/etc/hostname").unwrap(), b"linux\n");
+        // So does a changed boot disk (another kernel).
+        let other_kernel = b"another kernel".repeat(100);
+        let other_boot = boot_tree(&other_kernel, &initrd);
+        assert_eq!(
+            ensure_image(&image, &other, &other_boot, &e2fs),
+            Ok(Outcome::Built)
+        );
+        assert!(tools.cat(&bootfs, "/boot/vmlinuz").unwrap() == other_kernel);
+        assert_eq!(
+            ensure_image(&image, &other, &boot, &e2fs),
+            Ok(Outcome::Built)
+        );
         std::fs::write(stamp_path(&image), "junk").unwrap();
-        assert_eq!(ensure_image(&image, &other, &e2fs), Ok(Outcome::Built));
+        assert_eq!(
+            ensure_image(&image, &other, &boot, &e2fs),
+            Ok(Outcome::Built)
+        );
         std::fs::remove_file(stamp_path(&image)).unwrap();
-        assert_eq!(ensure_image(&image, &other, &e2fs), Ok(Outcome::Built));
-        assert_eq!(ensure_image(&image, &other, &e2fs), Ok(Outcome::UpToDate));
+        assert_eq!(
+            ensure_image(&image, &other, &boot, &e2fs),
+            Ok(Outcome::Built)
+        );
+        assert_eq!(
+            ensure_image(&image, &other, &boot, &e2fs),
+            Ok(Outcome::UpToDate)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
