@@ -832,6 +832,7 @@ mod tests {
                 "etc/xen/bad-ramdisk.cfg",
                 "etc/xen/bad-truncated.cfg",
                 "etc/xen/linux.cfg",
+                "etc/xen/pvgrub-disk.cfg",
                 "etc/xen/pvgrub.cfg",
             ]
         );
