@@ -26,6 +26,7 @@ mod memory_sizes;
 mod poweroff;
 mod pv_shutdown;
 mod pvgrub;
+mod pvgrub_disk;
 mod pvmmu;
 mod sched;
 mod selftest;
