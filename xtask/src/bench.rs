@@ -6,6 +6,7 @@
 //! `--smoke` uses tiny iteration counts and checks that every row is produced and sane
 //! (no timing is asserted); `cargo xtask test` runs it.
 
+pub mod guest_tools;
 mod linux_boot;
 mod parse;
 mod report;

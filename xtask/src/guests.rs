@@ -461,6 +461,7 @@ pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
         dir("tmp", 0o1777),
         dir("root", 0o700),
         file(BUSYBOX_PATH, 0o755, busybox),
+        file("bin/blkbench", 0o755, crate::bench::guest_tools::blkbench()),
         Member::Symlink {
             path: "bin/sh",
             target: "busybox",
