@@ -118,16 +118,26 @@ fn detach(sys: &mut System) {
     sys.expect_prompt().or_fail();
 }
 
-/// A XenStore node's value, or `None` if it is not there.
+/// A XenStore node's value (a directory's is empty), or `None` if it is not there.
 fn xs_read(sys: &mut System, path: &str) -> Option<String> {
     let out = sys.run(&format!("xenstore-read {path}"));
-    let last = out.lines().last().unwrap_or("").trim();
-    (!out.contains("xenstore-read:") && !last.is_empty()).then(|| last.to_string())
+    if out.contains(&format!("xenstore-read: {path}: ENOENT")) {
+        return None;
+    }
+    Some(out.lines().last().unwrap_or("").trim().to_string())
 }
 
 /// `xl destroy NAME`: the domain, its vbd's back-end and front-end directories and every
 /// page are gone, dom0 healthy.
 fn destroy_and_check_gone(sys: &mut System, name: &str, id: u32, free_before: u64) {
+    let dirs = [
+        format!("/local/domain/0/backend/vbd/{id}/{XVDA}"),
+        format!("/local/domain/{id}/device/vbd/{XVDA}"),
+    ];
+    for path in &dirs {
+        let there = xs_read(sys, path);
+        sys.check(there.is_some(), format!("{path} missing before xl destroy"));
+    }
     let out = sys.run(&format!("xl destroy {name}"));
     sys.check(!out.contains("xl:"), format!("xl destroy {name}: {out}"));
     let rows = list_with_healthy_dom0(sys);
@@ -135,11 +145,8 @@ fn destroy_and_check_gone(sys: &mut System, name: &str, id: u32, free_before: u6
         row(&rows, name).is_none(),
         format!("{name} still listed after xl destroy: {rows:?}"),
     );
-    for path in [
-        format!("/local/domain/0/backend/vbd/{id}"),
-        format!("/local/domain/{id}"),
-    ] {
-        let left = xs_read(sys, &path);
+    for path in dirs.iter().chain([&format!("/local/domain/{id}")]) {
+        let left = xs_read(sys, path);
         sys.check(
             left.is_none(),
             format!("{path} left after xl destroy: {left:?}"),
