@@ -124,17 +124,23 @@ impl VirtioDisk {
         self.irq.pirq
     }
 
-    /// Sleeps until the device interrupts (or a while passes), then acknowledges the
-    /// interrupt at the device and at the hypervisor.
+    /// Acknowledges an interrupt that came (at the device, then at the hypervisor, which
+    /// keeps the level-triggered line masked until then), whether or not anyone waited for
+    /// it: a completion seen before its interrupt leaves the interrupt to take here.
+    fn take_interrupt(&mut self) {
+        if self.irq.take() {
+            self.blk.ack_interrupt();
+            self.irq.done();
+        }
+    }
+
+    /// Sleeps until the device interrupts (or a while passes), then takes the interrupt.
     fn wait_interrupt(&mut self) {
         let deadline = crate::time::now().saturating_add(WAIT_NS);
         let _ = guest_abi::guest::set_timer_op(deadline);
         let irq = &self.irq;
         crate::time::block_until(|| irq.fired() || crate::time::now() >= deadline);
-        if self.irq.take() {
-            self.blk.ack_interrupt();
-            self.irq.done();
-        }
+        self.take_interrupt();
     }
 
     /// Moves `len` bytes between the disk (from `sector` on) and `data` (`Out`: to the
@@ -186,6 +192,7 @@ impl VirtioDisk {
                     Err(_) => failed = Some(BlockError::Io),
                 }
             }
+            self.take_interrupt();
             if outstanding == 0 {
                 break;
             }
