@@ -164,6 +164,39 @@ fn ratio_line(rows: &BTreeMap<String, Row>, d: &RatioDef<'_>) -> Line {
     }
 }
 
+/// Row `id` (in its samples' unit, else `unit`) against row `base` (none: no ratio).
+pub fn ratio_with_unit(
+    rows: &BTreeMap<String, Row>,
+    id: &str,
+    what: &str,
+    base: Option<&str>,
+    unit: &str,
+    anchor: &'static str,
+) -> Line {
+    let unit = match rows.get(id) {
+        Some(Row::Samples { unit, .. }) => unit.as_str(),
+        _ => unit,
+    };
+    let Some(base) = base else {
+        return plain(id, what, median(rows, id), unit, anchor);
+    };
+    let mut l = ratio_line(
+        rows,
+        &RatioDef {
+            id: "",
+            what: "",
+            row: id,
+            base,
+            mult: 1.0,
+            anchor,
+        },
+    );
+    l.id = id.into();
+    l.what = what.into();
+    l.unit = unit.into();
+    l
+}
+
 fn plain(id: &str, what: &str, v: Result<Stats, String>, unit: &str, anchor: &'static str) -> Line {
     Line {
         id: id.into(),
@@ -289,6 +322,7 @@ pub fn lines(rows: &BTreeMap<String, Row>) -> Vec<Line> {
         l.what = format!("PV/native: {what}, cycles per iteration");
         out.push(l);
     }
+    out.extend(super::block::lines(rows));
     out
 }
 
