@@ -38,6 +38,24 @@ impl fmt::Display for BlockError {
     }
 }
 
+/// One transfer of a batch ([`BlockDevice::transfer_many`]).
+pub enum Io<'a> {
+    /// Read sectors from `sector` on into `buf`.
+    Read { sector: u64, buf: &'a mut [u8] },
+    /// Write `buf` from `sector` on.
+    Write { sector: u64, buf: &'a [u8] },
+}
+
+impl Io<'_> {
+    /// (first sector, bytes, whether it writes).
+    pub fn extent(&self) -> (u64, usize, bool) {
+        match self {
+            Io::Read { sector, buf } => (*sector, buf.len(), false),
+            Io::Write { sector, buf } => (*sector, buf.len(), true),
+        }
+    }
+}
+
 /// A disk: whole 512-byte sectors read and written at sector offsets.
 pub trait BlockDevice {
     /// Its size in sectors.
@@ -50,6 +68,18 @@ pub trait BlockDevice {
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), BlockError>;
     /// Makes every completed write durable.
     fn flush(&mut self) -> Result<(), BlockError>;
+
+    /// Does every transfer of `ios`, in any order (a device may have several at once: the
+    /// caller does not depend on their order, as blkif's front ends do not); each one's
+    /// result, in `ios`' order.
+    fn transfer_many(&mut self, ios: &mut [Io<'_>]) -> Vec<Result<(), BlockError>> {
+        ios.iter_mut()
+            .map(|io| match io {
+                Io::Read { sector, buf } => self.read(*sector, buf),
+                Io::Write { sector, buf } => self.write(*sector, buf),
+            })
+            .collect()
+    }
 }
 
 /// Checks a request of `len` bytes at `sector` against a device of `sectors`.
@@ -265,6 +295,40 @@ impl BlockDevice for Device<'_> {
     fn flush(&mut self) -> Result<(), BlockError> {
         self.disk.flush()
     }
+    fn transfer_many(&mut self, ios: &mut [Io<'_>]) -> Vec<Result<(), BlockError>> {
+        // Each checked against the window and moved onto the disk; only those inside go.
+        let checks: Vec<Result<(), BlockError>> = ios
+            .iter()
+            .map(|io| {
+                let (sector, len, write) = io.extent();
+                if write && self.disk.read_only() {
+                    return Err(BlockError::ReadOnly);
+                }
+                check(self.sectors, sector, len)
+            })
+            .collect();
+        let first = self.first;
+        let mut inside: Vec<Io<'_>> = ios
+            .iter_mut()
+            .zip(&checks)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(io, _)| match io {
+                Io::Read { sector, buf } => Io::Read {
+                    sector: first + *sector,
+                    buf: &mut buf[..],
+                },
+                Io::Write { sector, buf } => Io::Write {
+                    sector: first + *sector,
+                    buf: &buf[..],
+                },
+            })
+            .collect();
+        let mut done = self.disk.transfer_many(&mut inside).into_iter();
+        checks
+            .into_iter()
+            .map(|c| c.and_then(|()| done.next().unwrap_or(Err(BlockError::Io))))
+            .collect()
+    }
 }
 
 /// A block device as the GPT reader reads it.
@@ -307,6 +371,54 @@ mod tests {
         let mut ro = MemDisk::new(1).into_read_only();
         assert_eq!(ro.write(0, &[1; 512]), Err(BlockError::ReadOnly));
         assert!(ro.read_only());
+    }
+
+    #[test]
+    fn a_batch_through_a_window_stays_inside_it() {
+        let mut disks = Disks::new();
+        let mut disk = MemDisk::new(64);
+        disk.write(10, &[9; 512]).unwrap();
+        let _ = disks.add("vda", Box::new(disk));
+        let part = Partition {
+            disk: 0,
+            first: 8,
+            sectors: 8,
+        };
+        disks.names.push((String::from("vda9"), Node::Part(part)));
+        let mut dev = disks.open("vda9").unwrap();
+        let (mut a, mut b) = ([0u8; 512], [0u8; 1024]);
+        let w = [5u8; 512];
+        let mut ios = [
+            Io::Read {
+                sector: 2,
+                buf: &mut a,
+            },
+            Io::Read {
+                sector: 7,
+                buf: &mut b,
+            },
+            Io::Write { sector: 0, buf: &w },
+            Io::Write {
+                sector: u64::MAX,
+                buf: &w,
+            },
+        ];
+        let r = dev.transfer_many(&mut ios);
+        assert_eq!(
+            r,
+            [
+                Ok(()),
+                Err(BlockError::OutOfRange),
+                Ok(()),
+                Err(BlockError::OutOfRange)
+            ]
+        );
+        assert!(a.iter().all(|&x| x == 9));
+        let mut whole = [0u8; 512];
+        disks.open("vda").unwrap().read(8, &mut whole).unwrap();
+        assert!(whole.iter().all(|&x| x == 5));
+        disks.open("vda").unwrap().read(16, &mut whole).unwrap();
+        assert!(whole.iter().all(|&x| x == 0), "nothing past the window");
     }
 
     #[test]

@@ -302,7 +302,10 @@ mod tests {
                 pages: alloc::vec![1, 2],
             })
         );
-        assert_eq!(p.operation, BLKIF_OP_READ, "the response names the indirect operation");
+        assert_eq!(
+            p.operation, BLKIF_OP_READ,
+            "the response names the indirect operation"
+        );
         assert_eq!(
             parse(&ind(BLKIF_OP_WRITE, 257, [0; 8]), 256).request,
             Err(Refusal::Invalid)

@@ -6,7 +6,7 @@
 
 use super::request::{self, Parsed, Refusal, Request, Segment};
 use super::ring::{self, PAGE, REQ_EVENT, REQ_PROD, RSP_PROD, SLOT};
-use crate::block::{BlockDevice, SECTOR};
+use crate::block::{BlockDevice, Io, SECTOR};
 use crate::hv::{GrantCopy, Hypervisor};
 use alloc::format;
 use alloc::string::String;
@@ -21,6 +21,16 @@ pub const MAX_INDIRECT_SEGMENTS: u16 = 256;
 /// Data moved for one ring in one pass before the rest waits for the next pass (so that one
 /// front end's full ring of 1 MiB requests cannot hold dom0 for seconds).
 pub const PASS_BYTES: u64 = 4 << 20;
+
+/// A request ready for the disk.
+struct Prepared {
+    /// Its place in the batch's responses.
+    index: usize,
+    write: bool,
+    sector: u64,
+    segments: Vec<Segment>,
+    data: Vec<u8>,
+}
 
 /// A connected ring's back-end state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,26 +178,46 @@ impl Ring {
             }
             let n = n.min(budget);
             budget -= n;
-            let mut responses: Vec<(u32, [u8; 16])> = Vec::new();
-            let moved = |d: &Done| (d.sectors_read + d.sectors_written) * SECTOR as u64;
-            let start = moved(done);
+            // The batch: each request prepared (its writes' data fetched), then the disk
+            // given all of them at once, then the reads' data delivered. A flush waits for
+            // the requests before it.
+            let mut statuses: Vec<(u64, u8, i16)> = Vec::new();
+            let mut batch: Vec<Prepared> = Vec::new();
+            let mut bytes_in_pass = 0u64;
             for _ in 0..n {
-                if moved(done) - start >= PASS_BYTES {
+                if bytes_in_pass >= PASS_BYTES {
                     budget = 0;
                     break;
                 }
                 let at = ring::slot_offset(self.req_cons, self.entries);
                 let p = request::parse(&bytes[at..at + SLOT], max_indirect);
-                let status = self.execute(hv, disk, &p, max_indirect, done);
+                let index = statuses.len();
+                statuses.push((p.id, p.operation, BLKIF_RSP_OKAY));
+                match self.prepare(hv, disk, &p, max_indirect) {
+                    Ok(Some(prep)) => {
+                        bytes_in_pass += prep.data.len() as u64;
+                        batch.push(Prepared { index, ..prep });
+                    }
+                    Ok(None) => {
+                        // A flush: after everything before it.
+                        self.run_batch(hv, disk, &mut batch, &mut statuses, done);
+                        done.flushes += 1;
+                        if disk.flush().is_err() {
+                            statuses[index].2 = Refusal::Invalid.status();
+                        }
+                    }
+                    Err(r) => statuses[index].2 = r.status(),
+                }
+                self.req_cons = self.req_cons.wrapping_add(1);
+            }
+            self.run_batch(hv, disk, &mut batch, &mut statuses, done);
+            let mut responses: Vec<(u32, [u8; 16])> = Vec::new();
+            for (id, op, status) in statuses {
                 done.requests += 1;
                 if status != BLKIF_RSP_OKAY {
                     done.errors += 1;
                 }
-                responses.push((
-                    self.rsp_prod,
-                    ring::response_bytes(p.id, p.operation, status),
-                ));
-                self.req_cons = self.req_cons.wrapping_add(1);
+                responses.push((self.rsp_prod, ring::response_bytes(id, op, status)));
                 self.rsp_prod = self.rsp_prod.wrapping_add(1);
             }
             // The responses, then the producer index that publishes them.
@@ -204,53 +234,137 @@ impl Ring {
         Ok(served)
     }
 
-    /// Does one request; its response status.
-    fn execute<H: Hypervisor + ?Sized>(
+    /// Gets a request ready for the disk: its segments (an indirect request's from its
+    /// pages), checked against the device, and for a write its data from the front end.
+    /// `Ok(None)` for a flush.
+    fn prepare<H: Hypervisor + ?Sized>(
         &self,
         hv: &mut H,
         disk: &mut dyn BlockDevice,
         p: &Parsed,
         max_indirect: u16,
-        done: &mut Done,
-    ) -> i16 {
-        let r = match &p.request {
-            Err(refusal) => return refusal.status(),
-            Ok(r) => r,
-        };
-        let (write, sector, segments) = match r {
-            Request::Flush => {
-                done.flushes += 1;
-                return match disk.flush() {
-                    Ok(()) => BLKIF_RSP_OKAY,
-                    Err(_) => Refusal::Invalid.status(),
-                };
-            }
+    ) -> Result<Option<Prepared>, Refusal> {
+        let (write, sector, segments) = match p.request.clone()? {
+            Request::Flush => return Ok(None),
             Request::Rw {
                 write,
                 sector,
                 segments,
-            } => (*write, *sector, segments.clone()),
+            } => (write, sector, segments),
             Request::Indirect {
                 write,
                 sector,
                 count,
                 pages,
-            } => match self.indirect_segments(hv, pages, *count, max_indirect) {
-                Ok(s) => (*write, *sector, s),
-                Err(r) => return r.status(),
-            },
+            } => (
+                write,
+                sector,
+                self.indirect_segments(hv, &pages, count, max_indirect)?,
+            ),
         };
-        match self.transfer(hv, disk, write, sector, &segments) {
-            Ok(n) => {
-                if write {
-                    done.sectors_written += n;
-                } else {
-                    done.sectors_read += n;
-                }
-                BLKIF_RSP_OKAY
-            }
-            Err(r) => r.status(),
+        let total =
+            request::check_bounds(&segments, sector, disk.sectors(), write, disk.read_only())?;
+        let mut data = vec![0u8; total as usize * SECTOR];
+        if write {
+            self.copy_segments(hv, &segments, &mut data, false)?;
         }
+        Ok(Some(Prepared {
+            index: 0,
+            write,
+            sector,
+            segments,
+            data,
+        }))
+    }
+
+    /// Gives the disk every prepared request of `batch` at once, then delivers the reads'
+    /// data; their statuses into `statuses`.
+    fn run_batch<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        disk: &mut dyn BlockDevice,
+        batch: &mut Vec<Prepared>,
+        statuses: &mut [(u64, u8, i16)],
+        done: &mut Done,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let results = {
+            let mut ios: Vec<Io<'_>> = batch
+                .iter_mut()
+                .map(|p| {
+                    if p.write {
+                        Io::Write {
+                            sector: p.sector,
+                            buf: &p.data,
+                        }
+                    } else {
+                        Io::Read {
+                            sector: p.sector,
+                            buf: &mut p.data,
+                        }
+                    }
+                })
+                .collect();
+            disk.transfer_many(&mut ios)
+        };
+        for (p, r) in batch.drain(..).zip(results) {
+            let mut p = p;
+            let sectors = (p.data.len() / SECTOR) as u64;
+            let r = r
+                .map_err(|_| Refusal::Invalid)
+                .and_then(|()| match p.write {
+                    true => Ok(()),
+                    false => self.copy_segments(hv, &p.segments, &mut p.data, true),
+                });
+            match r {
+                Ok(()) if p.write => done.sectors_written += sectors,
+                Ok(()) => done.sectors_read += sectors,
+                Err(e) => statuses[p.index].2 = e.status(),
+            }
+        }
+    }
+
+    /// Copies `data` to (`to_guest`) or from the pages `segments` name, in order.
+    fn copy_segments<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        segments: &[Segment],
+        data: &mut [u8],
+        to_guest: bool,
+    ) -> Result<(), Refusal> {
+        let mut st = vec![0i16; segments.len()];
+        {
+            let mut rest: &mut [u8] = data;
+            let mut ops = Vec::with_capacity(segments.len());
+            for s in segments {
+                let (chunk, tail) = rest.split_at_mut(s.sectors() as usize * SECTOR);
+                rest = tail;
+                let offset = u16::from(s.first) * SECTOR as u16;
+                ops.push(if to_guest {
+                    GrantCopy::ToGuest {
+                        domid: self.domid,
+                        gref: s.gref,
+                        offset,
+                        buf: &*chunk,
+                    }
+                } else {
+                    GrantCopy::FromGuest {
+                        domid: self.domid,
+                        gref: s.gref,
+                        offset,
+                        buf: chunk,
+                    }
+                });
+            }
+            hv.grant_copy(&mut ops, &mut st)
+                .map_err(|_| Refusal::Invalid)?;
+        }
+        if st.iter().any(|&s| s != GntStatus::OKAY.0) {
+            return Err(Refusal::Invalid);
+        }
+        Ok(())
     }
 
     fn indirect_segments<H: Hypervisor + ?Sized>(
@@ -282,57 +396,5 @@ impl Ring {
             return Err(Refusal::Invalid);
         }
         request::indirect_segments(&bytes, count)
-    }
-
-    /// Moves the data of `segments` between the disk (from `sector` on) and the front end's
-    /// pages; the sectors moved.
-    fn transfer<H: Hypervisor + ?Sized>(
-        &self,
-        hv: &mut H,
-        disk: &mut dyn BlockDevice,
-        write: bool,
-        sector: u64,
-        segments: &[Segment],
-    ) -> Result<u64, Refusal> {
-        let total =
-            request::check_bounds(segments, sector, disk.sectors(), write, disk.read_only())?;
-        let mut data = vec![0u8; total as usize * SECTOR];
-        if !write {
-            disk.read(sector, &mut data).map_err(|_| Refusal::Invalid)?;
-        }
-        let mut st = vec![0i16; segments.len()];
-        {
-            let mut rest: &mut [u8] = &mut data;
-            let mut ops = Vec::with_capacity(segments.len());
-            for s in segments {
-                let (chunk, tail) = rest.split_at_mut(s.sectors() as usize * SECTOR);
-                rest = tail;
-                let offset = u16::from(s.first) * SECTOR as u16;
-                ops.push(if write {
-                    GrantCopy::FromGuest {
-                        domid: self.domid,
-                        gref: s.gref,
-                        offset,
-                        buf: chunk,
-                    }
-                } else {
-                    GrantCopy::ToGuest {
-                        domid: self.domid,
-                        gref: s.gref,
-                        offset,
-                        buf: &*chunk,
-                    }
-                });
-            }
-            hv.grant_copy(&mut ops, &mut st)
-                .map_err(|_| Refusal::Invalid)?;
-        }
-        if st.iter().any(|&s| s != GntStatus::OKAY.0) {
-            return Err(Refusal::Invalid);
-        }
-        if write {
-            disk.write(sector, &data).map_err(|_| Refusal::Invalid)?;
-        }
-        Ok(total)
     }
 }

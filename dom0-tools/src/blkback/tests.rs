@@ -383,7 +383,10 @@ fn an_indirect_request_over_the_maximum_or_with_bad_pages_is_refused() {
     assert_eq!(r, Ok(true));
     assert_eq!(done.errors, 2);
     assert_eq!(
-        (fr.response(&mut f, 0).status, fr.response(&mut f, 0).operation),
+        (
+            fr.response(&mut f, 0).status,
+            fr.response(&mut f, 0).operation
+        ),
         (BLKIF_RSP_ERROR, BLKIF_OP_READ)
     );
     assert_eq!(

@@ -576,7 +576,14 @@ impl Blkfront {
                     continue;
                 }
             };
-            if rsp.operation != f.op {
+            // An indirect request is answered with the operation it did (as Linux's blkback
+            // answers and Linux's blkfront checks), any other with its own.
+            let want = match f.op {
+                BLKIF_OP_INDIRECT if f.read => BLKIF_OP_READ,
+                BLKIF_OP_INDIRECT => BLKIF_OP_WRITE,
+                op => op,
+            };
+            if rsp.operation != want {
                 self.faults.push(format!(
                     "response to a {} request names operation {}",
                     request::op_name(f.op),

@@ -6,8 +6,9 @@
 use super::dma::Dom0Hal;
 use super::pirq::Pirq;
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::ptr::NonNull;
-use dom0_tools::block::{check, BlockDevice, BlockError, SECTOR};
+use dom0_tools::block::{check, BlockDevice, BlockError, Io, SECTOR};
 use guest_abi::errno::Errno;
 use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -46,7 +47,7 @@ struct Slot {
     req: BlkReq,
     resp: BlkResp,
     token: Option<u16>,
-    /// Which page of the transfer, and its length.
+    /// Which page of the batch, and its length.
     chunk: usize,
     len: usize,
 }
@@ -143,41 +144,43 @@ impl VirtioDisk {
         self.take_interrupt();
     }
 
-    /// Moves `len` bytes between the disk (from `sector` on) and `data` (`Out`: to the
-    /// disk), a page per request, up to [`IN_FLIGHT`] requests at the device at once.
-    fn transfer(&mut self, sector: u64, len: usize, mut data: Data<'_>) -> Result<(), BlockError> {
-        let chunks = len.div_ceil(4096);
+    /// Does `ios`, a page per device request, up to [`IN_FLIGHT`] requests at the device at
+    /// once, across all of them; each one's result.
+    fn transfer(&mut self, ios: &mut [Io<'_>]) -> Vec<Result<(), BlockError>> {
+        let mut results: Vec<Result<(), BlockError>> = ios.iter().map(|_| Ok(())).collect();
+        // Every page of every transfer: (which transfer, its page number).
+        let pages: Vec<(usize, usize)> = ios
+            .iter()
+            .enumerate()
+            .flat_map(|(i, io)| (0..io.extent().1.div_ceil(4096)).map(move |c| (i, c)))
+            .collect();
         let (mut next, mut outstanding) = (0usize, 0usize);
-        let mut failed = None;
         loop {
             // Fill the free slots.
-            while next < chunks && failed.is_none() {
-                let Some(i) = self.slots.iter().position(|s| s.token.is_none()) else {
+            while next < pages.len() {
+                let Some(s) = self.slots.iter().position(|s| s.token.is_none()) else {
                     break;
                 };
-                let n = (len - next * 4096).min(4096);
-                let at = sector + (next * 4096 / SECTOR) as u64;
-                let slot = &mut self.slots[i];
-                if let Data::Out(d) = &data {
-                    slot.page.0[..n].copy_from_slice(&d[next * 4096..next * 4096 + n]);
+                let (i, c) = pages[next];
+                let (sector, len, write) = ios[i].extent();
+                let n = (len - c * 4096).min(4096);
+                let at = sector + (c * 4096 / SECTOR) as u64;
+                let slot = &mut self.slots[s];
+                if let Io::Write { buf, .. } = &ios[i] {
+                    slot.page.0[..n].copy_from_slice(&buf[c * 4096..c * 4096 + n]);
                 }
-                let buf = NonNull::from(&mut slot.page.0[..n]);
+                let page = NonNull::from(&mut slot.page.0[..n]);
                 // SAFETY: the slot's request, response and page stay where they are and
-                // untouched until the device is done with them (`complete` below is the
+                // untouched until the device is done with them (the completion below is the
                 // only other user, for the same token).
                 let token = unsafe {
-                    let buf = &mut *buf.as_ptr();
-                    match data {
-                        Data::Out(_) => self.blk.write_blocks_nb(
-                            at as usize,
-                            &mut slot.req,
-                            buf,
-                            &mut slot.resp,
-                        ),
-                        Data::In(_) => {
-                            self.blk
-                                .read_blocks_nb(at as usize, &mut slot.req, buf, &mut slot.resp)
-                        }
+                    let page = &mut *page.as_ptr();
+                    if write {
+                        self.blk
+                            .write_blocks_nb(at as usize, &mut slot.req, page, &mut slot.resp)
+                    } else {
+                        self.blk
+                            .read_blocks_nb(at as usize, &mut slot.req, page, &mut slot.resp)
                     }
                 };
                 match token {
@@ -185,12 +188,12 @@ impl VirtioDisk {
                         slot.token = Some(t);
                         slot.chunk = next;
                         slot.len = n;
-                        next += 1;
                         outstanding += 1;
                     }
                     Err(virtio_drivers::Error::QueueFull) => break,
-                    Err(_) => failed = Some(BlockError::Io),
+                    Err(_) => results[i] = Err(BlockError::Io),
                 }
+                next += 1;
             }
             self.take_interrupt();
             if outstanding == 0 {
@@ -200,55 +203,47 @@ impl VirtioDisk {
                 self.wait_interrupt();
                 continue;
             };
-            let Some(i) = self.slots.iter().position(|s| s.token == Some(token)) else {
-                // Not one of ours: the queue is out of step with us.
-                return Err(BlockError::Io);
+            let Some(s) = self.slots.iter().position(|s| s.token == Some(token)) else {
+                // Not one of ours: the queue is out of step with us; nothing is trusted.
+                return ios.iter().map(|_| Err(BlockError::Io)).collect();
             };
-            let slot = &mut self.slots[i];
+            let slot = &mut self.slots[s];
+            let (i, c) = pages[slot.chunk];
+            let write = ios[i].extent().2;
             let n = slot.len;
-            let buf = NonNull::from(&mut slot.page.0[..n]);
+            let page = NonNull::from(&mut slot.page.0[..n]);
             // SAFETY: the same request, page and response the token was given for.
             let r = unsafe {
-                let buf = &mut *buf.as_ptr();
-                match data {
-                    Data::Out(_) => {
-                        self.blk
-                            .complete_write_blocks(token, &slot.req, buf, &mut slot.resp)
-                    }
-                    Data::In(_) => {
-                        self.blk
-                            .complete_read_blocks(token, &slot.req, buf, &mut slot.resp)
-                    }
+                let page = &mut *page.as_ptr();
+                if write {
+                    self.blk
+                        .complete_write_blocks(token, &slot.req, page, &mut slot.resp)
+                } else {
+                    self.blk
+                        .complete_read_blocks(token, &slot.req, page, &mut slot.resp)
                 }
             };
             slot.token = None;
             outstanding -= 1;
             match r {
                 Ok(()) => {
-                    if let Data::In(d) = &mut data {
-                        let c = slot.chunk * 4096;
-                        d[c..c + n].copy_from_slice(&slot.page.0[..n]);
+                    if let Io::Read { buf, .. } = &mut ios[i] {
+                        buf[c * 4096..c * 4096 + n].copy_from_slice(&slot.page.0[..n]);
                     }
                 }
-                Err(virtio_drivers::Error::Unsupported) => {
-                    failed.get_or_insert(BlockError::Unsupported);
-                }
-                Err(_) => {
-                    failed.get_or_insert(BlockError::Io);
+                Err(e) => {
+                    let e = match e {
+                        virtio_drivers::Error::Unsupported => BlockError::Unsupported,
+                        _ => BlockError::Io,
+                    };
+                    if results[i].is_ok() {
+                        results[i] = Err(e);
+                    }
                 }
             }
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        results
     }
-}
-
-/// Where a transfer's data comes from or goes to.
-enum Data<'a> {
-    In(&'a mut [u8]),
-    Out(&'a [u8]),
 }
 
 impl BlockDevice for VirtioDisk {
@@ -262,8 +257,9 @@ impl BlockDevice for VirtioDisk {
 
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         check(self.sectors, sector, buf.len())?;
-        let len = buf.len();
-        self.transfer(sector, len, Data::In(buf))
+        self.transfer(&mut [Io::Read { sector, buf }])
+            .pop()
+            .unwrap_or(Err(BlockError::Io))
     }
 
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), BlockError> {
@@ -271,7 +267,43 @@ impl BlockDevice for VirtioDisk {
             return Err(BlockError::ReadOnly);
         }
         check(self.sectors, sector, buf.len())?;
-        self.transfer(sector, buf.len(), Data::Out(buf))
+        self.transfer(&mut [Io::Write { sector, buf }])
+            .pop()
+            .unwrap_or(Err(BlockError::Io))
+    }
+
+    fn transfer_many(&mut self, ios: &mut [Io<'_>]) -> Vec<Result<(), BlockError>> {
+        // Those that do not fit are refused; the others go to the device together.
+        let checks: Vec<Result<(), BlockError>> = ios
+            .iter()
+            .map(|io| {
+                let (sector, len, write) = io.extent();
+                if write && self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                check(self.sectors, sector, len)
+            })
+            .collect();
+        let mut fit: Vec<Io<'_>> = ios
+            .iter_mut()
+            .zip(&checks)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(io, _)| match io {
+                Io::Read { sector, buf } => Io::Read {
+                    sector: *sector,
+                    buf: &mut buf[..],
+                },
+                Io::Write { sector, buf } => Io::Write {
+                    sector: *sector,
+                    buf: &buf[..],
+                },
+            })
+            .collect();
+        let mut done = self.transfer(&mut fit).into_iter();
+        checks
+            .into_iter()
+            .map(|c| c.and_then(|()| done.next().unwrap_or(Err(BlockError::Io))))
+            .collect()
     }
 
     fn flush(&mut self) -> Result<(), BlockError> {
