@@ -157,7 +157,7 @@ pub fn ensure(images: &Images) -> Result<Outcome, String> {
         std::fs::read(&guests.busybox).map_err(|e| format!("{}: {e}", guests.busybox.display()))?;
     let vmlinuz =
         std::fs::read(&guests.vmlinuz).map_err(|e| format!("{}: {e}", guests.vmlinuz.display()))?;
-    let initrd = crate::guests::initramfs(&busybox);
+    let initrd = crate::guests::linux_initramfs(&guests)?;
     ensure_image(
         &images.disk,
         &linux_root_tree(&busybox),
@@ -750,7 +750,7 @@ mod tests {
         let e2fs = E2fsprogs::ensure().expect("Debian's e2fsprogs");
         let busybox = std::fs::read(&guests.busybox).unwrap();
         let vmlinuz = std::fs::read(&guests.vmlinuz).unwrap();
-        let initrd = crate::guests::initramfs(&busybox);
+        let initrd = crate::guests::linux_initramfs(&guests).expect("the initramfs");
         let tree = linux_root_tree(&busybox);
         let boot = boot_tree(&vmlinuz, &initrd);
         let started = Instant::now();

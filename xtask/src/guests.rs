@@ -8,14 +8,19 @@
 //! - `grub-xen-host`: PV-GRUB, `/usr/lib/grub-xen/grub-x86_64-xen.bin`.
 //!
 //! They are fetched with `apt-get download` into `target/debian/debs/` and unpacked with
-//! `dpkg -x` into `target/debian/root/` (nothing is installed on the host; the kernel's
-//! modules, `lib/modules`, are removed: a domU boots on the drivers built into the kernel).
+//! `dpkg -x` into `target/debian/root/` (nothing is installed on the host). Of the kernel's
+//! modules (`lib/modules/<release>/`) only those the initramfs carries stay ([`modules`]:
+//! xen-blkfront, xen-netfront, ext4 and what they need); `/init` loads them at boot and, given
+//! `root=/dev/xvda` on the kernel's command line, mounts that disk and switches to it.
 //! `target/debian/stamp`, written last, names each `.deb` and its size: while it matches the
 //! cache, nothing runs apt and nothing touches the network. `--refresh` asks apt again and
 //! downloads only what changed (a newer kernel after `apt-get update`).
 
 use crate::prereq;
 use dom0_tools::initrd::Member;
+
+pub mod modules;
+pub use modules::LinuxModules;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
@@ -51,6 +56,8 @@ pub struct Guests {
     pub busybox: PathBuf,
     /// `root/usr/lib/grub-xen/grub-x86_64-xen.bin`.
     pub pvgrub: PathBuf,
+    /// `root/lib/modules/<release>`: the modules the initramfs carries (the kernel's release).
+    pub modules: PathBuf,
     /// The `.deb` files they came from, in `target/debian/debs/`.
     pub debs: Vec<CachedDeb>,
 }
@@ -131,15 +138,28 @@ impl Cache {
             [] => return Err(format!("no vmlinuz-* in {}", boot.display())),
             more => return Err(format!("{} kernels in {}", more.len(), boot.display())),
         };
+        let release = vmlinuz
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("vmlinuz-"))
+            .unwrap_or_default()
+            .to_string();
         let guests = Guests {
-            vmlinuz,
             busybox: root.join(BUSYBOX_PATH),
             pvgrub: root.join(PVGRUB_PATH),
+            modules: root.join("lib/modules").join(&release),
+            vmlinuz,
             debs,
         };
         for (what, path) in [("busybox", &guests.busybox), ("PV-GRUB", &guests.pvgrub)] {
             if !path.is_file() {
                 return Err(format!("{what}: {} missing", path.display()));
+            }
+        }
+        for m in modules::LOAD {
+            let path = guests.modules.join(m);
+            if !path.is_file() {
+                return Err(format!("the initramfs's module {} missing", path.display()));
             }
         }
         Ok(guests)
@@ -152,13 +172,26 @@ impl Cache {
             if let Some(g) = self.cached() {
                 return Ok(g);
             }
+            // The packages are here but unpacked otherwise (a cache from before the initramfs
+            // carried modules): unpack them again, no apt needed.
+            if let Some(debs) = self.cached_debs() {
+                eprintln!("xtask: guests: unpacking the cached packages again");
+                self.unpack(&debs)?;
+                return self.unpacked(debs);
+            }
         }
         need_apt("the Linux guests")?;
         let started = Instant::now();
         let kernel = with_fresh_index(resolve_kernel)?;
         let packages = [kernel.as_str(), BUSYBOX_PACKAGE, PVGRUB_PACKAGE];
         let wanted = self.fetch("guests", &packages)?;
-        let guests = self.unpacked(wanted)?;
+        let guests = match self.unpacked(wanted.clone()) {
+            Ok(g) => g,
+            Err(_) => {
+                self.unpack(&wanted)?;
+                self.unpacked(wanted)?
+            }
+        };
         eprintln!(
             "xtask: guests: {} ready in {:.1} s",
             self.dir.display(),
@@ -215,8 +248,9 @@ impl Cache {
         Ok(wanted)
     }
 
-    /// `dpkg -x` of every `.deb` into `root.new/`, less `lib/modules`, then renamed to `root/`
-    /// and the stamp written: an interrupted run leaves the old cache or none, never half.
+    /// `dpkg -x` of every `.deb` into `root.new/`, its `lib/modules` pruned to what the
+    /// initramfs carries ([`modules::prune`]), then renamed to `root/` and the stamp written:
+    /// an interrupted run leaves the old cache or none, never half.
     fn unpack(&self, debs: &[CachedDeb]) -> Result<(), String> {
         let (root, new) = (self.root(), self.dir.join("root.new"));
         let _ = std::fs::remove_file(self.stamp());
@@ -236,7 +270,7 @@ impl Cache {
         }
         let modules = new.join("lib").join("modules");
         if modules.exists() {
-            std::fs::remove_dir_all(&modules).map_err(|e| format!("{}: {e}", modules.display()))?;
+            modules::prune(&modules)?;
         }
         std::fs::rename(&new, &root).map_err(|e| format!("{}: {e}", root.display()))?;
         std::fs::write(self.stamp(), stamp_text(debs))
@@ -432,9 +466,20 @@ fn parse_stamp(text: &str) -> Option<Vec<CachedDeb>> {
     debs.filter(|d| !d.is_empty())
 }
 
-/// The Linux domU's initramfs (cpio newc, uncompressed) of the [`busybox_root`] tree.
-pub fn initramfs(busybox: &[u8]) -> Vec<u8> {
-    dom0_tools::initrd::write_members(&busybox_root(busybox))
+/// The Linux domU's initramfs (cpio newc, uncompressed): the [`busybox_root`] tree and the
+/// kernel modules `/init` loads ([`LinuxModules::members`]).
+pub fn initramfs_with_modules(busybox: &[u8], modules: &LinuxModules) -> Vec<u8> {
+    let mut members = busybox_root(busybox);
+    members.extend(modules.members());
+    dom0_tools::initrd::write_members(&members)
+}
+
+/// The Linux domU's initramfs from the unpacked `guests`: their busybox and modules.
+pub fn linux_initramfs(guests: &Guests) -> Result<Vec<u8>, String> {
+    let busybox =
+        std::fs::read(&guests.busybox).map_err(|e| format!("{}: {e}", guests.busybox.display()))?;
+    let modules = LinuxModules::resolve(&guests.modules)?;
+    Ok(initramfs_with_modules(&busybox, &modules))
 }
 
 /// The Linux domU's busybox root tree, the initramfs's and the disk's (`crate::disk`):
@@ -480,7 +525,7 @@ pub fn dom0_files(guests: &Guests) -> Result<Vec<(String, Vec<u8>)>, String> {
     let busybox = read(&guests.busybox)?;
     let mut files = vec![
         ("boot/vmlinuz".to_string(), read(&guests.vmlinuz)?),
-        ("boot/initramfs-linux".to_string(), initramfs(&busybox)),
+        ("boot/initramfs-linux".to_string(), linux_initramfs(guests)?),
         (
             "boot/grub-x86_64-xen.bin".to_string(),
             read(&guests.pvgrub)?,
@@ -576,12 +621,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let cache = Cache::new();
     let guests = cache.ensure(refresh)?;
-    let busybox =
-        std::fs::read(&guests.busybox).map_err(|e| format!("{}: {e}", guests.busybox.display()))?;
     let images = crate::qemu::images_dir();
     std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
     let initramfs_path = images.join(INITRAMFS_IMAGE);
-    let cpio = initramfs(&busybox);
+    let cpio = linux_initramfs(&guests)?;
     std::fs::write(&initramfs_path, &cpio)
         .map_err(|e| format!("{}: {e}", initramfs_path.display()))?;
     for d in &guests.debs {
@@ -722,13 +765,26 @@ mod tests {
         put(&dir.join("root/boot/vmlinuz-6.1.0-57-amd64"), b"bz");
         put(&dir.join("root").join(BUSYBOX_PATH), b"bb");
         put(&dir.join("root").join(PVGRUB_PATH), b"grub");
+        let modules = dir.join("root/lib/modules/6.1.0-57-amd64");
+        for m in modules::LOAD {
+            put(&modules.join(m), b"ko");
+        }
         assert_eq!(cache.cached(), None, "no stamp");
         std::fs::write(dir.join("stamp"), stamp_text(&debs)).unwrap();
         let g = cache.cached().expect("complete");
         assert_eq!(g.vmlinuz, dir.join("root/boot/vmlinuz-6.1.0-57-amd64"));
         assert_eq!(g.busybox, dir.join("root/bin/busybox"));
         assert_eq!(g.pvgrub, dir.join("root").join(PVGRUB_PATH));
+        assert_eq!(g.modules, modules, "the modules of the kernel's release");
         assert_eq!(g.debs, debs);
+        // Unpacked before the initramfs carried modules (they were all removed then).
+        std::fs::remove_file(modules.join(modules::LOAD[0])).unwrap();
+        assert_eq!(cache.cached(), None, "xen-blkfront missing");
+        assert!(
+            cache.cached_debs().is_some(),
+            "the packages are still there"
+        );
+        put(&modules.join(modules::LOAD[0]), b"ko");
 
         put(&dir.join("debs").join(&debs[1].file), b"abc");
         assert_eq!(cache.cached(), None, "a .deb of another size");
@@ -751,7 +807,8 @@ mod tests {
     #[test]
     fn the_initramfs() {
         let busybox = b"\x7fELF static busybox";
-        let cpio = initramfs(busybox);
+        let mods = modules::tests::fake_modules();
+        let cpio = initramfs_with_modules(busybox, &mods);
         let rd = Initrd::parse(&cpio).expect("a newc archive");
         let exec = |path: &str| {
             let e = rd
@@ -764,26 +821,50 @@ mod tests {
         assert_eq!(exec("/bin/busybox"), busybox);
         let init = std::str::from_utf8(exec("/init")).unwrap();
         assert!(init.starts_with("#!/bin/busybox sh\n"), "{init}");
+        // Each mount only where it is not there yet: on the disk after switch_root they are
+        // (moved there); busybox's links only where they are missing (a read-only disk).
         for line in [
-            "/bin/busybox --install -s",
-            "mount -t proc proc /proc",
-            "mount -t sysfs sysfs /sys",
-            "mount -t devtmpfs devtmpfs /dev",
-            "exec /sbin/init",
+            "[ -x /sbin/init ] || /bin/busybox --install -s",
+            "[ -e /proc/self ] || mount -t proc proc /proc",
+            "[ -d /sys/kernel ] || mount -t sysfs sysfs /sys",
+            "[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev",
         ] {
             assert!(init.lines().any(|l| l == line), "/init lacks {line:?}");
         }
+        assert_eq!(
+            init.lines().last(),
+            Some("exec /sbin/init"),
+            "busybox init last"
+        );
         let banner = init
             .lines()
-            .find(|l| l.starts_with("echo "))
+            .find(|l| l.trim_start().starts_with("echo \"busybox initramfs up"))
             .expect("/init prints a banner");
         assert!(banner.contains(BANNER), "{banner}");
         // The order matters: the applets exist before they are used, the mounts before
-        // the banner (which reads /sys) and init last.
-        let at = |s: &str| init.find(s).unwrap();
+        // the banner (which reads /sys), the modules before the root disk, init last.
+        let at = |s: &str| init.find(s).unwrap_or_else(|| panic!("/init lacks {s:?}"));
         assert!(at("--install") < at("mount -t proc"));
         assert!(at("mount -t devtmpfs") < at(BANNER));
-        assert!(at(BANNER) < at("exec /sbin/init"));
+        assert!(at(BANNER) < at("\tload_modules\n"));
+        assert!(at("\tload_modules\n") < at("\tswitch_to_root\n"));
+        assert!(at("\tswitch_to_root\n") < at("exec /sbin/init"));
+        // The root disk: from the command line, waited for (bounded), mounted, /dev, /sys and
+        // /proc moved onto it (/proc last), then switch_root as PID 1 (exec).
+        for part in [
+            "root=*) root=${arg#root=}",
+            "ro | rw) mode=$arg",
+            "wait=30",
+            "did not appear within $wait s",
+            "mount -t \"$fstype\" -o \"$mode${flags:+,$flags}\" \"$dev\" /newroot",
+            "for dir in dev sys proc; do",
+            "mount -o move \"/$dir\" \"/newroot/$dir\"",
+            "exec /bin/busybox switch_root /newroot \"$next\"",
+            "busybox root up: ",
+            "done </etc/modules",
+        ] {
+            assert!(init.contains(part), "/init lacks {part:?}");
+        }
 
         let sh = rd.get_entry("/bin/sh").expect("/bin/sh");
         assert!(sh.is_symlink());
@@ -809,6 +890,33 @@ mod tests {
                 .any(|l| l.starts_with("::respawn:") && l.contains("cttyhack")),
             "a shell on the console with a controlling tty: {inittab}"
         );
+        assert!(
+            inittab
+                .lines()
+                .any(|l| l.starts_with("::shutdown:") && l.contains("umount -a -r")),
+            "the disks unmounted (the root remounted read-only) at shutdown: {inittab}"
+        );
+        // The modules, modules.dep and /etc/modules.
+        let rel = format!("/lib/modules/{}", mods.release);
+        for m in &mods.modules {
+            let path = format!("{rel}/{}", m.path);
+            assert_eq!(rd.get(&path), Some(&m.data[..]), "{path}");
+        }
+        let dep = std::str::from_utf8(rd.get(&format!("{rel}/modules.dep")).unwrap()).unwrap();
+        assert!(
+            dep.lines()
+                .any(|l| l.starts_with("kernel/fs/ext4/ext4.ko: ")),
+            "{dep}"
+        );
+        let etc_modules = std::str::from_utf8(rd.get("/etc/modules").unwrap()).unwrap();
+        assert_eq!(
+            etc_modules,
+            "xen_blkfront\nxen_netfront\ncrc32c_generic\next4\n"
+        );
+        // The busybox tree alone (the disk's root) has none of them.
+        let tree = busybox_root(busybox);
+        assert!(!tree.iter().any(|m| matches!(m,
+            Member::File { path, .. } if path.starts_with("lib/") || *path == "etc/modules")));
         let profile = std::str::from_utf8(rd.get("/etc/profile").unwrap()).unwrap();
         assert!(profile.contains(&format!("PS1='{PROMPT}'")), "{profile}");
         // Parents come before their contents, and nothing appears twice.
@@ -832,6 +940,7 @@ mod tests {
                 "etc/xen/bad-no-xen.cfg",
                 "etc/xen/bad-ramdisk.cfg",
                 "etc/xen/bad-truncated.cfg",
+                "etc/xen/linux-disk.cfg",
                 "etc/xen/linux.cfg",
                 "etc/xen/pvgrub-disk.cfg",
                 "etc/xen/pvgrub.cfg",
@@ -853,6 +962,19 @@ mod tests {
             "extra = \"console=hvc0\"",
         ] {
             assert!(linux.lines().any(|l| l == line), "linux.cfg lacks {line}");
+        }
+        let disk = text("etc/xen/linux-disk.cfg");
+        for line in [
+            "name = \"linux-disk\"",
+            "kernel = \"/boot/vmlinuz\"",
+            "ramdisk = \"/boot/initramfs-linux\"",
+            "disk = ['phy:/dev/vda2,xvda,w']",
+            "extra = \"console=hvc0 root=/dev/xvda rw\"",
+        ] {
+            assert!(
+                disk.lines().any(|l| l == line),
+                "linux-disk.cfg lacks {line}"
+            );
         }
         let pvgrub = text("etc/xen/pvgrub.cfg");
         assert!(pvgrub
