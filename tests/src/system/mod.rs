@@ -7,6 +7,7 @@
 //! (what QEMU's exit status means).
 
 mod console;
+mod disk_copy;
 mod exit;
 mod failure;
 mod log;
@@ -16,6 +17,7 @@ mod process;
 mod shell;
 
 pub use console::strip_prompts;
+pub use disk_copy::DiskCopy;
 pub use exit::{describe_exit, EXIT_DOM0_CRASH, EXIT_PANIC, EXIT_POWEROFF, EXIT_REBOOT};
 pub use failure::{Failure, OrFail};
 pub use options::BootOptions;
@@ -58,6 +60,8 @@ pub struct System {
     /// QEMU's QMP socket, if it has one ([`BootOptions::with_qmp`]).
     qmp_path: Option<PathBuf>,
     qmp: Option<Qmp>,
+    /// The machine's own disk ([`BootOptions::own_disk`]); dropped after QEMU is gone.
+    disk: Option<DiskCopy>,
 }
 
 impl System {

@@ -24,6 +24,9 @@ pub struct BootOptions {
     /// nanosecond), so durations the hypervisor measures are the emulated machine's own,
     /// whatever the host's load.
     pub icount: bool,
+    /// Give the machine its own writable copy of the disk image instead of the shared image
+    /// under `snapshot=on` (see [`BootOptions::own_disk`]).
+    pub own_disk: bool,
 }
 
 impl BootOptions {
@@ -36,6 +39,7 @@ impl BootOptions {
             icount: false,
             pc: None,
             qmp: false,
+            own_disk: false,
         }
     }
 
@@ -67,6 +71,15 @@ impl BootOptions {
     /// hypervisor must not touch every frame).
     pub fn memory(mut self, size: &str) -> Self {
         self.memory = Some(size.to_string());
+        self
+    }
+
+    /// Attach a copy of `disk.img` of the machine's own (sparse, in `target/e2e-disks/`),
+    /// writable, so that what the guests write reaches it: after QEMU exits,
+    /// [`System::disk_image`](super::System::disk_image) names it for the host's checks
+    /// ([`crate::disk`]). Removed with the [`System`](super::System), kept if the test fails.
+    pub fn own_disk(mut self) -> Self {
+        self.own_disk = true;
         self
     }
 

@@ -1,6 +1,7 @@
 //! Owning the QEMU process: starting it (with a watchdog that kills it at the hard timeout),
 //! collecting its exit status, and killing it when the [`System`] is dropped.
 
+use super::disk_copy::{use_copy, DiskCopy};
 use super::{BootOptions, Failure, OrFail, System, BOOT_TIMEOUT, PROMPT, TAIL_LINES};
 use crate::launch;
 use crate::qmp;
@@ -31,6 +32,15 @@ impl System {
         if opts.icount {
             args.extend(["-icount".to_string(), "shift=0".to_string()]);
         }
+        let disk = opts.own_disk.then(|| {
+            let image = crate::disk::image();
+            let copy =
+                DiskCopy::new(&opts.name, &image).unwrap_or_else(|e| panic!("[{}] {e}", opts.name));
+            if let Err(e) = use_copy(&mut args, &image, copy.path()) {
+                panic!("[{}] {e}", opts.name);
+            }
+            copy
+        });
         let qmp_path = opts.qmp.then(|| qmp::temp_path("qmp.sock"));
         if let Some(p) = &qmp_path {
             args.push("-qmp".into());
@@ -38,6 +48,7 @@ impl System {
         }
         let mut sys = Self::spawn(&opts.name, &prog, &args, opts.hard_timeout);
         sys.qmp_path = qmp_path;
+        sys.disk = disk;
         sys
     }
 
@@ -116,6 +127,7 @@ impl System {
             reported: std::cell::Cell::new(false),
             qmp_path: None,
             qmp: None,
+            disk: None,
         };
         let _ = std::fs::remove_file(sys.log_path());
         sys
