@@ -22,6 +22,7 @@ mod guest_errors;
 mod hostile;
 mod iso;
 mod linux;
+mod linux_disk;
 mod memory_sizes;
 mod poweroff;
 mod pv_shutdown;
