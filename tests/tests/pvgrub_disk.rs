@@ -4,8 +4,9 @@
 //! itself (its built-in config searches every disk), boots the menu entry after its timeout
 //! with nothing typed, and loads the kernel and initrd stored beside it; Linux comes up with
 //! grub.cfg's command line and reaches its busybox shell. The kernel that runs is the one on
-//! the disk (its release read from the image on the host), and at the hand-over GRUB closes
-//! its front end and the back end waits again, for Linux's.
+//! the disk (its release read from the image on the host). At the hand-over GRUB closes its
+//! front end and the back end waits again: Linux's own blkfront (loaded by the initramfs)
+//! connects to the same disk, and the kernel read back through it matches the image's.
 //!
 //! The edge case: the same config with a disk holding no filesystem (the raw `pvtest`
 //! partition) stops at `grub>` with GRUB's own errors; GRUB still sees the disk and its size,
@@ -22,7 +23,8 @@ use tests::disk::{self, E2fsprogs};
 use tests::steps::{boot, list_with_healthy_dom0, row};
 use tests::{test_name, OrFail, System};
 
-/// From `xl create` to Linux's shell through GRUB (about 25 s here; generous for CI).
+/// From `xl create` to Linux's shell through GRUB (about 25 s here, most of it GRUB
+/// decompressing the kernel; generous for CI).
 const BOOT: Duration = Duration::from_secs(300);
 const CMD: Duration = Duration::from_secs(60);
 /// Linux's shell prompt (the initramfs's /etc/profile).
@@ -35,15 +37,20 @@ const BOOTING: &str = "Booting `Debian Linux from the boot disk'";
 const XVDA: u32 = 51712;
 
 /// What the boot partition of the image holds, read on the host: the kernel's release (from
-/// its bzImage header) and the arguments grub.cfg's `linux` line gives it.
+/// its bzImage header), the arguments grub.cfg's `linux` line gives it, the partition's
+/// size, and the kernel's size and CRC-32.
 struct BootDisk {
     release: String,
     args: String,
+    sectors: u64,
+    vmlinuz_len: usize,
+    vmlinuz_crc32: u32,
 }
 
 fn boot_disk() -> Result<BootDisk, String> {
     let tools = E2fsprogs::find()?;
     let fs = disk::ext4_partition(&disk::image(), disk::BOOT)?;
+    let sectors = disk::partition(&disk::image(), disk::BOOT)?.sectors();
     let vmlinuz = tools.cat(&fs, "/boot/vmlinuz")?;
     let release = bzimage_release(&vmlinuz).ok_or("/boot/vmlinuz: no bzImage version")?;
     let cfg = String::from_utf8(tools.cat(&fs, "/boot/grub/grub.cfg")?)
@@ -56,7 +63,26 @@ fn boot_disk() -> Result<BootDisk, String> {
         ))?
         .trim()
         .to_string();
-    Ok(BootDisk { release, args })
+    Ok(BootDisk {
+        release,
+        args,
+        sectors,
+        vmlinuz_len: vmlinuz.len(),
+        vmlinuz_crc32: crc32(&vmlinuz),
+    })
+}
+
+/// CRC-32 (IEEE 802.3, zlib's; busybox's `crc32` applet prints it as 8 hex digits).
+fn crc32(data: &[u8]) -> u32 {
+    !data.iter().fold(!0u32, |crc, &b| {
+        (0..8).fold(crc ^ u32::from(b), |c, _| {
+            if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            }
+        })
+    })
 }
 
 /// The release (`uname -r`) of a bzImage: the first word of the string at 0x200 plus the
@@ -89,18 +115,28 @@ fn started_id(sys: &mut System, mark: usize, name: &str) -> u32 {
     id.unwrap_or_else(|| sys.fail(format!("no domain id in {line:?}")))
 }
 
-/// Type `cmd` into Linux's shell and return what it printed up to the next prompt, the echo
-/// dropped.
-fn linux(sys: &mut System, cmd: &str) -> String {
+/// Type `cmd` into Linux's shell and return the lines it printed up to the next prompt,
+/// trimmed, the echo dropped.
+fn linux(sys: &mut System, cmd: &str) -> Vec<String> {
     sys.send(&format!("{cmd}\n")).or_fail();
     match sys.expect(LINUX_PROMPT, CMD) {
-        Ok(out) => {
-            let out = out.replace('\r', "");
-            let mut lines = out.lines().filter(|l| !l.contains(cmd));
-            lines.next().unwrap_or("").trim().to_string()
-        }
+        Ok(out) => out
+            .replace('\r', "")
+            .lines()
+            .filter(|l| !l.contains(cmd))
+            .map(|l| l.trim().to_string())
+            .collect(),
         Err(f) => sys.fail(format!("{} (after typing {cmd:?} into Linux)", f.msg)),
     }
+}
+
+/// `cmd` typed into Linux printed a line equal to `want`.
+fn linux_says(sys: &mut System, cmd: &str, want: &str) {
+    let out = linux(sys, cmd);
+    sys.check(
+        out.iter().any(|l| l == want),
+        format!("`{cmd}` in Linux printed {out:?}, want a line {want:?}"),
+    );
 }
 
 /// Type `cmd` at `grub>` and return what GRUB printed up to the next prompt.
@@ -208,31 +244,50 @@ fn pvgrub_finds_grub_cfg_on_its_disk_and_boots_the_linux_stored_there() {
         !grub_part.contains("grub> ") && !grub_part.contains("error: "),
         format!("GRUB stopped at its prompt or printed an error on the way: {grub_part:?}"),
     );
-    let release = linux(&mut sys, "uname -r");
-    sys.check(
-        release == on_disk.release,
-        format!(
-            "uname -r says {release:?}; the disk's /boot/vmlinuz is {:?}",
-            on_disk.release
-        ),
+    // The kernel running is the disk's, with grub.cfg's command line.
+    linux_says(&mut sys, "uname -r", &on_disk.release);
+    linux_says(&mut sys, "cat /proc/cmdline", &on_disk.args);
+    // GRUB closed its front end at the hand-over (the back end went Closed, then InitWait
+    // again) and Linux's blkfront (loaded by the initramfs) took the same disk over: its
+    // size is the partition's, and the kernel on it reads back whole.
+    linux_says(
+        &mut sys,
+        "cat /sys/block/xvda/size",
+        &on_disk.sectors.to_string(),
     );
-    let cmdline = linux(&mut sys, "cat /proc/cmdline");
-    sys.check(
-        cmdline == on_disk.args,
-        format!(
-            "/proc/cmdline {cmdline:?}; grub.cfg's linux line gives {:?}",
-            on_disk.args
-        ),
+    linux_says(
+        &mut sys,
+        "mkdir -p /mnt && mount -t ext4 -o ro /dev/xvda /mnt && echo mounted",
+        "mounted",
     );
+    linux_says(
+        &mut sys,
+        "wc -c < /mnt/boot/vmlinuz",
+        &on_disk.vmlinuz_len.to_string(),
+    );
+    linux_says(
+        &mut sys,
+        "crc32 /mnt/boot/vmlinuz",
+        &format!("{:08x} /mnt/boot/vmlinuz", on_disk.vmlinuz_crc32),
+    );
+    linux_says(&mut sys, "umount /mnt && echo unmounted", "unmounted");
     detach(&mut sys);
-    // GRUB closed its front end at the hand-over; the back end waits (InitWait) for the
-    // front end of the kernel it booted.
-    let be = format!("/local/domain/0/backend/vbd/{id}/{XVDA}");
-    let state = xs_read(&mut sys, &format!("{be}/state"));
-    sys.check(
-        state.as_deref() == Some("2"),
-        format!("{be}/state after the hand-over: {state:?}, want 2 (InitWait)"),
-    );
+    for (end, path) in [
+        (
+            "back",
+            format!("/local/domain/0/backend/vbd/{id}/{XVDA}/state"),
+        ),
+        (
+            "front",
+            format!("/local/domain/{id}/device/vbd/{XVDA}/state"),
+        ),
+    ] {
+        let state = xs_read(&mut sys, &path);
+        sys.check(
+            state.as_deref() == Some("4"),
+            format!("{path}: the {end} end is {state:?} with Linux's blkfront, want 4 (Connected)"),
+        );
+    }
     let rows = list_with_healthy_dom0(&mut sys);
     sys.check(
         row(&rows, "pvgrub-disk").is_some_and(|r| r.mem == 128),
