@@ -113,10 +113,16 @@ pub const LAYOUT: [Part; 3] = [
 ];
 
 /// The Linux guests' root tree: the busybox tree of their initramfs
-/// ([`crate::guests::busybox_root`]). Later inputs (the kernel under `/boot`, its modules
-/// under `/lib/modules`) join it here; the stamp follows whatever the list holds.
-pub fn linux_root_tree(busybox: &[u8]) -> Vec<Member<'_>> {
-    crate::guests::busybox_root(busybox)
+/// ([`crate::guests::busybox_root`]) and busybox's `applets` linked where `busybox --install
+/// -s` would put them ([`crate::guests::applet_links`]): the initramfs's `/init` makes those
+/// links at boot, which a root mounted read-only (`root=/dev/xvda ro`) could not, and
+/// without `/sbin/init` and `/sbin/poweroff` the disk could neither start nor shut down.
+/// Later inputs (the kernel under `/boot`, its modules under `/lib/modules`) join it here;
+/// the stamp follows whatever the list holds.
+pub fn linux_root_tree<'a>(busybox: &'a [u8], applets: &'a [String]) -> Vec<Member<'a>> {
+    let mut tree = crate::guests::busybox_root(busybox);
+    tree.extend(crate::guests::applet_links(applets));
+    tree
 }
 
 /// PV-GRUB's menu on the boot disk (`/boot/grub/grub.cfg`): boots `/boot/vmlinuz` with
@@ -158,9 +164,10 @@ pub fn ensure(images: &Images) -> Result<Outcome, String> {
     let vmlinuz =
         std::fs::read(&guests.vmlinuz).map_err(|e| format!("{}: {e}", guests.vmlinuz.display()))?;
     let initrd = crate::guests::linux_initramfs(&guests)?;
+    let applets = crate::guests::busybox_applets(&guests.busybox)?;
     ensure_image(
         &images.disk,
-        &linux_root_tree(&busybox),
+        &linux_root_tree(&busybox, &applets),
         &boot_tree(&vmlinuz, &initrd),
         &e2fs,
     )
@@ -751,7 +758,8 @@ mod tests {
         let busybox = std::fs::read(&guests.busybox).unwrap();
         let vmlinuz = std::fs::read(&guests.vmlinuz).unwrap();
         let initrd = crate::guests::linux_initramfs(&guests).expect("the initramfs");
-        let tree = linux_root_tree(&busybox);
+        let applets = crate::guests::busybox_applets(&guests.busybox).unwrap();
+        let tree = linux_root_tree(&busybox, &applets);
         let boot = boot_tree(&vmlinuz, &initrd);
         let started = Instant::now();
         assert_eq!(
@@ -865,6 +873,9 @@ mod tests {
         );
         let ls = String::from_utf8(tools.debugfs(&root, "ls -l /bin").unwrap()).unwrap();
         assert!(ls.contains(" sh") && ls.contains(" busybox"), "{ls}");
+        // busybox's applets are linked on the disk (a read-only root cannot link them).
+        let init = String::from_utf8(tools.debugfs(&root, "stat /sbin/init").unwrap()).unwrap();
+        assert!(init.contains("Fast link dest: \"/bin/busybox\""), "{init}");
         // The boot disk: the kernel, the initrd and GRUB's menu, clean.
         let bootfs = ::tests::disk::ext4_partition(&image, ::tests::disk::BOOT).unwrap();
         assert_eq!(bootfs.offset, 105 * MIB);

@@ -517,6 +517,58 @@ pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
     ]
 }
 
+/// busybox's applets by where `busybox --install` would link them (`bin/ls`, `sbin/init`,
+/// `usr/bin/awk`, ...): `busybox --list-full` of the unpacked busybox, run on the host (a
+/// static x86-64 Linux binary, as Debian's mkfs.ext4 that makes the disk runs here too).
+pub fn busybox_applets(busybox: &Path) -> Result<Vec<String>, String> {
+    let shown = format!("{} --list-full", busybox.display());
+    let out = Command::new(busybox)
+        .arg("--list-full")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("`{shown}`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{shown}` failed ({})", out.status));
+    }
+    let applets = parse_applets(&String::from_utf8_lossy(&out.stdout));
+    if !applets.iter().any(|a| a == "sbin/init") {
+        return Err(format!("`{shown}` names no sbin/init: {applets:?}"));
+    }
+    Ok(applets)
+}
+
+/// The lines of `busybox --list-full` that are relative paths without `..`.
+fn parse_applets(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('/') && !l.split('/').any(|c| c == ".."))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A symbolic link to `/bin/busybox` for each of `applets` ([`busybox_applets`]) that the
+/// [`busybox_root`] tree does not already hold (`bin/sh`): what `/init`'s `busybox --install
+/// -s` makes in the initramfs, made ahead for a disk, whose root may be mounted read-only.
+pub fn applet_links(applets: &[String]) -> Vec<Member<'_>> {
+    let taken: Vec<String> = busybox_root(b"")
+        .iter()
+        .map(|m| match *m {
+            Member::File { path, .. }
+            | Member::Dir { path, .. }
+            | Member::Symlink { path, .. }
+            | Member::CharDevice { path, .. } => path.to_string(),
+        })
+        .collect();
+    applets
+        .iter()
+        .filter(|a| !taken.contains(a))
+        .map(|a| Member::Symlink {
+            path: a,
+            target: "/bin/busybox",
+        })
+        .collect()
+}
+
 /// What dom0's initrd gains for `guests`, as `(path, contents)`: `/boot/vmlinuz`,
 /// `/boot/initramfs-linux`, `/boot/grub-x86_64-xen.bin` and
 /// `dom0-tools/examples/debian/*.cfg` as `/etc/xen/*.cfg`.
@@ -926,6 +978,42 @@ mod tests {
             if let Some((parent, _)) = n.rsplit_once('/') {
                 assert!(names[..i].contains(&parent), "{n} before {parent}");
             }
+        }
+    }
+
+    #[test]
+    fn busybox_applets_and_their_links() {
+        let listed = "usr/bin/[\nbin/sh\nsbin/init\n\nbin/ls\n/abs/x\nbin/../etc/passwd\n";
+        let applets = parse_applets(listed);
+        assert_eq!(applets, ["usr/bin/[", "bin/sh", "sbin/init", "bin/ls"]);
+        let links = applet_links(&applets);
+        let paths: Vec<(&str, &str)> = links
+            .iter()
+            .map(|m| match *m {
+                Member::Symlink { path, target } => (path, target),
+                _ => panic!("links only"),
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("usr/bin/[", "/bin/busybox"),
+                ("sbin/init", "/bin/busybox"),
+                ("bin/ls", "/bin/busybox")
+            ],
+            "bin/sh is the tree's own"
+        );
+        // Debian's busybox, run on the host.
+        let guests = Cache::new().ensure(false).expect("Debian's guests");
+        let real = busybox_applets(&guests.busybox).unwrap();
+        for want in [
+            "sbin/init",
+            "bin/mount",
+            "sbin/switch_root",
+            "bin/cttyhack",
+            "sbin/poweroff",
+        ] {
+            assert!(real.iter().any(|a| a == want), "{want} in {real:?}");
         }
     }
 
