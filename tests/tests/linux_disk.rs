@@ -12,8 +12,13 @@
 //!    (page cache dropped), then it is unmounted and `xl block-detach` takes it away: gone from
 //!    the guest and from `xl block-list`;
 //! 4. `xl shutdown` (Linux remounts its root read-only: ext4 writes its journal out and marks
-//!    itself clean), dom0 powers the machine off, and on the host Debian's `e2fsck -fn` finds
-//!    both filesystems clean and `debugfs` reads every file back from the image.
+//!    itself clean);
+//! 5. the same root from a read-only disk (`xvda,r`, `root=/dev/xvda ro`) comes up read-only
+//!    and refuses writes;
+//! 6. a `root=` disk that never appears: /init gives up after `rootwait=` seconds, saying so,
+//!    and the initramfs's shell comes up;
+//! 7. dom0 powers the machine off, and on the host Debian's `e2fsck -fn` finds both
+//!    filesystems clean and `debugfs` reads every file back from the image.
 //!
 //! Throughout, a console line saying that blkfront, the block layer or ext4 met an error, or
 //! that the back end disconnected a disk, fails the test quoting it.
@@ -131,9 +136,11 @@ fn attach(sys: &mut System) {
 }
 
 /// `xl create linux-disk.cfg -c` up to Linux's shell on its disk; checks that / is the disk.
-fn create_on_disk(sys: &mut System) {
+/// `xl create -c linux-disk.cfg` (with `overrides`) up to Linux's shell on its disk; checks
+/// that / is the disk, mounted `mode` (`rw` or `ro`).
+fn create_on_disk(sys: &mut System, overrides: &str, mode: &str) {
     let mark = sys.mark();
-    sys.send(&format!("xl create /etc/xen/{NAME}.cfg -c\n"))
+    sys.send(&format!("xl create -c /etc/xen/{NAME}.cfg {overrides}\n"))
         .or_fail();
     await_lines(
         sys,
@@ -142,18 +149,17 @@ fn create_on_disk(sys: &mut System) {
             &format!("Started domain {NAME} (id="),
             "busybox initramfs up: Linux 6.1",
             "init: modules loaded: xen_blkfront xen_netfront crc32c_generic ext4",
-            "init: switching to the root on /dev/xvda (ext4, rw)",
-            "busybox root up: /dev/xvda on / (ext4, rw",
+            &format!("init: switching to the root on /dev/xvda (ext4, {mode})"),
+            &format!("busybox root up: /dev/xvda on / (ext4, {mode}"),
         ],
         BOOT,
     );
     sys.expect(LINUX_PROMPT, BOOT).or_fail();
     let mounts = linux(sys, "cat /proc/mounts");
+    let want = format!("/dev/xvda / ext4 {mode},");
     sys.check(
-        mounts
-            .lines()
-            .any(|l| l.starts_with("/dev/xvda / ext4 rw,")),
-        format!("/proc/mounts has no `/dev/xvda / ext4 rw,...`:\n{mounts}"),
+        mounts.lines().any(|l| l.starts_with(&want)),
+        format!("/proc/mounts has no `{want}...`:\n{mounts}"),
     );
     fail_on_trouble(sys, mark, "while Linux came up on its disk");
 }
@@ -193,7 +199,7 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
 
     steps.start("boot: Linux on its disk");
     // 1. Up on its own disk, through blkfront with every feature the back end offers.
-    create_on_disk(&mut sys);
+    create_on_disk(&mut sys, "", "rw");
     let dmesg = linux(&mut sys, "dmesg | grep -E 'blkfront|xvda'");
     for want in [
         "flush diskcache: enabled",
@@ -222,7 +228,7 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         row(&rows, NAME).is_none(),
         format!("{NAME} listed after xl destroy: {rows:?}"),
     );
-    create_on_disk(&mut sys);
+    create_on_disk(&mut sys, "", "rw");
     linux_says(&mut sys, "cat /root/marker", &root_token);
     linux_says(
         &mut sys,
@@ -324,6 +330,54 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         format!("free memory {free} MiB after Linux powered off, {free_before} before"),
     );
     fail_on_trouble(&mut sys, start, "up to the shutdown");
+
+    // 5. The same root from a read-only disk, mounted read-only: it comes up (busybox's links
+    //    are on the disk already), reads, refuses writes, and xl destroy leaves it untouched.
+    steps.start("read-only root");
+    create_on_disk(
+        &mut sys,
+        "\"disk=['phy:/dev/vda2,xvda,r']\" \"extra='console=hvc0 root=/dev/xvda ro'\"",
+        "ro",
+    );
+    linux_says(&mut sys, "cat /root/marker", &root_token);
+    let out = linux_says(&mut sys, "touch /root/new 2>&1 || echo refused", "refused");
+    sys.check(
+        out.contains("Read-only file system"),
+        format!("touch on the read-only root: {out}"),
+    );
+    fail_on_trouble(&mut sys, start, "with the read-only root");
+    detach(&mut sys);
+    let out = sys.run(&format!("xl destroy {NAME}"));
+    sys.check(xl_errors(&out).is_empty(), format!("xl destroy: {out}"));
+
+    // 6. A root= disk that never comes: /init says so after rootwait= seconds and the
+    //    initramfs's shell comes up instead.
+    steps.start("a root disk that never appears");
+    let mark = sys.mark();
+    sys.send(
+        "xl create -c /etc/xen/linux.cfg \"extra='console=hvc0 root=/dev/xvdz rootwait=2'\"\n",
+    )
+    .or_fail();
+    sys.wait_line(
+        mark,
+        "init: root disk /dev/xvdz did not appear within 2 s (block devices: ); staying in the \
+         initramfs",
+        BOOT,
+    )
+    .or_fail();
+    sys.expect(LINUX_PROMPT, BOOT).or_fail();
+    linux_says(
+        &mut sys,
+        "awk '$2 == \"/\" { print \"root is \" $3 }' /proc/mounts",
+        "root is rootfs",
+    );
+    detach(&mut sys);
+    let out = sys.run("xl destroy linux");
+    sys.check(
+        xl_errors(&out).is_empty(),
+        format!("xl destroy linux: {out}"),
+    );
+
     let code = sys.poweroff();
     sys.check(
         code == EXIT_POWEROFF,
