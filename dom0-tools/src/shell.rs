@@ -360,7 +360,7 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
-mod blkbench;
+pub mod blkbench;
 mod blockdev;
 mod devmem;
 pub mod lsdev;

@@ -335,3 +335,47 @@ fn blkfront_with_a_one_page_ring_and_direct_requests_only() {
     }
     list_with_healthy_dom0(&mut sys);
 }
+
+/// `test=blk-bench` (the block rows of `cargo xtask bench`) prints a figure for each mode it
+/// measures and then `BLKBENCH done`, with nothing refused on the way.
+#[test]
+fn blk_bench_prints_a_figure_for_each_mode() {
+    let mut sys = boot(&test_name!());
+    let mark = sys.mark();
+    create_ok(
+        &mut sys,
+        "domu.cfg name=bench \"disk=['phy:/dev/vda1,xvda,w']\" extra=\"test=blk-bench mib=1 count=16 reps=1\"",
+    );
+    sys.wait_line_where(mark, "(dN) BLKBENCH done", RUN, |l| {
+        domu_line(l).is_some_and(|(_, t)| t == "BLKBENCH done")
+    })
+    .or_fail();
+    let lines: Vec<String> = sys
+        .since(mark)
+        .lines()
+        .filter_map(domu_line)
+        .filter_map(|(_, t)| t.strip_prefix("BLKBENCH ").map(str::to_string))
+        .collect();
+    for mode in ["seqwrite", "seqread", "randread"] {
+        let line = lines.iter().find(|l| l.starts_with(&format!("{mode} ")));
+        let field = |k: &str| -> Option<u64> {
+            line?
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+        };
+        let want_bytes = if mode == "randread" {
+            16 * 4096
+        } else {
+            1 << 20
+        };
+        sys.check(
+            field("bytes") == Some(want_bytes) && field("ns").is_some_and(|n| n > 0),
+            format!("{mode}: want bytes={want_bytes} and a time, got {line:?} (all: {lines:?})"),
+        );
+    }
+    sys.check(
+        !lines.iter().any(|l| l.starts_with("error")),
+        format!("blk-bench errors: {lines:?}"),
+    );
+    list_with_healthy_dom0(&mut sys);
+}

@@ -16,9 +16,19 @@ pub mod ring;
 pub mod shadow;
 
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod device;
 #[cfg(target_os = "none")]
 mod suite;
 
+/// Runs the block test or benchmark the command line names (`test=blk`, `test=blk-hostile`,
+/// `test=blk-bench`); false if none.
 #[cfg(target_os = "none")]
-pub use suite::run;
+pub fn run(
+    cmd: &str,
+    si: &guest_abi::start_info::StartInfo,
+    mut xs: Option<&mut crate::xenbus::XsClient>,
+) -> bool {
+    bench::run(cmd, si, xs.as_deref_mut()) || suite::run(cmd, si, xs)
+}
