@@ -420,7 +420,7 @@ pub fn lines(rows: &BTreeMap<String, Row>) -> Vec<Line> {
     for (who, who_what) in WHO {
         for (mode, unit, what) in MODES {
             let id = row(who, mode);
-            let what = format!("{what}, {who_what}");
+            let what = format!("{what} ({unit}), {who_what}");
             let anchor = match (who, mode) {
                 ("dom0", _) => "-",
                 (_, "randread") => "-",
