@@ -5,22 +5,24 @@
 //!
 //! Everyone uses partition 3 (`vda3`, 22 MiB; the guests get it as `xvda` with
 //! `disk=['phy:/dev/vda3,xvda,w']`) and in the same order: write the first `seq_mib` MiB,
-//! read them back, then `rand_ops` 4 KiB reads at the same fixed-seed offsets, `reps` times:
-//! - dom0: `dd if=/dev/zero of=/dev/vda3 bs=64k`, `dd if=/dev/vda3 of=/dev/null bs=64k`
+//! read them back, then `rand_ops` 4 KiB reads at the same fixed-seed offsets, `reps` times,
+//! dom0's reps interleaved with each guest's ([`measure`]):
+//! - dom0: `dd if=/dev/zero of=/dev/vda3 bs=1M`, `dd if=/dev/vda3 of=/dev/null bs=1M`
 //!   (dom0's shell, busybox's output: `N bytes (..) copied, S seconds, ..`) and
 //!   `blkbench randread vda3 COUNT` (dom0-tools/src/shell/blkbench.rs);
 //! - Linux: `xl create /etc/xen/linux.cfg -c "disk=[...]"`, then at its shell
 //!   `/bin/blkbench seqwrite|seqread /dev/xvda MIB` and `blkbench randread /dev/xvda COUNT`
 //!   (xtask/guest-tools: `O_DIRECT`, 1 MiB and 4 KiB requests, `CLOCK_MONOTONIC`);
-//! - pv-guest: `xl create /etc/xen/domu.cfg ... "disk=[...]" extra="test=blk-bench mib=M
-//!   count=C reps=R"`, whose blkfront prints the same `BLKBENCH` lines as the Linux program
-//!   (per rep: seqwrite, seqread, randread), then `BLKBENCH done`.
+//! - pv-guest: per rep a domain `xl create /etc/xen/domu.cfg ... "disk=[...]"
+//!   extra="test=blk-bench mib=M count=C reps=1"`, whose blkfront prints the same `BLKBENCH`
+//!   lines as the Linux program (seqwrite, seqread, randread), then `BLKBENCH done`.
 //!
-//! Rows `blk_<who>_<mode>`; the Linux and pv-guest ones are reported against dom0's (goal
-//! for sequential: at least 0.8 of dom0's). A guest part that cannot run yet because what it
-//! needs is still being built elsewhere (Linux's xen-blkfront in its initramfs, pv-guest's
-//! `test=blk-bench`) gives rows `Unavailable("pending: <why>")`; `--smoke` reports those
-//! and fails on any other missing row ([`smoke`]).
+//! Rows `blk_<who>_<mode>`; the Linux and pv-guest ones are reported against dom0's runs
+//! beside them (`blk_dom0_<mode>_beside_<who>`; goal for sequential: at least 0.8). A guest
+//! part that cannot run yet because what it needs is still being built elsewhere (Linux's
+//! xen-blkfront in its initramfs, pv-guest's `test=blk-bench`) gives rows
+//! `Unavailable("pending: <why>")`; `--smoke` reports those and fails on any other missing
+//! row ([`smoke`]).
 
 use super::console::{linux_machine_args, Machine, DOM0_PROMPT, LINUX_PROMPT};
 use super::parse::Row;
@@ -51,15 +53,16 @@ pub const SMOKE: Sizes = Sizes {
 pub const FULL: Sizes = Sizes {
     seq_mib: 16,
     rand_ops: 4096,
-    reps: 5,
+    reps: 7,
 };
 
 /// dom0's device: the partition the guests get.
 pub const DOM0_DEV: &str = "vda3";
 /// The guests' disk spec.
 pub const GUEST_DISK: &str = "phy:/dev/vda3,xvda,w";
-/// dom0's `dd` block size.
-pub const DOM0_BS_KIB: u64 = 64;
+/// dom0's `dd` block size: 1 MiB, the request size of the guests' sequential runs (64 KiB
+/// measured no faster).
+pub const DOM0_BS_KIB: u64 = 1024;
 /// A row's reason that names a dependency still being built elsewhere.
 pub const PENDING: &str = "pending: ";
 
@@ -80,7 +83,7 @@ pub const WHO: [(&str, &str); 3] = [
 /// One step's wait (a Linux boot is ~10 s under TCG, a full-size run some seconds).
 const STEP: Duration = Duration::from_secs(240);
 /// How long the pv-guest's whole run may take.
-const PV_RUN: Duration = Duration::from_secs(300);
+const PV_RUN: Duration = Duration::from_secs(120);
 
 /// The row name of `who`'s `mode`.
 pub fn row(who: &str, mode: &str) -> String {
@@ -114,109 +117,169 @@ impl From<String> for Fail {
 /// Figures per mode.
 type Figures = BTreeMap<&'static str, Vec<f64>>;
 
-/// Boots the machine and measures every side; the `blk_*` rows. `linux`: whether dom0's initrd
-/// carries Debian's Linux (else its rows say so). The console goes to `log`.
+/// The name of the dom0 rows measured beside `who`: the baseline of `who`'s ratios.
+pub fn beside(who: &str, mode: &str) -> String {
+    format!("{}_beside_{who}", row("dom0", mode))
+}
+
+/// dom0's figures: all of them, and per guest those measured beside it.
+#[derive(Default)]
+struct Dom0 {
+    all: Figures,
+    beside: BTreeMap<&'static str, Figures>,
+    /// Why dom0's runs stopped.
+    failed: Option<String>,
+}
+
+impl Dom0 {
+    /// One rep of dom0's runs, next to `who`'s; nothing once one has failed.
+    fn rep(&mut self, m: &mut Machine, at: &mut usize, s: Sizes, who: &'static str) {
+        if self.failed.is_some() {
+            return;
+        }
+        match dom0_rep(m, at, s) {
+            Ok(v) => {
+                for (mode, x) in v {
+                    self.all.entry(mode).or_default().push(x);
+                    self.beside
+                        .entry(who)
+                        .or_default()
+                        .entry(mode)
+                        .or_default()
+                        .push(x);
+                }
+            }
+            Err(e) => self.failed = Some(e),
+        }
+    }
+}
+
+/// Boots the machine and measures every side; the `blk_*` rows (and dom0's beside each
+/// guest, [`beside`]). `linux`: whether dom0's initrd carries Debian's Linux (else its rows
+/// say so). The console goes to `log`.
+///
+/// Two phases, each interleaving dom0's runs with a guest's, rep by rep, so that a host
+/// whose load drifts affects both sides of a ratio alike: the Linux domU (created once,
+/// the console attached for its runs and detached for dom0's), then, once it is destroyed
+/// (a writable disk belongs to one domain at a time), pv-guest (one domain per rep).
 pub fn measure(images: &Images, sizes: Sizes, linux: bool, log: &Path) -> BTreeMap<String, Row> {
     let mut rows = BTreeMap::new();
-    let mut put = |who: &str, r: Result<Figures, Fail>| {
-        for (mode, unit, _) in MODES {
-            let v = match &r {
-                Ok(f) => match f.get(mode) {
-                    Some(v) if !v.is_empty() => Row::Samples {
-                        unit: unit.into(),
-                        values: v.clone(),
-                    },
-                    _ => Row::Unavailable(format!("no {mode} figure")),
+    let where_ = format!("transcript in {}", log.display());
+    let mut put = |name: String, unit: &str, r: &Result<Figures, Fail>, mode: &str| {
+        let v = match r {
+            Ok(f) => match f.get(mode) {
+                Some(v) if !v.is_empty() => Row::Samples {
+                    unit: unit.into(),
+                    values: v.clone(),
                 },
-                Err(e) => {
-                    Row::Unavailable(format!("{} (transcript in {})", e.reason(), log.display()))
-                }
-            };
-            rows.insert(row(who, mode), v);
-        }
+                _ => Row::Unavailable(format!("no {mode} figure ({where_})")),
+            },
+            Err(e) => Row::Unavailable(format!("{} ({where_})", e.reason())),
+        };
+        rows.insert(name, v);
     };
+    let (mut dom0, linux_r, pv_r) = run(images, sizes, linux, log);
+    let dom0_r = match dom0.failed.take() {
+        Some(e) => Err(Fail::Error(e)),
+        None => Ok(std::mem::take(&mut dom0.all)),
+    };
+    for (mode, unit, _) in MODES {
+        put(row("dom0", mode), unit, &dom0_r, mode);
+        for (who, r) in [("linux", &linux_r), ("pv", &pv_r)] {
+            put(row(who, mode), unit, r, mode);
+            let base = match &dom0_r {
+                Ok(_) => Ok(dom0.beside.get(who).cloned().unwrap_or_default()),
+                Err(e) => Err(e.clone()),
+            };
+            put(beside(who, mode), unit, &base, mode);
+        }
+    }
+    rows
+}
+
+/// The machine's run: dom0's figures, Linux's and pv-guest's.
+fn run(
+    images: &Images,
+    s: Sizes,
+    linux: bool,
+    log: &Path,
+) -> (Dom0, Result<Figures, Fail>, Result<Figures, Fail>) {
+    let mut dom0 = Dom0::default();
     let mut m = match Machine::start(&linux_machine_args(images)) {
         Ok(m) => m,
         Err(e) => {
-            for (who, _) in WHO {
-                put(who, Err(Fail::Error(e.clone())));
-            }
-            return rows;
+            dom0.failed = Some(e.clone());
+            return (dom0, Err(Fail::Error(e.clone())), Err(Fail::Error(e)));
         }
     };
     let mut at = match m.wait(0, DOM0_PROMPT, STEP) {
         Ok(a) => a,
         Err(e) => {
             m.finish(log);
-            for (who, _) in WHO {
-                put(who, Err(Fail::Error(format!("dom0's prompt: {e}"))));
-            }
-            return rows;
+            let e = format!("dom0's prompt: {e}");
+            dom0.failed = Some(e.clone());
+            return (dom0, Err(Fail::Error(e.clone())), Err(Fail::Error(e)));
         }
     };
-    eprintln!("xtask bench: block rows: dom0 on {DOM0_DEV}");
-    put("dom0", dom0(&mut m, &mut at, sizes).map_err(Fail::Error));
-    let usable = if linux {
-        eprintln!("xtask bench: block rows: a Linux domU with {GUEST_DISK}");
-        let r = linux_side(&mut m, &mut at, sizes);
+    let at = &mut at;
+    let (linux_r, usable) = if linux {
+        eprintln!("xtask bench: block rows: dom0 on {DOM0_DEV} and a Linux domU with {GUEST_DISK}");
+        let r = linux_phase(&mut m, at, s, &mut dom0);
         let usable = match &r {
-            Ok(_) | Err(Fail::Pending(_)) => true,
-            Err(Fail::Error(_)) => leave_linux(&mut m, &mut at).is_ok(),
+            Ok(_) => true,
+            Err(_) => leave_linux(&mut m, at).is_ok(),
         };
-        put("linux", r);
-        usable
+        (r, usable)
     } else {
-        put(
-            "linux",
-            Err(Fail::Error(
-                "Debian's Linux is not in dom0's initrd (cargo xtask build --guests)".into(),
-            )),
-        );
-        true
+        let why = "Debian's Linux is not in dom0's initrd (cargo xtask build --guests)";
+        (Err(Fail::Error(why.into())), true)
     };
-    let pv = if usable {
-        eprintln!("xtask bench: block rows: pv-guest with {GUEST_DISK}");
-        pv_side(&mut m, &mut at, sizes)
+    let pv_r = if usable {
+        eprintln!("xtask bench: block rows: dom0 on {DOM0_DEV} and pv-guest with {GUEST_DISK}");
+        pv_phase(&mut m, at, s, &mut dom0)
     } else {
         Err(Fail::Error(
             "not run: dom0's prompt did not come back after the Linux part".into(),
         ))
     };
-    put("pv", pv);
     let _ = m.send("poweroff\n");
     m.finish(log);
-    rows
+    (dom0, linux_r, pv_r)
 }
 
-/// dom0's figures: `dd` both ways and `blkbench randread`.
-fn dom0(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, String> {
-    let mut f = Figures::new();
+/// One rep of dom0's runs: `dd` both ways and `blkbench randread`.
+fn dom0_rep(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Vec<(&'static str, f64)>, String> {
     let count = s.seq_mib * 1024 / DOM0_BS_KIB;
-    for _ in 0..s.reps {
-        for (mode, cmd) in [
-            (
-                "seqwrite",
-                format!("dd if=/dev/zero of=/dev/{DOM0_DEV} bs={DOM0_BS_KIB}k count={count}"),
-            ),
-            (
-                "seqread",
-                format!("dd if=/dev/{DOM0_DEV} of=/dev/null bs={DOM0_BS_KIB}k count={count}"),
-            ),
-        ] {
-            let out = m.run(at, &cmd, DOM0_PROMPT, STEP)?;
-            let mbs = parse_dd(&out).map_err(|e| format!("`{cmd}`: {e}"))?;
-            f.entry(mode).or_default().push(mbs);
-        }
-        let cmd = format!("blkbench randread {DOM0_DEV} {}", s.rand_ops);
+    let mut v = Vec::new();
+    for (mode, cmd) in [
+        (
+            "seqwrite",
+            format!("dd if=/dev/zero of=/dev/{DOM0_DEV} bs={DOM0_BS_KIB}k count={count}"),
+        ),
+        (
+            "seqread",
+            format!("dd if=/dev/{DOM0_DEV} of=/dev/null bs={DOM0_BS_KIB}k count={count}"),
+        ),
+    ] {
         let out = m.run(at, &cmd, DOM0_PROMPT, STEP)?;
-        let r = one_result(&out, "randread").map_err(|e| format!("`{cmd}`: {e}"))?;
-        f.entry("randread").or_default().push(r);
+        v.push((mode, parse_dd(&out).map_err(|e| format!("`{cmd}`: {e}"))?));
     }
-    Ok(f)
+    let cmd = format!("blkbench randread {DOM0_DEV} {}", s.rand_ops);
+    let out = m.run(at, &cmd, DOM0_PROMPT, STEP)?;
+    let r = one_result(&out, "randread").map_err(|e| format!("`{cmd}`: {e}"))?;
+    v.push(("randread", r));
+    Ok(v)
 }
 
-/// The Linux domU's figures; on success it is destroyed and dom0's prompt is back.
-fn linux_side(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail> {
+/// Creates the Linux domU with the disk and checks it is there; then per rep dom0's runs and
+/// Linux's (console attached). On success Linux is destroyed and dom0's prompt is back; on
+/// failure it may still run, attached or not ([`leave_linux`] cleans up).
+fn linux_phase(
+    m: &mut Machine,
+    at: &mut usize,
+    s: Sizes,
+    dom0: &mut Dom0,
+) -> Result<Figures, Fail> {
     m.send(&format!(
         "xl create /etc/xen/linux.cfg -c \"disk=['{GUEST_DISK}']\"\n"
     ))?;
@@ -241,8 +304,14 @@ fn linux_side(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail
                  [ -x /bin/blkbench ] || echo BLK''DEV no blkbench";
     let out = m.run(at, probe, LINUX_PROMPT, STEP)?;
     disk_state(&out)?;
+    detach(m, at)?;
     let mut f = Figures::new();
     for _ in 0..s.reps {
+        dom0.rep(m, at, s, "linux");
+        m.send("xl console linux\n")?;
+        let connected = m.wait(*at, "Ctrl-] detaches", STEP)?;
+        m.send("\n")?;
+        *at = m.wait(connected, LINUX_PROMPT, STEP)?;
         for (mode, _, _) in MODES {
             let n = if mode == "randread" {
                 s.rand_ops
@@ -254,9 +323,26 @@ fn linux_side(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail
             let v = one_result(&out, mode).map_err(|e| format!("`{cmd}` in Linux: {e}"))?;
             f.entry(mode).or_default().push(v);
         }
+        detach(m, at)?;
     }
-    leave_linux(m, at)?;
+    destroy(m, at, "linux")?;
     Ok(f)
+}
+
+/// Ctrl-]: back from a domain's console to dom0's prompt.
+fn detach(m: &mut Machine, at: &mut usize) -> Result<(), String> {
+    m.send("\x1d")?;
+    *at = m.wait(*at, DOM0_PROMPT, Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// `xl destroy <name>`, which must say nothing.
+fn destroy(m: &mut Machine, at: &mut usize, name: &str) -> Result<(), String> {
+    let out = m.run(at, &format!("xl destroy {name}"), DOM0_PROMPT, STEP)?;
+    match out.lines().find(|l| l.starts_with("xl: ")) {
+        Some(e) => Err(format!("xl destroy {name}: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// What the disk probe in Linux said: ok, pending (no xen-blkfront loaded), or an error.
@@ -284,24 +370,32 @@ fn disk_state(out: &str) -> Result<(), Fail> {
     }
 }
 
-/// Detaches from the Linux console and destroys the domain.
+/// After a failed Linux part: back at dom0's prompt (Linux's console may be attached) and
+/// the domain gone.
 fn leave_linux(m: &mut Machine, at: &mut usize) -> Result<(), String> {
-    m.send("\x1d")?;
-    *at = m.wait(*at, DOM0_PROMPT, Duration::from_secs(30))?;
-    let out = m.run(at, "xl destroy linux", DOM0_PROMPT, STEP)?;
-    match out.lines().find(|l| l.starts_with("xl: ")) {
-        Some(e) => Err(format!("xl destroy linux: {e}")),
-        None => Ok(()),
-    }
+    detach(m, at)?;
+    destroy(m, at, "linux")
 }
 
-/// pv-guest's figures from `test=blk-bench`.
-fn pv_side(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail> {
+/// Per rep dom0's runs, then a pv-guest domain running `test=blk-bench` once.
+fn pv_phase(m: &mut Machine, at: &mut usize, s: Sizes, dom0: &mut Dom0) -> Result<Figures, Fail> {
+    let mut f = Figures::new();
+    for _ in 0..s.reps {
+        dom0.rep(m, at, s, "pv");
+        for (mode, v) in pv_rep(m, at, s)? {
+            f.entry(mode).or_default().extend(v);
+        }
+    }
+    Ok(f)
+}
+
+/// One pv-guest domain with the disk running `test=blk-bench reps=1`: its figures.
+fn pv_rep(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail> {
     let from = *at;
     let cmd = format!(
         "xl create /etc/xen/domu.cfg name=blkbench memory=32 \"disk=['{GUEST_DISK}']\" \
-         extra=\"test=blk-bench mib={} count={} reps={}\"",
-        s.seq_mib, s.rand_ops, s.reps
+         extra=\"test=blk-bench mib={} count={} reps=1\"",
+        s.seq_mib, s.rand_ops
     );
     let out = m.run(at, &cmd, DOM0_PROMPT, STEP)?;
     if let Some(e) = out.lines().find(|l| l.starts_with("xl: ")) {
@@ -310,7 +404,7 @@ fn pv_side(m: &mut Machine, at: &mut usize, s: Sizes) -> Result<Figures, Fail> {
     let unknown = "test=blk-bench: unknown test";
     let r = m.wait_any(from, &["BLKBENCH done", "BLKBENCH error", unknown], PV_RUN);
     let text = m.text[from..].to_string();
-    let destroyed = m.run(at, "xl destroy blkbench", DOM0_PROMPT, STEP);
+    let destroyed = destroy(m, at, "blkbench");
     let figures = match r {
         Ok((2, _)) => Err(Fail::Pending(
             "pv-guest has no test=blk-bench mode yet (it says \"test=blk-bench: unknown test\")"
@@ -426,11 +520,7 @@ pub fn lines(rows: &BTreeMap<String, Row>) -> Vec<Line> {
                 (_, "randread") => "-",
                 _ => "goal >=0.8x dom0",
             };
-            let base = if who == "dom0" {
-                None
-            } else {
-                Some(row("dom0", mode))
-            };
+            let base = (who != "dom0").then(|| beside(who, mode));
             out.push(ratio_with_unit(
                 rows,
                 &id,
@@ -569,10 +659,12 @@ mod tests {
     #[test]
     fn lines_put_the_guests_against_dom0() {
         let mut rows = BTreeMap::new();
-        rows.insert(
-            row("dom0", "seqread"),
-            samples("MB/s", &[100.0, 90.0, 110.0]),
-        );
+        // dom0's rows are all its runs; a guest's ratio is against those beside it.
+        let dom0_all = samples("MB/s", &[100.0, 90.0, 110.0, 50.0]);
+        rows.insert(row("dom0", "seqread"), dom0_all);
+        let beside_linux = samples("MB/s", &[100.0, 90.0, 110.0]);
+        rows.insert(beside("linux", "seqread"), beside_linux);
+        rows.insert(beside("pv", "seqread"), samples("MB/s", &[50.0]));
         rows.insert(
             row("linux", "seqread"),
             samples("MB/s", &[80.0, 70.0, 85.0]),
@@ -585,11 +677,18 @@ mod tests {
         assert_eq!(l.len(), 9);
         let linux = l.iter().find(|l| l.id == "blk_linux_seqread").unwrap();
         assert_eq!(linux.ratio, Some(0.8));
-        assert_eq!(linux.ratio_min, Some(70.0 / 90.0));
+        // Rates: the second ratio is the fastest runs', max over max.
+        assert_eq!(linux.ratio_min, Some(85.0 / 110.0));
+        let table = super::super::report::table(&l, None);
+        assert!(table.contains("max/max"), "{table}");
         assert_eq!(linux.unit, "MB/s");
         assert_eq!(linux.anchor, "goal >=0.8x dom0");
+        assert_eq!(
+            linux.baseline,
+            Some(("blk_dom0_seqread_beside_linux".to_string(), 100.0))
+        );
         let dom0 = l.iter().find(|l| l.id == "blk_dom0_seqread").unwrap();
-        assert_eq!((dom0.ratio, dom0.value.unwrap().median), (None, 100.0));
+        assert_eq!((dom0.ratio, dom0.value.unwrap().median), (None, 95.0));
         let pv = l.iter().find(|l| l.id == "blk_pv_seqread").unwrap();
         assert!(pv.missing.as_deref().unwrap().contains("test=blk-bench"));
     }

@@ -21,7 +21,8 @@ pub struct Line {
     /// value.median / baseline.
     pub ratio: Option<f64>,
     /// value.min / (baseline.min × multiplier): steadier when the two come from separate
-    /// boots (PV versus native) or a loaded host.
+    /// boots (PV versus native) or a loaded host. For rates (higher is better: MB/s, IOPS)
+    /// the least disturbed runs are the fastest: value.max / baseline.max.
     pub ratio_min: Option<f64>,
     /// Real Xen's figure / the project's target (performance-anchors.md).
     pub anchor: &'static str,
@@ -164,7 +165,13 @@ fn ratio_line(rows: &BTreeMap<String, Row>, d: &RatioDef<'_>) -> Line {
     }
 }
 
-/// Row `id` (in its samples' unit, else `unit`) against row `base` (none: no ratio).
+/// Whether figures in `unit` are rates, better when higher.
+pub fn is_rate(unit: &str) -> bool {
+    unit.ends_with("/s") || unit == "IOPS"
+}
+
+/// Row `id` (in its samples' unit, else `unit`) against row `base` (none: no ratio); for a
+/// rate the second ratio is best over best (max/max, see [`Line::ratio_min`]).
 pub fn ratio_with_unit(
     rows: &BTreeMap<String, Row>,
     id: &str,
@@ -194,6 +201,12 @@ pub fn ratio_with_unit(
     l.id = id.into();
     l.what = what.into();
     l.unit = unit.into();
+    if is_rate(unit) {
+        l.ratio_min = match (median(rows, id), median(rows, base)) {
+            (Ok(v), Ok(b)) if b.max > 0.0 => Some(v.max / b.max),
+            _ => None,
+        };
+    }
     l
 }
 
@@ -364,6 +377,15 @@ pub fn table(lines: &[Line], khz: Option<u64>) -> String {
                 );
             }
         }
+    }
+    if lines
+        .iter()
+        .any(|l| is_rate(&l.unit) && l.ratio_min.is_some())
+    {
+        let _ = writeln!(
+            s,
+            "(min/min of the MB/s and IOPS rows: max/max, their fastest runs)"
+        );
     }
     s
 }
