@@ -17,6 +17,7 @@
 //! the ring full is dropped (and counted); the hypervisor's own lines make room by feeding
 //! the UART first, so they are never lost. The panic and exit paths flush the ring.
 
+pub mod hold;
 pub mod vga;
 
 use core::fmt::{self, Write};
@@ -32,11 +33,14 @@ const COM1: u16 = 0x3f8;
 static UART: Mutex<Uart> = Mutex::new(Uart {
     base: COM1,
     tx: TxRing::new(),
+    held: hold::Held::new(),
 });
 
 struct Uart {
     base: u16,
     tx: TxRing,
+    /// Lines waiting for dom0 to end its line ([`hold`]).
+    held: hold::Held,
 }
 
 /// Bytes of console output waiting for the UART.
@@ -179,6 +183,38 @@ impl Uart {
             }
             self.tx.push(c);
         }
+    }
+
+    /// Queues a line (or lines) not from dom0: held while dom0's line is open, else written
+    /// after what was held.
+    fn write_foreign(&mut self, bytes: &[u8], guest: bool) {
+        if self.held.foreign(bytes, context_now()) {
+            return;
+        }
+        self.release_held();
+        self.write_queued(bytes, guest);
+    }
+
+    /// Queues dom0's output, then the lines held for the end of its line if it ended.
+    fn write_dom0(&mut self, bytes: &[u8]) {
+        self.write_queued(bytes, false);
+        self.held.dom0_wrote(bytes);
+        if self.held.due(context_now()) {
+            self.release_held();
+        }
+    }
+
+    /// Writes the held lines (never dropped: they were accepted).
+    fn release_held(&mut self) {
+        let mut tmp = [0u8; hold::HOLD_BYTES];
+        let n = match self.held.take() {
+            hold::Emit::Nothing => return,
+            hold::Emit::Release(b) => {
+                tmp[..b.len()].copy_from_slice(b);
+                b.len()
+            }
+        };
+        self.write_queued(&tmp[..n], false);
     }
 
     fn read_byte(&mut self) -> Option<u8> {
@@ -422,19 +458,22 @@ fn vga_write(screen: &mut Option<TextScreen>, bytes: &[u8]) {
 /// Queues a domU's console output for COM1, `\n` becoming `\r\n` (dropped if the transmit
 /// ring is full).
 pub fn write_bytes(bytes: &[u8]) {
-    UART.lock().write_queued(bytes, true);
+    UART.lock().write_foreign(bytes, true);
 }
 
 /// Queues dom0's console output (its shell, and the domUs' consoles it serves): never
 /// dropped; a full ring is fed to the UART first.
 pub fn write_bytes_dom0(bytes: &[u8]) {
-    UART.lock().write_queued(bytes, false);
+    UART.lock().write_dom0(bytes);
 }
 
 /// Feeds the UART up to `max` queued bytes (those it takes without waiting); true if output
 /// is still waiting.
 pub fn drain(max: usize) -> bool {
     let mut uart = UART.lock();
+    if uart.held.due(context_now()) {
+        uart.release_held();
+    }
     uart.drain(max);
     !uart.tx.is_empty()
 }
@@ -444,9 +483,19 @@ pub fn pending() -> bool {
     !UART.lock().tx.is_empty()
 }
 
-/// Writes everything queued to the UART (before the machine stops).
+/// Forgets dom0's open line and releases what was held for it (a fresh machine in the host
+/// tests).
+pub fn reset_hold() {
+    let mut uart = UART.lock();
+    uart.release_held();
+    uart.held = hold::Held::new();
+}
+
+/// Writes everything queued to the UART (before the machine stops), held lines first.
 pub fn flush() {
-    UART.lock().flush();
+    let mut uart = UART.lock();
+    uart.release_held();
+    uart.flush();
 }
 
 /// The vector COM1's receive interrupt arrives on (routed by the I/O APIC).
@@ -558,7 +607,7 @@ struct LinePrefixer<'a> {
 impl LinePrefixer<'_> {
     fn put(&mut self, bytes: &[u8]) {
         if let Some(uart) = self.uart.as_mut() {
-            uart.write_queued(bytes, false);
+            uart.write_foreign(bytes, false);
         }
         self.ring.push(bytes);
         vga_write(self.vga, bytes);
@@ -662,6 +711,11 @@ static WARN_BUCKETS: Mutex<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> =
 /// start-up by code that knows them (`start`), so the console, below everything else, calls
 /// nothing above it. Unset: time 0, domain 0.
 static CONTEXT: spin::Once<fn() -> (u64, DomId)> = spin::Once::new();
+
+/// System time in ns from the context (0 before it is set).
+fn context_now() -> u64 {
+    CONTEXT.get().map_or(0, |f| f().0)
+}
 
 /// Tell the log how to read the time and the current domain (once).
 pub fn set_context(f: fn() -> (u64, DomId)) {

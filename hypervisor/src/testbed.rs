@@ -83,6 +83,7 @@ impl Testbed {
         arch::ioapic::reset();
         crate::irq::reset();
         crate::irq::reserve_for_hypervisor(4);
+        crate::console::reset_hold();
         crate::console::set_context(|| (crate::time::now(), state::current_id()));
         crate::time::init_wallclock();
         *STATE.lock() = Some(State::new(frames).expect("frame table"));
