@@ -92,21 +92,63 @@ impl Ring {
         }
     }
 
-    /// A copy of the ring pages.
-    fn read_ring<H: Hypervisor + ?Sized>(&self, hv: &mut H) -> Result<Vec<u8>, String> {
-        let mut bytes = vec![0u8; self.grefs.len() * PAGE];
-        let mut ops: Vec<GrantCopy<'_>> = bytes
-            .chunks_mut(PAGE)
-            .zip(&self.grefs)
-            .map(|(buf, &gref)| GrantCopy::FromGuest {
-                domid: self.domid,
-                gref,
-                offset: 0,
-                buf,
-            })
-            .collect();
+    /// Reads `len` bytes at byte `at` of the ring into `buf` (split at page boundaries).
+    fn read_ring_ops<'a>(&self, at: usize, buf: &'a mut [u8], ops: &mut Vec<GrantCopy<'a>>) {
+        let mut rest = buf;
+        let mut pos = at;
+        while !rest.is_empty() {
+            let (page, off) = (pos / PAGE, pos % PAGE);
+            let n = (PAGE - off).min(rest.len());
+            let (chunk, tail) = rest.split_at_mut(n);
+            rest = tail;
+            if let Some(&gref) = self.grefs.get(page) {
+                ops.push(GrantCopy::FromGuest {
+                    domid: self.domid,
+                    gref,
+                    offset: off as u16,
+                    buf: chunk,
+                });
+            }
+            pos += n;
+        }
+    }
+
+    /// The ring's header (its indices).
+    fn read_header<H: Hypervisor + ?Sized>(&self, hv: &mut H) -> Result<[u8; 16], String> {
+        let mut h = [0u8; 16];
+        let mut ops = Vec::new();
+        self.read_ring_ops(0, &mut h, &mut ops);
         self.copy(hv, &mut ops)?;
-        Ok(bytes)
+        Ok(h)
+    }
+
+    /// The `n` request slots from index `from` on, in order (one copy per run of slots that
+    /// are contiguous in a page).
+    fn read_slots<H: Hypervisor + ?Sized>(
+        &self,
+        hv: &mut H,
+        from: u32,
+        n: u32,
+    ) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8; n as usize * SLOT];
+        // Runs of consecutive slots up to the ring's end (where the indices wrap).
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for k in 0..n {
+            let at = ring::slot_offset(from.wrapping_add(k), self.entries);
+            match runs.last_mut() {
+                Some((start, len)) if *start + *len == at => *len += SLOT,
+                _ => runs.push((at, SLOT)),
+            }
+        }
+        let mut ops = Vec::new();
+        let mut rest: &mut [u8] = &mut out;
+        for (at, len) in runs {
+            let (chunk, tail) = rest.split_at_mut(len);
+            rest = tail;
+            self.read_ring_ops(at, chunk, &mut ops);
+        }
+        self.copy(hv, &mut ops)?;
+        Ok(out)
     }
 
     /// Writes `data` at byte `at` of the ring (split at page boundaries).
@@ -142,9 +184,14 @@ impl Ring {
         let mut budget = self.entries;
         // Each round either takes requests or finds none; a front end moving its index back
         // and forth between our reads cannot keep us here.
+        // The header as read along with the last write, if it was.
+        let mut next_header: Option<[u8; 16]> = None;
         for _ in 0..4 {
-            let bytes = self.read_ring(hv)?;
-            let req_prod = ring::read_u32(&bytes, REQ_PROD);
+            let header = match next_header.take() {
+                Some(h) => h,
+                None => self.read_header(hv)?,
+            };
+            let req_prod = ring::read_u32(&header, REQ_PROD);
             let n = ring::unconsumed(req_prod, self.req_cons, self.rsp_prod, self.entries)
                 .ok_or_else(|| {
                     format!(
@@ -154,22 +201,18 @@ impl Ring {
                 })?;
             if n == 0 {
                 // Nothing left: ask for a notification at the next request, then look once
-                // more for one that came in meanwhile.
+                // more for one that came in meanwhile (one copy operation after the other,
+                // in one call).
                 let ev = self.req_cons.wrapping_add(1).to_le_bytes();
+                let mut again = [0u8; 16];
                 let mut ops = Vec::new();
                 self.write_ring_ops(REQ_EVENT, &ev, &mut ops);
+                self.read_ring_ops(0, &mut again, &mut ops);
                 self.copy(hv, &mut ops)?;
-                let mut prod = [0u8; 4];
-                let mut ops = [GrantCopy::FromGuest {
-                    domid: self.domid,
-                    gref: self.grefs[0],
-                    offset: REQ_PROD as u16,
-                    buf: &mut prod,
-                }];
-                self.copy(hv, &mut ops)?;
-                if u32::from_le_bytes(prod) == self.req_cons {
+                if ring::read_u32(&again, REQ_PROD) == self.req_cons {
                     return Ok(served);
                 }
+                next_header = Some(again);
                 continue;
             }
             if budget == 0 {
@@ -178,19 +221,19 @@ impl Ring {
             }
             let n = n.min(budget);
             budget -= n;
+            let slots = self.read_slots(hv, self.req_cons, n)?;
             // The batch: each request prepared (its writes' data fetched), then the disk
             // given all of them at once, then the reads' data delivered. A flush waits for
             // the requests before it.
             let mut statuses: Vec<(u64, u8, i16)> = Vec::new();
             let mut batch: Vec<Prepared> = Vec::new();
             let mut bytes_in_pass = 0u64;
-            for _ in 0..n {
+            for slot in slots.chunks_exact(SLOT) {
                 if bytes_in_pass >= PASS_BYTES {
                     budget = 0;
                     break;
                 }
-                let at = ring::slot_offset(self.req_cons, self.entries);
-                let p = request::parse(&bytes[at..at + SLOT], max_indirect);
+                let p = request::parse(slot, max_indirect);
                 let index = statuses.len();
                 statuses.push((p.id, p.operation, BLKIF_RSP_OKAY));
                 match self.prepare(hv, disk, &p, max_indirect) {
@@ -220,14 +263,18 @@ impl Ring {
                 responses.push((self.rsp_prod, ring::response_bytes(id, op, status)));
                 self.rsp_prod = self.rsp_prod.wrapping_add(1);
             }
-            // The responses, then the producer index that publishes them.
+            // The responses, then the producer index that publishes them, then a look at
+            // the header for what came in meanwhile.
             let prod = self.rsp_prod.to_le_bytes();
+            let mut again = [0u8; 16];
             let mut ops = Vec::new();
             for (idx, r) in &responses {
                 self.write_ring_ops(ring::slot_offset(*idx, self.entries), r, &mut ops);
             }
             self.write_ring_ops(RSP_PROD, &prod, &mut ops);
+            self.read_ring_ops(0, &mut again, &mut ops);
             self.copy(hv, &mut ops)?;
+            next_header = Some(again);
             served.published = true;
         }
         served.more = true;
