@@ -18,6 +18,8 @@ use guest_abi::types::DomId;
 
 /// Largest request (bytes of data) a front end may make: the advertised indirect maximum.
 pub const MAX_INDIRECT_SEGMENTS: u16 = 256;
+/// Buffers a ring keeps for its next requests.
+const POOL_BUFFERS: usize = 32;
 /// Data moved for one ring in one pass before the rest waits for the next pass (so that one
 /// front end's full ring of 1 MiB requests cannot hold dom0 for seconds).
 pub const PASS_BYTES: u64 = 4 << 20;
@@ -29,7 +31,10 @@ struct Prepared {
     write: bool,
     sector: u64,
     segments: Vec<Segment>,
+    /// Its buffer (from the ring's pool: possibly longer than `len`).
     data: Vec<u8>,
+    /// Bytes it moves.
+    len: usize,
 }
 
 /// A connected ring's back-end state.
@@ -44,6 +49,9 @@ pub struct Ring {
     pub req_cons: u32,
     /// Responses produced (published).
     pub rsp_prod: u32,
+    /// Data buffers of earlier requests, kept for the next ones (no allocation and no
+    /// zeroing per request).
+    pool: Vec<Vec<u8>>,
 }
 
 /// How a pass went.
@@ -75,6 +83,7 @@ impl Ring {
             entries,
             req_cons: 0,
             rsp_prod: 0,
+            pool: Vec::new(),
         }
     }
 
@@ -238,7 +247,7 @@ impl Ring {
                 statuses.push((p.id, p.operation, BLKIF_RSP_OKAY));
                 match self.prepare(hv, disk, &p, max_indirect) {
                     Ok(Some(prep)) => {
-                        bytes_in_pass += prep.data.len() as u64;
+                        bytes_in_pass += prep.len as u64;
                         batch.push(Prepared { index, ..prep });
                     }
                     Ok(None) => {
@@ -285,7 +294,7 @@ impl Ring {
     /// pages), checked against the device, and for a write its data from the front end.
     /// `Ok(None)` for a flush.
     fn prepare<H: Hypervisor + ?Sized>(
-        &self,
+        &mut self,
         hv: &mut H,
         disk: &mut dyn BlockDevice,
         p: &Parsed,
@@ -311,9 +320,16 @@ impl Ring {
         };
         let total =
             request::check_bounds(&segments, sector, disk.sectors(), write, disk.read_only())?;
-        let mut data = vec![0u8; total as usize * SECTOR];
+        let len = total as usize * SECTOR;
+        let mut data = self.pool.pop().unwrap_or_default();
+        if data.len() < len {
+            data.resize(len, 0);
+        }
         if write {
-            self.copy_segments(hv, &segments, &mut data, false)?;
+            if let Err(e) = self.copy_segments(hv, &segments, &mut data[..len], false) {
+                self.give_back(data);
+                return Err(e);
+            }
         }
         Ok(Some(Prepared {
             index: 0,
@@ -321,13 +337,21 @@ impl Ring {
             sector,
             segments,
             data,
+            len,
         }))
+    }
+
+    /// Keeps a request's buffer for the next ones (a bounded number of them).
+    fn give_back(&mut self, data: Vec<u8>) {
+        if self.pool.len() < POOL_BUFFERS {
+            self.pool.push(data);
+        }
     }
 
     /// Gives the disk every prepared request of `batch` at once, then delivers the reads'
     /// data; their statuses into `statuses`.
     fn run_batch<H: Hypervisor + ?Sized>(
-        &self,
+        &mut self,
         hv: &mut H,
         disk: &mut dyn BlockDevice,
         batch: &mut Vec<Prepared>,
@@ -344,12 +368,12 @@ impl Ring {
                     if p.write {
                         Io::Write {
                             sector: p.sector,
-                            buf: &p.data,
+                            buf: &p.data[..p.len],
                         }
                     } else {
                         Io::Read {
                             sector: p.sector,
-                            buf: &mut p.data,
+                            buf: &mut p.data[..p.len],
                         }
                     }
                 })
@@ -358,18 +382,19 @@ impl Ring {
         };
         for (p, r) in batch.drain(..).zip(results) {
             let mut p = p;
-            let sectors = (p.data.len() / SECTOR) as u64;
+            let sectors = (p.len / SECTOR) as u64;
             let r = r
                 .map_err(|_| Refusal::Invalid)
                 .and_then(|()| match p.write {
                     true => Ok(()),
-                    false => self.copy_segments(hv, &p.segments, &mut p.data, true),
+                    false => self.copy_segments(hv, &p.segments, &mut p.data[..p.len], true),
                 });
             match r {
                 Ok(()) if p.write => done.sectors_written += sectors,
                 Ok(()) => done.sectors_read += sectors,
                 Err(e) => statuses[p.index].2 = e.status(),
             }
+            self.give_back(p.data);
         }
     }
 

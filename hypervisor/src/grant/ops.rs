@@ -411,19 +411,18 @@ pub fn copy(st: &mut State, op: &mut GnttabCopy) {
     let dst = copy_side(st, &op.dest, op.flags & GNTCOPY_DEST_GREF != 0, true, len);
     op.status = match (src, dst) {
         (Ok((s, sdom)), Ok((d, ddom))) => {
-            let mut buf = [0u8; 4096];
             let ft = FrameTable::new(st.frames);
             let (Some(src), Some(dst)) = (ft.readable(s, sdom), ft.writable(d, ddom)) else {
                 op.status = GntStatus::BAD_PAGE.0;
                 return;
             };
-            let copied = st
-                .mem
-                .read_frame(&src, usize::from(op.source.offset), &mut buf[..len])
-                .and_then(|()| {
-                    st.mem
-                        .write_frame(&dst, usize::from(op.dest.offset), &buf[..len])
-                });
+            let copied = st.mem.copy_frame(
+                &src,
+                usize::from(op.source.offset),
+                &dst,
+                usize::from(op.dest.offset),
+                len,
+            );
             match copied {
                 Ok(()) => GntStatus::OKAY.0,
                 Err(_) => GntStatus::BAD_PAGE.0,

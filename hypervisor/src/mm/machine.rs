@@ -76,6 +76,26 @@ impl Machine {
         Ok(())
     }
 
+    /// Copy `len` bytes from `src_off` of frame `src` to `dst_off` of frame `dst` (each
+    /// range within its frame, else `EFAULT`; the two may be the same frame, even
+    /// overlapping), with no copy in between.
+    pub fn copy_frame(
+        &self,
+        src: &Readable,
+        src_off: usize,
+        dst: &Writable,
+        dst_off: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        let from = self.frame_ptr(src.mfn(), src_off, len)?;
+        let to = self.frame_ptr(dst.mfn(), dst_off, len)?;
+        // SAFETY: both ranges lie inside RAM frames (checked above) mapped by the direct map,
+        // the destination writable; `dst` proves the domain may have it written. `copy` is
+        // a memmove: the ranges may overlap.
+        unsafe { core::ptr::copy(from, to, len) };
+        Ok(())
+    }
+
     /// Zero frame `f`.
     pub fn zero_frame(&self, f: &Writable) -> Result<(), Errno> {
         let p = self.frame_ptr(f.mfn(), 0, 4096)?;

@@ -1142,6 +1142,19 @@ fn grant_copy_moves_bytes_between_grants_and_the_callers_own_frames() {
     );
     assert_eq!(s, GntStatus::OKAY.0);
     assert_eq!(get_bytes(&tb, f, 1000, 15), b"read-only bytes");
+    // Within one page, overlapping: as memmove (the bytes as they were before the copy).
+    tb.write_bytes(own_va + 100, b"abcdefgh");
+    let s = copy(
+        &mut tb,
+        GnttabCopy {
+            source: mine(100),
+            dest: mine(102),
+            len: 6,
+            ..Default::default()
+        },
+    );
+    assert_eq!(s, GntStatus::OKAY.0);
+    assert_eq!(tb.read_bytes(own_va + 100, 8), b"ababcdef");
     // A copy leaves no busy bits or pins behind.
     assert_eq!(entry(&tb, DomId::DOM0, GREF).flags, RW_GRANT.bits());
     assert_eq!(entry(&tb, DomId::DOM0, 9).flags, RO_GRANT.bits());
