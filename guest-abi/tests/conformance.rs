@@ -760,6 +760,14 @@ fn layouts(k: &mut Checks) {
         "sizeof(union blkif_sring_entry)",
         ring_geometry::<BlkifRequest, BlkifResponse>().0,
     );
+    // Multi-page blkif rings (ring-page-order 1..4).
+    for pages in [2usize, 4, 8, 16] {
+        k.add(
+            format!("__CONST_RING_SIZE(blkif, {})", pages * 4096),
+            blkif_ring_entries(pages),
+        );
+    }
+    k.add("sizeof(union blkif_sring_entry)", BLKIF_RING_SLOT);
     k.add(
         "__CONST_RING_SIZE(netif_tx, 4096)",
         ring_geometry::<NetifTxRequest, NetifTxResponse>().1,

@@ -3,14 +3,15 @@
 //! as many as the largest power of two that fits in the pages (Xen's `__CONST_RING_SIZE`:
 //! 32 for one page, 64 for two, ..., 512 for sixteen).
 
-use guest_abi::io::blkif::{BlkifRequest, BlkifResponse};
+use guest_abi::io::blkif::{blkif_ring_entries, BlkifResponse, BLKIF_RING_SLOT};
+use guest_abi::ring::{RING_HEADER_SIZE, RING_PAGE_SIZE};
 
 /// Bytes of a ring page.
-pub const PAGE: usize = 4096;
+pub const PAGE: usize = RING_PAGE_SIZE;
 /// Bytes before the first slot.
-pub const HEADER: usize = 64;
+pub const HEADER: usize = RING_HEADER_SIZE;
 /// Bytes of a slot (a request; a response reuses the slot).
-pub const SLOT: usize = core::mem::size_of::<BlkifRequest>();
+pub const SLOT: usize = BLKIF_RING_SLOT;
 /// The most ring pages a front end may use (order 4, as Linux's blkback allows).
 pub const MAX_ORDER: u32 = 4;
 
@@ -23,17 +24,12 @@ pub const RSP_PROD: usize = 8;
 
 /// Slots of a ring of `pages` pages.
 pub const fn entries(pages: usize) -> u32 {
-    let n = (pages * PAGE - HEADER) / SLOT;
-    if n == 0 {
-        0
-    } else {
-        1 << (usize::BITS - 1 - n.leading_zeros())
-    }
+    blkif_ring_entries(pages) as u32
 }
 
 /// Byte offset of slot `index` (a free-running ring index) in a ring of `entries` slots.
 pub fn slot_offset(index: u32, entries: u32) -> usize {
-    HEADER + (index & (entries - 1)) as usize * SLOT
+    guest_abi::ring::slot_offset(index, entries as usize, SLOT)
 }
 
 /// Reads a little-endian `u32` at `at` of the ring copy.

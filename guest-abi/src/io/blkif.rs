@@ -104,6 +104,15 @@ pub struct BlkifRequestIndirect {
     pub _pad3: u32,
 }
 
+/// Bytes of a blkif ring slot (`union blkif_sring_entry`: a request or a response).
+pub const BLKIF_RING_SLOT: usize = crate::ring::ring_geometry::<BlkifRequest, BlkifResponse>().0;
+
+/// Slots in a blkif ring of `pages` pages (`ring-page-order` = log2 `pages`): 32 for one
+/// page, 64 for two, ..., 512 for sixteen.
+pub const fn blkif_ring_entries(pages: usize) -> usize {
+    crate::ring::ring_entries_in_pages(pages, BLKIF_RING_SLOT)
+}
+
 /// A block response (`blkif_response`, 16 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -139,5 +148,9 @@ const_assert_eq!(
     28
 );
 assert_eq_size!(BlkifResponse, [u8; 16]);
+const_assert_eq!(BLKIF_RING_SLOT, 112);
+const_assert_eq!(blkif_ring_entries(1), 32);
+const_assert_eq!(blkif_ring_entries(2), 64);
+const_assert_eq!(blkif_ring_entries(16), 512);
 const_assert_eq!(core::mem::offset_of!(BlkifResponse, operation), 8);
 const_assert_eq!(core::mem::offset_of!(BlkifResponse, status), 10);

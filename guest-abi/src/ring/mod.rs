@@ -40,12 +40,31 @@ pub const RING_SLOTS_BYTES: usize = RING_PAGE_SIZE - RING_HEADER_SIZE;
 /// Number of slots in a one-page ring whose slots must hold `slot_size`
 /// bytes: the largest power of two that fits.
 pub const fn ring_entries(slot_size: usize) -> usize {
-    let n = RING_SLOTS_BYTES / slot_size;
+    ring_entries_in_pages(1, slot_size)
+}
+
+/// Number of slots in a ring of `pages` contiguous pages (a multi-page ring, as blkif's
+/// `ring-page-order` makes: the header in the first page, the slots running on across
+/// the rest) whose slots hold `slot_size` bytes: the largest power of two that fits
+/// (Xen's `__CONST_RING_SIZE` of `pages * 4096` bytes).
+pub const fn ring_entries_in_pages(pages: usize, slot_size: usize) -> usize {
+    let bytes = pages * RING_PAGE_SIZE;
+    if slot_size == 0 || bytes < RING_HEADER_SIZE {
+        return 0;
+    }
+    let n = (bytes - RING_HEADER_SIZE) / slot_size;
     if n == 0 {
         0
     } else {
         1 << (usize::BITS - 1 - n.leading_zeros())
     }
+}
+
+/// Byte offset, from the start of the ring's first page, of the slot free-running index
+/// `idx` uses in a ring of `entries` slots (a power of two) of `slot_size` bytes. In a
+/// multi-page ring a slot may straddle two pages.
+pub const fn slot_offset(idx: RingIdx, entries: usize, slot_size: usize) -> usize {
+    RING_HEADER_SIZE + (idx as usize & (entries - 1)) * slot_size
 }
 
 /// Slot size and count for request type `Req` and response type `Rsp`.

@@ -49,7 +49,11 @@ pub fn run(cmd: &str, si: &StartInfo, xs: Option<&mut XsClient>) -> bool {
         println!("BLKBENCH done");
         return true;
     };
-    let (mib, count, reps) = (num(cmd, "mib", 8), num(cmd, "count", 256), num(cmd, "reps", 1));
+    let (mib, count, reps) = (
+        num(cmd, "mib", 8),
+        num(cmd, "count", 256),
+        num(cmd, "reps", 1),
+    );
     let mut dev = match Blkfront::connect(xs, si, DISK, Limits::default()) {
         Ok(d) => d,
         Err(e) => {

@@ -5,21 +5,16 @@
 
 use alloc::vec::Vec;
 use guest_abi::io::blkif::{
-    BlkifRequest, BlkifRequestSegment, BlkifResponse, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
-    BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_SECTOR_SIZE,
+    BlkifRequestSegment, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST, BLKIF_MAX_SEGMENTS_PER_REQUEST,
+    BLKIF_SECTOR_SIZE,
 };
 
 /// Bytes of a page (a ring page, a data page, an indirect page).
-pub const PAGE_SIZE: usize = 4096;
+pub const PAGE_SIZE: usize = guest_abi::ring::RING_PAGE_SIZE;
 /// Bytes of the ring header (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`, padding).
-pub const RING_HEADER: usize = 64;
+pub const RING_HEADER: usize = guest_abi::ring::RING_HEADER_SIZE;
 /// Bytes of a ring slot: the larger of a request and a response (`union blkif_sring_entry`).
-pub const SLOT: usize =
-    if core::mem::size_of::<BlkifRequest>() > core::mem::size_of::<BlkifResponse>() {
-        core::mem::size_of::<BlkifRequest>()
-    } else {
-        core::mem::size_of::<BlkifResponse>()
-    };
+pub const SLOT: usize = guest_abi::io::blkif::BLKIF_RING_SLOT;
 /// 512-byte sectors in a page.
 pub const SECTORS_PER_PAGE: usize = PAGE_SIZE / BLKIF_SECTOR_SIZE;
 /// Segments a direct request carries.
@@ -31,22 +26,16 @@ pub const SEGMENTS_PER_INDIRECT_PAGE: usize =
 pub const MAX_INDIRECT_SEGMENTS: usize =
     BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * SEGMENTS_PER_INDIRECT_PAGE;
 
-/// Slots in a ring of `pages` contiguous pages: the largest power of two of slots that fits
-/// after the header (Xen's `__CONST_RING_SIZE(blkif, pages * PAGE_SIZE)`).
+/// Slots in a ring of `pages` contiguous pages (guest-abi's blkif geometry).
 pub const fn ring_slots(pages: usize) -> usize {
-    let n = (pages * PAGE_SIZE).saturating_sub(RING_HEADER) / SLOT;
-    if n == 0 {
-        0
-    } else {
-        1 << (usize::BITS - 1 - n.leading_zeros())
-    }
+    guest_abi::io::blkif::blkif_ring_entries(pages)
 }
 
 /// Byte offset, from the start of the first ring page, of the slot a free-running ring
 /// index `idx` uses in a ring of `slots` slots (a power of two). A slot may straddle two
 /// pages: the pages are contiguous in both ends' address spaces.
 pub const fn slot_offset(idx: u32, slots: usize) -> usize {
-    RING_HEADER + (idx as usize & (slots - 1)) * SLOT
+    guest_abi::ring::slot_offset(idx, slots, SLOT)
 }
 
 /// The ring order to use: the back end's maximum (`max-ring-page-order`, or the deprecated
