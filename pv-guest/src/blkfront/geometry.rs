@@ -11,8 +11,6 @@ use guest_abi::io::blkif::{
 
 /// Bytes of a page (a ring page, a data page, an indirect page).
 pub const PAGE_SIZE: usize = guest_abi::ring::RING_PAGE_SIZE;
-/// Bytes of the ring header (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`, padding).
-pub const RING_HEADER: usize = guest_abi::ring::RING_HEADER_SIZE;
 /// Bytes of a ring slot: the larger of a request and a response (`union blkif_sring_entry`).
 pub const SLOT: usize = guest_abi::io::blkif::BLKIF_RING_SLOT;
 /// 512-byte sectors in a page.
@@ -135,7 +133,7 @@ mod tests {
             assert_eq!(ring_slots(pages), slots, "{pages} pages");
             // Every slot fits in the pages; one more would not.
             assert!(slot_offset(slots as u32 - 1, slots) + SLOT <= pages * PAGE_SIZE);
-            assert!(RING_HEADER + 2 * slots * SLOT > pages * PAGE_SIZE);
+            assert!(guest_abi::ring::RING_HEADER_SIZE + 2 * slots * SLOT > pages * PAGE_SIZE);
         }
         assert_eq!(SLOT, 112);
     }

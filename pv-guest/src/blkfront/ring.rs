@@ -168,9 +168,9 @@ impl<'a> FrontRing<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blkfront::geometry::RING_HEADER;
     use alloc::vec::Vec;
     use guest_abi::io::blkif::{BlkifRequest, BLKIF_OP_READ, BLKIF_RSP_OKAY};
+    use guest_abi::ring::RING_HEADER_SIZE as RING_HEADER;
     use zerocopy::FromBytes;
 
     fn mem(pages: usize) -> Vec<AtomicU32> {

@@ -82,6 +82,12 @@ fn commands(root: &Path) -> Vec<(String, Command)> {
             c.cargo(root, "clippy"),
         ));
     }
+    // The Linux guests' static programs: a workspace of their own.
+    let mut tools = crate::bench::guest_tools::cargo("clippy");
+    tools
+        .current_dir(root.join(crate::bench::guest_tools::CRATE_DIR))
+        .arg("--all-targets");
+    all.push(("clippy of the Linux guests' tools".to_string(), tools));
     for (_, cmd) in &mut all {
         cmd.args(["--", "-D", "warnings"]);
     }
@@ -122,18 +128,25 @@ mod tests {
                 "clippy of hypervisor (x86_64-unknown-none)",
                 "clippy of pv-guest (x86_64-unknown-none)",
                 "clippy of pv-guest-native (x86_64-unknown-none)",
+                "clippy of the Linux guests' tools",
             ]
         );
-        for (_, cmd) in &all {
+        let (tools, rest) = all.split_last().expect("steps");
+        for (_, cmd) in rest {
             let a = args(cmd);
             assert_eq!(a[0], "clippy");
             assert_eq!(a[a.len() - 3..], ["--", "-D", "warnings"]);
             assert_eq!(cmd.get_current_dir(), Some(root));
         }
+        assert_eq!(
+            tools.1.get_current_dir(),
+            Some(root.join("xtask/guest-tools").as_path())
+        );
+        assert_eq!(args(&tools.1)[args(&tools.1).len() - 3..], ["--", "-D", "warnings"]);
         assert!(args(&all[0].1).contains(&"--all-targets".to_string()));
         assert!(args(&all[1].1).contains(&"--all-targets".to_string()));
         // The bare-metal steps are `cargo xtask build`'s command lines with `clippy`.
-        for (c, (_, cmd)) in build::BARE_METAL.iter().zip(&all[2..]) {
+        for (c, (_, cmd)) in build::BARE_METAL.iter().zip(&rest[2..]) {
             let mut built = args(&c.cargo(root, "build"));
             built[0] = "clippy".into();
             let a = args(cmd);
