@@ -150,6 +150,25 @@ fn rw(op: u8, id: u64, sector: u64, segs: &[(u32, u8, u8)]) -> Vec<u8> {
     r.as_bytes().to_vec()
 }
 
+/// An indirect request's slot: `op` on `n` segments listed in page `list` (granted), id `id`,
+/// from sector `sector`.
+fn indirect(op: u8, n: u16, id: u64, sector: u64, list: u32) -> Vec<u8> {
+    let mut grefs = [GrantRef(0); 8];
+    grefs[0] = GrantRef(list);
+    let req = BlkifRequestIndirect {
+        operation: BLKIF_OP_INDIRECT,
+        indirect_op: op,
+        nr_segments: n,
+        id,
+        sector_number: sector,
+        indirect_grefs: grefs,
+        ..Default::default()
+    };
+    let mut slot = req.as_bytes().to_vec();
+    slot.resize(112, 0);
+    slot
+}
+
 fn serve(
     ring: &mut Ring,
     f: &mut Front,
@@ -263,20 +282,7 @@ fn an_indirect_request_takes_its_segments_from_the_granted_pages() {
         let s = segment_bytes(100 + i, 0, 7);
         f.page(90)[i as usize * 8..i as usize * 8 + 8].copy_from_slice(s.as_bytes());
     }
-    let mut grefs = [GrantRef(0); 8];
-    grefs[0] = GrantRef(90);
-    let req = BlkifRequestIndirect {
-        operation: BLKIF_OP_INDIRECT,
-        indirect_op: BLKIF_OP_WRITE,
-        nr_segments: 32,
-        id: 5,
-        sector_number: 8,
-        indirect_grefs: grefs,
-        ..Default::default()
-    };
-    let mut slot = req.as_bytes().to_vec();
-    slot.resize(112, 0);
-    fr.push(&mut f, &slot);
+    fr.push(&mut f, &indirect(BLKIF_OP_WRITE, 32, 5, 8, 90));
     let (r, done) = serve(&mut ring, &mut f, &mut disk);
     assert_eq!(r, Ok(true));
     assert_eq!((done.errors, done.sectors_written), (0, 256));
@@ -364,20 +370,8 @@ fn an_indirect_request_over_the_maximum_or_with_bad_pages_is_refused() {
     let mut fr = FrontRing::new(&mut f, &[1]);
     let mut ring = Ring::new(FRONT, vec![1]);
     let mut disk = MemDisk::new(4096);
-    let mut grefs = [GrantRef(0); 8];
-    grefs[0] = GrantRef(555);
     for (n, id) in [(MAX_INDIRECT_SEGMENTS + 1, 1u64), (4, 2)] {
-        let req = BlkifRequestIndirect {
-            operation: BLKIF_OP_INDIRECT,
-            indirect_op: BLKIF_OP_READ,
-            nr_segments: n,
-            id,
-            indirect_grefs: grefs,
-            ..Default::default()
-        };
-        let mut slot = req.as_bytes().to_vec();
-        slot.resize(112, 0);
-        fr.push(&mut f, &slot);
+        fr.push(&mut f, &indirect(BLKIF_OP_READ, n, id, 0, 555));
     }
     let (r, done) = serve(&mut ring, &mut f, &mut disk);
     assert_eq!(r, Ok(true));
@@ -413,19 +407,7 @@ fn a_pass_moves_at_most_its_byte_budget_and_says_there_is_more() {
     let per = 256 * 4096u64;
     let n = PASS_BYTES / per + 1;
     for id in 0..n {
-        let mut grefs = [GrantRef(0); 8];
-        grefs[0] = GrantRef(61);
-        let req = BlkifRequestIndirect {
-            operation: BLKIF_OP_INDIRECT,
-            indirect_op: BLKIF_OP_READ,
-            nr_segments: 256,
-            id,
-            indirect_grefs: grefs,
-            ..Default::default()
-        };
-        let mut slot = req.as_bytes().to_vec();
-        slot.resize(112, 0);
-        fr.push(&mut f, &slot);
+        fr.push(&mut f, &indirect(BLKIF_OP_READ, 256, id, 0, 61));
     }
     let mut done = Done::default();
     let s = ring
