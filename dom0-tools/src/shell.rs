@@ -30,6 +30,7 @@ const HELP: &str = "Commands:
   lsblk                    the block devices: disks and their GPT partitions
   hexdump -C [-s OFF] [-n LEN] DEV   a block device's bytes
   dd if=SRC of=DST [bs= count= skip= seek=]   copy between devices, /dev/zero, /dev/null
+  blkbench randread DEV COUNT   4 KiB reads at fixed-seed offsets, timed (the bench's)
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
