@@ -161,6 +161,44 @@ fn tame(
     }
 }
 
+/// Tames the entries of a multicall batch at `at` (`count` of them) that lie in our scratch
+/// buffer: an entry `tame` would not make becomes a harmless `xen_version(0)`.
+fn tame_batch(
+    at: u64,
+    count: u64,
+    t: &Targets,
+    live: &core::ops::Range<u64>,
+    elsewhere: u64,
+    ours_in_use: &impl Fn(u64) -> bool,
+    spare: u64,
+) {
+    let end = t.scratch + 4096 * SCRATCH_PAGES;
+    const ENTRY: u64 = core::mem::size_of::<guest_abi::multicall::MulticallEntry>() as u64;
+    if at < t.scratch || at >= end || at % 8 != 0 {
+        return;
+    }
+    let fits = (end - at) / ENTRY;
+    for i in 0..count.min(fits) {
+        let e = at + i * ENTRY;
+        let op = crate::mm::peek(e);
+        let mut args = [0u64; 5];
+        for (k, x) in args.iter_mut().enumerate() {
+            *x = crate::mm::peek(e + 16 + k as u64 * 8);
+        }
+        if tame(op, &mut args, live, elsewhere, ours_in_use, spare) && op as usize != nr::MULTICALL
+        {
+            for (k, x) in args.iter().enumerate() {
+                crate::mm::poke(e + 16 + k as u64 * 8, *x);
+            }
+        } else {
+            crate::mm::poke(e, nr::XEN_VERSION as u64);
+            for k in 0..6 {
+                crate::mm::poke(e + 16 + k * 8, 0);
+            }
+        }
+    }
+}
+
 /// A hypercall by number through `syscall`, in range or not (the hypercall page only has
 /// slots for the table's numbers).
 fn raw_hypercall(num: u64, a: &[u64; 5]) -> i64 {
@@ -270,6 +308,11 @@ fn fuzz(cmd: &str, si: &StartInfo) {
         }
         if !tame(num, &mut a, &live, elsewhere, ours_in_use, spare) {
             continue;
+        }
+        // A multicall runs entries from our scratch memory: each is tamed as a call of its
+        // own would be (an `iret` entry, say, would return us to whatever our stack holds).
+        if num as usize == nr::MULTICALL {
+            tame_batch(a[0], a[1], &t, &live, elsewhere, &ours_in_use, spare);
         }
         if raw_hypercall(num, &a) < 0 {
             errors += 1;
