@@ -174,7 +174,7 @@ fn tame_batch(
 ) {
     let end = t.scratch + 4096 * SCRATCH_PAGES;
     const ENTRY: u64 = core::mem::size_of::<guest_abi::multicall::MulticallEntry>() as u64;
-    if at < t.scratch || at >= end || at % 8 != 0 {
+    if at < t.scratch || at >= end || !at.is_multiple_of(8) {
         return;
     }
     let fits = (end - at) / ENTRY;

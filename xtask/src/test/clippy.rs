@@ -142,7 +142,10 @@ mod tests {
             tools.1.get_current_dir(),
             Some(root.join("xtask/guest-tools").as_path())
         );
-        assert_eq!(args(&tools.1)[args(&tools.1).len() - 3..], ["--", "-D", "warnings"]);
+        assert_eq!(
+            args(&tools.1)[args(&tools.1).len() - 3..],
+            ["--", "-D", "warnings"]
+        );
         assert!(args(&all[0].1).contains(&"--all-targets".to_string()));
         assert!(args(&all[1].1).contains(&"--all-targets".to_string()));
         // The bare-metal steps are `cargo xtask build`'s command lines with `clippy`.
