@@ -6,7 +6,6 @@ use crate::hv::Hypervisor;
 use alloc::vec::Vec;
 use core::ops::Range;
 use guest_abi::errno::Errno;
-use guest_abi::types::DomId;
 
 /// The 832 bytes at 0xefcc0-0xeffff of microvm (DSDT, FADT, MADT, XSDT; see testdata/README).
 pub const MICROVM_TABLES: &[u8] = include_bytes!("testdata/microvm-tables-0xefcc0.bin");
@@ -130,32 +129,7 @@ impl Hypervisor for Machine {
         Ok((0..u64::from(width)).fold(0, |v, i| v | (u64::from(self.byte(maddr + i)) << (8 * i))))
     }
 
-    fn domctl(&mut self, _: &mut guest_abi::domctl::XenDomctl) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn sysctl(&mut self, _: &mut guest_abi::sysctl::XenSysctl) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn populate_physmap(&mut self, _: DomId, _: &mut [u64]) -> Result<usize, Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn with_foreign_page(
-        &mut self,
-        _: DomId,
-        _: u64,
-        _: &mut dyn FnMut(&mut [u8; 4096]),
-    ) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn mmuext_foreign(&mut self, _: DomId, _: &guest_abi::mmu::MmuextOp) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
-        Ok((4, 17))
-    }
-    fn features(&mut self) -> Result<u32, Errno> {
-        Ok(0)
-    }
+    crate::offline_hypervisor!();
 }
 
 /// Builds AML for tests (ACPI 6.5 chapter 20 encodings).

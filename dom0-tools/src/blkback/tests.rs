@@ -9,12 +9,9 @@ use crate::hv::{GrantCopy, Hypervisor};
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
-use guest_abi::domctl::XenDomctl;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::GntStatus;
 use guest_abi::io::blkif::*;
-use guest_abi::mmu::MmuextOp;
-use guest_abi::sysctl::XenSysctl;
 use guest_abi::types::{DomId, GrantRef};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -37,32 +34,7 @@ impl Front {
 }
 
 impl Hypervisor for Front {
-    fn domctl(&mut self, _: &mut XenDomctl) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn sysctl(&mut self, _: &mut XenSysctl) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn populate_physmap(&mut self, _: DomId, _: &mut [u64]) -> Result<usize, Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn with_foreign_page(
-        &mut self,
-        _: DomId,
-        _: u64,
-        _: &mut dyn FnMut(&mut [u8; 4096]),
-    ) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn mmuext_foreign(&mut self, _: DomId, _: &MmuextOp) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    fn xen_version(&mut self) -> Result<(u16, u16), Errno> {
-        Ok((4, 17))
-    }
-    fn features(&mut self) -> Result<u32, Errno> {
-        Ok(0)
-    }
+    crate::offline_hypervisor!();
     fn grant_copy(&mut self, ops: &mut [GrantCopy<'_>], status: &mut [i16]) -> Result<(), Errno> {
         for (op, st) in ops.iter_mut().zip(status.iter_mut()) {
             self.copies += 1;
