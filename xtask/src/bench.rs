@@ -1,11 +1,12 @@
-//! `cargo xtask bench [--smoke]`: boots the system in QEMU with `bench=<mode>` on the
+//! `cargo xtask bench [--smoke] [--block]`: boots the system in QEMU with `bench=<mode>` on the
 //! hypervisor's and dom0's command lines, reads the BENCH lines the hypervisor and the guests
 //! print (docs/performance.md), and prints one table plus `target/bench/results.json`.
 //! Debian's Linux is built into dom0's initrd (fetched on first use) and its boot to a
 //! shell timed (`linux_boot`). A last boot measures the block rows (`block`): dom0 on its
 //! disk, and a Linux and a pv-guest domU through blkback.
 //! `--smoke` uses tiny iteration counts and checks that every row is produced and sane
-//! (no timing is asserted); `cargo xtask test` runs it.
+//! (no timing is asserted); `cargo xtask test` runs it. `--block` measures only the block
+//! rows (one boot of the Linux machine).
 
 mod block;
 mod console;
@@ -25,15 +26,48 @@ use crate::build::NATIVE_IMAGE;
 
 /// `cargo xtask bench`.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let smoke = match args {
-        [] => false,
-        [a] if a == "--smoke" => true,
-        _ => return Err("usage: cargo xtask bench [--smoke]".into()),
-    };
+    let usage = "usage: cargo xtask bench [--smoke] [--block]";
+    let (mut smoke, mut only_block) = (false, false);
+    for a in args {
+        match a.as_str() {
+            "--smoke" => smoke = true,
+            "--block" => only_block = true,
+            _ => return Err(format!("{usage} (unknown argument `{a}`)")),
+        }
+    }
     // With Debian's Linux in dom0's initrd: its boot time is a row.
     crate::build::build_with(crate::build::LinuxGuests::Fetch)?;
     qemu::ensure_qemu()?;
+    if only_block {
+        return bench_block(smoke);
+    }
     bench(smoke)
+}
+
+/// `--block`: only the block rows (one boot), for work on the disk path.
+fn bench_block(smoke: bool) -> Result<(), String> {
+    let out_dir = qemu::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let images = Images::in_dir(&qemu::images_dir());
+    let sizes = if smoke { block::SMOKE } else { block::FULL };
+    eprintln!(
+        "xtask bench: block rows only ({} MiB sequential, {} random reads, {}x)",
+        sizes.seq_mib, sizes.rand_ops, sizes.reps
+    );
+    let with_linux = linux_boot::available(&images.initrd);
+    let rows = block::measure(&images, sizes, with_linux, &out_dir.join("block.log"));
+    let lines: Vec<report::Line> = report::lines(&rows)
+        .into_iter()
+        .filter(|l| l.id.starts_with("blk_"))
+        .collect();
+    print!("{}", report::table(&lines, None));
+    if smoke {
+        let (problems, _) = block::smoke(&rows);
+        if !problems.is_empty() {
+            return Err(format!("bench --smoke --block: {}", problems.join("; ")));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the benchmark on already built images.
