@@ -31,6 +31,9 @@ const HELP: &str = "Commands:
   hexdump -C [-s OFF] [-n LEN] DEV   a block device's bytes
   dd if=SRC of=DST [bs= count= skip= seek=]   copy between devices, /dev/zero, /dev/null
   blkbench randread DEV COUNT   4 KiB reads at fixed-seed offsets, timed (the bench's)
+  ip addr                  dom0's interface xenbr0 (address, MAC) and the bridge's ports
+  brctl show               the bridge xenbr0: its ports and the addresses it learnt
+  ping [-c N] ADDRESS      send N echo requests (default 3), one a second
   help                     this text
   poweroff                 shut the machine down
   reboot                   restart the machine
@@ -244,6 +247,12 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
                 blockdev::dd(disks, &argv[1..], &mut || hv.now_ns(), out);
             }
             "blkbench" => blkbench::run(self.ts.hypervisor_and_disks(), &argv[1..], out),
+            "ip" | "ifconfig" => net::ip(self.ts.network(), cmd, &argv[1..], out),
+            "brctl" => {
+                let now = self.ts.hypervisor().now_ns();
+                net::brctl(self.ts.network(), now, &argv[1..], out);
+            }
+            "ping" => net::ping(&mut self.ts, &argv[1..], out),
             "poweroff" => return ShellAction::PowerOff,
             "reboot" => return ShellAction::Reboot,
             _ => {
@@ -365,5 +374,6 @@ pub mod blkbench;
 mod blockdev;
 mod devmem;
 pub mod lsdev;
+pub mod net;
 #[cfg(test)]
 mod tests;

@@ -315,6 +315,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     disks: crate::block::Disks,
     /// Virtual disks served to domains, by (domain, device id).
     vbds: alloc::collections::BTreeMap<(u16, u32), block::VbdBack>,
+    /// dom0's network (`xenbr0`), once dom0 found a NIC.
+    net: Option<crate::net::Network>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -332,7 +334,19 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             dom_exc_seen: 0,
             disks: crate::block::Disks::new(),
             vbds: alloc::collections::BTreeMap::new(),
+            net: None,
         }
+    }
+
+    /// Gives the toolstack dom0's network: [`service_backends`](Self::service_backends)
+    /// then polls it, and the shell's `ip`, `brctl` and `ping` use it.
+    pub fn set_network(&mut self, net: crate::net::Network) {
+        self.net = Some(net);
+    }
+
+    /// dom0's network, if it has one.
+    pub fn network(&mut self) -> Option<&mut crate::net::Network> {
+        self.net.as_mut()
     }
 
     /// dom0's block devices.
