@@ -69,6 +69,7 @@ pub mod config;
 pub mod gpt;
 pub mod hv;
 pub mod initrd;
+pub mod net;
 pub mod shell;
 #[cfg(test)]
 pub(crate) mod testalloc;
