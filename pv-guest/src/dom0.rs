@@ -483,6 +483,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         Ok(hv) => {
             let mut ts = with_store_limits(Toolstack::new(hv, initrd));
             attach_disks(&mut ts);
+            attach_nic(&mut ts);
             shell(Shell::new(ts))
         }
         Err(e) => {
@@ -535,6 +536,55 @@ fn attach_disks<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
             }
             Err(e) => println!("dom0: virtio-blk at {:#x}: {e}", dev.base),
         }
+    }
+}
+
+/// The machine's first virtio network device, as its ACPI tables describe it, started as
+/// `eth0` and put on dom0's bridge `xenbr0`, whose own interface (the NIC's MAC) asks the
+/// segment's DHCP server for an address.
+fn attach_nic<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
+    use dom0_tools::acpi::{Polarity, Trigger};
+    use dom0_tools::net::{Addressing, Network, Nic};
+    let Ok(found) = dom0_tools::acpi::find_virtio_mmio(ts.hypervisor()) else {
+        return;
+    };
+    // Device ID 1: a network device.
+    let Some(dev) = found
+        .devices
+        .iter()
+        .find(|d| ts.hypervisor().read_io(d.base + 8, 4) == Ok(1))
+    else {
+        return;
+    };
+    let loc = crate::devices::virtio_disk::Location {
+        base: dev.base,
+        size: dev.size,
+        gsi: dev.gsi,
+        level: dev.trigger == Trigger::Level,
+        active_low: dev.polarity == Polarity::Low,
+    };
+    match crate::devices::virtio_net::VirtioNet::open(loc) {
+        Ok(nic) => {
+            let (mac, pirq) = (nic.mac(), nic.pirq());
+            let mut net = Network::new(Addressing::Dhcp, mac);
+            net.attach_nic("eth0", alloc::boxed::Box::new(nic));
+            ts.set_network(net);
+            println!(
+                "dom0: eth0: virtio-net at {:#x}, GSI {} {} {} as pirq {pirq}: MAC \
+                 {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, on xenbr0",
+                dev.base,
+                dev.gsi,
+                dev.trigger,
+                dev.polarity,
+                mac[0],
+                mac[1],
+                mac[2],
+                mac[3],
+                mac[4],
+                mac[5]
+            );
+        }
+        Err(e) => println!("dom0: virtio-net at {:#x}: {e}", dev.base),
     }
 }
 

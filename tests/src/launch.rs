@@ -170,6 +170,35 @@ pub fn set_memory(args: &mut Vec<String>, size: &str) {
     );
 }
 
+/// The NIC's user network in xtask's arguments (`xtask/src/qemu.rs`, `NETDEV`).
+const NETDEV: &str = "user,id=n0";
+
+/// Adds a host-loopback forward to the machine's user network for each (machine address,
+/// "" for its first DHCP address; machine port), each on a free host port (bound and
+/// released just before QEMU takes it). Returns (forward, host port) pairs.
+pub fn add_forwards(
+    args: &mut [String],
+    forwards: &[(String, u16)],
+) -> Result<Vec<((String, u16), u16)>, String> {
+    if forwards.is_empty() {
+        return Ok(Vec::new());
+    }
+    let netdev = args
+        .iter_mut()
+        .find(|a| a.as_str() == NETDEV || a.starts_with("user,id=n0,"))
+        .ok_or("the machine has no user network (`-netdev user,id=n0`) to forward into")?;
+    let mut out = Vec::new();
+    for (addr, port) in forwards {
+        let host = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port on the host's loopback: {e}"))?
+            .port();
+        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-{addr}:{port}"));
+        out.push(((addr.clone(), *port), host));
+    }
+    Ok(out)
+}
+
 /// Make the file names after `-kernel` and `-initrd` (comma-separated modules, each possibly
 /// followed by its own command line) absolute: relative ones are looked up from the workspace
 /// root, then from the images directory.

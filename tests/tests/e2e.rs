@@ -24,6 +24,7 @@ mod iso;
 mod linux;
 mod linux_disk;
 mod memory_sizes;
+mod network;
 mod poweroff;
 mod pv_shutdown;
 mod pvgrub;

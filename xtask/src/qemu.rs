@@ -84,11 +84,33 @@ pub fn qemu_args(images: &Images, hv_cmdline: &str) -> Vec<String> {
             ),
             "-device".into(),
             "virtio-blk-device,drive=vd0".into(),
+            // The NIC: QEMU's user-mode network (10.0.2.0/24, its DHCP server and gateway at
+            // 10.0.2.2; nothing outside this machine is reachable through it but what the
+            // host's loopback forwards in: `with_forwards`).
+            "-netdev".into(),
+            NETDEV.into(),
+            "-device".into(),
+            "virtio-net-device,netdev=n0".into(),
             // Virtio 1.x over MMIO (version 2), not the legacy interface microvm defaults to.
             "-global".into(),
             "virtio-mmio.force-legacy=false".into(),
         ])
         .collect()
+}
+
+/// The NIC's back end in [`qemu_args`]: QEMU's user-mode network, without forwards.
+pub const NETDEV: &str = "user,id=n0";
+
+/// `args` with host port forwards added to the NIC's user network: each (host port, guest
+/// address or "" for the first DHCP address, guest port), TCP, the host side on loopback
+/// only.
+pub fn with_forwards(mut args: Vec<String>, forwards: &[(u16, &str, u16)]) -> Vec<String> {
+    if let Some(a) = args.iter_mut().find(|a| a.as_str() == NETDEV) {
+        for (host, guest, port) in forwards {
+            a.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-{guest}:{port}"));
+        }
+    }
+    args
 }
 
 /// Writes `qemu_args` one per line into `target/images/qemu-args.txt` for the tests crate.

@@ -1,15 +1,19 @@
-//! `cargo xtask run [--hv-cmdline "..."] [--guests] [--memory SIZE]`: build, then boot QEMU
-//! interactively (`--guests`: with Debian's Linux guests in dom0's initrd, as `cargo xtask
-//! build --guests`; `--memory 1G`: the machine's memory instead of 512M).
+//! `cargo xtask run [--hv-cmdline "..."] [--guests] [--memory SIZE] [--forward HOST:[ADDR:]PORT]...`:
+//! build, then boot QEMU interactively (`--guests`: with Debian's Linux guests in dom0's
+//! initrd, as `cargo xtask build --guests`; `--memory 1G`: the machine's memory instead of
+//! 512M; `--forward 10007:7`: the host's 127.0.0.1:10007 reaches TCP port 7 of the machine's
+//! first DHCP address (dom0's on `xenbr0`), `--forward 8080:10.0.2.16:80` a given address).
 
 use crate::qemu::{self, Images, Outcome};
 
-const USAGE: &str = "usage: cargo xtask run [--hv-cmdline \"...\"] [--guests] [--memory SIZE]";
+const USAGE: &str = "usage: cargo xtask run [--hv-cmdline \"...\"] [--guests] [--memory SIZE] \
+                     [--forward HOST:[ADDR:]PORT]...";
 
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut hv_cmdline = String::new();
     let mut memory: Option<String> = None;
+    let mut forwards: Vec<(u16, String, u16)> = Vec::new();
     let mut guests = crate::build::LinuxGuests::Off;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -24,6 +28,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--memory" => {
                 memory = Some(it.next().ok_or("--memory needs a size (e.g. 1G)")?.clone())
             }
+            "--forward" => {
+                let spec = it.next().ok_or("--forward needs HOST:[ADDR:]PORT")?;
+                forwards.push(parse_forward(spec)?);
+            }
             other => return Err(format!("run: unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -31,6 +39,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     qemu::ensure_qemu()?;
     let images = Images::in_dir(&qemu::images_dir());
     let args = with_memory(qemu::qemu_args(&images, &hv_cmdline), memory.as_deref());
+    let fw: Vec<(u16, &str, u16)> = forwards
+        .iter()
+        .map(|(h, a, p)| (*h, a.as_str(), *p))
+        .collect();
+    let args = qemu::with_forwards(args, &fw);
     eprintln!("xtask: {} {}", qemu::QEMU, args.join(" "));
     let status = std::process::Command::new(qemu::QEMU)
         .args(&args)
@@ -45,6 +58,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// `HOST:PORT` or `HOST:ADDR:PORT` (host port on 127.0.0.1, the machine's address or ""
+/// for its first DHCP address, its TCP port).
+fn parse_forward(spec: &str) -> Result<(u16, String, u16), String> {
+    let bad =
+        |why: &str| format!("--forward {spec:?}: {why} (want HOST:[ADDR:]PORT, e.g. 10007:7)");
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, addr, port) = match parts.as_slice() {
+        [h, p] => (*h, "", *p),
+        [h, a, p] => (*h, *a, *p),
+        _ => return Err(bad("not two or three fields")),
+    };
+    let port_of = |s: &str, what: &str| match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(bad(&format!("{what} {s:?} is not a port (1..65535)"))),
+    };
+    if !addr.is_empty() && addr.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(bad(&format!("{addr:?} is not an IPv4 address")));
+    }
+    Ok((
+        port_of(host, "host port")?,
+        addr.to_string(),
+        port_of(port, "port")?,
+    ))
+}
+
 /// QEMU's arguments with the machine's memory (`-m`) set to `size`, if given.
 fn with_memory(mut args: Vec<String>, size: Option<&str>) -> Vec<String> {
     if let (Some(size), Some(i)) = (size, args.iter().position(|a| a == "-m")) {
@@ -56,6 +94,27 @@ fn with_memory(mut args: Vec<String>, size: Option<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwards_are_host_port_optional_address_and_port() {
+        assert_eq!(parse_forward("10007:7"), Ok((10007, String::new(), 7)));
+        assert_eq!(
+            parse_forward("8080:10.0.2.16:80"),
+            Ok((8080, "10.0.2.16".into(), 80))
+        );
+        for bad in ["7", "0:7", "1:2:3:4", "x:7", "8080:10.0.2:80", "8080:70000"] {
+            let e = parse_forward(bad).unwrap_err();
+            assert!(e.contains("--forward"), "{bad}: {e}");
+        }
+        let args = qemu::with_forwards(
+            vec!["-netdev".into(), qemu::NETDEV.into()],
+            &[(10007, "", 7), (8080, "10.0.2.16", 80)],
+        );
+        assert_eq!(
+            args[1],
+            "user,id=n0,hostfwd=tcp:127.0.0.1:10007-:7,hostfwd=tcp:127.0.0.1:8080-10.0.2.16:80"
+        );
+    }
 
     #[test]
     fn memory_replaces_the_default() {

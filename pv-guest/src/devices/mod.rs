@@ -1,4 +1,5 @@
-//! dom0's devices: the machine's virtio-mmio devices as ACPI describes them, driven with the
+//! dom0's devices: the machine's virtio-mmio devices (its disk, [`virtio_disk`], and its NIC,
+//! [`virtio_net`]) as ACPI describes them, driven with the
 //! `virtio-drivers` crate. Their registers are mapped through the PV MMU as I/O memory
 //! (`DOMID_IO`, uncached), their DMA buffers are dom0's own frames at their machine addresses
 //! ([`dma`]), and their interrupts arrive as event channels bound to pirqs ([`pirq`]).
@@ -6,6 +7,7 @@
 pub mod dma;
 pub mod pirq;
 pub mod virtio_disk;
+pub mod virtio_net;
 
 use guest_abi::start_info::StartInfo;
 

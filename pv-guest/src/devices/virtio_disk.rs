@@ -68,6 +68,8 @@ pub enum OpenError {
     Map(Errno),
     /// Not a virtio-mmio block device.
     NotABlockDevice,
+    /// Not a virtio-mmio network device.
+    NotANic,
     /// The transport or device refused to start.
     Virtio(virtio_drivers::Error),
     /// Its interrupt could not be bound.
@@ -79,6 +81,7 @@ impl core::fmt::Display for OpenError {
         match self {
             OpenError::Map(e) => write!(f, "cannot map its registers: {}", e.name()),
             OpenError::NotABlockDevice => f.write_str("not a virtio-mmio block device"),
+            OpenError::NotANic => f.write_str("not a virtio-mmio network device"),
             OpenError::Virtio(e) => write!(f, "virtio: {e}"),
             OpenError::Irq(e) => write!(f, "cannot bind its interrupt: {}", e.name()),
         }

@@ -62,11 +62,29 @@ pub struct System {
     qmp: Option<Qmp>,
     /// The machine's own disk ([`BootOptions::own_disk`]); dropped after QEMU is gone.
     disk: Option<DiskCopy>,
+    /// ((machine address, machine port), host port) of each forward
+    /// ([`BootOptions::forward`]).
+    forwarded: Vec<((String, u16), u16)>,
 }
 
 impl System {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The host port (on 127.0.0.1) that reaches TCP `port` of the machine's first DHCP
+    /// address ([`BootOptions::forward`]). Panics if the test asked for no such forward.
+    pub fn host_port(&self, port: u16) -> u16 {
+        self.host_port_to("", port)
+    }
+
+    /// The host port (on 127.0.0.1) that reaches TCP `port` of the machine's `addr`.
+    pub fn host_port_to(&self, addr: &str, port: u16) -> u16 {
+        self.forwarded
+            .iter()
+            .find(|((a, p), _)| a == addr && *p == port)
+            .map(|(_, h)| *h)
+            .unwrap_or_else(|| panic!("[{}] no forward to {addr}:{port} was asked for", self.name))
     }
 }
 

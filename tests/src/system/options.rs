@@ -27,6 +27,10 @@ pub struct BootOptions {
     /// Give the machine its own writable copy of the disk image instead of the shared image
     /// under `snapshot=on` (see [`BootOptions::own_disk`]).
     pub own_disk: bool,
+    /// TCP ports of the machine the host reaches through QEMU's user network: (the
+    /// machine's address, "" for its first DHCP address; its port). Each gets a free port
+    /// on the host's loopback ([`System::host_port`](super::System::host_port)).
+    pub forwards: Vec<(String, u16)>,
 }
 
 impl BootOptions {
@@ -40,6 +44,7 @@ impl BootOptions {
             pc: None,
             qmp: false,
             own_disk: false,
+            forwards: Vec::new(),
         }
     }
 
@@ -80,6 +85,18 @@ impl BootOptions {
     /// ([`crate::disk`]). Removed with the [`System`](super::System), kept if the test fails.
     pub fn own_disk(mut self) -> Self {
         self.own_disk = true;
+        self
+    }
+
+    /// Forward a free port of the host's loopback to TCP port `port` of the machine's first
+    /// DHCP address (dom0's on `xenbr0`): [`System::host_port`](super::System::host_port).
+    pub fn forward(self, port: u16) -> Self {
+        self.forward_to("", port)
+    }
+
+    /// Forward a free port of the host's loopback to TCP `port` of the machine's `addr`.
+    pub fn forward_to(mut self, addr: &str, port: u16) -> Self {
+        self.forwards.push((addr.to_string(), port));
         self
     }
 

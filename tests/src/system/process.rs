@@ -46,7 +46,12 @@ impl System {
             args.push("-qmp".into());
             args.push(format!("unix:{},server=on,wait=off", p.display()));
         }
+        let forwarded = match launch::add_forwards(&mut args, &opts.forwards) {
+            Ok(f) => f,
+            Err(e) => panic!("[{}] {e}", opts.name),
+        };
         let mut sys = Self::spawn(&opts.name, &prog, &args, opts.hard_timeout);
+        sys.forwarded = forwarded;
         sys.qmp_path = qmp_path;
         sys.disk = disk;
         sys
@@ -128,6 +133,7 @@ impl System {
             qmp_path: None,
             qmp: None,
             disk: None,
+            forwarded: Vec::new(),
         };
         let _ = std::fs::remove_file(sys.log_path());
         sys
