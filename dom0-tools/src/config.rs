@@ -27,6 +27,7 @@
 //! `xl create <cfg> KEY=VALUE...` overrides: see [`DomainConfig::parse_with_overrides`].
 
 pub mod disk;
+pub mod vif;
 mod get;
 mod lexer;
 mod limits;
