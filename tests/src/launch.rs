@@ -173,13 +173,16 @@ pub fn set_memory(args: &mut Vec<String>, size: &str) {
 /// The NIC's user network in xtask's arguments (`xtask/src/qemu.rs`, `NETDEV`).
 const NETDEV: &str = "user,id=n0";
 
+/// A forward ((machine address, machine port), host port).
+pub type Forward = ((String, u16), u16);
+
 /// Adds a host-loopback forward to the machine's user network for each (machine address,
 /// "" for its first DHCP address; machine port), each on a free host port (bound and
 /// released just before QEMU takes it). Returns (forward, host port) pairs.
 pub fn add_forwards(
     args: &mut [String],
     forwards: &[(String, u16)],
-) -> Result<Vec<((String, u16), u16)>, String> {
+) -> Result<Vec<Forward>, String> {
     if forwards.is_empty() {
         return Ok(Vec::new());
     }

@@ -357,8 +357,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
 
     /// dom0's back ends, once: the xenstore rings, console rings and disks whose event
     /// channel was signalled (all of them if `all`: a safety net against a lost event), the
-    /// front ends' state changes, and dom0's network (its notices, e.g. a DHCP lease, join
-    /// ours).
+    /// front ends' state changes, and dom0's network.
     pub fn service_backends(&mut self, out: &mut dyn Write, all: bool) {
         self.service_store_rings(all);
         let events = self.xs.take_events(0);
@@ -368,12 +367,11 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         self.service_vbds(all);
         // Without a clock, 0: the network never lets time go back, so frames still move
         // but its timers (DHCP retries, TCP retransmissions) stand still.
+        // Its notices (a lease gained or lost) are not printed at the prompt: they come at
+        // any moment (a lease at boot, a renewal), and `ip addr` shows the address.
         if let Some(net) = self.net.as_mut() {
             net.poll(self.hv.now_ns().unwrap_or(0));
-            for line in net.take_notices() {
-                self.notices.push_str(&line);
-                self.notices.push('\n');
-            }
+            drop(net.take_notices());
         }
     }
 

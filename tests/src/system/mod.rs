@@ -64,7 +64,7 @@ pub struct System {
     disk: Option<DiskCopy>,
     /// ((machine address, machine port), host port) of each forward
     /// ([`BootOptions::forward`]).
-    forwarded: Vec<((String, u16), u16)>,
+    forwarded: Vec<crate::launch::Forward>,
 }
 
 impl System {
