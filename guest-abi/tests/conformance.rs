@@ -733,6 +733,7 @@ fn layouts(k: &mut Checks) {
     );
     layout!(k, "netif_tx_response", NetifTxResponse, [id, status]);
     layout!(k, "netif_rx_request", NetifRxRequest, [id, pad, gref]);
+    layout!(k, "netif_extra_info", NetifExtraInfo, [type => type_, flags, u]);
     layout!(
         k,
         "netif_rx_response",
@@ -1207,6 +1208,17 @@ fn constants(k: &mut Checks) {
         NETIF_RSP_DROPPED => NETIF_RSP_DROPPED, NETIF_RSP_ERROR => NETIF_RSP_ERROR,
         NETIF_RSP_OKAY => NETIF_RSP_OKAY, NETIF_RSP_NULL => NETIF_RSP_NULL,
         XEN_NETIF_MAX_TX_SIZE => XEN_NETIF_MAX_TX_SIZE,
+        XEN_NETIF_NR_SLOTS_MIN => XEN_NETIF_NR_SLOTS_MIN,
+        XEN_NETIF_EXTRA_TYPE_NONE => XEN_NETIF_EXTRA_TYPE_NONE,
+        XEN_NETIF_EXTRA_TYPE_GSO => XEN_NETIF_EXTRA_TYPE_GSO,
+        XEN_NETIF_EXTRA_TYPE_MCAST_ADD => XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
+        XEN_NETIF_EXTRA_TYPE_MCAST_DEL => XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
+        XEN_NETIF_EXTRA_TYPE_HASH => XEN_NETIF_EXTRA_TYPE_HASH,
+        XEN_NETIF_EXTRA_TYPE_MAX => XEN_NETIF_EXTRA_TYPE_MAX,
+        XEN_NETIF_EXTRA_FLAG_MORE => XEN_NETIF_EXTRA_FLAG_MORE,
+        XEN_NETIF_GSO_TYPE_NONE => XEN_NETIF_GSO_TYPE_NONE,
+        XEN_NETIF_GSO_TYPE_TCPV4 => XEN_NETIF_GSO_TYPE_TCPV4,
+        XEN_NETIF_GSO_TYPE_TCPV6 => XEN_NETIF_GSO_TYPE_TCPV6,
     );
 }
 
