@@ -70,6 +70,7 @@ pub mod gpt;
 pub mod hv;
 pub mod initrd;
 pub mod net;
+pub mod netback;
 pub mod shell;
 #[cfg(test)]
 pub(crate) mod testalloc;
