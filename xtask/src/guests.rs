@@ -46,6 +46,7 @@ pub const PROMPT: &str = "linux# ";
 const INIT: &str = include_str!("../initramfs/init");
 const INITTAB: &str = include_str!("../initramfs/inittab");
 const PROFILE: &str = include_str!("../initramfs/profile");
+const UDHCPC_SCRIPT: &str = include_str!("../initramfs/udhcpc.script");
 
 /// Where the three guests lie once fetched and unpacked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,7 +485,8 @@ pub fn linux_initramfs(guests: &Guests) -> Result<Vec<u8>, String> {
 
 /// The Linux domU's busybox root tree, the initramfs's and the disk's (`crate::disk`):
 /// `/bin/busybox` (its applets linked by `/init` with `busybox --install -s`), `/bin/sh`,
-/// `/init`, busybox init's `/etc/inittab`, `/etc/profile`, `/dev/console` (the kernel opens
+/// `/init`, busybox init's `/etc/inittab`, `/etc/profile`, udhcpc's hook
+/// `/usr/share/udhcpc/default.script`, `/dev/console` (the kernel opens
 /// it for init before devtmpfs is mounted) and the mount points.
 pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
     let dir = |path, mode| Member::Dir { path, mode };
@@ -513,6 +515,11 @@ pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
         },
         file("etc/inittab", 0o644, INITTAB.as_bytes()),
         file("etc/profile", 0o644, PROFILE.as_bytes()),
+        file(
+            "usr/share/udhcpc/default.script",
+            0o755,
+            UDHCPC_SCRIPT.as_bytes(),
+        ),
         file("init", 0o755, INIT.as_bytes()),
     ]
 }
