@@ -49,7 +49,10 @@ pub fn run(si: &'static StartInfo) -> ! {
         // Measured domUs stay off XenStore after their run: nothing wakes them but events.
         crate::idle()
     }
-    if crate::grant_tests::run(cmd, si) || crate::blkfront::run(cmd, si, xs.as_mut()) {
+    if crate::grant_tests::run(cmd, si)
+        || crate::blkfront::run(cmd, si, xs.as_mut())
+        || crate::netfront::run(cmd, si, xs.as_mut())
+    {
         crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if crate::mm::demo::run(cmd, si)

@@ -15,6 +15,7 @@ extern crate alloc;
 mod bench;
 mod blkfront;
 mod cmdline;
+mod netfront;
 mod pagetable;
 
 #[cfg(not(target_os = "none"))]
