@@ -126,7 +126,7 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
     /// Whether a back end has work left from the last [`poll`](Self::poll): the caller
     /// should poll again soon (after letting other domains run) instead of sleeping.
     pub fn busy(&mut self) -> bool {
-        self.ts.vbds_busy() || self.ts.network().is_some_and(|n| n.busy())
+        self.ts.vbds_busy() || self.ts.vifs_busy() || self.ts.network().is_some_and(|n| n.busy())
     }
 
     pub fn toolstack(&mut self) -> &mut Toolstack<'a, H> {

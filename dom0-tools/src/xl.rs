@@ -21,6 +21,7 @@ mod shutdown;
 mod top;
 mod trigger;
 mod vcpu;
+mod vif;
 mod xenstore_cmds;
 
 pub use args::{is_key_value, parse_mem_kib};
@@ -77,6 +78,9 @@ pub enum Cmd {
     BlockAttach,
     BlockDetach,
     BlockList,
+    NetworkAttach,
+    NetworkDetach,
+    NetworkList,
     Help,
 }
 
@@ -271,6 +275,30 @@ the back end closes and waits for the front end to let go.\n",
         cmd: Cmd::BlockList,
     },
     Command {
+        name: "network-attach",
+        summary: "Create a new virtual network device",
+        usage: "Usage: xl network-attach <Domain> [vif-spec-component(s)]...\n\n\
+Give a running domain another network interface on xenbr0, e.g.\n\
+  xl network-attach 1 mac=00:16:3e:01:02:03 rate=10Mb/s\n\
+(Xen's vif-spec: mac, bridge (xenbr0 only), rate, devid, vifname, ...; without mac=, one\n\
+in 00:16:3e:xx:xx:xx).\n",
+        cmd: Cmd::NetworkAttach,
+    },
+    Command {
+        name: "network-detach",
+        summary: "Destroy a domain's virtual network device",
+        usage: "Usage: xl network-detach <Domain> <DevId|mac>\n\n\
+Take a network interface (its device number or MAC) away from a domain: the back end\n\
+closes and waits for the front end to let go.\n",
+        cmd: Cmd::NetworkDetach,
+    },
+    Command {
+        name: "network-list",
+        summary: "List virtual network interfaces for a domain",
+        usage: "Usage: xl network-list <Domain(s)>\n\nList the network interfaces of each domain.\n",
+        cmd: Cmd::NetworkList,
+    },
+    Command {
         name: "help",
         summary: "Print this help",
         usage: "Usage: xl help\n\nList the xl subcommands.\n",
@@ -315,6 +343,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     disks: crate::block::Disks,
     /// Virtual disks served to domains, by (domain, device id).
     vbds: alloc::collections::BTreeMap<(u16, u32), block::VbdBack>,
+    /// Virtual network interfaces served to domains, by (domain, device id).
+    vifs: alloc::collections::BTreeMap<(u16, u32), vif::VifBack>,
     /// dom0's network (`xenbr0`), once dom0 found a NIC.
     net: Option<crate::net::Network>,
 }
@@ -334,6 +364,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             dom_exc_seen: 0,
             disks: crate::block::Disks::new(),
             vbds: alloc::collections::BTreeMap::new(),
+            vifs: alloc::collections::BTreeMap::new(),
             net: None,
         }
     }
@@ -432,6 +463,9 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             (Cmd::BlockAttach, _) => self.block_attach(rest, out),
             (Cmd::BlockDetach, _) => self.block_detach(rest, out),
             (Cmd::BlockList, _) => self.block_list(rest, out),
+            (Cmd::NetworkAttach, _) => self.network_attach(rest, out),
+            (Cmd::NetworkDetach, _) => self.network_detach(rest, out),
+            (Cmd::NetworkList, _) => self.network_list(rest, out),
             (Cmd::Help, []) => {
                 let _ = out.write_str(&usage());
                 Ok(())

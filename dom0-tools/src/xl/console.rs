@@ -363,8 +363,10 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let events = self.xs.take_events(0);
         self.console_watch_events(&events);
         self.vbd_watch_events(&events);
+        self.vif_watch_events(&events);
         self.service_consoles(out, all);
         self.service_vbds(all);
+        self.service_vifs_tx(all);
         // Without a clock, 0: the network never lets time go back, so frames still move
         // but its timers (DHCP retries, TCP retransmissions) stand still.
         // Its notices (a lease gained or lost) are not printed at the prompt: they come at
@@ -373,6 +375,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             net.poll(self.hv.now_ns().unwrap_or(0));
             drop(net.take_notices());
         }
+        self.service_vifs_rx(all);
     }
 
     /// `xl console <dom>`: attach to a domain's console (the shell then feeds us its input).

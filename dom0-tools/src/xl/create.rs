@@ -131,6 +131,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         // Its disks, before anything is built: each must exist in dom0 and be free to give.
         self.vbd_check_config(u16::MAX, &cfg.disks)
             .map_err(|e| format!("domain \"{}\": {e}", cfg.name))?;
+        for v in self
+            .vif_check_config(u16::MAX, &cfg.vifs)
+            .map_err(|e| format!("domain \"{}\": {e}", cfg.name))?
+        {
+            for n in &v.spec.notes {
+                let _ = writeln!(out, "xl: domain \"{}\": note: {n}", cfg.name);
+            }
+        }
         let kernel = initrd
             .get(&cfg.kernel)
             .ok_or_else(|| format!("kernel \"{}\" not found in dom0's initrd", cfg.kernel))?;
@@ -362,6 +370,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         })?;
         for spec in self.vbd_check_config(domid.0, &cfg.disks)? {
             self.vbd_up(domid, spec)?;
+        }
+        for v in self.vif_check_config(domid.0, &cfg.vifs)? {
+            self.vif_up(domid, v)?;
         }
         self.apply_sched_params(domid, cfg)?;
         if !paused {

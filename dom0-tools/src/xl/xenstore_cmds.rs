@@ -173,6 +173,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     pub(super) fn xs_domain_gone(&mut self, id: DomId) {
         self.console_back_down(id);
         self.vbds_down(id);
+        self.vifs_down(id);
         if let Some(Some(port)) = self.store_ports.remove(&id.0) {
             let _ = self.hv.evtchn_close(port);
         }
