@@ -6,7 +6,8 @@
 //! front-end directory `/local/domain/<id>/device/vif/<devid>` (the domain's: `backend`,
 //! `backend-id`, `handle`, `mac`, `state`) and the back end's
 //! `/local/domain/0/backend/vif/<id>/<devid>` (dom0's, readable by the domain: `frontend`,
-//! `frontend-id`, `online`, `state`, `handle`, `mac`, `bridge`, `type` = `vif`, `rate` and
+//! `frontend-id`, `online`, `state`, `handle`, `mac`, `bridge`, `type` = `vif`, `mtu` = 1500
+//! (libxl writes it; Linux's netfront takes its MTU from it), `rate` and
 //! `ip` when given, and the features offered: `feature-sg`, `feature-rx-copy`,
 //! `feature-ipv6-csum-offload` = 1, `feature-rx-flip` = 0). No GSO, multiple queues, split
 //! event channels or control ring are advertised, so a front end uses one queue and one event
@@ -161,6 +162,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             ("mac", mac),
             ("bridge", String::from(spec::BRIDGE)),
             ("type", String::from("vif")),
+            ("mtu", String::from("1500")),
             ("feature-sg", String::from("1")),
             ("feature-rx-copy", String::from("1")),
             ("feature-rx-flip", String::from("0")),

@@ -95,6 +95,7 @@ fn create_writes_the_layout_netfront_reads_and_puts_the_vifs_on_the_bridge() {
         ("mac", "00:16:3e:01:02:03"),
         ("bridge", "xenbr0"),
         ("type", "vif"),
+        ("mtu", "1500"),
         ("feature-sg", "1"),
         ("feature-rx-copy", "1"),
         ("feature-rx-flip", "0"),
