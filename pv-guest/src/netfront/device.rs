@@ -225,8 +225,11 @@ impl Netfront {
         let mac = read(xs, "mac")?;
         let mac = parse_mac(&mac).ok_or_else(|| format!("mac {mac:?} is not a MAC"))?;
         let be_state = format!("{backend}/state");
-        xs.watch(&be_state, "netfront")
-            .map_err(|e| format!("watching {be_state}: {}", e.name()))?;
+        // A reconnection finds the watch of the first connection still set.
+        match xs.watch(&be_state, "netfront") {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(format!("watching {be_state}: {}", e.name())),
+        }
         wait_state(xs, &be_state, timeout_ns, |s| s == XenbusState::InitWait)?;
         let rx_copy = xs
             .read(&format!("{backend}/feature-rx-copy"))

@@ -6,7 +6,9 @@
 //! order ping, connect, fetch (one line each: [`super::stack::Runner`]), then serves ICMP
 //! echo, TCP echo on port 7 and HTTP on port 80 until the domain is destroyed (or shut
 //! down through `control/shutdown`). Without a DHCP lease after 30 s it says so once
-//! (`NETFRONT dhcp: no lease after 30 s`) and keeps asking.
+//! (`NETFRONT dhcp: no lease after 30 s`) and keeps asking. If the back end closes the vif
+//! (`xl network-detach`, a disabled vif) we close ours too (`NETFRONT vif N: the back end
+//! closed it`) and idle; a vif attached later is not taken up.
 //!
 //! `test=net-hostile [vif=N]`: one malformed transmit request per connection
 //! (reconnecting in between), each answered by a line `NETFRONT hostile <case>: <what the
@@ -132,10 +134,27 @@ fn serve(xs: &mut XsClient, si: &StartInfo, grants: &mut Grants, opts: &Options,
             }
             wake = min_opt(wake, at);
         }
+        let mut backend_moved = false;
         while let Some((_, token)) = xs.next_event(0) {
             if token == crate::control::TOKEN && watching {
                 crate::control::on_event(xs);
+            } else if token == "netfront" {
+                backend_moved = true;
             }
+        }
+        // The back end closing (`xl network-detach`, a disabled vif): close ours too, as
+        // Linux's netfront does, and serve nothing more.
+        if backend_moved
+            && matches!(
+                nf.backend_state(xs),
+                XenbusState::Closing | XenbusState::Closed
+            )
+        {
+            println!("NETFRONT vif {}: the back end closed it", opts.vif);
+            if let Err(e) = nf.close(xs, HANDSHAKE_NS) {
+                println!("NETFRONT vif {}: closing: {e}", opts.vif);
+            }
+            crate::xs_idle::run(Some(xs), si, cmd)
         }
         let now = crate::time::now();
         let deadline = wake.unwrap_or(u64::MAX).min(now + MAX_SLEEP_NS);
