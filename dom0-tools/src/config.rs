@@ -27,12 +27,12 @@
 //! `xl create <cfg> KEY=VALUE...` overrides: see [`DomainConfig::parse_with_overrides`].
 
 pub mod disk;
-pub mod vif;
 mod get;
 mod lexer;
 mod limits;
 mod parse;
 mod validate;
+pub mod vif;
 
 use alloc::format;
 use alloc::string::{String, ToString};

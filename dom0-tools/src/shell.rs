@@ -129,6 +129,13 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
         self.ts.vbds_busy() || self.ts.vifs_busy() || self.ts.network().is_some_and(|n| n.busy())
     }
 
+    /// The latest time (hypervisor ns) the caller should poll again even if no event
+    /// comes: a vif's rate credit refilling, the network stack's next timer.
+    pub fn wake_at(&mut self, now_ns: u64) -> Option<u64> {
+        let net = self.ts.network().and_then(|n| n.poll_at(now_ns));
+        [self.ts.vifs_poll_at(), net].into_iter().flatten().min()
+    }
+
     pub fn toolstack(&mut self) -> &mut Toolstack<'a, H> {
         &mut self.ts
     }

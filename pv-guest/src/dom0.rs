@@ -600,6 +600,8 @@ fn with_store_limits<H: Hypervisor>(mut ts: Toolstack<'static, H>) -> Toolstack<
 
 /// The longest the idle shell sleeps before polling its domains again.
 const SHELL_POLL_NS: u64 = 100_000_000;
+/// The shortest: a deadline already past still lets the other domains run a little.
+const MIN_SLEEP_NS: u64 = 100_000;
 
 fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
     let mut out = Console::new();
@@ -625,7 +627,13 @@ fn shell<H: Hypervisor>(mut shell: Shell<'static, H>) -> ! {
                 // A back end has requests left: let the other domains run, then serve on.
                 let _ = guest::sched_yield();
             } else if crate::events::shared_info().is_some() {
-                crate::time::wait_any(SHELL_POLL_NS);
+                // Sleep until an event, the back ends' or the network's next deadline, or
+                // the idle poll.
+                let now = crate::time::now();
+                let sleep = shell
+                    .wake_at(now)
+                    .map_or(SHELL_POLL_NS, |t| t.saturating_sub(now).min(SHELL_POLL_NS));
+                crate::time::wait_any(sleep.max(MIN_SLEEP_NS));
             } else {
                 let _ = guest::sched_yield();
             }
