@@ -193,3 +193,68 @@ fn a_hostile_front_end_loses_its_vif_while_dom0_and_the_others_run_on() {
     list_with_healthy_dom0(&mut sys);
     sys.poweroff();
 }
+
+/// The RX bytes (frames the bridge took from the port) of port `port` in `ip addr`.
+fn port_rx_bytes(listing: &str, port: &str) -> Option<u64> {
+    let mut lines = listing.lines();
+    lines.find(|l| l.split_whitespace().nth(1) == Some(&format!("{port}:")))?;
+    let rx = lines.find(|l| l.trim_start().starts_with("RX:"))?;
+    let w: Vec<&str> = rx.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "bytes")?;
+    w.get(i - 1)?.parse().ok()
+}
+
+#[test]
+fn a_flooding_guest_is_held_to_its_rate_and_starves_nobody() {
+    let mut sys = System::boot_to_prompt(BootOptions::new(&test_name!()));
+    let (_, _) = create_net_guest(&mut sys, "netsrv", &format!("ip={SERVER}/24 gw=10.0.2.2"));
+    // 20 KB/s (10^3 bytes): a credit of 1000 bytes per 50 ms interval; 5 s of UDP as fast
+    // as it goes (an unlimited guest moves over 400 KB in that time here).
+    const RATE: u64 = 20_000;
+    const SECS: u64 = 5;
+    let mark = sys.mark();
+    create_ok(
+        &mut sys,
+        &format!(
+            "domu.cfg name=flood memory=32 \"vif=['bridge=xenbr0,rate=20KB/s']\" \
+             extra=\"test=net ip=10.0.2.22/24 gw=10.0.2.2 flood=10.0.2.2:9 secs={SECS}\""
+        ),
+    );
+    let up = sys
+        .wait_line_where(mark, "flood: NETFRONT up", UP, |l| {
+            domu_line(l).is_some_and(|(_, t)| t.starts_with("NETFRONT up "))
+        })
+        .or_fail();
+    let (id, _) = domu_line(&up).expect("a domU line");
+    // While it floods, dom0 and the other guest answer.
+    let out = run_ok(&mut sys, &format!("ping -c 3 {SERVER}"));
+    sys.check(
+        out.contains("3 packets received"),
+        format!("the other guest during the flood: {out:?}"),
+    );
+    let done = format!("NETFRONT flood 10.0.2.2:9: ");
+    let line = sys
+        .wait_line_where(mark, &done, UP, |l| {
+            domu_line(l).is_some_and(|(d, t)| d == id && t.starts_with(&done))
+        })
+        .or_fail();
+    let listing = run_ok(&mut sys, "ip addr");
+    let port = format!("vif{id}.0");
+    let Some(bytes) = port_rx_bytes(&listing, &port) else {
+        sys.fail(format!("no RX bytes of {port} in `ip addr`:\n{listing}"))
+    };
+    // What crossed the bridge: at most the rate over the run plus one interval's credit and
+    // the frames before the flood (ARP); at least a third of it (the guest could send more).
+    let most = RATE * SECS + RATE / 20 + 10_000;
+    sys.check(
+        bytes <= most && bytes >= RATE * SECS / 3,
+        format!("{port} carried {bytes} bytes in {SECS} s at rate {RATE} B/s (want ≤ {most}); the guest said {line:?}"),
+    );
+    let out = run_ok(&mut sys, "ping -c 1 10.0.2.2");
+    sys.check(
+        out.contains("1 packets received"),
+        format!("dom0 after the flood: {out:?}"),
+    );
+    list_with_healthy_dom0(&mut sys);
+    sys.poweroff();
+}

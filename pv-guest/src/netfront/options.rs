@@ -59,7 +59,15 @@ pub enum Action {
     Connect(Target, String),
     /// `fetch=ADDR:PORT/path`.
     Fetch(Target),
+    /// `flood=ADDR:PORT secs=N`: UDP datagrams of [`FLOOD_PAYLOAD`] bytes as fast as the
+    /// vif takes them, for N seconds.
+    Flood(Target, u32),
 }
+
+/// Bytes of each `flood` datagram's payload.
+pub const FLOOD_PAYLOAD: usize = 1024;
+/// The default and the most seconds of `flood`.
+pub const FLOOD_SECS: (u32, u32) = (5, 60);
 
 /// The parsed options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +207,20 @@ fn parse_rest(mode: Mode, cmd: &str) -> Result<Options, String> {
             parse_target(f, true).map_err(|e| format!("fetch={f}: {e}"))?,
         ));
     }
+    if let Some(f) = param("flood") {
+        let t = parse_target(f, false).map_err(|e| format!("flood={f}: {e}"))?;
+        let secs = match param("secs") {
+            None => FLOOD_SECS.0,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=FLOOD_SECS.1).contains(n))
+                .ok_or_else(|| format!("secs={v}: want 1..{}", FLOOD_SECS.1))?,
+        };
+        actions.push(Action::Flood(t, secs));
+    } else if param("secs").is_some() {
+        return Err(String::from("secs= goes with flood="));
+    }
     Ok(Options {
         mode,
         vif,
@@ -323,6 +345,28 @@ mod tests {
         assert!(parse("test=blk").is_none());
         assert!(parse("ip=dhcp").is_none());
         assert_eq!(opts("test=net-hostile").unwrap().mode, Mode::Hostile);
+    }
+
+    #[test]
+    fn flood_takes_a_target_and_bounded_seconds() {
+        let o = opts("test=net flood=10.0.2.2:9 secs=3").unwrap();
+        assert_eq!(
+            o.actions,
+            vec![Action::Flood(parse_target("10.0.2.2:9", false).unwrap(), 3)]
+        );
+        let o = opts("test=net flood=10.0.2.2:9").unwrap();
+        assert_eq!(
+            o.actions[0],
+            Action::Flood(parse_target("10.0.2.2:9", false).unwrap(), 5)
+        );
+        for bad in [
+            "test=net flood=10.0.2.2:9 secs=0",
+            "test=net flood=10.0.2.2:9 secs=61",
+            "test=net flood=10.0.2.2 secs=2",
+            "test=net secs=2",
+        ] {
+            assert!(opts(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

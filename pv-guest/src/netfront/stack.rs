@@ -20,7 +20,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{ChecksumCapabilities, Device};
-use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
@@ -362,6 +362,31 @@ impl Net {
         Ok(self.sockets.add(s))
     }
 
+    /// A UDP socket on a local port of ours, for `flood`.
+    pub fn udp_open(&mut self) -> Result<SocketHandle, String> {
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; 16],
+                vec![0; 16 * (options::FLOOD_PAYLOAD + 64)],
+            )
+        };
+        let mut s = udp::Socket::new(buffer(), buffer());
+        let port = self.next_port;
+        self.next_port = self.next_port.checked_add(1).unwrap_or(FIRST_LOCAL_PORT);
+        s.bind(port).map_err(|e| format!("cannot bind: {e}"))?;
+        Ok(self.sockets.add(s))
+    }
+
+    /// A UDP socket of ours.
+    pub fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    /// Forgets a socket of ours.
+    pub fn remove(&mut self, h: SocketHandle) {
+        self.sockets.remove(h);
+    }
+
     /// A socket of ours.
     pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(h)
@@ -386,7 +411,17 @@ enum Active {
         got: Vec<u8>,
         deadline: u64,
     },
+    Flood {
+        target: Target,
+        h: SocketHandle,
+        secs: u32,
+        until_ns: u64,
+        sent: u64,
+    },
 }
+
+/// How often a flood refills its socket.
+const FLOOD_STEP_NS: u64 = 1_000_000;
 
 /// Runs the command line's actions one after the other once the interface has an address.
 pub struct Runner {
@@ -466,6 +501,18 @@ impl Runner {
                     deadline: now_ns + CONNECT_NS,
                 }
             }
+            Action::Flood(target, secs) => {
+                let h = net
+                    .udp_open()
+                    .map_err(|e| format!("NETFRONT flood {target}: FAILED ({e})"))?;
+                Active::Flood {
+                    target,
+                    h,
+                    secs,
+                    until_ns: now_ns + u64::from(secs) * 1_000_000_000,
+                    sent: 0,
+                }
+            }
             Action::Fetch(target) => {
                 let h = net
                     .tcp_connect(&target)
@@ -490,6 +537,32 @@ impl Runner {
         closing.retain(|&h| net.tcp(h).is_open());
         match self.active.as_mut() {
             None => Err(None),
+            Some(Active::Flood {
+                target,
+                h,
+                secs,
+                until_ns,
+                sent,
+            }) => {
+                let h = *h;
+                if now_ns >= *until_ns {
+                    net.remove(h);
+                    return Ok(format!(
+                        "NETFRONT flood {target}: {sent} datagrams of {} bytes queued in {secs} s",
+                        options::FLOOD_PAYLOAD
+                    ));
+                }
+                let to = smoltcp::wire::IpEndpoint::new(
+                    IpAddress::Ipv4(Ipv4Address::from(target.addr)),
+                    target.port,
+                );
+                let payload = [0x5Au8; options::FLOOD_PAYLOAD];
+                let s = net.udp(h);
+                while s.can_send() && s.send_slice(&payload, to).is_ok() {
+                    *sent += 1;
+                }
+                Err(Some((now_ns + FLOOD_STEP_NS).min(*until_ns)))
+            }
             Some(Active::Ping {
                 dst,
                 sent,
