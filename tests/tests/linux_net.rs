@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
-use tests::steps::{create_ok, list_with_healthy_dom0, run_ok};
+use tests::steps::{check_free_memory_back, create_ok, list_with_healthy_dom0, run_ok};
 use tests::xl::domu_line;
 use tests::{test_name, BootOptions, OrFail, System};
 
@@ -70,6 +70,7 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
             .cmdline("dom0_mem=512M")
             .forward_to(LINUX_ADDR, 80),
     );
+    let free_before = sys.free_memory();
     let mark = sys.mark();
     sys.send(
         "xl create -c /etc/xen/linux.cfg \"vif=['bridge=xenbr0']\" extra=\"console=hvc0 ip=dhcp\"\n",
@@ -174,6 +175,16 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
     sys.check(
         !out.split_whitespace().any(|w| w.starts_with("vif")),
         format!("vifs left on the bridge: {out}"),
+    );
+    let out = sys.run("xenstore-ls /local/domain/0/backend/vif");
+    sys.check(
+        !out.lines().any(|l| l.contains(" = ")),
+        format!("back-end nodes of destroyed vifs left: {out}"),
+    );
+    check_free_memory_back(
+        &mut sys,
+        free_before,
+        "after destroying Linux and the pv-guest",
     );
     list_with_healthy_dom0(&mut sys);
     sys.poweroff();
