@@ -232,7 +232,7 @@ fn a_flooding_guest_is_held_to_its_rate_and_starves_nobody() {
         out.contains("3 packets received"),
         format!("the other guest during the flood: {out:?}"),
     );
-    let done = format!("NETFRONT flood 10.0.2.2:9: ");
+    let done = String::from("NETFRONT flood 10.0.2.2:9: ");
     let line = sys
         .wait_line_where(mark, &done, UP, |l| {
             domu_line(l).is_some_and(|(d, t)| d == id && t.starts_with(&done))
