@@ -124,7 +124,7 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
         &mut sys,
         &format!(
             "domu.cfg name=netpv memory=32 \"vif=['bridge=xenbr0']\" \
-             extra=\"test=net ip=10.0.2.21/24 gw=10.0.2.2 ping={LINUX_ADDR} fetch={LINUX_ADDR}:80/index.html\""
+             extra=\"net=10.0.2.21/24,10.0.2.2 ping={LINUX_ADDR} fetch={LINUX_ADDR}:80/index.html\""
         ),
     );
     for want in [

@@ -150,17 +150,39 @@ pub fn parse_target(s: &str, with_path: bool) -> Result<Target, String> {
 }
 
 /// The options of `cmd` if it names a network test (`None` if not), or why they are wrong.
+/// `net=dhcp` or `net=A.B.C.D/P[,GATEWAY]` alone (no `test=`) is `test=net` with that
+/// address.
 pub fn parse(cmd: &str) -> Option<Result<Options, String>> {
-    let mode = match crate::cmdline::param(cmd, "test")? {
-        "net" => Mode::Serve,
-        "net-hostile" => Mode::Hostile,
+    let mode = match crate::cmdline::param(cmd, "test") {
+        Some("net") => Mode::Serve,
+        Some("net-hostile") => Mode::Hostile,
+        None if crate::cmdline::param(cmd, "net").is_some() => Mode::Serve,
         _ => return None,
     };
     Some(parse_rest(mode, cmd))
 }
 
 fn parse_rest(mode: Mode, cmd: &str) -> Result<Options, String> {
-    let param = |k: &str| crate::cmdline::param(cmd, k);
+    // `net=` stands for `ip=` (and `gw=` after a comma).
+    let net = crate::cmdline::param(cmd, "net");
+    if net.is_some()
+        && (crate::cmdline::param(cmd, "ip").is_some()
+            || crate::cmdline::param(cmd, "gw").is_some())
+    {
+        return Err(String::from("net= or ip=/gw=, not both"));
+    }
+    let (net_ip, net_gw) = match net {
+        Some(v) => match v.split_once(',') {
+            Some((a, g)) => (Some(a), Some(g)),
+            None => (Some(v), None),
+        },
+        None => (None, None),
+    };
+    let param = |k: &str| match k {
+        "ip" if net_ip.is_some() => net_ip,
+        "gw" if net_gw.is_some() => net_gw,
+        _ => crate::cmdline::param(cmd, k),
+    };
     let vif = match param("vif") {
         None => 0,
         Some(v) => v.parse().map_err(|_| format!("vif={v}: not a number"))?,
@@ -367,6 +389,18 @@ mod tests {
         ] {
             assert!(opts(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn net_alone_names_the_address() {
+        assert_eq!(opts("net=dhcp").unwrap().ip, IpConfig::Dhcp);
+        assert_eq!(opts("net=dhcp").unwrap().mode, Mode::Serve);
+        assert_eq!(
+            opts("net=10.0.2.20/24,10.0.2.2 ping=10.0.2.2").unwrap(),
+            opts("test=net ip=10.0.2.20/24 gw=10.0.2.2 ping=10.0.2.2").unwrap()
+        );
+        assert!(opts("net=10.0.2.20/24 ip=dhcp").is_err());
+        assert!(opts("net=10.0.2.20/24,10.0.2").is_err());
     }
 
     #[test]
