@@ -72,6 +72,25 @@ impl GrantCopy<'_> {
     }
 }
 
+/// Does every operation of `ops` ([`Hypervisor::grant_copy`]) and checks each one's status;
+/// `Err` names the call's error or the first failed status, saying they were `what`.
+pub fn grant_copy_all<H: Hypervisor + ?Sized>(
+    hv: &mut H,
+    ops: &mut [GrantCopy<'_>],
+    what: &str,
+) -> Result<(), alloc::string::String> {
+    let mut st = alloc::vec![0i16; ops.len()];
+    hv.grant_copy(ops, &mut st)
+        .map_err(|e| alloc::format!("grant copy of {what}: {e}"))?;
+    match st
+        .iter()
+        .find(|&&s| s != guest_abi::grant_table::GntStatus::OKAY.0)
+    {
+        Some(s) => Err(alloc::format!("grant copy of {what}: status {s}")),
+        None => Ok(()),
+    }
+}
+
 /// The hypervisor as seen from dom0's toolstack.
 pub trait Hypervisor {
     /// `HYPERVISOR_domctl`: `op` is updated in place with the hypervisor's answer.

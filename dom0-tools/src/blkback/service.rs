@@ -92,13 +92,7 @@ impl Ring {
         hv: &mut H,
         ops: &mut [GrantCopy<'_>],
     ) -> Result<(), String> {
-        let mut st = vec![0i16; ops.len()];
-        hv.grant_copy(ops, &mut st)
-            .map_err(|e| format!("grant copy: {e}"))?;
-        match st.iter().find(|&&s| s != GntStatus::OKAY.0) {
-            Some(s) => Err(format!("grant copy of a ring page: status {s}")),
-            None => Ok(()),
-        }
+        crate::hv::grant_copy_all(hv, ops, "a ring page")
     }
 
     /// Reads `len` bytes at byte `at` of the ring into `buf` (split at page boundaries).
