@@ -194,7 +194,7 @@ fn ipv4(a: IpAddress) -> Option<Ipv4Address> {
 
 /// `a.b.c.d` of an address.
 pub fn fmt_ip(a: [u8; 4]) -> String {
-    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+    format!("{}", core::net::Ipv4Addr::from(a))
 }
 
 impl Stack {

@@ -218,16 +218,7 @@ fn ping_args<'a>(args: &[&'a str]) -> Result<(u16, [u8; 4], &'a str), alloc::str
 
 /// A dotted-decimal IPv4 address (four numbers 0..255, nothing else).
 pub fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
-    let mut out = [0u8; 4];
-    let mut parts = s.split('.');
-    for o in &mut out {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *o = p.parse().ok()?;
-    }
-    parts.next().is_none().then_some(out)
+    s.parse::<core::net::Ipv4Addr>().ok().map(|a| a.octets())
 }
 
 /// `1.234` (milliseconds, three decimals) of `ns`.

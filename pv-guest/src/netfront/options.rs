@@ -87,21 +87,12 @@ pub const DEFAULT_MSG: &str = "hello";
 
 /// Parses `a.b.c.d`.
 pub fn parse_ip(s: &str) -> Option<[u8; 4]> {
-    let mut out = [0u8; 4];
-    let mut parts = s.split('.');
-    for o in &mut out {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *o = p.parse().ok()?;
-    }
-    parts.next().is_none().then_some(out)
+    s.parse::<core::net::Ipv4Addr>().ok().map(|a| a.octets())
 }
 
 /// `a.b.c.d`.
 pub fn fmt_ip(a: [u8; 4]) -> String {
-    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+    format!("{}", core::net::Ipv4Addr::from(a))
 }
 
 /// Parses a MAC `xx:xx:xx:xx:xx:xx` (hex, either case).
