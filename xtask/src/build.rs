@@ -238,6 +238,10 @@ fn initrd(
     cfgs.push((String::from("etc/xen/bad-huge.cfg"), huge_config()));
     cfgs.extend(linux.iter().filter(|(n, _)| n.starts_with("etc/")).cloned());
     cfgs.sort();
+    // Guests get the kernel without its debug sections (12 of its 14 MB): smaller initrd,
+    // more of dom0's memory left for its heap, less for a bzip2 kernel to decompress.
+    let stripped = guest.map(crate::elfstrip::strip_sections).transpose()?;
+    let guest = stripped.as_deref();
     let bzip2 = guest.map(crate::bzimage::bzip2_bzimage).transpose()?;
     let mut files: Vec<(&str, &[u8])> = Vec::new();
     if let (Some(g), Some(bz)) = (guest, bzip2.as_deref()) {

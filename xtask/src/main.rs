@@ -4,6 +4,7 @@ mod build;
 mod bzimage;
 mod disk;
 mod e2fsprogs;
+mod elfstrip;
 mod guests;
 mod iso;
 mod prereq;
