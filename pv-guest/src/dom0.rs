@@ -482,8 +482,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     match Dom0Hypervisor::new(si) {
         Ok(hv) => {
             let mut ts = with_store_limits(Toolstack::new(hv, initrd));
-            attach_disks(&mut ts);
-            attach_nic(&mut ts);
+            attach_devices(&mut ts);
             shell(Shell::new(ts))
         }
         Err(e) => {
@@ -495,11 +494,11 @@ pub fn run(si: &'static StartInfo) -> ! {
     }
 }
 
-/// The machine's virtio block devices, as its ACPI tables describe them, started and named
-/// as Linux names them (`vda`, `vdb`, ... in address order), with their GPT partitions.
-fn attach_disks<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
-    use dom0_tools::acpi::{Polarity, Trigger};
-    use dom0_tools::block::BlockDevice;
+/// The machine's virtio devices as its ACPI tables describe them (one walk): each block
+/// device started and named as Linux names them (`vda`, `vdb`, ... in address order) with its
+/// GPT partitions, and the first network device started as `eth0` on dom0's bridge `xenbr0`,
+/// whose own interface (the NIC's MAC) asks the segment's DHCP server for an address.
+fn attach_devices<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
     let found = match dom0_tools::acpi::find_virtio_mmio(ts.hypervisor()) {
         Ok(d) => d,
         Err(e) => {
@@ -507,62 +506,58 @@ fn attach_disks<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
             return;
         }
     };
-    let mut name = b'a';
+    let mut disk_name = b'a';
+    let mut have_nic = false;
     for dev in &found.devices {
-        // Device ID 2: a block device (the others are not driven yet).
-        if ts.hypervisor().read_io(dev.base + 8, 4) != Ok(2) {
-            continue;
-        }
-        let vd = alloc::format!("vd{}", name as char);
-        let loc = crate::devices::virtio_disk::Location {
-            base: dev.base,
-            size: dev.size,
-            gsi: dev.gsi,
-            level: dev.trigger == Trigger::Level,
-            active_low: dev.polarity == Polarity::Low,
-        };
-        match crate::devices::virtio_disk::VirtioDisk::open(loc) {
-            Ok(disk) => {
-                let (sectors, pirq) = (disk.sectors(), disk.pirq());
-                let parts = match ts.disks().add(&vd, alloc::boxed::Box::new(disk)) {
-                    Ok(n) => alloc::format!("{n} GPT partition(s)"),
-                    Err(e) => alloc::format!("no partitions ({e})"),
-                };
-                println!(
-                    "dom0: {vd}: virtio-blk at {:#x}, GSI {} {} {} as pirq {pirq}: {sectors} sectors, {parts}",
-                    dev.base, dev.gsi, dev.trigger, dev.polarity
-                );
-                name += 1;
+        // The device ID in its registers: 2 a block device, 1 a network device.
+        match ts.hypervisor().read_io(dev.base + 8, 4) {
+            Ok(2) => {
+                if attach_disk(ts, dev, disk_name) {
+                    disk_name += 1;
+                }
             }
-            Err(e) => println!("dom0: virtio-blk at {:#x}: {e}", dev.base),
+            Ok(1) if !have_nic => have_nic = attach_nic(ts, dev),
+            _ => {}
         }
     }
 }
 
-/// The machine's first virtio network device, as its ACPI tables describe it, started as
-/// `eth0` and put on dom0's bridge `xenbr0`, whose own interface (the NIC's MAC) asks the
-/// segment's DHCP server for an address.
-fn attach_nic<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
-    use dom0_tools::acpi::{Polarity, Trigger};
-    use dom0_tools::net::{Addressing, Network, Nic};
-    let Ok(found) = dom0_tools::acpi::find_virtio_mmio(ts.hypervisor()) else {
-        return;
-    };
-    // Device ID 1: a network device.
-    let Some(dev) = found
-        .devices
-        .iter()
-        .find(|d| ts.hypervisor().read_io(d.base + 8, 4) == Ok(1))
-    else {
-        return;
-    };
-    let loc = crate::devices::virtio_disk::Location {
-        base: dev.base,
-        size: dev.size,
-        gsi: dev.gsi,
-        level: dev.trigger == Trigger::Level,
-        active_low: dev.polarity == Polarity::Low,
-    };
+/// Starts the block device `dev` as `vd<name>`; whether it did.
+fn attach_disk<H: Hypervisor>(
+    ts: &mut Toolstack<'static, H>,
+    dev: &dom0_tools::acpi::VirtioMmio,
+    name: u8,
+) -> bool {
+    use dom0_tools::block::BlockDevice;
+    let vd = alloc::format!("vd{}", name as char);
+    let loc = crate::devices::virtio_disk::Location::of(dev);
+    match crate::devices::virtio_disk::VirtioDisk::open(loc) {
+        Ok(disk) => {
+            let (sectors, pirq) = (disk.sectors(), disk.pirq());
+            let parts = match ts.disks().add(&vd, alloc::boxed::Box::new(disk)) {
+                Ok(n) => alloc::format!("{n} GPT partition(s)"),
+                Err(e) => alloc::format!("no partitions ({e})"),
+            };
+            println!(
+                "dom0: {vd}: virtio-blk at {:#x}, GSI {} {} {} as pirq {pirq}: {sectors} sectors, {parts}",
+                dev.base, dev.gsi, dev.trigger, dev.polarity
+            );
+            true
+        }
+        Err(e) => {
+            println!("dom0: virtio-blk at {:#x}: {e}", dev.base);
+            false
+        }
+    }
+}
+
+/// Starts the network device `dev` as `eth0` on a new `xenbr0`; whether it did.
+fn attach_nic<H: Hypervisor>(
+    ts: &mut Toolstack<'static, H>,
+    dev: &dom0_tools::acpi::VirtioMmio,
+) -> bool {
+    use dom0_tools::net::{fmt_mac, Addressing, Network, Nic};
+    let loc = crate::devices::virtio_disk::Location::of(dev);
     match crate::devices::virtio_net::VirtioNet::open(loc) {
         Ok(nic) => {
             let (mac, pirq) = (nic.mac(), nic.pirq());
@@ -570,21 +565,19 @@ fn attach_nic<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
             net.attach_nic("eth0", alloc::boxed::Box::new(nic));
             ts.set_network(net);
             println!(
-                "dom0: eth0: virtio-net at {:#x}, GSI {} {} {} as pirq {pirq}: MAC \
-                 {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, on xenbr0",
+                "dom0: eth0: virtio-net at {:#x}, GSI {} {} {} as pirq {pirq}: MAC {}, on xenbr0",
                 dev.base,
                 dev.gsi,
                 dev.trigger,
                 dev.polarity,
-                mac[0],
-                mac[1],
-                mac[2],
-                mac[3],
-                mac[4],
-                mac[5]
+                fmt_mac(&mac)
             );
+            true
         }
-        Err(e) => println!("dom0: virtio-net at {:#x}: {e}", dev.base),
+        Err(e) => {
+            println!("dom0: virtio-net at {:#x}: {e}", dev.base);
+            false
+        }
     }
 }
 

@@ -88,6 +88,20 @@ impl core::fmt::Display for OpenError {
     }
 }
 
+impl Location {
+    /// Where the ACPI tables say `dev` is and how it interrupts.
+    pub fn of(dev: &dom0_tools::acpi::VirtioMmio) -> Location {
+        use dom0_tools::acpi::{Polarity, Trigger};
+        Location {
+            base: dev.base,
+            size: dev.size,
+            gsi: dev.gsi,
+            level: dev.trigger == Trigger::Level,
+            active_low: dev.polarity == Polarity::Low,
+        }
+    }
+}
+
 impl VirtioDisk {
     /// Starts the block device at `loc`.
     pub fn open(loc: Location) -> Result<VirtioDisk, OpenError> {
