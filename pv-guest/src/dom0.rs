@@ -511,11 +511,7 @@ fn attach_devices<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
     for dev in &found.devices {
         // The device ID in its registers: 2 a block device, 1 a network device.
         match ts.hypervisor().read_io(dev.base + 8, 4) {
-            Ok(2) => {
-                if attach_disk(ts, dev, disk_name) {
-                    disk_name += 1;
-                }
-            }
+            Ok(2) if attach_disk(ts, dev, disk_name) => disk_name += 1,
             Ok(1) if !have_nic => have_nic = attach_nic(ts, dev),
             _ => {}
         }
