@@ -2,8 +2,8 @@
 //! each domain's vif a port of `xenbr0` beside the machine's NIC. A guest with a static
 //! address answers dom0's pings, serves HTTP to the host through a QEMU port forward and
 //! TCP echo to another guest, which got its own address by DHCP from QEMU's user network
-//! across the bridge; `xl network-list`, `network-detach`/`-attach` and destroy leave nothing
-//! behind. A hostile front end's malformed transmit requests lose it its vif, while dom0 and
+//! across the bridge; `xl network-list`, `network-detach`/`-attach` (the guest takes the new
+//! vif up) and destroy leave nothing behind. A hostile front end's malformed transmit requests lose it its vif, while dom0 and
 //! the other guests carry on.
 
 use std::io::{Read, Write};
@@ -131,11 +131,28 @@ fn guests_on_the_bridge_reach_dom0_the_host_and_each_other() {
         ports == [format!("vif{srv}.0")],
         format!("network-detach removes the client's port: {ports:?}"),
     );
+    let mark = sys.mark();
     run_ok(&mut sys, "xl network-attach netcli bridge=xenbr0");
     let ports = vif_ports(&mut sys);
     sys.check(
         ports.len() == 2,
         format!("network-attach adds a port again: {ports:?}"),
+    );
+    // The guest takes the new vif up and gets an address again; dom0 reaches it.
+    let again = sys
+        .wait_line_where(mark, "netcli: NETFRONT up (again)", UP, |l| {
+            domu_line(l).is_some_and(|(id, t)| id == cli && t.starts_with("NETFRONT up "))
+        })
+        .or_fail();
+    let addr = again
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/24"))
+        .unwrap_or_default()
+        .to_string();
+    let out = run_ok(&mut sys, &format!("ping -c 3 {addr}"));
+    sys.check(
+        out.contains("3 packets received"),
+        format!("dom0's ping of the client on its new vif ({again:?}): {out:?}"),
     );
     // Destroying both leaves no port and healthy dom0.
     run_ok(&mut sys, "xl destroy netcli");

@@ -82,28 +82,98 @@ fn domain_name(xs: &mut XsClient) -> String {
     }
 }
 
+/// Token of our watch on `device/vif` (vifs attached later).
+const VIFS_TOKEN: &str = "netfront-vifs";
+
+/// Serves the vif of `opts` (the command line's actions run on the first connection only);
+/// when the back end closes it (`xl network-detach`), closes ours and waits for a vif the
+/// toolstack attaches later (`xl network-attach`), as Linux's netfront takes up a new device.
 fn serve(xs: &mut XsClient, si: &StartInfo, grants: &mut Grants, opts: &Options, cmd: &str) -> ! {
-    let mut nf = match Netfront::connect(xs, grants, opts.vif, SERVE, HANDSHAKE_NS) {
-        Ok(nf) => nf,
-        Err(e) => {
-            println!("NETFRONT vif {}: cannot connect: {e}", opts.vif);
-            crate::xs_idle::run(Some(xs), si, cmd)
-        }
-    };
     let name = domain_name(xs);
     let watching = !crate::control::ignored(cmd);
     if watching {
         crate::control::watch(xs);
     }
+    let mut devid = opts.vif;
+    let mut actions = opts.actions.clone();
+    let mut first = true;
+    loop {
+        let mut nf = match Netfront::connect(xs, grants, devid, SERVE, HANDSHAKE_NS) {
+            Ok(nf) => nf,
+            Err(e) => {
+                println!("NETFRONT vif {devid}: cannot connect: {e}");
+                if first {
+                    crate::xs_idle::run(Some(xs), si, cmd)
+                }
+                devid = wait_for_vif(xs, watching);
+                continue;
+            }
+        };
+        if !first {
+            println!("NETFRONT vif {devid}: connected");
+        }
+        first = false;
+        serve_vif(
+            xs,
+            &mut nf,
+            devid,
+            opts,
+            &name,
+            core::mem::take(&mut actions),
+            watching,
+        );
+        if let Err(e) = nf.close(xs, HANDSHAKE_NS) {
+            println!("NETFRONT vif {devid}: closing: {e}");
+        }
+        devid = wait_for_vif(xs, watching);
+    }
+}
+
+/// Waits for a vif the toolstack attaches (a `device/vif/<n>` whose state is Initialising),
+/// answering shutdown requests meanwhile; its number.
+fn wait_for_vif(xs: &mut XsClient, watching: bool) -> u32 {
+    match xs.watch("device/vif", VIFS_TOKEN) {
+        Ok(()) | Err(guest_abi::errno::Errno::EEXIST) => {}
+        Err(e) => println!("NETFRONT cannot watch device/vif: {}", e.name()),
+    }
+    loop {
+        let ids: Vec<u32> = xs
+            .directory("device/vif")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .collect();
+        for id in ids {
+            if read_state(xs, &format!("device/vif/{id}/state")) == XenbusState::Initialising {
+                return id;
+            }
+        }
+        let (_, token) = xs.wait_event();
+        if token == crate::control::TOKEN && watching {
+            crate::control::on_event(xs);
+        }
+    }
+}
+
+/// Serves one connected vif until its back end closes it.
+fn serve_vif(
+    xs: &mut XsClient,
+    nf: &mut Netfront,
+    devid: u32,
+    opts: &Options,
+    name: &str,
+    actions: Vec<super::options::Action>,
+    watching: bool,
+) {
     let start = crate::time::now();
     let mac = nf.mac;
-    let mut net = Net::new(&mut nf, mac, opts.ip, &name, start);
-    let mut runner = Runner::new(opts.actions.clone());
+    let mut net = Net::new(nf, mac, opts.ip, name, start);
+    let mut runner = Runner::new(actions);
     let mut up = false;
     let mut dhcp_warned = false;
     loop {
         let now = crate::time::now();
-        net.poll(now, &mut nf);
+        net.poll(now, nf);
         for n in net.take_notices() {
             println!("NETFRONT {n}");
         }
@@ -142,19 +212,16 @@ fn serve(xs: &mut XsClient, si: &StartInfo, grants: &mut Grants, opts: &Options,
                 backend_moved = true;
             }
         }
-        // The back end closing (`xl network-detach`, a disabled vif): close ours too, as
-        // Linux's netfront does, and serve nothing more.
+        // The back end closing (`xl network-detach`, a disabled vif): ours closes too, as
+        // Linux's netfront does.
         if backend_moved
             && matches!(
                 nf.backend_state(xs),
                 XenbusState::Closing | XenbusState::Closed
             )
         {
-            println!("NETFRONT vif {}: the back end closed it", opts.vif);
-            if let Err(e) = nf.close(xs, HANDSHAKE_NS) {
-                println!("NETFRONT vif {}: closing: {e}", opts.vif);
-            }
-            crate::xs_idle::run(Some(xs), si, cmd)
+            println!("NETFRONT vif {devid}: the back end closed it");
+            return;
         }
         let now = crate::time::now();
         let deadline = wake.unwrap_or(u64::MAX).min(now + MAX_SLEEP_NS);
