@@ -66,8 +66,6 @@ const GRANT_TABLE_SPARE: u64 = 1;
 const HANDSHAKE_NS: u64 = 30_000_000_000;
 /// What a read's sectors hold until the back end writes them.
 const READ_POISON: u8 = 0xA5;
-/// How many times a transaction that raced with another writer is retried.
-const TX_RETRIES: u32 = 10;
 
 /// Events on our channels (any blkfront port), so that waits see each one.
 static EVENTS: AtomicU64 = AtomicU64::new(0);
@@ -323,7 +321,7 @@ impl Blkfront {
             String::from("state"),
             xenbus::text(XenbusState::Initialised),
         ));
-        write_in_transaction(xs, &dev, &publish)?;
+        xs.write_all(&dev, &publish)?;
 
         wait_backend(xs, &be_state, |s| s == XenbusState::Connected)?;
         let disk = Disk::read(|n| xs.read(&format!("{backend}/{n}")).ok())
@@ -703,9 +701,7 @@ fn wait_backend(
 ) -> Result<XenbusState, String> {
     let deadline = crate::time::now().saturating_add(HANDSHAKE_NS);
     loop {
-        let s = xs
-            .read(path)
-            .map_or(XenbusState::Unknown, |v| xenbus::parse(v.as_bytes()));
+        let s = xs.read_state(path);
         if want(s) {
             return Ok(s);
         }
@@ -721,31 +717,4 @@ fn wait_backend(
         }
         let _ = xs.next_event(deadline - now);
     }
-}
-
-/// Writes `nodes` under `dir` in one transaction, retried if it raced (`EAGAIN`).
-fn write_in_transaction(
-    xs: &mut XsClient,
-    dir: &str,
-    nodes: &[(String, String)],
-) -> Result<(), String> {
-    for _ in 0..TX_RETRIES {
-        let tx = xs
-            .tx_start()
-            .map_err(|e| format!("starting a transaction: {}", e.name()))?;
-        for (k, v) in nodes {
-            if let Err(e) = xs.write_tx(tx, &format!("{dir}/{k}"), v.as_bytes()) {
-                let _ = xs.tx_end(tx, false);
-                return Err(format!("writing {dir}/{k}: {}", e.name()));
-            }
-        }
-        match xs.tx_end(tx, true) {
-            Ok(()) => return Ok(()),
-            Err(Errno::EAGAIN) => continue,
-            Err(e) => return Err(format!("committing {dir}: {}", e.name())),
-        }
-    }
-    Err(format!(
-        "committing {dir}: EAGAIN {TX_RETRIES} times in a row"
-    ))
 }

@@ -34,8 +34,6 @@ pub const MAX_FRAME: usize = 1514;
 const FIRST_GREF: u32 = 8;
 /// The spare page of our initial region that maps our grant table frame.
 const GRANT_TABLE_SPARE: u64 = 1;
-/// How many times a transaction that raced with another writer is retried.
-const TX_RETRIES: u32 = 10;
 
 /// How many buffer pages a connection gets.
 #[derive(Clone, Copy, Debug)]
@@ -143,7 +141,7 @@ pub fn wait_state(
 ) -> Result<XenbusState, String> {
     let deadline = crate::time::now().saturating_add(timeout_ns);
     loop {
-        let s = read_state(xs, path);
+        let s = xs.read_state(path);
         if want(s) {
             return Ok(s);
         }
@@ -157,39 +155,6 @@ pub fn wait_state(
         // Watch events wake us; the slice bounds a missed one.
         let _ = xs.next_event((deadline - now).min(100_000_000));
     }
-}
-
-/// The xenbus state in node `path` (Unknown if absent).
-pub fn read_state(xs: &mut XsClient, path: &str) -> XenbusState {
-    xs.read(path)
-        .map_or(XenbusState::Unknown, |v| xenbus::parse(v.as_bytes()))
-}
-
-/// Writes `nodes` under `dir` in one transaction, retried if it raced (`EAGAIN`).
-fn write_in_transaction(
-    xs: &mut XsClient,
-    dir: &str,
-    nodes: &[(&str, String)],
-) -> Result<(), String> {
-    for _ in 0..TX_RETRIES {
-        let tx = xs
-            .tx_start()
-            .map_err(|e| format!("starting a transaction: {}", e.name()))?;
-        for (k, v) in nodes {
-            if let Err(e) = xs.write_tx(tx, &format!("{dir}/{k}"), v.as_bytes()) {
-                let _ = xs.tx_end(tx, false);
-                return Err(format!("writing {dir}/{k}: {}", e.name()));
-            }
-        }
-        match xs.tx_end(tx, true) {
-            Ok(()) => return Ok(()),
-            Err(Errno::EAGAIN) => continue,
-            Err(e) => return Err(format!("committing {dir}: {}", e.name())),
-        }
-    }
-    Err(format!(
-        "committing {dir}: EAGAIN {TX_RETRIES} times in a row"
-    ))
 }
 
 /// A ring page at `va` (one of ours from [`alloc_pages`]).
@@ -276,7 +241,7 @@ impl Netfront {
             ("feature-no-csum-offload", one()),
             ("state", xenbus::text(XenbusState::Connected)),
         ];
-        write_in_transaction(xs, &dev, &nodes)?;
+        xs.write_all(&dev, &nodes)?;
         wait_state(xs, &be_state, timeout_ns, |s| s == XenbusState::Connected)?;
         let nf = Netfront {
             mac,
@@ -295,7 +260,7 @@ impl Netfront {
 
     /// The back end's state now.
     pub fn backend_state(&self, xs: &mut XsClient) -> XenbusState {
-        read_state(xs, &format!("{}/state", self.backend))
+        xs.read_state(&format!("{}/state", self.backend))
     }
 
     fn notify(&self) {

@@ -17,7 +17,7 @@
 //! in 5 s`; then `NETFRONT hostile done`. A case whose connection cannot be made is
 //! reported as `NETFRONT hostile <case>: cannot connect (<why>)` and ends the run.
 
-use super::device::{read_state, Grants, Netfront, Sizes};
+use super::device::{Grants, Netfront, Sizes};
 use super::options::{self, fmt_ip, fmt_mac, Mode, Options};
 use super::stack::{Net, Runner};
 use crate::println;
@@ -144,7 +144,7 @@ fn wait_for_vif(xs: &mut XsClient, watching: bool) -> u32 {
             .filter_map(|d| d.parse().ok())
             .collect();
         for id in ids {
-            if read_state(xs, &format!("device/vif/{id}/state")) == XenbusState::Initialising {
+            if xs.read_state(&format!("device/vif/{id}/state")) == XenbusState::Initialising {
                 return id;
             }
         }
@@ -420,7 +420,7 @@ fn hostile(xs: &mut XsClient, grants: &mut Grants, vif: u32) {
             Err(e) => {
                 let be = xs
                     .read(&format!("device/vif/{vif}/backend"))
-                    .map(|b| read_state(xs, &format!("{b}/state")));
+                    .map(|b| xs.read_state(&format!("{b}/state")));
                 println!(
                     "NETFRONT hostile {}: cannot connect ({e}; back end {be:?})",
                     case.name()

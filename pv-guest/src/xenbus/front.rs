@@ -23,9 +23,7 @@ pub fn connect_console(xs: &mut XsClient, si: &StartInfo) -> Result<(), Errno> {
     let mut own = XenbusState::Initialising;
     let deadline = crate::time::now() + HANDSHAKE_NS;
     loop {
-        let peer = xs
-            .read(&be_state)
-            .map_or(XenbusState::Unknown, |v| xenbus::parse(v.as_bytes()));
+        let peer = xs.read_state(&be_state);
         if let Some(next) = front_step(own, peer) {
             if next == XenbusState::Initialised {
                 xs.write(

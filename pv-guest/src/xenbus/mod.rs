@@ -19,6 +19,9 @@ use guest_abi::errno::Errno;
 use guest_abi::io::xenstore::XsType;
 use guest_abi::start_info::StartInfo;
 use guest_abi::types::EvtchnPort;
+
+/// Attempts of a transaction that keeps racing with others ([`XsClient::write_all`]).
+pub const TX_RETRIES: u32 = 10;
 use page::SharedPage;
 
 /// How long a request waits for its reply.
@@ -176,6 +179,45 @@ impl XsClient {
 
     pub fn write(&mut self, p: &str, v: &str) -> Result<(), Errno> {
         self.write_tx(0, p, v.as_bytes())
+    }
+
+    /// The xenbus state in node `p` (Unknown if absent or unreadable).
+    pub fn read_state(&mut self, p: &str) -> guest_abi::io::xenbus::XenbusState {
+        self.read(p)
+            .map_or(guest_abi::io::xenbus::XenbusState::Unknown, |v| {
+                dom0_tools::xenstore::xenbus::parse(v.as_bytes())
+            })
+    }
+
+    /// Writes `nodes` (name, value) under `dir` in one transaction, retried while it races
+    /// (`EAGAIN`, at most [`TX_RETRIES`] times); `Err` names the node or commit that failed.
+    pub fn write_all<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        dir: &str,
+        nodes: &[(K, V)],
+    ) -> Result<(), String> {
+        for _ in 0..TX_RETRIES {
+            let tx = self
+                .tx_start()
+                .map_err(|e| alloc::format!("starting a transaction: {}", e.name()))?;
+            for (k, v) in nodes {
+                let k = k.as_ref();
+                if let Err(e) =
+                    self.write_tx(tx, &alloc::format!("{dir}/{k}"), v.as_ref().as_bytes())
+                {
+                    let _ = self.tx_end(tx, false);
+                    return Err(alloc::format!("writing {dir}/{k}: {}", e.name()));
+                }
+            }
+            match self.tx_end(tx, true) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EAGAIN) => continue,
+                Err(e) => return Err(alloc::format!("committing {dir}: {}", e.name())),
+            }
+        }
+        Err(alloc::format!(
+            "committing {dir}: EAGAIN {TX_RETRIES} times in a row"
+        ))
     }
 
     pub fn rm(&mut self, p: &str) -> Result<(), Errno> {
