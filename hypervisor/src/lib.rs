@@ -10,6 +10,7 @@ pub mod arch;
 pub mod boot_info;
 pub mod build;
 pub mod console;
+pub mod cpus;
 pub mod dispatch;
 pub mod domain;
 pub mod domid;

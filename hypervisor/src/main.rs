@@ -150,6 +150,7 @@ mod boot {
         } else {
             log::info!("no I/O APIC for GSI {com1}: console input polled");
         }
+        arch::smp::start_aps(machine.as_ref());
         hypervisor::start::start(info)
     }
 

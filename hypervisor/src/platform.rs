@@ -14,6 +14,8 @@ pub struct IoApic {
 pub struct Machine {
     /// Enabled processors.
     pub cpus: u32,
+    /// Their LAPIC IDs, in the MADT's order (the first 64).
+    pub apic_ids: heapless::Vec<u32, 64>,
     /// The I/O APICs (at most 8).
     pub io_apics: heapless::Vec<IoApic, 8>,
     /// ISA IRQ overrides: (ISA IRQ, GSI, MPS flags).

@@ -18,6 +18,12 @@ fn boot_reaches_dom0_shell_with_domain0_listed() {
         "no `(XEN) ` log line before the dom0 prompt",
     );
 
+    // The machine's four processors (`-smp 4`) started and each answered an IPI.
+    sys.check(
+        before_prompt.contains("SMP: 4 CPU(s) online (LAPIC IDs 0,1,2,3), 3 of 3 answered an IPI"),
+        "the hypervisor did not report 4 CPUs online, each answering an IPI",
+    );
+
     // `xl list`: exactly Domain-0, ID 0, with memory and a live state.
     let rows = list_with_healthy_dom0(&mut sys);
     sys.check(
@@ -39,12 +45,39 @@ fn boot_reaches_dom0_shell_with_domain0_listed() {
         format!("free_memory {free} MiB: want > 0 and free + dom0 ({dom0_mem}) <= total ({total})"),
     );
 
+    let cpus = info.num("nr_cpus");
+    sys.check(
+        cpus == Some(4),
+        format!("xl info: nr_cpus {cpus:?}, the machine has 4"),
+    );
+
     // `xl help` names the first subset of commands.
     let help = sys.run("xl help");
     for cmd in ["list", "create", "destroy", "info"] {
         sys.check(
             help.contains(cmd),
             format!("`xl help` does not mention `{cmd}`:\n{help}"),
+        );
+    }
+}
+
+/// A machine with two processors reports two, and one with one processor boots as before.
+#[test]
+fn processor_count_follows_the_machine() {
+    for n in [2u32, 1] {
+        let name = format!("{}-{n}", test_name!());
+        let mut sys = tests::System::boot_to_prompt(tests::BootOptions::new(&name).cpus(n));
+        let log = sys.transcript();
+        let want = format!("SMP: {n} CPU(s) online");
+        sys.check(
+            log.contains(&want),
+            format!("with -smp {n} the hypervisor did not log `{want}`"),
+        );
+        let info = sys.xl_info();
+        let cpus = info.num("nr_cpus");
+        sys.check(
+            cpus == Some(u64::from(n)),
+            format!("xl info: nr_cpus {cpus:?} on a {n}-processor machine"),
         );
     }
 }

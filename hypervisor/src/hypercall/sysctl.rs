@@ -22,8 +22,9 @@ pub fn sysctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
         XEN_SYSCTL_PHYSINFO => {
             let p = SysctlPhysinfo {
                 threads_per_core: 1,
-                cores_per_socket: 1,
-                nr_cpus: 1,
+                cores_per_socket: crate::cpus::online_count(),
+                nr_cpus: crate::cpus::online_count(),
+                max_cpu_id: crate::cpus::max_online(),
                 nr_nodes: 1,
                 cpu_khz: crate::arch::tsc_khz() as u32,
                 total_pages: crate::phys::frames::total_count(),

@@ -31,6 +31,8 @@ pub struct BootOptions {
     /// machine's address, "" for its first DHCP address; its port). Each gets a free port
     /// on the host's loopback ([`System::host_port`](super::System::host_port)).
     pub forwards: Vec<(String, u16)>,
+    /// The machine's processors (QEMU `-smp`), replacing the default of four.
+    pub cpus: Option<u32>,
 }
 
 impl BootOptions {
@@ -45,6 +47,7 @@ impl BootOptions {
             qmp: false,
             own_disk: false,
             forwards: Vec::new(),
+            cpus: None,
         }
     }
 
@@ -97,6 +100,12 @@ impl BootOptions {
     /// Forward a free port of the host's loopback to TCP `port` of the machine's `addr`.
     pub fn forward_to(mut self, addr: &str, port: u16) -> Self {
         self.forwards.push((addr.to_string(), port));
+        self
+    }
+
+    /// Boot a machine with `n` processors (QEMU's `-smp n`).
+    pub fn cpus(mut self, n: u32) -> Self {
+        self.cpus = Some(n);
         self
     }
 

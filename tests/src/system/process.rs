@@ -29,6 +29,9 @@ impl System {
         if let Some(m) = &opts.memory {
             launch::set_memory(&mut args, m);
         }
+        if let Some(n) = opts.cpus {
+            launch::set_option(&mut args, "-smp", &n.to_string());
+        }
         if opts.icount {
             args.extend(["-icount".to_string(), "shift=0".to_string()]);
         }

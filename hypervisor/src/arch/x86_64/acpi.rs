@@ -40,7 +40,14 @@ pub fn discover() -> Option<Machine> {
     let mut m = Machine::default();
     for e in madt.get().entries() {
         match e {
-            MadtEntry::LocalApic(l) if { l.flags } & 1 != 0 => m.cpus += 1,
+            MadtEntry::LocalApic(l) if { l.flags } & 1 != 0 => {
+                m.cpus += 1;
+                let _ = m.apic_ids.push(u32::from(l.apic_id));
+            }
+            MadtEntry::LocalX2Apic(l) if { l.flags } & 1 != 0 => {
+                m.cpus += 1;
+                let _ = m.apic_ids.push(l.x2apic_id);
+            }
             MadtEntry::IoApic(i) => {
                 let _ = m.io_apics.push(IoApic {
                     id: i.io_apic_id,

@@ -145,6 +145,7 @@ hv_nx_supported:
 
     .section .bss.boot, "aw", @nobits
     .balign 4096
+    .global boot_pml4
 boot_pml4:
     .skip 4096
 boot_pdpt:

@@ -1,6 +1,7 @@
 //! The GDT (64 KiB, 8192 entries, Xen's reserved area from selector 0xe000) and the TSS with
 //! RSP0 = the fixed guest frame's `es` field and IST stacks for NMI, #DF and #MC.
 
+use crate::cpus::MAX_CPUS;
 use core::arch::asm;
 use core::mem::size_of;
 use guest_abi::types::Mfn;
@@ -64,27 +65,65 @@ pub fn gdt_base() -> u64 {
     (&raw const GDT) as u64
 }
 
-/// Builds and loads the GDT and TSS; `rsp0` must be 16-aligned.
+/// The application processors' GDTs, TSSs and IST stacks (CPU n uses slot n - 1).
+static mut AP_GDT: [Gdt; MAX_CPUS - 1] = [const { Gdt([0; ENTRIES]) }; MAX_CPUS - 1];
+static mut AP_TSS: [Tss; MAX_CPUS - 1] = [const {
+    Tss {
+        _r0: 0,
+        rsp: [0; 3],
+        _r1: 0,
+        ist: [0; 7],
+        _r2: 0,
+        _r3: 0,
+        iomap_base: 0,
+    }
+}; MAX_CPUS - 1];
+static mut AP_IST: [IstStacks; MAX_CPUS - 1] =
+    [const { IstStacks([[0; IST_STACK]; 3]) }; MAX_CPUS - 1];
+
+/// Builds and loads the boot processor's GDT and TSS; `rsp0` must be 16-aligned.
 pub fn init(rsp0: u64) {
-    assert_eq!(rsp0 % 16, 0);
     // SAFETY: boot-time, single CPU, nothing else touches the GDT/TSS/IST statics yet.
+    unsafe { build(&raw mut GDT, &raw mut TSS, &raw mut IST, rsp0) }
+}
+
+/// Builds and loads application processor `cpu`'s own GDT and TSS (1 <= cpu < MAX_CPUS).
+pub fn init_ap(cpu: usize, rsp0: u64) {
+    assert!((1..MAX_CPUS).contains(&cpu));
+    // SAFETY: slot cpu - 1 belongs to that processor alone, which calls this once while
+    // starting (the boot processor waits for it).
     unsafe {
-        let gdt_ptr = &raw mut GDT;
+        build(
+            (&raw mut AP_GDT).cast::<Gdt>().add(cpu - 1),
+            (&raw mut AP_TSS).cast::<Tss>().add(cpu - 1),
+            (&raw mut AP_IST).cast::<IstStacks>().add(cpu - 1),
+            rsp0,
+        )
+    }
+}
+
+/// Fills `gdt` with the hypervisor's and the flat ring-3 descriptors and a TSS descriptor
+/// for `tss` (RSP0 = `rsp0`, IST stacks in `ist`), then loads them on this CPU.
+///
+/// # Safety
+/// The three belong to the calling CPU and nothing else accesses them meanwhile.
+unsafe fn build(gdt_ptr: *mut Gdt, tss_ptr: *mut Tss, ist: *mut IstStacks, rsp0: u64) {
+    assert_eq!(rsp0 % 16, 0);
+    // SAFETY: per the contract.
+    unsafe {
         let gdt = &mut (*gdt_ptr).0;
         gdt[(HV_CS >> 3) as usize] = 0x00AF_9A00_0000_FFFF;
         gdt[(HV_DS >> 3) as usize] = 0x00CF_9200_0000_FFFF;
         gdt[(FLAT_RING3_CS32 >> 3) as usize] = 0x00CF_FA00_0000_FFFF;
         gdt[(FLAT_RING3_DS >> 3) as usize] = 0x00CF_F200_0000_FFFF;
         gdt[(FLAT_RING3_CS64 >> 3) as usize] = 0x00AF_FA00_0000_FFFF;
-        let tss_ptr = &raw mut TSS;
         let tss = &mut *tss_ptr;
         tss.rsp[0] = rsp0;
         tss.iomap_base = size_of::<Tss>() as u16;
-        let ist = &raw mut IST;
         for (i, slot) in [IST_NMI, IST_DF, IST_MC].into_iter().enumerate() {
             tss.ist[slot as usize - 1] = (&raw mut (*ist).0[i]) as u64 + IST_STACK as u64;
         }
-        let base = (&raw const TSS) as u64;
+        let base = tss_ptr as u64;
         let limit = size_of::<Tss>() as u64 - 1;
         let t = (TSS_SEL >> 3) as usize;
         gdt[t] = (limit & 0xFFFF)
@@ -95,7 +134,7 @@ pub fn init(rsp0: u64) {
         gdt[t + 1] = base >> 32;
         let ptr = Pointer {
             limit: (ENTRIES * 8 - 1) as u16,
-            base: gdt_base(),
+            base: gdt_ptr as u64,
         };
         asm!(
             "lgdt [{ptr}]",

@@ -57,3 +57,14 @@ pub fn init() {
         asm!("lidt [{}]", in(reg) &ptr, options(nostack));
     }
 }
+
+/// Loads the (shared, already built) IDT on an application processor.
+pub fn load() {
+    let ptr = Pointer {
+        limit: (256 * 16 - 1) as u16,
+        base: (&raw const IDT) as u64,
+    };
+    // SAFETY: `init` built the IDT on the boot processor before any other CPU started; it
+    // is never changed afterwards.
+    unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
+}

@@ -149,3 +149,62 @@ pub fn acknowledge(vector: u8) {
         write(REG_EOI, 0);
     }
 }
+
+const REG_ICR_LO: usize = 0x300;
+const REG_ICR_HI: usize = 0x310;
+const ICR_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+const ICR_INIT: u32 = 5 << 8;
+const ICR_STARTUP: u32 = 6 << 8;
+
+/// Enables this (application processor's) LAPIC as [`init`] did the boot processor's, with
+/// the timer calibrated there (every LAPIC runs off the same bus clock) and stopped.
+pub fn init_ap() {
+    let msr = cpu::rdmsr(cpu::MSR_APIC_BASE);
+    cpu::wrmsr(cpu::MSR_APIC_BASE, msr | (1 << 11));
+    write(REG_TPR, 0);
+    write(REG_LVT_LINT0, LVT_MASKED);
+    write(REG_LVT_LINT1, LVT_MASKED);
+    write(REG_LVT_ERROR, LVT_MASKED | 0xFE);
+    write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
+    write(REG_TIMER_DIV, 0x3);
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INIT, 0);
+}
+
+/// Waits (bounded) until the previous inter-processor interrupt left the ICR.
+fn icr_wait() -> bool {
+    let deadline = tsc::now_ns() + 10_000_000;
+    while read(REG_ICR_LO) & ICR_PENDING != 0 {
+        if tsc::now_ns() > deadline {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+fn icr(apic_id: u32, lo: u32) -> bool {
+    if !icr_wait() {
+        return false;
+    }
+    write(REG_ICR_HI, apic_id << 24);
+    write(REG_ICR_LO, lo);
+    icr_wait()
+}
+
+/// Sends fixed-delivery `vector` to the processor with LAPIC ID `apic_id`. False if the
+/// LAPIC did not accept it (the ICR stayed busy).
+pub fn send_ipi(apic_id: u32, vector: u8) -> bool {
+    icr(apic_id, ICR_LEVEL_ASSERT | u32::from(vector))
+}
+
+/// INIT to processor `apic_id` (the first step of starting it).
+pub fn send_init(apic_id: u32) -> bool {
+    icr(apic_id, ICR_LEVEL_ASSERT | ICR_INIT)
+}
+
+/// STARTUP to processor `apic_id`: it starts in real mode at physical `page << 12`.
+pub fn send_startup(apic_id: u32, page: u8) -> bool {
+    icr(apic_id, ICR_LEVEL_ASSERT | ICR_STARTUP | u32::from(page))
+}

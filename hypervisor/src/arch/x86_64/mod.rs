@@ -16,6 +16,7 @@ pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod selftest;
+pub mod smp;
 pub mod syscall;
 pub mod trap;
 

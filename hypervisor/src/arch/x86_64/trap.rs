@@ -64,6 +64,10 @@ pub extern "C" fn hv_trap_from_hypervisor(regs: &mut CpuUserRegs) {
     if v >= 32 {
         crate::dispatch::before_eoi(v as u8);
         lapic::acknowledge(v as u8);
+        if v == u32::from(super::smp::PING_VECTOR) {
+            super::smp::pinged();
+            return;
+        }
         crate::dispatch::idle_interrupt(v as u8);
         return;
     }

@@ -1,0 +1,90 @@
+//! The machine's processors as the hypervisor numbers them: CPU 0 is the boot processor,
+//! CPUs 1.. the application processors the MADT lists, in its order, as they come online.
+//! Each has its LAPIC ID (what inter-processor interrupts are addressed to) and an online
+//! flag; `XEN_SYSCTL_physinfo` and `xl info` report them.
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+/// The most processors the hypervisor brings up (more in the MADT are left halted).
+pub const MAX_CPUS: usize = 8;
+
+const NO_APIC: u32 = u32::MAX;
+
+/// LAPIC ID by CPU number (`NO_APIC` while unregistered).
+static APIC_IDS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(NO_APIC) }; MAX_CPUS];
+/// Bit n: CPU n is online (runs the hypervisor's code, answers IPIs).
+static ONLINE: AtomicU32 = AtomicU32::new(1);
+/// CPUs registered (the boot processor counts from the start).
+static REGISTERED: AtomicUsize = AtomicUsize::new(1);
+
+/// Records the boot processor's LAPIC ID (CPU 0, online from the start).
+pub fn set_boot_cpu(apic_id: u32) {
+    APIC_IDS[0].store(apic_id, Ordering::Relaxed);
+}
+
+/// Gives the next CPU number to the processor with LAPIC ID `apic_id` (not yet online);
+/// `None` when [`MAX_CPUS`] are registered.
+pub fn register(apic_id: u32) -> Option<usize> {
+    let n = REGISTERED.load(Ordering::Relaxed);
+    if n >= MAX_CPUS {
+        return None;
+    }
+    APIC_IDS[n].store(apic_id, Ordering::Relaxed);
+    REGISTERED.store(n + 1, Ordering::Release);
+    Some(n)
+}
+
+/// Marks CPU `n` online (called on that CPU once it runs the hypervisor's code).
+pub fn set_online(n: usize) {
+    if n < MAX_CPUS {
+        ONLINE.fetch_or(1 << n, Ordering::Release);
+    }
+}
+
+/// Whether CPU `n` is online.
+pub fn is_online(n: usize) -> bool {
+    n < MAX_CPUS && ONLINE.load(Ordering::Acquire) & (1 << n) != 0
+}
+
+/// The bitmap of online CPUs (bit n = CPU n).
+pub fn online_mask() -> u32 {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// How many CPUs are online.
+pub fn online_count() -> u32 {
+    online_mask().count_ones()
+}
+
+/// The highest online CPU number.
+pub fn max_online() -> u32 {
+    31 - online_mask().leading_zeros()
+}
+
+/// CPU `n`'s LAPIC ID, if registered.
+pub fn apic_id(n: usize) -> Option<u32> {
+    let id = APIC_IDS.get(n)?.load(Ordering::Relaxed);
+    (id != NO_APIC).then_some(id)
+}
+
+/// The CPU number of the processor with LAPIC ID `apic_id`.
+pub fn by_apic_id(apic_id: u32) -> Option<usize> {
+    (0..REGISTERED.load(Ordering::Acquire))
+        .find(|&n| APIC_IDS[n].load(Ordering::Relaxed) == apic_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_cpu_is_online_and_numbers_follow() {
+        assert!(is_online(0));
+        assert_eq!(online_count(), online_mask().count_ones());
+        set_boot_cpu(7);
+        assert_eq!(apic_id(0), Some(7));
+        assert_eq!(by_apic_id(7), Some(0));
+        assert!(!is_online(MAX_CPUS));
+        assert_eq!(apic_id(MAX_CPUS), None);
+    }
+}
