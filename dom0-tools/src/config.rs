@@ -10,8 +10,11 @@
 //! initrd), `ramdisk`, `cmdline`, or `root` + `extra` (the command line is `root=<root>
 //! <extra>`), `memory` (MiB, default [`DEFAULT_MEMORY_MIB`] = 16: our guests are tiny, where
 //! xl's default is 128), `maxmem` (MiB, default = memory), `vcpus` (default 1), `maxvcpus`
-//! (default = vcpus), `cpu_weight` (1–65535, default 256), `cap` (percent of one CPU, 0 = no
-//! cap), `on_poweroff`/`on_reboot`/`on_crash`/`on_watchdog` (`destroy`, `restart`,
+//! (default = vcpus; the domain starts with `vcpus` online, the guest may bring up the others,
+//! up to `maxvcpus`, when `xl vcpu-set` asks), `cpus` and `cpus_soft` (the vCPUs' hard and
+//! soft affinity: a CPU list, `"0-3,5,^1"` or `"all"`, for every vCPU, or a list of them,
+//! one per vCPU: [`CpuAffinity`], [`crate::cpumap`]), `cpu_weight` (1–65535, default 256),
+//! `cap` (percent of one CPU, 0 = no cap), `on_poweroff`/`on_reboot`/`on_crash`/`on_watchdog` (`destroy`, `restart`,
 //! `preserve`; Xen's `rename-restart`, `coredump-*` and `soft-reset` are recognised and refused
 //! as unsupported), and `disk`/`vif` (lists of strings, stored for the split drivers).
 //! Anything else, a setting given twice, or a value of the wrong type or out of range is a
@@ -38,6 +41,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+
+use crate::cpumap::CpuList;
 
 pub use limits::{
     DEFAULT_MEMORY_MIB, DEFAULT_WEIGHT, MAX_CMDLINE_LEN, MAX_CONFIG_BYTES, MAX_KEY_LEN,
@@ -150,6 +155,37 @@ pub struct DomainConfig {
     pub disks: Vec<String>,
     /// `vif = [...]` specs, stored for the network split driver.
     pub vifs: Vec<String>,
+    /// `cpus`: the vCPUs' hard affinity (none: every CPU).
+    pub cpus: Option<CpuAffinity>,
+    /// `cpus_soft`: the vCPUs' soft affinity (none: every CPU).
+    pub cpus_soft: Option<CpuAffinity>,
+}
+
+/// `cpus`/`cpus_soft` as xl.cfg gives them: one CPU list for every vCPU (`cpus = "0-3,^1"`),
+/// or a list of them, element `i` for vCPU `i` (`cpus = ["2", "3-5"]`; vCPUs beyond the list
+/// are not pinned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuAffinity {
+    Every(CpuList),
+    PerVcpu(Vec<CpuList>),
+}
+
+impl CpuAffinity {
+    /// The list for vCPU `vcpu`, if it has one.
+    pub fn for_vcpu(&self, vcpu: u32) -> Option<&CpuList> {
+        match self {
+            CpuAffinity::Every(l) => Some(l),
+            CpuAffinity::PerVcpu(v) => v.get(vcpu as usize),
+        }
+    }
+
+    /// Every list it holds.
+    pub fn lists(&self) -> &[CpuList] {
+        match self {
+            CpuAffinity::Every(l) => core::slice::from_ref(l),
+            CpuAffinity::PerVcpu(v) => v,
+        }
+    }
 }
 
 impl DomainConfig {

@@ -66,6 +66,7 @@ pub mod acpi;
 pub mod blkback;
 pub mod block;
 pub mod config;
+pub mod cpumap;
 pub mod gpt;
 pub mod hv;
 pub mod initrd;

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::parse::{src, Setting, Value};
-use super::{err, ConfigError};
+use super::{err, ConfigError, CpuAffinity};
+use crate::cpumap::CpuList;
 
 pub(super) fn get_string(file: &str, s: &Setting) -> Result<String, ConfigError> {
     match &s.value {
@@ -95,5 +96,30 @@ pub(super) fn get_range(
             s.line,
             format!("{}: expected {what}, got {}", s.key, s.value),
         )),
+    }
+}
+
+/// `cpus`/`cpus_soft`: a CPU list (a string; a bare number is one CPU), or a list of them,
+/// one per vCPU.
+pub(super) fn get_cpu_affinity(file: &str, s: &Setting) -> Result<CpuAffinity, ConfigError> {
+    let at = |reason: String| err(src(file, s), s.line, format!("{}: {reason}", s.key));
+    match &s.value {
+        Value::Str(v) | Value::Num(v) => CpuList::parse(v).map(CpuAffinity::Every).map_err(at),
+        Value::List(items) if items.is_empty() => Err(at(String::from(
+            "empty list (give one CPU list per vCPU, e.g. [\"0\", \"1-3\"])",
+        ))),
+        Value::List(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Str(x) | Value::Num(x) => {
+                    CpuList::parse(x).map_err(|e| at(format!("vCPU {i}: {e}")))
+                }
+                Value::List(_) => Err(at(format!(
+                    "vCPU {i}: expected a CPU list (a string), got a list"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(CpuAffinity::PerVcpu),
     }
 }

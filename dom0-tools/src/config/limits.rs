@@ -20,7 +20,7 @@ pub const OVERRIDES_FILE: &str = "<command line>";
 /// The largest config file accepted, in bytes (real ones are well under 4 KiB).
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// The most settings a config may have, the file's and `KEY=VALUE` overrides' together
-/// (there are 22 different settings, and none may be given twice).
+/// (there are 21 different settings, and none may be given twice).
 pub const MAX_SETTINGS: usize = 64;
 /// The longest setting name, in bytes.
 pub const MAX_KEY_LEN: usize = 64;

@@ -504,3 +504,115 @@ fn parsing_needs_heap_bounded_by_the_limits() {
         );
     }
 }
+
+#[test]
+fn vcpus_and_maxvcpus_as_xl_cfg() {
+    let base = "name = \"a\"\nkernel = \"k\"\n";
+    let c = parse(&format!("{base}vcpus = 3\n")).unwrap();
+    assert_eq!((c.vcpus, c.maxvcpus), (3, 3), "maxvcpus defaults to vcpus");
+    let c = parse(&format!("{base}vcpus = 2\nmaxvcpus = 8\n")).unwrap();
+    assert_eq!((c.vcpus, c.maxvcpus), (2, 8));
+    let c = parse(&format!("{base}maxvcpus = 4\n")).unwrap();
+    assert_eq!((c.vcpus, c.maxvcpus), (1, 4), "vcpus defaults to 1");
+    assert_eq!(
+        error(&format!("{base}vcpus = 4\nmaxvcpus = 2\n")),
+        "example.cfg:4: maxvcpus: must be at least vcpus (4), got 2"
+    );
+    assert_eq!(
+        error(&format!("{base}vcpus = 0\n")),
+        "example.cfg:3: vcpus: must be between 1 and 32, got 0"
+    );
+    assert_eq!(
+        error(&format!("{base}maxvcpus = 33\n")),
+        "example.cfg:3: maxvcpus: must be between 1 and 32, got 33"
+    );
+}
+
+#[test]
+fn cpus_and_cpus_soft() {
+    use crate::cpumap::CpuMap;
+    let base = "name = \"a\"\nkernel = \"k\"\nvcpus = 2\nmaxvcpus = 3\n";
+    let c = parse(base).unwrap();
+    assert_eq!((c.cpus.clone(), c.cpus_soft.clone()), (None, None));
+    let c = parse(&format!("{base}cpus = \"0-3,5,^1\"\ncpus_soft = 'all'\n")).unwrap();
+    let hard = c.cpus.as_ref().unwrap();
+    for v in 0..3 {
+        let m = hard.for_vcpu(v).unwrap().for_host(8).unwrap();
+        assert_eq!(m.iter().collect::<Vec<_>>(), [0, 2, 3, 5], "vCPU {v}");
+        let soft = c.cpus_soft.as_ref().unwrap().for_vcpu(v).unwrap();
+        assert_eq!(soft.for_host(8).unwrap(), CpuMap::first(8));
+    }
+    // A list: element i for vCPU i, the rest unpinned; numbers are CPUs too.
+    let c = parse(&format!(
+        "{base}cpus = ['2', \"3-5,^4\"]\ncpus_soft = [1]\n"
+    ))
+    .unwrap();
+    let hard = c.cpus.as_ref().unwrap();
+    assert_eq!(
+        hard.for_vcpu(0).unwrap().for_host(8).unwrap(),
+        CpuMap::single(2)
+    );
+    assert_eq!(
+        hard.for_vcpu(1)
+            .unwrap()
+            .for_host(8)
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        [3, 5]
+    );
+    assert_eq!(hard.for_vcpu(2), None);
+    assert_eq!(
+        c.cpus_soft.as_ref().unwrap().for_vcpu(0).unwrap().text(),
+        "1"
+    );
+    assert_eq!(c.cpus_soft.as_ref().unwrap().for_vcpu(1), None);
+    let c = parse(&format!("{base}cpus = 3\n")).unwrap();
+    assert_eq!(c.cpus.unwrap().lists()[0].text(), "3");
+    // Overrides replace them as any setting.
+    let c = DomainConfig::parse_with_overrides(
+        "example.cfg",
+        &format!("{base}cpus = \"1\"\n"),
+        &["cpus=0-1"],
+    )
+    .unwrap();
+    assert_eq!(c.cpus.unwrap().lists()[0].text(), "0-1");
+}
+
+#[test]
+fn bad_cpus_are_refused_naming_the_setting_and_the_item() {
+    let base = "name = \"a\"\nkernel = \"k\"\nvcpus = 2\n";
+    for (setting, want) in [
+        (
+            "cpus = \"0-3,x\"",
+            "example.cfg:4: cpus: \"x\" is not a CPU, a range of CPUs or \"all\" (e.g. 3, 0-3, ^1, all)",
+        ),
+        (
+            "cpus_soft = \"^1\"",
+            "example.cfg:4: cpus_soft: CPU list \"^1\" selects no CPU",
+        ),
+        ("cpus = \"\"", "example.cfg:4: cpus: empty CPU list"),
+        ("cpus = \"3-1\"", "example.cfg:4: cpus: \"3-1\": range 3-1 is backwards"),
+        (
+            "cpus = \"1000\"",
+            "example.cfg:4: cpus: \"1000\": CPU 1000 is out of range (CPUs are numbered 0 to 255)",
+        ),
+        ("cpus = \"nodes:0-1\"", "example.cfg:4: cpus: \"nodes:0-1\": NUMA node lists"),
+        (
+            "cpus = [\"1\", \"2,,3\"]",
+            "example.cfg:4: cpus: vCPU 1: empty item in CPU list \"2,,3\"",
+        ),
+        ("cpus = []", "example.cfg:4: cpus: empty list"),
+        (
+            "cpus = [\"1\", \"2\", \"3\"]",
+            "example.cfg:4: cpus: 3 CPU lists (one per vCPU) for 2 vCPUs (maxvcpus = 2)",
+        ),
+    ] {
+        let e = error(&format!("{base}{setting}\n"));
+        assert!(e.starts_with(want), "{setting}: {e}");
+    }
+    assert_eq!(
+        error("name = \"a\"\nkernel = \"k\"\ncpus_soft = ['0', '1']\n"),
+        "example.cfg:3: cpus_soft: 2 CPU lists (one per vCPU) for 1 vCPU (maxvcpus = 1)"
+    );
+}

@@ -6,11 +6,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::get::{get_range, get_string, get_string_list};
+use super::get::{get_cpu_affinity, get_range, get_string, get_string_list};
 use super::parse::{src, Setting};
 use super::{
-    err, ConfigError, DomainConfig, ShutdownAction, DEFAULT_MEMORY_MIB, DEFAULT_WEIGHT,
-    MAX_CMDLINE_LEN, MAX_MEMORY_MIB, MAX_NAME_LEN, MAX_VCPUS, MAX_WEIGHT,
+    err, ConfigError, CpuAffinity, DomainConfig, ShutdownAction, DEFAULT_MEMORY_MIB,
+    DEFAULT_WEIGHT, MAX_CMDLINE_LEN, MAX_MEMORY_MIB, MAX_NAME_LEN, MAX_VCPUS, MAX_WEIGHT,
 };
 
 /// Checks a domain name: 1–63 characters from `A-Za-z0-9_.-`, not starting with `-` and not
@@ -66,6 +66,8 @@ pub(super) fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, Co
         cap: 0,
         disks: Vec::new(),
         vifs: Vec::new(),
+        cpus: None,
+        cpus_soft: None,
     };
     let mut maxmem = None;
     let mut maxvcpus = None;
@@ -131,6 +133,8 @@ pub(super) fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, Co
                 cfg.cpu_weight = get_range(file, s, "a weight", "", 1, MAX_WEIGHT.into())? as u32
             }
             "cap" => cfg.cap = get_range(file, s, "a percentage", "%", 0, 100 * 64)? as u32,
+            "cpus" => cfg.cpus = Some(get_cpu_affinity(file, s)?),
+            "cpus_soft" => cfg.cpus_soft = Some(get_cpu_affinity(file, s)?),
             "disk" => cfg.disks = get_string_list(file, s)?,
             "vif" => cfg.vifs = get_string_list(file, s)?,
             _ => return Err(at("unknown setting".to_string())),
@@ -175,6 +179,33 @@ pub(super) fn build(file: &str, settings: &[Setting]) -> Result<DomainConfig, Co
         Some((m, _)) => m,
         None => cfg.vcpus,
     };
+    // A list per vCPU has at most one list for each.
+    for s in settings
+        .iter()
+        .filter(|s| matches!(s.key.as_str(), "cpus" | "cpus_soft"))
+    {
+        let aff = if s.key == "cpus" {
+            &cfg.cpus
+        } else {
+            &cfg.cpus_soft
+        };
+        if let Some(CpuAffinity::PerVcpu(v)) = aff {
+            if v.len() > cfg.maxvcpus as usize {
+                return Err(err(
+                    src(file, s),
+                    s.line,
+                    format!(
+                        "{}: {} CPU lists (one per vCPU) for {} vCPU{} (maxvcpus = {})",
+                        s.key,
+                        v.len(),
+                        cfg.maxvcpus,
+                        if cfg.maxvcpus == 1 { "" } else { "s" },
+                        cfg.maxvcpus
+                    ),
+                ));
+            }
+        }
+    }
     if cfg.cmdline.is_some() && (cfg.root.is_some() || cfg.extra.is_some()) {
         let at = settings.iter().find(|s| s.key == "cmdline");
         return Err(err(
