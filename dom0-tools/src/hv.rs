@@ -4,15 +4,18 @@
 //! builder's view of another domain's memory through foreign mappings.
 //!
 //! Operations whose arguments embed pointers into the caller's memory are methods of their own
-//! (`set_vcpu_context`, `perfc_op`, `domain_info_batch`, `read_console`), so that an
+//! (`set_vcpu_context`, `vcpu_affinity_op`, `perfc_op`, `domain_info_batch`, `read_console`), so that an
 //! implementation whose memory is not the hypervisor's view of dom0 can marshal them.
 
 use crate::build::{BuildError, GuestMemory, PAGE_SIZE};
+use crate::cpumap::CpuMap;
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
 use guest_abi::domctl::{
-    DomctlGetDomainInfo, DomctlGetVcpuInfo, DomctlVcpuContext, XenDomctl, XEN_DOMCTL_GETDOMAININFO,
-    XEN_DOMCTL_GETVCPUINFO, XEN_DOMCTL_SETVCPUCONTEXT,
+    DomctlGetDomainInfo, DomctlGetVcpuInfo, DomctlVcpuAffinity, DomctlVcpuContext, XenDomctl,
+    XenctlBitmap, XEN_DOMCTL_GETDOMAININFO, XEN_DOMCTL_GETVCPUAFFINITY, XEN_DOMCTL_GETVCPUINFO,
+    XEN_DOMCTL_SETVCPUAFFINITY, XEN_DOMCTL_SETVCPUCONTEXT, XEN_VCPUAFFINITY_FORCE,
+    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 use guest_abi::errno::Errno;
 use guest_abi::mmu::MmuextOp;
@@ -307,6 +310,39 @@ pub trait Hypervisor {
         Ok(op.payload::<SysctlGetdomaininfolist>().num_domains as usize)
     }
 
+    /// `XEN_DOMCTL_setvcpuaffinity` or `XEN_DOMCTL_getvcpuaffinity` (`cmd`) of vCPU `vcpu`
+    /// of `domid`, for the maps `flags` names (`XEN_VCPUAFFINITY_HARD`, `_SOFT`, `_FORCE`):
+    /// `hard` and `soft` are `xenctl_bitmap` bytes (bit `c % 8` of byte `c / 8` is CPU `c`)
+    /// the domctl points at, read by a set and written back by both (a set returns the
+    /// affinity in effect: the hard map, and the soft map within it).
+    fn vcpu_affinity_op(
+        &mut self,
+        cmd: u32,
+        domid: DomId,
+        vcpu: u32,
+        flags: u32,
+        hard: &mut [u8],
+        soft: &mut [u8],
+    ) -> Result<(), Errno> {
+        let bits = |b: &[u8]| u32::try_from(b.len() * 8).map_err(|_| Errno::E2BIG);
+        let payload = DomctlVcpuAffinity {
+            vcpu,
+            flags,
+            cpumap_hard: XenctlBitmap {
+                bitmap: hard.as_mut_ptr() as u64,
+                nr_bits: bits(hard)?,
+                _pad: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: soft.as_mut_ptr() as u64,
+                nr_bits: bits(soft)?,
+                _pad: 0,
+            },
+        };
+        let mut op = XenDomctl::with_payload(cmd, domid, &payload);
+        self.domctl(&mut op)
+    }
+
     /// `XEN_DOMCTL_getvcpuinfo` for vCPU `vcpu` of `domid`.
     fn vcpu_info(&mut self, domid: DomId, vcpu: u32) -> Result<DomctlGetVcpuInfo, Errno> {
         let payload = DomctlGetVcpuInfo {
@@ -360,6 +396,85 @@ pub trait Hypervisor {
 
     /// Gives the CPU away briefly while a command waits (e.g. `xl shutdown -w`).
     fn relax(&mut self) {}
+}
+
+/// A vCPU's affinity: its hard affinity (where it may run) and its soft affinity (where it
+/// prefers to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Affinity {
+    pub hard: CpuMap,
+    pub soft: CpuMap,
+}
+
+/// `XEN_DOMCTL_getvcpuaffinity` of vCPU `vcpu` of `domid`, both maps, on a host whose CPUs
+/// are numbered below `nr_cpus` (`max_cpu_id + 1`: the size of the maps).
+pub fn vcpu_affinity<H: Hypervisor + ?Sized>(
+    hv: &mut H,
+    domid: DomId,
+    vcpu: u32,
+    nr_cpus: u32,
+) -> Result<Affinity, Errno> {
+    let mut hard = CpuMap::empty().to_bytes(nr_cpus);
+    let mut soft = hard.clone();
+    hv.vcpu_affinity_op(
+        XEN_DOMCTL_GETVCPUAFFINITY,
+        domid,
+        vcpu,
+        XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT,
+        &mut hard,
+        &mut soft,
+    )?;
+    Ok(Affinity {
+        hard: CpuMap::from_bytes(&hard),
+        soft: CpuMap::from_bytes(&soft),
+    })
+}
+
+/// `XEN_DOMCTL_setvcpuaffinity` of vCPU `vcpu` of `domid`: its hard and/or soft affinity
+/// (`None`: left as it is; at least one is given), breaking a temporary pin of the guest's
+/// with `force`. Returns the affinity now in effect (as the hypervisor reports it; a map
+/// not set is reported empty).
+pub fn set_vcpu_affinity<H: Hypervisor + ?Sized>(
+    hv: &mut H,
+    domid: DomId,
+    vcpu: u32,
+    hard: Option<CpuMap>,
+    soft: Option<CpuMap>,
+    force: bool,
+    nr_cpus: u32,
+) -> Result<Affinity, Errno> {
+    let mut flags = 0;
+    if hard.is_some() {
+        flags |= XEN_VCPUAFFINITY_HARD;
+    }
+    if soft.is_some() {
+        flags |= XEN_VCPUAFFINITY_SOFT;
+    }
+    if force {
+        flags |= XEN_VCPUAFFINITY_FORCE;
+    }
+    let mut h = hard.unwrap_or_default().to_bytes(nr_cpus);
+    let mut s = soft.unwrap_or_default().to_bytes(nr_cpus);
+    hv.vcpu_affinity_op(
+        XEN_DOMCTL_SETVCPUAFFINITY,
+        domid,
+        vcpu,
+        flags,
+        &mut h,
+        &mut s,
+    )?;
+    Ok(Affinity {
+        hard: if hard.is_some() {
+            CpuMap::from_bytes(&h)
+        } else {
+            CpuMap::empty()
+        },
+        soft: if soft.is_some() {
+            CpuMap::from_bytes(&s)
+        } else {
+            CpuMap::empty()
+        },
+    })
 }
 
 /// Extents per `populate_physmap` call (one p2m page's worth: 4 KiB of MFNs).

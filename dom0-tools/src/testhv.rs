@@ -16,11 +16,15 @@
 //!   run something just before one (another actor's move).
 //!
 //! What the tests check afterwards they read from the hypervisor's state ([`inspect`]).
+//!
+//! [`smp::SmpHv`] adds what the hypervisor does not do yet (several CPUs, multi-vCPU domains,
+//! vCPU affinity), modelled around it.
 
 mod fail;
 pub mod guest;
 pub mod inspect;
 mod ops;
+pub mod smp;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -70,6 +70,8 @@ pub enum Cmd {
     MemSet,
     Dmesg,
     VcpuList,
+    VcpuPin,
+    VcpuSet,
     Uptime,
     Top,
     SchedCredit,
@@ -202,8 +204,33 @@ Options:\n\
         summary: "List the VCPUs for all/some domains",
         usage: "Usage: xl vcpu-list [--json] [Domain...]\n\nList the virtual CPUs of all or some domains.\n\n\
 Options:\n\
---json             Output as JSON, for scripts.\n",
+--json             Output as JSON, for scripts.\n\n\
+Each vCPU's row: the CPU it runs on, its state (r running, b blocked; --p: down, CPU -),\n\
+its CPU time and its hard / soft affinity (\"all\", or CPUs as 0-3,5).\n",
         cmd: Cmd::VcpuList,
+    },
+    Command {
+        name: "vcpu-pin",
+        summary: "Set which CPUs a VCPU can use",
+        usage: "Usage: xl vcpu-pin [-f|--force] <Domain> <VCPU|all> <Hard affinity> [Soft affinity]\n\n\
+Set the hard affinity (the CPUs a vCPU may run on) and the soft affinity (those it\n\
+prefers) of one vCPU of a domain, or of all of them. Each is a CPU list: CPUs and\n\
+ranges, \"^\" taking some out again, or \"all\" (e.g. 0-3,5,^1 or all,^7); \"-\" leaves\n\
+it as it is. E.g. `xl vcpu-pin 1 all 0-1` or `xl vcpu-pin domu 3 - 2-3`.\n\n\
+Options:\n\
+-f, --force        Also break a temporary pin of the guest's own.\n",
+        cmd: Cmd::VcpuPin,
+    },
+    Command {
+        name: "vcpu-set",
+        summary: "Set the number of active VCPUs allowed for the domain",
+        usage: "Usage: xl vcpu-set [-i|--ignore-host] <Domain> <vCPUs>\n\n\
+Have the domain run <vCPUs> vCPUs (1 up to its maxvcpus): its XenStore nodes\n\
+cpu/<n>/availability say \"online\" for vCPUs 0 to <vCPUs>-1 and \"offline\" for the\n\
+rest, and the PV guest brings vCPUs up or down as they say.\n\n\
+Options:\n\
+-i, --ignore-host  Allow more vCPUs than the host has CPUs.\n",
+        cmd: Cmd::VcpuSet,
     },
     Command {
         name: "uptime",
@@ -455,6 +482,8 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             (Cmd::MemSet, [dom, mem]) => self.mem_set(dom, mem, out),
             (Cmd::Dmesg, _) => self.dmesg(rest, out),
             (Cmd::VcpuList, _) => self.vcpu_list(rest, out),
+            (Cmd::VcpuPin, _) => self.vcpu_pin(rest, out),
+            (Cmd::VcpuSet, _) => self.vcpu_set(rest, out),
             (Cmd::Uptime, _) => self.uptime(rest, out),
             (Cmd::Top, _) => self.top(rest, out),
             (Cmd::SchedCredit, _) => self.sched_credit(rest, out),
@@ -580,3 +609,5 @@ mod console_tests;
 mod tests;
 #[cfg(test)]
 mod trigger_tests;
+#[cfg(test)]
+mod vcpu_tests;

@@ -55,7 +55,11 @@ impl Hypervisor for TestHv {
         assert!(
             !matches!(
                 op.cmd,
-                XEN_DOMCTL_SETVCPUCONTEXT | XEN_DOMCTL_GETVCPUCONTEXT | XEN_DOMCTL_SHADOW_OP
+                XEN_DOMCTL_SETVCPUCONTEXT
+                    | XEN_DOMCTL_GETVCPUCONTEXT
+                    | XEN_DOMCTL_SHADOW_OP
+                    | XEN_DOMCTL_SETVCPUAFFINITY
+                    | XEN_DOMCTL_GETVCPUAFFINITY
             ),
             "domctl {} carries a pointer into the caller's memory: use its typed method",
             op.cmd
@@ -210,6 +214,40 @@ impl Hypervisor for TestHv {
         };
         let mut op = XenDomctl::with_payload(XEN_DOMCTL_SETVCPUCONTEXT, domid, &payload);
         self.domctl_raw(&mut op)
+    }
+
+    fn vcpu_affinity_op(
+        &mut self,
+        cmd: u32,
+        domid: DomId,
+        vcpu: u32,
+        flags: u32,
+        hard: &mut [u8],
+        soft: &mut [u8],
+    ) -> Result<(), Errno> {
+        self.point(FailPoint::Domctl(cmd))?;
+        Self::fits(hard.len() + soft.len());
+        let hard_va = self.put_bytes(BUF, hard);
+        let soft_va = self.put_bytes(BUF + hard.len() as u64, soft);
+        let payload = DomctlVcpuAffinity {
+            vcpu,
+            flags,
+            cpumap_hard: XenctlBitmap {
+                bitmap: hard_va,
+                nr_bits: (hard.len() * 8) as u32,
+                _pad: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: soft_va,
+                nr_bits: (soft.len() * 8) as u32,
+                _pad: 0,
+            },
+        };
+        let mut op = XenDomctl::with_payload(cmd, domid, &payload);
+        let r = self.domctl_raw(&mut op);
+        self.get_bytes(BUF, hard);
+        self.get_bytes(BUF + hard.len() as u64, soft);
+        r
     }
 
     fn perfc_op(

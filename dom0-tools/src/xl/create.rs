@@ -1,5 +1,5 @@
-//! `xl create`: config (+ overrides) → checks → createdomain → memory → build → pin → vCPU
-//! → unpause (unless `-p`).
+//! `xl create`: config (+ overrides) → checks → createdomain → vCPU affinity (`cpus`,
+//! `cpus_soft`) → memory → build → pin → vCPU → unpause (unless `-p`).
 //!
 //! Everything that can be checked before the domain exists is (config, name, kernel, ramdisk,
 //! layout, free memory); after `createdomain`, any failure destroys the domain again.
@@ -14,7 +14,8 @@
 use super::args::{self, Opt};
 use super::{DomainRecord, Toolstack, XlResult, DOM0_NAME};
 use crate::build::{build_pv, check_features, fill_vcpu_context, BuildError, BuildParams, Layout};
-use crate::config::{DomainConfig, MAX_MEMORY_MIB};
+use crate::config::{CpuAffinity, DomainConfig, MAX_MEMORY_MIB};
+use crate::cpumap::{CpuList, CpuMap};
 use crate::elf::ElfImage;
 use crate::hv::{ForeignMemory, Hypervisor};
 use alloc::borrow::Cow;
@@ -39,7 +40,7 @@ pub const MAX_REGION_MIB: u64 = 128;
 pub const KERNEL_HEAP_HEADROOM: usize = 2 << 20;
 /// vCPUs this hypervisor runs per domain (its `domain::MAX_VCPUS`; createdomain refuses more
 /// with EINVAL, which says nothing about the limit, so `xl create` checks first).
-pub const MAX_VCPUS_PER_DOMAIN: u32 = 1;
+pub const MAX_VCPUS_PER_DOMAIN: u32 = 8;
 
 /// `xl create`'s options.
 const OPTS: &[Opt] = &[
@@ -56,6 +57,49 @@ struct Images<'a> {
     /// The hypervisor's XENFEAT submap 0.
     features: u32,
     layout: Layout,
+    /// The host's CPU numbers (`max_cpu_id + 1`: how wide affinity maps are).
+    host_cpus: u32,
+    /// The host's online CPUs.
+    nr_cpus: u32,
+    /// Each vCPU's hard and soft affinity from `cpus`/`cpus_soft` (`None`: not set).
+    pins: Vec<Pin<'a>>,
+}
+
+/// A vCPU's affinity from the config: each map with the list it came from.
+#[derive(Clone, Copy)]
+struct Pin<'a> {
+    hard: Option<(&'a CpuList, CpuMap)>,
+    soft: Option<(&'a CpuList, CpuMap)>,
+}
+
+/// Each vCPU's `cpus`/`cpus_soft` for a host with CPUs `0..host_cpus`; an error names the
+/// setting, the vCPU of a per-vCPU list and the CPU the host lacks.
+fn config_pins(cfg: &DomainConfig, host_cpus: u32) -> Result<Vec<Pin<'_>>, String> {
+    fn resolve<'c>(
+        key: &str,
+        aff: &'c Option<CpuAffinity>,
+        v: u32,
+        host_cpus: u32,
+    ) -> Result<Option<(&'c CpuList, CpuMap)>, String> {
+        let Some((a, l)) = aff.as_ref().and_then(|a| a.for_vcpu(v).map(|l| (a, l))) else {
+            return Ok(None);
+        };
+        match l.for_host(host_cpus) {
+            Ok(m) => Ok(Some((l, m))),
+            Err(e) => Err(match a {
+                CpuAffinity::Every(_) => format!("{key}: {e}"),
+                CpuAffinity::PerVcpu(_) => format!("{key}: vCPU {v}: {e}"),
+            }),
+        }
+    }
+    (0..cfg.maxvcpus)
+        .map(|v| {
+            Ok(Pin {
+                hard: resolve("cpus", &cfg.cpus, v, host_cpus)?,
+                soft: resolve("cpus_soft", &cfg.cpus_soft, v, host_cpus)?,
+            })
+        })
+        .collect()
 }
 
 impl<H: Hypervisor> Toolstack<'_, H> {
@@ -163,7 +207,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         if cfg.maxvcpus > MAX_VCPUS_PER_DOMAIN {
             return Err(format!(
                 "domain \"{}\": vcpus = {}, maxvcpus = {}: this hypervisor runs at most \
-                 {MAX_VCPUS_PER_DOMAIN} vCPU per domain",
+                 {MAX_VCPUS_PER_DOMAIN} vCPUs per domain",
                 cfg.name, cfg.vcpus, cfg.maxvcpus
             ));
         }
@@ -226,6 +270,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 if phys.nr_cpus > 1 { "s" } else { "" }
             ));
         }
+        let host_cpus = phys
+            .max_cpu_id
+            .saturating_add(1)
+            .clamp(1, crate::cpumap::MAX_CPUS);
+        let pins =
+            config_pins(&cfg, host_cpus).map_err(|e| format!("domain \"{}\": {e}", cfg.name))?;
 
         let mut create = DomctlCreateDomain {
             max_vcpus: cfg.maxvcpus,
@@ -245,6 +295,9 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             ramdisk,
             features,
             layout,
+            host_cpus,
+            nr_cpus: phys.nr_cpus.max(1),
+            pins,
         };
         match self.setup(domid, &cfg, &images, paused) {
             Ok(()) => {
@@ -301,6 +354,28 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         match hv.domctl(&mut op) {
             Ok(()) | Err(Errno::ENOSYS) => {}
             Err(e) => return Err(format!("max_vcpus {}: {e}", cfg.maxvcpus)),
+        }
+        // Each vCPU's affinity before anything runs (as libxl, before the domain is built).
+        for (v, pin) in (0u32..).zip(images.pins.iter()) {
+            if pin.hard.is_none() && pin.soft.is_none() {
+                continue;
+            }
+            crate::hv::set_vcpu_affinity(
+                &mut *hv,
+                domid,
+                v,
+                pin.hard.map(|h| h.1),
+                pin.soft.map(|s| s.1),
+                false,
+                images.host_cpus,
+            )
+            .map_err(|e| match (e, pin.hard) {
+                (Errno::EINVAL, Some((l, _))) => format!(
+                    "vCPU {v}: hard affinity {} (cpus) has no online CPU: {e}",
+                    l.text()
+                ),
+                (e, _) => format!("vCPU {v}: setvcpuaffinity (cpus, cpus_soft): {e}"),
+            })?;
         }
         let mut op = XenDomctl::with_payload(
             XEN_DOMCTL_MAX_MEM,
@@ -374,7 +449,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         for v in self.vif_check_config(domid.0, &cfg.vifs)? {
             self.vif_up(domid, v)?;
         }
-        self.apply_sched_params(domid, cfg)?;
+        self.apply_sched_params(domid, cfg, images.nr_cpus)?;
         if !paused {
             let mut op = XenDomctl::new(XEN_DOMCTL_UNPAUSEDOMAIN, domid);
             self.hv
@@ -412,7 +487,12 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     }
 
     /// The config's `cpu_weight` and `cap`, through the credit scheduler's putinfo.
-    fn apply_sched_params(&mut self, domid: DomId, cfg: &DomainConfig) -> Result<(), String> {
+    fn apply_sched_params(
+        &mut self,
+        domid: DomId,
+        cfg: &DomainConfig,
+        nr_cpus: u32,
+    ) -> Result<(), String> {
         let cap = u16::try_from(cfg.cap).map_err(|_| format!("cap = {}: too large", cfg.cap))?;
         let weight = u16::try_from(cfg.cpu_weight)
             .map_err(|_| format!("cpu_weight = {}: too large", cfg.cpu_weight))?;
@@ -426,8 +506,11 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         self.hv.domctl(&mut op).map_err(|e| match e {
             Errno::EINVAL => format!(
                 "the credit scheduler refused cpu_weight = {} cap = {} (EINVAL; weight 1 to \
-                 65535, cap 0 to 100 percent of our 1 CPU)",
-                cfg.cpu_weight, cfg.cap
+                 65535, cap 0 to {} percent of our {nr_cpus} CPU{})",
+                cfg.cpu_weight,
+                cfg.cap,
+                100 * u64::from(nr_cpus),
+                if nr_cpus == 1 { "" } else { "s" }
             ),
             e => format!("scheduler_op putinfo (cpu_weight, cap): {e}"),
         })

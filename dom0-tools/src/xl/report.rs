@@ -258,6 +258,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
         let fields: Vec<(&'static str, Json)> = alloc::vec![
             ("host", Json::str("dom0")),
             ("nr_cpus", Json::Num(ph.nr_cpus.into())),
+            ("max_cpu_id", Json::Num(ph.max_cpu_id.into())),
             ("nr_nodes", Json::Num(ph.nr_nodes.into())),
             ("cores_per_socket", Json::Num(ph.cores_per_socket.into())),
             ("threads_per_core", Json::Num(ph.threads_per_core.into())),

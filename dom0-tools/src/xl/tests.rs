@@ -559,8 +559,8 @@ fn create_applies_weight_and_cap_and_refuses_extra_vcpus() {
     assert_eq!(state(&mut ts), before);
     refused(
         &mut ts,
-        "xl create domu.cfg name=two vcpus=2",
-        "xl: domain \"two\": vcpus = 2, maxvcpus = 2: this hypervisor runs at most 1 vCPU per domain",
+        "xl create domu.cfg name=two vcpus=9",
+        "xl: domain \"two\": vcpus = 9, maxvcpus = 9: this hypervisor runs at most 8 vCPUs per domain",
     );
     assert_eq!(state(&mut ts), before);
 }
