@@ -73,6 +73,22 @@ pub fn by_apic_id(apic_id: u32) -> Option<usize> {
         .find(|&n| APIC_IDS[n].load(Ordering::Relaxed) == apic_id)
 }
 
+/// The online CPUs' LAPIC IDs, comma-separated ("0,1,2,3"), as the boot log shows them.
+pub struct OnlineIds;
+
+impl core::fmt::Display for OnlineIds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for n in (0..MAX_CPUS).filter(|&n| is_online(n)) {
+            if let Some(id) = apic_id(n) {
+                write!(f, "{}{id}", if first { "" } else { "," })?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +101,7 @@ mod tests {
         assert_eq!(apic_id(0), Some(7));
         assert_eq!(by_apic_id(7), Some(0));
         assert!(!is_online(MAX_CPUS));
+        assert!(alloc::format!("{OnlineIds}").starts_with('7'));
         assert_eq!(apic_id(MAX_CPUS), None);
     }
 }

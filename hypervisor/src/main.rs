@@ -151,6 +151,9 @@ mod boot {
             log::info!("no I/O APIC for GSI {com1}: console input polled");
         }
         arch::smp::start_aps(machine.as_ref());
+        if let Some(mode) = info.option("bench") {
+            arch::smp::bench(mode);
+        }
         hypervisor::start::start(info)
     }
 

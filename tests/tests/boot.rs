@@ -20,7 +20,10 @@ fn boot_reaches_dom0_shell_with_domain0_listed() {
 
     // The machine's four processors (`-smp 4`) started and each answered an IPI.
     sys.check(
-        before_prompt.contains("SMP: 4 CPU(s) online (LAPIC IDs 0,1,2,3), 3 of 3 answered an IPI"),
+        before_prompt.contains(
+            "SMP: 4 CPU(s) online (LAPIC IDs 0,1,2,3), 3 of 3 answered an IPI, \
+             a TLB shootdown reached 3",
+        ),
         "the hypervisor did not report 4 CPUs online, each answering an IPI",
     );
 

@@ -76,7 +76,7 @@ fn console_input_arrives_by_interrupt_through_the_io_apic() {
     // The I/O APICs as microvm's MADT lists them (the second serves the virtio devices).
     let boot_log = sys.transcript();
     for want in [
-        "(XEN) ACPI: 1 CPU(s), 2 I/O APIC(s), 0 ISA override(s)",
+        "(XEN) ACPI: 4 CPU(s), 2 I/O APIC(s), 0 ISA override(s)",
         "(XEN) I/O APIC 0 at 0xfec00000: GSI 0-23",
         "(XEN) I/O APIC 1 at 0xfec10000: GSI 24-47",
         "(XEN) console input by interrupt (GSI 4)",

@@ -111,7 +111,7 @@ fn absurd_memory_sizes_are_refused_naming_the_limit() {
         ),
         (
             "cap=6400",
-            "cap = 6400: must be 0 to 100 (percent of the host's 1 CPU; 0: no cap)",
+            "cap = 6400: must be 0 to 400 (percent of the host's 4 CPUs; 0: no cap)",
         ),
     ] {
         let err = create_refused(&mut sys, &format!("domu.cfg {arg}"), &[mention]);

@@ -24,6 +24,7 @@ pub mod irqoff;
 pub mod page_tables;
 pub mod preempt;
 pub mod pte;
+pub mod shootdown;
 pub mod tsc;
 
 pub use guest_abi::arch::CpuUserRegs;

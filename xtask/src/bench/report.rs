@@ -113,6 +113,22 @@ const RATIOS: &[RatioDef<'static>] = &[
         mult: 1.0,
         anchor: "-",
     },
+    RatioDef {
+        id: "tlb_shootdown_1",
+        what: "TLB shootdown (full flush) to 1 other CPU vs a local flush",
+        row: "tlb_shootdown_1",
+        base: "hw_tlb_flush_local",
+        mult: 1.0,
+        anchor: "-",
+    },
+    RatioDef {
+        id: "tlb_shootdown_3",
+        what: "TLB shootdown (full flush) to 3 other CPUs vs to 1",
+        row: "tlb_shootdown_3",
+        base: "tlb_shootdown_1",
+        mult: 1.0,
+        anchor: "-",
+    },
 ];
 
 /// The PV-versus-native workloads.
@@ -488,6 +504,8 @@ pub fn smoke_problems(rows: &BTreeMap<String, Row>, lines: &[Line]) -> Vec<Strin
         "hv_heap_per_domain",
         "local_copy_4k",
         "create_16m",
+        "tlb_shootdown_1",
+        "tlb_shootdown_3",
     ]
     .map(String::from)
     .into_iter()

@@ -110,7 +110,7 @@ pub fn report(mode: &str) {
 }
 
 /// Cycles (tenths) per call of `f`, `runs` runs of `iters` calls.
-fn per_call(runs: usize, iters: u64, mut f: impl FnMut()) -> String {
+pub(super) fn per_call(runs: usize, iters: u64, mut f: impl FnMut()) -> String {
     let mut line = String::new();
     for i in 0..runs {
         let t0 = super::cpu::rdtsc();

@@ -4,6 +4,7 @@
 //! `syscall` builds the same frame by hand with `entry_vector = 0x100`. `enter_guest`
 //! restores from that frame by `sysretq` or `iretq`.
 
+use super::boot::STACK_SIZE;
 use super::gdt::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_DS};
 use crate::arch::CpuUserRegs;
 use core::arch::global_asm;
@@ -36,24 +37,22 @@ macro_rules! restore_gprs {
     };
 }
 
-/// A `syscall` entry stub: switch to the fixed frame, build rip..ss there with code selector
-/// `$cs`, the GPRs below, and call `$from`.
-macro_rules! syscall_stub {
-    ($name:literal, $cs:literal, $from:literal) => {
+/// The `syscall` entry stubs, one per CPU (LSTAR and CSTAR are per CPU, and `syscall` gives
+/// no stack: each CPU's stub names its own frame and scratch slot). A stub switches to the
+/// fixed frame, builds rip..ss there with code selector `cs`, the GPRs below, and calls
+/// `from`.
+macro_rules! syscall_stubs {
+    () => {
         concat!(
-            ".global ",
-            $name,
-            "\n",
-            $name,
-            ":\n",
-            "mov [rip + {scratch}], rsp\n",
-            "lea rsp, [rip + hv_stack_top - {top_to_es}]\n",
+            ".macro HV_SYSCALL_STUB name, top, scratch, cs, from\n",
+            ".global \\name\n",
+            "\\name:\n",
+            "mov [rip + \\scratch], rsp\n",
+            "lea rsp, [rip + \\top - {top_to_es}]\n",
             "push {ss}\n",
-            "push qword ptr [rip + {scratch}]\n",
+            "push qword ptr [rip + \\scratch]\n",
             "push r11\n",
-            "push ",
-            $cs,
-            "\n",
+            "push \\cs\n",
             "push rcx\n",
             "push 0\n",
             "mov dword ptr [rsp + 4], {trap_syscall}\n",
@@ -62,13 +61,52 @@ macro_rules! syscall_stub {
             "cld\n",
             "mov rdi, rsp\n",
             "and rsp, -16\n",
-            "call ",
-            $from,
-            "\n",
+            "call \\from\n",
             "ud2\n",
+            ".endm\n",
+            // CPU 0 (the boot processor) on the boot stack.
+            "HV_SYSCALL_STUB hv_syscall_entry, hv_stack_top, hv_syscall_scratch, {cs64}, {from_syscall}\n",
+            "HV_SYSCALL_STUB hv_syscall32_entry, hv_stack_top, hv_syscall_scratch, {cs32}, {from_syscall32}\n",
+            // CPU n >= 1 on the top of its slot n - 1 of hv_ap_stacks.
+            ".irp n, 1, 2, 3, 4, 5, 6, 7\n",
+            "HV_SYSCALL_STUB hv_syscall_entry_\\n, hv_ap_stacks + \\n * {stack}, hv_syscall_scratch + \\n * 8, {cs64}, {from_syscall}\n",
+            "HV_SYSCALL_STUB hv_syscall32_entry_\\n, hv_ap_stacks + \\n * {stack}, hv_syscall_scratch + \\n * 8, {cs32}, {from_syscall32}\n",
+            ".endr\n",
+            ".pushsection .rodata.hv_syscall_entries, \"a\"\n",
+            ".balign 8\n",
+            ".global hv_syscall_entries\n",
+            "hv_syscall_entries:\n",
+            ".quad hv_syscall_entry\n",
+            ".irp n, 1, 2, 3, 4, 5, 6, 7\n",
+            ".quad hv_syscall_entry_\\n\n",
+            ".endr\n",
+            ".global hv_syscall32_entries\n",
+            "hv_syscall32_entries:\n",
+            ".quad hv_syscall32_entry\n",
+            ".irp n, 1, 2, 3, 4, 5, 6, 7\n",
+            ".quad hv_syscall32_entry_\\n\n",
+            ".endr\n",
+            ".popsection\n",
+            // Each CPU's syscall scratch slot (its guest's rsp while the frame is built).
+            ".pushsection .bss.hv_syscall_scratch, \"aw\", @nobits\n",
+            ".balign 64\n",
+            "hv_syscall_scratch:\n",
+            ".skip {scratch_size}\n",
+            // The application processors' stacks (CPU n: slot n - 1), each with the guest
+            // frame at its top and a guard page (unmapped in the idle tables) at its bottom.
+            ".pushsection .bss.hv_ap_stacks, \"aw\", @nobits\n",
+            ".balign 4096\n",
+            ".global hv_ap_stacks\n",
+            "hv_ap_stacks:\n",
+            ".skip {ap_stacks_size}\n",
+            ".popsection\n",
+            ".popsection\n",
         )
     };
 }
+
+/// The stubs above are written out for eight CPUs.
+const _: () = assert!(crate::cpus::MAX_CPUS == 8);
 
 global_asm!(
     ".section .text.entry, \"ax\"",
@@ -99,10 +137,9 @@ global_asm!(
     "cld",
     "mov rdi, rsp",
     "jmp 1b",
-    // syscall from ring 3: rcx = rip, r11 = rflags, rsp = guest's; IF is off (FMASK).
-    syscall_stub!("hv_syscall_entry", "{cs64}", "{from_syscall}"),
-    // The same from compat mode (CSTAR): the frame says FLAT_RING3_CS32.
-    syscall_stub!("hv_syscall32_entry", "{cs32}", "{from_syscall32}"),
+    // syscall from ring 3: rcx = rip, r11 = rflags, rsp = guest's; IF is off (FMASK). The
+    // same from compat mode (CSTAR): the frame says FLAT_RING3_CS32.
+    syscall_stubs!(),
     // sysenter from ring 3: rsp = SYSENTER_ESP = the fixed frame's `es` slot; IF is off. The
     // CPU saves neither rip nor rsp: as Xen, the frame holds rip 0, rsp 0, cs 3 (a null ring-3
     // selector). TF survives sysenter: a single step taken in the first instructions here is
@@ -144,21 +181,19 @@ global_asm!(
     from_syscall = sym super::trap::hv_syscall_from_guest,
     from_syscall32 = sym super::trap::hv_syscall32_from_guest,
     from_sysenter = sym super::trap::hv_sysenter_from_guest,
-    scratch = sym SYSCALL_SCRATCH,
     top_to_es = const FRAME_SIZE - ES_OFFSET,
+    stack = const STACK_SIZE,
+    scratch_size = const 8 * crate::cpus::MAX_CPUS,
+    ap_stacks_size = const STACK_SIZE * (crate::cpus::MAX_CPUS - 1),
     ss = const FLAT_RING3_DS as u32,
     cs64 = const FLAT_RING3_CS64 as u32,
     cs32 = const FLAT_RING3_CS32 as u32,
     trap_syscall = const TRAP_SYSCALL,
 );
 
-#[no_mangle]
-static mut SYSCALL_SCRATCH: u64 = 0;
-
 extern "C" {
-    static hv_stack_top: u8;
-    fn hv_syscall_entry();
-    fn hv_syscall32_entry();
+    static hv_syscall_entries: [u64; crate::cpus::MAX_CPUS];
+    static hv_syscall32_entries: [u64; crate::cpus::MAX_CPUS];
     fn hv_sysenter_entry();
     fn hv_sysenter_flags_saved();
     fn hv_restore_iret(frame: *mut CpuUserRegs) -> !;
@@ -179,24 +214,48 @@ pub fn set_raw_entries(on: bool) {
     RAW_ENTRIES.store(on, Ordering::Relaxed);
 }
 
-/// The fixed guest frame at the top of the hypervisor stack.
+/// CPU `cpu`'s fixed guest frame, at the top of its stack.
+pub fn guest_regs_of(cpu: usize) -> *mut CpuUserRegs {
+    (super::stacks::stack_top(cpu) - FRAME_SIZE as u64) as *mut CpuUserRegs
+}
+
+/// This CPU's fixed guest frame.
 pub fn guest_regs() -> *mut CpuUserRegs {
-    ((&raw const hv_stack_top) as u64 - FRAME_SIZE as u64) as *mut CpuUserRegs
+    guest_regs_of(super::stacks::this_cpu())
 }
 
-/// TSS.RSP0: the address of the fixed frame's `es` field.
+/// TSS.RSP0 and SYSENTER_ESP of CPU `cpu`: the address of its fixed frame's `es` field.
+pub fn rsp0_of(cpu: usize) -> u64 {
+    guest_regs_of(cpu) as u64 + ES_OFFSET as u64
+}
+
+/// TSS.RSP0 of the boot processor.
 pub fn rsp0() -> u64 {
-    guest_regs() as u64 + ES_OFFSET as u64
+    rsp0_of(0)
 }
 
-/// The `syscall` entry point for LSTAR.
-pub fn syscall_entry_addr() -> u64 {
-    hv_syscall_entry as *const () as u64
+/// CPU `cpu`'s `syscall` entry point for its LSTAR.
+pub fn syscall_entry_addr(cpu: usize) -> u64 {
+    assert!(cpu < crate::cpus::MAX_CPUS);
+    // SAFETY: a table of MAX_CPUS code addresses built by the assembler, never written.
+    unsafe {
+        (&raw const hv_syscall_entries)
+            .cast::<u64>()
+            .add(cpu)
+            .read()
+    }
 }
 
-/// The compat-mode `syscall` entry point for CSTAR.
-pub fn syscall32_entry_addr() -> u64 {
-    hv_syscall32_entry as *const () as u64
+/// CPU `cpu`'s compat-mode `syscall` entry point for its CSTAR.
+pub fn syscall32_entry_addr(cpu: usize) -> u64 {
+    assert!(cpu < crate::cpus::MAX_CPUS);
+    // SAFETY: as `syscall_entry_addr`.
+    unsafe {
+        (&raw const hv_syscall32_entries)
+            .cast::<u64>()
+            .add(cpu)
+            .read()
+    }
 }
 
 /// The `sysenter` entry point for SYSENTER_EIP.

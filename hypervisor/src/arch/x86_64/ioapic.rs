@@ -96,7 +96,13 @@ pub fn program(gsi: u32, vector: u8, level: bool, active_low: bool) -> bool {
     write_entry(
         u,
         input,
-        platform::redirection_entry(lapic::id(), vector, level, active_low),
+        // Device interrupts go to the boot processor (CPU 0), whichever CPU programs them.
+        platform::redirection_entry(
+            crate::cpus::apic_id(0).unwrap_or_else(lapic::id),
+            vector,
+            level,
+            active_low,
+        ),
     );
     true
 }

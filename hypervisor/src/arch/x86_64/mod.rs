@@ -17,6 +17,7 @@ pub mod pit;
 pub mod rtc;
 pub mod selftest;
 pub mod smp;
+pub mod stacks;
 pub mod syscall;
 pub mod trap;
 
@@ -31,7 +32,7 @@ pub fn init_cpu() {
 pub fn init_traps() {
     gdt::init(entry::rsp0());
     idt::init();
-    syscall::init();
+    syscall::init(0);
     pic::init();
 }
 

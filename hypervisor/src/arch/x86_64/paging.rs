@@ -73,7 +73,8 @@ pub fn init(info: &BootInfo) -> Result<(), MapError> {
         } else {
             RW | nx()
         };
-        if va != guard {
+        let ap_guard = (1..crate::cpus::MAX_CPUS).any(|c| super::stacks::stack_guard(c) == va);
+        if va != guard && !ap_guard {
             map_4k(l4, va, image_virt_to_phys(va), flags)?;
         }
         va += 4096;

@@ -5,10 +5,13 @@
 //! tables, its CPU features, its own GDT and TSS, the shared IDT and its LAPIC, reports
 //! itself online and waits for interrupts. Then every AP must answer a test IPI.
 //!
-//! Guests run on the boot processor only so far: the APs idle (they run the hypervisor's
-//! code and answer IPIs, the base of cross-CPU TLB shootdowns and per-CPU scheduling).
+//! Each CPU has its own stack with its own fixed guest frame at the top, its own `syscall`
+//! stubs (`entry.rs`), GDT and TSS. Guests run on the boot processor only so far: the APs
+//! idle (they run the hypervisor's code and answer IPIs, the base of cross-CPU TLB
+//! shootdowns and per-CPU scheduling).
 
-use super::{cpu, gdt, idt, lapic, paging};
+use super::{cpu, gdt, idt, lapic, paging, stacks, syscall};
+use crate::arch::shootdown::{self, Flush};
 use crate::cpus::{self, MAX_CPUS};
 use crate::platform::Machine;
 use core::arch::global_asm;
@@ -21,7 +24,7 @@ pub const TRAMPOLINE: u64 = 0x8000;
 /// The vector of the "are you there" IPI every AP must answer at boot.
 pub const PING_VECTOR: u8 = 0xF2;
 
-const _: () = assert!(TRAMPOLINE % 4096 == 0 && TRAMPOLINE < 0x10_0000);
+const _: () = assert!(TRAMPOLINE.is_multiple_of(4096) && TRAMPOLINE < 0x10_0000);
 
 global_asm!(
     r#"
@@ -111,16 +114,13 @@ extern "C" {
     static boot_pml4: u8;
 }
 
-/// An AP's hypervisor stack.
-#[repr(C, align(4096))]
-struct Stack([u8; super::boot::STACK_SIZE]);
-
-/// The APs' stacks (CPU n uses slot n - 1).
-static mut AP_STACKS: [Stack; MAX_CPUS - 1] =
-    [const { Stack([0; super::boot::STACK_SIZE]) }; MAX_CPUS - 1];
-
 /// Test IPIs each CPU has taken.
 static PINGS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Where an AP's stack starts below its top: past the fixed guest frame (200 bytes), so
+/// that the stack pointer is 8 modulo 16 as at a function's entry.
+const STACK_BELOW_TOP: u64 = 216;
+const _: () = assert!(STACK_BELOW_TOP >= 200 && STACK_BELOW_TOP % 16 == 8);
 
 const EFER_LME: u32 = 1 << 8;
 const EFER_NXE: u32 = 1 << 11;
@@ -170,11 +170,11 @@ pub fn start_aps(machine: Option<&Machine>) -> u32 {
             );
             continue;
         };
-        // SAFETY: only the address of slot n - 1 is taken; that AP is its sole user.
-        let top = unsafe { (&raw mut AP_STACKS).cast::<Stack>().add(n - 1).add(1) } as u64;
+        // Below the guest frame, as if `ap_entry` had been called (rsp = 8 mod 16).
+        let rsp = stacks::stack_top(n) - STACK_BELOW_TOP;
         poke(&raw const ap_data_cr3, pml4 as u32);
         poke(&raw const ap_data_efer, efer);
-        poke(&raw const ap_data_stack, top);
+        poke(&raw const ap_data_stack, rsp);
         poke(&raw const ap_data_cpu, n as u64);
         poke(&raw const ap_data_entry, ap_entry as *const () as u64);
         if !start_one(id, n) {
@@ -190,27 +190,14 @@ pub fn start_aps(machine: Option<&Machine>) -> u32 {
             log::warn!("SMP: CPU {n} does not answer IPIs");
         }
     }
+    let flushed = shootdown(u32::MAX, Flush::All).count_ones();
     log::info!(
-        "SMP: {online} CPU(s) online (LAPIC IDs {}), {answered} of {} answered an IPI",
-        Ids,
+        "SMP: {online} CPU(s) online (LAPIC IDs {}), {answered} of {} answered an IPI, \
+         a TLB shootdown reached {flushed}",
+        cpus::OnlineIds,
         online - 1
     );
     online
-}
-
-/// Formats the online CPUs' LAPIC IDs.
-struct Ids;
-impl core::fmt::Display for Ids {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut first = true;
-        for n in (0..MAX_CPUS).filter(|&n| cpus::is_online(n)) {
-            if let Some(id) = cpus::apic_id(n) {
-                write!(f, "{}{id}", if first { "" } else { "," })?;
-                first = false;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// INIT, then STARTUP (twice if the first is not taken) to processor `apic_id`; waits until
@@ -267,15 +254,71 @@ extern "C" fn ap_entry(n: u64) -> ! {
     let n = n as usize;
     cpu::write_cr3(paging::idle_l4_mfn().addr());
     cpu::init();
-    // SAFETY: only the address of the AP's own stack slot is taken.
-    let top = unsafe { (&raw mut AP_STACKS).cast::<Stack>().add(n - 1).add(1) } as u64;
-    gdt::init_ap(n, top);
+    gdt::init_ap(n, super::entry::rsp0_of(n));
     idt::load();
+    syscall::init(n);
     lapic::init_ap();
     cpus::set_online(n);
     loop {
         // SAFETY: `sti` takes effect after `hlt` starts, so no wake-up is lost; interrupts
         // taken here go to the ring-0 path and return.
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+    }
+}
+
+/// The vector of a TLB shootdown request.
+pub const FLUSH_VECTOR: u8 = 0xF3;
+
+/// Does `f` on this CPU.
+fn flush_local(f: Flush) {
+    match f {
+        Flush::All => cpu::write_cr3(cpu::read_cr3()),
+        Flush::Page(va) => paging::invlpg(va),
+    }
+}
+
+/// Carries out this CPU's waiting shootdown request, if any (the interrupt handler).
+pub fn flush_requested() {
+    shootdown::serve(stacks::this_cpu(), flush_local);
+}
+
+/// Invalidates `what` on every online CPU of `mask` (bit n = CPU n) but this one (the caller
+/// flushes its own TLB as it needs), and waits until each has done it
+/// (`crate::arch::shootdown`). Returns the CPUs flushed. A CPU that cannot be interrupted
+/// or does not answer within a second of the machine's time is a fatal error: going on
+/// would leave a stale translation to memory that changes hands.
+pub fn shootdown(mask: u32, what: Flush) -> u32 {
+    let send = |n: usize| cpus::apic_id(n).is_some_and(|id| lapic::send_ipi(id, FLUSH_VECTOR));
+    let deadline = crate::arch::now_ns() + 1_000_000_000;
+    match shootdown::shootdown(
+        stacks::this_cpu(),
+        mask & cpus::online_mask(),
+        what,
+        send,
+        flush_local,
+        crate::arch::now_ns,
+        deadline,
+    ) {
+        Ok(flushed) => flushed,
+        Err(e) => panic!("TLB shootdown of {what:?}: {e:?}"),
+    }
+}
+
+/// Bench rows (`bench=` on the command line): a local full TLB flush, and a full-flush
+/// shootdown to one and to three other CPUs (when the machine has them), in cycles.
+pub fn bench(mode: &str) {
+    let (runs, iters) = super::bench_floor::sizes(mode);
+    let iters = (iters / 10).max(1);
+    let local = super::bench_floor::per_call(runs, iters, || flush_local(Flush::All));
+    crate::xen_println!("BENCH hw_tlb_flush_local cycles {local}");
+    for (name, mask) in [("tlb_shootdown_1", 0b10u32), ("tlb_shootdown_3", 0b1110)] {
+        if cpus::online_mask() & mask != mask {
+            crate::xen_println!("BENCH {name} unavailable too-few-cpus");
+            continue;
+        }
+        let line = super::bench_floor::per_call(runs, iters, || {
+            shootdown(mask, Flush::All);
+        });
+        crate::xen_println!("BENCH {name} cycles {line}");
     }
 }

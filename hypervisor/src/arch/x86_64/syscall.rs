@@ -13,17 +13,18 @@ const EFER_SCE: u64 = 1;
 /// RFLAGS bits cleared on entry.
 const FMASK: u64 = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
 
-/// Programs the syscall and sysenter MSRs.
-pub fn init() {
+/// Programs CPU `cpu`'s syscall and sysenter MSRs (on that CPU): its own entry stubs and
+/// fixed frame.
+pub fn init(cpu: usize) {
     cpu::wrmsr(MSR_EFER, cpu::rdmsr(MSR_EFER) | EFER_SCE);
     cpu::wrmsr(
         MSR_STAR,
         (u64::from(FLAT_RING3_CS32) << 48) | (u64::from(HV_CS) << 32),
     );
-    cpu::wrmsr(MSR_LSTAR, super::entry::syscall_entry_addr());
-    cpu::wrmsr(MSR_CSTAR, super::entry::syscall32_entry_addr());
+    cpu::wrmsr(MSR_LSTAR, super::entry::syscall_entry_addr(cpu));
+    cpu::wrmsr(MSR_CSTAR, super::entry::syscall32_entry_addr(cpu));
     cpu::wrmsr(MSR_FMASK, FMASK);
     cpu::wrmsr(MSR_SYSENTER_CS, u64::from(HV_CS));
-    cpu::wrmsr(MSR_SYSENTER_ESP, super::entry::rsp0());
+    cpu::wrmsr(MSR_SYSENTER_ESP, super::entry::rsp0_of(cpu));
     cpu::wrmsr(MSR_SYSENTER_EIP, super::entry::sysenter_entry_addr());
 }

@@ -21,6 +21,11 @@ pub extern "C" fn hv_trap_from_guest(regs: &mut CpuUserRegs) -> ! {
     } else {
         crate::dispatch::before_eoi(v as u8);
         lapic::acknowledge(v as u8);
+        if v == u32::from(super::smp::FLUSH_VECTOR) {
+            // A shootdown while a guest ran here: flush and return to it.
+            super::smp::flush_requested();
+            enter_guest()
+        }
         if selftest::active() {
             selftest::on_interrupt(regs);
         } else {
@@ -66,6 +71,10 @@ pub extern "C" fn hv_trap_from_hypervisor(regs: &mut CpuUserRegs) {
         lapic::acknowledge(v as u8);
         if v == u32::from(super::smp::PING_VECTOR) {
             super::smp::pinged();
+            return;
+        }
+        if v == u32::from(super::smp::FLUSH_VECTOR) {
+            super::smp::flush_requested();
             return;
         }
         crate::dispatch::idle_interrupt(v as u8);
