@@ -143,8 +143,13 @@ pub fn build_domain(
     }
     let mut ctx = VcpuGuestContext::new_zeroed();
     fill_vcpu_context(&r, &mut ctx);
-    crate::domain::vcpu_context::set_vcpu_context(st, id, &ctx)
-        .map_err(|_| "cannot set the vCPU context")?;
+    crate::domain::vcpu_context::set_vcpu_context(
+        st,
+        crate::domain::VcpuId::new(id, 0),
+        &ctx,
+        true,
+    )
+    .map_err(|_| "cannot set the vCPU context")?;
     st.dom(id).ok_or("domain vanished")?.pause_count = 0;
     let who = if id == DomId::DOM0 {
         alloc::string::String::from("dom0")

@@ -106,10 +106,15 @@ pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
         d.dying = true;
         d.teardown = Some(crate::mm::page_types::Cursor::Untype(d.pages.first()));
         // A virtual NMI it never took goes with it.
-        d.vcpu.nmi.take();
-        // The hypervisor writes nothing more into its frames: a registered vcpu_info goes
-        // back to its shared_info slot and its frame is let go before the teardown frees it.
-        if let Some(r) = d.vcpu.registered_info.take() {
+        let mut held = alloc::vec::Vec::new();
+        for v in d.vcpus.iter_mut() {
+            v.nmi.take();
+            // The hypervisor writes nothing more into its frames: a registered vcpu_info
+            // goes back to its shared_info slot and its frame is let go before the teardown
+            // frees it.
+            held.extend(v.registered_info.take());
+        }
+        for r in held {
             let (mut ft, mem) = st.frame_table();
             ft.drop_held(mem, r.page, id);
         }

@@ -13,6 +13,7 @@ mod imp {
     use crate::arch;
     use crate::domain::credit::{self, ACCT_NS, TSLICE_NS};
     use crate::domain::state::{self, State};
+    use crate::domain::VcpuId;
     use alloc::vec::Vec;
     use guest_abi::arch::CpuUserRegs;
     use guest_abi::event_channel::{VIRQ_CONSOLE, VIRQ_TIMER};
@@ -26,9 +27,11 @@ mod imp {
     /// APIC answered).
     const IDLE_TICK_NS: u64 = TSLICE_NS;
 
+    /// What the scheduler keeps about the one CPU that runs vCPUs (per CPU once vCPUs run
+    /// on more than one).
     struct Globals {
-        /// The domain on the CPU (None: idle).
-        running: Option<DomId>,
+        /// The vCPU on the CPU (None: idle).
+        running: Option<VcpuId>,
         /// Since when it runs (or the CPU idles).
         since: u64,
         /// When the next accounting period starts.
@@ -47,12 +50,12 @@ mod imp {
         slice_end: TSLICE_NS,
     });
 
-    /// Boot: domain `id`'s frame is loaded and about to run; start the clock.
+    /// Boot: vCPU 0 of domain `id` has its frame loaded and is about to run; start the clock.
     pub fn start_running(id: DomId) {
         let now = crate::time::now();
         {
             let mut g = G.lock();
-            g.running = Some(id);
+            g.running = Some(VcpuId::new(id, 0));
             g.since = now;
             g.next_acct = now + ACCT_NS;
             g.slice_end = now + TSLICE_NS;
@@ -60,21 +63,21 @@ mod imp {
         arch::lapic::timer_deadline_ns(now + TSLICE_NS);
     }
 
-    /// Put domain `id`'s vCPU on the CPU now, loading its frame into `regs` (saving the
-    /// current one's), as a scheduling pass that picked it would: the host tests' way to run
-    /// a chosen domain.
-    pub fn run_now(st: &mut State, regs: &mut CpuUserRegs, id: DomId) {
-        switch(st, regs, id);
+    /// Put vCPU `v` on the CPU now, loading its frame into `regs` (saving the current
+    /// one's), as a scheduling pass that picked it would: the host tests' way to run a
+    /// chosen vCPU.
+    pub fn run_now(st: &mut State, regs: &mut CpuUserRegs, v: VcpuId) {
+        switch(st, regs, v);
         let now = crate::time::now();
         let mut g = G.lock();
-        g.running = Some(id);
+        g.running = Some(v);
         g.since = now;
     }
 
     /// Crash the running domain with a reason and switch to another.
     pub fn crash_current(regs: &mut CpuUserRegs, why: &str) {
         state::with(|st| {
-            let id = st.current;
+            let id = st.current.dom;
             crate::lifecycle::crash(st, id, format_args!("{why}"));
         });
         schedule(regs);
@@ -96,7 +99,7 @@ mod imp {
         let now = crate::time::now();
         let (ran, acct_due) = {
             let mut g = G.lock();
-            let ran = g.running.take().map(|id| (id, now.saturating_sub(g.since)));
+            let ran = g.running.take().map(|v| (v, now.saturating_sub(g.since)));
             g.since = now;
             let due = (now >= g.next_acct).then(|| now - (g.next_acct - ACCT_NS));
             if due.is_some() {
@@ -104,11 +107,15 @@ mod imp {
             }
             (ran, due)
         };
-        if let Some((id, ns)) = ran {
-            if let Some(d) = st.dom(id) {
+        if let Some((v, ns)) = ran {
+            if let Some(d) = st.dom(v.dom) {
                 d.cpu_time_ns += ns;
-                d.credit.burn(ns);
-                d.credit.boost = false;
+                let dom_credit = &mut d.credit;
+                if let Some(vc) = d.vcpus.get_mut(v.vcpu as usize) {
+                    vc.cpu_time_ns += ns;
+                    vc.credit.burn(dom_credit, ns);
+                    vc.credit.boost = false;
+                }
             }
         }
         run_timers(st, now);
@@ -120,22 +127,41 @@ mod imp {
             credit::account(
                 period,
                 st.domains.values_mut().map(|d| {
-                    let r = d.runnable();
-                    (&mut d.credit, r)
+                    let d = &mut **d;
+                    let can = d.can_run();
+                    let vcpus = d
+                        .vcpus
+                        .iter_mut()
+                        .map(|v| {
+                            let r = can && v.ready();
+                            (&mut v.credit, r)
+                        })
+                        .collect();
+                    (&mut d.credit, vcpus)
                 }),
             );
         }
-        let mut cands: Vec<(DomId, u8, i64)> = st
+        let mut cands: Vec<(VcpuId, u8, i64)> = st
             .domains
             .values()
-            .filter(|d| d.runnable() && !d.credit.parked)
-            .map(|d| (d.id, d.credit.prio(), d.credit.credit))
+            .filter(|d| d.can_run() && !d.credit.parked)
+            .flat_map(|d| {
+                d.vcpus
+                    .iter()
+                    .filter(|v| v.ready())
+                    .map(|v| (VcpuId::new(d.id, v.id), v.credit.prio(), v.credit.credit))
+            })
             .collect();
         // A vCPU that yielded runs only if nobody else can.
-        let yielded: Vec<DomId> = st
+        let yielded: Vec<VcpuId> = st
             .domains
             .values_mut()
-            .filter_map(|d| core::mem::take(&mut d.credit.yielded).then_some(d.id))
+            .flat_map(|d| {
+                let id = d.id;
+                d.vcpus.iter_mut().filter_map(move |v| {
+                    core::mem::take(&mut v.credit.yielded).then_some(VcpuId::new(id, v.id))
+                })
+            })
             .collect();
         if cands.iter().any(|c| !yielded.contains(&c.0)) {
             cands.retain(|c| !yielded.contains(&c.0));
@@ -143,15 +169,19 @@ mod imp {
         let next = credit::pick(&cands, st.current);
         if let Some(n) = next {
             switch(st, regs, n);
-            crate::time::update_vcpu_time(&st.cur().vcpu_info());
-            let cur = st.current;
-            if let Some(d) = st.domains.get(&cur) {
-                crate::domain::time_area::publish(&st.mem, d);
+            crate::time::update_vcpu_time(&st.cur_vcpu_info());
+            if let Some(d) = st.domains.get(&n.dom) {
+                crate::domain::time_area::publish(&st.mem, d, n.vcpu);
             }
         }
         update_runstates(st, now, next);
         let slice_end = match next {
-            Some(_) => now + st.cur().credit.slice(cands.len() > 1),
+            Some(n) => {
+                let d = st.cur();
+                let dom_credit = d.credit;
+                let v = d.vcpu(n.vcpu).expect("the picked vCPU exists");
+                now + v.credit.slice(&dom_credit, cands.len() > 1)
+            }
             // Idle until a timer or an interrupt; with polled input, look at the UART often.
             None if crate::console::rx_by_interrupt() => u64::MAX,
             None => now + IDLE_TICK_NS,
@@ -165,8 +195,9 @@ mod imp {
         next.is_some()
     }
 
-    /// Program the LAPIC one-shot for the earliest of: the end of the slice, any vCPU timer,
-    /// the next accounting period (after a hypercall changed a timer, or after a pass).
+    /// Program the LAPIC one-shot for the earliest of: the end of the slice, any vCPU timer
+    /// or watchdog, the next accounting period (after a hypercall changed a timer, or after
+    /// a pass).
     pub fn rearm(st: &State) {
         let (slice_end, next_acct) = {
             let g = G.lock();
@@ -176,7 +207,12 @@ mod imp {
             .domains
             .values()
             .filter(|d| !d.dying && d.shutdown.is_none())
-            .filter_map(|d| d.timers.next_deadline())
+            .flat_map(|d| {
+                d.vcpus
+                    .iter()
+                    .filter_map(|v| v.timers.next_deadline())
+                    .chain(d.watchdogs.next_deadline())
+            })
             .min()
             .unwrap_or(u64::MAX)
             .min(next_acct)
@@ -184,79 +220,98 @@ mod imp {
         arch::lapic::timer_deadline_ns(deadline);
     }
 
-    /// Load domain `next`'s frame (saving the current one's) unless it is already loaded.
+    /// Load vCPU `next`'s frame (saving the current one's) unless it is already loaded.
     /// The frame at the top of the stack always belongs to `st.current`.
-    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: DomId) {
+    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: VcpuId) {
         let cur = st.current;
         if next == cur {
             return;
         }
-        if let Some(d) = st.dom(cur) {
-            d.vcpu.regs = *regs;
-            d.vcpu.data_sel = arch::cpu::data_selectors();
-            d.vcpu.fs_base = arch::cpu::fs_base();
+        if let Some(v) = st.vcpu(cur) {
+            v.regs = *regs;
+            v.data_sel = arch::cpu::data_selectors();
+            v.fs_base = arch::cpu::fs_base();
             let gs = arch::cpu::gs_base();
-            if d.vcpu.in_kernel {
-                d.vcpu.gs_base_kernel = gs;
+            if v.in_kernel {
+                v.gs_base_kernel = gs;
             } else {
-                d.vcpu.gs_base_user = gs;
+                v.gs_base_user = gs;
             }
         }
         st.set_current(next);
-        let d = st.cur();
-        *regs = d.vcpu.regs;
-        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
+        let v = st.cur_vcpu();
+        *regs = v.regs;
+        arch::cpu::write_cr3(v.active_l4().addr());
         // FPU (lazy) and descriptor tables follow the vCPU; then its data selectors, each
         // checked against its own tables (one that no longer names a loadable segment is
         // loaded null, as Xen does), and its FS/GS bases over what they loaded.
         crate::domain::bounce::vcpu_switched(st, cur);
         crate::domain::selectors::load_data_selectors(st);
-        let d = st.cur();
-        arch::cpu::set_fs_base(d.vcpu.fs_base);
-        arch::cpu::set_gs_base(if d.vcpu.in_kernel {
-            d.vcpu.gs_base_kernel
+        let v = st.cur_vcpu();
+        arch::cpu::set_fs_base(v.fs_base);
+        arch::cpu::set_gs_base(if v.in_kernel {
+            v.gs_base_kernel
         } else {
-            d.vcpu.gs_base_user
+            v.gs_base_user
         });
     }
 
-    /// Every domain's runstate as of `now`, `running` being on the CPU.
-    fn update_runstates(st: &mut State, now: u64, running: Option<DomId>) {
+    /// Every vCPU's runstate as of `now`, `running` being on the CPU.
+    fn update_runstates(st: &mut State, now: u64, running: Option<VcpuId>) {
+        let mem = &st.mem;
         for d in st.domains.values_mut() {
-            let s = if Some(d.id) == running {
-                RUNSTATE_RUNNING
-            } else if d.runnable() {
-                RUNSTATE_RUNNABLE
-            } else if d.vcpu.blocked && d.vcpu.online && d.shutdown.is_none() && !d.dying {
-                RUNSTATE_BLOCKED
-            } else {
-                RUNSTATE_OFFLINE
-            };
-            if d.vcpu.runstate.change(s, now) {
-                crate::domain::runstate_area::publish(&st.mem, d);
+            let d = &mut **d;
+            let (id, can, alive) = (d.id, d.can_run(), d.shutdown.is_none() && !d.dying);
+            let assist = d.vm_assist;
+            for v in d.vcpus.iter_mut() {
+                let s = if Some(VcpuId::new(id, v.id)) == running {
+                    RUNSTATE_RUNNING
+                } else if can && v.ready() {
+                    RUNSTATE_RUNNABLE
+                } else if v.blocked && v.online && alive {
+                    RUNSTATE_BLOCKED
+                } else {
+                    RUNSTATE_OFFLINE
+                };
+                if v.runstate.change(s, now) {
+                    crate::domain::runstate_area::publish(mem, assist, v);
+                }
             }
         }
     }
 
-    /// Fire every vCPU timer due at `now`: VIRQ_TIMER, poll timeouts, watchdogs.
+    /// Fire every timer due at `now`: each vCPU's VIRQ_TIMER and poll timeout, each
+    /// domain's watchdogs.
     fn run_timers(st: &mut State, now: u64) {
-        let ids: Vec<DomId> = st
-            .domains
-            .values()
-            .filter(|d| !d.dying && d.shutdown.is_none())
-            .filter(|d| d.timers.next_deadline().is_some_and(|t| t <= now))
+        let live = || {
+            st.domains
+                .values()
+                .filter(|d| !d.dying && d.shutdown.is_none())
+        };
+        let vcpus: Vec<VcpuId> = live()
+            .flat_map(|d| {
+                d.vcpus
+                    .iter()
+                    .filter(|v| v.timers.next_deadline().is_some_and(|t| t <= now))
+                    .map(|v| VcpuId::new(d.id, v.id))
+            })
+            .collect();
+        let watchdogs: Vec<DomId> = live()
+            .filter(|d| d.watchdogs.next_deadline().is_some_and(|t| t <= now))
             .map(|d| d.id)
             .collect();
-        for id in ids {
-            let Some(d) = st.dom(id) else { continue };
-            let e = d.timers.expire(now);
+        for id in vcpus {
+            let Some(v) = st.vcpu(id) else { continue };
+            let e = v.timers.expire(now);
             if e.timer_virq {
-                crate::evtchn::send_virq(st, id, VIRQ_TIMER);
+                crate::evtchn::send_vcpu_virq(st, id, VIRQ_TIMER);
             }
             if e.poll_timeout {
                 st.wake(id);
             }
-            if e.watchdog {
+        }
+        for id in watchdogs {
+            if st.dom(id).is_some_and(|d| d.watchdogs.expire(now)) {
                 crate::xen_println!("Watchdog timer fired for domain {id}");
                 crate::lifecycle::shutdown(st, id, guest_abi::sched::ShutdownReason::Watchdog);
             }
@@ -268,8 +323,33 @@ mod imp {
         let base = st.domains.get(&id).map_or(0, |d| d.cpu_time_ns);
         let g = G.lock();
         match g.running {
-            Some(r) if r == id => base + crate::time::now().saturating_sub(g.since),
+            Some(r) if r.dom == id => base + crate::time::now().saturating_sub(g.since),
             _ => base,
         }
+    }
+
+    /// CPU time of vCPU `v` including the slice it is running now.
+    pub fn vcpu_cpu_time(st: &State, v: VcpuId) -> u64 {
+        let base = st
+            .domains
+            .get(&v.dom)
+            .and_then(|d| d.vcpu(v.vcpu))
+            .map_or(0, |x| x.cpu_time_ns);
+        let g = G.lock();
+        match g.running {
+            Some(r) if r == v => base + crate::time::now().saturating_sub(g.since),
+            _ => base,
+        }
+    }
+
+    /// The physical CPUs vCPUs run on: CPU 0 alone, until vCPUs are scheduled on the others.
+    /// The one place an affinity is checked against.
+    pub fn online_cpus() -> crate::domain::CpuMask {
+        crate::domain::CpuMask::only(0)
+    }
+
+    /// The physical CPU vCPU `v` runs on (or last ran on): CPU 0, the only one running vCPUs.
+    pub fn cpu_of(_v: VcpuId) -> u32 {
+        0
     }
 }

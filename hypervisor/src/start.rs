@@ -45,10 +45,10 @@ pub fn start(info: &'static BootInfo) -> ! {
     // SAFETY: the fixed guest frame is only used on this CPU with interrupts off.
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {
-        st.set_current(guest_abi::types::DomId::DOM0);
-        let d = st.cur();
-        *regs = d.vcpu.regs;
-        arch::cpu::write_cr3(d.vcpu.active_l4().addr());
+        st.set_current(crate::domain::VcpuId::new(guest_abi::types::DomId::DOM0, 0));
+        let v = st.cur_vcpu();
+        *regs = v.regs;
+        arch::cpu::write_cr3(v.active_l4().addr());
     });
     crate::sched::start_running(guest_abi::types::DomId::DOM0);
     arch::enter_guest()

@@ -9,6 +9,7 @@
 
 use crate::arch::{self, CpuUserRegs};
 use crate::domain::state::{self, State, STATE};
+use crate::domain::VcpuId;
 use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, Mfn};
 use pv_builder::elf::testimg::TestElf;
@@ -94,9 +95,9 @@ impl Testbed {
         state::with(|st| crate::build::build(st, &kernel(), None, "", DOM0_PAGES))
             .expect("dom0 builds");
         state::with(|st| {
-            st.set_current(DomId::DOM0);
-            tb.regs = st.cur().vcpu.regs;
-            arch::cpu::write_cr3(st.cur().vcpu.active_l4().addr());
+            st.set_current(VcpuId::new(DomId::DOM0, 0));
+            tb.regs = st.cur().vcpus[0].regs;
+            arch::cpu::write_cr3(st.cur().vcpus[0].active_l4().addr());
         });
         crate::sched::start_running(DomId::DOM0);
         tb
@@ -123,13 +124,23 @@ impl Testbed {
         }
     }
 
-    /// Put domain `id` on the CPU (its frame into [`Testbed::regs`]).
+    /// Put vCPU 0 of domain `id` on the CPU (its frame into [`Testbed::regs`]).
     pub fn run(&mut self, id: DomId) {
-        state::with(|st| crate::sched::run_now(st, &mut self.regs, id));
+        self.run_vcpu(VcpuId::new(id, 0));
+    }
+
+    /// Put vCPU `v` on the CPU (its frame into [`Testbed::regs`]).
+    pub fn run_vcpu(&mut self, v: VcpuId) {
+        state::with(|st| crate::sched::run_now(st, &mut self.regs, v));
     }
 
     /// The domain on the CPU.
     pub fn current(&self) -> DomId {
+        state::with(|st| st.current.dom)
+    }
+
+    /// The vCPU on the CPU.
+    pub fn current_vcpu(&self) -> VcpuId {
         state::with(|st| st.current)
     }
 
@@ -141,7 +152,7 @@ impl Testbed {
     /// The current domain's scratch area: mapped, writable guest memory (the builder maps
     /// 512 KiB past the boot stack), for hypercall arguments.
     pub fn scratch(&self) -> u64 {
-        self.st(|st| st.cur().vcpu.regs.rsp)
+        self.st(|st| st.cur().vcpus[0].regs.rsp)
     }
 
     /// The current domain issues hypercall `nr` with `args`; the value it gets in rax.
@@ -154,7 +165,7 @@ impl Testbed {
     /// As [`Testbed::hypercall`], also telling how the call went: how many times it was
     /// continued and which domains were put on the CPU meanwhile.
     pub fn hypercall_traced(&mut self, nr: usize, args: [u64; 5]) -> Call {
-        let caller = self.current();
+        let caller = self.current_vcpu();
         let mut call = Call::default();
         self.regs.rip = CALL_SITE + 2;
         self.regs.rax = nr as u64;
@@ -167,15 +178,16 @@ impl Testbed {
         ] = args;
         loop {
             crate::hypercall::syscall_entry(&mut self.regs);
-            if self.current() != caller {
+            if self.current_vcpu() != caller {
                 // Another vCPU was put on the CPU: the caller's result is in its saved frame.
                 call.ran.push(self.current());
                 let (rax, rip, runnable) = self.st(|st| {
-                    let d = st.dom(caller).expect("caller exists");
-                    (d.vcpu.regs.rax, d.vcpu.regs.rip, d.runnable())
+                    let d = st.dom(caller.dom).expect("caller exists");
+                    let v = d.vcpu(caller.vcpu).expect("caller exists");
+                    (v.regs.rax, v.regs.rip, d.vcpu_runnable(caller.vcpu))
                 });
                 if rip == CALL_SITE && runnable {
-                    self.run(caller);
+                    self.run_vcpu(caller);
                     self.regs.rip = CALL_SITE + 2;
                     call.continued += 1;
                     continue;

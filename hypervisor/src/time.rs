@@ -1,6 +1,6 @@
 //! Virtual time: system time (ns since boot) from the TSC, the per-vCPU `vcpu_time_info`
-//! and the wall clock in shared_info, per-vCPU timers (one-shot, periodic, poll timeout,
-//! watchdogs) and runstate accounting. The math is pure and host-tested; writing shared_info
+//! and the wall clock in shared_info, per-vCPU timers (one-shot, periodic, poll timeout),
+//! per-domain watchdogs and runstate accounting. The math is pure and host-tested; writing shared_info
 //! is bare-metal only.
 
 use guest_abi::vcpu::{VcpuRunstateInfo, RUNSTATE_OFFLINE};
@@ -26,8 +26,6 @@ pub struct Timers {
     pub periodic_next: u64,
     /// Timeout of a `SCHEDOP_poll` in progress.
     pub poll_deadline: Option<u64>,
-    /// Watchdogs: expiry and timeout in seconds, per slot.
-    pub watchdogs: [Option<(u64, u32)>; NR_WATCHDOGS],
 }
 
 /// What expired in [`Timers::expire`].
@@ -37,16 +35,13 @@ pub struct Expired {
     pub timer_virq: bool,
     /// The poll timed out.
     pub poll_timeout: bool,
-    /// A watchdog fired.
-    pub watchdog: bool,
 }
 
 impl Timers {
     /// The earliest expiry, if any timer is armed.
     pub fn next_deadline(&self) -> Option<u64> {
         let periodic = (self.period != 0).then_some(self.periodic_next);
-        let wd = self.watchdogs.iter().flatten().map(|w| w.0).min();
-        [self.singleshot, periodic, self.poll_deadline, wd]
+        [self.singleshot, periodic, self.poll_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -69,13 +64,30 @@ impl Timers {
             self.poll_deadline = None;
             e.poll_timeout = true;
         }
-        for w in &mut self.watchdogs {
+        e
+    }
+}
+
+/// A domain's watchdogs (`SCHEDOP_watchdog`): expiry and timeout in seconds, per slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Watchdogs(pub [Option<(u64, u32)>; NR_WATCHDOGS]);
+
+impl Watchdogs {
+    /// The earliest expiry, if any watchdog is armed.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.0.iter().flatten().map(|w| w.0).min()
+    }
+
+    /// Disarm every watchdog due at `now`; whether one fired.
+    pub fn expire(&mut self, now: u64) -> bool {
+        let mut fired = false;
+        for w in &mut self.0 {
             if w.is_some_and(|(t, _)| t <= now) {
                 *w = None;
-                e.watchdog = true;
+                fired = true;
             }
         }
-        e
+        fired
     }
 }
 

@@ -49,7 +49,7 @@ fn software_interrupt(st: &mut State, regs: &CpuUserRegs) -> Option<u8> {
     if insn[0] != 0xCD {
         return None;
     }
-    let t = st.cur().vcpu.trap_table[insn[1] as usize];
+    let t = st.cur_vcpu().trap_table[insn[1] as usize];
     (t.address != 0 && t.flags & 3 == 3).then_some(insn[1])
 }
 
@@ -94,17 +94,17 @@ pub fn guest_exception(regs: &mut CpuUserRegs) {
             // Lazy FPU switch only: retry the instruction with the vCPU's state loaded.
             return Ok(());
         }
-        let t = st.cur().vcpu.trap_table[vector as usize];
+        let t = st.cur_vcpu().trap_table[vector as usize];
         if t.address == 0 {
             return Err("no handler registered");
         }
         let mut error = error;
         if vector == 14 {
             let cr2 = cr2.unwrap_or_else(arch::cpu::read_cr2);
-            vcpu_info::set_cr2(&st.cur().vcpu_info(), cr2);
+            vcpu_info::set_cr2(&st.cur_vcpu_info(), cr2);
             // The guest kernel runs in ring 3, so the CPU always reports a user access: as Xen
             // does, report the guest's own privilege (user only for its user mode).
-            error = error.map(|e| pf_error_for_guest(e, st.cur().vcpu.in_kernel));
+            error = error.map(|e| pf_error_for_guest(e, st.cur_vcpu().in_kernel));
         }
         regs.rip += rip_advance;
         bounce::bounce(st, regs, t.address, error, t.flags & 4 != 0)
@@ -145,7 +145,7 @@ const RFLAGS_DF: u64 = 1 << 10;
 /// A `syscall` from guest user mode: bounce to the guest kernel's syscall callback.
 pub fn user_syscall(regs: &mut CpuUserRegs) {
     let r = state::with(|st| {
-        let cb = st.cur().vcpu.callbacks;
+        let cb = st.cur_vcpu().callbacks;
         if cb.syscall == 0 {
             return Err("syscall from guest user mode with no syscall callback");
         }
@@ -162,7 +162,7 @@ pub fn user_syscall(regs: &mut CpuUserRegs) {
 /// hypercall, even from guest kernel mode.
 pub fn compat_syscall(regs: &mut CpuUserRegs) {
     let r = state::with(|st| {
-        let cb = st.cur().vcpu.callbacks;
+        let cb = st.cur_vcpu().callbacks;
         let (to, mask) = if cb.syscall32 != 0 {
             (cb.syscall32, cb.syscall32_masks_events)
         } else {
@@ -183,11 +183,11 @@ pub fn compat_syscall(regs: &mut CpuUserRegs) {
 /// callback; with none registered, a #GP with error code 0 through the trap table (as Xen).
 pub fn sysenter(regs: &mut CpuUserRegs) {
     let r = state::with(|st| {
-        let cb = st.cur().vcpu.callbacks;
+        let cb = st.cur_vcpu().callbacks;
         if cb.sysenter != 0 {
             return bounce::bounce(st, regs, cb.sysenter, None, cb.sysenter_masks_events);
         }
-        let gp = st.cur().vcpu.trap_table[13];
+        let gp = st.cur_vcpu().trap_table[13];
         if gp.address == 0 {
             return Err("sysenter with no sysenter callback and no #GP handler");
         }

@@ -39,7 +39,7 @@ impl TestHv {
         // Its kernel keeps the start_info address it got in rsi (before its first hypercall).
         let (instance, rsi) = self
             .tb
-            .st(|st| st.dom(id).map(|d| (d.instance, d.vcpu.regs.rsi)))
+            .st(|st| st.dom(id).map(|d| (d.instance, d.vcpus[0].regs.rsi)))
             .expect("the domain exists");
         self.start_infos.entry(instance).or_insert(rsi);
         self.tb.run(id);

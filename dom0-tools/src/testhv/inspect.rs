@@ -49,20 +49,20 @@ impl TestHv {
                     paused: d.pause_count > 0,
                     tot_pages: d.tot_pages,
                     max_pages: d.max_pages,
-                    l4: d.vcpu.kernel_l4.0,
+                    l4: d.vcpus[0].kernel_l4.0,
                     l4_pinned: false,
-                    online: d.vcpu.online,
-                    rip: d.vcpu.regs.rip,
-                    cs: d.vcpu.regs.cs,
-                    rsi: d.vcpu.regs.rsi,
+                    online: d.vcpus[0].online,
+                    rip: d.vcpus[0].regs.rip,
+                    cs: d.vcpus[0].regs.cs,
+                    rsi: d.vcpus[0].regs.rsi,
                     shared_info_mfn: d.shared_info.mfn().0,
                     weight: d.credit.weight,
                     cap: d.credit.cap,
                     shutdown: d.shutdown,
                     dying: d.dying,
-                    nmi_pending: d.vcpu.nmi.pending,
+                    nmi_pending: d.vcpus[0].nmi.pending,
                 };
-                (d.vcpu.kernel_l4, v)
+                (d.vcpus[0].kernel_l4, v)
             };
             let pinned = l4 != Mfn(0) && st.frame_table().0.get(l4).is_some_and(|p| p.pinned);
             Some(DomainView {
@@ -93,7 +93,7 @@ impl TestHv {
     /// its L4 as the MMU would do it).
     pub fn guest_mfn(&mut self, id: DomId, va: u64) -> Option<u64> {
         self.tb.st(|st| {
-            let l4 = st.dom(id)?.vcpu.kernel_l4;
+            let l4 = st.dom(id)?.vcpus[0].kernel_l4;
             let (l1, idx) = hypervisor::mm::guest_walk::l1_slot(&st.mem, l4, va)?;
             let e = st.mem.read(l1, idx);
             hypervisor::mm::pte::present(e).then(|| hypervisor::mm::pte::mfn(e).0)

@@ -25,10 +25,12 @@ pub fn deliver(regs: &mut CpuUserRegs) {
             return;
         }
         let r = state::with(|st| {
+            let me = st.current;
             let d = st.cur();
-            let (cb, si) = (d.vcpu.callbacks.event, &d.vcpu_info());
+            let cb = d.vcpu(me.vcpu).map_or(0, |v| v.callbacks.event);
+            let si = &d.vcpu_info(me.vcpu);
             if cb == 0
-                || !d.runnable()
+                || !d.vcpu_runnable(me.vcpu)
                 || !vcpu_info::upcall_pending(si)
                 || vcpu_info::upcall_masked(si)
             {

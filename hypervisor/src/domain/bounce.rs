@@ -17,7 +17,7 @@ const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_HANDLER_CLEAR: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 18);
 /// Switch the current vCPU between guest kernel and user mode: page tables and GS base.
 pub fn toggle_guest_mode(st: &mut State) {
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     if v.in_kernel {
         v.gs_base_kernel = arch::cpu::gs_base();
         arch::cpu::set_gs_base(v.gs_base_user);
@@ -61,7 +61,7 @@ pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static
     let selectors_ok =
         descriptor::user_selectors(regs.cs, regs.ss, |sel| descriptors::descriptor(st, sel))
             .is_some();
-    let gp = st.cur().vcpu.trap_table[13];
+    let gp = st.cur_vcpu().trap_table[13];
     if selectors_ok && gp.address != 0 {
         return bounce(st, regs, gp.address, Some(0), gp.flags & 4 != 0);
     }
@@ -72,7 +72,7 @@ pub fn bad_return(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static
 /// deliver its failsafe callback, with the frame `rcx, r11, ds, es, fs, gs, rip, cs, rflags,
 /// rsp, ss` describing that context, or crash it if it registered none.
 pub fn failsafe(st: &mut State, regs: &mut CpuUserRegs) -> Result<(), &'static str> {
-    let cb = st.cur().vcpu.callbacks;
+    let cb = st.cur_vcpu().callbacks;
     if cb.failsafe == 0 {
         return Err("bad iret context (selectors or rip) and no failsafe callback");
     }
@@ -91,15 +91,15 @@ fn bounce_with(
     middle: &[u64],
     mask_events: bool,
 ) -> Result<(), &'static str> {
-    let saved_mask = vcpu_info::upcall_masked(&st.cur().vcpu_info());
-    let was_kernel = st.cur().vcpu.in_kernel;
+    let saved_mask = vcpu_info::upcall_masked(&st.cur_vcpu_info());
+    let was_kernel = st.cur_vcpu().in_kernel;
     if !was_kernel {
         toggle_guest_mode(st);
     }
     let sp = if was_kernel {
         regs.rsp
     } else {
-        st.cur().vcpu.kernel_sp
+        st.cur_vcpu().kernel_sp
     } & !0xF;
     // The guest kernel sees RPL 0 for frames from its own mode, 3 from user mode.
     let cs = (if was_kernel {
@@ -137,15 +137,15 @@ fn bounce_with(
     regs.ss = FLAT_KERNEL_SS64;
     regs.rflags &= !RFLAGS_HANDLER_CLEAR;
     if mask_events {
-        vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), true);
+        vcpu_info::set_upcall_mask(&st.cur_vcpu_info(), true);
     }
     Ok(())
 }
 
-/// The CPU now runs the current domain's vCPU instead of domain `prev`'s: switch the lazily
-/// kept FPU state and the descriptor tables.
-pub fn vcpu_switched(st: &mut State, prev: guest_abi::types::DomId) {
+/// The CPU now runs the current vCPU instead of `prev`: switch the lazily kept FPU state and
+/// the descriptor tables.
+pub fn vcpu_switched(st: &mut State, prev: crate::domain::VcpuId) {
     crate::domain::fpu::switched(st, prev);
-    let desc = st.cur().vcpu.desc;
+    let desc = st.cur_vcpu().desc;
     arch::gdt::load_guest_tables(&desc);
 }

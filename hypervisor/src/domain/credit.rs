@@ -1,13 +1,12 @@
 //! The credit policy, in the spirit of Xen's credit1 (pure logic, host-tested).
 //!
-//! Every accounting period the CPU time of the period is shared out as credit among the
-//! *active* domains (runnable, or that ran during the period) in proportion to their weight.
-//! Running burns credit ns for ns. A domain with credit left is UNDER, one without is OVER;
-//! UNDER runs before OVER, and a domain woken from blocking with credit left is BOOSTed ahead
-//! of both until it is next descheduled. A capped domain is parked once it has used its cap's
-//! share of the period, until the next period.
-
-use guest_abi::types::DomId;
+//! Weight and cap are a domain's, credit is each vCPU's (as credit1). Every accounting period
+//! the CPU time of the period is shared out among the *active* domains (runnable, or that ran
+//! during the period) in proportion to their weight, and a domain's share equally among its
+//! active vCPUs. Running burns a vCPU's credit ns for ns. A vCPU with credit left is UNDER,
+//! one without is OVER; UNDER runs before OVER, and a vCPU woken from blocking with credit
+//! left is BOOSTed ahead of both until it is next descheduled. A capped domain is parked (all
+//! its vCPUs) once they have used its cap's share of the period, until the next period.
 
 /// Default weight (as Xen).
 pub const DEFAULT_WEIGHT: u16 = 256;
@@ -32,23 +31,17 @@ pub const PRIO_UNDER: u8 = 1;
 /// Has spent its credit.
 pub const PRIO_OVER: u8 = 0;
 
-/// A domain's scheduling parameters and state.
+/// A domain's scheduling parameters and its use of the period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Credit {
     /// Relative weight.
     pub weight: u16,
     /// Cap in percent of the CPU (0 = none).
     pub cap: u16,
-    /// Credit in ns of CPU.
-    pub credit: i64,
-    /// Woken from blocking: runs first once.
-    pub boost: bool,
     /// Used up its cap for this period.
     pub parked: bool,
-    /// ns run during this period.
+    /// ns its vCPUs ran during this period.
     pub used: u64,
-    /// Yielded: others run first at the next decision.
-    pub yielded: bool,
     /// CPU used against the cap, carried over periods (a token bucket, so an overshoot of
     /// one period is paid back in the next).
     pub cap_used: u64,
@@ -59,17 +52,43 @@ impl Default for Credit {
         Credit {
             weight: DEFAULT_WEIGHT,
             cap: 0,
-            credit: 0,
-            boost: false,
             parked: false,
             used: 0,
-            yielded: false,
             cap_used: 0,
         }
     }
 }
 
 impl Credit {
+    /// The CPU time the cap allows per period, if capped.
+    pub fn cap_budget(&self) -> Option<u64> {
+        (self.cap != 0).then(|| ACCT_NS * u64::from(self.cap) / 100)
+    }
+
+    /// Charge the domain `ns` of CPU one of its vCPUs ran; parks it at its cap's budget.
+    pub fn charge(&mut self, ns: u64) {
+        self.used += ns;
+        if let Some(b) = self.cap_budget() {
+            self.cap_used += ns;
+            self.parked = self.cap_used >= b;
+        }
+    }
+}
+
+/// A vCPU's credit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuCredit {
+    /// Credit in ns of CPU.
+    pub credit: i64,
+    /// Woken from blocking: runs first once.
+    pub boost: bool,
+    /// Yielded: others run first at the next decision.
+    pub yielded: bool,
+    /// ns run during this period.
+    pub used: u64,
+}
+
+impl VcpuCredit {
     /// The priority class.
     pub fn prio(&self) -> u8 {
         if self.boost && self.credit > 0 {
@@ -81,19 +100,11 @@ impl Credit {
         }
     }
 
-    /// The CPU time the cap allows per period, if capped.
-    pub fn cap_budget(&self) -> Option<u64> {
-        (self.cap != 0).then(|| ACCT_NS * u64::from(self.cap) / 100)
-    }
-
-    /// Charge `ns` of CPU; parks a capped domain that reached its budget.
-    pub fn burn(&mut self, ns: u64) {
+    /// Charge `ns` of CPU to the vCPU (and, through `dom`, its domain).
+    pub fn burn(&mut self, dom: &mut Credit, ns: u64) {
         self.credit = self.credit.saturating_sub(ns as i64);
         self.used += ns;
-        if let Some(b) = self.cap_budget() {
-            self.cap_used += ns;
-            self.parked = self.cap_used >= b;
-        }
+        dom.charge(ns);
     }
 
     /// Woken from blocking: boost if it has credit left.
@@ -101,12 +112,12 @@ impl Credit {
         self.boost = self.credit > 0;
     }
 
-    /// How long it may run now: a time slice, cut short where its cap budget ends, and, if
-    /// `contended` (others wait), where its credit runs out.
-    pub fn slice(&self, contended: bool) -> u64 {
+    /// How long it may run now: a time slice, cut short where its domain's cap budget ends,
+    /// and, if `contended` (others wait), where its credit runs out.
+    pub fn slice(&self, dom: &Credit, contended: bool) -> u64 {
         let mut s = TSLICE_NS;
-        if let Some(b) = self.cap_budget() {
-            s = s.min(b.saturating_sub(self.cap_used));
+        if let Some(b) = dom.cap_budget() {
+            s = s.min(b.saturating_sub(dom.cap_used));
         }
         if contended && self.credit > 0 {
             s = s.min(self.credit as u64);
@@ -115,37 +126,28 @@ impl Credit {
     }
 }
 
-/// One accounting period of `period_ns` (nominally [`ACCT_NS`]; the real length, so no CPU
-/// time goes uncredited when the timer fires late): share that much credit among the active domains (runnable, or
-/// that ran during the period) by weight, water-filling: a domain that is not runnable is
-/// given no more than it used, and what it leaves goes to the others by weight (so the CPU
-/// a mostly idle dom0 does not use is shared by weight, not lost to round-robin). Credit is
-/// clamped to ±one period (no hoarding, bounded debt), and a new period starts.
-/// Each entry is a domain's credit and whether it is runnable now.
-pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = (&'a mut Credit, bool)>) {
-    let mut all: alloc::vec::Vec<(&'a mut Credit, bool)> = doms.collect();
-    let n = all.len();
-    // Demand: unbounded for runnable domains, what it used for the others.
-    let demand: alloc::vec::Vec<Option<u64>> = all
-        .iter()
-        .map(|(c, r)| if *r { None } else { Some(c.used) })
-        .collect();
+/// Share `period_ns` among domains by weight, water-filling: each entry is a domain's
+/// weight and its demand (`None`: unbounded, it is runnable; `Some(used)`: not runnable, it
+/// gets no more than it used, and what it leaves goes to the others by weight). An entry
+/// that is neither runnable nor ran gets nothing (`None`).
+pub fn shares(period_ns: u64, doms: &[(u16, Option<u64>)]) -> alloc::vec::Vec<Option<u64>> {
+    let n = doms.len();
     let mut grant: alloc::vec::Vec<Option<u64>> = alloc::vec![None; n];
-    let active = |i: usize| demand[i] != Some(0);
+    let active = |i: usize| doms[i].1 != Some(0);
     let mut remaining = period_ns;
     loop {
         let open: alloc::vec::Vec<usize> = (0..n)
             .filter(|&i| active(i) && grant[i].is_none())
             .collect();
-        let total: u64 = open.iter().map(|&i| u64::from(all[i].0.weight)).sum();
+        let total: u64 = open.iter().map(|&i| u64::from(doms[i].0)).sum();
         if total == 0 {
             break;
         }
-        let fair = |i: usize| remaining * u64::from(all[i].0.weight) / total;
+        let fair = |i: usize| remaining * u64::from(doms[i].0) / total;
         let capped: alloc::vec::Vec<usize> = open
             .iter()
             .copied()
-            .filter(|&i| demand[i].is_some_and(|d| d < fair(i)))
+            .filter(|&i| doms[i].1.is_some_and(|d| d < fair(i)))
             .collect();
         if capped.is_empty() {
             for &i in &open {
@@ -154,16 +156,43 @@ pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = (&'a mut Credit, b
             break;
         }
         for i in capped {
-            let d = demand[i].unwrap_or(0);
+            let d = doms[i].1.unwrap_or(0);
             grant[i] = Some(d);
             remaining -= d;
         }
     }
-    for (i, (c, _)) in all.iter_mut().enumerate() {
-        if let Some(g) = grant[i] {
-            c.credit = c.credit.saturating_add(g as i64);
+    grant
+}
+
+/// One domain as [`account`] sees it: its parameters and each vCPU's credit with whether
+/// that vCPU is runnable now.
+pub type AccountEntry<'a> = (&'a mut Credit, alloc::vec::Vec<(&'a mut VcpuCredit, bool)>);
+
+/// One accounting period of `period_ns` (nominally [`ACCT_NS`]; the real length, so no CPU
+/// time goes uncredited when the timer fires late): [`shares`] among the domains (runnable
+/// if any vCPU is), each domain's share split equally among its active vCPUs (runnable, or
+/// that ran during the period). Credit is clamped to ±one period (no hoarding, bounded
+/// debt), and a new period starts.
+pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = AccountEntry<'a>>) {
+    let mut all: alloc::vec::Vec<AccountEntry<'a>> = doms.collect();
+    let demand: alloc::vec::Vec<(u16, Option<u64>)> = all
+        .iter()
+        .map(|(c, vs)| {
+            let runnable = vs.iter().any(|(_, r)| *r);
+            (c.weight, if runnable { None } else { Some(c.used) })
+        })
+        .collect();
+    let grant = shares(period_ns, &demand);
+    for ((c, vcpus), g) in all.iter_mut().zip(grant) {
+        let active = vcpus.iter().filter(|(v, r)| *r || v.used > 0).count() as u64;
+        let each = g.unwrap_or(0) / active.max(1);
+        for (v, r) in vcpus.iter_mut() {
+            if *r || v.used > 0 {
+                v.credit = v.credit.saturating_add(each as i64);
+            }
+            v.credit = v.credit.clamp(-MAX_DEBT_NS, ACCT_NS as i64);
+            v.used = 0;
         }
-        c.credit = c.credit.clamp(-MAX_DEBT_NS, ACCT_NS as i64);
         c.used = 0;
         match c.cap_budget() {
             Some(b) => {
@@ -178,10 +207,10 @@ pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = (&'a mut Credit, b
     }
 }
 
-/// Choose among `cands` (domain id, priority, credit) — runnable and not parked, in id
-/// order — the highest priority; within it the most credit (least debt, so time beyond
-/// everyone's credit is still shared by weight), round-robin after `after` among equals.
-pub fn pick(cands: &[(DomId, u8, i64)], after: DomId) -> Option<DomId> {
+/// Choose among `cands` (vCPU, priority, credit) — runnable and not parked, in id order —
+/// the highest priority; within it the most credit (least debt, so time beyond everyone's
+/// credit is still shared by weight), round-robin after `after` among equals.
+pub fn pick<K: Copy + Ord>(cands: &[(K, u8, i64)], after: K) -> Option<K> {
     let best = cands.iter().map(|c| (c.1, c.2)).max()?;
     let mut it = cands.iter().filter(|c| (c.1, c.2) == best);
     let first = it.clone().next().map(|c| c.0);

@@ -38,14 +38,14 @@ pub fn set(st: &mut State, reg: u32, value: u64) -> Result<(), Errno> {
         }
         _ => return Err(Errno::EINVAL),
     };
-    st.cur().vcpu.debugreg[reg as usize] = value;
+    st.cur_vcpu().debugreg[reg as usize] = value;
     Ok(())
 }
 
 /// Debug register `reg` of the current vCPU (EINVAL for other than 0–3, 6, 7).
 pub fn get(st: &mut State, reg: u32) -> Result<u64, Errno> {
     match reg {
-        0..=3 | 6 | 7 => Ok(st.cur().vcpu.debugreg[reg as usize]),
+        0..=3 | 6 | 7 => Ok(st.cur_vcpu().debugreg[reg as usize]),
         _ => Err(Errno::EINVAL),
     }
 }

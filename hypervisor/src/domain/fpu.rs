@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Set or clear the current vCPU's virtual CR0.TS (`fpu_taskswitch`).
 pub fn set_guest_ts(st: &mut State, set: bool) {
-    let f = &mut st.cur().vcpu.fpu;
+    let f = &mut st.cur_vcpu().fpu;
     if set {
         f.guest_ts = true;
         fpu::set_ts();
@@ -32,16 +32,16 @@ pub fn forget_owner() {
     OWNER.store(0, Ordering::Relaxed);
 }
 
-/// The CPU switched from domain `prev`'s vCPU to the current one: make its next FPU use
-/// trap unless its registers are already live and it has not set TS.
-pub fn switched(st: &mut State, prev: guest_abi::types::DomId) {
+/// The CPU switched from vCPU `prev` to the current one: make its next FPU use trap unless
+/// its registers are already live and it has not set TS.
+pub fn switched(st: &mut State, prev: crate::domain::VcpuId) {
     if !fpu::ts_set() && OWNER.load(Ordering::Relaxed) == 0 {
         // Someone used the FPU before any #NM established ownership: it was `prev`.
-        if let Some(d) = st.dom(prev) {
-            OWNER.store(d.vcpu.fpu.token, Ordering::Relaxed);
+        if let Some(v) = st.vcpu(prev) {
+            OWNER.store(v.fpu.token, Ordering::Relaxed);
         }
     }
-    let f = &st.cur().vcpu.fpu;
+    let f = &st.cur_vcpu().fpu;
     if OWNER.load(Ordering::Relaxed) == f.token && !f.guest_ts {
         fpu::clear_ts();
     } else {
@@ -52,19 +52,24 @@ pub fn switched(st: &mut State, prev: guest_abi::types::DomId) {
 /// #NM from the current guest: load its FPU state (saving the owner's). Returns whether
 /// the guest itself had set TS, in which case #NM is to be bounced to it.
 pub fn device_not_available(st: &mut State) -> bool {
-    let me = st.cur().vcpu.fpu.token;
+    let me = st.cur_vcpu().fpu.token;
     let owner = OWNER.load(Ordering::Relaxed);
     if owner != me {
         if owner != 0 {
             // The owner may be gone (destroyed): then its registers are just dropped.
-            if let Some(d) = st.domains.values_mut().find(|d| d.vcpu.fpu.token == owner) {
-                fpu::save(&mut d.vcpu.fpu.area);
+            let owner = st
+                .domains
+                .values_mut()
+                .flat_map(|d| d.vcpus.iter_mut())
+                .find(|v| v.fpu.token == owner);
+            if let Some(v) = owner {
+                fpu::save(&mut v.fpu.area);
             }
         }
-        fpu::restore(&st.cur().vcpu.fpu.area);
+        fpu::restore(&st.cur_vcpu().fpu.area);
         OWNER.store(me, Ordering::Relaxed);
     }
     fpu::clear_ts();
-    let f = &mut st.cur().vcpu.fpu;
+    let f = &mut st.cur_vcpu().fpu;
     core::mem::replace(&mut f.guest_ts, false)
 }

@@ -21,11 +21,113 @@ use guest_abi::sched::ShutdownReason;
 use guest_abi::types::{DomId, EvtchnPort, Mfn};
 use zerocopy::FromZeros;
 
-/// The most vCPUs a domain may have (one until SMP guests are supported).
-pub const MAX_VCPUS: u32 = 1;
+/// The most vCPUs a domain may have.
+pub const MAX_VCPUS: u32 = 8;
+// Each vCPU has a vcpu_info slot in shared_info until it registers one elsewhere.
+const _: () = assert!(MAX_VCPUS as usize <= guest_abi::shared_info::XEN_LEGACY_MAX_VCPUS);
+
+/// A vCPU of a domain: which domain, and its index there (`Domain::vcpus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VcpuId {
+    /// The domain.
+    pub dom: DomId,
+    /// The vCPU's index in the domain (0 .. `max_vcpus`).
+    pub vcpu: u32,
+}
+
+impl VcpuId {
+    /// vCPU `vcpu` of domain `dom`.
+    pub const fn new(dom: DomId, vcpu: u32) -> Self {
+        VcpuId { dom, vcpu }
+    }
+}
+
+impl core::fmt::Display for VcpuId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "d{}v{}", self.dom, self.vcpu)
+    }
+}
+
+/// Bits per [`CpuMask`]: the physical CPUs an affinity can name.
+pub const CPUMASK_BITS: usize = 256;
+
+/// A set of physical CPUs, one bit per CPU (Xen's cpumap byte order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuMask(pub [u8; CPUMASK_BITS / 8]);
+
+impl CpuMask {
+    /// Every CPU.
+    pub const ALL: CpuMask = CpuMask([0xFF; CPUMASK_BITS / 8]);
+
+    /// No CPU.
+    pub const NONE: CpuMask = CpuMask([0; CPUMASK_BITS / 8]);
+
+    /// The set of CPU `cpu` alone (none if it is beyond the mask).
+    pub fn only(cpu: usize) -> CpuMask {
+        let mut m = CpuMask::NONE;
+        if let Some(b) = m.0.get_mut(cpu / 8) {
+            *b = 1 << (cpu % 8);
+        }
+        m
+    }
+
+    /// The CPUs in both sets.
+    pub fn and(&self, other: &CpuMask) -> CpuMask {
+        let mut m = *self;
+        for (a, b) in m.0.iter_mut().zip(other.0.iter()) {
+            *a &= b;
+        }
+        m
+    }
+
+    /// Whether it has no CPU.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&b| b == 0)
+    }
+
+    /// Whether CPU `cpu` is in the set.
+    pub fn has(&self, cpu: usize) -> bool {
+        self.0
+            .get(cpu / 8)
+            .is_some_and(|b| b & (1 << (cpu % 8)) != 0)
+    }
+}
+
+/// The physical CPUs a vCPU may run on (hard) and prefers (soft), as
+/// `XEN_DOMCTL_setvcpuaffinity` set them. With one physical CPU every vCPU runs on CPU 0
+/// (an affinity without it is refused); the maps are kept for the toolstack to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Affinity {
+    /// Hard affinity: where the vCPU may run.
+    pub hard: CpuMask,
+    /// Soft affinity: where it prefers to run.
+    pub soft: CpuMask,
+}
+
+impl Default for Affinity {
+    fn default() -> Self {
+        Affinity {
+            hard: CpuMask::ALL,
+            soft: CpuMask::ALL,
+        }
+    }
+}
 
 /// One virtual CPU of a PV domain.
 pub struct Vcpu {
+    /// Its index in its domain.
+    pub id: u32,
+    /// Its context was loaded (`XEN_DOMCTL_setvcpucontext`, `VCPUOP_initialise`); only an
+    /// initialised vCPU may be brought up, and only once initialised.
+    pub initialised: bool,
+    /// Its timers: one-shot, periodic, poll timeout.
+    pub timers: crate::time::Timers,
+    /// Its credit (weight and cap are the domain's: [`Domain::credit`]).
+    pub credit: crate::domain::credit::VcpuCredit,
+    /// Nanoseconds of CPU it has used.
+    pub cpu_time_ns: u64,
+    /// Its hard and soft CPU affinity.
+    pub affinity: Affinity,
     /// Saved guest registers while not running.
     pub regs: CpuUserRegs,
     /// Whether the guest is in its kernel (vs. user) mode.
@@ -38,7 +140,7 @@ pub struct Vcpu {
     pub kernel_sp: u64,
     /// Guest kernel stack segment.
     pub kernel_ss: u64,
-    /// Whether `setvcpucontext` brought it online.
+    /// Up (Xen's `!VPF_down`): brought online by `setvcpucontext` or `VCPUOP_up`.
     pub online: bool,
     /// Blocked in SCHEDOP_block.
     pub blocked: bool,
@@ -59,7 +161,7 @@ pub struct Vcpu {
     /// Runstate accounting (`VCPUOP_get_runstate_info`).
     pub runstate: crate::time::Runstate,
     /// Where the guest registered its vcpu_info (`VCPUOP_register_vcpu_info`); until then,
-    /// slot 0 of shared_info ([`Domain::vcpu_info`]).
+    /// the slot of its id in shared_info ([`Domain::vcpu_info`]).
     pub registered_info: Option<RegisteredVcpuInfo>,
     /// Guest virtual address of its registered runstate area, 0 for none
     /// (`VCPUOP_register_runstate_memory_area`, kept current by [`runstate_area::publish`]).
@@ -113,8 +215,15 @@ pub struct Callbacks {
 }
 
 impl Vcpu {
-    fn new() -> Self {
+    /// vCPU `id` of a new domain: offline, uninitialised.
+    pub fn new(id: u32) -> Self {
         Vcpu {
+            id,
+            initialised: false,
+            timers: crate::time::Timers::default(),
+            credit: crate::domain::credit::VcpuCredit::default(),
+            cpu_time_ns: 0,
+            affinity: Affinity::default(),
             regs: CpuUserRegs::new_zeroed(),
             in_kernel: true,
             kernel_l4: Mfn(0),
@@ -148,6 +257,24 @@ impl Vcpu {
             self.kernel_l4
         } else {
             self.user_l4
+        }
+    }
+
+    /// Whether it can run as far as the vCPU itself goes (its domain may still not).
+    pub fn ready(&self) -> bool {
+        self.online && !self.blocked && self.kernel_l4 != Mfn(0)
+    }
+
+    /// Wake it at system time `now` if it is blocked (or polling): it becomes runnable,
+    /// boosted if it has credit left.
+    pub fn wake(&mut self, now: u64) {
+        if self.blocked {
+            self.blocked = false;
+            self.poll = None;
+            self.timers.poll_deadline = None;
+            self.credit.wake();
+            self.runstate
+                .change(guest_abi::vcpu::RUNSTATE_RUNNABLE, now);
         }
     }
 }
@@ -202,22 +329,21 @@ pub struct Domain {
     pub shutdown: Option<ShutdownReason>,
     /// Being destroyed: waiting for foreign references to its frames to go.
     pub dying: bool,
-    /// Nanoseconds of CPU it has used.
+    /// Nanoseconds of CPU its vCPUs have used.
     pub cpu_time_ns: u64,
-    /// `max_vcpus` as set by the toolstack.
-    pub max_vcpus: u32,
-    /// Its (single, for now) vCPU.
-    pub vcpu: Vcpu,
+    /// Its vCPUs, indexed by id: `max_vcpus` of them (vCPU 0 always), all existing from
+    /// creation as Xen's, offline until brought up.
+    pub vcpus: alloc::vec::Vec<Box<Vcpu>>,
     /// Its direct console output since the last newline (see `hypercall::console`).
     pub console_line: heapless::Vec<u8, CONSOLE_LINE_MAX>,
     /// Its direct console output (`console_io`), rate-limited (domUs only).
     pub console_bucket: crate::ratelimit::Bucket,
     /// Event-channel ports.
     pub evtchn: crate::domain::ports::PortTable,
-    /// Credit-scheduler parameters and state.
+    /// Credit-scheduler parameters (weight, cap) and the domain's use of the period.
     pub credit: crate::domain::credit::Credit,
-    /// vCPU timers and watchdogs.
-    pub timers: crate::time::Timers,
+    /// Its watchdogs (`SCHEDOP_watchdog`).
+    pub watchdogs: crate::time::Watchdogs,
     /// `SCHEDOP_shutdown_code`: the reason a later shutdown reports.
     pub shutdown_code: Option<ShutdownReason>,
     /// The `vm_assist` types turned on (bit per `VMASST_TYPE_*`).
@@ -225,18 +351,53 @@ pub struct Domain {
 }
 
 impl Domain {
-    /// Wake this domain's vCPU at system time `now` if it is blocked (or polling): it
-    /// becomes runnable, boosted if it has credit left.
-    pub fn wake(&mut self, now: u64) {
-        if self.vcpu.blocked {
-            self.vcpu.blocked = false;
-            self.vcpu.poll = None;
-            self.timers.poll_deadline = None;
-            self.credit.wake();
-            self.vcpu
-                .runstate
-                .change(guest_abi::vcpu::RUNSTATE_RUNNABLE, now);
+    /// Wake vCPU `vcpu` at system time `now` if it is blocked (or polling).
+    pub fn wake(&mut self, vcpu: u32, now: u64) {
+        if let Some(v) = self.vcpu_mut(vcpu) {
+            v.wake(now);
         }
+    }
+
+    /// Its vCPU `vcpu`, if it has one by that id.
+    pub fn vcpu(&self, vcpu: u32) -> Option<&Vcpu> {
+        self.vcpus.get(vcpu as usize).map(|b| &**b)
+    }
+
+    /// Its vCPU `vcpu`, if it has one by that id.
+    pub fn vcpu_mut(&mut self, vcpu: u32) -> Option<&mut Vcpu> {
+        self.vcpus.get_mut(vcpu as usize).map(|b| &mut **b)
+    }
+
+    /// How many vCPUs it has (`max_vcpus`).
+    pub fn max_vcpus(&self) -> u32 {
+        self.vcpus.len() as u32
+    }
+
+    /// How many of its vCPUs are up.
+    pub fn online_vcpus(&self) -> u32 {
+        self.vcpus.iter().filter(|v| v.online).count() as u32
+    }
+
+    /// Give it `n` vCPUs (1 ..= [`MAX_VCPUS`], else `EINVAL`): new ones offline and
+    /// uninitialised. Fewer than it has drops only vCPUs never initialised (`EBUSY`).
+    pub fn set_max_vcpus(&mut self, n: u32) -> Result<(), guest_abi::errno::Errno> {
+        use guest_abi::errno::Errno;
+        if n == 0 || n > MAX_VCPUS {
+            return Err(Errno::EINVAL);
+        }
+        let n = n as usize;
+        if self.vcpus.iter().skip(n).any(|v| v.initialised) {
+            return Err(Errno::EBUSY);
+        }
+        self.vcpus.truncate(n);
+        self.vcpus
+            .try_reserve(n.saturating_sub(self.vcpus.len()))
+            .map_err(|_| Errno::ENOMEM)?;
+        while self.vcpus.len() < n {
+            let id = self.vcpus.len() as u32;
+            self.vcpus.push(Box::new(Vcpu::new(id)));
+        }
+        Ok(())
     }
 
     /// A reference to this domain instance.
@@ -265,8 +426,7 @@ impl Domain {
             shutdown: None,
             dying: false,
             cpu_time_ns: 0,
-            max_vcpus: 0,
-            vcpu: Vcpu::new(),
+            vcpus: alloc::vec![Box::new(Vcpu::new(0))],
             console_line: heapless::Vec::new(),
             evtchn: crate::domain::ports::PortTable::new(if privileged {
                 crate::domain::ports::HARD_MAX_PORT
@@ -274,28 +434,33 @@ impl Domain {
                 crate::domain::ports::DEFAULT_MAX_PORT
             }),
             credit: crate::domain::credit::Credit::default(),
-            timers: crate::time::Timers::default(),
+            watchdogs: crate::time::Watchdogs::default(),
             shutdown_code: None,
         }
     }
 
-    /// Where vCPU 0's vcpu_info is now.
-    pub fn vcpu_info(&self) -> crate::mm::machine::VcpuInfoAt<'_> {
+    /// Where vCPU `vcpu`'s vcpu_info is now: where it registered it, else its slot of
+    /// shared_info.
+    pub fn vcpu_info(&self, vcpu: u32) -> crate::mm::machine::VcpuInfoAt<'_> {
         use crate::mm::machine::VcpuInfoAt;
-        self.vcpu
-            .registered_info
-            .as_ref()
+        self.vcpu(vcpu)
+            .and_then(|v| v.registered_info.as_ref())
             .and_then(|r| VcpuInfoAt::held(&r.page, r.off))
-            .unwrap_or_else(|| VcpuInfoAt::shared(&self.shared_info))
+            .unwrap_or_else(|| VcpuInfoAt::shared_slot(&self.shared_info, vcpu as usize))
     }
 
-    /// Whether the scheduler may run it.
+    /// Whether the domain as a whole lets its vCPUs run: unpaused, not shut down or dying.
+    pub fn can_run(&self) -> bool {
+        self.pause_count == 0 && self.shutdown.is_none() && !self.dying
+    }
+
+    /// Whether the scheduler may run its vCPU `vcpu`.
+    pub fn vcpu_runnable(&self, vcpu: u32) -> bool {
+        self.can_run() && self.vcpu(vcpu).is_some_and(Vcpu::ready)
+    }
+
+    /// Whether the scheduler may run any of its vCPUs.
     pub fn runnable(&self) -> bool {
-        self.pause_count == 0
-            && self.shutdown.is_none()
-            && !self.dying
-            && self.vcpu.online
-            && !self.vcpu.blocked
-            && self.vcpu.kernel_l4 != Mfn(0)
+        self.can_run() && self.vcpus.iter().any(|v| v.ready())
     }
 }

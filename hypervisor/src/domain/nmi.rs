@@ -60,7 +60,7 @@ pub fn callback_entry(address: u64) -> TrapInfo {
 /// Deliver a pending NMI to the current vCPU whose frame is `regs`, if one is due: true if a
 /// bounce frame was written. Err if it could not be (the caller crashes the domain).
 pub fn deliver(st: &mut State, regs: &mut CpuUserRegs) -> Result<bool, &'static str> {
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     if v.nmi.in_handler || !v.nmi.take() {
         return Ok(false);
     }

@@ -7,7 +7,7 @@
 //! another domain runs is published at once. A write that faults (the guest unmapped the
 //! area) is dropped, as Xen drops it.
 
-use super::Domain;
+use super::Vcpu;
 use crate::mm::{guest_copy, machine::Machine};
 use core::mem::offset_of;
 use core::sync::atomic::{fence, Ordering};
@@ -15,15 +15,15 @@ use guest_abi::mmu::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
 use guest_abi::types::Mfn;
 use guest_abi::vcpu::{VcpuRunstateInfo, XEN_RUNSTATE_UPDATE};
 
-/// Write `d`'s runstate record into its registered area, if it has one.
-pub fn publish(mem: &Machine, d: &Domain) {
-    let v = &d.vcpu;
+/// Write vCPU `v`'s runstate record into its registered area, if it has one; `vm_assist`
+/// is its domain's.
+pub fn publish(mem: &Machine, vm_assist: u64, v: &Vcpu) {
     if v.runstate_area == 0 || v.kernel_l4 == Mfn(0) {
         return;
     }
     let (root, at) = (v.kernel_l4, v.runstate_area);
     let rec = v.runstate.recorded();
-    if d.vm_assist & (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG) == 0 {
+    if vm_assist & (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG) == 0 {
         let _ = guest_copy::write_via(mem, root, at, &rec);
         return;
     }

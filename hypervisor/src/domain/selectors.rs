@@ -7,7 +7,7 @@ use crate::mm::page_types::TableMem;
 /// reserved entries) or LDT, `None` beyond them.
 pub fn descriptor(st: &State, sel: u16) -> Option<u64> {
     let idx = u64::from(sel >> 3);
-    let t = &st.domains.get(&st.current)?.vcpu.desc;
+    let t = &st.cur_vcpu_ref()?.desc;
     let (frames, ents) = if sel & 4 != 0 {
         (&t.ldt[..t.ldt_nr], t.ldt_ents)
     } else {
@@ -38,10 +38,10 @@ pub fn data_selector_base(st: &State, sel: u16) -> Option<u64> {
 /// even if the number is the same, since another domain's table gave the CPU its segment
 /// (its base and limit matter to 32-bit code).
 pub fn load_data_selectors(st: &State) {
-    let Some(d) = st.domains.get(&st.current) else {
+    let Some(v) = st.cur_vcpu_ref() else {
         return;
     };
-    let want = d.vcpu.data_sel.map(|s| match s & !3 {
+    let want = v.data_sel.map(|s| match s & !3 {
         0 => 0,
         _ if data_selector_base(st, s).is_some() => s,
         _ => 0,

@@ -3,7 +3,7 @@
 //! The hypervisor runs on one CPU with interrupts off, so a single lock taken for the length
 //! of a hypercall or trap is enough; it is never held across a switch into a guest.
 
-use super::Domain;
+use super::{Domain, Vcpu, VcpuId};
 use crate::domid::DomRef;
 use crate::mm::machine::Machine;
 use crate::mm::page_types::{FrameTable, PageInfo};
@@ -22,8 +22,9 @@ pub struct State {
     pub frames: &'static mut [PageInfo],
     /// Machine memory access.
     pub mem: Machine,
-    /// The domain whose vCPU is on the CPU (or whose frame is loaded).
-    pub current: DomId,
+    /// The vCPU on the CPU (or whose frame is loaded): the caller of every hypercall. One
+    /// physical CPU runs vCPUs now; with more, this becomes a per-CPU fact.
+    pub current: VcpuId,
     /// The id handed out last (ids are handed out increasing, see `crate::domid`).
     pub last_domid: DomId,
     /// Domain instances created so far (each domain's `instance` is unique).
@@ -38,7 +39,7 @@ impl State {
             domains: BTreeMap::new(),
             frames: crate::phys::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
             mem: Machine { max_mfn },
-            current: DomId::DOM0,
+            current: VcpuId::new(DomId::DOM0, 0),
             last_domid: DomId::DOM0,
             instances: 0,
         })
@@ -51,10 +52,39 @@ impl State {
 
     /// The current domain.
     pub fn cur(&mut self) -> &mut Domain {
-        let id = self.current;
+        let id = self.current.dom;
         self.domains
             .get_mut(&id)
             .expect("the current domain exists")
+    }
+
+    /// The current vCPU: the caller of a hypercall, the one a trap came from.
+    pub fn cur_vcpu(&mut self) -> &mut Vcpu {
+        let VcpuId { dom, vcpu } = self.current;
+        self.domains
+            .get_mut(&dom)
+            .and_then(|d| d.vcpus.get_mut(vcpu as usize))
+            .expect("the current vCPU exists")
+    }
+
+    /// The current vCPU, shared.
+    pub fn cur_vcpu_ref(&self) -> Option<&Vcpu> {
+        let VcpuId { dom, vcpu } = self.current;
+        self.domains.get(&dom)?.vcpu(vcpu)
+    }
+
+    /// Where the current vCPU's vcpu_info is.
+    pub fn cur_vcpu_info(&self) -> crate::mm::machine::VcpuInfoAt<'_> {
+        let VcpuId { dom, vcpu } = self.current;
+        self.domains
+            .get(&dom)
+            .expect("the current domain exists")
+            .vcpu_info(vcpu)
+    }
+
+    /// vCPU `v`, if it exists.
+    pub fn vcpu(&mut self, v: VcpuId) -> Option<&mut Vcpu> {
+        self.dom(v.dom)?.vcpu_mut(v.vcpu)
     }
 
     /// A domain by id.
@@ -62,18 +92,18 @@ impl State {
         self.domains.get_mut(&id).map(|b| &mut **b)
     }
 
-    /// Wake domain `id`'s vCPU if it is blocked or polling ([`Domain::wake`]).
-    pub fn wake(&mut self, id: DomId) {
+    /// Wake vCPU `v` if it is blocked or polling ([`Vcpu::wake`]).
+    pub fn wake(&mut self, v: VcpuId) {
         let now = crate::time::now();
-        if let Some(d) = self.dom(id) {
-            d.wake(now);
+        if let Some(v) = self.vcpu(v) {
+            v.wake(now);
         }
     }
 
     /// The domain id `dom` names: `DOMID_SELF` is the caller. The one place it is resolved.
     pub fn resolve(&self, dom: DomId) -> DomId {
         if dom == DomId::SELF {
-            self.current
+            self.current.dom
         } else {
             dom
         }
@@ -82,7 +112,7 @@ impl State {
     /// Whether the caller (the current domain) is privileged (dom0).
     pub fn caller_privileged(&self) -> bool {
         self.domains
-            .get(&self.current)
+            .get(&self.current.dom)
             .is_some_and(|d| d.privileged)
     }
 
@@ -100,7 +130,7 @@ impl State {
     /// alive (`ESRCH` if it does not exist or is dying). The one place handlers check this.
     pub fn lookup(&mut self, dom: DomId) -> Result<DomId, Errno> {
         let id = self.resolve(dom);
-        if id == self.current {
+        if id == self.current.dom {
             return Ok(id);
         }
         self.require_privileged()?;
@@ -135,8 +165,9 @@ impl State {
     }
 }
 
-/// The shared_info frame of the current domain (0 before the first domain runs), readable
-/// without the lock: the exit path peeks at its upcall flag on every return to a guest.
+// Lock-free facts about the vCPU on the CPU. With one physical CPU running vCPUs they are
+// globals; when vCPUs run on more CPUs they become per-CPU, with `State::current`.
+
 /// The current domain's id, readable without the lock (the logger charges warnings to it).
 static CURRENT_ID: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
 
@@ -145,6 +176,8 @@ pub fn current_id() -> DomId {
     DomId(CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed))
 }
 
+/// The machine address of the current vCPU's vcpu_info (0 before the first vCPU runs),
+/// readable without the lock: the exit path peeks at its upcall flag on every return.
 static CURRENT_VCPU_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Whether the current vCPU is in guest kernel mode: the hypercall entry's mode check, read
@@ -163,21 +196,21 @@ pub fn current_vcpu_info() -> u64 {
 }
 
 impl State {
-    /// Make `id` the current domain.
-    pub fn set_current(&mut self, id: DomId) {
-        self.current = id;
-        CURRENT_ID.store(id.0, core::sync::atomic::Ordering::Relaxed);
-        let vi = self.domains.get(&id).map_or(0, |d| d.vcpu_info().maddr());
+    /// Make `v` the current vCPU.
+    pub fn set_current(&mut self, v: VcpuId) {
+        self.current = v;
+        CURRENT_ID.store(v.dom.0, core::sync::atomic::Ordering::Relaxed);
+        let vi = self
+            .domains
+            .get(&v.dom)
+            .map_or(0, |d| d.vcpu_info(v.vcpu).maddr());
         CURRENT_VCPU_INFO.store(vi, core::sync::atomic::Ordering::Relaxed);
         self.sync_mode();
     }
 
     /// Refresh the cached mode of the current vCPU after its `in_kernel` changed.
     pub fn sync_mode(&mut self) {
-        let k = self
-            .domains
-            .get(&self.current)
-            .is_none_or(|d| d.vcpu.in_kernel);
+        let k = self.cur_vcpu_ref().is_none_or(|v| v.in_kernel);
         CURRENT_IN_KERNEL.store(k, core::sync::atomic::Ordering::Relaxed);
     }
 }

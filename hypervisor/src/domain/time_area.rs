@@ -13,14 +13,17 @@ use core::sync::atomic::{fence, Ordering};
 use guest_abi::shared_info::{VcpuInfo, VcpuTimeInfo};
 use guest_abi::types::Mfn;
 
-/// Copy `d`'s current time info (its vcpu_info's) into its registered area, if it has one.
-pub fn publish(mem: &Machine, d: &Domain) {
-    let v = &d.vcpu;
+/// Copy vCPU `vcpu` of `d`'s current time info (its vcpu_info's) into its registered
+/// area, if it has one.
+pub fn publish(mem: &Machine, d: &Domain, vcpu: u32) {
+    let Some(v) = d.vcpu(vcpu) else {
+        return;
+    };
     if v.time_area == 0 || v.kernel_l4 == Mfn(0) {
         return;
     }
     let mut raw = [0u8; size_of::<VcpuTimeInfo>()];
-    if d.vcpu_info()
+    if d.vcpu_info(vcpu)
         .read(offset_of!(VcpuInfo, time), &mut raw)
         .is_err()
     {

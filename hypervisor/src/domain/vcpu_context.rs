@@ -2,6 +2,7 @@
 //! state): registers, page tables, callbacks and trap table.
 
 use super::state::State;
+use super::VcpuId;
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
 use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, Mfn};
@@ -44,10 +45,18 @@ fn live(st: &mut State, dom: DomId) -> Result<&mut super::Domain, Errno> {
     }
 }
 
-/// Load a vCPU's initial state (as the domain builder sets it), taking a type reference on
-/// its page table, which must validate as an L4 of the domain.
-pub fn set_vcpu_context(st: &mut State, dom: DomId, c: &VcpuGuestContext) -> Result<(), Errno> {
-    live(st, dom)?;
+/// Load vCPU `v`'s state from a `vcpu_guest_context` (the domain builder's initial state,
+/// `XEN_DOMCTL_setvcpucontext`, `VCPUOP_initialise`), taking a type reference on its page
+/// tables, which must validate as L4s of the domain. The vCPU is initialised and, if
+/// `online`, up. `ESRCH` for a dying domain, `ENOENT` for a vCPU it lacks.
+pub fn set_vcpu_context(
+    st: &mut State,
+    v: VcpuId,
+    c: &VcpuGuestContext,
+    online: bool,
+) -> Result<(), Errno> {
+    let dom = v.dom;
+    live(st, dom)?.vcpu(v.vcpu).ok_or(Errno::ENOENT)?;
     check_addresses(c)?;
     let l4 = Mfn::containing(c.ctrlreg[3]);
     let user_l4 = Mfn::containing(c.ctrlreg[1]);
@@ -61,32 +70,36 @@ pub fn set_vcpu_context(st: &mut State, dom: DomId, c: &VcpuGuestContext) -> Res
             }
         }
     }
-    let d = live(st, dom)?;
-    let old = (d.vcpu.kernel_l4, d.vcpu.user_l4);
-    let v = &mut d.vcpu;
+    let vc = live(st, dom)?.vcpu_mut(v.vcpu).ok_or(Errno::ENOENT)?;
+    let old = (vc.kernel_l4, vc.user_l4);
     let u = &c.user_regs;
     let mut regs = *u;
     regs.cs |= 3;
     regs.ss |= 3;
     regs.rflags = (regs.rflags & 0xCD5) | 0x202;
     regs.entry_vector = 0;
-    v.regs = regs;
-    v.in_kernel = VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_KERNEL);
-    v.kernel_l4 = l4;
-    v.user_l4 = user_l4;
-    v.kernel_ss = c.kernel_ss | 3;
-    v.kernel_sp = c.kernel_sp;
-    v.fs_base = c.fs_base;
-    v.gs_base_kernel = c.gs_base_kernel;
-    v.gs_base_user = c.gs_base_user;
-    v.callbacks.event = c.event_callback_eip;
-    v.callbacks.failsafe = c.failsafe_callback_eip;
-    v.callbacks.syscall = c.syscall_callback_eip;
-    for (slot, t) in v.trap_table.iter_mut().zip(c.trap_ctxt.iter()) {
+    vc.regs = regs;
+    vc.in_kernel = VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_KERNEL);
+    vc.kernel_l4 = l4;
+    vc.user_l4 = user_l4;
+    vc.kernel_ss = c.kernel_ss | 3;
+    vc.kernel_sp = c.kernel_sp;
+    vc.fs_base = c.fs_base;
+    vc.gs_base_kernel = c.gs_base_kernel;
+    vc.gs_base_user = c.gs_base_user;
+    vc.callbacks.event = c.event_callback_eip;
+    vc.callbacks.failsafe = c.failsafe_callback_eip;
+    vc.callbacks.syscall = c.syscall_callback_eip;
+    for (slot, t) in vc.trap_table.iter_mut().zip(c.trap_ctxt.iter()) {
         *slot = *t;
     }
-    v.online = true;
-    st.sync_mode();
+    vc.initialised = true;
+    if online {
+        vc.online = true;
+    }
+    if st.current == v {
+        st.sync_mode();
+    }
     let (mut ft, mem) = st.frame_table();
     for m in [old.0, old.1] {
         if m != Mfn(0) {
@@ -101,14 +114,14 @@ pub fn set_vcpu_context(st: &mut State, dom: DomId, c: &VcpuGuestContext) -> Res
 /// L4 is typed (validated) first, the old one's type reference dropped, CR3 reloaded.
 pub fn new_baseptr(st: &mut State, user: bool, new: Mfn) -> Result<(), Errno> {
     use crate::mm::page_types::PageType;
-    let cur = st.current;
+    let cur = st.current.dom;
     {
         let (mut ft, mem) = st.frame_table();
         if !(user && new == Mfn(0)) {
             ft.get_type(mem, new, PageType::L4, cur)?;
         }
     }
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     let old = if user {
         core::mem::replace(&mut v.user_l4, new)
     } else {

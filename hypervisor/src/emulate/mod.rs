@@ -51,7 +51,7 @@ pub fn warm_up() {
 
 /// Try to emulate the instruction behind exception `vector` of the current vCPU.
 pub fn dispatch(st: &mut State, regs: &mut CpuUserRegs, vector: u32) -> Emulation {
-    if !st.cur().vcpu.in_kernel {
+    if !st.cur_vcpu().in_kernel {
         return Emulation::NotEmulated;
     }
     match vector {

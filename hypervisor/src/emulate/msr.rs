@@ -12,7 +12,7 @@ const PV_MISC_ENABLE: u64 =
 
 /// MSR `msr` of the current vCPU; `None`: #GP.
 pub fn read(st: &mut State, msr: u32) -> Option<u64> {
-    let v = &st.cur().vcpu;
+    let v = &*st.cur_vcpu();
     Some(match msr {
         // The live bases are the vCPU's while it runs (`set_segment_base`).
         FS_BASE => arch::cpu::fs_base(),
@@ -35,7 +35,7 @@ pub struct Refused;
 
 /// Write `val` to MSR `msr` of the current vCPU.
 pub fn write(st: &mut State, msr: u32, val: u64) -> Result<(), Refused> {
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     match msr {
         FS_BASE | GS_BASE | SHADOW_GS_BASE if !canonical(val) => Err(Refused),
         FS_BASE => {

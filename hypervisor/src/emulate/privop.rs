@@ -120,9 +120,9 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs, insn: &Instruction) -> Emulat
         Code::Clts => fpu::set_guest_ts(st, false),
         // As Xen: with a virtual IOPL of 1 or more the guest kernel's `cli`/`sti` set and clear
         // its event mask (a later `popf` cannot restore it: the guest's own business).
-        Code::Cli | Code::Sti if st.cur().vcpu.iopl >= 1 => {
+        Code::Cli | Code::Sti if st.cur_vcpu().iopl >= 1 => {
             let masked = insn.code() == Code::Cli;
-            vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), masked);
+            vcpu_info::set_upcall_mask(&st.cur_vcpu_info(), masked);
         }
         // No cache state of the guest's own to write back.
         Code::Wbinvd => {}
@@ -130,7 +130,7 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs, insn: &Instruction) -> Emulat
             let Some(n) = dr_number(insn.op1_register()) else {
                 return Emulation::NotEmulated;
             };
-            let v = st.cur().vcpu.debugreg[n as usize];
+            let v = st.cur_vcpu().debugreg[n as usize];
             match gpr(regs, insn.op0_register()) {
                 Some(r) => *r = v,
                 None => return Emulation::NotEmulated,
@@ -167,10 +167,10 @@ fn dr_number(r: Register) -> Option<u32> {
 
 /// A control register as the PV guest kernel reads it.
 fn read_cr(st: &mut State, r: Register) -> Option<u64> {
-    let v = &st.cur().vcpu;
+    let v = &*st.cur_vcpu();
     Some(match r {
         Register::CR0 => PV_CR0 | if v.fpu.guest_ts { CR0_TS } else { 0 },
-        Register::CR2 => vcpu_info::cr2(&st.cur().vcpu_info()),
+        Register::CR2 => vcpu_info::cr2(&st.cur_vcpu_info()),
         // The machine address of the L4 in use (kernel or user).
         Register::CR3 => v.active_l4().addr(),
         Register::CR4 => PV_CR4,

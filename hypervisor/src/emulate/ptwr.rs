@@ -84,12 +84,12 @@ fn emulate(st: &mut State, regs: &mut CpuUserRegs) -> Option<()> {
     // A write to a present page from the guest kernel: a protection fault, nothing else.
     let ec = regs.error_code;
     if ec & (PFEC_PRESENT | PFEC_WRITE | PFEC_RESERVED | PFEC_FETCH) != PFEC_PRESENT | PFEC_WRITE
-        || !st.cur().vcpu.in_kernel
+        || !st.cur_vcpu().in_kernel
     {
         return None;
     }
     let cr2 = arch::cpu::read_cr2();
-    let cur = st.current;
+    let cur = st.current.dom;
     // The L1 entry mapping the faulting address must map the page present and read-only.
     let root = Mfn::containing(arch::cpu::read_cr3());
     let (l1, slot) = l1_slot(&st.mem, root, cr2)?;

@@ -213,13 +213,13 @@ fn segment_base_msrs_are_the_vcpus() {
     let mut tb = boot();
     wrmsr(&mut tb, msr::FS_BASE, 0x7000_1000);
     assert_eq!(crate::arch::cpu::fs_base(), 0x7000_1000);
-    tb.st(|st| assert_eq!(st.cur().vcpu.fs_base, 0x7000_1000));
+    tb.st(|st| assert_eq!(st.cur_vcpu().fs_base, 0x7000_1000));
     assert_eq!(rdmsr(&mut tb, msr::FS_BASE), 0x7000_1000);
     wrmsr(&mut tb, msr::GS_BASE, 0xFFFF_FFFF_8012_3000);
     assert_eq!(crate::arch::cpu::gs_base(), 0xFFFF_FFFF_8012_3000);
-    tb.st(|st| assert_eq!(st.cur().vcpu.gs_base_kernel, 0xFFFF_FFFF_8012_3000));
+    tb.st(|st| assert_eq!(st.cur_vcpu().gs_base_kernel, 0xFFFF_FFFF_8012_3000));
     wrmsr(&mut tb, msr::SHADOW_GS_BASE, 0x6000_0000);
-    tb.st(|st| assert_eq!(st.cur().vcpu.gs_base_user, 0x6000_0000));
+    tb.st(|st| assert_eq!(st.cur_vcpu().gs_base_user, 0x6000_0000));
     assert_eq!(rdmsr(&mut tb, msr::SHADOW_GS_BASE), 0x6000_0000);
     assert_eq!(rdmsr(&mut tb, msr::GS_BASE), 0xFFFF_FFFF_8012_3000);
     // A non-canonical base would fault the hypervisor's own load: #GP for the guest.
@@ -265,13 +265,13 @@ fn control_register_reads() {
     assert_ne!(tb.regs.rax & (1 << 3), 0);
     // clts clears it.
     emulated(&mut tb, b"\x0f\x06");
-    tb.st(|st| assert!(!st.cur().vcpu.fpu.guest_ts));
+    tb.st(|st| assert!(!st.cur_vcpu().fpu.guest_ts));
     // mov %cr3,%rbx: the machine address of the L4 in use.
     emulated(&mut tb, b"\x0f\x20\xdb");
-    let l4 = tb.st(|st| st.cur().vcpu.active_l4());
+    let l4 = tb.st(|st| st.cur_vcpu().active_l4());
     assert_eq!(tb.regs.rbx, l4.addr());
     // mov %cr2,%rdx: the guest's recorded fault address.
-    tb.st(|st| vcpu_info::set_cr2(&st.cur().vcpu_info(), 0x1234_5000));
+    tb.st(|st| vcpu_info::set_cr2(&st.cur_vcpu_info(), 0x1234_5000));
     emulated(&mut tb, b"\x0f\x20\xd2");
     assert_eq!(tb.regs.rdx, 0x1234_5000);
     // mov %cr4,%r9.
@@ -308,7 +308,7 @@ fn mov_to_cr4_is_taken_and_changes_nothing_the_guest_sees() {
 #[test]
 fn mov_to_cr3_is_new_baseptr() {
     let mut tb = boot();
-    let l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let l4 = tb.st(|st| st.cur_vcpu().kernel_l4);
     let writes = crate::arch::cpu::cr3_writes();
     tb.regs.rax = l4.addr();
     emulated(&mut tb, b"\x0f\x22\xd8");
@@ -324,7 +324,7 @@ fn mov_to_cr3_is_new_baseptr() {
     tb.regs.rax = data.addr();
     let rip = exec(&mut tb, b"\x0f\x22\xd8", 13);
     delivered(&tb, GP_HANDLER, rip, Some(0));
-    tb.st(|st| assert_eq!(st.cur().vcpu.kernel_l4, l4));
+    tb.st(|st| assert_eq!(st.cur_vcpu().kernel_l4, l4));
     // Nor is CR8 (the task priority: no local APIC for a PV guest).
     let rip = exec(&mut tb, b"\x44\x0f\x22\xc0", 13);
     delivered(&tb, GP_HANDLER, rip, Some(0));
@@ -369,7 +369,7 @@ fn debug_registers_through_mov() {
     // mov %rax,%dr7 with L0 set: reserved-one bit 10 appears.
     tb.regs.rax = 1;
     emulated(&mut tb, b"\x0f\x23\xf8");
-    tb.st(|st| assert_eq!(st.cur().vcpu.debugreg[7], 0x401));
+    tb.st(|st| assert_eq!(st.cur_vcpu().debugreg[7], 0x401));
     // DR5 aliases DR7 (CR4.DE clear).
     emulated(&mut tb, b"\x0f\x21\xea");
     assert_eq!(tb.regs.rdx, 0x401);
@@ -377,7 +377,7 @@ fn debug_registers_through_mov() {
     tb.regs.rax = HYPERVISOR_VIRT_START + 0x1000;
     let rip = exec(&mut tb, b"\x0f\x23\xc8", 13);
     delivered(&tb, GP_HANDLER, rip, Some(0));
-    tb.st(|st| assert_eq!(st.cur().vcpu.debugreg[1], 0));
+    tb.st(|st| assert_eq!(st.cur_vcpu().debugreg[1], 0));
 }
 
 #[test]
@@ -404,14 +404,14 @@ fn guest_user_mode_gets_no_emulation() {
     let rip = code(&tb);
     tb.write_bytes(rip, b"\x0f\x32");
     tb.st(|st| {
-        let mut regs = st.cur().vcpu.regs;
+        let mut regs = st.cur_vcpu().regs;
         regs.rip = rip;
         regs.rcx = u64::from(msr::EFER);
-        st.cur().vcpu.in_kernel = false;
+        st.cur_vcpu().in_kernel = false;
         assert_eq!(dispatch(st, &mut regs, 13), Emulation::NotEmulated);
         assert_eq!(regs.rip, rip);
         assert_eq!(regs.rcx, u64::from(msr::EFER));
-        st.cur().vcpu.in_kernel = true;
+        st.cur_vcpu().in_kernel = true;
         assert_eq!(dispatch(st, &mut regs, 13), Emulation::Done);
         assert_eq!(regs.rip, rip + 2);
     });
@@ -446,7 +446,7 @@ fn unreadable_instruction_bytes_are_a_page_fault_for_the_guest() {
         let mut tb = boot();
         raise_at(&mut tb, rip, 13, 0);
         delivered(&tb, PF_HANDLER, rip, Some(1 << 4));
-        tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().vcpu_info()), rip));
+        tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur_vcpu_info()), rip));
     }
 }
 
@@ -470,7 +470,7 @@ fn an_instruction_running_into_an_unmapped_page() {
     tb.write_bytes(next - 1, b"\x0f");
     raise_at(&mut tb, next - 1, 13, 0);
     delivered(&tb, PF_HANDLER, next - 1, Some(1 << 4));
-    tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur().vcpu_info()), next));
+    tb.st(|st| assert_eq!(vcpu_info::cr2(&st.cur_vcpu_info()), next));
 }
 
 #[test]
@@ -489,7 +489,7 @@ fn a_non_canonical_rip_is_a_gp() {
 fn cli_and_sti_set_the_event_mask_only_with_a_virtual_iopl() {
     use guest_abi::physdev::{PhysdevSetIopl, PHYSDEVOP_SET_IOPL};
     let mut tb = boot();
-    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()));
+    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur_vcpu_info()));
     // IOPL 0 (the default): a #GP for the guest, the mask untouched.
     let before = masked(&tb);
     let rip = exec(&mut tb, b"\xfa", 13);

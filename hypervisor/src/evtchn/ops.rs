@@ -3,16 +3,12 @@
 
 use super::two_level;
 use super::SharedWords;
-use crate::domain::ports::Binding;
+use crate::domain::ports::{virq_is_per_vcpu, Binding};
 use crate::domain::state::State;
+use crate::domain::VcpuId;
 use guest_abi::errno::Errno;
 use guest_abi::event_channel::*;
 use guest_abi::types::{DomId, EvtchnPort};
-
-/// VIRQs delivered per vCPU (the others are global, to dom0).
-fn virq_is_per_vcpu(virq: u32) -> bool {
-    matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
-}
 
 fn live(st: &mut State, id: DomId) -> Result<&mut crate::domain::Domain, Errno> {
     match st.dom(id) {
@@ -22,8 +18,13 @@ fn live(st: &mut State, id: DomId) -> Result<&mut crate::domain::Domain, Errno> 
 }
 
 fn alloc(st: &mut State, dom: DomId, b: Binding) -> Result<EvtchnPort, Errno> {
+    alloc_for(st, dom, b, 0)
+}
+
+/// Allocate a port of `dom` bound as `b`, notifying its vCPU `vcpu`.
+fn alloc_for(st: &mut State, dom: DomId, b: Binding, vcpu: u32) -> Result<EvtchnPort, Errno> {
     let d = live(st, dom)?;
-    d.evtchn.alloc(b).inspect_err(|_| {
+    d.evtchn.alloc_for(b, vcpu).inspect_err(|_| {
         log::warn!(
             "d{dom}: event channel ports exhausted (limit: max_evtchn_port = {})",
             d.evtchn.max_port()
@@ -31,8 +32,9 @@ fn alloc(st: &mut State, dom: DomId, b: Binding) -> Result<EvtchnPort, Errno> {
     })
 }
 
-/// Raise `port` of domain `dom`: set it pending and kick the vCPU if the upcall became
-/// pending, or if it polls this port.
+/// Raise `port` of domain `dom`: set it pending in the shared bitmap, and in the vcpu_info
+/// of the vCPU the port notifies; kick that vCPU if its upcall became pending, and every vCPU
+/// of the domain polling this port.
 pub fn raise(st: &mut State, dom: DomId, port: EvtchnPort) {
     let Some(d) = st.domains.get(&dom) else {
         return;
@@ -40,22 +42,38 @@ pub fn raise(st: &mut State, dom: DomId, port: EvtchnPort) {
     if d.dying {
         return;
     }
-    let w = SharedWords::new(d);
+    let notify = d.evtchn.notify_vcpu(port);
+    let w = SharedWords::new(d, notify);
     let kick = two_level::set_pending(&w, port);
-    let polled = d
-        .vcpu
-        .poll
-        .as_ref()
-        .is_some_and(|ports| ports.contains(&port));
-    if kick || polled {
-        st.wake(dom);
+    let mut wake: alloc::vec::Vec<u32> = d
+        .vcpus
+        .iter()
+        .filter(|v| v.poll.as_ref().is_some_and(|ports| ports.contains(&port)))
+        .map(|v| v.id)
+        .collect();
+    if kick {
+        wake.push(notify);
+    }
+    for v in wake {
+        st.wake(VcpuId::new(dom, v));
     }
 }
 
-/// Raise VIRQ `virq` of domain `dom` if it bound one.
+/// Raise global VIRQ `virq` of domain `dom` if it bound one (on vCPU 0, delivered to the
+/// vCPU its port notifies).
 pub fn send_virq(st: &mut State, dom: DomId, virq: u32) {
     if let Some(port) = st.dom(dom).and_then(|d| d.evtchn.virq_port(virq)) {
         raise(st, dom, port);
+    }
+}
+
+/// Raise per-vCPU VIRQ `virq` of vCPU `v` if it bound one.
+pub fn send_vcpu_virq(st: &mut State, v: VcpuId, virq: u32) {
+    if let Some(port) = st
+        .dom(v.dom)
+        .and_then(|d| d.evtchn.virq_port_on(v.vcpu, virq))
+    {
+        raise(st, v.dom, port);
     }
 }
 
@@ -75,7 +93,7 @@ pub fn bind_interdomain(
     remote: DomId,
     remote_port: EvtchnPort,
 ) -> Result<EvtchnPort, Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     let remote = st.resolve(remote);
     match live(st, remote)?.evtchn.get(remote_port)? {
         Binding::Unbound { remote: allowed } if allowed == me => {}
@@ -99,37 +117,40 @@ pub fn bind_interdomain(
     Ok(local)
 }
 
-/// EVTCHNOP_bind_virq.
+/// EVTCHNOP_bind_virq, as Xen: a VIRQ beyond the table `EINVAL`, a global one on a vCPU
+/// other than 0 `EINVAL`, a vCPU the caller lacks `ENOENT`, one already bound on that vCPU
+/// `EEXIST`. The port notifies that vCPU.
 pub fn bind_virq(st: &mut State, virq: u32, vcpu: u32) -> Result<EvtchnPort, Errno> {
     if virq >= NR_VIRQS {
         return Err(Errno::EINVAL);
     }
-    if vcpu != 0 {
-        return Err(if virq_is_per_vcpu(virq) {
-            Errno::ENOENT
-        } else {
-            Errno::EINVAL
-        });
+    if !virq_is_per_vcpu(virq) && vcpu != 0 {
+        return Err(Errno::EINVAL);
     }
-    let me = st.current;
-    if st.cur().evtchn.virq_port(virq).is_some() {
-        return Err(Errno::EEXIST);
-    }
-    alloc(st, me, Binding::Virq(virq))
-}
-
-/// EVTCHNOP_bind_ipi.
-pub fn bind_ipi(st: &mut State, vcpu: u32) -> Result<EvtchnPort, Errno> {
-    if vcpu != 0 {
+    let me = st.current.dom;
+    let d = st.cur();
+    if d.vcpu(vcpu).is_none() {
         return Err(Errno::ENOENT);
     }
-    let me = st.current;
-    alloc(st, me, Binding::Ipi)
+    if d.evtchn.virq_port_on(vcpu, virq).is_some() {
+        return Err(Errno::EEXIST);
+    }
+    alloc_for(st, me, Binding::Virq(virq), vcpu)
+}
+
+/// EVTCHNOP_bind_ipi: a port whose sends notify the caller's vCPU `vcpu` (`ENOENT` for a
+/// vCPU it lacks).
+pub fn bind_ipi(st: &mut State, vcpu: u32) -> Result<EvtchnPort, Errno> {
+    let me = st.current.dom;
+    if st.cur().vcpu(vcpu).is_none() {
+        return Err(Errno::ENOENT);
+    }
+    alloc_for(st, me, Binding::Ipi, vcpu)
 }
 
 /// EVTCHNOP_send from the caller's `port`.
 pub fn send(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     match st.cur().evtchn.get(port)? {
         Binding::Interdomain { remote, port: rp } => raise(st, remote, rp),
         Binding::Ipi => raise(st, me, port),
@@ -144,7 +165,7 @@ pub fn send(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
 pub fn close(st: &mut State, dom: DomId, port: EvtchnPort) -> Result<(), Errno> {
     let d = st.dom(dom).ok_or(Errno::ESRCH)?;
     let old = d.evtchn.close(port)?;
-    two_level::clear_pending(&SharedWords::new(d), port);
+    two_level::clear_pending(&SharedWords::new(d, 0), port);
     if let Binding::Pirq(pirq) = old {
         crate::irq::unbind(dom, pirq, port);
     }
@@ -172,15 +193,16 @@ pub fn close_all(st: &mut State, dom: DomId) {
 
 /// EVTCHNOP_close from the caller.
 pub fn close_own(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     close(st, me, port)
 }
 
 /// EVTCHNOP_status of (`dom`, `port`).
 pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
     let dom = st.lookup(q.dom)?;
-    let b = live(st, dom)?.evtchn.get(q.port)?;
-    q.vcpu = 0;
+    let d = live(st, dom)?;
+    let b = d.evtchn.get(q.port)?;
+    q.vcpu = d.evtchn.notify_vcpu(q.port);
     q.u = [0; 2];
     q.status = match b {
         Binding::Closed => EVTCHNSTAT_CLOSED,
@@ -205,15 +227,17 @@ pub fn status(st: &mut State, q: &mut EvtchnStatus) -> Result<(), Errno> {
     Ok(())
 }
 
-/// EVTCHNOP_unmask: clear the mask bit, re-raising a pending port.
+/// EVTCHNOP_unmask: clear the mask bit, re-raising a pending port (to the vCPU it
+/// notifies).
 pub fn unmask(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     let d = st.cur();
     if !d.evtchn.valid(port) {
         return Err(Errno::EINVAL);
     }
-    if two_level::unmask(&SharedWords::new(d), port) {
-        st.wake(me);
+    let notify = d.evtchn.notify_vcpu(port);
+    if two_level::unmask(&SharedWords::new(d, notify), port) {
+        st.wake(VcpuId::new(me, notify));
     }
     Ok(())
 }
@@ -221,7 +245,7 @@ pub fn unmask(st: &mut State, port: EvtchnPort) -> Result<(), Errno> {
 /// EVTCHNOP_reset of `dom` (the caller, or any domain if privileged, which must be paused
 /// by the toolstack as in Xen: its ports do not vanish under it while it runs).
 pub fn reset(st: &mut State, dom: DomId) -> Result<(), Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     let dom = st.lookup(dom)?;
     if live(st, dom)?.pause_count == 0 && dom != me {
         return Err(Errno::EINVAL);
@@ -230,16 +254,20 @@ pub fn reset(st: &mut State, dom: DomId) -> Result<(), Errno> {
     Ok(())
 }
 
-/// EVTCHNOP_bind_vcpu: with one vCPU per domain only vCPU 0 exists.
+/// EVTCHNOP_bind_vcpu: make the caller's `port` notify its vCPU `vcpu` (`ENOENT` for a vCPU
+/// it lacks). As Xen: global VIRQs, unbound, interdomain and pirq ports move; an IPI, a
+/// per-vCPU VIRQ or a closed port `EINVAL`. A port pending now stays pending where it was
+/// marked: the next event on it goes to the new vCPU.
 pub fn bind_vcpu(st: &mut State, port: EvtchnPort, vcpu: u32) -> Result<(), Errno> {
-    if vcpu != 0 {
+    let d = st.cur();
+    if d.vcpu(vcpu).is_none() {
         return Err(Errno::ENOENT);
     }
-    // As Xen: only global VIRQs and interdomain (or unbound) ports move; an IPI or a
-    // per-vCPU VIRQ belongs to its vCPU.
-    match st.cur().evtchn.get(port)? {
-        Binding::Closed | Binding::Ipi => Err(Errno::EINVAL),
-        Binding::Virq(v) if virq_is_per_vcpu(v) => Err(Errno::EINVAL),
-        _ => Ok(()),
+    match d.evtchn.get(port)? {
+        Binding::Closed | Binding::Ipi => return Err(Errno::EINVAL),
+        Binding::Virq(v) if virq_is_per_vcpu(v) => return Err(Errno::EINVAL),
+        _ => {}
     }
+    d.evtchn.set_notify_vcpu(port, vcpu);
+    Ok(())
 }

@@ -12,7 +12,7 @@ use guest_abi::types::EvtchnPort;
 /// `EEXIST` if already bound. The flags (`BIND_PIRQ__WILL_SHARE`) change nothing: a line
 /// has one owner.
 pub fn bind_pirq(st: &mut State, pirq: u32) -> Result<EvtchnPort, Errno> {
-    let me = st.current;
+    let me = st.current.dom;
     crate::irq::bindable(me, pirq)?;
     let port = st
         .dom(me)

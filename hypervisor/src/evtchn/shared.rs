@@ -1,4 +1,4 @@
-//! [`EventWords`] over a domain's shared_info page (bitmaps) and its vCPU's vcpu_info
+//! [`EventWords`] over a domain's shared_info page (bitmaps) and one vCPU's vcpu_info
 //! (selector, upcall flag), through their proofs.
 
 use super::two_level::EventWords;
@@ -14,18 +14,18 @@ use guest_abi::shared_info::{SharedInfo, VcpuInfo};
 static NO_WORD: AtomicU64 = AtomicU64::new(0);
 static NO_BYTE: AtomicU8 = AtomicU8::new(0);
 
-/// The event words of a domain (vCPU 0).
+/// The event words of a domain as one of its vCPUs sees them.
 pub struct SharedWords<'a> {
     page: &'a XenPage,
     vcpu: VcpuInfoAt<'a>,
 }
 
 impl<'a> SharedWords<'a> {
-    /// The words of domain `d`.
-    pub fn new(d: &'a Domain) -> Self {
+    /// The words of domain `d` for its vCPU `vcpu`.
+    pub fn new(d: &'a Domain, vcpu: u32) -> Self {
         SharedWords {
             page: &d.shared_info,
-            vcpu: d.vcpu_info(),
+            vcpu: d.vcpu_info(vcpu),
         }
     }
 

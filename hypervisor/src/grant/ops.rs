@@ -115,7 +115,7 @@ fn l1_slot_of_va(st: &mut State, va: u64) -> GResult<(Mfn, usize)> {
     if va & 0xFFF != 0 {
         return Err(GntStatus::BAD_VIRT_ADDR);
     }
-    let l4 = st.cur().vcpu.active_l4();
+    let l4 = st.cur_vcpu().active_l4();
     crate::mm::guest_walk::l1_slot(&st.mem, l4, va).ok_or(GntStatus::BAD_VIRT_ADDR)
 }
 
@@ -146,7 +146,7 @@ pub fn map(st: &mut State, op: &mut GnttabMapGrantRef) {
 }
 
 fn map_inner(st: &mut State, op: &mut GnttabMapGrantRef) -> GResult<u32> {
-    let me = st.current;
+    let me = st.current.dom;
     // The guest's own bits (XENFEAT_gnttab_map_avail_bits) go into the PTE's available bits.
     let flags = GntmapFlags::from_bits(op.flags & !GNTMAP_GUEST_AVAIL_MASK)
         .ok_or(GntStatus::GENERAL_ERROR)?;
@@ -274,7 +274,7 @@ pub fn unmap(st: &mut State, op: &mut GnttabUnmapGrantRef) {
 }
 
 fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
-    let me = st.current;
+    let me = st.current.dom;
     let track = st
         .cur()
         .grant
@@ -368,7 +368,7 @@ fn copy_side(
     if usize::from(p.offset) + len > 4096 {
         return Err(GntStatus::BAD_COPY_ARG);
     }
-    let me = st.current;
+    let me = st.current.dom;
     let dom = st.resolve(p.domid);
     let frame = if is_gref {
         let gref = GrantRef(u32::try_from(p.u).map_err(|_| GntStatus::BAD_GNTREF)?);

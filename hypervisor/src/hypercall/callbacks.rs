@@ -16,8 +16,7 @@ use guest_abi::hypercall_args::*;
 pub fn set_trap_table(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     let ptr = a.ptr;
     if ptr == 0 {
-        st.cur()
-            .vcpu
+        st.cur_vcpu()
             .trap_table
             .iter_mut()
             .for_each(|t| t.address = 0);
@@ -31,7 +30,7 @@ pub fn set_trap_table(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcR
         if !guest_va_ok(t.address) {
             return Err(Errno::EINVAL);
         }
-        st.cur().vcpu.trap_table[t.vector as usize] = t;
+        st.cur_vcpu().trap_table[t.vector as usize] = t;
     }
     Ok(Outcome::Done(0))
 }
@@ -48,7 +47,7 @@ fn check(addr: u64) -> Result<u64, Errno> {
 /// the failsafe nor the syscall callback masks events afterwards (as Xen).
 pub fn set_callbacks(st: &mut State, _regs: &mut CpuUserRegs, a: SetCallbacksArgs) -> HcResult {
     let (e, f, s) = (check(a.event)?, check(a.failsafe)?, check(a.syscall)?);
-    let cb = &mut st.cur().vcpu.callbacks;
+    let cb = &mut st.cur_vcpu().callbacks;
     cb.event = e;
     cb.failsafe = f;
     cb.syscall = s;
@@ -76,7 +75,7 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
                 | CALLBACKTYPE_SYSENTER => Err(Errno::EINVAL),
                 // As Xen: the NMI handler is trap-table vector 2, cleared.
                 CALLBACKTYPE_NMI => {
-                    st.cur().vcpu.trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(0);
+                    st.cur_vcpu().trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(0);
                     Ok(Outcome::Done(0))
                 }
                 _ => Err(Errno::ENOSYS),
@@ -86,10 +85,10 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
     };
     if ty == CALLBACKTYPE_NMI {
         // As Xen: trap-table vector 2, entered with events masked (`domain::nmi`).
-        st.cur().vcpu.trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(addr);
+        st.cur_vcpu().trap_table[usize::from(nmi::NMI_VECTOR)] = nmi::callback_entry(addr);
         return Ok(Outcome::Done(0));
     }
-    let cb = &mut st.cur().vcpu.callbacks;
+    let cb = &mut st.cur_vcpu().callbacks;
     let mask = flags & CALLBACKF_MASK_EVENTS != 0;
     match ty {
         CALLBACKTYPE_EVENT => cb.event = addr,
@@ -116,7 +115,7 @@ pub fn callback_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResu
 
 /// stack_switch(ss, sp): the kernel stack used when a trap arrives in guest user mode.
 pub fn stack_switch(st: &mut State, _regs: &mut CpuUserRegs, a: StackSwitchArgs) -> HcResult {
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     v.kernel_ss = a.ss | 3;
     v.kernel_sp = a.sp;
     Ok(Outcome::Done(0))
@@ -134,7 +133,7 @@ pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: SegmentBaseA
             None => (0, 0),
         };
         arch::cpu::load_gs_selector(sel);
-        let v = &mut st.cur().vcpu;
+        let v = st.cur_vcpu();
         v.gs_base_user = base;
         if !v.in_kernel {
             arch::cpu::set_gs_base(base);
@@ -144,7 +143,7 @@ pub fn set_segment_base(st: &mut State, _regs: &mut CpuUserRegs, a: SegmentBaseA
     if !canonical(base) {
         return Err(Errno::EINVAL);
     }
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     match which {
         SEGBASE_FS => {
             v.fs_base = base;

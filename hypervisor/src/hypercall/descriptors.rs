@@ -22,7 +22,7 @@ use guest_abi::types::{Mfn, PAGE_SIZE};
 
 /// Type `frames` seg_desc for the current domain, all or none (Xen answers EINVAL).
 fn take_frames(st: &mut State, frames: &[Mfn]) -> Result<(), Errno> {
-    let cur = st.current;
+    let cur = st.current.dom;
     let (mut ft, mem) = st.frame_table();
     for (i, &mfn) in frames.iter().enumerate() {
         if ft.get_type(mem, mfn, PageType::SegDesc, cur).is_err() {
@@ -60,7 +60,7 @@ pub fn set_gdt(st: &mut State, _regs: &mut CpuUserRegs, a: SetGdtArgs) -> HcResu
         *f = guest_copy::read(&st.mem, list.wrapping_add(8 * i as u64))?;
     }
     take_frames(st, &frames[..nr])?;
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     let old = v.desc;
     v.desc.gdt = frames;
     v.desc.gdt_nr = nr;
@@ -84,7 +84,7 @@ pub fn update_descriptor(
     }
     // What is written is the checked descriptor (a ring-0 segment demoted to ring 3).
     let desc = guest_descriptor(a.desc).ok_or(Errno::EINVAL)?;
-    let cur = st.current;
+    let cur = st.current.dom;
     let mfn = Mfn::containing(maddr);
     let (mut ft, mem) = st.frame_table();
     let info = *ft.get(mfn).ok_or(Errno::EINVAL)?;
@@ -119,7 +119,7 @@ pub fn set_ldt(st: &mut State, va: u64, ents: u64) -> Result<(), Errno> {
         *f = Mfn::containing(translate(&st.mem, root, page, false).map_err(|_| Errno::EINVAL)?);
     }
     take_frames(st, &frames[..nr])?;
-    let v = &mut st.cur().vcpu;
+    let v = st.cur_vcpu();
     let old = v.desc;
     v.desc.ldt = frames;
     v.desc.ldt_nr = nr;

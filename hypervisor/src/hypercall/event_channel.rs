@@ -13,7 +13,7 @@ use guest_abi::types::{DomId, EvtchnPort};
 /// event_channel_op(cmd, arg).
 pub fn event_channel_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
     let (cmd, arg) = (a.cmd, a.arg);
-    let me = st.current;
+    let me = st.current.dom;
     match cmd {
         EVTCHNOP_ALLOC_UNBOUND => {
             let mut op: EvtchnAllocUnbound = guest_copy::read(&st.mem, arg)?;

@@ -21,14 +21,14 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
             ))
         }
     };
-    if c.cs & 3 == 3 && st.cur().vcpu.in_kernel {
-        if st.cur().vcpu.user_l4 == guest_abi::types::Mfn(0) {
+    if c.cs & 3 == 3 && st.cur_vcpu().in_kernel {
+        if st.cur_vcpu().user_l4 == guest_abi::types::Mfn(0) {
             return Err(crash(st, "iret to user mode with no user page tables"));
         }
         crate::domain::bounce::toggle_guest_mode(st);
     }
     // The end of an NMI handler, if one ran (as Xen: any iret ends it).
-    st.cur().vcpu.nmi.in_handler = false;
+    st.cur_vcpu().nmi.in_handler = false;
     regs.rax = c.rax;
     regs.r11 = c.r11;
     regs.rcx = c.rcx;
@@ -37,7 +37,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
     regs.rflags = (c.rflags & RFLAGS_GUEST) | RFLAGS_IF | 2;
     regs.rsp = c.rsp;
     regs.ss = (c.ss as u16) | 3;
-    vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), c.rflags & RFLAGS_IF == 0);
+    vcpu_info::set_upcall_mask(&st.cur_vcpu_info(), c.rflags & RFLAGS_IF == 0);
     if !crate::domain::bounce::return_frame_ok(st, regs.cs, regs.ss, regs.rip) {
         // A context the CPU cannot enter: a #GP or the failsafe callback for the guest
         // kernel (`domain::bounce::bad_return`), else the domain is crashed.
@@ -58,7 +58,7 @@ pub fn iret(st: &mut State, regs: &mut CpuUserRegs, _a: NoArgs) -> HcResult {
 }
 
 fn crash(st: &mut State, why: &str) -> guest_abi::errno::Errno {
-    let id = st.current;
+    let id = st.current.dom;
     crate::lifecycle::crash(st, id, format_args!("{why}"));
     guest_abi::errno::Errno::EFAULT
 }

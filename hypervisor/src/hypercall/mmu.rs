@@ -82,7 +82,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
     let slice = Slice::start();
     // Long page-table (de)validations stop with the slice and are continued (ERESTART).
     preempt::arm(slice);
-    let cur = st.current;
+    let cur = st.current.dom;
     // Tables left part-way through their release by an earlier request go first.
     let mut restart = !drain_pending(st, cur);
     'chunks: while i < limit && !restart {
@@ -144,7 +144,7 @@ fn batched<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>
 /// mmu_update(reqs, count, pdone, foreigndom).
 pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResult {
     batched(st, regs, a, |st, pg_owner, r: &MmuUpdate| {
-        let cur = st.current;
+        let cur = st.current.dom;
         let addr = r.ptr & !MMU_UPDATE_CMD_MASK;
         match r.ptr & MMU_UPDATE_CMD_MASK {
             MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
@@ -180,7 +180,7 @@ pub fn mmu_update(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcRes
 /// mmuext_op(ops, count, pdone, foreigndom).
 pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResult {
     batched(st, regs, a, |st, pg_owner, op: &MmuextOp| {
-        let cur = st.current;
+        let cur = st.current.dom;
         // What acts on the caller's own vCPU (base pointers, LDT, flushes) cannot name
         // another domain (EPERM, as Xen).
         let own = || {
@@ -242,8 +242,8 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
 }
 
 fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: DomId) -> HcResult {
-    let cur = st.current;
-    let l4 = st.cur().vcpu.active_l4();
+    let cur = st.current.dom;
+    let l4 = st.cur_vcpu().active_l4();
     let (l1, idx) = l1_slot(&st.mem, l4, va).ok_or(Errno::EINVAL)?;
     let (mut ft, mem) = st.frame_table();
     // Only an L1 entry: through a linear (same-level) entry the walk ends at a higher table.

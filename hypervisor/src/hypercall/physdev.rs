@@ -18,14 +18,14 @@ use guest_abi::types::DomId;
 
 /// physdev_op(cmd, arg).
 pub fn physdev_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult {
-    let me = st.current;
+    let me = st.current.dom;
     match a.cmd {
         PHYSDEVOP_SET_IOPL => {
             let s: PhysdevSetIopl = guest_copy::read(&st.mem, a.arg)?;
             if s.iopl > 3 {
                 return Err(Errno::EINVAL);
             }
-            st.cur().vcpu.iopl = s.iopl as u8;
+            st.cur_vcpu().iopl = s.iopl as u8;
         }
         PHYSDEVOP_SETUP_GSI => {
             let s: PhysdevSetupGsi = guest_copy::read(&st.mem, a.arg)?;
@@ -92,7 +92,7 @@ pub fn physdev_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResul
 
 /// Only a domain with I/O privilege drives devices (`EPERM` as Xen's permission check).
 fn io_privileged(st: &mut State) -> Result<(), Errno> {
-    if crate::phys::iomem::permitted(st.current) {
+    if crate::phys::iomem::permitted(st.current.dom) {
         Ok(())
     } else {
         Err(Errno::EPERM)
@@ -101,7 +101,7 @@ fn io_privileged(st: &mut State) -> Result<(), Errno> {
 
 /// Pirqs are mapped for the caller itself: there is no device passthrough to other domains.
 fn own_domain(st: &State, domid: u16) -> Result<(), Errno> {
-    if st.resolve(DomId(domid)) == st.current {
+    if st.resolve(DomId(domid)) == st.current.dom {
         Ok(())
     } else {
         Err(Errno::EPERM)

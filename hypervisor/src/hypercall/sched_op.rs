@@ -1,4 +1,5 @@
-//! `sched_op`: yield, block, poll, shutdown, shutdown_code, remote_shutdown, watchdog.
+//! `sched_op`: yield, block, poll (the calling vCPU), shutdown, shutdown_code,
+//! remote_shutdown, watchdog (the domain).
 
 use super::{HcResult, Outcome};
 use crate::domain::{state::State, vcpu_info};
@@ -20,7 +21,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
     let (cmd, arg) = (a.cmd, a.arg);
     match cmd {
         SCHEDOP_YIELD => {
-            st.cur().credit.yielded = true;
+            st.cur_vcpu().credit.yielded = true;
             Ok(Outcome::Reschedule(0))
         }
         SCHEDOP_BLOCK => block(st),
@@ -28,7 +29,7 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
         SCHEDOP_SHUTDOWN => {
             let s: SchedShutdown = guest_copy::read(&st.mem, arg)?;
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
-            let id = st.current;
+            let id = st.current.dom;
             crate::lifecycle::shutdown(st, id, reason);
             Ok(Outcome::Deschedule)
         }
@@ -61,12 +62,12 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
 /// Block until an event: events are unmasked first; with an upcall already pending the
 /// call returns at once (the upcall is delivered on the way out).
 fn block(st: &mut State) -> HcResult {
-    let si = &st.cur().vcpu_info();
+    let si = &st.cur_vcpu_info();
     vcpu_info::set_upcall_mask(si, false);
     if vcpu_info::upcall_pending(si) {
         return Ok(Outcome::Done(0));
     }
-    st.cur().vcpu.blocked = true;
+    st.cur_vcpu().blocked = true;
     Ok(Outcome::Reschedule(0))
 }
 
@@ -88,22 +89,23 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
         }
         ports.push(port);
     }
+    let me = st.current;
     let d = st.cur();
-    let si = &d.vcpu_info();
+    let si = &d.vcpu_info(me.vcpu);
     if vcpu_info::upcall_pending(si) && !vcpu_info::upcall_masked(si) {
         return Ok(Outcome::Done(0));
     }
-    let w = SharedWords::new(d);
+    let w = SharedWords::new(d, me.vcpu);
     if ports.iter().any(|&port| two_level::is_pending(&w, port)) {
         return Ok(Outcome::Done(0));
     }
     if p.timeout != 0 && p.timeout <= crate::time::now() {
         return Ok(Outcome::Done(0));
     }
-    let d = st.cur();
-    d.vcpu.poll = Some(ports);
-    d.timers.poll_deadline = (p.timeout != 0).then_some(p.timeout);
-    d.vcpu.blocked = true;
+    let v = st.cur_vcpu();
+    v.poll = Some(ports);
+    v.timers.poll_deadline = (p.timeout != 0).then_some(p.timeout);
+    v.blocked = true;
     Ok(Outcome::Reschedule(0))
 }
 
@@ -112,7 +114,7 @@ fn poll(st: &mut State, arg: u64) -> HcResult {
 fn watchdog(st: &mut State, w: SchedWatchdog) -> Result<u64, Errno> {
     let now = crate::time::now();
     let dl = now.saturating_add(u64::from(w.timeout) * NS_PER_SEC);
-    let slots = &mut st.cur().timers.watchdogs;
+    let slots = &mut st.cur().watchdogs.0;
     let r = if w.id == 0 {
         if w.timeout == 0 {
             return Err(Errno::EINVAL);

@@ -25,7 +25,7 @@ pub fn set_timer_op(st: &mut State, _regs: &mut CpuUserRegs, a: SetTimerArgs) ->
     } else {
         Some(t)
     };
-    st.cur().timers.singleshot = deadline;
+    st.cur_vcpu().timers.singleshot = deadline;
     crate::sched::rearm(st);
     Ok(Outcome::Done(0))
 }

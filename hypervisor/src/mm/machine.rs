@@ -251,7 +251,7 @@ impl PhysRead for Machine {
     }
 }
 
-/// Where a vCPU's `vcpu_info` is: slot 0 of its domain's shared_info, or where the guest
+/// Where a vCPU's `vcpu_info` is: its slot of its domain's shared_info, or where the guest
 /// registered it (`VCPUOP_register_vcpu_info`) in a frame the hypervisor holds. Offsets
 /// given to its accessors are within the `vcpu_info`.
 pub struct VcpuInfoAt<'a> {
@@ -266,6 +266,16 @@ impl<'a> VcpuInfoAt<'a> {
     /// vcpu_info[0] of shared_info page `si`.
     pub fn shared(si: &'a XenPage) -> Self {
         VcpuInfoAt { page: si, off: 0 }
+    }
+
+    /// vcpu_info[`slot`] of shared_info page `si` (the legacy array's last slot for a larger
+    /// index, which no vCPU has: `MAX_VCPUS` is below it).
+    pub fn shared_slot(si: &'a XenPage, slot: usize) -> Self {
+        let slot = slot.min(guest_abi::shared_info::XEN_LEGACY_MAX_VCPUS - 1);
+        VcpuInfoAt {
+            page: si,
+            off: slot * VCPU_INFO_SIZE,
+        }
     }
 
     /// A registered `vcpu_info` at `off` of held frame `page` (`None` if it would not fit).

@@ -25,7 +25,7 @@ impl Testbed {
     pub fn pending(&self, dom: DomId, port: u32) -> bool {
         self.st(|st| {
             let d = st.dom(dom).expect("domain exists");
-            two_level::is_pending(&SharedWords::new(d), EvtchnPort(port))
+            two_level::is_pending(&SharedWords::new(d, 0), EvtchnPort(port))
         })
     }
 
@@ -47,7 +47,7 @@ impl Testbed {
 
     /// The current domain's initial page tables, which its address space maps read-only.
     pub fn read_only_va(&self) -> u64 {
-        let si: StartInfo = self.read(self.st(|st| st.cur().vcpu.regs.rsi));
+        let si: StartInfo = self.read(self.st(|st| st.cur().vcpus[0].regs.rsi));
         si.pt_base
     }
 

@@ -57,19 +57,30 @@ fn timers_expire_and_rearm() {
     t.singleshot = Some(100);
     t.period = 30;
     t.periodic_next = 40;
-    t.watchdogs[1] = Some((500, 1));
     assert_eq!(t.next_deadline(), Some(40));
     assert_eq!(t.expire(39), Expired::default());
     let e = t.expire(105);
-    assert!(e.timer_virq && !e.watchdog && !e.poll_timeout);
+    assert!(e.timer_virq && !e.poll_timeout);
     assert_eq!(t.singleshot, None);
     assert_eq!(t.periodic_next, 130, "missed periods are skipped");
     t.poll_deadline = Some(120);
     assert_eq!(t.next_deadline(), Some(120));
     let e = t.expire(120);
     assert!(e.poll_timeout && !e.timer_virq);
-    assert!(t.expire(600).watchdog);
-    assert_eq!(t.watchdogs, [None, None]);
+}
+
+#[test]
+fn watchdogs_expire_once() {
+    let mut w = Watchdogs::default();
+    assert_eq!(w.next_deadline(), None);
+    w.0[1] = Some((500, 1));
+    w.0[0] = Some((700, 1));
+    assert_eq!(w.next_deadline(), Some(500));
+    assert!(!w.expire(499));
+    assert!(w.expire(600));
+    assert_eq!(w.0, [Some((700, 1)), None]);
+    assert!(w.expire(700));
+    assert_eq!(w, Watchdogs::default());
 }
 
 #[test]

@@ -1,43 +1,74 @@
 use super::*;
+use alloc::vec::Vec;
 
-/// Simulate a CPU shared by always-runnable domains with the given (weight, cap), with the
-/// real policy (pick, slice, burn, account); returns each one's CPU ns.
-fn simulate(params: &[(u16, u16)], total_ns: u64) -> Vec<u64> {
-    let mut doms: Vec<Credit> = params
+/// A simulated domain: its parameters and its always-runnable vCPUs' credit.
+struct Dom {
+    c: Credit,
+    vcpus: Vec<VcpuCredit>,
+}
+
+/// Simulate a CPU shared by always-runnable domains with the given (weight, cap, vCPUs),
+/// with the real policy (pick, slice, burn, account); returns each vCPU's CPU ns, by domain.
+fn simulate_smp(params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
+    let mut doms: Vec<Dom> = params
         .iter()
-        .map(|&(weight, cap)| Credit {
-            weight,
-            cap,
-            ..Credit::default()
+        .map(|&(weight, cap, n)| Dom {
+            c: Credit {
+                weight,
+                cap,
+                ..Credit::default()
+            },
+            vcpus: alloc::vec![VcpuCredit::default(); n],
         })
         .collect();
-    let mut ran = vec![0u64; doms.len()];
-    let (mut now, mut next_acct, mut cur) = (0u64, ACCT_NS, DomId(0));
+    let mut ran: Vec<Vec<u64>> = params.iter().map(|p| alloc::vec![0; p.2]).collect();
+    let (mut now, mut next_acct, mut cur) = (0u64, ACCT_NS, (0usize, 0usize));
     while now < total_ns {
         if now >= next_acct {
-            account(ACCT_NS, doms.iter_mut().map(|c| (c, true)));
+            account(
+                ACCT_NS,
+                doms.iter_mut().map(|d| {
+                    let vs = d.vcpus.iter_mut().map(|v| (v, true)).collect();
+                    (&mut d.c, vs)
+                }),
+            );
             next_acct += ACCT_NS;
         }
-        let cands: Vec<(DomId, u8, i64)> = doms
+        let cands: Vec<((usize, usize), u8, i64)> = doms
             .iter()
             .enumerate()
-            .filter(|(_, c)| !c.parked)
-            .map(|(i, c)| (DomId(i as u16), c.prio(), c.credit))
+            .filter(|(_, d)| !d.c.parked)
+            .flat_map(|(i, d)| {
+                d.vcpus
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, v)| ((i, j), v.prio(), v.credit))
+            })
             .collect();
         let Some(next) = pick(&cands, cur) else {
             now = next_acct; // idle until the next period
             continue;
         };
         cur = next;
-        let d = &mut doms[usize::from(next.0)];
-        let until = (now + d.slice(cands.len() > 1)).min(next_acct);
+        let d = &mut doms[next.0];
+        let v = &mut d.vcpus[next.1];
+        let until = (now + v.slice(&d.c, cands.len() > 1)).min(next_acct);
         let ns = until - now;
-        d.burn(ns);
-        d.boost = false;
-        ran[usize::from(next.0)] += ns;
+        v.burn(&mut d.c, ns);
+        v.boost = false;
+        ran[next.0][next.1] += ns;
         now = until;
     }
     ran
+}
+
+/// [`simulate_smp`] with one vCPU per domain: each domain's CPU ns.
+fn simulate(params: &[(u16, u16)], total_ns: u64) -> Vec<u64> {
+    let p: Vec<(u16, u16, usize)> = params.iter().map(|&(w, c)| (w, c, 1)).collect();
+    simulate_smp(&p, total_ns)
+        .into_iter()
+        .map(|v| v[0])
+        .collect()
 }
 
 #[test]
@@ -64,10 +95,32 @@ fn equal_weights_share_equally_and_cap_holds() {
     assert!((0.24..=0.26).contains(&share), "capped share {share}");
 }
 
+#[test]
+fn weight_is_the_domains_and_its_vcpus_share_it() {
+    // A domain of four busy vCPUs and one of one vCPU, equal weights: half the CPU each
+    // (weight is per domain, as credit1's), the four sharing theirs equally.
+    let ran = simulate_smp(&[(256, 0, 4), (256, 0, 1)], 3_000_000_000);
+    let four: u64 = ran[0].iter().sum();
+    let one = ran[1][0];
+    let share = four as f64 / (four + one) as f64;
+    assert!(
+        (0.47..=0.53).contains(&share),
+        "four vCPUs' share {share} ({ran:?})"
+    );
+    let (lo, hi) = (ran[0].iter().min().unwrap(), ran[0].iter().max().unwrap());
+    assert!(hi - lo < four / 20, "the four vCPUs differ: {ran:?}");
+    // A cap holds for the domain as a whole, however many vCPUs it has.
+    let ran = simulate_smp(&[(256, 30, 3)], 3_000_000_000);
+    let share = ran[0].iter().sum::<u64>() as f64 / 3e9;
+    assert!(
+        (0.29..=0.31).contains(&share),
+        "capped share {share} ({ran:?})"
+    );
+}
+
 /// `pick` over plain ids: the test's ids at its edge.
 fn pick_n(cands: &[(u16, u8, i64)], after: u16) -> Option<u16> {
-    let c: Vec<(DomId, u8, i64)> = cands.iter().map(|&(i, p, c)| (DomId(i), p, c)).collect();
-    pick(&c, DomId(after)).map(|id| id.0)
+    pick(cands, after)
 }
 
 #[test]
@@ -89,30 +142,47 @@ fn pick_prefers_priority_then_round_robin() {
     assert_eq!(pick_n(&[], 0), None);
 }
 
+/// One vCPU's entry for [`account`].
+fn one<'a>(c: &'a mut Credit, v: &'a mut VcpuCredit, runnable: bool) -> AccountEntry<'a> {
+    (c, alloc::vec![(v, runnable)])
+}
+
 #[test]
 fn accounting_ignores_idle_domains_and_clamps() {
-    let mut busy = Credit::default();
-    let mut idle = Credit {
+    let (mut busy, mut busy_v) = (Credit::default(), VcpuCredit::default());
+    let mut idle = Credit::default();
+    let mut idle_v = VcpuCredit {
         credit: ACCT_NS as i64,
-        ..Credit::default()
+        ..VcpuCredit::default()
     };
-    account(ACCT_NS, [(&mut busy, true), (&mut idle, false)].into_iter());
+    account(
+        ACCT_NS,
+        [
+            one(&mut busy, &mut busy_v, true),
+            one(&mut idle, &mut idle_v, false),
+        ]
+        .into_iter(),
+    );
     assert_eq!(
-        busy.credit, ACCT_NS as i64,
+        busy_v.credit, ACCT_NS as i64,
         "all credit to the only active domain"
     );
-    assert_eq!(idle.credit, ACCT_NS as i64, "an idle domain hoards no more");
-    busy.burn(20 * ACCT_NS);
-    account(ACCT_NS, [(&mut busy, true)].into_iter());
-    assert_eq!(busy.credit, -MAX_DEBT_NS, "debt is bounded");
+    assert_eq!(
+        idle_v.credit, ACCT_NS as i64,
+        "an idle domain hoards no more"
+    );
+    busy_v.burn(&mut busy, 20 * ACCT_NS);
+    account(ACCT_NS, [one(&mut busy, &mut busy_v, true)].into_iter());
+    assert_eq!(busy_v.credit, -MAX_DEBT_NS, "debt is bounded");
     let mut capped = Credit {
         cap: 10,
         ..Credit::default()
     };
-    capped.burn(ACCT_NS / 10);
+    let mut capped_v = VcpuCredit::default();
+    capped_v.burn(&mut capped, ACCT_NS / 10);
     assert!(capped.parked);
-    account(ACCT_NS, [(&mut capped, true)].into_iter());
-    assert!(!capped.parked && capped.used == 0);
+    account(ACCT_NS, [one(&mut capped, &mut capped_v, true)].into_iter());
+    assert!(!capped.parked && capped.used == 0 && capped_v.used == 0);
 }
 
 #[test]
@@ -120,6 +190,10 @@ fn credit_an_idle_domain_leaves_goes_to_the_busy_ones_by_weight() {
     let mut light = Credit {
         used: 1_000_000,
         ..Credit::default()
+    };
+    let mut light_v = VcpuCredit {
+        used: 1_000_000,
+        ..VcpuCredit::default()
     };
     let mut a = Credit {
         weight: 100,
@@ -129,20 +203,49 @@ fn credit_an_idle_domain_leaves_goes_to_the_busy_ones_by_weight() {
         weight: 200,
         ..Credit::default()
     };
+    let (mut av, mut bv) = (VcpuCredit::default(), VcpuCredit::default());
     account(
         ACCT_NS,
-        [(&mut light, false), (&mut a, true), (&mut b, true)].into_iter(),
+        [
+            one(&mut light, &mut light_v, false),
+            one(&mut a, &mut av, true),
+            one(&mut b, &mut bv, true),
+        ]
+        .into_iter(),
     );
-    assert_eq!(light.credit, 1_000_000, "earns what it used");
-    assert_eq!(a.credit, 29_000_000 / 3);
-    assert_eq!(b.credit, 29_000_000 * 2 / 3);
+    assert_eq!(light_v.credit, 1_000_000, "earns what it used");
+    assert_eq!(av.credit, 29_000_000 / 3);
+    assert_eq!(bv.credit, 29_000_000 * 2 / 3);
+}
+
+#[test]
+fn a_domains_share_goes_to_its_active_vcpus_only() {
+    let mut d = Credit::default();
+    let mut run = VcpuCredit::default();
+    let mut ran = VcpuCredit {
+        used: 5,
+        ..VcpuCredit::default()
+    };
+    let mut asleep = VcpuCredit::default();
+    account(
+        ACCT_NS,
+        [(
+            &mut d,
+            alloc::vec![(&mut run, true), (&mut ran, false), (&mut asleep, false)],
+        )]
+        .into_iter(),
+    );
+    assert_eq!(run.credit, ACCT_NS as i64 / 2);
+    assert_eq!(ran.credit, ACCT_NS as i64 / 2, "ran this period: active");
+    assert_eq!(asleep.credit, 0, "neither runnable nor ran: nothing");
+    assert_eq!((run.used, ran.used), (0, 0));
 }
 
 #[test]
 fn wake_boosts_only_with_credit() {
-    let mut c = Credit {
+    let mut c = VcpuCredit {
         credit: 10,
-        ..Credit::default()
+        ..VcpuCredit::default()
     };
     c.wake();
     assert_eq!(c.prio(), PRIO_BOOST);

@@ -45,7 +45,7 @@ fn spare(tb: &Testbed, k: u64) -> u64 {
 /// The frame behind `va` for the current domain, if mapped.
 fn frame(tb: &Testbed, va: u64) -> Option<u64> {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur_vcpu().active_l4();
         translate(&st.mem, l4, va, false).ok().map(|ma| ma >> 12)
     })
 }
@@ -53,7 +53,7 @@ fn frame(tb: &Testbed, va: u64) -> Option<u64> {
 /// The L1 table and index mapping `va`.
 fn l1_of(tb: &Testbed, va: u64) -> (Mfn, usize) {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur_vcpu().active_l4();
         l1_slot(&st.mem, l4, va).expect("mapped")
     })
 }
@@ -376,8 +376,8 @@ fn a_fault_from_guest_user_mode_is_bounced_with_the_user_bit() {
     let (_, t, idx, at, old) = spare_entry(&tb);
     let ksp = tb.scratch() - 0x200;
     tb.st(|st| {
-        st.cur().vcpu.in_kernel = false;
-        st.cur().vcpu.kernel_sp = ksp;
+        st.cur_vcpu().in_kernel = false;
+        st.cur_vcpu().kernel_sp = ksp;
     });
     tb.regs.rdi = at;
     tb.regs.rsi = pte::mfn(old).0 << 12 | RO;

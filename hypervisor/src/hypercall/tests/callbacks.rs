@@ -24,11 +24,11 @@ const HOLE: u64 = HYPERVISOR_VIRT_START + 0x1000;
 const BAD_POINTERS: [u64; 3] = [0x1000, HOLE, NONCANONICAL];
 
 fn traps(tb: &Testbed) -> Vec<TrapInfo> {
-    tb.st(|st| st.cur().vcpu.trap_table.to_vec())
+    tb.st(|st| st.cur().vcpus[0].trap_table.to_vec())
 }
 
 fn callbacks(tb: &Testbed) -> Callbacks {
-    tb.st(|st| st.cur().vcpu.callbacks)
+    tb.st(|st| st.cur().vcpus[0].callbacks)
 }
 
 fn cb_tuple(c: Callbacks) -> (u64, u64, u64, bool, bool) {
@@ -369,7 +369,7 @@ fn stack_switch_sets_the_kernel_stack_with_a_guest_rpl() {
     ] {
         assert_eq!(tb.hypercall(nr::STACK_SWITCH, [ss, sp, 0, 0, 0]), 0);
         tb.st(|st| {
-            let v = &st.cur().vcpu;
+            let v = &st.cur().vcpus[0];
             assert_eq!((v.kernel_ss, v.kernel_sp), (want, sp));
         });
     }
@@ -384,8 +384,8 @@ fn stack_switch_sets_the_kernel_stack_with_a_guest_rpl() {
         0
     );
     tb.st(|st| {
-        assert_eq!(st.dom(DomId::DOM0).unwrap().vcpu.kernel_sp, sp);
-        assert_eq!(st.dom(u).unwrap().vcpu.kernel_sp, 0x1234_5000);
+        assert_eq!(st.dom(DomId::DOM0).unwrap().vcpus[0].kernel_sp, sp);
+        assert_eq!(st.dom(u).unwrap().vcpus[0].kernel_sp, 0x1234_5000);
     });
 }
 
@@ -408,7 +408,7 @@ fn enter_user_mode(tb: &mut Testbed, rip: u64, rsp: u64) {
     );
     tb.regs.rsp = at;
     assert_eq!(tb.hypercall(nr::IRET, [0; 5]), 0);
-    tb.st(|st| assert!(!st.cur().vcpu.in_kernel));
+    tb.st(|st| assert!(!st.cur().vcpus[0].in_kernel));
 }
 
 /// A `syscall` instruction executed by the guest's user task at `rip`.
@@ -423,7 +423,7 @@ fn user_syscall(tb: &mut Testbed, rip: u64) {
 #[test]
 fn a_user_mode_syscall_enters_the_syscall_callback_on_the_stack_switch_stack() {
     let mut tb = Testbed::boot();
-    let kernel_l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let kernel_l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     give_user_page_tables(&mut tb);
     let ksp = tb.scratch() + 0x6008;
     let cb = BASE + 0x2500;
@@ -443,12 +443,12 @@ fn a_user_mode_syscall_enters_the_syscall_callback_on_the_stack_switch_stack() {
     assert_eq!(set_base(&mut tb, u64::from(SEGBASE_GS_USER), gu), 0);
     enter_user_mode(&mut tb, 0x40_1000, 0x50_0000);
     assert_eq!(gs_base(), gu);
-    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()));
+    let masked = |tb: &Testbed| tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info(0)));
     assert!(!masked(&tb));
     user_syscall(&mut tb, 0x40_1100);
     // The guest kernel's syscall callback, in kernel mode, on the stack_switch stack,
     // with the kernel's page tables and GS base, events masked (CALLBACKF_mask_events).
-    tb.st(|st| assert!(st.cur().vcpu.in_kernel && st.cur().runnable()));
+    tb.st(|st| assert!(st.cur().vcpus[0].in_kernel && st.cur().runnable()));
     assert_eq!(read_cr3(), kernel_l4.addr());
     assert_eq!(gs_base(), gk);
     assert!(masked(&tb));
@@ -514,7 +514,7 @@ fn set_segment_base_loads_fs_and_the_kernel_gs_base_in_kernel_mode() {
     assert_eq!(set_base(&mut tb, u64::from(SEGBASE_GS_USER), gu), 0);
     assert_eq!(gs_base(), gk);
     tb.st(|st| {
-        let v = &st.cur().vcpu;
+        let v = &st.cur().vcpus[0];
         assert_eq!((v.fs_base, v.gs_base_kernel, v.gs_base_user), (f, gk, gu));
     });
     // ... and loaded by the return to user mode.
@@ -601,7 +601,7 @@ fn set_segment_base_refuses_noncanonical_bases_and_unknown_selectors() {
     assert_eq!(set_base(&mut tb, 1 << 32, 0x1000), err(Errno::EINVAL));
     assert_eq!((fs_base(), gs_base()), (f, gk));
     tb.st(|st| {
-        let v = &st.cur().vcpu;
+        let v = &st.cur().vcpus[0];
         assert_eq!((v.fs_base, v.gs_base_kernel, v.gs_base_user), (f, gk, gu));
     });
 }

@@ -22,7 +22,7 @@ const RFLAGS_DF: u64 = 1 << 10;
 const RFLAGS_TF: u64 = 1 << 8;
 
 fn masked(tb: &Testbed) -> bool {
-    tb.st(|st| crate::domain::vcpu_info::upcall_masked(&st.cur().vcpu_info()))
+    tb.st(|st| crate::domain::vcpu_info::upcall_masked(&st.cur().vcpu_info(0)))
 }
 
 /// The current domain with user page tables, a kernel stack, and in 32-bit user mode at
@@ -46,14 +46,14 @@ fn in_compat_user_mode(tb: &mut Testbed) -> u64 {
     );
     tb.regs.rsp = at;
     assert_eq!(tb.hypercall(nr::IRET, [0; 5]), 0);
-    tb.st(|st| assert!(!st.cur().vcpu.in_kernel));
+    tb.st(|st| assert!(!st.cur().vcpus[0].in_kernel));
     assert_eq!(tb.regs.cs, FLAT_USER_CS32);
     ksp
 }
 
 /// The current vCPU's syscall32 and sysenter callbacks with their event-mask flags.
 fn compat_callbacks(tb: &Testbed) -> (u64, bool, u64, bool) {
-    let cb = tb.st(|st| st.cur().vcpu.callbacks);
+    let cb = tb.st(|st| st.cur().vcpus[0].callbacks);
     (
         cb.syscall32,
         cb.syscall32_masks_events,
@@ -121,7 +121,7 @@ fn syscall32_and_sysenter_callbacks_are_registered_with_their_event_mask_flags()
     // Only the calling vCPU's.
     let u = tb.domu(1024);
     tb.st(|st| {
-        let c = st.dom(u).unwrap().vcpu.callbacks;
+        let c = st.dom(u).unwrap().vcpus[0].callbacks;
         assert_eq!((c.syscall32, c.sysenter), (0, 0));
     });
 }
@@ -138,7 +138,7 @@ fn a_compat_syscall_enters_the_syscall32_callback_with_the_32_bit_user_frame() {
     let ksp = in_compat_user_mode(&mut tb);
     assert!(!masked(&tb));
     compat_syscall(&mut tb, USER_RIP + 0x10, RFLAGS_IF | RFLAGS_DF | 2);
-    tb.st(|st| assert!(st.cur().vcpu.in_kernel && st.cur().runnable()));
+    tb.st(|st| assert!(st.cur().vcpus[0].in_kernel && st.cur().runnable()));
     let frame = (ksp & !0xF) - 7 * 8;
     assert_eq!(
         (tb.regs.rip, tb.regs.rsp, tb.regs.cs, tb.regs.ss),
@@ -184,7 +184,7 @@ fn a_compat_syscall_in_guest_kernel_mode_is_bounced_on_the_current_stack_not_a_h
     let sp = tb.scratch() + 0x7000;
     tb.regs.rsp = sp;
     compat_syscall(&mut tb, 0x1000, RFLAGS_IF | 2);
-    tb.st(|st| assert!(st.cur().vcpu.in_kernel && st.cur().runnable()));
+    tb.st(|st| assert!(st.cur().vcpus[0].in_kernel && st.cur().runnable()));
     assert_eq!(
         (tb.regs.rip, tb.regs.rsp, tb.regs.rax),
         (s32, sp - 7 * 8, 7)

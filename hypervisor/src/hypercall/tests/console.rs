@@ -218,7 +218,7 @@ fn writes_from_bad_buffers_fault() {
         err(Errno::EFAULT)
     );
     // A read-only buffer (the domain's page tables) is fine to write from.
-    let si: StartInfo = tb.read(tb.st(|st| st.cur().vcpu.regs.rsi));
+    let si: StartInfo = tb.read(tb.st(|st| st.cur().vcpus[0].regs.rsi));
     assert_eq!(io(&mut tb, CONSOLEIO_WRITE.into(), 8, si.pt_base), 8);
 }
 

@@ -23,7 +23,7 @@ fn breakpoint_addresses_are_stored_and_read_back() {
     for r in 0..4 {
         assert_eq!(get(&mut tb, r) as u64, 0xFFFF_FFFF_8000_1000 + r);
     }
-    tb.st(|st| assert_eq!(st.cur().vcpu.debugreg[2], 0xFFFF_FFFF_8000_1002));
+    tb.st(|st| assert_eq!(st.cur().vcpus[0].debugreg[2], 0xFFFF_FFFF_8000_1002));
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn spare(tb: &Testbed, k: u64) -> u64 {
 
 fn frame(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         translate(&st.mem, l4, va, false).expect("mapped") >> 12
     })
 }
@@ -143,7 +143,7 @@ fn numbered(d: &crate::arch::desc::GuestDescTables) -> Tables {
 
 fn tables(tb: &Testbed) -> Tables {
     tb.st(|st| {
-        let d = st.cur().vcpu.desc;
+        let d = st.cur().vcpus[0].desc;
         numbered(&d)
     })
 }
@@ -284,7 +284,7 @@ fn set_gdt_refuses_page_tables_and_frames_the_caller_does_not_own() {
     let d0_frame = frame(&tb, spare(&tb, 0));
     let u = tb.domu(1024);
     tb.run(u);
-    let l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     let l1 = tb.st(|st| {
         let l4e = st.mem.read(l4, 511);
         let l3e = st.mem.read(pte::mfn(l4e), 510);
@@ -365,7 +365,7 @@ fn a_gdt_frame_cannot_be_mapped_writable_while_in_use() {
     assert_eq!(set_gdt(&mut tb, &[g0], 8), 0);
     let other = spare(&tb, 5);
     let pte_ma = tb.st(|st| {
-        let l4 = st.cur().vcpu.kernel_l4;
+        let l4 = st.cur().vcpus[0].kernel_l4;
         let l3 = pte::mfn(st.mem.read(l4, 511));
         let l2 = pte::mfn(st.mem.read(l3, 510));
         let l1 = pte::mfn(st.mem.read(l2, ((other >> 21) & 0x1FF) as usize));
@@ -483,7 +483,7 @@ fn update_descriptor_refuses_page_tables_other_domains_frames_and_bad_addresses(
     let d0_frame = frame(&tb, spare(&tb, 0));
     let u = tb.domu(1024);
     tb.run(u);
-    let l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     let l3 = tb.st(|st| pte::mfn(st.mem.read(l4, 511)).0);
     let own = frame(&tb, spare(&tb, 0));
     let snap = snapshot(&tb);
@@ -650,7 +650,7 @@ fn gs_user_sel(tb: &mut Testbed, sel: u64) -> i64 {
 fn gs_user(tb: &Testbed) -> (u16, u64) {
     (
         crate::arch::cpu::gs_selector(),
-        tb.st(|st| st.cur().vcpu.gs_base_user),
+        tb.st(|st| st.cur().vcpus[0].gs_base_user),
     )
 }
 

@@ -4,6 +4,7 @@
 
 use super::event_channel::{alloc_unbound, evtchn};
 use crate::domain::ports::Binding;
+use crate::domain::MAX_VCPUS;
 use crate::mm::page_types::{PageType, NO_OWNER};
 use crate::testbed::{err, Testbed, DOM0_PAGES};
 use guest_abi::arch::{VcpuGuestContext, VgcfFlags};
@@ -27,7 +28,7 @@ fn one_vcpu() -> DomctlCreateDomain {
 
 /// The current domain issues `domctl(&op)` with `op` in its scratch memory; the result and
 /// the structure as the guest then reads it.
-fn domctl(tb: &mut Testbed, op: &XenDomctl) -> (i64, XenDomctl) {
+pub(super) fn domctl(tb: &mut Testbed, op: &XenDomctl) -> (i64, XenDomctl) {
     let buf = tb.scratch();
     tb.write(buf, op);
     let r = tb.hypercall(nr::DOMCTL, [buf, 0, 0, 0, 0]);
@@ -51,7 +52,7 @@ fn create(tb: &mut Testbed, dom: DomId, c: &DomctlCreateDomain) -> Result<DomId,
 }
 
 /// getdomaininfo for `dom`: the domain it answered for and its info.
-fn info(tb: &mut Testbed, dom: DomId) -> Result<DomctlGetDomainInfo, i64> {
+pub(super) fn info(tb: &mut Testbed, dom: DomId) -> Result<DomctlGetDomainInfo, i64> {
     let (r, op) = domctl(tb, &XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, dom));
     if r == 0 {
         let i: DomctlGetDomainInfo = op.payload();
@@ -80,7 +81,7 @@ fn credit(cmd: u32, weight: u16, cap: u16) -> DomctlSchedulerOp {
 }
 
 /// dom0 sets the vCPU context of `dom` to `c` (placed after the request in scratch).
-fn set_context(tb: &mut Testbed, dom: DomId, vcpu: u32, c: &VcpuGuestContext) -> i64 {
+pub(super) fn set_context(tb: &mut Testbed, dom: DomId, vcpu: u32, c: &VcpuGuestContext) -> i64 {
     let at = tb.scratch() + 0x1000;
     tb.write(at, c);
     set_context_at(tb, dom, vcpu, at)
@@ -100,25 +101,25 @@ fn set_context_at(tb: &mut Testbed, dom: DomId, vcpu: u32, at: u64) -> i64 {
 }
 
 /// A context for `dom` as it is now (its kernel page table, registers and stack).
-fn context_of(tb: &Testbed, dom: DomId) -> VcpuGuestContext {
+pub(super) fn context_of(tb: &Testbed, dom: DomId) -> VcpuGuestContext {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
         let mut c = VcpuGuestContext::new_zeroed();
-        c.user_regs = d.vcpu.regs;
-        c.ctrlreg[3] = d.vcpu.kernel_l4.addr();
+        c.user_regs = d.vcpus[0].regs;
+        c.ctrlreg[3] = d.vcpus[0].kernel_l4.addr();
         c.flags = VgcfFlags::IN_KERNEL.bits();
-        c.kernel_ss = d.vcpu.kernel_ss;
-        c.kernel_sp = d.vcpu.kernel_sp;
+        c.kernel_ss = d.vcpus[0].kernel_ss;
+        c.kernel_sp = d.vcpus[0].kernel_sp;
         c
     })
 }
 
-fn type_count(tb: &Testbed, mfn: u64) -> u32 {
+pub(super) fn type_count(tb: &Testbed, mfn: u64) -> u32 {
     tb.st(|st| st.frame_table().0.get(Mfn(mfn)).expect("frame").type_count)
 }
 
-fn kernel_l4(tb: &Testbed, dom: DomId) -> u64 {
-    tb.st(|st| st.dom(dom).expect("domain").vcpu.kernel_l4.0)
+pub(super) fn kernel_l4(tb: &Testbed, dom: DomId) -> u64 {
+    tb.st(|st| st.dom(dom).expect("domain").vcpus[0].kernel_l4.0)
 }
 
 fn domain_count(tb: &Testbed) -> usize {
@@ -224,7 +225,7 @@ fn createdomain_makes_a_paused_empty_domain_with_the_asked_limits() {
     assert_ne!(id, DomId::DOM0);
     tb.st(|st| {
         let d = st.dom(id).expect("created");
-        assert_eq!((d.pause_count, d.tot_pages, d.max_vcpus), (1, 0, 1));
+        assert_eq!((d.pause_count, d.tot_pages, d.max_vcpus()), (1, 0, 1));
         assert!(!d.runnable() && !d.privileged);
         assert_eq!(d.handle, handle);
         assert_eq!(d.evtchn.max_port(), EvtchnPort(7));
@@ -275,7 +276,7 @@ fn createdomain_refuses_what_it_cannot_provide_and_leaves_no_trace() {
             ..Default::default()
         },
         DomctlCreateDomain {
-            max_vcpus: 2,
+            max_vcpus: MAX_VCPUS + 1,
             ..Default::default()
         },
         DomctlCreateDomain {
@@ -654,7 +655,7 @@ fn scheduler_op_gets_and_puts_the_credit_weight_and_cap() {
 }
 
 #[test]
-fn max_vcpus_accepts_only_the_one_vcpu_there_is() {
+fn max_vcpus_accepts_one_to_max_and_shrinks_only_over_unused_vcpus() {
     let mut tb = Testbed::boot();
     let id = create(&mut tb, DomId::DOM0, &one_vcpu()).unwrap();
     let mv = |tb: &mut Testbed, dom: DomId, max: u32| {
@@ -664,11 +665,27 @@ fn max_vcpus_accepts_only_the_one_vcpu_there_is() {
         )
         .0
     };
-    for bad in [0, 2, u32::MAX] {
+    for bad in [0, MAX_VCPUS + 1, u32::MAX] {
         assert_eq!(mv(&mut tb, id, bad), err(Errno::EINVAL));
     }
     assert_eq!(mv(&mut tb, id, 1), 0);
-    assert_eq!(tb.st(|st| st.dom(id).unwrap().max_vcpus), 1);
+    assert_eq!(tb.st(|st| st.dom(id).unwrap().max_vcpus()), 1);
+    assert_eq!(mv(&mut tb, id, MAX_VCPUS), 0);
+    let ids: Vec<u32> = tb.st(|st| st.dom(id).unwrap().vcpus.iter().map(|v| v.id).collect());
+    assert_eq!(ids, (0..MAX_VCPUS).collect::<Vec<_>>());
+    assert!(tb.st(|st| st
+        .dom(id)
+        .unwrap()
+        .vcpus
+        .iter()
+        .all(|v| !v.online && !v.initialised)));
+    // Fewer again: the vCPUs dropped were never used.
+    assert_eq!(mv(&mut tb, id, 3), 0);
+    assert_eq!(tb.st(|st| st.dom(id).unwrap().max_vcpus()), 3);
+    // A vCPU that was given a context is not dropped.
+    tb.st(|st| st.dom(id).unwrap().vcpus[2].initialised = true);
+    assert_eq!(mv(&mut tb, id, 2), err(Errno::EBUSY));
+    assert_eq!(tb.st(|st| st.dom(id).unwrap().max_vcpus()), 3);
     assert_eq!(mv(&mut tb, DomId(999), 1), err(Errno::ESRCH));
 }
 
@@ -703,7 +720,7 @@ fn setvcpucontext_loads_a_sanitised_context_and_balances_table_references() {
         "the new reference replaced the old one"
     );
     tb.st(|st| {
-        let v = &st.dom(u).unwrap().vcpu;
+        let v = &st.dom(u).unwrap().vcpus[0];
         assert_eq!(
             (v.regs.rip, v.regs.rsp, v.regs.rax),
             (c.user_regs.rip, c.user_regs.rsp, 0x1111)
@@ -737,7 +754,7 @@ fn setvcpucontext_refuses_bad_addresses_foreign_tables_and_the_caller_itself() {
     let u = tb.domu(1024);
     let (l4, l4_0) = (kernel_l4(&tb, u), kernel_l4(&tb, DomId::DOM0));
     let refs = (type_count(&tb, l4), type_count(&tb, l4_0));
-    let rip = tb.st(|st| st.dom(u).unwrap().vcpu.regs.rip);
+    let rip = tb.st(|st| st.dom(u).unwrap().vcpus[0].regs.rip);
     let good = context_of(&tb, u);
     let non_canonical = 0x0000_8000_0000_0000;
     let hole = 0xFFFF_8000_0000_1000;
@@ -805,7 +822,11 @@ fn setvcpucontext_refuses_bad_addresses_foreign_tables_and_the_caller_itself() {
     for (name, c, e) in &cases {
         assert_eq!(set_context(&mut tb, u, 0, c), err(*e), "{name}");
         assert_eq!(kernel_l4(&tb, u), l4, "{name}");
-        assert_eq!(tb.st(|st| st.dom(u).unwrap().vcpu.regs.rip), rip, "{name}");
+        assert_eq!(
+            tb.st(|st| st.dom(u).unwrap().vcpus[0].regs.rip),
+            rip,
+            "{name}"
+        );
         assert_eq!((type_count(&tb, l4), type_count(&tb, l4_0)), refs, "{name}");
     }
     assert_eq!(set_context(&mut tb, u, 1, &good), err(Errno::EINVAL));

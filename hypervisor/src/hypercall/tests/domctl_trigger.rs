@@ -26,7 +26,7 @@ fn trigger(tb: &mut Testbed, dom: DomId, trigger: u32, vcpu: u32) -> i64 {
 }
 
 fn pending(tb: &Testbed, d: DomId) -> bool {
-    tb.st(|st| st.dom(d).unwrap().vcpu.nmi.pending)
+    tb.st(|st| st.dom(d).unwrap().vcpus[0].nmi.pending)
 }
 
 /// A domU, on the CPU in kernel mode at `rip` with its stack at `sp` (in its scratch area,
@@ -36,7 +36,7 @@ fn domu_at(tb: &mut Testbed, rip: u64) -> (DomId, u64) {
     tb.run(u);
     let sp = tb.scratch() + 0x7000;
     (tb.regs.rip, tb.regs.rsp) = (rip, sp);
-    tb.st(|st| crate::domain::vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), false));
+    tb.st(|st| crate::domain::vcpu_info::set_upcall_mask(&st.cur().vcpu_info(0), false));
     (u, sp)
 }
 
@@ -46,7 +46,7 @@ fn enter(tb: &mut Testbed) {
 }
 
 fn masked(tb: &Testbed) -> bool {
-    tb.st(|st| crate::domain::vcpu_info::upcall_masked(&st.cur().vcpu_info()))
+    tb.st(|st| crate::domain::vcpu_info::upcall_masked(&st.cur().vcpu_info(0)))
 }
 
 #[test]
@@ -121,7 +121,10 @@ fn an_nmi_to_a_vcpu_without_a_handler_is_dropped_and_unregistering_clears_it() {
         ),
         0
     );
-    assert_eq!(tb.st(|st| st.cur().vcpu.trap_table[2]), TrapInfo::default());
+    assert_eq!(
+        tb.st(|st| st.cur().vcpus[0].trap_table[2]),
+        TrapInfo::default()
+    );
     tb.run(DomId::DOM0);
     assert_eq!(trigger(&mut tb, u, XEN_DOMCTL_SENDTRIGGER_NMI, 0), 0);
     tb.run(u);
@@ -135,15 +138,15 @@ fn an_nmi_to_a_vcpu_without_a_handler_is_dropped_and_unregistering_clears_it() {
 fn an_nmi_wakes_a_blocked_vcpu() {
     let mut tb = Testbed::boot();
     let (u, _) = domu_at(&mut tb, 0xFFFF_FFFF_8000_1234);
-    tb.st(|st| crate::domain::vcpu_info::set_upcall_mask(&st.cur().vcpu_info(), true));
+    tb.st(|st| crate::domain::vcpu_info::set_upcall_mask(&st.cur().vcpu_info(0), true));
     assert_eq!(
         tb.hypercall(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]),
         0
     );
     assert_eq!(tb.current(), DomId::DOM0);
-    assert!(tb.st(|st| st.dom(u).unwrap().vcpu.blocked));
+    assert!(tb.st(|st| st.dom(u).unwrap().vcpus[0].blocked));
     assert_eq!(trigger(&mut tb, u, XEN_DOMCTL_SENDTRIGGER_NMI, 0), 0);
-    assert!(!tb.st(|st| st.dom(u).unwrap().vcpu.blocked));
+    assert!(!tb.st(|st| st.dom(u).unwrap().vcpus[0].blocked));
 }
 
 #[test]
@@ -191,7 +194,7 @@ fn destroying_a_domain_with_an_nmi_pending_takes_it_away() {
     tb.st(|st| {
         let _ = crate::lifecycle::destroy(st, u);
         if let Some(d) = st.dom(u) {
-            assert!(!d.vcpu.nmi.pending);
+            assert!(!d.vcpus[0].nmi.pending);
         }
     });
 }

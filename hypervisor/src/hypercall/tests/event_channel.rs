@@ -64,7 +64,7 @@ fn bind_interdomain(tb: &mut Testbed, remote: DomId, port: u32) -> Result<u32, i
     }
 }
 
-fn bind_virq(tb: &mut Testbed, virq: u32, vcpu: u32) -> Result<u32, i64> {
+pub(super) fn bind_virq(tb: &mut Testbed, virq: u32, vcpu: u32) -> Result<u32, i64> {
     let (r, op) = evtchn(
         tb,
         EvtchnBindVirq {
@@ -80,7 +80,7 @@ fn bind_virq(tb: &mut Testbed, virq: u32, vcpu: u32) -> Result<u32, i64> {
     }
 }
 
-fn bind_ipi(tb: &mut Testbed, vcpu: u32) -> Result<u32, i64> {
+pub(super) fn bind_ipi(tb: &mut Testbed, vcpu: u32) -> Result<u32, i64> {
     let (r, op) = evtchn(
         tb,
         EvtchnBindIpi {
@@ -95,7 +95,7 @@ fn bind_ipi(tb: &mut Testbed, vcpu: u32) -> Result<u32, i64> {
     }
 }
 
-fn send(tb: &mut Testbed, port: u32) -> i64 {
+pub(super) fn send(tb: &mut Testbed, port: u32) -> i64 {
     evtchn(tb, EvtchnSend { port: p(port) }).0
 }
 
@@ -107,7 +107,7 @@ fn unmask(tb: &mut Testbed, port: u32) -> i64 {
     evtchn(tb, EvtchnUnmask { port: p(port) }).0
 }
 
-fn status(tb: &mut Testbed, dom: DomId, port: u32) -> (i64, EvtchnStatus) {
+pub(super) fn status(tb: &mut Testbed, dom: DomId, port: u32) -> (i64, EvtchnStatus) {
     evtchn(
         tb,
         EvtchnStatus {
@@ -136,7 +136,7 @@ fn in_use(tb: &Testbed, dom: DomId) -> usize {
 
 /// Run `f` on domain `dom`'s event words in its shared_info page.
 fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
-    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"))))
+    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"), 0)))
 }
 
 fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
@@ -279,7 +279,7 @@ fn send_on_an_interdomain_port_sets_the_peer_pending_and_wakes_it() {
         0
     );
     assert_eq!(tb.current(), DomId::DOM0);
-    assert!(tb.st(|st| st.dom(u).unwrap().vcpu.blocked));
+    assert!(tb.st(|st| st.dom(u).unwrap().vcpus[0].blocked));
     assert!(nothing_pending(&tb, u));
 
     assert_eq!(send(&mut tb, p0), 0);
@@ -288,7 +288,7 @@ fn send_on_an_interdomain_port_sets_the_peer_pending_and_wakes_it() {
     assert!(upcall_pending(&tb, u));
     let (blocked, runnable) = tb.st(|st| {
         let d = st.dom(u).unwrap();
-        (d.vcpu.blocked, d.runnable())
+        (d.vcpus[0].blocked, d.runnable())
     });
     assert!(!blocked && runnable, "the receiver is woken");
     assert!(
@@ -321,7 +321,10 @@ fn a_masked_port_stays_pending_without_waking_until_unmask_re_raises_it() {
     assert!(pending(&tb, u, pu));
     assert_eq!(selector(&tb, u), 0);
     assert!(!upcall_pending(&tb, u));
-    assert!(tb.st(|st| st.dom(u).unwrap().vcpu.blocked), "still asleep");
+    assert!(
+        tb.st(|st| st.dom(u).unwrap().vcpus[0].blocked),
+        "still asleep"
+    );
 
     // An IPI to itself, masked: pending only; unmasking delivers it.
     let ipi = bind_ipi(&mut tb, 0).unwrap();

@@ -43,11 +43,11 @@ fn taskswitch(tb: &mut Testbed, set: u64) -> i64 {
 }
 
 fn guest_ts(tb: &Testbed, id: DomId) -> bool {
-    tb.st(|st| st.dom(id).unwrap().vcpu.fpu.guest_ts)
+    tb.st(|st| st.dom(id).unwrap().vcpus[0].fpu.guest_ts)
 }
 
 fn saved(tb: &Testbed, id: DomId) -> [u8; 512] {
-    tb.st(|st| st.dom(id).unwrap().vcpu.fpu.area.0)
+    tb.st(|st| st.dom(id).unwrap().vcpus[0].fpu.area.0)
 }
 
 /// Boot and make dom0 the owner of the live registers, holding `regs_of(0xA0)`.

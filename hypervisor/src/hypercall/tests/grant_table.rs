@@ -203,7 +203,7 @@ fn copy(tb: &mut Testbed, c: GnttabCopy) -> i16 {
 /// The L1 table and slot mapping the current domain's `va`.
 fn l1_slot(tb: &Testbed, va: u64) -> (Mfn, usize) {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped")
     })
 }
@@ -1047,7 +1047,7 @@ fn contains_pte_maps_into_the_callers_own_l1_and_reveals_nothing_of_other_frames
     // A present entry of its own tables is not overwritten: its L2's entry for `va`, or
     // another entry of the L1.
     let l2_entry = tb.st(|st| {
-        let mut t = st.cur().vcpu.active_l4();
+        let mut t = st.cur().vcpus[0].active_l4();
         for level in [4u32, 3] {
             t = pte::mfn(
                 st.mem
@@ -1178,7 +1178,7 @@ fn grant_copy_refuses_page_crossings_read_only_grants_tables_and_others_frames()
     tb.write_bytes(own_va, &[0xA5; 64]);
     let own = frame_of(&tb, own_va);
     let (l4, l1) = (
-        tb.st(|st| st.cur().vcpu.active_l4()),
+        tb.st(|st| st.cur().vcpus[0].active_l4()),
         l1_slot(&tb, own_va).0,
     );
     let shared = tb.st(|st| st.cur().shared_info.mfn());

@@ -35,7 +35,7 @@ const XEN_SS: u64 = 0xe010;
 /// The L1 table, index and entry mapping `va` in the current domain's live page tables.
 pub(super) fn l1e(tb: &Testbed, va: u64) -> (Mfn, usize, u64) {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         let (t, idx) = crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped");
         (t, idx, st.mem.read(t, idx))
     })
@@ -54,7 +54,7 @@ pub(super) fn give_user_page_tables(tb: &mut Testbed) -> Mfn {
         ),
         0
     );
-    let kernel_l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let kernel_l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     let ops = tb.scratch() + 0xF000;
     tb.write(
         ops,
@@ -68,7 +68,7 @@ pub(super) fn give_user_page_tables(tb: &mut Testbed) -> Mfn {
         0
     );
     tb.st(|st| {
-        assert_eq!(st.cur().vcpu.user_l4, frame);
+        assert_eq!(st.cur().vcpus[0].user_l4, frame);
         let (ft, _) = st.frame_table();
         assert_eq!(ft.get(frame).map(|p| p.ptype), Some(PageType::L4));
     });
@@ -115,7 +115,7 @@ fn iret(tb: &mut Testbed, sp: u64, ctx: &IretContext) -> i64 {
 }
 
 fn masked(tb: &Testbed) -> bool {
-    tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info()))
+    tb.st(|st| vcpu_info::upcall_masked(&st.cur().vcpu_info(0)))
 }
 
 /// A context returning to guest kernel code at `rip` on stack `rsp`.
@@ -164,7 +164,7 @@ fn iret_returns_to_the_kernel_context_on_the_guest_stack() {
     assert_eq!(r.entry_vector, 0);
     // IF set in the frame unmasks event upcalls.
     assert!(!masked(&tb));
-    tb.st(|st| assert!(st.cur().vcpu.in_kernel));
+    tb.st(|st| assert!(st.cur().vcpus[0].in_kernel));
     assert!(crate::domain::state::current_in_kernel());
     assert_eq!(crate::arch::cpu::read_cr3(), cr3);
 }
@@ -221,7 +221,7 @@ fn iret_to_user_mode_switches_to_the_user_page_tables_and_gs_base() {
     let mut tb = Testbed::boot();
     let s = tb.scratch();
     let user_l4 = give_user_page_tables(&mut tb);
-    let kernel_l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let kernel_l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     assert_ne!(user_l4, kernel_l4);
     let (gk, gu) = (0x7000_1000, 0x7000_2000);
     let set_gs = |tb: &mut Testbed, which: u32, base| {
@@ -248,7 +248,7 @@ fn iret_to_user_mode_switches_to_the_user_page_tables_and_gs_base() {
         (USER_RIP, FLAT_USER_CS64, USER_RSP, FLAT_USER_SS64, 7, 6)
     );
     tb.st(|st| {
-        let v = &st.cur().vcpu;
+        let v = &st.cur().vcpus[0];
         assert!(!v.in_kernel);
         assert_eq!(v.gs_base_kernel, gk);
     });
@@ -272,8 +272,8 @@ fn iret_to_user_mode_without_user_page_tables_crashes_the_domain() {
     assert_eq!(tb.current(), DomId::DOM0);
     tb.st(|st| {
         let d = st.dom(DomId::DOM0).unwrap();
-        assert!(d.runnable() && d.shutdown.is_none() && d.vcpu.in_kernel);
-        assert!(st.dom(u).unwrap().vcpu.in_kernel);
+        assert!(d.runnable() && d.shutdown.is_none() && d.vcpus[0].in_kernel);
+        assert!(st.dom(u).unwrap().vcpus[0].in_kernel);
     });
 }
 
@@ -298,7 +298,7 @@ fn iret_with_an_unreadable_frame_crashes_the_domain() {
         assert_eq!(tb.current(), DomId::DOM0);
         // Nothing of the frame was taken: the crashed vCPU is left at the hypercall.
         tb.st(|st| {
-            let r = st.dom(u).unwrap().vcpu.regs;
+            let r = st.dom(u).unwrap().vcpus[0].regs;
             assert_eq!((r.rip, r.rsp), (BASE + 0x1002, sp));
         });
         tb.st(|st| assert!(st.dom(DomId::DOM0).unwrap().runnable()));
@@ -365,7 +365,7 @@ fn iret_to_user_mode_with_a_noncanonical_rip_bounces_the_gp_onto_the_kernel_stac
     let mut tb = Testbed::boot();
     let s = tb.scratch();
     give_user_page_tables(&mut tb);
-    let kernel_l4 = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let kernel_l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     let gp = BASE + 0x2800;
     set_traps(&mut tb, s + 0x8000, &[TrapInfo::new(13, 0, false, 0, gp)]);
     let ksp = s + 0x6000;
@@ -390,7 +390,7 @@ fn iret_to_user_mode_with_a_noncanonical_rip_bounces_the_gp_onto_the_kernel_stac
     };
     iret(&mut tb, s + 0x800, &ctx);
     // Back in guest kernel mode, on its registered stack, at its #GP handler.
-    tb.st(|st| assert!(st.cur().vcpu.in_kernel));
+    tb.st(|st| assert!(st.cur().vcpus[0].in_kernel));
     assert_eq!(crate::arch::cpu::read_cr3(), kernel_l4.addr());
     assert_eq!(tb.regs.rip, gp);
     assert_eq!(tb.regs.rsp, ksp - 8 * 8);

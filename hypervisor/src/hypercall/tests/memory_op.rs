@@ -94,7 +94,7 @@ fn free_frames() -> u64 {
 /// The machine frame behind the current domain's `va` and its L1 slot.
 fn frame_of(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         crate::mm::guest_walk::translate(&st.mem, l4, va, false).expect("mapped") >> 12
     })
 }
@@ -102,7 +102,7 @@ fn frame_of(tb: &Testbed, va: u64) -> u64 {
 /// The L1 entry mapping the current domain's `va`.
 fn l1e(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         let (t, idx) = crate::mm::guest_walk::l1_slot(&st.mem, l4, va).expect("mapped");
         st.mem.read(t, idx)
     })
@@ -274,7 +274,7 @@ fn decrease_reservation_refuses_page_tables_mapped_frames_and_frames_not_owned()
     write_list(&tb, list, &[0x6000]);
     assert_eq!(own_populate(&mut tb, list, 1).0, 1);
     let spare = read_list(&tb, list, 1)[0];
-    let l4 = tb.st(|st| st.cur().vcpu.active_l4());
+    let l4 = tb.st(|st| st.cur().vcpus[0].active_l4());
     let mapped = frame_of(&tb, tb.scratch());
     let (shared, u_frame) = tb.st(|st| {
         let d = st.dom(u).unwrap();

@@ -42,7 +42,7 @@ fn idx(va: u64, level: u32) -> usize {
 /// active page tables.
 fn slot_of(tb: &Testbed, dom: DomId, va: u64, level: u32) -> u64 {
     tb.st(|st| {
-        let mut t = st.dom(dom).expect("domain").vcpu.active_l4();
+        let mut t = st.dom(dom).expect("domain").vcpus[0].active_l4();
         for l in (level + 1..=4).rev() {
             let e = st.mem.read(t, idx(va, l));
             assert!(pte::present(e), "level {l} entry of {va:#x} not present");
@@ -68,7 +68,7 @@ pub(super) fn at(tb: &Testbed, ma: u64) -> u64 {
 /// The frame behind `va` in domain `dom`'s page tables.
 fn frame_of(tb: &Testbed, dom: DomId, va: u64) -> u64 {
     tb.st(|st| {
-        let l4 = st.dom(dom).expect("domain").vcpu.active_l4();
+        let l4 = st.dom(dom).expect("domain").vcpus[0].active_l4();
         translate(&st.mem, l4, va, false).expect("mapped") >> 12
     })
 }
@@ -92,7 +92,7 @@ pub(super) fn info(tb: &Testbed, mfn: u64) -> PageInfo {
 }
 
 fn l4(tb: &Testbed) -> u64 {
-    tb.st(|st| st.cur().vcpu.kernel_l4.0)
+    tb.st(|st| st.cur().vcpus[0].kernel_l4.0)
 }
 
 pub(super) fn uvm(tb: &mut Testbed, va: u64, val: u64, flags: u64) -> i64 {
@@ -936,7 +936,7 @@ fn mmuext_pin_and_unpin_refuse_frames_the_caller_does_not_own() {
     let d0_l4 = l4(&tb);
     let d0_spare = frame(&tb, spare(&tb, 0));
     let u = tb.domu(1024);
-    let u_l4 = tb.st(|st| st.dom(u).unwrap().vcpu.kernel_l4.0);
+    let u_l4 = tb.st(|st| st.dom(u).unwrap().vcpus[0].kernel_l4.0);
     tb.run(u);
     let shared = tb.st(|st| st.cur().shared_info.mfn().0);
     let snap = tb.frame_snapshot();
@@ -1092,7 +1092,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
     assert_eq!(tb.frame_snapshot(), snap);
     assert_eq!(cpu::read_cr3(), cr3);
     assert_eq!(l4(&tb), u_l4);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpus[0].user_l4.0), 0);
 
     // dom0 cannot load a domU's table as its own, even naming the domU (EPERM, as Xen).
     tb.run(DomId::DOM0);
@@ -1102,7 +1102,7 @@ fn mmuext_new_baseptr_refuses_frames_that_are_not_the_callers_l4s() {
             (err(Errno::EPERM), 0)
         );
     }
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpus[0].user_l4.0), 0);
     assert_eq!(l4(&tb), d0_l4);
     assert_eq!(cpu::read_cr3(), d0_l4 << 12);
 }
@@ -1115,7 +1115,7 @@ fn mmuext_new_user_baseptr_sets_and_clears_the_user_table() {
     assert_eq!(ext1(&mut tb, MMUEXT_COPY_PAGE, user, k), 0);
     unwrite(&mut tb, 1);
     assert_eq!(ext1(&mut tb, MMUEXT_NEW_USER_BASEPTR, user, 0), 0);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), user);
+    assert_eq!(tb.st(|st| st.cur().vcpus[0].user_l4.0), user);
     let p = info(&tb, user);
     assert_eq!((p.ptype, p.type_count), (PageType::L4, 1));
     // In kernel mode the kernel table stays live.
@@ -1123,7 +1123,7 @@ fn mmuext_new_user_baseptr_sets_and_clears_the_user_table() {
     assert_eq!(l4(&tb), k);
     // Cleared with 0: the reference goes.
     assert_eq!(ext1(&mut tb, MMUEXT_NEW_USER_BASEPTR, 0, 0), 0);
-    assert_eq!(tb.st(|st| st.cur().vcpu.user_l4.0), 0);
+    assert_eq!(tb.st(|st| st.cur().vcpus[0].user_l4.0), 0);
     let p = info(&tb, user);
     assert_eq!((p.ptype, p.type_count), (PageType::None, 0));
     // The kernel's own L4 may serve as the user one too.

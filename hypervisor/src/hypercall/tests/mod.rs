@@ -19,6 +19,7 @@ mod multicall;
 mod physdev;
 mod physdev_pirq;
 mod sched_op;
+mod smp;
 mod sysctl;
 mod timer;
 mod vcpu_op;

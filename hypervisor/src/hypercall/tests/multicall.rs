@@ -87,7 +87,7 @@ fn multicall_runs_each_entry_and_writes_back_its_result() {
     assert_eq!(call(&mut tb, nr::MULTICALL, [list, 3, 0, 0, 0]), 0);
     assert_eq!(results(&tb, list, 3), [v, 0, 0]);
     assert_eq!(fs_base(), 0x5555_0000);
-    tb.st(|st| assert_eq!(st.cur().vcpu.kernel_sp, ksp));
+    tb.st(|st| assert_eq!(st.cur().vcpus[0].kernel_sp, ksp));
     // Only the result fields were written.
     for (i, c) in calls.iter().enumerate() {
         let got: MulticallEntry = tb.read(list + 64 * i as u64);
@@ -143,7 +143,7 @@ fn multicall_refuses_a_nested_multicall() {
     // The inner batch never ran.
     assert_eq!(results(&tb, inner, 1), [U]);
     assert_eq!(fs_base(), fs);
-    tb.st(|st| assert_eq!(st.cur().vcpu.fs_base, 0));
+    tb.st(|st| assert_eq!(st.cur().vcpus[0].fs_base, 0));
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn multicall_refuses_a_count_wider_than_32_bits() {
     }
     assert_eq!(results(&tb, list, 1), [U]);
     assert_eq!(fs_base(), fs);
-    tb.st(|st| assert_eq!(st.cur().vcpu.fs_base, 0));
+    tb.st(|st| assert_eq!(st.cur().vcpus[0].fs_base, 0));
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn multicall_shutdown_entry_ends_a_domus_batch_there() {
     tb.st(|st| {
         let d = st.dom(u).unwrap();
         assert_eq!(d.shutdown, Some(guest_abi::sched::ShutdownReason::Poweroff));
-        assert_eq!(d.vcpu.fs_base, 0x1111_0000);
+        assert_eq!(d.vcpus[0].fs_base, 0x1111_0000);
         assert!(st.dom(DomId::DOM0).unwrap().runnable());
     });
     tb.run(u);

@@ -17,7 +17,7 @@ fn set_iopl(tb: &mut Testbed, iopl: u32) -> i64 {
 }
 
 fn iopl(tb: &Testbed) -> u8 {
-    tb.st(|st| st.cur().vcpu.iopl)
+    tb.st(|st| st.cur().vcpus[0].iopl)
 }
 
 #[test]

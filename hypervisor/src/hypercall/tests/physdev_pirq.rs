@@ -77,14 +77,14 @@ fn needs_eoi(tb: &mut Testbed, irq: u32) -> Result<bool, i64> {
 fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
-        two_level::is_pending(&SharedWords::new(d), EvtchnPort(port))
+        two_level::is_pending(&SharedWords::new(d, 0), EvtchnPort(port))
     })
 }
 
 fn clear_pending(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
-        two_level::clear_pending(&SharedWords::new(d), EvtchnPort(port));
+        two_level::clear_pending(&SharedWords::new(d, 0), EvtchnPort(port));
     });
 }
 
@@ -176,11 +176,11 @@ fn an_edge_line_needs_no_eoi_and_a_domain_that_blocks_is_woken() {
     // dom0 blocks waiting for it while a domU runs; the interrupt wakes dom0.
     let u = tb.domu(1024);
     tb.run(u);
-    tb.st(|st| st.dom(DomId::DOM0).unwrap().vcpu.blocked = true);
+    tb.st(|st| st.dom(DomId::DOM0).unwrap().vcpus[0].blocked = true);
     assert!(tb.fire_gsi(10));
     assert!(pending(&tb, DomId::DOM0, port));
     assert!(
-        tb.st(|st| !st.dom(DomId::DOM0).unwrap().vcpu.blocked),
+        tb.st(|st| !st.dom(DomId::DOM0).unwrap().vcpus[0].blocked),
         "dom0 woken"
     );
     assert!(!masked(10), "an edge line is never masked for the guest");

@@ -141,7 +141,7 @@ fn connect(tb: &mut Testbed, u: DomId) -> (u32, u32) {
 }
 
 fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
-    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"))))
+    tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"), 0)))
 }
 
 fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
@@ -149,15 +149,15 @@ fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
 }
 
 fn upcall_pending(tb: &Testbed, dom: DomId) -> bool {
-    tb.st(|st| vcpu_info::upcall_pending(&st.dom(dom).expect("domain").vcpu_info()))
+    tb.st(|st| vcpu_info::upcall_pending(&st.dom(dom).expect("domain").vcpu_info(0)))
 }
 
 fn upcall_masked(tb: &Testbed, dom: DomId) -> bool {
-    tb.st(|st| vcpu_info::upcall_masked(&st.dom(dom).expect("domain").vcpu_info()))
+    tb.st(|st| vcpu_info::upcall_masked(&st.dom(dom).expect("domain").vcpu_info(0)))
 }
 
 fn set_upcall_mask(tb: &Testbed, dom: DomId, masked: bool) {
-    tb.st(|st| vcpu_info::set_upcall_mask(&st.dom(dom).expect("domain").vcpu_info(), masked));
+    tb.st(|st| vcpu_info::set_upcall_mask(&st.dom(dom).expect("domain").vcpu_info(0), masked));
 }
 
 /// What the guest's upcall handler does: clear the upcall flag, the selector and every
@@ -174,19 +174,21 @@ fn take_events(tb: &Testbed, dom: DomId) {
 }
 
 fn blocked(tb: &Testbed, dom: DomId) -> bool {
-    tb.st(|st| st.dom(dom).expect("domain").vcpu.blocked)
+    tb.st(|st| st.dom(dom).expect("domain").vcpus[0].blocked)
 }
 
 /// The vCPU of `dom` is running normally: not blocked, no poll in progress or armed.
 fn not_waiting(tb: &Testbed, dom: DomId) -> bool {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain");
-        !d.vcpu.blocked && d.vcpu.poll.is_none() && d.timers.poll_deadline.is_none()
+        !d.vcpus[0].blocked
+            && d.vcpus[0].poll.is_none()
+            && d.vcpus[0].timers.poll_deadline.is_none()
     })
 }
 
 fn slots(tb: &Testbed, dom: DomId) -> [Option<(u64, u32)>; NR_WATCHDOGS] {
-    tb.st(|st| st.dom(dom).expect("domain").timers.watchdogs)
+    tb.st(|st| st.dom(dom).expect("domain").watchdogs.0)
 }
 
 fn shut_down(tb: &Testbed, dom: DomId) -> Option<ShutdownReason> {
@@ -208,7 +210,10 @@ fn yield_lets_another_runnable_domain_run_first() {
     // Alone, dom0 keeps the CPU.
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
     assert_eq!(tb.current(), DomId::DOM0);
-    assert!(!tb.st(|st| st.cur().credit.yielded), "consumed by the pass");
+    assert!(
+        !tb.st(|st| st.cur().vcpus[0].credit.yielded),
+        "consumed by the pass"
+    );
     let u = tb.domu(1024);
     assert_eq!(sched(&mut tb, SCHEDOP_YIELD, 0), 0);
     assert_eq!(tb.current(), u, "the other runnable domain goes first");
@@ -233,7 +238,7 @@ fn block_unmasks_events_and_sleeps_until_an_event_arrives() {
     assert!(blocked(&tb, u));
     assert!(!upcall_masked(&tb, u), "block enables event delivery");
     assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().vcpu.runstate.state),
+        tb.st(|st| st.dom(u).unwrap().vcpus[0].runstate.state),
         RUNSTATE_BLOCKED
     );
     // A yield of dom0 does not run the sleeping domain.
@@ -243,7 +248,7 @@ fn block_unmasks_events_and_sleeps_until_an_event_arrives() {
     assert!(not_waiting(&tb, u));
     assert!(pending(&tb, u, pu) && upcall_pending(&tb, u));
     assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().vcpu.runstate.state),
+        tb.st(|st| st.dom(u).unwrap().vcpus[0].runstate.state),
         RUNSTATE_RUNNABLE
     );
     assert!(tb.st(|st| st.dom(u).unwrap().runnable()));
@@ -335,7 +340,7 @@ fn poll_wakes_on_a_masked_polled_port_but_not_on_other_masked_ports() {
     assert_eq!(tb.current(), DomId::DOM0);
     assert!(blocked(&tb, u));
     assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().vcpu.poll.clone()),
+        tb.st(|st| st.dom(u).unwrap().vcpus[0].poll.clone()),
         Some(vec![EvtchnPort(pu)])
     );
     send(&mut tb, q0);
@@ -622,10 +627,7 @@ fn an_expired_watchdog_shuts_the_domain_down_while_the_idle_cpu_waits() {
     );
     assert_eq!(shut_down(&tb, u), Some(ShutdownReason::Watchdog));
     assert!(pending(&tb, DomId::DOM0, exc));
-    assert_eq!(
-        tb.st(|st| st.dom(u).unwrap().timers.watchdogs),
-        [None, None]
-    );
+    assert_eq!(tb.st(|st| st.dom(u).unwrap().watchdogs.0), [None, None]);
 }
 
 #[test]

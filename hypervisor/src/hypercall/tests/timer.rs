@@ -22,7 +22,7 @@ fn set_timer(tb: &mut Testbed, deadline: u64) -> i64 {
 fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        SharedWords::new(d)
+        SharedWords::new(d, 0)
             .upcall_pending()
             .load(core::sync::atomic::Ordering::SeqCst)
     })
@@ -31,12 +31,16 @@ fn upcall_pending(tb: &Testbed, dom: DomId) -> u8 {
 fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(d), EvtchnPort(port));
+        two_level::clear_pending(&SharedWords::new(d, 0), EvtchnPort(port));
     });
 }
 
 fn singleshot(tb: &Testbed, dom: DomId) -> Option<u64> {
-    tb.st(|st| st.dom(dom).expect("domain exists").timers.singleshot)
+    tb.st(|st| {
+        st.dom(dom).expect("domain exists").vcpus[0]
+            .timers
+            .singleshot
+    })
 }
 
 #[test]

@@ -29,12 +29,12 @@ fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
 fn clear(tb: &Testbed, dom: DomId, port: u32) {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
-        two_level::clear_pending(&SharedWords::new(d), EvtchnPort(port));
+        two_level::clear_pending(&SharedWords::new(d, 0), EvtchnPort(port));
     });
 }
 
 fn timers(tb: &Testbed, dom: DomId) -> crate::time::Timers {
-    tb.st(|st| st.dom(dom).expect("domain exists").timers.clone())
+    tb.st(|st| st.dom(dom).expect("domain exists").vcpus[0].timers.clone())
 }
 
 fn runstate(tb: &mut Testbed) -> VcpuRunstateInfo {
@@ -51,7 +51,7 @@ fn is_up_says_the_booted_vcpu_is_online() {
     let u = tb.domu(1024);
     tb.run(u);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_IS_UP, 0, 0), 1);
-    assert!(tb.st(|st| st.cur().vcpu.online));
+    assert!(tb.st(|st| st.cur().vcpus[0].online));
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn a_vcpu_the_domain_does_not_have_is_enoent_for_every_op() {
         99,
     ];
     tb.write(buf, &VcpuSetPeriodicTimer { period_ns: 10 * MS });
-    let max = tb.st(|st| st.cur().max_vcpus.max(1));
+    let max = tb.st(|st| st.cur().max_vcpus());
     let before = timers(&tb, DomId::DOM0);
     for cmd in cmds {
         for vcpu in [
@@ -139,7 +139,7 @@ fn runstate_info_of_a_vcpu_kept_waiting_counts_runnable_time() {
     };
     let entered = now();
     let runnable_before =
-        tb.st(|st| st.dom(waiting).unwrap().vcpu.runstate.time[RUNSTATE_RUNNABLE as usize]);
+        tb.st(|st| st.dom(waiting).unwrap().vcpus[0].runstate.time[RUNSTATE_RUNNABLE as usize]);
     advance_ns(4 * MS);
     // The waiting domain reads its runstate (put on the CPU without a scheduling pass, so
     // its accounting is still that of a vCPU kept waiting).
@@ -390,7 +390,7 @@ fn the_timers_are_per_domain() {
 #[test]
 fn initialise_of_the_running_vcpu_is_eexist_and_up_is_a_no_op() {
     let mut tb = Testbed::boot();
-    let regs_before = tb.st(|st| st.cur().vcpu.kernel_l4);
+    let regs_before = tb.st(|st| st.cur().vcpus[0].kernel_l4);
     let buf = tb.scratch();
     assert_eq!(
         vcpu_op(&mut tb, VCPUOP_INITIALISE, 0, buf),
@@ -398,7 +398,7 @@ fn initialise_of_the_running_vcpu_is_eexist_and_up_is_a_no_op() {
     );
     assert_eq!(vcpu_op(&mut tb, VCPUOP_UP, 0, 0), 0);
     assert_eq!(vcpu_op(&mut tb, VCPUOP_IS_UP, 0, 0), 1);
-    assert_eq!(tb.st(|st| st.cur().vcpu.kernel_l4), regs_before);
+    assert_eq!(tb.st(|st| st.cur().vcpus[0].kernel_l4), regs_before);
 }
 
 #[test]
@@ -418,11 +418,15 @@ fn register_area(tb: &mut Testbed, addr: u64) -> i64 {
 }
 
 fn recorded(tb: &Testbed, dom: DomId) -> VcpuRunstateInfo {
-    tb.st(|st| st.dom(dom).expect("domain exists").vcpu.runstate.recorded())
+    tb.st(|st| {
+        st.dom(dom).expect("domain exists").vcpus[0]
+            .runstate
+            .recorded()
+    })
 }
 
 fn area_of(tb: &Testbed, dom: DomId) -> u64 {
-    tb.st(|st| st.dom(dom).expect("domain exists").vcpu.runstate_area)
+    tb.st(|st| st.dom(dom).expect("domain exists").vcpus[0].runstate_area)
 }
 
 #[test]
@@ -560,7 +564,7 @@ fn down_of_the_last_vcpu_powers_the_domain_off() {
 /// The frame behind `va` in the current domain's tables.
 fn frame_at(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
-        let l4 = st.cur().vcpu.active_l4();
+        let l4 = st.cur().vcpus[0].active_l4();
         crate::mm::guest_walk::translate(&st.mem, l4, va, false).expect("mapped") >> 12
     })
 }
@@ -642,7 +646,7 @@ fn a_registered_vcpu_info_takes_over_events_mask_time_and_cr2() {
     // The upcall check on the way back to the guest reads the new place.
     assert_eq!(crate::domain::state::current_vcpu_info(), (mfn << 12) + 128);
     // A page fault's address is recorded there too.
-    tb.st(|st| crate::domain::vcpu_info::set_cr2(&st.cur().vcpu_info(), 0xdead_b000));
+    tb.st(|st| crate::domain::vcpu_info::set_cr2(&st.cur().vcpu_info(0), 0xdead_b000));
     let cr2 = offset_of!(VcpuInfo, arch) + offset_of!(guest_abi::shared_info::ArchVcpuInfo, cr2);
     assert_eq!(tb.read::<u64>(vi + cr2 as u64), 0xdead_b000);
 }
@@ -651,7 +655,7 @@ fn a_registered_vcpu_info_takes_over_events_mask_time_and_cr2() {
 fn register_vcpu_info_refuses_what_xen_refuses_and_holds_nothing_then() {
     let mut tb = Testbed::boot();
     let (_, own) = spare_page(&tb, 1);
-    let l4 = tb.st(|st| st.cur().vcpu.kernel_l4.0);
+    let l4 = tb.st(|st| st.cur().vcpus[0].kernel_l4.0);
     let si = tb.st(|st| st.cur().shared_info.mfn().0);
     let u = tb.domu(1024);
     tb.run(u);
@@ -675,7 +679,7 @@ fn register_vcpu_info_refuses_what_xen_refuses_and_holds_nothing_then() {
         );
         assert_eq!(tb.frame_snapshot(), snap, "{what}");
         assert!(
-            tb.st(|st| st.cur().vcpu.registered_info.is_none()),
+            tb.st(|st| st.cur().vcpus[0].registered_info.is_none()),
             "{what}"
         );
     }
@@ -742,7 +746,7 @@ fn vcpu_time(tb: &Testbed, dom: DomId) -> guest_abi::shared_info::VcpuTimeInfo {
     tb.st(|st| {
         let d = st.dom(dom).expect("domain exists");
         let mut raw = [0u8; core::mem::size_of::<VcpuTimeInfo>()];
-        d.vcpu_info()
+        d.vcpu_info(0)
             .read(core::mem::offset_of!(VcpuInfo, time), &mut raw)
             .expect("vcpu_info readable");
         zerocopy::FromBytes::read_from_bytes(&raw[..]).expect("sized")
@@ -796,7 +800,7 @@ fn a_time_area_outside_the_guest_is_efault_and_an_unmapped_one_is_not_written() 
             err(Errno::EFAULT),
             "{bad:#x}"
         );
-        assert_eq!(tb.st(|st| st.cur().vcpu.time_area), 0);
+        assert_eq!(tb.st(|st| st.cur().vcpus[0].time_area), 0);
     }
     // Registered where nothing is mapped: accepted (as Xen), writes dropped, nothing breaks.
     assert_eq!(register_time_area(&mut tb, 0x1000), 0);
