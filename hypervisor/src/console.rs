@@ -20,21 +20,25 @@
 pub mod hold;
 pub mod vga;
 
+use crate::sync::{Lock, Rank};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 use guest_abi::types::DomId;
-use spin::Mutex;
 use vga::TextScreen;
 
 /// COM1's I/O base.
 const COM1: u16 = 0x3f8;
 
 /// The UART, held while a line is written so lines do not interleave.
-static UART: Mutex<Uart> = Mutex::new(Uart {
-    base: COM1,
-    tx: TxRing::new(),
-    held: hold::Held::new(),
-});
+static UART: Lock<Uart> = Lock::new(
+    Rank::Uart,
+    "console UART",
+    Uart {
+        base: COM1,
+        tx: TxRing::new(),
+        held: hold::Held::new(),
+    },
+);
 
 struct Uart {
     base: u16,
@@ -261,7 +265,7 @@ pub fn init() {
 static LOG_TO_COM1: AtomicBool = AtomicBool::new(true);
 
 /// The VGA text screen, when `console=` lists `vga` and the adapter is in text mode.
-static VGA: Mutex<Option<TextScreen>> = Mutex::new(None);
+static VGA: Lock<Option<TextScreen>> = Lock::new(Rank::Vga, "console VGA", None);
 
 // SAFETY: the screen's memory is reached only through the VGA lock (or, on the panic path,
 // by the CPU that took it with the lock free), never from two places at once.
@@ -631,7 +635,7 @@ impl Write for LinePrefixer<'_> {
 pub const RING_SIZE: usize = 16 * 1024;
 
 /// The hypervisor's log ring.
-pub static LOG_RING: Mutex<LogRing> = Mutex::new(LogRing::new());
+pub static LOG_RING: Lock<LogRing> = Lock::new(Rank::LogRing, "console log ring", LogRing::new());
 
 /// The last [`RING_SIZE`] bytes of hypervisor log, indexed as Xen's console ring: `prod`
 /// counts every byte ever written (wrapping at 2^32, as the readconsole index does), `cons`
@@ -704,8 +708,11 @@ const WARN_RATE: u64 = 20;
 const WARN_BUCKETS_N: usize = 64;
 
 /// The rate limit of warnings and errors, per domain (see `Logger::log`).
-static WARN_BUCKETS: Mutex<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> =
-    Mutex::new([crate::ratelimit::Bucket::new(WARN_BURST, 0); WARN_BUCKETS_N]);
+static WARN_BUCKETS: Lock<[crate::ratelimit::Bucket; WARN_BUCKETS_N]> = Lock::new(
+    Rank::WarnBuckets,
+    "console warning limits",
+    [crate::ratelimit::Bucket::new(WARN_BURST, 0); WARN_BUCKETS_N],
+);
 
 /// Where the log reads the system time (ns) and the domain a warning is charged to. Set at
 /// start-up by code that knows them (`start`), so the console, below everything else, calls

@@ -4,10 +4,10 @@
 //! the heap is never the limit while the machine has memory.
 
 use crate::arch::paging;
+use crate::sync::{Lock, Rank};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;
-use spin::Mutex;
 
 /// The smallest step the heap grows by.
 const GROW_STEP: u64 = 256 << 10;
@@ -18,10 +18,10 @@ pub fn initial_size(ram_frames: u64) -> u64 {
     ((ram_frames * 4096) / 512).clamp(4 << 20, 32 << 20) & !0xFFF
 }
 
-struct GrowingHeap(Mutex<Heap>);
+struct GrowingHeap(Lock<Heap>);
 
 #[global_allocator]
-static HEAP: GrowingHeap = GrowingHeap(Mutex::new(Heap::empty()));
+static HEAP: GrowingHeap = GrowingHeap(Lock::new(Rank::Heap, "heap", Heap::empty()));
 
 /// Maps `bytes` (whole pages) of fresh frames at the heap's top; returns how many bytes were
 /// mapped (less when frames run out).

@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod start;
+pub mod sync;
 #[cfg(any(test, feature = "testbed"))]
 pub mod testbed;
 pub mod time;

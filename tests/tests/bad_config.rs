@@ -32,16 +32,16 @@ fn create_with_duplicate_name_is_refused() {
 }
 
 #[test]
-fn create_with_more_than_one_vcpu_is_refused_naming_the_limit() {
+fn create_with_more_than_eight_vcpus_is_refused_naming_the_limit() {
     let mut sys = boot(&test_name!());
     create_refused(
         &mut sys,
-        "domu.cfg vcpus=2",
-        &["vcpus = 2", "at most 1 vCPU per domain"],
+        "domu.cfg vcpus=9",
+        &["vcpus = 9", "at most 8 vCPUs per domain"],
     );
     create_refused(
         &mut sys,
-        "domu.cfg maxvcpus=4",
-        &["maxvcpus = 4", "at most 1 vCPU per domain"],
+        "domu.cfg maxvcpus=16",
+        &["maxvcpus = 16", "at most 8 vCPUs per domain"],
     );
 }

@@ -274,7 +274,7 @@ fn config_cpu_weight_and_cap_apply_at_create() {
     // the value and the range.
     tests::steps::create_refused(
         &mut sys,
-        "domu.cfg name=over cap=200",
-        &["cap = 200", "0 to 100"],
+        "domu.cfg name=over cap=500",
+        &["cap = 500", "0 to 400"],
     );
 }

@@ -1,18 +1,19 @@
-//! `cargo xtask run [--hv-cmdline "..."] [--guests] [--memory SIZE] [--forward HOST:[ADDR:]PORT]...`:
+//! `cargo xtask run [--hv-cmdline "..."] [--guests] [--memory SIZE] [--cpus N] [--forward HOST:[ADDR:]PORT]...`:
 //! build, then boot QEMU interactively (`--guests`: with Debian's Linux guests in dom0's
 //! initrd, as `cargo xtask build --guests`; `--memory 1G`: the machine's memory instead of
-//! 512M; `--forward 10007:7`: the host's 127.0.0.1:10007 reaches TCP port 7 of the machine's
+//! 512M; `--cpus 2`: the machine's processors instead of 4; `--forward 10007:7`: the host's 127.0.0.1:10007 reaches TCP port 7 of the machine's
 //! first DHCP address (dom0's on `xenbr0`), `--forward 8080:10.0.2.16:80` a given address).
 
 use crate::qemu::{self, Images, Outcome};
 
 const USAGE: &str = "usage: cargo xtask run [--hv-cmdline \"...\"] [--guests] [--memory SIZE] \
-                     [--forward HOST:[ADDR:]PORT]...";
+                     [--cpus N] [--forward HOST:[ADDR:]PORT]...";
 
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut hv_cmdline = String::new();
     let mut memory: Option<String> = None;
+    let mut cpus: Option<String> = None;
     let mut forwards: Vec<(u16, String, u16)> = Vec::new();
     let mut guests = crate::build::LinuxGuests::Off;
     let mut it = args.iter();
@@ -28,6 +29,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--memory" => {
                 memory = Some(it.next().ok_or("--memory needs a size (e.g. 1G)")?.clone())
             }
+            "--cpus" => {
+                let n = it.next().ok_or("--cpus needs a number of processors")?;
+                cpus = Some(parse_cpus(n)?);
+            }
             "--forward" => {
                 let spec = it.next().ok_or("--forward needs HOST:[ADDR:]PORT")?;
                 forwards.push(parse_forward(spec)?);
@@ -38,7 +43,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     crate::build::build_with(guests)?;
     qemu::ensure_qemu()?;
     let images = Images::in_dir(&qemu::images_dir());
-    let args = with_memory(qemu::qemu_args(&images, &hv_cmdline), memory.as_deref());
+    let args = with_option(
+        qemu::qemu_args(&images, &hv_cmdline),
+        "-m",
+        memory.as_deref(),
+    );
+    let args = with_option(args, "-smp", cpus.as_deref());
     let fw: Vec<(u16, &str, u16)> = forwards
         .iter()
         .map(|(h, a, p)| (*h, a.as_str(), *p))
@@ -84,16 +94,38 @@ fn parse_forward(spec: &str) -> Result<(u16, String, u16), String> {
 }
 
 /// QEMU's arguments with the machine's memory (`-m`) set to `size`, if given.
-fn with_memory(mut args: Vec<String>, size: Option<&str>) -> Vec<String> {
-    if let (Some(size), Some(i)) = (size, args.iter().position(|a| a == "-m")) {
-        args[i + 1] = size.to_string();
+/// `args` with option `opt`'s value (e.g. `-m`'s) replaced by `value`, if given.
+fn with_option(mut args: Vec<String>, opt: &str, value: Option<&str>) -> Vec<String> {
+    if let (Some(v), Some(i)) = (value, args.iter().position(|a| a == opt)) {
+        args[i + 1] = v.to_string();
     }
     args
+}
+
+/// `--cpus N`: 1 to 8 processors (the hypervisor starts at most 8).
+fn parse_cpus(n: &str) -> Result<String, String> {
+    match n.parse::<u32>() {
+        Ok(c) if (1..=8).contains(&c) => Ok(c.to_string()),
+        _ => Err(format!(
+            "--cpus {n:?}: want 1 to 8 processors (the hypervisor starts at most 8)"
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpus_are_one_to_eight_and_replace_the_default() {
+        assert_eq!(parse_cpus("2"), Ok("2".into()));
+        for bad in ["0", "9", "x", "-1"] {
+            assert!(parse_cpus(bad).unwrap_err().contains("1 to 8"), "{bad}");
+        }
+        let args: Vec<String> = ["-m", "512M", "-smp", "4"].map(String::from).to_vec();
+        let args = with_option(args, "-smp", Some("2"));
+        assert_eq!(with_option(args, "-m", None), ["-m", "512M", "-smp", "2"]);
+    }
 
     #[test]
     fn forwards_are_host_port_optional_address_and_port() {
@@ -121,8 +153,8 @@ mod tests {
         let args: Vec<String> = ["-M", "microvm", "-m", "512M", "-display", "none"]
             .map(String::from)
             .to_vec();
-        let a = with_memory(args.clone(), Some("1G"));
+        let a = with_option(args.clone(), "-m", Some("1G"));
         assert_eq!(a[2..4], ["-m", "1G"]);
-        assert_eq!(with_memory(args.clone(), None), args);
+        assert_eq!(with_option(args.clone(), "-m", None), args);
     }
 }

@@ -54,8 +54,11 @@ pub fn armed_expired() -> bool {
 
 /// Tables left part-way through their devalidation, by owner: each domain's batched MMU
 /// calls go on with its own before anything else.
-static PENDING: spin::Mutex<heapless::Vec<(DomId, Mfn), 64>> =
-    spin::Mutex::new(heapless::Vec::new());
+static PENDING: crate::sync::Lock<heapless::Vec<(DomId, Mfn), 64>> = crate::sync::Lock::new(
+    crate::sync::Rank::Preempt,
+    "preempted frees",
+    heapless::Vec::new(),
+);
 
 /// Remember table `mfn` of `owner` as part-way through its devalidation.
 pub fn note_pending(owner: DomId, mfn: Mfn) {

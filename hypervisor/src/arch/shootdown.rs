@@ -46,7 +46,8 @@ pub enum Stuck {
 }
 
 /// One shootdown at a time (the requests below are per target CPU).
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+static LOCK: crate::sync::Lock<()> =
+    crate::sync::Lock::new(crate::sync::Rank::Shootdown, "shootdown", ());
 /// The request waiting for each CPU (see [`Flush::encode`]).
 static REQ: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Requests each CPU has carried out.

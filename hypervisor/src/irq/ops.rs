@@ -5,12 +5,12 @@
 use super::line;
 use super::table::{Irqs, Mode, Programming};
 use crate::arch::ioapic;
+use crate::sync::{Lock, Rank};
 use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, EvtchnPort};
-use spin::Mutex;
 
 /// The machine's table, made at first use from the I/O APICs found at boot.
-static IRQS: Mutex<Option<Irqs>> = Mutex::new(None);
+static IRQS: Lock<Option<Irqs>> = Lock::new(Rank::Irqs, "interrupts", None);
 
 fn with<R>(f: impl FnOnce(&mut Irqs) -> R) -> R {
     let mut g = IRQS.lock();

@@ -232,10 +232,11 @@ pub use hw::*;
 mod hw {
     use super::{reserve_for, FrameBitmap, FreeError};
     use crate::boot_info::BootInfo;
+    use crate::sync::{Lock, Rank};
     use guest_abi::types::Mfn;
-    use spin::Mutex;
 
-    static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+    static FRAMES: Lock<Option<FrameBitmap<'static>>> =
+        Lock::new(Rank::Frames, "frame allocator", None);
 
     /// Sets the allocator up from the memory map, reserving the first MiB, the hypervisor
     /// image, the loader's structures, every module and the bitmaps themselves. The bitmaps

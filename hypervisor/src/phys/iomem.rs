@@ -7,9 +7,9 @@
 //! RAM is what the boot memory map calls available (set by the frame allocator's set-up);
 //! every other frame below [`IO_LIMIT`] is I/O memory.
 
+use crate::sync::{Lock, Rank};
 use core::sync::atomic::{AtomicU16, Ordering};
 use guest_abi::types::{DomId, Mfn};
-use spin::Mutex;
 
 /// Frames of the physical address space considered at all (1 TiB): I/O memory lies below.
 pub const IO_LIMIT: u64 = 1 << (40 - 12);
@@ -17,7 +17,8 @@ pub const IO_LIMIT: u64 = 1 << (40 - 12);
 pub const HYPERVISOR_MMIO: [Mfn; 2] = [Mfn(0xFEE00), Mfn(0xFEC00)];
 
 /// RAM frame ranges `[start, end)`, from the boot memory map.
-static RAM: Mutex<heapless::Vec<(u64, u64), 128>> = Mutex::new(heapless::Vec::new());
+static RAM: Lock<heapless::Vec<(u64, u64), 128>> =
+    Lock::new(Rank::Iomem, "RAM ranges", heapless::Vec::new());
 /// The domain with the I/O-memory permission (the hardware domain: dom0).
 static IO_DOMAIN: AtomicU16 = AtomicU16::new(0);
 

@@ -26,8 +26,13 @@ pub fn scheduler_op(st: &mut State, dom: DomId, op: &mut DomctlSchedulerOp) -> R
         XEN_DOMCTL_SCHEDOP_PUTINFO => {
             let DomctlSchedCredit { weight, cap } = op.credit;
             // As Xen: weight 0 and cap 0xFFFF leave the value as it is.
-            if cap != u16::MAX && cap > MAX_CAP {
-                log::warn!("d{dom}: cap {cap} refused: at most {MAX_CAP} (percent of 1 CPU)");
+            // A cap is a percentage of one CPU: at most all of the host's.
+            let max_cap = u32::from(MAX_CAP) * crate::cpus::online_count();
+            if cap != u16::MAX && u32::from(cap) > max_cap {
+                log::warn!(
+                    "d{dom}: cap {cap} refused: at most {max_cap} (percent of one CPU, {} CPU(s))",
+                    crate::cpus::online_count()
+                );
                 return Err(Errno::EINVAL);
             }
             if weight != 0 {

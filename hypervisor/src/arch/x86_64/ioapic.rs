@@ -6,7 +6,7 @@
 
 use super::{lapic, paging};
 use crate::platform::{self, IoApic};
-use spin::Mutex;
+use crate::sync::{Lock, Rank};
 
 const IOREGSEL: usize = 0x00;
 const IOWIN: usize = 0x10;
@@ -21,7 +21,8 @@ struct Unit {
     inputs: u32,
 }
 
-static UNITS: Mutex<heapless::Vec<Unit, 8>> = Mutex::new(heapless::Vec::new());
+static UNITS: Lock<heapless::Vec<Unit, 8>> =
+    Lock::new(Rank::IoApic, "I/O APICs", heapless::Vec::new());
 
 fn read(u: &Unit, reg: u32) -> u32 {
     let b = u.regs as *mut u8;
