@@ -38,11 +38,13 @@ pub fn create(st: &mut State, want: Option<DomId>, privileged: bool) -> Result<D
         }
     };
     crate::mm::machine::xen_zero(&shared);
-    // Every vCPU starts with event delivery masked (vcpu_info[0].evtchn_upcall_mask = 1).
-    crate::domain::vcpu_info::set_upcall_mask(
-        &crate::mm::machine::VcpuInfoAt::shared(&shared),
-        true,
-    );
+    // Every vCPU starts with event delivery masked (each evtchn_upcall_mask = 1).
+    for slot in 0..guest_abi::shared_info::XEN_LEGACY_MAX_VCPUS {
+        crate::domain::vcpu_info::set_upcall_mask(
+            &crate::mm::machine::VcpuInfoAt::shared_slot(&shared, slot),
+            true,
+        );
+    }
     crate::time::init_shared_info(&shared);
     let mut d = Box::new(Domain::new(id, privileged, shared));
     st.instances += 1;

@@ -56,6 +56,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if crate::mm::demo::run(cmd, si)
+        || crate::smp::run(cmd, si)
         || crate::user::run(cmd, si)
         || crate::compat::run(cmd, si)
         || crate::hostile::run(cmd, si)

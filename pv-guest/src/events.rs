@@ -26,6 +26,19 @@ pub type Handler = fn(u32);
 static SHARED: AtomicUsize = AtomicUsize::new(0);
 static HANDLERS: [AtomicUsize; MAX_PORTS] = [const { AtomicUsize::new(0) }; MAX_PORTS];
 static DEFAULT: AtomicUsize = AtomicUsize::new(0);
+/// The vCPU each port notifies (as we bound it; 0 unless bound to another): a vCPU's upcall
+/// handles only its own ports and leaves the others pending for theirs, as Linux does.
+static OWNER: [AtomicU8; MAX_PORTS] = [const { AtomicU8::new(0) }; MAX_PORTS];
+
+fn owner(port: usize) -> usize {
+    OWNER.get(port).map_or(0, |o| usize::from(o.load(SeqCst)))
+}
+
+fn set_owner(port: u32, vcpu: u32) {
+    if let Some(o) = OWNER.get(port as usize) {
+        o.store(vcpu as u8, SeqCst);
+    }
+}
 /// Events handled so far (all ports).
 pub static HANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -112,18 +125,18 @@ pub fn init(si: &StartInfo) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Allow upcalls (vcpu_info[0].evtchn_upcall_mask = 0); a pending one is taken at the next
-/// hypercall return or interrupt.
+/// Allow upcalls on the vCPU we run on (its vcpu_info's evtchn_upcall_mask = 0); a pending
+/// one is taken at the next hypercall return or interrupt.
 pub fn unmask_upcalls() {
     if let Some(s) = shared() {
-        atomic8(&s.vcpu_info[0].evtchn_upcall_mask).store(0, SeqCst);
+        atomic8(&s.vcpu_info[crate::smp::current()].evtchn_upcall_mask).store(0, SeqCst);
     }
 }
 
-/// Block event upcalls.
+/// Block event upcalls on the vCPU we run on.
 pub fn mask_upcalls() {
     if let Some(s) = shared() {
-        atomic8(&s.vcpu_info[0].evtchn_upcall_mask).store(1, SeqCst);
+        atomic8(&s.vcpu_info[crate::smp::current()].evtchn_upcall_mask).store(1, SeqCst);
     }
 }
 
@@ -155,10 +168,12 @@ fn dispatch(port: u32) {
     }
 }
 
-/// The upcall, with events masked: handle every pending, unmasked port.
+/// The upcall, with events masked: handle every pending, unmasked port the vCPU we run on
+/// was notified of (its vcpu_info's selector).
 extern "C" fn upcall() {
     let Some(s) = shared() else { return };
-    let v = &s.vcpu_info[0];
+    let me = crate::smp::current();
+    let v = &s.vcpu_info[me];
     loop {
         atomic8(&v.evtchn_upcall_pending).store(0, SeqCst);
         let sel = atomic64(&v.evtchn_pending_sel).swap(0, SeqCst);
@@ -172,7 +187,7 @@ extern "C" fn upcall() {
             let pending = atomic64(&s.evtchn_pending[w]);
             let bits = pending.load(SeqCst) & !atomic64(&s.evtchn_mask[w]).load(SeqCst);
             for b in 0..64 {
-                if bits & (1 << b) != 0 {
+                if bits & (1 << b) != 0 && owner(w * 64 + b) == me {
                     pending.fetch_and(!(1 << b), SeqCst);
                     dispatch((w * 64 + b) as u32);
                 }
@@ -209,12 +224,36 @@ pub fn bind_interdomain(remote: DomId, remote_port: u32, h: Handler) -> Result<u
 
 /// Bind an IPI to ourselves (vCPU 0).
 pub fn bind_ipi() -> Result<u32, Errno> {
+    bind_ipi_to(0)
+}
+
+/// Bind an IPI whose sends notify our vCPU `vcpu`.
+pub fn bind_ipi_to(vcpu: u32) -> Result<u32, Errno> {
     let mut op = EvtchnBindIpi {
-        vcpu: 0,
+        vcpu,
         port: EvtchnPort(0),
     };
     guest::event_channel_op(&mut op)?;
+    set_owner(op.port.0, vcpu);
     Ok(op.port.0)
+}
+
+/// Bind VIRQ `virq` on our vCPU `vcpu` with handler `h`.
+pub fn bind_virq_on(virq: u32, vcpu: u32, h: Handler) -> Result<u32, Errno> {
+    let mut op = EvtchnBindVirq {
+        virq,
+        vcpu,
+        port: EvtchnPort(0),
+    };
+    guest::event_channel_op(&mut op)?;
+    set_handler(op.port.0, h);
+    set_owner(op.port.0, vcpu);
+    Ok(op.port.0)
+}
+
+/// The address of the upcall entry (for another vCPU's initial context).
+pub fn upcall_entry() -> u64 {
+    pv_event_upcall as *const () as u64
 }
 
 /// Signal `port`.
@@ -225,6 +264,7 @@ pub fn send(port: u32) -> Result<(), Errno> {
 /// Close `port`.
 pub fn close(port: u32) -> Result<(), Errno> {
     set_handler(port, |_| {});
+    set_owner(port, 0);
     guest::event_channel_op(&mut EvtchnClose {
         port: EvtchnPort(port),
     })

@@ -63,6 +63,8 @@ mod mm;
 #[cfg(target_os = "none")]
 mod ramdisk;
 #[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]
 mod traps;

@@ -38,6 +38,11 @@ pub fn timer_port() -> u32 {
     TIMER_PORT.load(SeqCst)
 }
 
+/// Whether the one-shot fired since the last call (clears the flag).
+pub fn take_fired() -> bool {
+    FIRED.swap(false, SeqCst)
+}
+
 fn on_timer(_port: u32) {
     FIRED.store(true, SeqCst);
 }

@@ -34,6 +34,7 @@ mod pvgrub_disk;
 mod pvmmu;
 mod sched;
 mod selftest;
+mod smp_guest;
 mod soak;
 mod time;
 mod usermode;

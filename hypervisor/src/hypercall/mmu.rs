@@ -34,6 +34,60 @@ fn invlpg(va: u64) {
     }
 }
 
+/// The vCPUs of the caller whose TLBs a flush is for.
+#[derive(Clone, Copy)]
+enum FlushVcpus {
+    /// The caller's own (`_LOCAL`, `UVMF_LOCAL`).
+    Local,
+    /// Every vCPU of the caller's domain (`_ALL`, `UVMF_ALL`).
+    All,
+    /// Those of the vCPU bitmap (`unsigned long` words) at this guest address (`_MULTI`).
+    Mask(u64),
+}
+
+/// What a flush drops.
+#[derive(Clone, Copy)]
+enum TlbFlush {
+    /// Every translation.
+    All,
+    /// One linear address's.
+    Page(u64),
+}
+
+/// Flush `what` from the TLBs of the caller's vCPUs `who`; `Err(())` if a vCPU mask cannot be
+/// read (each caller answers with Xen's errno). The one place a flush for other vCPUs is
+/// decided: every vCPU runs on this CPU now (`sched::cpu_of`), and switching vCPUs reloads
+/// CR3, so a local flush covers all the vCPUs named. When vCPUs run on other CPUs, the
+/// shootdown to the CPUs of the named vCPUs goes here.
+fn flush_vcpus(st: &State, who: FlushVcpus, what: TlbFlush) -> Result<(), ()> {
+    let named = match who {
+        FlushVcpus::Local | FlushVcpus::All => true,
+        FlushVcpus::Mask(ptr) => {
+            let n = st.domains.get(&st.current.dom).map_or(1, |d| d.max_vcpus());
+            let mut any = false;
+            for w in 0..u64::from(n.div_ceil(64)) {
+                let word: u64 =
+                    guest_copy::read(&st.mem, ptr.wrapping_add(8 * w)).map_err(|_| ())?;
+                let bits = (u64::from(n) - 64 * w).min(64);
+                let valid = if bits == 64 {
+                    u64::MAX
+                } else {
+                    (1 << bits) - 1
+                };
+                any |= word & valid != 0;
+            }
+            any
+        }
+    };
+    if named {
+        match what {
+            TlbFlush::All => flush_tlb_local(),
+            TlbFlush::Page(va) => invlpg(va),
+        }
+    }
+    Ok(())
+}
+
 /// Goes on with `dom`'s tables left part-way through their release (within the armed slice);
 /// false if some are still part-way.
 fn drain_pending(st: &mut State, dom: DomId) -> bool {
@@ -207,13 +261,13 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
             }
             MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
                 own()?;
-                flush_tlb_local();
-                Ok(())
+                // As Xen: a vCPU mask that cannot be read is EINVAL.
+                flush_vcpus(st, mmuext_vcpus(op), TlbFlush::All).map_err(|_| Errno::EINVAL)
             }
             MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
                 own()?;
-                invlpg(op.arg1);
-                Ok(())
+                flush_vcpus(st, mmuext_vcpus(op), TlbFlush::Page(op.arg1))
+                    .map_err(|_| Errno::EINVAL)
             }
             // As Xen: only a domain with I/O privilege (dom0 here) may; others EACCES.
             MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
@@ -241,6 +295,15 @@ pub fn mmuext_op(st: &mut State, regs: &mut CpuUserRegs, a: BatchArgs) -> HcResu
     })
 }
 
+/// The vCPUs an `mmuext_op` flush names: its own, all, or the mask at `arg2` (`_MULTI`).
+fn mmuext_vcpus(op: &MmuextOp) -> FlushVcpus {
+    match op.cmd {
+        MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => FlushVcpus::Mask(op.arg2),
+        MMUEXT_TLB_FLUSH_ALL | MMUEXT_INVLPG_ALL => FlushVcpus::All,
+        _ => FlushVcpus::Local,
+    }
+}
+
 fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: DomId) -> HcResult {
     let cur = st.current.dom;
     let l4 = st.cur_vcpu().active_l4();
@@ -251,10 +314,20 @@ fn update_va(st: &mut State, va: u64, val: u64, flags: u64, pg_owner: DomId) -> 
         return Err(Errno::EINVAL);
     }
     ft.mod_entry(mem, l1, idx, val, cur, pg_owner)?;
-    match UvmfFlags::from_bits_truncate(flags & UvmfFlags::FLUSHTYPE_MASK) {
-        f if f.contains(UvmfFlags::TLB_FLUSH) => flush_tlb_local(),
-        f if f.contains(UvmfFlags::INVLPG) => invlpg(va),
-        _ => {}
+    // As Xen: above the flush type, UVMF_LOCAL (0), UVMF_ALL, or the address of a vCPU
+    // mask (UVMF_MULTI); a mask that cannot be read is EFAULT (the entry stays written).
+    let who = match flags & !UvmfFlags::FLUSHTYPE_MASK {
+        0 => FlushVcpus::Local,
+        f if f == UvmfFlags::ALL.bits() => FlushVcpus::All,
+        ptr => FlushVcpus::Mask(ptr),
+    };
+    let what = match UvmfFlags::from_bits_truncate(flags & UvmfFlags::FLUSHTYPE_MASK) {
+        f if f.contains(UvmfFlags::TLB_FLUSH) => Some(TlbFlush::All),
+        f if f.contains(UvmfFlags::INVLPG) => Some(TlbFlush::Page(va)),
+        _ => None,
+    };
+    if let Some(what) = what {
+        flush_vcpus(st, who, what).map_err(|_| Errno::EFAULT)?;
     }
     lifecycle::reap_dying(st);
     Ok(Outcome::Done(0))

@@ -39,7 +39,9 @@ pub fn until(timeout_ns: u64, mut done: impl FnMut() -> bool) -> bool {
 fn upcalls_masked() -> bool {
     events::shared_info().is_some_and(|s| {
         // SAFETY: a byte of our mapped shared_info, which the hypervisor also writes.
-        unsafe { core::ptr::read_volatile(&s.vcpu_info[0].evtchn_upcall_mask) != 0 }
+        unsafe {
+            core::ptr::read_volatile(&s.vcpu_info[crate::smp::current()].evtchn_upcall_mask) != 0
+        }
     })
 }
 

@@ -1137,26 +1137,41 @@ fn mmuext_new_user_baseptr_sets_and_clears_the_user_table() {
 fn mmuext_flushes_reach_the_tlb() {
     let mut tb = Testbed::boot();
     let va = spare(&tb, 0);
+    // The _MULTI commands name vCPUs by a bitmap in guest memory: vCPU 0.
+    let mask = tb.scratch() + 0x3000;
+    tb.write(mask, &1u64);
     for cmd in [
         MMUEXT_TLB_FLUSH_LOCAL,
         MMUEXT_TLB_FLUSH_MULTI,
         MMUEXT_TLB_FLUSH_ALL,
     ] {
         let w = cpu::cr3_writes();
-        assert_eq!(ext1(&mut tb, cmd, 0, 0), 0);
+        assert_eq!(ext1(&mut tb, cmd, 0, mask), 0);
         assert_eq!(cpu::cr3_writes(), w + 1, "cmd {cmd}");
         assert_eq!(cpu::read_cr3(), l4(&tb) << 12);
     }
     for cmd in [MMUEXT_INVLPG_LOCAL, MMUEXT_INVLPG_MULTI, MMUEXT_INVLPG_ALL] {
         let n = paging::invlpgs();
-        assert_eq!(ext1(&mut tb, cmd, va, 0), 0);
+        assert_eq!(ext1(&mut tb, cmd, va, mask), 0);
         assert_eq!(paging::invlpgs(), n + 1, "cmd {cmd}");
         // An address the guest cannot name is not flushed (and not an error, as in Xen).
         for bad in [HOLE, 0x0000_8000_0000_0000] {
-            assert_eq!(ext1(&mut tb, cmd, bad, 0), 0);
+            assert_eq!(ext1(&mut tb, cmd, bad, mask), 0);
         }
         assert_eq!(paging::invlpgs(), n + 1, "cmd {cmd}");
     }
+    // A vCPU mask that cannot be read: EINVAL (as Xen), nothing flushed; an empty one (or
+    // bits only beyond the domain's vCPUs) flushes nothing.
+    let (i0, w0) = (paging::invlpgs(), cpu::cr3_writes());
+    for cmd in [MMUEXT_TLB_FLUSH_MULTI, MMUEXT_INVLPG_MULTI] {
+        for bad in [0, HOLE, 0x0000_8000_0000_0000] {
+            assert_eq!(ext1(&mut tb, cmd, va, bad), err(Errno::EINVAL), "cmd {cmd}");
+        }
+        tb.write(mask, &!1u64);
+        assert_eq!(ext1(&mut tb, cmd, va, mask), 0);
+        tb.write(mask, &1u64);
+    }
+    assert_eq!((paging::invlpgs(), cpu::cr3_writes()), (i0, w0));
     // Cache flushes need privilege.
     assert_eq!(ext1(&mut tb, MMUEXT_FLUSH_CACHE, 0, 0), 0);
     assert_eq!(ext1(&mut tb, MMUEXT_FLUSH_CACHE_GLOBAL, 0, 0), 0);
@@ -1311,6 +1326,22 @@ fn update_va_mapping_remaps_a_page_and_flushes_as_asked() {
         let want = if target == mx { 0x1111u64 } else { 0x2222 };
         assert_eq!(tb.read::<u64>(va), want);
     }
+    // UVMF_MULTI: the address of a vCPU mask above the flush type; one naming vCPU 0
+    // flushes, an empty one does not, an unreadable one is EFAULT with the entry written.
+    let mask = tb.scratch() + 0x3000;
+    for (bits, inv) in [(1u64, 1), (0, 0)] {
+        tb.write(mask, &bits);
+        let i0 = paging::invlpgs();
+        let flags = mask | UvmfFlags::INVLPG.bits();
+        assert_eq!(uvm(&mut tb, va, my << 12 | RO, flags), 0);
+        assert_eq!(paging::invlpgs() - i0, inv, "mask {bits:#x}");
+        assert_eq!(uvm(&mut tb, va, mx << 12 | RO, flags), 0);
+    }
+    let i0 = paging::invlpgs();
+    let flags = HOLE | UvmfFlags::INVLPG.bits();
+    assert_eq!(uvm(&mut tb, va, my << 12 | RO, flags), err(Errno::EFAULT));
+    assert_eq!((paging::invlpgs(), at(&tb, pte_ma)), (i0, my << 12 | RO));
+    assert_eq!(uvm(&mut tb, va, mx << 12 | RO, 0), 0);
     // The old frame lost its mapping; the targets gained and lost theirs.
     assert_eq!(info(&tb, m).refs, 0);
     assert_eq!(info(&tb, m).ptype, PageType::None);

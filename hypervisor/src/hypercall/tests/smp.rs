@@ -112,6 +112,8 @@ fn initialise_then_up_brings_a_vcpu_online_with_xens_errnos() {
     }
     assert!(!vcpu(&tb, VcpuId::new(u, 1), |v| v.initialised));
     assert_eq!(type_count(&tb, l4), refs, "no reference kept by a refusal");
+    // Its events start masked, as every vCPU's.
+    assert!(tb.st(|st| vcpu_info::upcall_masked(&st.dom(u).unwrap().vcpu_info(3))));
     // The good one: initialised but down until VCPUOP_up.
     assert_eq!(initialise(&mut tb, 1, &c), 0);
     assert_eq!(type_count(&tb, l4), refs + 1, "vCPU 1 holds its page table");
@@ -493,4 +495,41 @@ fn vcpu_affinity_is_kept_per_vcpu_and_must_include_a_cpu_we_run_on() {
         aff(&mut tb, XEN_DOMCTL_GETVCPUAFFINITY, 1, both, 16),
         err(Errno::EPERM)
     );
+}
+
+#[test]
+fn each_vcpus_timer_wakes_it_from_block() {
+    let mut tb = Testbed::boot();
+    let u = smp_domu(&mut tb, 3);
+    tb.run(u);
+    bring_up_all(&mut tb);
+    let mut ports = Vec::new();
+    for v in 0..3 {
+        ports.push(bind_virq(&mut tb, VIRQ_TIMER, v).unwrap());
+    }
+    // Every vCPU arms its one-shot and blocks.
+    for v in 0..3 {
+        let id = VcpuId::new(u, v);
+        tb.run_vcpu(id);
+        clear_upcall(&tb, id);
+        let t = crate::time::now() + MS * (u64::from(v) + 1);
+        assert_eq!(tb.hypercall(nr::SET_TIMER_OP, [t, 0, 0, 0, 0]), 0);
+        tb.hypercall_traced(nr::SCHED_OP, [u64::from(SCHEDOP_BLOCK), 0, 0, 0, 0]);
+        assert!(vcpu(&tb, id, |x| x.blocked), "vCPU {v} blocked");
+    }
+    // As their timers fire, each one wakes with its own port pending in its vcpu_info.
+    for v in 0..3 {
+        let id = VcpuId::new(u, v);
+        advance_ns(MS);
+        tb.pass();
+        assert!(!vcpu(&tb, id, |x| x.blocked), "vCPU {v} woken");
+        assert!(tb.pending(u, ports[v as usize]));
+        assert!(upcall_pending(&tb, id));
+        for later in v + 1..3 {
+            assert!(
+                vcpu(&tb, VcpuId::new(u, later), |x| x.blocked),
+                "{later} still asleep"
+            );
+        }
+    }
 }
