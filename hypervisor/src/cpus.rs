@@ -34,6 +34,25 @@ pub fn register(apic_id: u32) -> Option<usize> {
     Some(n)
 }
 
+/// The CPUs that run vCPUs (bit n = CPU n): CPU 0 until [`open_to_vcpus`].
+static VCPU_CPUS: AtomicU32 = AtomicU32::new(1);
+
+/// From now on every online CPU runs vCPUs.
+pub fn open_to_vcpus() {
+    VCPU_CPUS.store(online_mask(), Ordering::Release);
+}
+
+/// The CPUs that run vCPUs (bit n = CPU n).
+pub fn vcpu_cpus() -> u32 {
+    VCPU_CPUS.load(Ordering::Acquire)
+}
+
+/// Whether vCPUs run on more than one CPU (then a vCPU leaving a CPU is saved out, and
+/// frames changing hands are flushed from every CPU's TLB).
+pub fn several_run_vcpus() -> bool {
+    vcpu_cpus().count_ones() > 1
+}
+
 /// Marks CPU `n` online (called on that CPU once it runs the hypervisor's code).
 pub fn set_online(n: usize) {
     if n < MAX_CPUS {

@@ -1,8 +1,12 @@
-//! Scheduling: the credit scheduler's mechanism on our one CPU — charging CPU time, firing
-//! vCPU timers, picking the next vCPU by the credit policy (`domain::credit`), switching to it,
-//! keeping runstates, and programming the LAPIC one-shot for the earliest deadline (end of
-//! the slice, the next guest timer, the next accounting period). With nothing runnable the
-//! CPU halts until the next interrupt.
+//! Scheduling: the credit scheduler's mechanism on every CPU that runs vCPUs — charging
+//! CPU time, firing vCPU timers, picking the next vCPU by the credit policy
+//! (`domain::credit`) among those ready, allowed on this CPU (hard affinity) and not on
+//! another CPU, switching to it, keeping runstates, and programming this CPU's LAPIC
+//! one-shot for the earliest deadline (the end of the slice, the timers of the vCPUs that
+//! last ran here, and on CPU 0 the accounting period and the domains' watchdogs). A CPU
+//! with nothing runnable saves the vCPU it ran, takes the idle page tables and halts until
+//! an interrupt: its timer, or the reschedule IPI another CPU sends when a vCPU wakes
+//! (`State::to_kick`).
 
 mod op;
 
@@ -11,9 +15,11 @@ pub use op::scheduler_op;
 
 mod imp {
     use crate::arch;
+    use crate::cpus::MAX_CPUS;
     use crate::domain::credit::{self, ACCT_NS, TSLICE_NS};
     use crate::domain::state::{self, State};
     use crate::domain::VcpuId;
+    use crate::sync::{Lock, Rank};
     use alloc::vec::Vec;
     use guest_abi::arch::CpuUserRegs;
     use guest_abi::event_channel::{VIRQ_CONSOLE, VIRQ_TIMER};
@@ -21,57 +27,74 @@ mod imp {
     use guest_abi::vcpu::{
         RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING,
     };
-    use spin::Mutex;
 
     /// How often the idle CPU wakes to look at the UART when its input is polled (no I/O
     /// APIC answered).
     const IDLE_TICK_NS: u64 = TSLICE_NS;
 
-    /// What the scheduler keeps about the one CPU that runs vCPUs (per CPU once vCPUs run
-    /// on more than one).
-    struct Globals {
+    /// What the scheduler keeps about each CPU.
+    #[derive(Clone, Copy)]
+    struct PerCpu {
         /// The vCPU on the CPU (None: idle).
         running: Option<VcpuId>,
         /// Since when it runs (or the CPU idles).
         since: u64,
-        /// When the next accounting period starts.
-        next_acct: u64,
         /// When the running vCPU's slice ends (or the idle CPU next looks around).
         slice_end: u64,
+    }
+
+    struct Globals {
+        cpus: [PerCpu; MAX_CPUS],
+        /// When the next accounting period starts (CPU 0 accounts).
+        next_acct: u64,
     }
 
     /// Console bytes fed to the UART per pass of the idle loop.
     const IDLE_DRAIN: usize = 256;
 
-    static G: Mutex<Globals> = Mutex::new(Globals {
-        running: None,
-        since: 0,
-        next_acct: ACCT_NS,
-        slice_end: TSLICE_NS,
-    });
+    static G: Lock<Globals> = Lock::new(
+        Rank::Sched,
+        "scheduler",
+        Globals {
+            cpus: [PerCpu {
+                running: None,
+                since: 0,
+                slice_end: TSLICE_NS,
+            }; MAX_CPUS],
+            next_acct: ACCT_NS,
+        },
+    );
 
-    /// Boot: vCPU 0 of domain `id` has its frame loaded and is about to run; start the clock.
+    /// The CPUs that run vCPUs (bit n = CPU n).
+    fn running_cpus() -> u32 {
+        crate::cpus::vcpu_cpus()
+    }
+
+    /// Boot: vCPU 0 of domain `id` has its frame loaded on CPU 0 and is about to run; start
+    /// the clock.
     pub fn start_running(id: DomId) {
         let now = crate::time::now();
         {
             let mut g = G.lock();
-            g.running = Some(VcpuId::new(id, 0));
-            g.since = now;
+            let c = &mut g.cpus[0];
+            c.running = Some(VcpuId::new(id, 0));
+            c.since = now;
+            c.slice_end = now + TSLICE_NS;
             g.next_acct = now + ACCT_NS;
-            g.slice_end = now + TSLICE_NS;
         }
         arch::lapic::timer_deadline_ns(now + TSLICE_NS);
     }
 
-    /// Put vCPU `v` on the CPU now, loading its frame into `regs` (saving the current
+    /// Put vCPU `v` on this CPU now, loading its frame into `regs` (saving the current
     /// one's), as a scheduling pass that picked it would: the host tests' way to run a
     /// chosen vCPU.
     pub fn run_now(st: &mut State, regs: &mut CpuUserRegs, v: VcpuId) {
         switch(st, regs, v);
         let now = crate::time::now();
         let mut g = G.lock();
-        g.running = Some(v);
-        g.since = now;
+        let c = &mut g.cpus[arch::this_cpu()];
+        c.running = Some(v);
+        c.since = now;
     }
 
     /// Crash the running domain with a reason and switch to another.
@@ -97,11 +120,13 @@ mod imp {
 
     fn pass(st: &mut State, regs: &mut CpuUserRegs) -> bool {
         let now = crate::time::now();
+        let me = arch::this_cpu();
         let (ran, acct_due) = {
             let mut g = G.lock();
-            let ran = g.running.take().map(|v| (v, now.saturating_sub(g.since)));
-            g.since = now;
-            let due = (now >= g.next_acct).then(|| now - (g.next_acct - ACCT_NS));
+            let c = &mut g.cpus[me];
+            let ran = c.running.take().map(|v| (v, now.saturating_sub(c.since)));
+            c.since = now;
+            let due = (me == 0 && now >= g.next_acct).then(|| now - (g.next_acct - ACCT_NS));
             if due.is_some() {
                 g.next_acct = now + ACCT_NS;
             }
@@ -118,11 +143,13 @@ mod imp {
                 }
             }
         }
-        run_timers(st, now);
-        if crate::console::input_to_announce() {
-            crate::evtchn::send_virq(st, DomId::DOM0, VIRQ_CONSOLE);
+        run_timers(st, now, me);
+        if me == 0 {
+            if crate::console::input_to_announce() {
+                crate::evtchn::send_virq(st, DomId::DOM0, VIRQ_CONSOLE);
+            }
+            crate::evtchn::deliver_pirqs(st);
         }
-        crate::evtchn::deliver_pirqs(st);
         if let Some(period) = acct_due {
             credit::account(
                 period,
@@ -140,7 +167,14 @@ mod imp {
                     (&mut d.credit, vcpus)
                 }),
             );
+            // A domain parked over its cap stops on the other CPUs too.
+            st.kick = true;
         }
+        // Elsewhere: the vCPUs other CPUs hold (running, or loaded and not yet saved).
+        let elsewhere: Vec<VcpuId> = (0..MAX_CPUS)
+            .filter(|&n| n != me && st.cpus[n].loaded)
+            .map(|n| st.cpus[n].current)
+            .collect();
         let mut cands: Vec<(VcpuId, u8, i64)> = st
             .domains
             .values()
@@ -148,9 +182,10 @@ mod imp {
             .flat_map(|d| {
                 d.vcpus
                     .iter()
-                    .filter(|v| v.ready())
+                    .filter(|v| v.ready() && v.affinity.hard.has(me))
                     .map(|v| (VcpuId::new(d.id, v.id), v.credit.prio(), v.credit.credit))
             })
+            .filter(|c| !elsewhere.contains(&c.0))
             .collect();
         // A vCPU that yielded runs only if nobody else can.
         let yielded: Vec<VcpuId> = st
@@ -167,14 +202,19 @@ mod imp {
             cands.retain(|c| !yielded.contains(&c.0));
         }
         let next = credit::pick(&cands, st.current);
-        if let Some(n) = next {
-            switch(st, regs, n);
-            crate::time::update_vcpu_time(&st.cur_vcpu_info());
-            if let Some(d) = st.domains.get(&n.dom) {
-                crate::domain::time_area::publish(&st.mem, d, n.vcpu);
+        match next {
+            Some(n) => {
+                switch(st, regs, n);
+                crate::time::update_vcpu_time(&st.cur_vcpu_info());
+                if let Some(d) = st.domains.get(&n.dom) {
+                    crate::domain::time_area::publish(&st.mem, d, n.vcpu);
+                }
             }
+            // With one CPU running vCPUs the one it ran stays loaded (nobody else can
+            // take it or free its tables meanwhile).
+            None if crate::cpus::several_run_vcpus() => go_idle(st, regs),
+            None => {}
         }
-        update_runstates(st, now, next);
         let slice_end = match next {
             Some(n) => {
                 let d = st.cur();
@@ -182,26 +222,41 @@ mod imp {
                 let v = d.vcpu(n.vcpu).expect("the picked vCPU exists");
                 now + v.credit.slice(&dom_credit, cands.len() > 1)
             }
-            // Idle until a timer or an interrupt; with polled input, look at the UART often.
-            None if crate::console::rx_by_interrupt() => u64::MAX,
+            // Idle until a timer or an interrupt; with polled input, CPU 0 looks at the UART
+            // often.
+            None if me != 0 || crate::console::rx_by_interrupt() => u64::MAX,
             None => now + IDLE_TICK_NS,
         };
-        {
+        let running = {
             let mut g = G.lock();
-            g.running = next;
-            g.slice_end = slice_end;
-        }
+            g.cpus[me].running = next;
+            g.cpus[me].slice_end = slice_end;
+            g.cpus.map(|c| c.running)
+        };
+        update_runstates(st, now, &running);
         rearm(st);
         next.is_some()
     }
 
-    /// Program the LAPIC one-shot for the earliest of: the end of the slice, any vCPU timer
-    /// or watchdog, the next accounting period (after a hypercall changed a timer, or after
-    /// a pass).
+    /// This CPU has nothing to run: the vCPU it ran is saved out (another CPU may take it)
+    /// and the CPU takes the idle page tables (the vCPU's may be freed meanwhile).
+    fn go_idle(st: &mut State, regs: &mut CpuUserRegs) {
+        let me = arch::this_cpu();
+        if st.cpus[me].loaded {
+            save_current(st, regs);
+            st.cpus[me].loaded = false;
+            arch::cpu::write_cr3(arch::paging::idle_l4_mfn().addr());
+        }
+    }
+
+    /// Program this CPU's LAPIC one-shot for the earliest of: the end of its slice, the
+    /// timers of the vCPUs that last ran on it, and on CPU 0 the domains' watchdogs and the
+    /// next accounting period (after a hypercall changed a timer, or after a pass).
     pub fn rearm(st: &State) {
+        let me = arch::this_cpu();
         let (slice_end, next_acct) = {
             let g = G.lock();
-            (g.slice_end, g.next_acct)
+            (g.cpus[me].slice_end, g.next_acct)
         };
         let deadline = st
             .domains
@@ -210,23 +265,21 @@ mod imp {
             .flat_map(|d| {
                 d.vcpus
                     .iter()
+                    .filter(|v| v.processor == me)
                     .filter_map(|v| v.timers.next_deadline())
-                    .chain(d.watchdogs.next_deadline())
+                    .chain(d.watchdogs.next_deadline().filter(|_| me == 0))
             })
             .min()
             .unwrap_or(u64::MAX)
-            .min(next_acct)
+            .min(if me == 0 { next_acct } else { u64::MAX })
             .min(slice_end);
         arch::lapic::timer_deadline_ns(deadline);
     }
 
-    /// Load vCPU `next`'s frame (saving the current one's) unless it is already loaded.
-    /// The frame at the top of the stack always belongs to `st.current`.
-    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: VcpuId) {
+    /// Save the current vCPU's registers (this CPU's frame), data selectors, FS/GS bases
+    /// and, with several CPUs, its FPU registers: it may run on another CPU next.
+    fn save_current(st: &mut State, regs: &CpuUserRegs) {
         let cur = st.current;
-        if next == cur {
-            return;
-        }
         if let Some(v) = st.vcpu(cur) {
             v.regs = *regs;
             v.data_sel = arch::cpu::data_selectors();
@@ -238,8 +291,26 @@ mod imp {
                 v.gs_base_user = gs;
             }
         }
+        crate::domain::fpu::descheduled(st);
+    }
+
+    /// Load vCPU `next`'s frame (saving the current one's) unless it is already loaded.
+    /// The frame at the top of this CPU's stack belongs to `st.current` while
+    /// `st.cpus[this CPU].loaded`.
+    fn switch(st: &mut State, regs: &mut CpuUserRegs, next: VcpuId) {
+        let me = arch::this_cpu();
+        let cur = st.current;
+        let loaded = st.cpus[me].loaded;
+        if loaded && next == cur {
+            return;
+        }
+        if loaded {
+            save_current(st, regs);
+        }
         st.set_current(next);
+        st.cpus[me].loaded = true;
         let v = st.cur_vcpu();
+        v.processor = me;
         *regs = v.regs;
         arch::cpu::write_cr3(v.active_l4().addr());
         // FPU (lazy) and descriptor tables follow the vCPU; then its data selectors, each
@@ -256,15 +327,15 @@ mod imp {
         });
     }
 
-    /// Every vCPU's runstate as of `now`, `running` being on the CPU.
-    fn update_runstates(st: &mut State, now: u64, running: Option<VcpuId>) {
+    /// Every vCPU's runstate as of `now`, `running` being on the CPUs.
+    fn update_runstates(st: &mut State, now: u64, running: &[Option<VcpuId>]) {
         let mem = &st.mem;
         for d in st.domains.values_mut() {
             let d = &mut **d;
             let (id, can, alive) = (d.id, d.can_run(), d.shutdown.is_none() && !d.dying);
             let assist = d.vm_assist;
             for v in d.vcpus.iter_mut() {
-                let s = if Some(VcpuId::new(id, v.id)) == running {
+                let s = if running.contains(&Some(VcpuId::new(id, v.id))) {
                     RUNSTATE_RUNNING
                 } else if can && v.ready() {
                     RUNSTATE_RUNNABLE
@@ -280,9 +351,9 @@ mod imp {
         }
     }
 
-    /// Fire every timer due at `now`: each vCPU's VIRQ_TIMER and poll timeout, each
-    /// domain's watchdogs.
-    fn run_timers(st: &mut State, now: u64) {
+    /// Fire every timer due at `now` that belongs to CPU `me`: the VIRQ_TIMER and poll
+    /// timeout of each vCPU that last ran here; on CPU 0 the domains' watchdogs.
+    fn run_timers(st: &mut State, now: u64, me: usize) {
         let live = || {
             st.domains
                 .values()
@@ -292,12 +363,13 @@ mod imp {
             .flat_map(|d| {
                 d.vcpus
                     .iter()
+                    .filter(|v| v.processor == me)
                     .filter(|v| v.timers.next_deadline().is_some_and(|t| t <= now))
                     .map(|v| VcpuId::new(d.id, v.id))
             })
             .collect();
         let watchdogs: Vec<DomId> = live()
-            .filter(|d| d.watchdogs.next_deadline().is_some_and(|t| t <= now))
+            .filter(|d| me == 0 && d.watchdogs.next_deadline().is_some_and(|t| t <= now))
             .map(|d| d.id)
             .collect();
         for id in vcpus {
@@ -318,14 +390,17 @@ mod imp {
         }
     }
 
-    /// CPU time of domain `id` including the slice it is running now.
+    /// CPU time of domain `id` including the slices its vCPUs are running now.
     pub fn cpu_time(st: &State, id: DomId) -> u64 {
         let base = st.domains.get(&id).map_or(0, |d| d.cpu_time_ns);
+        let now = crate::time::now();
         let g = G.lock();
-        match g.running {
-            Some(r) if r.dom == id => base + crate::time::now().saturating_sub(g.since),
-            _ => base,
-        }
+        base + g
+            .cpus
+            .iter()
+            .filter(|c| c.running.is_some_and(|r| r.dom == id))
+            .map(|c| now.saturating_sub(c.since))
+            .sum::<u64>()
     }
 
     /// CPU time of vCPU `v` including the slice it is running now.
@@ -335,21 +410,28 @@ mod imp {
             .get(&v.dom)
             .and_then(|d| d.vcpu(v.vcpu))
             .map_or(0, |x| x.cpu_time_ns);
+        let now = crate::time::now();
         let g = G.lock();
-        match g.running {
-            Some(r) if r == v => base + crate::time::now().saturating_sub(g.since),
-            _ => base,
-        }
+        base + g
+            .cpus
+            .iter()
+            .filter(|c| c.running == Some(v))
+            .map(|c| now.saturating_sub(c.since))
+            .sum::<u64>()
     }
 
-    /// The physical CPUs vCPUs run on: CPU 0 alone, until vCPUs are scheduled on the others.
-    /// The one place an affinity is checked against.
+    /// The physical CPUs vCPUs run on. The one place an affinity is checked against.
     pub fn online_cpus() -> crate::domain::CpuMask {
-        crate::domain::CpuMask::only(0)
+        let mut m = crate::domain::CpuMask::NONE;
+        let cpus = running_cpus();
+        for n in (0..MAX_CPUS).filter(|n| cpus & (1 << n) != 0) {
+            m = m.or(&crate::domain::CpuMask::only(n));
+        }
+        m
     }
 
-    /// The physical CPU vCPU `v` runs on (or last ran on): CPU 0, the only one running vCPUs.
-    pub fn cpu_of(_v: VcpuId) -> u32 {
-        0
+    /// Whether vCPU `v` is on a CPU now.
+    pub fn is_running(v: VcpuId) -> bool {
+        G.lock().cpus.iter().any(|c| c.running == Some(v))
     }
 }

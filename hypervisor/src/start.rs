@@ -46,10 +46,23 @@ pub fn start(info: &'static BootInfo) -> ! {
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {
         st.set_current(crate::domain::VcpuId::new(guest_abi::types::DomId::DOM0, 0));
+        st.cpus[0].loaded = true;
         let v = st.cur_vcpu();
         *regs = v.regs;
         arch::cpu::write_cr3(v.active_l4().addr());
     });
     crate::sched::start_running(guest_abi::types::DomId::DOM0);
+    // From now on every CPU runs vCPUs.
+    crate::cpus::open_to_vcpus();
+    arch::release_aps(secondary);
+    arch::enter_guest()
+}
+
+/// An application processor, once dom0 runs: schedule vCPUs (halting while none is
+/// runnable) and enter the one picked.
+fn secondary() -> ! {
+    // SAFETY: this CPU's fixed guest frame is only used on this CPU with interrupts off.
+    let regs = unsafe { &mut *arch::guest_regs() };
+    crate::sched::schedule(regs);
     arch::enter_guest()
 }

@@ -1,4 +1,5 @@
-//! The hypervisor's locks and their order.
+//! The hypervisor's locks and their order. The bottom layer: it imports nothing of the
+//! hypervisor; the architecture hands it what it needs ([`set_hooks`]).
 //!
 //! Every lock is a [`Lock`] with a [`Rank`]: a CPU may take a lock only while every lock it
 //! already holds has a lower rank, so no two CPUs can wait for each other in a cycle. The
@@ -13,6 +14,25 @@
 //! builds take the plain spin lock.
 
 use core::ops::{Deref, DerefMut};
+
+/// Which CPU runs this code (the order check's per-CPU state); CPU 0 until
+/// [`set_hooks`].
+static THIS_CPU: spin::Once<fn() -> usize> = spin::Once::new();
+/// What a CPU does while it spins for a lock (serve other CPUs' requests that cannot wait,
+/// such as TLB shootdowns); nothing until [`set_hooks`].
+static SPIN_WAIT: spin::Once<fn()> = spin::Once::new();
+
+/// The architecture's hooks: `this_cpu` numbers the running CPU, `spin_wait` runs while a
+/// CPU spins for a lock (with interrupts off, another CPU may wait for it meanwhile). Set
+/// once, before a second CPU runs.
+pub fn set_hooks(this_cpu: fn() -> usize, spin_wait: fn()) {
+    THIS_CPU.call_once(|| this_cpu);
+    SPIN_WAIT.call_once(|| spin_wait);
+}
+
+/// CPUs the order check tracks on bare metal (as `cpus::MAX_CPUS`).
+#[cfg(all(debug_assertions, target_os = "none"))]
+const MAX_HOOKED_CPUS: usize = 8;
 
 /// Lock ranks, outermost first (a lock may be taken only under lower ranks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,12 +91,22 @@ impl<T> Lock<T> {
         }
     }
 
-    /// Takes the lock, spinning while another CPU holds it.
+    /// Takes the lock, spinning while another CPU holds it (and meanwhile serving what
+    /// other CPUs ask of this one: the `spin_wait` hook).
     pub fn lock(&self) -> Guard<'_, T> {
         order::acquire(self.rank, self.name);
+        let inner = loop {
+            if let Some(g) = self.inner.try_lock() {
+                break g;
+            }
+            if let Some(wait) = SPIN_WAIT.get() {
+                wait();
+            }
+            core::hint::spin_loop();
+        };
         Guard {
             rank: self.rank,
-            inner: self.inner.lock(),
+            inner,
         }
     }
 
@@ -156,17 +186,18 @@ mod order {
     }
 
     #[cfg(target_os = "none")]
-    static HELD: [core::sync::atomic::AtomicU64; crate::cpus::MAX_CPUS] =
-        [const { core::sync::atomic::AtomicU64::new(0) }; crate::cpus::MAX_CPUS];
+    static HELD: [core::sync::atomic::AtomicU64; super::MAX_HOOKED_CPUS] =
+        [const { core::sync::atomic::AtomicU64::new(0) }; super::MAX_HOOKED_CPUS];
 
     #[cfg(target_os = "none")]
     fn held_get() -> u64 {
-        HELD[crate::arch::stacks::this_cpu()].load(core::sync::atomic::Ordering::Relaxed)
+        HELD[super::THIS_CPU.get().map_or(0, |f| f())].load(core::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(target_os = "none")]
     fn held_set(v: u64) {
-        HELD[crate::arch::stacks::this_cpu()].store(v, core::sync::atomic::Ordering::Relaxed)
+        HELD[super::THIS_CPU.get().map_or(0, |f| f())]
+            .store(v, core::sync::atomic::Ordering::Relaxed)
     }
 }
 

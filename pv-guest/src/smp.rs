@@ -164,19 +164,29 @@ fn nap(me: usize) {
     }
 }
 
+/// Binds vCPU `id`'s VIRQ_TIMER and IPI port from vCPU 0, with upcalls masked here: each
+/// port's owner is recorded before any upcall can look at it (a port whose owner is not
+/// yet known would be taken for vCPU 0's by an upcall running on another vCPU meanwhile).
+fn bind_for(id: usize) -> bool {
+    events::mask_upcalls();
+    let ok = events::bind_virq_on(VIRQ_TIMER, id as u32, on_timer)
+        .map(|p| TIMER_PORT[id].store(p, SeqCst))
+        .is_ok()
+        && events::bind_ipi_to(id as u32)
+            .map(|p| {
+                events::set_handler(p, on_ipi);
+                IPI_PORT[id].store(p, SeqCst)
+            })
+            .is_ok();
+    events::unmask_upcalls();
+    ok
+}
+
 /// Where every other vCPU starts (on its own stack, events masked).
 extern "C" fn ap_main(id: u64) -> ! {
     let me = id as usize;
-    let ok = me == current()
-        && events::bind_virq_on(VIRQ_TIMER, me as u32, on_timer)
-            .map(|p| TIMER_PORT[me].store(p, SeqCst))
-            .is_ok()
-        && events::bind_ipi_to(me as u32)
-            .map(|p| {
-                events::set_handler(p, on_ipi);
-                IPI_PORT[me].store(p, SeqCst)
-            })
-            .is_ok();
+    // vCPU 0 bound our timer and IPI ports before bringing us up (`bind_for`).
+    let ok = me == current() && TIMER_PORT[me].load(SeqCst) != 0 && IPI_PORT[me].load(SeqCst) != 0;
     events::unmask_upcalls();
     if ok {
         UP[me].store(true, SeqCst);
@@ -335,6 +345,10 @@ fn smp(si: &StartInfo, rounds: u64) {
     UP[0].store(true, SeqCst);
     // Bring up the others.
     for id in 1..n {
+        if !bind_for(id) {
+            println!("smp: FAILED: binding vCPU {id}'s timer and IPI ports");
+            return;
+        }
         let mut c = context(id, cr3);
         let r = initialise(id as u32, &mut c);
         if r.is_err() {

@@ -70,10 +70,12 @@ fn latest_common_mark(sys: &mut System, since: usize, ids: &[u32]) -> u64 {
     }
 }
 
+/// A busy domain pinned to CPU 1 (`cpus=1`): the busy domains share that CPU, so their
+/// weights and caps decide their shares (on a CPU each they would all get a whole one).
 fn create_busy(sys: &mut System, name: &str) -> u32 {
     let (id, _) = create_and_wait_guest_line(
         sys,
-        &format!("busy.cfg name={name}"),
+        &format!("busy.cfg name={name} cpus=1"),
         "Hello from pv-guest domU",
     );
     id

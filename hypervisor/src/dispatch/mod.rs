@@ -29,10 +29,14 @@ pub fn guest_interrupt(regs: &mut CpuUserRegs) {
         // boosted, runs before the interrupted vCPU's slice is over.
         crate::console::rx_interrupt();
         crate::sched::schedule(regs);
-    } else if v == u32::from(lapic::TIMER_VECTOR) || crate::irq::is_device_vector(v as u8) {
-        // A deadline passed (slice end, a vCPU timer, accounting), or a device interrupt
-        // for a domain (`crate::irq`, raised in the pass): let the scheduler charge, fire
-        // timers, deliver and pick the next vCPU.
+    } else if v == u32::from(lapic::TIMER_VECTOR)
+        || v == u32::from(lapic::RESCHED_VECTOR)
+        || crate::irq::is_device_vector(v as u8)
+    {
+        // A deadline passed (slice end, a vCPU timer, accounting), another CPU asks for a
+        // pass (a vCPU woke, or this one must stop), or a device interrupt for a domain
+        // (`crate::irq`, raised in the pass): let the scheduler charge, fire timers,
+        // deliver and pick the next vCPU.
         crate::sched::schedule(regs);
     }
 }

@@ -18,31 +18,59 @@ pub fn set_guest_ts(st: &mut State, set: bool) {
         fpu::set_ts();
     } else {
         f.guest_ts = false;
-        if OWNER.load(Ordering::Relaxed) == f.token {
+        if owner() == f.token {
             fpu::clear_ts();
         }
     }
 }
 
-/// The FPU context whose registers are live (`FpuState::token`; 0 = nobody's).
-static OWNER: AtomicU64 = AtomicU64::new(0);
+/// Per CPU: the FPU context whose registers are live there (`FpuState::token`; 0 =
+/// nobody's).
+static OWNER: [AtomicU64; crate::cpus::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; crate::cpus::MAX_CPUS];
+
+fn owner() -> u64 {
+    OWNER[crate::arch::this_cpu()].load(Ordering::Relaxed)
+}
+
+fn set_owner(token: u64) {
+    OWNER[crate::arch::this_cpu()].store(token, Ordering::Relaxed)
+}
 
 /// Nobody's registers are live (a machine set up again, in the host tests).
 pub fn forget_owner() {
-    OWNER.store(0, Ordering::Relaxed);
+    set_owner(0);
+}
+
+/// The current vCPU leaves this CPU. With several CPUs running vCPUs it may be picked by
+/// another, so registers of its that are live here are saved now (lazy restore, eager
+/// save); with one, they stay until another vCPU uses the FPU.
+pub fn descheduled(st: &mut State) {
+    if crate::cpus::online_count() <= 1 {
+        return;
+    }
+    let mine = owner();
+    let v = st.cur_vcpu();
+    // Registers used before any #NM established ownership are the vCPU's that ran.
+    let live = mine == v.fpu.token || (mine == 0 && !fpu::ts_set());
+    if live {
+        fpu::save(&mut v.fpu.area);
+        set_owner(0);
+    }
+    fpu::set_ts();
 }
 
 /// The CPU switched from vCPU `prev` to the current one: make its next FPU use trap unless
 /// its registers are already live and it has not set TS.
 pub fn switched(st: &mut State, prev: crate::domain::VcpuId) {
-    if !fpu::ts_set() && OWNER.load(Ordering::Relaxed) == 0 {
+    if !fpu::ts_set() && owner() == 0 {
         // Someone used the FPU before any #NM established ownership: it was `prev`.
         if let Some(v) = st.vcpu(prev) {
-            OWNER.store(v.fpu.token, Ordering::Relaxed);
+            set_owner(v.fpu.token);
         }
     }
     let f = &st.cur_vcpu().fpu;
-    if OWNER.load(Ordering::Relaxed) == f.token && !f.guest_ts {
+    if owner() == f.token && !f.guest_ts {
         fpu::clear_ts();
     } else {
         fpu::set_ts();
@@ -53,7 +81,7 @@ pub fn switched(st: &mut State, prev: crate::domain::VcpuId) {
 /// the guest itself had set TS, in which case #NM is to be bounced to it.
 pub fn device_not_available(st: &mut State) -> bool {
     let me = st.cur_vcpu().fpu.token;
-    let owner = OWNER.load(Ordering::Relaxed);
+    let owner = owner();
     if owner != me {
         if owner != 0 {
             // The owner may be gone (destroyed): then its registers are just dropped.
@@ -67,7 +95,7 @@ pub fn device_not_available(st: &mut State) -> bool {
             }
         }
         fpu::restore(&st.cur_vcpu().fpu.area);
-        OWNER.store(me, Ordering::Relaxed);
+        set_owner(me);
     }
     fpu::clear_ts();
     let f = &mut st.cur_vcpu().fpu;

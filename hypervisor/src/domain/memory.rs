@@ -42,14 +42,21 @@ pub fn free_page(st: &mut State, dom: DomId, mfn: Mfn) -> Result<(), Errno> {
     }
     ft.release(&mut st.mem, &mut d.pages, mfn)?;
     d.tot_pages = d.tot_pages.saturating_sub(1);
-    give_back(mfn);
+    give_back(st, &[mfn]);
     Ok(())
 }
 
-/// A frame nobody owns any more goes back to the allocator.
-fn give_back(mfn: Mfn) {
-    crate::arch::paging::m2p_set(mfn, INVALID_PFN);
-    crate::phys::frames::free(mfn);
+/// Frames nobody owns any more go back to the allocator, once no CPU's TLB can still map
+/// them (`sched::flush_loaded_cpus`).
+fn give_back(st: &State, mfns: &[Mfn]) {
+    if mfns.is_empty() {
+        return;
+    }
+    st.flush_loaded_cpus();
+    for &mfn in mfns {
+        crate::arch::paging::m2p_set(mfn, INVALID_PFN);
+        crate::phys::frames::free(mfn);
+    }
 }
 
 /// One bounded step of tearing down dying domain `dom` (see `FrameTable::relinquish_step`):
@@ -59,7 +66,7 @@ pub fn relinquish_step(st: &mut State, dom: DomId) -> Option<u64> {
     let d = st.domains.get_mut(&dom)?;
     let mut cursor = d.teardown.unwrap_or(Cursor::Collect(d.pages.first()));
     let mut ft = FrameTable::new(st.frames);
-    let mut freed = 0u64;
+    let mut freed = alloc::vec::Vec::new();
     let slice = Slice::start();
     let mut spent = 0;
     let r = loop {
@@ -69,10 +76,7 @@ pub fn relinquish_step(st: &mut State, dom: DomId) -> Option<u64> {
             &mut d.pages,
             cursor,
             TEARDOWN_CHUNK,
-            |mfn| {
-                freed += 1;
-                give_back(mfn);
-            },
+            |mfn| freed.push(mfn),
         );
         spent += TEARDOWN_CHUNK;
         match r {
@@ -80,7 +84,9 @@ pub fn relinquish_step(st: &mut State, dom: DomId) -> Option<u64> {
             r => break r,
         }
     };
-    d.tot_pages = d.tot_pages.saturating_sub(freed);
+    d.tot_pages = d.tot_pages.saturating_sub(freed.len() as u64);
+    give_back(st, &freed);
+    let d = st.domains.get_mut(&dom)?;
     match r {
         Relinquish::More(c) => {
             d.teardown = Some(c);
@@ -98,7 +104,7 @@ pub fn relinquish_step(st: &mut State, dom: DomId) -> Option<u64> {
 pub fn free_xen_page(st: &mut State, page: XenPage) {
     let (mut ft, mem) = st.frame_table();
     match ft.release_xen(mem, page) {
-        Ok(mfn) => give_back(mfn),
+        Ok(mfn) => give_back(st, &[mfn]),
         // Unreachable while `reap` only drops domains whose pages nobody maps; keep the frame
         // out of the allocator rather than free a mapped page.
         Err(page) => log::error!("hypervisor page {:#x} still mapped: leaked", page.mfn()),

@@ -80,6 +80,15 @@ impl CpuMask {
         m
     }
 
+    /// The CPUs in either set.
+    pub fn or(&self, other: &CpuMask) -> CpuMask {
+        let mut m = *self;
+        for (a, b) in m.0.iter_mut().zip(other.0.iter()) {
+            *a |= b;
+        }
+        m
+    }
+
     /// Whether it has no CPU.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|&b| b == 0)
@@ -128,6 +137,8 @@ pub struct Vcpu {
     pub cpu_time_ns: u64,
     /// Its hard and soft CPU affinity.
     pub affinity: Affinity,
+    /// The CPU it runs on or last ran on (its timers fire there).
+    pub processor: usize,
     /// Saved guest registers while not running.
     pub regs: CpuUserRegs,
     /// Whether the guest is in its kernel (vs. user) mode.
@@ -224,6 +235,7 @@ impl Vcpu {
             credit: crate::domain::credit::VcpuCredit::default(),
             cpu_time_ns: 0,
             affinity: Affinity::default(),
+            processor: 0,
             regs: CpuUserRegs::new_zeroed(),
             in_kernel: true,
             kernel_l4: Mfn(0),

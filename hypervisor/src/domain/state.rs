@@ -11,7 +11,6 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use guest_abi::errno::Errno;
 use guest_abi::types::DomId;
-use spin::Mutex;
 
 /// Everything the hypercalls and the scheduler share.
 pub struct State {
@@ -22,9 +21,19 @@ pub struct State {
     pub frames: &'static mut [PageInfo],
     /// Machine memory access.
     pub mem: Machine,
-    /// The vCPU on the CPU (or whose frame is loaded): the caller of every hypercall. One
-    /// physical CPU runs vCPUs now; with more, this becomes a per-CPU fact.
+    /// The vCPU on this CPU (or the one it ran last): the caller of every hypercall. Each
+    /// CPU has its own ([`State::cpus`]); [`with`] puts the running CPU's here for the length
+    /// of the call and keeps it back after.
     pub current: VcpuId,
+    /// Per CPU: its current vCPU (see `current`) and whether that vCPU's registers are in
+    /// the CPU's frame (false once they were saved out: the vCPU may then run elsewhere).
+    pub cpus: [CpuSlot; crate::cpus::MAX_CPUS],
+    /// A vCPU woke (or must stop): the other CPUs' schedulers may need a kick when the
+    /// state is let go ([`with`]).
+    pub kick: bool,
+    /// CPUs running a vCPU that has an event to take (bit n = CPU n): they get the
+    /// reschedule IPI when the state is let go, so the upcall is delivered at once.
+    pub poke: u32,
     /// The id handed out last (ids are handed out increasing, see `crate::domid`).
     pub last_domid: DomId,
     /// Domain instances created so far (each domain's `instance` is unique).
@@ -40,6 +49,9 @@ impl State {
             frames: crate::phys::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
             mem: Machine { max_mfn },
             current: VcpuId::new(DomId::DOM0, 0),
+            cpus: [CpuSlot::default(); crate::cpus::MAX_CPUS],
+            kick: false,
+            poke: 0,
             last_domid: DomId::DOM0,
             instances: 0,
         })
@@ -92,12 +104,115 @@ impl State {
         self.domains.get_mut(&id).map(|b| &mut **b)
     }
 
-    /// Wake vCPU `v` if it is blocked or polling ([`Vcpu::wake`]).
+    /// Wake vCPU `v` if it is blocked or polling ([`Vcpu::wake`]); another CPU may then
+    /// run it.
     pub fn wake(&mut self, v: VcpuId) {
         let now = crate::time::now();
-        if let Some(v) = self.vcpu(v) {
-            v.wake(now);
+        let mut woke = false;
+        if let Some(x) = self.vcpu(v) {
+            woke = x.blocked;
+            x.wake(now);
         }
+        self.kick |= woke;
+        if !woke && crate::cpus::several_run_vcpus() {
+            // Running on another CPU: an IPI makes it take the event now.
+            let me = crate::arch::this_cpu();
+            for n in (0..crate::cpus::MAX_CPUS).filter(|&n| n != me) {
+                if self.cpus[n].loaded && self.cpus[n].current == v {
+                    self.poke |= 1 << n;
+                }
+            }
+        }
+    }
+
+    /// The CPUs to send the reschedule IPI after a vCPU woke or must stop (by [`with`] when
+    /// [`State::kick`] was set), with several CPUs running vCPUs: an idle CPU (holding no
+    /// vCPU) for each ready vCPU that waits, else a CPU running a vCPU of lower priority;
+    /// and every CPU holding a vCPU that may not run any more (paused, shut down, dying,
+    /// blocked, parked).
+    pub fn to_kick(&self) -> u32 {
+        let me = crate::arch::this_cpu();
+        let cpus = crate::cpus::vcpu_cpus() & !(1 << me);
+        if cpus == 0 || !crate::cpus::several_run_vcpus() {
+            return 0;
+        }
+        let held = |n: usize| self.cpus[n].loaded.then_some(self.cpus[n].current);
+        let vcpu = |v: VcpuId| {
+            self.domains
+                .get(&v.dom)
+                .and_then(|d| Some((d, d.vcpu(v.vcpu)?)))
+        };
+        let runs =
+            |v: VcpuId| vcpu(v).is_some_and(|(d, x)| d.can_run() && !d.credit.parked && x.ready());
+        let each = || (0..crate::cpus::MAX_CPUS).filter(move |n| cpus & (1 << n) != 0);
+        let mut mask = 0u32;
+        for n in each() {
+            if held(n).is_some_and(|v| !runs(v)) {
+                mask |= 1 << n;
+            }
+        }
+        let holders: alloc::vec::Vec<VcpuId> = (0..crate::cpus::MAX_CPUS)
+            .filter_map(|n| {
+                if n == me {
+                    self.cpus[n].loaded.then_some(self.current)
+                } else {
+                    held(n)
+                }
+            })
+            .collect();
+        for d in self.domains.values() {
+            for v in d.vcpus.iter() {
+                let id = VcpuId::new(d.id, v.id);
+                if !runs(id) || holders.contains(&id) {
+                    continue;
+                }
+                let fits = |n: &usize| v.affinity.hard.has(*n);
+                if let Some(n) = each().filter(fits).find(|&n| held(n).is_none()) {
+                    mask |= 1 << n;
+                    continue;
+                }
+                let p = v.credit.prio();
+                let lower = each().filter(fits).find(|&n| {
+                    held(n)
+                        .and_then(&vcpu)
+                        .is_some_and(|(_, x)| x.credit.prio() < p)
+                });
+                if let Some(n) = lower {
+                    mask |= 1 << n;
+                }
+            }
+        }
+        mask
+    }
+
+    /// Before frames go back to the allocator or a page-table frame may be typed anew:
+    /// with several CPUs running vCPUs, every CPU holding one (this one too) flushes its
+    /// TLB, so no stale translation outlives the change (a CPU that switched page tables
+    /// since has flushed already). With one CPU, the domain's own flushes order it.
+    pub fn flush_loaded_cpus(&self) {
+        if !crate::cpus::several_run_vcpus() {
+            return;
+        }
+        let me = crate::arch::this_cpu();
+        let mask = (0..crate::cpus::MAX_CPUS)
+            .filter(|&n| n != me && self.cpus[n].loaded)
+            .fold(0u32, |m, n| m | 1 << n);
+        crate::arch::shootdown_cpus(mask, crate::arch::shootdown::Flush::All);
+        crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3());
+    }
+
+    /// The CPUs (bit n = CPU n) whose frame holds a vCPU of domain `id`: where it runs or
+    /// last ran without being saved out. This CPU counts when its current vCPU is `id`'s.
+    pub fn cpus_with(&self, id: DomId) -> u32 {
+        let me = crate::arch::this_cpu();
+        let mut mask = 0;
+        for (n, c) in self.cpus.iter().enumerate() {
+            let cur = if n == me { self.current } else { c.current };
+            if c.loaded && cur.dom == id {
+                mask |= 1 << n;
+            }
+        }
+        mask
     }
 
     /// The domain id `dom` names: `DOMID_SELF` is the caller. The one place it is resolved.
@@ -165,61 +280,104 @@ impl State {
     }
 }
 
-// Lock-free facts about the vCPU on the CPU. With one physical CPU running vCPUs they are
-// globals; when vCPUs run on more CPUs they become per-CPU, with `State::current`.
+/// One CPU's place in [`State`]: its current vCPU and whether that vCPU's registers are in
+/// the CPU's frame.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSlot {
+    /// The vCPU this CPU runs or ran last.
+    pub current: VcpuId,
+    /// Its registers are in this CPU's frame (not yet saved out).
+    pub loaded: bool,
+}
 
-/// The current domain's id, readable without the lock (the logger charges warnings to it).
-static CURRENT_ID: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
+impl Default for CpuSlot {
+    fn default() -> Self {
+        CpuSlot {
+            current: VcpuId::new(DomId::DOM0, 0),
+            loaded: false,
+        }
+    }
+}
 
-/// The current domain's id.
+// Lock-free facts about the vCPU on each CPU, indexed by CPU: the hypercall entry and the
+// exit path read them without the lock.
+
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+const NCPU: usize = crate::cpus::MAX_CPUS;
+
+/// The current domain's id per CPU (the logger charges warnings to it).
+static CURRENT_ID: [AtomicU16; NCPU] = [const { AtomicU16::new(0) }; NCPU];
+
+/// The current domain's id on this CPU.
 pub fn current_id() -> DomId {
-    DomId(CURRENT_ID.load(core::sync::atomic::Ordering::Relaxed))
+    DomId(CURRENT_ID[crate::arch::this_cpu()].load(Ordering::Relaxed))
 }
 
-/// The machine address of the current vCPU's vcpu_info (0 before the first vCPU runs),
-/// readable without the lock: the exit path peeks at its upcall flag on every return.
-static CURRENT_VCPU_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// The machine address of each CPU's current vCPU's vcpu_info (0 before a vCPU runs): the
+/// exit path peeks at its upcall flag on every return.
+static CURRENT_VCPU_INFO: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
 
-/// Whether the current vCPU is in guest kernel mode: the hypercall entry's mode check, read
-/// without a domain lookup. Kept by [`State::set_current`] and [`State::sync_mode`].
-static CURRENT_IN_KERNEL: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(true);
+/// Whether each CPU's current vCPU is in guest kernel mode: the hypercall entry's mode
+/// check, read without a domain lookup. Kept by [`State::set_current`] and
+/// [`State::sync_mode`].
+static CURRENT_IN_KERNEL: [AtomicBool; NCPU] = [const { AtomicBool::new(true) }; NCPU];
 
-/// Whether the current vCPU is in guest kernel mode.
+/// Whether this CPU's current vCPU is in guest kernel mode.
 pub fn current_in_kernel() -> bool {
-    CURRENT_IN_KERNEL.load(core::sync::atomic::Ordering::Relaxed)
+    CURRENT_IN_KERNEL[crate::arch::this_cpu()].load(Ordering::Relaxed)
 }
 
-/// The machine address of the current vCPU's vcpu_info (0 if none yet).
+/// The machine address of this CPU's current vCPU's vcpu_info (0 if none yet).
 pub fn current_vcpu_info() -> u64 {
-    CURRENT_VCPU_INFO.load(core::sync::atomic::Ordering::Relaxed)
+    CURRENT_VCPU_INFO[crate::arch::this_cpu()].load(Ordering::Relaxed)
 }
 
 impl State {
-    /// Make `v` the current vCPU.
+    /// Make `v` this CPU's current vCPU.
     pub fn set_current(&mut self, v: VcpuId) {
+        let me = crate::arch::this_cpu();
         self.current = v;
-        CURRENT_ID.store(v.dom.0, core::sync::atomic::Ordering::Relaxed);
+        self.cpus[me].current = v;
+        CURRENT_ID[me].store(v.dom.0, Ordering::Relaxed);
         let vi = self
             .domains
             .get(&v.dom)
             .map_or(0, |d| d.vcpu_info(v.vcpu).maddr());
-        CURRENT_VCPU_INFO.store(vi, core::sync::atomic::Ordering::Relaxed);
+        CURRENT_VCPU_INFO[me].store(vi, Ordering::Relaxed);
         self.sync_mode();
     }
 
     /// Refresh the cached mode of the current vCPU after its `in_kernel` changed.
     pub fn sync_mode(&mut self) {
         let k = self.cur_vcpu_ref().is_none_or(|v| v.in_kernel);
-        CURRENT_IN_KERNEL.store(k, core::sync::atomic::Ordering::Relaxed);
+        CURRENT_IN_KERNEL[crate::arch::this_cpu()].store(k, Ordering::Relaxed);
     }
 }
 
 /// The global state; `None` until boot built it.
-pub static STATE: Mutex<Option<State>> = Mutex::new(None);
+pub static STATE: crate::sync::Lock<Option<State>> =
+    crate::sync::Lock::new(crate::sync::Rank::State, "domain state", None);
 
-/// Run `f` with the global state.
+/// Run `f` with the global state, `current` being this CPU's vCPU. A vCPU that woke
+/// meanwhile is offered to the other CPUs ([`State::to_kick`]) once the state is
+/// let go.
 pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let me = crate::arch::this_cpu();
     let mut g = STATE.lock();
-    f(g.as_mut().expect("hypervisor state initialised"))
+    let st = g.as_mut().expect("hypervisor state initialised");
+    st.current = st.cpus[me].current;
+    let r = f(st);
+    st.cpus[me].current = st.current;
+    if crate::mm::page_types::take_table_released() {
+        st.flush_loaded_cpus();
+    }
+    let kick = core::mem::take(&mut st.kick).then(|| st.to_kick());
+    let poke = core::mem::take(&mut st.poke);
+    drop(g);
+    if let Some(mask) = kick.or((poke != 0).then_some(0)).map(|m| m | poke) {
+        for n in (0..crate::cpus::MAX_CPUS).filter(|n| mask & (1 << n) != 0) {
+            crate::arch::kick_cpu(n);
+        }
+    }
+    r
 }

@@ -65,6 +65,8 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             }
             let d = target(st, dom)?;
             d.pause_count = d.pause_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            // Its vCPUs on other CPUs stop at once.
+            st.kick = true;
             false
         }
         XEN_DOMCTL_UNPAUSEDOMAIN => {
@@ -73,6 +75,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
                 return Err(Errno::EINVAL);
             }
             d.pause_count -= 1;
+            st.kick = true;
             false
         }
         XEN_DOMCTL_GETDOMAININFO => {
@@ -97,15 +100,14 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
         }
         XEN_DOMCTL_GETVCPUINFO => {
             let mut v: DomctlGetVcpuInfo = op.payload();
-            let current = st.current;
             let d = st.dom(dom).ok_or(Errno::ESRCH)?;
             // As Xen: an id beyond the domain's vCPUs is EINVAL.
             let vc = d.vcpu(v.vcpu).ok_or(Errno::EINVAL)?;
             let id = VcpuId::new(d.id, v.vcpu);
             v.online = u8::from(vc.online);
             v.blocked = u8::from(vc.blocked);
-            v.running = u8::from(id == current);
-            v.cpu = crate::sched::cpu_of(id);
+            v.cpu = vc.processor as u32;
+            v.running = u8::from(crate::sched::is_running(id));
             v.cpu_time = crate::sched::vcpu_cpu_time(st, id);
             op.set_payload(&v);
             true

@@ -56,9 +56,9 @@ enum TlbFlush {
 
 /// Flush `what` from the TLBs of the caller's vCPUs `who`; `Err(())` if a vCPU mask cannot be
 /// read (each caller answers with Xen's errno). The one place a flush for other vCPUs is
-/// decided: every vCPU runs on this CPU now (`sched::cpu_of`), and switching vCPUs reloads
-/// CR3, so a local flush covers all the vCPUs named. When vCPUs run on other CPUs, the
-/// shootdown to the CPUs of the named vCPUs goes here.
+/// decided: a local flush here (switching vCPUs reloads CR3, so it covers the named vCPUs
+/// this CPU holds) and a shootdown to the other CPUs holding a vCPU of the caller's domain
+/// (`State::cpus_with`).
 fn flush_vcpus(st: &State, who: FlushVcpus, what: TlbFlush) -> Result<(), ()> {
     let named = match who {
         FlushVcpus::Local | FlushVcpus::All => true,
@@ -83,6 +83,16 @@ fn flush_vcpus(st: &State, who: FlushVcpus, what: TlbFlush) -> Result<(), ()> {
         match what {
             TlbFlush::All => flush_tlb_local(),
             TlbFlush::Page(va) => invlpg(va),
+        }
+        // The domain's vCPUs on other CPUs (a superset of those named: flushing more is
+        // harmless, less would leave them stale).
+        let others = st.cpus_with(st.current.dom) & !(1 << crate::arch::this_cpu());
+        if others != 0 {
+            let f = match what {
+                TlbFlush::All => crate::arch::shootdown::Flush::All,
+                TlbFlush::Page(va) => crate::arch::shootdown::Flush::Page(va),
+            };
+            crate::arch::shootdown_cpus(others, f);
         }
     }
     Ok(())

@@ -117,6 +117,9 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
         return;
     }
     let outcome = state::with(|st| match handler {
+        // A vCPU whose domain was paused, shut down or is dying (by another CPU) while it
+        // ran makes no call: it leaves the CPU and re-issues the call if it runs again.
+        _ if !st.cur().can_run() => Ok(Outcome::Continue),
         Some(h) => h(st, regs, args),
         None => Err(Errno::ENOSYS),
     });

@@ -133,6 +133,8 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             vc.online = false;
             vc.poll = None;
             vc.timers.poll_deadline = None;
+            // On another CPU it stops at once.
+            st.kick = true;
             // The caller leaves the CPU; it returns 0 when it is brought up again.
             if target == me {
                 Ok(Outcome::Reschedule(0))

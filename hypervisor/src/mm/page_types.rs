@@ -453,6 +453,7 @@ impl<'a> FrameTable<'a> {
     }
 
     /// Drop a type reference; a table whose count reaches zero releases what it references
+    /// (and [`take_table_released`] says so: other CPUs may still cache it as a table)
     /// ([`FrameTable::devalidate`]: a slice at a time; what is left is noted with
     /// [`TableMem::note_pending`] for the caller to continue).
     pub fn put_type(&mut self, mem: &mut impl TableMem, mfn: Mfn) {
@@ -465,6 +466,7 @@ impl<'a> FrameTable<'a> {
             return;
         }
         if p.ptype.level().is_some() {
+            TABLE_RELEASED.store(true, core::sync::atomic::Ordering::Relaxed);
             p.partial = Partial::Devalidating;
             p.pidx = 512;
             let _ = self.devalidate(mem, mfn);
@@ -1060,3 +1062,13 @@ fn io_entry(e: u64, level: u8, table_owner: DomId, pg_owner: DomId) -> MmResult 
 
 #[cfg(test)]
 mod tests;
+
+/// Set when a page-table frame lost its last type reference: until the CPUs that may cache
+/// it as a table have flushed, it must not become writable (`domain::state::with` flushes
+/// before the state is let go).
+static TABLE_RELEASED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether a page-table frame lost its last type reference since the last call.
+pub fn take_table_released() -> bool {
+    TABLE_RELEASED.swap(false, core::sync::atomic::Ordering::Relaxed)
+}

@@ -158,8 +158,9 @@ mod tests {
 
     /// The structure issue's target (2000) plus what starting and running several processors
     /// adds that only hardware can run (issue 17: the AP trampoline, per-CPU entry stubs,
-    /// GDTs, TSSs and IPIs); their bookkeeping (`cpus.rs`) is host-tested.
-    const LIMIT: usize = 2450;
+    /// GDTs, LDTs, TSSs, LAPIC timers and IPIs); their bookkeeping (`cpus.rs`,
+    /// `arch/shootdown.rs`, the per-CPU scheduler) is host-tested.
+    const LIMIT: usize = 2550;
 
     #[test]
     fn gated_modules_and_items_are_counted() {

@@ -4,6 +4,8 @@ use spin::Mutex;
 
 /// The timer's interrupt vector (as on bare metal).
 pub const TIMER_VECTOR: u8 = 0xF0;
+/// The reschedule IPI's vector (as the bare-metal backend's).
+pub const RESCHED_VECTOR: u8 = 0xF4;
 
 static DEADLINE: Mutex<Option<u64>> = Mutex::new(None);
 

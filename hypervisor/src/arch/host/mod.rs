@@ -16,6 +16,19 @@ pub mod lapic;
 pub mod paging;
 pub mod rtc;
 
+/// The host model has one CPU.
+pub fn this_cpu() -> usize {
+    0
+}
+
+/// No other CPU to kick in the host model.
+pub fn kick_cpu(_n: usize) {}
+
+/// No other CPU to flush in the host model.
+pub fn shootdown_cpus(_mask: u32, _what: crate::arch::shootdown::Flush) -> u32 {
+    0
+}
+
 /// Nothing runs: unless `busy` (console output waits, so the real CPU only lets pending
 /// interrupts in), move time to the armed LAPIC deadline, as the timer interrupt that would
 /// end a real halt. With no deadline armed a real CPU would halt for ever: a test bug.

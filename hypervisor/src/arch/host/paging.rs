@@ -23,3 +23,9 @@ pub fn invlpg(_va: u64) {
 pub fn invlpgs() -> u64 {
     INVLPGS.load(Ordering::Relaxed)
 }
+
+/// The host model has no idle page tables of its own: CPU 0 never idles away from its
+/// vCPU there (`sched` saves a vCPU out only when several CPUs run vCPUs).
+pub fn idle_l4_mfn() -> guest_abi::types::Mfn {
+    guest_abi::types::Mfn(0)
+}

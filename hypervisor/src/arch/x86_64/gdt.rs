@@ -60,9 +60,20 @@ struct Pointer {
     base: u64,
 }
 
-/// The GDT's linear address (8192 entries; guests' own entries go below 0xe000).
+/// CPU `cpu`'s GDT (8192 entries; guests' own entries go below 0xe000).
+fn gdt_of(cpu: usize) -> *mut Gdt {
+    assert!(cpu < MAX_CPUS);
+    if cpu == 0 {
+        &raw mut GDT
+    } else {
+        // SAFETY: only the address of slot cpu - 1 is computed.
+        unsafe { (&raw mut AP_GDT).cast::<Gdt>().add(cpu - 1) }
+    }
+}
+
+/// This CPU's GDT's linear address.
 pub fn gdt_base() -> u64 {
-    (&raw const GDT) as u64
+    gdt_of(super::stacks::this_cpu()) as u64
 }
 
 /// The application processors' GDTs, TSSs and IST stacks (CPU n uses slot n - 1).
@@ -162,47 +173,61 @@ use crate::arch::desc::{
 /// The LDT descriptor (16 bytes, after the TSS's 16) in the reserved area.
 pub const LDT_SEL: u16 = 0xe050;
 
-/// The linear area the live LDT frames are mapped into (never accessed as data).
+/// The linear area a CPU's live LDT frames are mapped into (never accessed as data).
 #[repr(C, align(4096))]
 struct LdtArea([u64; LDT_ENTRIES as usize]);
-static mut LDT_AREA: LdtArea = LdtArea([0; LDT_ENTRIES as usize]);
+static mut LDT_AREA: [LdtArea; MAX_CPUS] = [const { LdtArea([0; LDT_ENTRIES as usize]) }; MAX_CPUS];
 
-/// Entries of the LDT loaded (0: none).
-static LDT_LOADED_ENTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+fn ldt_area_of(cpu: usize) -> *mut LdtArea {
+    assert!(cpu < MAX_CPUS);
+    // SAFETY: only the address of slot `cpu` is computed.
+    unsafe { (&raw mut LDT_AREA).cast::<LdtArea>().add(cpu) }
+}
 
-/// The descriptor the non-null selector `sel` names in the live tables, as the CPU would read
-/// it: the guest's GDT pages below the reserved area, or the loaded LDT within its limit.
-/// `None` for the reserved area (the hypervisor's own entries), null, or past the LDT.
+/// Entries of the LDT loaded on each CPU (0: none).
+static LDT_LOADED_ENTS: [core::sync::atomic::AtomicU64; MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; MAX_CPUS];
+
+/// The descriptor the non-null selector `sel` names in this CPU's live tables, as the CPU
+/// would read it: the guest's GDT pages below the reserved area, or the loaded LDT within
+/// its limit. `None` for the reserved area (the hypervisor's own entries), null, or past the
+/// LDT.
 pub fn live_descriptor(sel: u16) -> Option<u64> {
+    let me = super::stacks::this_cpu();
     let idx = usize::from(sel >> 3);
     if sel & 4 != 0 {
-        let ents = LDT_LOADED_ENTS.load(core::sync::atomic::Ordering::Relaxed);
+        let ents = LDT_LOADED_ENTS[me].load(core::sync::atomic::Ordering::Relaxed);
         if idx as u64 >= ents {
             return None;
         }
-        // SAFETY: idx is within the loaded LDT, whose pages are mapped in LDT_AREA (guest
-        // frames or the zeroed backing); a read races nothing on this single CPU.
-        return Some(unsafe { (&raw const LDT_AREA.0[idx]).read_volatile() });
+        // SAFETY: idx is within the loaded LDT, whose pages are mapped in this CPU's LDT
+        // area (guest frames or the zeroed backing); only this CPU loads its tables.
+        return Some(unsafe { (&raw const (*ldt_area_of(me)).0[idx]).read_volatile() });
     }
     if idx == 0 || idx as u64 >= GUEST_GDT_ENTRIES {
         return None;
     }
-    // SAFETY: below the reserved area the GDT's pages map the vCPU's descriptor frames or
-    // the zeroed backing; reading one entry races nothing on this single CPU.
-    Some(unsafe { (&raw const GDT.0[idx]).read_volatile() })
+    // SAFETY: below the reserved area this CPU's GDT pages map the vCPU's descriptor frames
+    // or the zeroed backing; only this CPU loads its tables.
+    Some(unsafe { (&raw const (*gdt_of(me)).0[idx]).read_volatile() })
 }
 
-/// What each remappable page currently maps (0 = its own backing page).
-static mut LOADED: [Mfn; GUEST_GDT_PAGES + LDT_PAGES] = [Mfn(0); GUEST_GDT_PAGES + LDT_PAGES];
+/// Per CPU: what each remappable page currently maps (0 = its own backing page).
+static mut LOADED: [[Mfn; GUEST_GDT_PAGES + LDT_PAGES]; MAX_CPUS] =
+    [[Mfn(0); GUEST_GDT_PAGES + LDT_PAGES]; MAX_CPUS];
 
-/// Map machine frame `mfn` (0 = the page's own zeroed backing) at page `va`, supervisor RW.
-/// The CPU writes descriptors' accessed bits, so the mapping is writable; the guest cannot
-/// reach it (supervisor-only, in the hole) and cannot write the frames itself (typed seg_desc).
+/// Map machine frame `mfn` (0 = the page's own zeroed backing) at page `va` of this CPU's
+/// tables, supervisor RW. The CPU writes descriptors' accessed bits, so the mapping is
+/// writable; the guest cannot reach it (supervisor-only, in the hole) and cannot write the
+/// frames itself (typed seg_desc).
 fn remap(slot: usize, va: u64, mfn: Mfn) {
-    // Single CPU, interrupts off: LOADED is only touched here.
-    let loaded_ptr = &raw mut LOADED;
-    // SAFETY: as above.
-    let loaded = unsafe { &mut *loaded_ptr };
+    let me = super::stacks::this_cpu();
+    // SAFETY: row `me` of LOADED belongs to this CPU, which runs here with interrupts off.
+    let loaded = unsafe {
+        &mut (*(&raw mut LOADED)
+            .cast::<[Mfn; GUEST_GDT_PAGES + LDT_PAGES]>()
+            .add(me))
+    };
     if loaded[slot] == mfn {
         return;
     }
@@ -219,19 +244,21 @@ fn remap(slot: usize, va: u64, mfn: Mfn) {
     loaded[slot] = mfn;
 }
 
-/// Make `t` the live descriptor tables: its GDT frames below 0xe000 and its LDT.
+/// Make `t` this CPU's live descriptor tables: its GDT frames below 0xe000 and its LDT.
 pub fn load_guest_tables(t: &GuestDescTables) {
+    let me = super::stacks::this_cpu();
+    let gdt = gdt_of(me) as u64;
     for i in 0..GUEST_GDT_PAGES {
         let mfn = if i < t.gdt_nr { t.gdt[i] } else { Mfn(0) };
-        remap(i, gdt_base() + (i as u64) * 4096, mfn);
+        remap(i, gdt + (i as u64) * 4096, mfn);
     }
-    LDT_LOADED_ENTS.store(t.ldt_ents, core::sync::atomic::Ordering::Relaxed);
+    LDT_LOADED_ENTS[me].store(t.ldt_ents, core::sync::atomic::Ordering::Relaxed);
     if t.ldt_ents == 0 {
         // SAFETY: a null LDT selector just disables the LDT.
         unsafe { asm!("lldt {0:x}", in(reg) 0u16, options(nostack)) };
         return;
     }
-    let ldt = (&raw const LDT_AREA) as u64;
+    let ldt = ldt_area_of(me) as u64;
     for i in 0..LDT_PAGES {
         let mfn = if i < t.ldt_nr { t.ldt[i] } else { Mfn(0) };
         remap(GUEST_GDT_PAGES + i, ldt + (i as u64) * 4096, mfn);
@@ -243,11 +270,10 @@ pub fn load_guest_tables(t: &GuestDescTables) {
         | (((limit >> 16) & 0xF) << 48)
         | (((ldt >> 24) & 0xFF) << 56);
     let idx = (LDT_SEL >> 3) as usize;
-    // SAFETY: the reserved area (page 14) is the GDT's own backing page, never remapped;
-    // the LDT descriptor slots belong to this function alone.
+    // SAFETY: the reserved area (page 14) is this CPU's GDT's own backing page, never
+    // remapped; the LDT descriptor slots belong to this function alone, on this CPU.
     unsafe {
-        let gdt_ptr = &raw mut GDT;
-        let gdt = &mut (*gdt_ptr).0;
+        let gdt = &mut (*gdt_of(me)).0;
         gdt[idx] = lo;
         gdt[idx + 1] = ldt >> 32;
         asm!("lldt {0:x}", in(reg) LDT_SEL, options(nostack));

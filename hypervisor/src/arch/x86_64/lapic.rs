@@ -8,6 +8,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The LAPIC timer's vector.
 pub const TIMER_VECTOR: u8 = 0xF0;
+/// The reschedule IPI's vector: the CPU runs a scheduling pass (a vCPU woke that it may
+/// run, or the one it runs must stop).
+pub const RESCHED_VECTOR: u8 = 0xF4;
 /// The spurious-interrupt vector (never acknowledged).
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
 
@@ -87,7 +90,13 @@ fn ticks_for(ns: u64) -> u32 {
 /// The absolute deadline (`now_ns()` time) of the pending one-shot that
 /// [`timer_deadline_ns`] programmed; 0 when unknown (fired, or the timer was reprogrammed
 /// another way), which forces the next call to program the LAPIC.
-static ARMED: AtomicU64 = AtomicU64::new(0);
+static ARMED: [AtomicU64; crate::cpus::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; crate::cpus::MAX_CPUS];
+
+/// This CPU's [`ARMED`] slot.
+fn armed() -> &'static AtomicU64 {
+    &ARMED[super::stacks::this_cpu()]
+}
 
 fn oneshot(ns: u64) {
     write(REG_LVT_TIMER, u32::from(TIMER_VECTOR));
@@ -96,7 +105,7 @@ fn oneshot(ns: u64) {
 
 /// Fires [`TIMER_VECTOR`] once, `ns` from now.
 pub fn timer_oneshot_ns(ns: u64) {
-    ARMED.store(0, Ordering::Relaxed);
+    armed().store(0, Ordering::Relaxed);
     oneshot(ns)
 }
 
@@ -107,24 +116,24 @@ pub fn timer_oneshot_ns(ns: u64) {
 /// programs the real one.
 pub fn timer_deadline_ns(deadline: u64) {
     let now = tsc::now_ns();
-    let armed = ARMED.load(Ordering::Relaxed);
-    if armed > now && deadline >= armed {
+    let pending = armed().load(Ordering::Relaxed);
+    if pending > now && deadline >= pending {
         return;
     }
-    ARMED.store(deadline.max(1), Ordering::Relaxed);
+    armed().store(deadline.max(1), Ordering::Relaxed);
     oneshot(deadline.saturating_sub(now))
 }
 
 /// Fires [`TIMER_VECTOR`] every `ns`.
 pub fn timer_periodic_ns(ns: u64) {
-    ARMED.store(0, Ordering::Relaxed);
+    armed().store(0, Ordering::Relaxed);
     write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
     write(REG_TIMER_INIT, ticks_for(ns));
 }
 
 /// Stops the timer.
 pub fn timer_stop() {
-    ARMED.store(0, Ordering::Relaxed);
+    armed().store(0, Ordering::Relaxed);
     write(REG_TIMER_INIT, 0);
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
 }
@@ -140,7 +149,7 @@ pub fn acknowledge(vector: u8) {
     if vector == TIMER_VECTOR {
         TIMER_IRQS.fetch_add(1, Ordering::Relaxed);
         // The one-shot fired: nothing is pending any more.
-        ARMED.store(0, Ordering::Relaxed);
+        armed().store(0, Ordering::Relaxed);
     }
     if vector != SPURIOUS_VECTOR
         && !super::pic::is_pic_vector(vector)

@@ -22,6 +22,23 @@ pub mod syscall;
 pub mod trap;
 
 pub use entry::{enter_guest, guest_regs};
+pub use stacks::this_cpu;
+
+/// Lets the application processors run `main` (`smp::release_aps`).
+pub fn release_aps(main: fn() -> !) {
+    smp::release_aps(main);
+}
+
+/// Sends CPU `n` the reschedule interrupt (it runs a scheduling pass at once).
+pub fn kick_cpu(n: usize) {
+    smp::kick(n);
+}
+
+/// Invalidates `what` on the CPUs of `mask` but this one and waits until each has
+/// (`smp::shootdown`); returns the CPUs flushed.
+pub fn shootdown_cpus(mask: u32, what: crate::arch::shootdown::Flush) -> u32 {
+    smp::shootdown(mask, what)
+}
 
 /// CPU features (SMEP, SSE, WP); before paging.
 pub fn init_cpu() {

@@ -143,6 +143,9 @@ fn poke<T: Copy>(field: *const u8, v: T) {
 pub fn start_aps(machine: Option<&Machine>) -> u32 {
     let bsp = lapic::id();
     cpus::set_boot_cpu(bsp);
+    // Locks know which CPU takes them, and a CPU spinning for one serves the shootdown a
+    // holder may be waiting for.
+    crate::sync::set_hooks(stacks::this_cpu, flush_requested);
     let Some(m) = machine else {
         return cpus::online_count();
     };
@@ -260,6 +263,9 @@ extern "C" fn ap_entry(n: u64) -> ! {
     lapic::init_ap();
     cpus::set_online(n);
     loop {
+        if let Some(main) = AP_MAIN.get() {
+            main();
+        }
         // SAFETY: `sti` takes effect after `hlt` starts, so no wake-up is lost; interrupts
         // taken here go to the ring-0 path and return.
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
@@ -320,5 +326,23 @@ pub fn bench(mode: &str) {
             shootdown(mask, Flush::All);
         });
         crate::xen_println!("BENCH {name} cycles {line}");
+    }
+}
+
+/// Sends CPU `n` the reschedule IPI (nothing if it is not online).
+pub fn kick(n: usize) {
+    if let (Some(id), true) = (cpus::apic_id(n), cpus::is_online(n)) {
+        lapic::send_ipi(id, lapic::RESCHED_VECTOR);
+    }
+}
+
+/// What the application processors run once the hypervisor lets them run vCPUs.
+static AP_MAIN: spin::Once<fn() -> !> = spin::Once::new();
+
+/// Lets every application processor run `main` (they wait for it, halted) and kicks them.
+pub fn release_aps(main: fn() -> !) {
+    AP_MAIN.call_once(|| main);
+    for n in (1..MAX_CPUS).filter(|&n| cpus::is_online(n)) {
+        kick(n);
     }
 }
