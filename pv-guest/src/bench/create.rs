@@ -47,17 +47,26 @@ struct Creator {
 impl Creator {
     /// `xl create` a domain; returns its name and id.
     fn create(&mut self, mib: u64, extra: &str) -> Result<(String, DomId), String> {
+        self.create_with(mib, extra, &[])
+    }
+
+    /// `xl create` a domain with more `key=value` overrides; returns its name and id.
+    fn create_with(
+        &mut self,
+        mib: u64,
+        extra: &str,
+        more: &[&str],
+    ) -> Result<(String, DomId), String> {
         self.seq += 1;
         let name = format!("bench{}", self.seq);
         let mut out = String::new();
-        let argv = [
-            "xl",
-            "create",
-            CONFIG,
-            &format!("name={name}"),
-            &format!("memory={mib}"),
-            &format!("extra=\"{extra}\""),
-        ];
+        let (name_arg, mem_arg, extra_arg) = (
+            format!("name={name}"),
+            format!("memory={mib}"),
+            format!("extra=\"{extra}\""),
+        );
+        let mut argv = alloc::vec!["xl", "create", CONFIG, &name_arg, &mem_arg, &extra_arg];
+        argv.extend_from_slice(more);
         if self.ts.run(&argv, &mut out) != 0 {
             return Err(out);
         }
@@ -155,6 +164,102 @@ pub fn evtchn(si: &'static StartInfo, smoke: bool) {
     }
     let mut out = String::new();
     c.ts.run(&["xl", "destroy", &pong], &mut out);
+}
+
+/// Independent CPU-bound domUs: four domains, each computing the same fixed amount
+/// (`bench=compute`), confined to one, two and then four CPUs (`cpus=`); each row is the
+/// wall-clock cycles from the first `xl create` until all four shut down. The scaling is the
+/// ratio of the rows (one CPU's time over k CPUs').
+pub fn scaling(si: &'static StartInfo, smoke: bool) {
+    let rows = [
+        ("scale_4doms_1cpu", "0"),
+        ("scale_4doms_2cpu", "0-1"),
+        ("scale_4doms_4cpu", "0-3"),
+    ];
+    let Ok(hv) = Dom0Hypervisor::new(si) else {
+        for (row, _) in rows {
+            Sink.unavailable(row, "no-foreign-window");
+        }
+        return;
+    };
+    let mut c = Creator {
+        ts: Toolstack::new(hv, crate::dom0::initrd(si)),
+        seq: 300,
+    };
+    let online = c.ts.hypervisor().physinfo().map_or(1, |p| p.nr_cpus);
+    let (reps, iters) = if smoke { (1, 200_000u64) } else { (3, 4_000_000) };
+    for (row, cpus) in rows {
+        let need = if cpus == "0" {
+            1
+        } else if cpus == "0-1" {
+            2
+        } else {
+            4
+        };
+        if online < need {
+            Sink.unavailable(row, format!("{online}-cpus"));
+            continue;
+        }
+        let mut samples = alloc::vec::Vec::new();
+        for _ in 0..reps {
+            match batch(&mut c, cpus, iters) {
+                Ok(cycles) => samples.push(cycles),
+                Err(e) => {
+                    Sink.unavailable(row, e.replace(['\n', ' '], "_"));
+                    break;
+                }
+            }
+        }
+        if samples.len() == reps {
+            let line: alloc::vec::Vec<String> = samples.iter().map(|s| format!("{s}")).collect();
+            println!("BENCH {row} cycles {}", line.join(","));
+        }
+    }
+}
+
+/// Four compute domains on CPUs `cpus`: cycles until all four finished.
+fn batch(c: &mut Creator, cpus: &str, iters: u64) -> Result<u64, String> {
+    let t0 = rdtsc();
+    let pin = format!("cpus=\"{cpus}\"");
+    let mut doms = Vec::new();
+    for _ in 0..4 {
+        match c.create_with(16, &format!("bench=compute iters={iters}"), &[&pin]) {
+            Ok(d) => doms.push(d),
+            Err(e) => {
+                destroy_all(c, &doms);
+                return Err(e);
+            }
+        }
+    }
+    let mut left = doms.len();
+    for _ in 0..WAIT_YIELDS {
+        wait();
+        left = doms
+            .iter()
+            .filter(|(_, id)| {
+                !c.ts.hypervisor().domain_info(*id).is_ok_and(|i| {
+                    DominfFlags::from_bits_truncate(i.flags).contains(DominfFlags::SHUTDOWN)
+                })
+            })
+            .count();
+        if left == 0 {
+            break;
+        }
+    }
+    let t1 = rdtsc();
+    destroy_all(c, &doms);
+    if left == 0 {
+        Ok(t1 - t0)
+    } else {
+        Err(format!("{left} compute domains did not finish"))
+    }
+}
+
+fn destroy_all(c: &mut Creator, doms: &[(String, DomId)]) {
+    for (name, _) in doms {
+        let mut out = String::new();
+        c.ts.run(&["xl", "destroy", name], &mut out);
+    }
 }
 
 /// Runs the creation rows.

@@ -142,6 +142,7 @@ mod run {
         create::evtchn(si, smoke);
         create::run(si, &mut Sink, smoke);
         create::workloads(si, smoke);
+        create::scaling(si, smoke);
         println!("BENCH-DONE");
         crate::shutdown(ShutdownReason::Poweroff)
     }
@@ -162,6 +163,13 @@ mod run {
             "workloads" => {
                 let smoke = cmdline::param(cmd, "mode") == Some("smoke");
                 run_workloads(si, smoke);
+            }
+            "compute" => {
+                // A fixed amount of CPU-bound work, then power off (`create::scaling`).
+                let iters = cmdline::param(cmd, "iters")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000);
+                core::hint::black_box(workloads::compute_kernel(iters, first_tsc()));
             }
             "evtchn-pong" => return evtchn::pong(),
             "evtchn-ping" => evtchn::ping(cmd),

@@ -114,6 +114,22 @@ const RATIOS: &[RatioDef<'static>] = &[
         anchor: "-",
     },
     RatioDef {
+        id: "scale_2cpu",
+        what: "4 CPU-bound domUs on 2 CPUs vs on 1 (wall time; 0.5 = linear)",
+        row: "scale_4doms_2cpu",
+        base: "scale_4doms_1cpu",
+        mult: 1.0,
+        anchor: "target 0.5 (TCG on a 2-core host: at best 0.5)",
+    },
+    RatioDef {
+        id: "scale_4cpu",
+        what: "4 CPU-bound domUs on 4 CPUs vs on 1 (wall time; 0.25 = linear)",
+        row: "scale_4doms_4cpu",
+        base: "scale_4doms_1cpu",
+        mult: 1.0,
+        anchor: "target 0.25 (TCG on a 2-core host: at best 0.5)",
+    },
+    RatioDef {
         id: "tlb_shootdown_1",
         what: "TLB shootdown (full flush) to 1 other CPU vs a local flush",
         row: "tlb_shootdown_1",
@@ -506,6 +522,9 @@ pub fn smoke_problems(rows: &BTreeMap<String, Row>, lines: &[Line]) -> Vec<Strin
         "create_16m",
         "tlb_shootdown_1",
         "tlb_shootdown_3",
+        "scale_4doms_1cpu",
+        "scale_4doms_2cpu",
+        "scale_4doms_4cpu",
     ]
     .map(String::from)
     .into_iter()
