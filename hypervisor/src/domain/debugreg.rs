@@ -21,7 +21,15 @@ fn breakpoint_ok(va: u64) -> bool {
 /// may not watch or an enabled I/O breakpoint (CR4.DE is never set for a PV guest), EINVAL
 /// for a value wider than DR6/DR7 or a register other than 0–3, 6, 7.
 pub fn set(st: &mut State, reg: u32, value: u64) -> Result<(), Errno> {
-    let value = match reg {
+    let value = checked(reg, value)?;
+    st.cur_vcpu().debugreg[reg as usize] = value;
+    Ok(())
+}
+
+/// The value debug register `reg` holds when the guest asks for `value`, or the error
+/// [`set`] answers (a whole context loads its registers through this too).
+pub fn checked(reg: u32, value: u64) -> Result<u64, Errno> {
+    Ok(match reg {
         0..=3 if !breakpoint_ok(value) => return Err(Errno::EPERM),
         0..=3 => value,
         6 | 7 if value > u64::from(u32::MAX) => return Err(Errno::EINVAL),
@@ -37,9 +45,7 @@ pub fn set(st: &mut State, reg: u32, value: u64) -> Result<(), Errno> {
             value
         }
         _ => return Err(Errno::EINVAL),
-    };
-    st.cur_vcpu().debugreg[reg as usize] = value;
-    Ok(())
+    })
 }
 
 /// Debug register `reg` of the current vCPU (EINVAL for other than 0–3, 6, 7).

@@ -45,31 +45,100 @@ fn live(st: &mut State, dom: DomId) -> Result<&mut super::Domain, Errno> {
     }
 }
 
+/// MXCSR bits a context may set (DAZ left out: not every CPU has it); the rest are
+/// reserved and would make FXRSTOR fault.
+const MXCSR_MASK: u32 = 0xFFBF;
+
+/// The debug registers a context asks for, each checked as `set_debugreg` checks it; any
+/// refusal is `EINVAL`, as Xen's `arch_set_info_guest`. DR4 and DR5 are not kept.
+fn debugregs(c: &VcpuGuestContext) -> Result<[u64; 8], Errno> {
+    let mut dr = super::debugreg::RESET;
+    for r in [0, 1, 2, 3, 6, 7] {
+        dr[r] = super::debugreg::checked(r as u32, c.debugreg[r]).map_err(|_| Errno::EINVAL)?;
+    }
+    Ok(dr)
+}
+
+/// The FPU context a vCPU starts with: the guest's FXSAVE image if `VGCF_i387_valid`
+/// (MXCSR's reserved bits cleared, so it always loads), else the reset state; a fresh
+/// context (new token), so no CPU's live registers are taken for it.
+fn fpu_state(c: &VcpuGuestContext) -> crate::arch::fpu::FpuState {
+    let mut f = crate::arch::fpu::FpuState::new();
+    if c.vgcf_flags().contains(VgcfFlags::I387_VALID) {
+        f.area.0.copy_from_slice(&c.fpu_ctxt);
+        let mut mxcsr = [0u8; 4];
+        mxcsr.copy_from_slice(&f.area.0[24..28]);
+        let mxcsr = u32::from_le_bytes(mxcsr) & MXCSR_MASK;
+        f.area.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+    }
+    // CR0.TS as the guest set it (`fpu_taskswitch`).
+    f.guest_ts = c.ctrlreg[0] & X86_CR0_TS != 0;
+    f
+}
+
+const X86_CR0_TS: u64 = 1 << 3;
+
 /// Load vCPU `v`'s state from a `vcpu_guest_context` (the domain builder's initial state,
-/// `XEN_DOMCTL_setvcpucontext`, `VCPUOP_initialise`), taking a type reference on its page
-/// tables, which must validate as L4s of the domain. The vCPU is initialised and, if
-/// `online`, up. `ESRCH` for a dying domain, `ENOENT` for a vCPU it lacks.
+/// `XEN_DOMCTL_setvcpucontext`, `VCPUOP_initialise`), as Xen's `arch_set_info_guest` for a
+/// 64-bit PV vCPU: registers (selectors at ring 3, IOPL and TF dropped, IF set), kernel
+/// and user page tables (`ctrlreg[3]`, `ctrlreg[1]`: a type reference each, validated as L4s
+/// of the domain), GDT (`gdt_frames`/`gdt_ents`) and LDT (`ldt_base`/`ldt_ents`, mapped by
+/// the new kernel page table) typed seg_desc as `set_gdt` and `MMUEXT_SET_LDT` do, kernel
+/// stack, segment bases, callbacks with `VGCF_failsafe_disables_events` and
+/// `VGCF_syscall_disables_events`, trap table, debug registers, FPU state. All or nothing:
+/// `EINVAL` for bad addresses, debug registers or descriptor frames, the page-table
+/// errors for a bad L4. The vCPU is initialised and, if `online`, up. `ESRCH` for a dying
+/// domain, `ENOENT` for a vCPU it lacks.
 pub fn set_vcpu_context(
     st: &mut State,
     v: VcpuId,
     c: &VcpuGuestContext,
     online: bool,
 ) -> Result<(), Errno> {
+    use crate::hypercall::descriptors;
+    use crate::mm::page_types::PageType;
     let dom = v.dom;
     live(st, dom)?.vcpu(v.vcpu).ok_or(Errno::ENOENT)?;
     check_addresses(c)?;
+    let dr = debugregs(c)?;
+    descriptors::gdt_frames_for(c.gdt_ents)?;
     let l4 = Mfn::containing(c.ctrlreg[3]);
     let user_l4 = Mfn::containing(c.ctrlreg[1]);
+    let put_l4s = |st: &mut State| {
+        let (mut ft, mem) = st.frame_table();
+        ft.put_type(mem, l4);
+        if user_l4 != Mfn(0) {
+            ft.put_type(mem, user_l4);
+        }
+    };
     {
         let (mut ft, mem) = st.frame_table();
-        ft.get_type(mem, l4, crate::mm::page_types::PageType::L4, dom)?;
+        ft.get_type(mem, l4, PageType::L4, dom)?;
         if user_l4 != Mfn(0) {
-            if let Err(e) = ft.get_type(mem, user_l4, crate::mm::page_types::PageType::L4, dom) {
+            if let Err(e) = ft.get_type(mem, user_l4, PageType::L4, dom) {
                 ft.put_type(mem, l4);
                 return Err(e);
             }
         }
     }
+    let frames = c.gdt_frames.map(Mfn);
+    let gdt = match descriptors::take_gdt(st, dom, &frames, c.gdt_ents) {
+        Ok(g) => g,
+        Err(e) => {
+            put_l4s(st);
+            return Err(e);
+        }
+    };
+    let ldt = match descriptors::take_ldt(st, dom, l4, c.ldt_base, c.ldt_ents) {
+        Ok(l) => l,
+        Err(e) => {
+            descriptors::release_gdt(st, gdt);
+            put_l4s(st);
+            return Err(e);
+        }
+    };
+    descriptors::install(st, v, Some(gdt), Some(ldt));
+    let flags = c.vgcf_flags();
     let vc = live(st, dom)?.vcpu_mut(v.vcpu).ok_or(Errno::ENOENT)?;
     let old = (vc.kernel_l4, vc.user_l4);
     let u = &c.user_regs;
@@ -79,7 +148,7 @@ pub fn set_vcpu_context(
     regs.rflags = (regs.rflags & 0xCD5) | 0x202;
     regs.entry_vector = 0;
     vc.regs = regs;
-    vc.in_kernel = VgcfFlags::from_bits_retain(c.flags).contains(VgcfFlags::IN_KERNEL);
+    vc.in_kernel = flags.contains(VgcfFlags::IN_KERNEL);
     vc.kernel_l4 = l4;
     vc.user_l4 = user_l4;
     vc.kernel_ss = c.kernel_ss | 3;
@@ -90,14 +159,19 @@ pub fn set_vcpu_context(
     vc.callbacks.event = c.event_callback_eip;
     vc.callbacks.failsafe = c.failsafe_callback_eip;
     vc.callbacks.syscall = c.syscall_callback_eip;
+    vc.callbacks.failsafe_masks_events = flags.contains(VgcfFlags::FAILSAFE_DISABLES_EVENTS);
+    vc.callbacks.syscall_masks_events = flags.contains(VgcfFlags::SYSCALL_DISABLES_EVENTS);
     for (slot, t) in vc.trap_table.iter_mut().zip(c.trap_ctxt.iter()) {
         *slot = *t;
     }
+    vc.debugreg = dr;
+    vc.fpu = fpu_state(c);
     vc.initialised = true;
     if online {
         vc.online = true;
     }
     if st.current == v {
+        crate::arch::fpu_regs::set_ts();
         st.sync_mode();
     }
     let (mut ft, mem) = st.frame_table();

@@ -17,20 +17,20 @@ use guest_abi::types::{DomId, Mfn};
 use zerocopy::IntoBytes;
 
 const SELF: u64 = DomId::SELF.0 as u64;
-const RO: u64 = pte::P | pte::US | pte::A | pte::D;
-const RW: u64 = RO | pte::RW;
-const HOLE: u64 = 0xFFFF_8000_0010_0000;
+pub(super) const RO: u64 = pte::P | pte::US | pte::A | pte::D;
+pub(super) const RW: u64 = RO | pte::RW;
+pub(super) const HOLE: u64 = 0xFFFF_8000_0010_0000;
 
 /// Flat 64-bit ring-3 code.
 const USER_CODE64: u64 = 0x00AF_FA00_0000_FFFF;
 /// Flat ring-3 data.
 const USER_DATA: u64 = 0x00CF_F200_0000_FFFF;
 /// Ring-0 64-bit code.
-const KERNEL_CODE64: u64 = 0x00AF_9A00_0000_FFFF;
+pub(super) const KERNEL_CODE64: u64 = 0x00AF_9A00_0000_FFFF;
 /// Ring-0 data.
-const KERNEL_DATA: u64 = 0x00CF_9200_0000_FFFF;
+pub(super) const KERNEL_DATA: u64 = 0x00CF_9200_0000_FFFF;
 /// Present, DPL 3 system descriptor of type `t`.
-const fn system(t: u64) -> u64 {
+pub(super) const fn system(t: u64) -> u64 {
     1 << 47 | 3 << 45 | t << 40
 }
 
@@ -59,18 +59,18 @@ const BAD: [(&str, u64); 6] = [
     ("interrupt gate", system(0xE) | 0xE008 << 16),
 ];
 
-fn spare(tb: &Testbed, k: u64) -> u64 {
+pub(super) fn spare(tb: &Testbed, k: u64) -> u64 {
     tb.scratch() + SCRATCH_LEN + k * 4096
 }
 
-fn frame(tb: &Testbed, va: u64) -> u64 {
+pub(super) fn frame(tb: &Testbed, va: u64) -> u64 {
     tb.st(|st| {
         let l4 = st.cur().vcpus[0].active_l4();
         translate(&st.mem, l4, va, false).expect("mapped") >> 12
     })
 }
 
-fn info(tb: &Testbed, mfn: u64) -> (PageType, u32) {
+pub(super) fn info(tb: &Testbed, mfn: u64) -> (PageType, u32) {
     tb.st(|st| {
         (
             st.frames[mfn as usize].ptype,
@@ -89,7 +89,7 @@ fn uvm(tb: &mut Testbed, va: u64, val: u64) -> i64 {
 }
 
 /// Spare page `k` with `descs` (index, descriptor) in it, mapped read-only: its frame.
-fn desc_frame(tb: &mut Testbed, k: u64, descs: &[(usize, u64)]) -> u64 {
+pub(super) fn desc_frame(tb: &mut Testbed, k: u64, descs: &[(usize, u64)]) -> u64 {
     let va = spare(tb, k);
     tb.write_bytes(va, &[0u8; 4096]);
     for &(i, d) in descs {
@@ -127,10 +127,10 @@ fn set_ldt(tb: &mut Testbed, va: u64, ents: u64) -> i64 {
 }
 
 /// The current vCPU's (GDT frames, GDT entries, LDT frames, LDT entries, LDT base).
-type Tables = (Vec<u64>, u64, Vec<u64>, u64, u64);
+pub(super) type Tables = (Vec<u64>, u64, Vec<u64>, u64, u64);
 
 /// `d` with frames by number.
-fn numbered(d: &crate::arch::desc::GuestDescTables) -> Tables {
+pub(super) fn numbered(d: &crate::arch::desc::GuestDescTables) -> Tables {
     let nums = |f: &[Mfn]| f.iter().map(|m| m.0).collect();
     (
         nums(&d.gdt[..d.gdt_nr]),
@@ -149,12 +149,12 @@ fn tables(tb: &Testbed) -> Tables {
 }
 
 /// What the (modelled) CPU has loaded, in the same form.
-fn loaded() -> Tables {
+pub(super) fn loaded() -> Tables {
     numbered(&gdt::loaded().expect("tables loaded"))
 }
 
 /// Every frame's (owner, type, count, pinned, refs).
-fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32)> {
+pub(super) fn snapshot(tb: &Testbed) -> Vec<(DomId, PageType, u32, bool, u32)> {
     tb.st(|st| {
         st.frames
             .iter()

@@ -22,6 +22,7 @@ mod sched_op;
 mod smp;
 mod sysctl;
 mod timer;
+mod vcpu_context;
 mod vcpu_op;
 mod version;
 mod vm_assist;

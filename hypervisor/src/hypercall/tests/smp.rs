@@ -21,19 +21,19 @@ use guest_abi::vcpu::*;
 
 const MS: u64 = 1_000_000;
 
-fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
+pub(super) fn vcpu_op(tb: &mut Testbed, cmd: u32, vcpu: u64, arg: u64) -> i64 {
     tb.hypercall(nr::VCPU_OP, [u64::from(cmd), vcpu, arg, 0, 0])
 }
 
 /// A domU of `n` vCPUs (only vCPU 0 up, as built).
-fn smp_domu(tb: &mut Testbed, n: u32) -> DomId {
+pub(super) fn smp_domu(tb: &mut Testbed, n: u32) -> DomId {
     let u = tb.domu(1024);
     tb.st(|st| st.dom(u).unwrap().set_max_vcpus(n)).unwrap();
     u
 }
 
 /// A context for another vCPU of `dom`: its own stack in the scratch area, a kernel entry.
-fn ap_context(tb: &Testbed, dom: DomId, vcpu: u32) -> VcpuGuestContext {
+pub(super) fn ap_context(tb: &Testbed, dom: DomId, vcpu: u32) -> VcpuGuestContext {
     let mut c = context_of(tb, dom);
     c.user_regs.rip = 0xFFFF_FFFF_8000_3000 + u64::from(vcpu);
     c.user_regs.rsp = tb.scratch() + 0x8000 + 0x1000 * u64::from(vcpu);
@@ -43,7 +43,7 @@ fn ap_context(tb: &Testbed, dom: DomId, vcpu: u32) -> VcpuGuestContext {
 }
 
 /// The current domain's `VCPUOP_initialise` of `vcpu` with `c` (placed in its scratch).
-fn initialise(tb: &mut Testbed, vcpu: u32, c: &VcpuGuestContext) -> i64 {
+pub(super) fn initialise(tb: &mut Testbed, vcpu: u32, c: &VcpuGuestContext) -> i64 {
     let at = tb.scratch() + 0x4000;
     tb.write(at, c);
     vcpu_op(tb, VCPUOP_INITIALISE, u64::from(vcpu), at)
