@@ -35,6 +35,7 @@ mod pvmmu;
 mod sched;
 mod selftest;
 mod smp_guest;
+mod smp_hostile;
 mod smp_sched;
 mod soak;
 mod time;
