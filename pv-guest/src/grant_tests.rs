@@ -10,6 +10,9 @@
 //!   a read-only map works.
 //! - `grant-third peer=N`: a grant meant for someone else: map and copy are refused.
 //! - `grant-limits me=N`: the per-domain limits (grant frames, mappings) are reported.
+//! - `grant-churn peer=N`: map domain N's gref 8, touch it, unmap it, for ever, reporting
+//!   every 500 rounds how many maps worked and how many were refused (the e2e test destroys
+//!   the granter meanwhile, from another CPU).
 
 use crate::grant::{self, GrantTable, Spare};
 use crate::println;
@@ -52,6 +55,7 @@ pub fn run(cmd: &str, si: &StartInfo) -> bool {
         ("offer", Some(p)) => offer(&spare, p, flag(cmd, "ro")),
         ("map", Some(p)) if flag(cmd, "device") => device_holder(p),
         ("map", Some(p)) => mapper(&spare, p, flag(cmd, "hold")),
+        ("churn", Some(p)) => churn(&spare, p),
         ("ro", Some(p)) => read_only(&spare, p),
         ("third", Some(p)) => third(&spare, p),
         ("limits", _) => match arg(cmd, "me") {
@@ -230,6 +234,39 @@ fn mapper(spare: &Spare, peer: DomId, hold: bool) {
     match grant::unmap(handle, map_va) {
         Ok(()) => println!("grant-map: unmapped"),
         Err(s) => println!("grant-map: unmap failed: {}", s.name()),
+    }
+}
+
+/// Map, touch and unmap the peer's gref 8 for ever, counting what works and what is refused.
+fn churn(spare: &Spare, peer: DomId) {
+    let map_va = spare.va(3);
+    if let Err(e) = grant::map_own(map_va, None) {
+        return println!("grant-churn: cannot free a page to map at: {}", e.name());
+    }
+    let (mut rounds, mut mapped, mut refused) = (0u64, 0u64, 0u64);
+    let mut last = "none";
+    loop {
+        match grant::map(peer, GREF, map_va, false) {
+            Ok(h) => {
+                mapped += 1;
+                // Touch it: the frame is the granter's until the unmap, whatever happens to
+                // the granter meanwhile.
+                put(map_va, 2048, "churn");
+                if let Err(s) = grant::unmap(h, map_va) {
+                    println!("grant-churn: unmap failed: {}", s.name());
+                }
+            }
+            Err(s) => {
+                refused += 1;
+                last = s.name();
+            }
+        }
+        rounds += 1;
+        if rounds % 500 == 0 {
+            println!(
+                "grant-churn: {rounds} rounds, {mapped} mapped, {refused} refused (last {last})"
+            );
+        }
     }
 }
 

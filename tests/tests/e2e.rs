@@ -36,6 +36,7 @@ mod sched;
 mod selftest;
 mod smp_guest;
 mod smp_hostile;
+mod smp_races;
 mod smp_sched;
 mod soak;
 mod time;

@@ -187,7 +187,11 @@ pub fn scaling(si: &'static StartInfo, smoke: bool) {
         seq: 300,
     };
     let online = c.ts.hypervisor().physinfo().map_or(1, |p| p.nr_cpus);
-    let (reps, iters) = if smoke { (1, 200_000u64) } else { (3, 4_000_000) };
+    let (reps, iters) = if smoke {
+        (1, 200_000u64)
+    } else {
+        (3, 4_000_000)
+    };
     for (row, cpus) in rows {
         let need = if cpus == "0" {
             1
