@@ -34,6 +34,7 @@ mod pvgrub_disk;
 mod pvmmu;
 mod sched;
 mod selftest;
+mod smp_checked;
 mod smp_guest;
 mod smp_hostile;
 mod smp_races;

@@ -35,6 +35,22 @@ const HYPERVISOR: Crate = Crate {
     features: "",
 };
 
+/// The hypervisor with debug assertions on (overflow checks and the lock-order check of
+/// `hypervisor/src/sync.rs` on every acquisition): the e2e tests boot it for the SMP paths
+/// that only bare metal runs (`tests/tests/smp_checked.rs`).
+const HYPERVISOR_CHECKED: Crate = Crate {
+    package: "hypervisor",
+    rustflags:
+        "-C relocation-model=static -C code-model=large -C llvm-args=-align-all-functions=6 \
+                -C debug-assertions",
+    target_dir: "hypervisor-checked",
+    bin: "hypervisor",
+    features: "",
+};
+
+/// The checked hypervisor's file name in `target/images/`.
+pub const CHECKED_HYPERVISOR_IMAGE: &str = "hypervisor-checked.elf";
+
 const PV_GUEST: Crate = Crate {
     package: "pv-guest",
     rustflags: "-C relocation-model=static",
@@ -166,6 +182,9 @@ pub fn build_with(guests: LinuxGuests) -> Result<(), String> {
     let hv = cargo_build(&root, &HYPERVISOR)?;
     check_multiboot(&hv)?;
     copy(&hv, &images.hypervisor)?;
+    let checked = cargo_build(&root, &HYPERVISOR_CHECKED)?;
+    check_multiboot(&checked)?;
+    copy(&checked, &qemu::images_dir().join(CHECKED_HYPERVISOR_IMAGE))?;
 
     let guest = cargo_build(&root, &PV_GUEST);
     let guest_elf = match &guest {

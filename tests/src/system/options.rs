@@ -33,6 +33,9 @@ pub struct BootOptions {
     pub forwards: Vec<(String, u16)>,
     /// The machine's processors (QEMU `-smp`), replacing the default of four.
     pub cpus: Option<u32>,
+    /// Boot `target/images/hypervisor-checked.elf` (debug assertions and the lock-order
+    /// check on) instead of the release hypervisor.
+    pub checked: bool,
 }
 
 impl BootOptions {
@@ -48,6 +51,7 @@ impl BootOptions {
             own_disk: false,
             forwards: Vec::new(),
             cpus: None,
+            checked: false,
         }
     }
 
@@ -100,6 +104,12 @@ impl BootOptions {
     /// Forward a free port of the host's loopback to TCP `port` of the machine's `addr`.
     pub fn forward_to(mut self, addr: &str, port: u16) -> Self {
         self.forwards.push((addr.to_string(), port));
+        self
+    }
+
+    /// Boot the checked hypervisor (see [`BootOptions::checked`]).
+    pub fn checked(mut self) -> Self {
+        self.checked = true;
         self
     }
 

@@ -29,6 +29,20 @@ impl System {
         if let Some(m) = &opts.memory {
             launch::set_memory(&mut args, m);
         }
+        if opts.checked {
+            if let Some(i) = args.iter().position(|a| a == "-kernel") {
+                let hv =
+                    std::path::Path::new(&args[i + 1]).with_file_name("hypervisor-checked.elf");
+                if !hv.exists() {
+                    panic!(
+                        "[{}] {} is missing: run `cargo xtask build`",
+                        opts.name,
+                        hv.display()
+                    );
+                }
+                args[i + 1] = hv.display().to_string();
+            }
+        }
         if let Some(n) = opts.cpus {
             launch::set_option(&mut args, "-smp", &n.to_string());
         }
