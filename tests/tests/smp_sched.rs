@@ -80,6 +80,34 @@ fn busy_domus_run_at_once_on_different_cpus_while_dom0_answers() {
     // dom0's shell answers while three CPUs are saturated.
     let out = sys.run("echo still-here");
     sys.check(out.contains("still-here"), format!("dom0 echo: {out:?}"));
+    // Five busy domUs on four CPUs: never more vCPUs running than CPUs, never two on one
+    // CPU, and dom0 still answers.
+    for n in ["b4", "b5"] {
+        create_busy(&mut sys, &format!("name={n}"));
+    }
+    for _ in 0..5 {
+        let rows = vcpu_rows(&mut sys);
+        let mut cpus: Vec<u32> = rows
+            .iter()
+            .filter(|r| r.3.starts_with('r'))
+            .filter_map(|r| r.2)
+            .collect();
+        let n = cpus.len();
+        cpus.sort();
+        cpus.dedup();
+        sys.check(
+            n <= 4 && cpus.len() == n && cpus.iter().all(|&c| c < 4),
+            format!("{n} vCPUs running on CPUs {cpus:?} of 4: {rows:?}"),
+        );
+    }
+    let out = sys.run("echo answers-when-oversubscribed");
+    sys.check(
+        out.contains("answers-when-oversubscribed"),
+        format!("dom0 echo with five busy domUs: {out:?}"),
+    );
+    for n in ["b4", "b5"] {
+        run_ok(&mut sys, &format!("xl destroy {n}"));
+    }
     for n in names {
         run_ok(&mut sys, &format!("xl destroy {n}"));
     }
