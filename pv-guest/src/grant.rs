@@ -14,6 +14,7 @@ use crate::entry::VIRT_BASE;
 
 /// Spare pages at the end of the initial region (the builder maps every page of it): the
 /// last one is dom0's foreign window; the grant code uses the ones before it.
+#[derive(Clone, Copy)]
 pub struct Spare {
     region_end: u64,
     walker_base: (u64, u64),
@@ -36,14 +37,18 @@ impl Spare {
 
     /// The machine frame behind our own VA `va`.
     pub fn mfn_of(&self, va: u64) -> Result<u64, Errno> {
+        Ok((self.l1e(va)? & PTE_ADDR_MASK) >> 12)
+    }
+
+    /// The L1 entry that maps our own VA `va`, as our page tables hold it now.
+    pub fn l1e(&self, va: u64) -> Result<u64, Errno> {
         let w = Walker::new(
             &Direct,
             self.walker_base.0,
             self.walker_base.1,
             self.region_end,
         );
-        let e = w.l1e(va).map_err(|_| Errno::EFAULT)?;
-        Ok((e & PTE_ADDR_MASK) >> 12)
+        w.l1e(va).map_err(|_| Errno::EFAULT)
     }
 }
 
