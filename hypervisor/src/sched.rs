@@ -175,6 +175,19 @@ mod imp {
             .filter(|&n| n != me && st.cpus[n].loaded)
             .map(|n| st.cpus[n].current)
             .collect();
+        // Soft affinity: a vCPU this CPU is not among the preferred CPUs of is left to an
+        // idle CPU that is (it then takes it), as Xen's soft-affinity balancing does.
+        let vcpu_cpus = crate::cpus::vcpu_cpus();
+        let idle_elsewhere: Vec<usize> = (0..MAX_CPUS)
+            .filter(|&n| n != me && vcpu_cpus & (1 << n) != 0 && !st.cpus[n].loaded)
+            .collect();
+        let leave_to_soft = |a: &crate::domain::Affinity| {
+            !a.soft.has(me)
+                && idle_elsewhere
+                    .iter()
+                    .any(|&n| a.soft.has(n) && a.hard.has(n))
+        };
+        let left_to_soft = core::cell::Cell::new(false);
         let mut cands: Vec<(VcpuId, u8, i64)> = st
             .domains
             .values()
@@ -183,10 +196,19 @@ mod imp {
                 d.vcpus
                     .iter()
                     .filter(|v| v.ready() && v.affinity.hard.has(me))
+                    .filter(|v| {
+                        let leave = leave_to_soft(&v.affinity);
+                        left_to_soft.set(left_to_soft.get() | leave);
+                        !leave
+                    })
                     .map(|v| (VcpuId::new(d.id, v.id), v.credit.prio(), v.credit.credit))
             })
             .filter(|c| !elsewhere.contains(&c.0))
             .collect();
+        // What was left to an idle CPU it prefers: that CPU gets the reschedule IPI.
+        if left_to_soft.get() {
+            st.kick = true;
+        }
         // A vCPU that yielded runs only if nobody else can.
         let yielded: Vec<VcpuId> = st
             .domains

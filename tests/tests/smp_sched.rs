@@ -171,3 +171,27 @@ fn hard_affinity_decides_where_a_vcpu_runs_and_holds_under_load() {
     }
     tests::steps::check_free_memory_back(&mut sys, free_before, "destroying three running domains");
 }
+
+#[test]
+fn soft_affinity_places_a_vcpu_on_an_idle_cpu_it_prefers() {
+    let mut sys = tests::steps::boot(&test_name!());
+    create_busy(&mut sys, "name=soft cpus_soft=2");
+    let on = |rows: &[(String, u32, Option<u32>, String)]| {
+        rows.iter().find(|r| r.0 == "soft").and_then(|r| r.2)
+    };
+    wait_rows(
+        &mut sys,
+        "the vCPU preferring CPU 2 never ran there",
+        |rows| on(rows) == Some(2),
+    );
+    // CPU 2 stays idle otherwise, so the vCPU stays there.
+    for _ in 0..5 {
+        let rows = vcpu_rows(&mut sys);
+        sys.check(
+            on(&rows) == Some(2),
+            format!("the vCPU preferring CPU 2 left it: {rows:?}"),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run_ok(&mut sys, "xl destroy soft");
+}

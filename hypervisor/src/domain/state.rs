@@ -167,7 +167,13 @@ impl State {
                     continue;
                 }
                 let fits = |n: &usize| v.affinity.hard.has(*n);
-                if let Some(n) = each().filter(fits).find(|&n| held(n).is_none()) {
+                // An idle CPU it prefers (soft affinity), else any idle one it may run on.
+                let idle = each()
+                    .filter(fits)
+                    .filter(|&n| held(n).is_none())
+                    .find(|&n| v.affinity.soft.has(n))
+                    .or_else(|| each().filter(fits).find(|&n| held(n).is_none()));
+                if let Some(n) = idle {
                     mask |= 1 << n;
                     continue;
                 }
