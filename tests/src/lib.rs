@@ -17,6 +17,7 @@
 //! `target/e2e-logs/<test>.log`. Environment: `E2E_IMAGES` (images dir), `E2E_QEMU` (QEMU
 //! binary), `E2E_TIMEOUT_SCALE` (multiply every timeout), `E2E_ECHO` (copy the console to
 //! stderr).
+pub mod canary;
 pub mod disk;
 pub mod launch;
 pub mod qmp;

@@ -4,7 +4,7 @@
 //! itself (nothing, by construction), and destroying both must give every frame back.
 //! The seed is `$FUZZ_SEED` or the time; it is printed, and a failure names it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tests::steps::{
     boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, run_ok,
 };
@@ -15,15 +15,7 @@ const CALLS: u64 = 1_000_000;
 
 #[test]
 fn a_million_random_hypercalls_leave_the_system_intact() {
-    let seed: u64 = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(1, |d| d.as_secs())
-        });
-    println!("fuzz seed {seed} (rerun with FUZZ_SEED={seed})");
+    let seed = tests::canary::fuzz_seed();
     let mut sys = boot(&test_name!());
     let free_before = sys.free_memory();
     let (canary, _) = create_and_wait_guest_line(
@@ -52,21 +44,7 @@ fn a_million_random_hypercalls_leave_the_system_intact() {
         rows.iter().any(|r| r.name == "fuzz") && rows.iter().any(|r| r.name == "canary"),
         format!("seed {seed}: both domUs must still be there: {rows:?}"),
     );
-    // The canary checks its 1 MiB every 100 ms and reports every 20 checks.
-    let intact = format!("(d{canary}) canary: ");
-    let line = sys
-        .wait_line_where(
-            after,
-            "canary: N checks, intact",
-            Duration::from_secs(30),
-            |l| l.starts_with(&intact) && l.ends_with("checks, intact"),
-        )
-        .unwrap_or_else(|f| sys.fail(format!("seed {seed}: {}", f.msg)));
-    let corrupted = sys.lines_since(mark, "canary: CORRUPTED");
-    sys.check(
-        corrupted.is_empty(),
-        format!("seed {seed}: the canary's memory changed: {corrupted:?} (last: {line})"),
-    );
+    tests::canary::check_intact(&mut sys, canary, mark, after, &format!("seed {seed}"));
     run_ok(&mut sys, "xl destroy fuzz");
     run_ok(&mut sys, "xl destroy canary");
     check_free_memory_back(

@@ -4,7 +4,7 @@
 //! stays intact, dom0 answers, nothing deadlocks, and destroying them all gives every frame
 //! back.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tests::steps::{
     boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, run_ok,
 };
@@ -15,15 +15,7 @@ const CALLS: u64 = 200_000;
 
 #[test]
 fn fuzzers_and_an_smp_guest_on_every_cpu_leave_the_system_intact() {
-    let seed: u64 = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(1, |d| d.as_secs())
-        });
-    println!("fuzz seeds {seed}.. (rerun with FUZZ_SEED={seed})");
+    let seed = tests::canary::fuzz_seed();
     let mut sys = boot(&test_name!());
     let free_before = sys.free_memory();
     let (canary, _) = create_and_wait_guest_line(
@@ -74,19 +66,7 @@ fn fuzzers_and_an_smp_guest_on_every_cpu_leave_the_system_intact() {
             format!("seeds {seed}..: {n} must still be there: {rows:?}"),
         );
     }
-    let intact = format!("(d{canary}) canary: ");
-    sys.wait_line_where(
-        after,
-        "canary: N checks, intact",
-        Duration::from_secs(30),
-        |l| l.starts_with(&intact) && l.ends_with("checks, intact"),
-    )
-    .unwrap_or_else(|f| sys.fail(format!("seeds {seed}..: {}", f.msg)));
-    let corrupted = sys.lines_since(mark, "canary: CORRUPTED");
-    sys.check(
-        corrupted.is_empty(),
-        format!("seeds {seed}..: the canary's memory changed: {corrupted:?}"),
-    );
+    tests::canary::check_intact(&mut sys, canary, mark, after, &format!("seeds {seed}.."));
     for n in ["fuzz0", "fuzz1", "fuzz2", "smp", "canary"] {
         run_ok(&mut sys, &format!("xl destroy {n}"));
     }
