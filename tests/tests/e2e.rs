@@ -24,6 +24,7 @@ mod iso;
 mod linux;
 mod linux_disk;
 mod linux_net;
+mod linux_smp;
 mod memory_sizes;
 mod netfront;
 mod network;
