@@ -79,7 +79,7 @@ pub fn shutdown(st: &mut State, id: DomId, reason: ShutdownReason) {
         if d.shutdown.is_none() {
             d.shutdown = Some(reason);
             // Its vCPUs on other CPUs stop at once.
-            st.kick = true;
+            st.stopped();
             log::info!("domain {id} shut down ({})", reason.name());
             crate::evtchn::send_virq(st, DomId::DOM0, guest_abi::event_channel::VIRQ_DOM_EXC);
         }
@@ -92,7 +92,7 @@ pub fn crash(st: &mut State, id: DomId, why: core::fmt::Arguments) {
     if id == DomId::DOM0 {
         crate::arch::exit::qemu_exit(EXIT_DOM0_CRASH);
     }
-    st.kick = true;
+    st.stopped();
     if let Some(d) = st.dom(id) {
         d.shutdown = Some(ShutdownReason::Crash);
         crate::evtchn::send_virq(st, DomId::DOM0, guest_abi::event_channel::VIRQ_DOM_EXC);
@@ -132,11 +132,12 @@ pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
         crate::grant::ops::release_all(st, id);
         // Any dying granter that waited only for references it held.
         reap_dying(st);
+        st.stopped();
     }
     // Nothing is given back while another CPU still holds one of its vCPUs (it runs on
     // the domain's tables until its reschedule IPI lands): the toolstack calls again.
     if st.cpus_with(id) & !(1 << crate::arch::this_cpu()) != 0 {
-        st.kick = true;
+        st.stopped();
         return Err(Errno::EAGAIN);
     }
     if st.dom(id).is_some_and(|d| d.teardown.is_some()) && !reap(st, id) {

@@ -171,21 +171,21 @@ mod imp {
             st.kick = true;
         }
         // Elsewhere: the vCPUs other CPUs hold (running, or loaded and not yet saved).
-        let elsewhere: Vec<VcpuId> = (0..MAX_CPUS)
-            .filter(|&n| n != me && st.cpus[n].loaded)
-            .map(|n| st.cpus[n].current)
-            .collect();
+        let mut elsewhere = [None; MAX_CPUS];
+        for n in (0..MAX_CPUS).filter(|&n| n != me && st.cpus[n].loaded) {
+            elsewhere[n] = Some(st.cpus[n].current);
+        }
         // Soft affinity: a vCPU this CPU is not among the preferred CPUs of is left to an
         // idle CPU that is (it then takes it), as Xen's soft-affinity balancing does.
         let vcpu_cpus = crate::cpus::vcpu_cpus();
-        let idle_elsewhere: Vec<usize> = (0..MAX_CPUS)
+        let idle_elsewhere = (0..MAX_CPUS)
             .filter(|&n| n != me && vcpu_cpus & (1 << n) != 0 && !st.cpus[n].loaded)
-            .collect();
+            .fold(0u32, |m, n| m | 1 << n);
         let leave_to_soft = |a: &crate::domain::Affinity| {
-            !a.soft.has(me)
-                && idle_elsewhere
-                    .iter()
-                    .any(|&n| a.soft.has(n) && a.hard.has(n))
+            idle_elsewhere != 0
+                && !a.soft.has(me)
+                && (0..MAX_CPUS)
+                    .any(|n| idle_elsewhere & (1 << n) != 0 && a.soft.has(n) && a.hard.has(n))
         };
         let left_to_soft = core::cell::Cell::new(false);
         let mut cands: Vec<(VcpuId, u8, i64)> = st
@@ -203,7 +203,7 @@ mod imp {
                     })
                     .map(|v| (VcpuId::new(d.id, v.id), v.credit.prio(), v.credit.credit))
             })
-            .filter(|c| !elsewhere.contains(&c.0))
+            .filter(|c| !elsewhere.contains(&Some(c.0)))
             .collect();
         // What was left to an idle CPU it prefers: that CPU gets the reschedule IPI.
         if left_to_soft.get() {

@@ -31,6 +31,10 @@ pub struct State {
     /// A vCPU woke (or must stop): the other CPUs' schedulers may need a kick when the
     /// state is let go ([`with`]).
     pub kick: bool,
+    /// Bumped whenever a domain stops being allowed to run (paused, shut down, crashed,
+    /// dying): a CPU whose current vCPU was last found runnable at this count need not look
+    /// again before a hypercall ([`State::caller_may_run`]).
+    pub stop_gen: u64,
     /// CPUs running a vCPU that has an event to take (bit n = CPU n): they get the
     /// reschedule IPI when the state is let go, so the upcall is delivered at once.
     pub poke: u32,
@@ -52,6 +56,7 @@ impl State {
             cpus: [CpuSlot::default(); crate::cpus::MAX_CPUS],
             kick: false,
             poke: 0,
+            stop_gen: 0,
             last_domid: DomId::DOM0,
             instances: 0,
         })
@@ -207,6 +212,29 @@ impl State {
         crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3());
     }
 
+    /// A domain may have stopped being allowed to run: the next hypercall on every CPU looks
+    /// again ([`State::caller_may_run`]), and the CPUs running its vCPUs are kicked.
+    pub fn stopped(&mut self) {
+        self.stop_gen = self.stop_gen.wrapping_add(1);
+        self.kick = true;
+    }
+
+    /// Whether the caller's domain may still run (another CPU may have paused, shut down or
+    /// be destroying it while the caller ran here). Looked up only when something stopped
+    /// since this CPU last looked.
+    pub fn caller_may_run(&mut self) -> bool {
+        let me = crate::arch::this_cpu();
+        if self.cpus[me].checked_gen == self.stop_gen && self.cpus[me].checked == self.current {
+            return true;
+        }
+        let ok = self.domains.get(&self.current.dom).is_some_and(|d| d.can_run());
+        if ok {
+            self.cpus[me].checked_gen = self.stop_gen;
+            self.cpus[me].checked = self.current;
+        }
+        ok
+    }
+
     /// The CPUs (bit n = CPU n) whose frame holds a vCPU of domain `id`: where it runs or
     /// last ran without being saved out. This CPU counts when its current vCPU is `id`'s.
     pub fn cpus_with(&self, id: DomId) -> u32 {
@@ -294,6 +322,10 @@ pub struct CpuSlot {
     pub current: VcpuId,
     /// Its registers are in this CPU's frame (not yet saved out).
     pub loaded: bool,
+    /// The vCPU [`State::caller_may_run`] last found runnable here, and at which
+    /// [`State::stop_gen`].
+    pub checked: VcpuId,
+    pub checked_gen: u64,
 }
 
 impl Default for CpuSlot {
@@ -301,6 +333,8 @@ impl Default for CpuSlot {
         CpuSlot {
             current: VcpuId::new(DomId::DOM0, 0),
             loaded: false,
+            checked: VcpuId::new(DomId::DOM0, 0),
+            checked_gen: u64::MAX,
         }
     }
 }

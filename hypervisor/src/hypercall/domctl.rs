@@ -66,7 +66,7 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             let d = target(st, dom)?;
             d.pause_count = d.pause_count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
             // Its vCPUs on other CPUs stop at once.
-            st.kick = true;
+            st.stopped();
             false
         }
         XEN_DOMCTL_UNPAUSEDOMAIN => {

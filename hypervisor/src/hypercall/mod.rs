@@ -119,7 +119,7 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
     let outcome = state::with(|st| match handler {
         // A vCPU whose domain was paused, shut down or is dying (by another CPU) while it
         // ran makes no call: it leaves the CPU and re-issues the call if it runs again.
-        _ if !st.cur().can_run() => Ok(Outcome::Continue),
+        _ if !st.caller_may_run() => Ok(Outcome::Continue),
         Some(h) => h(st, regs, args),
         None => Err(Errno::ENOSYS),
     });

@@ -1070,5 +1070,7 @@ static TABLE_RELEASED: core::sync::atomic::AtomicBool = core::sync::atomic::Atom
 
 /// Whether a page-table frame lost its last type reference since the last call.
 pub fn take_table_released() -> bool {
-    TABLE_RELEASED.swap(false, core::sync::atomic::Ordering::Relaxed)
+    // A plain load first: the hypercall path calls this every time, and it is rarely set.
+    TABLE_RELEASED.load(core::sync::atomic::Ordering::Relaxed)
+        && TABLE_RELEASED.swap(false, core::sync::atomic::Ordering::Relaxed)
 }
