@@ -227,7 +227,10 @@ impl State {
         if self.cpus[me].checked_gen == self.stop_gen && self.cpus[me].checked == self.current {
             return true;
         }
-        let ok = self.domains.get(&self.current.dom).is_some_and(|d| d.can_run());
+        let ok = self
+            .domains
+            .get(&self.current.dom)
+            .is_some_and(|d| d.can_run());
         if ok {
             self.cpus[me].checked_gen = self.stop_gen;
             self.cpus[me].checked = self.current;
