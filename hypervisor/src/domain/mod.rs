@@ -3,6 +3,7 @@
 pub mod bounce;
 pub mod credit;
 pub mod debugreg;
+pub mod desc_tables;
 pub mod fpu;
 pub mod grants;
 pub mod memory;

@@ -95,7 +95,7 @@ pub fn set_vcpu_context(
     c: &VcpuGuestContext,
     online: bool,
 ) -> Result<(), Errno> {
-    use crate::hypercall::descriptors;
+    use crate::domain::desc_tables as descriptors;
     use crate::mm::page_types::PageType;
     let dom = v.dom;
     live(st, dom)?.vcpu(v.vcpu).ok_or(Errno::ENOENT)?;
