@@ -32,6 +32,7 @@ mod op;
 pub mod payload;
 pub mod physdev;
 pub mod ring;
+pub mod save_stream;
 pub mod sched;
 pub mod shared_info;
 pub mod split_driver;
