@@ -98,6 +98,20 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
 
 static TABLE: [Option<Handler>; nr::NR_HYPERCALLS] = table();
 
+/// A hypercall served without the global state: `None` when this call needs it after all
+/// (its locked [`Handler`] runs instead). Such a handler reads nothing the lock guards and
+/// changes nothing but the caller's registers, so it may run even while another CPU stops
+/// the caller's domain (the stop takes effect when the vCPU next enters the hypervisor).
+pub type Lockless = fn(&CpuUserRegs, RawArgs) -> Option<HcResult>;
+
+const fn lockless_table() -> [Option<Lockless>; nr::NR_HYPERCALLS] {
+    let mut t: [Option<Lockless>; nr::NR_HYPERCALLS] = [None; nr::NR_HYPERCALLS];
+    t[nr::XEN_VERSION] = Some(version::xen_version_lockless);
+    t
+}
+
+static LOCKLESS: [Option<Lockless>; nr::NR_HYPERCALLS] = lockless_table();
+
 /// The handler of hypercall `num`, if there is one (for `multicall`).
 fn lookup(num: usize) -> Option<Handler> {
     TABLE.get(num).copied().flatten()
@@ -116,13 +130,17 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
         crate::traps::user_syscall(regs);
         return;
     }
-    let outcome = state::with(|st| match handler {
+    let quick = usize::try_from(num)
+        .ok()
+        .and_then(|n| LOCKLESS.get(n).copied().flatten())
+        .and_then(|f| f(regs, args));
+    let outcome = quick.unwrap_or_else(|| state::with(|st| match handler {
         // A vCPU whose domain was paused, shut down or is dying (by another CPU) while it
         // ran makes no call: it leaves the CPU and re-issues the call if it runs again.
         _ if !st.caller_may_run() => Ok(Outcome::Continue),
         Some(h) => h(st, regs, args),
         None => Err(Errno::ENOSYS),
-    });
+    }));
     match outcome {
         Ok(Outcome::Done(v)) => regs.rax = v,
         Ok(Outcome::Reschedule(v)) => {

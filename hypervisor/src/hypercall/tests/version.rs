@@ -272,3 +272,35 @@ fn too_wide_or_unknown_sub_ops_are_refused() {
         assert_eq!(ver(&mut tb, cmd, buf), err(Errno::ENOSYS), "{cmd}");
     }
 }
+
+/// The null hypercall takes no lock: XENVER_version and XENVER_pagesize are answered while
+/// another CPU holds the global state (here: this thread), the queries that copy to guest
+/// memory wait for it.
+#[test]
+fn version_and_page_size_are_answered_without_the_state_lock() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let tb = Testbed::boot();
+    let buf = tb.scratch();
+    let held = crate::domain::state::STATE.lock();
+    let call = |cmd: u32, arg: u64| {
+        let mut regs = tb.regs;
+        regs.rax = nr::XEN_VERSION as u64;
+        (regs.rdi, regs.rsi) = (u64::from(cmd), arg);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            crate::hypercall::syscall_entry(&mut regs);
+            let _ = tx.send(regs.rax);
+        });
+        rx
+    };
+    let wait = Duration::from_secs(20);
+    let v = call(XENVER_VERSION, 0).recv_timeout(wait);
+    assert_eq!(v, Ok(crate::hypercall::version::VERSION), "version under the lock");
+    assert_eq!(call(XENVER_PAGESIZE, 0).recv_timeout(wait), Ok(4096));
+    // A copying query needs the state: it is answered only once the lock is let go.
+    let extra = call(XENVER_EXTRAVERSION, buf);
+    assert!(extra.recv_timeout(Duration::from_millis(300)).is_err(), "answered under the lock");
+    drop(held);
+    assert_eq!(extra.recv_timeout(wait), Ok(0));
+}
