@@ -134,13 +134,15 @@ pub fn syscall_entry(regs: &mut CpuUserRegs) {
         .ok()
         .and_then(|n| LOCKLESS.get(n).copied().flatten())
         .and_then(|f| f(regs, args));
-    let outcome = quick.unwrap_or_else(|| state::with(|st| match handler {
-        // A vCPU whose domain was paused, shut down or is dying (by another CPU) while it
-        // ran makes no call: it leaves the CPU and re-issues the call if it runs again.
-        _ if !st.caller_may_run() => Ok(Outcome::Continue),
-        Some(h) => h(st, regs, args),
-        None => Err(Errno::ENOSYS),
-    }));
+    let outcome = quick.unwrap_or_else(|| {
+        state::with(|st| match handler {
+            // A vCPU whose domain was paused, shut down or is dying (by another CPU) while it
+            // ran makes no call: it leaves the CPU and re-issues the call if it runs again.
+            _ if !st.caller_may_run() => Ok(Outcome::Continue),
+            Some(h) => h(st, regs, args),
+            None => Err(Errno::ENOSYS),
+        })
+    });
     match outcome {
         Ok(Outcome::Done(v)) => regs.rax = v,
         Ok(Outcome::Reschedule(v)) => {

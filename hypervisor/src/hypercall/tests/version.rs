@@ -296,11 +296,18 @@ fn version_and_page_size_are_answered_without_the_state_lock() {
     };
     let wait = Duration::from_secs(20);
     let v = call(XENVER_VERSION, 0).recv_timeout(wait);
-    assert_eq!(v, Ok(crate::hypercall::version::VERSION), "version under the lock");
+    assert_eq!(
+        v,
+        Ok(crate::hypercall::version::VERSION),
+        "version under the lock"
+    );
     assert_eq!(call(XENVER_PAGESIZE, 0).recv_timeout(wait), Ok(4096));
     // A copying query needs the state: it is answered only once the lock is let go.
     let extra = call(XENVER_EXTRAVERSION, buf);
-    assert!(extra.recv_timeout(Duration::from_millis(300)).is_err(), "answered under the lock");
+    assert!(
+        extra.recv_timeout(Duration::from_millis(300)).is_err(),
+        "answered under the lock"
+    );
     drop(held);
     assert_eq!(extra.recv_timeout(wait), Ok(0));
 }
