@@ -67,6 +67,7 @@ pub mod blkback;
 pub mod block;
 pub mod config;
 pub mod cpumap;
+pub mod fs;
 pub mod gpt;
 pub mod hv;
 pub mod initrd;
