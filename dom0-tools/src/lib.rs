@@ -74,6 +74,7 @@ pub mod initrd;
 pub mod net;
 pub mod netback;
 pub mod shell;
+pub mod stream;
 #[cfg(test)]
 pub(crate) mod testalloc;
 #[cfg(test)]
