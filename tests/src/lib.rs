@@ -19,6 +19,7 @@
 //! stderr).
 pub mod canary;
 pub mod disk;
+pub mod fat;
 pub mod launch;
 pub mod qmp;
 pub mod steps;

@@ -6,14 +6,18 @@
 //! | 1 | `pvtest` | 8 MiB from 1 MiB | zeros: our PV front end's pattern tests |
 //! | 2 | `linux-root` | 96 MiB from 9 MiB | ext4: the Linux guests' root ([`linux_root_tree`]) |
 //! | 3 | `boot` | 22 MiB from 105 MiB | ext4: PV-GRUB's boot disk ([`boot_tree`]) |
+//! | 4 | `xen-dom0` | 384 MiB from 128 MiB | FAT32: dom0's own storage ([`DOM0_DIRS`]) |
 //!
-//! All three are typed Linux filesystem data; the disk is 128 MiB. The GPT (protective MBR,
+//! The first three are typed Linux filesystem data, the fourth Microsoft basic data (FAT);
+//! the disk is 513 MiB. The GPT (protective MBR,
 //! primary and backup headers and arrays of 128 entries) is written by the `gpt` crate.
 //! Each ext4 filesystem is made in a file of the partition's size by Debian's
 //! `mkfs.ext4 -d` from the tree laid out in a scratch directory ([`crate::e2fsprogs`]), fixed
 //! up with `debugfs -w` (ownership root, device nodes, which `-d` cannot take from a tree
 //! made without root), checked with `e2fsck -fn`, then copied into the image at the
-//! partition's offset, non-zero blocks only, so the image stays sparse.
+//! partition's offset, non-zero blocks only, so the image stays sparse. dom0's storage is
+//! made by Debian's `mkfs.fat` ([`crate::dosfstools`]) with the directories of
+//! [`DOM0_DIRS`] made by mtools' `mmd`, checked with `fsck.fat -n`, and copied the same way.
 //!
 //! `disk.img.stamp` beside the image describes every input (this layout, the e2fsprogs
 //! packages, each file of the tree with its size and CRC32); while it matches, nothing is
@@ -33,11 +37,11 @@ use std::time::Instant;
 /// The sector size of the image.
 pub const SECTOR: u64 = 512;
 /// The image's size.
-pub const DISK_BYTES: u64 = 128 << 20;
+pub const DISK_BYTES: u64 = 513 << 20;
 const MIB: u64 = 1 << 20;
 
 /// Bump when the way the image is made changes without its inputs changing.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What a partition holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub enum Contents {
     /// The ext4 filesystem of [`boot_tree`]: PV-GRUB's `/boot/grub/grub.cfg`, the kernel and
     /// initrd it boots.
     Boot,
+    /// dom0's own storage: FAT32 with [`DOM0_DIRS`] (dom0-tools' `fs`).
+    Dom0Storage,
 }
 
 /// One partition of [`LAYOUT`].
@@ -85,7 +91,7 @@ pub const BOOT_FS_UUID: &str = "5b0f6a1c-3c1e-4a8e-9d55-2f6c0b7e9a31";
 pub const BOOT_FS_LABEL: &str = "boot";
 
 /// The partitions, in slot order.
-pub const LAYOUT: [Part; 3] = [
+pub const LAYOUT: [Part; 4] = [
     Part {
         index: 1,
         name: "pvtest",
@@ -110,7 +116,21 @@ pub const LAYOUT: [Part; 3] = [
         guid: 0x0293_0b94_70cb_43a8_9fec_5d9f_a0cb_539a,
         contents: Contents::Boot,
     },
+    Part {
+        index: 4,
+        name: "xen-dom0",
+        offset: 128 * MIB,
+        bytes: 384 * MIB,
+        guid: 0x6c1f_0e0a_57a4_4a8e_b1f6_0d0a_3e9b_7c21,
+        contents: Contents::Dom0Storage,
+    },
 ];
+
+/// The directories made on dom0's storage (its mount points, `dom0_tools::fs::MOUNT_POINTS`).
+pub const DOM0_DIRS: [&str; 5] = ["/etc", "/etc/xen", "/var", "/var/lib", "/var/lib/xen"];
+/// dom0's storage's volume label and serial number (`mkfs.fat -n`, `-i`).
+pub const DOM0_FS_LABEL: &str = "XEN-DOM0";
+pub const DOM0_FS_ID: &str = "58454e30";
 
 /// The Linux guests' root tree: the busybox tree of their initramfs
 /// ([`crate::guests::busybox_root`]) and busybox's `applets` linked where `busybox --install
@@ -181,8 +201,9 @@ pub fn ensure_image(
     boot: &[Member],
     e2fs: &E2fsprogs,
 ) -> Result<Outcome, String> {
+    let fat = crate::dosfstools::FatTools::ensure()?;
     let stamp_path = stamp_path(path);
-    let stamp = stamp_text(tree, boot, e2fs);
+    let stamp = stamp_text(tree, boot, e2fs, &fat);
     let current = std::fs::metadata(path).is_ok_and(|m| m.len() == DISK_BYTES)
         && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp);
     if current {
@@ -193,7 +214,7 @@ pub fn ensure_image(
     // Per process: two builds at once (tests of several developers) must not share them.
     let work = path.with_extension(format!("build.{}", std::process::id()));
     remove_abandoned_work(path);
-    let result = build(path, &work, tree, boot, e2fs);
+    let result = build(path, &work, tree, boot, e2fs, &fat);
     let _ = std::fs::remove_dir_all(&work);
     result?;
     std::fs::write(&stamp_path, stamp).map_err(|e| format!("{}: {e}", stamp_path.display()))?;
@@ -237,7 +258,12 @@ pub fn stamp_path(image: &Path) -> PathBuf {
 }
 
 /// The description of every input of the image, one line each.
-fn stamp_text(tree: &[Member], boot: &[Member], e2fs: &E2fsprogs) -> String {
+fn stamp_text(
+    tree: &[Member],
+    boot: &[Member],
+    e2fs: &E2fsprogs,
+    fat: &crate::dosfstools::FatTools,
+) -> String {
     let mut s = format!("disk image format {FORMAT}, {DISK_BYTES} bytes\n");
     s += &format!("disk guid {DISK_GUID:032x}\n");
     for p in &LAYOUT {
@@ -260,6 +286,11 @@ fn stamp_text(tree: &[Member], boot: &[Member], e2fs: &E2fsprogs) -> String {
         mkfs_args(BOOT_FS_LABEL, BOOT_FS_UUID).join(" ")
     );
     for d in &e2fs.debs {
+        s += &format!("deb {} {}\n", d.file, d.size);
+    }
+    s += &format!("mkfs.fat {}\n", mkfs_fat_args().join(" "));
+    s += &format!("dom0 dirs {}\n", DOM0_DIRS.join(" "));
+    for d in &fat.debs {
         s += &format!("deb {} {}\n", d.file, d.size);
     }
     s += &tree_stamp(tree);
@@ -313,6 +344,50 @@ fn mkfs_args(label: &str, uuid: &str) -> Vec<String> {
     .into()
 }
 
+/// `mkfs.fat`'s options (then the file): FAT32, 512-byte sectors, 4 KiB clusters (98000 of
+/// them: FAT32 needs at least 65525), a fixed label and serial, no timestamps from the clock
+/// (`--invariant`: the same image each build).
+fn mkfs_fat_args() -> Vec<String> {
+    [
+        "-F",
+        "32",
+        "-S",
+        "512",
+        "-s",
+        "8",
+        "-n",
+        DOM0_FS_LABEL,
+        "-i",
+        DOM0_FS_ID,
+        "--invariant",
+    ]
+    .map(String::from)
+    .into()
+}
+
+/// dom0's storage in the file `fs` of `bytes` bytes: formatted, its directories made,
+/// checked.
+fn make_dom0_storage(
+    fs: &Path,
+    bytes: u64,
+    fat: &crate::dosfstools::FatTools,
+) -> Result<(), String> {
+    let file = File::create(fs).map_err(|e| format!("{}: {e}", fs.display()))?;
+    file.set_len(bytes)
+        .map_err(|e| format!("{}: {e}", fs.display()))?;
+    drop(file);
+    let mut mkfs = fat.command("mkfs.fat")?;
+    mkfs.args(mkfs_fat_args()).arg(fs);
+    run(&mut mkfs, "mkfs.fat")?;
+    let mut mmd = fat.command("mmd")?;
+    mmd.arg("-i").arg(fs);
+    mmd.args(DOM0_DIRS.iter().map(|d| format!("::{d}")));
+    run(&mut mmd, "mmd (dom0's directories)")?;
+    let mut fsck = fat.command("fsck.fat")?;
+    fsck.arg("-n").arg(fs);
+    run(&mut fsck, "fsck.fat -n (of the new filesystem)").map(|_| ())
+}
+
 /// The partition of [`LAYOUT`] holding `contents`.
 fn part_of(contents: Contents) -> &'static Part {
     LAYOUT
@@ -328,6 +403,7 @@ fn build(
     tree: &[Member],
     boot: &[Member],
     e2fs: &E2fsprogs,
+    fat: &crate::dosfstools::FatTools,
 ) -> Result<(), String> {
     if work.exists() {
         std::fs::remove_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -357,6 +433,10 @@ fn build(
         )?;
         filesystems.push((fs, part.offset));
     }
+    let part = part_of(Contents::Dom0Storage);
+    let fs = work.join("xen-dom0.fat");
+    make_dom0_storage(&fs, part.bytes, fat)?;
+    filesystems.push((fs, part.offset));
     let tmp = work.join("disk.img");
     write_image(&tmp, &filesystems)?;
     std::fs::rename(&tmp, path)
@@ -508,7 +588,10 @@ fn write_image(path: &Path, filesystems: &[(PathBuf, u64)]) -> Result<(), String
         .iter()
         .map(|p| {
             let entry = gpt::partition::Partition {
-                part_type_guid: gpt::partition_types::LINUX_FS,
+                part_type_guid: match p.contents {
+                    Contents::Dom0Storage => gpt::partition_types::BASIC,
+                    _ => gpt::partition_types::LINUX_FS,
+                },
                 part_guid: uuid::Uuid::from_u128(p.guid),
                 first_lba: p.first_lba(),
                 last_lba: p.last_lba(),
@@ -779,7 +862,8 @@ mod tests {
         );
         let meta = std::fs::metadata(&image).unwrap();
         assert_eq!(meta.len(), DISK_BYTES);
-        // Sparse: the files' data and at most 4 MiB of the filesystems' own, nothing else.
+        // Sparse: the files' data and at most 6 MiB of the filesystems' own (dom0's FAT32:
+        // two FATs of 384 KiB), nothing else.
         let data: u64 = tree
             .iter()
             .chain(&boot)
@@ -789,7 +873,7 @@ mod tests {
             })
             .sum();
         assert!(
-            meta.blocks() * 512 <= data + 4 * MIB && meta.blocks() * 512 < DISK_BYTES / 4,
+            meta.blocks() * 512 <= data + 6 * MIB && meta.blocks() * 512 < DISK_BYTES / 4,
             "sparse: {} bytes allocated for {data} bytes of files",
             meta.blocks() * 512
         );
@@ -812,7 +896,17 @@ mod tests {
                 (p.index, p.name.as_str(), p.first_lba, p.last_lba),
                 (want.index, want.name, want.first_lba(), want.last_lba())
             );
-            assert_eq!(p.type_guid, Guid::LINUX_FS_DATA, "{}", p.name);
+            let basic_data = Guid::from_fields(
+                0xEBD0_A0A2,
+                0xB9E5,
+                0x4433,
+                [0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7],
+            );
+            let kind = match want.contents {
+                Contents::Dom0Storage => basic_data,
+                _ => Guid::LINUX_FS_DATA,
+            };
+            assert_eq!(p.type_guid, kind, "{}", p.name);
             assert_eq!(
                 p.unique_guid.to_string(),
                 uuid::Uuid::from_u128(want.guid).to_string().to_uppercase()
@@ -847,6 +941,16 @@ mod tests {
         let mut data = vec![0u8; (p1.sectors() * SECTOR) as usize];
         file.read_exact_at(&mut data, p1.byte_offset()).unwrap();
         assert!(data.iter().all(|&b| b == 0), "partition 1 is zeros");
+        // Partition 4: dom0's storage, FAT32 with its directories, clean by fsck.fat; the
+        // e2e tests' helpers find the same tools.
+        let fat = ::tests::fat::FatTools::at(&crate::dosfstools::cache_dir().join("root"));
+        let vol = ::tests::fat::Fat::in_image(&image).unwrap();
+        assert_eq!(vol.offset, 128 * MIB);
+        let report = fat.fsck(&vol).expect("clean");
+        assert!(report.contains(" files, "), "{report}");
+        assert_eq!(fat.ls(&vol, "/").unwrap(), ["etc", "var"]);
+        assert_eq!(fat.ls(&vol, "/var/lib").unwrap(), ["xen"]);
+        assert!(fat.ls(&vol, "/etc/xen").unwrap().is_empty());
 
         // The e2e tests' helpers find the same e2fsprogs and read the filesystem back.
         let tools = ::tests::disk::E2fsprogs::at(&crate::e2fsprogs::cache_dir().join("root"));

@@ -3,6 +3,7 @@ mod bench;
 mod build;
 mod bzimage;
 mod disk;
+mod dosfstools;
 mod e2fsprogs;
 mod elfstrip;
 mod guests;
