@@ -207,3 +207,118 @@ pub fn uncanonicalise(
         },
     )
 }
+
+/// GDT frames a vCPU context may name (`gdt_frames`).
+pub const GDT_FRAMES: usize = 16;
+/// GDT entries in one frame.
+const GDT_ENTRIES_PER_FRAME: u64 = (PAGE_SIZE / 8) as u64;
+
+/// The frame-holding field of a vCPU context an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuField {
+    /// `ctrlreg[3]`: the kernel's page tables.
+    Cr3,
+    /// `ctrlreg[1]`: the user page tables (zero: none).
+    UserCr3,
+    /// `gdt_frames[i]`.
+    GdtFrame(usize),
+    /// `gdt_ents`: more entries than the frames hold.
+    GdtEntries,
+}
+
+/// Why a vCPU context could not be rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuCanonError {
+    /// The field.
+    pub field: VcpuField,
+    /// What was wrong with it (its `index` is 0).
+    pub error: CanonError,
+}
+
+impl fmt::Display for VcpuCanonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.field {
+            VcpuField::Cr3 => "cr3",
+            VcpuField::UserCr3 => "user cr3 (ctrlreg[1])",
+            VcpuField::GdtFrame(_) => "a GDT frame",
+            VcpuField::GdtEntries => return write!(f, "gdt_ents beyond {GDT_FRAMES} frames"),
+        };
+        match self.error {
+            CanonError::ForeignFrame { mfn, .. } => {
+                write!(f, "{what} names machine frame {mfn:#x}, not the domain's")
+            }
+            CanonError::PfnBeyond { pfn, .. } => {
+                write!(f, "{what} names pfn {pfn:#x}, beyond the domain's p2m")
+            }
+            CanonError::Unpopulated { pfn, .. } => {
+                write!(
+                    f,
+                    "{what} names pfn {pfn:#x}, which the domain has no frame for"
+                )
+            }
+            e => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+/// The frame-holding fields of a 64-bit PV context: the GDT frames in use, cr3, and the
+/// user cr3 when set. A cr3 holds its frame in bits 12 and up.
+fn vcpu_frames(
+    ctx: &mut guest_abi::arch::VcpuGuestContext,
+    mut map: impl FnMut(u64) -> Result<u64, CanonError>,
+) -> Result<(), VcpuCanonError> {
+    let gdt_frames = ctx.gdt_ents.div_ceil(GDT_ENTRIES_PER_FRAME);
+    if gdt_frames > GDT_FRAMES as u64 {
+        let error = CanonError::Level(0);
+        return Err(VcpuCanonError {
+            field: VcpuField::GdtEntries,
+            error,
+        });
+    }
+    let mut out = *ctx;
+    for (i, frame) in out
+        .gdt_frames
+        .iter_mut()
+        .take(gdt_frames as usize)
+        .enumerate()
+    {
+        *frame = map(*frame).map_err(|error| VcpuCanonError {
+            field: VcpuField::GdtFrame(i),
+            error,
+        })?;
+    }
+    for (reg, field) in [(3, VcpuField::Cr3), (1, VcpuField::UserCr3)] {
+        let cr = out.ctrlreg[reg];
+        if reg == 1 && cr == 0 {
+            continue;
+        }
+        let frame = map(cr >> 12).map_err(|error| VcpuCanonError { field, error })?;
+        out.ctrlreg[reg] = (frame << 12) | (cr & 0xfff);
+    }
+    *ctx = out;
+    Ok(())
+}
+
+/// Save: a vCPU context's GDT frames and page-table bases from machine frames to pfns
+/// (all-or-nothing, like [`canonicalise`]).
+pub fn canonicalise_vcpu(
+    ctx: &mut guest_abi::arch::VcpuGuestContext,
+    mut mfn_to_pfn: impl FnMut(u64) -> Option<u64>,
+) -> Result<(), VcpuCanonError> {
+    vcpu_frames(ctx, |mfn| {
+        mfn_to_pfn(mfn).ok_or(CanonError::ForeignFrame { index: 0, mfn })
+    })
+}
+
+/// Restore: a vCPU context's GDT frames and page-table bases from pfns to the restored
+/// domain's frames, refusing pfns beyond its p2m or unpopulated.
+pub fn uncanonicalise_vcpu(
+    ctx: &mut guest_abi::arch::VcpuGuestContext,
+    mut pfn_to_mfn: impl FnMut(u64) -> P2m,
+) -> Result<(), VcpuCanonError> {
+    vcpu_frames(ctx, |pfn| match pfn_to_mfn(pfn) {
+        P2m::Frame(mfn) => Ok(mfn),
+        P2m::Unpopulated => Err(CanonError::Unpopulated { index: 0, pfn }),
+        P2m::Beyond => Err(CanonError::PfnBeyond { index: 0, pfn }),
+    })
+}

@@ -138,6 +138,8 @@ pub enum Rule {
     },
     /// Octets after the image's final record.
     TrailingData,
+    /// The reader could not allocate this many octets to hold a record.
+    NoMemory(u64),
     /// A writer was asked for a record after its stream ended, or to end twice.
     Finished,
     /// The page-table page at `pfn` cannot be rewritten.
@@ -196,6 +198,7 @@ impl fmt::Display for Rule {
                 write!(f, "vCPU {vcpu} beyond the domain's {max} vCPUs")
             }
             Rule::TrailingData => write!(f, "data after the final END record"),
+            Rule::NoMemory(n) => write!(f, "no memory to hold {n} octets of the record"),
             Rule::Finished => write!(f, "the stream has already ended"),
             Rule::PageTable { pfn, error } => write!(f, "page table at pfn {pfn:#x}: {error}"),
         }

@@ -208,6 +208,10 @@ impl<S: ByteSource> StreamReader<S> {
     /// Reads `n` more octets of the current part onto the end of the buffer.
     fn read_more(&mut self, n: usize) -> Result<(), StreamError> {
         let old = self.buf.len();
+        // dom0's heap is small: a record it cannot hold is an error, not an abort.
+        if self.buf.try_reserve(n).is_err() {
+            return Err(self.fail_part(Rule::NoMemory((old + n) as u64)));
+        }
         self.buf.resize(old + n, 0);
         match self.src.read_exact(&mut self.buf[old..]) {
             Ok(()) => {

@@ -126,3 +126,66 @@ fn l4_hypervisor_slots_and_superpages() {
     assert_eq!(entry(&l1, 1), 0x8002 << 12 | 0x80 | 3);
     assert_eq!(uncanonicalise(&mut l1, 5, p2m), Err(CanonError::Level(5)));
 }
+
+#[test]
+fn a_vcpu_context_has_its_gdt_and_page_table_bases_rewritten() {
+    use guest_abi::arch::VcpuGuestContext;
+    let mut ctx = VcpuGuestContext {
+        gdt_ents: 513, // two frames
+        ..Default::default()
+    };
+    ctx.gdt_frames[0] = 0x1005;
+    ctx.gdt_frames[1] = 0x1006;
+    ctx.gdt_frames[2] = 0xdead; // unused: left alone
+    ctx.ctrlreg[3] = 0x1007 << 12;
+    ctx.ctrlreg[1] = 0;
+    let machine = ctx;
+    canonicalise_vcpu(&mut ctx, m2p).unwrap();
+    let canonical = ctx;
+    assert_eq!(ctx.gdt_frames[..3], [5, 6, 0xdead]);
+    assert_eq!((ctx.ctrlreg[3], ctx.ctrlreg[1]), (7 << 12, 0));
+    uncanonicalise_vcpu(&mut ctx, p2m).unwrap();
+    assert_eq!(ctx.gdt_frames[..2], [0x8005, 0x8006]);
+    assert_eq!(ctx.ctrlreg[3], 0x8007 << 12);
+
+    // Hostile contexts: a cr3 beyond the p2m, a user cr3 unpopulated, too many GDT entries,
+    // a foreign GDT frame on save. Each leaves the context as it was.
+    let mut bad = canonical;
+    bad.ctrlreg[3] = 0x40 << 12;
+    let before = bad;
+    let e = uncanonicalise_vcpu(&mut bad, p2m).unwrap_err();
+    assert_eq!(e.field, VcpuField::Cr3);
+    assert_eq!(
+        e.error,
+        CanonError::PfnBeyond {
+            index: 0,
+            pfn: 0x40
+        }
+    );
+    assert_eq!(bad.ctrlreg, before.ctrlreg);
+    let mut bad = canonical;
+    bad.gdt_frames = [3; 16];
+    bad.ctrlreg[3] = 3 << 12;
+    bad.ctrlreg[1] = 13 << 12;
+    let e = uncanonicalise_vcpu(&mut bad, p2m).unwrap_err();
+    assert_eq!(e.field, VcpuField::UserCr3);
+    assert!(alloc::format!("{e}").contains("no frame for"), "{e}");
+    assert_eq!(bad.gdt_frames[0], 3, "all or nothing");
+    let mut bad = canonical;
+    bad.gdt_ents = 16 * 512 + 1;
+    assert_eq!(
+        uncanonicalise_vcpu(&mut bad, p2m).unwrap_err().field,
+        VcpuField::GdtEntries
+    );
+    let mut bad = machine;
+    bad.gdt_frames[1] = 0x7777;
+    let e = canonicalise_vcpu(&mut bad, m2p).unwrap_err();
+    assert_eq!(e.field, VcpuField::GdtFrame(1));
+    assert_eq!(
+        e.error,
+        CanonError::ForeignFrame {
+            index: 0,
+            mfn: 0x7777
+        }
+    );
+}
