@@ -203,6 +203,13 @@ fn corrupt_records_are_refused_naming_record_offset_and_rule() {
             |r| *r == Rule::Duplicate,
         ),
     ];
+    // The message a user sees (docs/design.md quotes it).
+    let bad = splice(&image, o.pages + 16 + 8, 1, &[4]);
+    assert_eq!(
+        alloc::format!("{}", refuse(&bad)),
+        "libxc PAGE_DATA record (type 0x1) at offset 0xbd: entry 1 names pfn 0x4, \
+         beyond the domain's 0x4 pfns"
+    );
     for (at, bytes, rtype, offset, check) in cases {
         let bad = splice(&image, at, bytes.len(), &bytes);
         let e = refuse(&bad);
