@@ -21,6 +21,7 @@ pub mod canary;
 pub mod disk;
 pub mod fat;
 pub mod launch;
+pub mod linux;
 pub mod qmp;
 pub mod steps;
 pub mod system;

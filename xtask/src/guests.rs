@@ -47,6 +47,7 @@ const INIT: &str = include_str!("../initramfs/init");
 const INITTAB: &str = include_str!("../initramfs/inittab");
 const PROFILE: &str = include_str!("../initramfs/profile");
 const UDHCPC_SCRIPT: &str = include_str!("../initramfs/udhcpc.script");
+const HOTPLUG: &str = include_str!("../initramfs/hotplug");
 
 /// Where the three guests lie once fetched and unpacked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,7 +487,8 @@ pub fn linux_initramfs(guests: &Guests) -> Result<Vec<u8>, String> {
 /// The Linux domU's busybox root tree, the initramfs's and the disk's (`crate::disk`):
 /// `/bin/busybox` (its applets linked by `/init` with `busybox --install -s`), `/bin/sh`,
 /// `/init`, busybox init's `/etc/inittab`, `/etc/profile`, udhcpc's hook
-/// `/usr/share/udhcpc/default.script`, `/dev/console` (the kernel opens
+/// `/usr/share/udhcpc/default.script`, the uevent helper `/sbin/hotplug` (onlines the CPUs
+/// `xl vcpu-set` gives back), `/dev/console` (the kernel opens
 /// it for init before devtmpfs is mounted) and the mount points.
 pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
     let dir = |path, mode| Member::Dir { path, mode };
@@ -520,6 +522,7 @@ pub fn busybox_root(busybox: &[u8]) -> Vec<Member<'_>> {
             0o755,
             UDHCPC_SCRIPT.as_bytes(),
         ),
+        file("sbin/hotplug", 0o755, HOTPLUG.as_bytes()),
         file("init", 0o755, INIT.as_bytes()),
     ]
 }
@@ -978,6 +981,19 @@ mod tests {
             Member::File { path, .. } if path.starts_with("lib/") || *path == "etc/modules")));
         let profile = std::str::from_utf8(rd.get("/etc/profile").unwrap()).unwrap();
         assert!(profile.contains(&format!("PS1='{PROMPT}'")), "{profile}");
+        // The uevent helper: started by /init before busybox init, it onlines added CPUs.
+        let hotplug = std::str::from_utf8(exec("/sbin/hotplug")).unwrap();
+        assert!(hotplug.starts_with("#!/bin/busybox sh\n"), "{hotplug}");
+        for part in [
+            "add/cpu) ;;",
+            "online=/sys$DEVPATH/online",
+            "echo 1 >\"$online\"",
+            "if [ $tries -ge 100 ]; then",
+        ] {
+            assert!(hotplug.contains(part), "/sbin/hotplug lacks {part:?}");
+        }
+        assert!(at("\tuevent /sbin/hotplug ") < at("\nstart_hotplug\n"));
+        assert!(at("\nstart_hotplug\n") < at("exec /sbin/init"));
         // Parents come before their contents, and nothing appears twice.
         let names: Vec<&str> = rd.files().map(|e| e.name).collect();
         for (i, n) in names.iter().enumerate() {
