@@ -7,30 +7,10 @@
 //! dom0's heap, which grows with dom0's memory. Needs Debian's guests in dom0's initrd, which
 //! `cargo xtask test` builds (`cargo xtask build --guests` before running this file alone).
 
-use std::time::Duration;
+use tests::linux::{attach, boot, detach, sh, Create, BOOT, CMD};
 use tests::steps::{create_ok, list_with_healthy_dom0, row};
 use tests::xl::restarted_domid;
-use tests::{test_name, BootOptions, OrFail, System};
-
-/// Linux's shell prompt (the initramfs's /etc/profile).
-const LINUX_PROMPT: &str = "linux# ";
-/// Linux from `xl create` to its shell (about 10 s here; generous for a loaded CI machine).
-const BOOT: Duration = Duration::from_secs(180);
-const CMD: Duration = Duration::from_secs(60);
-
-fn boot(name: &str) -> System {
-    System::boot_to_prompt(BootOptions::new(name).memory("1G").cmdline("dom0_mem=512M"))
-}
-
-/// Type `cmd` into Linux's shell (attached with `xl console`) and return what it printed up
-/// to the next prompt (the echo included).
-fn linux(sys: &mut System, cmd: &str) -> String {
-    sys.send(&format!("{cmd}\n")).or_fail();
-    match sys.expect(LINUX_PROMPT, CMD) {
-        Ok(out) => out.replace('\r', ""),
-        Err(f) => sys.fail(format!("{} (after typing {cmd:?} into Linux)", f.msg)),
-    }
-}
+use tests::{test_name, OrFail, System};
 
 /// The numbers on the output's lines that start with `key` followed by a number.
 fn numbers_after(out: &str, key: &str) -> Vec<u64> {
@@ -42,24 +22,11 @@ fn numbers_after(out: &str, key: &str) -> Vec<u64> {
 
 /// MemTotal as Linux's `free` reports it, in KiB.
 fn free_total(sys: &mut System) -> u64 {
-    let out = linux(sys, "free");
+    let out = sh(sys, "free");
     match numbers_after(&out, "Mem:").as_slice() {
         [total] => *total,
         _ => sys.fail(format!("`free` printed no single `Mem:` line:\n{out}")),
     }
-}
-
-/// Ctrl-] detaches from the console; dom0's prompt comes back.
-fn detach(sys: &mut System) {
-    sys.send("\x1d").or_fail();
-    sys.expect_prompt().or_fail();
-}
-
-/// `xl console linux` and a fresh prompt from its shell.
-fn attach(sys: &mut System) {
-    sys.send("xl console linux\n").or_fail();
-    sys.expect("Ctrl-] detaches", CMD).or_fail();
-    linux(sys, "");
 }
 
 /// `xl mem-set linux <mib>`: xl reports the target reached and lists the new size.
@@ -95,39 +62,29 @@ fn gone_with_every_page(sys: &mut System, free_before: u64, after: &str) {
 fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     let mut sys = boot(&test_name!());
     let free_before = sys.free_memory();
-    sys.send("xl create /etc/xen/linux.cfg -c\n").or_fail();
-    for want in [
-        "Started domain linux (id=",
-        "Linux version 6.1",
-        "busybox initramfs up: Linux 6.1",
-        LINUX_PROMPT,
-    ] {
-        if let Err(f) = sys.expect(want, BOOT) {
-            sys.fail(f);
-        }
-    }
+    Create::linux("").to_shell(&mut sys);
 
-    let out = linux(&mut sys, "uname -a");
+    let out = sh(&mut sys, "uname -a");
     sys.check(
         out.lines()
             .any(|l| l.starts_with("Linux ") && l.contains(" 6.1.") && l.contains("x86_64")),
         format!("uname -a: {out}"),
     );
-    let out = linux(&mut sys, "cat /proc/cpuinfo");
+    let out = sh(&mut sys, "cat /proc/cpuinfo");
     for want in ["vendor_id", "model name", "flags"] {
         sys.check(
             out.contains(want),
             format!("/proc/cpuinfo has no {want:?}:\n{out}"),
         );
     }
-    let out = linux(&mut sys, "ls /sys/hypervisor");
+    let out = sh(&mut sys, "ls /sys/hypervisor");
     for want in ["properties", "type", "version"] {
         sys.check(
             out.contains(want),
             format!("/sys/hypervisor has no {want:?}:\n{out}"),
         );
     }
-    let out = linux(
+    let out = sh(
         &mut sys,
         "cat /sys/hypervisor/type /sys/hypervisor/version/major",
     );
@@ -136,7 +93,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
         lines.contains(&"xen") && lines.contains(&"4"),
         format!("/sys/hypervisor/type and version/major: {out:?}"),
     );
-    let out = linux(&mut sys, "dmesg");
+    let out = sh(&mut sys, "dmesg");
     for want in [
         "Hypervisor detected: Xen PV",
         "Booting kernel on Xen",
@@ -150,7 +107,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
         "Linux could not register its vCPU time area",
     );
     // User-space time (read through that clock) moves with a sleep.
-    let out = linux(&mut sys, "date +%s; sleep 2; date +%s");
+    let out = sh(&mut sys, "date +%s; sleep 2; date +%s");
     let secs: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
     match secs.as_slice() {
         [a, b] => sys.check(b > a, format!("date went from {a} to {b} across `sleep 2`")),
@@ -158,7 +115,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     }
 
     // A few hundred processes, each forked and exec'd: the kernel's fork count says so.
-    let out = linux(
+    let out = sh(
         &mut sys,
         "grep processes /proc/stat; i=0; while [ $i -lt 300 ]; do /bin/busybox true; \
          i=$((i+1)); done; echo loop-done $i; grep processes /proc/stat",
@@ -183,7 +140,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     let total = free_total(&mut sys);
     detach(&mut sys);
     mem_set(&mut sys, 96);
-    attach(&mut sys);
+    attach(&mut sys, "linux");
     let smaller = free_total(&mut sys);
     sys.check(
         total.abs_diff(smaller + 32 * 1024) <= 1024,
@@ -191,7 +148,7 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     );
     detach(&mut sys);
     mem_set(&mut sys, 128);
-    attach(&mut sys);
+    attach(&mut sys, "linux");
     let back = free_total(&mut sys);
     sys.check(
         total.abs_diff(back) <= 1024,
@@ -213,8 +170,8 @@ fn linux_boots_to_a_shell_runs_commands_follows_mem_set_and_shuts_down() {
     ] {
         sys.wait_line(mark, want, CMD).or_fail();
     }
-    attach(&mut sys);
-    let out = linux(&mut sys, "echo after-nmi $((6*7))");
+    attach(&mut sys, "linux");
+    let out = sh(&mut sys, "echo after-nmi $((6*7))");
     sys.check(
         out.contains("after-nmi 42"),
         format!("the shell after the NMI: {out}"),
@@ -264,8 +221,7 @@ fn linux_reboots_is_destroyed_and_its_panic_is_contained() {
 
     // A panic inside Linux crashes the domain per on_crash (destroy); its last console lines
     // still reach the console, and dom0 runs on.
-    sys.send("xl create /etc/xen/linux.cfg -c\n").or_fail();
-    sys.expect(LINUX_PROMPT, BOOT).or_fail();
+    Create::linux("").to_shell(&mut sys);
     let mark = sys.mark();
     sys.send("echo c > /proc/sysrq-trigger\n").or_fail();
     for want in [

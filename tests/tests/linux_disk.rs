@@ -28,16 +28,12 @@
 
 use std::time::Duration;
 use tests::disk::{self, E2fsprogs};
+use tests::linux::{attach, detach, machine, sh, sh_says, Create, BOOT};
 use tests::steps::{list_with_healthy_dom0, row, xl_errors};
-use tests::{test_name, BootOptions, OrFail, System, EXIT_POWEROFF};
+use tests::{test_name, OrFail, System, EXIT_POWEROFF};
 
-/// Linux's shell prompt (the busybox tree's /etc/profile, on the disk as in the initramfs).
-const LINUX_PROMPT: &str = "linux# ";
 /// The domain's name in linux-disk.cfg.
 const NAME: &str = "linux-disk";
-/// `xl create` to Linux's shell on its disk (about 15 s here; generous for a loaded CI).
-const BOOT: Duration = Duration::from_secs(180);
-const CMD: Duration = Duration::from_secs(60);
 /// The second disk: partition 3 of dom0's disk, attached as xvdb (Xen's device number 51728).
 const SECOND: &str = "phy:/dev/vda3,xvdb,w";
 const SECOND_DEVID: &str = "51728";
@@ -103,59 +99,20 @@ fn await_lines(sys: &mut System, since: usize, wants: &[&str], timeout: Duration
     }
 }
 
-/// Type `cmd` into Linux's shell and return what it printed up to the next prompt.
-fn linux(sys: &mut System, cmd: &str) -> String {
-    sys.send(&format!("{cmd}\n")).or_fail();
-    match sys.expect(LINUX_PROMPT, CMD) {
-        Ok(out) => out.replace('\r', ""),
-        Err(f) => sys.fail(format!("{} (after typing {cmd:?} into Linux)", f.msg)),
-    }
-}
-
-/// Runs `cmd` in Linux and checks that its output has a line equal to `want`.
-fn linux_says(sys: &mut System, cmd: &str, want: &str) -> String {
-    let out = linux(sys, cmd);
-    sys.check(
-        out.lines().any(|l| l.trim() == want),
-        format!("`{cmd}` in Linux: want a line {want:?}, got:\n{out}"),
-    );
-    out
-}
-
-/// Ctrl-] detaches from the console; dom0's prompt comes back.
-fn detach(sys: &mut System) {
-    sys.send("\x1d").or_fail();
-    sys.expect_prompt().or_fail();
-}
-
-/// `xl console` and a fresh prompt from Linux's shell.
-fn attach(sys: &mut System) {
-    sys.send(&format!("xl console {NAME}\n")).or_fail();
-    sys.expect("Ctrl-] detaches", CMD).or_fail();
-    linux(sys, "");
-}
-
-/// `xl create linux-disk.cfg -c` up to Linux's shell on its disk; checks that / is the disk.
-/// `xl create -c linux-disk.cfg` (with `overrides`) up to Linux's shell on its disk; checks
-/// that / is the disk, mounted `mode` (`rw` or `ro`).
+/// `xl create -c linux-disk.cfg` (with `overrides`) up to Linux's shell on its disk, failing
+/// on a [`trouble`] line on the way; checks that / is the disk, mounted `mode` (`rw` or `ro`).
 fn create_on_disk(sys: &mut System, overrides: &str, mode: &str) {
-    let mark = sys.mark();
-    sys.send(&format!("xl create -c /etc/xen/{NAME}.cfg {overrides}\n"))
-        .or_fail();
-    await_lines(
-        sys,
-        mark,
-        &[
-            &format!("Started domain {NAME} (id="),
-            "busybox initramfs up: Linux 6.1",
+    let switching = format!("init: switching to the root on /dev/xvda (ext4, {mode})");
+    let root_up = format!("busybox root up: /dev/xvda on / (ext4, {mode}");
+    let mark = Create::new(NAME, &format!("{NAME}.cfg {overrides}"))
+        .lines(&[
             "init: modules loaded: xen_blkfront xen_netfront crc32c_generic ext4",
-            &format!("init: switching to the root on /dev/xvda (ext4, {mode})"),
-            &format!("busybox root up: /dev/xvda on / (ext4, {mode}"),
-        ],
-        BOOT,
-    );
-    sys.expect(LINUX_PROMPT, BOOT).or_fail();
-    let mounts = linux(sys, "cat /proc/mounts");
+            &switching,
+            &root_up,
+        ])
+        .trouble(trouble)
+        .to_shell(sys);
+    let mounts = sh(sys, "cat /proc/mounts");
     let want = format!("/dev/xvda / ext4 {mode},");
     sys.check(
         mounts.lines().any(|l| l.starts_with(&want)),
@@ -188,19 +145,14 @@ fn token(what: &str) -> String {
 fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
     let name = test_name!();
     let steps = Steps(std::time::Instant::now());
-    let mut sys = System::boot_to_prompt(
-        BootOptions::new(&name)
-            .memory("1G")
-            .cmdline("dom0_mem=512M")
-            .own_disk(),
-    );
+    let mut sys = System::boot_to_prompt(machine(&name).own_disk());
     let start = sys.mark();
     let free_before = sys.free_memory();
 
     steps.start("boot: Linux on its disk");
     // 1. Up on its own disk, through blkfront with every feature the back end offers.
     create_on_disk(&mut sys, "", "rw");
-    let dmesg = linux(&mut sys, "dmesg | grep -E 'blkfront|xvda'");
+    let dmesg = sh(&mut sys, "dmesg | grep -E 'blkfront|xvda'");
     for want in [
         "flush diskcache: enabled",
         "persistent grants: enabled",
@@ -215,11 +167,11 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
     steps.start("write, destroy, create, read back");
     // 2. Files written and synced survive `xl destroy` and a new `xl create`.
     let root_token = token("root");
-    linux(
+    sh(
         &mut sys,
         &format!("echo {root_token} > /root/marker; cp {BUSYBOX} /root/copy; sync"),
     );
-    linux_says(&mut sys, "cat /root/marker", &root_token);
+    sh_says(&mut sys, "cat /root/marker", &root_token);
     detach(&mut sys);
     let out = sys.run(&format!("xl destroy {NAME}"));
     sys.check(xl_errors(&out).is_empty(), format!("xl destroy: {out}"));
@@ -229,8 +181,8 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         format!("{NAME} listed after xl destroy: {rows:?}"),
     );
     create_on_disk(&mut sys, "", "rw");
-    linux_says(&mut sys, "cat /root/marker", &root_token);
-    linux_says(
+    sh_says(&mut sys, "cat /root/marker", &root_token);
+    sh_says(
         &mut sys,
         &format!("cmp {BUSYBOX} /root/copy && echo copy-same"),
         "copy-same",
@@ -249,37 +201,37 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         listed.contains(ROOT_DEVID) && listed.contains(SECOND_DEVID),
         format!("xl block-list after block-attach: {listed}"),
     );
-    attach(&mut sys);
+    attach(&mut sys, NAME);
     let sectors = disk::partition(&disk::image(), 3)
         .map(|p| p.sectors())
         .unwrap_or_else(|e| sys.fail(e));
-    linux_says(
+    sh_says(
         &mut sys,
         "i=0; while [ ! -b /dev/xvdb ] && [ $i -lt 300 ]; do usleep 100000; i=$((i+1)); done; \
          cat /sys/block/xvdb/size",
         &sectors.to_string(),
     );
     let second_token = token("xvdb");
-    linux_says(
+    sh_says(
         &mut sys,
         "mke2fs -L second /dev/xvdb >/dev/null && mkdir -p /mnt/b && \
          mount -t ext2 /dev/xvdb /mnt/b && echo mounted",
         "mounted",
     );
-    linux(
+    sh(
         &mut sys,
         &format!(
             "echo {second_token} > /mnt/b/marker; cp {BUSYBOX} /mnt/b/copy; sync; \
              echo 3 > /proc/sys/vm/drop_caches"
         ),
     );
-    linux_says(&mut sys, "cat /mnt/b/marker", &second_token);
-    linux_says(
+    sh_says(&mut sys, "cat /mnt/b/marker", &second_token);
+    sh_says(
         &mut sys,
         &format!("cmp {BUSYBOX} /mnt/b/copy && echo copy-same"),
         "copy-same",
     );
-    linux_says(&mut sys, "umount /mnt/b && grep -c xvdb /proc/mounts", "0");
+    sh_says(&mut sys, "umount /mnt/b && grep -c xvdb /proc/mounts", "0");
     detach(&mut sys);
     let out = sys.run(&format!("xl block-detach {NAME} xvdb"));
     sys.check(
@@ -291,14 +243,14 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         listed.contains(ROOT_DEVID) && !listed.contains(SECOND_DEVID),
         format!("xl block-list after block-detach: {listed}"),
     );
-    attach(&mut sys);
-    linux_says(
+    attach(&mut sys, NAME);
+    sh_says(
         &mut sys,
         "i=0; while [ -e /sys/block/xvdb ] && [ $i -lt 100 ]; do usleep 100000; i=$((i+1)); done; \
          ls /sys/block | tr '\\n' ' '; echo; [ -e /dev/xvdb ] || echo xvdb-gone",
         "xvdb-gone",
     );
-    let blocks = linux(&mut sys, "ls /sys/block");
+    let blocks = sh(&mut sys, "ls /sys/block");
     sys.check(
         !blocks.contains("xvdb") && blocks.contains("xvda"),
         format!("Linux's block devices after the detach: {blocks}"),
@@ -339,8 +291,8 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
         "\"disk=['phy:/dev/vda2,xvda,r']\" \"extra='console=hvc0 root=/dev/xvda ro'\"",
         "ro",
     );
-    linux_says(&mut sys, "cat /root/marker", &root_token);
-    let out = linux_says(&mut sys, "touch /root/new 2>&1 || echo refused", "refused");
+    sh_says(&mut sys, "cat /root/marker", &root_token);
+    let out = sh_says(&mut sys, "touch /root/new 2>&1 || echo refused", "refused");
     sys.check(
         out.contains("Read-only file system"),
         format!("touch on the read-only root: {out}"),
@@ -353,20 +305,13 @@ fn linux_runs_on_its_disk_keeps_its_files_and_hot_plugs_a_second_disk() {
     // 6. A root= disk that never comes: /init says so after rootwait= seconds and the
     //    initramfs's shell comes up instead.
     steps.start("a root disk that never appears");
-    let mark = sys.mark();
-    sys.send(
-        "xl create -c /etc/xen/linux.cfg \"extra='console=hvc0 root=/dev/xvdz rootwait=2'\"\n",
-    )
-    .or_fail();
-    sys.wait_line(
-        mark,
-        "init: root disk /dev/xvdz did not appear within 2 s (block devices: ); staying in the \
-         initramfs",
-        BOOT,
-    )
-    .or_fail();
-    sys.expect(LINUX_PROMPT, BOOT).or_fail();
-    linux_says(
+    Create::linux("\"extra='console=hvc0 root=/dev/xvdz rootwait=2'\"")
+        .lines(&[
+            "init: root disk /dev/xvdz did not appear within 2 s (block devices: ); \
+                  staying in the initramfs",
+        ])
+        .to_shell(&mut sys);
+    sh_says(
         &mut sys,
         "awk '$2 == \"/\" { print \"root is \" $3 }' /proc/mounts",
         "root is rootfs",

@@ -13,35 +13,14 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
+use tests::linux::{attach, detach, machine, sh, Create, BOOT};
 use tests::steps::{check_free_memory_back, create_ok, list_with_healthy_dom0, run_ok};
 use tests::xl::domu_line;
-use tests::{test_name, BootOptions, OrFail, System};
+use tests::{test_name, OrFail, System};
 
-const LINUX_PROMPT: &str = "linux# ";
-const BOOT: Duration = Duration::from_secs(180);
-const CMD: Duration = Duration::from_secs(60);
 /// The address QEMU's DHCP server gives the second client on the segment (dom0 is the
 /// first, at boot).
 const LINUX_ADDR: &str = "10.0.2.16";
-
-fn linux(sys: &mut System, cmd: &str) -> String {
-    sys.send(&format!("{cmd}\n")).or_fail();
-    match sys.expect(LINUX_PROMPT, CMD) {
-        Ok(out) => out.replace('\r', ""),
-        Err(f) => sys.fail(format!("{} (after typing {cmd:?} into Linux)", f.msg)),
-    }
-}
-
-fn detach(sys: &mut System) {
-    sys.send("\x1d").or_fail();
-    sys.expect_prompt().or_fail();
-}
-
-fn attach(sys: &mut System) {
-    sys.send("xl console linux\n").or_fail();
-    sys.expect("Ctrl-] detaches", CMD).or_fail();
-    linux(sys, "");
-}
 
 /// A one-shot HTTP server on the host's loopback: answers one GET with `body`.
 fn serve_once(body: &'static str) -> u16 {
@@ -64,36 +43,26 @@ fn serve_once(body: &'static str) -> u16 {
 
 #[test]
 fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest() {
-    let mut sys = System::boot_to_prompt(
-        BootOptions::new(&test_name!())
-            .memory("1G")
-            .cmdline("dom0_mem=512M")
-            .forward_to(LINUX_ADDR, 80),
-    );
+    let mut sys = System::boot_to_prompt(machine(&test_name!()).forward_to(LINUX_ADDR, 80));
     let free_before = sys.free_memory();
-    let mark = sys.mark();
-    sys.send(
-        "xl create -c /etc/xen/linux.cfg \"vif=['bridge=xenbr0']\" extra=\"console=hvc0 ip=dhcp\"\n",
-    )
-    .or_fail();
+    // Up to its shell, having said its lease on the console (the lease script's line).
+    let mark = Create::linux("\"vif=['bridge=xenbr0']\" extra=\"console=hvc0 ip=dhcp\"")
+        .lines(&["udhcpc: eth0 "])
+        .to_shell(&mut sys);
     let lease = format!("udhcpc: eth0 {LINUX_ADDR}/24 gateway 10.0.2.2");
-    sys.wait_line_where(mark, &lease, BOOT, |l| l.contains("udhcpc: eth0 "))
-        .or_fail();
     sys.check(
         sys.transcript()[mark..].contains(&lease),
         format!("Linux's lease: want {lease:?}"),
     );
-    sys.expect(LINUX_PROMPT, BOOT).or_fail();
-    linux(&mut sys, "");
     // The gateway answers.
-    let out = linux(&mut sys, "ping -c 3 10.0.2.2");
+    let out = sh(&mut sys, "ping -c 3 10.0.2.2");
     sys.check(
         out.contains("3 packets transmitted, 3 packets received"),
         format!("Linux's ping of the gateway: {out}"),
     );
     // wget from the host's loopback, which QEMU's network shows as 10.0.2.2.
     let port = serve_once("fetched-from-the-host\n");
-    let out = linux(
+    let out = sh(
         &mut sys,
         &format!("wget -q -O - http://10.0.2.2:{port}/file"),
     );
@@ -102,7 +71,7 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
         format!("wget in Linux: {out}"),
     );
     // busybox httpd in Linux, reached from the host through the forward.
-    linux(
+    sh(
         &mut sys,
         "mkdir -p /www && echo served-by-linux > /www/index.html && httpd -p 80 -h /www",
     );
@@ -138,10 +107,10 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
     }
     // A second vif appears in Linux as eth1 and goes again.
     run_ok(&mut sys, "xl network-attach linux bridge=xenbr0");
-    attach(&mut sys);
+    attach(&mut sys, "linux");
     let mut seen = String::new();
     for _ in 0..50 {
-        seen = linux(&mut sys, "ls /sys/class/net");
+        seen = sh(&mut sys, "ls /sys/class/net");
         if seen.contains("eth1") {
             break;
         }
@@ -153,10 +122,10 @@ fn linux_gets_an_address_fetches_from_the_host_serves_it_and_talks_to_a_pv_guest
     );
     detach(&mut sys);
     run_ok(&mut sys, "xl network-detach linux 1");
-    attach(&mut sys);
+    attach(&mut sys, "linux");
     let mut gone = String::new();
     for _ in 0..50 {
-        gone = linux(&mut sys, "ls /sys/class/net");
+        gone = sh(&mut sys, "ls /sys/class/net");
         if !gone.contains("eth1") {
             break;
         }
