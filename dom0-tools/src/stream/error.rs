@@ -140,6 +140,8 @@ pub enum Rule {
     TrailingData,
     /// The reader could not allocate this many octets to hold a record.
     NoMemory(u64),
+    /// The reader already refused the image (at the place named).
+    Refused,
     /// A writer was asked for a record after its stream ended, or to end twice.
     Finished,
     /// The page-table page at `pfn` cannot be rewritten.
@@ -199,6 +201,7 @@ impl fmt::Display for Rule {
             }
             Rule::TrailingData => write!(f, "data after the final END record"),
             Rule::NoMemory(n) => write!(f, "no memory to hold {n} octets of the record"),
+            Rule::Refused => write!(f, "the image was already refused here"),
             Rule::Finished => write!(f, "the stream has already ended"),
             Rule::PageTable { pfn, error } => write!(f, "page table at pfn {pfn:#x}: {error}"),
         }

@@ -120,6 +120,8 @@ enum Phase {
     LibxcHeaders,
     Libxc,
     Done,
+    /// An error was returned: the reader refuses to go on.
+    Failed,
 }
 
 /// Reads an image from a [`ByteSource`], validating as it goes.
@@ -277,8 +279,10 @@ impl<S: ByteSource> StreamReader<S> {
     }
 
     /// The next item of the image.
+    /// After an error, every call fails ([`Rule::Refused`]): a refused image is not read on.
     pub fn next_item(&mut self) -> Result<Item<'_>, StreamError> {
-        match self.phase {
+        // Each step sets the phase that follows it when it succeeds.
+        match core::mem::replace(&mut self.phase, Phase::Failed) {
             Phase::Xl => self.xl_header(),
             Phase::LibxlHeader => {
                 self.libxl_header()?;
@@ -287,7 +291,11 @@ impl<S: ByteSource> StreamReader<S> {
             Phase::Libxl => self.libxl_record(),
             Phase::LibxcHeaders => self.libxc_headers(),
             Phase::Libxc => self.libxc_record(),
-            Phase::Done => Err(self.err(Place::AfterEnd, self.offset, Rule::Finished)),
+            Phase::Done => {
+                self.phase = Phase::Done;
+                Err(self.err(Place::AfterEnd, self.offset, Rule::Finished))
+            }
+            Phase::Failed => Err(self.fail_part(Rule::Refused)),
         }
     }
 
@@ -382,6 +390,7 @@ impl<S: ByteSource> StreamReader<S> {
                 self.skip(u64::from(length))?;
                 self.buf.clear();
                 self.padding(length)?;
+                self.phase = Phase::Libxl;
                 Ok(Item::Skipped {
                     layer: Layer::Libxl,
                     rtype,
@@ -436,6 +445,7 @@ impl<S: ByteSource> StreamReader<S> {
         self.libxc = Some(rules);
         let kind = result?;
         self.padding(length)?;
+        self.phase = Phase::Libxc;
         let body = &self.buf[..];
         Ok(match kind {
             Body::End => {

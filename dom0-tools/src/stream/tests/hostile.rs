@@ -352,3 +352,26 @@ fn the_writer_refuses_what_the_reader_would() {
     assert_eq!(e.place, Place::Record(Layer::Libxc, REC_END));
     assert!(matches!(e.rule, Rule::Missing(_)), "{e}");
 }
+
+#[test]
+fn a_refused_image_is_not_read_on() {
+    let (image, o) = tiny_image();
+    let bad = splice(&image, o.tsc, 4, &0x77u32.to_le_bytes());
+    let mut r = StreamReader::new(&bad[..], LIMITS);
+    let first = loop {
+        match r.next_item() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(first.rule, Rule::UnknownType);
+    for _ in 0..3 {
+        let again = r.next_item().unwrap_err();
+        assert_eq!((again.place, again.offset), (first.place, first.offset));
+        assert_eq!(again.rule, Rule::Refused);
+    }
+    assert_eq!(
+        r.finish().unwrap_err().rule,
+        Rule::Missing("libxl's END record")
+    );
+}
