@@ -154,6 +154,17 @@ impl<S: ByteSource> StreamReader<S> {
         }
     }
 
+    /// Replaces the limits, once the configuration ([`Item::Config`]) said what the domain
+    /// may have; only before the domain's stream begins ([`Item::LibxcBegin`]).
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), StreamError> {
+        if self.libxc.is_some() || self.phase == Phase::Failed {
+            let rule = Rule::Order("limits changed after the domain's stream began");
+            return Err(self.err(self.part.0, self.offset, rule));
+        }
+        self.limits = limits;
+        Ok(())
+    }
+
     /// Octets consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset

@@ -28,6 +28,8 @@ pub struct StreamWriter<S> {
     sink: S,
     limits: Limits,
     offset: u64,
+    /// Where the record being written began (errors name it).
+    record_start: u64,
     libxl: LibxlRules,
     libxc: LibxcRules,
 }
@@ -40,6 +42,7 @@ impl<S: ByteSink> StreamWriter<S> {
             sink,
             limits,
             offset: 0,
+            record_start: 0,
             libxl: LibxlRules::default(),
             libxc: LibxcRules::new(limits, IHDR_VERSION),
         };
@@ -109,15 +112,24 @@ impl<S: ByteSink> StreamWriter<S> {
     }
 
     fn put(&mut self, place: Place, bytes: &[u8]) -> Result<(), StreamError> {
-        self.sink
-            .write_all(bytes)
-            .map_err(|e| self.err(place, Rule::Sink(e)))?;
+        if let Err(e) = self.sink.write_all(bytes) {
+            let offset = match place {
+                Place::Record(..) => self.record_start,
+                _ => self.offset,
+            };
+            return Err(StreamError {
+                place,
+                offset,
+                rule: Rule::Sink(e),
+            });
+        }
         self.offset += bytes.len() as u64;
         Ok(())
     }
 
     fn libxl_record(&mut self, rtype: u32) -> Result<(), StreamError> {
         let place = Place::Record(Layer::Libxl, rtype);
+        self.record_start = self.offset;
         self.libxl.admit(rtype).map_err(|r| self.err(place, r))?;
         let h = RecordHeader {
             rtype: rtype.into(),
@@ -134,6 +146,7 @@ impl<S: ByteSink> StreamWriter<S> {
         check: impl FnOnce(&mut LibxcRules) -> Result<(), Rule>,
     ) -> Result<Place, StreamError> {
         let place = Place::Record(Layer::Libxc, rtype);
+        self.record_start = self.offset;
         let max = self.limits.max_record.min(REC_LENGTH_MAX);
         let length = u32::try_from(length).unwrap_or(u32::MAX);
         if length > max {

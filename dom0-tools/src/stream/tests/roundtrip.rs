@@ -151,3 +151,78 @@ fn an_image_goes_through_a_file() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(pages_seen, 4);
 }
+
+#[test]
+fn limits_follow_the_configuration_read_first() {
+    let (image, o) = tiny_image();
+    // Generous limits for the header; the configuration then allows 2 pfns only.
+    let mut r = StreamReader::new(&image[..], Limits::new(1 << 20, 8));
+    assert!(matches!(r.next_item().unwrap(), Item::Config { .. }));
+    r.set_limits(Limits::new(2, 1)).unwrap();
+    assert!(matches!(r.next_item().unwrap(), Item::LibxcBegin { .. }));
+    assert!(
+        r.set_limits(LIMITS).is_err(),
+        "too late once the domain's stream began"
+    );
+    let e = loop {
+        if let Err(e) = r.next_item() {
+            break e;
+        }
+    };
+    assert_eq!(e.place, Place::Record(Layer::Libxc, REC_X86_PV_P2M_FRAMES));
+    assert_eq!(
+        (e.offset, e.rule),
+        (o.p2m as u64, Rule::P2mRange { start: 0, end: 3 })
+    );
+}
+
+#[test]
+fn a_failing_sink_stops_the_writer_naming_the_record() {
+    /// Accepts `left` octets, then fails.
+    struct Short {
+        left: usize,
+    }
+    impl ByteSink for Short {
+        fn write_all(&mut self, buf: &[u8]) -> Result<(), alloc::string::String> {
+            if buf.len() > self.left {
+                return Err("disk full".into());
+            }
+            self.left -= buf.len();
+            Ok(())
+        }
+    }
+    let (_, o) = tiny_image();
+    let info = ImageInfo {
+        config: CONFIG,
+        json: false,
+        xen_major: 4,
+        xen_minor: 17,
+    };
+    let mut w = StreamWriter::new(
+        Short {
+            left: o.pages + 100,
+        },
+        LIMITS,
+        &info,
+    )
+    .unwrap();
+    w.pv_info(8, 4).unwrap();
+    w.static_data_end().unwrap();
+    w.p2m_frames(0, 3, &[2]).unwrap();
+    let (entries, pages) = tiny_pages();
+    let e = w.page_data(&entries, &pages).unwrap_err();
+    assert_eq!(e.place, Place::Record(Layer::Libxc, REC_PAGE_DATA));
+    assert_eq!(
+        (e.offset, e.rule.clone()),
+        (o.pages as u64, Rule::Sink("disk full".into()))
+    );
+    assert!(alloc::format!("{e}").contains("writing the image failed: disk full"));
+    // The header is too long for a 10-octet sink.
+    let e = StreamWriter::new(Short { left: 10 }, LIMITS, &info)
+        .err()
+        .unwrap();
+    assert_eq!(
+        (e.place, e.offset),
+        (Place::Header("xl save-file header"), 0)
+    );
+}
