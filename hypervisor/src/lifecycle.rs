@@ -136,7 +136,7 @@ pub fn destroy(st: &mut State, id: DomId) -> Result<(), Errno> {
     }
     // Nothing is given back while another CPU still holds one of its vCPUs (it runs on
     // the domain's tables until its reschedule IPI lands): the toolstack calls again.
-    if st.cpus_with(id) & !(1 << crate::arch::this_cpu()) != 0 {
+    if st.cpus_with(id) & !(1 << st.me) != 0 {
         st.stopped();
         return Err(Errno::EAGAIN);
     }

@@ -92,7 +92,7 @@ mod imp {
         switch(st, regs, v);
         let now = crate::time::now();
         let mut g = G.lock();
-        let c = &mut g.cpus[arch::this_cpu()];
+        let c = &mut g.cpus[st.me];
         c.running = Some(v);
         c.since = now;
     }
@@ -120,7 +120,7 @@ mod imp {
 
     fn pass(st: &mut State, regs: &mut CpuUserRegs) -> bool {
         let now = crate::time::now();
-        let me = arch::this_cpu();
+        let me = st.me;
         let (ran, acct_due) = {
             let mut g = G.lock();
             let c = &mut g.cpus[me];
@@ -170,60 +170,59 @@ mod imp {
             // A domain parked over its cap stops on the other CPUs too.
             st.kick = true;
         }
-        // Elsewhere: the vCPUs other CPUs hold (running, or loaded and not yet saved).
+        // Elsewhere: the vCPUs other CPUs hold (running, or loaded and not yet saved); and
+        // the CPUs idle meanwhile. With one CPU running vCPUs there is neither.
         let mut elsewhere = [None; MAX_CPUS];
-        for n in (0..MAX_CPUS).filter(|&n| n != me && st.cpus[n].loaded) {
-            elsewhere[n] = Some(st.cpus[n].current);
+        let mut idle_elsewhere = 0u32;
+        let several = crate::cpus::several_run_vcpus();
+        if several {
+            let vcpu_cpus = crate::cpus::vcpu_cpus();
+            for n in (0..MAX_CPUS).filter(|&n| n != me) {
+                if st.cpus[n].loaded {
+                    elsewhere[n] = Some(st.cpus[n].current);
+                } else if vcpu_cpus & (1 << n) != 0 {
+                    idle_elsewhere |= 1 << n;
+                }
+            }
         }
         // Soft affinity: a vCPU this CPU is not among the preferred CPUs of is left to an
         // idle CPU that is (it then takes it), as Xen's soft-affinity balancing does.
-        let vcpu_cpus = crate::cpus::vcpu_cpus();
-        let idle_elsewhere = (0..MAX_CPUS)
-            .filter(|&n| n != me && vcpu_cpus & (1 << n) != 0 && !st.cpus[n].loaded)
-            .fold(0u32, |m, n| m | 1 << n);
         let leave_to_soft = |a: &crate::domain::Affinity| {
             idle_elsewhere != 0
                 && !a.soft.has(me)
                 && (0..MAX_CPUS)
                     .any(|n| idle_elsewhere & (1 << n) != 0 && a.soft.has(n) && a.hard.has(n))
         };
-        let left_to_soft = core::cell::Cell::new(false);
-        let mut cands: Vec<(VcpuId, u8, i64)> = st
-            .domains
-            .values()
-            .filter(|d| d.can_run() && !d.credit.parked)
-            .flat_map(|d| {
-                d.vcpus
-                    .iter()
-                    .filter(|v| v.ready() && v.affinity.hard.has(me))
-                    .filter(|v| {
-                        let leave = leave_to_soft(&v.affinity);
-                        left_to_soft.set(left_to_soft.get() | leave);
-                        !leave
-                    })
-                    .map(|v| (VcpuId::new(d.id, v.id), v.credit.prio(), v.credit.credit))
-            })
-            .filter(|c| !elsewhere.contains(&Some(c.0)))
-            .collect();
+        // One walk over the candidates, in id order, allocating nothing: a vCPU that
+        // yielded (its flag taken) runs only if nobody else can.
+        let mut left_to_soft = false;
+        let mut all = credit::Picker::new(st.current);
+        let mut fresh = credit::Picker::new(st.current);
+        for d in st.domains.values_mut() {
+            let (id, can) = (d.id, d.can_run() && !d.credit.parked);
+            for v in d.vcpus.iter_mut() {
+                let vid = VcpuId::new(id, v.id);
+                let yielded = core::mem::take(&mut v.credit.yielded);
+                if !(can && v.ready() && v.affinity.hard.has(me)) {
+                    continue;
+                }
+                if leave_to_soft(&v.affinity) {
+                    left_to_soft = true;
+                } else if !(several && elsewhere.contains(&Some(vid))) {
+                    let (prio, credit) = (v.credit.prio(), v.credit.credit);
+                    all.offer(vid, prio, credit);
+                    if !yielded {
+                        fresh.offer(vid, prio, credit);
+                    }
+                }
+            }
+        }
         // What was left to an idle CPU it prefers: that CPU gets the reschedule IPI.
-        if left_to_soft.get() {
+        if left_to_soft {
             st.kick = true;
         }
-        // A vCPU that yielded runs only if nobody else can.
-        let yielded: Vec<VcpuId> = st
-            .domains
-            .values_mut()
-            .flat_map(|d| {
-                let id = d.id;
-                d.vcpus.iter_mut().filter_map(move |v| {
-                    core::mem::take(&mut v.credit.yielded).then_some(VcpuId::new(id, v.id))
-                })
-            })
-            .collect();
-        if cands.iter().any(|c| !yielded.contains(&c.0)) {
-            cands.retain(|c| !yielded.contains(&c.0));
-        }
-        let next = credit::pick(&cands, st.current);
+        let chosen = if fresh.offered() > 0 { fresh } else { all };
+        let next = chosen.pick();
         match next {
             Some(n) => {
                 switch(st, regs, n);
@@ -242,7 +241,7 @@ mod imp {
                 let d = st.cur();
                 let dom_credit = d.credit;
                 let v = d.vcpu(n.vcpu).expect("the picked vCPU exists");
-                now + v.credit.slice(&dom_credit, cands.len() > 1)
+                now + v.credit.slice(&dom_credit, chosen.offered() > 1)
             }
             // Idle until a timer or an interrupt; with polled input, CPU 0 looks at the UART
             // often.
@@ -253,7 +252,12 @@ mod imp {
             let mut g = G.lock();
             g.cpus[me].running = next;
             g.cpus[me].slice_end = slice_end;
-            g.cpus.map(|c| c.running)
+            let mut on: heapless::Vec<VcpuId, MAX_CPUS> = heapless::Vec::new();
+            for v in g.cpus.iter().filter_map(|c| c.running) {
+                // At most one per CPU: it fits.
+                let _ = on.push(v);
+            }
+            on
         };
         update_runstates(st, now, &running);
         rearm(st);
@@ -263,7 +267,7 @@ mod imp {
     /// This CPU has nothing to run: the vCPU it ran is saved out (another CPU may take it)
     /// and the CPU takes the idle page tables (the vCPU's may be freed meanwhile).
     fn go_idle(st: &mut State, regs: &mut CpuUserRegs) {
-        let me = arch::this_cpu();
+        let me = st.me;
         if st.cpus[me].loaded {
             save_current(st, regs);
             st.cpus[me].loaded = false;
@@ -275,7 +279,7 @@ mod imp {
     /// timers of the vCPUs that last ran on it, and on CPU 0 the domains' watchdogs and the
     /// next accounting period (after a hypercall changed a timer, or after a pass).
     pub fn rearm(st: &State) {
-        let me = arch::this_cpu();
+        let me = st.me;
         let (slice_end, next_acct) = {
             let g = G.lock();
             (g.cpus[me].slice_end, g.next_acct)
@@ -320,7 +324,7 @@ mod imp {
     /// The frame at the top of this CPU's stack belongs to `st.current` while
     /// `st.cpus[this CPU].loaded`.
     fn switch(st: &mut State, regs: &mut CpuUserRegs, next: VcpuId) {
-        let me = arch::this_cpu();
+        let me = st.me;
         let cur = st.current;
         let loaded = st.cpus[me].loaded;
         if loaded && next == cur {
@@ -350,14 +354,14 @@ mod imp {
     }
 
     /// Every vCPU's runstate as of `now`, `running` being on the CPUs.
-    fn update_runstates(st: &mut State, now: u64, running: &[Option<VcpuId>]) {
+    fn update_runstates(st: &mut State, now: u64, running: &[VcpuId]) {
         let mem = &st.mem;
         for d in st.domains.values_mut() {
             let d = &mut **d;
             let (id, can, alive) = (d.id, d.can_run(), d.shutdown.is_none() && !d.dying);
             let assist = d.vm_assist;
             for v in d.vcpus.iter_mut() {
-                let s = if running.contains(&Some(VcpuId::new(id, v.id))) {
+                let s = if running.contains(&VcpuId::new(id, v.id)) {
                     RUNSTATE_RUNNING
                 } else if can && v.ready() {
                     RUNSTATE_RUNNABLE

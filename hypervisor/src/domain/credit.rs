@@ -217,5 +217,61 @@ pub fn pick<K: Copy + Ord>(cands: &[(K, u8, i64)], after: K) -> Option<K> {
     it.find(|c| c.0 > after).map(|c| c.0).or(first)
 }
 
+/// [`pick`] over candidates offered one at a time, in id order, without collecting them
+/// (the scheduling pass allocates nothing): the same choice as [`pick`] of the candidates
+/// offered.
+#[derive(Clone, Copy, Debug)]
+pub struct Picker<K> {
+    after: K,
+    /// The best (priority, credit) offered so far.
+    best: Option<(u8, i64)>,
+    /// The first candidate offered with `best`, and the first of those after `after`.
+    first: Option<K>,
+    next: Option<K>,
+    offered: usize,
+}
+
+impl<K: Copy + Ord> Picker<K> {
+    /// A picker that continues round-robin after `after`.
+    pub fn new(after: K) -> Self {
+        Picker {
+            after,
+            best: None,
+            first: None,
+            next: None,
+            offered: 0,
+        }
+    }
+
+    /// Offers candidate `k` (ids must come in increasing order).
+    pub fn offer(&mut self, k: K, prio: u8, credit: i64) {
+        self.offered += 1;
+        let key = (prio, credit);
+        match self.best {
+            Some(b) if key < b => {}
+            Some(b) if key == b => {
+                if self.next.is_none() && k > self.after {
+                    self.next = Some(k);
+                }
+            }
+            _ => {
+                self.best = Some(key);
+                self.first = Some(k);
+                self.next = (k > self.after).then_some(k);
+            }
+        }
+    }
+
+    /// The choice ([`pick`]'s), if anything was offered.
+    pub fn pick(&self) -> Option<K> {
+        self.next.or(self.first)
+    }
+
+    /// How many candidates were offered.
+    pub fn offered(&self) -> usize {
+        self.offered
+    }
+}
+
 #[cfg(test)]
 mod tests;

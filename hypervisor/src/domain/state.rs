@@ -25,6 +25,9 @@ pub struct State {
     /// CPU has its own ([`State::cpus`]); [`with`] puts the running CPU's here for the length
     /// of the call and keeps it back after.
     pub current: VcpuId,
+    /// The CPU running the code that holds the state ([`with`] sets it): the methods' "this
+    /// CPU", looked up once per critical section.
+    pub me: usize,
     /// Per CPU: its current vCPU (see `current`) and whether that vCPU's registers are in
     /// the CPU's frame (false once they were saved out: the vCPU may then run elsewhere).
     pub cpus: [CpuSlot; crate::cpus::MAX_CPUS],
@@ -53,6 +56,7 @@ impl State {
             frames: crate::phys::frames::alloc_array(max_mfn as usize, PageInfo::default())?,
             mem: Machine { max_mfn },
             current: VcpuId::new(DomId::DOM0, 0),
+            me: 0,
             cpus: [CpuSlot::default(); crate::cpus::MAX_CPUS],
             kick: false,
             poke: 0,
@@ -121,7 +125,7 @@ impl State {
         self.kick |= woke;
         if !woke && crate::cpus::several_run_vcpus() {
             // Running on another CPU: an IPI makes it take the event now.
-            let me = crate::arch::this_cpu();
+            let me = self.me;
             for n in (0..crate::cpus::MAX_CPUS).filter(|&n| n != me) {
                 if self.cpus[n].loaded && self.cpus[n].current == v {
                     self.poke |= 1 << n;
@@ -136,7 +140,7 @@ impl State {
     /// and every CPU holding a vCPU that may not run any more (paused, shut down, dying,
     /// blocked, parked).
     pub fn to_kick(&self) -> u32 {
-        let me = crate::arch::this_cpu();
+        let me = self.me;
         let cpus = crate::cpus::vcpu_cpus() & !(1 << me);
         if cpus == 0 || !crate::cpus::several_run_vcpus() {
             return 0;
@@ -204,7 +208,7 @@ impl State {
         if !crate::cpus::several_run_vcpus() {
             return;
         }
-        let me = crate::arch::this_cpu();
+        let me = self.me;
         let mask = (0..crate::cpus::MAX_CPUS)
             .filter(|&n| n != me && self.cpus[n].loaded)
             .fold(0u32, |m, n| m | 1 << n);
@@ -223,7 +227,7 @@ impl State {
     /// be destroying it while the caller ran here). Looked up only when something stopped
     /// since this CPU last looked.
     pub fn caller_may_run(&mut self) -> bool {
-        let me = crate::arch::this_cpu();
+        let me = self.me;
         if self.cpus[me].checked_gen == self.stop_gen && self.cpus[me].checked == self.current {
             return true;
         }
@@ -241,7 +245,12 @@ impl State {
     /// The CPUs (bit n = CPU n) whose frame holds a vCPU of domain `id`: where it runs or
     /// last ran without being saved out. This CPU counts when its current vCPU is `id`'s.
     pub fn cpus_with(&self, id: DomId) -> u32 {
-        let me = crate::arch::this_cpu();
+        let me = self.me;
+        if !crate::cpus::several_run_vcpus() {
+            // Only this CPU holds vCPUs.
+            let mine = self.cpus[me].loaded && self.current.dom == id;
+            return u32::from(mine) << me;
+        }
         let mut mask = 0;
         for (n, c) in self.cpus.iter().enumerate() {
             let cur = if n == me { self.current } else { c.current };
@@ -378,7 +387,7 @@ pub fn current_vcpu_info() -> u64 {
 impl State {
     /// Make `v` this CPU's current vCPU.
     pub fn set_current(&mut self, v: VcpuId) {
-        let me = crate::arch::this_cpu();
+        let me = self.me;
         self.current = v;
         self.cpus[me].current = v;
         CURRENT_ID[me].store(v.dom.0, Ordering::Relaxed);
@@ -393,7 +402,7 @@ impl State {
     /// Refresh the cached mode of the current vCPU after its `in_kernel` changed.
     pub fn sync_mode(&mut self) {
         let k = self.cur_vcpu_ref().is_none_or(|v| v.in_kernel);
-        CURRENT_IN_KERNEL[crate::arch::this_cpu()].store(k, Ordering::Relaxed);
+        CURRENT_IN_KERNEL[self.me].store(k, Ordering::Relaxed);
     }
 }
 
@@ -408,19 +417,22 @@ pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
     let me = crate::arch::this_cpu();
     let mut g = STATE.lock();
     let st = g.as_mut().expect("hypervisor state initialised");
+    st.me = me;
     st.current = st.cpus[me].current;
     let r = f(st);
     st.cpus[me].current = st.current;
     if crate::mm::page_types::take_table_released() {
         st.flush_loaded_cpus();
     }
+    // The common case: nobody to tell.
+    if !st.kick && st.poke == 0 {
+        return r;
+    }
     let kick = core::mem::take(&mut st.kick).then(|| st.to_kick());
-    let poke = core::mem::take(&mut st.poke);
+    let mask = kick.unwrap_or(0) | core::mem::take(&mut st.poke);
     drop(g);
-    if let Some(mask) = kick.or((poke != 0).then_some(0)).map(|m| m | poke) {
-        for n in (0..crate::cpus::MAX_CPUS).filter(|n| mask & (1 << n) != 0) {
-            crate::arch::kick_cpu(n);
-        }
+    for n in (0..crate::cpus::MAX_CPUS).filter(|n| mask & (1 << n) != 0) {
+        crate::arch::kick_cpu(n);
     }
     r
 }

@@ -86,7 +86,7 @@ fn flush_vcpus(st: &State, who: FlushVcpus, what: TlbFlush) -> Result<(), ()> {
         }
         // The domain's vCPUs on other CPUs (a superset of those named: flushing more is
         // harmless, less would leave them stale).
-        let others = st.cpus_with(st.current.dom) & !(1 << crate::arch::this_cpu());
+        let others = st.cpus_with(st.current.dom) & !(1 << st.me);
         if others != 0 {
             let f = match what {
                 TlbFlush::All => crate::arch::shootdown::Flush::All,

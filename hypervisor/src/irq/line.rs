@@ -43,9 +43,15 @@ fn bits(words: &'static [AtomicU64; WORDS], take: bool) -> impl Iterator<Item = 
         } else {
             w.load(Ordering::Relaxed)
         };
-        (0..64u32)
-            .filter(move |b| v & (1 << b) != 0)
-            .map(move |b| i as u32 * 64 + b)
+        // Only the set bits are visited (this runs on every scheduling pass of CPU 0).
+        let mut rest = v;
+        core::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let b = rest.trailing_zeros();
+                rest &= rest - 1;
+                i as u32 * 64 + b
+            })
+        })
     })
 }
 

@@ -33,6 +33,7 @@ pub fn stack_guard(cpu: usize) -> u64 {
 
 /// The CPU this code runs on, from the stack it runs on (every CPU runs the hypervisor on
 /// its own stack; the IST stacks of NMI, #DF and #MC count as CPU 0's).
+#[inline(always)]
 pub fn this_cpu() -> usize {
     let rsp: u64;
     // SAFETY: reads the stack pointer.

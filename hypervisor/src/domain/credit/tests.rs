@@ -253,3 +253,37 @@ fn wake_boosts_only_with_credit() {
     c.wake();
     assert_eq!(c.prio(), PRIO_OVER);
 }
+
+/// The scheduling pass's allocation-free picker chooses as `pick` does, over many
+/// pseudo-random candidate lists (ties, priorities, every `after`).
+#[test]
+fn the_incremental_picker_chooses_as_pick() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _ in 0..5000 {
+        let len = rnd(7) as usize;
+        let mut id = 0u16;
+        let cands: Vec<(u16, u8, i64)> = (0..len)
+            .map(|_| {
+                id += 1 + rnd(3) as u16;
+                (
+                    id,
+                    [PRIO_OVER, PRIO_UNDER, PRIO_BOOST][rnd(3) as usize],
+                    rnd(3) as i64 - 1,
+                )
+            })
+            .collect();
+        let after = rnd(u64::from(id) + 2) as u16;
+        let mut p = Picker::new(after);
+        for &(k, prio, credit) in &cands {
+            p.offer(k, prio, credit);
+        }
+        assert_eq!(p.pick(), pick_n(&cands, after), "{cands:?} after {after}");
+        assert_eq!(p.offered(), cands.len());
+    }
+}
