@@ -78,6 +78,22 @@ fn fpu_state(c: &VcpuGuestContext) -> crate::arch::fpu::FpuState {
 
 const X86_CR0_TS: u64 = 1 << 3;
 
+/// The domain's `vm_assist` types a context brings, as Xen's `arch_set_info_guest`: only
+/// vCPU 0's context names them (other vCPUs' `vm_assist` is ignored), `EINVAL` if it names a
+/// type a 64-bit PV guest may not turn on (as the `vm_assist` hypercall), and they are taken
+/// only from its first context (`first`: the vCPU was not initialised). Writable page tables
+/// stay among them: they are always in force for a 64-bit PV guest here.
+fn vm_assist_of(vcpu: u32, first: bool, c: &VcpuGuestContext) -> Result<Option<u64>, Errno> {
+    use guest_abi::mmu::VM_ASSIST_VALID;
+    if vcpu != 0 {
+        return Ok(None);
+    }
+    if c.vm_assist & !VM_ASSIST_VALID != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(first.then_some(c.vm_assist | super::DEFAULT_VM_ASSIST))
+}
+
 /// Load vCPU `v`'s state from a `vcpu_guest_context` (the domain builder's initial state,
 /// `XEN_DOMCTL_setvcpucontext`, `VCPUOP_initialise`), as Xen's `arch_set_info_guest` for a
 /// 64-bit PV vCPU: registers (selectors at ring 3, IOPL and TF dropped, IF set), kernel
@@ -85,10 +101,11 @@ const X86_CR0_TS: u64 = 1 << 3;
 /// of the domain), GDT (`gdt_frames`/`gdt_ents`) and LDT (`ldt_base`/`ldt_ents`, mapped by
 /// the new kernel page table) typed seg_desc as `set_gdt` and `MMUEXT_SET_LDT` do, kernel
 /// stack, segment bases, callbacks with `VGCF_failsafe_disables_events` and
-/// `VGCF_syscall_disables_events`, trap table, debug registers, FPU state. All or nothing:
-/// `EINVAL` for bad addresses, debug registers or descriptor frames, the page-table
-/// errors for a bad L4. The vCPU is initialised and, if `online`, up. `ESRCH` for a dying
-/// domain, `ENOENT` for a vCPU it lacks.
+/// `VGCF_syscall_disables_events`, trap table, debug registers, FPU state; vCPU 0's first
+/// context also sets the domain's `vm_assist` types ([`vm_assist_of`]). All or nothing:
+/// `EINVAL` for bad addresses, debug registers, descriptor frames or vCPU 0's assist types,
+/// the page-table errors for a bad L4. The vCPU is initialised and, if `online`, up.
+/// `ESRCH` for a dying domain, `ENOENT` for a vCPU it lacks.
 pub fn set_vcpu_context(
     st: &mut State,
     v: VcpuId,
@@ -98,7 +115,11 @@ pub fn set_vcpu_context(
     use crate::domain::desc_tables as descriptors;
     use crate::mm::page_types::PageType;
     let dom = v.dom;
-    live(st, dom)?.vcpu(v.vcpu).ok_or(Errno::ENOENT)?;
+    let first = !live(st, dom)?
+        .vcpu(v.vcpu)
+        .ok_or(Errno::ENOENT)?
+        .initialised;
+    let assist = vm_assist_of(v.vcpu, first, c)?;
     check_addresses(c)?;
     let dr = debugregs(c)?;
     descriptors::gdt_frames_for(c.gdt_ents)?;
@@ -169,6 +190,9 @@ pub fn set_vcpu_context(
     vc.initialised = true;
     if online {
         vc.online = true;
+    }
+    if let Some(a) = assist {
+        live(st, dom)?.vm_assist = a;
     }
     if st.current == v {
         crate::arch::fpu_regs::set_ts();

@@ -8,7 +8,7 @@ use super::descriptors::{
     desc_frame, frame, info, loaded, numbered, snapshot, spare, system, Tables, HOLE,
     KERNEL_CODE64, KERNEL_DATA,
 };
-use super::domctl::{kernel_l4, set_context};
+use super::domctl::{context_of, kernel_l4, set_context};
 use super::smp::{ap_context, initialise, smp_domu, vcpu_op};
 use crate::domain::VcpuId;
 use crate::mm::page_types::PageType;
@@ -256,4 +256,51 @@ fn setvcpucontext_replaces_the_tables_and_gives_the_old_frames_back() {
     assert_eq!(set_context(&mut tb, u, 1, &foreign), err(Errno::EINVAL));
     assert_eq!(info(&tb, d0), (PageType::None, 0));
     assert_eq!(info(&tb, g2), (PageType::SegDesc, 1), "the loaded one kept");
+}
+
+/// The domain's `vm_assist` types.
+fn assists(tb: &Testbed, dom: DomId) -> u64 {
+    tb.st(|st| st.dom(dom).expect("domain").vm_assist)
+}
+
+#[test]
+fn vcpu0s_first_context_sets_the_vm_assists_other_vcpus_do_not() {
+    use guest_abi::mmu::*;
+    let mut tb = Testbed::boot();
+    let u = smp_domu(&mut tb, 2);
+    let wpt = 1 << VMASST_TYPE_WRITABLE_PAGETABLES;
+    let runstate = 1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
+    let strict = 1 << VMASST_TYPE_M2P_STRICT;
+    // The builder's context named none: writable page tables, always in force, only.
+    assert_eq!(assists(&tb, u), wpt);
+    let mut c = context_of(&tb, u);
+    tb.run(DomId::DOM0);
+    // vCPU 0 as a fresh domain's (not initialised yet), as a builder or restore sets it.
+    tb.st(|st| st.dom(u).unwrap().vcpus[0].initialised = false);
+    // A type a 64-bit PV guest may not turn on: EINVAL, nothing loaded, assists unchanged.
+    for bad in [1 << 6, 1 << 31, 1 << 63] {
+        c.vm_assist = runstate | bad;
+        assert_eq!(
+            set_context(&mut tb, u, 0, &c),
+            err(Errno::EINVAL),
+            "{bad:#x}"
+        );
+        assert_eq!(assists(&tb, u), wpt, "{bad:#x}");
+        assert!(!tb.st(|st| st.dom(u).unwrap().vcpus[0].initialised));
+    }
+    c.vm_assist = runstate | strict;
+    assert_eq!(set_context(&mut tb, u, 0, &c), 0);
+    assert_eq!(assists(&tb, u), wpt | runstate | strict);
+    // Once initialised, vCPU 0's context no longer changes them (but still has them checked).
+    c.vm_assist = 0;
+    assert_eq!(set_context(&mut tb, u, 0, &c), 0);
+    assert_eq!(assists(&tb, u), wpt | runstate | strict);
+    c.vm_assist = 1 << 63;
+    assert_eq!(set_context(&mut tb, u, 0, &c), err(Errno::EINVAL));
+    // Another vCPU's vm_assist is ignored, whatever it holds (Linux leaves it zero).
+    tb.run(u);
+    let (mut ap, _) = linux_like(&mut tb, u, 1, 0);
+    ap.vm_assist = u64::MAX;
+    assert_eq!(initialise(&mut tb, 1, &ap), 0);
+    assert_eq!(assists(&tb, u), wpt | runstate | strict);
 }
