@@ -331,6 +331,20 @@ impl Storage {
         })
     }
 
+    /// What `path` is: its entry (name as stored, size, whether a directory).
+    pub fn stat(&self, disks: &mut Disks, path: &str) -> Result<Entry, FsError> {
+        let comps = path::components(path)?;
+        let (last, parent) = comps
+            .split_last()
+            .ok_or_else(|| FsError::BadPath(path.to_string(), "no name".to_string()))?;
+        self.session(disks, false, |vm, vol, _| {
+            let dir = open_dir(vm, vol, parent, path, false)?;
+            let (e, long) =
+                find(&dir, last, path)?.ok_or_else(|| FsError::NotFound(path.to_string()))?;
+            Ok(entry(&e, long))
+        })
+    }
+
     /// The whole of file `path`, refused if it is larger than `max` bytes.
     pub fn read(&self, disks: &mut Disks, path: &str, max: usize) -> Result<Vec<u8>, FsError> {
         let mut data = Vec::new();

@@ -1,6 +1,6 @@
 //! dom0's shell on the console: line editing (echo, backspace/DEL, Ctrl-U, Ctrl-C; CR, LF or
-//! CRLF end a line) and the commands `xl ...`, `help`, `ls`, `cat`, `echo`, `poweroff`,
-//! `reboot`.
+//! CRLF end a line) and the commands `xl ...`, `help`, `ls`, `cat`, `rm`, `write`, `cp`
+//! (dom0's initrd and its storage, [`files`]), `echo`, `poweroff`, `reboot`.
 //!
 //! A command may keep the terminal after it returns (`xl top`): the shell then feeds it the
 //! input and refreshes it from [`Shell::poll`] until it quits (`q` or Ctrl-C), and only then
@@ -20,8 +20,13 @@ pub const MAX_LINE: usize = 1024;
 
 const HELP: &str = "Commands:
   xl <subcommand> [args]   the Xen toolstack (`xl help` for its subcommands)
-  ls [dir]                 list the files of dom0's initrd
-  cat <file>...            print files of dom0's initrd
+  ls [dir]                 list files: dom0's initrd, and its storage under
+                           /etc/xen and /var/lib/xen (kept on its disk across reboots)
+  cat <file>...            print files (the storage's first, then the initrd's)
+  rm <file>...             remove files from dom0's storage
+  write <file> [text]      write the text and a newline as <file> on dom0's storage
+                           (\\n in the text starts a new line)
+  cp <src> <dst>           copy a file (from either) to dom0's storage
   echo [words]             print the words
   xenstore-ls [path]       XenStore: also xenstore-read, -write, -rm, -chmod, -list
   xenperf [-r]             the hypervisor's performance counters (-r: reset them)
@@ -236,8 +241,11 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
             "help" => {
                 let _ = out.write_str(HELP);
             }
-            "ls" => self.ls(&argv[1..], out),
-            "cat" => self.cat(&argv[1..], out),
+            "ls" => self.files().ls(&argv[1..], out),
+            "cat" => self.files().cat(&argv[1..], out),
+            "rm" => self.files().rm(&argv[1..], out),
+            "write" => self.files().write(&argv[1..], out),
+            "cp" => self.files().cp(&argv[1..], out),
             "echo" => {
                 let _ = writeln!(out, "{}", argv[1..].join(" "));
             }
@@ -293,51 +301,14 @@ impl<'a, H: Hypervisor> Shell<'a, H> {
         }
     }
 
-    fn ls(&self, args: &[&str], out: &mut dyn Write) {
-        let initrd = self.ts.initrd();
-        let dirs: &[&str] = if args.is_empty() { &["/"] } else { args };
-        for dir in dirs {
-            let d = dir.trim_start_matches('/').trim_end_matches('/');
-            if let Some(e) = initrd.get_entry(d).filter(|e| e.is_file()) {
-                let _ = writeln!(out, "/{}", e.name);
-                continue;
-            }
-            let mut any = false;
-            for e in initrd.files().filter(|e| e.is_file()) {
-                let name = e.name.trim_start_matches("./");
-                let inside = d.is_empty()
-                    || name
-                        .strip_prefix(d)
-                        .is_some_and(|rest| rest.starts_with('/'));
-                if inside {
-                    any = true;
-                    let _ = writeln!(out, "/{name}");
-                }
-            }
-            if !any && !d.is_empty() && initrd.get_entry(d).is_none() {
-                let _ = writeln!(out, "ls: {dir}: No such file or directory");
-            }
-        }
-    }
-
-    fn cat(&self, args: &[&str], out: &mut dyn Write) {
-        if args.is_empty() {
-            let _ = writeln!(out, "cat: missing file operand");
-        }
-        for f in args {
-            let Some(data) = self.ts.initrd().get(f) else {
-                let _ = writeln!(out, "cat: {f}: No such file or directory");
-                continue;
-            };
-            for chunk in data.utf8_chunks() {
-                let _ = out.write_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    let _ = out.write_char(char::REPLACEMENT_CHARACTER);
-                }
-            }
-            if !data.is_empty() && !data.ends_with(b"\n") {
-                let _ = out.write_char('\n');
-            }
+    /// The initrd and dom0's storage, for the file commands.
+    fn files(&mut self) -> files::Files<'_, 'a> {
+        let initrd = *self.ts.initrd();
+        let (storage, disks) = self.ts.storage_and_disks();
+        files::Files {
+            initrd,
+            storage,
+            disks,
         }
     }
 }
@@ -380,6 +351,9 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
 pub mod blkbench;
 mod blockdev;
 mod devmem;
+pub mod files;
+#[cfg(test)]
+mod files_tests;
 pub mod lsdev;
 pub mod net;
 #[cfg(test)]

@@ -374,6 +374,8 @@ pub struct Toolstack<'a, H: Hypervisor> {
     vifs: alloc::collections::BTreeMap<(u16, u32), vif::VifBack>,
     /// dom0's network (`xenbr0`), once dom0 found a NIC.
     net: Option<crate::net::Network>,
+    /// dom0's own storage (`/etc/xen`, `/var/lib/xen` on its disk), once mounted.
+    storage: Option<crate::fs::Storage>,
 }
 
 impl<'a, H: Hypervisor> Toolstack<'a, H> {
@@ -393,6 +395,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             vbds: alloc::collections::BTreeMap::new(),
             vifs: alloc::collections::BTreeMap::new(),
             net: None,
+            storage: None,
         }
     }
 
@@ -410,6 +413,17 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
     /// dom0's block devices.
     pub fn disks(&mut self) -> &mut crate::block::Disks {
         &mut self.disks
+    }
+
+    /// Gives the toolstack dom0's storage: `xl create` then looks for configs there first,
+    /// and the shell's file commands reach it.
+    pub fn set_storage(&mut self, storage: crate::fs::Storage) {
+        self.storage = Some(storage);
+    }
+
+    /// dom0's storage (if mounted) and the block devices it is on.
+    pub fn storage_and_disks(&mut self) -> (Option<&crate::fs::Storage>, &mut crate::block::Disks) {
+        (self.storage.as_ref(), &mut self.disks)
     }
 
     /// The hypervisor and the block devices together (a command that times its I/O).

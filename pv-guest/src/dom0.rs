@@ -516,6 +516,7 @@ fn attach_devices<H: Hypervisor>(ts: &mut Toolstack<'static, H>) {
             _ => {}
         }
     }
+    crate::devices::storage::mount(ts);
 }
 
 /// Starts the block device `dev` as `vd<name>`; whether it did.

@@ -13,6 +13,7 @@ mod console;
 mod crash;
 mod devices;
 mod dom0_disk;
+mod dom0_fs;
 mod domu;
 mod events;
 mod exhaustion;

@@ -139,17 +139,46 @@ impl<H: Hypervisor> Toolstack<'_, H> {
     ) -> Result<DomId, String> {
         let _ = writeln!(out, "Parsing config from {path}");
         let initrd = self.initrd;
-        let text = initrd
-            .get(path)
+        // dom0's storage first (a config there replaces the initrd's of the same name).
+        let stored = self.stored_config(path)?;
+        let text = stored
+            .as_deref()
+            .or_else(|| initrd.get(path))
             .or_else(|| initrd.get(&format!("{CONFIG_DIR}{path}")))
             .ok_or_else(|| {
+                let storage = if self.storage.is_some() {
+                    "on dom0's storage nor "
+                } else {
+                    ""
+                };
                 format!(
-                    "config file \"{path}\" not found in dom0's initrd (nor under {CONFIG_DIR})"
+                    "config file \"{path}\" not found {storage}in dom0's initrd (nor under {CONFIG_DIR})"
                 )
             })?;
         let cfg = DomainConfig::parse_bytes_with_overrides(path, text, overrides)
             .map_err(|e| format!("{e}"))?;
         self.create_from_config(cfg, paused, out)
+    }
+
+    /// Config `path` (or a name under [`CONFIG_DIR`]) from dom0's storage: `None` if there is
+    /// no storage or no such file there; an error if the storage failed reading it.
+    fn stored_config(&mut self, path: &str) -> Result<Option<alloc::vec::Vec<u8>>, String> {
+        let (Some(storage), disks) = (self.storage.as_ref(), &mut self.disks) else {
+            return Ok(None);
+        };
+        let full = if path.starts_with('/') {
+            String::from(path)
+        } else {
+            format!("{CONFIG_DIR}{path}")
+        };
+        if !crate::fs::on_storage(&full) {
+            return Ok(None);
+        }
+        match storage.read(disks, &full, crate::config::MAX_CONFIG_BYTES) {
+            Ok(text) => Ok(Some(text)),
+            Err(crate::fs::FsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(format!("config file \"{path}\": {e}")),
+        }
     }
 
     /// Builds and starts (unless `paused`) a domain from a parsed config; returns its id.

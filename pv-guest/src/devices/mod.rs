@@ -1,11 +1,12 @@
 //! dom0's devices: the machine's virtio-mmio devices (its disk, [`virtio_disk`], and its NIC,
-//! [`virtio_net`]) as ACPI describes them, driven with the
-//! `virtio-drivers` crate. Their registers are mapped through the PV MMU as I/O memory
+//! [`virtio_net`]) as ACPI describes them, driven with the `virtio-drivers` crate, and
+//! dom0's storage on the disk ([`storage`]). Their registers are mapped through the PV MMU as I/O memory
 //! (`DOMID_IO`, uncached), their DMA buffers are dom0's own frames at their machine addresses
 //! ([`dma`]), and their interrupts arrive as event channels bound to pirqs ([`pirq`]).
 
 pub mod dma;
 pub mod pirq;
+pub mod storage;
 pub mod virtio_disk;
 pub mod virtio_net;
 

@@ -27,6 +27,9 @@ pub struct BootOptions {
     /// Give the machine its own writable copy of the disk image instead of the shared image
     /// under `snapshot=on` (see [`BootOptions::own_disk`]).
     pub own_disk: bool,
+    /// What the machine's own disk is copied from instead of `disk.img`
+    /// ([`BootOptions::own_disk_from`]).
+    pub disk_from: Option<std::path::PathBuf>,
     /// TCP ports of the machine the host reaches through QEMU's user network: (the
     /// machine's address, "" for its first DHCP address; its port). Each gets a free port
     /// on the host's loopback ([`System::host_port`](super::System::host_port)).
@@ -49,6 +52,7 @@ impl BootOptions {
             pc: None,
             qmp: false,
             own_disk: false,
+            disk_from: None,
             forwards: Vec::new(),
             cpus: None,
             checked: false,
@@ -92,6 +96,14 @@ impl BootOptions {
     /// ([`crate::disk`]). Removed with the [`System`](super::System), kept if the test fails.
     pub fn own_disk(mut self) -> Self {
         self.own_disk = true;
+        self
+    }
+
+    /// As [`own_disk`](Self::own_disk), the copy made from `image` (a disk an earlier
+    /// machine wrote: the second boot of one disk).
+    pub fn own_disk_from(mut self, image: &std::path::Path) -> Self {
+        self.own_disk = true;
+        self.disk_from = Some(image.to_path_buf());
         self
     }
 

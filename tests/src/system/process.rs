@@ -51,8 +51,9 @@ impl System {
         }
         let disk = opts.own_disk.then(|| {
             let image = crate::disk::image();
+            let from = opts.disk_from.as_deref().unwrap_or(&image);
             let copy =
-                DiskCopy::new(&opts.name, &image).unwrap_or_else(|e| panic!("[{}] {e}", opts.name));
+                DiskCopy::new(&opts.name, from).unwrap_or_else(|e| panic!("[{}] {e}", opts.name));
             if let Err(e) = use_copy(&mut args, &image, copy.path()) {
                 panic!("[{}] {e}", opts.name);
             }
