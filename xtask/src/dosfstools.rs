@@ -9,7 +9,7 @@
 //! The tests crate finds the same tools with `tests::disk::FatTools`.
 
 use crate::guests::{self, Cache, CachedDeb};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The packages.
@@ -105,11 +105,6 @@ impl FatTools {
         }
         Ok(())
     }
-
-    /// mtools' name for the filesystem at `offset` bytes into `image`.
-    pub fn image_arg(image: &Path, offset: u64) -> String {
-        format!("{}@@{offset}", image.display())
-    }
 }
 
 #[cfg(test)]
@@ -131,10 +126,6 @@ mod tests {
         assert_eq!(t.tool("mkfs.fat").unwrap(), root.join("sbin/mkfs.fat"));
         assert_eq!(t.tool("mcopy").unwrap(), root.join("usr/bin/mcopy"));
         assert!(t.tool("fsck.fat").unwrap_err().contains("fsck.fat"));
-        assert_eq!(
-            FatTools::image_arg(Path::new("/t/disk.img"), 1 << 27),
-            "/t/disk.img@@134217728"
-        );
         let _ = std::fs::remove_dir_all(root);
     }
 }
