@@ -16,7 +16,7 @@ use core::fmt::Write;
 pub const MAX_SHOWN: usize = 1 << 20;
 /// The largest file `cp` copies from dom0's storage (read whole into memory first; the
 /// initrd's are in memory already and copied whatever their size).
-pub const MAX_COPY: usize = 16 << 20;
+pub const MAX_COPY: usize = 4 << 20;
 
 /// The two trees.
 pub struct Files<'t, 'a> {

@@ -148,3 +148,26 @@ fn without_storage_the_file_commands_say_so() {
     );
     assert_eq!(run(&mut sh, "cat /boot/k"), "kernel\n");
 }
+
+#[test]
+fn the_storage_is_not_given_to_a_domain_writable() {
+    with_storage(|sh| {
+        run(
+            sh,
+            r#"write /etc/xen/w.cfg 'name = "w"\nkernel = "/boot/k"\ndisk = ["phy:/dev/vda,xvda,w"]'"#,
+        );
+        let out = run(sh, "xl create /etc/xen/w.cfg");
+        assert!(
+            out.contains("overlaps dom0's storage (vda, /etc/xen and /var/lib/xen)"),
+            "{out}"
+        );
+        // Read-only passes that check (and fails later, on the kernel).
+        run(
+            sh,
+            r#"write /etc/xen/r.cfg 'name = "r"\nkernel = "/boot/k"\ndisk = ["phy:/dev/vda,xvda,r"]'"#,
+        );
+        let out = run(sh, "xl create /etc/xen/r.cfg");
+        assert!(!out.contains("dom0's storage"), "{out}");
+        assert!(out.contains("kernel"), "{out}");
+    });
+}

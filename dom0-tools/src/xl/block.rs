@@ -76,6 +76,22 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 spec.vdev, spec.target
             )
         })?;
+        // dom0's own storage is dom0's alone to write: a domain gets it read-only at most.
+        if let Some(st) = &self.storage {
+            if let Some((d2, f2, s2, _)) = self.disks.extent(st.device()) {
+                let overlaps = d2 == disk && first < f2 + s2 && f2 < first + sectors;
+                if overlaps && !spec.read_only {
+                    return Err(format!(
+                        "disk {}: {} overlaps dom0's storage ({}, {}); a domain gets it \
+                         read-only only",
+                        spec.vdev,
+                        spec.target,
+                        st.device(),
+                        crate::fs::MOUNT_POINTS.join(" and ")
+                    ));
+                }
+            }
+        }
         for (&(other, _), v) in &self.vbds {
             let Some((d2, f2, s2, _)) = self.disks.extent(&v.spec.target) else {
                 continue;
