@@ -8,7 +8,8 @@
 //! - `evtchn-limits`: allocate ports until the limit, and the error cases.
 //! - `sleep ms=M n=K`: sleep M ms K times through the one-shot timer; report each.
 //! - `timers`: the periodic and single-shot vcpu_op timers, and poll with a timeout.
-//! - `busy`: spin forever, reporting the CPU time used at every half second of system time.
+//! - `busy`: spin forever on every vCPU, vCPU 0 reporting at every half second of system time
+//!   its own CPU time, all vCPUs' and the system time it read them at.
 //! - `spin`: spin forever silently, never yielding (hostile).
 //! - `flood`: signal an IPI to ourselves as fast as possible forever (hostile).
 
@@ -235,11 +236,22 @@ fn timer_port() -> u32 {
 fn busy() {
     let half = 500 * MS;
     let mut next = (time::now() / half + 1) * half;
+    let n = crate::smp::vcpu_count();
     loop {
         let now = time::now();
         if now >= next {
-            let ran = guest::vcpu_runstate(0).map_or(0, |r| r.time[RUNSTATE_RUNNING as usize]);
-            println!("busy: mark {} ran {} us", next / half, ran / 1000);
+            let ran =
+                |v: u32| guest::vcpu_runstate(v).map_or(0, |r| r.time[RUNSTATE_RUNNING as usize]);
+            let all: u64 = (0..n).map(ran).sum();
+            // The runstates are read at system time `at`, after the mark.
+            let at = time::now();
+            println!(
+                "busy: mark {} ran {} us all {} us at {} us",
+                next / half,
+                ran(0) / 1000,
+                all / 1000,
+                at / 1000
+            );
             next = (now / half + 1) * half;
         }
         for _ in 0..1000 {

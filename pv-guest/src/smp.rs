@@ -65,6 +65,8 @@ static N: AtomicU32 = AtomicU32::new(1);
 static UP: [AtomicBool; MAX] = [const { AtomicBool::new(false) }; MAX];
 static DONE: [AtomicBool; MAX] = [const { AtomicBool::new(false) }; MAX];
 static STOP: AtomicBool = AtomicBool::new(false);
+/// `test=busy`: the other vCPUs only spin ([`spin_others`]).
+static SPIN: AtomicBool = AtomicBool::new(false);
 static TIMER_PORT: [AtomicU32; MAX] = [const { AtomicU32::new(0) }; MAX];
 static IPI_PORT: [AtomicU32; MAX] = [const { AtomicU32::new(0) }; MAX];
 static TICKS: [AtomicU64; MAX] = [const { AtomicU64::new(0) }; MAX];
@@ -286,6 +288,12 @@ fn type_race(si: &StartInfo) -> u32 {
 
 /// Where every other vCPU starts (on its own stack, events masked).
 extern "C" fn ap_main(id: u64) -> ! {
+    if SPIN.load(SeqCst) {
+        // Events stay masked: nothing but the scheduler takes this vCPU off its CPU.
+        loop {
+            core::hint::spin_loop();
+        }
+    }
     let me = id as usize;
     // vCPU 0 bound our timer and IPI ports before bringing us up (`bind_for`).
     let ok = me == current() && TIMER_PORT[me].load(SeqCst) != 0 && IPI_PORT[me].load(SeqCst) != 0;
@@ -338,6 +346,34 @@ fn name(r: Result<impl Sized, Errno>) -> &'static str {
         Ok(_) => "OK",
         Err(e) => e.name(),
     }
+}
+
+/// The vCPUs the domain has (`VCPUOP_is_up` answers for each, ENOENT beyond).
+pub fn vcpu_count() -> u32 {
+    (0..MAX as u32)
+        .take_while(|&v| guest::vcpu_op(VCPUOP_IS_UP, v).is_ok())
+        .count() as u32
+}
+
+/// `test=busy` on a domain with several vCPUs: brings up every other vCPU, each spinning
+/// forever with events masked, so the domain wants as many CPUs as it has vCPUs (vCPU 0 then
+/// spins and reports, `event_tests`). Prints what it started.
+pub fn spin_others(si: &StartInfo) {
+    let n = vcpu_count();
+    if n < 2 {
+        return;
+    }
+    SPIN.store(true, SeqCst);
+    let cr3 = crate::mm::Space::new(si).l4_mfn();
+    for id in 1..n {
+        let mut c = context(id as usize, cr3);
+        let r = initialise(id, &mut c).and_then(|_| guest::vcpu_op(VCPUOP_UP, id));
+        if r.is_err() {
+            println!("busy: FAILED: starting vCPU {id}: {}", name(r));
+            return;
+        }
+    }
+    println!("busy: {n} vCPUs spinning");
 }
 
 /// Runs `test=smp` if the command line asks for it.
