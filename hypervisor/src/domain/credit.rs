@@ -1,18 +1,20 @@
 //! The credit policy, in the spirit of Xen's credit1 (pure logic, host-tested).
 //!
 //! Weight and cap are a domain's, credit is each vCPU's (as credit1). Every accounting period
-//! the CPU time of the period is shared out among the *active* domains (runnable, or that ran
-//! during the period) in proportion to their weight, and a domain's share equally among its
-//! active vCPUs. Running burns a vCPU's credit ns for ns. A vCPU with credit left is UNDER,
-//! one without is OVER; UNDER runs before OVER, and a vCPU woken from blocking with credit
-//! left is BOOSTed ahead of both until it is next descheduled. A capped domain is parked (all
-//! its vCPUs) once they have used its cap's share of the period, until the next period.
+//! the CPU time of the period — on every CPU: what all vCPUs ran, at least one CPU's period —
+//! is shared out among the *active* domains (runnable, or that ran during the period) in
+//! proportion to their weight, no domain getting more than one period per active vCPU (what
+//! it could run), and a domain's share equally among its active vCPUs. Running burns a
+//! vCPU's credit ns for ns. A vCPU with credit left is UNDER, one without is OVER; UNDER runs
+//! before OVER, and a vCPU woken from blocking with credit left is BOOSTed ahead of both
+//! until it is next descheduled. A capped domain is parked (all its vCPUs) once they have
+//! used its cap's share of the period, until the next period.
 
 /// Default weight (as Xen).
 pub const DEFAULT_WEIGHT: u16 = 256;
 /// Weight bounds (as Xen: 1–65535).
 pub const MIN_WEIGHT: u16 = 1;
-/// Highest cap for our one physical CPU, in percent.
+/// A cap of one whole CPU, in percent (the hypervisor allows this times the CPUs online).
 pub const MAX_CAP: u16 = 100;
 /// The longest a vCPU runs before the scheduler reconsiders (time slice).
 pub const TSLICE_NS: u64 = 10_000_000;
@@ -127,9 +129,9 @@ impl VcpuCredit {
 }
 
 /// Share `period_ns` among domains by weight, water-filling: each entry is a domain's
-/// weight and its demand (`None`: unbounded, it is runnable; `Some(used)`: not runnable, it
-/// gets no more than it used, and what it leaves goes to the others by weight). An entry
-/// that is neither runnable nor ran gets nothing (`None`).
+/// weight and its demand (`None`: unbounded; `Some(d)`: it gets no more than `d` — what it
+/// used if it is not runnable, what its vCPUs could run if it is — and what it leaves goes
+/// to the others by weight). An entry whose demand is `Some(0)` gets nothing (`None`).
 pub fn shares(period_ns: u64, doms: &[(u16, Option<u64>)]) -> alloc::vec::Vec<Option<u64>> {
     let n = doms.len();
     let mut grant: alloc::vec::Vec<Option<u64>> = alloc::vec![None; n];
@@ -168,26 +170,43 @@ pub fn shares(period_ns: u64, doms: &[(u16, Option<u64>)]) -> alloc::vec::Vec<Op
 /// that vCPU is runnable now.
 pub type AccountEntry<'a> = (&'a mut Credit, alloc::vec::Vec<(&'a mut VcpuCredit, bool)>);
 
-/// One accounting period of `period_ns` (nominally [`ACCT_NS`]; the real length, so no CPU
-/// time goes uncredited when the timer fires late): [`shares`] among the domains (runnable
-/// if any vCPU is), each domain's share split equally among its active vCPUs (runnable, or
-/// that ran during the period). Credit is clamped to ±one period (no hoarding, bounded
-/// debt), and a new period starts.
+/// Whether a vCPU takes part in the period's share: runnable, or ran during the period.
+fn is_active(v: &VcpuCredit, runnable: bool) -> bool {
+    runnable || v.used > 0
+}
+
+/// One accounting period of `period_ns` on one CPU (nominally [`ACCT_NS`]; the real length,
+/// so no CPU time goes uncredited when the timer fires late). What is shared out is the CPU
+/// time the period gave on every CPU: what the vCPUs ran in it (charged so far), at least
+/// `period_ns`. Sharing one CPU's period while several CPUs run vCPUs would leave every busy
+/// vCPU deeper in debt each period, until all sit at the floor ([`MAX_DEBT_NS`]) and are
+/// picked alike, weights ignored; sharing what ran keeps credit given equal to credit spent,
+/// and counts only CPUs the domains could use (those their affinity lets them run on).
+/// [`shares`] among the domains (runnable if any vCPU is; a runnable domain can use at most
+/// one period per active vCPU), each domain's share split equally among its active vCPUs.
+/// Credit is clamped to ±one period (no hoarding, bounded debt), and a new period starts.
 pub fn account<'a>(period_ns: u64, doms: impl Iterator<Item = AccountEntry<'a>>) {
     let mut all: alloc::vec::Vec<AccountEntry<'a>> = doms.collect();
+    let ran: u64 = all.iter().map(|(c, _)| c.used).sum();
     let demand: alloc::vec::Vec<(u16, Option<u64>)> = all
         .iter()
         .map(|(c, vs)| {
             let runnable = vs.iter().any(|(_, r)| *r);
-            (c.weight, if runnable { None } else { Some(c.used) })
+            let active = vs.iter().filter(|(v, r)| is_active(v, *r)).count() as u64;
+            let d = if runnable {
+                period_ns.saturating_mul(active)
+            } else {
+                c.used
+            };
+            (c.weight, Some(d))
         })
         .collect();
-    let grant = shares(period_ns, &demand);
+    let grant = shares(period_ns.max(ran), &demand);
     for ((c, vcpus), g) in all.iter_mut().zip(grant) {
-        let active = vcpus.iter().filter(|(v, r)| *r || v.used > 0).count() as u64;
+        let active = vcpus.iter().filter(|(v, r)| is_active(v, *r)).count() as u64;
         let each = g.unwrap_or(0) / active.max(1);
         for (v, r) in vcpus.iter_mut() {
-            if *r || v.used > 0 {
+            if is_active(v, *r) {
                 v.credit = v.credit.saturating_add(each as i64);
             }
             v.credit = v.credit.clamp(-MAX_DEBT_NS, ACCT_NS as i64);

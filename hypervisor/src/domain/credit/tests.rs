@@ -287,3 +287,214 @@ fn the_incremental_picker_chooses_as_pick() {
         assert_eq!(p.offered(), cands.len());
     }
 }
+
+/// Simulate `ncpus` CPUs shared by always-runnable domains with the given (weight, cap,
+/// vCPUs), each CPU as the scheduling pass runs it: at the end of its slice it charges the
+/// vCPU it ran and picks among the vCPUs no other CPU runs; the first CPU accounts every
+/// period, after charging its own vCPU (the others' slices are charged at their next pass),
+/// and then every CPU looks again (the kick). Returns each vCPU's CPU ns, by domain.
+fn simulate_cpus(ncpus: usize, params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
+    let mut doms: Vec<Dom> = params
+        .iter()
+        .map(|&(weight, cap, n)| Dom {
+            c: Credit {
+                weight,
+                cap,
+                ..Credit::default()
+            },
+            vcpus: alloc::vec![VcpuCredit::default(); n],
+        })
+        .collect();
+    let mut ran: Vec<Vec<u64>> = params.iter().map(|p| alloc::vec![0; p.2]).collect();
+    // Per CPU: the vCPU it runs (domain, vCPU), since when, when it next passes, and the
+    // vCPU it last picked (round-robin).
+    let mut on: Vec<Option<(usize, usize)>> = alloc::vec![None; ncpus];
+    let mut since = alloc::vec![0u64; ncpus];
+    let mut end = alloc::vec![0u64; ncpus];
+    let mut last = alloc::vec![(0usize, 0usize); ncpus];
+    let mut next_acct = ACCT_NS;
+    let charge = |doms: &mut Vec<Dom>, ran: &mut Vec<Vec<u64>>, v: (usize, usize), ns: u64| {
+        let d = &mut doms[v.0];
+        d.vcpus[v.1].burn(&mut d.c, ns);
+        d.vcpus[v.1].boost = false;
+        ran[v.0][v.1] += ns;
+    };
+    loop {
+        let (k, now) = end
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(_, e)| e)
+            .expect("a CPU");
+        if now >= total_ns {
+            break;
+        }
+        if next_acct <= now {
+            let a = next_acct;
+            if let Some(v) = on[0].take() {
+                charge(&mut doms, &mut ran, v, a - since[0]);
+            }
+            since[0] = a;
+            end[0] = a;
+            account(
+                ACCT_NS,
+                doms.iter_mut().map(|d| {
+                    let vs = d.vcpus.iter_mut().map(|v| (v, true)).collect();
+                    (&mut d.c, vs)
+                }),
+            );
+            next_acct += ACCT_NS;
+            end.iter_mut().for_each(|e| *e = a);
+            continue;
+        }
+        if let Some(v) = on[k].take() {
+            charge(&mut doms, &mut ran, v, now - since[k]);
+        }
+        since[k] = now;
+        let cands: Vec<((usize, usize), u8, i64)> = doms
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.c.parked)
+            .flat_map(|(i, d)| {
+                d.vcpus
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, v)| ((i, j), v.prio(), v.credit))
+            })
+            .filter(|c| !on.contains(&Some(c.0)))
+            .collect();
+        match pick(&cands, last[k]) {
+            Some(n) => {
+                let d = &doms[n.0];
+                on[k] = Some(n);
+                last[k] = n;
+                end[k] = now + d.vcpus[n.1].slice(&d.c, cands.len() > 1);
+            }
+            None => end[k] = next_acct,
+        }
+    }
+    for k in 0..ncpus {
+        if let Some(v) = on[k] {
+            charge(&mut doms, &mut ran, v, total_ns.saturating_sub(since[k]));
+        }
+    }
+    ran
+}
+
+/// Each domain's CPU ns in [`simulate_cpus`].
+fn per_domain(ran: &[Vec<u64>]) -> Vec<u64> {
+    ran.iter().map(|v| v.iter().sum()).collect()
+}
+
+#[test]
+fn weights_hold_across_cpus() {
+    // Two domains of four busy vCPUs on four CPUs, weights 512:256: 2/3 and 1/3 of the four
+    // CPUs, every CPU busy.
+    let total = 3_000_000_000;
+    let ran = simulate_cpus(4, &[(512, 0, 4), (256, 0, 4)], total);
+    let d = per_domain(&ran);
+    let share = d[0] as f64 / (d[0] + d[1]) as f64;
+    assert!(
+        (0.64..=0.69).contains(&share),
+        "weight 512's share {share:.3}, want 2/3 ({ran:?})"
+    );
+    assert!(
+        d[0] + d[1] >= 4 * total * 99 / 100,
+        "CPUs left idle: {ran:?}"
+    );
+    for v in &ran {
+        let (lo, hi) = (v.iter().min().unwrap(), v.iter().max().unwrap());
+        assert!(hi - lo < hi / 10, "a domain's vCPUs differ: {ran:?}");
+    }
+    // Equal weights: equal halves.
+    let d = per_domain(&simulate_cpus(4, &[(256, 0, 4), (256, 0, 4)], total));
+    let share = d[0] as f64 / (d[0] + d[1]) as f64;
+    assert!((0.48..=0.52).contains(&share), "equal weights: {share:.3}");
+}
+
+#[test]
+fn a_cap_holds_across_cpus() {
+    let total = 3_000_000_000;
+    // Four busy vCPUs alone on four CPUs: four CPUs' worth uncapped, one at cap 100.
+    let free = per_domain(&simulate_cpus(4, &[(256, 0, 4)], total))[0] as f64 / total as f64;
+    assert!(free > 3.95, "uncapped: {free:.3} CPUs");
+    let capped = per_domain(&simulate_cpus(4, &[(256, 100, 4)], total))[0] as f64 / total as f64;
+    assert!((0.97..=1.03).contains(&capped), "cap 100: {capped:.3} CPUs");
+    let capped = per_domain(&simulate_cpus(4, &[(256, 250, 4)], total))[0] as f64 / total as f64;
+    assert!((2.42..=2.58).contains(&capped), "cap 250: {capped:.3} CPUs");
+}
+
+#[test]
+fn a_domain_gets_at_most_a_cpu_per_vcpu_and_the_rest_goes_by_weight() {
+    // A heavy one-vCPU domain can use one CPU only: the other three go 2:1 by weight.
+    let total = 3_000_000_000;
+    let d = per_domain(&simulate_cpus(
+        4,
+        &[(2048, 0, 1), (512, 0, 4), (256, 0, 4)],
+        total,
+    ));
+    let one = d[0] as f64 / total as f64;
+    assert!(one > 0.97, "the one-vCPU domain got {one:.3} CPUs ({d:?})");
+    let share = d[1] as f64 / (d[1] + d[2]) as f64;
+    assert!(
+        (0.64..=0.69).contains(&share),
+        "weight 512's share of the rest {share:.3} ({d:?})"
+    );
+}
+
+#[test]
+fn accounting_shares_out_the_cpu_time_used_on_every_cpu() {
+    // Four CPUs' worth used in the period (eight vCPUs, half of it each): that much is
+    // shared out, 2:1 by weight, not one CPU's worth.
+    let (mut a, mut b) = (
+        Credit {
+            weight: 512,
+            ..Credit::default()
+        },
+        Credit::default(),
+    );
+    let mut av = [VcpuCredit::default(); 4];
+    let mut bv = [VcpuCredit::default(); 4];
+    for v in av.iter_mut() {
+        v.burn(&mut a, ACCT_NS / 2);
+    }
+    for v in bv.iter_mut() {
+        v.burn(&mut b, ACCT_NS / 2);
+    }
+    account(
+        ACCT_NS,
+        [
+            (&mut a, av.iter_mut().map(|v| (v, true)).collect()),
+            (&mut b, bv.iter_mut().map(|v| (v, true)).collect()),
+        ]
+        .into_iter(),
+    );
+    let (period, used) = (ACCT_NS as i64, 4 * ACCT_NS as i64);
+    assert!(
+        av.iter().all(|v| v.credit == used * 2 / 3 / 4 - period / 2),
+        "{av:?}"
+    );
+    assert!(
+        bv.iter().all(|v| v.credit == used / 3 / 4 - period / 2),
+        "{bv:?}"
+    );
+    // Eight CPUs' worth (each vCPU ran the whole period): weight would give 512's domain
+    // more than its four vCPUs can run; it gets four periods, the other the rest.
+    for v in av.iter_mut() {
+        *v = VcpuCredit::default();
+        v.burn(&mut a, ACCT_NS);
+    }
+    for v in bv.iter_mut() {
+        *v = VcpuCredit::default();
+        v.burn(&mut b, ACCT_NS);
+    }
+    account(
+        ACCT_NS,
+        [
+            (&mut a, av.iter_mut().map(|v| (v, true)).collect()),
+            (&mut b, bv.iter_mut().map(|v| (v, true)).collect()),
+        ]
+        .into_iter(),
+    );
+    assert!(av.iter().chain(&bv).all(|v| v.credit == 0), "{av:?} {bv:?}");
+}
