@@ -37,6 +37,7 @@ mod pvmmu;
 mod sched;
 mod selftest;
 mod smp_checked;
+mod smp_credit;
 mod smp_guest;
 mod smp_hostile;
 mod smp_races;
