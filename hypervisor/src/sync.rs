@@ -52,18 +52,21 @@ pub enum Rank {
     Preempt = 6,
     /// The machine's RAM ranges for I/O-memory checks (`phys::iomem`).
     Iomem = 7,
+    /// Each CPU's slot of its current vCPU's lock-free state (`domain::state`): set under
+    /// `State` when the vCPU changes, taken alone by the lock-free hypercalls.
+    CurrentVcpu = 8,
     /// The console's warning rate limits.
-    WarnBuckets = 8,
+    WarnBuckets = 9,
     /// The serial port.
-    Uart = 9,
+    Uart = 10,
     /// The console's log ring.
-    LogRing = 10,
+    LogRing = 11,
     /// The VGA text screen.
-    Vga = 11,
+    Vga = 12,
     /// The hypervisor heap.
-    Heap = 12,
+    Heap = 13,
     /// The frame allocator.
-    Frames = 13,
+    Frames = 14,
     /// Test-only locks (innermost).
     Test = 63,
 }
@@ -242,7 +245,7 @@ mod tests {
         let msg = r.expect_err("out-of-order acquisition must panic");
         let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("taking outer (rank 4)"), "{msg}");
-        assert!(msg.contains("rank 9"), "{msg}");
+        assert!(msg.contains(&format!("rank {}", Rank::Uart as u8)), "{msg}");
     }
 
     #[test]

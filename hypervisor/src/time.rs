@@ -15,11 +15,95 @@ pub const MIN_PERIOD_NS: u64 = 1_000_000;
 pub use crate::arch::tsc::{scale_delta, scale_for_khz};
 pub use crate::util::unix_time;
 
+/// A one-shot deadline that the vCPU's own hypercall may set without the state lock
+/// (`set_timer_op`'s lock-free path, through this CPU's current-vCPU slot:
+/// `domain::state::with_current_oneshot`) while the scheduler reads and expires it under
+/// the lock. Shared by reference count with that slot; a clone is a separate copy of the
+/// value. `u64::MAX` inside means disarmed (no deadline is that far: a guest's deadline
+/// more than 2^50 ns ahead is clamped, and u64::MAX ns is never reached).
+#[derive(Debug, Default)]
+pub struct SharedDeadline(alloc::sync::Arc<SharedDeadlineCell>);
+
+/// The cell behind a [`SharedDeadline`].
+#[derive(Debug)]
+pub struct SharedDeadlineCell(core::sync::atomic::AtomicU64);
+
+impl Default for SharedDeadlineCell {
+    fn default() -> Self {
+        SharedDeadlineCell(core::sync::atomic::AtomicU64::new(u64::MAX))
+    }
+}
+
+impl SharedDeadlineCell {
+    /// Arm at `t`, or disarm (`None`).
+    pub fn set(&self, t: Option<u64>) {
+        self.0
+            .store(t.unwrap_or(u64::MAX), core::sync::atomic::Ordering::Release);
+    }
+
+    /// The deadline, if armed.
+    pub fn get(&self) -> Option<u64> {
+        let t = self.0.load(core::sync::atomic::Ordering::Acquire);
+        (t != u64::MAX).then_some(t)
+    }
+}
+
+impl SharedDeadline {
+    /// The deadline, if armed.
+    pub fn get(&self) -> Option<u64> {
+        self.0.get()
+    }
+
+    /// Arm at `t`, or disarm (`None`).
+    pub fn set(&self, t: Option<u64>) {
+        self.0.set(t)
+    }
+
+    /// Disarm it if it is due at `now`; whether it was. A deadline set meanwhile (by the
+    /// lock-free path) is kept.
+    pub fn take_if_due(&self, now: u64) -> bool {
+        use core::sync::atomic::Ordering;
+        let t = self.0 .0.load(Ordering::Acquire);
+        t != u64::MAX
+            && t <= now
+            && self
+                .0
+                 .0
+                .compare_exchange(t, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// The cell, for this CPU's current-vCPU slot.
+    pub fn cell(&self) -> alloc::sync::Arc<SharedDeadlineCell> {
+        self.0.clone()
+    }
+}
+
+impl Clone for SharedDeadline {
+    fn clone(&self) -> Self {
+        let c = SharedDeadline::default();
+        c.set(self.get());
+        c
+    }
+}
+
+impl PartialEq for SharedDeadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl PartialEq<Option<u64>> for SharedDeadline {
+    fn eq(&self, other: &Option<u64>) -> bool {
+        self.get() == *other
+    }
+}
+
 /// A vCPU's timers (absolute system times in ns).
 #[derive(Clone, Debug, Default)]
 pub struct Timers {
     /// The one-shot timer (`set_timer_op`, `VCPUOP_set_singleshot_timer`).
-    pub singleshot: Option<u64>,
+    pub singleshot: SharedDeadline,
     /// The periodic timer's period (0 = off) and next expiry.
     pub period: u64,
     /// Next expiry of the periodic timer.
@@ -41,7 +125,7 @@ impl Timers {
     /// The earliest expiry, if any timer is armed.
     pub fn next_deadline(&self) -> Option<u64> {
         let periodic = (self.period != 0).then_some(self.periodic_next);
-        [self.singleshot, periodic, self.poll_deadline]
+        [self.singleshot.get(), periodic, self.poll_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -51,8 +135,7 @@ impl Timers {
     /// its next period after `now` (missed periods are not replayed).
     pub fn expire(&mut self, now: u64) -> Expired {
         let mut e = Expired::default();
-        if self.singleshot.is_some_and(|t| t <= now) {
-            self.singleshot = None;
+        if self.singleshot.take_if_due(now) {
             e.timer_virq = true;
         }
         if self.period != 0 && self.periodic_next <= now {

@@ -187,12 +187,17 @@ fn soft_affinity_places_a_vcpu_on_an_idle_cpu_it_prefers() {
         "the vCPU preferring CPU 2 never ran there",
         |rows| on(rows) == Some(2),
     );
-    // CPU 2 stays idle otherwise, so the vCPU stays there.
+    // It stays there while CPU 2 is free. Soft affinity is a preference: while the vCPU
+    // briefly blocks (its console output waits), dom0 may run on CPU 2 (it runs this very
+    // `xl vcpu-list`), and then the vCPU rightly runs elsewhere.
     for _ in 0..5 {
         let rows = vcpu_rows(&mut sys);
+        let cpu2_taken = rows
+            .iter()
+            .any(|r| r.0 != "soft" && r.2 == Some(2) && r.3.contains('r'));
         sys.check(
-            on(&rows) == Some(2),
-            format!("the vCPU preferring CPU 2 left it: {rows:?}"),
+            on(&rows) == Some(2) || cpu2_taken,
+            format!("the vCPU preferring CPU 2 left it while CPU 2 was free: {rows:?}"),
         );
         std::thread::sleep(Duration::from_millis(200));
     }

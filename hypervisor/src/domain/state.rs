@@ -384,6 +384,22 @@ pub fn current_vcpu_info() -> u64 {
     CURRENT_VCPU_INFO[crate::arch::this_cpu()].load(Ordering::Relaxed)
 }
 
+/// Per CPU: the one-shot timer of its current vCPU, which that vCPU's `set_timer_op` arms
+/// without the state lock ([`with_current_oneshot`]). Only this CPU's hypercalls and its
+/// vCPU switches (under the state) take a slot, so it is never contended.
+static CURRENT_ONESHOT: [crate::sync::Lock<
+    Option<alloc::sync::Arc<crate::time::SharedDeadlineCell>>,
+>; NCPU] = [const {
+    crate::sync::Lock::new(crate::sync::Rank::CurrentVcpu, "current vCPU's timer", None)
+}; NCPU];
+
+/// Run `f` on this CPU's current vCPU's one-shot timer, without the state lock; `None` if no
+/// vCPU ran here yet.
+pub fn with_current_oneshot<R>(f: impl FnOnce(&crate::time::SharedDeadlineCell) -> R) -> Option<R> {
+    let slot = CURRENT_ONESHOT[crate::arch::this_cpu()].lock();
+    slot.as_deref().map(f)
+}
+
 impl State {
     /// Make `v` this CPU's current vCPU.
     pub fn set_current(&mut self, v: VcpuId) {
@@ -391,11 +407,14 @@ impl State {
         self.current = v;
         self.cpus[me].current = v;
         CURRENT_ID[me].store(v.dom.0, Ordering::Relaxed);
-        let vi = self
-            .domains
-            .get(&v.dom)
-            .map_or(0, |d| d.vcpu_info(v.vcpu).maddr());
+        let (vi, oneshot) = self.domains.get(&v.dom).map_or((0, None), |d| {
+            let cell = d.vcpu(v.vcpu).map(|x| x.timers.singleshot.cell());
+            (d.vcpu_info(v.vcpu).maddr(), cell)
+        });
         CURRENT_VCPU_INFO[me].store(vi, Ordering::Relaxed);
+        // The previous vCPU's cell is dropped after the slot is let go.
+        let old = core::mem::replace(&mut *CURRENT_ONESHOT[me].lock(), oneshot);
+        drop(old);
         self.sync_mode();
     }
 

@@ -99,14 +99,17 @@ const fn table() -> [Option<Handler>; nr::NR_HYPERCALLS] {
 static TABLE: [Option<Handler>; nr::NR_HYPERCALLS] = table();
 
 /// A hypercall served without the global state: `None` when this call needs it after all
-/// (its locked [`Handler`] runs instead). Such a handler reads nothing the lock guards and
-/// changes nothing but the caller's registers, so it may run even while another CPU stops
-/// the caller's domain (the stop takes effect when the vCPU next enters the hypervisor).
+/// (its locked [`Handler`] runs instead). Such a handler touches nothing the lock guards:
+/// only the caller's registers and the caller's own lock-free per-vCPU state (reached
+/// through this CPU's current-vCPU slot, `domain::state::with_current_oneshot`). It may run
+/// while another CPU stops the caller's domain: its effect is that of a call made just
+/// before the stop, which takes effect when the vCPU next enters the hypervisor.
 pub type Lockless = fn(&CpuUserRegs, RawArgs) -> Option<HcResult>;
 
 const fn lockless_table() -> [Option<Lockless>; nr::NR_HYPERCALLS] {
     let mut t: [Option<Lockless>; nr::NR_HYPERCALLS] = [None; nr::NR_HYPERCALLS];
     t[nr::XEN_VERSION] = Some(version::xen_version_lockless);
+    t[nr::SET_TIMER_OP] = Some(timer::set_timer_op_lockless);
     t
 }
 

@@ -59,7 +59,7 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             if s.flags & VCPU_SSHOTTMR_FUTURE != 0 && s.timeout_abs_ns < now {
                 return Err(Errno::ETIME);
             }
-            v(st, target).timers.singleshot = Some(s.timeout_abs_ns);
+            v(st, target).timers.singleshot.set(Some(s.timeout_abs_ns));
             crate::sched::rearm(st);
             Ok(Outcome::Done(0))
         }
@@ -67,7 +67,7 @@ pub fn vcpu_op(st: &mut State, _regs: &mut CpuUserRegs, a: VcpuOpArgs) -> HcResu
             if target != me {
                 return Err(Errno::EINVAL);
             }
-            v(st, target).timers.singleshot = None;
+            v(st, target).timers.singleshot.set(None);
             Ok(Outcome::Done(0))
         }
         VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {

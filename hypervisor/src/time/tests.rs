@@ -54,7 +54,7 @@ fn unix_time_of_known_dates() {
 fn timers_expire_and_rearm() {
     let mut t = Timers::default();
     assert_eq!(t.next_deadline(), None);
-    t.singleshot = Some(100);
+    t.singleshot.set(Some(100));
     t.period = 30;
     t.periodic_next = 40;
     assert_eq!(t.next_deadline(), Some(40));

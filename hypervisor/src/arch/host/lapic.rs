@@ -14,6 +14,21 @@ pub fn timer_deadline_ns(deadline: u64) {
     *DEADLINE.lock() = Some(deadline);
 }
 
+/// Brings the armed deadline forward to `deadline` if that is earlier; `false` if none is
+/// armed (as the bare-metal backend's).
+pub fn timer_pull_in(deadline: u64) -> bool {
+    let mut d = DEADLINE.lock();
+    match *d {
+        None => false,
+        Some(p) => {
+            if deadline < p {
+                *d = Some(deadline);
+            }
+            true
+        }
+    }
+}
+
 /// The armed deadline, if any.
 pub fn deadline() -> Option<u64> {
     *DEADLINE.lock()

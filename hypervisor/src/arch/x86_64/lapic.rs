@@ -124,6 +124,21 @@ pub fn timer_deadline_ns(deadline: u64) {
     oneshot(deadline.saturating_sub(now))
 }
 
+/// Brings this CPU's pending one-shot forward to `deadline` if that is earlier; `false` if
+/// no one-shot is known to be pending (it fired, or the timer was programmed another way):
+/// then only a scheduling pass knows what to program. A later deadline leaves the pending
+/// one alone (its interrupt's pass programs the rest).
+pub fn timer_pull_in(deadline: u64) -> bool {
+    let pending = armed().load(Ordering::Relaxed);
+    if pending == 0 {
+        return false;
+    }
+    if deadline < pending {
+        timer_deadline_ns(deadline);
+    }
+    true
+}
+
 /// Fires [`TIMER_VECTOR`] every `ns`.
 pub fn timer_periodic_ns(ns: u64) {
     armed().store(0, Ordering::Relaxed);

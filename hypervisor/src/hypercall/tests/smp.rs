@@ -177,8 +177,8 @@ fn hypercalls_act_on_the_calling_vcpu() {
     // set_timer_op arms the caller's one-shot only.
     let t = crate::time::now() + 5 * MS;
     assert_eq!(tb.hypercall(nr::SET_TIMER_OP, [t, 0, 0, 0, 0]), 0);
-    assert_eq!(vcpu(&tb, v1, |v| v.timers.singleshot), Some(t));
-    assert_eq!(vcpu(&tb, v0, |v| v.timers.singleshot), None);
+    assert_eq!(vcpu(&tb, v1, |v| v.timers.singleshot.get()), Some(t));
+    assert_eq!(vcpu(&tb, v0, |v| v.timers.singleshot.get()), None);
     // The one-shot of another vCPU: EINVAL (as Xen); its periodic timer may be set.
     let buf = tb.scratch();
     tb.write(

@@ -40,6 +40,7 @@ fn singleshot(tb: &Testbed, dom: DomId) -> Option<u64> {
         st.dom(dom).expect("domain exists").vcpus[0]
             .timers
             .singleshot
+            .get()
     })
 }
 
@@ -89,14 +90,16 @@ fn zero_cancels_the_timer() {
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(set_timer(&mut tb, 0), 0);
     assert_eq!(singleshot(&tb, DomId::DOM0), None);
+    // The LAPIC may still interrupt at `t` (the lock-free path leaves a pending one-shot
+    // alone): that pass raises nothing and arms nothing for `t`.
+    advance_ns(5 * MS);
+    tb.pass();
+    assert!(!tb.pending(DomId::DOM0, port));
     assert_ne!(
         crate::arch::lapic::deadline(),
         Some(t),
         "the LAPIC is no longer armed for the cancelled deadline"
     );
-    advance_ns(5 * MS);
-    tb.pass();
-    assert!(!tb.pending(DomId::DOM0, port));
     // Cancelling with nothing armed is fine too.
     assert_eq!(set_timer(&mut tb, 0), 0);
     assert_eq!(singleshot(&tb, DomId::DOM0), None);
@@ -247,4 +250,64 @@ fn the_timeout_is_a_full_64_bit_value() {
     let t = (1u64 << 32) + 7;
     assert_eq!(set_timer(&mut tb, t), 0);
     assert_eq!(singleshot(&tb, DomId::DOM0), Some(t));
+}
+
+/// set_timer_op takes no lock when a one-shot is pending on the CPU: it arms the caller's
+/// timer and brings the LAPIC forward while another CPU holds the global state; with
+/// nothing known to be pending it waits for the state (a pass must decide).
+#[test]
+fn set_timer_op_arms_without_the_state_lock_when_the_lapic_is_armed() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let mut tb = Testbed::boot();
+    let port = tb.bind_timer_virq();
+    // A pass arms the LAPIC (the slice's end).
+    tb.pass();
+    let armed = crate::arch::lapic::deadline().expect("a pass arms the LAPIC");
+    let t = now() + MS;
+    assert!(
+        t < armed,
+        "the test's deadline comes before the slice's end"
+    );
+    let regs0 = tb.regs;
+    let call = move |t: u64| {
+        let mut regs = regs0;
+        regs.rax = nr::SET_TIMER_OP as u64;
+        regs.rdi = t;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            crate::hypercall::syscall_entry(&mut regs);
+            let _ = tx.send(regs.rax);
+        });
+        rx
+    };
+    let wait = Duration::from_secs(20);
+    {
+        let _held = crate::domain::state::STATE.lock();
+        assert_eq!(call(t).recv_timeout(wait), Ok(0), "set under the lock");
+        assert_eq!(
+            crate::arch::lapic::deadline(),
+            Some(t),
+            "the LAPIC brought forward"
+        );
+    }
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(t));
+    advance_ns(2 * MS);
+    tb.pass();
+    assert!(tb.pending(DomId::DOM0, port), "it fires");
+    assert_eq!(singleshot(&tb, DomId::DOM0), None);
+    // Nothing pending on the LAPIC: the call waits for the state.
+    crate::arch::lapic::take_deadline();
+    let held = crate::domain::state::STATE.lock();
+    let r = call(now() + MS);
+    assert!(
+        r.recv_timeout(Duration::from_millis(300)).is_err(),
+        "answered under the lock"
+    );
+    drop(held);
+    assert_eq!(r.recv_timeout(wait), Ok(0));
+    assert!(
+        crate::arch::lapic::deadline().is_some(),
+        "armed by the locked path"
+    );
 }
