@@ -12,8 +12,8 @@ use guest_abi::types::DomId;
 /// Weight bounds (as Xen's credit scheduler).
 const MIN_WEIGHT: u16 = 1;
 const MAX_WEIGHT: u16 = 65535;
-/// The cap bound: percent of our one physical CPU.
-const MAX_CAP: u16 = 100;
+/// The cap of one whole CPU, in percent: a cap may be this times the host's CPUs.
+const CPU_CAP: u16 = 100;
 
 /// A weight or cap: decimal digits, within `lo..=hi` (`range` names it in the error). Digits
 /// beyond 64 bits are out of range too, not "not a number".
@@ -68,9 +68,15 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                     weight = Some(number("weight", value()?, MIN_WEIGHT, MAX_WEIGHT, &range)?);
                 }
                 "-c" | "--cap" => {
-                    let range =
-                        format!("valid caps are 0 (none) to {MAX_CAP} (percent of our 1 CPU)");
-                    cap = Some(number("cap", value()?, 0, MAX_CAP, &range)?);
+                    // As the hypervisor: up to one CPU's worth per CPU of the host.
+                    let cpus = self.hv.physinfo().map_or(1, |p| p.nr_cpus.max(1));
+                    let cpus = u16::try_from(cpus).unwrap_or(u16::MAX);
+                    let max = CPU_CAP.saturating_mul(cpus);
+                    let plural = if cpus > 1 { "s" } else { "" };
+                    let range = format!(
+                        "valid caps are 0 (none) to {max} (percent of the host's {cpus} CPU{plural})"
+                    );
+                    cap = Some(number("cap", value()?, 0, max, &range)?);
                 }
                 _ => return Err(format!("sched-credit: unknown option \"{a}\"")),
             }

@@ -1082,7 +1082,7 @@ fn sched_credit_numbers_are_checked_naming_the_range() {
     let mut ts = toolstack(&rd);
     assert_eq!(xl(&mut ts, "xl create domu.cfg").0, 0);
     let weights = "valid weights are 1 to 65535";
-    let caps = "valid caps are 0 (none) to 100 (percent of our 1 CPU)";
+    let caps = "valid caps are 0 (none) to 100 (percent of the host's 1 CPU)";
     for (arg, want) in [
         ("-w 0", format!("weight 0 out of range: {weights}")),
         ("-w 65536", format!("weight 65536 out of range: {weights}")),

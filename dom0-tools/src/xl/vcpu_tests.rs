@@ -587,3 +587,22 @@ fn help_lists_the_vcpu_commands() {
         );
     }
 }
+
+/// `xl sched-credit -c` accepts what the hypervisor and `cap=` do: up to one CPU's worth
+/// (100) per CPU of the host. (The model's CPUs are `SmpHv`'s; the hypervisor under it runs
+/// on one, so it is xl's own check that is shown here.)
+#[test]
+fn sched_credit_caps_go_up_to_one_cpu_per_host_cpu() {
+    let rd = initrd_bytes();
+    let mut ts = toolstack(&rd, 4);
+    ok(&mut ts, "xl create domu.cfg vcpus=4");
+    fails(
+        &mut ts,
+        "xl sched-credit -d domu -c 401",
+        "xl: sched-credit: cap 401 out of range: valid caps are 0 (none) to 400 \
+         (percent of the host's 4 CPUs)",
+    );
+    let (_, out) = xl(&mut ts, "xl sched-credit -d domu -c 400");
+    assert!(!out.contains("out of range"), "{out}");
+    ok(&mut ts, "xl sched-credit -d domu -c 100");
+}
