@@ -459,27 +459,43 @@ fn vga_write(screen: &mut Option<TextScreen>, bytes: &[u8]) {
     }
 }
 
+/// Set (under the UART's lock) whenever output is queued or held; cleared by [`drain`] once
+/// nothing is: every return to a guest drains, and most find nothing to do without taking
+/// the lock or reading the clock.
+static QUEUED: AtomicBool = AtomicBool::new(false);
+
 /// Queues a domU's console output for COM1, `\n` becoming `\r\n` (dropped if the transmit
 /// ring is full).
 pub fn write_bytes(bytes: &[u8]) {
-    UART.lock().write_foreign(bytes, true);
+    let mut uart = UART.lock();
+    uart.write_foreign(bytes, true);
+    QUEUED.store(true, Ordering::Release);
 }
 
 /// Queues dom0's console output (its shell, and the domUs' consoles it serves): never
 /// dropped; a full ring is fed to the UART first.
 pub fn write_bytes_dom0(bytes: &[u8]) {
-    UART.lock().write_dom0(bytes);
+    let mut uart = UART.lock();
+    uart.write_dom0(bytes);
+    QUEUED.store(true, Ordering::Release);
 }
 
 /// Feeds the UART up to `max` queued bytes (those it takes without waiting); true if output
 /// is still waiting.
 pub fn drain(max: usize) -> bool {
+    if !QUEUED.load(Ordering::Acquire) {
+        return false;
+    }
     let mut uart = UART.lock();
     if uart.held.due(context_now()) {
         uart.release_held();
     }
     uart.drain(max);
-    !uart.tx.is_empty()
+    let waiting = !uart.tx.is_empty();
+    if !waiting && uart.held.is_empty() {
+        QUEUED.store(false, Ordering::Release);
+    }
+    waiting
 }
 
 /// Whether console output is waiting for the UART.
@@ -587,6 +603,7 @@ impl Write for VgaWriter<'_> {
 /// chose; keeps it in the log ring.
 pub fn xen_print(args: fmt::Arguments) {
     let mut uart = UART.lock();
+    QUEUED.store(true, Ordering::Release);
     let mut ring = LOG_RING.lock();
     let mut vga = VGA.lock();
     let mut w = LinePrefixer {

@@ -61,6 +61,11 @@ impl Held {
         }
     }
 
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Whether held lines are to go out now: dom0 ended its line, or they waited long enough.
     pub fn due(&self, now_ns: u64) -> bool {
         self.len > 0 && (!self.dom0_mid_line || now_ns.saturating_sub(self.since_ns) >= HOLD_NS)
