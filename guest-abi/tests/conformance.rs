@@ -557,6 +557,12 @@ fn layouts(k: &mut Checks) {
     layout!(k, "xen_domctl_vcpucontext", DomctlVcpuContext, [vcpu, ctxt]);
     layout!(
         k,
+        "xen_domctl_getpageframeinfo3",
+        DomctlGetPageFrameInfo3,
+        [num, array]
+    );
+    layout!(
+        k,
         "xen_domctl_getvcpuinfo",
         DomctlGetVcpuInfo,
         [vcpu, online, blocked, running, cpu_time, cpu]
@@ -1093,6 +1099,7 @@ fn constants(k: &mut Checks) {
         XEN_DOMCTL_set_ext_vcpucontext => XEN_DOMCTL_SET_EXT_VCPUCONTEXT,
         XEN_DOMCTL_get_ext_vcpucontext => XEN_DOMCTL_GET_EXT_VCPUCONTEXT,
         XEN_DOMCTL_set_target => XEN_DOMCTL_SET_TARGET,
+        XEN_DOMCTL_getpageframeinfo3 => XEN_DOMCTL_GETPAGEFRAMEINFO3,
         XEN_DOMCTL_set_virq_handler => XEN_DOMCTL_SET_VIRQ_HANDLER,
         XEN_DOMCTL_soft_reset => XEN_DOMCTL_SOFT_RESET,
         XEN_DOMCTL_CDF_hvm => XEN_DOMCTL_CDF_HVM, XEN_DOMCTL_CDF_hap => XEN_DOMCTL_CDF_HAP,

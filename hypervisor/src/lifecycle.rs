@@ -86,6 +86,27 @@ pub fn shutdown(st: &mut State, id: DomId, reason: ShutdownReason) {
     }
 }
 
+/// Resume domain `id` where it suspended itself (`XEN_DOMCTL_resumedomain`): its shutdown
+/// is forgotten (and the code latched with `SCHEDOP_shutdown_code`), so its vCPUs run on
+/// from where they stopped, with the memory and state they had. As Xen: only a domain
+/// that has shut down with reason suspend is resumed (else `EINVAL`); a missing or dying
+/// one is `ESRCH`. What its `SCHEDOP_shutdown` returns is up to the toolstack (it sets the
+/// saved rax: 1 for a cancelled suspend, as libxc's).
+pub fn resume(st: &mut State, id: DomId) -> Result<(), Errno> {
+    let d = match st.dom(id) {
+        Some(d) if !d.dying => d,
+        _ => return Err(Errno::ESRCH),
+    };
+    if d.shutdown != Some(ShutdownReason::Suspend) {
+        return Err(Errno::EINVAL);
+    }
+    d.shutdown = None;
+    d.shutdown_code = None;
+    log::info!("domain {id} resumed");
+    st.kick = true;
+    Ok(())
+}
+
 /// Crash domain `id`, reporting why. A crash of dom0 stops the machine.
 pub fn crash(st: &mut State, id: DomId, why: core::fmt::Arguments) {
     crate::xen_println!("domain {id} crashed: {why}");

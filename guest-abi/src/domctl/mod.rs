@@ -77,6 +77,8 @@ pub const XEN_DOMCTL_SET_EXT_VCPUCONTEXT: u32 = 42;
 pub const XEN_DOMCTL_GET_EXT_VCPUCONTEXT: u32 = 43;
 /// Make a domain the target of another.
 pub const XEN_DOMCTL_SET_TARGET: u32 = 46;
+/// The page-table types of a batch of a domain's frames ([`DomctlGetPageFrameInfo3`]).
+pub const XEN_DOMCTL_GETPAGEFRAMEINFO3: u32 = 61;
 /// Set the handler domain of a global VIRQ.
 pub const XEN_DOMCTL_SET_VIRQ_HANDLER: u32 = 66;
 /// Soft-reset a domain.

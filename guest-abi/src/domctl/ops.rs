@@ -191,6 +191,23 @@ pub struct DomctlVcpuContext {
     pub ctxt: u64,
 }
 
+/// Payload of `XEN_DOMCTL_GETPAGEFRAMEINFO3` (16 B): `array` holds `num` frame numbers
+/// (`xen_pfn_t`, 8 B each; machine frames for a PV domain), each replaced by its
+/// `XEN_DOMCTL_PFINFO_*` type.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct DomctlGetPageFrameInfo3 {
+    /// How many frames `array` holds (at most [`GETPAGEFRAMEINFO3_MAX`]).
+    pub num: u64,
+    /// Caller pointer to the frames, overwritten with their types.
+    pub array: u64,
+}
+
+/// The most frames one `XEN_DOMCTL_GETPAGEFRAMEINFO3` takes (Xen's limit; more: `E2BIG`).
+pub const GETPAGEFRAMEINFO3_MAX: u64 = 1024;
+
 /// Payload of `XEN_DOMCTL_GETVCPUINFO` (24 B).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

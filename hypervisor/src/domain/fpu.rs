@@ -42,6 +42,19 @@ pub fn forget_owner() {
     set_owner(0);
 }
 
+/// Bring FPU context `f`'s saved image up to date if its registers are live on this CPU
+/// (lazy switching left them here after its vCPU stopped): FXSAVE them into its area. They
+/// stay live and this CPU's owner and TS stay as they were (`XEN_DOMCTL_getvcpucontext`).
+pub fn sync_area(f: &mut crate::arch::fpu::FpuState) {
+    if f.token != 0 && owner() == f.token {
+        let ts = fpu::ts_set();
+        fpu::save(&mut f.area);
+        if ts {
+            fpu::set_ts();
+        }
+    }
+}
+
 /// The current vCPU leaves this CPU. With several CPUs running vCPUs it may be picked by
 /// another, so registers of its that are live here are saved now (lazy restore, eager
 /// save); with one, they stay until another vCPU uses the FPU.

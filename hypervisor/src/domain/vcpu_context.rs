@@ -207,6 +207,78 @@ pub fn set_vcpu_context(
     Ok(())
 }
 
+/// vCPU `v`'s context as a `vcpu_guest_context` (`XEN_DOMCTL_getvcpucontext`), the
+/// inverse of [`set_vcpu_context`] as Xen's `arch_get_info_guest` for a 64-bit PV vCPU:
+/// its saved registers, `VGCF_*` flags (FPU image valid, kernel mode, the callbacks' event
+/// masking, online), FXSAVE image (its registers saved first if they are still live on this
+/// CPU), trap table, LDT, GDT frames and entries, kernel stack, `ctrlreg[3]`/`ctrlreg[1]`
+/// the kernel and user L4s as CR3 values (`xen_pfn_to_cr3`: the frame shifted by 12),
+/// `ctrlreg[0]` with TS as the guest set it, debug registers (DR4/DR5 zero), callbacks,
+/// the domain's `vm_assist` and the segment bases. The vCPU must not be running: the
+/// caller checks that. `ESRCH` for a dying or missing domain, `EINVAL` for a vCPU it
+/// lacks, `ENODATA` for one never initialised (as Xen).
+pub fn get_vcpu_context(st: &mut State, v: VcpuId) -> Result<VcpuGuestContext, Errno> {
+    use zerocopy::FromZeros;
+    let d = live(st, v.dom)?;
+    let vm_assist = d.vm_assist;
+    let vc = d.vcpu_mut(v.vcpu).ok_or(Errno::EINVAL)?;
+    if !vc.initialised {
+        return Err(Errno::ENODATA);
+    }
+    super::fpu::sync_area(&mut vc.fpu);
+    let mut c = VcpuGuestContext::new_zeroed();
+    c.fpu_ctxt.copy_from_slice(&vc.fpu.area.0);
+    let mut flags = VgcfFlags::I387_VALID;
+    for (on, f) in [
+        (vc.in_kernel, VgcfFlags::IN_KERNEL),
+        (
+            vc.callbacks.failsafe_masks_events,
+            VgcfFlags::FAILSAFE_DISABLES_EVENTS,
+        ),
+        (
+            vc.callbacks.syscall_masks_events,
+            VgcfFlags::SYSCALL_DISABLES_EVENTS,
+        ),
+        (vc.online, VgcfFlags::ONLINE),
+    ] {
+        if on {
+            flags |= f;
+        }
+    }
+    c.flags = flags.bits();
+    c.user_regs = vc.regs;
+    for (slot, t) in c.trap_ctxt.iter_mut().zip(vc.trap_table.iter()) {
+        *slot = *t;
+    }
+    let desc = &vc.desc;
+    c.ldt_base = desc.ldt_base;
+    c.ldt_ents = desc.ldt_ents;
+    for (slot, m) in c.gdt_frames.iter_mut().zip(&desc.gdt[..desc.gdt_nr]) {
+        *slot = m.0;
+    }
+    c.gdt_ents = desc.gdt_ents;
+    c.kernel_ss = vc.kernel_ss;
+    c.kernel_sp = vc.kernel_sp;
+    if vc.fpu.guest_ts {
+        c.ctrlreg[0] = X86_CR0_TS;
+    }
+    c.ctrlreg[3] = vc.kernel_l4.addr();
+    if vc.user_l4 != Mfn(0) {
+        c.ctrlreg[1] = vc.user_l4.addr();
+    }
+    c.debugreg = vc.debugreg;
+    c.debugreg[4] = 0;
+    c.debugreg[5] = 0;
+    c.event_callback_eip = vc.callbacks.event;
+    c.failsafe_callback_eip = vc.callbacks.failsafe;
+    c.syscall_callback_eip = vc.callbacks.syscall;
+    c.vm_assist = vm_assist;
+    c.fs_base = vc.fs_base;
+    c.gs_base_kernel = vc.gs_base_kernel;
+    c.gs_base_user = vc.gs_base_user;
+    Ok(c)
+}
+
 /// Load a new kernel (or, `user`, user) page table for the current vCPU, as
 /// `MMUEXT_NEW_BASEPTR`/`MMUEXT_NEW_USER_BASEPTR` and a guest kernel's `mov %cr3` do: the new
 /// L4 is typed (validated) first, the old one's type reference dropped, CR3 reloaded.

@@ -10,6 +10,8 @@ use guest_abi::errno::Errno;
 use guest_abi::hypercall_args::*;
 use guest_abi::types::{DomId, EvtchnPort};
 
+mod save;
+
 /// domctl(u_domctl).
 pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
     st.require_privileged()?;
@@ -140,6 +142,18 @@ pub fn domctl(st: &mut State, _regs: &mut CpuUserRegs, a: PtrArg) -> HcResult {
             let online =
                 c.vcpu == 0 || VgcfFlags::from_bits_retain(ctxt.flags).contains(VgcfFlags::ONLINE);
             crate::domain::vcpu_context::set_vcpu_context(st, v, &ctxt, online)?;
+            false
+        }
+        XEN_DOMCTL_GETVCPUCONTEXT => {
+            save::get_vcpu_context(st, dom, &op.payload())?;
+            false
+        }
+        XEN_DOMCTL_GETPAGEFRAMEINFO3 => {
+            save::get_page_frame_info3(st, dom, &op.payload())?;
+            false
+        }
+        XEN_DOMCTL_RESUMEDOMAIN => {
+            save::resume_domain(st, dom)?;
             false
         }
         XEN_DOMCTL_SETVCPUAFFINITY | XEN_DOMCTL_GETVCPUAFFINITY => {

@@ -31,6 +31,12 @@ pub fn sched_op(st: &mut State, _regs: &mut CpuUserRegs, a: CmdArg) -> HcResult 
             let reason = ShutdownReason::from_u32(s.reason).ok_or(Errno::EINVAL)?;
             let id = st.current.dom;
             crate::lifecycle::shutdown(st, id, reason);
+            if reason == ShutdownReason::Suspend {
+                // As Xen: the call returns 0 in the registers the suspended vCPU keeps, so
+                // a domain restored from them sees 0; a toolstack cancelling the suspend
+                // sets 1 (`XEN_DOMCTL_setvcpucontext`) before `XEN_DOMCTL_resumedomain`.
+                return Ok(Outcome::Reschedule(0));
+            }
             Ok(Outcome::Deschedule)
         }
         SCHEDOP_SHUTDOWN_CODE => {

@@ -195,7 +195,6 @@ fn a_wrong_interface_version_is_refused_with_eacces_before_anything_happens() {
     }
     // Commands not implemented.
     for cmd in [
-        XEN_DOMCTL_GETVCPUCONTEXT,
         XEN_DOMCTL_SETDOMAINHANDLE,
         XEN_DOMCTL_SHADOW_OP,
         XEN_DOMCTL_HYPERCALL_INIT,

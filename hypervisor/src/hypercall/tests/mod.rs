@@ -7,6 +7,7 @@ mod console;
 mod debugreg;
 mod descriptors;
 mod domctl;
+mod domctl_save;
 mod domctl_trigger;
 mod event_channel;
 mod fpu;

@@ -81,7 +81,7 @@ fn evtchn<T: EvtchnOp>(tb: &mut Testbed, op: T) -> (i64, T) {
     (r, tb.read(buf))
 }
 
-fn bind_virq(tb: &mut Testbed, virq: u32) -> u32 {
+pub(super) fn bind_virq(tb: &mut Testbed, virq: u32) -> u32 {
     let (r, op) = evtchn(
         tb,
         EvtchnBindVirq {
@@ -144,7 +144,7 @@ fn words<R>(tb: &Testbed, dom: DomId, f: impl FnOnce(&SharedWords) -> R) -> R {
     tb.st(|st| f(&SharedWords::new(st.dom(dom).expect("domain"), 0)))
 }
 
-fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
+pub(super) fn pending(tb: &Testbed, dom: DomId, port: u32) -> bool {
     words(tb, dom, |w| two_level::is_pending(w, EvtchnPort(port)))
 }
 
@@ -162,7 +162,7 @@ fn set_upcall_mask(tb: &Testbed, dom: DomId, masked: bool) {
 
 /// What the guest's upcall handler does: clear the upcall flag, the selector and every
 /// pending bit.
-fn take_events(tb: &Testbed, dom: DomId) {
+pub(super) fn take_events(tb: &Testbed, dom: DomId) {
     use core::sync::atomic::Ordering::SeqCst;
     words(tb, dom, |w| {
         w.upcall_pending().store(0, SeqCst);
