@@ -85,8 +85,12 @@ fn flush_vcpus(st: &State, who: FlushVcpus, what: TlbFlush) -> Result<(), ()> {
             TlbFlush::Page(va) => invlpg(va),
         }
         // The domain's vCPUs on other CPUs (a superset of those named: flushing more is
-        // harmless, less would leave them stale).
-        let others = st.cpus_with(st.current.dom) & !(1 << st.me);
+        // harmless, less would leave them stale); none while one CPU runs vCPUs.
+        let others = if crate::cpus::several_run_vcpus() {
+            st.cpus_with(st.current.dom) & !(1 << st.me)
+        } else {
+            0
+        };
         if others != 0 {
             let f = match what {
                 TlbFlush::All => crate::arch::shootdown::Flush::All,
