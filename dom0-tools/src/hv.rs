@@ -4,7 +4,8 @@
 //! builder's view of another domain's memory through foreign mappings.
 //!
 //! Operations whose arguments embed pointers into the caller's memory are methods of their own
-//! (`set_vcpu_context`, `vcpu_affinity_op`, `perfc_op`, `domain_info_batch`, `read_console`), so that an
+//! (`set_vcpu_context`, `get_vcpu_context`, `page_frame_info`, `vcpu_affinity_op`, `perfc_op`,
+//! `domain_info_batch`, `read_console`), so that an
 //! implementation whose memory is not the hypervisor's view of dom0 can marshal them.
 
 use crate::build::{BuildError, GuestMemory, PAGE_SIZE};
@@ -12,20 +13,34 @@ use crate::cpumap::CpuMap;
 use alloc::vec::Vec;
 use guest_abi::arch::VcpuGuestContext;
 use guest_abi::domctl::{
-    DomctlGetDomainInfo, DomctlGetVcpuInfo, DomctlVcpuAffinity, DomctlVcpuContext, XenDomctl,
-    XenctlBitmap, XEN_DOMCTL_GETDOMAININFO, XEN_DOMCTL_GETVCPUAFFINITY, XEN_DOMCTL_GETVCPUINFO,
+    DomctlGetDomainInfo, DomctlGetPageFrameInfo3, DomctlGetVcpuInfo, DomctlVcpuAffinity,
+    DomctlVcpuContext, DominfFlags, XenDomctl, XenctlBitmap, GETPAGEFRAMEINFO3_MAX,
+    XEN_DOMCTL_GETDOMAININFO, XEN_DOMCTL_GETPAGEFRAMEINFO3, XEN_DOMCTL_GETVCPUAFFINITY,
+    XEN_DOMCTL_GETVCPUCONTEXT, XEN_DOMCTL_GETVCPUINFO, XEN_DOMCTL_RESUMEDOMAIN,
     XEN_DOMCTL_SETVCPUAFFINITY, XEN_DOMCTL_SETVCPUCONTEXT, XEN_VCPUAFFINITY_FORCE,
     XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 use guest_abi::errno::Errno;
 use guest_abi::mmu::MmuextOp;
-use guest_abi::sched::ShutdownReason;
+use guest_abi::sched::{ShutdownReason, SHUTDOWN_SUSPEND};
 use guest_abi::sysctl::{
     SysctlGetdomaininfolist, SysctlPerfcDesc, SysctlPerfcOp, SysctlPhysinfo, SysctlReadconsole,
     XenSysctl, XEN_SYSCTL_GETDOMAININFOLIST, XEN_SYSCTL_PERFCOP_QUERY, XEN_SYSCTL_PERFCOP_RESET,
     XEN_SYSCTL_PERFC_OP, XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_READCONSOLE,
 };
 use guest_abi::types::DomId;
+
+/// How many times [`Hypervisor::get_vcpu_context`] asks while the hypervisor answers `EAGAIN`.
+const CONTEXT_TRIES: u32 = 100;
+
+/// Whether a domain has suspended itself (`SCHEDOP_shutdown(SHUTDOWN_suspend)`) and waits,
+/// its memory and vCPUs kept, to be saved, resumed or destroyed (`xl list` state `s`).
+pub fn is_suspended(info: &DomctlGetDomainInfo) -> bool {
+    let f = info.dominf_flags();
+    f.contains(DominfFlags::SHUTDOWN)
+        && !f.contains(DominfFlags::DYING)
+        && info.shutdown_code() == SHUTDOWN_SUSPEND
+}
 
 /// The widest access (8, 4, 2 or 1 bytes) aligned at `addr` that reads no more than `left`
 /// bytes: how [`Hypervisor::read_io_bytes`] walks a range.
@@ -169,6 +184,60 @@ pub trait Hypervisor {
         };
         let mut op = XenDomctl::with_payload(XEN_DOMCTL_SETVCPUCONTEXT, domid, &payload);
         self.domctl(&mut op)
+    }
+
+    /// `XEN_DOMCTL_getvcpucontext`: vCPU `vcpu` of a paused or suspended `domid`, written by
+    /// the hypervisor into a context of ours whose address the domctl carries. `EAGAIN`
+    /// (another CPU has not yet let go of the vCPU) is asked again a few times, relaxing
+    /// between; `EBUSY` for a domain running.
+    fn get_vcpu_context(&mut self, domid: DomId, vcpu: u32) -> Result<VcpuGuestContext, Errno> {
+        use zerocopy::FromZeros;
+        let mut ctx = VcpuGuestContext::new_zeroed();
+        for _ in 0..CONTEXT_TRIES {
+            let payload = DomctlVcpuContext {
+                vcpu,
+                _pad: 0,
+                ctxt: core::ptr::from_mut(&mut ctx) as u64,
+            };
+            let mut op = XenDomctl::with_payload(XEN_DOMCTL_GETVCPUCONTEXT, domid, &payload);
+            match self.domctl(&mut op) {
+                Err(Errno::EAGAIN) => self.relax(),
+                r => return r.map(|()| ctx),
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    /// `XEN_DOMCTL_getpageframeinfo3` over `frames` (a PV domain's machine frames), each
+    /// replaced in place by its `XEN_DOMCTL_PFINFO_*` type: in batches of the hypervisor's
+    /// limit ([`GETPAGEFRAMEINFO3_MAX`]); the first refusal ends it.
+    fn page_frame_info(&mut self, domid: DomId, frames: &mut [u64]) -> Result<(), Errno> {
+        for chunk in frames.chunks_mut(GETPAGEFRAMEINFO3_MAX as usize) {
+            let p = DomctlGetPageFrameInfo3 {
+                num: chunk.len() as u64,
+                array: chunk.as_mut_ptr() as u64,
+            };
+            let mut op = XenDomctl::with_payload(XEN_DOMCTL_GETPAGEFRAMEINFO3, domid, &p);
+            self.domctl(&mut op)?;
+        }
+        Ok(())
+    }
+
+    /// Resume `domid`, which suspended itself, in place (`XEN_DOMCTL_resumedomain`). With
+    /// `cancelled` (a snapshot: the domain carries on rather than being restored elsewhere)
+    /// its `SCHEDOP_shutdown` returns 1 instead of 0, as libxc's cooperative resume: vCPU 0's
+    /// rax is set through get/setvcpucontext first. `EINVAL` (nothing changed) for a domain
+    /// not suspended.
+    fn resume_domain(&mut self, domid: DomId, cancelled: bool) -> Result<(), Errno> {
+        if !is_suspended(&self.domain_info(domid)?) {
+            return Err(Errno::EINVAL);
+        }
+        if cancelled {
+            let mut c = self.get_vcpu_context(domid, 0)?;
+            c.user_regs.rax = 1;
+            self.set_vcpu_context(domid, 0, &c)?;
+        }
+        self.domctl(&mut XenDomctl::new(XEN_DOMCTL_RESUMEDOMAIN, domid))
     }
 
     /// Read `width` bytes (1, 2, 4 or 8; aligned) of device memory at machine address `maddr`

@@ -26,6 +26,8 @@ pub mod inspect;
 mod ops;
 pub mod smp;
 #[cfg(test)]
+mod suspend_tests;
+#[cfg(test)]
 mod tests;
 mod time;
 

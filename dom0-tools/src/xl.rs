@@ -63,6 +63,7 @@ pub enum Cmd {
     Info,
     Pause,
     Unpause,
+    Resume,
     Shutdown,
     Reboot,
     Rename,
@@ -137,6 +138,15 @@ Options:\n\
         summary: "Unpause a paused domain",
         usage: "Usage: xl unpause <Domain>\n\nUnpause a paused domain (also one created with `xl create -p`).\n",
         cmd: Cmd::Unpause,
+    },
+    Command {
+        name: "resume",
+        summary: "Resume a domain that suspended itself",
+        usage: "Usage: xl resume <Domain>\n\n\
+Resume a domain that suspended itself (state `s` in `xl list`, shut down with reason\n\
+suspend) where it stopped, as a cancelled suspend: its suspend call returns 1, so it\n\
+carries on as the same domain (what `xl save -c` does after saving). Not in Xen's xl.\n",
+        cmd: Cmd::Resume,
     },
     Command {
         name: "shutdown",
@@ -489,6 +499,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
             (Cmd::Info, _) => self.info(rest, out),
             (Cmd::Pause, [dom]) => self.pause(dom, true, out),
             (Cmd::Unpause, [dom]) => self.pause(dom, false, out),
+            (Cmd::Resume, [dom]) => self.resume(dom, out),
             (Cmd::Shutdown, _) => self.shutdown(rest, false, out),
             (Cmd::Reboot, _) => self.shutdown(rest, true, out),
             (Cmd::Rename, [dom, new]) => self.rename(dom, new, out),
@@ -517,6 +528,7 @@ impl<'a, H: Hypervisor> Toolstack<'a, H> {
                 Cmd::Destroy
                 | Cmd::Pause
                 | Cmd::Unpause
+                | Cmd::Resume
                 | Cmd::Rename
                 | Cmd::MemMax
                 | Cmd::MemSet

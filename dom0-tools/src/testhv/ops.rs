@@ -57,6 +57,7 @@ impl Hypervisor for TestHv {
                 op.cmd,
                 XEN_DOMCTL_SETVCPUCONTEXT
                     | XEN_DOMCTL_GETVCPUCONTEXT
+                    | XEN_DOMCTL_GETPAGEFRAMEINFO3
                     | XEN_DOMCTL_SHADOW_OP
                     | XEN_DOMCTL_SETVCPUAFFINITY
                     | XEN_DOMCTL_GETVCPUAFFINITY
@@ -214,6 +215,37 @@ impl Hypervisor for TestHv {
         };
         let mut op = XenDomctl::with_payload(XEN_DOMCTL_SETVCPUCONTEXT, domid, &payload);
         self.domctl_raw(&mut op)
+    }
+
+    fn get_vcpu_context(&mut self, domid: DomId, vcpu: u32) -> Result<VcpuGuestContext, Errno> {
+        self.point(FailPoint::Domctl(XEN_DOMCTL_GETVCPUCONTEXT))?;
+        let size = Self::fits(core::mem::size_of::<VcpuGuestContext>());
+        let ctxt = self.put_bytes(BUF, &alloc::vec![0u8; size as usize]);
+        let payload = DomctlVcpuContext {
+            vcpu,
+            _pad: 0,
+            ctxt,
+        };
+        let mut op = XenDomctl::with_payload(XEN_DOMCTL_GETVCPUCONTEXT, domid, &payload);
+        self.domctl_raw(&mut op)?;
+        Ok(self.get(BUF))
+    }
+
+    fn page_frame_info(&mut self, domid: DomId, frames: &mut [u64]) -> Result<(), Errno> {
+        for chunk in frames.chunks_mut(GETPAGEFRAMEINFO3_MAX as usize) {
+            self.point(FailPoint::Domctl(XEN_DOMCTL_GETPAGEFRAMEINFO3))?;
+            Self::fits(chunk.len() * 8);
+            let array = self.put_bytes(BUF, chunk.as_bytes());
+            let p = DomctlGetPageFrameInfo3 {
+                num: chunk.len() as u64,
+                array,
+            };
+            let mut op = XenDomctl::with_payload(XEN_DOMCTL_GETPAGEFRAMEINFO3, domid, &p);
+            let r = self.domctl_raw(&mut op);
+            self.get_bytes(BUF, chunk.as_mut_bytes());
+            r?;
+        }
+        Ok(())
     }
 
     fn vcpu_affinity_op(

@@ -393,6 +393,12 @@ impl Hypervisor for SmpHv {
     ) -> Result<(), Errno> {
         self.hv.set_vcpu_context(domid, vcpu, ctx)
     }
+    fn get_vcpu_context(&mut self, domid: DomId, vcpu: u32) -> Result<VcpuGuestContext, Errno> {
+        self.hv.get_vcpu_context(domid, vcpu)
+    }
+    fn page_frame_info(&mut self, domid: DomId, frames: &mut [u64]) -> Result<(), Errno> {
+        self.hv.page_frame_info(domid, frames)
+    }
     fn read_io(&mut self, maddr: u64, width: u8) -> Result<u64, Errno> {
         self.hv.read_io(maddr, width)
     }

@@ -1,4 +1,4 @@
-//! Commands that change a running domain: `pause`, `unpause`, `rename` (shutting down:
+//! Commands that change a running domain: `pause`, `unpause`, `resume`, `rename` (shutting down:
 //! [`super::shutdown`]; memory: [`super::memory`]).
 
 use super::{Toolstack, XlResult, DOM0_NAME};
@@ -37,6 +37,22 @@ impl<H: Hypervisor> Toolstack<'_, H> {
             }
             e => format!("{cmd}: domain {} (\"{name}\"): {e}", id.0),
         })
+    }
+}
+
+impl<H: Hypervisor> Toolstack<'_, H> {
+    /// `xl resume <Domain>`: a domain that suspended itself runs on in place, its suspend
+    /// call returning 1 (a cancelled suspend); its next shutdown is acted on again.
+    pub(super) fn resume(&mut self, dom: &str, _out: &mut dyn Write) -> XlResult {
+        let (name, id) = self.resolve_domu("resume", dom)?;
+        self.hv.resume_domain(id, true).map_err(|e| match e {
+            Errno::EINVAL => format!("resume: domain {} (\"{name}\") is not suspended", id.0),
+            e => format!("resume: domain {} (\"{name}\"): {e}", id.0),
+        })?;
+        if let Some(r) = self.records.iter_mut().find(|r| r.id == id) {
+            r.handled = false;
+        }
+        Ok(())
     }
 }
 
