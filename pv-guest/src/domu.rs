@@ -41,6 +41,9 @@ pub fn run(si: &'static StartInfo) -> ! {
     if cmdline::param(cmd, "test") == Some("echo") && crate::console_ring::enabled() {
         crate::console_ring::echo_loop()
     }
+    if crate::suspend_test::run(cmd) {
+        crate::xs_idle::run(xs.as_mut(), si, cmd)
+    }
     if cmdline::param(cmd, "test") == Some("busy") {
         crate::smp::spin_others(si);
     }

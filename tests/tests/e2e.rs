@@ -43,6 +43,7 @@ mod smp_hostile;
 mod smp_races;
 mod smp_sched;
 mod soak;
+mod suspend;
 mod time;
 mod usermode;
 mod xenstore;

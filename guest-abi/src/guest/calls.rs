@@ -13,7 +13,7 @@ use crate::mmu::{MmuUpdate, MmuextOp, UvmfFlags};
 use crate::multicall::MulticallEntry;
 use crate::sched::{
     SchedPoll, SchedRemoteShutdown, SchedShutdown, ShutdownReason, SCHEDOP_BLOCK, SCHEDOP_POLL,
-    SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD,
+    SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SHUTDOWN_SUSPEND,
 };
 use crate::sysctl::XenSysctl;
 use crate::types::{DomId, EvtchnPort};
@@ -123,6 +123,17 @@ pub fn sched_shutdown(reason: ShutdownReason) -> Result<(), Errno> {
     };
     // SAFETY: the hypervisor reads a `sched_shutdown` from `arg`.
     ret(unsafe { hypercall2(nr::SCHED_OP, SCHEDOP_SHUTDOWN as u64, ptr(&arg)) }).map(|_| ())
+}
+
+/// Suspends the calling domain (`SCHEDOP_shutdown(SHUTDOWN_suspend)`): returns once it
+/// runs again, with what the call returned: 1 if the suspend was cancelled (the domain
+/// carries on in place, e.g. after a snapshot), 0 if it was restored from its saved image.
+pub fn sched_suspend() -> Result<u64, Errno> {
+    let arg = SchedShutdown {
+        reason: SHUTDOWN_SUSPEND,
+    };
+    // SAFETY: the hypervisor reads a `sched_shutdown` from `arg`.
+    ret(unsafe { hypercall2(nr::SCHED_OP, SCHEDOP_SHUTDOWN as u64, ptr(&arg)) })
 }
 
 /// Shuts another domain down (privileged).

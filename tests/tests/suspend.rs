@@ -1,0 +1,106 @@
+//! A PV guest suspending itself, as before `xl save` (groundwork for issue 18): pv-guest's
+//! `test=suspend` calls `SCHEDOP_shutdown(SHUTDOWN_suspend)`; the hypervisor stops it with
+//! reason suspend and tells dom0, `xl list` shows `s` and the domain keeps its memory;
+//! `xl resume` lets it carry on in place, its suspend call returning 1 (a cancelled
+//! suspend, what `xl save -c` ends with). Before suspending, the guest tries the domctls a
+//! saving toolstack uses (getvcpucontext, getpageframeinfo3, resumedomain) on itself and on
+//! dom0: each is refused with EPERM.
+
+use std::time::Duration;
+use tests::steps::{
+    boot, check_free_memory_back, create_and_wait_guest_line, list_with_healthy_dom0, row, run_ok,
+    xl_errors,
+};
+use tests::{test_name, OrFail, System};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `sus`'s row in `xl list` once `ok` holds for its state (polled for up to 20 s).
+fn wait_state(sys: &mut System, ok: impl Fn(&str) -> bool, what: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let rows = list_with_healthy_dom0(sys);
+        let state = row(&rows, "sus").map(|r| r.state.clone());
+        if let Some(s) = state.as_deref().filter(|s| ok(s)) {
+            return s.to_string();
+        }
+        if std::time::Instant::now() > deadline {
+            sys.fail(format!("sus never {what} in `xl list`: {rows:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_suspended_guest_shows_s_keeps_its_memory_and_resumes_in_place() {
+    let mut sys = boot(&test_name!());
+    let free_before = sys.free_memory();
+    let m = sys.mark();
+    let (id, _) = create_and_wait_guest_line(
+        &mut sys,
+        "domu.cfg name=sus extra=\"test=suspend\"",
+        "suspend: suspending",
+    );
+    // The save domctls from a domU: refused, about itself and about dom0.
+    for name in ["getvcpucontext", "getpageframeinfo3", "resumedomain"] {
+        for dom in [32752, 0] {
+            let want = format!("(d{id}) suspend: {name} of domain {dom} returned -1 (EPERM)");
+            sys.check(
+                sys.since(m).contains(&want),
+                format!("no {want:?} in the transcript"),
+            );
+        }
+    }
+    sys.wait_line(m, &format!("(XEN) domain {id} shut down (suspend)"), WAIT)
+        .or_fail();
+    let state = wait_state(&mut sys, |s| s.contains('s'), "suspended");
+    sys.check(
+        !state.contains('c') && !state.contains('d'),
+        format!("suspended, not crashed or dying: {state}"),
+    );
+    let rows = list_with_healthy_dom0(&mut sys);
+    let mem = row(&rows, "sus").map(|r| r.mem);
+    sys.check(
+        mem.is_some_and(|m| m > 0),
+        format!("the suspended domain keeps its memory: {rows:?}"),
+    );
+    // Resumed in place: its suspend call returns 1 and it runs on.
+    let m = sys.mark();
+    run_ok(&mut sys, "xl resume sus");
+    sys.wait_line(
+        m,
+        &format!("(d{id}) suspend: resumed, the suspend call returned 1"),
+        WAIT,
+    )
+    .or_fail();
+    sys.wait_line(
+        m,
+        &format!("(d{id}) suspend: running on after the resume"),
+        WAIT,
+    )
+    .or_fail();
+    sys.wait_line(m, &format!("(XEN) domain {id} resumed"), WAIT)
+        .or_fail();
+    wait_state(&mut sys, |s| !s.contains('s'), "running again");
+    // Running, it is not resumed again; Domain-0 never is.
+    let out = sys.run("xl resume sus");
+    let errs = xl_errors(&out);
+    sys.check(
+        errs.iter().any(|e| e.contains("is not suspended")),
+        format!("a running domain is not resumed: {out}"),
+    );
+    let out = sys.run("xl resume Domain-0");
+    sys.check(
+        xl_errors(&out)
+            .iter()
+            .any(|e| e.contains("not permitted on Domain-0")),
+        format!("Domain-0 is not resumed: {out}"),
+    );
+    // It answers the toolstack as any running guest: a cooperative shutdown.
+    let out = run_ok(&mut sys, "xl shutdown -w sus");
+    sys.check(
+        out.contains("shut down (poweroff)"),
+        format!("the resumed guest shuts down when asked: {out}"),
+    );
+    check_free_memory_back(&mut sys, free_before, "the resumed domain's shutdown");
+}
