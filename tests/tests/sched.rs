@@ -195,7 +195,11 @@ fn sched_credit_refuses_out_of_range() {
     for (args, mention) in [
         ("-d Domain-0 -w 0", "1 to 65535"),
         ("-d Domain-0 -w 70000", "1 to 65535"),
-        ("-d Domain-0 -c 101", "0 (none) to 100"),
+        // Up to one CPU's worth per CPU: the machine has four.
+        (
+            "-d Domain-0 -c 401",
+            "0 (none) to 400 (percent of the host's 4 CPUs)",
+        ),
         ("-w 5", "-d"),
     ] {
         let out = sys.run(&format!("xl sched-credit {args}"));
