@@ -1,8 +1,9 @@
 //! The guest side of the control protocol ([`guest_abi::io::control`]): we watch
 //! `control/shutdown` in our XenStore directory, and when the toolstack writes
 //! "poweroff", "halt" or "reboot" there we say so, clear the node (the toolstack's sign that
-//! the request was taken) and shut down with the matching reason. Other requests (e.g.
-//! "suspend") are reported and left in place, unanswered.
+//! the request was taken) and shut down with the matching reason. "suspend" is taken the
+//! same way and handed to our suspend handler ([`crate::suspend`]), after which we carry on
+//! watching. Other requests are reported and left in place, unanswered.
 //!
 //! A domU whose command line says `control=ignore` does not watch, like a guest without PV
 //! shutdown support: `xl shutdown` then times out and `xl shutdown -F` is needed.
@@ -11,7 +12,7 @@ use crate::cmdline;
 use crate::println;
 use crate::xenbus::XsClient;
 use guest_abi::errno::Errno;
-use guest_abi::io::control::{ShutdownRequest, CONTROL_SHUTDOWN};
+use guest_abi::io::control::{ShutdownRequest, CONTROL_SHUTDOWN, REQ_SUSPEND};
 
 /// Our watch token.
 pub const TOKEN: &str = "control";
@@ -30,7 +31,8 @@ pub fn watch(xs: &mut XsClient) {
     }
 }
 
-/// The node changed: act on its value. Returns only if there is nothing to act on.
+/// The node changed: act on its value. Returns unless we shut down (after a suspend, once
+/// we run again).
 pub fn on_event(xs: &mut XsClient) {
     let value = match xs.read(CONTROL_SHUTDOWN) {
         Ok(v) => v,
@@ -42,6 +44,13 @@ pub fn on_event(xs: &mut XsClient) {
     };
     match ShutdownRequest::parse(&value) {
         ShutdownRequest::None => {}
+        ShutdownRequest::Unsupported(REQ_SUSPEND) => {
+            println!("control: suspend requested");
+            if let Err(e) = xs.write(CONTROL_SHUTDOWN, "") {
+                println!("control: cannot clear {CONTROL_SHUTDOWN}: {}", e.name());
+            }
+            crate::suspend::suspend();
+        }
         ShutdownRequest::Unsupported(v) => {
             println!("control: unsupported request \"{v}\" in {CONTROL_SHUTDOWN}: ignored");
         }

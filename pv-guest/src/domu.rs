@@ -17,6 +17,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     // Before the greeting: whoever sees it may send an NMI at once (`xl trigger`).
     crate::traps::install_nmi_handler();
     println!("Hello from pv-guest domU, cmdline \"{cmd}\"");
+    crate::suspend::remember(si);
     let (lo, hi) = crate::mm::Space::new(si).mfn_range();
     println!(
         "memory: {} pages in machine frames {lo:#x}-{hi:#x}",
@@ -41,7 +42,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     if cmdline::param(cmd, "test") == Some("echo") && crate::console_ring::enabled() {
         crate::console_ring::echo_loop()
     }
-    if crate::suspend_test::run(cmd) {
+    if crate::suspend_test::run(cmd, si) {
         crate::xs_idle::run(xs.as_mut(), si, cmd)
     }
     if cmdline::param(cmd, "test") == Some("busy") {

@@ -11,10 +11,11 @@ use guest_abi::domctl::{
     XEN_DOMCTL_GETVCPUCONTEXT, XEN_DOMCTL_RESUMEDOMAIN,
 };
 use guest_abi::guest;
+use guest_abi::start_info::StartInfo;
 use guest_abi::types::DomId;
 
 /// Runs the test if the command line asks for it; whether it did (the domU then idles).
-pub fn run(cmd: &str) -> bool {
+pub fn run(cmd: &str, si: &StartInfo) -> bool {
     if cmdline::param(cmd, "test") != Some("suspend") {
         return false;
     }
@@ -58,7 +59,14 @@ pub fn run(cmd: &str) -> bool {
         }
     }
     println!("suspend: suspending");
-    match guest::sched_suspend() {
+    let mfn = match crate::suspend::start_info_mfn(si) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("suspend: cannot find our start_info frame: {}", e.name());
+            return true;
+        }
+    };
+    match guest::sched_suspend(mfn) {
         Ok(v) => println!("suspend: resumed, the suspend call returned {v}"),
         Err(e) => println!("suspend: refused: {}", e.name()),
     }

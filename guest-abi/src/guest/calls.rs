@@ -128,12 +128,21 @@ pub fn sched_shutdown(reason: ShutdownReason) -> Result<(), Errno> {
 /// Suspends the calling domain (`SCHEDOP_shutdown(SHUTDOWN_suspend)`): returns once it
 /// runs again, with what the call returned: 1 if the suspend was cancelled (the domain
 /// carries on in place, e.g. after a snapshot), 0 if it was restored from its saved image.
-pub fn sched_suspend() -> Result<u64, Errno> {
+/// As Xen's PV ABI asks (`public/sched.h`), the third argument (rdx) is the MFN of our
+/// start_info page, which a saving toolstack reads to find the guest's rings.
+pub fn sched_suspend(start_info_mfn: u64) -> Result<u64, Errno> {
     let arg = SchedShutdown {
         reason: SHUTDOWN_SUSPEND,
     };
-    // SAFETY: the hypervisor reads a `sched_shutdown` from `arg`.
-    ret(unsafe { hypercall2(nr::SCHED_OP, SCHEDOP_SHUTDOWN as u64, ptr(&arg)) })
+    // SAFETY: the hypervisor reads a `sched_shutdown` from `arg`; rdx is a plain number.
+    ret(unsafe {
+        hypercall3(
+            nr::SCHED_OP,
+            SCHEDOP_SHUTDOWN as u64,
+            ptr(&arg),
+            start_info_mfn,
+        )
+    })
 }
 
 /// Shuts another domain down (privileged).
