@@ -18,6 +18,7 @@ mod peer;
 mod report;
 mod sched_credit;
 mod shutdown;
+mod suspend;
 mod top;
 mod trigger;
 mod vcpu;
@@ -631,6 +632,8 @@ fn usage() -> String {
 
 #[cfg(test)]
 mod console_tests;
+#[cfg(test)]
+mod suspend_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

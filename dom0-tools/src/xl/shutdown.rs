@@ -77,7 +77,7 @@ impl<H: Hypervisor> Toolstack<'_, H> {
 
     /// Writes the request into `control/shutdown` and waits until the guest acts on it: it
     /// clears (or removes) the node, or shuts down, or is gone.
-    fn request_shutdown(
+    pub(super) fn request_shutdown(
         &mut self,
         cmd: &str,
         id: DomId,
