@@ -179,3 +179,54 @@ fn an_idle_guest_suspends_when_asked_through_control_shutdown_and_carries_on_aft
     );
     check_free_memory_back(&mut sys, free_before, "the resumed domain's shutdown");
 }
+
+/// Debian's Linux handles `control/shutdown = "suspend"` itself (its Xen suspend support):
+/// asked through the node it takes the request, suspends (`s`), and after `xl resume` (a
+/// cancelled suspend) its shell answers again.
+#[test]
+fn linux_asked_to_suspend_reaches_s_and_its_shell_answers_after_resume() {
+    use tests::linux::{attach, detach, sh_says, Create};
+    let mut sys = tests::linux::boot(&test_name!());
+    let free_before = sys.free_memory();
+    Create::linux("").to_shell(&mut sys);
+    sh_says(&mut sys, "echo before-$((40+2))", "before-42");
+    detach(&mut sys);
+    let rows = list_with_healthy_dom0(&mut sys);
+    let Some(id) = row(&rows, "linux").map(|r| r.id) else {
+        sys.fail(format!("no linux in `xl list`: {rows:?}"));
+    };
+    let node = format!("/local/domain/{id}/control/shutdown");
+    let m = sys.mark();
+    run_ok(&mut sys, &format!("xenstore-write {node} suspend"));
+    sys.wait_line(
+        m,
+        &format!("(XEN) domain {id} shut down (suspend)"),
+        tests::linux::CMD,
+    )
+    .or_fail();
+    let state = wait_state_of(&mut sys, "linux", |s| s.contains('s'), "suspended");
+    sys.check(
+        !state.contains('c') && !state.contains('d'),
+        format!("suspended, not crashed or dying: {state}"),
+    );
+    let out = run_ok(&mut sys, &format!("xenstore-read {node}"));
+    sys.check(
+        !out.lines()
+            .any(|l| !l.starts_with("(xl)") && l.contains("suspend")),
+        format!("Linux left the request in {node}: {out}"),
+    );
+    let m = sys.mark();
+    run_ok(&mut sys, "xl resume linux");
+    sys.wait_line(m, &format!("(XEN) domain {id} resumed"), WAIT)
+        .or_fail();
+    wait_state_of(&mut sys, "linux", |s| !s.contains('s'), "running again");
+    attach(&mut sys, "linux");
+    sh_says(&mut sys, "echo after-$((40+3))", "after-43");
+    detach(&mut sys);
+    let out = run_ok(&mut sys, "xl shutdown -w linux");
+    sys.check(
+        out.contains("shut down (poweroff)"),
+        format!("the resumed Linux shuts down when asked: {out}"),
+    );
+    check_free_memory_back(&mut sys, free_before, "the resumed Linux's shutdown");
+}
