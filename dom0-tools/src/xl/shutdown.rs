@@ -118,9 +118,14 @@ impl<H: Hypervisor> Toolstack<'_, H> {
                 _ => polls > ACK_POLLS,
             };
             if late {
+                // A suspend cannot be forced from outside: the guest must take part.
+                let hint = if reason == ShutdownReason::Suspend {
+                    "the guest has no suspend handler or is not answering"
+                } else {
+                    "use -F to force"
+                };
                 return Err(format!(
-                    "domain {} (\"{name}\") did not respond to the {cmd} request in {} s; \
-                     use -F to force",
+                    "domain {} (\"{name}\") did not respond to the {cmd} request in {} s; {hint}",
                     id.0,
                     ACK_WAIT_NS / 1_000_000_000
                 ));

@@ -104,7 +104,8 @@ fn a_guest_that_does_not_answer_is_reported_after_the_ack_wait() {
     assert_eq!(
         ts.suspend_domain("d", &mut out),
         Err(String::from(
-            "domain 1 (\"d\") did not respond to the suspend request in 5 s; use -F to force"
+            "domain 1 (\"d\") did not respond to the suspend request in 5 s; the guest has no \
+             suspend handler or is not answering"
         ))
     );
     assert!(ts.hypervisor().guest_time() - t0 >= ACK_WAIT_NS);
