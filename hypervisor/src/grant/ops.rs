@@ -299,11 +299,23 @@ fn unmap_inner(st: &mut State, op: &GnttabUnmapGrantRef) -> GResult<()> {
     st.cur().grant.maptrack[op.handle as usize] = None;
     drop_device_ref(st, me, &track);
     release_pin(st, &track);
-    // The granter may reuse the page once its busy bits clear: no translation may survive.
+    // The granter may reuse the page once its busy bits clear: no translation may survive,
+    // here or on another CPU running one of the mapper's vCPUs.
+    let others = if crate::cpus::several_run_vcpus() {
+        st.cpus_with(me) & !(1 << st.me)
+    } else {
+        0
+    };
     if track.flags.contains(GntmapFlags::CONTAINS_PTE) {
         crate::mm::machine::flush_tlb_local();
+        if others != 0 {
+            crate::arch::shootdown_cpus(others, crate::arch::shootdown::Flush::All);
+        }
     } else if track.flags.contains(GntmapFlags::HOST_MAP) {
         crate::arch::paging::invlpg(op.host_addr);
+        if others != 0 {
+            crate::arch::shootdown_cpus(others, crate::arch::shootdown::Flush::Page(op.host_addr));
+        }
     }
     Ok(())
 }

@@ -11,10 +11,31 @@ use guest_abi::types::{DomId, Mfn};
 /// Advances with every full TLB flush; starts at 1 so that 0 can mean "no flush pending".
 static TLB_EPOCH: AtomicU32 = AtomicU32::new(1);
 
-/// Flush this CPU's TLB (all non-global entries) and advance the TLB epoch.
+/// Flush this CPU's TLB (all non-global entries). While one CPU runs vCPUs that is every TLB
+/// that may hold a guest's translation, and the TLB epoch advances; with several it does not
+/// (another CPU may still hold one): [`flush_tlb_all`] does.
 pub fn flush_tlb_local() {
     let cr3 = crate::arch::cpu::read_cr3();
     crate::arch::cpu::write_cr3(cr3);
+    if !crate::cpus::several_run_vcpus() {
+        TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Flush the TLB of every CPU that runs vCPUs (this one, the others by shootdown, waiting
+/// until each has) and advance the TLB epoch: no translation removed before the call
+/// survives anywhere. What a frame changing type or owner waits for ([`FrameTable`]'s
+/// stale frames): a sibling vCPU on another CPU must not keep writing through a removed
+/// writable mapping of a frame that has become a page table.
+///
+/// [`FrameTable`]: super::page_types::FrameTable
+pub fn flush_tlb_all() {
+    let cr3 = crate::arch::cpu::read_cr3();
+    crate::arch::cpu::write_cr3(cr3);
+    if crate::cpus::several_run_vcpus() {
+        let others = crate::cpus::vcpu_cpus() & !(1 << crate::arch::this_cpu());
+        crate::arch::shootdown_cpus(others, crate::arch::shootdown::Flush::All);
+    }
     TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -221,7 +242,7 @@ impl TableMem for Machine {
     }
 
     fn flush_tlb(&mut self) {
-        flush_tlb_local();
+        flush_tlb_all();
     }
 
     fn should_preempt(&mut self) -> bool {
