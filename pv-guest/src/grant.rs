@@ -40,6 +40,17 @@ impl Spare {
         Ok((self.l1e(va)? & PTE_ADDR_MASK) >> 12)
     }
 
+    /// The machine address of the L1 entry that maps our own VA `va`.
+    pub fn l1e_maddr(&self, va: u64) -> Result<u64, Errno> {
+        let w = Walker::new(
+            &Direct,
+            self.walker_base.0,
+            self.walker_base.1,
+            self.region_end,
+        );
+        w.l1e_maddr(va).map_err(|_| Errno::EFAULT)
+    }
+
     /// The L1 entry that maps our own VA `va`, as our page tables hold it now.
     pub fn l1e(&self, va: u64) -> Result<u64, Errno> {
         let w = Walker::new(

@@ -65,6 +65,8 @@ mod ramdisk;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
+mod smp_stale_tlb;
+#[cfg(target_os = "none")]
 mod suspend;
 #[cfg(target_os = "none")]
 mod suspend_test;

@@ -18,6 +18,9 @@
 //! table while vCPU 0 maps and unmaps the same frame writable; whenever a pin holds, the
 //! frame must not be mapped writable (`smp: type race: ...`, counted in the verdict).
 //!
+//! Then the stale-TLB attack (`smp_stale_tlb`): a page a sibling vCPU's CPU still caches
+//! writable becomes a page table; its next write must fault (`smp: stale TLB: ...`).
+//!
 //! Which vCPU runs is told by the stack: vCPU N (N ≥ 1) runs on `STACKS[N - 1]`, vCPU 0 on
 //! the boot stack ([`current`]), so the upcall reads the right vcpu_info.
 
@@ -305,6 +308,9 @@ extern "C" fn ap_main(id: u64) -> ! {
                 pin_churn();
                 RACE_DONE.store(true, SeqCst);
             }
+            if me == 1 && crate::smp_stale_tlb::writer_due() {
+                crate::smp_stale_tlb::writer();
+            }
             work(me);
             nap(me);
         }
@@ -542,6 +548,11 @@ fn smp(si: &StartInfo, rounds: u64) {
         TICKS[0].fetch_add(1, SeqCst);
     }
     bad += type_race(si);
+    if n > 1 {
+        if let Some(spare) = RACE_SPARE.get() {
+            bad += crate::smp_stale_tlb::attack(spare);
+        }
+    }
     // Let the last IPI settle, then stop the others.
     time::sleep(20 * MS);
     STOP.store(true, SeqCst);

@@ -236,6 +236,12 @@ pub fn install(vcpu_info_va: u64) {
     }
 }
 
+/// Register the same trap table and failsafe callback for the calling vCPU (Xen keeps them
+/// per vCPU: one started by `VCPUOP_initialise` has only what its context gave).
+pub fn install_on_this_vcpu() {
+    install(VCPU_INFO.load(Ordering::Relaxed));
+}
+
 /// Register the NMI handler (`CALLBACKTYPE_NMI`): it only counts; [`report_nmis`] tells.
 pub fn install_nmi_handler() {
     let cb = CallbackRegister {

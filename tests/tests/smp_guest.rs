@@ -29,7 +29,9 @@ fn smp_guest_runs_every_vcpu() {
     let m = sys.mark();
     create_ok(
         &mut sys,
-        "domu.cfg name=smp vcpus=4 extra=\"test=smp rounds=10\"",
+        // vCPUs 0 and 1 each alone on a CPU: the stale-TLB attack needs vCPU 1's CPU to keep
+        // its TLB (no switch) while vCPU 0 pins the page it writes.
+        "domu.cfg name=smp vcpus=4 cpus=[\"1\",\"2\",\"3\",\"3\"] extra=\"test=smp rounds=10\"",
     );
     let verdict = sys
         .wait_line_where(m, "(dN) smp: PASSED / FAILED", T, |l| {
@@ -93,6 +95,16 @@ fn smp_guest_runs_every_vcpu() {
             .iter()
             .any(|l| l == "smp: vCPU 3 down OK: is_up 0; up OK: is_up 1"),
         format!("vCPU 3 down and up again: {guest:#?}"),
+    );
+    // A page vCPU 1's CPU still cached writable became a page table: its next write faulted.
+    sys.check(
+        guest
+            .iter()
+            .any(|l| l.starts_with("smp: stale TLB: ok: pin held")),
+        format!(
+            "the stale-TLB attack: {:?}",
+            guest.iter().find(|l| l.starts_with("smp: stale TLB"))
+        ),
     );
     sys.check(
         verdict == "smp: PASSED: 4 vCPUs, 40 IPIs around the ring, every vCPU ticked and worked",
