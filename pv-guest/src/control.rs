@@ -12,7 +12,7 @@ use crate::cmdline;
 use crate::println;
 use crate::xenbus::XsClient;
 use guest_abi::errno::Errno;
-use guest_abi::io::control::{ShutdownRequest, CONTROL_SHUTDOWN, REQ_SUSPEND};
+use guest_abi::io::control::{ShutdownRequest, CONTROL_SHUTDOWN};
 
 /// Our watch token.
 pub const TOKEN: &str = "control";
@@ -44,7 +44,7 @@ pub fn on_event(xs: &mut XsClient) {
     };
     match ShutdownRequest::parse(&value) {
         ShutdownRequest::None => {}
-        ShutdownRequest::Unsupported(REQ_SUSPEND) => {
+        ShutdownRequest::Suspend => {
             println!("control: suspend requested");
             if let Err(e) = xs.write(CONTROL_SHUTDOWN, "") {
                 println!("control: cannot clear {CONTROL_SHUTDOWN}: {}", e.name());

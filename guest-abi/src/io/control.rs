@@ -24,7 +24,9 @@ pub enum ShutdownRequest<'a> {
     None,
     /// Shut down with this reason.
     Shutdown(ShutdownReason),
-    /// A value this guest does not support (e.g. `suspend`).
+    /// Suspend (`SCHEDOP_shutdown(SHUTDOWN_suspend)`), to be saved or resumed.
+    Suspend,
+    /// A value this guest does not know.
     Unsupported(&'a str),
 }
 
@@ -35,6 +37,7 @@ impl<'a> ShutdownRequest<'a> {
             "" => ShutdownRequest::None,
             REQ_POWEROFF | REQ_HALT => ShutdownRequest::Shutdown(ShutdownReason::Poweroff),
             REQ_REBOOT => ShutdownRequest::Shutdown(ShutdownReason::Reboot),
+            REQ_SUSPEND => ShutdownRequest::Suspend,
             other => ShutdownRequest::Unsupported(other),
         }
     }
@@ -70,10 +73,7 @@ mod tests {
             ShutdownRequest::parse("reboot\n"),
             ShutdownRequest::Shutdown(ShutdownReason::Reboot)
         );
-        assert_eq!(
-            ShutdownRequest::parse("suspend"),
-            ShutdownRequest::Unsupported("suspend")
-        );
+        assert_eq!(ShutdownRequest::parse("suspend"), ShutdownRequest::Suspend);
         assert_eq!(
             ShutdownRequest::parse("Poweroff"),
             ShutdownRequest::Unsupported("Poweroff")
