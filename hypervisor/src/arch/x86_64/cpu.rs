@@ -168,15 +168,18 @@ const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
 const CR4_SMEP: u64 = 1 << 20;
 const CR4_SMAP: u64 = 1 << 21;
+const CR4_PGE: u64 = 1 << 7;
 const CR0_MP: u64 = 1 << 1;
 const CR0_EM: u64 = 1 << 2;
 const CR0_WP: u64 = 1 << 16;
 
 /// Enables SMEP when CPUID has it, keeps SMAP off (QEMU TCG quirk), lets SSE run (guests may
-/// use it; the hypervisor itself is soft-float), write-protects ring 0.
+/// use it; the hypervisor itself is soft-float), write-protects ring 0. Global pages stay off
+/// whatever the firmware left: guests may set G in their entries, and every CPU's CR3 reload
+/// (a vCPU switch, a TLB shootdown) must drop all of a guest's translations.
 pub fn init() {
     let smep = cpuid(0, 0).0 >= 7 && cpuid(7, 0).1 & (1 << 7) != 0;
-    let mut cr4 = (read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT) & !CR4_SMAP;
+    let mut cr4 = (read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT) & !(CR4_SMAP | CR4_PGE);
     if smep {
         cr4 |= CR4_SMEP;
     }
