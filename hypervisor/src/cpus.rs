@@ -34,6 +34,27 @@ pub fn register(apic_id: u32) -> Option<usize> {
     Some(n)
 }
 
+/// The CPUs whose frame holds a vCPU now (bit n = CPU n; `State::cpus[n].loaded`, kept by
+/// `State::set_loaded` under the state lock): the only ones whose TLBs may hold a guest's
+/// translations (a CPU that let its vCPU go took the idle page tables).
+static GUEST_LOADED: AtomicU32 = AtomicU32::new(0);
+
+/// Notes whether CPU `n`'s frame holds a vCPU.
+pub fn set_guest_loaded(n: usize, loaded: bool) {
+    if n < MAX_CPUS {
+        if loaded {
+            GUEST_LOADED.fetch_or(1 << n, Ordering::AcqRel);
+        } else {
+            GUEST_LOADED.fetch_and(!(1 << n), Ordering::AcqRel);
+        }
+    }
+}
+
+/// The CPUs whose frame holds a vCPU now.
+pub fn guest_loaded() -> u32 {
+    GUEST_LOADED.load(Ordering::Acquire)
+}
+
 /// The CPUs that run vCPUs (bit n = CPU n): CPU 0 until [`open_to_vcpus`].
 static VCPU_CPUS: AtomicU32 = AtomicU32::new(1);
 

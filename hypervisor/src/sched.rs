@@ -270,7 +270,7 @@ mod imp {
         let me = st.me;
         if st.cpus[me].loaded {
             save_current(st, regs);
-            st.cpus[me].loaded = false;
+            st.set_loaded(me, false);
             arch::cpu::write_cr3(arch::paging::idle_l4_mfn().addr());
         }
     }
@@ -334,7 +334,7 @@ mod imp {
             save_current(st, regs);
         }
         st.set_current(next);
-        st.cpus[me].loaded = true;
+        st.set_loaded(me, true);
         let v = st.cur_vcpu();
         v.processor = me;
         *regs = v.regs;

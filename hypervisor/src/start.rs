@@ -46,7 +46,7 @@ pub fn start(info: &'static BootInfo) -> ! {
     let regs = unsafe { &mut *arch::guest_regs() };
     crate::domain::state::with(|st| {
         st.set_current(crate::domain::VcpuId::new(guest_abi::types::DomId::DOM0, 0));
-        st.cpus[0].loaded = true;
+        st.set_loaded(0, true);
         let v = st.cur_vcpu();
         *regs = v.regs;
         arch::cpu::write_cr3(v.active_l4().addr());

@@ -96,7 +96,7 @@ impl Testbed {
             .expect("dom0 builds");
         state::with(|st| {
             st.set_current(VcpuId::new(DomId::DOM0, 0));
-            st.cpus[0].loaded = true;
+            st.set_loaded(0, true);
             tb.regs = st.cur().vcpus[0].regs;
             arch::cpu::write_cr3(st.cur().vcpus[0].active_l4().addr());
         });

@@ -418,6 +418,13 @@ impl State {
         self.sync_mode();
     }
 
+    /// Whether CPU `n`'s frame holds its current vCPU (see [`CpuSlot::loaded`]); the
+    /// lock-free mask `cpus::guest_loaded` follows.
+    pub fn set_loaded(&mut self, n: usize, loaded: bool) {
+        self.cpus[n].loaded = loaded;
+        crate::cpus::set_guest_loaded(n, loaded);
+    }
+
     /// Refresh the cached mode of the current vCPU after its `in_kernel` changed.
     pub fn sync_mode(&mut self) {
         let k = self.cur_vcpu_ref().is_none_or(|v| v.in_kernel);

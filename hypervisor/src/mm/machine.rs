@@ -22,9 +22,11 @@ pub fn flush_tlb_local() {
     }
 }
 
-/// Flush the TLB of every CPU that runs vCPUs (this one, the others by shootdown, waiting
-/// until each has) and advance the TLB epoch: no translation removed before the call
-/// survives anywhere. What a frame changing type or owner waits for ([`FrameTable`]'s
+/// Flush the TLB of every CPU that may hold a guest's translation (this one, and by
+/// shootdown, waiting until each has, every other CPU whose frame holds a vCPU: one that let
+/// its vCPU go took the idle page tables, which flushed it) and advance the TLB epoch: no
+/// translation removed before the call survives anywhere. Called under the state lock, which
+/// also guards which CPUs hold a vCPU. What a frame changing type or owner waits for ([`FrameTable`]'s
 /// stale frames): a sibling vCPU on another CPU must not keep writing through a removed
 /// writable mapping of a frame that has become a page table.
 ///
@@ -33,7 +35,7 @@ pub fn flush_tlb_all() {
     let cr3 = crate::arch::cpu::read_cr3();
     crate::arch::cpu::write_cr3(cr3);
     if crate::cpus::several_run_vcpus() {
-        let others = crate::cpus::vcpu_cpus() & !(1 << crate::arch::this_cpu());
+        let others = crate::cpus::guest_loaded() & !(1 << crate::arch::this_cpu());
         crate::arch::shootdown_cpus(others, crate::arch::shootdown::Flush::All);
     }
     TLB_EPOCH.fetch_add(1, Ordering::Relaxed);
