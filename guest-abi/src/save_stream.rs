@@ -182,6 +182,21 @@ pub struct ImageHeader {
 }
 const_assert_eq!(core::mem::size_of::<ImageHeader>(), 24);
 
+impl ImageHeader {
+    /// The image header a writer emits: marker, id, [`IHDR_VERSION`], no options (little
+    /// endian pages), reserved fields zero.
+    pub fn current() -> Self {
+        ImageHeader {
+            marker: IHDR_MARKER.into(),
+            id: IHDR_ID.into(),
+            version: IHDR_VERSION.into(),
+            options: 0.into(),
+            _res1: 0.into(),
+            _res2: 0.into(),
+        }
+    }
+}
+
 /// [`DomainHeader::dtype`]: an x86 PV domain.
 pub const DHDR_TYPE_X86_PV: u32 = 1;
 /// [`DomainHeader::dtype`]: an x86 HVM domain.
@@ -566,14 +581,7 @@ mod tests {
 
     #[test]
     fn headers_are_big_endian_on_the_wire() {
-        let h = ImageHeader {
-            marker: IHDR_MARKER.into(),
-            id: IHDR_ID.into(),
-            version: IHDR_VERSION.into(),
-            options: 0.into(),
-            _res1: 0.into(),
-            _res2: 0.into(),
-        };
+        let h = ImageHeader::current();
         assert_eq!(&h.as_bytes()[8..16], b"XENF\0\0\0\x03");
         let l = LibxlHeader {
             ident: LIBXL_IDENT.into(),

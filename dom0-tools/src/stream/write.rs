@@ -78,14 +78,7 @@ impl<S: ByteSink> StreamWriter<S> {
         };
         w.put(Place::Header("libxl header"), libxl.as_bytes())?;
         w.libxl_record(LIBXL_REC_LIBXC_CONTEXT)?;
-        let image = ImageHeader {
-            marker: IHDR_MARKER.into(),
-            id: IHDR_ID.into(),
-            version: IHDR_VERSION.into(),
-            options: 0.into(),
-            _res1: 0.into(),
-            _res2: 0.into(),
-        };
+        let image = ImageHeader::current();
         w.put(Place::Header("image header"), image.as_bytes())?;
         let domain = DomainHeader {
             dtype: DHDR_TYPE_X86_PV.into(),
