@@ -7,10 +7,9 @@ struct Dom {
     vcpus: Vec<VcpuCredit>,
 }
 
-/// Simulate a CPU shared by always-runnable domains with the given (weight, cap, vCPUs),
-/// with the real policy (pick, slice, burn, account); returns each vCPU's CPU ns, by domain.
-fn simulate_smp(params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
-    let mut doms: Vec<Dom> = params
+/// The simulated domains for (weight, cap, vCPUs) each, and their vCPUs' CPU ns (all 0).
+fn domains(params: &[(u16, u16, usize)]) -> (Vec<Dom>, Vec<Vec<u64>>) {
+    let doms = params
         .iter()
         .map(|&(weight, cap, n)| Dom {
             c: Credit {
@@ -21,7 +20,14 @@ fn simulate_smp(params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
             vcpus: alloc::vec![VcpuCredit::default(); n],
         })
         .collect();
-    let mut ran: Vec<Vec<u64>> = params.iter().map(|p| alloc::vec![0; p.2]).collect();
+    let ran = params.iter().map(|p| alloc::vec![0; p.2]).collect();
+    (doms, ran)
+}
+
+/// Simulate a CPU shared by always-runnable domains with the given (weight, cap, vCPUs),
+/// with the real policy (pick, slice, burn, account); returns each vCPU's CPU ns, by domain.
+fn simulate_smp(params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
+    let (mut doms, mut ran) = domains(params);
     let (mut now, mut next_acct, mut cur) = (0u64, ACCT_NS, (0usize, 0usize));
     while now < total_ns {
         if now >= next_acct {
@@ -294,18 +300,7 @@ fn the_incremental_picker_chooses_as_pick() {
 /// period, after charging its own vCPU (the others' slices are charged at their next pass),
 /// and then every CPU looks again (the kick). Returns each vCPU's CPU ns, by domain.
 fn simulate_cpus(ncpus: usize, params: &[(u16, u16, usize)], total_ns: u64) -> Vec<Vec<u64>> {
-    let mut doms: Vec<Dom> = params
-        .iter()
-        .map(|&(weight, cap, n)| Dom {
-            c: Credit {
-                weight,
-                cap,
-                ..Credit::default()
-            },
-            vcpus: alloc::vec![VcpuCredit::default(); n],
-        })
-        .collect();
-    let mut ran: Vec<Vec<u64>> = params.iter().map(|p| alloc::vec![0; p.2]).collect();
+    let (mut doms, mut ran) = domains(params);
     // Per CPU: the vCPU it runs (domain, vCPU), since when, when it next passes, and the
     // vCPU it last picked (round-robin).
     let mut on: Vec<Option<(usize, usize)>> = alloc::vec![None; ncpus];
