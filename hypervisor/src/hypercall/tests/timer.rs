@@ -296,6 +296,27 @@ fn set_timer_op_arms_without_the_state_lock_when_the_lapic_is_armed() {
     tb.pass();
     assert!(tb.pending(DomId::DOM0, port), "it fires");
     assert_eq!(singleshot(&tb, DomId::DOM0), None);
+    // A hostile deadline on the lock-free path: wrapped (bit 63) fires in 100 ms, as Xen.
+    tb.pass();
+    assert!(
+        crate::arch::lapic::deadline().is_some(),
+        "a pass arms the LAPIC"
+    );
+    let fallback = now() + 100 * MS;
+    {
+        let _held = crate::domain::state::STATE.lock();
+        assert_eq!(
+            call(u64::MAX).recv_timeout(wait),
+            Ok(0),
+            "wrapped, under the lock"
+        );
+        assert_eq!(
+            call(1 << 63).recv_timeout(wait),
+            Ok(0),
+            "bit 63, under the lock"
+        );
+    }
+    assert_eq!(singleshot(&tb, DomId::DOM0), Some(fallback));
     // Nothing pending on the LAPIC: the call waits for the state.
     crate::arch::lapic::take_deadline();
     let held = crate::domain::state::STATE.lock();
